@@ -1,0 +1,62 @@
+// ESLint flat config: typescript-eslint with type information, import-cycle checks, and the
+// deterministic-zone rules for packages/raft (no clock, no randomness, no timers, no Node globals).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+const nondeterministicGlobals = [
+  'Date',
+  'setTimeout',
+  'setInterval',
+  'setImmediate',
+  'clearTimeout',
+  'clearInterval',
+  'clearImmediate',
+  'queueMicrotask',
+  'performance',
+  'process',
+  'Buffer',
+  'require',
+  'global',
+  'globalThis',
+  'crypto',
+  'fetch',
+  '__dirname',
+  '__filename',
+].map((name) => ({ name, message: 'packages/raft is deterministic: time, randomness and I/O are handed in.' }));
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '.kalam/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs', 'bin/*', 'scripts/*.mjs', 'bench/*/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      globals: { console: 'readonly', process: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' },
+    },
+    plugins: { 'import-x': importX },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+      'no-empty': ['error', { allowEmptyCatch: false }],
+    },
+  },
+  {
+    files: ['packages/raft/src/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', ...nondeterministicGlobals],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'Use the seeded Prng handed in through the config.' },
+      ],
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'path', 'os', 'crypto', 'events', 'timers'] }],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', 'bin/*'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,48 @@
+/**
+ * Typed errors for operating conditions. Each has a stable `code` that upper layers map to their own
+ * errors (NOT_LEADER, LEADER_NOT_AVAILABLE, …) without parsing messages.
+ */
+import type { NodeId } from './types.js';
+
+export type RaftErrorCode =
+  | 'NOT_LEADER'
+  | 'LEADER_NOT_AVAILABLE'
+  | 'LEADER_TRANSFER_IN_PROGRESS'
+  | 'ENTRY_TOO_LARGE'
+  | 'UNCOMMITTED_LIMIT'
+  | 'READ_NOT_READY'
+  | 'READ_CONTEXT_IN_USE'
+  | 'TRANSFER_REFUSED';
+
+export class RaftError extends Error {
+  override readonly name: string = 'RaftError';
+  constructor(
+    readonly code: RaftErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** This node is not the leader; `leaderHint` is the leader it knows of (NONE when there is none). */
+export class NotLeaderError extends RaftError {
+  override readonly name = 'NotLeaderError';
+  constructor(readonly leaderHint: NodeId) {
+    super(
+      leaderHint === 0 ? 'LEADER_NOT_AVAILABLE' : 'NOT_LEADER',
+      leaderHint === 0 ? 'no leader is known' : `not the leader; the leader is node ${leaderHint}`,
+    );
+  }
+}
+
+export class LimitExceededError extends RaftError {
+  override readonly name = 'LimitExceededError';
+  constructor(
+    code: 'ENTRY_TOO_LARGE' | 'UNCOMMITTED_LIMIT',
+    readonly limit: number,
+    readonly actual: number,
+  ) {
+    super(code, `${code === 'ENTRY_TOO_LARGE' ? 'entry' : 'uncommitted log'} of ${actual} bytes exceeds ${limit}`);
+  }
+}

@@ -1,0 +1,39 @@
+export { AssertionError, assert, assertNever } from './assert.js';
+export { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
+export type { RaftErrorCode } from './errors.js';
+export { defaultLimits, resolveLimits } from './limits.js';
+export type { RaftLimits } from './limits.js';
+export { RaftLog } from './log.js';
+export type { LogRestoreState } from './log.js';
+export { Prng } from './prng.js';
+export type { RandomSource } from './prng.js';
+export { Inflights, Progress, ProgressState } from './progress.js';
+export { PLANTED_BUGS, Raft } from './raft.js';
+export type { PlantedBugName, PlantedBugs, RaftConfig, RaftRestoreState } from './raft.js';
+export { RawNode } from './rawnode.js';
+export type { GroupStatus, Ready } from './rawnode.js';
+export { ENTRY_HEADER_BYTES, EntryKind, NONE, StateRole, entrySizeBytes, nodeId } from './types.js';
+export type {
+  Entry,
+  HardState,
+  Message,
+  MessageType,
+  MsgApp,
+  MsgAppResp,
+  MsgHeartbeat,
+  MsgHeartbeatResp,
+  MsgReadIndex,
+  MsgReadIndexResp,
+  MsgSnap,
+  MsgSnapResp,
+  MsgTimeoutNow,
+  MsgTransferLeader,
+  MsgVote,
+  MsgVoteResp,
+  NodeId,
+  ReadRejectReason,
+  ReadState,
+  Snapshot,
+  SnapshotMeta,
+  SoftState,
+} from './types.js';

@@ -1,0 +1,1036 @@
+/**
+ * The Raft protocol for one group, as a pure state machine (etcd-io/raft's raft.go). It never touches a
+ * disk, a socket or a clock: inputs are `tick()`, `step(msg)` and the local requests; outputs accumulate
+ * in `msgs`, `msgsAfterPersist`, `readStates` and the log, and RawNode turns them into a Ready.
+ *
+ * `step` validates and handles the term (Raft §5.1), then hands off to the function of the current role.
+ */
+import { assert, assertNever } from './assert.js';
+import { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
+import type { RaftLimits } from './limits.js';
+import { resolveLimits } from './limits.js';
+import { RaftLog } from './log.js';
+import type { RandomSource } from './prng.js';
+import { Progress, ProgressState } from './progress.js';
+import type {
+  Entry,
+  HardState,
+  Message,
+  MsgApp,
+  MsgAppResp,
+  MsgHeartbeat,
+  MsgHeartbeatResp,
+  MsgReadIndex,
+  MsgSnap,
+  MsgSnapResp,
+  MsgVote,
+  MsgVoteResp,
+  NodeId,
+  ReadRejectReason,
+  ReadState,
+  Snapshot,
+} from './types.js';
+import { EntryKind, NONE, StateRole, entrySizeBytes } from './types.js';
+
+/**
+ * Known-bad behaviours that tests switch on to prove the simulator and the checkers catch them. Never set
+ * outside tests.
+ */
+export interface PlantedBugs {
+  /** Commit an entry of an earlier term by counting its replicas (violates Raft §5.4.2, Figure 8). */
+  readonly commitOldTermByCount?: boolean;
+  /** Grant a vote even after voting for another candidate in the same term (violates §5.2). */
+  readonly grantSecondVote?: boolean;
+  /** Grant votes without the (lastTerm, lastIndex) up-to-date check (violates §5.4.1). */
+  readonly skipUpToDateCheck?: boolean;
+  /** Acknowledge appends and votes, and count the leader's own entries, before they are durable. */
+  readonly ackBeforePersist?: boolean;
+}
+
+export const PLANTED_BUGS = [
+  'commitOldTermByCount',
+  'grantSecondVote',
+  'skipUpToDateCheck',
+  'ackBeforePersist',
+] as const;
+export type PlantedBugName = (typeof PLANTED_BUGS)[number];
+
+/** What a node recovers from its durable storage after a restart. */
+export interface RaftRestoreState {
+  readonly hardState: HardState;
+  /** The newest durable snapshot, if any. */
+  readonly snapshot?: Snapshot;
+  /** Index and term of the last compacted entry (0, 0 for a log that was never compacted). */
+  readonly offsetIndex: number;
+  readonly offsetTerm: number;
+  readonly entries: readonly Entry[];
+  /** The state machine's durable applied index: entries after it are applied again. */
+  readonly applied: number;
+}
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Every voting member, this node included. */
+  readonly voters: readonly NodeId[];
+  /** Ticks without hearing from a leader before a follower campaigns (randomized in [t, 2t)). */
+  readonly electionTick: number;
+  /** Ticks between leader heartbeats. */
+  readonly heartbeatTick: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly random: RandomSource;
+  readonly limits?: Partial<RaftLimits>;
+  readonly restore?: RaftRestoreState;
+  readonly plantedBugs?: PlantedBugs;
+}
+
+interface PendingRead {
+  readonly context: string;
+  readonly index: number;
+  readonly from: NodeId;
+  readonly acks: Set<NodeId>;
+}
+
+interface IncomingSnapshot {
+  readonly index: number;
+  readonly term: number;
+  readonly totalBytes: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+type VoteResult = 'pending' | 'won' | 'lost';
+
+export class Raft {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly limits: RaftLimits;
+  readonly log: RaftLog;
+  readonly prs = new Map<NodeId, Progress>();
+
+  term = 0;
+  vote: NodeId = NONE;
+  lead: NodeId = NONE;
+  role: StateRole = StateRole.Follower;
+
+  /** Messages that may leave before this turn's writes are durable. */
+  msgs: Message[] = [];
+  /** Acknowledgements that may leave only after this turn's writes are durable. */
+  msgsAfterPersist: Message[] = [];
+  readStates: ReadState[] = [];
+
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
+  leadTransferee: NodeId = NONE;
+  uncommittedBytes = 0;
+
+  private readonly electionTick: number;
+  private readonly heartbeatTick: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly random: RandomSource;
+  private readonly bugs: PlantedBugs;
+  private votes = new Map<NodeId, boolean>();
+  private pendingReads: PendingRead[] = [];
+  private incomingSnapshot: IncomingSnapshot | undefined;
+
+  constructor(config: RaftConfig) {
+    assert(config.voters.includes(config.id), 'a node must be one of the voters');
+    assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    assert(config.heartbeatTick > 0, 'heartbeatTick must be positive');
+    assert(config.electionTick > config.heartbeatTick, 'electionTick must exceed heartbeatTick');
+    this.id = config.id;
+    this.voters = [...config.voters].sort((a, b) => a - b);
+    this.limits = resolveLimits(config.limits);
+    this.electionTick = config.electionTick;
+    this.heartbeatTick = config.heartbeatTick;
+    this.preVote = config.preVote;
+    this.checkQuorum = config.checkQuorum;
+    this.random = config.random;
+    this.bugs = config.plantedBugs ?? {};
+    const r = config.restore;
+    this.log = new RaftLog({
+      offsetIndex: r?.offsetIndex ?? 0,
+      offsetTerm: r?.offsetTerm ?? 0,
+      entries: r?.entries ?? [],
+      committed: r?.hardState.commit ?? 0,
+      applied: r?.applied ?? 0,
+      snapshot: r?.snapshot,
+    });
+    if (r !== undefined) {
+      this.term = r.hardState.term;
+      this.vote = r.hardState.vote;
+    }
+    this.becomeFollower(this.term, NONE);
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  quorum(): number {
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Role transitions
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.votes = new Map();
+    this.prs.clear();
+    for (const id of this.voters) {
+      const pr = new Progress(this.log.lastIndex() + 1, this.limits.inflightMsgsMax, this.limits.inflightBytesMax);
+      if (id === this.id) pr.match = this.log.stableIndex;
+      this.prs.set(id, pr);
+    }
+    this.uncommittedBytes = 0;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTick + this.random.int(this.electionTick);
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.rejectPendingReads('LEADERSHIP_LOST');
+    this.reset(term);
+    this.lead = lead;
+    this.role = StateRole.Follower;
+  }
+
+  private becomePreCandidate(): void {
+    assert(this.role !== StateRole.Leader, 'a leader cannot become a pre-candidate');
+    // A pre-candidate keeps its term and vote: nothing changes unless the real election starts.
+    this.votes = new Map();
+    this.lead = NONE;
+    this.role = StateRole.PreCandidate;
+  }
+
+  private becomeCandidate(): void {
+    assert(this.role !== StateRole.Leader, 'a leader cannot become a candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = StateRole.Candidate;
+  }
+
+  private becomeLeader(): void {
+    assert(this.role === StateRole.Candidate, 'only a candidate becomes leader');
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = StateRole.Leader;
+    for (const [id, pr] of this.prs) {
+      if (id !== this.id) pr.becomeProbe();
+    }
+    // The no-op lets the leader commit in its own term, and so learn the commit index (Raft §5.4.2, §8).
+    this.appendEntries([{ term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Noop, data: EMPTY }]);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Ticks
+
+  tick(): void {
+    if (this.role === StateRole.Leader) this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTick) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, NONE);
+        return;
+      }
+      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10).
+      this.abortLeaderTransfer();
+    }
+    this.tickSnapshotTransfers();
+    if (this.heartbeatElapsed >= this.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat();
+    }
+  }
+
+  /** CheckQuorum: did a quorum (this node included) talk to us since the last round? Resets the marks. */
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const [id, pr] of this.prs) {
+      if (id === this.id || pr.recentActive) active++;
+      if (id !== this.id) pr.recentActive = false;
+    }
+    return active >= this.quorum();
+  }
+
+  private tickSnapshotTransfers(): void {
+    for (const [id, pr] of this.prs) {
+      if (id === this.id || pr.state !== ProgressState.Snapshot) continue;
+      pr.snapshotTicks++;
+      if (pr.snapshotTicks >= this.limits.snapshotChunkResendTicks) this.sendSnapshotChunk(id, pr);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Elections
+
+  /** Start an election (after PreVote unless this is a transfer). */
+  hup(transfer: boolean): void {
+    if (this.role === StateRole.Leader) return;
+    if (this.preVote && !transfer) this.campaign('pre', false);
+    else this.campaign('real', transfer);
+  }
+
+  private campaign(kind: 'pre' | 'real', transfer: boolean): void {
+    let term: number;
+    if (kind === 'pre') {
+      this.becomePreCandidate();
+      term = this.term + 1; // Pre-votes ask about the term a real election would use.
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+    }
+    if (this.poll(this.id, true) === 'won') {
+      if (kind === 'pre') this.campaign('real', false);
+      else this.becomeLeader();
+      return;
+    }
+    for (const to of this.voters) {
+      if (to === this.id) continue;
+      this.send({
+        type: kind === 'pre' ? 'MsgPreVote' : 'MsgVote',
+        from: this.id,
+        to,
+        term,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        transfer,
+      });
+    }
+  }
+
+  private poll(from: NodeId, granted: boolean): VoteResult {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    let yes = 0;
+    let no = 0;
+    for (const v of this.votes.values()) {
+      if (v) yes++;
+      else no++;
+    }
+    if (yes >= this.quorum()) return 'won';
+    if (no > this.voters.length - this.quorum()) return 'lost';
+    return 'pending';
+  }
+
+  private handleVoteRequest(m: MsgVote): void {
+    const isPre = m.type === 'MsgPreVote';
+    // Raft §5.2 one vote per term; a pre-vote for a future term promises nothing.
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (isPre && m.term > this.term) ||
+      (this.bugs.grantSecondVote === true && !isPre);
+    const upToDate = this.bugs.skipUpToDateCheck === true || this.log.isUpToDate(m.index, m.logTerm);
+    const respType = isPre ? 'MsgPreVoteResp' : 'MsgVoteResp';
+    if (canVote && upToDate) {
+      // A granted vote is a promise that must survive a crash: it leaves only once the vote is durable.
+      this.sendAck({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
+      if (!isPre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, from: this.id, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Step
+
+  step(m: Message): void {
+    assert(m.to === this.id, () => `message for ${m.to} stepped into ${this.id}`);
+    if (!this.voters.includes(m.from) || m.from === this.id) return; // not a member of this group
+    if (m.term > this.term) {
+      if (!this.stepHigherTerm(m)) return;
+    } else if (m.term < this.term) {
+      this.stepLowerTerm(m);
+      return;
+    }
+    switch (m.type) {
+      case 'MsgVote':
+      case 'MsgPreVote':
+        this.handleVoteRequest(m);
+        return;
+      default:
+        break;
+    }
+    switch (this.role) {
+      case StateRole.Leader:
+        this.stepLeader(m);
+        return;
+      case StateRole.Candidate:
+      case StateRole.PreCandidate:
+        this.stepCandidate(m);
+        return;
+      case StateRole.Follower:
+        this.stepFollower(m);
+        return;
+      default:
+        assertNever(this.role, 'role');
+    }
+  }
+
+  /** Returns false when the message is to be ignored. */
+  private stepHigherTerm(m: Message): boolean {
+    if (m.type === 'MsgVote' || m.type === 'MsgPreVote') {
+      // Followers that hear from a live leader refuse to be disrupted (CheckQuorum lease, thesis §4.2.3).
+      const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTick;
+      if (inLease && !m.transfer) return false;
+    }
+    if (m.type === 'MsgPreVote') return true; // never changes our term
+    if (m.type === 'MsgPreVoteResp' && !m.reject) return true; // granted pre-votes carry the future term
+    const fromLeader = m.type === 'MsgApp' || m.type === 'MsgHeartbeat' || m.type === 'MsgSnap';
+    this.becomeFollower(m.term, fromLeader ? m.from : NONE);
+    return true;
+  }
+
+  private stepLowerTerm(m: Message): void {
+    if ((this.checkQuorum || this.preVote) && (m.type === 'MsgHeartbeat' || m.type === 'MsgApp')) {
+      // A leader cut off and deposed must learn of the new term, or it never steps down (with PreVote
+      // nobody would ever bump its term for it).
+      this.send({
+        type: 'MsgAppResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: 0,
+        reject: false,
+        rejectHint: 0,
+        logTerm: 0,
+      });
+    } else if (m.type === 'MsgPreVote') {
+      this.send({ type: 'MsgPreVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    switch (m.type) {
+      case 'MsgAppResp':
+        this.handleAppendResponse(m);
+        return;
+      case 'MsgHeartbeatResp':
+        this.handleHeartbeatResponse(m);
+        return;
+      case 'MsgSnapResp':
+        this.handleSnapshotResponse(m);
+        return;
+      case 'MsgReadIndex':
+        this.leaderReadIndex(m.context, m.from);
+        return;
+      case 'MsgTransferLeader':
+        this.tryTransferLeader(m.transferee);
+        return;
+      case 'MsgApp':
+      case 'MsgHeartbeat':
+      case 'MsgSnap':
+        // Two leaders in one term would break Election Safety (§5.2).
+        assert(false, () => `leader ${this.id} got ${m.type} from ${m.from} in its own term ${this.term}`);
+        return;
+      case 'MsgVote':
+      case 'MsgPreVote':
+      case 'MsgVoteResp':
+      case 'MsgPreVoteResp':
+      case 'MsgTimeoutNow':
+      case 'MsgReadIndexResp':
+        return;
+      default:
+        assertNever(m, 'message');
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    const myResp = this.role === StateRole.PreCandidate ? 'MsgPreVoteResp' : 'MsgVoteResp';
+    switch (m.type) {
+      case 'MsgApp':
+        this.becomeFollower(m.term, m.from); // §5.2: a leader of ≥ our term exists.
+        this.handleAppendEntries(m);
+        return;
+      case 'MsgHeartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        return;
+      case 'MsgSnap':
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return;
+      case 'MsgVoteResp':
+      case 'MsgPreVoteResp': {
+        if (m.type !== myResp) return;
+        const result = this.poll(m.from, !m.reject);
+        if (result === 'won') {
+          if (this.role === StateRole.PreCandidate) this.campaign('real', false);
+          else this.becomeLeader();
+        } else if (result === 'lost') {
+          this.becomeFollower(this.term, NONE);
+        }
+        return;
+      }
+      case 'MsgAppResp':
+      case 'MsgHeartbeatResp':
+      case 'MsgSnapResp':
+      case 'MsgTimeoutNow':
+      case 'MsgTransferLeader':
+      case 'MsgReadIndex':
+      case 'MsgReadIndexResp':
+      case 'MsgVote':
+      case 'MsgPreVote':
+        return;
+      default:
+        assertNever(m, 'message');
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'MsgApp':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppendEntries(m);
+        return;
+      case 'MsgHeartbeat':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        return;
+      case 'MsgSnap':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        return;
+      case 'MsgTimeoutNow':
+        // The leader asked us to take over: skip PreVote and the lease (thesis §3.10).
+        this.hup(true);
+        return;
+      case 'MsgReadIndexResp':
+        this.readStates.push(
+          m.reject
+            ? { context: m.context, status: 'rejected', reason: 'NOT_COMMITTED_IN_TERM' }
+            : { context: m.context, status: 'ok', index: m.index },
+        );
+        return;
+      case 'MsgReadIndex':
+        this.send({
+          type: 'MsgReadIndexResp',
+          from: this.id,
+          to: m.from,
+          term: this.term,
+          context: m.context,
+          index: 0,
+          reject: true,
+        });
+        return;
+      case 'MsgTransferLeader':
+        if (this.lead !== NONE) this.send({ ...m, from: this.id, to: this.lead, term: this.term });
+        return;
+      case 'MsgAppResp':
+      case 'MsgHeartbeatResp':
+      case 'MsgSnapResp':
+      case 'MsgVote':
+      case 'MsgPreVote':
+      case 'MsgVoteResp':
+      case 'MsgPreVoteResp':
+        return;
+      default:
+        assertNever(m, 'message');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Follower side of replication
+
+  private handleAppendEntries(m: MsgApp): void {
+    if (m.index < this.log.committed) {
+      // Everything up to our commit index is already ours: the leader may resume after it (A6).
+      this.sendAck({
+        type: 'MsgAppResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: this.log.committed,
+        reject: false,
+        rejectHint: 0,
+        logTerm: 0,
+      });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined) {
+      this.sendAck({
+        type: 'MsgAppResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: lastNew,
+        reject: false,
+        rejectHint: 0,
+        logTerm: 0,
+      });
+      return;
+    }
+    // Reject with a hint: the largest index ≤ the probe whose term is ≤ the leader's term there.
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.sendAck({
+      type: 'MsgAppResp',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      index: m.index,
+      reject: true,
+      rejectHint: hint.index,
+      logTerm: hint.term,
+    });
+  }
+
+  private handleHeartbeat(m: MsgHeartbeat): void {
+    this.log.commitTo(m.commit);
+    this.send({ type: 'MsgHeartbeatResp', from: this.id, to: m.from, term: this.term, context: m.context });
+  }
+
+  private handleSnapshot(m: MsgSnap): void {
+    const meta = m.snapshot;
+    if (meta.index <= this.log.committed) {
+      // Older than what we already have committed: say where we are and ignore it (A12).
+      this.incomingSnapshot = undefined;
+      this.sendAck({
+        type: 'MsgAppResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: this.log.committed,
+        reject: false,
+        rejectHint: 0,
+        logTerm: 0,
+      });
+      return;
+    }
+    if (m.offset === 0) {
+      this.incomingSnapshot = { index: meta.index, term: meta.term, totalBytes: m.totalBytes, chunks: [], received: 0 };
+    }
+    const inc = this.incomingSnapshot;
+    const matches = inc !== undefined && inc.index === meta.index && inc.term === meta.term;
+    if (!matches || m.offset !== inc.received) {
+      // A lost, duplicated or reordered chunk: tell the leader where to resume.
+      const offset = matches ? inc.received : 0;
+      this.send({ type: 'MsgSnapResp', from: this.id, to: m.from, term: this.term, index: meta.index, offset });
+      return;
+    }
+    inc.chunks.push(m.data);
+    inc.received += m.data.length;
+    assert(inc.received <= inc.totalBytes, 'snapshot chunks overran the announced size');
+    if (inc.received < inc.totalBytes) {
+      this.send({
+        type: 'MsgSnapResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: meta.index,
+        offset: inc.received,
+      });
+      return;
+    }
+    this.incomingSnapshot = undefined;
+    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: concat(inc.chunks, inc.totalBytes) };
+    let acked: number;
+    if (this.log.matchTerm(snapshot.index, snapshot.term)) {
+      // Our log already has the snapshot's last entry: keep the log, only move the commit index. Entries
+      // after it may be stale, so acknowledge only the commit index.
+      this.log.commitTo(snapshot.index);
+      acked = this.log.committed;
+    } else {
+      this.log.restore(snapshot);
+      acked = snapshot.index;
+    }
+    this.sendAck({
+      type: 'MsgAppResp',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      index: acked,
+      reject: false,
+      rejectHint: 0,
+      logTerm: 0,
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Leader side of replication
+
+  private handleAppendResponse(m: MsgAppResp): void {
+    const pr = this.prs.get(m.from);
+    assert(pr !== undefined, 'response from a voter');
+    pr.recentActive = true;
+    if (m.reject) {
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === ProgressState.Replicate) pr.becomeProbe();
+        this.sendAppend(m.from, true);
+      }
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index)) return; // stale or duplicate
+    if (pr.state === ProgressState.Probe) {
+      pr.becomeReplicate();
+    } else if (pr.state === ProgressState.Snapshot && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === ProgressState.Replicate) {
+      pr.inflights.freeLE(m.index);
+    }
+    if (this.maybeCommit()) {
+      this.bcastAppend();
+    } else if (wasPaused) {
+      this.sendAppend(m.from, true);
+    }
+    // Fill the window while there is something to send.
+    while (this.sendAppend(m.from, false)) {
+      /* keep streaming */
+    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: 'MsgTimeoutNow', from: this.id, to: m.from, term: this.term });
+    }
+  }
+
+  private handleHeartbeatResponse(m: MsgHeartbeatResp): void {
+    const pr = this.prs.get(m.from);
+    assert(pr !== undefined, 'response from a voter');
+    pr.recentActive = true;
+    pr.probeSent = false;
+    if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
+    if (m.context !== null) this.ackRead(m.from, m.context);
+  }
+
+  private handleSnapshotResponse(m: MsgSnapResp): void {
+    const pr = this.prs.get(m.from);
+    assert(pr !== undefined, 'response from a voter');
+    pr.recentActive = true;
+    if (pr.state !== ProgressState.Snapshot || m.index !== pr.pendingSnapshot) return;
+    // An equal offset is a duplicate answer: the resend timer covers a lost chunk, so duplicates do not
+    // multiply chunks. A smaller one means the follower lost its partial transfer.
+    if (m.offset === pr.snapshotOffset) return;
+    pr.snapshotOffset = m.offset;
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  /**
+   * Sends one append (or starts a snapshot) to `to`. With `sendIfEmpty` false nothing is sent unless there
+   * are entries. Returns whether a message was sent.
+   */
+  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.prs.get(to);
+    assert(pr !== undefined, 'append to a voter');
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const ents = this.log.slice(pr.next, this.log.lastIndex() + 1, this.limits.msgBytesMax, this.limits.msgEntriesMax);
+    if (prevTerm === undefined || ents === undefined) {
+      this.startSnapshot(to, pr);
+      return true;
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false;
+    this.send({
+      type: 'MsgApp',
+      from: this.id,
+      to,
+      term: this.term,
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries: ents,
+      commit: this.log.committed,
+    });
+    const last = ents[ents.length - 1];
+    if (last !== undefined) {
+      if (pr.state === ProgressState.Replicate) {
+        pr.optimisticUpdate(last.index);
+        pr.inflights.add(
+          last.index,
+          ents.reduce((n, e) => n + entrySizeBytes(e), 0),
+        );
+      } else {
+        pr.probeSent = true;
+      }
+    } else if (pr.state === ProgressState.Probe) {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private startSnapshot(to: NodeId, pr: Progress): void {
+    const snap = this.log.snapshot;
+    assert(snap !== undefined, 'entries are compacted, so a snapshot exists');
+    pr.becomeSnapshot(snap.index);
+    this.sendSnapshotChunk(to, pr);
+  }
+
+  /** Sends the chunk at the follower's acknowledged offset (from the start once every byte was sent). */
+  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const snap = this.log.snapshot;
+    assert(snap !== undefined, 'a snapshot transfer needs a snapshot');
+    if (snap.index !== pr.pendingSnapshot) {
+      // We compacted again while the transfer ran: start over with the newer snapshot (A12).
+      pr.becomeSnapshot(snap.index);
+    }
+    // A follower that holds every byte is installing; if its answer was lost, a fresh first chunk makes it
+    // answer again (with its commit index once installed, or by restarting the transfer after a crash).
+    if (pr.snapshotOffset >= snap.data.length) pr.snapshotOffset = 0;
+    pr.snapshotTicks = 0;
+    this.send(this.snapChunk(to, snap, pr.snapshotOffset));
+  }
+
+  private snapChunk(to: NodeId, snap: Snapshot, offset: number): MsgSnap {
+    const data = snap.data.subarray(offset, offset + this.limits.snapshotChunkBytes);
+    return {
+      type: 'MsgSnap',
+      from: this.id,
+      to,
+      term: this.term,
+      snapshot: { index: snap.index, term: snap.term },
+      offset,
+      totalBytes: snap.data.length,
+      data,
+    };
+  }
+
+  private bcastAppend(): void {
+    for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
+  }
+
+  private bcastHeartbeat(): void {
+    const last = this.pendingReads[this.pendingReads.length - 1];
+    this.bcastHeartbeatWithContext(last?.context ?? null);
+  }
+
+  private bcastHeartbeatWithContext(context: string | null): void {
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue;
+      // Never tell a follower to commit past what it is known to hold.
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send({ type: 'MsgHeartbeat', from: this.id, to: id, term: this.term, commit, context });
+    }
+  }
+
+  /** Commits the quorum-replicated index, but only through an entry of this term (§5.4.2, Figure 8). */
+  maybeCommit(): boolean {
+    const matches = this.voters.map((id) => this.prs.get(id)?.match ?? 0).sort((a, b) => b - a);
+    const quorumIndex = matches[this.quorum() - 1] ?? 0;
+    if (quorumIndex <= this.log.committed) return false;
+    if (this.log.term(quorumIndex) !== this.term && this.bugs.commitOldTermByCount !== true) return false;
+    const before = this.log.committed;
+    this.log.commitTo(quorumIndex);
+    this.releaseUncommitted(before, quorumIndex);
+    return true;
+  }
+
+  private releaseUncommitted(from: number, to: number): void {
+    const ents = this.log.slice(from + 1, to + 1) ?? [];
+    for (const e of ents) {
+      if (e.term === this.term) this.uncommittedBytes = Math.max(0, this.uncommittedBytes - e.data.length);
+    }
+  }
+
+  private appendEntries(ents: Entry[]): void {
+    this.log.append(ents);
+    if (this.bugs.ackBeforePersist === true) {
+      this.prs.get(this.id)?.maybeUpdate(this.log.lastIndex());
+      this.maybeCommit();
+    }
+  }
+
+  /** Called once this node's entries up to `index` are durable. */
+  persistedTo(index: number): void {
+    if (this.role !== StateRole.Leader) return;
+    const self = this.prs.get(this.id);
+    assert(self !== undefined, 'leader tracks itself');
+    if (self.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Local requests
+
+  /** Appends a command; returns its index and term. Throws a typed error when it cannot be accepted. */
+  propose(data: Uint8Array): { index: number; term: number } {
+    if (this.role !== StateRole.Leader) throw new NotLeaderError(this.lead);
+    if (this.leadTransferee !== NONE) {
+      throw new RaftError('LEADER_TRANSFER_IN_PROGRESS', `leadership is moving to node ${this.leadTransferee}`);
+    }
+    if (data.length > this.limits.entryBytesMax) {
+      throw new LimitExceededError('ENTRY_TOO_LARGE', this.limits.entryBytesMax, data.length);
+    }
+    if (this.uncommittedBytes > 0 && this.uncommittedBytes + data.length > this.limits.uncommittedBytesMax) {
+      throw new LimitExceededError(
+        'UNCOMMITTED_LIMIT',
+        this.limits.uncommittedBytesMax,
+        this.uncommittedBytes + data.length,
+      );
+    }
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Command, data };
+    this.uncommittedBytes += data.length;
+    this.appendEntries([entry]);
+    this.bcastAppend();
+    return { index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Asks for a linearizable read point (Raft thesis §6.4). The answer arrives as a ReadState carrying
+   * `context`; each call gets its own confirmation round, so an index is never reused across retries.
+   */
+  readIndex(context: string): void {
+    if (this.pendingReads.some((r) => r.context === context)) {
+      throw new RaftError('READ_CONTEXT_IN_USE', `read context ${context} is already pending`);
+    }
+    if (this.role === StateRole.Leader) {
+      this.leaderReadIndex(context, this.id);
+      return;
+    }
+    if (this.lead === NONE) throw new NotLeaderError(NONE);
+    this.send({ type: 'MsgReadIndex', from: this.id, to: this.lead, term: this.term, context });
+  }
+
+  private leaderReadIndex(context: string, from: NodeId): void {
+    if (this.log.term(this.log.committed) !== this.term) {
+      // Until an entry of this term commits, the leader's commit index may be stale (thesis §6.4 step 1).
+      this.answerRead(from, { context, status: 'rejected', reason: 'NOT_COMMITTED_IN_TERM' });
+      return;
+    }
+    if (this.voters.length === 1) {
+      this.answerRead(from, { context, status: 'ok', index: this.log.committed });
+      return;
+    }
+    this.pendingReads.push({ context, index: this.log.committed, from, acks: new Set([this.id]) });
+    this.bcastHeartbeatWithContext(context);
+  }
+
+  private ackRead(from: NodeId, context: string): void {
+    const at = this.pendingReads.findIndex((r) => r.context === context);
+    if (at < 0) return;
+    const req = this.pendingReads[at];
+    assert(req !== undefined, 'pending read exists');
+    req.acks.add(from);
+    if (req.acks.size < this.quorum()) return;
+    // The heartbeat for this request went out after every earlier one: a quorum confirms them all.
+    const released = this.pendingReads.splice(0, at + 1);
+    for (const r of released) this.answerRead(r.from, { context: r.context, status: 'ok', index: r.index });
+  }
+
+  private answerRead(to: NodeId, state: ReadState): void {
+    if (to === this.id) {
+      this.readStates.push(state);
+      return;
+    }
+    const ok = state.status === 'ok';
+    this.send({
+      type: 'MsgReadIndexResp',
+      from: this.id,
+      to,
+      term: this.term,
+      context: state.context,
+      index: ok ? state.index : 0,
+      reject: !ok,
+    });
+  }
+
+  private rejectPendingReads(reason: ReadRejectReason): void {
+    const pending = this.pendingReads;
+    this.pendingReads = [];
+    for (const r of pending) this.answerRead(r.from, { context: r.context, status: 'rejected', reason });
+  }
+
+  /** Moves leadership to `to` (thesis §3.10). On a follower the request is forwarded to the leader. */
+  transferLeader(to: NodeId): void {
+    if (this.role !== StateRole.Leader) {
+      if (this.lead === NONE) throw new NotLeaderError(NONE);
+      this.send({ type: 'MsgTransferLeader', from: this.id, to: this.lead, term: this.term, transferee: to });
+      return;
+    }
+    if (to === this.id) throw new RaftError('TRANSFER_REFUSED', 'cannot transfer leadership to itself');
+    if (!this.prs.has(to)) throw new RaftError('TRANSFER_REFUSED', `node ${to} is not a member of this group`);
+    this.tryTransferLeader(to);
+  }
+
+  private tryTransferLeader(to: NodeId): void {
+    const pr = this.prs.get(to);
+    if (to === this.id || pr === undefined) return;
+    if (this.leadTransferee === to) return;
+    this.abortLeaderTransfer();
+    this.leadTransferee = to;
+    this.electionElapsed = 0; // the transfer must finish within one election timeout
+    if (pr.match === this.log.lastIndex()) {
+      this.send({ type: 'MsgTimeoutNow', from: this.id, to, term: this.term });
+    } else {
+      this.sendAppend(to, true); // catch the target up first
+    }
+  }
+
+  private abortLeaderTransfer(): void {
+    this.leadTransferee = NONE;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Snapshots handed in by the application
+
+  /**
+   * The application took a snapshot of its state machine at `index` (≤ applied). The log is compacted up to
+   * `compactTo` (≤ index), keeping a tail for followers that are only slightly behind.
+   */
+  compact(index: number, data: Uint8Array, compactTo: number): Snapshot {
+    assert(index <= this.log.applied, () => `snapshot at ${index} beyond applied ${this.log.applied}`);
+    assert(compactTo <= index, 'compaction must stay behind the snapshot');
+    const term = this.log.term(index);
+    assert(term !== undefined, () => `snapshot index ${index} is not in the log`);
+    const snapshot: Snapshot = { index, term, data };
+    if (this.log.snapshot === undefined || this.log.snapshot.index < index) this.log.snapshot = snapshot;
+    this.log.compact(compactTo);
+    return snapshot;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+
+  private send(m: Message): void {
+    this.msgs.push(m);
+  }
+
+  /** Acknowledgements must wait until what they acknowledge is durable. */
+  private sendAck(m: Message): void {
+    if (this.bugs.ackBeforePersist === true) this.msgs.push(m);
+    else this.msgsAfterPersist.push(m);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

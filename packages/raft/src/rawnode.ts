@@ -1,0 +1,214 @@
+/**
+ * RawNode: the driver-facing API (etcd-io/raft rawnode.go). The driver calls tick/step/propose, and when
+ * `hasReady()` takes one `ready()`, then, in this order: persists hardState, entries and snapshot; sends
+ * `messages` (they may leave before the write) and then `persistedMessages` (only after it); applies
+ * `committedEntries`; and calls `advance(ready)`. Nothing may be stepped between ready() and advance().
+ *
+ * Invariants are checked after every tick, step, proposal and advance; a violation throws AssertionError.
+ */
+import { assert } from './assert.js';
+import type { RaftConfig } from './raft.js';
+import { Raft } from './raft.js';
+import type { Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from './types.js';
+import { StateRole } from './types.js';
+import { ProgressState } from './progress.js';
+
+export interface Ready {
+  /** Set when leader or role changed since the last Ready. */
+  readonly softState: SoftState | undefined;
+  /** Set when term, vote or commit changed since the last Ready: persist it. */
+  readonly hardState: HardState | undefined;
+  /** Entries to append durably; the first may overwrite (truncate) an existing suffix. */
+  readonly entries: readonly Entry[];
+  /** A snapshot received from the leader: install it into the state machine and persist it. */
+  readonly snapshot: Snapshot | undefined;
+  /** Entries to apply to the state machine, in order. */
+  readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  /** Messages that may be sent before this Ready's writes are durable. */
+  readonly messages: readonly Message[];
+  /** Messages that may be sent only after this Ready's writes are durable. */
+  readonly persistedMessages: readonly Message[];
+  /** Whether the write must be fsynced (term, vote or entries changed). */
+  readonly mustSync: boolean;
+}
+
+export interface GroupStatus {
+  readonly id: NodeId;
+  readonly role: StateRole;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly lead: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  readonly firstIndex: number;
+  readonly leadTransferee: NodeId;
+  /** Only on a leader: each peer's replication progress. */
+  readonly progress: ReadonlyMap<
+    NodeId,
+    { readonly match: number; readonly next: number; readonly state: ProgressState }
+  >;
+}
+
+export class RawNode {
+  readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  private readyOutstanding = false;
+  private durableTerm: number;
+  private durableCommit: number;
+
+  constructor(config: RaftConfig) {
+    this.raft = new Raft(config);
+    this.prevSoft = { lead: this.raft.lead, role: this.raft.role };
+    this.prevHard = this.raft.hardState();
+    this.durableTerm = this.prevHard.term;
+    this.durableCommit = this.prevHard.commit;
+    this.checkInvariants();
+  }
+
+  get id(): NodeId {
+    return this.raft.id;
+  }
+
+  tick(): void {
+    this.mutate(() => this.raft.tick());
+  }
+
+  step(m: Message): void {
+    this.mutate(() => this.raft.step(m));
+  }
+
+  /** Campaign now (used by tests and by a single-member group that wants to lead at once). */
+  campaign(): void {
+    this.mutate(() => this.raft.hup(false));
+  }
+
+  propose(data: Uint8Array): { index: number; term: number } {
+    return this.mutate(() => this.raft.propose(data));
+  }
+
+  readIndex(context: string): void {
+    this.mutate(() => this.raft.readIndex(context));
+  }
+
+  transferLeader(to: NodeId): void {
+    this.mutate(() => this.raft.transferLeader(to));
+  }
+
+  /** See Raft.compact: the application hands in a snapshot of its state at `index`. */
+  compact(index: number, data: Uint8Array, compactTo: number = index): Snapshot {
+    return this.mutate(() => this.raft.compact(index, data, compactTo));
+  }
+
+  hasReady(): boolean {
+    assert(!this.readyOutstanding, 'hasReady called while a Ready is outstanding');
+    const r = this.raft;
+    if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0 || r.readStates.length > 0) return true;
+    if (r.log.pendingSnapshot !== undefined) return true;
+    if (r.log.unstableEntries().length > 0) return true;
+    if (r.log.nextCommittedEntries().length > 0) return true;
+    if (r.lead !== this.prevSoft.lead || r.role !== this.prevSoft.role) return true;
+    return !sameHardState(r.hardState(), this.prevHard);
+  }
+
+  ready(): Ready {
+    assert(!this.readyOutstanding, 'ready called twice without advance');
+    const r = this.raft;
+    const soft: SoftState = { lead: r.lead, role: r.role };
+    const hard = r.hardState();
+    const hardChanged = !sameHardState(hard, this.prevHard);
+    const entries = r.log.unstableEntries();
+    const rd: Ready = {
+      softState: soft.lead !== this.prevSoft.lead || soft.role !== this.prevSoft.role ? soft : undefined,
+      hardState: hardChanged ? hard : undefined,
+      entries,
+      snapshot: r.log.pendingSnapshot,
+      committedEntries: r.log.nextCommittedEntries(),
+      readStates: r.readStates,
+      messages: r.msgs,
+      persistedMessages: r.msgsAfterPersist,
+      mustSync:
+        entries.length > 0 ||
+        hard.term !== this.prevHard.term ||
+        hard.vote !== this.prevHard.vote ||
+        r.log.pendingSnapshot !== undefined,
+    };
+    r.msgs = [];
+    r.msgsAfterPersist = [];
+    r.readStates = [];
+    this.prevSoft = soft;
+    this.readyOutstanding = true;
+    return rd;
+  }
+
+  /** The driver persisted, sent and applied `rd`. */
+  advance(rd: Ready): void {
+    assert(this.readyOutstanding, 'advance without an outstanding Ready');
+    this.readyOutstanding = false;
+    const r = this.raft;
+    if (rd.hardState !== undefined) {
+      assert(rd.hardState.term >= this.durableTerm, 'durable term went back');
+      assert(rd.hardState.commit >= this.durableCommit, 'durable commit went back');
+      this.durableTerm = rd.hardState.term;
+      this.durableCommit = rd.hardState.commit;
+      this.prevHard = rd.hardState;
+    }
+    if (rd.snapshot !== undefined) r.log.snapshotInstalled(rd.snapshot.index);
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) r.log.stableTo(lastEntry.index);
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
+    this.mutate(() => r.persistedTo(r.log.stableIndex));
+  }
+
+  status(): GroupStatus {
+    const r = this.raft;
+    const progress = new Map<NodeId, { match: number; next: number; state: ProgressState }>();
+    if (r.role === StateRole.Leader) {
+      for (const [id, pr] of r.prs) progress.set(id, { match: pr.match, next: pr.next, state: pr.state });
+    }
+    return {
+      id: r.id,
+      role: r.role,
+      term: r.term,
+      vote: r.vote,
+      lead: r.lead,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      snapshotIndex: r.log.snapshot?.index ?? 0,
+      firstIndex: r.log.firstIndex(),
+      leadTransferee: r.leadTransferee,
+      progress,
+    };
+  }
+
+  private mutate<T>(fn: () => T): T {
+    assert(!this.readyOutstanding, 'the node was changed between ready() and advance()');
+    const termBefore = this.raft.term;
+    const commitBefore = this.raft.log.committed;
+    const result = fn();
+    this.checkInvariants();
+    assert(this.raft.term >= termBefore, () => `term went back from ${termBefore} to ${this.raft.term}`);
+    assert(
+      this.raft.log.committed >= commitBefore,
+      () => `commit went back from ${commitBefore} to ${this.raft.log.committed}`,
+    );
+    return result;
+  }
+
+  private checkInvariants(): void {
+    const log = this.raft.log;
+    assert(log.applied <= log.committed, () => `applied ${log.applied} > committed ${log.committed}`);
+    assert(log.committed <= log.lastIndex(), () => `committed ${log.committed} > last index ${log.lastIndex()}`);
+    assert(log.firstIndex() - 1 <= log.applied || log.pendingSnapshot !== undefined, 'compacted past applied');
+    if (this.raft.role === StateRole.Leader) assert(this.raft.lead === this.raft.id, 'a leader leads');
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

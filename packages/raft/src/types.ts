@@ -1,0 +1,182 @@
+/**
+ * The vocabulary of the core: ids, entries, hard state, snapshots and the wire messages. Messages are a
+ * discriminated union on `type`, named as in etcd-io/raft so that its tests and literature read across.
+ */
+
+/** A node id. 0 is reserved for "none". */
+export type NodeId = number & { readonly __brand: 'NodeId' };
+
+export const NONE = 0 as NodeId;
+
+export function nodeId(n: number): NodeId {
+  if (!Number.isInteger(n) || n <= 0) throw new RangeError(`node id must be a positive integer, got ${n}`);
+  return n as NodeId;
+}
+
+export const EntryKind = {
+  /** An application command. */
+  Command: 'command',
+  /** The empty entry a new leader appends so it can commit in its own term (Raft §5.4.2, §8). */
+  Noop: 'noop',
+} as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+/** What must be durable before any vote or append acknowledgement leaves the node. */
+export interface HardState {
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly commit: number;
+}
+
+export interface SnapshotMeta {
+  /** The index of the last entry the snapshot covers. */
+  readonly index: number;
+  readonly term: number;
+}
+
+export interface Snapshot extends SnapshotMeta {
+  readonly data: Uint8Array;
+}
+
+export const StateRole = {
+  Follower: 'follower',
+  PreCandidate: 'pre-candidate',
+  Candidate: 'candidate',
+  Leader: 'leader',
+} as const;
+export type StateRole = (typeof StateRole)[keyof typeof StateRole];
+
+interface Envelope {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+}
+
+/** Leader → follower: entries after (index, logTerm), and the leader's commit index. */
+export interface MsgApp extends Envelope {
+  readonly type: 'MsgApp';
+  readonly index: number;
+  readonly logTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+/**
+ * Follower → leader. Accepted: `index` is the follower's last matching index. Rejected: `index` is the
+ * rejected probe index and (rejectHint, logTerm) name the follower's best guess of a matching point,
+ * for fast backtracking by conflict term.
+ */
+export interface MsgAppResp extends Envelope {
+  readonly type: 'MsgAppResp';
+  readonly index: number;
+  readonly reject: boolean;
+  readonly rejectHint: number;
+  readonly logTerm: number;
+}
+
+export interface MsgVote extends Envelope {
+  readonly type: 'MsgVote' | 'MsgPreVote';
+  /** The candidate's last log index. */
+  readonly index: number;
+  /** The candidate's last log term. */
+  readonly logTerm: number;
+  /** Set when the election follows a leadership transfer: receivers ignore their leader lease. */
+  readonly transfer: boolean;
+}
+
+export interface MsgVoteResp extends Envelope {
+  readonly type: 'MsgVoteResp' | 'MsgPreVoteResp';
+  readonly reject: boolean;
+}
+
+export interface MsgHeartbeat extends Envelope {
+  readonly type: 'MsgHeartbeat';
+  readonly commit: number;
+  /** The newest pending ReadIndex context, if any: an ack confirms leadership for that read and all before it. */
+  readonly context: string | null;
+}
+
+export interface MsgHeartbeatResp extends Envelope {
+  readonly type: 'MsgHeartbeatResp';
+  readonly context: string | null;
+}
+
+/** One chunk of an InstallSnapshot transfer: bytes [offset, offset + data.length) of `totalBytes`. */
+export interface MsgSnap extends Envelope {
+  readonly type: 'MsgSnap';
+  readonly snapshot: SnapshotMeta;
+  readonly offset: number;
+  readonly totalBytes: number;
+  readonly data: Uint8Array;
+}
+
+/** Follower → leader: how many bytes of the snapshot at `index` it holds. */
+export interface MsgSnapResp extends Envelope {
+  readonly type: 'MsgSnapResp';
+  readonly index: number;
+  readonly offset: number;
+}
+
+export interface MsgTimeoutNow extends Envelope {
+  readonly type: 'MsgTimeoutNow';
+}
+
+/** Follower → leader: please transfer leadership to `transferee`. */
+export interface MsgTransferLeader extends Envelope {
+  readonly type: 'MsgTransferLeader';
+  readonly transferee: NodeId;
+}
+
+export interface MsgReadIndex extends Envelope {
+  readonly type: 'MsgReadIndex';
+  readonly context: string;
+}
+
+export interface MsgReadIndexResp extends Envelope {
+  readonly type: 'MsgReadIndexResp';
+  readonly context: string;
+  readonly index: number;
+  readonly reject: boolean;
+}
+
+export type Message =
+  | MsgApp
+  | MsgAppResp
+  | MsgVote
+  | MsgVoteResp
+  | MsgHeartbeat
+  | MsgHeartbeatResp
+  | MsgSnap
+  | MsgSnapResp
+  | MsgTimeoutNow
+  | MsgTransferLeader
+  | MsgReadIndex
+  | MsgReadIndexResp;
+
+export type MessageType = Message['type'];
+
+/** The outcome of a ReadIndex request, delivered through Ready.readStates. */
+export type ReadState =
+  | { readonly context: string; readonly status: 'ok'; readonly index: number }
+  | { readonly context: string; readonly status: 'rejected'; readonly reason: ReadRejectReason };
+
+export type ReadRejectReason = 'NOT_LEADER' | 'NOT_COMMITTED_IN_TERM' | 'LEADERSHIP_LOST';
+
+export interface SoftState {
+  readonly lead: NodeId;
+  readonly role: StateRole;
+}
+
+/** Bytes an entry counts for in the size limits: its payload plus a fixed header allowance. */
+export function entrySizeBytes(entry: Entry): number {
+  return entry.data.length + ENTRY_HEADER_BYTES;
+}
+
+export const ENTRY_HEADER_BYTES = 24;

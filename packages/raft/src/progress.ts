@@ -40,6 +40,12 @@ export class Inflights {
     this.items.splice(0, n);
   }
 
+  /** Frees the oldest inflight append (its ack was probably lost). */
+  freeFirstOne(): void {
+    const first = this.items.shift();
+    if (first !== undefined) this.bytes -= first.bytes;
+  }
+
   full(): boolean {
     return this.items.length >= this.countMax || this.bytes >= this.bytesMax;
   }

@@ -20,11 +20,9 @@ import type {
   MsgAppResp,
   MsgHeartbeat,
   MsgHeartbeatResp,
-  MsgReadIndex,
   MsgSnap,
   MsgSnapResp,
   MsgVote,
-  MsgVoteResp,
   NodeId,
   ReadRejectReason,
   ReadState,
@@ -227,11 +225,12 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.role = StateRole.Leader;
-    for (const [id, pr] of this.prs) {
-      if (id !== this.id) pr.becomeProbe();
-    }
-    // The no-op lets the leader commit in its own term, and so learn the commit index (Raft §5.4.2, §8).
+    // reset() left every follower in Probe with next = lastIndex + 1: the first append probes the end of our
+    // log (§5.3). Probing from match + 1 = 1 instead would resend the whole log, or a snapshot once compacted.
+    // The no-op lets the leader commit in its own term, and so learn the commit index (Raft §5.4.2, §8); it
+    // goes out at once rather than at the next heartbeat.
     this.appendEntries([{ term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Noop, data: EMPTY }]);
+    this.bcastAppend();
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -372,13 +371,9 @@ export class Raft {
       this.stepLowerTerm(m);
       return;
     }
-    switch (m.type) {
-      case 'MsgVote':
-      case 'MsgPreVote':
-        this.handleVoteRequest(m);
-        return;
-      default:
-        break;
+    if (m.type === 'MsgVote' || m.type === 'MsgPreVote') {
+      this.handleVoteRequest(m);
+      return;
     }
     switch (this.role) {
       case StateRole.Leader:
@@ -484,8 +479,12 @@ export class Raft {
         if (m.type !== myResp) return;
         const result = this.poll(m.from, !m.reject);
         if (result === 'won') {
-          if (this.role === StateRole.PreCandidate) this.campaign('real', false);
-          else this.becomeLeader();
+          if (this.role === StateRole.PreCandidate) {
+            this.campaign('real', false);
+          } else {
+            this.becomeLeader();
+            this.bcastAppend(); // announce the no-op at once rather than at the next heartbeat
+          }
         } else if (result === 'lost') {
           this.becomeFollower(this.term, NONE);
         }
@@ -723,6 +722,9 @@ export class Raft {
     assert(pr !== undefined, 'response from a voter');
     pr.recentActive = true;
     pr.probeSent = false;
+    // A full window after lost appends would never drain: free one slot so the next append can probe the
+    // follower, whose rejection then resets the window (etcd's FreeFirstOne).
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (m.context !== null) this.ackRead(m.from, m.context);
   }

@@ -11,7 +11,7 @@ import type { RaftConfig } from './raft.js';
 import { Raft } from './raft.js';
 import type { Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from './types.js';
 import { StateRole } from './types.js';
-import { ProgressState } from './progress.js';
+import type { ProgressState } from './progress.js';
 
 export interface Ready {
   /** Set when leader or role changed since the last Ready. */

@@ -1,0 +1,215 @@
+/**
+ * The safety checkers of the simulator. Each check names the Raft property it guards:
+ *
+ * - election-safety: at most one leader per term per group (§5.2).
+ * - log-matching: two logs with an entry of the same index and term hold the same command there, and
+ *   agree on everything before it (§5.3).
+ * - leader-completeness: a new leader of term T holds every entry known to be committed before T (§5.4):
+ *   an entry first applied by a node in term t was committed in a term ≤ t.
+ * - commit-safety: when an entry is first applied, no node whose durable log lacks it could win an
+ *   election against the durable logs of a quorum (the up-to-date rule of §5.4.1). This flags a commit
+ *   that only looks safe, as in Figure 8, before any later leader overwrites it.
+ * - state-machine-safety: every node applies the same entry at each index, and a snapshot restores the
+ *   same digest the others reached by applying (§5.4.3).
+ * - durable-monotonic: a node's durable term and commit never go back.
+ * - acked-durable: every acknowledged proposal is applied on every node at the end.
+ * - stale-read: a ReadIndex read point is never behind a write acknowledged before the read began.
+ * - core-assertion: the core's own invariants (asserted after every step, tick and advance).
+ * - liveness: after healing, every group elects a leader and commits a fresh entry within the bound.
+ */
+import type { Entry, HardState, NodeId } from '@kalam/raft';
+import { SIM_LIMITS } from './options.js';
+
+export interface Violation {
+  readonly invariant: string;
+  readonly detail: string;
+  /** Simulated milliseconds when it was seen. */
+  readonly tick: number;
+  readonly group?: number;
+}
+
+interface Canonical {
+  /** Per applied index: term, command key and the state machine digest after applying it. */
+  readonly term: number[];
+  readonly data: string[];
+  readonly digest: number[];
+  /** Per applied index: the lowest current term of a node that applied it (an upper bound of its commit term). */
+  readonly committedBy: number[];
+  /** (index:term) → command key, over every durable log write of any node. */
+  readonly logged: Map<string, string>;
+  readonly leaders: Map<number, NodeId>;
+  maxApplied: number;
+}
+
+/** A node's durable log as the commit-safety check sees it. */
+export interface DurableLogView {
+  readonly node: NodeId;
+  readonly offsetIndex: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  /** The term at `index`, for offsetIndex < index ≤ lastIndex. */
+  termAt(index: number): number | undefined;
+}
+
+export class Checker {
+  readonly violations: Violation[] = [];
+  private readonly groups: Canonical[];
+  private readonly durable = new Map<string, HardState>();
+  now = 0;
+
+  constructor(groupCount: number) {
+    this.groups = Array.from({ length: groupCount }, () => ({
+      term: [],
+      data: [],
+      digest: [],
+      committedBy: [],
+      logged: new Map(),
+      leaders: new Map(),
+      maxApplied: 0,
+    }));
+  }
+
+  get failed(): boolean {
+    return this.violations.length > 0;
+  }
+
+  violate(invariant: string, detail: string, group?: number): void {
+    if (this.violations.length >= SIM_LIMITS.violationsMax) return;
+    this.violations.push({ invariant, detail, tick: this.now, ...(group !== undefined ? { group } : {}) });
+  }
+
+  private g(group: number): Canonical {
+    const c = this.groups[group];
+    if (c === undefined) throw new RangeError(`no group ${group}`);
+    return c;
+  }
+
+  onLeader(group: number, term: number, node: NodeId): void {
+    const leaders = this.g(group).leaders;
+    const prev = leaders.get(term);
+    if (prev !== undefined && prev !== node) {
+      this.violate('election-safety', `nodes ${prev} and ${node} both lead term ${term}`, group);
+    }
+    leaders.set(term, node);
+  }
+
+  /** A node wrote entries durably. */
+  onLogged(group: number, node: NodeId, entries: readonly Entry[], key: (e: Entry) => string): void {
+    const logged = this.g(group).logged;
+    for (const e of entries) {
+      const k = `${e.index}:${e.term}`;
+      const data = key(e);
+      const prev = logged.get(k);
+      if (prev === undefined) logged.set(k, data);
+      else if (prev !== data) {
+        this.violate(
+          'log-matching',
+          `node ${node} logged ${data} at index ${e.index} term ${e.term}, others ${prev}`,
+          group,
+        );
+      }
+    }
+  }
+
+  onDurableHardState(group: number, node: NodeId, hs: HardState): void {
+    const k = `${group}/${node}`;
+    const prev = this.durable.get(k);
+    if (prev !== undefined && (hs.term < prev.term || hs.commit < prev.commit)) {
+      this.violate(
+        'durable-monotonic',
+        `node ${node} durable term/commit ${prev.term}/${prev.commit} → ${hs.term}/${hs.commit}`,
+        group,
+      );
+    }
+    this.durable.set(k, hs);
+  }
+
+  /** A node applied `index`; `digest` is its state machine digest afterwards. */
+  onApplied(
+    group: number,
+    node: NodeId,
+    index: number,
+    term: number,
+    data: string,
+    digest: number,
+    nodeTerm: number,
+  ): void {
+    const c = this.g(group);
+    c.committedBy[index] = Math.min(c.committedBy[index] ?? Infinity, nodeTerm);
+    const known = c.term[index];
+    if (known === undefined) {
+      c.term[index] = term;
+      c.data[index] = data;
+      c.digest[index] = digest;
+      c.maxApplied = Math.max(c.maxApplied, index);
+      return;
+    }
+    if (known !== term || c.data[index] !== data || c.digest[index] !== digest) {
+      this.violate(
+        'state-machine-safety',
+        `node ${node} applied ${data}@t${term} at index ${index}; others applied ${c.data[index]}@t${known}`,
+        group,
+      );
+    }
+  }
+
+  /** Called when `index` (of `term`) is applied for the first time anywhere. */
+  checkCommitSafety(group: number, index: number, term: number, logs: readonly DurableLogView[]): void {
+    const quorum = Math.floor(logs.length / 2) + 1;
+    for (const c of logs) {
+      const has = index <= c.offsetIndex || (index <= c.lastIndex && c.termAt(index) === term);
+      if (has) continue;
+      const voters = logs.filter(
+        (v) => c.lastTerm > v.lastTerm || (c.lastTerm === v.lastTerm && c.lastIndex >= v.lastIndex),
+      );
+      if (voters.length >= quorum) {
+        this.violate(
+          'commit-safety',
+          `entry ${index}@t${term} was applied, yet node ${c.node} lacks it and could be elected by nodes ${voters.map((v) => v.node).join(',')}`,
+          group,
+        );
+        return;
+      }
+    }
+  }
+
+  isFirstApply(group: number, index: number): boolean {
+    return this.g(group).term[index] === undefined;
+  }
+
+  /** A node restored a snapshot at `index` with digest `digest`. */
+  onSnapshotRestored(group: number, node: NodeId, index: number, digest: number): void {
+    const known = this.g(group).digest[index];
+    if (known !== undefined && known !== digest) {
+      this.violate('state-machine-safety', `node ${node} restored a snapshot at ${index} whose digest differs`, group);
+    }
+  }
+
+  /** A node just became leader of `leaderTerm`: it must hold every entry committed in an earlier term. */
+  onBecameLeader(
+    group: number,
+    node: NodeId,
+    leaderTerm: number,
+    term: (index: number) => number | undefined,
+    firstIndex: number,
+  ): void {
+    const c = this.g(group);
+    for (let i = Math.max(firstIndex, 1); i <= c.maxApplied; i++) {
+      const expected = c.term[i];
+      const committedBy = c.committedBy[i];
+      if (expected === undefined || committedBy === undefined || committedBy >= leaderTerm) continue;
+      if (term(i) !== expected) {
+        this.violate(
+          'leader-completeness',
+          `leader ${node} has term ${term(i)} at applied index ${i}, expected ${expected}`,
+          group,
+        );
+        return;
+      }
+    }
+  }
+
+  canonicalData(group: number, index: number): string | undefined {
+    return this.g(group).data[index];
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Options of one simulated run and every bound of the simulator, unit last.
+ */
+import type { PlantedBugName } from '@kalam/raft';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly nodes: 3 | 5;
+  /** Raft groups hosted by every node. */
+  readonly groups: number;
+  /** Raft ticks of the safety phase (one tick is SIM_LIMITS.tickMs of simulated time). */
+  readonly ticks: number;
+  /** Test-only: switch on a known bug in every node's core. */
+  readonly plantedBug?: PlantedBugName;
+  /** Receives every line of the event trace (for replaying a seed with `--verbose`). */
+  readonly onTrace?: (line: string) => void;
+}
+
+export const SIM_DEFAULTS = { nodes: 3, groups: 4, ticks: 1000 } as const;
+
+export const SIM_LIMITS = {
+  /** Simulated milliseconds per Raft tick. */
+  tickMs: 10,
+  electionTick: 10,
+  heartbeatTick: 1,
+  /** The liveness bound: after healing, every group must elect a leader and commit a fresh entry on every node. */
+  livenessTicksMax: 600,
+  /** Snapshot transfers use tiny chunks so that every transfer is chunked. */
+  snapshotChunkBytes: 64,
+  /** Readys drained in one driver turn before yielding to other events. */
+  drainRoundsMax: 64,
+  /** Violations kept per run (the run stops at the first one). */
+  violationsMax: 8,
+  groupsMax: 64,
+  ticksMax: 1_000_000,
+} as const;

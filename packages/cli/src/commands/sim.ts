@@ -1,0 +1,132 @@
+/**
+ * `kalam sim`: runs the deterministic simulator over a range of seeds (or replays one) and reports every
+ * seed that violated an invariant, with the command that replays it. Exit 0 only when no run violated one.
+ */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { PlantedBugName } from '@kalam/raft';
+import { PLANTED_BUGS } from '@kalam/raft';
+import { SIM_DEFAULTS } from '@kalam/sim';
+import type { CliContext } from '../context.js';
+import { CliError, usageError } from '../errors.js';
+import { CLI_LIMITS } from '../limits.js';
+import { createProgress, printJson } from '../output.js';
+import { clusterSize, integerIn } from '../parse.js';
+import type { SimPlanOptions } from '../sim/plan.js';
+import { expandPlan } from '../sim/plan.js';
+import { renderSimReport } from '../sim/render.js';
+import type { SimReport } from '../sim/report.js';
+import { buildReport } from '../sim/report.js';
+import type { RunOutcome } from '../sim/runner.js';
+import { defaultJobs } from '../sim/runner.js';
+
+/** Seeds run when neither --seeds nor --seed is given: what CI runs. */
+export const DEFAULT_SEEDS = 200;
+
+/** The options as commander hands them over, after the per-option parsers ran. */
+interface RawSimOptions {
+  readonly seeds?: number;
+  readonly seed?: number;
+  readonly firstSeed?: number;
+  readonly nodes?: 3 | 5;
+  readonly groups?: number;
+  readonly ticks?: number;
+  readonly plantBug?: PlantedBugName;
+  readonly jobs?: number;
+  readonly json?: boolean;
+}
+
+export function registerSim(program: Command, ctx: CliContext): void {
+  program
+    .command('sim')
+    .summary('run the deterministic cluster simulator over many seeds, or replay one')
+    .description(
+      'Run simulated 3- and 5-node clusters under faults (loss, delay, reordering, duplication, partitions, ' +
+        'crashes, a slow disk), then heal them and check that every group converges. Every run is decided by ' +
+        'its seed: a failing seed replays exactly with --seed. Without --nodes, odd seeds run 3 nodes and even ' +
+        'seeds 5.',
+    )
+    .addOption(
+      new Option('--seeds <count>', `seeds to run (default ${DEFAULT_SEEDS})`).argParser(
+        integerIn(1, CLI_LIMITS.seedsMax),
+      ),
+    )
+    .addOption(
+      new Option('--first-seed <seed>', 'the first seed of the range (default 1)').argParser(
+        integerIn(0, CLI_LIMITS.seedMax),
+      ),
+    )
+    .addOption(
+      new Option('--seed <seed>', 'replay exactly one seed and print its trace hash')
+        .argParser(integerIn(0, CLI_LIMITS.seedMax))
+        .conflicts(['seeds', 'firstSeed']),
+    )
+    .addOption(new Option('--nodes <n>', 'cluster size, 3 or 5 (default: by seed)').argParser(clusterSize))
+    .addOption(
+      new Option('--groups <count>', `raft groups per node (default ${SIM_DEFAULTS.groups})`).argParser(
+        integerIn(1, CLI_LIMITS.groupsMax),
+      ),
+    )
+    .addOption(
+      new Option('--ticks <count>', `ticks of the fault phase (default ${SIM_DEFAULTS.ticks})`).argParser(
+        integerIn(1, CLI_LIMITS.ticksMax),
+      ),
+    )
+    .addOption(
+      new Option('--plant-bug <name>', 'switch on a known bug in the core (tests the checkers)').choices(PLANTED_BUGS),
+    )
+    .addOption(
+      new Option('--jobs <count>', 'worker threads (default: one per core)').argParser(
+        integerIn(1, CLI_LIMITS.jobsMax),
+      ),
+    )
+    .option('--json', 'print one JSON object instead of the summary')
+    .action(async (raw: RawSimOptions) => {
+      const report = await runSimCommand(ctx, raw);
+      if (raw.json === true) printJson(ctx.out, report);
+      else renderSimReport(ctx.out, report);
+      const first = report.failures[0];
+      if (first !== undefined) {
+        throw new CliError(
+          'SIM_VIOLATION',
+          `${report.failures.length} of ${report.seeds} seeds violated an invariant; ` +
+            `first: seed ${first.seed} (${first.invariant}), replay with: ${first.replay}`,
+        );
+      }
+    });
+}
+
+export function toPlan(raw: RawSimOptions): SimPlanOptions {
+  const replay = raw.seed !== undefined;
+  const seeds = replay ? 1 : (raw.seeds ?? DEFAULT_SEEDS);
+  const firstSeed = raw.seed ?? raw.firstSeed ?? 1;
+  if (firstSeed + seeds - 1 > CLI_LIMITS.seedMax) {
+    throw usageError(`seeds ${firstSeed}..${firstSeed + seeds - 1} go past the largest seed ${CLI_LIMITS.seedMax}`);
+  }
+  return {
+    seeds,
+    firstSeed,
+    nodes: raw.nodes,
+    groups: raw.groups ?? SIM_DEFAULTS.groups,
+    ticks: raw.ticks ?? SIM_DEFAULTS.ticks,
+    plantedBug: raw.plantBug,
+    replay,
+  };
+}
+
+async function runSimCommand(ctx: CliContext, raw: RawSimOptions): Promise<SimReport> {
+  const plan = toPlan(raw);
+  const runs = expandPlan(plan);
+  const jobs = Math.min(raw.jobs ?? (plan.replay ? 1 : defaultJobs(runs.length)), runs.length);
+  const progress = runs.length > 1 ? createProgress(ctx.out, 'sim: seeds', runs.length) : undefined;
+  const outcomes: RunOutcome[] = [];
+  let failing = 0;
+  const startMs = performance.now();
+  await ctx.simRunner(jobs).run(runs, (outcome) => {
+    outcomes.push(outcome);
+    if (outcome.kind === 'error' || outcome.result.violations.length > 0) failing++;
+    progress?.update(outcomes.length, `${failing} failing`);
+  });
+  progress?.finish();
+  return buildReport({ plan, outcomes, durationMs: performance.now() - startMs, defaults: SIM_DEFAULTS });
+}

@@ -1,0 +1,52 @@
+/**
+ * The CLI's typed errors and its documented exit codes. Every error that reaches the top-level handler in
+ * main.ts is mapped to one exit code there; nothing else ends the process.
+ */
+
+/** Exit codes of `kalam`, documented in the README. */
+export const ExitCode = {
+  /** The command did what was asked and every check passed. */
+  Ok: 0,
+  /** A check failed: the simulator found a violation, a benchmark run failed. */
+  CheckFailed: 1,
+  /** Bad usage or bad input: an unknown option, a value out of range, a missing build. */
+  Usage: 2,
+  /** An internal error: a bug in kalam itself (printed with its stack). */
+  Internal: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export type CliErrorCode =
+  'USAGE' | 'NOT_BUILT' | 'SIM_VIOLATION' | 'BENCH_NOT_FOUND' | 'BENCH_FAILED' | 'WORKER_FAILED';
+
+const exitCodeOf: Record<CliErrorCode, ExitCode> = {
+  USAGE: ExitCode.Usage,
+  NOT_BUILT: ExitCode.Usage,
+  SIM_VIOLATION: ExitCode.CheckFailed,
+  BENCH_NOT_FOUND: ExitCode.Usage,
+  BENCH_FAILED: ExitCode.CheckFailed,
+  WORKER_FAILED: ExitCode.Internal,
+};
+
+/**
+ * An expected failure: its message is one line for the user, printed without a stack trace. `exitCode`
+ * follows from `code`.
+ */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  readonly exitCode: ExitCode;
+
+  constructor(
+    readonly code: CliErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.exitCode = exitCodeOf[code];
+  }
+}
+
+/** Bad usage: an option value out of range, options that do not go together. Exit code 2. */
+export function usageError(message: string): CliError {
+  return new CliError('USAGE', message);
+}

@@ -1,0 +1,13 @@
+export type { CliContext } from './context.js';
+export { CliError, ExitCode, usageError } from './errors.js';
+export type { CliErrorCode } from './errors.js';
+export { main, runCli } from './main.js';
+export { createOutput, formatTable } from './output.js';
+export type { Output, TextSink } from './output.js';
+export { createProgram, resolveContext } from './program.js';
+export { expandPlan, nodesForSeed, replayCommand } from './sim/plan.js';
+export type { SimPlanOptions } from './sim/plan.js';
+export { buildReport } from './sim/report.js';
+export type { SimFailure, SimReport, SimReportStats, SimRunSummary } from './sim/report.js';
+export { inProcessRunner, runOne, workerRunner } from './sim/runner.js';
+export type { RunOutcome, SimRunner } from './sim/runner.js';

@@ -1,0 +1,44 @@
+/**
+ * `createProgram()` builds the `kalam` command tree. It never exits the process: commander is told to throw
+ * (exitOverride), and main.ts maps whatever is thrown to an exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { runSimulation } from '@kalam/sim';
+import { registerBench } from './commands/bench.js';
+import { registerSim } from './commands/sim.js';
+import type { CliContext } from './context.js';
+import { createOutput } from './output.js';
+import { inProcessRunner, workerRunner } from './sim/runner.js';
+
+/** The real context, with any part replaced by `overrides` (tests pass string buffers and fake runners). */
+export function resolveContext(overrides: Partial<CliContext> = {}): CliContext {
+  return {
+    out: overrides.out ?? createOutput(),
+    simRunner: overrides.simRunner ?? ((jobs) => (jobs > 1 ? workerRunner(jobs) : inProcessRunner(runSimulation))),
+  };
+}
+
+export function createProgram(overrides: Partial<CliContext> = {}): Command {
+  const ctx = resolveContext(overrides);
+  const program = new Command('kalam')
+    .description(
+      'Kalam: a replicated SQL database for per-user data. Exit codes: 0 ok, 1 check failed, 2 usage, 3 internal error.',
+    )
+    .version(cliVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void ctx.out.stdout.write(text),
+      writeErr: (text) => void ctx.out.stderr.write(text),
+    });
+  // Subcommands are added after exitOverride and configureOutput, so they inherit both.
+  registerSim(program, ctx);
+  registerBench(program, ctx);
+  return program;
+}
+
+function cliVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = typeof pkg === 'object' && pkg !== null ? (pkg as { version?: unknown }).version : undefined;
+  return typeof version === 'string' ? version : '0.0.0';
+}

@@ -1,0 +1,111 @@
+/**
+ * Runs a list of simulations, either in this thread or spread over worker threads (one seed at a time per
+ * worker). A run is deterministic in its options alone, so where it ran and in which order changes nothing
+ * but the wall-clock time. A run that throws is an outcome too: the seed failed, and it replays like any other.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { SimOptions, SimResult } from '@kalam/sim';
+import { CliError } from '../errors.js';
+
+export type RunOutcome =
+  | { readonly kind: 'result'; readonly options: SimOptions; readonly result: SimResult; readonly durationMs: number }
+  | {
+      readonly kind: 'error';
+      readonly options: SimOptions;
+      readonly error: { readonly name: string; readonly message: string };
+      readonly durationMs: number;
+    };
+
+export type RunSimulation = (options: SimOptions) => SimResult;
+
+export interface SimRunner {
+  /** Runs every option set, calling `onOutcome` as each one finishes (in any order); resolves when all are done. */
+  run(runs: readonly SimOptions[], onOutcome: (outcome: RunOutcome) => void): Promise<void>;
+}
+
+/** Runs one simulation and turns a thrown error into an outcome. Used in this thread and in workers. */
+export function runOne(runSimulation: RunSimulation, options: SimOptions): RunOutcome {
+  const startMs = performance.now();
+  try {
+    const result = runSimulation(options);
+    return { kind: 'result', options, result, durationMs: performance.now() - startMs };
+  } catch (error) {
+    const described =
+      error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+    return { kind: 'error', options, error: described, durationMs: performance.now() - startMs };
+  }
+}
+
+export function inProcessRunner(runSimulation: RunSimulation): SimRunner {
+  return {
+    async run(runs, onOutcome) {
+      for (const options of runs) {
+        onOutcome(runOne(runSimulation, options));
+        // Let the event loop breathe between runs (signals, stream writes).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    },
+  };
+}
+
+/** The worker count used when `--jobs` is not given: one per core, never more than there are runs. */
+export function defaultJobs(runCount: number): number {
+  return Math.max(1, Math.min(availableParallelism(), runCount));
+}
+
+/** Messages a worker sends back: one outcome per run it was handed. */
+export type WorkerReply = RunOutcome;
+
+export function workerRunner(jobs: number): SimRunner {
+  return {
+    run(runs, onOutcome) {
+      return new Promise<void>((resolve, reject) => {
+        const workers: Worker[] = [];
+        let next = 0;
+        let finished = 0;
+        let failed = false;
+        const stopAll = (): void => {
+          for (const w of workers) void w.terminate();
+        };
+        const fail = (cause: unknown, message: string): void => {
+          if (failed) return;
+          failed = true;
+          stopAll();
+          reject(new CliError('WORKER_FAILED', message, { cause }));
+        };
+        const feed = (worker: Worker): void => {
+          const options = runs[next];
+          if (options === undefined) return;
+          next++;
+          worker.postMessage(options);
+        };
+        const count = Math.min(jobs, runs.length);
+        if (count === 0) {
+          resolve();
+          return;
+        }
+        for (let i = 0; i < count; i++) {
+          const worker = new Worker(new URL('./worker.js', import.meta.url));
+          workers.push(worker);
+          worker.on('message', (reply: WorkerReply) => {
+            if (failed) return;
+            onOutcome(reply);
+            finished++;
+            if (finished === runs.length) {
+              stopAll();
+              resolve();
+            } else {
+              feed(worker);
+            }
+          });
+          worker.on('error', (error) => fail(error, `a simulation worker failed: ${String(error)}`));
+          worker.on('exit', (code) => {
+            if (finished < runs.length) fail(undefined, `a simulation worker exited early with code ${code}`);
+          });
+          feed(worker);
+        }
+      });
+    },
+  };
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// Runs every compiled test file with Node's own test runner and ends with exactly one line
+// `N passed, N failed` (`, N skipped` appended when tests were skipped or marked todo).
+//
+// Test files: packages/*/dist/test/**/*.test.js, and a top-level dist/test/ or test/dist/ when a root test
+// project is compiled there. Node 20 has no glob support in `node --test`, so the files are found here and
+// passed by name. Exit status: 0 only when at least one test ran and none failed or was cancelled.
+//
+// Usage: node scripts/run-tests.mjs [FILTER…]   (run only the files whose path contains a FILTER)
+// Environment: TEST_CONCURRENCY (default: one test file per core).
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+/** A hung test fails after this long instead of hanging CI. */
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  const found = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== 'node_modules') found.push(...findTests(path));
+    else if (entry.isFile() && entry.name.endsWith('.test.js')) found.push(path);
+  }
+  return found;
+}
+
+function testFiles(filters) {
+  const dirs = [join(root, 'dist', 'test'), join(root, 'test', 'dist')];
+  const packages = join(root, 'packages');
+  if (existsSync(packages)) {
+    for (const entry of readdirSync(packages, { withFileTypes: true })) {
+      if (entry.isDirectory()) dirs.push(join(packages, entry.name, 'dist', 'test'));
+    }
+  }
+  const files = dirs.flatMap(findTests).map((path) => relative(root, path));
+  return files.filter((f) => filters.length === 0 || filters.some((filter) => f.includes(filter))).sort();
+}
+
+function concurrency() {
+  const fromEnv = Number(process.env.TEST_CONCURRENCY);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
+}
+
+/** The counts in the spec reporter's closing lines (`ℹ pass 12`), the last of each. */
+function parseCounts(output) {
+  // eslint-disable-next-line no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const counts = {};
+  for (const match of plain.matchAll(/^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)\s*$/gm)) {
+    counts[match[1]] = Number(match[2]);
+  }
+  return counts.tests === undefined ? undefined : counts;
+}
+
+function summaryLine({ passed, failed, skipped }) {
+  return `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`;
+}
+
+function run(files) {
+  const args = [
+    '--test',
+    '--test-reporter=spec',
+    `--test-concurrency=${concurrency()}`,
+    `--test-timeout=${TEST_TIMEOUT_MS}`,
+    ...files,
+  ];
+  const env = { ...process.env };
+  // The reporter writes to a pipe here; keep its colours when our own output is a terminal.
+  if (process.stdout.isTTY && env.NO_COLOR === undefined && env.FORCE_COLOR === undefined) env.FORCE_COLOR = '1';
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      output += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, output }));
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = testFiles(filters);
+if (files.length === 0) {
+  console.error(
+    filters.length > 0
+      ? `run-tests: no compiled test file matches ${filters.join(' or ')}`
+      : 'run-tests: no compiled test files (packages/*/dist/test/**/*.test.js): run `make build` first',
+  );
+  console.log(summaryLine({ passed: 0, failed: 0, skipped: 0 }));
+  process.exit(1);
+}
+console.error(`run-tests: ${files.length} test files, ${concurrency()} at a time`);
+const { code, signal, output } = await run(files);
+const counts = parseCounts(output);
+if (counts === undefined) {
+  console.error(`run-tests: the test runner ended (code ${code}, signal ${signal}) without its summary`);
+  process.exit(1);
+}
+const passed = counts.pass ?? 0;
+const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
+const skipped = (counts.skipped ?? 0) + (counts.todo ?? 0);
+if (counts.tests === 0) console.error('run-tests: no test ran');
+if (failed === 0 && code !== 0) console.error(`run-tests: the test runner exited with code ${code}`);
+console.log(summaryLine({ passed, failed, skipped }));
+process.exit(failed > 0 || counts.tests === 0 || code !== 0 ? 1 : 0);

@@ -4,10 +4,13 @@
  * committed entries, collecting messages — and passes messages through the fault knobs until quiet.
  *
  * Knobs: drop(from, to, rate), cut(a, b) (both ways), oneWay(from, to), isolate(id), delay(from, to, ticks),
- * ignore(type), crash/restart (losing nothing that was persisted, since a Ready is persisted atomically).
+ * ignore(type), dropIf(predicate), hold(predicate)/release() (to reorder or duplicate), crash/restart (losing
+ * nothing that was persisted, since a Ready is persisted atomically) and crashBeforePersist(id) (the node sends
+ * its next Ready's early messages and dies before the write). `load(id, …)` restarts a node from a crafted
+ * durable state. `leadersByTerm` records every leader seen, for Election Safety checks.
  */
 import type { Entry, HardState, Message, MessageType, NodeId, RaftConfig, Ready, Snapshot } from '../../src/index.js';
-import { EntryKind, Prng, RawNode, StateRole, nodeId } from '../../src/index.js';
+import { EntryKind, NONE, Prng, RawNode, StateRole, nodeId } from '../../src/index.js';
 
 export interface MemoryStorage {
   hardState: HardState;
@@ -60,6 +63,13 @@ export class Network {
   private readonly dropRates = new Map<string, number>();
   private readonly delays = new Map<string, number>();
   private readonly ignored = new Set<MessageType>();
+  private readonly filters: ((m: Message) => boolean)[] = [];
+  private holdPredicate: ((m: Message) => boolean) | undefined;
+  /** Messages caught by hold(), in the order they were sent. */
+  readonly held: Message[] = [];
+  private readonly crashBeforePersistIds = new Set<NodeId>();
+  /** Every node seen as leader, by term. Election Safety (Raft §5.2): at most one per term. */
+  readonly leadersByTerm = new Map<number, Set<NodeId>>();
   private delayed: { m: Message; dueTick: number }[] = [];
   private now = 0;
   private readonly prng: Prng;
@@ -144,10 +154,35 @@ export class Network {
     this.ignored.add(type);
   }
 
+  /** Drops every message for which `predicate` is true, until recover(). */
+  dropIf(predicate: (m: Message) => boolean): void {
+    this.filters.push(predicate);
+  }
+
+  /** Holds back every message for which `predicate` is true (see release). */
+  hold(predicate: (m: Message) => boolean): void {
+    this.holdPredicate = predicate;
+  }
+
+  /**
+   * Stops holding and delivers the held messages, optionally in reverse order and/or each twice. Returns how
+   * many distinct messages were released.
+   */
+  release(opts: { reverse?: boolean; duplicate?: boolean } = {}): number {
+    this.holdPredicate = undefined;
+    const msgs = this.held.splice(0, this.held.length);
+    if (opts.reverse === true) msgs.reverse();
+    const out = opts.duplicate === true ? msgs.flatMap((m) => [m, m]) : msgs;
+    this.run(out, false);
+    return msgs.length;
+  }
+
   recover(): void {
     this.dropRates.clear();
     this.delays.clear();
     this.ignored.clear();
+    this.filters.length = 0;
+    this.holdPredicate = undefined;
   }
 
   /** Stops a node: it loses its in-memory state; its storage (everything persisted) stays. */
@@ -160,16 +195,45 @@ export class Network {
     this.nodes.set(id as NodeId, this.makeNode(id as NodeId));
   }
 
+  /** The node sends the early messages of its next Ready, then dies before persisting it. */
+  crashBeforePersist(id: number): void {
+    this.crashBeforePersistIds.add(id as NodeId);
+  }
+
+  /**
+   * Replaces `id`'s durable state with a crafted log (entry i has term terms[i] and index i + 1) and hard
+   * state, then restarts it from there. The state machine is taken to have applied up to `applied`.
+   */
+  load(id: number, state: { terms: readonly number[]; term: number; vote?: number; commit?: number; applied?: number }): void {
+    const s = newStorage();
+    s.entries = state.terms.map((term, i) => ({ term, index: i + 1, kind: EntryKind.Command, data: enc(`t${term}i${i + 1}`) }));
+    s.hardState = { term: state.term, vote: (state.vote ?? NONE) as NodeId, commit: state.commit ?? 0 };
+    s.appliedIndex = state.applied ?? 0;
+    s.applied = s.entries.slice(0, s.appliedIndex).map((e) => ({ index: e.index, term: e.term, data: dec(e.data) }));
+    this.storage.set(id as NodeId, s);
+    this.restart(id);
+  }
+
   // Driving -----------------------------------------------------------------------------------------
 
   /** Hands messages to the network and delivers until nothing is left to do. */
   send(...msgs: Message[]): void {
+    this.run(msgs, true);
+  }
+
+  /** Delivers `msgs` (through the knobs unless `throughKnobs` is false) and everything they cause. */
+  private run(msgs: readonly Message[], throughKnobs: boolean): void {
     const queue: Message[] = [];
     const enqueue = (m: Message): void => {
       this.trace.push(m);
       if (this.ignored.has(m.type)) return;
+      if (this.filters.some((f) => f(m))) return;
       const rate = this.dropRates.get(`${m.from}-${m.to}`) ?? 0;
       if (rate > 0 && this.prng.float() < rate) return;
+      if (this.holdPredicate?.(m) === true) {
+        this.held.push(m);
+        return;
+      }
       const delay = this.delays.get(`${m.from}-${m.to}`) ?? 0;
       if (delay > 0) {
         this.delayed.push({ m, dueTick: this.now + delay });
@@ -177,7 +241,8 @@ export class Network {
       }
       queue.push(m);
     };
-    msgs.forEach(enqueue);
+    if (throughKnobs) msgs.forEach(enqueue);
+    else queue.push(...msgs);
     for (const id of this.ids) this.drain(id, enqueue);
     let guard = 0;
     while (queue.length > 0) {
@@ -227,6 +292,10 @@ export class Network {
     while (n.hasReady()) {
       const rd = n.ready();
       rd.messages.forEach(out);
+      if (this.crashBeforePersistIds.delete(id)) {
+        this.down.add(id); // the Ready's writes, and the messages that wait for them, are lost
+        return;
+      }
       persist(s, rd);
       rd.persistedMessages.forEach(out);
       for (const e of rd.committedEntries) {
@@ -235,7 +304,79 @@ export class Network {
       }
       this.readStates.get(id)!.push(...rd.readStates);
       n.advance(rd);
+      if (n.raft.role === StateRole.Leader) {
+        const leaders = this.leadersByTerm.get(n.raft.term) ?? new Set<NodeId>();
+        leaders.add(id);
+        this.leadersByTerm.set(n.raft.term, leaders);
+      }
     }
+  }
+
+  /** Terms in which more than one node was leader (Election Safety violations, Raft §5.2). */
+  electionSafetyViolations(): { term: number; leaders: NodeId[] }[] {
+    return [...this.leadersByTerm]
+      .filter(([, leaders]) => leaders.size > 1)
+      .map(([term, leaders]) => ({ term, leaders: [...leaders].sort((a, b) => a - b) }));
+  }
+
+  /**
+   * State Machine Safety (Raft §5.4.3): every pair of nodes agrees on each index both have committed (by the
+   * entry's term, from the durable logs) and on each command both have applied. Returns the disagreements.
+   */
+  safetyViolations(): string[] {
+    const out: string[] = [];
+    const committed = new Map<number, { id: NodeId; term: number }>();
+    const applied = new Map<number, { id: NodeId; data: string }>();
+    for (const id of this.ids) {
+      const s = this.storage.get(id)!;
+      for (const e of s.entries) {
+        if (e.index > s.hardState.commit) break;
+        const seen = committed.get(e.index);
+        if (seen === undefined) committed.set(e.index, { id, term: e.term });
+        else if (seen.term !== e.term) out.push(`index ${e.index} committed as term ${seen.term} on ${seen.id}, ${e.term} on ${id}`);
+      }
+      for (const a of s.applied) {
+        const seen = applied.get(a.index);
+        if (seen === undefined) applied.set(a.index, { id, data: a.data });
+        else if (seen.data !== a.data) out.push(`index ${a.index} applied as ${seen.data} on ${seen.id}, ${a.data} on ${id}`);
+      }
+    }
+    return out;
+  }
+
+  /** Ticks (all live nodes, or `only`) until `done()` holds; returns the ticks it took. Throws after `maxTicks`. */
+  tickUntil(done: () => boolean, maxTicks: number, only?: number[]): number {
+    for (let i = 0; i < maxTicks; i++) {
+      if (done()) return i;
+      this.tick(only);
+    }
+    if (done()) return maxTicks;
+    throw new Error(`condition not reached within ${maxTicks} ticks`);
+  }
+
+  /** A position in the trace, for since(). */
+  mark(): number {
+    return this.trace.length;
+  }
+
+  /** Messages handed to the network since `mark`, optionally filtered. */
+  since<T extends Message>(mark: number, predicate: (m: Message) => m is T): T[];
+  since(mark: number, predicate?: (m: Message) => boolean): Message[];
+  since(mark: number, predicate?: (m: Message) => boolean): Message[] {
+    const msgs = this.trace.slice(mark);
+    return predicate === undefined ? msgs : msgs.filter(predicate);
+  }
+
+  /** Asks `id` for a read index with `context`, and delivers. */
+  readIndex(id: number, context: string): void {
+    this.node(id).readIndex(context);
+    this.deliver();
+  }
+
+  /** Asks `id` to move leadership to `to`, and delivers. */
+  transferLeader(id: number, to: number): void {
+    this.node(id).transferLeader(to as NodeId);
+    this.deliver();
   }
 
   /** Commands applied by `id`, in order. */
@@ -280,4 +421,33 @@ export function persist(s: MemoryStorage, rd: Ready): void {
     s.entries.push(...rd.entries);
   }
   if (rd.hardState !== undefined) s.hardState = rd.hardState;
+}
+
+/** One line per message, for golden scenario transcripts. */
+export function render(m: Message): string {
+  const head = `${m.from}→${m.to} ${m.type} t${m.term}`;
+  switch (m.type) {
+    case 'MsgApp': {
+      const ents = m.entries.map((e) => `${e.index}:${e.term}`).join(' ');
+      return `${head} prev=(${m.index},${m.logTerm}) entries=[${ents}] commit=${m.commit}`;
+    }
+    case 'MsgAppResp':
+      return m.reject
+        ? `${head} reject index=${m.index} hint=(${m.rejectHint},${m.logTerm})`
+        : `${head} accept index=${m.index}`;
+    case 'MsgVote':
+    case 'MsgPreVote':
+      return `${head} last=(${m.index},${m.logTerm})${m.transfer ? ' transfer' : ''}`;
+    case 'MsgVoteResp':
+    case 'MsgPreVoteResp':
+      return `${head} ${m.reject ? 'reject' : 'grant'}`;
+    case 'MsgHeartbeat':
+      return `${head} commit=${m.commit}${m.context !== null ? ` ctx=${m.context}` : ''}`;
+    case 'MsgSnap':
+      return `${head} snap=(${m.snapshot.index},${m.snapshot.term}) bytes=[${m.offset},${m.offset + m.data.length})/${m.totalBytes}`;
+    case 'MsgSnapResp':
+      return `${head} snap=${m.index} offset=${m.offset}`;
+    default:
+      return head;
+  }
 }

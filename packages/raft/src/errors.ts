@@ -10,6 +10,8 @@ export type RaftErrorCode =
   | 'LEADER_TRANSFER_IN_PROGRESS'
   | 'ENTRY_TOO_LARGE'
   | 'UNCOMMITTED_LIMIT'
+  | 'INFLIGHT_LIMIT'
+  | 'MESSAGE_TOO_LARGE'
   | 'READ_NOT_READY'
   | 'READ_CONTEXT_IN_USE'
   | 'TRANSFER_REFUSED';
@@ -36,13 +38,23 @@ export class NotLeaderError extends RaftError {
   }
 }
 
+export type LimitCode = 'ENTRY_TOO_LARGE' | 'UNCOMMITTED_LIMIT' | 'INFLIGHT_LIMIT' | 'MESSAGE_TOO_LARGE';
+
+const LIMIT_WHAT: Record<LimitCode, string> = {
+  ENTRY_TOO_LARGE: 'entry bytes',
+  UNCOMMITTED_LIMIT: 'uncommitted log bytes',
+  INFLIGHT_LIMIT: 'full inflight windows (followers)',
+  MESSAGE_TOO_LARGE: 'message bytes',
+};
+
+/** A bound of limits.ts was reached; `limit` and `actual` are in the unit the code names. */
 export class LimitExceededError extends RaftError {
   override readonly name = 'LimitExceededError';
   constructor(
-    code: 'ENTRY_TOO_LARGE' | 'UNCOMMITTED_LIMIT',
+    code: LimitCode,
     readonly limit: number,
     readonly actual: number,
   ) {
-    super(code, `${code === 'ENTRY_TOO_LARGE' ? 'entry' : 'uncommitted log'} of ${actual} bytes exceeds ${limit}`);
+    super(code, `${LIMIT_WHAT[code]}: ${actual} exceeds the limit of ${limit}`);
   }
 }

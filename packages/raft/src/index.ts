@@ -1,6 +1,6 @@
 export { AssertionError, assert, assertNever } from './assert.js';
 export { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
-export type { RaftErrorCode } from './errors.js';
+export type { LimitCode, RaftErrorCode } from './errors.js';
 export { defaultLimits, resolveLimits } from './limits.js';
 export type { RaftLimits } from './limits.js';
 export { RaftLog } from './log.js';

@@ -3,6 +3,7 @@
  * built (see `resolveLimits`).
  */
 import { assert } from './assert.js';
+import { ENTRY_HEADER_BYTES } from './types.js';
 
 export interface RaftLimits {
   /** Largest payload one proposal may carry. */
@@ -39,7 +40,12 @@ export function resolveLimits(overrides: Partial<RaftLimits> | undefined): RaftL
   for (const [key, value] of Object.entries(limits)) {
     assert(Number.isInteger(value) && value > 0, `limit ${key} must be a positive integer, got ${String(value)}`);
   }
-  assert(limits.entryBytesMax <= limits.msgBytesMax, 'entryBytesMax must not exceed msgBytesMax');
+  // One entry of the largest size must fit in one message, and so must one snapshot chunk.
+  assert(
+    limits.entryBytesMax + ENTRY_HEADER_BYTES <= limits.msgBytesMax,
+    'entryBytesMax plus the entry header must fit in msgBytesMax',
+  );
+  assert(limits.snapshotChunkBytes <= limits.msgBytesMax, 'snapshotChunkBytes must not exceed msgBytesMax');
   assert(limits.msgBytesMax <= limits.inflightBytesMax, 'msgBytesMax must not exceed inflightBytesMax');
   assert(limits.entryBytesMax <= limits.uncommittedBytesMax, 'entryBytesMax must not exceed uncommittedBytesMax');
   return limits;

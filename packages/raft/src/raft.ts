@@ -365,6 +365,11 @@ export class Raft {
   step(m: Message): void {
     assert(m.to === this.id, () => `message for ${m.to} stepped into ${this.id}`);
     if (!this.voters.includes(m.from) || m.from === this.id) return; // not a member of this group
+    const bytes = messageBytes(m);
+    if (bytes > this.limits.msgBytesMax) {
+      // Refused before it touches any state; the transport counts and drops it.
+      throw new LimitExceededError('MESSAGE_TOO_LARGE', this.limits.msgBytesMax, bytes);
+    }
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
     } else if (m.term < this.term) {
@@ -892,11 +897,25 @@ export class Raft {
         this.uncommittedBytes + data.length,
       );
     }
+    // Backpressure: when so many followers have a full inflight window that no quorum can take new
+    // entries now, a proposal would only queue; refuse it instead.
+    const full = this.followersWithFullWindow();
+    if (full > this.voters.length - this.quorum()) {
+      throw new LimitExceededError('INFLIGHT_LIMIT', this.voters.length - this.quorum(), full);
+    }
     const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Command, data };
     this.uncommittedBytes += data.length;
     this.appendEntries([entry]);
     this.bcastAppend();
     return { index: entry.index, term: entry.term };
+  }
+
+  private followersWithFullWindow(): number {
+    let full = 0;
+    for (const [id, pr] of this.prs) {
+      if (id !== this.id && pr.state === ProgressState.Replicate && pr.inflights.full()) full++;
+    }
+    return full;
   }
 
   /**
@@ -1026,6 +1045,13 @@ export class Raft {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Payload bytes a message carries, as the message-size limit counts them. */
+function messageBytes(m: Message): number {
+  if (m.type === 'MsgApp') return m.entries.reduce((n, e) => n + entrySizeBytes(e), 0);
+  if (m.type === 'MsgSnap') return m.data.length;
+  return 0;
+}
 
 function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);

@@ -49,7 +49,7 @@ test('A13: a full window whose appends were all lost drains through heartbeat an
 
 test('A13: the inflight byte bound stops appends too', () => {
   // Each 40-byte entry counts 64 bytes; one per append; the window holds 128 bytes: two appends.
-  const net = net3({ entryBytesMax: 64, msgBytesMax: 64, inflightBytesMax: 128 });
+  const net = net3({ entryBytesMax: 40, msgBytesMax: 64, inflightBytesMax: 128, snapshotChunkBytes: 64 });
   net.dropIf((m) => m.type === 'MsgAppResp' && m.from === 2);
   const mark = net.mark();
   for (let i = 0; i < 5; i++) net.propose(1, `${i}`.padEnd(40, '.'));

@@ -31,7 +31,10 @@ function rawNode(overrides: Partial<RaftConfig> = {}): RawNode {
 
 test('invariant: nothing may change a node between ready() and advance()', () => {
   const actions: [string, (n: RawNode) => void][] = [
-    ['step', (n) => n.step({ type: 'MsgHeartbeat', from: nodeId(2), to: nodeId(1), term: 1, commit: 0, context: null })],
+    [
+      'step',
+      (n) => n.step({ type: 'MsgHeartbeat', from: nodeId(2), to: nodeId(1), term: 1, commit: 0, context: null }),
+    ],
     ['tick', (n) => n.tick()],
     ['campaign', (n) => n.campaign()],
     ['propose', (n) => n.propose(enc('x'))],

@@ -21,8 +21,14 @@ function codeOf(fn: () => unknown): string | undefined {
 test('a proposal larger than entryBytesMax is refused with ENTRY_TOO_LARGE', () => {
   const net = new Network({ size: 3, limits: { entryBytesMax: 100 } });
   net.campaign(1);
-  assert.equal(codeOf(() => net.node(1).propose(new Uint8Array(101))), 'ENTRY_TOO_LARGE');
-  assert.equal(codeOf(() => net.node(1).propose(new Uint8Array(100))), undefined);
+  assert.equal(
+    codeOf(() => net.node(1).propose(new Uint8Array(101))),
+    'ENTRY_TOO_LARGE',
+  );
+  assert.equal(
+    codeOf(() => net.node(1).propose(new Uint8Array(100))),
+    undefined,
+  );
 });
 
 test('INFLIGHT_LIMIT: with every follower window full, no quorum can take entries, so proposals are refused', () => {
@@ -33,11 +39,17 @@ test('INFLIGHT_LIMIT: with every follower window full, no quorum can take entrie
   net.propose(1, 'a');
   net.propose(1, 'b');
   const before = net.node(1).raft.log.lastIndex();
-  assert.equal(codeOf(() => net.node(1).propose(enc('c'))), 'INFLIGHT_LIMIT');
+  assert.equal(
+    codeOf(() => net.node(1).propose(enc('c'))),
+    'INFLIGHT_LIMIT',
+  );
   assert.equal(net.node(1).raft.log.lastIndex(), before, 'a refused proposal appends nothing');
   net.recover();
   net.ticks(2); // heartbeats free the windows and the acks flow again
-  assert.equal(codeOf(() => net.propose(1, 'c')), undefined);
+  assert.equal(
+    codeOf(() => net.propose(1, 'c')),
+    undefined,
+  );
   net.ticks(2);
   assert.deepEqual(net.applied(3), ['warm-up', 'a', 'b', 'c']);
 });
@@ -50,11 +62,17 @@ test('INFLIGHT_LIMIT needs a full window at more followers than the cluster can 
   net.drop(2, 1, 1);
   net.drop(3, 1, 1);
   net.propose(1, 'a');
-  assert.equal(codeOf(() => net.propose(1, 'b')), undefined);
+  assert.equal(
+    codeOf(() => net.propose(1, 'b')),
+    undefined,
+  );
   // A third follower falls silent: now no quorum has room.
   net.drop(4, 1, 1);
   net.propose(1, 'c');
-  assert.equal(codeOf(() => net.node(1).propose(enc('d'))), 'INFLIGHT_LIMIT');
+  assert.equal(
+    codeOf(() => net.node(1).propose(enc('d'))),
+    'INFLIGHT_LIMIT',
+  );
 });
 
 test('a message larger than msgBytesMax is refused with MESSAGE_TOO_LARGE before it changes anything', () => {
@@ -88,7 +106,10 @@ test('a message larger than msgBytesMax is refused with MESSAGE_TOO_LARGE before
 
 test('limit relations are asserted when a config is built', () => {
   assert.throws(() => resolveLimits({ entryBytesMax: 1000, msgBytesMax: 1000 }), AssertionError);
-  assert.throws(() => resolveLimits({ snapshotChunkBytes: 10_000, msgBytesMax: 5_000, entryBytesMax: 100 }), AssertionError);
+  assert.throws(
+    () => resolveLimits({ snapshotChunkBytes: 10_000, msgBytesMax: 5_000, entryBytesMax: 100 }),
+    AssertionError,
+  );
   assert.throws(() => resolveLimits({ inflightMsgsMax: 0 }), AssertionError);
   assert.doesNotThrow(() => resolveLimits({}));
 });

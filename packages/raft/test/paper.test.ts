@@ -102,16 +102,71 @@ for (const role of ['follower', 'candidate'] as const) {
 test('§5.2: one round of RequestVote wins, loses or stays undecided', () => {
   const cases: { size: number; votes: [number, boolean][]; role: string }[] = [
     { size: 1, votes: [], role: StateRole.Leader },
-    { size: 3, votes: [[2, true], [3, true]], role: StateRole.Leader },
+    {
+      size: 3,
+      votes: [
+        [2, true],
+        [3, true],
+      ],
+      role: StateRole.Leader,
+    },
     { size: 3, votes: [[2, true]], role: StateRole.Leader },
-    { size: 5, votes: [[2, true], [3, true], [4, true], [5, true]], role: StateRole.Leader },
-    { size: 5, votes: [[2, true], [3, true]], role: StateRole.Leader },
-    { size: 3, votes: [[2, false], [3, false]], role: StateRole.Follower },
-    { size: 5, votes: [[2, false], [3, false], [4, false], [5, false]], role: StateRole.Follower },
-    { size: 5, votes: [[2, true], [3, false], [4, false], [5, false]], role: StateRole.Follower },
+    {
+      size: 5,
+      votes: [
+        [2, true],
+        [3, true],
+        [4, true],
+        [5, true],
+      ],
+      role: StateRole.Leader,
+    },
+    {
+      size: 5,
+      votes: [
+        [2, true],
+        [3, true],
+      ],
+      role: StateRole.Leader,
+    },
+    {
+      size: 3,
+      votes: [
+        [2, false],
+        [3, false],
+      ],
+      role: StateRole.Follower,
+    },
+    {
+      size: 5,
+      votes: [
+        [2, false],
+        [3, false],
+        [4, false],
+        [5, false],
+      ],
+      role: StateRole.Follower,
+    },
+    {
+      size: 5,
+      votes: [
+        [2, true],
+        [3, false],
+        [4, false],
+        [5, false],
+      ],
+      role: StateRole.Follower,
+    },
     { size: 3, votes: [], role: StateRole.Candidate },
     { size: 5, votes: [[2, true]], role: StateRole.Candidate },
-    { size: 5, votes: [[2, false], [3, false]], role: StateRole.Candidate },
+    {
+      size: 5,
+      votes: [
+        [2, false],
+        [3, false],
+      ],
+      role: StateRole.Candidate,
+    },
   ];
   for (const [i, c] of cases.entries()) {
     const r = newRaft({ size: c.size });
@@ -404,7 +459,15 @@ test('§5.4.1: a voter denies its vote to a candidate whose log is less up to da
   ];
   for (const c of cases) {
     const r = newRaft({ size: 2, log: c.log });
-    r.step({ type: 'MsgVote', from: nodeId(2), to: r.id, term: 3, index: c.index, logTerm: c.logTerm, transfer: false });
+    r.step({
+      type: 'MsgVote',
+      from: nodeId(2),
+      to: r.id,
+      term: 3,
+      index: c.index,
+      logTerm: c.logTerm,
+      transfer: false,
+    });
     const msgs = take(r);
     assert.equal(msgs.length, 1);
     assert.ok(msgs[0]?.type === 'MsgVoteResp');

@@ -147,7 +147,15 @@ for (const on of [false, true]) {
 test('ackBeforePersist: acks and votes leave before the write, and a leader counts its own unsynced entry', () => {
   for (const on of [false, true]) {
     const follower = newRaft({ plantedBugs: { ackBeforePersist: on } });
-    follower.step({ type: 'MsgVote', from: nodeId(2), to: follower.id, term: 1, index: 0, logTerm: 0, transfer: false });
+    follower.step({
+      type: 'MsgVote',
+      from: nodeId(2),
+      to: follower.id,
+      term: 1,
+      index: 0,
+      logTerm: 0,
+      transfer: false,
+    });
     assert.equal(follower.msgs.length, on ? 1 : 0, 'vote sent early');
     assert.equal(follower.msgsAfterPersist.length, on ? 0 : 1);
 

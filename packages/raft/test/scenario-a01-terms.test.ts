@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message, MessageType, NodeId } from '../src/index.js';
+import type { Message, MessageType } from '../src/index.js';
 import { StateRole, nodeId } from '../src/index.js';
 import { electAndCommitNoop, logTerms, newRaft, take } from './support/fixtures.js';
 import { Network, enc } from './support/network.js';
@@ -167,5 +167,5 @@ test('A1: a node that raised its term alone deposes the leader through its next 
   const leader = net.leader();
   assert.ok(leader !== undefined && leader.raft.term >= 5);
   assert.deepEqual(net.electionSafetyViolations(), []);
-  for (const id of net.ids) assert.ok(net.node(id as NodeId).raft.term >= 5);
+  for (const id of net.ids) assert.ok(net.node(id).raft.term >= 5);
 });

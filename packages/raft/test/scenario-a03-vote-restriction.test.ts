@@ -11,7 +11,9 @@ import { StateRole } from '../src/index.js';
 import { Network } from './support/network.js';
 
 function voteAnswers(msgs: readonly Message[]): [number, number, boolean][] {
-  return msgs.flatMap((m) => (m.type === 'MsgVoteResp' ? [[m.from, m.to, !m.reject] as [number, number, boolean]] : []));
+  return msgs.flatMap((m) =>
+    m.type === 'MsgVoteResp' ? [[m.from, m.to, !m.reject] as [number, number, boolean]] : [],
+  );
 }
 
 test('A3: a node that missed a committed entry cannot be elected', () => {

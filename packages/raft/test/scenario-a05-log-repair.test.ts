@@ -14,8 +14,7 @@ import { nodeId } from '../src/index.js';
 import { app, entries, logTerms, newRaft, take } from './support/fixtures.js';
 import { Network, render } from './support/network.js';
 
-const between = (a: number, b: number) => (m: Message) =>
-  (m.from === a && m.to === b) || (m.from === b && m.to === a);
+const between = (a: number, b: number) => (m: Message) => (m.from === a && m.to === b) || (m.from === b && m.to === a);
 const rejections = (msgs: readonly Message[], from: number): number =>
   msgs.filter((m) => m.type === 'MsgAppResp' && m.from === from && m.reject).length;
 

@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Message, MsgSnap, NodeId, RaftConfig, Snapshot } from '../src/index.js';
+import type { Message, MsgSnap, RaftConfig, Snapshot } from '../src/index.js';
 import { Prng, RawNode, StateRole, nodeId } from '../src/index.js';
 import { Network, enc } from './support/network.js';
 
@@ -88,7 +88,10 @@ test('A12: a snapshot that conflicts with the follower log replaces it', () => {
   for (const v of ['y1', 'y2', 'y3', 'y4', 'y5']) net.propose(1, v);
   const stale = net.persistedLog(3).filter((e) => e.data.startsWith('x'));
   assert.equal(stale.length, 3);
-  assert.ok(stale.every((e) => net.node(1).raft.log.term(e.index) === 2 && e.term === 1), 'they conflict');
+  assert.ok(
+    stale.every((e) => net.node(1).raft.log.term(e.index) === 2 && e.term === 1),
+    'they conflict',
+  );
   const snap = net.compact(1);
   net.recover();
   net.tickUntil(caughtUp(net), 40);
@@ -177,7 +180,9 @@ test('A12: a receiver that crashes mid-transfer gets the snapshot again from the
   const stallAt = 3 * CHUNK;
   net.dropIf((m) => isSnap(m) && m.offset >= stallAt);
   net.ticks(2);
-  const acked = net.since(0, (m) => m.type === 'MsgSnapResp' && m.from === 3).map((m) => (m.type === 'MsgSnapResp' ? m.offset : -1));
+  const acked = net
+    .since(0, (m) => m.type === 'MsgSnapResp' && m.from === 3)
+    .map((m) => (m.type === 'MsgSnapResp' ? m.offset : -1));
   assert.equal(Math.max(...acked), stallAt, 'node 3 holds three chunks');
   net.crash(3);
   net.ticks(2);
@@ -209,5 +214,66 @@ test('A12: a leader that compacts again mid-transfer switches to the newer snaps
   assert.equal(net.storage.get(nodeId(3))?.snapshot?.index, second.index);
   assert.deepEqual(net.applied(3), ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
   assert.equal(net.node(1).raft.role, StateRole.Leader);
-  assert.equal(net.node(3 as NodeId).raft.role, StateRole.Follower);
+  assert.equal(net.node(3).raft.role, StateRole.Follower);
+});
+
+test('A12: an older snapshot reaching a follower that compacted past it is ignored', () => {
+  const net = newNet();
+  net.campaign(1);
+  for (const v of ['a', 'b', 'c', 'd']) net.propose(1, v);
+  const own = net.compact(2); // node 2 no longer has index 2 to compare terms with
+  const mark = net.mark();
+  net.send({
+    type: 'MsgSnap',
+    from: nodeId(1),
+    to: nodeId(2),
+    term: 1,
+    snapshot: { index: 2, term: 1 },
+    offset: 0,
+    totalBytes: 2,
+    data: enc('[]'),
+  });
+  assert.deepEqual(
+    net.since(mark, (m) => m.from === 2).map((m) => [m.type, m.type === 'MsgAppResp' && m.index]),
+    [['MsgAppResp', 5]],
+  );
+  assert.equal(net.storage.get(nodeId(2))?.snapshot, own, 'its own newer snapshot stays');
+  assert.deepEqual(net.applied(2), ['a', 'b', 'c', 'd']);
+});
+
+test('A12: a chunk of another snapshot in the middle of a transfer makes the follower ask from offset 0', () => {
+  const node = new RawNode({
+    id: nodeId(2),
+    voters: [1, 2, 3].map(nodeId),
+    electionTick: 10,
+    heartbeatTick: 1,
+    preVote: false,
+    checkQuorum: false,
+    random: new Prng(1),
+  });
+  const chunk = (index: number, offset: number): MsgSnap => ({
+    type: 'MsgSnap',
+    from: nodeId(1),
+    to: nodeId(2),
+    term: 1,
+    snapshot: { index, term: 1 },
+    offset,
+    totalBytes: 32,
+    data: enc('12345678'),
+  });
+  const answers = (): [number, number][] => {
+    const rd = node.ready();
+    node.advance(rd);
+    return rd.messages.flatMap((m) => (m.type === 'MsgSnapResp' ? [[m.index, m.offset] as [number, number]] : []));
+  };
+  node.step(chunk(5, 0));
+  node.step(chunk(5, 8));
+  assert.deepEqual(answers(), [
+    [5, 8],
+    [5, 16],
+  ]);
+  node.step(chunk(9, 16)); // the leader moved on to a newer snapshot: our 16 bytes are of the old one
+  assert.deepEqual(answers(), [[9, 0]]);
+  node.step(chunk(5, 24)); // and a chunk beyond what we hold of the current one names where to resume
+  assert.deepEqual(answers(), [[5, 16]]);
 });

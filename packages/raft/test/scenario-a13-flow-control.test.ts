@@ -14,7 +14,10 @@ import { LimitExceededError, nodeId } from '../src/index.js';
 import { Network, enc } from './support/network.js';
 
 const isApp = (m: Message): m is MsgApp => m.type === 'MsgApp';
-const appsTo = (to: number) => (m: Message): m is MsgApp => isApp(m) && m.to === to && m.entries.length > 0;
+const appsTo =
+  (to: number) =>
+  (m: Message): m is MsgApp =>
+    isApp(m) && m.to === to && m.entries.length > 0;
 
 function net3(limits: RaftConfig['limits']): Network {
   const net = new Network({ size: 3, ...(limits !== undefined ? { limits } : {}) });
@@ -140,7 +143,8 @@ test('A13: an entry larger than entryBytesMax is refused with ENTRY_TOO_LARGE', 
   net.campaign(1);
   assert.throws(
     () => net.node(1).propose(new Uint8Array(65)),
-    (e: unknown) => e instanceof LimitExceededError && e.code === 'ENTRY_TOO_LARGE' && e.limit === 64 && e.actual === 65,
+    (e: unknown) =>
+      e instanceof LimitExceededError && e.code === 'ENTRY_TOO_LARGE' && e.limit === 64 && e.actual === 65,
   );
   net.node(1).propose(new Uint8Array(64)); // exactly at the bound is fine
   net.deliver();

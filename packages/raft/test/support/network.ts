@@ -204,9 +204,17 @@ export class Network {
    * Replaces `id`'s durable state with a crafted log (entry i has term terms[i] and index i + 1) and hard
    * state, then restarts it from there. The state machine is taken to have applied up to `applied`.
    */
-  load(id: number, state: { terms: readonly number[]; term: number; vote?: number; commit?: number; applied?: number }): void {
+  load(
+    id: number,
+    state: { terms: readonly number[]; term: number; vote?: number; commit?: number; applied?: number },
+  ): void {
     const s = newStorage();
-    s.entries = state.terms.map((term, i) => ({ term, index: i + 1, kind: EntryKind.Command, data: enc(`t${term}i${i + 1}`) }));
+    s.entries = state.terms.map((term, i) => ({
+      term,
+      index: i + 1,
+      kind: EntryKind.Command,
+      data: enc(`t${term}i${i + 1}`),
+    }));
     s.hardState = { term: state.term, vote: (state.vote ?? NONE) as NodeId, commit: state.commit ?? 0 };
     s.appliedIndex = state.applied ?? 0;
     s.applied = s.entries.slice(0, s.appliedIndex).map((e) => ({ index: e.index, term: e.term, data: dec(e.data) }));
@@ -333,12 +341,14 @@ export class Network {
         if (e.index > s.hardState.commit) break;
         const seen = committed.get(e.index);
         if (seen === undefined) committed.set(e.index, { id, term: e.term });
-        else if (seen.term !== e.term) out.push(`index ${e.index} committed as term ${seen.term} on ${seen.id}, ${e.term} on ${id}`);
+        else if (seen.term !== e.term)
+          out.push(`index ${e.index} committed as term ${seen.term} on ${seen.id}, ${e.term} on ${id}`);
       }
       for (const a of s.applied) {
         const seen = applied.get(a.index);
         if (seen === undefined) applied.set(a.index, { id, data: a.data });
-        else if (seen.data !== a.data) out.push(`index ${a.index} applied as ${seen.data} on ${seen.id}, ${a.data} on ${id}`);
+        else if (seen.data !== a.data)
+          out.push(`index ${a.index} applied as ${seen.data} on ${seen.id}, ${a.data} on ${id}`);
       }
     }
     return out;
@@ -447,7 +457,15 @@ export function render(m: Message): string {
       return `${head} snap=(${m.snapshot.index},${m.snapshot.term}) bytes=[${m.offset},${m.offset + m.data.length})/${m.totalBytes}`;
     case 'MsgSnapResp':
       return `${head} snap=${m.index} offset=${m.offset}`;
-    default:
+    case 'MsgHeartbeatResp':
+      return `${head}${m.context !== null ? ` ctx=${m.context}` : ''}`;
+    case 'MsgReadIndex':
+      return `${head} ctx=${m.context}`;
+    case 'MsgReadIndexResp':
+      return `${head} ctx=${m.context} ${m.reject ? 'reject' : `index=${m.index}`}`;
+    case 'MsgTransferLeader':
+      return `${head} to=${m.transferee}`;
+    case 'MsgTimeoutNow':
       return head;
   }
 }

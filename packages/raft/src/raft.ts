@@ -24,7 +24,6 @@ import type {
   MsgSnapResp,
   MsgVote,
   NodeId,
-  ReadRejectReason,
   ReadState,
   Snapshot,
 } from './types.js';
@@ -199,10 +198,26 @@ export class Raft {
   }
 
   becomeFollower(term: number, lead: NodeId): void {
-    this.rejectPendingReads('LEADERSHIP_LOST');
+    const reads = this.takePendingReads();
     this.reset(term);
     this.lead = lead;
     this.role = StateRole.Follower;
+    // Refused in the new term, so that a follower already in it does not drop the answer as stale.
+    for (const r of reads)
+      this.answerRead(r.from, { context: r.context, status: 'rejected', reason: 'LEADERSHIP_LOST' });
+  }
+
+  /**
+   * The transport lost its link to the leader (its process died, say). Forget it, so that this follower
+   * grants pre-votes again (the CheckQuorum lease no longer holds), and campaign after a fresh random delay
+   * in [1, electionTick] ticks instead of a whole election timeout (etcd's ForgetLeader, plus the shortened
+   * wait). Only liveness changes: safety never depends on timing.
+   */
+  forgetLeader(): void {
+    if (this.role !== StateRole.Follower || this.lead === NONE) return;
+    this.lead = NONE;
+    const remaining = 1 + this.random.int(this.electionTick);
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - remaining);
   }
 
   private becomePreCandidate(): void {
@@ -488,7 +503,6 @@ export class Raft {
             this.campaign('real', false);
           } else {
             this.becomeLeader();
-            this.bcastAppend(); // announce the no-op at once rather than at the next heartbeat
           }
         } else if (result === 'lost') {
           this.becomeFollower(this.term, NONE);
@@ -534,20 +548,12 @@ export class Raft {
       case 'MsgReadIndexResp':
         this.readStates.push(
           m.reject
-            ? { context: m.context, status: 'rejected', reason: 'NOT_COMMITTED_IN_TERM' }
+            ? { context: m.context, status: 'rejected', reason: m.reason ?? 'NOT_LEADER' }
             : { context: m.context, status: 'ok', index: m.index },
         );
         return;
       case 'MsgReadIndex':
-        this.send({
-          type: 'MsgReadIndexResp',
-          from: this.id,
-          to: m.from,
-          term: this.term,
-          context: m.context,
-          index: 0,
-          reject: true,
-        });
+        this.answerRead(m.from, { context: m.context, status: 'rejected', reason: 'NOT_LEADER' });
         return;
       case 'MsgTransferLeader':
         if (this.lead !== NONE) this.send({ ...m, from: this.id, to: this.lead, term: this.term });
@@ -965,22 +971,22 @@ export class Raft {
       this.readStates.push(state);
       return;
     }
-    const ok = state.status === 'ok';
     this.send({
       type: 'MsgReadIndexResp',
       from: this.id,
       to,
       term: this.term,
       context: state.context,
-      index: ok ? state.index : 0,
-      reject: !ok,
+      index: state.status === 'ok' ? state.index : 0,
+      reject: state.status !== 'ok',
+      reason: state.status === 'ok' ? null : state.reason,
     });
   }
 
-  private rejectPendingReads(reason: ReadRejectReason): void {
+  private takePendingReads(): PendingRead[] {
     const pending = this.pendingReads;
     this.pendingReads = [];
-    for (const r of pending) this.answerRead(r.from, { context: r.context, status: 'rejected', reason });
+    return pending;
   }
 
   /** Moves leadership to `to` (thesis §3.10). On a follower the request is forwarded to the leader. */

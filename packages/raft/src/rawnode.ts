@@ -86,6 +86,11 @@ export class RawNode {
     this.mutate(() => this.raft.hup(false));
   }
 
+  /** See Raft.forgetLeader: the link to the leader is gone. */
+  forgetLeader(): void {
+    this.mutate(() => this.raft.forgetLeader());
+  }
+
   propose(data: Uint8Array): { index: number; term: number } {
     return this.mutate(() => this.raft.propose(data));
   }

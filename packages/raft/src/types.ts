@@ -144,6 +144,8 @@ export interface MsgReadIndexResp extends Envelope {
   readonly context: string;
   readonly index: number;
   readonly reject: boolean;
+  /** Why the read was refused (null when it was not). */
+  readonly reason: ReadRejectReason | null;
 }
 
 export type Message =

@@ -41,7 +41,7 @@ function sample(type: MessageType, term: number): Message {
     case 'MsgReadIndex':
       return { ...env, type, context: 'c' };
     case 'MsgReadIndexResp':
-      return { ...env, type, context: 'c', index: 0, reject: true };
+      return { ...env, type, context: 'c', index: 0, reject: true, reason: 'NOT_LEADER' };
   }
 }
 

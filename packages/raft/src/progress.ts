@@ -123,6 +123,20 @@ export class Progress {
     return updated;
   }
 
+  /**
+   * The follower says its log ends at `lastIndex`, below what it once acknowledged: its log was lost (a
+   * wiped data folder), or this is a stale rejection. Either way forget the old match and probe from
+   * there: lowering match only ever delays commits and resends entries, it never makes a commit unsafe.
+   */
+  forgetMatch(lastIndex: number): void {
+    if (lastIndex >= this.match) return;
+    this.match = lastIndex;
+    if (this.state === ProgressState.Snapshot) this.resetState(ProgressState.Probe);
+    if (this.state === ProgressState.Replicate) this.resetState(ProgressState.Probe);
+    this.next = lastIndex + 1;
+    this.probeSent = false;
+  }
+
   /** In Replicate, entries up to n were sent optimistically. */
   optimisticUpdate(n: number): void {
     this.next = n + 1;

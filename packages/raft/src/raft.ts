@@ -71,6 +71,8 @@ export interface RaftConfig {
   readonly voters: readonly NodeId[];
   /** Ticks without hearing from a leader before a follower campaigns (randomized in [t, 2t)). */
   readonly electionTick: number;
+  /** Upper bound (exclusive) of the randomized election timeout in ticks; default 2 × electionTick. */
+  readonly electionTickMax?: number;
   /** Ticks between leader heartbeats. */
   readonly heartbeatTick: number;
   readonly preVote: boolean;
@@ -79,6 +81,12 @@ export interface RaftConfig {
   readonly limits?: Partial<RaftLimits>;
   readonly restore?: RaftRestoreState;
   readonly plantedBugs?: PlantedBugs;
+  /**
+   * Ticks during which a node that starts with no durable state at all grants no votes. A node whose data
+   * folder was wiped forgot whom it voted for; abstaining for longer than any election in progress can
+   * last keeps it from voting twice in one term. 0 (the default) turns this off.
+   */
+  readonly freshStartVoteAbstainTicks?: number;
 }
 
 interface PendingRead {
@@ -123,12 +131,14 @@ export class Raft {
   uncommittedBytes = 0;
 
   private readonly electionTick: number;
+  private readonly electionTickMax: number;
   private readonly heartbeatTick: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly random: RandomSource;
   private readonly bugs: PlantedBugs;
   private votes = new Map<NodeId, boolean>();
+  private voteAbstainTicks: number;
   private pendingReads: PendingRead[] = [];
   private incomingSnapshot: IncomingSnapshot | undefined;
 
@@ -141,6 +151,8 @@ export class Raft {
     this.voters = [...config.voters].sort((a, b) => a - b);
     this.limits = resolveLimits(config.limits);
     this.electionTick = config.electionTick;
+    this.electionTickMax = config.electionTickMax ?? 2 * config.electionTick;
+    assert(this.electionTickMax > this.electionTick, 'electionTickMax must exceed electionTick');
     this.heartbeatTick = config.heartbeatTick;
     this.preVote = config.preVote;
     this.checkQuorum = config.checkQuorum;
@@ -159,6 +171,8 @@ export class Raft {
       this.term = r.hardState.term;
       this.vote = r.hardState.vote;
     }
+    const fresh = this.term === 0 && this.log.lastIndex() === 0 && this.log.snapshot === undefined;
+    this.voteAbstainTicks = fresh ? (config.freshStartVoteAbstainTicks ?? 0) : 0;
     this.becomeFollower(this.term, NONE);
   }
 
@@ -194,7 +208,8 @@ export class Raft {
   }
 
   private resetRandomizedElectionTimeout(): void {
-    this.randomizedElectionTimeout = this.electionTick + this.random.int(this.electionTick);
+    // Uniform in [electionTick, electionTickMax) (Raft §5.2: randomized to make split votes rare).
+    this.randomizedElectionTimeout = this.electionTick + this.random.int(this.electionTickMax - this.electionTick);
   }
 
   becomeFollower(term: number, lead: NodeId): void {
@@ -252,6 +267,7 @@ export class Raft {
   // Ticks
 
   tick(): void {
+    if (this.voteAbstainTicks > 0) this.voteAbstainTicks--;
     if (this.role === StateRole.Leader) this.tickHeartbeat();
     else this.tickElection();
   }
@@ -361,8 +377,9 @@ export class Raft {
       (isPre && m.term > this.term) ||
       (this.bugs.grantSecondVote === true && !isPre);
     const upToDate = this.bugs.skipUpToDateCheck === true || this.log.isUpToDate(m.index, m.logTerm);
+    const abstaining = this.voteAbstainTicks > 0;
     const respType = isPre ? 'MsgPreVoteResp' : 'MsgVoteResp';
-    if (canVote && upToDate) {
+    if (canVote && upToDate && !abstaining) {
       // A granted vote is a promise that must survive a crash: it leaves only once the vote is durable.
       this.sendAck({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
       if (!isPre) {
@@ -618,7 +635,22 @@ export class Raft {
   }
 
   private handleHeartbeat(m: MsgHeartbeat): void {
-    this.log.commitTo(m.commit);
+    // The leader never sends a commit beyond what it knows we hold, unless we lost our log (a wiped data
+    // folder). Then commit nothing from it, and tell the leader where our log really ends.
+    if (m.commit <= this.log.lastIndex()) {
+      this.log.commitTo(m.commit);
+    } else {
+      this.send({
+        type: 'MsgAppResp',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        index: m.commit,
+        reject: true,
+        rejectHint: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+      });
+    }
     this.send({ type: 'MsgHeartbeatResp', from: this.id, to: m.from, term: this.term, context: m.context });
   }
 
@@ -695,6 +727,12 @@ export class Raft {
     const pr = this.prs.get(m.from);
     assert(pr !== undefined, 'response from a voter');
     pr.recentActive = true;
+    if (m.reject && m.rejectHint < pr.match) {
+      // The follower's log ends below what it acknowledged before (see Progress.forgetMatch).
+      pr.forgetMatch(m.rejectHint);
+      this.sendAppend(m.from, true);
+      return;
+    }
     if (m.reject) {
       let hint = m.rejectHint;
       if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;

@@ -96,11 +96,18 @@ test('a stale append reaching below the commit index is answered harmlessly, not
   );
 });
 
-test('invariant: a heartbeat that would commit past the end of the log throws', () => {
+test('a heartbeat that would commit past the end of the log commits nothing and reports where the log ends', () => {
+  // Only a follower that lost its log (a wiped data folder) can see this: the leader's match for it is
+  // stale. Committing would apply entries it does not have; instead it tells the leader its last index.
   const r = newRaft({ log: [1, 1], term: 1 });
   r.becomeFollower(1, nodeId(2));
   const m: Message = { type: 'MsgHeartbeat', from: nodeId(2), to: nodeId(1), term: 1, commit: 5, context: null };
-  assert.throws(() => r.step(m), assertionFailed(/beyond last index/));
+  r.step(m);
+  assert.equal(r.log.committed, 0);
+  const sent = [...r.msgs, ...r.msgsAfterPersist];
+  const rejection = sent.find((x) => x.type === 'MsgAppResp');
+  assert.ok(rejection?.type === 'MsgAppResp' && rejection.reject, 'a rejection went to the leader');
+  assert.equal(rejection.rejectHint, 2);
 });
 
 test('invariant: a leader that hears from another leader of its own term throws (Election Safety)', () => {

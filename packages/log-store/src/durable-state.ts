@@ -1,0 +1,51 @@
+/**
+ * What is durable for one group, mirrored in memory so that a write is validated without reading raft.db.
+ * The mirror is loaded when the store opens and replaced only after a transaction has committed.
+ *
+ * Invariants (asserted on write, checked as corruption on read):
+ *   offsetIndex ≤ snapshotIndex ≤ commit ≤ lastIndex, and offsetIndex = 0 = offsetTerm when no snapshot exists;
+ *   the log holds exactly the entries (offsetIndex, lastIndex], their terms never decrease and never exceed
+ *   `term`.
+ */
+
+/** The `raft_state` row of one group. */
+export interface StateRow {
+  readonly term: number;
+  readonly vote: number;
+  readonly commit: number;
+  /** Index and term of the last compacted entry: the log starts at offsetIndex + 1. */
+  readonly offsetIndex: number;
+  readonly offsetTerm: number;
+  /** The stored snapshot's index and term; (0, 0) when there is none. */
+  readonly snapshotIndex: number;
+  readonly snapshotTerm: number;
+}
+
+/** The state row plus the tail of the log. */
+export interface DurableState extends StateRow {
+  /** Index and term of the last entry; (offsetIndex, offsetTerm) when the log is empty. */
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+}
+
+export const EMPTY_STATE_ROW: StateRow = {
+  term: 0,
+  vote: 0,
+  commit: 0,
+  offsetIndex: 0,
+  offsetTerm: 0,
+  snapshotIndex: 0,
+  snapshotTerm: 0,
+};
+
+export function stateRowOf(s: DurableState): StateRow {
+  return {
+    term: s.term,
+    vote: s.vote,
+    commit: s.commit,
+    offsetIndex: s.offsetIndex,
+    offsetTerm: s.offsetTerm,
+    snapshotIndex: s.snapshotIndex,
+    snapshotTerm: s.snapshotTerm,
+  };
+}

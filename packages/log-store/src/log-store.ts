@@ -1,0 +1,276 @@
+/**
+ * LogStore: the durable log, hard state and snapshots of every group of a node, in one SQLite file
+ * (raft.db, WAL, synchronous=FULL). All groups' writes of one driver turn go in ONE transaction, so one
+ * fsync covers every group (group commit).
+ *
+ * Nothing here trusts the caller or the disk: a write is validated against an in-memory mirror of what is
+ * durable (write-plan.ts) before any SQL runs, and a read verifies every checksum and the contiguity of the
+ * log (read-group.ts). The mirror changes only after a transaction commits, so a failed write leaves the
+ * store exactly as it was.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import type { Snapshot } from '@kalam/raft';
+import { assert } from '@kalam/raft';
+import Database from 'better-sqlite3';
+
+import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
+import type { DurableState } from './durable-state.js';
+import { EMPTY_STATE_ROW } from './durable-state.js';
+import { LogIoError, LogSchemaError } from './errors.js';
+import { limits } from './limits.js';
+import { readDurableState, readGroup } from './read-group.js';
+import { KIND_CODE, SCHEMA_VERSION, SHARED_TABLES_SQL, assertGroupId, logTableSql } from './schema.js';
+import { blockThread } from './slow-disk.js';
+import { GroupStatements, SharedStatements } from './statements.js';
+import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';
+import type { TermAt, WritePlan } from './write-plan.js';
+import { planCompact, planWrite } from './write-plan.js';
+
+interface GroupSlot {
+  readonly statements: GroupStatements;
+  /** Reads one stored entry's term (only for truncation and compaction checks). */
+  readonly termAt: TermAt;
+  durable: DurableState;
+}
+
+export class LogStore {
+  private readonly db: Database.Database;
+  private readonly shared: SharedStatements;
+  private readonly groups: ReadonlyMap<number, GroupSlot>;
+  private readonly writeTransaction: (plans: readonly WritePlan[]) => void;
+  private fsyncDelayMs = 0;
+  private readonly counters: LogStoreStats = { transactions: 0, entriesWritten: 0, bytesWritten: 0 };
+  private closed = false;
+
+  private constructor(db: Database.Database, groupIds: readonly number[]) {
+    this.db = db;
+    this.shared = new SharedStatements(db);
+    const groups = new Map<number, GroupSlot>();
+    for (const id of groupIds) {
+      const statements = new GroupStatements(db, id);
+      const termAt = (index: number): number | undefined => statements.termAt.get(index);
+      groups.set(id, { statements, termAt, durable: readDurableState(this.shared, statements, id) });
+    }
+    this.groups = groups;
+    this.writeTransaction = db.transaction((plans: readonly WritePlan[]) => {
+      for (const plan of plans) this.applyPlan(plan);
+    });
+  }
+
+  /**
+   * Opens (creating when missing) raft.db with a log table and a state row for every group. Idempotent.
+   * Throws LogIoError when SQLite cannot open the file, LogSchemaError for an unknown schema version, and
+   * LogCorruptionError when a state row fails its checksum.
+   */
+  static open(opts: LogStoreOptions): LogStore {
+    assert(opts.groupIds.length <= limits.groupsMax, () => `at most ${limits.groupsMax} groups per store`);
+    opts.groupIds.forEach(assertGroupId);
+    assert(new Set(opts.groupIds).size === opts.groupIds.length, 'group ids must be distinct');
+    const db = openDatabase(opts.path, opts.groupIds);
+    try {
+      const store = wrapIo('read the state rows', () => new LogStore(db, opts.groupIds));
+      store.setFsyncDelayMs(opts.fsyncDelayMs ?? 0);
+      return store;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Everything `groupId` recovers, verified. Throws LogCorruptionError naming the group and the index. */
+  load(groupId: number): GroupLogState {
+    const slot = this.slot(groupId);
+    const { logState, durable } = wrapIo('read the log', () => readGroup(this.shared, slot.statements, groupId));
+    slot.durable = durable;
+    return logState;
+  }
+
+  /**
+   * Persists one driver turn: every group's hard state, snapshot and entries in ONE transaction (one fsync).
+   * Each write is validated first; an invalid one throws AssertionError and nothing at all is written.
+   */
+  write(writes: readonly GroupWrite[]): void {
+    this.assertOpen();
+    const seen = new Set<number>();
+    const plans: WritePlan[] = [];
+    for (const w of writes) {
+      assert(!seen.has(w.groupId), () => `group ${w.groupId} appears twice in one write`);
+      seen.add(w.groupId);
+      const slot = this.slot(w.groupId);
+      const plan = planWrite(w, slot.durable, slot.termAt);
+      if (plan.stateChanged || plan.entries.length > 0) plans.push(plan);
+    }
+    if (plans.length === 0) return;
+    wrapIo('write the log', () => this.writeTransaction(plans));
+    for (const plan of plans) {
+      this.slot(plan.groupId).durable = plan.next;
+      this.counters.entriesWritten += plan.entries.length;
+      this.counters.bytesWritten += plan.bytes;
+    }
+    this.afterCommit();
+  }
+
+  /**
+   * Stores our own snapshot (replacing the group's older one) and deletes the entries ≤ compactTo, so the log
+   * starts at compactTo + 1 with offset (compactTo, compactToTerm). One transaction. Compacting to or behind
+   * the current offset only stores the snapshot. The durable commit index is raised to the snapshot's index
+   * if it was behind (a snapshot only covers committed entries).
+   */
+  compact(groupId: number, snapshot: Snapshot, compactTo: number, compactToTerm: number): void {
+    const slot = this.slot(groupId);
+    const next = planCompact(groupId, slot.durable, snapshot, { to: compactTo, toTerm: compactToTerm }, slot.termAt);
+    const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
+    wrapIo('compact the log', () =>
+      this.db.transaction(() => {
+        this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+        if (next.offsetIndex !== slot.durable.offsetIndex) slot.statements.deleteThrough.run(next.offsetIndex);
+        this.updateStateRow(groupId, next);
+      })(),
+    );
+    slot.durable = next;
+    this.counters.bytesWritten += snapshot.data.length;
+    this.afterCommit();
+  }
+
+  /**
+   * The slow-disk fault: from now on every committed write() (and compact()) blocks the thread for `ms`
+   * milliseconds after its fsync, as a slow disk would. 0 turns it off.
+   */
+  setFsyncDelayMs(ms: number): void {
+    assert(
+      Number.isFinite(ms) && ms >= 0 && ms <= limits.fsyncDelayMsMax,
+      () => `fsync delay must be in [0, ${limits.fsyncDelayMsMax}] ms, got ${ms}`,
+    );
+    this.fsyncDelayMs = ms;
+  }
+
+  stats(): LogStoreStats {
+    return { ...this.counters };
+  }
+
+  /** Closes raft.db. Any later call is a programmer error. Closing twice is allowed. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    wrapIo('close raft.db', () => this.db.close());
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+
+  /** Runs inside the write transaction: the SQL of one validated plan. */
+  private applyPlan(plan: WritePlan): void {
+    const st = this.slot(plan.groupId).statements;
+    const snapshot = plan.snapshot;
+    if (snapshot !== undefined) {
+      const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
+      this.shared.upsertSnapshot.run(plan.groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+      st.deleteAll.run();
+    } else if (plan.truncateFrom !== undefined) {
+      st.deleteFrom.run(plan.truncateFrom);
+    }
+    for (const e of plan.entries) {
+      const kind = KIND_CODE[e.kind];
+      st.insertEntry.run(e.index, e.term, kind, e.data, entryChecksum(e.index, e.term, kind, e.data));
+    }
+    if (plan.stateChanged) this.updateStateRow(plan.groupId, plan.next);
+  }
+
+  private updateStateRow(groupId: number, s: DurableState): void {
+    const crc = stateChecksum(groupId, s);
+    const result = this.shared.updateState.run(
+      s.term,
+      s.vote,
+      s.commit,
+      s.offsetIndex,
+      s.offsetTerm,
+      s.snapshotIndex,
+      s.snapshotTerm,
+      crc,
+      groupId,
+    );
+    assert(result.changes === 1, () => `group ${groupId}: the state row was not updated`);
+  }
+
+  private afterCommit(): void {
+    this.counters.transactions++;
+    blockThread(this.fsyncDelayMs);
+  }
+
+  private slot(groupId: number): GroupSlot {
+    this.assertOpen();
+    const slot = this.groups.get(groupId);
+    assert(slot !== undefined, () => `group ${groupId} is not hosted by this log store`);
+    return slot;
+  }
+
+  private assertOpen(): void {
+    assert(!this.closed, 'the log store is closed');
+  }
+}
+
+/** SQLite failures become LogIoError; the store's own typed errors and assertions pass through. */
+function wrapIo<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof Database.SqliteError) throw new LogIoError(what, err);
+    throw err;
+  }
+}
+
+/** Opens raft.db, sets the durability pragmas and creates the schema for `groupIds` in one transaction. */
+function openDatabase(path: string, groupIds: readonly number[]): Database.Database {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = wrapIo(`open ${path}`, () => new Database(path, { timeout: limits.lockWaitMs }));
+  try {
+    wrapIo(`set up ${path}`, () => {
+      // Exclusive locking: a second process (a second node on the same data folder) cannot open raft.db,
+      // and the WAL index lives in process memory instead of a shared-memory file.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma(`page_size = ${limits.pageBytes}`); // takes effect only when the file is new
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      assert(mode === 'wal', () => `raft.db refused WAL mode (journal_mode is ${String(mode)})`);
+      db.pragma('synchronous = FULL');
+      db.pragma(`wal_autocheckpoint = ${limits.walAutocheckpointPages}`);
+      const version = db.pragma('user_version', { simple: true });
+      if (version !== 0 && version !== SCHEMA_VERSION) throw new LogSchemaError(Number(version), SCHEMA_VERSION);
+      createSchema(db, groupIds);
+    });
+    fsyncDirectory(dirname(path));
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function createSchema(db: Database.Database, groupIds: readonly number[]): void {
+  db.transaction(() => {
+    db.exec(SHARED_TABLES_SQL);
+    const insertState = db.prepare<[number, number]>(
+      `INSERT OR IGNORE INTO raft_state
+         (group_id, term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, crc32c)
+       VALUES (?, 0, 0, 0, 0, 0, 0, 0, ?)`,
+    );
+    for (const id of groupIds) {
+      db.exec(logTableSql(id));
+      insertState.run(id, stateChecksum(id, EMPTY_STATE_ROW));
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
+/** Makes the creation of raft.db (and its WAL) itself durable: fsync the folder that names them. */
+function fsyncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch (err) {
+    throw new LogIoError(`fsync the folder ${dir}`, err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

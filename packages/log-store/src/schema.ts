@@ -1,0 +1,73 @@
+/**
+ * The on-disk format of raft.db (DESIGN.md §4), version SCHEMA_VERSION, kept in `PRAGMA user_version`.
+ *
+ *   raft_log_<group>  one table per group: "index" INTEGER PRIMARY KEY, term, kind, payload BLOB, crc32c;
+ *                     holds exactly the entries (offset_index, last index] of its group
+ *   raft_state        one row per group: term, vote, commit_index, offset_index, offset_term (the last
+ *                     compacted entry, so the first index is offset_index + 1), snapshot_index, snapshot_term,
+ *                     crc32c over all of them
+ *   raft_snapshot     at most one row per group: the newest snapshot ("index", term, data BLOB, crc32c)
+ *
+ * Tables are STRICT, so SQLite itself refuses a value of the wrong type. A snapshot and the state row that
+ * names it are always written in one transaction.
+ */
+import type { EntryKind } from '@kalam/raft';
+import { assert } from '@kalam/raft';
+
+import { limits } from './limits.js';
+
+export const SCHEMA_VERSION = 1;
+
+export const SHARED_TABLES_SQL = `
+  CREATE TABLE IF NOT EXISTS raft_state (
+    group_id INTEGER PRIMARY KEY,
+    term INTEGER NOT NULL,
+    vote INTEGER NOT NULL,
+    commit_index INTEGER NOT NULL,
+    offset_index INTEGER NOT NULL,
+    offset_term INTEGER NOT NULL,
+    snapshot_index INTEGER NOT NULL,
+    snapshot_term INTEGER NOT NULL,
+    crc32c INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE IF NOT EXISTS raft_snapshot (
+    group_id INTEGER PRIMARY KEY,
+    "index" INTEGER NOT NULL,
+    term INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    crc32c INTEGER NOT NULL
+  ) STRICT;
+`;
+
+/** The table of one group's log. The id is checked before it becomes part of SQL text. */
+export function logTableName(groupId: number): string {
+  assertGroupId(groupId);
+  return `raft_log_${groupId}`;
+}
+
+export function logTableSql(groupId: number): string {
+  return `CREATE TABLE IF NOT EXISTS ${logTableName(groupId)} (
+    "index" INTEGER PRIMARY KEY,
+    term INTEGER NOT NULL,
+    kind INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    crc32c INTEGER NOT NULL
+  ) STRICT`;
+}
+
+export function assertGroupId(groupId: number): void {
+  assert(
+    Number.isSafeInteger(groupId) && groupId >= 0 && groupId <= limits.groupIdMax,
+    () => `group id must be an integer in [0, ${limits.groupIdMax}], got ${groupId}`,
+  );
+}
+
+/** Entry kinds as stored: small integers that never change meaning. */
+export const KIND_CODE: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1 };
+
+const KIND_OF_CODE: readonly EntryKind[] = ['command', 'noop'];
+
+/** The kind a stored code stands for, or undefined for a code no version ever wrote. */
+export function kindOfCode(code: number): EntryKind | undefined {
+  return KIND_OF_CODE[code];
+}

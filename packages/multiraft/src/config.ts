@@ -1,0 +1,87 @@
+/**
+ * RaftManager options and the timing defaults.
+ *
+ * Timing (DESIGN.md §6, issue targets): a 50 ms tick, heartbeats every 2 ticks (100 ms), elections after a
+ * random 300–450 ms of silence. KalamDB used 100 ms / 300–500 ms, openraft 50 ms / 150–300 ms. Three missed
+ * heartbeats before anyone campaigns keeps a loaded 2-core machine free of spurious elections; a SIGKILLed
+ * leader is noticed sooner, when its links close (forgetLeader), so failover does not wait for the timeout.
+ */
+import type { NodeId, RaftLimits } from '@kalam/raft';
+import type { StateMachine } from './state-machine.js';
+
+export interface MemberAddress {
+  readonly nodeId: NodeId;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface GroupSpec {
+  readonly id: number;
+  readonly name: string;
+  readonly stateMachine: StateMachine;
+}
+
+export interface RaftTiming {
+  readonly tickMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly electionTimeoutMinMs: number;
+  readonly electionTimeoutMaxMs: number;
+}
+
+export const DEFAULT_TIMING: RaftTiming = {
+  tickMs: 50,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMinMs: 300,
+  electionTimeoutMaxMs: 450,
+};
+
+export interface RaftManagerOptions {
+  readonly nodeId: NodeId;
+  readonly clusterId: string;
+  readonly secret: string;
+  /** Every member, this node included; the RPC address of this node is where it listens. */
+  readonly members: readonly MemberAddress[];
+  readonly groups: readonly GroupSpec[];
+  /** raft.db lives here. */
+  readonly dataDir: string;
+  readonly timing?: Partial<RaftTiming>;
+  /** Entries applied since the last snapshot before a new one is taken and the log compacted. */
+  readonly snapshotThreshold?: number;
+  /** Entries kept behind a snapshot for followers that are only a little behind. */
+  readonly snapshotKeepEntries?: number;
+  readonly limits?: Partial<RaftLimits>;
+  /** Seeds the election-timeout randomness (default: from the node id and the clock). */
+  readonly seed?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
+}
+
+export interface ResolvedTicks {
+  readonly tickMs: number;
+  readonly heartbeatTick: number;
+  readonly electionTick: number;
+  readonly electionTickMax: number;
+}
+
+/** Turns millisecond timing into the core's ticks; every bad combination is a RangeError naming the key. */
+export function resolveTiming(partial: Partial<RaftTiming> | undefined): ResolvedTicks {
+  const t: RaftTiming = { ...DEFAULT_TIMING, ...partial };
+  const positive = (key: keyof RaftTiming): void => {
+    if (!Number.isInteger(t[key]) || t[key] <= 0)
+      throw new RangeError(`${key} must be a positive integer, got ${t[key]}`);
+  };
+  positive('tickMs');
+  positive('heartbeatIntervalMs');
+  positive('electionTimeoutMinMs');
+  positive('electionTimeoutMaxMs');
+  if (t.heartbeatIntervalMs < t.tickMs) throw new RangeError('heartbeatIntervalMs must be at least tickMs');
+  if (t.electionTimeoutMinMs <= t.heartbeatIntervalMs) {
+    throw new RangeError('electionTimeoutMinMs must exceed heartbeatIntervalMs');
+  }
+  if (t.electionTimeoutMaxMs <= t.electionTimeoutMinMs) {
+    throw new RangeError('electionTimeoutMaxMs must exceed electionTimeoutMinMs');
+  }
+  const heartbeatTick = Math.max(1, Math.round(t.heartbeatIntervalMs / t.tickMs));
+  const electionTick = Math.max(heartbeatTick + 1, Math.round(t.electionTimeoutMinMs / t.tickMs));
+  const electionTickMax = Math.max(electionTick + 1, Math.round(t.electionTimeoutMaxMs / t.tickMs));
+  return { tickMs: t.tickMs, heartbeatTick, electionTick, electionTickMax };
+}

@@ -1,0 +1,146 @@
+/**
+ * One hosted group: its RawNode, its state machine, the committed entries waiting to be applied, and the
+ * callers waiting on it (proposals by index, reads by context, and "applied ≥ index" waiters).
+ *
+ * The core hands committed entries out in Readys; they go into `applyQueue` and reach the state machine
+ * when it may take them (`canApply`), so a paused group (cross-group order) never holds up the core.
+ */
+import type { Entry, NodeId, ReadState, RawNode, Snapshot } from '@kalam/raft';
+import { StateRole } from '@kalam/raft';
+import { MultiRaftError } from './errors.js';
+import { MULTIRAFT_LIMITS } from './limits.js';
+import type { AppliedEntry, StateMachine } from './state-machine.js';
+
+interface ProposalWaiter {
+  readonly term: number;
+  readonly resolve: (response: unknown) => void;
+  readonly reject: (err: MultiRaftError) => void;
+}
+
+interface ReadWaiter {
+  readonly resolve: (index: number) => void;
+  readonly reject: (err: MultiRaftError) => void;
+}
+
+interface AppliedWaiter {
+  readonly index: number;
+  readonly resolve: () => void;
+}
+
+export class GroupRuntime {
+  readonly applyQueue: Entry[] = [];
+  readonly proposals = new Map<number, ProposalWaiter>();
+  readonly reads = new Map<string, ReadWaiter>();
+  private appliedWaiters: AppliedWaiter[] = [];
+  lastSnapshotIndex: number;
+  /** What the last leadership event said, to emit only changes. */
+  announcedLeader: NodeId | null = null;
+  announcedTerm = 0;
+  wasLeader = false;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly raw: RawNode,
+    readonly sm: StateMachine,
+    snapshotIndex: number,
+  ) {
+    this.lastSnapshotIndex = snapshotIndex;
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.role === StateRole.Leader;
+  }
+
+  /** A snapshot from the leader was persisted: install it; queued entries it covers are dropped. */
+  installSnapshot(snapshot: Snapshot): void {
+    this.sm.restore(snapshot);
+    const keep = this.applyQueue.filter((e) => e.index > snapshot.index);
+    this.applyQueue.length = 0;
+    this.applyQueue.push(...keep);
+    this.lastSnapshotIndex = snapshot.index;
+    this.releaseApplied();
+  }
+
+  /** Applies what may be applied now; resolves proposals and waiters. Returns the number applied. */
+  drainApplyQueue(): number {
+    let n = 0;
+    while (n < this.applyQueue.length && n < MULTIRAFT_LIMITS.applyBatchMax) {
+      const e = this.applyQueue[n]!;
+      if (this.sm.canApply?.(toApplied(e)) === false) break;
+      n++;
+    }
+    if (n === 0) return 0;
+    const batch = this.applyQueue.splice(0, n);
+    const responses = this.sm.apply(batch.map(toApplied));
+    batch.forEach((e, i) => this.settleProposal(e, responses[i]));
+    this.releaseApplied();
+    return n;
+  }
+
+  private settleProposal(e: Entry, response: unknown): void {
+    const w = this.proposals.get(e.index);
+    if (w === undefined) return;
+    this.proposals.delete(e.index);
+    if (w.term === e.term) {
+      w.resolve(response);
+    } else {
+      w.reject(
+        new MultiRaftError('PROPOSAL_DROPPED', `the entry at index ${e.index} was replaced by a newer leader's`, {
+          groupId: this.id,
+          leaderHint: this.raw.raft.lead === 0 ? null : this.raw.raft.lead,
+        }),
+      );
+    }
+  }
+
+  onReadState(rs: ReadState): void {
+    const w = this.reads.get(rs.context);
+    if (w === undefined) return;
+    this.reads.delete(rs.context);
+    if (rs.status === 'ok') {
+      w.resolve(rs.index);
+    } else {
+      const lead = this.raw.raft.lead;
+      w.reject(
+        new MultiRaftError('READ_REJECTED', `read refused: ${rs.reason}`, {
+          groupId: this.id,
+          leaderHint: lead === 0 ? null : lead,
+        }),
+      );
+    }
+  }
+
+  /** Resolves once the state machine has applied `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.sm.appliedIndex() >= index) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.appliedWaiters.push({ index, resolve });
+    });
+  }
+
+  private releaseApplied(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const applied = this.sm.appliedIndex();
+    const ready = this.appliedWaiters.filter((w) => w.index <= applied);
+    if (ready.length === 0) return;
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > applied);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Fails every waiter (shutdown). */
+  failAll(err: MultiRaftError): void {
+    for (const w of this.proposals.values()) w.reject(err);
+    for (const w of this.reads.values()) w.reject(err);
+    this.proposals.clear();
+    this.reads.clear();
+  }
+
+  pendingCount(): number {
+    return this.proposals.size + this.reads.size + this.appliedWaiters.length;
+  }
+}
+
+function toApplied(e: Entry): AppliedEntry {
+  return { index: e.index, term: e.term, kind: e.kind, data: e.data };
+}

@@ -1,0 +1,9 @@
+export { DEFAULT_TIMING, resolveTiming } from './config.js';
+export type { GroupSpec, MemberAddress, RaftManagerOptions, RaftTiming, ResolvedTicks } from './config.js';
+export { MultiRaftError } from './errors.js';
+export type { MultiRaftErrorCode } from './errors.js';
+export { MULTIRAFT_LIMITS } from './limits.js';
+export { RaftManager } from './manager.js';
+export type { GroupStatusReport, LeaderChange, ManagerStats, PeerProgress } from './manager.js';
+export type { AppliedEntry, StateMachine } from './state-machine.js';
+export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

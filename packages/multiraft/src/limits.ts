@@ -1,0 +1,13 @@
+/** Every bound of RaftManager, unit last. */
+export const MULTIRAFT_LIMITS = {
+  /** Envelopes waiting for the driver; beyond this inbound envelopes are dropped (Raft retries). */
+  inboxEnvelopesMax: 100_000,
+  /** Ready rounds in one driver turn before yielding to the event loop. */
+  drainRoundsMax: 8,
+  /** Proposals waiting for their entry to apply, per node. */
+  pendingProposalsMax: 50_000,
+  /** Default time a proposal or read may take before it fails with TIMEOUT (outcome then unknown). */
+  requestTimeoutMsDefault: 5_000,
+  /** Committed entries applied per group per driver turn (the rest wait for the next turn). */
+  applyBatchMax: 4_096,
+} as const;

@@ -1,0 +1,677 @@
+/**
+ * RaftManager: hosts N Raft groups in one node process, over one log store and one transport.
+ *
+ * One timer drives every group, and one driver turn (DESIGN.md §6) does, in this order:
+ *   1. step every envelope that arrived since the last turn (socket callbacks only enqueue);
+ *   2. collect every group's Ready;
+ *   3. persist all of them in ONE SQLite transaction (one fsync covers every group);
+ *   4. send the messages, coalescing heartbeats per peer;
+ *   5. hand committed entries to each group's apply queue, then advance;
+ * and after the rounds, applies what may be applied, takes snapshots past the threshold, and announces
+ * leadership changes.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Envelope } from '@kalam/transport';
+import { Transport } from '@kalam/transport';
+import { LogStore } from '@kalam/log-store';
+import type { GroupWrite } from '@kalam/log-store';
+import type { Message, NodeId, Ready } from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, StateRole } from '@kalam/raft';
+import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
+import { resolveTiming } from './config.js';
+import { MultiRaftError, fromRemote } from './errors.js';
+import { GroupRuntime } from './group.js';
+import { MULTIRAFT_LIMITS } from './limits.js';
+import { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
+
+export interface LeaderChange {
+  readonly groupId: number;
+  readonly name: string;
+  /** The leader now known, or null. */
+  readonly leader: NodeId | null;
+  readonly term: number;
+  /** This node leads the group now. */
+  readonly isLocal: boolean;
+}
+
+export interface PeerProgress {
+  readonly nodeId: NodeId;
+  readonly match: number;
+  readonly next: number;
+  readonly state: string;
+}
+
+export interface GroupStatusReport {
+  readonly groupId: number;
+  readonly name: string;
+  readonly role: StateRole;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  /** Filled on the leader: each peer's match index. */
+  readonly peers: readonly PeerProgress[];
+}
+
+export interface ManagerStats {
+  turns: number;
+  writes: number;
+  entriesWritten: number;
+  envelopesIn: number;
+  envelopesDropped: number;
+  proposals: number;
+  forwardedProposals: number;
+  reads: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  leaderChanges: number;
+}
+
+interface Inbound {
+  readonly from: NodeId;
+  readonly env: Envelope;
+}
+
+interface ProposeOptions {
+  readonly timeoutMs?: number;
+}
+
+export class RaftManager {
+  readonly nodeId: NodeId;
+  readonly events = new EventEmitter<{ leaderChange: [LeaderChange] }>();
+  readonly stats: ManagerStats = {
+    turns: 0,
+    writes: 0,
+    entriesWritten: 0,
+    envelopesIn: 0,
+    envelopesDropped: 0,
+    proposals: 0,
+    forwardedProposals: 0,
+    reads: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    leaderChanges: 0,
+  };
+  private readonly groups = new Map<number, GroupRuntime>();
+  private readonly groupList: GroupRuntime[] = [];
+  private inbox: Inbound[] = [];
+  private turnScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stopped = false;
+  private readCounter = 0;
+  private readonly snapshotThreshold: number;
+  private readonly snapshotKeep: number;
+
+  private constructor(
+    private readonly opts: RaftManagerOptions,
+    readonly ticks: ResolvedTicks,
+    readonly logStore: LogStore,
+    readonly transport: Transport,
+  ) {
+    this.nodeId = opts.nodeId;
+    this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
+    this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
+  }
+
+  /** Opens raft.db, recovers every group, starts the transport and the timer. */
+  static async start(opts: RaftManagerOptions): Promise<RaftManager> {
+    const ticks = resolveTiming(opts.timing);
+    const self = opts.members.find((m) => m.nodeId === opts.nodeId);
+    if (self === undefined) throw new RangeError(`node ${opts.nodeId} is not among the members`);
+    if (new Set(opts.groups.map((g) => g.id)).size !== opts.groups.length)
+      throw new RangeError('group ids must be distinct');
+    mkdirSync(opts.dataDir, { recursive: true });
+    const logStore = LogStore.open({ path: join(opts.dataDir, 'raft.db'), groupIds: opts.groups.map((g) => g.id) });
+    let manager: RaftManager | undefined;
+    const transport = new Transport({
+      nodeId: opts.nodeId,
+      clusterId: opts.clusterId,
+      secret: opts.secret,
+      listen: { host: self.host, port: self.port },
+      peers: opts.members.filter((m) => m.nodeId !== opts.nodeId),
+      onEnvelopes: (from, envs) => manager?.enqueue(from, envs),
+      onRequest: (from, method, body) => {
+        if (manager === undefined) return Promise.reject(new MultiRaftError('SHUTTING_DOWN', 'starting'));
+        return manager.handleRequest(from, method, body);
+      },
+      onPeerStatus: (peer, status) => manager?.onPeerStatus(peer, status),
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+    });
+    try {
+      manager = new RaftManager(opts, ticks, logStore, transport);
+      manager.recoverGroups();
+      await transport.start();
+    } catch (err) {
+      logStore.close();
+      await transport.close().catch(() => undefined);
+      throw err;
+    }
+    manager.timer = setInterval(() => manager?.onTick(), ticks.tickMs);
+    return manager;
+  }
+
+  private recoverGroups(): void {
+    const voters = this.opts.members.map((m) => m.nodeId);
+    const prng = new Prng(this.opts.seed ?? (this.nodeId * 7919 + Date.now()) >>> 0);
+    for (const spec of this.opts.groups) {
+      const state = this.logStore.load(spec.id);
+      const snap = state.snapshot;
+      if (snap !== undefined && spec.stateMachine.appliedIndex() < snap.index) spec.stateMachine.restore(snap);
+      const raw = new RawNode({
+        id: this.nodeId,
+        voters,
+        electionTick: this.ticks.electionTick,
+        electionTickMax: this.ticks.electionTickMax,
+        heartbeatTick: this.ticks.heartbeatTick,
+        preVote: true,
+        checkQuorum: true,
+        random: prng.fork(),
+        // A node that comes back with a wiped data folder forgot its votes: it sits out one whole
+        // election-timeout range before granting any.
+        freshStartVoteAbstainTicks: this.ticks.electionTickMax,
+        ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
+        restore: {
+          hardState: state.hardState,
+          ...(snap !== undefined ? { snapshot: snap } : {}),
+          offsetIndex: state.offsetIndex,
+          offsetTerm: state.offsetTerm,
+          entries: state.entries,
+          applied: Math.min(spec.stateMachine.appliedIndex(), state.hardState.commit),
+        },
+      });
+      const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
+      this.groups.set(spec.id, g);
+      this.groupList.push(g);
+    }
+    if (voters.length === 1) for (const g of this.groupList) g.raw.campaign(); // a single member leads at once
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // The driver
+
+  private enqueue(from: NodeId, envs: Envelope[]): void {
+    if (this.inbox.length + envs.length > MULTIRAFT_LIMITS.inboxEnvelopesMax) {
+      this.stats.envelopesDropped += envs.length;
+      return;
+    }
+    for (const env of envs) this.inbox.push({ from, env });
+    this.scheduleTurn();
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.stopped) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      this.turn();
+    });
+  }
+
+  private onTick(): void {
+    if (this.stopped) return;
+    for (const g of this.groupList) g.raw.tick();
+    this.turn();
+  }
+
+  private turn(): void {
+    if (this.stopped) return;
+    this.stats.turns++;
+    this.stepInbox();
+    for (let round = 0; round < MULTIRAFT_LIMITS.drainRoundsMax; round++) {
+      const readies: [GroupRuntime, Ready][] = [];
+      for (const g of this.groupList) if (g.raw.hasReady()) readies.push([g, g.raw.ready()]);
+      if (readies.length === 0) break;
+      this.persist(readies);
+      this.send(readies);
+      for (const [g, rd] of readies) {
+        if (rd.snapshot !== undefined) {
+          g.installSnapshot(rd.snapshot);
+          this.stats.snapshotsInstalled++;
+        }
+        for (const e of rd.committedEntries) g.applyQueue.push(e);
+        g.raw.advance(rd);
+        for (const rs of rd.readStates) g.onReadState(rs);
+      }
+    }
+    for (const g of this.groupList) {
+      g.drainApplyQueue();
+      this.maybeSnapshot(g);
+      this.announceLeadership(g);
+    }
+    if (this.groupList.some((g) => g.raw.hasReady() || (g.applyQueue.length > 0 && g.sm.canApply === undefined))) {
+      this.scheduleTurn();
+    }
+  }
+
+  private stepInbox(): void {
+    const inbox = this.inbox;
+    this.inbox = [];
+    for (const { from, env } of inbox) {
+      this.stats.envelopesIn++;
+      if (env.groupId === COALESCED_GROUP) {
+        const msgs = expand(from, this.nodeId, env.msg);
+        if (msgs === undefined) this.stats.envelopesDropped++;
+        else for (const { groupId, msg } of msgs) this.stepOne(groupId, msg);
+        continue;
+      }
+      const msg = validateMessage(env.msg, from, this.nodeId);
+      if (msg === undefined) {
+        this.stats.envelopesDropped++;
+        continue;
+      }
+      this.stepOne(env.groupId, msg);
+    }
+  }
+
+  private stepOne(groupId: number, msg: Message): void {
+    const g = this.groups.get(groupId);
+    if (g === undefined) {
+      this.stats.envelopesDropped++;
+      return;
+    }
+    try {
+      g.raw.step(msg);
+    } catch (err) {
+      // An oversized message is a typed refusal; anything else is a broken invariant and stops the node.
+      if (err instanceof RaftError) {
+        this.stats.envelopesDropped++;
+        return;
+      }
+      throw err;
+    }
+  }
+
+  private persist(readies: readonly [GroupRuntime, Ready][]): void {
+    const writes: GroupWrite[] = [];
+    for (const [g, rd] of readies) {
+      if (rd.hardState === undefined && rd.entries.length === 0 && rd.snapshot === undefined) continue;
+      writes.push({
+        groupId: g.id,
+        entries: rd.entries,
+        ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}),
+        ...(rd.snapshot !== undefined ? { snapshot: rd.snapshot } : {}),
+      });
+      this.stats.entriesWritten += rd.entries.length;
+    }
+    if (writes.length === 0) return;
+    this.logStore.write(writes); // synchronous: durable when it returns
+    this.stats.writes++;
+  }
+
+  private send(readies: readonly [GroupRuntime, Ready][]): void {
+    const out: { groupId: number; msg: Message }[] = [];
+    for (const [g, rd] of readies) {
+      for (const msg of rd.messages) out.push({ groupId: g.id, msg });
+      for (const msg of rd.persistedMessages) out.push({ groupId: g.id, msg });
+    }
+    if (out.length === 0) return;
+    for (const [to, envs] of coalesce(out)) {
+      for (const { groupId, msg } of envs) this.transport.send({ groupId, from: this.nodeId, to, msg });
+    }
+  }
+
+  private maybeSnapshot(g: GroupRuntime): void {
+    const applied = g.sm.appliedIndex();
+    if (applied - g.lastSnapshotIndex < this.snapshotThreshold) return;
+    const data = g.sm.snapshot();
+    const offset = g.raw.raft.log.offset().index;
+    const compactTo = Math.max(offset, applied - this.snapshotKeep);
+    const snap = g.raw.compact(applied, data, compactTo);
+    const off = g.raw.raft.log.offset();
+    this.logStore.compact(g.id, snap, off.index, off.term);
+    g.lastSnapshotIndex = snap.index;
+    this.stats.snapshotsTaken++;
+  }
+
+  private announceLeadership(g: GroupRuntime): void {
+    const r = g.raw.raft;
+    const leader = r.lead === NONE ? null : r.lead;
+    const isLocal = r.role === StateRole.Leader;
+    if (leader === g.announcedLeader && isLocal === g.wasLeader && (leader === null || r.term === g.announcedTerm))
+      return;
+    g.announcedLeader = leader;
+    g.announcedTerm = r.term;
+    g.wasLeader = isLocal;
+    if (isLocal) this.stats.leaderChanges++;
+    this.events.emit('leaderChange', { groupId: g.id, name: g.name, leader, term: r.term, isLocal });
+  }
+
+  private onPeerStatus(peer: NodeId, status: 'connected' | 'disconnected'): void {
+    if (status !== 'disconnected' || this.stopped) return;
+    // The link to that node broke: groups it led forget it, so a new leader is elected without waiting
+    // out a whole election timeout (only liveness depends on this; safety never does).
+    for (const g of this.groupList) if (g.raw.raft.lead === peer && !g.isLeader()) g.raw.forgetLeader();
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Requests
+
+  private group(groupId: number): GroupRuntime {
+    const g = this.groups.get(groupId);
+    if (g === undefined) throw new MultiRaftError('UNKNOWN_GROUP', `no group ${groupId}`, { groupId });
+    return g;
+  }
+
+  private checkOpen(): void {
+    if (this.stopping || this.stopped) throw new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
+  }
+
+  /**
+   * Proposes a command and resolves with the state machine's response once the entry is applied on this
+   * node. A follower forwards to the leader and answers only after applying the entry itself, so the
+   * caller reads its own write here. No leader known: fails at once with LEADER_NOT_AVAILABLE.
+   */
+  async propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const timeoutMs = options.timeoutMs ?? MULTIRAFT_LIMITS.requestTimeoutMsDefault;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (g.isLeader()) {
+        try {
+          return await this.proposeLocal(g, command, deadline);
+        } catch (err) {
+          // During a leadership transfer proposals wait for the new leader rather than fail.
+          if (!(err instanceof MultiRaftError && err.message === TRANSFERRING)) throw err;
+          await this.waitLeaderChange(g, deadline);
+          continue;
+        }
+      }
+      const leader = g.raw.raft.lead;
+      if (leader === NONE) {
+        throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
+          groupId,
+          leaderHint: null,
+        });
+      }
+      return this.proposeForwarded(g, leader, command, deadline);
+    }
+  }
+
+  private proposeLocal(
+    g: GroupRuntime,
+    command: Uint8Array,
+    deadline: number,
+  ): Promise<{ index: number; response: unknown }> {
+    if (g.proposals.size >= MULTIRAFT_LIMITS.pendingProposalsMax) {
+      return Promise.reject(new MultiRaftError('OVERLOADED', 'too many proposals in flight', { groupId: g.id }));
+    }
+    let placed: { index: number; term: number };
+    try {
+      placed = g.raw.propose(command);
+    } catch (err) {
+      return Promise.reject(this.mapRaftError(g, err));
+    }
+    this.stats.proposals++;
+    this.scheduleTurn();
+    return this.withDeadline(
+      new Promise<unknown>((resolve, reject) => {
+        g.proposals.set(placed.index, { term: placed.term, resolve, reject });
+      }),
+      deadline,
+      () => g.proposals.delete(placed.index),
+      g,
+    ).then((response) => ({ index: placed.index, response }));
+  }
+
+  private async proposeForwarded(
+    g: GroupRuntime,
+    leader: NodeId,
+    command: Uint8Array,
+    deadline: number,
+  ): Promise<unknown> {
+    this.stats.forwardedProposals++;
+    let reply: { index: number; response: unknown };
+    try {
+      reply = (await this.transport.request(
+        leader,
+        'propose',
+        { groupId: g.id, command },
+        Math.max(1, deadline - Date.now()),
+      )) as { index: number; response: unknown };
+    } catch (err) {
+      throw fromRemote(err, g.id);
+    }
+    await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g);
+    return reply.response;
+  }
+
+  /**
+   * A linearizable read point (ReadIndex, Raft thesis §6.4), on followers too: resolves with an index
+   * once this node has applied it, so a local read then sees every write acknowledged before the call.
+   */
+  async read(groupId: number, options: ProposeOptions = {}): Promise<number> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = Date.now() + (options.timeoutMs ?? MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+    const context = `${this.nodeId}:${++this.readCounter}`;
+    try {
+      g.raw.readIndex(context);
+    } catch (err) {
+      throw this.mapRaftError(g, err);
+    }
+    this.stats.reads++;
+    this.scheduleTurn();
+    const index = await this.withDeadline(
+      new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject })),
+      deadline,
+      () => g.reads.delete(context),
+      g,
+    );
+    await this.withDeadline(g.waitApplied(index), deadline, () => undefined, g);
+    return index;
+  }
+
+  /** Moves leadership of a group to `to` (default: the most caught-up follower); resolves when it moved. */
+  async transferLeadership(groupId: number, to?: NodeId, options: ProposeOptions = {}): Promise<NodeId> {
+    const g = this.group(groupId);
+    const deadline = Date.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
+    const target = to ?? this.bestTransferee(g);
+    if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
+    try {
+      g.raw.transferLeader(target);
+    } catch (err) {
+      throw this.mapRaftError(g, err);
+    }
+    this.scheduleTurn();
+    while (g.raw.raft.lead !== target) {
+      if (Date.now() >= deadline) {
+        throw new MultiRaftError('TRANSFER_FAILED', `leadership of ${g.name} did not move to node ${target}`, {
+          groupId,
+        });
+      }
+      await this.waitLeaderChange(g, deadline).catch(() => undefined);
+    }
+    return target;
+  }
+
+  private bestTransferee(g: GroupRuntime): NodeId | undefined {
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const [id, pr] of g.raw.raft.prs) {
+      if (id === this.nodeId || !this.transport.peerConnected(id)) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    return best;
+  }
+
+  /** Transfers every group this node leads (graceful shutdown); bounded by `timeoutMs`. */
+  async transferAllLeadership(timeoutMs: number): Promise<{ moved: number; failed: number }> {
+    const led = this.groupList.filter((g) => g.isLeader());
+    const results = await Promise.allSettled(led.map((g) => this.transferLeadership(g.id, undefined, { timeoutMs })));
+    const moved = results.filter((r) => r.status === 'fulfilled').length;
+    return { moved, failed: results.length - moved };
+  }
+
+  private waitLeaderChange(g: GroupRuntime, deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        reject(new MultiRaftError('TIMEOUT', `group ${g.name}: timed out`, { groupId: g.id }));
+        return;
+      }
+      const onChange = (c: LeaderChange): void => {
+        if (c.groupId !== g.id) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new MultiRaftError('TIMEOUT', `group ${g.name}: timed out waiting for a leader`, { groupId: g.id }));
+      }, remaining);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.events.off('leaderChange', onChange);
+      };
+      this.events.on('leaderChange', onChange);
+    });
+  }
+
+  private withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => void, g: GroupRuntime): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          onTimeout();
+          reject(
+            new MultiRaftError('TIMEOUT', `group ${g.name}: no answer in time (outcome unknown)`, { groupId: g.id }),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  private mapRaftError(g: GroupRuntime, err: unknown): Error {
+    if (err instanceof NotLeaderError) {
+      const hint = err.leaderHint === NONE ? null : err.leaderHint;
+      return new MultiRaftError(hint === null ? 'LEADER_NOT_AVAILABLE' : 'NOT_LEADER', err.message, {
+        groupId: g.id,
+        leaderHint: hint,
+      });
+    }
+    if (err instanceof RaftError) {
+      if (err.code === 'LEADER_TRANSFER_IN_PROGRESS') {
+        return new MultiRaftError('NOT_LEADER', TRANSFERRING, { groupId: g.id, leaderHint: g.raw.raft.leadTransferee });
+      }
+      if (err.code === 'INFLIGHT_LIMIT' || err.code === 'UNCOMMITTED_LIMIT') {
+        return new MultiRaftError('OVERLOADED', err.message, { groupId: g.id }, { cause: err });
+      }
+      return new MultiRaftError('TRANSFER_FAILED', err.message, { groupId: g.id }, { cause: err });
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** The forwarding RPC: proposals from followers, and node info. */
+  private async handleRequest(from: NodeId, method: string, body: unknown): Promise<unknown> {
+    this.checkOpen();
+    switch (method) {
+      case 'propose': {
+        const b = body as { groupId?: unknown; command?: unknown } | null;
+        if (b === null || typeof b.groupId !== 'number' || !(b.command instanceof Uint8Array)) {
+          throw new MultiRaftError('UNKNOWN_GROUP', 'malformed propose request');
+        }
+        const g = this.group(b.groupId);
+        if (!g.isLeader()) {
+          const lead = g.raw.raft.lead;
+          throw new MultiRaftError(
+            lead === NONE ? 'LEADER_NOT_AVAILABLE' : 'NOT_LEADER',
+            `node ${this.nodeId} is not the leader`,
+            {
+              groupId: g.id,
+              leaderHint: lead === NONE ? null : lead,
+            },
+          );
+        }
+        return this.proposeLocal(g, b.command, Date.now() + MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+      }
+      case 'info':
+        return { nodeId: this.nodeId, from, leading: this.groupList.filter((g) => g.isLeader()).map((g) => g.id) };
+      default:
+        throw new MultiRaftError('UNKNOWN_GROUP', `unknown method ${method}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Introspection and shutdown
+
+  status(): GroupStatusReport[] {
+    return this.groupList.map((g) => {
+      const s = g.raw.status();
+      const peers: PeerProgress[] = [];
+      for (const [id, p] of s.progress)
+        if (id !== this.nodeId) peers.push({ nodeId: id, match: p.match, next: p.next, state: p.state });
+      return {
+        groupId: g.id,
+        name: g.name,
+        role: s.role,
+        term: s.term,
+        leader: s.lead === NONE ? null : s.lead,
+        commitIndex: s.commit,
+        appliedIndex: g.sm.appliedIndex(),
+        lastIndex: s.lastIndex,
+        snapshotIndex: s.snapshotIndex,
+        peers,
+      };
+    });
+  }
+
+  members(): readonly MemberAddress[] {
+    return this.opts.members;
+  }
+
+  groupIds(): number[] {
+    return this.groupList.map((g) => g.id);
+  }
+
+  isLeader(groupId: number): boolean {
+    return this.group(groupId).isLeader();
+  }
+
+  leaderOf(groupId: number): NodeId | null {
+    const lead = this.group(groupId).raw.raft.lead;
+    return lead === NONE ? null : lead;
+  }
+
+  /** Slow-disk fault: every log write blocks this long. */
+  setFsyncDelayMs(ms: number): void {
+    this.logStore.setFsyncDelayMs(ms);
+  }
+
+  /**
+   * Stops the node. With `transferLeadership`, groups this node leads are handed over first (bounded by
+   * `timeoutMs`), so that requests in flight elsewhere do not fail.
+   */
+  async stop(options: { transferLeadership?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    if (options.transferLeadership === true) {
+      await this.transferAllLeadership(options.timeoutMs ?? 2_000).catch(() => undefined);
+    }
+    this.stopping = true;
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
+    for (const g of this.groupList) g.failAll(err);
+    await this.transport.close();
+    this.logStore.close();
+  }
+}
+
+const TRANSFERRING = 'leadership is being transferred';

@@ -1,0 +1,350 @@
+/**
+ * Inbound side: the /raft WebSocket endpoint. Each accepted socket must send a valid hello as its first frame
+ * (see handshake.ts) or it is closed; after that it carries envelope batches and requests from that one peer,
+ * and this side answers the requests on the same socket. Nothing a socket sends can throw out of a callback:
+ * bad frames are counted, logged (rate-limited) and dropped.
+ */
+import type { NodeId } from '@kalam/raft';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+import { decodeFrame, encodeValue, errorInfo, parseEnvelope } from './codec.js';
+import type { DecodeResult, RequestFrame, ResponseFrame } from './codec.js';
+import {
+  CLOSE_HANDSHAKE_REFUSED,
+  CLOSE_SUPERSEDED,
+  RAFT_PATH,
+  isOversizedError,
+  receivedBytes,
+  sendFrame,
+} from './context.js';
+import type { TransportContext } from './context.js';
+import { NonceCache, createWelcome, verifyHello } from './handshake.js';
+import type { RefusalReason } from './handshake.js';
+import { keepAlive } from './keepalive.js';
+import type { Envelope } from './types.js';
+
+export class InboundServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<InboundSocket>();
+  private readonly byPeer = new Map<NodeId, InboundSocket[]>();
+  private readonly nonces: NonceCache;
+  /** Sockets accepted but not yet through the handshake; bounded by pendingHandshakesMax. */
+  private handshaking = 0;
+
+  constructor(private readonly ctx: TransportContext) {
+    this.nonces = new NonceCache(ctx.limits.handshakeNoncesMax);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.limits.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { Connection: 'close', 'Content-Length': '0' });
+      res.end();
+    });
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('clientError', (_error, socket: Duplex) => socket.destroy());
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onListenError = (error: Error): void => reject(error);
+      this.http.once('error', onListenError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onListenError);
+        this.http.on('error', (error) => this.ctx.log('error', 'server_error', { error: error.message }));
+        resolve((this.http.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.terminate();
+    this.wss.close();
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeAllConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.ctx.log('warn', 'close_timed_out', { waitedMs: this.ctx.limits.closeTimeoutMs });
+        resolve();
+      }, this.ctx.limits.closeTimeoutMs);
+    });
+    await Promise.race([closed, timedOut]);
+    clearTimeout(timer);
+  }
+
+  /** Called by a socket that passed the handshake: at most inboundSocketsPerPeerMax per peer, newest kept. */
+  authenticated(socket: InboundSocket, peer: NodeId): void {
+    this.handshaking -= 1;
+    const list = this.byPeer.get(peer) ?? [];
+    list.push(socket);
+    this.byPeer.set(peer, list);
+    while (list.length > this.ctx.limits.inboundSocketsPerPeerMax) list.shift()?.close(CLOSE_SUPERSEDED, 'superseded');
+  }
+
+  handshakeFailed(): void {
+    this.handshaking -= 1;
+  }
+
+  closed(socket: InboundSocket, peer: NodeId | undefined): void {
+    this.sockets.delete(socket);
+    if (peer === undefined) return;
+    const list = this.byPeer.get(peer);
+    const at = list?.indexOf(socket) ?? -1;
+    if (list !== undefined && at >= 0) list.splice(at, 1);
+    if (list?.length === 0) this.byPeer.delete(peer);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // The http server detached its own error handler for the upgrade; without one an EPIPE would crash us.
+    socket.on('error', () => socket.destroy());
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (path !== RAFT_PATH) {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (this.ctx.closed) {
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    if (this.handshaking >= this.ctx.limits.pendingHandshakesMax) {
+      this.ctx.stats.handshakesRefused += 1;
+      this.ctx.log('warn', 'handshake_refused', { reason: 'too_many_handshakes' satisfies RefusalReason, remote });
+      rejectUpgrade(socket, 503, 'Service Unavailable');
+      return;
+    }
+    // Counted only once ws accepted the upgrade: on a bad upgrade request ws answers 400 and never calls back.
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.handshaking += 1;
+      this.sockets.add(new InboundSocket(this.ctx, this, ws, remote, this.nonces));
+    });
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+type InboundState = 'handshake' | 'open' | 'closed';
+
+/** One accepted socket: handshake first, then envelopes in and requests served. */
+class InboundSocket {
+  private state: InboundState = 'handshake';
+  private peer: NodeId | undefined;
+  /** Requests running in onRequest; bounded by servingRequestsMax. */
+  private serving = 0;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private stopKeepAlive: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: TransportContext,
+    private readonly server: InboundServer,
+    private readonly ws: WebSocket,
+    private readonly remote: string,
+    private readonly nonces: NonceCache,
+  ) {
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('error', (error: Error) => this.onError(error));
+    ws.on('close', () => this.onClose());
+    this.handshakeTimer = setTimeout(() => this.refuse('handshake_timeout'), ctx.limits.handshakeTimeoutMs);
+  }
+
+  /** Closes with a close frame, and terminates if the other side does not finish the close in time. */
+  close(code: number, reason: string): void {
+    if (this.state === 'handshake') this.server.handshakeFailed();
+    this.state = 'closed';
+    this.ws.close(code, reason);
+    this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs);
+  }
+
+  terminate(): void {
+    if (this.state === 'handshake') this.server.handshakeFailed();
+    this.state = 'closed';
+    this.ws.terminate();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    const bytes = receivedBytes(this.ctx, data);
+    const decoded: DecodeResult = isBinary ? decodeFrame(bytes) : { ok: false, reason: 'text frame' };
+    if (this.state === 'handshake') {
+      this.onHandshake(decoded);
+      return;
+    }
+    if (!decoded.ok) {
+      this.undecodable(decoded.reason, 1);
+      return;
+    }
+    const frame = decoded.frame;
+    switch (frame.type) {
+      case 'batch':
+        this.deliver(frame.items);
+        return;
+      case 'req':
+        this.serve(frame);
+        return;
+      case 'hello':
+      case 'welcome':
+      case 'res':
+        this.undecodable(`unexpected ${frame.type} frame on an inbound socket`, 1);
+        return;
+    }
+  }
+
+  private onHandshake(decoded: DecodeResult): void {
+    if (!decoded.ok || decoded.frame.type !== 'hello') {
+      this.ctx.stats.dropped.unauthenticated += 1;
+      this.refuse('not_a_handshake', decoded.ok ? `${decoded.frame.type} frame` : decoded.reason);
+      return;
+    }
+    const hello = decoded.frame;
+    const verdict = verifyHello(hello, {
+      clusterId: this.ctx.identity.clusterId,
+      secret: this.ctx.identity.secret,
+      isPeer: this.ctx.isPeer,
+      nowMs: this.ctx.now(),
+      maxSkewMs: this.ctx.limits.handshakeMaxSkewMs,
+      nonces: this.nonces,
+    });
+    if (!verdict.ok) {
+      this.refuse(verdict.reason, `node ${hello.nodeId}`);
+      return;
+    }
+    clearTimeout(this.handshakeTimer);
+    this.state = 'open';
+    this.peer = verdict.peer;
+    this.server.authenticated(this, verdict.peer);
+    const welcome = encodeValue(createWelcome(this.ctx.identity, hello));
+    if (welcome.ok) sendFrame(this.ctx, this.ws, welcome.bytes);
+    this.stopKeepAlive = keepAlive(this.ws, this.ctx.limits.keepAliveIntervalMs);
+    this.ctx.log('info', 'peer_accepted', { peer: verdict.peer, remote: this.remote });
+  }
+
+  private refuse(reason: RefusalReason, detail?: string): void {
+    if (this.state !== 'handshake') return;
+    clearTimeout(this.handshakeTimer);
+    this.ctx.stats.handshakesRefused += 1;
+    this.ctx.log('warn', 'handshake_refused', {
+      reason,
+      remote: this.remote,
+      ...(detail === undefined ? {} : { detail }),
+    });
+    this.close(CLOSE_HANDSHAKE_REFUSED, reason);
+  }
+
+  private undecodable(reason: string, count: number): void {
+    this.ctx.stats.dropped.undecodable += count;
+    this.ctx.log('warn', 'frame_undecodable', { peer: this.peer, remote: this.remote, reason, count });
+  }
+
+  private deliver(items: readonly unknown[]): void {
+    const peer = this.peer as NodeId;
+    if (this.ctx.closed || items.length === 0) return;
+    if (this.ctx.faults.inboundBlocked(peer)) {
+      this.ctx.stats.dropped.fault += items.length;
+      return;
+    }
+    const envelopes: Envelope[] = [];
+    for (const item of items) {
+      const env = parseEnvelope(item, peer, this.ctx.identity.nodeId);
+      if (env !== undefined) envelopes.push(env);
+    }
+    const bad = items.length - envelopes.length;
+    if (bad > 0) this.undecodable('malformed envelope (shape, sender or recipient)', bad);
+    if (envelopes.length === 0) return;
+    this.ctx.stats.envelopesIn += envelopes.length;
+    // Not caught: onEnvelopes only enqueues, and a throw there is a programmer error that must stop the node.
+    this.ctx.onEnvelopes(peer, envelopes);
+  }
+
+  private serve(req: RequestFrame): void {
+    const peer = this.peer as NodeId;
+    if (this.ctx.closed) return;
+    if (this.ctx.faults.inboundBlocked(peer)) {
+      this.ctx.stats.dropped.fault += 1;
+      return;
+    }
+    if (this.serving >= this.ctx.limits.servingRequestsMax) {
+      this.respond(failure(req.id, 'too many requests in progress on this link', 'OVERLOADED'));
+      return;
+    }
+    this.serving += 1;
+    void Promise.resolve()
+      .then(() => this.ctx.onRequest(peer, req.method, req.body))
+      .then(
+        (body) => this.respond({ type: 'res', id: req.id, ok: true, body }),
+        (error: unknown) => this.respond({ type: 'res', id: req.id, ok: false, error: errorInfo(error) }),
+      )
+      .finally(() => {
+        this.serving -= 1;
+      });
+  }
+
+  private respond(frame: ResponseFrame): void {
+    const peer = this.peer as NodeId;
+    if (this.state !== 'open') return;
+    let encoded = encodeValue(frame);
+    if (!encoded.ok)
+      encoded = encodeValue(failure(frame.id, 'the response is not CBOR-encodable', 'UNENCODABLE_RESPONSE'));
+    else if (encoded.bytes.length > this.ctx.limits.maxPayloadBytes) {
+      encoded = encodeValue(failure(frame.id, 'the response exceeds maxPayloadBytes', 'RESPONSE_TOO_LARGE'));
+    }
+    if (!encoded.ok) return;
+    const bytes = encoded.bytes;
+    const verdict = this.ctx.faults.outbound(peer);
+    switch (verdict.kind) {
+      case 'send':
+        sendFrame(this.ctx, this.ws, bytes);
+        return;
+      case 'drop':
+        this.ctx.stats.dropped.fault += 1;
+        return;
+      case 'delay':
+        if (!this.ctx.delays.schedule(peer, verdict.delayMs, () => this.sendIfOpen(bytes))) {
+          this.ctx.stats.dropped.queueFull += 1;
+        }
+        return;
+    }
+  }
+
+  private sendIfOpen(bytes: Uint8Array): void {
+    if (this.state === 'open') sendFrame(this.ctx, this.ws, bytes);
+  }
+
+  private onError(error: Error): void {
+    // ws closes the socket itself after every error it reports.
+    if (isOversizedError(error)) {
+      this.ctx.stats.dropped.oversized += 1;
+      this.ctx.log('warn', 'frame_oversized', {
+        peer: this.peer,
+        remote: this.remote,
+        maxPayloadBytes: this.ctx.limits.maxPayloadBytes,
+      });
+      return;
+    }
+    this.ctx.log('info', 'socket_error', { peer: this.peer, remote: this.remote, error: error.message });
+  }
+
+  private onClose(): void {
+    if (this.state === 'handshake') this.server.handshakeFailed();
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.graceTimer);
+    this.stopKeepAlive?.();
+    this.server.closed(this, this.peer);
+  }
+}
+
+function failure(id: number, message: string, code: string): ResponseFrame {
+  return { type: 'res', id, ok: false, error: { name: 'TransportError', message, fields: { code } } };
+}

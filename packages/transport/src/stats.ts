@@ -1,0 +1,49 @@
+/**
+ * The transport's counters. Frames and bytes count every WebSocket message (handshakes included); envelopes
+ * count what reached `onEnvelopes` (in) or went on the wire (out). A drop counter counts whole frames when a
+ * frame was refused as a whole and single envelopes, requests or responses when only they were refused.
+ */
+export interface DroppedStats {
+  /** Not CBOR, not a known frame shape, an envelope of the wrong shape, or a frame for the other direction. */
+  undecodable: number;
+  /** Larger than maxPayloadBytes: inbound (the socket is closed) or outbound (the envelope is not sent). */
+  oversized: number;
+  /** An outbound lane or the delay queue was full. */
+  queueFull: number;
+  /** A fault rule dropped it. */
+  fault: number;
+  /** A frame that arrived before the handshake and was not a handshake. */
+  unauthenticated: number;
+}
+
+export interface TransportStats {
+  framesIn: number;
+  framesOut: number;
+  envelopesIn: number;
+  envelopesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: DroppedStats;
+  /** Handshakes this node refused: hellos on its server, welcomes on its links. */
+  handshakesRefused: number;
+  /** Links that came up again after having been up before. */
+  reconnects: number;
+}
+
+export function newStats(): TransportStats {
+  return {
+    framesIn: 0,
+    framesOut: 0,
+    envelopesIn: 0,
+    envelopesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    dropped: { undecodable: 0, oversized: 0, queueFull: 0, fault: 0, unauthenticated: 0 },
+    handshakesRefused: 0,
+    reconnects: 0,
+  };
+}
+
+export function copyStats(stats: TransportStats): TransportStats {
+  return { ...stats, dropped: { ...stats.dropped } };
+}

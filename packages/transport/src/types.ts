@@ -1,0 +1,52 @@
+/**
+ * The shapes the transport's users see: envelopes, peer addresses and the options of a Transport.
+ */
+import type { NodeId } from '@kalam/raft';
+
+/**
+ * One message for one group. `msg` is opaque here (a raft Message or an object RaftManager defines; it must be
+ * CBOR-encodable); the only thing the transport reads is `msg.type === 'MsgSnap'`, which puts it on the bulk lane.
+ */
+export interface Envelope {
+  groupId: number;
+  from: NodeId;
+  to: NodeId;
+  msg: unknown;
+}
+
+export interface PeerAddress {
+  nodeId: NodeId;
+  host: string;
+  port: number;
+}
+
+export type PeerStatus = 'connected' | 'disconnected';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export type LogFn = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
+
+export interface TransportOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  secret: string;
+  /** Where the /raft endpoint listens; port 0 picks a free port (read it from `start()`). */
+  listen: { host: string; port: number };
+  /** Every other member of the cluster (never this node). */
+  peers: readonly PeerAddress[];
+  /** ws maxPayload, and the largest frame sent. Larger inbound frames are counted and their socket closed. */
+  maxPayloadBytes?: number;
+  /** Bound of each peer's outbound control lane, in envelopes; overflow drops the oldest, counted queueFull. */
+  queueMax?: number;
+  /** Handshakes whose timestamp is further than this from our clock are refused; also the replay window. */
+  handshakeMaxSkewMs?: number;
+  /** Capped exponential backoff with jitter between dial attempts. */
+  reconnectBackoffMs?: { min: number; max: number };
+  /** Called synchronously from the socket callback, once per frame; must only enqueue and must not throw. */
+  onEnvelopes: (from: NodeId, envelopes: Envelope[]) => void;
+  /** Answers a peer's `request`. A rejection travels back as REMOTE_ERROR with the error's message and code. */
+  onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
+  /** Outbound link state changes (authenticated link up / down). Not called after `close()`. */
+  onPeerStatus?: (peer: NodeId, status: PeerStatus) => void;
+  log?: LogFn;
+}

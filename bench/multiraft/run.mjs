@@ -78,7 +78,12 @@ async function load(c, total, durationMs) {
     ids.map((id, i) =>
       share[i] === 0
         ? null
-        : c.api(id, '/bench', { proposers: share[i], durationMs, valueBytes: 100, onlyLocal: true }),
+        : c.api(
+            id,
+            '/bench',
+            { proposers: share[i], durationMs, valueBytes: 100, onlyLocal: true },
+            durationMs + 30_000,
+          ),
     ),
   );
   const elapsedMs = Date.now() - t0;
@@ -164,7 +169,7 @@ const c = await TestCluster.start({ nodes: 3 });
 let result;
 try {
   await c.waitAllLeaders(30_000);
-  await sleep(1_000);
+  await sleep(quick ? 1_000 : 5_000); // let start-up work (module loading, JIT) settle before measuring idle
   progress(`idle for ${PHASE.idleMs} ms`);
   const idleNodes = await idle(c);
   const throughput = [];
@@ -213,6 +218,8 @@ try {
     failover: fo,
     idleCpuPct: Math.max(...idleNodes.map((n) => n.cpuPct)),
     idle: idleNodes,
+    idleRssMb: Math.max(...idleNodes.map((n) => n.rssMb)),
+    // Peak RSS includes the in-process load generators of the 64-proposer phase.
     rssMb: Math.max(...[...peak.values()].map((s) => s.memory.rss / 2 ** 20)),
     resultsFile: quick ? null : 'bench/results/multiraft.json',
   };
@@ -242,6 +249,8 @@ if (values.json) {
     `failover after SIGKILL of a leader: p50 ${fmt(result.failover.p50Ms)} ms, max ${fmt(result.failover.maxMs)} ms over ${result.failover.kills} kills`,
   );
   console.log(`idle CPU per node: ${result.idle.map((n) => `node ${n.node} ${n.cpuPct.toFixed(2)} %`).join(', ')}`);
-  console.log(`RSS per node (max): ${result.rssMb.toFixed(0)} MB`);
+  console.log(
+    `RSS per node: ${result.idleRssMb.toFixed(0)} MB idle, ${result.rssMb.toFixed(0)} MB at peak (max over nodes)`,
+  );
   if (!quick) console.log(`\nwritten to ${result.resultsFile}`);
 }

@@ -29,10 +29,10 @@ export interface RaftTiming {
 }
 
 export const DEFAULT_TIMING: RaftTiming = {
-  tickMs: 50,
+  tickMs: 100,
   heartbeatIntervalMs: 100,
   electionTimeoutMinMs: 300,
-  electionTimeoutMaxMs: 450,
+  electionTimeoutMaxMs: 500,
 };
 
 export interface RaftManagerOptions {

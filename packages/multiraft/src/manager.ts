@@ -226,8 +226,10 @@ export class RaftManager {
       const readies: [GroupRuntime, Ready][] = [];
       for (const g of this.groupList) if (g.raw.hasReady()) readies.push([g, g.raw.ready()]);
       if (readies.length === 0) break;
+      // Messages that may leave before the write go first, so followers write while the leader does.
+      this.send(readies, 'before-persist');
       this.persist(readies);
-      this.send(readies);
+      this.send(readies, 'after-persist');
       for (const [g, rd] of readies) {
         if (rd.snapshot !== undefined) {
           g.installSnapshot(rd.snapshot);
@@ -289,7 +291,9 @@ export class RaftManager {
   private persist(readies: readonly [GroupRuntime, Ready][]): void {
     const writes: GroupWrite[] = [];
     for (const [g, rd] of readies) {
-      if (rd.hardState === undefined && rd.entries.length === 0 && rd.snapshot === undefined) continue;
+      // A change of the commit index alone need not be durable (it is learned again from the leader), so
+      // it waits for the next write that must happen anyway instead of costing an fsync of its own.
+      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined) continue;
       writes.push({
         groupId: g.id,
         entries: rd.entries,
@@ -303,16 +307,17 @@ export class RaftManager {
     this.stats.writes++;
   }
 
-  private send(readies: readonly [GroupRuntime, Ready][]): void {
+  private send(readies: readonly [GroupRuntime, Ready][], when: 'before-persist' | 'after-persist'): void {
     const out: { groupId: number; msg: Message }[] = [];
     for (const [g, rd] of readies) {
-      for (const msg of rd.messages) out.push({ groupId: g.id, msg });
-      for (const msg of rd.persistedMessages) out.push({ groupId: g.id, msg });
+      for (const msg of when === 'before-persist' ? rd.messages : rd.persistedMessages)
+        out.push({ groupId: g.id, msg });
     }
     if (out.length === 0) return;
     for (const [to, envs] of coalesce(out)) {
       for (const { groupId, msg } of envs) this.transport.send({ groupId, from: this.nodeId, to, msg });
     }
+    if (when === 'before-persist') this.transport.flush();
   }
 
   private maybeSnapshot(g: GroupRuntime): void {

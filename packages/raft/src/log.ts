@@ -102,6 +102,14 @@ export class RaftLog {
     return out;
   }
 
+  hasUnstableEntries(): boolean {
+    return this.stableIndex < this.lastIndex();
+  }
+
+  hasNextCommittedEntries(): boolean {
+    return this.pendingSnapshot === undefined && this.applied < Math.min(this.committed, this.lastIndex());
+  }
+
   /** Entries not yet durable, in order. */
   unstableEntries(): Entry[] {
     if (this.stableIndex >= this.lastIndex()) return [];

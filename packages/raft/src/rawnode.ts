@@ -113,8 +113,8 @@ export class RawNode {
     const r = this.raft;
     if (r.msgs.length > 0 || r.msgsAfterPersist.length > 0 || r.readStates.length > 0) return true;
     if (r.log.pendingSnapshot !== undefined) return true;
-    if (r.log.unstableEntries().length > 0) return true;
-    if (r.log.nextCommittedEntries().length > 0) return true;
+    if (r.log.hasUnstableEntries()) return true;
+    if (r.log.hasNextCommittedEntries()) return true;
     if (r.lead !== this.prevSoft.lead || r.role !== this.prevSoft.role) return true;
     return !sameHardState(r.hardState(), this.prevHard);
   }

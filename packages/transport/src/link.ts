@@ -183,6 +183,15 @@ export class PeerLink {
     });
   }
 
+  /** Sends what is queued now instead of at the end of this event-loop turn. */
+  flushNow(): void {
+    if (this.flushImmediate !== undefined) {
+      clearImmediate(this.flushImmediate);
+      this.flushImmediate = undefined;
+    }
+    this.flush();
+  }
+
   /** One turn's worth: every control envelope as one frame (split only if over maxPayloadBytes), then one bulk frame. */
   private flush(): void {
     const ws = this.ws;

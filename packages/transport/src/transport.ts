@@ -81,6 +81,16 @@ export class Transport {
   }
 
   /**
+   * Writes every queued envelope to the sockets now. RaftManager calls it before its fsync, so that a
+   * leader's appends travel while its own write is in progress (the Ready's `messages` may leave before the
+   * write is durable).
+   */
+  flush(): void {
+    if (this.ctx.closed) return;
+    for (const link of this.links.values()) link.flushNow();
+  }
+
+  /**
    * Calls `method` on `to`'s onRequest. Rejects with TransportError: PEER_UNAVAILABLE (no link now, or it closed
    * while waiting), TIMEOUT, REMOTE_ERROR (the handler failed: its message, `remoteCode`, `remoteFields`), CLOSED.
    */

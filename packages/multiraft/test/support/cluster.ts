@@ -114,7 +114,9 @@ export class TestCluster {
   /** Starts node `id` and resolves when it printed its ready line; rejects if it exits first or times out. */
   async startNode(id: number): Promise<void> {
     if (this.running.has(id)) throw new Error(`node ${id} is already running`);
-    const proc = spawn(process.execPath, [NODE_SCRIPT, JSON.stringify(this.config(id))], {
+    // KALAM_TEST_NODE_ARGS passes extra node flags (e.g. --cpu-prof) to the node processes, for diagnosis.
+    const nodeArgs = (process.env.KALAM_TEST_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const proc = spawn(process.execPath, [...nodeArgs, NODE_SCRIPT, JSON.stringify(this.config(id))], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const node: RunningNode = { proc, httpPort: 0, pid: proc.pid ?? 0, stderr: [] };
@@ -187,13 +189,13 @@ export class TestCluster {
     rmSync(this.dataDir(id), { recursive: true, force: true });
   }
 
-  async api(id: number, path: string, body: Record<string, unknown> = {}): Promise<ApiResult> {
+  async api(id: number, path: string, body: Record<string, unknown> = {}, timeoutMs = 20_000): Promise<ApiResult> {
     const node = this.running.get(id);
     if (node === undefined) throw new Error(`node ${id} is not running`);
     const res = await fetch(`http://127.0.0.1:${node.httpPort}${path}`, {
       method: 'POST',
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(20_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     return (await res.json()) as ApiResult;
   }

@@ -162,7 +162,8 @@ async function runBench(manager: RaftManager, b: Record<string, unknown>): Promi
         const group = groups[i % groups.length]!;
         const t0 = process.hrtime.bigint();
         try {
-          await manager.propose(group, kvCommand(`k${p}-${n++}`, value), { timeoutMs: 5000 });
+          // A bounded key space (1,000 keys per proposer), so the state machine stays the same size under load.
+          await manager.propose(group, kvCommand(`k${p}-${n++ % 1000}`, value), { timeoutMs: 5000 });
           latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
         } catch {
           errors++;

@@ -18,24 +18,34 @@ export type MultiRaftErrorCode =
 
 export class MultiRaftError extends Error {
   override readonly name = 'MultiRaftError';
+  /** The group concerned, if any. Plain fields, so that they cross the forwarding RPC. */
+  readonly groupId: number | null;
+  /** The leader this node knows of, when there is one. */
+  readonly leaderHint: NodeId | null;
+
   constructor(
     readonly code: MultiRaftErrorCode,
     message: string,
-    readonly details: { groupId?: number; leaderHint?: NodeId | null } = {},
+    details: { groupId?: number; leaderHint?: NodeId | null } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
-  }
-
-  get leaderHint(): NodeId | null {
-    return this.details.leaderHint ?? null;
+    this.groupId = details.groupId ?? null;
+    this.leaderHint = details.leaderHint ?? null;
   }
 }
 
 /** Errors crossing the forwarding RPC keep their code: rebuild a MultiRaftError from what came back. */
 export function fromRemote(err: unknown, groupId: number): MultiRaftError {
-  const code = (err as { code?: unknown }).code;
-  const hint = (err as { leaderHint?: unknown }).leaderHint;
+  // A TransportError REMOTE_ERROR carries the remote error's code and plain fields.
+  const e = err as {
+    code?: unknown;
+    remoteCode?: unknown;
+    leaderHint?: unknown;
+    remoteFields?: Record<string, unknown>;
+  };
+  const code = e.remoteCode ?? e.code;
+  const hint = e.remoteFields?.leaderHint ?? e.leaderHint;
   const message = err instanceof Error ? err.message : String(err);
   const known: MultiRaftErrorCode[] = [
     'NOT_LEADER',

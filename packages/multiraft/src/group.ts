@@ -37,6 +37,8 @@ export class GroupRuntime {
   announcedLeader: NodeId | null = null;
   announcedTerm = 0;
   wasLeader = false;
+  /** When this node last saw the group go from a known leader to none (ms since the epoch). */
+  leaderLostAtMs = 0;
 
   constructor(
     readonly id: number,

@@ -106,6 +106,8 @@ export class RaftManager {
   private readCounter = 0;
   private readonly snapshotThreshold: number;
   private readonly snapshotKeep: number;
+  /** How long a proposal waits for a group that just lost its leader to elect the next one. */
+  private readonly electionGraceMs: number;
 
   private constructor(
     private readonly opts: RaftManagerOptions,
@@ -116,6 +118,7 @@ export class RaftManager {
     this.nodeId = opts.nodeId;
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
+    this.electionGraceMs = 2 * ticks.electionTickMax * ticks.tickMs;
   }
 
   /** Opens raft.db, recovers every group, starts the transport and the timer. */
@@ -339,6 +342,7 @@ export class RaftManager {
     const isLocal = r.role === StateRole.Leader;
     if (leader === g.announcedLeader && isLocal === g.wasLeader && (leader === null || r.term === g.announcedTerm))
       return;
+    if (leader === null && g.announcedLeader !== null) g.leaderLostAtMs = Date.now();
     g.announcedLeader = leader;
     g.announcedTerm = r.term;
     g.wasLeader = isLocal;
@@ -389,12 +393,27 @@ export class RaftManager {
       }
       const leader = g.raw.raft.lead;
       if (leader === NONE) {
+        // Fail fast, unless the group lost its leader a moment ago (a transfer or a failover is electing the
+        // next one): then wait for it, at most one election-timeout range.
+        if (Date.now() - g.leaderLostAtMs < this.electionGraceMs && Date.now() < deadline) {
+          await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
+            () => undefined,
+          );
+          if (g.raw.raft.lead !== NONE) continue;
+        }
         throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
           groupId,
           leaderHint: null,
         });
       }
-      return this.proposeForwarded(g, leader, command, deadline);
+      try {
+        return await this.proposeForwarded(g, leader, command, deadline);
+      } catch (err) {
+        // NOT_LEADER comes back only from the leader's checks before it appended anything, so trying again
+        // (with the leader we learn of next) cannot apply the command twice.
+        if (!(err instanceof MultiRaftError && err.code === 'NOT_LEADER')) throw err;
+        if (g.raw.raft.lead === leader) await this.waitLeaderChange(g, deadline);
+      }
     }
   }
 

@@ -57,7 +57,16 @@ test('malformed coalesced and raft messages are refused', () => {
 });
 
 test('timing in milliseconds becomes ticks; bad values name the key', () => {
-  assert.deepEqual(resolveTiming(undefined), { tickMs: 50, heartbeatTick: 2, electionTick: 6, electionTickMax: 9 });
+  assert.deepEqual(resolveTiming(undefined), { tickMs: 100, heartbeatTick: 1, electionTick: 3, electionTickMax: 5 });
+  assert.deepEqual(
+    resolveTiming({ tickMs: 50, heartbeatIntervalMs: 100, electionTimeoutMinMs: 300, electionTimeoutMaxMs: 450 }),
+    {
+      tickMs: 50,
+      heartbeatTick: 2,
+      electionTick: 6,
+      electionTickMax: 9,
+    },
+  );
   assert.deepEqual(
     resolveTiming({ tickMs: 100, heartbeatIntervalMs: 100, electionTimeoutMinMs: 300, electionTimeoutMaxMs: 500 }),
     {

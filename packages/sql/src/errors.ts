@@ -1,0 +1,45 @@
+/**
+ * The typed error of the SQL layer. `code` is one of KalamDB's API error codes, so the HTTP layer can hand it to the
+ * client as it is; `position` points at the offending character of the submitted text (1-based line and column,
+ * 0-based UTF-16 offset) or is null when no single place is to blame (a count mismatch of bound parameters).
+ */
+export type SqlErrorCode = 'INVALID_SQL' | 'EMPTY_SQL' | 'BATCH_PARSE_ERROR';
+
+export interface SqlPosition {
+  readonly line: number;
+  readonly column: number;
+  readonly offset: number;
+}
+
+export class SqlError extends Error {
+  override readonly name = 'SqlError';
+  constructor(
+    readonly code: SqlErrorCode,
+    message: string,
+    readonly position: SqlPosition | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The 1-based line and column of `offset` in `source` (offset clamped to [0, source.length]). */
+export function positionAt(source: string, offset: number): SqlPosition {
+  const clamped = Math.max(0, Math.min(offset, source.length));
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < clamped; i++) {
+    if (source.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: clamped - lineStart + 1, offset: clamped };
+}
+
+/** An INVALID_SQL error at `offset`, with the position appended to the message as "at line L, column C". */
+export function invalidSqlAt(source: string, offset: number, message: string, cause?: unknown): SqlError {
+  const position = positionAt(source, offset);
+  const text = `${message} at line ${position.line}, column ${position.column}`;
+  return new SqlError('INVALID_SQL', text, position, cause === undefined ? undefined : { cause });
+}

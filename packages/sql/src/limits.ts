@@ -1,0 +1,18 @@
+/** Every bound of the SQL layer, unit last. */
+export const SQL_LIMITS = {
+  /** Longest SQL text accepted by parseSql (the HTTP body limit is the outer bound; this one guards the parser). */
+  sqlCharsMax: 1_000_000,
+  /** Statements in one `;`-separated batch. */
+  batchStatementsMax: 1_000,
+  /** Nesting of EXECUTE AS USER (one level is all KalamDB allows). */
+  executeAsDepthMax: 1,
+  /** Nesting of expressions the evaluator and the converters walk (guards the stack against hostile input). */
+  exprDepthMax: 200,
+  /** Compiled LIKE patterns kept by the evaluator. */
+  likeCacheEntriesMax: 256,
+  /** Bound parameters of one statement ($1 … $N). */
+  paramsMax: 10_000,
+} as const;
+
+if (SQL_LIMITS.executeAsDepthMax < 1) throw new Error('SQL_LIMITS.executeAsDepthMax must be at least 1');
+if (SQL_LIMITS.likeCacheEntriesMax < 1) throw new Error('SQL_LIMITS.likeCacheEntriesMax must be at least 1');

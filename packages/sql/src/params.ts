@@ -1,0 +1,118 @@
+/**
+ * bindParams: replaces the placeholders of a statement ($1 … $N, or the n-th ?) with literals. The placeholders used
+ * must be exactly 1 … params.length, so a missing or an extra parameter is an INVALID_SQL error rather than a silent
+ * NULL.
+ */
+import type { Expr, LiteralValue, SelectItem, Statement } from './ast.js';
+import { assertNever } from './ast.js';
+import { SqlError } from './errors.js';
+
+/** A parameter as a literal: strings, finite numbers, booleans and null as they are; bigint as a number when it fits
+ * (else as its decimal string); Date as its ISO string; arrays and plain objects as JSON text. */
+export function paramToLiteral(value: unknown, index: number): LiteralValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new SqlError('INVALID_SQL', `parameter $${index} is not a finite number`);
+    return value;
+  }
+  if (typeof value === 'bigint') {
+    const asNumber = Number(value);
+    return Number.isSafeInteger(asNumber) ? asNumber : value.toString();
+  }
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'object') return JSON.stringify(value);
+  throw new SqlError('INVALID_SQL', `parameter $${index} has an unsupported type (${typeof value})`);
+}
+
+export function bindParams(stmt: Statement, params: readonly unknown[]): Statement {
+  const used = new Set<number>();
+  const bind = (expr: Expr): Expr => bindExpr(expr, params, used);
+  const bound = bindStatement(stmt, bind);
+  const expected = params.length;
+  const outOfRange = [...used].filter((index) => index > expected);
+  const missing = Array.from({ length: expected }, (_, i) => i + 1).filter((index) => !used.has(index));
+  if (outOfRange.length > 0 || missing.length > 0) {
+    throw new SqlError(
+      'INVALID_SQL',
+      `the statement uses ${used.size} placeholder(s) but ${expected} parameter(s) were given`,
+    );
+  }
+  return bound;
+}
+
+function bindExpr(expr: Expr, params: readonly unknown[], used: Set<number>): Expr {
+  const sub = (child: Expr): Expr => bindExpr(child, params, used);
+  switch (expr.kind) {
+    case 'literal':
+    case 'column':
+      return expr;
+    case 'param': {
+      used.add(expr.index);
+      if (expr.index > params.length) return expr;
+      return { kind: 'literal', value: paramToLiteral(params[expr.index - 1], expr.index) };
+    }
+    case 'binary':
+      return { ...expr, left: sub(expr.left), right: sub(expr.right) };
+    case 'not':
+    case 'negate':
+    case 'isNull':
+      return { ...expr, expr: sub(expr.expr) };
+    case 'in':
+      return { ...expr, expr: sub(expr.expr), list: expr.list.map(sub) };
+    case 'like':
+      return { ...expr, expr: sub(expr.expr), pattern: sub(expr.pattern) };
+    case 'call':
+      return { ...expr, args: expr.args.map(sub) };
+    default:
+      return assertNever(expr);
+  }
+}
+
+function bindStatement(stmt: Statement, bind: (expr: Expr) => Expr): Statement {
+  const where = (expr: Expr | null): Expr | null => (expr === null ? null : bind(expr));
+  switch (stmt.kind) {
+    case 'Insert':
+      return { ...stmt, rows: stmt.rows.map((row) => row.map(bind)) };
+    case 'Update':
+      return {
+        ...stmt,
+        assignments: stmt.assignments.map((a) => ({ column: a.column, value: bind(a.value) })),
+        where: where(stmt.where),
+      };
+    case 'Delete':
+      return { ...stmt, where: where(stmt.where) };
+    case 'Select':
+      return {
+        ...stmt,
+        columns: stmt.columns.map((c): '*' | SelectItem => (c === '*' ? c : { expr: bind(c.expr), alias: c.alias })),
+        where: where(stmt.where),
+        orderBy: stmt.orderBy.map((o) => ({ expr: bind(o.expr), direction: o.direction })),
+      };
+    case 'SubscribeTo':
+      return { ...stmt, where: where(stmt.where) };
+    case 'ExecuteAsUser':
+      return { ...stmt, statement: bindStatement(stmt.statement, bind) };
+    case 'CreateNamespace':
+    case 'DropNamespace':
+    case 'ShowNamespaces':
+    case 'Use':
+    case 'CreateTable':
+    case 'DropTable':
+    case 'ShowTables':
+    case 'DescribeTable':
+    case 'AlterTableAddColumn':
+    case 'CreateUser':
+    case 'AlterUser':
+    case 'DropUser':
+    case 'CreateStorage':
+    case 'DropStorage':
+    case 'ShowStorages':
+    case 'FlushTable':
+    case 'FlushAllTables':
+    case 'KillJob':
+    case 'KillLiveQuery':
+      return stmt;
+    default:
+      return assertNever(stmt);
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * The commands each group kind applies, with KalamDB's variant names (reference/kalamdb-facts.md), as
+ * discriminated unions on `type`. Everything that makes apply deterministic travels inside the command:
+ * ids, timestamps (ms since the epoch, chosen by the proposer), sequence numbers. Data commands also carry
+ * `metaIndex`, the `meta:system` applied index they were planned against (DESIGN.md §6): a data group does
+ * not apply them before its node has applied that index.
+ */
+
+/** A SQL value as stored and replicated: JSON-compatible and compared exactly. */
+export type Value = string | number | boolean | null;
+
+export type Row = Readonly<Record<string, Value>>;
+
+export type TableType = 'USER' | 'SHARED' | 'STREAM';
+
+export interface ColumnSchema {
+  readonly name: string;
+  readonly type: string;
+  readonly notNull: boolean;
+  /** A literal default, or a function name evaluated by the proposer (e.g. NOW()). */
+  readonly default: { readonly literal: Value } | { readonly fn: string } | null;
+}
+
+export interface TableSchema {
+  readonly columns: readonly ColumnSchema[];
+  readonly primaryKey: string;
+  readonly options: {
+    readonly ttlSeconds?: number;
+    readonly flushPolicy?: { readonly rows: number };
+    readonly accessLevel?: 'PUBLIC' | 'PRIVATE';
+    readonly storageId?: string;
+  };
+}
+
+export interface StorageConfig {
+  readonly type: string;
+  readonly path: string;
+}
+
+export type Role = 'user' | 'service' | 'dba' | 'system';
+
+export interface UserRecord {
+  readonly userId: string;
+  readonly username: string;
+  /** A KDF hash (scrypt), never the password. */
+  readonly passwordHash: string;
+  readonly role: Role;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** A WHERE filter, as the SQL layer's expression tree (kept opaque here, evaluated by the state machines). */
+export type Filter = Readonly<Record<string, unknown>>;
+
+export type SystemCommand =
+  | {
+      readonly type: 'CreateNamespace';
+      readonly namespaceId: string;
+      readonly createdBy: string | null;
+      readonly createdAt: number;
+    }
+  | { readonly type: 'DeleteNamespace'; readonly namespaceId: string }
+  | {
+      readonly type: 'CreateTable';
+      readonly tableId: string;
+      readonly tableType: TableType;
+      readonly schema: TableSchema;
+      readonly createdAt: number;
+    }
+  | { readonly type: 'AlterTable'; readonly tableId: string; readonly schema: TableSchema }
+  | { readonly type: 'DropTable'; readonly tableId: string }
+  | { readonly type: 'RegisterStorage'; readonly storageId: string; readonly config: StorageConfig }
+  | { readonly type: 'UnregisterStorage'; readonly storageId: string };
+
+export type SystemResponse =
+  | { readonly type: 'Ok' }
+  | { readonly type: 'NamespaceCreated'; readonly namespaceId: string }
+  | { readonly type: 'TableCreated'; readonly tableId: string }
+  | { readonly type: 'Error'; readonly message: string };
+
+export type UsersCommand =
+  | { readonly type: 'CreateUser'; readonly user: UserRecord }
+  | { readonly type: 'UpdateUser'; readonly user: UserRecord }
+  | { readonly type: 'DeleteUser'; readonly userId: string; readonly deletedAt: number }
+  | { readonly type: 'RecordLogin'; readonly userId: string; readonly loggedInAt: number }
+  | {
+      readonly type: 'SetLocked';
+      readonly userId: string;
+      readonly lockedUntil: number | null;
+      readonly updatedAt: number;
+    };
+
+export type UsersResponse =
+  | { readonly type: 'Ok' }
+  | { readonly type: 'UserCreated'; readonly userId: string }
+  | { readonly type: 'Error'; readonly message: string };
+
+export type JobStatus = 'new' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export type JobsCommand =
+  | {
+      readonly type: 'CreateJob';
+      readonly jobId: string;
+      readonly jobType: string;
+      readonly namespaceId: string | null;
+      readonly tableName: string | null;
+      readonly config: Readonly<Record<string, Value>> | null;
+      readonly createdAt: number;
+    }
+  | { readonly type: 'ClaimJob'; readonly jobId: string; readonly nodeId: number; readonly claimedAt: number }
+  | { readonly type: 'UpdateJobStatus'; readonly jobId: string; readonly status: JobStatus; readonly updatedAt: number }
+  | {
+      readonly type: 'CompleteJob';
+      readonly jobId: string;
+      readonly result: string | null;
+      readonly completedAt: number;
+    }
+  | { readonly type: 'FailJob'; readonly jobId: string; readonly errorMessage: string; readonly failedAt: number }
+  | { readonly type: 'ReleaseJob'; readonly jobId: string; readonly reason: string; readonly releasedAt: number }
+  | { readonly type: 'CancelJob'; readonly jobId: string; readonly reason: string; readonly cancelledAt: number }
+  | {
+      readonly type: 'CreateSchedule';
+      readonly scheduleId: string;
+      readonly jobType: string;
+      readonly cronExpression: string;
+      readonly config: Readonly<Record<string, Value>> | null;
+      readonly createdAt: number;
+    }
+  | { readonly type: 'DeleteSchedule'; readonly scheduleId: string };
+
+export type JobsResponse =
+  | { readonly type: 'Ok' }
+  | { readonly type: 'JobCreated'; readonly jobId: string }
+  | { readonly type: 'JobClaimed'; readonly jobId: string; readonly nodeId: number }
+  | { readonly type: 'Error'; readonly message: string };
+
+/** What every data command carries for deterministic, ordered apply. */
+interface DataCommandBase {
+  /** The meta:system applied index the command was planned against. */
+  readonly metaIndex: number;
+}
+
+export type UserDataCommand = DataCommandBase &
+  (
+    | {
+        readonly type: 'Insert';
+        readonly tableId: string;
+        readonly userId: string;
+        readonly rows: readonly Row[];
+        /** `_seq` of the first row; the rest follow in order. */
+        readonly seqBase: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'Update';
+        readonly tableId: string;
+        readonly userId: string;
+        readonly updates: Row;
+        readonly filter: Filter | null;
+        readonly seqBase: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'Delete';
+        readonly tableId: string;
+        readonly userId: string;
+        readonly filter: Filter | null;
+        readonly seqBase: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'RegisterLiveQuery';
+        readonly subscriptionId: string;
+        readonly userId: string;
+        readonly queryHash: string;
+        readonly tableId: string;
+        readonly filter: Filter | null;
+        readonly nodeId: number;
+        readonly createdAt: number;
+      }
+    | { readonly type: 'UnregisterLiveQuery'; readonly subscriptionId: string; readonly userId: string }
+    | { readonly type: 'CleanupNodeSubscriptions'; readonly userId: string; readonly failedNodeId: number }
+    | {
+        readonly type: 'PingLiveQuery';
+        readonly subscriptionId: string;
+        readonly userId: string;
+        readonly pingedAt: number;
+      }
+  );
+
+export type SharedDataCommand = DataCommandBase &
+  (
+    | {
+        readonly type: 'Insert';
+        readonly tableId: string;
+        readonly rows: readonly Row[];
+        readonly seqBase: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'Update';
+        readonly tableId: string;
+        readonly updates: Row;
+        readonly filter: Filter | null;
+        readonly seqBase: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'Delete';
+        readonly tableId: string;
+        readonly filter: Filter | null;
+        readonly seqBase: number;
+        readonly at: number;
+      }
+  );
+
+export type DataResponse =
+  | { readonly type: 'Ok' }
+  | { readonly type: 'RowsAffected'; readonly count: number }
+  | { readonly type: 'Subscribed'; readonly subscriptionId: string }
+  | { readonly type: 'Error'; readonly message: string };
+
+export type AnyCommand = SystemCommand | UsersCommand | JobsCommand | UserDataCommand | SharedDataCommand;

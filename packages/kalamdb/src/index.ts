@@ -1,0 +1,41 @@
+export { CommandCodecError, canonicalJson, decodeCommand, encodeCommand } from './codec.js';
+export type {
+  AnyCommand,
+  ColumnSchema,
+  DataResponse,
+  Filter,
+  JobStatus,
+  JobsCommand,
+  JobsResponse,
+  Role,
+  Row,
+  SharedDataCommand,
+  StorageConfig,
+  SystemCommand,
+  SystemResponse,
+  TableSchema,
+  TableType,
+  UserDataCommand,
+  UserRecord,
+  UsersCommand,
+  UsersResponse,
+  Value,
+} from './commands.js';
+export {
+  DEFAULT_SHARDING,
+  GROUP_LIMITS,
+  GroupKind,
+  MetaJobs,
+  MetaSystem,
+  MetaUsers,
+  allGroups,
+  dataSharedShard,
+  dataUserShard,
+  groupFromName,
+  groupFromNumber,
+  groupName,
+  groupNumber,
+  validateSharding,
+} from './group-id.js';
+export type { GroupId, ShardingConfig } from './group-id.js';
+export { ShardRouter, fnv1a32 } from './shard-router.js';

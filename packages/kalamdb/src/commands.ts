@@ -5,6 +5,7 @@
  * `metaIndex`, the `meta:system` applied index they were planned against (DESIGN.md §6): a data group does
  * not apply them before its node has applied that index.
  */
+import type { Expr } from '@kalam/sql';
 
 /** A SQL value as stored and replicated: JSON-compatible and compared exactly. */
 export type Value = string | number | boolean | null;
@@ -49,8 +50,8 @@ export interface UserRecord {
   readonly updatedAt: number;
 }
 
-/** A WHERE filter, as the SQL layer's expression tree (kept opaque here, evaluated by the state machines). */
-export type Filter = Readonly<Record<string, unknown>>;
+/** A WHERE filter: the SQL layer's expression tree, evaluated by the state machines. */
+export type Filter = Expr;
 
 export type SystemCommand =
   | {

@@ -39,3 +39,13 @@ export {
 } from './group-id.js';
 export type { GroupId, ShardingConfig } from './group-id.js';
 export { ShardRouter, fnv1a32 } from './shard-router.js';
+export { Catalog } from './catalog.js';
+export type { TableInfo } from './catalog.js';
+export { DataStore } from './store.js';
+export { ApplyError, KalamStateMachine } from './state/base.js';
+export type { ErrorResponse } from './state/base.js';
+export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
+export { JobsStateMachine } from './state/jobs.js';
+export { SystemStateMachine } from './state/system.js';
+export { UsersStateMachine } from './state/users.js';
+export { TableNameError, physicalName, splitTableId } from './tables.js';

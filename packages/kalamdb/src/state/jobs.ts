@@ -1,0 +1,148 @@
+/**
+ * meta:jobs: jobs and schedules. A job moves new → running (ClaimJob names the node) → completed | failed
+ * | cancelled; ReleaseJob puts a claimed job back in the queue (its node lost leadership or died).
+ */
+import type { JobsCommand, JobsResponse } from '../commands.js';
+import type { DataStore } from '../store.js';
+import { ApplyError, KalamStateMachine } from './base.js';
+
+const JOB_COLUMNS =
+  'job_id, job_type, namespace_id, table_name, config_json, status, node_id, created_at, updated_at, claimed_at, completed_at, result, error_message';
+
+export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsResponse> {
+  constructor(store: DataStore) {
+    super(store, 2);
+  }
+
+  private status(jobId: string): string {
+    const r = this.store.db
+      .prepare<[string], { status: string }>('SELECT status FROM sys_jobs WHERE job_id = ?')
+      .get(jobId);
+    if (r === undefined) throw new ApplyError('NOT_FOUND', `job ${jobId} does not exist`);
+    return r.status;
+  }
+
+  private finish(jobId: string, fields: string, args: (string | number | null)[]): void {
+    const s = this.status(jobId);
+    if (s === 'completed' || s === 'failed' || s === 'cancelled')
+      throw new ApplyError('CONFLICT', `job ${jobId} already ${s}`);
+    this.store.db.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
+  }
+
+  protected applyCommand(cmd: JobsCommand): JobsResponse {
+    const db = this.store.db;
+    switch (cmd.type) {
+      case 'CreateJob': {
+        if (db.prepare('SELECT 1 FROM sys_jobs WHERE job_id = ?').get(cmd.jobId) !== undefined) {
+          throw new ApplyError('ALREADY_EXISTS', `job ${cmd.jobId} already exists`);
+        }
+        db.prepare(
+          `INSERT INTO sys_jobs (${JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'new', NULL, ?, ?, NULL, NULL, NULL, NULL)`,
+        ).run(
+          cmd.jobId,
+          cmd.jobType,
+          cmd.namespaceId,
+          cmd.tableName,
+          cmd.config === null ? null : JSON.stringify(cmd.config),
+          cmd.createdAt,
+          cmd.createdAt,
+        );
+        return { type: 'JobCreated', jobId: cmd.jobId };
+      }
+      case 'ClaimJob': {
+        const s = this.status(cmd.jobId);
+        if (s !== 'new' && s !== 'queued') throw new ApplyError('CONFLICT', `job ${cmd.jobId} is ${s}, not claimable`);
+        db.prepare(
+          "UPDATE sys_jobs SET status = 'running', node_id = ?, claimed_at = ?, updated_at = ? WHERE job_id = ?",
+        ).run(cmd.nodeId, cmd.claimedAt, cmd.claimedAt, cmd.jobId);
+        return { type: 'JobClaimed', jobId: cmd.jobId, nodeId: cmd.nodeId };
+      }
+      case 'UpdateJobStatus':
+        this.finish(cmd.jobId, 'status = ?, updated_at = ?', [cmd.status, cmd.updatedAt]);
+        return { type: 'Ok' };
+      case 'CompleteJob':
+        this.finish(cmd.jobId, "status = 'completed', result = ?, completed_at = ?, updated_at = ?", [
+          cmd.result,
+          cmd.completedAt,
+          cmd.completedAt,
+        ]);
+        return { type: 'Ok' };
+      case 'FailJob':
+        this.finish(cmd.jobId, "status = 'failed', error_message = ?, completed_at = ?, updated_at = ?", [
+          cmd.errorMessage,
+          cmd.failedAt,
+          cmd.failedAt,
+        ]);
+        return { type: 'Ok' };
+      case 'ReleaseJob':
+        this.finish(cmd.jobId, "status = 'queued', node_id = NULL, error_message = ?, updated_at = ?", [
+          cmd.reason,
+          cmd.releasedAt,
+        ]);
+        return { type: 'Ok' };
+      case 'CancelJob':
+        this.finish(cmd.jobId, "status = 'cancelled', error_message = ?, completed_at = ?, updated_at = ?", [
+          cmd.reason,
+          cmd.cancelledAt,
+          cmd.cancelledAt,
+        ]);
+        return { type: 'Ok' };
+      case 'CreateSchedule': {
+        if (db.prepare('SELECT 1 FROM sys_schedules WHERE schedule_id = ?').get(cmd.scheduleId) !== undefined) {
+          throw new ApplyError('ALREADY_EXISTS', `schedule ${cmd.scheduleId} already exists`);
+        }
+        db.prepare(
+          'INSERT INTO sys_schedules (schedule_id, job_type, cron_expression, config_json, created_at) VALUES (?, ?, ?, ?, ?)',
+        ).run(
+          cmd.scheduleId,
+          cmd.jobType,
+          cmd.cronExpression,
+          cmd.config === null ? null : JSON.stringify(cmd.config),
+          cmd.createdAt,
+        );
+        return { type: 'Ok' };
+      }
+      case 'DeleteSchedule': {
+        const r = db.prepare('DELETE FROM sys_schedules WHERE schedule_id = ?').run(cmd.scheduleId);
+        if (r.changes === 0) throw new ApplyError('NOT_FOUND', `schedule ${cmd.scheduleId} does not exist`);
+        return { type: 'Ok' };
+      }
+    }
+  }
+
+  jobs(): Record<string, unknown>[] {
+    return this.store.db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY created_at, job_id`).all() as Record<
+      string,
+      unknown
+    >[];
+  }
+
+  protected exportState(): unknown {
+    const db = this.store.db;
+    return {
+      jobs: db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY job_id`).all(),
+      schedules: db
+        .prepare(
+          'SELECT schedule_id, job_type, cron_expression, config_json, created_at FROM sys_schedules ORDER BY schedule_id',
+        )
+        .all(),
+    };
+  }
+
+  protected importState(state: unknown): void {
+    const s = state as { jobs: Record<string, unknown>[]; schedules: Record<string, unknown>[] };
+    const db = this.store.db;
+    db.exec('DELETE FROM sys_jobs; DELETE FROM sys_schedules;');
+    for (const [table, rows] of [
+      ['sys_jobs', s.jobs],
+      ['sys_schedules', s.schedules],
+    ] as const) {
+      for (const r of rows) {
+        const names = Object.keys(r);
+        db.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`).run(
+          ...names.map((n) => r[n] as string | number | null),
+        );
+      }
+    }
+  }
+}

@@ -49,3 +49,5 @@ export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
+export { RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
+export type { CommandExecutor } from './executor.js';

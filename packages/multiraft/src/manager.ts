@@ -383,7 +383,7 @@ export class RaftManager {
     for (;;) {
       if (g.isLeader()) {
         try {
-          return await this.proposeLocal(g, command, deadline);
+          return (await this.proposeLocal(g, command, deadline)).response;
         } catch (err) {
           // During a leadership transfer proposals wait for the new leader rather than fail.
           if (!(err instanceof MultiRaftError && err.message === TRANSFERRING)) throw err;

@@ -58,6 +58,10 @@ test("writes on every group through every node; each node reads the others' writ
     const via = (group % 3) + 1;
     const r = await write(c, via, group, `k${group}`, `v${group}`);
     assert.ok(r.ok, `write to group ${group} via node ${via}: ${r.code} ${r.message}`);
+    // The state machine's own response comes back, whether this node leads the group or forwarded the write.
+    const response = r.response as { index: number; previous: string | null };
+    assert.equal(response.previous, null);
+    assert.ok(Number.isInteger(response.index) && response.index > 0);
   }
   for (const group of GROUPS) {
     const other = ((group + 1) % 3) + 1;

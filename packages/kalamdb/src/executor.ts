@@ -1,0 +1,196 @@
+/**
+ * CommandExecutor: the one way request handlers change or read replicated state (DESIGN.md §7). Handlers
+ * call `ctx.executor` and never ask which mode they run in.
+ *
+ * - StandaloneExecutor applies each command straight to the state machines (no raft.db, no Raft cost):
+ *   the same `apply` path a replica runs, with a local, gap-free index per group.
+ * - RaftExecutor proposes through RaftManager and answers with the state machine's response once the
+ *   entry is applied on this node; a read barrier is a ReadIndex read point.
+ */
+import type { GroupSpec, RaftManager } from '@kalam/multiraft';
+import { encodeCommand } from './codec.js';
+import type {
+  DataResponse,
+  JobsCommand,
+  JobsResponse,
+  SharedDataCommand,
+  SystemCommand,
+  SystemResponse,
+  UserDataCommand,
+  UsersCommand,
+  UsersResponse,
+} from './commands.js';
+import type { GroupId, ShardingConfig } from './group-id.js';
+import { allGroups, dataSharedShard, groupName, groupNumber } from './group-id.js';
+import { ShardRouter } from './shard-router.js';
+import type { KalamStateMachine } from './state/base.js';
+import { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
+import { JobsStateMachine } from './state/jobs.js';
+import { SystemStateMachine } from './state/system.js';
+import { UsersStateMachine } from './state/users.js';
+import type { DataStore } from './store.js';
+
+export interface CommandExecutor {
+  executeSystem(cmd: SystemCommand): Promise<SystemResponse>;
+  executeUsers(cmd: UsersCommand): Promise<UsersResponse>;
+  executeJobs(cmd: JobsCommand): Promise<JobsResponse>;
+  executeUserData(userId: string, cmd: UserDataCommand): Promise<DataResponse>;
+  executeSharedData(cmd: SharedDataCommand): Promise<DataResponse>;
+  /** Resolves once this node's state of `group` reflects every write acknowledged before the call. */
+  readBarrier(group: GroupId): Promise<void>;
+  isClusterMode(): boolean;
+  isLeader(group: GroupId): boolean;
+  getLeader(group: GroupId): number | null;
+  nodeId(): number;
+}
+
+/** Every state machine of one node, over one data.db. */
+export class StateMachines {
+  readonly router: ShardRouter;
+  readonly system: SystemStateMachine;
+  readonly users: UsersStateMachine;
+  readonly jobs: JobsStateMachine;
+  readonly userShards: UserDataStateMachine[];
+  readonly sharedShards: SharedDataStateMachine[];
+
+  constructor(
+    readonly store: DataStore,
+    readonly sharding: ShardingConfig,
+  ) {
+    this.router = new ShardRouter(sharding);
+    this.system = new SystemStateMachine(store);
+    this.users = new UsersStateMachine(store);
+    this.jobs = new JobsStateMachine(store);
+    this.userShards = Array.from(
+      { length: sharding.numUserShards },
+      (_, n) => new UserDataStateMachine(store, n, this.router),
+    );
+    this.sharedShards = Array.from(
+      { length: sharding.numSharedShards },
+      (_, n) => new SharedDataStateMachine(store, n),
+    );
+  }
+
+  of(group: GroupId): KalamStateMachine<{ readonly type: string }, unknown> {
+    switch (group.kind) {
+      case 'meta:system':
+        return this.system;
+      case 'meta:users':
+        return this.users;
+      case 'meta:jobs':
+        return this.jobs;
+      case 'data:user':
+        return this.userShards[group.shard]!;
+      case 'data:shared':
+        return this.sharedShards[group.shard]!;
+    }
+  }
+
+  /** The group specs RaftManager hosts: every group of the layout, each with its state machine. */
+  groupSpecs(): GroupSpec[] {
+    return allGroups(this.sharding).map((g) => ({ id: groupNumber(g), name: groupName(g), stateMachine: this.of(g) }));
+  }
+}
+
+export class StandaloneExecutor implements CommandExecutor {
+  constructor(readonly machines: StateMachines) {}
+
+  private run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
+    const sm = this.machines.of(group);
+    const index = sm.appliedIndex() + 1;
+    const [response] = sm.apply([{ index, term: 0, kind: 'command', data: encodeCommand(cmd) }]);
+    return Promise.resolve(response as R);
+  }
+
+  executeSystem(cmd: SystemCommand): Promise<SystemResponse> {
+    return this.run({ kind: 'meta:system' }, cmd);
+  }
+
+  executeUsers(cmd: UsersCommand): Promise<UsersResponse> {
+    return this.run({ kind: 'meta:users' }, cmd);
+  }
+
+  executeJobs(cmd: JobsCommand): Promise<JobsResponse> {
+    return this.run({ kind: 'meta:jobs' }, cmd);
+  }
+
+  executeUserData(userId: string, cmd: UserDataCommand): Promise<DataResponse> {
+    return this.run(this.machines.router.groupForUser(userId), cmd);
+  }
+
+  executeSharedData(cmd: SharedDataCommand): Promise<DataResponse> {
+    return this.run(dataSharedShard(0), cmd);
+  }
+
+  readBarrier(_group: GroupId): Promise<void> {
+    return Promise.resolve(); // one process, applied synchronously: every acknowledged write is visible
+  }
+
+  isClusterMode(): boolean {
+    return false;
+  }
+
+  isLeader(_group: GroupId): boolean {
+    return true;
+  }
+
+  getLeader(_group: GroupId): number | null {
+    return this.nodeId();
+  }
+
+  nodeId(): number {
+    return 1;
+  }
+}
+
+export class RaftExecutor implements CommandExecutor {
+  constructor(
+    readonly machines: StateMachines,
+    readonly manager: RaftManager,
+    private readonly timeoutMs = 5_000,
+  ) {}
+
+  private async run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
+    return (await this.manager.propose(groupNumber(group), encodeCommand(cmd), { timeoutMs: this.timeoutMs })) as R;
+  }
+
+  executeSystem(cmd: SystemCommand): Promise<SystemResponse> {
+    return this.run({ kind: 'meta:system' }, cmd);
+  }
+
+  executeUsers(cmd: UsersCommand): Promise<UsersResponse> {
+    return this.run({ kind: 'meta:users' }, cmd);
+  }
+
+  executeJobs(cmd: JobsCommand): Promise<JobsResponse> {
+    return this.run({ kind: 'meta:jobs' }, cmd);
+  }
+
+  executeUserData(userId: string, cmd: UserDataCommand): Promise<DataResponse> {
+    return this.run(this.machines.router.groupForUser(userId), cmd);
+  }
+
+  executeSharedData(cmd: SharedDataCommand): Promise<DataResponse> {
+    return this.run(dataSharedShard(0), cmd);
+  }
+
+  async readBarrier(group: GroupId): Promise<void> {
+    await this.manager.read(groupNumber(group), { timeoutMs: this.timeoutMs });
+  }
+
+  isClusterMode(): boolean {
+    return true;
+  }
+
+  isLeader(group: GroupId): boolean {
+    return this.manager.isLeader(groupNumber(group));
+  }
+
+  getLeader(group: GroupId): number | null {
+    return this.manager.leaderOf(groupNumber(group));
+  }
+
+  nodeId(): number {
+    return this.manager.nodeId;
+  }
+}

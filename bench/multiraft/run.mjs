@@ -11,11 +11,9 @@
 // Usage: node bench/multiraft/run.mjs [--json] [--quick]
 // --quick shortens every phase (a smoke run: 2 s loads, 10 s steady, 2 kills). Writes
 // bench/results/multiraft.json unless --quick. Needs `make build` (it runs the test harness's kv-node).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { arch, cpus, platform, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { formatCell, machine, printTable, writeResults } from '../lib.mjs';
 
 const BENCH = 'multiraft';
 const { values } = parseArgs({
@@ -143,27 +141,6 @@ async function failover(c) {
   return { kills: samples.length, p50Ms: percentile(all, 50), maxMs: all[all.length - 1], samples };
 }
 
-function machine() {
-  const list = cpus();
-  return {
-    cpuModel: list[0]?.model ?? 'unknown',
-    cpus: list.length,
-    platform: platform(),
-    arch: arch(),
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-  };
-}
-
-const fmt = (v) =>
-  v === null || v === undefined
-    ? '-'
-    : typeof v === 'number'
-      ? Number.isInteger(v)
-        ? String(v)
-        : v.toFixed(2)
-      : String(v);
-
 progress('starting 3 nodes × 36 groups');
 const c = await TestCluster.start({ nodes: 3 });
 let result;
@@ -228,25 +205,16 @@ try {
 }
 
 if (!quick) {
-  mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-  writeFileSync(
-    fileURLToPath(new URL(`../results/${BENCH}.json`, import.meta.url)),
-    `${JSON.stringify(result, null, 2)}\n`,
-  );
+  writeResults(BENCH, result);
 }
 if (values.json) {
   console.log(JSON.stringify(result));
 } else {
   console.log(`${BENCH}: ${result.title}`);
-  const cols = result.columns;
-  const cells = result.rows.map((r) => cols.map((col) => fmt(r[col.key])));
-  const widths = cols.map((col, i) => Math.max(col.title.length, ...cells.map((r) => r[i].length)));
-  const line = (xs) => xs.map((x, i) => x.padStart(widths[i])).join('  ');
-  console.log(line(cols.map((col) => col.title)));
-  for (const r of cells) console.log(line(r));
+  printTable(result.columns, result.rows);
   console.log(`leader changes during ${PHASE.steadyMs / 1000} s of steady load: ${result.leaderChangesSteady}`);
   console.log(
-    `failover after SIGKILL of a leader: p50 ${fmt(result.failover.p50Ms)} ms, max ${fmt(result.failover.maxMs)} ms over ${result.failover.kills} kills`,
+    `failover after SIGKILL of a leader: p50 ${formatCell(result.failover.p50Ms)} ms, max ${formatCell(result.failover.maxMs)} ms over ${result.failover.kills} kills`,
   );
   console.log(`idle CPU per node: ${result.idle.map((n) => `node ${n.node} ${n.cpuPct.toFixed(2)} %`).join(', ')}`);
   console.log(

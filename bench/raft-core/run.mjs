@@ -12,11 +12,9 @@
 // Usage: node bench/raft-core/run.mjs [--json] [--quick] [--duration-ms N] [--windows 1,16,64]
 // Writes bench/results/raft-core.json (not with --quick, whose figures mean nothing). Bounded: the default
 // run takes (warm-up + duration) per window, about 14 s for three windows.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, platform, arch, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machine, printTable, writeResults } from '../lib.mjs';
 
 const BENCH = 'raft-core';
 const NODES = 3;
@@ -223,38 +221,12 @@ const COLUMNS = [
   { key: 'roundsPerProposal', title: 'rounds/proposal' },
 ];
 
-function formatCell(value) {
-  if (typeof value !== 'number' || Number.isInteger(value)) return String(value);
-  return value.toFixed(value < 10 ? 2 : 1);
-}
-
-function printTable(rows) {
-  const cells = rows.map((row) => COLUMNS.map((c) => formatCell(row[c.key])));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((text, i) => text.padStart(widths[i])).join('  ');
-  console.log(line(COLUMNS.map((c) => c.title)));
-  for (const r of cells) console.log(line(r));
-}
-
-function machine() {
-  const list = cpus();
-  return {
-    cpuModel: list[0]?.model ?? 'unknown',
-    cpus: list.length,
-    platform: platform(),
-    arch: arch(),
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-  };
-}
-
 const options = parseOptions();
 const rows = [];
 for (const window of options.windows) {
   process.stderr.write(`bench ${BENCH}: window ${window} …\n`);
   rows.push(runWindow(window, options));
 }
-const resultsFile = fileURLToPath(new URL(`../results/${BENCH}.json`, import.meta.url));
 const result = {
   bench: BENCH,
   title: `proposals committed per second, ${NODES}-node in-memory cluster of the pure core, ${PAYLOAD_BYTES}-byte payloads`,
@@ -276,13 +248,12 @@ const result = {
   resultsFile: options.quick ? null : 'bench/results/raft-core.json',
 };
 if (!options.quick) {
-  mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);
+  writeResults(BENCH, result);
 }
 if (options.json) {
   console.log(JSON.stringify(result));
 } else {
   console.log(`${BENCH}: ${result.title}`);
-  printTable(rows);
+  printTable(COLUMNS, rows);
   if (!options.quick) console.log(`\nwritten to ${result.resultsFile}`);
 }

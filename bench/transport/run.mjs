@@ -11,13 +11,12 @@
 // Usage: node bench/transport/run.mjs [--json] [--quick] [--duration-ms N] [--batch N]
 // Writes bench/results/transport.json (not with --quick). Bounded: about duration + 4 s, at most 30 s of streaming.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { arch, cpus, platform, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setImmediate } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machine, printTable, writeResults } from '../lib.mjs';
 
 const BENCH = 'transport';
 const HOST = '127.0.0.1';
@@ -158,13 +157,12 @@ async function main() {
       resultsFile: values.quick ? null : `bench/results/${BENCH}.json`,
     };
     if (!values.quick) {
-      mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-      writeFileSync(new URL(`../results/${BENCH}.json`, import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+      writeResults(BENCH, result);
     }
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else {
       process.stdout.write(`${BENCH}: ${result.title}\n`);
-      printTable(rows);
+      printTable(COLUMNS, rows, 3);
       if (!values.quick) process.stdout.write(`\nwritten to ${result.resultsFile}\n`);
     }
   } finally {
@@ -264,32 +262,6 @@ const COLUMNS = [
   { key: 'p50Ms', title: 'p50 ms' },
   { key: 'p99Ms', title: 'p99 ms' },
 ];
-
-function formatCell(value) {
-  if (value === null || value === undefined) return '-';
-  if (typeof value !== 'number' || Number.isInteger(value)) return String(value);
-  return value.toFixed(value < 10 ? 3 : 1);
-}
-
-function printTable(rows) {
-  const cells = rows.map((row) => COLUMNS.map((c) => formatCell(row[c.key])));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((text, i) => (i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i]))).join('  ');
-  process.stdout.write(`${line(COLUMNS.map((c) => c.title))}\n`);
-  for (const r of cells) process.stdout.write(`${line(r)}\n`);
-}
-
-function machine() {
-  const list = cpus();
-  return {
-    cpuModel: list[0]?.model ?? 'unknown',
-    cpus: list.length,
-    platform: platform(),
-    arch: arch(),
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-  };
-}
 
 if (values.child) await child(values.ports.split(',').map(Number));
 else await main();

@@ -92,15 +92,16 @@ export class StateMachines {
   }
 }
 
-export class StandaloneExecutor implements CommandExecutor {
+/** Routes each command kind to its group; subclasses say how one command reaches a group's state machine. */
+abstract class RoutingExecutor implements CommandExecutor {
   constructor(readonly machines: StateMachines) {}
 
-  private run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
-    const sm = this.machines.of(group);
-    const index = sm.appliedIndex() + 1;
-    const [response] = sm.apply([{ index, term: 0, kind: 'command', data: encodeCommand(cmd) }]);
-    return Promise.resolve(response as R);
-  }
+  protected abstract run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R>;
+  abstract readBarrier(group: GroupId): Promise<void>;
+  abstract isClusterMode(): boolean;
+  abstract isLeader(group: GroupId): boolean;
+  abstract getLeader(group: GroupId): number | null;
+  abstract nodeId(): number;
 
   executeSystem(cmd: SystemCommand): Promise<SystemResponse> {
     return this.run({ kind: 'meta:system' }, cmd);
@@ -120,6 +121,15 @@ export class StandaloneExecutor implements CommandExecutor {
 
   executeSharedData(cmd: SharedDataCommand): Promise<DataResponse> {
     return this.run(dataSharedShard(0), cmd);
+  }
+}
+
+export class StandaloneExecutor extends RoutingExecutor {
+  protected run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
+    const sm = this.machines.of(group);
+    const index = sm.appliedIndex() + 1;
+    const [response] = sm.apply([{ index, term: 0, kind: 'command', data: encodeCommand(cmd) }]);
+    return Promise.resolve(response as R);
   }
 
   readBarrier(_group: GroupId): Promise<void> {
@@ -143,35 +153,17 @@ export class StandaloneExecutor implements CommandExecutor {
   }
 }
 
-export class RaftExecutor implements CommandExecutor {
+export class RaftExecutor extends RoutingExecutor {
   constructor(
-    readonly machines: StateMachines,
+    machines: StateMachines,
     readonly manager: RaftManager,
     private readonly timeoutMs = 5_000,
-  ) {}
+  ) {
+    super(machines);
+  }
 
-  private async run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
+  protected async run<R>(group: GroupId, cmd: { readonly type: string }): Promise<R> {
     return (await this.manager.propose(groupNumber(group), encodeCommand(cmd), { timeoutMs: this.timeoutMs })) as R;
-  }
-
-  executeSystem(cmd: SystemCommand): Promise<SystemResponse> {
-    return this.run({ kind: 'meta:system' }, cmd);
-  }
-
-  executeUsers(cmd: UsersCommand): Promise<UsersResponse> {
-    return this.run({ kind: 'meta:users' }, cmd);
-  }
-
-  executeJobs(cmd: JobsCommand): Promise<JobsResponse> {
-    return this.run({ kind: 'meta:jobs' }, cmd);
-  }
-
-  executeUserData(userId: string, cmd: UserDataCommand): Promise<DataResponse> {
-    return this.run(this.machines.router.groupForUser(userId), cmd);
-  }
-
-  executeSharedData(cmd: SharedDataCommand): Promise<DataResponse> {
-    return this.run(dataSharedShard(0), cmd);
   }
 
   async readBarrier(group: GroupId): Promise<void> {

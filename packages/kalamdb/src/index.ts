@@ -51,3 +51,21 @@ export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
 export { RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
 export type { CommandExecutor } from './executor.js';
+export {
+  KalamError,
+  SQL_ENGINE_LIMITS,
+  SeqGenerator,
+  SqlEngine,
+  hashPassword,
+  toKalamError,
+  verifyPassword,
+} from './sql/index.js';
+export type {
+  ClusterView,
+  ColumnInfo,
+  ExecuteOptions,
+  KalamErrorCode,
+  QueryResult,
+  Session,
+  SqlEngineOptions,
+} from './sql/index.js';

@@ -313,6 +313,15 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     }
   }
 
+  /** The live queries registered in this shard (for system.live_queries), by subscription id. */
+  liveQueries(): Record<string, Value>[] {
+    return this.store.db
+      .prepare<[number], Record<string, Value>>(
+        'SELECT subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id',
+      )
+      .all(this.shard);
+  }
+
   /** A user's live rows of a table, for reads (the executor adds the read point). */
   userRows(tableId: string, userId: string): Record<string, Value>[] {
     const t = this.rows.table(tableId, true);

@@ -128,6 +128,42 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
       .map((r) => r.name);
   }
 
+  /** Every namespace, by id (for SHOW NAMESPACES and system.namespaces). */
+  namespaces(): { namespaceId: string; createdBy: string | null; createdAt: number }[] {
+    return this.store.db
+      .prepare<[], { namespace_id: string; created_by: string | null; created_at: number }>(
+        'SELECT namespace_id, created_by, created_at FROM sys_namespaces ORDER BY namespace_id',
+      )
+      .all()
+      .map((r) => ({ namespaceId: r.namespace_id, createdBy: r.created_by, createdAt: r.created_at }));
+  }
+
+  /** Every table with its catalog row (for SHOW TABLES and system.tables). */
+  tables(): {
+    tableId: string;
+    namespaceId: string;
+    tableName: string;
+    tableType: TableType;
+    schema: TableSchema;
+    createdAt: number;
+    version: number;
+  }[] {
+    return this.store.db
+      .prepare<[], SystemState['tables'][number]>(
+        'SELECT table_id, namespace_id, table_name, table_type, schema_json, created_at, version FROM sys_tables ORDER BY table_id',
+      )
+      .all()
+      .map((r) => ({
+        tableId: r.table_id,
+        namespaceId: r.namespace_id,
+        tableName: r.table_name,
+        tableType: r.table_type as TableType,
+        schema: JSON.parse(r.schema_json) as TableSchema,
+        createdAt: r.created_at,
+        version: r.version,
+      }));
+  }
+
   storages(): { storageId: string; config: StorageConfig }[] {
     return this.store.db
       .prepare<[], { storage_id: string; config_json: string }>(

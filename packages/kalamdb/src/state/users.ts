@@ -80,16 +80,24 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
     const r = this.store.db
       .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE username = ? AND deleted_at IS NULL')
       .get(username);
-    if (r === undefined) return undefined;
-    return {
-      userId: r.user_id,
-      username: r.username,
-      passwordHash: r.password_hash,
-      role: r.role as UserRecord['role'],
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      lockedUntil: r.locked_until,
-    };
+    return r === undefined ? undefined : toRecord(r);
+  }
+
+  /** A live (not deleted) user by id. */
+  byId(userId: string): (UserRecord & { lockedUntil: number | null }) | undefined {
+    const r = this.store.db
+      .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE user_id = ? AND deleted_at IS NULL')
+      .get(userId);
+    return r === undefined ? undefined : toRecord(r);
+  }
+
+  /** Every user, deleted ones included, WITHOUT the password hash (for system.users). */
+  list(): Omit<UserRow, 'password_hash'>[] {
+    return this.store.db
+      .prepare<[], Omit<UserRow, 'password_hash'>>(
+        'SELECT user_id, username, role, created_at, updated_at, deleted_at, locked_until, last_login_at FROM sys_users ORDER BY user_id',
+      )
+      .all();
   }
 
   protected exportState(): unknown {
@@ -114,4 +122,16 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
       );
     }
   }
+}
+
+function toRecord(r: UserRow): UserRecord & { lockedUntil: number | null } {
+  return {
+    userId: r.user_id,
+    username: r.username,
+    passwordHash: r.password_hash,
+    role: r.role as UserRecord['role'],
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    lockedUntil: r.locked_until,
+  };
 }

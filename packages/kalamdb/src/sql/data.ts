@@ -1,0 +1,185 @@
+/**
+ * Statements on Kalam tables. Writes are planned here — the table resolved after a meta:system read barrier, the
+ * command stamped with that `metaIndex`, `_seq` values from the engine's generator, `at` from its clock, planner
+ * functions folded to literals — and proposed as ONE command, so a statement applies whole or not at all. USER and
+ * STREAM rows go to the session user's shard through `executeUserData`; SHARED rows through `executeSharedData`.
+ * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
+ * yields the session user's rows.
+ */
+import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
+import type { TableInfo } from '../catalog.js';
+import type { ColumnSchema, DataResponse, Row, Value } from '../commands.js';
+import { dataSharedShard } from '../group-id.js';
+import { isPerUser } from '../tables.js';
+import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
+import { KalamError } from './errors.js';
+import { runSelect, type Relation } from './query.js';
+import type { QueryResult, Session } from './types.js';
+import { coerce, columnsOf, constantValue, foldPlannerCalls, plannerCall, type PlannerClock } from './values.js';
+
+/** SHARED tables: PUBLIC ones are readable by every role, PRIVATE ones (the default) by service and up. */
+function checkRead(session: Session, t: TableInfo): void {
+  if (isPerUser(t.tableType) || t.schema.options.accessLevel === 'PUBLIC' || atLeast(session.role, 'service')) return;
+  throw new KalamError('PERMISSION_DENIED', `table ${t.tableId} is a PRIVATE shared table (role service or higher)`);
+}
+
+/** USER and STREAM tables: every role writes its own rows. SHARED tables: service and up. */
+function checkWrite(session: Session, t: TableInfo): void {
+  if (isPerUser(t.tableType) || atLeast(session.role, 'service')) return;
+  throw new KalamError('PERMISSION_DENIED', `writing shared table ${t.tableId} needs role service or higher`);
+}
+
+function column(t: TableInfo, name: string): ColumnSchema {
+  const c = t.schema.columns.find((col) => col.name === name);
+  if (c === undefined) throw new KalamError('SQL_EXECUTION_ERROR', `column ${name} does not exist in ${t.tableId}`);
+  return c;
+}
+
+/** A filter for the state machine: planner calls folded, every column a real column (`_seq` is not filterable there). */
+function planFilter(t: TableInfo, where: Expr | null, clock: PlannerClock): Expr | null {
+  if (where === null) return null;
+  const folded = foldPlannerCalls(where, clock);
+  for (const name of columnsOf(folded)) column(t, name);
+  return folded;
+}
+
+function clockOf(ctx: EngineContext): PlannerClock {
+  return { at: ctx.now(), nextId: () => ctx.seq.reserve(1) };
+}
+
+/** Live rows in scope on this node: an upper bound for how many `_seq` values an UPDATE/DELETE may consume. */
+function rowsInScope(ctx: EngineContext, t: TableInfo, session: Session): number {
+  if (!isPerUser(t.tableType)) return ctx.machines.sharedShards[0]?.rowsOf(t.tableId).length ?? 0;
+  const shard = ctx.machines.router.userShard(session.userId);
+  return ctx.machines.userShards[shard]?.userRows(t.tableId, session.userId).length ?? 0;
+}
+
+type DataWrite =
+  | { readonly type: 'Insert'; readonly rows: readonly Row[] }
+  | { readonly type: 'Update'; readonly updates: Row; readonly filter: Expr | null }
+  | { readonly type: 'Delete'; readonly filter: Expr | null };
+
+async function propose(
+  ctx: EngineContext,
+  session: Session,
+  t: TableInfo,
+  write: DataWrite,
+  stamp: { metaIndex: number; seqBase: number; at: number },
+): Promise<number> {
+  let response: DataResponse;
+  if (isPerUser(t.tableType)) {
+    const base = { tableId: t.tableId, userId: session.userId, ...stamp };
+    response = await ctx.executor.executeUserData(session.userId, { ...base, ...write });
+  } else {
+    response = await ctx.executor.executeSharedData({ tableId: t.tableId, ...stamp, ...write });
+  }
+  const r = accepted(response);
+  if (r.type !== 'RowsAffected')
+    throw new KalamError('INTERNAL_ERROR', `unexpected response ${r.type} to ${write.type}`);
+  return r.count;
+}
+
+function rowsResult(count: number, verb: string): QueryResult {
+  return { schema: [], rows: [], row_count: count, message: `${count} row(s) ${verb}` };
+}
+
+export async function insert(ctx: EngineContext, scope: StatementScope, s: Insert): Promise<QueryResult> {
+  const t = await lookupTable(ctx, resolveTableId(s.table, scope));
+  checkWrite(scope.session, t);
+  const metaIndex = ctx.machines.system.appliedIndex();
+  const clock = clockOf(ctx);
+  const names = s.columns ?? t.schema.columns.map((c) => c.name);
+  if (new Set(names).size !== names.length) throw new KalamError('INVALID_SQL', 'a column is named twice in INSERT');
+  const targets = names.map((n) => column(t, n));
+  const rows = s.rows.map((exprs, i): Row => {
+    if (exprs.length !== targets.length) {
+      throw new KalamError('INVALID_SQL', `row ${i + 1} has ${exprs.length} value(s) for ${targets.length} column(s)`);
+    }
+    const row: Record<string, Value> = {};
+    targets.forEach((c, k) => (row[c.name] = coerce(c, constantValue(foldPlannerCalls(exprs[k]!, clock), 'VALUES'))));
+    for (const c of t.schema.columns) {
+      // Literal defaults are applied by the state machine; function defaults need the clock, so the planner does them.
+      if (row[c.name] === undefined && c.default !== null && 'fn' in c.default) {
+        row[c.name] = coerce(c, plannerCall(c.default.fn, clock) ?? null);
+      }
+    }
+    return row;
+  });
+  if (rows.length === 0) return rowsResult(0, 'inserted');
+  const seqBase = ctx.seq.reserve(rows.length);
+  const count = await propose(ctx, scope.session, t, { type: 'Insert', rows }, { metaIndex, seqBase, at: clock.at });
+  return rowsResult(count, 'inserted');
+}
+
+export async function update(ctx: EngineContext, scope: StatementScope, s: Update): Promise<QueryResult> {
+  const t = await lookupTable(ctx, resolveTableId(s.table, scope));
+  checkWrite(scope.session, t);
+  const metaIndex = ctx.machines.system.appliedIndex();
+  const clock = clockOf(ctx);
+  const updates: Record<string, Value> = {};
+  for (const a of s.assignments) {
+    const c = column(t, a.column);
+    if (c.name === t.schema.primaryKey)
+      throw new KalamError('SQL_EXECUTION_ERROR', `the primary key ${c.name} cannot be updated`);
+    updates[c.name] = coerce(c, constantValue(foldPlannerCalls(a.value, clock), `SET ${c.name}`));
+  }
+  const filter = planFilter(t, s.where, clock);
+  const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
+  const count = await propose(
+    ctx,
+    scope.session,
+    t,
+    { type: 'Update', updates, filter },
+    { metaIndex, seqBase, at: clock.at },
+  );
+  return rowsResult(count, 'updated');
+}
+
+export async function remove(ctx: EngineContext, scope: StatementScope, s: Delete): Promise<QueryResult> {
+  const t = await lookupTable(ctx, resolveTableId(s.table, scope));
+  checkWrite(scope.session, t);
+  const metaIndex = ctx.machines.system.appliedIndex();
+  const clock = clockOf(ctx);
+  const filter = planFilter(t, s.where, clock);
+  const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
+  const count = await propose(ctx, scope.session, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
+  return rowsResult(count, 'deleted');
+}
+
+/** SELECT planner calls folded once, so NOW() is one instant for the whole statement. */
+export function foldSelect(s: Select, clock: PlannerClock): Select {
+  const fold = (e: Expr): Expr => foldPlannerCalls(e, clock);
+  return {
+    ...s,
+    columns: s.columns.map((c) => (c === '*' ? c : { expr: fold(c.expr), alias: c.alias })),
+    where: s.where === null ? null : fold(s.where),
+    orderBy: s.orderBy.map((o) => ({ expr: fold(o.expr), direction: o.direction })),
+  };
+}
+
+export async function selectTable(
+  ctx: EngineContext,
+  scope: StatementScope,
+  s: Select,
+  tableId: string,
+): Promise<QueryResult> {
+  const t = await lookupTable(ctx, tableId);
+  checkRead(scope.session, t);
+  const userId = scope.session.userId;
+  let rows: Record<string, Value>[];
+  if (isPerUser(t.tableType)) {
+    await ctx.executor.readBarrier(ctx.machines.router.groupForUser(userId));
+    const shard = ctx.machines.userShards[ctx.machines.router.userShard(userId)];
+    rows = shard === undefined ? [] : shard.userRows(tableId, userId);
+  } else {
+    await ctx.executor.readBarrier(dataSharedShard(0));
+    rows = ctx.machines.sharedShards[0]?.rowsOf(tableId) ?? [];
+  }
+  const relation: Relation = {
+    name: tableId,
+    columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
+    hidden: [{ name: '_seq', type: 'BIGINT' }],
+    rows,
+  };
+  return runSelect(foldSelect(s, clockOf(ctx)), relation);
+}

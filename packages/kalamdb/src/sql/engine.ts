@@ -1,0 +1,189 @@
+/**
+ * SqlEngine: KalamDB's SQL over the CommandExecutor. A request is a batch of `;`-separated statements run in order;
+ * each statement is one replicated command (or, for DROP NAMESPACE CASCADE, one per table and then the namespace),
+ * so it applies whole or not at all; a failing statement stops the batch and earlier ones stay applied, as in
+ * KalamDB. Parameters go with a single statement only. Everything thrown is a KalamError.
+ */
+import { bindParams, parseSql, type Statement } from '@kalam/sql';
+import { Catalog } from '../catalog.js';
+import type { CommandExecutor, StateMachines } from '../executor.js';
+import { accepted, type EngineContext, type StatementScope } from './context.js';
+import * as ddl from './ddl.js';
+import { insert, remove, selectTable, update, foldSelect } from './data.js';
+import { KalamError, toKalamError } from './errors.js';
+import { runSelect } from './query.js';
+import { SeqGenerator } from './sequence.js';
+import { systemRelation } from './system-tables.js';
+import type { ClusterView, QueryResult, Session } from './types.js';
+import * as users from './users.js';
+
+export interface SqlEngineOptions {
+  readonly executor: CommandExecutor;
+  readonly machines: StateMachines;
+  readonly nodeId: number;
+  /** Milliseconds since the epoch; injected so tests control time. */
+  readonly now?: () => number;
+  /** The cluster as the node process sees it, for system.cluster_nodes / system.cluster_groups. */
+  readonly clusterView?: () => ClusterView;
+}
+
+export interface ExecuteOptions {
+  readonly params?: readonly unknown[];
+  /** The default namespace for unqualified table names (the API's `namespace_id`). */
+  readonly namespace?: string;
+}
+
+export class SqlEngine {
+  private readonly ctx: EngineContext;
+
+  constructor(opts: SqlEngineOptions) {
+    const now = opts.now ?? (() => Date.now());
+    this.ctx = {
+      executor: opts.executor,
+      machines: opts.machines,
+      catalog: new Catalog(opts.machines.store),
+      nodeId: opts.nodeId,
+      now,
+      seq: new SeqGenerator(opts.nodeId, now),
+      clusterView: opts.clusterView,
+    };
+  }
+
+  /** Runs a batch and returns one result per statement; throws KalamError. */
+  async execute(session: Session, sql: string, opts: ExecuteOptions = {}): Promise<QueryResult[]> {
+    let statements: Statement[];
+    try {
+      statements = parseSql(sql);
+    } catch (err) {
+      throw toKalamError(err);
+    }
+    if (opts.params !== undefined && opts.params.length > 0 && statements.length > 1) {
+      throw new KalamError('PARAMS_WITH_BATCH', 'parameters can only be used with a single statement');
+    }
+    let scope: StatementScope = { session, namespace: opts.namespace ?? null };
+    const results: QueryResult[] = [];
+    for (const [i, parsed] of statements.entries()) {
+      try {
+        const stmt = bindParams(parsed, opts.params ?? []);
+        if (stmt.kind === 'Use') scope = { ...scope, namespace: stmt.namespace };
+        results.push(await this.run(scope, stmt));
+      } catch (err) {
+        const e = toKalamError(err);
+        if (statements.length === 1) throw e;
+        const message = `statement ${i + 1} of ${statements.length}: ${e.message}`;
+        throw new KalamError(e.code, message, e.details, { cause: e });
+      }
+    }
+    return results;
+  }
+
+  authenticate(username: string, password: string): Promise<Session> {
+    return this.guard(() => users.authenticate(this.ctx, username, password));
+  }
+
+  bootstrap(rootPassword: string): Promise<void> {
+    return this.guard(() => users.bootstrap(this.ctx, rootPassword));
+  }
+
+  /**
+   * Records a login (system.users.last_login_at). Separate from `authenticate` because it is a replicated write:
+   * the API calls it on an explicit login, not on every Basic-authenticated request.
+   */
+  recordLogin(session: Session): Promise<void> {
+    return this.guard(async () => {
+      accepted(
+        await this.ctx.executor.executeUsers({
+          type: 'RecordLogin',
+          userId: session.userId,
+          loggedInAt: this.ctx.now(),
+        }),
+      );
+    });
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toKalamError(err);
+    }
+  }
+
+  private async run(scope: StatementScope, stmt: Statement): Promise<QueryResult> {
+    const ctx = this.ctx;
+    switch (stmt.kind) {
+      case 'CreateNamespace':
+        return ddl.createNamespace(ctx, scope, stmt);
+      case 'DropNamespace':
+        return ddl.dropNamespace(ctx, scope, stmt);
+      case 'ShowNamespaces':
+        return ddl.showNamespaces(ctx);
+      case 'Use':
+        return ddl.useNamespace(ctx, stmt.namespace);
+      case 'CreateTable':
+        return ddl.createTable(ctx, scope, stmt);
+      case 'DropTable':
+        return ddl.dropTable(ctx, scope, stmt);
+      case 'ShowTables':
+        return ddl.showTables(ctx, stmt);
+      case 'DescribeTable':
+        return ddl.describeTable(ctx, scope, stmt);
+      case 'AlterTableAddColumn':
+        return ddl.alterTableAddColumn(ctx, scope, stmt);
+      case 'CreateStorage':
+        return ddl.createStorage(ctx, scope, stmt);
+      case 'DropStorage':
+        return ddl.dropStorage(ctx, scope, stmt);
+      case 'ShowStorages':
+        return ddl.showStorages(ctx);
+      case 'Insert':
+        return insert(ctx, scope, stmt);
+      case 'Update':
+        return update(ctx, scope, stmt);
+      case 'Delete':
+        return remove(ctx, scope, stmt);
+      case 'Select':
+        return this.select(scope, stmt);
+      case 'CreateUser':
+        return users.createUser(ctx, scope.session, stmt);
+      case 'AlterUser':
+        return users.alterUser(ctx, scope.session, stmt);
+      case 'DropUser':
+        return users.dropUser(ctx, scope.session, stmt);
+      case 'ExecuteAsUser':
+        return this.executeAs(scope, stmt.userId, stmt.statement);
+      case 'FlushTable':
+      case 'FlushAllTables':
+      case 'KillJob':
+      case 'SubscribeTo':
+      case 'KillLiveQuery':
+        throw new KalamError('SQL_EXECUTION_ERROR', `${stmt.kind} is not supported yet`);
+    }
+  }
+
+  private async select(scope: StatementScope, stmt: Extract<Statement, { kind: 'Select' }>): Promise<QueryResult> {
+    if (stmt.from.namespace === 'system') {
+      const relation = await systemRelation(this.ctx, scope, stmt.from.name);
+      const clock = { at: this.ctx.now(), nextId: () => this.ctx.seq.reserve(1) };
+      return runSelect(foldSelect(stmt, clock), relation);
+    }
+    const ns = stmt.from.namespace ?? scope.namespace;
+    if (ns === null) {
+      throw new KalamError(
+        'INVALID_SQL',
+        `table ${stmt.from.name} needs a namespace (write ns.${stmt.from.name}, or USE ns first)`,
+      );
+    }
+    return selectTable(this.ctx, scope, stmt, `${ns}.${stmt.from.name}`);
+  }
+
+  /** EXECUTE AS USER: SELECT, INSERT, UPDATE and DELETE only, under the named user's identity and role. */
+  private async executeAs(scope: StatementScope, userId: string, inner: Statement): Promise<QueryResult> {
+    if (inner.kind !== 'Select' && inner.kind !== 'Insert' && inner.kind !== 'Update' && inner.kind !== 'Delete') {
+      throw new KalamError('INVALID_SQL', `EXECUTE AS USER runs SELECT, INSERT, UPDATE or DELETE, not ${inner.kind}`);
+    }
+    const session = await users.impersonate(this.ctx, scope.session, userId);
+    const result = await this.run({ ...scope, session }, inner);
+    return { ...result, as_user: session.userId };
+  }
+}

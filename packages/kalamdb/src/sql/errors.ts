@@ -1,0 +1,128 @@
+/**
+ * KalamError: the one error type the SQL engine throws, with KalamDB's API error codes (reference/kalamdb-facts.md,
+ * "HTTP API") and the HTTP status the API answers with. `toKalamError` maps what the layers below throw — the
+ * parser's SqlError, RaftManager's MultiRaftError, a state machine's deterministic Error response — onto it, keeping
+ * the original as `cause`.
+ */
+import { MultiRaftError } from '@kalam/multiraft';
+import { SqlError } from '@kalam/sql';
+import { ApplyError } from '../state/base.js';
+import { TableNameError } from '../tables.js';
+
+export type KalamErrorCode =
+  | 'INVALID_SQL'
+  | 'EMPTY_SQL'
+  | 'BATCH_PARSE_ERROR'
+  | 'PARAMS_WITH_BATCH'
+  | 'SQL_EXECUTION_ERROR'
+  | 'TABLE_NOT_FOUND'
+  | 'NAMESPACE_NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
+  | 'NOT_LEADER'
+  | 'LEADER_NOT_AVAILABLE'
+  | 'CLUSTER_UNAVAILABLE'
+  | 'INVALID_INPUT'
+  | 'UNAUTHORIZED'
+  | 'INTERNAL_ERROR';
+
+const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
+  INVALID_SQL: 400,
+  EMPTY_SQL: 400,
+  BATCH_PARSE_ERROR: 400,
+  PARAMS_WITH_BATCH: 400,
+  SQL_EXECUTION_ERROR: 400,
+  TABLE_NOT_FOUND: 404,
+  NAMESPACE_NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  PERMISSION_DENIED: 403,
+  NOT_LEADER: 503,
+  LEADER_NOT_AVAILABLE: 503,
+  CLUSTER_UNAVAILABLE: 503,
+  INVALID_INPUT: 400,
+  UNAUTHORIZED: 401,
+  INTERNAL_ERROR: 500,
+};
+
+export class KalamError extends Error {
+  override readonly name = 'KalamError';
+  readonly httpStatus: number;
+
+  constructor(
+    readonly code: KalamErrorCode,
+    message: string,
+    /** Structured context: the position for INVALID_SQL, the group and leader hint for cluster errors, or null. */
+    readonly details: unknown = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.httpStatus = HTTP_STATUS[code];
+  }
+}
+
+/** What a state machine answers when it refuses a command (state/base.ts ErrorResponse). */
+interface RefusalLike {
+  readonly type: 'Error';
+  readonly message: string;
+  readonly code?: string;
+}
+
+/** A state machine's deterministic refusal as a KalamError. */
+export function fromRefusal(response: RefusalLike): KalamError {
+  const code = response.code ?? 'UNKNOWN';
+  switch (code) {
+    case 'TABLE_NOT_FOUND':
+      return new KalamError('TABLE_NOT_FOUND', response.message);
+    case 'ALREADY_EXISTS':
+      return new KalamError('ALREADY_EXISTS', response.message);
+    case 'NOT_FOUND':
+      return /^namespace /.test(response.message)
+        ? new KalamError('NAMESPACE_NOT_FOUND', response.message)
+        : new KalamError('SQL_EXECUTION_ERROR', response.message);
+    default:
+      // INVALID (a row breaks the schema), CONFLICT (duplicate key, non-empty namespace), or an undecodable command.
+      return new KalamError('SQL_EXECUTION_ERROR', response.message, { stateMachineCode: code });
+  }
+}
+
+/** Raft codes whose write may or may not have been committed: the client cannot tell, so the details say so. */
+const AMBIGUOUS_RAFT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'PROPOSAL_DROPPED', 'SHUTTING_DOWN']);
+
+function fromRaft(err: MultiRaftError): KalamError {
+  const details = {
+    raftCode: err.code,
+    groupId: err.groupId,
+    leaderHint: err.leaderHint,
+    outcomeUnknown: AMBIGUOUS_RAFT_CODES.has(err.code),
+  };
+  switch (err.code) {
+    case 'NOT_LEADER':
+    case 'LEADER_NOT_AVAILABLE':
+      return new KalamError(err.code, err.message, details, { cause: err });
+    case 'TIMEOUT':
+    case 'PROPOSAL_DROPPED':
+    case 'SHUTTING_DOWN':
+    case 'OVERLOADED':
+    case 'READ_REJECTED':
+    case 'TRANSFER_FAILED':
+      return new KalamError('CLUSTER_UNAVAILABLE', err.message, details, { cause: err });
+    case 'UNKNOWN_GROUP':
+    case 'LOG_CORRUPT':
+      return new KalamError('INTERNAL_ERROR', err.message, details, { cause: err });
+  }
+}
+
+/** Any error thrown while executing a statement, as a KalamError. */
+export function toKalamError(err: unknown): KalamError {
+  if (err instanceof KalamError) return err;
+  if (err instanceof SqlError) {
+    const details = err.position === null ? null : { position: err.position };
+    return new KalamError(err.code, err.message, details, { cause: err });
+  }
+  if (err instanceof MultiRaftError) return fromRaft(err);
+  // A refusal raised by a state machine read helper (a table dropped between planning and reading).
+  if (err instanceof ApplyError) return fromRefusal({ type: 'Error', code: err.code, message: err.message });
+  if (err instanceof TableNameError) return new KalamError('INVALID_SQL', err.message, null, { cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return new KalamError('INTERNAL_ERROR', `internal error: ${message}`, null, { cause: err });
+}

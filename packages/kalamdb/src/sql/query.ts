@@ -1,0 +1,155 @@
+/**
+ * SELECT over rows already read from local state: WHERE (the sql package's `matches`), ORDER BY (`compare`, NULLs
+ * last ascending and first descending, as PostgreSQL), OFFSET/LIMIT, then projection with aliases — or, when the
+ * select list is made of aggregates (COUNT, SUM, MIN, MAX, AVG), one aggregate row. Rows arrive in primary-key order,
+ * and the sort is stable, so equal keys keep that order.
+ */
+import { compare, evaluate, matches, type Expr, type Select, type SelectItem, type SqlValue } from '@kalam/sql';
+import type { Value } from '../commands.js';
+import { KalamError } from './errors.js';
+import { dataTypeName, typeOfValue } from './schema.js';
+import type { ColumnInfo, QueryResult } from './types.js';
+import { columnsOf, toValue } from './values.js';
+
+export interface RelationColumn {
+  readonly name: string;
+  /** The SQL type (BIGINT, TEXT, …). */
+  readonly type: string;
+}
+
+/** What a SELECT reads: the columns `*` expands to, columns selectable only by name (`_seq`), and the rows. */
+export interface Relation {
+  readonly name: string;
+  readonly columns: readonly RelationColumn[];
+  readonly hidden: readonly RelationColumn[];
+  readonly rows: readonly Readonly<Record<string, Value>>[];
+}
+
+const AGGREGATES: ReadonlySet<string> = new Set(['COUNT', 'SUM', 'MIN', 'MAX', 'AVG']);
+
+function isAggregate(expr: Expr): boolean {
+  return expr.kind === 'call' && AGGREGATES.has(expr.name);
+}
+
+function containsAggregate(expr: Expr): boolean {
+  if (isAggregate(expr)) return true;
+  if (expr.kind === 'call') return expr.args.some(containsAggregate);
+  if (expr.kind === 'binary') return containsAggregate(expr.left) || containsAggregate(expr.right);
+  return false;
+}
+
+function checkColumns(rel: Relation, exprs: readonly Expr[], extra: readonly string[] = []): void {
+  const known = new Set([...rel.columns, ...rel.hidden].map((c) => c.name).concat(extra));
+  for (const name of exprs.flatMap((e) => columnsOf(e))) {
+    if (!known.has(name)) throw new KalamError('SQL_EXECUTION_ERROR', `column ${name} does not exist in ${rel.name}`);
+  }
+}
+
+function label(item: SelectItem, index: number): string {
+  if (item.alias !== null) return item.alias;
+  const e = item.expr;
+  if (e.kind === 'column') return e.name;
+  if (e.kind === 'call') {
+    const args = e.star ? '*' : e.args.map((a) => (a.kind === 'column' ? a.name : '…')).join(', ');
+    return `${e.name}(${args})`;
+  }
+  return `expr${index + 1}`;
+}
+
+function typeOf(rel: Relation, expr: Expr, sample: Value): string {
+  const column = (name: string) => [...rel.columns, ...rel.hidden].find((c) => c.name === name)?.type;
+  if (expr.kind === 'column') return column(expr.name) ?? typeOfValue(sample);
+  if (expr.kind === 'call' && expr.name === 'COUNT') return 'BIGINT';
+  if (expr.kind === 'call' && expr.name === 'AVG') return 'DOUBLE';
+  if (expr.kind === 'call' && ['MIN', 'MAX', 'SUM'].includes(expr.name) && expr.args[0]?.kind === 'column') {
+    return column(expr.args[0].name) ?? typeOfValue(sample);
+  }
+  return typeOfValue(sample);
+}
+
+function aggregate(expr: Expr, rows: readonly Readonly<Record<string, Value>>[]): Value {
+  if (expr.kind !== 'call' || !isAggregate(expr)) {
+    throw new KalamError('INVALID_SQL', 'mixing aggregates and plain columns needs GROUP BY (not supported yet)');
+  }
+  if (expr.name === 'COUNT' && expr.star) return rows.length;
+  const [arg] = expr.args;
+  if (arg === undefined || expr.args.length !== 1)
+    throw new KalamError('INVALID_SQL', `${expr.name} takes one argument`);
+  const values = rows.map((r) => evaluate(arg, r)).filter((v): v is Exclude<SqlValue, null> => v !== null);
+  switch (expr.name) {
+    case 'COUNT':
+      return values.length;
+    case 'MIN':
+    case 'MAX': {
+      const sign = expr.name === 'MIN' ? -1 : 1;
+      const best = values.reduce<SqlValue>(
+        (acc, v) => (acc === null || (compare(v, acc) ?? 0) * sign > 0 ? v : acc),
+        null,
+      );
+      return toValue(best);
+    }
+    default: {
+      const nums = values.map(Number).filter((n) => Number.isFinite(n));
+      if (nums.length === 0) return null;
+      const sum = nums.reduce((a, b) => a + b, 0);
+      return expr.name === 'SUM' ? sum : sum / nums.length;
+    }
+  }
+}
+
+function orderRows(stmt: Select, rows: Readonly<Record<string, Value>>[], aliases: ReadonlyMap<string, Expr>): void {
+  if (stmt.orderBy.length === 0) return;
+  const keyExprs = stmt.orderBy.map((o) => (o.expr.kind === 'column' ? (aliases.get(o.expr.name) ?? o.expr) : o.expr));
+  const keyed = rows.map((row, i) => ({ row, i, keys: keyExprs.map((e) => evaluate(e, row)) }));
+  keyed.sort((a, b) => {
+    for (const [k, o] of stmt.orderBy.entries()) {
+      const x = a.keys[k] ?? null;
+      const y = b.keys[k] ?? null;
+      const desc = o.direction === 'DESC';
+      // NULLs sort as the greatest value: last ascending, first descending (PostgreSQL's default).
+      const order = x === null ? (y === null ? 0 : 1) : y === null ? -1 : (compare(x, y) ?? 0);
+      if (order !== 0) return desc ? -order : order;
+    }
+    return a.i - b.i;
+  });
+  keyed.forEach((k, i) => (rows[i] = k.row));
+}
+
+function page<T>(stmt: Select, rows: readonly T[]): T[] {
+  const from = stmt.offset ?? 0;
+  return rows.slice(from, stmt.limit === null ? undefined : from + stmt.limit);
+}
+
+/** Runs a (bound, planner-folded) SELECT over `rel`. */
+export function runSelect(stmt: Select, rel: Relation): QueryResult {
+  const items: SelectItem[] = stmt.columns.flatMap((c) =>
+    c === '*'
+      ? rel.columns.map((col) => ({ expr: { kind: 'column', table: null, name: col.name } as const, alias: null }))
+      : [c],
+  );
+  const aliases = new Map(items.flatMap((it) => (it.alias === null ? [] : [[it.alias, it.expr] as const])));
+  checkColumns(rel, [...items.map((i) => i.expr), ...(stmt.where === null ? [] : [stmt.where])]);
+  checkColumns(
+    rel,
+    stmt.orderBy.map((o) => o.expr),
+    [...aliases.keys()],
+  );
+  if (stmt.where !== null && containsAggregate(stmt.where)) {
+    throw new KalamError('INVALID_SQL', 'aggregates are not allowed in WHERE');
+  }
+  const filtered = rel.rows.filter((r) => matches(stmt.where, r));
+  let out: Value[][];
+  if (items.some((it) => containsAggregate(it.expr))) {
+    out = page(stmt, [items.map((it) => aggregate(it.expr, filtered))]);
+  } else {
+    const rows = [...filtered];
+    orderRows(stmt, rows, aliases);
+    out = page(stmt, rows).map((r) => items.map((it) => toValue(evaluate(it.expr, r))));
+  }
+  const schema: ColumnInfo[] = items.map((it, index) => ({
+    name: label(it, index),
+    data_type: dataTypeName(typeOf(rel, it.expr, out.find((r) => r[index] !== null)?.[index] ?? null)),
+    index,
+  }));
+  return { schema, rows: out, row_count: out.length };
+}

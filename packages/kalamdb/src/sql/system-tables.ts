@@ -1,0 +1,168 @@
+/**
+ * The `system.*` tables: views over local state machine state, read after a read barrier on the group that owns it
+ * (meta:system, meta:users, meta:jobs, every user shard for live queries), then queried like any table. The cluster
+ * views come from the node process (`clusterView`); standalone shows one node and no groups.
+ * system.users never carries password hashes. system.tables and system.namespaces are readable by every role,
+ * the rest by dba and system.
+ */
+import type { Role, Value } from '../commands.js';
+import { MetaJobs, MetaSystem, MetaUsers, dataUserShard } from '../group-id.js';
+import { splitTableId } from '../tables.js';
+import { KalamError } from './errors.js';
+import { requireRole, type EngineContext, type StatementScope } from './context.js';
+import type { Relation, RelationColumn } from './query.js';
+
+interface SystemTable {
+  readonly columns: readonly RelationColumn[];
+  readonly minRole: Role;
+  readonly load: (ctx: EngineContext) => Promise<Record<string, Value>[]>;
+}
+
+function cols(spec: string): RelationColumn[] {
+  return spec.split(',').map((part) => {
+    const [name, type] = part.trim().split(' ') as [string, string | undefined];
+    return { name, type: type ?? 'TEXT' };
+  });
+}
+
+function jsonOrNull(v: unknown): Value {
+  return v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
+  users: {
+    columns: cols(
+      'user_id, username, role, created_at TIMESTAMP, updated_at TIMESTAMP, deleted_at TIMESTAMP, locked_until TIMESTAMP, last_login_at TIMESTAMP',
+    ),
+    minRole: 'dba',
+    load: async (ctx) => {
+      await ctx.executor.readBarrier(MetaUsers);
+      return ctx.machines.users.list().map((u) => ({ ...u }));
+    },
+  },
+  namespaces: {
+    columns: cols('namespace_id, created_by, created_at TIMESTAMP'),
+    minRole: 'user',
+    load: async (ctx) => {
+      await ctx.executor.readBarrier(MetaSystem);
+      return ctx.machines.system
+        .namespaces()
+        .map((n) => ({ namespace_id: n.namespaceId, created_by: n.createdBy, created_at: n.createdAt }));
+    },
+  },
+  tables: {
+    columns: cols(
+      'table_id, namespace_id, table_name, table_type, primary_key, schema_version INT, created_at TIMESTAMP, options JSON',
+    ),
+    minRole: 'user',
+    load: async (ctx) => {
+      await ctx.executor.readBarrier(MetaSystem);
+      return ctx.machines.system.tables().map((t) => ({
+        table_id: t.tableId,
+        namespace_id: t.namespaceId,
+        table_name: t.tableName,
+        table_type: t.tableType,
+        primary_key: t.schema.primaryKey,
+        schema_version: t.version,
+        created_at: t.createdAt,
+        options: JSON.stringify(t.schema.options),
+      }));
+    },
+  },
+  storages: {
+    columns: cols('storage_id, storage_type, base_directory'),
+    minRole: 'dba',
+    load: async (ctx) => {
+      await ctx.executor.readBarrier(MetaSystem);
+      return ctx.machines.system
+        .storages()
+        .map((s) => ({ storage_id: s.storageId, storage_type: s.config.type, base_directory: s.config.path }));
+    },
+  },
+  jobs: {
+    columns: cols(
+      'job_id, job_type, namespace_id, table_name, config JSON, status, node_id BIGINT, created_at TIMESTAMP, updated_at TIMESTAMP, claimed_at TIMESTAMP, completed_at TIMESTAMP, result, error_message',
+    ),
+    minRole: 'dba',
+    load: async (ctx) => {
+      await ctx.executor.readBarrier(MetaJobs);
+      return ctx.machines.jobs.jobs().map((j) => {
+        const { config_json: config, ...rest } = j;
+        const row: Record<string, Value> = { config: jsonOrNull(config) };
+        for (const [k, v] of Object.entries(rest)) row[k] = v === undefined ? null : (v as Value);
+        return row;
+      });
+    },
+  },
+  live_queries: {
+    columns: cols(
+      'live_id, subscription_id, namespace_id, table_name, user_id, query_hash, filter JSON, node_id BIGINT, created_at TIMESTAMP, last_ping_at TIMESTAMP',
+    ),
+    minRole: 'dba',
+    load: async (ctx) => {
+      const shards = ctx.machines.userShards;
+      await Promise.all(shards.map((s) => ctx.executor.readBarrier(dataUserShard(s.shard))));
+      return shards.flatMap((s) =>
+        s.liveQueries().map((q) => {
+          const [ns, table] = splitTableId(String(q['table_id']));
+          return {
+            live_id: q['subscription_id'] ?? null,
+            subscription_id: q['subscription_id'] ?? null,
+            namespace_id: ns,
+            table_name: table,
+            user_id: q['user_id'] ?? null,
+            query_hash: q['query_hash'] ?? null,
+            filter: q['filter_json'] ?? null,
+            node_id: q['node_id'] ?? null,
+            created_at: q['created_at'] ?? null,
+            last_ping_at: q['last_ping_at'] ?? null,
+          };
+        }),
+      );
+    },
+  },
+  cluster_nodes: {
+    columns: cols('node_id BIGINT, api_url, rpc_addr, is_up BOOLEAN, is_self BOOLEAN'),
+    minRole: 'dba',
+    load: (ctx) => {
+      const nodes = ctx.clusterView?.().nodes ?? [{ nodeId: ctx.nodeId, apiUrl: null, rpcAddr: null, up: true }];
+      return Promise.resolve(
+        nodes.map((n) => ({
+          node_id: n.nodeId,
+          api_url: n.apiUrl,
+          rpc_addr: n.rpcAddr,
+          is_up: n.up,
+          is_self: n.nodeId === ctx.nodeId,
+        })),
+      );
+    },
+  },
+  cluster_groups: {
+    columns: cols(
+      'group_name, node_id BIGINT, role, leader_id BIGINT, term BIGINT, commit_index BIGINT, applied_index BIGINT',
+    ),
+    minRole: 'dba',
+    load: (ctx) => {
+      const groups = ctx.clusterView?.().groups ?? [];
+      return Promise.resolve(
+        groups.map((g) => ({
+          group_name: g.name,
+          node_id: g.nodeId,
+          role: g.role,
+          leader_id: g.leader,
+          term: g.term,
+          commit_index: g.commitIndex,
+          applied_index: g.appliedIndex,
+        })),
+      );
+    },
+  },
+};
+
+/** The rows of `system.<name>` for the scope's session, or TABLE_NOT_FOUND / PERMISSION_DENIED. */
+export async function systemRelation(ctx: EngineContext, scope: StatementScope, name: string): Promise<Relation> {
+  const table = Object.hasOwn(SYSTEM_TABLES, name) ? SYSTEM_TABLES[name] : undefined;
+  if (table === undefined) throw new KalamError('TABLE_NOT_FOUND', `table system.${name} does not exist`);
+  requireRole(scope.session, table.minRole, `reading system.${name}`);
+  return { name: `system.${name}`, columns: table.columns, hidden: [], rows: await table.load(ctx) };
+}

@@ -465,3 +465,20 @@ test('planning: data commands carry metaIndex, increasing seqBase and the clock'
   const seqs = (await one(engine, alice, 'SELECT _seq FROM app.notes ORDER BY id')).rows.map((r) => r[0] as number);
   assert.equal(new Set(seqs).size, 3);
 });
+
+test("a re-created user gets a fresh id and does not inherit the dropped user's rows", async () => {
+  const { engine } = setup();
+  await engine.bootstrap('root-pw');
+  await one(engine, root, 'CREATE NAMESPACE app');
+  await one(engine, root, 'CREATE USER TABLE app.notes (id BIGINT PRIMARY KEY, body TEXT)');
+  await one(engine, root, "CREATE USER 'dave' WITH PASSWORD 'pw1' ROLE user");
+  const first = await engine.authenticate('dave', 'pw1');
+  assert.equal(first.userId, 'dave');
+  await one(engine, first, "INSERT INTO app.notes (id, body) VALUES (1, 'secret')");
+  await one(engine, root, "DROP USER 'dave'");
+  await one(engine, root, "CREATE USER 'dave' WITH PASSWORD 'pw2' ROLE user");
+  const second = await engine.authenticate('dave', 'pw2');
+  assert.notEqual(second.userId, first.userId, 'a new id');
+  const rows = await one(engine, second, 'SELECT * FROM app.notes');
+  assert.equal(rows.row_count, 0, "the dropped user's rows stay with the dropped id");
+});

@@ -42,15 +42,29 @@ async function liveUser(ctx: EngineContext, name: string): Promise<UserRecord | 
   return ctx.machines.users.byName(name);
 }
 
+/**
+ * A user's id is their name, unless a dropped user had that name: ids are never reused (USER-table rows are
+ * keyed by id, and a new user must not inherit a dropped one's rows), so the name gets a suffix `#n`.
+ */
+function freshUserId(ctx: EngineContext, name: string): string {
+  if (!ctx.machines.users.idEverUsed(name)) return name;
+  for (let n = 2; n < 10_000; n++) {
+    const id = `${name}#${n}`;
+    if (!ctx.machines.users.idEverUsed(id)) return id;
+  }
+  throw new KalamError('SQL_EXECUTION_ERROR', `no free user id for ${name}`);
+}
+
 export async function createUser(ctx: EngineContext, session: Session, s: CreateUser): Promise<QueryResult> {
   checkManage(session, s.role, 'CREATE USER');
   checkName(s.name);
   checkPassword(s.password);
   if (s.ifNotExists && (await liveUser(ctx, s.name)) !== undefined)
     return messageResult(`User ${s.name} already exists`);
+  await ctx.executor.readBarrier(MetaUsers);
   const at = ctx.now();
   const user = {
-    userId: s.name,
+    userId: freshUserId(ctx, s.name),
     username: s.name,
     passwordHash: await hashPassword(s.password),
     role: s.role,

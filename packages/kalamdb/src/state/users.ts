@@ -29,12 +29,16 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
       case 'CreateUser': {
         const u = cmd.user;
         const clash = db
-          .prepare<[string, string], UserRow>(
-            'SELECT * FROM sys_users WHERE (user_id = ? OR username = ?) AND deleted_at IS NULL',
-          )
-          .get(u.userId, u.username);
+          .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE username = ? AND deleted_at IS NULL')
+          .get(u.username);
         if (clash !== undefined) throw new ApplyError('ALREADY_EXISTS', `user ${u.username} already exists`);
-        db.prepare(`INSERT OR REPLACE INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`).run(
+        // A user id is never reused: USER-table rows are keyed by it, and a new user must not inherit the rows
+        // of a dropped one.
+        const previous = db.prepare<[string], UserRow>('SELECT * FROM sys_users WHERE user_id = ?').get(u.userId);
+        if (previous !== undefined) {
+          throw new ApplyError('ALREADY_EXISTS', `user id ${u.userId} belonged to a dropped user and is not reused`);
+        }
+        db.prepare(`INSERT INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`).run(
           u.userId,
           u.username,
           u.passwordHash,
@@ -46,6 +50,12 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
       }
       case 'UpdateUser': {
         const u = cmd.user;
+        const clash = db
+          .prepare<[string, string], UserRow>(
+            'SELECT * FROM sys_users WHERE username = ? AND user_id != ? AND deleted_at IS NULL',
+          )
+          .get(u.username, u.userId);
+        if (clash !== undefined) throw new ApplyError('ALREADY_EXISTS', `user ${u.username} already exists`);
         const r = db
           .prepare(
             'UPDATE sys_users SET username = ?, password_hash = ?, role = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL',
@@ -81,6 +91,11 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
       .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE username = ? AND deleted_at IS NULL')
       .get(username);
     return r === undefined ? undefined : toRecord(r);
+  }
+
+  /** Whether any user, live or dropped, ever had this id (ids are never reused). */
+  idEverUsed(userId: string): boolean {
+    return this.store.db.prepare('SELECT 1 FROM sys_users WHERE user_id = ?').get(userId) !== undefined;
   }
 
   /** A live (not deleted) user by id. */

@@ -17,7 +17,14 @@ export const ExitCode = {
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 export type CliErrorCode =
-  'USAGE' | 'NOT_BUILT' | 'SIM_VIOLATION' | 'BENCH_NOT_FOUND' | 'BENCH_FAILED' | 'WORKER_FAILED';
+  | 'USAGE'
+  | 'NOT_BUILT'
+  | 'SIM_VIOLATION'
+  | 'BENCH_NOT_FOUND'
+  | 'BENCH_FAILED'
+  | 'WORKER_FAILED'
+  | 'SERVE_STARTUP'
+  | 'SERVE_STOP_TIMEOUT';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -26,6 +33,10 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   BENCH_NOT_FOUND: ExitCode.Usage,
   BENCH_FAILED: ExitCode.CheckFailed,
   WORKER_FAILED: ExitCode.Internal,
+  /** `kalam serve` could not start: a bad config, a port in use, no quorum to create root. */
+  SERVE_STARTUP: ExitCode.Usage,
+  /** `kalam serve` was stopped but its graceful stop did not finish within its bound. */
+  SERVE_STOP_TIMEOUT: ExitCode.CheckFailed,
 };
 
 /**

@@ -4,18 +4,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { runSimulation } from '@kalam/sim';
 import { registerBench } from './commands/bench.js';
+import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import type { CliContext } from './context.js';
 import { createOutput } from './output.js';
-import { inProcessRunner, workerRunner } from './sim/runner.js';
+import { inProcessRunner, runAnySimulation, workerRunner } from './sim/runner.js';
 
 /** The real context, with any part replaced by `overrides` (tests pass string buffers and fake runners). */
 export function resolveContext(overrides: Partial<CliContext> = {}): CliContext {
   return {
     out: overrides.out ?? createOutput(),
-    simRunner: overrides.simRunner ?? ((jobs) => (jobs > 1 ? workerRunner(jobs) : inProcessRunner(runSimulation))),
+    simRunner: overrides.simRunner ?? ((jobs) => (jobs > 1 ? workerRunner(jobs) : inProcessRunner(runAnySimulation))),
   };
 }
 
@@ -34,6 +34,7 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   // Subcommands are added after exitOverride and configureOutput, so they inherit both.
   registerSim(program, ctx);
   registerBench(program, ctx);
+  registerServe(program, ctx);
   return program;
 }
 

@@ -3,7 +3,12 @@
  * prints it and exits without opening anything.
  */
 
-export type ServerErrorCode = 'CONFIG_INVALID';
+/**
+ * CONFIG_INVALID: the config does not describe a node that can start. STARTUP_FAILED: the config was fine but
+ * the node could not start (a port in use, an unreadable data_dir, no quorum to create root). SHUTDOWN_TIMEOUT:
+ * a graceful stop did not finish within its bound.
+ */
+export type ServerErrorCode = 'CONFIG_INVALID' | 'STARTUP_FAILED' | 'SHUTDOWN_TIMEOUT';
 
 export class ServerError extends Error {
   override readonly name: string = 'ServerError';

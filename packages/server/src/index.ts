@@ -1,5 +1,6 @@
 /**
- * @kalam/server: the node process (DESIGN.md §8). So far: its configuration.
+ * @kalam/server: the node process (DESIGN.md §8): its configuration, the running node (state, executor, SQL
+ * engine), the HTTP API and `serve`, which `kalam serve` runs.
  */
 export {
   configDefaults,
@@ -25,3 +26,20 @@ export type {
 } from './config.js';
 export { ConfigError, ServerError } from './errors.js';
 export type { ConfigProblem, ServerErrorCode } from './errors.js';
+export { SERVER_LIMITS } from './limits.js';
+export { jwtKeyOf, startNode } from './runtime.js';
+export type {
+  ClusterStatus,
+  GroupStatus,
+  LogLevel,
+  NodeLog,
+  NodeStatus,
+  RunningNode,
+  StartNodeOptions,
+} from './runtime.js';
+export { authenticateRequest, issueToken } from './auth.js';
+export type { IssuedToken } from './auth.js';
+export { createApiServer } from './http.js';
+export type { ApiServer, ApiServerOptions } from './http.js';
+export { serve, serverVersion } from './serve.js';
+export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';

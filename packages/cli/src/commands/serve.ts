@@ -1,0 +1,38 @@
+/**
+ * `kalam serve --config FILE`: runs one Kalam node (DESIGN.md §8) until SIGTERM or SIGINT. The ready line
+ * `{"event":"ready",…}` is the one line on stdout; logs go to stderr as JSON lines. Exit codes: 0 stopped
+ * gracefully; 1 the graceful stop hit its bound; 2 the node could not start (the message names the config key).
+ */
+import type { Command } from 'commander';
+import { ServerError, serve } from '@kalam/server';
+import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+
+interface RawServeOptions {
+  readonly config: string;
+}
+
+export function registerServe(program: Command, ctx: CliContext): void {
+  program
+    .command('serve')
+    .summary('run a Kalam node')
+    .description(
+      'Run a Kalam node with the given TOML config (standalone without a [cluster] section, a cluster member with ' +
+        'one). KALAM_* environment variables override the file. Prints one JSON ready line on stdout; SIGTERM or ' +
+        'SIGINT stop it gracefully. Exit codes: 0 stopped, 1 the stop hit its bound, 2 it could not start.',
+    )
+    .requiredOption('-c, --config <file>', 'the node config (TOML)')
+    .action(async (raw: RawServeOptions) => {
+      let exit;
+      try {
+        exit = await serve(raw.config, { stdout: (line) => ctx.out.line(line) });
+      } catch (err) {
+        // ConfigError and STARTUP_FAILED: an operating condition, one line for the operator, exit 2.
+        if (err instanceof ServerError) {
+          throw new CliError('SERVE_STARTUP', err.message.replaceAll('\n', '; '), { cause: err });
+        }
+        throw err;
+      }
+      if (exit.code !== 0) throw new CliError('SERVE_STOP_TIMEOUT', exit.reason);
+    });
+}

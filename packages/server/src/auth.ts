@@ -1,0 +1,108 @@
+/**
+ * Who a request is: `Authorization: Basic base64(user:pass)` (checked against the scrypt hash by the engine) or
+ * `Bearer <JWT>` (HS256, signed by POST /v1/api/auth/login with the node's key, checked with `jose`). A token
+ * names the user by id (`sub`); the user must still exist, not be locked, and not have been created after the
+ * token was issued (a dropped and re-created name does not inherit old tokens). Every failure is the same
+ * UNAUTHORIZED (401), so the answer tells nothing about which part was wrong.
+ */
+import { MetaUsers, KalamError } from '@kalam/kalamdb';
+import type { Role, Session } from '@kalam/kalamdb';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+
+import { SERVER_LIMITS } from './limits.js';
+import type { RunningNode } from './runtime.js';
+
+const ISSUER = 'kalam';
+const ALGORITHM = 'HS256';
+
+export interface IssuedToken {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+}
+
+/** Signs an access token for `session`, valid for `ttlSeconds` from `nowMs`. */
+export async function issueToken(
+  key: Uint8Array,
+  session: Session,
+  opts: { ttlSeconds: number; nowMs: number },
+): Promise<IssuedToken> {
+  const iat = Math.floor(opts.nowMs / 1000);
+  const token = await new SignJWT({ role: session.role, username: session.username })
+    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setSubject(session.userId)
+    .setIssuer(ISSUER)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + opts.ttlSeconds)
+    .sign(key);
+  return { access_token: token, token_type: 'Bearer', expires_in: opts.ttlSeconds };
+}
+
+function unauthorized(message = 'missing or invalid credentials'): KalamError {
+  return new KalamError('UNAUTHORIZED', message);
+}
+
+/** The session of a request, from its Authorization header; throws KalamError UNAUTHORIZED. */
+export async function authenticateRequest(node: RunningNode, header: string | undefined): Promise<Session> {
+  if (header === undefined || header.length === 0) throw unauthorized('an Authorization header is required');
+  if (header.length > SERVER_LIMITS.authorizationCharsMax) throw unauthorized();
+  const space = header.indexOf(' ');
+  const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+  const credentials = space < 0 ? '' : header.slice(space + 1).trim();
+  switch (scheme) {
+    case 'basic':
+      return basic(node, credentials);
+    case 'bearer':
+      return bearer(node, credentials);
+    default:
+      throw unauthorized('the Authorization scheme must be Basic or Bearer');
+  }
+}
+
+async function basic(node: RunningNode, credentials: string): Promise<Session> {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credentials)) throw unauthorized();
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) throw unauthorized();
+  return node.engine.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+}
+
+async function bearer(node: RunningNode, token: string): Promise<Session> {
+  let sub: string | undefined;
+  let iat: number | undefined;
+  try {
+    const { payload } = await jwtVerify(token, node.jwtKey, {
+      algorithms: [ALGORITHM],
+      issuer: ISSUER,
+      requiredClaims: ['sub', 'exp', 'iat'],
+    });
+    sub = payload.sub;
+    iat = payload.iat;
+  } catch (err) {
+    if (err instanceof joseErrors.JOSEError) throw unauthorized('invalid or expired token');
+    throw err;
+  }
+  if (sub === undefined || iat === undefined) throw unauthorized('invalid or expired token');
+  return sessionOf(node, sub, iat);
+}
+
+/**
+ * The token's user, read locally: a token is checked on every request and a ReadIndex round trip for each would
+ * double the cost of a read. A user not (yet) known here — created a moment ago through another node — is looked
+ * up again after a read barrier on meta:users, so a fresh login works on any node at once. A drop reaches this
+ * node within one replication round trip; until then its tokens still pass here.
+ */
+async function sessionOf(node: RunningNode, userId: string, iatSeconds: number): Promise<Session> {
+  let user = node.machines.users.byId(userId);
+  if (user === undefined) {
+    await node.executor.readBarrier(MetaUsers);
+    user = node.machines.users.byId(userId);
+  }
+  const nowMs = Date.now();
+  if (user === undefined) throw unauthorized('invalid or expired token');
+  if (user.lockedUntil !== null && user.lockedUntil > nowMs) throw unauthorized('invalid or expired token');
+  // iat has second resolution: a token issued in the second the user was created still counts.
+  if (iatSeconds < Math.floor(user.createdAt / 1000)) throw unauthorized('invalid or expired token');
+  const role: Role = user.role;
+  return { userId: user.userId, username: user.username, role };
+}

@@ -1,0 +1,313 @@
+/**
+ * The client API over node:http (DESIGN.md §8, reference/kalamdb-facts.md "HTTP API"):
+ *
+ *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
+ *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
+ *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
+ *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
+ *
+ * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
+ * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
+ * the node drains for a graceful stop, requests still in flight finish and new ones get 503 CLUSTER_UNAVAILABLE.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+import { KalamError, toKalamError } from '@kalam/kalamdb';
+import type { QueryResult } from '@kalam/kalamdb';
+
+import { authenticateRequest, issueToken } from './auth.js';
+import { SERVER_LIMITS } from './limits.js';
+import type { NodeLog, RunningNode } from './runtime.js';
+
+export interface ApiServerOptions {
+  readonly log?: NodeLog;
+  /** Reported by the healthcheck. */
+  readonly version: string;
+}
+
+export interface ApiServer {
+  readonly server: Server;
+  /** Listens on server.api_addr; resolves with the bound address (port 0 in the config picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  /**
+   * Stops accepting connections; new requests on open connections get 503. Resolves when no request is in flight
+   * (true) or after `timeoutMs` (false).
+   */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Closes every connection that is left. */
+  close(): Promise<void>;
+}
+
+/** An API error that is not one of the engine's codes (an unknown route, a wrong method). */
+class RouteError extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type ErrorLike = { httpStatus: number; code: string; message: string; details?: unknown };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiServer {
+  const log: NodeLog = opts.log ?? (() => undefined);
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  /** Responses not yet sent: told to close their connection when a drain starts, so no client reuses it. */
+  const pending = new Set<ServerResponse>();
+  const server = createServer({
+    headersTimeout: SERVER_LIMITS.headersTimeoutMs,
+    requestTimeout: SERVER_LIMITS.requestTimeoutMs,
+    keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs,
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.setHeader('Connection', 'close');
+      sendError(res, new KalamError('CLUSTER_UNAVAILABLE', 'the node is shutting down'));
+      req.resume();
+      return;
+    }
+    inFlight++;
+    pending.add(res);
+    handle(node, opts, req, res)
+      .catch((err: unknown) => {
+        log('error', 'http.unhandled', { error: err instanceof Error ? err.message : String(err) });
+        if (!res.headersSent) sendError(res, toKalamError(err));
+        else res.destroy();
+      })
+      .finally(() => {
+        pending.delete(res);
+        inFlight--;
+        if (inFlight === 0) idle?.();
+      });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return {
+    server,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        const { host, port } = node.config.server.apiAddr;
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const addr = server.address() as AddressInfo;
+          const shown = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+          resolve({ host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` });
+        });
+      }),
+    drain: (timeoutMs) => {
+      draining = true;
+      for (const res of pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+      server.close();
+      server.closeIdleConnections();
+      if (inFlight === 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
+        idle = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+    },
+    close: () =>
+      new Promise((resolve) => {
+        draining = true;
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(node: RunningNode, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse) {
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const route = `${req.method ?? 'GET'} ${path}`;
+  switch (route) {
+    case 'POST /v1/api/sql':
+      return handleSql(node, req, res);
+    case 'POST /v1/api/auth/login':
+      return handleLogin(node, req, res);
+    case 'GET /v1/api/healthcheck':
+      req.resume();
+      return sendJson(res, 200, {
+        status: 'healthy',
+        mode: node.config.mode,
+        node_id: node.nodeId,
+        version: opts.version,
+      });
+    case 'GET /v1/api/cluster/status':
+      return handleClusterStatus(node, req, res);
+    default: {
+      req.resume();
+      const known = ['/v1/api/sql', '/v1/api/auth/login', '/v1/api/healthcheck', '/v1/api/cluster/status'];
+      const error = known.includes(path)
+        ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
+        : new RouteError(404, 'NOT_FOUND', `no endpoint ${path}`);
+      return sendError(res, error);
+    }
+  }
+}
+
+async function handleSql(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  const took = (): number => Math.round((performance.now() - started) * 100) / 100;
+  try {
+    const body = await readBody(req, node.config.server.maxBodyBytes);
+    const session = await authenticateRequest(node, req.headers.authorization);
+    const request = parseSqlRequest(body);
+    const results: QueryResult[] = await node.engine.execute(session, request.sql, {
+      ...(request.params !== undefined ? { params: request.params } : {}),
+      ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
+    });
+    sendJson(res, 200, { status: 'success', results, took: took() });
+  } catch (err) {
+    const e = asApiError(err);
+    sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e.httpStatus);
+  }
+}
+
+async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const body = parseObject(await readBody(req, node.config.server.maxBodyBytes));
+    const username = body['username'];
+    const password = body['password'];
+    if (typeof username !== 'string' || typeof password !== 'string') {
+      throw new KalamError('INVALID_INPUT', 'the body must be {"username": string, "password": string}');
+    }
+    const session = await node.engine.authenticate(username, password);
+    await node.engine.recordLogin(session);
+    const token = await issueToken(node.jwtKey, session, {
+      ttlSeconds: node.config.auth.tokenTtlSeconds,
+      nowMs: Date.now(),
+    });
+    sendJson(res, 200, { ...token, user: { id: session.userId, username: session.username, role: session.role } });
+  } catch (err) {
+    sendError(res, asApiError(err));
+  }
+}
+
+async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    req.resume();
+    await authenticateRequest(node, req.headers.authorization);
+    sendJson(res, 200, node.clusterStatus());
+  } catch (err) {
+    sendError(res, asApiError(err));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Bodies.
+
+class BodyTooLarge extends KalamError {
+  constructor(maxBytes: number) {
+    super('INVALID_INPUT', `the request body is larger than ${maxBytes} bytes`, { maxBytes });
+  }
+  override readonly httpStatus = 413;
+}
+
+/** The body as text, at most `maxBytes`; a larger one is refused without reading the rest (413). */
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume(); // discarded until the connection closes after the answer
+    return Promise.reject(new BodyTooLarge(maxBytes));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        done = true;
+        chunks.length = 0;
+        reject(new BodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (done) return;
+      done = true;
+      reject(err);
+    });
+  });
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new KalamError('INVALID_INPUT', `malformed JSON in the request body: ${detail}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new KalamError('INVALID_INPUT', 'the request body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+interface SqlRequest {
+  readonly sql: string;
+  readonly params?: readonly unknown[];
+  readonly namespace?: string;
+}
+
+function parseSqlRequest(text: string): SqlRequest {
+  const body = parseObject(text);
+  const { sql, params, namespace_id: namespace } = body;
+  if (typeof sql !== 'string') throw new KalamError('INVALID_INPUT', '"sql" must be a string');
+  if (params !== undefined && params !== null && !Array.isArray(params)) {
+    throw new KalamError('INVALID_INPUT', '"params" must be an array');
+  }
+  if (namespace !== undefined && namespace !== null && typeof namespace !== 'string') {
+    throw new KalamError('INVALID_INPUT', '"namespace_id" must be a string');
+  }
+  return {
+    sql,
+    ...(Array.isArray(params) ? { params: params as unknown[] } : {}),
+    ...(typeof namespace === 'string' ? { namespace } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Responses.
+
+function asApiError(err: unknown): ErrorLike {
+  return err instanceof RouteError ? err : toKalamError(err);
+}
+
+function errorBody(e: ErrorLike): { code: string; message: string; details: unknown } {
+  return { code: e.code, message: e.message, details: e.details ?? null };
+}
+
+function sendError(res: ServerResponse, e: ErrorLike): void {
+  sendJson(res, e.httpStatus, { status: 'error', error: errorBody(e) }, e.httpStatus);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, errorStatus?: number): void {
+  const text = JSON.stringify(body);
+  // A 413 leaves the rest of the body unread on the socket: the connection cannot be reused.
+  if (errorStatus === 413) res.setHeader('Connection', 'close');
+  if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="kalam", Bearer');
+  res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,40 @@
+/**
+ * Every bound of the node process, unit last. The relations between them are asserted at load: the
+ * graceful-shutdown steps must fit inside the hard bound, or a SIGTERM would end in the hard exit.
+ */
+import assert from 'node:assert/strict';
+
+export const SERVER_LIMITS = {
+  /** Cluster mode: how long startup waits for meta:users to elect a leader so that root can be created. */
+  bootstrapTimeoutMs: 30_000,
+  /** Pause between two bootstrap attempts while meta:users has no leader. */
+  bootstrapRetryMs: 200,
+  /** Requests in flight get this long to finish after SIGTERM before the node stops anyway. */
+  drainTimeoutMs: 3_000,
+  /** Leadership transfer of every group this node leads, during a graceful stop. */
+  transferTimeoutMs: 3_000,
+  /** After SIGTERM the process is gone within this long, gracefully or not (exit 1 when not). */
+  shutdownHardMs: 10_000,
+  /** A request whose headers take longer than this is dropped (slow-loris). */
+  headersTimeoutMs: 10_000,
+  /** A whole request (headers and body) must arrive within this long. */
+  requestTimeoutMs: 30_000,
+  /** Idle keep-alive connections are closed after this long. */
+  keepAliveTimeoutMs: 5_000,
+  /** A proposal or read barrier of one request waits at most this long in the RaftExecutor. */
+  executorTimeoutMs: 5_000,
+  /** Cluster mode: a read barrier refused right after an election is asked again for up to this long. */
+  readPatienceMs: 5_000,
+  /** Pause between two tries of a refused read barrier. */
+  readRetryMs: 25,
+  /** The random JWT key a standalone node generates and keeps in <data_dir>/jwt.secret. */
+  jwtSecretBytes: 32,
+  /** A `Authorization` header longer than this is refused before it is parsed. */
+  authorizationCharsMax: 8_192,
+} as const;
+
+assert.ok(
+  SERVER_LIMITS.drainTimeoutMs + SERVER_LIMITS.transferTimeoutMs + 1_000 < SERVER_LIMITS.shutdownHardMs,
+  'a graceful stop (drain, transfer, close) must fit inside the hard shutdown bound',
+);
+assert.ok(SERVER_LIMITS.bootstrapRetryMs < SERVER_LIMITS.bootstrapTimeoutMs);

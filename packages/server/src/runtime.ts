@@ -1,0 +1,322 @@
+/**
+ * One running node (DESIGN.md §7–§8): data.db and the state machines, the executor for the node's mode, the SQL
+ * engine, the root user, and the key that signs and checks access tokens. This is the one place that asks which
+ * mode the node runs in: standalone gets the StandaloneExecutor (no raft.db is ever created), a cluster gets
+ * RaftManager and the RaftExecutor; everything above the executor is the same code in both modes.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import {
+  DEFAULT_SHARDING,
+  DataStore,
+  KalamError,
+  RaftExecutor,
+  SqlEngine,
+  StandaloneExecutor,
+  StateMachines,
+  allGroups,
+  groupName,
+  groupNumber,
+} from '@kalam/kalamdb';
+import type { ClusterView, CommandExecutor } from '@kalam/kalamdb';
+import { RaftManager } from '@kalam/multiraft';
+import type { MemberAddress } from '@kalam/multiraft';
+
+import { formatHostPort } from './config.js';
+import type { ClusterNodeConfig, NodeConfig } from './config.js';
+import { ServerError } from './errors.js';
+import { PatientExecutor } from './executor.js';
+import { SERVER_LIMITS } from './limits.js';
+
+export type LogLevel = 'info' | 'warn' | 'error';
+export type NodeLog = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
+
+export interface StartNodeOptions {
+  /** Structured log lines; default: none. */
+  readonly log?: NodeLog;
+}
+
+/** One member as GET /v1/api/cluster/status shows it. */
+export interface NodeStatus {
+  readonly node_id: number;
+  readonly api_url: string | null;
+  readonly rpc_addr: string | null;
+  /** This node, or a peer whose Raft link is connected. */
+  readonly up: boolean;
+  readonly self: boolean;
+}
+
+/** One group as this node sees it. */
+export interface GroupStatus {
+  readonly group_id: number;
+  readonly name: string;
+  readonly role: string;
+  readonly leader: number | null;
+  readonly term: number;
+  readonly commit_index: number;
+  readonly applied_index: number;
+  readonly last_index: number;
+  readonly snapshot_index: number;
+}
+
+export interface ClusterStatus {
+  readonly mode: NodeConfig['mode'];
+  readonly cluster_id: string | null;
+  readonly node_id: number;
+  readonly nodes: NodeStatus[];
+  readonly groups: GroupStatus[];
+}
+
+export interface RunningNode {
+  readonly config: NodeConfig;
+  readonly nodeId: number;
+  readonly store: DataStore;
+  readonly machines: StateMachines;
+  readonly executor: CommandExecutor;
+  readonly engine: SqlEngine;
+  /** undefined in standalone mode. */
+  readonly manager: RaftManager | undefined;
+  /** The HS256 key of access tokens; the same on every node of a cluster. */
+  readonly jwtKey: Uint8Array;
+  clusterStatus(): ClusterStatus;
+  /**
+   * Stops Raft (handing over the groups this node leads when `transferLeadership`, bounded by
+   * SERVER_LIMITS.transferTimeoutMs) and closes data.db. Idempotent.
+   */
+  stop(opts?: { transferLeadership?: boolean }): Promise<void>;
+}
+
+type NodeId = MemberAddress['nodeId'];
+
+/** Opens the node's state, starts Raft in cluster mode, and makes sure the root user exists. */
+export async function startNode(config: NodeConfig, opts: StartNodeOptions = {}): Promise<RunningNode> {
+  const log: NodeLog = opts.log ?? (() => undefined);
+  const dataDir = config.server.dataDir;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (cause) {
+    throw startupError(`cannot create data_dir ${dataDir}`, cause);
+  }
+  const jwtKey = jwtKeyOf(config);
+  let store: DataStore;
+  try {
+    store = DataStore.open(join(dataDir, 'data.db'));
+  } catch (cause) {
+    throw startupError(`cannot open ${join(dataDir, 'data.db')}`, cause);
+  }
+  let manager: RaftManager | undefined;
+  try {
+    const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING);
+    let executor: CommandExecutor;
+    if (config.mode === 'cluster') {
+      manager = await startRaft(config, machines, log);
+      executor = new PatientExecutor(new RaftExecutor(machines, manager, SERVER_LIMITS.executorTimeoutMs), {
+        readPatienceMs: SERVER_LIMITS.readPatienceMs,
+        retryMs: SERVER_LIMITS.readRetryMs,
+      });
+    } else {
+      executor = new StandaloneExecutor(machines);
+    }
+    const nodeId = executor.nodeId();
+    const view = clusterStatusOf(config, machines, manager);
+    const engine = new SqlEngine({ executor, machines, nodeId, clusterView: () => toClusterView(view()) });
+    await ensureRoot(engine, machines, config, log);
+    let stopped: Promise<void> | undefined;
+    const node: RunningNode = {
+      config,
+      nodeId,
+      store,
+      machines,
+      executor,
+      engine,
+      manager,
+      jwtKey,
+      clusterStatus: view,
+      stop: (stopOpts = {}) => {
+        stopped ??= stopNode(store, manager, stopOpts.transferLeadership === true);
+        return stopped;
+      },
+    };
+    log('info', 'node.started', { mode: config.mode, nodeId, dataDir });
+    return node;
+  } catch (err) {
+    await manager?.stop().catch(() => undefined);
+    store.close();
+    throw err instanceof ServerError ? err : startupError('the node could not start', err);
+  }
+}
+
+function startupError(what: string, cause: unknown): ServerError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new ServerError('STARTUP_FAILED', `${what}: ${detail}`, { cause });
+}
+
+async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log: NodeLog): Promise<RaftManager> {
+  const c = config.cluster;
+  return RaftManager.start({
+    nodeId: c.nodeId as NodeId,
+    clusterId: c.clusterId,
+    secret: c.secret,
+    members: c.members.map((m) => ({ nodeId: m.nodeId as NodeId, host: m.rpcAddr.host, port: m.rpcAddr.port })),
+    groups: machines.groupSpecs(),
+    dataDir: config.server.dataDir,
+    timing: {
+      tickMs: c.raft.tickMs,
+      heartbeatIntervalMs: c.raft.heartbeatIntervalMs,
+      electionTimeoutMinMs: c.raft.electionTimeoutMinMs,
+      electionTimeoutMaxMs: c.raft.electionTimeoutMaxMs,
+    },
+    snapshotThreshold: c.raft.snapshotThreshold,
+    log,
+  });
+}
+
+async function stopNode(store: DataStore, manager: RaftManager | undefined, transfer: boolean): Promise<void> {
+  try {
+    await manager?.stop({ transferLeadership: transfer, timeoutMs: SERVER_LIMITS.transferTimeoutMs });
+  } finally {
+    store.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The root user.
+
+/** Codes that mean "meta:users has no leader yet": startup waits for the election and tries again. */
+const NOT_YET: ReadonlySet<string> = new Set(['NOT_LEADER', 'LEADER_NOT_AVAILABLE', 'CLUSTER_UNAVAILABLE']);
+
+/**
+ * Creates root unless this node already knows it (root can never be dropped, so a restarted node that has it
+ * becomes ready without waiting for a quorum). In a cluster several nodes may bootstrap at once: the users state
+ * machine refuses the second CreateUser and the engine takes ALREADY_EXISTS as done, so root is created once.
+ */
+async function ensureRoot(engine: SqlEngine, machines: StateMachines, config: NodeConfig, log: NodeLog): Promise<void> {
+  if (machines.users.byName('root') !== undefined) return;
+  const deadline = Date.now() + SERVER_LIMITS.bootstrapTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await engine.bootstrap(config.auth.rootPassword);
+      log('info', 'node.bootstrap', { attempts: attempt });
+      return;
+    } catch (err) {
+      const retry = err instanceof KalamError && NOT_YET.has(err.code) && Date.now() < deadline;
+      if (!retry) {
+        const why = err instanceof KalamError && NOT_YET.has(err.code) ? ' (no quorum for meta:users)' : '';
+        throw startupError(`cannot create the root user${why}`, err);
+      }
+      await new Promise((resolve) => setTimeout(resolve, SERVER_LIMITS.bootstrapRetryMs));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The JWT key.
+
+/**
+ * `auth.jwt_secret` when set. Otherwise, in a cluster, HMAC-SHA256(cluster secret, "kalam-jwt"): every node
+ * derives the same key, so a token from one node is good on all, and the key is not the transport's secret
+ * itself. A standalone node keeps a random key in <data_dir>/jwt.secret (mode 0600), so tokens survive a restart.
+ */
+export function jwtKeyOf(config: NodeConfig): Uint8Array {
+  if (config.auth.jwtSecret !== undefined) return new TextEncoder().encode(config.auth.jwtSecret);
+  if (config.mode === 'cluster') return createHmac('sha256', config.cluster.secret).update('kalam-jwt').digest();
+  return persistedSecret(join(config.server.dataDir, 'jwt.secret'));
+}
+
+function persistedSecret(file: string): Uint8Array {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    if (!/^[0-9a-f]{64,}$/.test(text)) throw new ServerError('STARTUP_FAILED', `${file} does not hold a hex key`);
+    return Buffer.from(text, 'hex');
+  } catch (err) {
+    if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) {
+      throw err instanceof ServerError ? err : startupError(`cannot read ${file}`, err);
+    }
+  }
+  const key = randomBytes(SERVER_LIMITS.jwtSecretBytes);
+  try {
+    // 'wx': two processes on one data_dir must not both write a key; the loser fails here instead.
+    writeFileSync(file, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600); // the umask may have taken bits away from `mode`, never added: this is belt and braces
+  } catch (cause) {
+    throw startupError(`cannot write ${file}`, cause);
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The cluster as this node sees it.
+
+function clusterStatusOf(
+  config: NodeConfig,
+  machines: StateMachines,
+  manager: RaftManager | undefined,
+): () => ClusterStatus {
+  if (config.mode === 'standalone' || manager === undefined) {
+    const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
+    return () => ({
+      mode: 'standalone',
+      cluster_id: null,
+      node_id: 1,
+      nodes: [{ node_id: 1, api_url: apiUrl, rpc_addr: null, up: true, self: true }],
+      groups: allGroups(machines.sharding).map((g) => {
+        const applied = machines.of(g).appliedIndex();
+        return {
+          group_id: groupNumber(g),
+          name: groupName(g),
+          role: 'leader',
+          leader: 1,
+          term: 0,
+          commit_index: applied,
+          applied_index: applied,
+          last_index: applied,
+          snapshot_index: 0,
+        };
+      }),
+    });
+  }
+  const c = config.cluster;
+  return () => ({
+    mode: 'cluster',
+    cluster_id: c.clusterId,
+    node_id: c.nodeId,
+    nodes: c.members.map((m) => {
+      const self = m.nodeId === c.nodeId;
+      return {
+        node_id: m.nodeId,
+        api_url: m.apiUrl,
+        rpc_addr: formatHostPort(m.rpcAddr),
+        up: self || manager.transport.peerConnected(m.nodeId as NodeId),
+        self,
+      };
+    }),
+    groups: manager.status().map((s) => ({
+      group_id: s.groupId,
+      name: s.name,
+      role: String(s.role),
+      leader: s.leader,
+      term: s.term,
+      commit_index: s.commitIndex,
+      applied_index: s.appliedIndex,
+      last_index: s.lastIndex,
+      snapshot_index: s.snapshotIndex,
+    })),
+  });
+}
+
+function toClusterView(status: ClusterStatus): ClusterView {
+  return {
+    nodes: status.nodes.map((n) => ({ nodeId: n.node_id, apiUrl: n.api_url, rpcAddr: n.rpc_addr, up: n.up })),
+    groups: status.groups.map((g) => ({
+      name: g.name,
+      nodeId: status.node_id,
+      role: g.role,
+      leader: g.leader,
+      term: g.term,
+      commitIndex: g.commit_index,
+      appliedIndex: g.applied_index,
+    })),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * `kalam serve --config FILE`: loads the config (with KALAM_* overrides), starts the node and its HTTP API, prints
+ * one JSON line `{"event":"ready","mode","node_id","api_url","pid"}` on stdout, and runs until SIGTERM or SIGINT.
+ *
+ * A graceful stop, bounded by SERVER_LIMITS.shutdownHardMs: stop accepting (requests in flight finish, new ones
+ * get 503), hand over every group this node leads, stop Raft, close data.db. `serve` never exits the process: it
+ * resolves with the exit code (0 stopped cleanly, 1 the stop hit its bound) and the caller exits with it; a
+ * startup failure is thrown (a ConfigError or a STARTUP_FAILED ServerError) for the caller to map to exit 2.
+ */
+import { readFileSync } from 'node:fs';
+
+import { loadConfig } from './config.js';
+import { ServerError } from './errors.js';
+import { createApiServer } from './http.js';
+import { SERVER_LIMITS } from './limits.js';
+import { startNode } from './runtime.js';
+import type { LogLevel, NodeLog } from './runtime.js';
+
+export interface ServeOptions {
+  /** Where the ready line goes; default: process.stdout. */
+  readonly stdout?: (line: string) => void;
+  /** Where log lines (JSON) go; default: process.stderr, info and above. */
+  readonly log?: NodeLog;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Signals that start a graceful stop. Default: SIGTERM and SIGINT. */
+  readonly signals?: readonly NodeJS.Signals[];
+}
+
+export interface ServeExit {
+  readonly code: 0 | 1;
+  readonly reason: string;
+}
+
+export interface ReadyLine {
+  readonly event: 'ready';
+  readonly mode: 'standalone' | 'cluster';
+  readonly node_id: number;
+  readonly api_url: string;
+  readonly pid: number;
+}
+
+export const serverVersion: string = readVersion();
+
+function readVersion(): string {
+  // dist/src/serve.js → the package root.
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = typeof pkg === 'object' && pkg !== null ? (pkg as { version?: unknown }).version : undefined;
+  return typeof version === 'string' ? version : '0.0.0';
+}
+
+function stderrLog(level: LogLevel, event: string, fields: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
+}
+
+/** Runs one node until a stop signal; see the module comment. */
+export async function serve(configPath: string, opts: ServeOptions = {}): Promise<ServeExit> {
+  const log = opts.log ?? stderrLog;
+  const config = loadConfig(configPath, opts.env ?? process.env);
+  const node = await startNode(config, { log });
+  const api = createApiServer(node, { log, version: serverVersion });
+  let address: { url: string };
+  try {
+    address = await api.listen();
+  } catch (err) {
+    await node.stop();
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new ServerError('STARTUP_FAILED', `cannot listen on server.api_addr: ${detail}`, { cause: err });
+  }
+  const ready: ReadyLine = {
+    event: 'ready',
+    mode: config.mode,
+    node_id: node.nodeId,
+    api_url: address.url,
+    pid: process.pid,
+  };
+  (opts.stdout ?? ((line) => void process.stdout.write(`${line}\n`)))(JSON.stringify(ready));
+
+  const signal = await waitForSignal(opts.signals ?? ['SIGTERM', 'SIGINT']);
+  log('info', 'node.stopping', { signal });
+  const graceful = (async (): Promise<ServeExit> => {
+    const drained = await api.drain(SERVER_LIMITS.drainTimeoutMs);
+    if (!drained) log('warn', 'node.drain_timeout', { timeoutMs: SERVER_LIMITS.drainTimeoutMs });
+    await api.close();
+    await node.stop({ transferLeadership: true });
+    return { code: 0, reason: `stopped on ${signal}` };
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const hard = new Promise<ServeExit>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ code: 1, reason: `the graceful stop took over ${SERVER_LIMITS.shutdownHardMs} ms` }),
+      SERVER_LIMITS.shutdownHardMs,
+    );
+  });
+  const graceResult = graceful.catch((err: unknown): ServeExit => ({
+    code: 1,
+    reason: `the graceful stop failed: ${err instanceof Error ? err.message : String(err)}`,
+  }));
+  const exit = await Promise.race([graceResult, hard]);
+  clearTimeout(timer);
+  log(exit.code === 0 ? 'info' : 'error', 'node.stopped', { ...exit });
+  return exit;
+}
+
+/** Resolves with the first of `signals` received; a second signal while stopping is ignored (the bound holds). */
+function waitForSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const s of signals) {
+      const handler = (): void => {
+        for (const [other, h] of handlers) process.off(other, h);
+        // Keep the default action off: a second Ctrl-C must not kill the process mid-flush.
+        for (const other of signals) process.on(other, ignore);
+        resolve(s);
+      };
+      handlers.set(s, handler);
+      process.on(s, handler);
+    }
+  });
+}
+
+function ignore(): void {
+  // Intentionally nothing: see waitForSignal.
+}

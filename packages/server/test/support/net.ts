@@ -1,0 +1,61 @@
+/** Loopback helpers for the server tests: free ports chosen at run time, and a small JSON client. */
+import { createServer } from 'node:net';
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface JsonReply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface RequestOptions {
+  readonly method?: 'GET' | 'POST';
+  readonly auth?: string;
+  /** Sent as is when a string, as JSON otherwise. */
+  readonly body?: unknown;
+  readonly timeoutMs?: number;
+}
+
+export async function request(baseUrl: string, path: string, opts: RequestOptions = {}): Promise<JsonReply> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (opts.auth !== undefined) headers['Authorization'] = opts.auth;
+  const init: RequestInit = {
+    method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+    headers,
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+  };
+  if (opts.body !== undefined) init.body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  const res = await fetch(`${baseUrl}${path}`, init);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+export function bearer(token: string): string {
+  return `Bearer ${token}`;
+}
+
+/** POST /v1/api/sql. */
+export function sql(baseUrl: string, auth: string, text: string, extra: Record<string, unknown> = {}) {
+  return request(baseUrl, '/v1/api/sql', { auth, body: { sql: text, ...extra } });
+}
+
+/** The rows of the last statement of a successful SQL reply; fails loudly on an error reply. */
+export function rowsOf(reply: JsonReply): unknown[][] {
+  if (reply.body['status'] !== 'success') throw new Error(`SQL failed: ${JSON.stringify(reply.body)}`);
+  const results = reply.body['results'] as { rows: unknown[][] }[];
+  return results[results.length - 1]?.rows ?? [];
+}

@@ -1,0 +1,206 @@
+/**
+ * A harness that runs real `kalam serve` processes (bin/kalam, the built CLI) on loopback ports chosen at run
+ * time: a standalone node, or an N-member cluster with one TOML config per node under a temp folder. Readiness
+ * (the `{"event":"ready"}` line) is raced against early exit under a timeout; `close()` (call it from t.after)
+ * SIGKILLs every process still running and removes the folder, on success and on failure.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { freePort } from './net.js';
+
+/** packages/server/dist/test/support → the repository root. */
+const KALAM_BIN = fileURLToPath(new URL('../../../../../bin/kalam', import.meta.url));
+/** Bootstrap may wait up to 30 s for a quorum; a node that is not ready well after that is broken. */
+const READY_TIMEOUT_MS = 40_000;
+const EXIT_TIMEOUT_MS = 15_000;
+
+const EXIT_UNKNOWN: Exit = { code: null, signal: null, elapsedMs: 0 };
+
+export const ROOT_PASSWORD = 'root-password-test';
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** From the signal to the exit. */
+  readonly elapsedMs: number;
+}
+
+interface Running {
+  readonly proc: ChildProcess;
+  exited: Promise<Exit>;
+  /** When the last signal was sent (or the process spawned), for Exit.elapsedMs. */
+  signalledAtMs: number;
+  apiUrl: string;
+  readonly stderr: string[];
+}
+
+export interface NodesOptions {
+  /** 0: standalone; n ≥ 1: an n-member cluster. */
+  readonly members: number;
+}
+
+export class KalamNodes {
+  readonly dir = mkdtempSync(join(tmpdir(), 'kalam-server-nodes-'));
+  private readonly secret = randomBytes(16).toString('hex');
+  private readonly clusterId = `test-${randomBytes(4).toString('hex')}`;
+  private readonly apiPorts = new Map<number, number>();
+  private readonly rpcPorts = new Map<number, number>();
+  private readonly running = new Map<number, Running>();
+
+  private constructor(readonly opts: NodesOptions) {}
+
+  /** Picks ports, writes the configs and starts every node at once (so a cluster bootstraps concurrently). */
+  static async start(opts: NodesOptions): Promise<KalamNodes> {
+    const nodes = new KalamNodes(opts);
+    try {
+      for (const id of nodes.ids()) {
+        nodes.apiPorts.set(id, await freePort());
+        if (opts.members > 0) nodes.rpcPorts.set(id, await freePort());
+      }
+      for (const id of nodes.ids()) writeFileSync(nodes.configPath(id), nodes.configText(id));
+      await Promise.all(nodes.ids().map((id) => nodes.startNode(id)));
+    } catch (err) {
+      await nodes.close();
+      throw err;
+    }
+    return nodes;
+  }
+
+  ids(): number[] {
+    return Array.from({ length: Math.max(1, this.opts.members) }, (_, i) => i + 1);
+  }
+
+  configPath(id: number): string {
+    return join(this.dir, `node${id}.toml`);
+  }
+
+  dataDir(id: number): string {
+    return join(this.dir, `data${id}`);
+  }
+
+  private configText(id: number): string {
+    const lines = [
+      '[server]',
+      `api_addr = "127.0.0.1:${this.apiPorts.get(id)}"`,
+      `data_dir = "data${id}"`,
+      '[auth]',
+      `root_password = "${ROOT_PASSWORD}"`,
+    ];
+    if (this.opts.members === 0) return `${lines.join('\n')}\n`;
+    lines.push('[cluster]', `cluster_id = "${this.clusterId}"`, `node_id = ${id}`, `secret = "${this.secret}"`);
+    lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
+    for (const m of this.ids()) {
+      lines.push(
+        '[[cluster.members]]',
+        `node_id = ${m}`,
+        `rpc_addr = "127.0.0.1:${this.rpcPorts.get(m)}"`,
+        `api_addr = "http://127.0.0.1:${this.apiPorts.get(m)}"`,
+      );
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** Starts node `id`; resolves with its ready line once printed, rejects if it exits first or times out. */
+  async startNode(id: number): Promise<Record<string, unknown>> {
+    if (this.running.has(id)) throw new Error(`node ${id} is already running`);
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const key of Object.keys(env)) if (key.startsWith('KALAM_')) delete env[key];
+    const proc = spawn(process.execPath, [KALAM_BIN, 'serve', '--config', this.configPath(id)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+    });
+    const node: Running = {
+      proc,
+      exited: Promise.resolve(EXIT_UNKNOWN),
+      signalledAtMs: Date.now(),
+      apiUrl: '',
+      stderr: [],
+    };
+    node.exited = new Promise<Exit>((resolve) => {
+      proc.once('exit', (code, signal) => resolve({ code, signal, elapsedMs: Date.now() - node.signalledAtMs }));
+    });
+    this.running.set(id, node);
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (s: string) => {
+      node.stderr.push(s);
+      if (node.stderr.length > 400) node.stderr.shift();
+    });
+    try {
+      const ready = await this.awaitReady(id, node);
+      node.apiUrl = String(ready['api_url']);
+      return ready;
+    } catch (err) {
+      proc.kill('SIGKILL');
+      await node.exited;
+      this.running.delete(id);
+      throw err;
+    }
+  }
+
+  private awaitReady(id: number, node: Running): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(
+        () => reject(new Error(`node ${id} not ready in ${READY_TIMEOUT_MS} ms`)),
+        READY_TIMEOUT_MS,
+      );
+      void node.exited.then((exit) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${id} exited (${exit.code ?? exit.signal}) before ready: ${this.stderrOf(id, node)}`));
+      });
+      node.proc.stdout?.setEncoding('utf8');
+      node.proc.stdout?.on('data', (s: string) => {
+        buf += s;
+        const line = buf.split('\n').find((l) => l.includes('"event":"ready"'));
+        if (line === undefined) return;
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as Record<string, unknown>);
+      });
+    });
+  }
+
+  url(id: number): string {
+    const node = this.running.get(id);
+    if (node === undefined) throw new Error(`node ${id} is not running`);
+    return node.apiUrl;
+  }
+
+  isRunning(id: number): boolean {
+    return this.running.has(id);
+  }
+
+  /** Sends `signal` and waits for the exit (SIGKILL after EXIT_TIMEOUT_MS, then the Exit says so). */
+  async kill(id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<Exit> {
+    const node = this.running.get(id);
+    if (node === undefined) throw new Error(`node ${id} is not running`);
+    node.signalledAtMs = Date.now();
+    node.proc.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), EXIT_TIMEOUT_MS)),
+    );
+    const result = await Promise.race([node.exited, timeout]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      node.proc.kill('SIGKILL');
+      await node.exited;
+    }
+    this.running.delete(id);
+    return result === 'timeout' ? { code: null, signal: 'SIGKILL', elapsedMs: EXIT_TIMEOUT_MS } : result;
+  }
+
+  stderrOf(id: number, node = this.running.get(id)): string {
+    return (node?.stderr.join('') ?? '').slice(-3000);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.kill(id, 'SIGKILL')));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -9,7 +9,8 @@ import { SIM_DEFAULTS } from '@kalam/sim';
 import { ExitCode } from '../src/errors.js';
 import { runCli } from '../src/main.js';
 import type { SimReport } from '../src/sim/report.js';
-import { bufferedContext, failingSeeds } from './support/fakes.js';
+import { KALAM_GROUPS } from '../src/sim/plan.js';
+import { bufferedContext, failingSeeds, passingRun } from './support/fakes.js';
 
 test('--seeds N runs seeds 1..N, alternating 3 and 5 nodes, with the default groups and ticks', async () => {
   const { ctx, buffers, runs } = bufferedContext();
@@ -110,6 +111,38 @@ test('a run that throws fails its seed as uncaught-error and the other seeds sti
   assert.equal(report.runs[1]?.traceHash, null);
 });
 
+test('--kalam runs Kalam-level simulations and reports the linearizability verdicts', async () => {
+  const { ctx, buffers, runs } = bufferedContext((options) => ({
+    ...passingRun(options),
+    linearizability: { verdict: 'linearizable', keys: 15, operations: 100 },
+  }));
+  assert.equal(await runCli(['sim', '--kalam', '--seeds', '2', '--json'], ctx), ExitCode.Ok);
+  assert.deepEqual(
+    runs.map((r) => [r.seed, r.nodes, r.groups, r.kalam]),
+    [
+      [1, 3, KALAM_GROUPS, true],
+      [2, 5, KALAM_GROUPS, true],
+    ],
+  );
+  const report = JSON.parse(buffers.stdout) as SimReport;
+  assert.equal(report.kalam, true);
+  assert.deepEqual(report.linearizability, { verdicts: { linearizable: 2 }, operations: 200, keys: 30 });
+  assert.deepEqual(
+    report.runs.map((r) => r.linearizability),
+    ['linearizable', 'linearizable'],
+  );
+});
+
+test('a failing --kalam seed replays with --kalam, and the summary shows the verdicts', async () => {
+  const { ctx, buffers } = bufferedContext((options) => ({
+    ...failingSeeds(2)(options),
+    linearizability: { verdict: options.seed === 2 ? 'not-linearizable' : 'linearizable', keys: 1, operations: 1 },
+  }));
+  assert.equal(await runCli(['sim', '--kalam', '--seeds', '2'], ctx), ExitCode.CheckFailed);
+  assert.match(buffers.stdout, /linearizability\s+1 linearizable, 1 not-linearizable/);
+  assert.match(buffers.stdout, /kalam sim --seed 2 --nodes 5 --kalam/);
+});
+
 const badInputs: [string, string[], RegExp][] = [
   ['zero seeds', ['--seeds', '0'], /--seeds <count>.*argument '0' is invalid/],
   ['a seeds count that is not a number', ['--seeds', 'ten'], /argument 'ten' is invalid/],
@@ -123,6 +156,7 @@ const badInputs: [string, string[], RegExp][] = [
   ['a seed range past 2^32', ['--first-seed', '4294967295', '--seeds', '2'], /go past the largest seed/],
   ['an unknown option', ['--bogus'], /unknown option '--bogus'/],
   ['an extra argument', ['extra'], /too many arguments/],
+  ['--kalam with --groups', ['--kalam', '--groups', '2'], /cannot be used with option '--groups/],
 ];
 
 for (const [what, args, message] of badInputs) {

@@ -4,3 +4,17 @@ export { SIM_DEFAULTS, SIM_LIMITS } from './options.js';
 export type { SimOptions } from './options.js';
 export { Simulation, runSimulation } from './simulation.js';
 export type { SimResult, SimStats } from './simulation.js';
+export {
+  KALAM_PLANTED_BUGS,
+  KALAM_SIM_DEFAULTS,
+  KALAM_SIM_LIMITS,
+  KalamSimulation,
+  runKalamSimulation,
+} from './kalam/index.js';
+export type {
+  KalamLinearizability,
+  KalamPlantedBug,
+  KalamSimOptions,
+  KalamSimResult,
+  KalamSimStats,
+} from './kalam/index.js';

@@ -111,7 +111,10 @@ export class SimNode {
 }
 
 /** Makes a Ready's writes durable in the group's disk image. */
-export function writeDurable(d: DurableGroup, rd: Ready): void {
+export function writeDurable(
+  d: Pick<DurableGroup, 'hardState' | 'entries' | 'offsetIndex' | 'offsetTerm' | 'snapshot'>,
+  rd: Ready,
+): void {
   if (rd.snapshot !== undefined) {
     d.snapshot = rd.snapshot;
     d.entries = [];

@@ -13,7 +13,7 @@ import { CLI_LIMITS } from '../limits.js';
 import { createProgress, printJson } from '../output.js';
 import { clusterSize, integerIn } from '../parse.js';
 import type { SimPlanOptions } from '../sim/plan.js';
-import { expandPlan } from '../sim/plan.js';
+import { KALAM_GROUPS, expandPlan } from '../sim/plan.js';
 import { renderSimReport } from '../sim/render.js';
 import type { SimReport } from '../sim/report.js';
 import { buildReport } from '../sim/report.js';
@@ -34,6 +34,7 @@ interface RawSimOptions {
   readonly plantBug?: PlantedBugName;
   readonly jobs?: number;
   readonly json?: boolean;
+  readonly kalam?: boolean;
 }
 
 export function registerSim(program: Command, ctx: CliContext): void {
@@ -80,6 +81,13 @@ export function registerSim(program: Command, ctx: CliContext): void {
         integerIn(1, CLI_LIMITS.jobsMax),
       ),
     )
+    .addOption(
+      new Option(
+        '--kalam',
+        'simulate whole Kalam clusters: kalamdb state machines, users writing their own and shared rows, ' +
+          'per-group state digests compared and the client history checked for linearizability',
+      ).conflicts(['groups', 'plantBug']),
+    )
     .option('--json', 'print one JSON object instead of the summary')
     .action(async (raw: RawSimOptions) => {
       const report = await runSimCommand(ctx, raw);
@@ -107,10 +115,11 @@ export function toPlan(raw: RawSimOptions): SimPlanOptions {
     seeds,
     firstSeed,
     nodes: raw.nodes,
-    groups: raw.groups ?? SIM_DEFAULTS.groups,
+    groups: raw.kalam === true ? KALAM_GROUPS : (raw.groups ?? SIM_DEFAULTS.groups),
     ticks: raw.ticks ?? SIM_DEFAULTS.ticks,
     plantedBug: raw.plantBug,
     replay,
+    kalam: raw.kalam === true,
   };
 }
 

@@ -4,7 +4,8 @@
  * testable on their own.
  */
 import type { PlantedBugName } from '@kalam/raft';
-import type { SimOptions } from '@kalam/sim';
+import { KALAM_SIM_DEFAULTS } from '@kalam/sim';
+import type { SimRun } from './runner.js';
 
 export interface SimPlanOptions {
   /** Seeds to run, from `firstSeed` up. */
@@ -17,7 +18,12 @@ export interface SimPlanOptions {
   readonly plantedBug: PlantedBugName | undefined;
   /** True for `--seed S`: a replay of one run, which reports its trace hash and stats. */
   readonly replay: boolean;
+  /** `--kalam`: whole Kalam clusters (kalamdb state machines, client history checked for linearizability). */
+  readonly kalam?: boolean;
 }
+
+/** Groups per node of a Kalam-level run: 3 meta groups, the user shards and one shared shard. */
+export const KALAM_GROUPS = 3 + KALAM_SIM_DEFAULTS.numUserShards + 1;
 
 /**
  * The cluster size of a seed when `--nodes` is not given: odd seeds run 3 nodes, even seeds 5. It depends
@@ -27,8 +33,8 @@ export function nodesForSeed(seed: number): 3 | 5 {
   return seed % 2 === 1 ? 3 : 5;
 }
 
-export function expandPlan(plan: SimPlanOptions): SimOptions[] {
-  const runs: SimOptions[] = [];
+export function expandPlan(plan: SimPlanOptions): SimRun[] {
+  const runs: SimRun[] = [];
   for (let i = 0; i < plan.seeds; i++) {
     const seed = plan.firstSeed + i;
     runs.push({
@@ -37,15 +43,17 @@ export function expandPlan(plan: SimPlanOptions): SimOptions[] {
       groups: plan.groups,
       ticks: plan.ticks,
       ...(plan.plantedBug !== undefined ? { plantedBug: plan.plantedBug } : {}),
+      ...(plan.kalam === true ? { kalam: true as const } : {}),
     });
   }
   return runs;
 }
 
 /** The command that replays one run exactly; options equal to the defaults are left out. */
-export function replayCommand(run: SimOptions, defaults: { readonly groups: number; readonly ticks: number }): string {
+export function replayCommand(run: SimRun, defaults: { readonly groups: number; readonly ticks: number }): string {
   const parts = ['kalam sim', `--seed ${run.seed}`, `--nodes ${run.nodes}`];
-  if (run.groups !== defaults.groups) parts.push(`--groups ${run.groups}`);
+  if (run.kalam === true) parts.push('--kalam');
+  else if (run.groups !== defaults.groups) parts.push(`--groups ${run.groups}`);
   if (run.ticks !== defaults.ticks) parts.push(`--ticks ${run.ticks}`);
   if (run.plantedBug !== undefined) parts.push(`--plant-bug ${run.plantedBug}`);
   return parts.join(' ');

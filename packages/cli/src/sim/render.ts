@@ -16,13 +16,29 @@ export function renderSimReport(out: Output, report: SimReport): void {
     ['seeds', seedsLine(report)],
     ['cluster', `${report.nodes.join(' and ')} nodes, ${report.groups} groups, ${report.ticks} ticks`],
   ];
+  if (report.kalam) pairs.push(['mode', 'kalam (kalamdb state machines, client history checked)']);
   if (report.plantedBug !== null) pairs.push(['planted bug', report.plantedBug]);
   if (report.traceHash !== undefined) pairs.push(['trace hash', report.traceHash ?? '(the run threw)']);
   pairs.push(
     ['violations', String(report.violations)],
     ['failing seeds', String(report.failures.length)],
     ['duration', formatDurationMs(report.durationMs)],
-    ['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`],
+  );
+  const lin = report.linearizability;
+  if (lin !== undefined) {
+    const verdicts = Object.entries(lin.verdicts).map(([v, n]) => `${n} ${v}`);
+    pairs.push(
+      ['linearizability', `${verdicts.join(', ')} (${lin.operations} calls over ${lin.keys} keys checked)`],
+      [
+        'client calls',
+        `${s('ops')} (${s('opsOk')} ok, ${s('opsFailed')} failed, ${s('opsUnknown')} unknown): ` +
+          `${s('reads')} reads, ${s('writes')} writes, ${s('cas')} cas`,
+      ],
+    );
+  } else {
+    pairs.push(['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`]);
+  }
+  pairs.push(
     ['faults', `${s('crashes')} crashes, ${s('partitions')} partitions, ${s('leaderChanges')} leader changes`],
     ['messages', `${s('messagesDelivered')} delivered, ${s('messagesDropped')} dropped`],
     ['snapshots', `${s('snapshotsInstalled')} installed`],

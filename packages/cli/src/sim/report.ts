@@ -2,10 +2,9 @@
  * Turns the outcomes of a `kalam sim` invocation into its report: the data that both the human renderer and
  * `--json` print. Pure.
  */
-import type { SimOptions } from '@kalam/sim';
 import type { SimPlanOptions } from './plan.js';
 import { replayCommand } from './plan.js';
-import type { RunOutcome } from './runner.js';
+import type { RunOutcome, SimRun } from './runner.js';
 
 /**
  * The simulator's counters (proposals, acked, crashes, …) summed over runs, and the most liveness ticks any
@@ -33,6 +32,15 @@ export interface SimRunSummary {
   readonly violations: number;
   /** Null when the run threw before it could finish its trace. */
   readonly traceHash: string | null;
+  /** Kalam-level runs: the verdict on the client history ('not-checked' when the run stopped before it). */
+  readonly linearizability?: string;
+}
+
+/** Kalam-level runs only: how many runs got each verdict, and the calls checked over all of them. */
+export interface LinearizabilitySummary {
+  readonly verdicts: Readonly<Record<string, number>>;
+  readonly operations: number;
+  readonly keys: number;
 }
 
 export interface SimReport {
@@ -46,6 +54,10 @@ export interface SimReport {
   readonly groups: number;
   readonly ticks: number;
   readonly plantedBug: string | null;
+  /** `--kalam`: whole Kalam clusters with a checked client history. */
+  readonly kalam: boolean;
+  /** Kalam-level runs only. */
+  readonly linearizability?: LinearizabilitySummary;
   /** Violations over every run (a run that threw counts as one). */
   readonly violations: number;
   /** One per failing seed, ascending by seed. */
@@ -81,6 +93,8 @@ export function buildReport(args: {
     groups: args.plan.groups,
     ticks: args.plan.ticks,
     plantedBug: args.plan.plantedBug ?? null,
+    kalam: args.plan.kalam === true,
+    ...(args.plan.kalam === true ? { linearizability: summarizeLinearizability(outcomes) } : {}),
     violations,
     failures,
     durationMs: Math.round(args.durationMs),
@@ -92,7 +106,7 @@ export function buildReport(args: {
 }
 
 function failureOf(outcome: RunOutcome, defaults: { groups: number; ticks: number }): SimFailure[] {
-  const o: SimOptions = outcome.options;
+  const o: SimRun = outcome.options;
   const replay = replayCommand(o, defaults);
   if (outcome.kind === 'error') {
     const detail = `${outcome.error.name}: ${outcome.error.message}`;
@@ -117,7 +131,29 @@ function failureOf(outcome: RunOutcome, defaults: { groups: number; ticks: numbe
 function summaryOf(outcome: RunOutcome): SimRunSummary {
   const { seed, nodes } = outcome.options;
   if (outcome.kind === 'error') return { seed, nodes, violations: 1, traceHash: null };
-  return { seed, nodes, violations: outcome.result.violations.length, traceHash: outcome.result.traceHash };
+  const lin = outcome.result.linearizability;
+  return {
+    seed,
+    nodes,
+    violations: outcome.result.violations.length,
+    traceHash: outcome.result.traceHash,
+    ...(lin !== undefined ? { linearizability: lin.verdict } : {}),
+  };
+}
+
+function summarizeLinearizability(outcomes: readonly RunOutcome[]): LinearizabilitySummary {
+  const verdicts: Record<string, number> = {};
+  let operations = 0;
+  let keys = 0;
+  for (const o of outcomes) {
+    const verdict = o.kind === 'result' ? (o.result.linearizability?.verdict ?? 'not-checked') : 'not-checked';
+    verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
+    if (o.kind === 'result') {
+      operations += o.result.linearizability?.operations ?? 0;
+      keys += o.result.linearizability?.keys ?? 0;
+    }
+  }
+  return { verdicts, operations, keys };
 }
 
 /**

@@ -5,27 +5,49 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { SimOptions, SimResult } from '@kalam/sim';
+import type { KalamLinearizability, KalamSimStats, SimOptions, SimResult, SimStats } from '@kalam/sim';
+import { runKalamSimulation, runSimulation } from '@kalam/sim';
 import { CliError } from '../errors.js';
 
+/** One run: a Raft-level simulation, or with `kalam` a Kalam-level one (kalamdb state machines, checked history). */
+export type SimRun = SimOptions & { readonly kalam?: true };
+
+/** What either simulator returns, in one shape; `linearizability` is set by Kalam-level runs only. */
+export type SimRunResult = Omit<SimResult, 'stats'> & {
+  readonly stats: SimStats | KalamSimStats;
+  readonly linearizability?: KalamLinearizability;
+};
+
+/** Runs `options` on the simulator it names. */
+export function runAnySimulation(options: SimRun): SimRunResult {
+  if (options.kalam !== true) return runSimulation(options);
+  const r = runKalamSimulation({
+    seed: options.seed,
+    nodes: options.nodes,
+    ticks: options.ticks,
+    ...(options.onTrace !== undefined ? { onTrace: options.onTrace } : {}),
+  });
+  return { ...r, groups: r.stats.groups };
+}
+
 export type RunOutcome =
-  | { readonly kind: 'result'; readonly options: SimOptions; readonly result: SimResult; readonly durationMs: number }
+  | { readonly kind: 'result'; readonly options: SimRun; readonly result: SimRunResult; readonly durationMs: number }
   | {
       readonly kind: 'error';
-      readonly options: SimOptions;
+      readonly options: SimRun;
       readonly error: { readonly name: string; readonly message: string };
       readonly durationMs: number;
     };
 
-export type RunSimulation = (options: SimOptions) => SimResult;
+export type RunSimulation = (options: SimRun) => SimRunResult;
 
 export interface SimRunner {
   /** Runs every option set, calling `onOutcome` as each one finishes (in any order); resolves when all are done. */
-  run(runs: readonly SimOptions[], onOutcome: (outcome: RunOutcome) => void): Promise<void>;
+  run(runs: readonly SimRun[], onOutcome: (outcome: RunOutcome) => void): Promise<void>;
 }
 
 /** Runs one simulation and turns a thrown error into an outcome. Used in this thread and in workers. */
-export function runOne(runSimulation: RunSimulation, options: SimOptions): RunOutcome {
+export function runOne(runSimulation: RunSimulation, options: SimRun): RunOutcome {
   const startMs = performance.now();
   try {
     const result = runSimulation(options);

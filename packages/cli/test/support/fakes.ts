@@ -5,7 +5,7 @@
 import type { SimOptions, SimResult } from '@kalam/sim';
 import type { CliContext } from '../../src/context.js';
 import { createOutput } from '../../src/output.js';
-import type { RunSimulation } from '../../src/sim/runner.js';
+import type { RunSimulation, SimRun } from '../../src/sim/runner.js';
 import { inProcessRunner } from '../../src/sim/runner.js';
 
 export interface Buffers {
@@ -16,10 +16,10 @@ export interface Buffers {
 export function bufferedContext(runSimulation: RunSimulation = passingRun): {
   ctx: CliContext;
   buffers: Buffers;
-  runs: SimOptions[];
+  runs: SimRun[];
 } {
   const buffers: Buffers = { stdout: '', stderr: '' };
-  const runs: SimOptions[] = [];
+  const runs: SimRun[] = [];
   const out = createOutput({
     stdout: { write: (text: string) => (buffers.stdout += text) },
     stderr: { write: (text: string) => (buffers.stderr += text) },

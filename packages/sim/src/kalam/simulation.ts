@@ -1,0 +1,1015 @@
+/**
+ * One seeded run of a whole simulated Kalam cluster: N nodes, each hosting every group of the Kalam layout
+ * (meta:system, meta:users, meta:jobs, the user shards, one shared shard) over real kalamdb state machines,
+ * on the simulated clock, network and disk of the Raft-level simulator (simulation.ts; the pieces are
+ * shared, the driver is a sibling so that the Raft-level runs and their trace hashes stay as they are).
+ *
+ * Phases:
+ * 1. Setup (no faults): the DDL (namespace, a USER and a SHARED register table), then every register key is
+ *    seeded with v = 0. Bounded by KALAM_SIM_LIMITS.setupTicksMax.
+ * 2. Safety (`ticks` ticks): faults (loss, delay, duplication, partitions, crashes that lose data.db, slow
+ *    disks) while every user runs read / write / compare-and-set calls on its own rows and on the shared
+ *    rows, each recorded in a HistoryRecorder on simulated time.
+ * 3. Liveness: heal; every pending call must complete or time out, and every group must converge (one
+ *    leader, everything committed and applied on every node) within KALAM_SIM_LIMITS.livenessTicksMax.
+ *
+ * Checks: the Raft checkers that cost little (election safety, log matching, same entry applied at each
+ * index, durable term/commit monotonic, leader completeness); at the end, per group, every node's
+ * state-machine snapshot is byte-equal; and the client history is linearizable per key.
+ *
+ * How a client call runs (as RaftExecutor does, DESIGN.md §6–7): a write or compare-and-set is proposed at
+ * the node the client reached; it is refused (`failed`) when that node is not the leader or has not applied
+ * the DDL yet; otherwise it completes when the node applies that index — `ok` with the state machine's
+ * response when the entry there is the one proposed, `failed` when another entry took the index (the
+ * proposal was truncated, so it can never commit), `unknown` when the node crashed or the call timed out.
+ * A read takes a ReadIndex read point at the node, waits until the node's state machine has applied it,
+ * then reads the row.
+ */
+import type { Entry, NodeId, Ready } from '@kalam/raft';
+import { AssertionError, EntryKind, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
+import type { DataResponse, ShardingConfig, Value } from '@kalam/kalamdb';
+import { ApplyError, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
+import type { OpHandle, Verdict } from '@kalam/check';
+import { HistoryRecorder, checkLinearizability } from '@kalam/check';
+import { Checker } from '../checker.js';
+import type { Violation } from '../checker.js';
+import { EventQueue } from '../events.js';
+import { entryKey, writeDurable } from '../node.js';
+import { SIM_LIMITS } from '../options.js';
+import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
+import type { KalamGroup } from './node.js';
+import { KalamNode } from './node.js';
+import type { KalamPlantedBug, KalamSimOptions } from './options.js';
+import { KALAM_SIM_DEFAULTS, KALAM_SIM_LIMITS } from './options.js';
+import type { RegisterKey } from './workload.js';
+import {
+  SHARED_TABLE,
+  USER_TABLE,
+  ddlCommands,
+  seedCommand,
+  sharedKeys,
+  updateCommand,
+  userIds,
+  userKeys,
+} from './workload.js';
+
+export interface KalamSimStats {
+  groups: number;
+  /** Client calls invoked, and how they ended. */
+  ops: number;
+  opsOk: number;
+  opsFailed: number;
+  opsUnknown: number;
+  reads: number;
+  writes: number;
+  cas: number;
+  leaderChanges: number;
+  crashes: number;
+  partitions: number;
+  messagesDelivered: number;
+  messagesDropped: number;
+  snapshotsInstalled: number;
+  snapshotsRestoredOnBoot: number;
+  setupTicks: number;
+  livenessTicks: number;
+}
+
+export interface KalamLinearizability {
+  readonly verdict: Verdict | 'not-checked';
+  readonly keys: number;
+  readonly operations: number;
+}
+
+export interface KalamSimResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly ticks: number;
+  readonly violations: Violation[];
+  readonly traceHash: string;
+  readonly stats: KalamSimStats;
+  readonly linearizability: KalamLinearizability;
+}
+
+type SimEvent =
+  | { at: number; seq: number; kind: 'deliver'; from: NodeId; to: NodeId; group: number; msg: Ready['messages'][0] }
+  | { at: number; seq: number; kind: 'tick'; node: NodeId; epoch: number }
+  | { at: number; seq: number; kind: 'turn'; node: NodeId; epoch: number }
+  | { at: number; seq: number; kind: 'fsync'; node: NodeId; epoch: number }
+  | { at: number; seq: number; kind: 'control' }
+  | { at: number; seq: number; kind: 'crash'; node: NodeId };
+
+type EventBody = SimEvent extends infer E ? (E extends SimEvent ? Omit<E, 'at' | 'seq'> : never) : never;
+
+/** Per-seed fault and workload profile, drawn from the seed. */
+interface Profile {
+  lossRate: number;
+  dupRate: number;
+  delayMsMax: number;
+  partitionChancePerTick: number;
+  crashChancePerTick: number;
+  slowDiskChancePerTick: number;
+  opChancePerTick: number;
+  downTicksMin: number;
+  downTicksSpread: number;
+  partitionTicksMin: number;
+  partitionTicksSpread: number;
+  crashNewLeaderChance: number;
+  snapshotEvery: number;
+  snapshotKeep: number;
+  fsyncMsMax: number;
+}
+
+interface Client {
+  readonly userId: string;
+  readonly keys: readonly RegisterKey[];
+  /** The value this client last saw per key: what its compare-and-set expects. */
+  readonly lastSeen: Map<string, Value>;
+  op: InFlight | undefined;
+}
+
+/** A client call in flight at one node. */
+interface InFlight {
+  readonly handle: OpHandle;
+  readonly client: Client;
+  readonly key: RegisterKey;
+  readonly group: number;
+  readonly node: NodeId;
+  readonly deadlineMs: number;
+  /** For a write or cas: the value written and where it was proposed. */
+  readonly value?: number;
+  proposal?: { index: number; term: number };
+  /** For a read: its ReadIndex context, and the read point once known. */
+  context?: string;
+  readIndex?: number;
+}
+
+/** One setup step: a command proposed (again and again) until its proposer applies it. */
+interface SetupStep {
+  readonly group: number;
+  readonly label: string;
+  /** Builds the command at proposal time; undefined while the proposer cannot plan it yet. */
+  readonly command: (n: KalamNode) => Uint8Array | undefined;
+  proposal?: { node: NodeId; epoch: number; index: number; term: number; atMs: number } | undefined;
+}
+
+const decoder = new TextDecoder();
+
+export class KalamSimulation {
+  readonly checker: Checker;
+  readonly stats: KalamSimStats;
+  private readonly trace: Trace;
+  private readonly queue = new EventQueue<SimEvent>();
+  private seq = 0;
+  private now = 0;
+  private readonly net: Prng;
+  private readonly faults: Prng;
+  private readonly rand: Prng;
+  private readonly profile: Profile;
+  private readonly sharding: ShardingConfig;
+  private readonly router: ShardRouter;
+  private readonly groupCount: number;
+  private readonly sharedGroup: number;
+  private readonly ids: NodeId[];
+  private readonly nodes: KalamNode[];
+  private readonly bug: KalamPlantedBug | undefined;
+  private readonly blocked = new Map<string, number>();
+  private readonly slowUntil = new Map<NodeId, number>();
+  private lossRate: number;
+  private dupRate: number;
+  private delayMsMax: number;
+  private phase: 'setup' | 'safety' | 'liveness' | 'done' = 'setup';
+  private readonly setup: SetupStep[];
+  /** The meta:system index of the last DDL entry: a data command may be planned only past it. */
+  private ddlIndex = Infinity;
+  private safetyEndMs = Infinity;
+  private livenessEndMs = Infinity;
+  private readonly clients: Client[];
+  private readonly history: HistoryRecorder;
+  private readonly initialValues: Record<string, Value> = {};
+  /** Calls waiting for an apply, by `group:node:index`, and reads by context. */
+  private readonly proposals = new Map<string, InFlight>();
+  private readonly reads = new Map<string, InFlight>();
+  private nextValue = 0;
+  private nextSeq = 1;
+  private nextRead = 0;
+
+  constructor(private readonly opts: KalamSimOptions) {
+    const users = opts.users ?? KALAM_SIM_DEFAULTS.users;
+    this.sharding = { numUserShards: opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, numSharedShards: 1 };
+    this.router = new ShardRouter(this.sharding);
+    this.groupCount = 3 + this.sharding.numUserShards + 1;
+    this.sharedGroup = this.groupCount - 1;
+    this.bug = opts.plantedBug;
+    this.trace = new Trace(opts.onTrace);
+    this.history = new HistoryRecorder(() => this.now);
+    const prng = new Prng(opts.seed);
+    this.net = prng.fork();
+    this.faults = prng.fork();
+    this.rand = prng.fork();
+    this.profile = drawProfile(prng.fork());
+    this.lossRate = this.profile.lossRate;
+    this.dupRate = this.profile.dupRate;
+    this.delayMsMax = this.profile.delayMsMax;
+    this.checker = new Checker(this.groupCount);
+    this.ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
+    const msgEntriesMax = [1, 2, 3, 64][prng.int(4)]!;
+    this.nodes = this.ids.map(
+      (id) => new KalamNode(id, this.ids, this.sharding, prng.fork(), msgEntriesMax, this.bug !== 'skipRestoreOnBoot'),
+    );
+    this.stats = {
+      groups: this.groupCount,
+      ops: 0,
+      opsOk: 0,
+      opsFailed: 0,
+      opsUnknown: 0,
+      reads: 0,
+      writes: 0,
+      cas: 0,
+      leaderChanges: 0,
+      crashes: 0,
+      partitions: 0,
+      messagesDelivered: 0,
+      messagesDropped: 0,
+      snapshotsInstalled: 0,
+      snapshotsRestoredOnBoot: 0,
+      setupTicks: 0,
+      livenessTicks: 0,
+    };
+    this.clients = userIds(users).map((userId) => ({
+      userId,
+      keys: [...userKeys(userId), ...sharedKeys()],
+      lastSeen: new Map(),
+      op: undefined,
+    }));
+    this.setup = this.setupSteps(userIds(users));
+  }
+
+  run(): KalamSimResult {
+    const tickMs = SIM_LIMITS.tickMs;
+    for (const n of this.nodes) this.schedule(this.faults.int(tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
+    this.schedule(0, { kind: 'control' });
+    let linearizability: KalamLinearizability = { verdict: 'not-checked', keys: 0, operations: 0 };
+    try {
+      this.runUntil(KALAM_SIM_LIMITS.setupTicksMax * tickMs, () => this.phase !== 'setup');
+      if (this.phase === 'setup' && !this.checker.failed) {
+        this.checker.violate(
+          'setup',
+          `the DDL and seeding did not finish within ${KALAM_SIM_LIMITS.setupTicksMax} ticks`,
+        );
+      }
+      this.stats.setupTicks = Math.ceil(this.now / tickMs);
+      this.runUntil(this.safetyEndMs);
+      if (!this.checker.failed) {
+        this.heal();
+        this.runUntil(this.livenessEndMs, () => this.converged());
+        this.stats.livenessTicks = Math.ceil((this.now - this.safetyEndMs) / tickMs);
+        if (!this.checker.failed) this.checkConvergence();
+        linearizability = this.checkHistory();
+      }
+    } finally {
+      for (const n of this.nodes) n.close();
+    }
+    return {
+      seed: this.opts.seed,
+      nodes: this.opts.nodes,
+      ticks: this.opts.ticks,
+      violations: this.checker.violations,
+      traceHash: this.trace.digest(),
+      stats: this.stats,
+      linearizability,
+    };
+  }
+
+  private runUntil(endMs: number, done?: () => boolean): void {
+    for (;;) {
+      const ev = this.queue.peek();
+      if (ev === undefined || ev.at > endMs || this.checker.failed) return;
+      if (done?.() === true) return;
+      this.queue.pop();
+      this.now = ev.at;
+      this.checker.now = ev.at;
+      this.handle(ev);
+    }
+  }
+
+  private schedule(delayMs: number, body: EventBody): void {
+    this.queue.push({ ...body, at: this.now + delayMs, seq: this.seq++ });
+  }
+
+  private node(id: NodeId): KalamNode {
+    const n = this.nodes[id - 1];
+    if (n === undefined) throw new RangeError(`no node ${id}`);
+    return n;
+  }
+
+  private handle(ev: SimEvent): void {
+    switch (ev.kind) {
+      case 'deliver':
+        this.deliver(ev.from, ev.to, ev.group, ev.msg);
+        return;
+      case 'tick': {
+        const n = this.node(ev.node);
+        if (ev.epoch !== n.epoch) return;
+        this.schedule(SIM_LIMITS.tickMs, { kind: 'tick', node: n.id, epoch: n.epoch });
+        if (!n.up || n.pending !== undefined) return; // a blocked event loop misses its timer
+        this.guard(n, () => n.groups.forEach((g) => g.raw.tick()));
+        this.turn(n);
+        return;
+      }
+      case 'turn': {
+        const n = this.node(ev.node);
+        if (ev.epoch !== n.epoch) return;
+        n.turnScheduled = false;
+        if (n.up && n.pending === undefined) this.turn(n);
+        return;
+      }
+      case 'fsync': {
+        const n = this.node(ev.node);
+        if (ev.epoch !== n.epoch || n.pending === undefined) return;
+        const { readies } = n.pending;
+        n.pending = undefined;
+        this.complete(n, readies);
+        this.turn(n);
+        return;
+      }
+      case 'crash': {
+        const n = this.node(ev.node);
+        if (this.phase === 'safety' && n.up) this.crash(n);
+        return;
+      }
+      case 'control':
+        this.control();
+        this.schedule(SIM_LIMITS.tickMs, { kind: 'control' });
+        return;
+    }
+  }
+
+  // Driver (DESIGN.md §6: step, ready, send, persist, send after persist, apply, advance) -------------
+
+  /** Runs `fn` against a node's cores and state machines; an exception there is a violated invariant. */
+  private guard(n: KalamNode, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      const what = err instanceof AssertionError ? 'core-assertion' : 'core-exception';
+      this.checker.violate(what, `node ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private turn(n: KalamNode): void {
+    const inbox = n.inbox;
+    n.inbox = [];
+    this.guard(n, () => {
+      for (const env of inbox) n.groups[env.group]!.raw.step(env.msg);
+    });
+    for (let round = 0; round < SIM_LIMITS.drainRoundsMax && !this.checker.failed; round++) {
+      const readies: [number, Ready][] = [];
+      this.guard(n, () => {
+        n.groups.forEach((g, i) => {
+          if (g.raw.hasReady()) readies.push([i, g.raw.ready()]);
+        });
+      });
+      if (readies.length === 0) return;
+      for (const [group, rd] of readies) for (const m of rd.messages) this.send(n.id, group, m);
+      if (readies.some(([, rd]) => rd.mustSync) && n.fsyncMs > 0) {
+        n.pending = { readies }; // one fsync covers every group's writes of this turn
+        this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
+        return;
+      }
+      this.complete(n, readies);
+    }
+    if (!n.turnScheduled && !this.checker.failed) {
+      n.turnScheduled = true;
+      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
+    }
+  }
+
+  /** The write is durable: send the acknowledgements, restore snapshots, apply, advance. */
+  private complete(n: KalamNode, readies: [number, Ready][]): void {
+    for (const [group, rd] of readies) {
+      writeDurable(n.groups[group]!.durable, rd);
+      if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
+      this.checker.onLogged(group, n.id, rd.entries, entryKey);
+    }
+    for (const [group, rd] of readies) for (const m of rd.persistedMessages) this.send(n.id, group, m);
+    this.guard(n, () => {
+      for (const [group, rd] of readies) {
+        const g = n.groups[group]!;
+        if (rd.snapshot !== undefined) this.installSnapshot(n, group, g, rd.snapshot);
+        g.applyQueue.push(...rd.committedEntries);
+        for (const rs of rd.readStates) this.onReadState(n, rs);
+        g.raw.advance(rd);
+        this.observeRole(n, group, g);
+      }
+      this.drainApply(n);
+      for (const g of n.groups) this.maybeSnapshot(g);
+    });
+    this.serveReads(n);
+  }
+
+  private installSnapshot(n: KalamNode, group: number, g: KalamGroup, snap: NonNullable<Ready['snapshot']>): void {
+    g.sm.restore(snap);
+    g.applyQueue = g.applyQueue.filter((e) => e.index > snap.index);
+    g.lastSnapshotIndex = snap.index;
+    this.stats.snapshotsInstalled++;
+    this.trace.record(`${this.now} snap-install n${n.id} g${group} ${snap.index}`);
+  }
+
+  /**
+   * Applies every group's queued entries in order. A data entry waits (never skips) until this node's
+   * meta:system has applied its metaIndex, so groups are drained again until none moves.
+   */
+  private drainApply(n: KalamNode): void {
+    for (let moved = true; moved;) {
+      moved = false;
+      n.groups.forEach((g, group) => {
+        for (let e = g.applyQueue[0]; e !== undefined; e = g.applyQueue[0]) {
+          if (e.index > g.sm.appliedIndex() && g.sm.canApply?.(e) === false) return;
+          g.applyQueue.shift();
+          if (e.index <= g.sm.appliedIndex()) continue; // idempotent replay
+          const [response] = g.sm.apply([e]);
+          moved = true;
+          this.checker.onApplied(group, n.id, e.index, e.term, entryKey(e), 0, g.raw.raft.term);
+          this.onApplied(n, group, e, response);
+        }
+      });
+    }
+  }
+
+  private maybeSnapshot(g: KalamGroup): void {
+    const applied = g.sm.appliedIndex();
+    if (applied - g.lastSnapshotIndex < this.profile.snapshotEvery) return;
+    const d = g.durable;
+    const compactTo = Math.max(d.offsetIndex, applied - this.profile.snapshotKeep);
+    const snap = g.raw.compact(applied, g.sm.snapshot(), compactTo);
+    d.snapshot = snap;
+    const off = g.raw.raft.log.offset();
+    d.entries = d.entries.filter((e) => e.index > off.index);
+    d.offsetIndex = off.index;
+    d.offsetTerm = off.term;
+    g.lastSnapshotIndex = snap.index;
+  }
+
+  private observeRole(n: KalamNode, group: number, g: KalamGroup): void {
+    const r = g.raw.raft;
+    if (r.role === g.role) return;
+    g.role = r.role;
+    if (r.role !== StateRole.Leader) return;
+    this.stats.leaderChanges++;
+    this.trace.record(`${this.now} leader n${n.id} g${group} t${r.term}`);
+    this.checker.onLeader(group, r.term, n.id);
+    this.checker.onBecameLeader(group, n.id, r.term, (i) => r.log.term(i), r.log.firstIndex());
+    if (this.phase === 'safety' && this.faults.chance(this.profile.crashNewLeaderChance)) {
+      // Kill a fresh leader before its entries spread.
+      this.schedule(this.faults.int(8 * this.delayMsMax + 10), { kind: 'crash', node: n.id });
+    }
+  }
+
+  // Network --------------------------------------------------------------------------------------------
+
+  private send(from: NodeId, group: number, msg: Ready['messages'][0]): void {
+    if (this.isBlocked(from, msg.to) || this.net.chance(this.lossRate)) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    const delay = 1 + this.net.int(this.delayMsMax);
+    this.schedule(delay, { kind: 'deliver', from, to: msg.to, group, msg });
+    if (this.net.chance(this.dupRate)) {
+      this.schedule(delay + this.net.int(this.delayMsMax * 2), { kind: 'deliver', from, to: msg.to, group, msg });
+    }
+  }
+
+  private deliver(from: NodeId, to: NodeId, group: number, msg: Ready['messages'][0]): void {
+    const n = this.node(to);
+    if (!n.up || this.isBlocked(from, to)) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    this.stats.messagesDelivered++;
+    this.trace.record(`${this.now} ${from}>${to} g${group} ${msg.type} t${msg.term}`);
+    n.inbox.push({ group, msg });
+    if (!n.turnScheduled && n.pending === undefined) {
+      n.turnScheduled = true;
+      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
+    }
+  }
+
+  private isBlocked(from: NodeId, to: NodeId): boolean {
+    const healAt = this.blocked.get(`${from}>${to}`);
+    return healAt !== undefined && this.now < healAt;
+  }
+
+  private block(a: NodeId, b: NodeId, healAt: number): void {
+    const link = `${a}>${b}`;
+    this.blocked.set(link, Math.max(healAt, this.blocked.get(link) ?? 0));
+  }
+
+  // Faults ---------------------------------------------------------------------------------------------
+
+  private control(): void {
+    switch (this.phase) {
+      case 'setup':
+        this.setupStep();
+        return;
+      case 'safety':
+        this.faultStep();
+        this.expireCalls();
+        this.clientStep();
+        return;
+      case 'liveness':
+        this.expireCalls();
+        return;
+      case 'done':
+        return;
+    }
+  }
+
+  private faultStep(): void {
+    const f = this.faults;
+    const p = this.profile;
+    for (const [link, healAt] of this.blocked) {
+      if (this.now < healAt) continue;
+      this.blocked.delete(link);
+      this.trace.record(`${this.now} heal ${link}`);
+    }
+    if (f.chance(p.partitionChancePerTick)) this.partition();
+    for (const n of this.nodes) {
+      if (!n.up && this.now >= n.downUntil) this.restart(n);
+      const slow = this.slowUntil.get(n.id);
+      if (slow !== undefined && this.now >= slow) {
+        this.slowUntil.delete(n.id);
+        n.fsyncMs = 1 + f.int(p.fsyncMsMax);
+      }
+    }
+    if (f.chance(p.crashChancePerTick)) {
+      const n = this.pickVictim();
+      if (n.up) this.crash(n);
+    }
+    if (f.chance(p.slowDiskChancePerTick)) {
+      const n = this.nodes[f.int(this.nodes.length)]!;
+      n.fsyncMs = 20 + f.int(200);
+      this.slowUntil.set(n.id, this.now + (50 + f.int(300)) * SIM_LIMITS.tickMs);
+      this.trace.record(`${this.now} slow-disk n${n.id} ${n.fsyncMs}ms`);
+    }
+    if (f.chance(0.01)) {
+      this.lossRate = f.chance(0.5) ? p.lossRate : f.float() * 0.2;
+      this.dupRate = f.chance(0.5) ? p.dupRate : f.float() * 0.1;
+      this.delayMsMax = f.chance(0.5) ? p.delayMsMax : 1 + f.int(60);
+    }
+  }
+
+  /** Often a current leader (of meta:system or of a data group), otherwise any node. */
+  private pickVictim(): KalamNode {
+    const f = this.faults;
+    if (f.chance(0.5)) {
+      const l = this.leaderOf(f.int(this.groupCount));
+      if (l !== undefined) return l;
+    }
+    return this.nodes[f.int(this.nodes.length)]!;
+  }
+
+  private partition(): void {
+    const f = this.faults;
+    const p = this.profile;
+    const ids = this.ids;
+    const victim = this.pickVictim().id;
+    const healAt = this.now + (p.partitionTicksMin + f.int(p.partitionTicksSpread)) * SIM_LIMITS.tickMs;
+    const kind = f.int(4);
+    let what: string;
+    if (kind === 0) {
+      for (const o of ids) {
+        if (o === victim) continue;
+        this.block(victim, o, healAt);
+        this.block(o, victim, healAt);
+      }
+      what = `isolate n${victim}`;
+    } else if (kind === 1) {
+      for (const o of ids) if (o !== victim) this.block(o, victim, healAt);
+      what = `block inbound of n${victim}`;
+    } else if (kind === 2) {
+      const side = new Set(ids.filter(() => f.chance(0.5)));
+      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.block(a, b, healAt);
+      what = `split {${[...side].join(',')}}`;
+    } else {
+      const others = ids.filter((i) => i !== victim);
+      const left = new Set(others.filter((_, i) => i % 2 === 0));
+      for (const a of others) for (const b of others) if (left.has(a) !== left.has(b)) this.block(a, b, healAt);
+      what = `bridge via n${victim}`;
+    }
+    this.stats.partitions++;
+    this.trace.record(`${this.now} partition ${what}`);
+  }
+
+  private crash(n: KalamNode): void {
+    const p = this.profile;
+    n.crash();
+    n.downUntil = this.now + (p.downTicksMin + this.faults.int(p.downTicksSpread)) * SIM_LIMITS.tickMs;
+    for (const op of [...this.proposals.values(), ...this.reads.values()]) {
+      if (op.node === n.id) this.finish(op, 'unknown', 'connection lost');
+    }
+    this.stats.crashes++;
+    this.trace.record(`${this.now} crash n${n.id}`);
+  }
+
+  private restart(n: KalamNode): void {
+    n.up = true;
+    this.guard(n, () => n.boot());
+    for (const g of n.groups) {
+      g.role = g.raw.raft.role;
+      if (g.durable.snapshot !== undefined) this.stats.snapshotsRestoredOnBoot++;
+    }
+    this.schedule(this.faults.int(SIM_LIMITS.tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
+    this.trace.record(`${this.now} restart n${n.id}`);
+  }
+
+  private leaderOf(group: number): KalamNode | undefined {
+    return this.nodes.find(
+      (n) => n.up && n.pending === undefined && n.groups[group]!.raw.raft.role === StateRole.Leader,
+    );
+  }
+
+  // Setup: the DDL phase, then every key seeded once ------------------------------------------------------
+
+  private setupSteps(users: readonly string[]): SetupStep[] {
+    const steps: SetupStep[] = ddlCommands().map((cmd, i) => ({
+      group: 0,
+      label: `ddl ${i} ${cmd.type}`,
+      command: () => encodeCommand(cmd),
+    }));
+    const seed = (group: number, keys: readonly RegisterKey[], label: string): SetupStep => ({
+      group,
+      label,
+      command: (n) => {
+        const metaIndex = n.machines.system.appliedIndex();
+        if (metaIndex < this.ddlIndex) return undefined; // this node's catalog lacks the tables yet
+        return encodeCommand(seedCommand(keys, { metaIndex, seqBase: this.takeSeq(keys.length), nowMs: this.now }));
+      },
+    });
+    for (const u of users) steps.push(seed(this.userGroup(u), userKeys(u), `seed ${u}`));
+    steps.push(seed(this.sharedGroup, sharedKeys(), 'seed shared'));
+    for (const u of users) for (const key of userKeys(u)) this.initialValues[key.history] = 0;
+    for (const key of sharedKeys()) this.initialValues[key.history] = 0;
+    return steps;
+  }
+
+  private setupStep(): void {
+    const step = this.setup[0];
+    if (step === undefined) {
+      this.startSafety();
+      return;
+    }
+    const p = step.proposal;
+    const stale = p !== undefined && (this.node(p.node).epoch !== p.epoch || this.now - p.atMs > retryMs());
+    if (p !== undefined && !stale) return;
+    const n = this.leaderOf(step.group);
+    if (n === undefined) return;
+    const data = step.command(n);
+    if (data === undefined) return;
+    this.clientCall(n, () => {
+      const { index, term } = n.groups[step.group]!.raw.propose(data);
+      step.proposal = { node: n.id, epoch: n.epoch, index, term, atMs: this.now };
+      this.trace.record(`${this.now} setup-propose n${n.id} g${step.group} ${step.label}@${index}`);
+    });
+  }
+
+  private onSetupApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
+    const step = this.setup[0];
+    const p = step?.proposal;
+    if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) return;
+    step.proposal = undefined;
+    if (p.term !== e.term) return; // another entry took the index: propose again
+    const r = response as { type: string; code?: string };
+    // A retried step may find its own earlier attempt applied already.
+    if (r.type === 'Error' && r.code !== 'ALREADY_EXISTS' && r.code !== 'CONFLICT') {
+      this.checker.violate('setup', `${step.label} failed: ${JSON.stringify(response)}`, group);
+      return;
+    }
+    if (group === 0) this.ddlIndex = e.index;
+    this.setup.shift();
+    this.trace.record(`${this.now} setup-done ${step.label}`);
+  }
+
+  private startSafety(): void {
+    this.phase = 'safety';
+    this.safetyEndMs = this.now + this.opts.ticks * SIM_LIMITS.tickMs;
+    this.trace.record(`${this.now} safety ddl@${this.ddlIndex}`);
+  }
+
+  private takeSeq(count: number): number {
+    const base = this.nextSeq;
+    this.nextSeq += count;
+    return base;
+  }
+
+  private userGroup(userId: string): number {
+    return 3 + this.router.userShard(userId);
+  }
+
+  private groupOf(key: RegisterKey): number {
+    return key.userId === undefined ? this.sharedGroup : this.userGroup(key.userId);
+  }
+
+  // Clients ----------------------------------------------------------------------------------------------
+
+  /** A client call into a core: a typed error is the client's answer, anything else a violation. */
+  private clientCall(n: KalamNode, fn: () => void): RaftError | undefined {
+    try {
+      fn();
+      this.turn(n);
+      return undefined;
+    } catch (err) {
+      if (err instanceof RaftError) return err;
+      this.guard(n, () => {
+        throw err;
+      });
+      return undefined;
+    }
+  }
+
+  private clientStep(): void {
+    for (const c of this.clients) {
+      if (c.op !== undefined || !this.rand.chance(this.profile.opChancePerTick)) continue;
+      const key = c.keys[this.rand.int(c.keys.length)]!;
+      const roll = this.rand.float();
+      const group = this.groupOf(key);
+      // Clients mostly reach the leader (they follow its hint), sometimes any live node.
+      const reachable = this.nodes.filter((n) => n.up && n.pending === undefined);
+      const leader = this.leaderOf(group);
+      const n = leader !== undefined && this.rand.chance(0.7) ? leader : reachable[this.rand.int(reachable.length)];
+      if (n === undefined) continue;
+      if (roll < 0.4) this.read(c, key, group, n);
+      else this.write(c, key, group, n, roll < 0.75 ? undefined : (c.lastSeen.get(key.history) ?? 0));
+    }
+  }
+
+  private write(c: Client, key: RegisterKey, group: number, n: KalamNode, expected: Value | undefined): void {
+    const value = ++this.nextValue;
+    const handle =
+      expected === undefined
+        ? this.history.invoke(c.userId, key.history, 'write', value)
+        : this.history.invoke(c.userId, key.history, 'cas', { expected, value });
+    if (expected === undefined) this.stats.writes++;
+    else this.stats.cas++;
+    this.stats.ops++;
+    const op: InFlight = { handle, client: c, key, group, node: n.id, deadlineMs: this.deadline(), value };
+    c.op = op;
+    const metaIndex = n.machines.system.appliedIndex();
+    if (metaIndex < this.ddlIndex) {
+      this.finish(op, 'failed', 'TABLE_NOT_FOUND'); // the planner's catalog does not know the table yet
+      return;
+    }
+    const cmd = updateCommand(key, value, expected, { metaIndex, seqBase: this.takeSeq(1), nowMs: this.now });
+    const refused = this.clientCall(n, () => {
+      const { index, term } = n.groups[group]!.raw.propose(encodeCommand(cmd));
+      op.proposal = { index, term };
+      this.proposals.set(`${group}:${n.id}:${index}`, op);
+      this.trace.record(`${this.now} propose n${n.id} g${group} ${key.history}=${value}@${index}`);
+    });
+    if (refused !== undefined) this.finish(op, 'failed', refused.code);
+    else if (this.bug === 'ackWriteBeforeCommit' && expected === undefined && op.proposal !== undefined) {
+      this.proposals.delete(`${group}:${n.id}:${op.proposal.index}`);
+      this.finish(op, 'ok', undefined);
+    }
+  }
+
+  private read(c: Client, key: RegisterKey, group: number, n: KalamNode): void {
+    const handle = this.history.invoke(c.userId, key.history, 'read', null);
+    this.stats.reads++;
+    this.stats.ops++;
+    const context = `r${this.nextRead++}`;
+    const op: InFlight = { handle, client: c, key, group, node: n.id, deadlineMs: this.deadline(), context };
+    c.op = op;
+    if (this.bug === 'readWithoutReadIndex') {
+      this.answerRead(n, op);
+      return;
+    }
+    this.reads.set(context, op);
+    this.trace.record(`${this.now} read n${n.id} g${group} ${key.history} ${context}`);
+    const refused = this.clientCall(n, () => n.groups[group]!.raw.readIndex(context));
+    if (refused !== undefined) this.finish(op, 'failed', refused.code);
+  }
+
+  private deadline(): number {
+    return this.now + KALAM_SIM_LIMITS.opTimeoutTicks * SIM_LIMITS.tickMs;
+  }
+
+  private onReadState(n: KalamNode, rs: Ready['readStates'][number]): void {
+    const op = this.reads.get(rs.context);
+    if (op === undefined || op.node !== n.id) return;
+    if (rs.status !== 'ok') this.finish(op, 'failed', rs.reason);
+    else op.readIndex = rs.index;
+  }
+
+  /** Answers the reads at `n` whose read point this node's state machine has reached. */
+  private serveReads(n: KalamNode): void {
+    if (!n.up) return;
+    for (const op of this.reads.values()) {
+      if (op.node !== n.id || op.readIndex === undefined) continue;
+      if (n.groups[op.group]!.sm.appliedIndex() < op.readIndex) continue;
+      this.answerRead(n, op);
+    }
+  }
+
+  /** Reads the row; a node whose catalog lacks the table yet (replaying after a restart) refuses the read. */
+  private answerRead(n: KalamNode, op: InFlight): void {
+    let value: Value;
+    try {
+      value = this.readRow(n, op.key);
+    } catch (err) {
+      if (!(err instanceof ApplyError)) throw err;
+      this.finish(op, 'failed', err.code);
+      return;
+    }
+    this.finish(op, 'ok', value);
+  }
+
+  private readRow(n: KalamNode, key: RegisterKey): Value {
+    const rows =
+      key.userId === undefined
+        ? n.machines.sharedShards[0]!.rowsOf(SHARED_TABLE)
+        : n.machines.userShards[this.userGroup(key.userId) - 3]!.userRows(USER_TABLE, key.userId);
+    return rows.find((r) => r['k'] === key.k)?.['v'] ?? null;
+  }
+
+  private onApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
+    if (this.phase === 'setup') this.onSetupApplied(n, group, e, response);
+    const op = this.proposals.get(`${group}:${n.id}:${e.index}`);
+    if (op === undefined || e.kind !== EntryKind.Command) return;
+    if (op.proposal?.term !== e.term) {
+      this.finish(op, 'failed', 'superseded'); // another entry took the index: ours can never commit
+      return;
+    }
+    const r = response as DataResponse | { type: 'Error'; code: string };
+    if (r.type !== 'RowsAffected') {
+      this.finish(op, 'failed', 'code' in r ? r.code : r.type);
+      return;
+    }
+    this.finish(op, 'ok', op.handle.kind === 'cas' ? r.count === 1 : undefined);
+  }
+
+  /** Completes a call in the history and frees its client. */
+  private finish(op: InFlight, outcome: 'ok' | 'failed' | 'unknown', output: Value | undefined): void {
+    const { handle, client, key } = op;
+    if (op.proposal !== undefined) this.proposals.delete(`${op.group}:${op.node}:${op.proposal.index}`);
+    if (op.context !== undefined) this.reads.delete(op.context);
+    client.op = undefined;
+    this.trace.record(`${this.now} ${outcome} ${handle.kind} ${key.history} ${String(output)}`);
+    if (outcome === 'failed') {
+      this.stats.opsFailed++;
+      this.history.fail(handle, String(output));
+      return;
+    }
+    if (outcome === 'unknown') {
+      this.stats.opsUnknown++;
+      this.history.unknown(handle, String(output));
+      client.lastSeen.delete(key.history);
+      return;
+    }
+    this.stats.opsOk++;
+    if (handle.kind === 'read') {
+      this.history.ok(handle as OpHandle<'read'>, output as Value);
+      client.lastSeen.set(key.history, output as Value);
+    } else if (handle.kind === 'write') {
+      this.history.ok(handle as OpHandle<'write'>);
+      client.lastSeen.set(key.history, op.value!);
+    } else {
+      this.history.ok(handle as OpHandle<'cas'>, { ok: output === true });
+      if (output === true) client.lastSeen.set(key.history, op.value!);
+    }
+  }
+
+  private expireCalls(): void {
+    for (const c of this.clients) {
+      if (c.op !== undefined && this.now >= c.op.deadlineMs) this.finish(c.op, 'unknown', 'timeout');
+    }
+  }
+
+  // Liveness and the end checks ------------------------------------------------------------------------
+
+  private heal(): void {
+    this.phase = 'liveness';
+    this.livenessEndMs = this.now + KALAM_SIM_LIMITS.livenessTicksMax * SIM_LIMITS.tickMs;
+    this.blocked.clear();
+    this.slowUntil.clear();
+    this.lossRate = 0;
+    this.dupRate = 0;
+    this.delayMsMax = 5;
+    for (const n of this.nodes) {
+      n.fsyncMs = 1;
+      if (!n.up) this.restart(n);
+    }
+    this.trace.record(`${this.now} heal-all`);
+  }
+
+  /** Every call completed, and every group has one leader whose whole log every node has applied. */
+  private converged(): boolean {
+    if (this.clients.some((c) => c.op !== undefined)) return false;
+    for (let group = 0; group < this.groupCount; group++) {
+      const leader = this.leaderOf(group);
+      if (leader === undefined) return false;
+      const log = leader.groups[group]!.raw.raft.log;
+      const last = log.lastIndex();
+      if (log.committed !== last || log.term(last) !== leader.groups[group]!.raw.raft.term) return false;
+      for (const n of this.nodes) {
+        const g = n.groups[group]!;
+        if (!n.up || n.pending !== undefined || g.applyQueue.length > 0 || g.sm.appliedIndex() !== last) return false;
+      }
+    }
+    return true;
+  }
+
+  private checkConvergence(): void {
+    this.phase = 'done';
+    if (!this.converged()) {
+      const stuck = this.clients.filter((c) => c.op !== undefined).length;
+      this.checker.violate(
+        'liveness',
+        `the cluster did not converge within ${KALAM_SIM_LIMITS.livenessTicksMax} ticks of healing (${stuck} calls pending)`,
+      );
+      return;
+    }
+    for (let group = 0; group < this.groupCount; group++) {
+      const digests = this.nodes.map((n) => digestOf(n.groups[group]!.sm.snapshot()));
+      const first = digests[0];
+      if (digests.every((d) => d === first)) continue;
+      const name = this.nodes[0]!.groups[group]!.name;
+      this.checker.violate(
+        'state-digest',
+        `group ${name} (${groupNumber(this.nodes[0]!.groups[group]!.id)}): node digests ${digests.map((d, i) => `n${i + 1}=${d.toString(16)}`).join(' ')}`,
+        group,
+      );
+    }
+  }
+
+  private checkHistory(): KalamLinearizability {
+    const ops = this.history.operations();
+    const result = checkLinearizability(ops, {
+      initialValues: this.initialValues,
+      timeoutMs: KALAM_SIM_LIMITS.checkTimeoutMs,
+      shrink: true,
+    });
+    if (result.verdict !== 'linearizable') {
+      const f = result.failures[0];
+      const detail =
+        f !== undefined
+          ? `key ${f.key}: ${f.reason}`
+          : `undecided keys: ${result.undecided.map((u) => `${u.key} (${u.reason})`).join(', ')}`;
+      this.checker.violate(result.verdict === 'timeout' ? 'linearizability-timeout' : 'linearizability', detail);
+    }
+    return { verdict: result.verdict, keys: result.keys, operations: result.operations };
+  }
+}
+
+function retryMs(): number {
+  return KALAM_SIM_LIMITS.setupRetryTicks * SIM_LIMITS.tickMs;
+}
+
+/** FNV-1a over a snapshot's bytes (as text: the snapshots are canonical JSON). */
+function digestOf(bytes: Uint8Array): number {
+  return fnv1a(FNV_OFFSET, decoder.decode(bytes));
+}
+
+function drawProfile(p: Prng): Profile {
+  // A third of the seeds are "flapping": frequent, short faults.
+  const flapping = p.chance(0.35);
+  return {
+    downTicksMin: flapping ? 3 : 20,
+    downTicksSpread: flapping ? 40 : 200,
+    partitionTicksMin: flapping ? 5 : 20,
+    partitionTicksSpread: flapping ? 60 : 300,
+    lossRate: p.chance(0.3) ? 0 : p.float() * 0.1,
+    dupRate: p.chance(0.3) ? 0 : p.float() * 0.05,
+    delayMsMax: 1 + p.int(30),
+    partitionChancePerTick: flapping ? 0.01 + p.float() * 0.03 : 0.002 + p.float() * 0.008,
+    crashChancePerTick: flapping ? 0.005 + p.float() * 0.02 : 0.002 + p.float() * 0.005,
+    slowDiskChancePerTick: p.float() * 0.004,
+    opChancePerTick: 0.05 + p.float() * 0.3,
+    crashNewLeaderChance: p.chance(0.5) ? 0 : 0.02 + p.float() * 0.08,
+    snapshotEvery: 5 + p.int(40),
+    snapshotKeep: p.int(10),
+    fsyncMsMax: 1 + p.int(flapping ? 15 : 5),
+  };
+}
+
+export function runKalamSimulation(opts: KalamSimOptions): KalamSimResult {
+  validate(opts);
+  return new KalamSimulation(opts).run();
+}
+
+function validate(opts: KalamSimOptions): void {
+  if (!Number.isInteger(opts.seed) || opts.seed < 0)
+    throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
+  if (opts.nodes !== 3 && opts.nodes !== 5) throw new RangeError(`nodes must be 3 or 5, got ${String(opts.nodes)}`);
+  const L = KALAM_SIM_LIMITS;
+  if (!Number.isInteger(opts.ticks) || opts.ticks < 1 || opts.ticks > L.ticksMax) {
+    throw new RangeError(`ticks must be an integer in [1, ${L.ticksMax}], got ${opts.ticks}`);
+  }
+  const users = opts.users ?? KALAM_SIM_DEFAULTS.users;
+  if (!Number.isInteger(users) || users < 1 || users > L.usersMax) {
+    throw new RangeError(`users must be an integer in [1, ${L.usersMax}], got ${users}`);
+  }
+  const shards = opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards;
+  if (!Number.isInteger(shards) || shards < 1 || shards > L.userShardsMax) {
+    throw new RangeError(`numUserShards must be an integer in [1, ${L.userShardsMax}], got ${shards}`);
+  }
+}

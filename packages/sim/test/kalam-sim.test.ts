@@ -24,6 +24,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
   let writesOk = 0;
   let partitions = 0;
   let restoredOnBoot = 0;
+  let ddl = 0;
   for (let seed = 1; seed <= 6; seed++) {
     const r = runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 600 });
     assert.deepEqual(r.violations, [], `seed ${seed}`);
@@ -34,6 +35,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
     writesOk += r.stats.writes + r.stats.cas;
     partitions += r.stats.partitions;
     restoredOnBoot += r.stats.snapshotsRestoredOnBoot;
+    ddl += r.stats.ddlDuringFaults;
   }
   // The runs did real work under real faults, or passing would mean nothing.
   assert.ok(crashes > 5, `crashes ${crashes}`);
@@ -41,6 +43,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
   assert.ok(opsOk > 500, `ok calls ${opsOk}`);
   assert.ok(writesOk > 300, `writes and cas ${writesOk}`);
   assert.ok(restoredOnBoot > 5, `snapshots restored into a fresh data.db ${restoredOnBoot}`);
+  assert.ok(ddl > 10, `schema changes and writes to new tables during the faults ${ddl}`);
 });
 
 /** The stated bound: each planted driver bug is reported within this many seeds (alternating 3/5 nodes, 800 ticks). */

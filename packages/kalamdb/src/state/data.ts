@@ -24,7 +24,7 @@ import type {
 } from '../commands.js';
 import type { ShardRouter } from '../shard-router.js';
 import type { DataStore } from '../store.js';
-import { checkRow, createTableSql, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
+import { addColumnSql, checkRow, createTableSql, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 
 /** Whose rows a command touches: one user's in a user shard, or all rows of a shared table. */
@@ -191,6 +191,12 @@ abstract class DataStateMachine<
     for (const d of dumps) {
       // The shard may be restored before this node's meta:system created the table: create it from the schema.
       db.exec(createTableSql(d.tableId, d.tableType, d.schema));
+      // … or it may know an older schema: the snapshot's rows may carry columns added since.
+      const have = db
+        .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${physicalName(d.tableId)}')`)
+        .all()
+        .map((c) => c.name);
+      for (const sql of addColumnSql(d.tableId, have, d.schema)) db.exec(sql);
       db.prepare(`DELETE FROM "${physicalName(d.tableId)}" WHERE ${w.sql}`).run(...w.args);
       for (const r of d.rows) {
         const names = Object.keys(r);

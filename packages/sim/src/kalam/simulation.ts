@@ -28,7 +28,7 @@
 import type { Entry, NodeId, Ready } from '@kalam/raft';
 import { AssertionError, EntryKind, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
 import type { DataResponse, ShardingConfig, Value } from '@kalam/kalamdb';
-import { ApplyError, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
+import { ApplyError, Catalog, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { Checker } from '../checker.js';
@@ -43,6 +43,8 @@ import type { KalamPlantedBug, KalamSimOptions } from './options.js';
 import { KALAM_SIM_DEFAULTS, KALAM_SIM_LIMITS } from './options.js';
 import type { RegisterKey } from './workload.js';
 import {
+  NAMESPACE,
+  REGISTER,
   SHARED_TABLE,
   USER_TABLE,
   ddlCommands,
@@ -70,6 +72,8 @@ export interface KalamSimStats {
   messagesDropped: number;
   snapshotsInstalled: number;
   snapshotsRestoredOnBoot: number;
+  /** Schema changes and writes to tables created during the fault phase, applied at their proposer. */
+  ddlDuringFaults: number;
   setupTicks: number;
   livenessTicks: number;
 }
@@ -179,6 +183,11 @@ export class KalamSimulation {
   private delayMsMax: number;
   private phase: 'setup' | 'safety' | 'liveness' | 'done' = 'setup';
   private readonly setup: SetupStep[];
+  /** DDL during the fault phase (CREATE TABLE, ALTER TABLE ADD COLUMN) and writes to the new tables. */
+  private readonly sideWork: SetupStep[] = [];
+  private readonly ddlRand: Prng;
+  private sideTables = 0;
+  private sideColumns = 0;
   /** The meta:system index of the last DDL entry: a data command may be planned only past it. */
   private ddlIndex = Infinity;
   private safetyEndMs = Infinity;
@@ -203,6 +212,7 @@ export class KalamSimulation {
     this.trace = new Trace(opts.onTrace);
     this.history = new HistoryRecorder(() => this.now);
     const prng = new Prng(opts.seed);
+    this.ddlRand = new Prng((opts.seed ^ 0x5eed) >>> 0);
     this.net = prng.fork();
     this.faults = prng.fork();
     this.rand = prng.fork();
@@ -232,6 +242,7 @@ export class KalamSimulation {
       messagesDropped: 0,
       snapshotsInstalled: 0,
       snapshotsRestoredOnBoot: 0,
+      ddlDuringFaults: 0,
       setupTicks: 0,
       livenessTicks: 0,
     };
@@ -515,6 +526,7 @@ export class KalamSimulation {
         this.faultStep();
         this.expireCalls();
         this.clientStep();
+        this.ddlStep();
         return;
       case 'liveness':
         this.expireCalls();
@@ -653,11 +665,68 @@ export class KalamSimulation {
   }
 
   private setupStep(): void {
-    const step = this.setup[0];
-    if (step === undefined) {
+    if (this.setup.length === 0) {
       this.startSafety();
       return;
     }
+    this.driveStep(this.setup);
+  }
+
+  /**
+   * Schema changes while the faults run: now and then a new USER table (and then a write into it by a
+   * random user, planned against the meta:system index that created it), or a new column on the register
+   * table. They are what make the cross-group order matter across crashes and rejoins.
+   */
+  private ddlStep(): void {
+    if (this.sideWork.length === 0 && this.ddlRand.chance(0.02)) {
+      if (this.ddlRand.chance(0.5)) {
+        const tableId = `${NAMESPACE}.side${++this.sideTables}`;
+        const userId = this.clients[this.ddlRand.int(this.clients.length)]!.userId;
+        this.sideWork.push({
+          group: 0,
+          label: `create ${tableId}`,
+          command: () =>
+            encodeCommand({ type: 'CreateTable', tableId, tableType: 'USER', schema: REGISTER, createdAt: this.now }),
+        });
+        this.sideWork.push({
+          group: this.userGroup(userId),
+          label: `insert ${tableId} for ${userId}`,
+          command: (n) => {
+            if (new Catalog(n.machines.store).table(tableId) === undefined) return undefined; // not planned yet here
+            const metaIndex = n.machines.system.appliedIndex();
+            const row = { k: `${userId}-x`, v: this.now };
+            return encodeCommand({
+              type: 'Insert',
+              tableId,
+              userId,
+              rows: [row],
+              seqBase: this.takeSeq(1),
+              at: this.now,
+              metaIndex,
+            });
+          },
+        });
+      } else {
+        const column = `extra${++this.sideColumns}`;
+        this.sideWork.push({
+          group: 0,
+          label: `alter ${USER_TABLE} add ${column}`,
+          command: (n) => {
+            const t = new Catalog(n.machines.store).table(USER_TABLE);
+            if (t === undefined) return undefined;
+            const columns = [...t.schema.columns, { name: column, type: 'TEXT', notNull: false, default: null }];
+            return encodeCommand({ type: 'AlterTable', tableId: USER_TABLE, schema: { ...t.schema, columns } });
+          },
+        });
+      }
+    }
+    if (this.sideWork.length > 0) this.driveStep(this.sideWork);
+  }
+
+  /** Proposes the first step of `steps` at its group's leader (again, if its last attempt went stale). */
+  private driveStep(steps: SetupStep[]): void {
+    const step = steps[0];
+    if (step === undefined) return;
     const p = step.proposal;
     const stale = p !== undefined && (this.node(p.node).epoch !== p.epoch || this.now - p.atMs > retryMs());
     if (p !== undefined && !stale) return;
@@ -670,6 +739,18 @@ export class KalamSimulation {
       step.proposal = { node: n.id, epoch: n.epoch, index, term, atMs: this.now };
       this.trace.record(`${this.now} setup-propose n${n.id} g${step.group} ${step.label}@${index}`);
     });
+  }
+
+  private onSideApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
+    const step = this.sideWork[0];
+    const p = step?.proposal;
+    if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) return;
+    step.proposal = undefined;
+    if (p.term !== e.term) return; // another entry took the index: propose again
+    // Any answer is final (a refusal is deterministic, the digests compare it everywhere).
+    this.sideWork.shift();
+    if ((response as { type: string }).type !== 'Error') this.stats.ddlDuringFaults++;
+    this.trace.record(`${this.now} side-done ${step.label} ${(response as { type: string }).type}`);
   }
 
   private onSetupApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
@@ -833,6 +914,7 @@ export class KalamSimulation {
 
   private onApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
     if (this.phase === 'setup') this.onSetupApplied(n, group, e, response);
+    else this.onSideApplied(n, group, e, response);
     const op = this.proposals.get(`${group}:${n.id}:${e.index}`);
     if (op === undefined || e.kind !== EntryKind.Command) return;
     if (op.proposal?.term !== e.term) {

@@ -19,7 +19,7 @@ export const NAMESPACE = 'app';
 export const USER_TABLE = 'app.reg';
 export const SHARED_TABLE = 'app.shared';
 
-const REGISTER: TableSchema = {
+export const REGISTER: TableSchema = {
   columns: [
     { name: 'k', type: 'TEXT', notNull: true, default: null },
     { name: 'v', type: 'BIGINT', notNull: false, default: null },

@@ -129,14 +129,19 @@ test('a 3-node cluster: replication, isolation, SIGKILL and restart, graceful SI
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Let the load run a few writes first (bounded: a loaded machine may be slow), then stop the leader under it.
+    for (let waited = 0; id <= 105 && waited < 15_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const exit = await nodes.kill(busiest, 'SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after = id;
+    for (let waited = 0; id < after + 5 && waited < 15_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     stop = true;
     await load;
     assert.equal(exit.code, 0, nodes.stderrOf(busiest));
     assert.ok(exit.elapsedMs < SERVER_LIMITS.shutdownHardMs, `stopped in ${exit.elapsedMs} ms`);
     assert.deepEqual(failures, []);
-    assert.ok(id > 105, 'the load ran');
+    assert.ok(id > 105, 'the load ran before the stop');
+    assert.ok(id >= after + 5, 'and went on after it');
   });
 });

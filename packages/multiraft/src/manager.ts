@@ -119,6 +119,8 @@ export class RaftManager {
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * ticks.electionTickMax * ticks.tickMs;
+    // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
+    this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
   }
 
   /** Opens raft.db, recovers every group, starts the transport and the timer. */
@@ -473,6 +475,24 @@ export class RaftManager {
     this.checkOpen();
     const g = this.group(groupId);
     const deadline = Date.now() + (options.timeoutMs ?? MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+    // A read has no effect, so when the leader it went to changes, is stopping, or has not committed in its
+    // term yet, it is simply asked again (with a fresh context: a read index is never reused) until the deadline.
+    for (;;) {
+      const index = await this.readOnce(g, deadline);
+      if (index !== undefined) {
+        await this.withDeadline(g.waitApplied(index), deadline, () => undefined, g);
+        return index;
+      }
+    }
+  }
+
+  /** One ReadIndex round: the index, or undefined when it should be asked again. */
+  private async readOnce(g: GroupRuntime, deadline: number): Promise<number | undefined> {
+    if (g.raw.raft.lead === NONE && Date.now() - g.leaderLostAtMs < this.electionGraceMs) {
+      await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
+        () => undefined,
+      );
+    }
     const context = `${this.nodeId}:${++this.readCounter}`;
     try {
       g.raw.readIndex(context);
@@ -481,14 +501,35 @@ export class RaftManager {
     }
     this.stats.reads++;
     this.scheduleTurn();
-    const index = await this.withDeadline(
-      new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject })),
-      deadline,
-      () => g.reads.delete(context),
-      g,
-    );
-    await this.withDeadline(g.waitApplied(index), deadline, () => undefined, g);
-    return index;
+    const answer = new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject }));
+    let onChange: ((c: LeaderChange) => void) | undefined;
+    const leaderMoved = new Promise<'moved'>((resolve) => {
+      onChange = (c: LeaderChange): void => {
+        if (c.groupId === g.id) resolve('moved');
+      };
+      this.events.on('leaderChange', onChange);
+    });
+    try {
+      const outcome = await this.withDeadline(
+        Promise.race([answer, leaderMoved]),
+        deadline,
+        () => g.reads.delete(context),
+        g,
+      );
+      if (outcome === 'moved') {
+        g.reads.delete(context);
+        return undefined;
+      }
+      return outcome;
+    } catch (err) {
+      g.reads.delete(context);
+      const retriable = err instanceof MultiRaftError && err.code === 'READ_REJECTED' && Date.now() < deadline;
+      if (!retriable) throw err;
+      await new Promise((resolve) => setTimeout(resolve, this.ticks.tickMs));
+      return undefined;
+    } finally {
+      if (onChange !== undefined) this.events.off('leaderChange', onChange);
+    }
   }
 
   /** Moves leadership of a group to `to` (default: the most caught-up follower); resolves when it moved. */

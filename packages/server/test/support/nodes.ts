@@ -43,6 +43,8 @@ interface Running {
 export interface NodesOptions {
   /** 0: standalone; n ≥ 1: an n-member cluster. */
   readonly members: number;
+  /** `cluster.raft.snapshot_threshold` (cluster only); the config's default when absent. */
+  readonly snapshotThreshold?: number;
 }
 
 export class KalamNodes {
@@ -95,6 +97,7 @@ export class KalamNodes {
     if (this.opts.members === 0) return `${lines.join('\n')}\n`;
     lines.push('[cluster]', `cluster_id = "${this.clusterId}"`, `node_id = ${id}`, `secret = "${this.secret}"`);
     lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
+    if (this.opts.snapshotThreshold !== undefined) lines.push(`snapshot_threshold = ${this.opts.snapshotThreshold}`);
     for (const m of this.ids()) {
       lines.push(
         '[[cluster.members]]',
@@ -193,6 +196,12 @@ export class KalamNodes {
     }
     this.running.delete(id);
     return result === 'timeout' ? { code: null, signal: 'SIGKILL', elapsedMs: EXIT_TIMEOUT_MS } : result;
+  }
+
+  /** Deletes node `id`'s data folder (data.db, raft.db, …), as a lost disk would; refused while it runs. */
+  wipe(id: number): void {
+    if (this.running.has(id)) throw new Error(`node ${id} is running: kill it before wiping its data`);
+    rmSync(this.dataDir(id), { recursive: true, force: true });
   }
 
   stderrOf(id: number, node = this.running.get(id)): string {

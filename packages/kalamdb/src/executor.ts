@@ -186,3 +186,22 @@ export class RaftExecutor extends RoutingExecutor {
     return this.manager.nodeId;
   }
 }
+
+/**
+ * What request handlers get: the executor and the node's state machines. It is the only place that knows
+ * the mode; handlers call `ctx.executor()` and never branch on it.
+ */
+export class AppContext {
+  constructor(
+    private readonly commandExecutor: CommandExecutor,
+    readonly machines: StateMachines,
+  ) {}
+
+  executor(): CommandExecutor {
+    return this.commandExecutor;
+  }
+
+  isClusterMode(): boolean {
+    return this.commandExecutor.isClusterMode();
+  }
+}

@@ -49,7 +49,7 @@ export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
-export { RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
+export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
 export type { CommandExecutor } from './executor.js';
 export {
   KalamError,

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
+  AppContext,
   DEFAULT_SHARDING,
   DataStore,
   KalamError,
@@ -75,6 +76,8 @@ export interface RunningNode {
   readonly store: DataStore;
   readonly machines: StateMachines;
   readonly executor: CommandExecutor;
+  /** The app context handlers use: `ctx.executor()`, `ctx.isClusterMode()`. */
+  readonly ctx: AppContext;
   readonly engine: SqlEngine;
   /** undefined in standalone mode. */
   readonly manager: RaftManager | undefined;
@@ -121,7 +124,13 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
     }
     const nodeId = executor.nodeId();
     const view = clusterStatusOf(config, machines, manager);
-    const engine = new SqlEngine({ executor, machines, nodeId, clusterView: () => toClusterView(view()) });
+    const ctx = new AppContext(executor, machines);
+    const engine = new SqlEngine({
+      executor: ctx.executor(),
+      machines,
+      nodeId,
+      clusterView: () => toClusterView(view()),
+    });
     await ensureRoot(engine, machines, config, log);
     let stopped: Promise<void> | undefined;
     const node: RunningNode = {
@@ -130,6 +139,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       store,
       machines,
       executor,
+      ctx,
       engine,
       manager,
       jwtKey,

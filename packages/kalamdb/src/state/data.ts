@@ -75,15 +75,19 @@ class Rows {
     const stmt = this.store.db.prepare(
       `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
-    const existing = new Map(this.scan(t, scope).map((r) => [JSON.stringify(r.values[t.schema.primaryKey]), r]));
+    // One primary-key lookup per row (an index probe), not a scan of the table.
+    const w = this.where(scope);
+    const pk = t.schema.primaryKey;
+    const live = this.store.db.prepare(
+      `SELECT 1 FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${pk}" = ? AND "_deleted" = 0`,
+    );
     const seen = new Set<string>();
     rows.forEach((row, i) => {
       const full = withDefaults(t.schema, row);
       const problem = checkRow(t.schema, full);
       if (problem !== null) throw new ApplyError('INVALID', `row ${i + 1}: ${problem}`);
-      const key = JSON.stringify(full[t.schema.primaryKey]);
-      const old = existing.get(key);
-      if (seen.has(key) || (old !== undefined && !old.deleted)) {
+      const key = JSON.stringify(full[pk]);
+      if (seen.has(key) || live.get(...w.args, toSqlite(full[pk] ?? null)) !== undefined) {
         throw new ApplyError('CONFLICT', `duplicate primary key ${t.schema.primaryKey} = ${key} in ${t.tableId}`);
       }
       seen.add(key);

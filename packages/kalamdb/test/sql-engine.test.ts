@@ -482,3 +482,27 @@ test("a re-created user gets a fresh id and does not inherit the dropped user's 
   const rows = await one(engine, second, 'SELECT * FROM app.notes');
   assert.equal(rows.row_count, 0, "the dropped user's rows stay with the dropped id");
 });
+
+test('point reads by primary key (the index path) answer exactly what a scan would', async () => {
+  const { engine } = setup();
+  await engine.bootstrap('root-pw');
+  await one(engine, root, 'CREATE NAMESPACE app');
+  await one(engine, root, 'CREATE USER TABLE app.p (id BIGINT PRIMARY KEY, v TEXT)');
+  await one(engine, root, "CREATE SHARED TABLE app.s (id BIGINT PRIMARY KEY, v TEXT) WITH (ACCESS_LEVEL='PUBLIC')");
+  for (const table of ['app.p', 'app.s']) {
+    await one(engine, root, `INSERT INTO ${table} (id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
+    await one(engine, root, `DELETE FROM ${table} WHERE id = 3`);
+    assert.deepEqual((await one(engine, root, `SELECT v FROM ${table} WHERE id = 2`)).rows, [['b']]);
+    assert.deepEqual((await one(engine, root, `SELECT v FROM ${table} WHERE 2 = id`)).rows, [['b']]);
+    assert.deepEqual((await one(engine, root, `SELECT v FROM ${table} WHERE id = $1`, [1])).rows, [['a']]);
+    assert.deepEqual(
+      (await one(engine, root, `SELECT v FROM ${table} WHERE id = 3`)).rows,
+      [],
+      'a deleted row stays hidden',
+    );
+    assert.deepEqual((await one(engine, root, `SELECT v FROM ${table} WHERE id = 9`)).rows, []);
+    assert.deepEqual((await one(engine, root, `SELECT v FROM ${table} WHERE id = 2 AND v = 'x'`)).rows, []);
+  }
+  // Another user's row with the same key is not the caller's.
+  assert.deepEqual((await one(engine, alice, 'SELECT v FROM app.p WHERE id = 2')).rows, []);
+});

@@ -166,14 +166,23 @@ export async function selectTable(
   const t = await lookupTable(ctx, tableId);
   checkRead(scope.session, t);
   const userId = scope.session.userId;
+  const folded = foldSelect(s, clockOf(ctx));
+  // `WHERE pk = literal` reads one row through the primary-key index instead of scanning; the WHERE is still
+  // applied below, so the result is the same either way.
+  const key = pointKey(folded.where, t.schema.primaryKey);
+  const one = (r: Record<string, Value> | undefined): Record<string, Value>[] => (r === undefined ? [] : [r]);
   let rows: Record<string, Value>[];
   if (isPerUser(t.tableType)) {
     await ctx.executor.readBarrier(ctx.machines.router.groupForUser(userId));
     const shard = ctx.machines.userShards[ctx.machines.router.userShard(userId)];
-    rows = shard === undefined ? [] : shard.userRows(tableId, userId);
+    if (shard === undefined) rows = [];
+    else
+      rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key.value));
   } else {
     await ctx.executor.readBarrier(dataSharedShard(0));
-    rows = ctx.machines.sharedShards[0]?.rowsOf(tableId) ?? [];
+    const shared = ctx.machines.sharedShards[0];
+    if (shared === undefined) rows = [];
+    else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key.value));
   }
   const relation: Relation = {
     name: tableId,
@@ -181,5 +190,14 @@ export async function selectTable(
     hidden: [{ name: '_seq', type: 'BIGINT' }],
     rows,
   };
-  return runSelect(foldSelect(s, clockOf(ctx)), relation);
+  return runSelect(folded, relation);
+}
+
+/** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */
+function pointKey(where: Expr | null, primaryKey: string): { value: Value } | undefined {
+  if (where === null || where.kind !== 'binary' || where.op !== '=') return undefined;
+  const [col, lit] = where.left.kind === 'column' ? [where.left, where.right] : [where.right, where.left];
+  if (col.kind !== 'column' || col.name !== primaryKey || lit.kind !== 'literal' || lit.value === null)
+    return undefined;
+  return { value: lit.value };
 }

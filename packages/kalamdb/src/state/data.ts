@@ -68,6 +68,17 @@ class Rows {
     return rows.map((r) => toStored(t.schema, r));
   }
 
+  /** The live row with this primary key in scope, if any (an index probe). */
+  byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
+    const w = this.where(scope);
+    const r = this.store.db
+      .prepare(
+        `SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ? AND "_deleted" = 0`,
+      )
+      .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined;
+    return r === undefined ? undefined : toStored(t.schema, r);
+  }
+
   insert(t: TableInfo, scope: Scope, rows: readonly Row[], seqBase: number): number {
     const cols = t.schema.columns.map((c) => c.name);
     const perUser = scope.kind === 'user';
@@ -332,6 +343,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
       .all(this.shard);
   }
 
+  /** A user's live row with this primary key, for point reads. */
+  userRowByKey(tableId: string, userId: string, key: Value): Record<string, Value> | undefined {
+    const t = this.rows.table(tableId, true);
+    const r = this.rows.byKey(t, this.scope(userId), key);
+    return r === undefined ? undefined : { ...r.values, _seq: r.seq };
+  }
+
   /** A user's live rows of a table, for reads (the executor adds the read point). */
   userRows(tableId: string, userId: string): Record<string, Value>[] {
     const t = this.rows.table(tableId, true);
@@ -377,6 +395,12 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
 
   protected importState(state: unknown): void {
     this.loadTables((state as { tables: TableDump[] }).tables);
+  }
+
+  rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {
+    const t = this.rows.table(tableId, false);
+    const r = this.rows.byKey(t, { kind: 'shared' }, key);
+    return r === undefined ? undefined : { ...r.values, _seq: r.seq };
   }
 
   rowsOf(tableId: string): Record<string, Value>[] {

@@ -55,4 +55,5 @@ export { SqlError, type SqlErrorCode, type SqlPosition } from './errors.js';
 export { SQL_LIMITS } from './limits.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';
+export { mapExpr } from './map-expr.js';
 export { compare, evaluate, matches, type SqlValue } from './evaluate.js';

@@ -3,6 +3,7 @@
  * must be exactly 1 … params.length, so a missing or an extra parameter is an INVALID_SQL error rather than a silent
  * NULL.
  */
+import { mapExpr } from './map-expr.js';
 import type { Expr, LiteralValue, SelectItem, Statement } from './ast.js';
 import { assertNever } from './ast.js';
 import { SqlError } from './errors.js';
@@ -41,31 +42,12 @@ export function bindParams(stmt: Statement, params: readonly unknown[]): Stateme
 }
 
 function bindExpr(expr: Expr, params: readonly unknown[], used: Set<number>): Expr {
-  const sub = (child: Expr): Expr => bindExpr(child, params, used);
-  switch (expr.kind) {
-    case 'literal':
-    case 'column':
-      return expr;
-    case 'param': {
-      used.add(expr.index);
-      if (expr.index > params.length) return expr;
-      return { kind: 'literal', value: paramToLiteral(params[expr.index - 1], expr.index) };
-    }
-    case 'binary':
-      return { ...expr, left: sub(expr.left), right: sub(expr.right) };
-    case 'not':
-    case 'negate':
-    case 'isNull':
-      return { ...expr, expr: sub(expr.expr) };
-    case 'in':
-      return { ...expr, expr: sub(expr.expr), list: expr.list.map(sub) };
-    case 'like':
-      return { ...expr, expr: sub(expr.expr), pattern: sub(expr.pattern) };
-    case 'call':
-      return { ...expr, args: expr.args.map(sub) };
-    default:
-      return assertNever(expr);
-  }
+  return mapExpr(expr, (e) => {
+    if (e.kind !== 'param') return undefined;
+    used.add(e.index);
+    if (e.index > params.length) return e;
+    return { kind: 'literal', value: paramToLiteral(params[e.index - 1], e.index) };
+  });
 }
 
 function bindStatement(stmt: Statement, bind: (expr: Expr) => Expr): Statement {

@@ -4,7 +4,7 @@
  * folded into replicated `Value`s and coerced to the column's type.
  */
 import { randomUUID } from 'node:crypto';
-import { evaluate, type Expr, type SqlValue } from '@kalam/sql';
+import { evaluate, mapExpr, type Expr, type SqlValue } from '@kalam/sql';
 import type { ColumnSchema, Value } from '../commands.js';
 import { KalamError } from './errors.js';
 
@@ -31,27 +31,11 @@ export function plannerCall(name: string, clock: PlannerClock): Value | undefine
 
 /** `expr` with every planner function call replaced by its literal value. */
 export function foldPlannerCalls(expr: Expr, clock: PlannerClock): Expr {
-  const sub = (e: Expr): Expr => foldPlannerCalls(e, clock);
-  switch (expr.kind) {
-    case 'literal':
-    case 'column':
-    case 'param':
-      return expr;
-    case 'binary':
-      return { ...expr, left: sub(expr.left), right: sub(expr.right) };
-    case 'not':
-    case 'negate':
-    case 'isNull':
-      return { ...expr, expr: sub(expr.expr) };
-    case 'in':
-      return { ...expr, expr: sub(expr.expr), list: expr.list.map(sub) };
-    case 'like':
-      return { ...expr, expr: sub(expr.expr), pattern: sub(expr.pattern) };
-    case 'call': {
-      const value = expr.args.length === 0 && !expr.star ? plannerCall(expr.name, clock) : undefined;
-      return value === undefined ? { ...expr, args: expr.args.map(sub) } : { kind: 'literal', value };
-    }
-  }
+  return mapExpr(expr, (e) => {
+    if (e.kind !== 'call' || e.args.length > 0 || e.star) return undefined;
+    const value = plannerCall(e.name, clock);
+    return value === undefined ? undefined : { kind: 'literal', value };
+  });
 }
 
 /** True when the expression reads a column. */

@@ -655,15 +655,13 @@ export class RaftManager {
         }
         const g = this.group(b.groupId);
         if (!g.isLeader()) {
+          // Always NOT_LEADER, even when this node knows no leader yet (it just stepped down in a transfer):
+          // the refusal comes before anything was appended, so the forwarding node may safely try again.
           const lead = g.raw.raft.lead;
-          throw new MultiRaftError(
-            lead === NONE ? 'LEADER_NOT_AVAILABLE' : 'NOT_LEADER',
-            `node ${this.nodeId} is not the leader`,
-            {
-              groupId: g.id,
-              leaderHint: lead === NONE ? null : lead,
-            },
-          );
+          throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+            groupId: g.id,
+            leaderHint: lead === NONE ? null : lead,
+          });
         }
         return this.proposeLocal(g, b.command, Date.now() + MULTIRAFT_LIMITS.requestTimeoutMsDefault);
       }

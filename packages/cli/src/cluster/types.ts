@@ -1,0 +1,129 @@
+/**
+ * The contract between the `kalam` commands, the supervisor and the drills: what a cluster folder holds, what
+ * the supervisor answers, and the control surface a drill drives. One file so the pieces can be built apart.
+ *
+ * A cluster folder (default `.kalam/clusters/NAME`, or `--dir DIR`):
+ *   cluster.json         ClusterManifest (written by `cluster up`, mode 0600)
+ *   credentials.json     ClusterCredentials: root user and password, cluster secret (mode 0600)
+ *   supervisor.json      SupervisorInfo: pid, loopback control URL, token (mode 0600; removed on `down`)
+ *   nodes/nodeN.toml     each node's config (mode 0600)
+ *   data/nodeN/          each node's data_dir
+ *   logs/nodeN.log       each node's stdout and stderr; logs/supervisor.log the supervisor's own
+ */
+
+export type NodeId = number;
+
+export interface ClusterManifest {
+  readonly name: string;
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly createdAt: string;
+  readonly nodes: readonly ManifestNode[];
+}
+
+export interface ManifestNode {
+  readonly id: NodeId;
+  /** `http://127.0.0.1:PORT` */
+  readonly apiUrl: string;
+  /** `127.0.0.1:PORT` */
+  readonly rpcAddr: string;
+  /** Absolute paths. */
+  readonly configPath: string;
+  readonly dataDir: string;
+  readonly logPath: string;
+}
+
+export interface ClusterCredentials {
+  readonly user: string;
+  readonly password: string;
+  readonly clusterSecret: string;
+}
+
+export interface SupervisorInfo {
+  readonly pid: number;
+  /** `http://127.0.0.1:PORT`; every request carries `Authorization: Bearer <token>`. */
+  readonly url: string;
+  readonly token: string;
+  readonly startedAt: string;
+}
+
+/** up: running and answering; starting: spawned, not yet ready; paused: SIGSTOPped; down: not running. */
+export type NodeState = 'up' | 'starting' | 'paused' | 'down';
+
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly state: NodeState;
+  readonly pid: number | null;
+  readonly apiUrl: string;
+  readonly rpcAddr: string;
+  readonly uptimeMs: number | null;
+  /** How the last process ended, e.g. "signal SIGKILL", "exit 0"; null while running or never started. */
+  readonly lastExit: string | null;
+  /** Faults in force on this node (partition rules, slow disk), one short line each. */
+  readonly faults: readonly string[];
+}
+
+export interface GroupStatus {
+  readonly name: string;
+  readonly id: number;
+  /** null when no reachable node knows a leader. */
+  readonly leader: NodeId | null;
+  readonly term: number;
+  /** Applied index per node id (null: the node is down or did not answer). */
+  readonly applied: Readonly<Record<string, number | null>>;
+  /** Leader's applied index minus each node's (null: unknown). */
+  readonly lag: Readonly<Record<string, number | null>>;
+}
+
+export interface ClusterStatus {
+  readonly name: string;
+  readonly dir: string;
+  readonly supervisorPid: number;
+  /** ms since epoch when this status was taken. */
+  readonly at: number;
+  readonly nodes: readonly NodeStatus[];
+  readonly groups: readonly GroupStatus[];
+  /** node id → number of groups it leads. */
+  readonly leadersPerNode: Readonly<Record<string, number>>;
+}
+
+export type KillSignal = 'KILL' | 'TERM' | 'STOP' | 'CONT';
+export type PartitionDirection = 'both' | 'in' | 'out';
+
+/** A flaky link rule (applied to what `node` sends to each of `peers`, and what they send to it). */
+export interface NetworkRule {
+  readonly delayMs?: number;
+  readonly jitterMs?: number;
+  readonly dropRate?: number;
+  readonly duplicateRate?: number;
+}
+
+/** Per group: the node's applied index and a digest of its state machine at that index. */
+export type GroupDigests = Readonly<Record<string, { readonly applied: number; readonly digest: string }>>;
+
+/**
+ * What drills and the `node` commands drive; implemented over the supervisor's HTTP API. Every method is
+ * bounded in time and throws a CliError with a one-line message on failure.
+ */
+export interface ClusterController {
+  readonly manifest: ClusterManifest;
+  readonly credentials: ClusterCredentials;
+  status(): Promise<ClusterStatus>;
+  kill(node: NodeId, signal?: KillSignal): Promise<void>;
+  /** Starts a node that is down; resolves once it is ready (its ready line was printed). */
+  start(node: NodeId): Promise<void>;
+  restart(node: NodeId): Promise<void>;
+  /** Cuts `node` off from `from` (default: every other node) in the given direction (default both). */
+  partition(node: NodeId, opts?: { from?: readonly NodeId[]; direction?: PartitionDirection }): Promise<void>;
+  /** Flaky links between `node` and `peers` (default: every other node), both ways. */
+  network(node: NodeId, rule: NetworkRule, peers?: readonly NodeId[]): Promise<void>;
+  /** Clears partition and network rules on `node` (default: on every node). */
+  heal(node?: NodeId): Promise<void>;
+  /** A slow disk inside the node: every fsync of its Raft log waits `fsyncDelayMs` (0 clears). */
+  disk(node: NodeId, fsyncDelayMs: number): Promise<void>;
+  /** Deletes a stopped node's data folder (it must be down). */
+  wipe(node: NodeId): Promise<void>;
+  digests(node: NodeId): Promise<GroupDigests>;
+  /** Stops every node (SIGTERM, then SIGKILL after a bound) and the supervisor; `wipe` removes the folder. */
+  down(opts?: { wipe?: boolean }): Promise<void>;
+}

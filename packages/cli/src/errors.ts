@@ -7,9 +7,9 @@
 export const ExitCode = {
   /** The command did what was asked and every check passed. */
   Ok: 0,
-  /** A check failed: the simulator found a violation, a benchmark run failed. */
+  /** A check failed: the simulator found a violation, a benchmark run failed, `kalam sql` got an SQL error. */
   CheckFailed: 1,
-  /** Bad usage or bad input: an unknown option, a value out of range, a missing build. */
+  /** Bad usage or bad input: an unknown option, a value out of range, a missing build, a cluster that is not up. */
   Usage: 2,
   /** An internal error: a bug in kalam itself (printed with its stack). */
   Internal: 3,
@@ -24,7 +24,10 @@ export type CliErrorCode =
   | 'BENCH_FAILED'
   | 'WORKER_FAILED'
   | 'SERVE_STARTUP'
-  | 'SERVE_STOP_TIMEOUT';
+  | 'SERVE_STOP_TIMEOUT'
+  | 'CLUSTER_NOT_FOUND'
+  | 'SQL_UNREACHABLE'
+  | 'SQL_ERROR';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -37,6 +40,12 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   SERVE_STARTUP: ExitCode.Usage,
   /** `kalam serve` was stopped but its graceful stop did not finish within its bound. */
   SERVE_STOP_TIMEOUT: ExitCode.CheckFailed,
+  /** No cluster folder (cluster.json) where `--cluster` / `--dir` / the default points. */
+  CLUSTER_NOT_FOUND: ExitCode.Usage,
+  /** `kalam sql`: no node answered (the cluster is not up), or a write's outcome is unknown after a timeout. */
+  SQL_UNREACHABLE: ExitCode.Usage,
+  /** `kalam sql`: the server answered with an error (bad SQL, a missing table, wrong credentials). */
+  SQL_ERROR: ExitCode.CheckFailed,
 };
 
 /**

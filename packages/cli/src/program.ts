@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
+import { registerSql } from './commands/sql.js';
 import type { CliContext } from './context.js';
 import { createOutput } from './output.js';
 import { inProcessRunner, runAnySimulation, workerRunner } from './sim/runner.js';
@@ -35,6 +36,7 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerSim(program, ctx);
   registerBench(program, ctx);
   registerServe(program, ctx);
+  registerSql(program, ctx);
   return program;
 }
 

@@ -55,12 +55,13 @@ function renderTable(out: Output, result: SqlResult): string[] {
   for (const row of cells) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.text.length)));
   if (tty) fitWidths(widths, out.stdout.columns);
 
-  const pad = (text: string, i: number): string => {
+  const pad = (text: string, i: number, right = rightAligned[i] === true): string => {
     const width = widths[i] ?? 0;
     const cut = text.length > width ? `${text.slice(0, Math.max(0, width - ELLIPSIS.length))}${ELLIPSIS}` : text;
-    return rightAligned[i] === true ? cut.padStart(width) : cut.padEnd(width);
+    return right ? cut.padStart(width) : cut.padEnd(width);
   };
-  const header = columns.map((name, i) => out.color.bold(pad(name, i))).join(SEPARATOR);
+  // Headers are left-aligned over every column, values as their type reads best.
+  const header = columns.map((name, i) => out.color.bold(pad(name, i, false))).join(SEPARATOR);
   const rule = widths.map((w) => '-'.repeat(w)).join('-+-');
   const body = cells.map((row) =>
     row

@@ -61,7 +61,10 @@ function renderTable(out: Output, result: SqlResult): string[] {
     return right ? cut.padStart(width) : cut.padEnd(width);
   };
   // Headers are left-aligned over every column, values as their type reads best.
-  const header = columns.map((name, i) => out.color.bold(pad(name, i, false))).join(SEPARATOR);
+  // The last header is not padded, so that no styled trailing blanks end the line.
+  const header = columns
+    .map((name, i) => out.color.bold(i === columns.length - 1 ? name : pad(name, i, false)))
+    .join(SEPARATOR);
   const rule = widths.map((w) => '-'.repeat(w)).join('-+-');
   const body = cells.map((row) =>
     row

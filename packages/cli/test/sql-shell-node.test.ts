@@ -4,19 +4,22 @@
  * healthcheck is exercised on every cluster run. Proves: DDL / DML / SELECT one-shot output, --json is the API's
  * JSON, an SQL error and an unknown or unreachable cluster are one line with exit 1 / 2, a piped REPL session
  * (meta commands, a multi-line statement, an error that does not end it, \q), and that a write is re-sent to
- * another node only when the connection was refused, never after it went unanswered, while a read is.
+ * another node only when the connection was refused, never after it went unanswered or got a 503, while a read
+ * is; and, on a (simulated) terminal, the prompts and the saved history.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { runCli } from '../src/main.js';
 import { createOutput } from '../src/output.js';
 import { SqlClient } from '../src/sql-shell/client.js';
+import { runRepl } from '../src/sql-shell/repl.js';
 import type { SqlTarget } from '../src/sql-shell/target.js';
 import { bufferedContext } from './support/fakes.js';
 import { freePort, KALAM_BIN, ROOT_PASSWORD, StandaloneNode } from './support/standalone.js';
@@ -280,4 +283,69 @@ test('falling over: a refused connection moves any statement on; an unanswered w
   assert.equal(hang.seen(), 2);
   assert.equal(read.endpoint.nodeId, 2);
   assert.deepEqual(read.response.results?.[0]?.rows, [[1]]);
+
+  // 503 (a draining node): a read moves on, a write gets the error answer back and is not re-sent.
+  const draining = createServer((req, res) => {
+    req.resume();
+    const body = JSON.stringify({ status: 'error', results: [], error: { code: 'CLUSTER_UNAVAILABLE', message: 'x' } });
+    res.writeHead(503, { 'Content-Type': 'application/json' }).end(body);
+  });
+  await new Promise<void>((resolve) => draining.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    draining.closeAllConnections();
+    draining.close();
+  });
+  const address = draining.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  const unavailable = new SqlClient(target(`http://127.0.0.1:${port}`), out, { requestTimeoutMs: 20_000 });
+  const refusedWrite = await unavailable.execute('INSERT INTO fo.t (id) VALUES (3)', null);
+  assert.equal(refusedWrite.httpStatus, 503);
+  assert.equal(refusedWrite.endpoint.nodeId, 1);
+  assert.equal(refusedWrite.response.error?.code, 'CLUSTER_UNAVAILABLE');
+  const reread = await unavailable.execute('SELECT id FROM fo.t', null);
+  assert.equal(reread.endpoint.nodeId, 2);
+  assert.deepEqual(reread.response.results?.[0]?.rows, [[1]]);
+});
+
+test('on a terminal the REPL prompts, continues a statement with ->, and saves its history', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-sql-tty-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const historyPath = join(dir, 'history');
+  writeFileSync(historyPath, 'SHOW STORAGES;\n');
+  const input = new PassThrough();
+  const terminal = new PassThrough();
+  let screen = '';
+  terminal.setEncoding('utf8').on('data', (s: string) => (screen += s));
+  const { ctx, buffers } = bufferedContext();
+  const client = new SqlClient(
+    {
+      label: node.apiUrl,
+      endpoints: [{ nodeId: null, apiUrl: node.apiUrl }],
+      user: 'root',
+      password: ROOT_PASSWORD,
+      historyPath,
+      clusterDown: false,
+    },
+    ctx.out,
+  );
+  const done = runRepl(client, ctx.out, {
+    input,
+    interactive: true,
+    terminalOutput: terminal,
+    json: false,
+    namespace: null,
+    historyPath,
+  });
+  input.write('SHOW\r');
+  input.write('NAMESPACES;\r');
+  input.write('\\q\r');
+  const summary = await done;
+  assert.deepEqual(summary, { ran: 1, failed: 0 });
+  assert.match(
+    buffers.stdout,
+    /^ namespace_id \| table_count \| created_by \| created_at\n-+\+[-+]+\n(.*\n)*\(\d+ rows?\)\n/,
+  );
+  assert.match(screen, /kalam> /);
+  assert.match(screen, / {4}-> /);
+  assert.deepEqual(readFileSync(historyPath, 'utf8').split('\n'), ['SHOW STORAGES;', 'SHOW', 'NAMESPACES;', '\\q', '']);
 });

@@ -24,7 +24,14 @@ export type CliErrorCode =
   | 'BENCH_FAILED'
   | 'WORKER_FAILED'
   | 'SERVE_STARTUP'
-  | 'SERVE_STOP_TIMEOUT';
+  | 'SERVE_STOP_TIMEOUT'
+  | 'CLUSTER_NOT_RUNNING'
+  | 'CLUSTER_ALREADY_RUNNING'
+  | 'PORT_IN_USE'
+  | 'UNKNOWN_NODE'
+  | 'NODE_STATE'
+  | 'CLUSTER_TIMEOUT'
+  | 'CLUSTER_FAILED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -37,6 +44,20 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   SERVE_STARTUP: ExitCode.Usage,
   /** `kalam serve` was stopped but its graceful stop did not finish within its bound. */
   SERVE_STOP_TIMEOUT: ExitCode.CheckFailed,
+  /** `kalam cluster|node …` against a cluster whose supervisor is not running (never started, down, or dead). */
+  CLUSTER_NOT_RUNNING: ExitCode.Usage,
+  /** `kalam cluster up` when that cluster's supervisor already runs. */
+  CLUSTER_ALREADY_RUNNING: ExitCode.Usage,
+  /** `kalam cluster up`: a port the cluster needs is taken (checked before anything starts). */
+  PORT_IN_USE: ExitCode.Usage,
+  /** A node id the cluster does not have. */
+  UNKNOWN_NODE: ExitCode.Usage,
+  /** A node command that does not fit the node's state: start a running node, wipe a running node, fault a down one. */
+  NODE_STATE: ExitCode.Usage,
+  /** The cluster did not reach the asked state in time: no leader for every group, a node not ready. */
+  CLUSTER_TIMEOUT: ExitCode.CheckFailed,
+  /** The supervisor or a node failed: a node exited while starting, a request was refused. */
+  CLUSTER_FAILED: ExitCode.CheckFailed,
 };
 
 /**

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerCluster } from './commands/cluster.js';
+import { registerNode } from './commands/node.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import type { CliContext } from './context.js';
@@ -35,6 +37,8 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerSim(program, ctx);
   registerBench(program, ctx);
   registerServe(program, ctx);
+  registerCluster(program, ctx);
+  registerNode(program, ctx);
   return program;
 }
 

@@ -2,7 +2,8 @@
  * `kalam cluster` and `kalam node` end to end through bin/kalam, with real supervisor and node processes in a
  * temp --dir on ports free at run time: up → 3 nodes up and 36 groups with a leader; up again is refused; kill
  * → the node shows down and every group has a leader again (a liveness bound, the time seen is reported);
- * start brings it back; partition/heal and disk change what the nodes' admin endpoint reports; down --wipe
+ * start brings it back; partition/heal and disk change what the nodes' admin endpoint reports; STOP/CONT,
+ * restart, wipe refused while running; down keeps the folder and up restarts the same cluster; down --wipe
  * leaves no process and no folder; a SIGKILLed supervisor takes its nodes with it; a port in use is one line
  * and nothing starts. Every process is reaped by pid in t.after, on failure too.
  */
@@ -245,6 +246,39 @@ test('up, status, kill, start, partition, heal, disk, digests, down --wipe', asy
   ]);
   await controller.heal(2);
   assert.deepEqual((await admin(token, api(3), '/v1/api/admin/faults'))['faults'], []);
+
+  // Pause and resume; wipe only when down; restart gives a new process.
+  assert.equal((await run(['node', 'kill', '3', '--signal', 'STOP', '--dir', dir])).code, 0);
+  assert.equal((await status(dir)).nodes.find((n) => n.id === 3)?.state, 'paused');
+  assert.equal((await run(['node', 'kill', '3', '--signal', 'CONT', '--dir', dir])).code, 0);
+  assert.equal((await status(dir)).nodes.find((n) => n.id === 3)?.state, 'up');
+  const busy = await run(['node', 'wipe', '3', '--dir', dir]);
+  assert.equal(busy.code, 2);
+  oneLine(busy.stderr);
+  const before = (await status(dir)).nodes.find((n) => n.id === 3)?.pid;
+  const restart = await run(['node', 'restart', '3', '--dir', dir]);
+  assert.equal(restart.code, 0, restart.stderr);
+  const restarted = await status(dir);
+  track(pidsOf(restarted));
+  const now3 = restarted.nodes.find((n) => n.id === 3);
+  assert.equal(now3?.state, 'up');
+  assert.notEqual(now3?.pid, before);
+
+  // down without --wipe keeps the folder; up again restarts the same cluster from its data.
+  const running = pidsOf(restarted);
+  const stop = await run(['cluster', 'down', '--dir', dir]);
+  assert.equal(stop.code, 0, stop.stderr);
+  await waitUntil('every process gone after down', EXIT_BOUND_MS, () => running.every((p) => !alive(p)));
+  assert.equal(existsSync(join(dir, 'supervisor.json')), false);
+  assert.equal(existsSync(join(dir, 'cluster.json')), true);
+  const reup = await run(['cluster', 'up', '--nodes', '3', '--dir', dir, '--json']);
+  assert.equal(reup.code, 0, reup.stderr);
+  const second = JSON.parse(reup.stdout) as ClusterStatus;
+  track(pidsOf(second));
+  assert.ok(
+    second.groups.every((g) => g.leader !== null && g.term > 1),
+    'the same cluster, at later terms',
+  );
 
   const logs = await run(['node', 'logs', '2', '--dir', dir]);
   assert.equal(logs.code, 0);

@@ -85,6 +85,12 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
   }
   removeSupervisorInfo(ref.dir); // a stale file of a dead supervisor
   const existing = existsSync(folderFiles.manifest(ref.dir)) ? readManifest(ref.dir) : undefined;
+  const existingBase = existing === undefined ? undefined : Number(new URL(existing.nodes[0]?.apiUrl ?? '').port);
+  if (existing !== undefined && opts.basePort !== undefined && existingBase !== opts.basePort) {
+    throw usageError(
+      `${ref.dir} holds a stopped cluster on base port ${existingBase}; leave out --base-port, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
   if (existing !== undefined && existing.nodes.length !== nodes) {
     throw usageError(
       `${ref.dir} holds a stopped ${existing.nodes.length}-node cluster; start it with --nodes ${existing.nodes.length}, or remove it with \`kalam cluster down --wipe\``,
@@ -239,6 +245,7 @@ class Controller implements ClusterController {
     opts: { from?: readonly NodeId[]; direction?: PartitionDirection } = {},
   ): Promise<void> {
     const peers = this.peersOf(node, opts.from);
+    await this.requireUp([node, ...peers]);
     const direction = opts.direction ?? 'both';
     const cutOut = direction === 'both' || direction === 'out';
     const cutIn = direction === 'both' || direction === 'in';
@@ -248,29 +255,32 @@ class Controller implements ClusterController {
 
   async network(node: NodeId, rule: NetworkRule, peers?: readonly NodeId[]): Promise<void> {
     const others = this.peersOf(node, peers);
+    await this.requireUp([node, ...others]);
     await this.setRule(node, others, { ...rule });
     for (const peer of others) await this.setRule(peer, [node], { ...rule });
   }
 
+  /** Clears rules on the nodes that are up (a down node starts with none). */
   async heal(node?: NodeId): Promise<void> {
-    const targets = await this.upNodes();
-    if (node === undefined) {
-      for (const id of targets) await this.admin(id, '/v1/api/admin/faults/clear', {});
-      return;
-    }
-    manifestNode(this.manifest, node);
-    if (targets.includes(node)) await this.admin(node, '/v1/api/admin/faults/clear', {});
+    if (node !== undefined) manifestNode(this.manifest, node);
+    const status = await this.status();
+    const targets = status.nodes.filter((n) => n.state === 'up').map((n) => n.id);
     for (const id of targets) {
-      if (id !== node) await this.admin(id, '/v1/api/admin/faults/clear', { peers: [node] });
+      const peers = node === undefined || id === node ? {} : { peers: [node] };
+      await this.api.call(manifestNode(this.manifest, id), '/v1/api/admin/faults/clear', peers);
     }
   }
 
   async disk(node: NodeId, fsyncDelayMs: number): Promise<void> {
-    await this.admin(node, '/v1/api/admin/disk', { fsync_delay_ms: fsyncDelayMs });
+    await this.requireUp([node]);
+    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/disk', { fsync_delay_ms: fsyncDelayMs });
   }
 
   async digests(node: NodeId): Promise<GroupDigests> {
-    const body = (await this.admin(node, '/v1/api/admin/digests')) as { groups: GroupDigests };
+    await this.requireUp([node]);
+    const body = (await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/digests')) as {
+      groups: GroupDigests;
+    };
     return body.groups;
   }
 
@@ -306,20 +316,16 @@ class Controller implements ClusterController {
 
   private async setRule(node: NodeId, peers: readonly NodeId[], rule: Record<string, unknown>): Promise<void> {
     if (peers.length === 0) return;
-    await this.admin(node, '/v1/api/admin/faults', { peers, rule });
+    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/faults', { peers, rule });
   }
 
-  private async upNodes(): Promise<NodeId[]> {
+  /** NODE_STATE unless every one of `nodes` is up (a fault cannot be set on a process that is not serving). */
+  private async requireUp(nodes: readonly NodeId[]): Promise<void> {
     const status = await this.status();
-    return status.nodes.filter((n) => n.state === 'up').map((n) => n.id);
-  }
-
-  private async admin(node: NodeId, path: string, body?: unknown): Promise<unknown> {
-    const target = manifestNode(this.manifest, node);
-    const status = await this.status();
-    const state = status.nodes.find((n) => n.id === node)?.state;
-    if (state !== 'up') throw new CliError('NODE_STATE', `node ${node} is ${state ?? 'unknown'}: start it first`);
-    return this.api.call(target, path, body);
+    for (const id of nodes) {
+      const state = status.nodes.find((n) => n.id === id)?.state;
+      if (state !== 'up') throw new CliError('NODE_STATE', `node ${id} is ${state ?? 'unknown'}: start it first`);
+    }
   }
 
   private async supervisor(

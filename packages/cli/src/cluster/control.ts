@@ -182,7 +182,7 @@ class Controller implements ClusterController {
     readonly credentials: ClusterCredentials,
     private readonly info: SupervisorInfo,
   ) {
-    this.api = new NodeApi(credentials, manifest.nodes);
+    this.api = new NodeApi(manifest.nodes);
   }
 
   /** Polls until every node is up and every group has a leader; a node that exits meanwhile fails at once. */

@@ -2,18 +2,16 @@
  * How `kalam cluster up` and `kalam cluster status` show a ClusterStatus: a node table (id, state, pid, uptime,
  * API URL, RPC address, groups led, faults) and a compact group map — per group its term and, per node, "L" for
  * the leader, its applied-index lag behind the leader, "?" when unknown, "x" when the node is down — laid out
- * in as many side-by-side columns as the width allows.
+ * in as many side-by-side columns as the width allows. Cells stay uncoloured: formatTable pads by length, and
+ * escape codes would skew the columns.
  */
 import type { Output } from '../output.js';
 import { formatDurationMs, formatTable } from '../output.js';
 import type { ClusterStatus, GroupStatus, NodeStatus } from './types.js';
 
-export function nodeTable(out: Output, status: ClusterStatus): string[] {
-  const c = out.color;
-  const state = (n: NodeStatus): string => {
-    const text = n.state === 'down' && n.lastExit !== null ? `down (${n.lastExit})` : n.state;
-    return n.state === 'up' ? c.green(text) : n.state === 'down' ? c.red(text) : c.yellow(text);
-  };
+export function nodeTable(status: ClusterStatus): string[] {
+  const state = (n: NodeStatus): string =>
+    n.state === 'down' && n.lastExit !== null ? `down (${n.lastExit})` : n.state;
   return formatTable<NodeStatus>(
     [
       { title: 'node', value: (n) => String(n.id), align: 'right' },
@@ -29,26 +27,25 @@ export function nodeTable(out: Output, status: ClusterStatus): string[] {
   );
 }
 
-export function groupMap(out: Output, status: ClusterStatus, width: number): string[] {
+export function groupMap(status: ClusterStatus, width: number): string[] {
   const ids = status.nodes.map((n) => n.id);
   const down = new Set(status.nodes.filter((n) => n.state !== 'up').map((n) => n.id));
   const cell = (g: GroupStatus, id: number): string => {
-    if (g.leader === id) return out.color.green('L');
-    if (down.has(id)) return out.color.dim('x');
+    if (g.leader === id) return 'L';
+    if (down.has(id)) return 'x';
     const lag = g.lag[String(id)];
     return lag === null || lag === undefined ? '?' : String(lag);
   };
   const rows = formatTable<GroupStatus>(
     [
-      { title: 'group', value: (g) => (g.leader === null ? out.color.red(g.name) : g.name) },
+      { title: 'group', value: (g) => (g.leader === null ? `${g.name}!` : g.name) },
       { title: 'term', value: (g) => String(g.term), align: 'right' },
       ...ids.map((id) => ({ title: `n${id}`, value: (g: GroupStatus) => cell(g, id), align: 'right' as const })),
     ],
     status.groups,
   );
   const [header = '', ...body] = rows;
-  // eslint-disable-next-line no-control-regex
-  const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const visible = (s: string): number => s.length;
   const cellWidth = Math.max(visible(header), ...body.map(visible)) + 4;
   const columns = Math.max(1, Math.min(3, Math.floor(width / cellWidth)));
   const perColumn = Math.ceil(body.length / columns);
@@ -76,12 +73,14 @@ export function renderStatus(out: Output, status: ClusterStatus, width: number):
   const perNode = Object.entries(status.leadersPerNode)
     .map(([id, n]) => `n${id}:${n}`)
     .join(' ');
+  const headline = `cluster ${status.name} — ${up}/${status.nodes.length} nodes up, ${led}/${status.groups.length} groups with a leader (supervisor pid ${status.supervisorPid})`;
+  const healthy = led === status.groups.length && up === status.nodes.length;
   return [
-    `cluster ${status.name} — ${up}/${status.nodes.length} nodes up, ${led}/${status.groups.length} groups with a leader (supervisor pid ${status.supervisorPid})`,
+    healthy ? out.color.green(headline) : out.color.yellow(headline),
     '',
-    ...nodeTable(out, status),
+    ...nodeTable(status),
     '',
-    `leaders per node: ${perNode}   (map: L leader, number = applied-index lag, ? unknown, x node not up)`,
-    ...groupMap(out, status, width),
+    `leaders per node: ${perNode}   (map: L leader, number = applied-index lag, ? unknown, x node not up, ! no leader)`,
+    ...groupMap(status, width),
   ];
 }

@@ -29,14 +29,7 @@ import { CliError } from '../errors.js';
 import { repoRoot } from '../paths.js';
 import { aggregateGroups, leadersPerNode } from './aggregate.js';
 import type { NodeReport } from './aggregate.js';
-import {
-  folderFiles,
-  manifestNode,
-  readCredentials,
-  readManifest,
-  removeSupervisorInfo,
-  writeSupervisorInfo,
-} from './folder.js';
+import { folderFiles, manifestNode, readManifest, removeSupervisorInfo, writeSupervisorInfo } from './folder.js';
 import { httpJson } from './http.js';
 import { CLUSTER_LIMITS } from './limits.js';
 import { NodeApi } from './node-api.js';
@@ -108,7 +101,7 @@ class Supervisor {
     private readonly opts: SupervisorOptions,
   ) {
     for (const node of manifest.nodes) this.slots.set(node.id, { node, proc: undefined, lastExit: null });
-    this.api = new NodeApi(readCredentials(opts.dir), manifest.nodes);
+    this.api = new NodeApi(manifest.nodes);
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 

@@ -4,7 +4,8 @@
  * → the node shows down and every group has a leader again (a liveness bound, the time seen is reported);
  * start brings it back; partition/heal and disk change what the nodes' admin endpoint reports; STOP/CONT,
  * restart, wipe refused while running; down keeps the folder and up restarts the same cluster; down --wipe
- * leaves no process and no folder; a SIGKILLed supervisor takes its nodes with it; a port in use is one line
+ * leaves no process and no folder; the programmatic upCluster passes extra environment to the nodes; heal works
+ * with no quorum anywhere; a SIGKILLed supervisor takes its nodes with it; a port in use is one line
  * and nothing starts. Every process is reaped by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +20,7 @@ import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { connectCluster } from '../src/cluster/control.js';
+import { connectCluster, upCluster } from '../src/cluster/control.js';
 import type { ClusterCredentials, ClusterStatus, SupervisorInfo } from '../src/cluster/types.js';
 
 const kalam = fileURLToPath(new URL('../../../../bin/kalam', import.meta.url));
@@ -294,18 +295,42 @@ test('up, status, kill, start, partition, heal, disk, digests, down --wipe', asy
   oneLine(after.stderr);
 });
 
-test('a SIGKILLed supervisor takes every node with it', async (t) => {
+test('programmatic: env reaches the nodes; heal works without a quorum; a SIGKILLed supervisor takes every node with it', async (t) => {
   const { dir, track } = tempCluster(t, 'orphans');
   const base = await freeBase(3);
-  const up = await run(['cluster', 'up', '--nodes', '3', '--dir', dir, '--base-port', String(base), '--json']);
-  assert.equal(up.code, 0, up.stderr);
-  const s = JSON.parse(up.stdout) as ClusterStatus;
+  const progress: string[] = [];
+  const controller = await upCluster({
+    nodes: 3,
+    dir,
+    basePort: base,
+    env: { KALAM_DRILL_MARKER: 'on' },
+    onProgress: (line) => progress.push(line),
+  });
+  const s = await controller.status();
   track(pidsOf(s));
+  assert.match(progress.at(-1) ?? '', /3\/3 nodes up, 36\/36 groups with a leader/);
   const nodes = s.nodes.map((n) => n.pid).filter((p): p is number => p !== null);
   assert.equal(nodes.length, 3);
+  if (existsSync(`/proc/${nodes[0]}/environ`)) {
+    const environ = readFileSync(`/proc/${nodes[0]}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes('KALAM_DRILL_MARKER=on'), 'the extra environment reaches the node');
+  }
+
+  // Node 1 down and 2 ↔ 3 cut: no group has a quorum, and no login could succeed; heal must still work.
+  await controller.kill(1);
+  await controller.partition(3, { from: [2] });
+  await controller.heal();
+  const healed = await waitUntil('every group led by 2 or 3', FAILOVER_BOUND_MS, async () =>
+    (await controller.status()).groups.every((g) => g.leader === 2 || g.leader === 3),
+  );
+  t.diagnostic(`every group led again ${healed} ms after heal`);
+  for (const id of [2, 3]) assert.deepEqual((await controller.status()).nodes.find((n) => n.id === id)?.faults, []);
+
   process.kill(s.supervisorPid, 'SIGKILL');
-  const ms = await waitUntil('every node exits', EXIT_BOUND_MS, () => nodes.every((p) => !alive(p)));
+  const alive3 = nodes.filter((p) => alive(p));
+  const ms = await waitUntil('every node exits', EXIT_BOUND_MS, () => alive3.every((p) => !alive(p)));
   t.diagnostic(`all nodes gone ${ms} ms after the supervisor's SIGKILL`);
+  await assert.rejects(controller.status(), { code: 'CLUSTER_NOT_RUNNING' });
   const st = await run(['cluster', 'status', '--dir', dir]);
   assert.equal(st.code, 2);
   assert.match(st.stderr, /supervisor .* is gone/);

@@ -19,7 +19,13 @@ import { Option } from 'commander';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { connectCluster, resolveCluster, upCluster } from '../cluster/control.js';
-import { folderFiles, pidAlive, readSupervisorInfo, removeSupervisorInfo } from '../cluster/folder.js';
+import {
+  DEFAULT_CLUSTER_NAME,
+  folderFiles,
+  pidAlive,
+  readSupervisorInfo,
+  removeSupervisorInfo,
+} from '../cluster/folder.js';
 import { CLUSTER_LIMITS } from '../cluster/limits.js';
 import { renderStatus } from '../cluster/render.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE, runSupervisor } from '../cluster/supervisor.js';
@@ -92,12 +98,14 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     }
     for (const line of renderStatus(ctx.out, status, columnsOf(ctx))) ctx.out.line(line);
     const m = controller.manifest;
-    const pick = m.dir === resolveCluster({ name: m.name }).dir ? `--cluster ${m.name}` : `--dir ${m.dir}`;
+    const byName = m.dir === resolveCluster({ name: m.name }).dir;
+    const pick = byName ? `--cluster ${m.name}` : `--dir ${m.dir}`;
+    const select = byName ? (m.name === DEFAULT_CLUSTER_NAME ? '' : ` --name ${m.name}`) : ` --dir ${m.dir}`;
     ctx.out.line('');
     ctx.out.line(
       `connect:  kalam sql ${pick} "SELECT 1"   (user root; password in ${relativeOr(folderFiles.credentials(m.dir))})`,
     );
-    ctx.out.line(`logs:     ${relativeOr(m.dir)}/logs/    stop: kalam cluster down [--wipe]`);
+    ctx.out.line(`logs:     ${relativeOr(m.dir)}/logs/    stop: kalam cluster down${select} [--wipe]`);
   });
 
   addClusterPick(

@@ -130,3 +130,15 @@ test('kalam serve --exit-with-stdin: closing stdin is a graceful stop (exit 0)',
   assert.equal(await Promise.race([exited, bound]), 0, stderr);
   assert.match(stderr, /"event":"node.stopped".*stopped on stdin closed/);
 });
+
+test('[debug] admin_endpoints: a boolean, default false, overridable as KALAM_DEBUG_ADMIN_ENDPOINTS', () => {
+  const base = ['[server]', 'data_dir = "d"', '[auth]', 'root_password = "p"'];
+  const parse = (lines: string[], env: Record<string, string> = {}) =>
+    parseConfig(lines.join('\n'), { baseDir: '/tmp', env });
+  assert.equal(parse(base).debug.adminEndpoints, false);
+  assert.equal(parse([...base, '[debug]', 'admin_endpoints = true']).debug.adminEndpoints, true);
+  assert.equal(parse(base, { KALAM_DEBUG_ADMIN_ENDPOINTS: 'true' }).debug.adminEndpoints, true);
+  assert.throws(() => parse(base, { KALAM_DEBUG_ADMIN_ENDPOINTS: 'yes' }), /must be true or false/);
+  assert.throws(() => parse([...base, '[debug]', 'admin_endpoints = 1']), /must be true or false/);
+  assert.throws(() => parse([...base, '[debug]', 'admin_endpoint = true']), /did you mean debug\.admin_endpoints/);
+});

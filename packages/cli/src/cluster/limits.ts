@@ -31,6 +31,8 @@ export const CLUSTER_LIMITS = {
   supervisorLongRequestTimeoutMs: 180_000,
   /** `down`: the supervisor process is gone within this long after it answered. */
   supervisorExitTimeoutMs: 10_000,
+  /** After `down`, the supervisor's API closes its last connections after this long. */
+  supervisorCloseMs: 2_000,
   /** `status --watch` redraw period. */
   watchIntervalMs: 500,
   /** `node logs --follow` poll period. */

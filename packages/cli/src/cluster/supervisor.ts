@@ -127,8 +127,12 @@ class Supervisor {
     }
     for (const slot of this.slots.values()) this.spawn(slot);
     await this.done;
-    server.close();
-    server.closeAllConnections();
+    // The answer to POST /down is still being written: close gracefully, and cut what is left after a bound.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), CLUSTER_LIMITS.supervisorCloseMs);
+    await closed;
+    clearTimeout(timer);
   }
 
   private log(line: string): void {

@@ -6,7 +6,7 @@ TSC := node_modules/.bin/tsc
 ESLINT := node_modules/.bin/eslint
 PRETTIER := node_modules/.bin/prettier
 
-.PHONY: setup build test lint format sim bench clean distclean
+.PHONY: setup build test lint format sim bench up down clean distclean
 
 # npm ci when node_modules is missing or older than the lock file (npm ci rewrites the stamp, so the next
 # run does nothing). A package.json that no longer matches the lock makes npm ci fail: run `npm install`.
@@ -34,6 +34,13 @@ sim: build
 
 bench: build
 	node bin/kalam bench
+
+# A local three-node cluster under .kalam/clusters/default (see `kalam cluster --help`); `make down` stops it.
+up: build
+	node bin/kalam cluster up --nodes 3
+
+down:
+	node bin/kalam cluster down
 
 # Build outputs (with their .tsbuildinfo) only; `make distclean` also removes node_modules.
 clean:

@@ -27,7 +27,14 @@ export type CliErrorCode =
   | 'SERVE_STOP_TIMEOUT'
   | 'CLUSTER_NOT_FOUND'
   | 'SQL_UNREACHABLE'
-  | 'SQL_ERROR';
+  | 'SQL_ERROR'
+  | 'CLUSTER_NOT_RUNNING'
+  | 'CLUSTER_ALREADY_RUNNING'
+  | 'PORT_IN_USE'
+  | 'UNKNOWN_NODE'
+  | 'NODE_STATE'
+  | 'CLUSTER_TIMEOUT'
+  | 'CLUSTER_FAILED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -46,6 +53,20 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   SQL_UNREACHABLE: ExitCode.Usage,
   /** `kalam sql`: the server answered with an error (bad SQL, a missing table, wrong credentials). */
   SQL_ERROR: ExitCode.CheckFailed,
+  /** `kalam cluster|node …` against a cluster whose supervisor is not running (never started, down, or dead). */
+  CLUSTER_NOT_RUNNING: ExitCode.Usage,
+  /** `kalam cluster up` when that cluster's supervisor already runs. */
+  CLUSTER_ALREADY_RUNNING: ExitCode.Usage,
+  /** `kalam cluster up`: a port the cluster needs is taken (checked before anything starts). */
+  PORT_IN_USE: ExitCode.Usage,
+  /** A node id the cluster does not have. */
+  UNKNOWN_NODE: ExitCode.Usage,
+  /** A node command that does not fit the node's state: start a running node, wipe a running node, fault a down one. */
+  NODE_STATE: ExitCode.Usage,
+  /** The cluster did not reach the asked state in time: no leader for every group, a node not ready. */
+  CLUSTER_TIMEOUT: ExitCode.CheckFailed,
+  /** The supervisor or a node failed: a node exited while starting, a request was refused. */
+  CLUSTER_FAILED: ExitCode.CheckFailed,
 };
 
 /**

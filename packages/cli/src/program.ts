@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerCluster } from './commands/cluster.js';
+import { registerNode } from './commands/node.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import { registerSql } from './commands/sql.js';
@@ -37,6 +39,8 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerBench(program, ctx);
   registerServe(program, ctx);
   registerSql(program, ctx);
+  registerCluster(program, ctx);
+  registerNode(program, ctx);
   return program;
 }
 

@@ -10,6 +10,7 @@
  *                       snapshot_threshold, tick_ms
  *   [cluster.sharding]  num_user_shards, num_shared_shards
  *   [[cluster.members]] node_id, rpc_addr, api_addr             (every member, this node included)
+ *   [debug]             admin_endpoints (default false: the fault-injection endpoints of admin.ts answer 404)
  *
  * Unknown keys are errors: a misspelt key silently falling back to its default is how a cluster ends up
  * with one node on different timings. The schema below is the one list of keys; the environment variable
@@ -81,11 +82,20 @@ export interface ClusterSettings {
   readonly members: readonly MemberSettings[];
 }
 
+export interface DebugSettings {
+  /**
+   * `[debug] admin_endpoints = true` turns on /v1/api/admin/* (fault rules, slow disk, state digests; root
+   * only). Meant for the supervisor of `kalam cluster up` and drills, never for a production node.
+   */
+  readonly adminEndpoints: boolean;
+}
+
 interface CommonConfig {
   /** The config file's path as given, for messages. */
   readonly source: string;
   readonly server: ServerSettings;
   readonly auth: AuthSettings;
+  readonly debug: DebugSettings;
 }
 
 export interface StandaloneNodeConfig extends CommonConfig {
@@ -168,7 +178,12 @@ export function parseConfig(text: string, opts: ParseConfigOptions): NodeConfig 
   const settings = collectSettings(doc, problems);
   applyEnvOverrides(settings, opts.env ?? process.env, problems);
   const reader = new SettingsReader(settings, problems);
-  const common = { source, server: readServer(reader, opts.baseDir), auth: readAuth(reader) };
+  const common = {
+    source,
+    server: readServer(reader, opts.baseDir),
+    auth: readAuth(reader),
+    debug: { adminEndpoints: reader.boolean('debug.admin_endpoints', false) },
+  };
   const config: NodeConfig = settings.hasCluster
     ? { mode: 'cluster', ...common, cluster: readCluster(reader, settings.memberCount) }
     : { mode: 'standalone', ...common };
@@ -189,6 +204,7 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
       jwtSecret: auth.jwtSecret === undefined ? null : redacted,
       tokenTtlSeconds: auth.tokenTtlSeconds,
     },
+    debug: { ...config.debug },
     ...(cluster && {
       cluster: {
         clusterId: cluster.clusterId,
@@ -210,7 +226,7 @@ export function formatHostPort(addr: HostPort): string {
 // ---------------------------------------------------------------------------------------------------------
 // The schema: the one list of keys.
 
-type Kind = 'string' | 'integer';
+type Kind = 'string' | 'integer' | 'boolean';
 
 interface KeySpec {
   readonly kind: Kind;
@@ -220,6 +236,7 @@ interface KeySpec {
 
 const STR: KeySpec = { kind: 'string' };
 const INT: KeySpec = { kind: 'integer' };
+const BOOL: KeySpec = { kind: 'boolean' };
 const SECRET: KeySpec = { kind: 'string', secret: true };
 
 const SECTIONS = {
@@ -235,6 +252,7 @@ const SECTIONS = {
     tick_ms: INT,
   },
   'cluster.sharding': { num_user_shards: INT, num_shared_shards: INT },
+  debug: { admin_endpoints: BOOL },
 } as const satisfies Record<string, Record<string, KeySpec>>;
 
 type SectionName = keyof typeof SECTIONS;
@@ -246,13 +264,13 @@ const SUBSECTIONS: Readonly<Record<string, readonly SectionName[]>> = {
   cluster: ['cluster.raft', 'cluster.sharding'],
 };
 
-const TOP_LEVEL: readonly SectionName[] = ['server', 'auth', 'cluster'];
+const TOP_LEVEL: readonly SectionName[] = ['server', 'auth', 'cluster', 'debug'];
 
 /** Documented names that are not the derived `KALAM_<SECTION>_<KEY>` (which works as well). */
 const ENV_ALIASES: Readonly<Record<string, string>> = { KALAM_ROOT_PASSWORD: 'auth.root_password' };
 
 /** A variable with one of these prefixes that names no key is a typo, and an error. */
-const ENV_SECTION_PREFIXES = ['KALAM_SERVER_', 'KALAM_AUTH_', 'KALAM_CLUSTER_'];
+const ENV_SECTION_PREFIXES = ['KALAM_SERVER_', 'KALAM_AUTH_', 'KALAM_CLUSTER_', 'KALAM_DEBUG_'];
 
 /** Set in every node's environment alike, so a standalone node ignores it rather than refusing to start. */
 const ENV_IGNORED_WHEN_STANDALONE = new Set(['KALAM_CLUSTER_SECRET']);
@@ -431,7 +449,8 @@ function applyEnvOverrides(
     claimed.set(key, variable);
     const value = envValue(text, KEY_SPECS.get(key)?.kind ?? 'string');
     if (value === undefined) {
-      problems.push({ key, envVar: variable, message: `${variable} (${key}) must be an integer, got "${text}"` });
+      const expected = KEY_SPECS.get(key)?.kind === 'boolean' ? 'true or false' : 'an integer';
+      problems.push({ key, envVar: variable, message: `${variable} (${key}) must be ${expected}, got "${text}"` });
       continue;
     }
     settings.values.set(key, { value, envVar: variable });
@@ -441,6 +460,7 @@ function applyEnvOverrides(
 function envValue(text: string, kind: Kind): TomlValue | undefined {
   if (kind === 'string') return text;
   const trimmed = text.trim();
+  if (kind === 'boolean') return trimmed === 'true' ? true : trimmed === 'false' ? false : undefined;
   return /^[+-]?\d+$/.test(trimmed) ? BigInt(trimmed) : undefined;
 }
 
@@ -527,6 +547,16 @@ class SettingsReader {
       return range.min;
     }
     return Number(value);
+  }
+
+  boolean(key: string, defaultValue: boolean): boolean {
+    const setting = this.settings.values.get(key);
+    if (setting === undefined) return defaultValue;
+    if (typeof setting.value !== 'boolean') {
+      this.fail(key, `${this.label(key)} must be true or false, got ${describeValue(setting.value)}`);
+      return defaultValue;
+    }
+    return setting.value;
   }
 
   hostPort(key: string, defaultValue?: string): HostPort {

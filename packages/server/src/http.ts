@@ -5,6 +5,8 @@
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
  *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
  *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
+ *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
+ *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
  * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
@@ -18,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { KalamError, toKalamError } from '@kalam/kalamdb';
 import type { QueryResult } from '@kalam/kalamdb';
 
+import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { authenticateRequest, issueToken } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog, RunningNode } from './runtime.js';
@@ -148,6 +151,9 @@ async function handle(node: RunningNode, opts: ApiServerOptions, req: IncomingMe
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(node, req, res);
     default: {
+      if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
+        return handleAdmin(node, route, req, res);
+      }
       req.resume();
       const known = ['/v1/api/sql', '/v1/api/auth/login', '/v1/api/healthcheck', '/v1/api/cluster/status'];
       const error = known.includes(path)
@@ -191,6 +197,20 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
       nowMs: Date.now(),
     });
     sendJson(res, 200, { ...token, user: { id: session.userId, username: session.username, role: session.role } });
+  } catch (err) {
+    sendError(res, asApiError(err));
+  }
+}
+
+async function handleAdmin(node: RunningNode, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const text = await readBody(req, node.config.server.maxBodyBytes);
+    requireRoot(await authenticateRequest(node, req.headers.authorization));
+    const result = runAdmin(node, route, text.trim() === '' ? undefined : parseObject(text));
+    if (result === undefined) {
+      throw new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${route.split(' ')[1]}`);
+    }
+    sendJson(res, 200, result);
   } catch (err) {
     sendError(res, asApiError(err));
   }

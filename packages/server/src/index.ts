@@ -15,6 +15,7 @@ export type {
   AuthSettings,
   ClusterNodeConfig,
   ClusterSettings,
+  DebugSettings,
   HostPort,
   MemberSettings,
   NodeConfig,

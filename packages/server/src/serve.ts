@@ -1,6 +1,9 @@
 /**
  * `kalam serve --config FILE`: loads the config (with KALAM_* overrides), starts the node and its HTTP API, prints
- * one JSON line `{"event":"ready","mode","node_id","api_url","pid"}` on stdout, and runs until SIGTERM or SIGINT.
+ * one JSON line `{"event":"ready","mode","node_id","api_url","pid"}` on stdout, and runs until SIGTERM or SIGINT
+ * — or, with `exitWithStdin` (`kalam serve --exit-with-stdin`), until its stdin ends or closes: a supervisor
+ * spawns the node with a stdin pipe it never writes, and when the supervisor dies, even by SIGKILL, the kernel
+ * closes the pipe and the node stops the same graceful, bounded way (no orphans).
  *
  * A graceful stop, bounded by SERVER_LIMITS.shutdownHardMs: stop accepting (requests in flight finish, new ones
  * get 503), hand over every group this node leads, stop Raft, close data.db. `serve` never exits the process: it
@@ -24,6 +27,8 @@ export interface ServeOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Signals that start a graceful stop. Default: SIGTERM and SIGINT. */
   readonly signals?: readonly NodeJS.Signals[];
+  /** Also stop gracefully when process.stdin ends or closes (the supervisor's pipe). Default: false. */
+  readonly exitWithStdin?: boolean;
 }
 
 export interface ServeExit {
@@ -75,7 +80,7 @@ export async function serve(configPath: string, opts: ServeOptions = {}): Promis
   };
   (opts.stdout ?? ((line) => void process.stdout.write(`${line}\n`)))(JSON.stringify(ready));
 
-  const signal = await waitForSignal(opts.signals ?? ['SIGTERM', 'SIGINT']);
+  const signal = await waitForStop(opts.signals ?? ['SIGTERM', 'SIGINT'], opts.exitWithStdin === true);
   log('info', 'node.stopping', { signal });
   const graceful = (async (): Promise<ServeExit> => {
     const drained = await api.drain(SERVER_LIMITS.drainTimeoutMs);
@@ -101,19 +106,34 @@ export async function serve(configPath: string, opts: ServeOptions = {}): Promis
   return exit;
 }
 
-/** Resolves with the first of `signals` received; a second signal while stopping is ignored (the bound holds). */
-function waitForSignal(signals: readonly NodeJS.Signals[]): Promise<NodeJS.Signals> {
+/**
+ * Resolves with the first of `signals` received (or "stdin closed" when `onStdinEnd` and stdin ends); a signal
+ * while stopping is ignored (the bound holds).
+ */
+function waitForStop(signals: readonly NodeJS.Signals[], onStdinEnd: boolean): Promise<string> {
   return new Promise((resolve) => {
     const handlers = new Map<NodeJS.Signals, () => void>();
+    let stopped = false;
+    const stop = (why: string): void => {
+      if (stopped) return;
+      stopped = true;
+      for (const [other, h] of handlers) process.off(other, h);
+      // Keep the default action off: a second Ctrl-C must not kill the process mid-flush.
+      for (const other of signals) process.on(other, ignore);
+      resolve(why);
+    };
     for (const s of signals) {
-      const handler = (): void => {
-        for (const [other, h] of handlers) process.off(other, h);
-        // Keep the default action off: a second Ctrl-C must not kill the process mid-flush.
-        for (const other of signals) process.on(other, ignore);
-        resolve(s);
-      };
+      const handler = (): void => stop(s);
       handlers.set(s, handler);
       process.on(s, handler);
+    }
+    if (onStdinEnd) {
+      // Whatever arrives is discarded; only the end matters. An error on the pipe means the same.
+      process.stdin.on('data', ignore);
+      process.stdin.once('end', () => stop('stdin closed'));
+      process.stdin.once('close', () => stop('stdin closed'));
+      process.stdin.once('error', () => stop('stdin closed'));
+      process.stdin.resume();
     }
   });
 }

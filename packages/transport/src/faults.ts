@@ -6,7 +6,10 @@
  * - `blockInbound`: everything that arrives from the peer is dropped (its envelopes, its requests, and the
  *   responses to our requests);
  * - `dropRate` in [0, 1]: each item this node sends to the peer is dropped with that probability;
- * - `delayMs` ± `jitterMs`: each item this node sends to the peer leaves that much later (jitter reorders).
+ * - `delayMs` ± `jitterMs`: each item this node sends to the peer leaves that much later (jitter reorders);
+ * - `duplicateRate` in [0, 1]: each Raft envelope this node sends to the peer is sent twice with that probability
+ *   (Raft must tolerate a message delivered twice). Requests and responses (forwarded proposals) are never
+ *   duplicated: they ride one TCP connection, and TCP does not duplicate — a retransmission is the caller's.
  *
  * Drop and delay shape what this node sends; set the rule on both nodes for a lossy or slow link both ways.
  * Sockets stay up under every rule: a blocked peer still reads as connected, exactly like a real partition.
@@ -20,6 +23,7 @@ export interface FaultRule {
   jitterMs?: number;
   blockInbound?: boolean;
   blockOutbound?: boolean;
+  duplicateRate?: number;
 }
 
 export type OutboundVerdict =
@@ -35,8 +39,12 @@ export class FaultTable {
   constructor(private readonly random: () => number = Math.random) {}
 
   set(peer: NodeId, rule: FaultRule): void {
-    const { dropRate = 0, delayMs = 0, jitterMs = 0 } = rule;
+    const { dropRate = 0, delayMs = 0, jitterMs = 0, duplicateRate = 0 } = rule;
     assert(Number.isFinite(dropRate) && dropRate >= 0 && dropRate <= 1, `dropRate must be in [0, 1], got ${dropRate}`);
+    assert(
+      Number.isFinite(duplicateRate) && duplicateRate >= 0 && duplicateRate <= 1,
+      `duplicateRate must be in [0, 1], got ${duplicateRate}`,
+    );
     assert(Number.isFinite(delayMs) && delayMs >= 0, `delayMs must be a finite number >= 0, got ${delayMs}`);
     assert(Number.isFinite(jitterMs) && jitterMs >= 0, `jitterMs must be a finite number >= 0, got ${jitterMs}`);
     this.rules.set(peer, { ...rule });
@@ -49,6 +57,17 @@ export class FaultTable {
 
   rule(peer: NodeId): Readonly<FaultRule> | undefined {
     return this.rules.get(peer);
+  }
+
+  /** Every rule in force, by peer. */
+  entries(): { peer: NodeId; rule: Readonly<FaultRule> }[] {
+    return [...this.rules].map(([peer, rule]) => ({ peer, rule }));
+  }
+
+  /** Whether one Raft envelope about to be sent to `peer` goes twice (never asked for requests or responses). */
+  duplicate(peer: NodeId): boolean {
+    const rate = this.rules.get(peer)?.duplicateRate ?? 0;
+    return rate > 0 && this.random() < rate;
   }
 
   /** What to do with one item about to be sent to `peer`. */

@@ -95,18 +95,17 @@ export class PeerLink {
   send(env: Envelope): void {
     if (this.state === 'stopped') return;
     const verdict = this.ctx.faults.outbound(this.peer);
-    switch (verdict.kind) {
-      case 'send':
-        this.enqueue(env);
-        return;
-      case 'drop':
-        this.ctx.stats.dropped.fault += 1;
-        return;
-      case 'delay':
-        if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.enqueue(env))) {
-          this.ctx.stats.dropped.queueFull += 1;
-        }
-        return;
+    if (verdict.kind === 'drop') {
+      this.ctx.stats.dropped.fault += 1;
+      return;
+    }
+    // A duplicated envelope is sent twice, each copy under the same verdict (see faults.ts: envelopes only).
+    const copies = this.ctx.faults.duplicate(this.peer) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      if (verdict.kind === 'send') this.enqueue(env);
+      else if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.enqueue(env))) {
+        this.ctx.stats.dropped.queueFull += 1;
+      }
     }
   }
 

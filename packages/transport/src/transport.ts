@@ -109,6 +109,11 @@ export class Transport {
     this.ctx.log('info', 'fault_set', { peer, rule });
   }
 
+  /** The fault rules in force, by peer. */
+  faults(): { peer: NodeId; rule: Readonly<FaultRule> }[] {
+    return this.ctx.faults.entries();
+  }
+
   /** Clears the rule of one peer, or of all. Items already delayed still arrive late. */
   clearFaults(peer?: NodeId): void {
     this.ctx.faults.clear(peer);

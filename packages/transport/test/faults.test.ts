@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { nodeId } from '@kalam/raft';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestCluster } from './support/harness.js';
-import { envelope, startCluster, waitFor } from './support/harness.js';
+import { envelope, startCluster, testHandler, waitFor } from './support/harness.js';
 
 /** Sends `count` envelopes each way between nodes 1 and 2 and waits `settleMs`. */
 async function exchange(cluster: TestCluster, count: number, settleMs = 150): Promise<{ at2: number; at1: number }> {
@@ -119,4 +119,27 @@ test('bad rules are programmer errors', async (t) => {
   const a = cluster.node(1).transport;
   assert.throws(() => a.setFault(nodeId(2), { dropRate: 1.5 }), { code: 'ASSERTION_FAILED' });
   assert.throws(() => a.setFault(nodeId(2), { delayMs: -1 }), { code: 'ASSERTION_FAILED' });
+});
+
+test('duplication: every Raft envelope arrives twice at duplicateRate 1; requests are never duplicated', async (t) => {
+  let echoes = 0;
+  const cluster = await startCluster(2, {
+    overrides: () => ({
+      onRequest: (from, method, body) => {
+        if (method === 'echo') echoes += 1;
+        return testHandler(from, method, body);
+      },
+    }),
+  });
+  t.after(() => cluster.close());
+  const a = cluster.node(1).transport;
+  a.setFault(nodeId(2), { duplicateRate: 1 });
+  assert.deepEqual(await exchange(cluster, 20), { at2: 40, at1: 20 });
+  for (let i = 0; i < 5; i++) assert.deepEqual(await a.request(nodeId(2), 'echo', i, 2000), { from: 1, body: i });
+  await sleep(100);
+  assert.equal(echoes, 5, 'one handler call per request: TCP does not duplicate, and neither does the rule');
+  assert.deepEqual(a.faults(), [{ peer: 2, rule: { duplicateRate: 1 } }]);
+  a.clearFaults();
+  assert.deepEqual(await exchange(cluster, 10), { at2: 10, at1: 10 });
+  assert.throws(() => a.setFault(nodeId(2), { duplicateRate: -0.1 }), { code: 'ASSERTION_FAILED' });
 });

@@ -162,6 +162,13 @@ test('FaultTable: verdicts per rule', () => {
   assert.equal(faults.outbound(p).kind, 'send');
   faults.clear();
   assert.equal(faults.inboundBlocked(p), false);
+  assert.equal(faults.duplicate(p), false);
+  faults.set(p, { duplicateRate: 0.5 });
+  r = 0.4;
+  assert.equal(faults.duplicate(p), true);
+  r = 0.6;
+  assert.equal(faults.duplicate(p), false);
+  assert.equal(faults.outbound(p).kind, 'send', 'duplication alone never drops or delays');
 });
 
 test('limits: defaults resolve; broken relations are assertion failures', () => {

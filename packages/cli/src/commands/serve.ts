@@ -10,6 +10,7 @@ import { CliError } from '../errors.js';
 
 interface RawServeOptions {
   readonly config: string;
+  readonly exitWithStdin?: boolean;
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -22,10 +23,17 @@ export function registerServe(program: Command, ctx: CliContext): void {
         'SIGINT stop it gracefully. Exit codes: 0 stopped, 1 the stop hit its bound, 2 it could not start.',
     )
     .requiredOption('-c, --config <file>', 'the node config (TOML)')
+    .option(
+      '--exit-with-stdin',
+      'also stop gracefully when stdin ends (how a supervisor makes sure no node outlives it)',
+    )
     .action(async (raw: RawServeOptions) => {
       let exit;
       try {
-        exit = await serve(raw.config, { stdout: (line) => ctx.out.line(line) });
+        exit = await serve(raw.config, {
+          stdout: (line) => ctx.out.line(line),
+          exitWithStdin: raw.exitWithStdin === true,
+        });
       } catch (err) {
         // ConfigError and STARTUP_FAILED: an operating condition, one line for the operator, exit 2.
         if (err instanceof ServerError) {

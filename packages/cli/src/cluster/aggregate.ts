@@ -1,0 +1,62 @@
+/**
+ * Folds what each node says about its groups (GET /v1/api/cluster/status) into one GroupStatus per group, the
+ * way an operator reads it: the term is the highest any node reports; the leader is the one claimed at that
+ * term by any node, and only if that node is up (a SIGKILLed or SIGSTOPped leader is still named by its
+ * followers until they time out; it serves nobody); lag is the leader's applied index minus each node's.
+ * Pure, so the rule is tested without processes.
+ */
+import type { GroupStatus, NodeId } from './types.js';
+
+/** One group as one node reported it (the fields of the server's GroupStatus that matter here). */
+export interface NodeGroupReport {
+  readonly group_id: number;
+  readonly name: string;
+  readonly leader: number | null;
+  readonly term: number;
+  readonly applied_index: number;
+}
+
+export interface NodeReport {
+  readonly nodeId: NodeId;
+  readonly groups: readonly NodeGroupReport[];
+}
+
+export function aggregateGroups(
+  nodeIds: readonly NodeId[],
+  reports: readonly NodeReport[],
+  isUp: (id: NodeId) => boolean,
+): GroupStatus[] {
+  const byName = new Map<string, { id: number; seen: { node: NodeId; g: NodeGroupReport }[] }>();
+  for (const report of reports) {
+    for (const g of report.groups) {
+      const entry = byName.get(g.name) ?? { id: g.group_id, seen: [] };
+      entry.seen.push({ node: report.nodeId, g });
+      byName.set(g.name, entry);
+    }
+  }
+  const groups: GroupStatus[] = [];
+  for (const [name, { id, seen }] of byName) {
+    const term = Math.max(0, ...seen.map((s) => s.g.term));
+    const claim = seen.find((s) => s.g.term === term && s.g.leader !== null && isUp(s.g.leader));
+    const leader = claim?.g.leader ?? null;
+    const applied: Record<string, number | null> = {};
+    for (const nodeId of nodeIds) {
+      applied[String(nodeId)] = seen.find((s) => s.node === nodeId)?.g.applied_index ?? null;
+    }
+    const leaderApplied = leader === null ? null : (applied[String(leader)] ?? null);
+    const lag: Record<string, number | null> = {};
+    for (const nodeId of nodeIds) {
+      const mine = applied[String(nodeId)] ?? null;
+      lag[String(nodeId)] = leaderApplied === null || mine === null ? null : Math.max(0, leaderApplied - mine);
+    }
+    groups.push({ name, id, leader, term, applied, lag });
+  }
+  return groups.sort((a, b) => a.id - b.id);
+}
+
+export function leadersPerNode(nodeIds: readonly NodeId[], groups: readonly GroupStatus[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const id of nodeIds) counts[String(id)] = 0;
+  for (const g of groups) if (g.leader !== null) counts[String(g.leader)] = (counts[String(g.leader)] ?? 0) + 1;
+  return counts;
+}

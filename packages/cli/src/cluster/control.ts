@@ -1,0 +1,372 @@
+/**
+ * The programmatic control of a local cluster, for the `cluster`/`node` commands, the drills and tests:
+ * `upCluster` writes a cluster folder (or reuses a stopped one), starts the detached supervisor and waits until
+ * every node is up and every group has a leader; `connectCluster` attaches to a running one. Both give a
+ * ClusterController (types.ts): process control goes through the supervisor's API, faults and digests straight
+ * to the nodes' admin endpoints as root. Every method is bounded in time and fails with a one-line CliError.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { CliError, usageError } from '../errors.js';
+import { repoRoot } from '../paths.js';
+import {
+  checkPortsFree,
+  clusterRefForCommand,
+  clusterRefForUp,
+  folderFiles,
+  liveSupervisor,
+  manifestNode,
+  pidAlive,
+  plannedPorts,
+  portsOfManifest,
+  readCredentials,
+  readManifest,
+  readSupervisorInfo,
+  removeSupervisorInfo,
+  writeClusterFolder,
+} from './folder.js';
+import type { ClusterRef } from './folder.js';
+import { HttpCallError, httpJson } from './http.js';
+import { CLUSTER_LIMITS } from './limits.js';
+import { NodeApi } from './node-api.js';
+import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE } from './supervisor.js';
+import type {
+  ClusterController,
+  ClusterCredentials,
+  ClusterManifest,
+  ClusterStatus,
+  GroupDigests,
+  KillSignal,
+  NetworkRule,
+  NodeId,
+  PartitionDirection,
+  SupervisorInfo,
+} from './types.js';
+
+export interface UpOptions {
+  readonly nodes: number;
+  readonly name?: string;
+  readonly dir?: string;
+  readonly basePort?: number;
+  /** Progress lines while waiting (each replaces the previous one on a display). */
+  readonly onProgress?: (line: string) => void;
+  /** Extra environment for the node processes (drills use it for test-only switches). */
+  readonly env?: Record<string, string>;
+  /** Extra `kalam serve` arguments for every node. */
+  readonly nodeArgs?: string[];
+}
+
+/** Writes (or reuses) the cluster folder, starts the supervisor and waits for leaders; see the module comment. */
+export async function upCluster(opts: UpOptions): Promise<ClusterController> {
+  const { nodes } = opts;
+  if (!Number.isInteger(nodes) || nodes < CLUSTER_LIMITS.nodesMin || nodes > CLUSTER_LIMITS.nodesMax) {
+    throw usageError(`--nodes must be an integer from ${CLUSTER_LIMITS.nodesMin} to ${CLUSTER_LIMITS.nodesMax}`);
+  }
+  const basePort = opts.basePort ?? CLUSTER_LIMITS.defaultBasePort;
+  if (
+    !Number.isInteger(basePort) ||
+    basePort < CLUSTER_LIMITS.basePortMin ||
+    basePort > CLUSTER_LIMITS.basePortMax - CLUSTER_LIMITS.rpcPortOffset - nodes
+  ) {
+    throw usageError(
+      `--base-port must be an integer from ${CLUSTER_LIMITS.basePortMin} to ${CLUSTER_LIMITS.basePortMax - CLUSTER_LIMITS.rpcPortOffset - nodes}`,
+    );
+  }
+  const ref = clusterRefForUp(opts);
+  const running = liveSupervisor(ref.dir);
+  if (running !== undefined) {
+    throw new CliError(
+      'CLUSTER_ALREADY_RUNNING',
+      `cluster ${ref.name} is already running (supervisor pid ${running.pid}, ${ref.dir}); see \`kalam cluster status\``,
+    );
+  }
+  removeSupervisorInfo(ref.dir); // a stale file of a dead supervisor
+  const existing = existsSync(folderFiles.manifest(ref.dir)) ? readManifest(ref.dir) : undefined;
+  const existingBase = existing === undefined ? undefined : Number(new URL(existing.nodes[0]?.apiUrl ?? '').port);
+  if (existing !== undefined && opts.basePort !== undefined && existingBase !== opts.basePort) {
+    throw usageError(
+      `${ref.dir} holds a stopped cluster on base port ${existingBase}; leave out --base-port, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
+  if (existing !== undefined && existing.nodes.length !== nodes) {
+    throw usageError(
+      `${ref.dir} holds a stopped ${existing.nodes.length}-node cluster; start it with --nodes ${existing.nodes.length}, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
+  // Every port is checked before anything is written or started.
+  await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
+  const manifest = existing ?? writeClusterFolder(ref, nodes, basePort);
+  const credentials = readCredentials(ref.dir);
+  startSupervisorProcess(ref, opts);
+  const info = await waitForSupervisorInfo(ref);
+  const controller = new Controller(ref, manifest, credentials, info);
+  try {
+    await controller.waitReady(CLUSTER_LIMITS.upTimeoutMs, opts.onProgress);
+  } catch (err) {
+    await controller.down().catch(() => undefined);
+    throw err;
+  }
+  return controller;
+}
+
+/** Attaches to a running cluster (by --dir, --name, or the one running); CLUSTER_NOT_RUNNING otherwise. */
+export async function connectCluster(opts: { name?: string; dir?: string } = {}): Promise<ClusterController> {
+  const ref = clusterRefForCommand(opts);
+  return Promise.resolve(connectRef(ref));
+}
+
+/** The folder of the cluster a command means, whether it runs or not (for `down --wipe` and `node logs`). */
+export function resolveCluster(opts: { name?: string; dir?: string } = {}): ClusterRef {
+  return clusterRefForCommand(opts);
+}
+
+function connectRef(ref: ClusterRef): Controller {
+  const info = readSupervisorInfo(ref.dir);
+  if (info === undefined) {
+    throw new CliError(
+      'CLUSTER_NOT_RUNNING',
+      `cluster ${ref.name} is not running (${ref.dir}); start it with \`kalam cluster up\``,
+    );
+  }
+  if (!pidAlive(info.pid)) {
+    throw new CliError(
+      'CLUSTER_NOT_RUNNING',
+      `the supervisor of cluster ${ref.name} (pid ${info.pid}) is gone, and its nodes with it; run \`kalam cluster up\` again`,
+    );
+  }
+  return new Controller(ref, readManifest(ref.dir), readCredentials(ref.dir), info);
+}
+
+function startSupervisorProcess(ref: ClusterRef, opts: UpOptions): void {
+  mkdirSync(join(ref.dir, 'logs'), { recursive: true, mode: 0o700 });
+  const log = openSync(folderFiles.supervisorLog(ref.dir), 'a', 0o600);
+  try {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'kalam'), 'supervisor', '--dir', ref.dir], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      cwd: ref.dir,
+      env: {
+        ...process.env,
+        [NODE_ENV_VARIABLE]: JSON.stringify(opts.env ?? {}),
+        [NODE_ARGS_VARIABLE]: JSON.stringify(opts.nodeArgs ?? []),
+      },
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+}
+
+async function waitForSupervisorInfo(ref: ClusterRef): Promise<SupervisorInfo> {
+  const deadline = Date.now() + CLUSTER_LIMITS.supervisorStartMs;
+  while (Date.now() < deadline) {
+    const info = liveSupervisor(ref.dir);
+    if (info !== undefined) return info;
+    await sleep(CLUSTER_LIMITS.pollMs / 2);
+  }
+  throw new CliError(
+    'CLUSTER_FAILED',
+    `the supervisor did not start within ${CLUSTER_LIMITS.supervisorStartMs} ms; see ${folderFiles.supervisorLog(ref.dir)}`,
+  );
+}
+
+class Controller implements ClusterController {
+  private readonly api: NodeApi;
+
+  constructor(
+    private readonly ref: ClusterRef,
+    readonly manifest: ClusterManifest,
+    readonly credentials: ClusterCredentials,
+    private readonly info: SupervisorInfo,
+  ) {
+    this.api = new NodeApi(manifest.nodes);
+  }
+
+  /** Polls until every node is up and every group has a leader; a node that exits meanwhile fails at once. */
+  async waitReady(timeoutMs: number, onProgress?: (line: string) => void): Promise<ClusterStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ClusterStatus | undefined;
+    while (Date.now() < deadline) {
+      last = await this.status();
+      const up = last.nodes.filter((n) => n.state === 'up').length;
+      const led = last.groups.filter((g) => g.leader !== null).length;
+      onProgress?.(`${up}/${last.nodes.length} nodes up, ${led}/${last.groups.length || '?'} groups with a leader`);
+      const dead = last.nodes.find((n) => n.state === 'down');
+      if (dead !== undefined) {
+        throw new CliError(
+          'CLUSTER_FAILED',
+          `node ${dead.id} exited while starting (${dead.lastExit ?? 'unknown'}); see ${manifestNode(this.manifest, dead.id).logPath}`,
+        );
+      }
+      if (up === last.nodes.length && last.groups.length > 0 && led === last.groups.length) return last;
+      await sleep(CLUSTER_LIMITS.pollMs);
+    }
+    const missing = last?.groups.filter((g) => g.leader === null).map((g) => g.name) ?? [];
+    throw new CliError(
+      'CLUSTER_TIMEOUT',
+      `the cluster was not ready within ${timeoutMs} ms (${missing.length} groups without a leader); see ${join(this.ref.dir, 'logs')}`,
+    );
+  }
+
+  status(): Promise<ClusterStatus> {
+    return this.supervisor('GET', '/status') as Promise<ClusterStatus>;
+  }
+
+  async kill(node: NodeId, signal: KillSignal = 'KILL'): Promise<void> {
+    manifestNode(this.manifest, node);
+    await this.supervisor('POST', `/nodes/${node}/kill`, { signal }, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
+  }
+
+  async start(node: NodeId): Promise<void> {
+    manifestNode(this.manifest, node);
+    await this.supervisor('POST', `/nodes/${node}/start`, {}, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
+  }
+
+  async restart(node: NodeId): Promise<void> {
+    manifestNode(this.manifest, node);
+    await this.supervisor('POST', `/nodes/${node}/restart`, {}, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
+  }
+
+  async wipe(node: NodeId): Promise<void> {
+    manifestNode(this.manifest, node);
+    await this.supervisor('POST', `/nodes/${node}/wipe`, {});
+  }
+
+  /**
+   * Rules on both ends, so the cut is exact whichever side's messages would slip through: `out` means `node`
+   * cannot reach the others (node blocks outbound, they block inbound from it); `in` the reverse. A rule
+   * replaces any earlier rule between the same two nodes.
+   */
+  async partition(
+    node: NodeId,
+    opts: { from?: readonly NodeId[]; direction?: PartitionDirection } = {},
+  ): Promise<void> {
+    const peers = this.peersOf(node, opts.from);
+    await this.requireUp([node, ...peers]);
+    const direction = opts.direction ?? 'both';
+    const cutOut = direction === 'both' || direction === 'out';
+    const cutIn = direction === 'both' || direction === 'in';
+    await this.setRule(node, peers, { blockOutbound: cutOut, blockInbound: cutIn });
+    for (const peer of peers) await this.setRule(peer, [node], { blockOutbound: cutIn, blockInbound: cutOut });
+  }
+
+  async network(node: NodeId, rule: NetworkRule, peers?: readonly NodeId[]): Promise<void> {
+    const others = this.peersOf(node, peers);
+    await this.requireUp([node, ...others]);
+    await this.setRule(node, others, { ...rule });
+    for (const peer of others) await this.setRule(peer, [node], { ...rule });
+  }
+
+  /** Clears rules on the nodes that are up (a down node starts with none). */
+  async heal(node?: NodeId): Promise<void> {
+    if (node !== undefined) manifestNode(this.manifest, node);
+    const status = await this.status();
+    const targets = status.nodes.filter((n) => n.state === 'up').map((n) => n.id);
+    for (const id of targets) {
+      const peers = node === undefined || id === node ? {} : { peers: [node] };
+      await this.api.call(manifestNode(this.manifest, id), '/v1/api/admin/faults/clear', peers);
+    }
+  }
+
+  async disk(node: NodeId, fsyncDelayMs: number): Promise<void> {
+    await this.requireUp([node]);
+    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/disk', { fsync_delay_ms: fsyncDelayMs });
+  }
+
+  async digests(node: NodeId): Promise<GroupDigests> {
+    await this.requireUp([node]);
+    const body = (await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/digests')) as {
+      groups: GroupDigests;
+    };
+    return body.groups;
+  }
+
+  async down(opts: { wipe?: boolean } = {}): Promise<void> {
+    if (pidAlive(this.info.pid)) {
+      try {
+        await this.supervisor('POST', '/down', {}, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
+      } catch (err) {
+        // A supervisor that cannot answer is stopped by signal: SIGTERM is a `down` too; SIGKILL takes its
+        // nodes with it (their stdin pipes close).
+        if (!(err instanceof CliError)) throw err;
+        process.kill(this.info.pid, 'SIGTERM');
+      }
+      const deadline = Date.now() + CLUSTER_LIMITS.supervisorExitTimeoutMs;
+      while (pidAlive(this.info.pid) && Date.now() < deadline) await sleep(CLUSTER_LIMITS.pollMs / 2);
+      if (pidAlive(this.info.pid)) process.kill(this.info.pid, 'SIGKILL');
+    }
+    removeSupervisorInfo(this.ref.dir);
+    if (opts.wipe === true) rmSync(this.ref.dir, { recursive: true, force: true });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+
+  private peersOf(node: NodeId, given: readonly NodeId[] | undefined): NodeId[] {
+    manifestNode(this.manifest, node);
+    const peers = given === undefined ? this.manifest.nodes.map((n) => n.id).filter((id) => id !== node) : [...given];
+    for (const peer of peers) {
+      manifestNode(this.manifest, peer);
+      if (peer === node) throw usageError(`node ${node} cannot be cut off from itself`);
+    }
+    return peers;
+  }
+
+  private async setRule(node: NodeId, peers: readonly NodeId[], rule: Record<string, unknown>): Promise<void> {
+    if (peers.length === 0) return;
+    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/faults', { peers, rule });
+  }
+
+  /** NODE_STATE unless every one of `nodes` is up (a fault cannot be set on a process that is not serving). */
+  private async requireUp(nodes: readonly NodeId[]): Promise<void> {
+    const status = await this.status();
+    for (const id of nodes) {
+      const state = status.nodes.find((n) => n.id === id)?.state;
+      if (state !== 'up') throw new CliError('NODE_STATE', `node ${id} is ${state ?? 'unknown'}: start it first`);
+    }
+  }
+
+  private async supervisor(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    timeoutMs: number = CLUSTER_LIMITS.supervisorRequestTimeoutMs,
+  ): Promise<unknown> {
+    let res;
+    try {
+      res = await httpJson(`${this.info.url}${path}`, {
+        method,
+        ...(body !== undefined && { body }),
+        headers: { Authorization: `Bearer ${this.info.token}` },
+        timeoutMs,
+      });
+    } catch (err) {
+      if (!(err instanceof HttpCallError)) throw err;
+      if (!pidAlive(this.info.pid)) {
+        throw new CliError(
+          'CLUSTER_NOT_RUNNING',
+          `the supervisor of cluster ${this.ref.name} (pid ${this.info.pid}) is gone; run \`kalam cluster up\` again`,
+          { cause: err },
+        );
+      }
+      throw new CliError('CLUSTER_FAILED', `the supervisor did not answer: ${err.message}`, { cause: err });
+    }
+    if (res.status >= 200 && res.status < 300) return res.body;
+    const error = (res.body as { error?: { code?: string; message?: string } } | undefined)?.error;
+    const message = error?.message ?? `HTTP ${res.status}`;
+    const code = error?.code ?? 'UNKNOWN';
+    switch (code) {
+      case 'UNKNOWN_NODE':
+        throw new CliError('UNKNOWN_NODE', message);
+      case 'NODE_STATE':
+      case 'STOPPING':
+        throw new CliError('NODE_STATE', message);
+      case 'USAGE':
+        throw usageError(message);
+      default:
+        throw new CliError('CLUSTER_FAILED', message);
+    }
+  }
+}

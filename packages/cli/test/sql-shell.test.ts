@@ -14,7 +14,7 @@ import { loadHistory, saveHistory } from '../src/sql-shell/history.js';
 import { renderResult } from '../src/sql-shell/render.js';
 import { parseMeta } from '../src/sql-shell/repl.js';
 import { isReadOnly, splitStatements, StatementSplitter, useNamespaceOf } from '../src/sql-shell/statements.js';
-import { defaultClusterName, resolveTarget } from '../src/sql-shell/target.js';
+import { resolveTarget } from '../src/sql-shell/target.js';
 import type { TargetEnv } from '../src/sql-shell/target.js';
 
 test('a statement ends at a ; outside quotes and comments, and may span lines', () => {
@@ -123,7 +123,11 @@ function clusters(names: readonly string[], running: readonly string[]): { env: 
       join(dir, 'credentials.json'),
       JSON.stringify({ user: 'root', password: `pw-${name}`, clusterSecret: 's' }),
     );
-    if (running.includes(name)) writeFileSync(join(dir, 'supervisor.json'), '{}');
+    if (running.includes(name))
+      writeFileSync(
+        join(dir, 'supervisor.json'),
+        JSON.stringify({ pid: process.pid, url: 'http://127.0.0.1:1', token: 't', startedAt: '' }),
+      );
   }
   return { env: { cwd: root, env: {}, home: join(root, 'home') }, root };
 }
@@ -169,9 +173,8 @@ test('no running cluster means `default`; two running clusters are ambiguous', (
     rmSync(none.root, { recursive: true, force: true });
     rmSync(two.root, { recursive: true, force: true });
   });
-  assert.equal(defaultClusterName(none.root), 'default');
   cliError(() => resolveTarget({}, none.env), 'CLUSTER_NOT_FOUND', ExitCode.Usage, /default/);
-  cliError(() => defaultClusterName(two.root), 'USAGE', ExitCode.Usage, /several clusters are running \(a, b\)/);
+  cliError(() => resolveTarget({}, two.env), 'USAGE', ExitCode.Usage, /several clusters are running \(a, b\)/);
 });
 
 test('--url: user root with the password from KALAM_ROOT_PASSWORD unless --password is given', () => {

@@ -5,22 +5,20 @@
  *                        $KALAM_ROOT_PASSWORD for root; history in ~/.kalam_history
  *   --dir DIR            the cluster folder DIR (cluster/types.ts: cluster.json, credentials.json)
  *   --cluster NAME       the cluster folder .kalam/clusters/NAME (under the working directory)
- *   (none of these)      the one folder under .kalam/clusters/ with a supervisor.json (a running cluster), else
- *                        `default`; several running clusters are ambiguous (a usage error)
+ *   (none of these)      the one cluster under .kalam/clusters/ whose supervisor runs, else `default`; several
+ *                        running clusters are ambiguous (a usage error) — cluster/folder.ts clusterRefForCommand
  *
  * With a cluster folder, `--node N` keeps only node N's API URL; without it every node is a candidate, in id
  * order. Credentials come from credentials.json unless `--user` / `--password` override them; history lives in the
  * folder (sql_history). A folder without a readable cluster.json is CLUSTER_NOT_FOUND (exit 2).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { clusterRefForCommand, liveSupervisor } from '../cluster/folder.js';
 import type { ClusterCredentials, ClusterManifest, NodeId } from '../cluster/types.js';
 import { CliError, usageError } from '../errors.js';
 
-/** The folder, under the working directory, that holds one folder per named cluster. */
-export const CLUSTERS_DIR = join('.kalam', 'clusters');
-export const DEFAULT_CLUSTER = 'default';
 export const ROOT_USER = 'root';
 export const ROOT_PASSWORD_ENV = 'KALAM_ROOT_PASSWORD';
 const HISTORY_FILE = 'sql_history';
@@ -66,10 +64,12 @@ export function processTargetEnv(): TargetEnv {
 
 export function resolveTarget(opts: TargetOptions, env: TargetEnv = processTargetEnv()): SqlTarget {
   if (opts.url !== undefined) return urlTarget(opts.url, opts, env);
-  const dir =
-    opts.dir !== undefined
-      ? resolve(env.cwd, opts.dir)
-      : join(resolve(env.cwd, CLUSTERS_DIR), opts.cluster ?? defaultClusterName(env.cwd));
+  // The same choice as every `kalam cluster|node` command: --dir, else --cluster, else the one running cluster.
+  const { dir } = clusterRefForCommand({
+    ...(opts.cluster !== undefined ? { name: opts.cluster } : {}),
+    ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+    cwd: env.cwd,
+  });
   return clusterTarget(dir, opts, env);
 }
 
@@ -111,27 +111,8 @@ function clusterTarget(dir: string, opts: TargetOptions, env: TargetEnv): SqlTar
     user,
     password: password ?? rootPasswordFromEnv(user, env),
     historyPath: join(dir, HISTORY_FILE),
-    clusterDown: !existsSync(join(dir, 'supervisor.json')),
+    clusterDown: liveSupervisor(dir) === undefined,
   };
-}
-
-/** The one running cluster under .kalam/clusters/ (it has a supervisor.json), else `default`. */
-export function defaultClusterName(cwd: string): string {
-  const root = resolve(cwd, CLUSTERS_DIR);
-  let names: string[];
-  try {
-    names = readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    // No .kalam/clusters at all: `default` is as good a guess as any, and its absence is reported below.
-    return DEFAULT_CLUSTER;
-  }
-  const running = names.filter((name) => existsSync(join(root, name, 'supervisor.json'))).sort();
-  if (running.length > 1) {
-    throw usageError(`several clusters are running (${running.join(', ')}): pick one with --cluster NAME`);
-  }
-  return running[0] ?? DEFAULT_CLUSTER;
 }
 
 function readManifest(dir: string): ClusterManifest {

@@ -5,6 +5,7 @@
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
  *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
  *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
+ *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
  * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
@@ -21,6 +22,8 @@ import type { QueryResult } from '@kalam/kalamdb';
 import { authenticateRequest, issueToken } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog, RunningNode } from './runtime.js';
+import { attachLiveQueries } from './ws/server.js';
+import type { LiveEndpoint } from './ws/server.js';
 
 export interface ApiServerOptions {
   readonly log?: NodeLog;
@@ -30,6 +33,8 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   readonly server: Server;
+  /** WebSocket `/v1/ws` and the node's live queries. */
+  readonly live: LiveEndpoint;
   /** Listens on server.api_addr; resolves with the bound address (port 0 in the config picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /**
@@ -89,12 +94,14 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
         if (inFlight === 0) idle?.();
       });
   });
+  const live = attachLiveQueries(server, node, log);
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
   return {
     server,
+    live,
     listen: () =>
       new Promise((resolve, reject) => {
         const { host, port } = node.config.server.apiAddr;
@@ -108,6 +115,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
       }),
     drain: (timeoutMs) => {
       draining = true;
+      live.close();
       for (const res of pending) if (!res.headersSent) res.setHeader('Connection', 'close');
       server.close();
       server.closeIdleConnections();
@@ -123,6 +131,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     close: () =>
       new Promise((resolve) => {
         draining = true;
+        live.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

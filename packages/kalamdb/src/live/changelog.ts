@@ -46,6 +46,15 @@ interface ChangeRowDb {
   old_json: string | null;
 }
 
+/**
+ * A row as the log keeps it: NULL columns left out. A column added by ALTER TABLE may or may not be in a replica's
+ * schema when it applies an earlier write (meta:system may be ahead of the data group), always NULL in that row;
+ * leaving NULLs out keeps the log byte-equal on every replica. Readers fill absent columns with NULL (plan.ts).
+ */
+function withoutNulls(row: Readonly<Record<string, Value>>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)));
+}
+
 const ZERO: SeqState = { lastSeq: 0, changeCount: 0, trimmedSeq: 0 };
 
 export class ChangeLog {
@@ -96,8 +105,8 @@ export class ChangeLog {
       if (c.seq <= lastSeq) throw new Error(`ChangeLog: _seq ${c.seq} of group ${groupId} is not above ${lastSeq}`);
       lastSeq = c.seq;
       count++;
-      const old = c.old === null ? null : JSON.stringify(c.old);
-      this.append.run(groupId, count, c.seq, c.tableId, c.userId, c.changeType, JSON.stringify(c.row), old);
+      const old = c.old === null ? null : withoutNulls(c.old);
+      this.append.run(groupId, count, c.seq, c.tableId, c.userId, c.changeType, withoutNulls(c.row), old);
     }
     let trimmedSeq = s.trimmedSeq;
     const keepFrom = count - LIVE_LIMITS.changeLogEntriesPerGroupMax; // entries with change_no <= keepFrom go

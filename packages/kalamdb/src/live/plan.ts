@@ -167,10 +167,22 @@ export function concerns(plan: LiveQueryPlan, c: RowChange): boolean {
   return c.tableId === plan.tableId && c.userId === plan.rowOwner;
 }
 
+/**
+ * A row with the plan's columns in schema order (absent ones NULL: the change log leaves NULLs out), then any column
+ * added since the subscription was planned, then `_seq`.
+ */
+function shape(plan: LiveQueryPlan, values: Readonly<Record<string, Value>>, seq: number): LiveRow {
+  const out: LiveRow = {};
+  for (const c of plan.schema) if (c.name !== '_seq') out[c.name] = values[c.name] ?? null;
+  for (const [k, v] of Object.entries(values)) if (!(k in out) && k !== '_seq') out[k] = v;
+  out['_seq'] = seq;
+  return out;
+}
+
 /** What the change means to the subscription (see the module comment), or null when nothing. */
 export function viewOf(plan: LiveQueryPlan, c: RowChange): LiveView | null {
-  const row: LiveRow = { ...c.row, _seq: c.seq };
-  const old: LiveRow | null = c.old === null ? null : { ...c.old };
+  const row = shape(plan, c.row, c.seq);
+  const old = c.old === null ? null : shape(plan, c.old, Number(c.old['_seq']));
   const isNew = matches(plan.filter, row);
   const wasOld = old !== null && matches(plan.filter, old);
   switch (c.changeType) {

@@ -2,6 +2,9 @@
 // committed through any node, in commit order, exactly once, and survive the death of the subscriber's node.
 // - A subscriber on node 2 and a reference subscriber on node 1 (never killed) watch alice's table while a writer
 //   inserts, updates and deletes through node 1: node 2's stream equals the reference, `_seq` strictly increasing.
+// - Subscriptions opened on node 3 while writes flow: each one's initial rows are exactly the reference's state at
+//   its snapshot point (`snapshot_end_seq`) and its changes exactly the reference's after it — no gap at the seam,
+//   no change both in the rows and in the stream.
 // - Under continuing writes (through nodes 1 and 3 in turn) node 2 is SIGKILLed; its client resumes on node 3 with from_seq_id = the last `_seq` it
 //   saw. The stitched stream (node 2 then node 3) equals the reference change for change: nothing missed, nothing
 //   twice; every acknowledged insert is in it; replaying it gives the table's final state.
@@ -24,8 +27,10 @@ const QUERY = 'SELECT * FROM app.items';
 const WAIT_MS = 30_000;
 /** Writes before the kill, and in all. */
 const WRITES_BEFORE = 40;
-const WRITES_TOTAL = 160;
+const WRITES_RACE = 90;
+const WRITES_TOTAL = 180;
 
+type Row = Record<string, unknown>;
 type Op = { kind: 'insert' | 'update' | 'delete'; id: number; text: string };
 
 /** The writer's script: mostly inserts, some updates and deletes of earlier rows. */
@@ -129,17 +134,62 @@ test('live queries on 3 nodes: cross-node delivery, SIGKILL of the subscriber no
     assert.deepEqual(live, [[1], [2]], 'system.live_queries lists each registration with the node holding its socket');
   });
 
+  await t.test(
+    'subscribing while writes flow: initial rows at the snapshot point, then every later change',
+    async () => {
+      const c3 = await LiveClient.connect(n3, ALICE);
+      clients.push(c3);
+      let next = WRITES_BEFORE + 1;
+      const writer = (async () => {
+        for (; next <= WRITES_RACE; next++) await write(next % 2 === 0 ? n1 : n3, op(next));
+      })();
+      const racers: LiveSubscription[] = [];
+      for (let k = 0; k < 3; k++) {
+        const until = Date.now() + WAIT_MS;
+        while (next < WRITES_BEFORE + 10 + 15 * k && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+        racers.push(await c3.subscribe(`race${k}`, QUERY, { batch_size: 7 }));
+      }
+      await writer;
+      const MARK = 500_000;
+      await write(n1, { kind: 'insert', id: MARK, text: `INSERT INTO app.items (id, label) VALUES (${MARK}, 'mark')` });
+      const markSeq = Number(rowsOf(await sql(n1, alice, `SELECT _seq FROM app.items WHERE id = ${MARK}`))[0]?.[0]);
+      await reference.waitFor((s) => s.lastSeq >= markSeq, WAIT_MS);
+      for (const r of racers) {
+        await r.waitFor((s) => s.lastSeq >= markSeq, WAIT_MS);
+        const at = r.snapshotSeq;
+        const state = new Map<unknown, unknown>();
+        for (const e of reference.changes.filter((c) => c.seq <= at)) {
+          if (e.changeType === 'delete') state.delete(e.row['id']);
+          else state.set(e.row['id'], e.row);
+        }
+        const byId = (rows: unknown[]) =>
+          JSON.stringify([...rows].sort((a, b) => Number((a as Row)['id']) - Number((b as Row)['id'])));
+        assert.equal(byId(r.initialRows), byId([...state.values()]), `${r.id}: initial rows = the state at _seq ${at}`);
+        assert.deepEqual(
+          r.changes.map(key),
+          reference.changes.filter((c) => c.seq > at).map(key),
+          `${r.id}: the changes after _seq ${at}`,
+        );
+        await r.unsubscribe();
+      }
+      assert.ok(
+        racers.some((r) => r.initialRows.length > 0 && r.changes.length > 0),
+        'the seam was exercised',
+      );
+    },
+  );
+
   let resumed: LiveSubscription | undefined;
   await t.test(
     'SIGKILL node 2 under writes; the client resumes on node 3 and misses nothing, sees nothing twice',
     async () => {
-      let next = WRITES_BEFORE + 1;
+      let next = WRITES_RACE + 1;
       const writer = (async () => {
         // Through node 1 and node 3 in turn: two proposers, one commit order.
         for (; next <= WRITES_TOTAL; next++) await write(next % 2 === 0 ? n1 : n3, op(next));
       })();
       const progressed = Date.now() + WAIT_MS;
-      while (next < WRITES_BEFORE + 20 && Date.now() < progressed) await new Promise((r) => setTimeout(r, 20));
+      while (next < WRITES_RACE + 20 && Date.now() < progressed) await new Promise((r) => setTimeout(r, 20));
       await nodes.kill(2, 'SIGKILL');
       await c2.closed;
       const c3 = await LiveClient.connect(n3, ALICE);
@@ -161,7 +211,7 @@ test('live queries on 3 nodes: cross-node delivery, SIGKILL of the subscriber no
       assertStrictlyIncreasing(reference.changes, 'reference');
       assertStrictlyIncreasing(stream.changes, 'stitched stream');
       // An update retried after an ambiguous failure (its node died) may apply twice: at least one change per write.
-      assert.ok(reference.changes.length >= changesOf(WRITES_TOTAL) + 1, 'the reference has every committed change');
+      assert.ok(reference.changes.length >= changesOf(WRITES_TOTAL) + 2, 'the reference has every committed change');
       assert.equal(stream.changes.length, reference.changes.length, 'as many changes as committed');
       assert.deepEqual(stream.changes.map(key), reference.changes.map(key), 'the stitched stream is the committed one');
       assert.ok(onNode2.changes.length > 0 && resumed.changes.length > 0, 'both nodes delivered part of it');
@@ -184,7 +234,7 @@ test('live queries on 3 nodes: cross-node delivery, SIGKILL of the subscriber no
     const rows = await waitRows(
       n1,
       "SELECT node_id, subscription_id FROM system.live_queries WHERE user_id = 'alice' ORDER BY node_id",
-      (r) => !r.some((row) => row[0] === 2),
+      (r) => !r.some((row) => row[0] === 2) && r.length === 2,
     );
     assert.deepEqual(rows, [
       [1, 'ref'],

@@ -59,6 +59,8 @@ export class LiveSubscription {
   totalRows = 0;
   /** initial_data_batch messages received. */
   batches = 0;
+  /** The `_seq` the initial rows were read at (batch_control.snapshot_end_seq): they are the state after it. */
+  snapshotSeq = 0;
   ready = false;
   ended = false;
   /** The highest `_seq` covered: resume with `from_seq_id` = this. */
@@ -151,6 +153,7 @@ export class LiveSubscription {
   }
 
   private control(c: BatchControl): void {
+    if (c.snapshot_end_seq !== null) this.snapshotSeq = c.snapshot_end_seq;
     if (c.last_seq_id !== null) this.lastSeq = Math.max(this.lastSeq, c.last_seq_id);
     if (c.has_more) this.client.send({ type: 'next_batch', subscription_id: this.id, last_seq_id: c.last_seq_id });
     else this.ready = true;

@@ -76,13 +76,14 @@ export class LiveQueries {
     this.timers.push(ping, sweep);
   }
 
-  /** Stops timers and the feed; registrations left behind are cleaned up by the shard leaders once stale. */
+  /**
+   * Ends every subscription (their UnregisterLiveQuery proposals go out, best effort: a node stopping may not see
+   * them commit, and what is left behind goes stale and is cleaned up by the shard leaders), stops timers and feed.
+   */
   stop(): void {
+    for (const sub of [...this.byLiveId.values()]) this.end(sub, true);
     for (const t of this.timers) clearInterval(t);
     this.stopFeed?.();
-    for (const sub of this.byLiveId.values()) sub.state = 'ended';
-    this.byLiveId.clear();
-    this.byGroup.clear();
   }
 
   /** Subscriptions held by this node. */

@@ -15,7 +15,7 @@ export const WS_LIMITS = {
   subscriptionsPerConnectionMax: 10,
   /** A connection that has not authenticated within this long is closed (KalamDB: 3 s). */
   authTimeoutMs: 5_000,
-  /** Client messages per connection per second; more are refused with RATE_LIMIT_EXCEEDED (KalamDB: 50). */
+  /** Client messages per connection per second, next_batch aside; more get RATE_LIMIT_EXCEEDED (KalamDB: 50). */
   messagesPerSecondMax: 50,
   /** A subscription id is 1..this many characters. */
   subscriptionIdCharsMax: 128,

@@ -23,7 +23,9 @@
  * change after it, once, in commit order, and nothing before. A `delete` carries the deleted row (with `_deleted`
  * and the delete's `_seq`) in `rows` and the row as it was in `old_values`; an `update` the new row in `rows` and
  * the old in `old_values`. Changes follow the last initial batch (status `ready`). Delivery and registration:
- * ws/live.ts. Limits: ws/limits.ts and LIVE_LIMITS (10 live queries per user across the cluster).
+ * ws/live.ts. Limits: ws/limits.ts and LIVE_LIMITS (10 live queries per user across the cluster). A live query
+ * on a SHARED table is registered, like any, through its subscriber's user shard (it belongs to the user); its
+ * changes come from the shared shard's apply path.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
@@ -160,12 +162,13 @@ async function onMessage(node: RunningNode, live: LiveQueries, conn: Connection,
         `a message is at most ${WS_LIMITS.messageBytesMax} bytes; this one has ${bytes}`,
       );
     }
-    if (!conn.admit(Date.now())) {
-      throw new ProtocolError('RATE_LIMIT_EXCEEDED', `at most ${WS_LIMITS.messagesPerSecondMax} messages per second`);
-    }
     msg = parseClientMessage(
       Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8'),
     );
+    // next_batch is paced by the initial rows themselves (a load of n rows takes n / batch_size of them).
+    if (msg.type !== 'next_batch' && !conn.admit(Date.now())) {
+      throw new ProtocolError('RATE_LIMIT_EXCEEDED', `at most ${WS_LIMITS.messagesPerSecondMax} messages per second`);
+    }
   } catch (err) {
     sendError(conn, err);
     return;

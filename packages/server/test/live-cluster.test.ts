@@ -192,10 +192,9 @@ test('live queries on 3 nodes: cross-node delivery, SIGKILL of the subscriber no
       while (next < WRITES_RACE + 20 && Date.now() < progressed) await new Promise((r) => setTimeout(r, 20));
       await nodes.kill(2, 'SIGKILL');
       await c2.closed;
-      const c3 = await LiveClient.connect(n3, ALICE);
-      clients.push(c3);
-      resumed = await c3.subscribe('items', QUERY, { from_seq_id: stream.lastSeq });
-      stream.attach(resumed);
+      const next3 = await stream.resume(n3, ALICE, { id: 'items', sql: QUERY });
+      clients.push(next3.client);
+      resumed = next3.sub;
       await writer;
       // A last insert marks the end: its `_seq` is above every change before it (deletes included).
       const MARKER = 1_000_000;

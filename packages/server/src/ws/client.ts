@@ -11,8 +11,9 @@
  *   const again = await (await LiveClient.connect(url3, auth)).subscribe('s1', sql, { from_seq_id: sub.lastSeq });
  *
  * LiveStream stitches the subscriptions of one logical stream across reconnections: `stream.attach(sub)` appends
- * every change of `sub` to `stream.changes` and moves `stream.lastSeq` on, so a drill can compare the stream with the
- * committed history. Every wait here is bounded by a timeout.
+ * every change of `sub` to `stream.changes` and moves `stream.lastSeq` on; `stream.resume(url, auth, {id, sql})`
+ * subscribes on another node from that cursor and attaches — so a drill can compare the stream with the committed
+ * history. Every wait here is bounded by a timeout.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -281,5 +282,26 @@ export class LiveStream {
     };
     for (const e of sub.changes) take(e);
     sub.onChange(take);
+  }
+
+  /**
+   * Connects to `baseUrl`, subscribes `id` with `from_seq_id` = this stream's cursor and follows it: the next part
+   * of the stream, from another node. The caller closes the returned client.
+   */
+  async resume(
+    baseUrl: string,
+    auth: LiveAuth,
+    subscription: { readonly id: string; readonly sql: string },
+    timeoutMs = 15_000,
+  ): Promise<{ client: LiveClient; sub: LiveSubscription }> {
+    const client = await LiveClient.connect(baseUrl, auth, timeoutMs);
+    try {
+      const sub = await client.subscribe(subscription.id, subscription.sql, { from_seq_id: this.lastSeq }, timeoutMs);
+      this.attach(sub);
+      return { client, sub };
+    } catch (err) {
+      client.terminate();
+      throw err;
+    }
   }
 }

@@ -21,7 +21,7 @@ import type { Expr, Statement } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { Value } from '../commands.js';
 import type { StateMachines } from '../executor.js';
-import { dataSharedShard } from '../group-id.js';
+import { dataSharedShard, groupNumber } from '../group-id.js';
 import type { GroupId } from '../group-id.js';
 import type { SharedDataStateMachine, UserDataStateMachine } from '../state/data.js';
 import { isPerUser } from '../tables.js';
@@ -120,7 +120,7 @@ function planFor(
     userId,
     rowOwner: perUser ? userId : null,
     dataGroup,
-    dataGroupId: perUser ? 100 + ctx.machines.router.userShard(userId) : 200,
+    dataGroupId: groupNumber(dataGroup),
     filter,
     schema,
     query,

@@ -193,6 +193,7 @@ test('live queries over /v1/ws on one node', async (t) => {
     );
     await new Promise((resolve) => raw.once('open', resolve));
     raw.send(JSON.stringify({ type: 'subscribe', subscription: { id: 'x', sql: 'SELECT * FROM app.board' } }));
+    const closed = new Promise<number>((resolve) => raw.once('close', (code: number) => resolve(code)));
     const answer = await first;
     assert.equal(answer['type'], 'error');
     assert.equal(answer['code'], 'UNAUTHORIZED');
@@ -200,6 +201,14 @@ test('live queries over /v1/ws on one node', async (t) => {
       c2.other.slice(before).some((m) => m.type === 'pong'),
       'the connection stays usable',
     );
+    // … and closed (auth_error, 4401) once WS_LIMITS.authTimeoutMs has passed without an authenticate.
+    assert.equal(await closed, 4401);
+    // More than WS_LIMITS.messagesPerSecondMax messages in a second: the excess is refused, the socket stays.
+    const mark = c2.other.length;
+    for (let i = 0; i < WS_LIMITS.messagesPerSecondMax + 10; i++) c2.send({ type: 'ping' });
+    await waitUntil(() => c2.other.length >= mark + WS_LIMITS.messagesPerSecondMax + 10, 'an answer to every ping');
+    const limited = c2.other.slice(mark).filter((m) => m.type === 'error' && m.code === 'RATE_LIMIT_EXCEEDED');
+    assert.ok(limited.length >= 10 - 1, `${limited.length} refused`);
   });
 
   await t.test('SUBSCRIBE TO over the SQL API answers with the subscription to send on /v1/ws', async () => {

@@ -22,6 +22,7 @@ import type {
 } from './commands.js';
 import type { GroupId, ShardingConfig } from './group-id.js';
 import { allGroups, dataSharedShard, groupName, groupNumber } from './group-id.js';
+import { ChangeFeed } from './live/feed.js';
 import { ShardRouter } from './shard-router.js';
 import type { KalamStateMachine } from './state/base.js';
 import { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
@@ -52,6 +53,8 @@ export class StateMachines {
   readonly jobs: JobsStateMachine;
   readonly userShards: UserDataStateMachine[];
   readonly sharedShards: SharedDataStateMachine[];
+  /** What the data groups applied, for the node's live queries (live/feed.ts). */
+  readonly feed = new ChangeFeed();
 
   constructor(
     readonly store: DataStore,
@@ -63,11 +66,11 @@ export class StateMachines {
     this.jobs = new JobsStateMachine(store);
     this.userShards = Array.from(
       { length: sharding.numUserShards },
-      (_, n) => new UserDataStateMachine(store, n, this.router),
+      (_, n) => new UserDataStateMachine(store, n, this.router, this.feed),
     );
     this.sharedShards = Array.from(
       { length: sharding.numSharedShards },
-      (_, n) => new SharedDataStateMachine(store, n),
+      (_, n) => new SharedDataStateMachine(store, n, this.feed),
     );
   }
 

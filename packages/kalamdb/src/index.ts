@@ -69,3 +69,10 @@ export type {
   Session,
   SqlEngineOptions,
 } from './sql/index.js';
+export { ChangeFeed } from './live/feed.js';
+export type { FeedListener } from './live/feed.js';
+export { LIVE_LIMITS } from './live/limits.js';
+export { changesAfter, concerns, initialRows, viewOf } from './live/plan.js';
+export type { LiveQueryPlan, LiveRow, LiveView } from './live/plan.js';
+export { printExpr, printQuery } from './live/print.js';
+export type { ChangeType, FeedEvent, RowChange } from './live/types.js';

@@ -7,6 +7,7 @@
  *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
+ *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
  * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
@@ -24,6 +25,8 @@ import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { authenticateRequest, issueToken } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog, RunningNode } from './runtime.js';
+import { attachLiveQueries } from './ws/server.js';
+import type { LiveEndpoint } from './ws/server.js';
 
 export interface ApiServerOptions {
   readonly log?: NodeLog;
@@ -33,6 +36,8 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   readonly server: Server;
+  /** WebSocket `/v1/ws` and the node's live queries. */
+  readonly live: LiveEndpoint;
   /** Listens on server.api_addr; resolves with the bound address (port 0 in the config picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /**
@@ -92,12 +97,14 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
         if (inFlight === 0) idle?.();
       });
   });
+  const live = attachLiveQueries(server, node, log);
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
   return {
     server,
+    live,
     listen: () =>
       new Promise((resolve, reject) => {
         const { host, port } = node.config.server.apiAddr;
@@ -111,6 +118,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
       }),
     drain: (timeoutMs) => {
       draining = true;
+      live.close();
       for (const res of pending) if (!res.headersSent) res.setHeader('Connection', 'close');
       server.close();
       server.closeIdleConnections();
@@ -126,6 +134,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     close: () =>
       new Promise((resolve) => {
         draining = true;
+        live.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -18,7 +18,7 @@ import type { QueryResult, Session } from './types.js';
 import { coerce, columnsOf, constantValue, foldPlannerCalls, plannerCall, type PlannerClock } from './values.js';
 
 /** SHARED tables: PUBLIC ones are readable by every role, PRIVATE ones (the default) by service and up. */
-function checkRead(session: Session, t: TableInfo): void {
+export function checkRead(session: Session, t: TableInfo): void {
   if (isPerUser(t.tableType) || t.schema.options.accessLevel === 'PUBLIC' || atLeast(session.role, 'service')) return;
   throw new KalamError('PERMISSION_DENIED', `table ${t.tableId} is a PRIVATE shared table (role service or higher)`);
 }

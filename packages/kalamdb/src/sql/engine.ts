@@ -16,6 +16,8 @@ import { SeqGenerator } from './sequence.js';
 import { systemRelation } from './system-tables.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import * as users from './users.js';
+import * as live from './live.js';
+import { planLiveQuery, type LiveQueryPlan } from '../live/plan.js';
 
 export interface SqlEngineOptions {
   readonly executor: CommandExecutor;
@@ -75,6 +77,11 @@ export class SqlEngine {
       }
     }
     return results;
+  }
+
+  /** A live query's SQL planned for `session` (the WebSocket API's subscribe); throws KalamError. */
+  planLiveQuery(session: Session, sql: string, namespace?: string): Promise<LiveQueryPlan> {
+    return this.guard(() => planLiveQuery(this.ctx, { session, namespace: namespace ?? null }, sql));
   }
 
   authenticate(username: string, password: string): Promise<Session> {
@@ -152,11 +159,13 @@ export class SqlEngine {
         return users.dropUser(ctx, scope.session, stmt);
       case 'ExecuteAsUser':
         return this.executeAs(scope, stmt.userId, stmt.statement);
+      case 'SubscribeTo':
+        return live.subscribeTo(ctx, scope, stmt);
+      case 'KillLiveQuery':
+        return live.killLiveQuery(ctx, scope.session, stmt.liveId);
       case 'FlushTable':
       case 'FlushAllTables':
       case 'KillJob':
-      case 'SubscribeTo':
-      case 'KillLiveQuery':
         throw new KalamError('SQL_EXECUTION_ERROR', `${stmt.kind} is not supported yet`);
     }
   }

@@ -7,7 +7,9 @@
  */
 import type { Role, Value } from '../commands.js';
 import { MetaJobs, MetaSystem, MetaUsers, dataUserShard } from '../group-id.js';
+import { printQuery } from '../live/print.js';
 import { splitTableId } from '../tables.js';
+import type { Expr } from '@kalam/sql';
 import { KalamError } from './errors.js';
 import { requireRole, type EngineContext, type StatementScope } from './context.js';
 import type { Relation, RelationColumn } from './query.js';
@@ -95,8 +97,9 @@ const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
     },
   },
   live_queries: {
+    // live_id is `<connection_id>-<subscription_id>` (the WebSocket API makes connection ids without '-').
     columns: cols(
-      'live_id, subscription_id, namespace_id, table_name, user_id, query_hash, filter JSON, node_id BIGINT, created_at TIMESTAMP, last_ping_at TIMESTAMP',
+      'live_id, connection_id, subscription_id, namespace_id, table_name, user_id, query, query_hash, status, node_id BIGINT, created_at TIMESTAMP, last_update TIMESTAMP',
     ),
     minRole: 'dba',
     load: async (ctx) => {
@@ -104,18 +107,23 @@ const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       await Promise.all(shards.map((s) => ctx.executor.readBarrier(dataUserShard(s.shard))));
       return shards.flatMap((s) =>
         s.liveQueries().map((q) => {
+          const liveId = String(q['subscription_id']);
+          const dash = liveId.indexOf('-');
           const [ns, table] = splitTableId(String(q['table_id']));
+          const filter = q['filter_json'];
           return {
-            live_id: q['subscription_id'] ?? null,
-            subscription_id: q['subscription_id'] ?? null,
+            live_id: liveId,
+            connection_id: dash < 0 ? null : liveId.slice(0, dash),
+            subscription_id: dash < 0 ? liveId : liveId.slice(dash + 1),
             namespace_id: ns,
             table_name: table,
             user_id: q['user_id'] ?? null,
+            query: printQuery(String(q['table_id']), typeof filter === 'string' ? (JSON.parse(filter) as Expr) : null),
             query_hash: q['query_hash'] ?? null,
-            filter: q['filter_json'] ?? null,
+            status: 'active',
             node_id: q['node_id'] ?? null,
             created_at: q['created_at'] ?? null,
-            last_ping_at: q['last_ping_at'] ?? null,
+            last_update: q['last_ping_at'] ?? null,
           };
         }),
       );

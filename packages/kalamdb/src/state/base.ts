@@ -14,7 +14,7 @@ import type { DataStore } from '../store.js';
 export class ApplyError extends Error {
   override readonly name = 'ApplyError';
   constructor(
-    readonly code: 'TABLE_NOT_FOUND' | 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID' | 'CONFLICT',
+    readonly code: 'TABLE_NOT_FOUND' | 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'LIMIT_EXCEEDED',
     message: string,
   ) {
     super(message);

@@ -1,7 +1,9 @@
 /**
  * The data groups: a user shard (USER and STREAM table rows of the users routed to it, and their live
  * queries) and a shared shard (SHARED table rows). Writes are soft: a delete sets `_deleted`; every written
- * row gets the next `_seq` from the command's `seqBase`, so replicas agree on it.
+ * row gets the next `_seq`: the command's `seqBase`, or past the group's high-water mark when that is lower
+ * (live/changelog.ts), so `_seq` increases in commit order per group and every replica agrees on it. Each written
+ * row is also a RowChange: recorded in the group's change log and reported to the node's ChangeFeed after commit.
  *
  * Cross-group order (DESIGN.md §6): a data command carries the meta:system index it was planned against;
  * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it
@@ -22,6 +24,11 @@ import type {
   UserDataCommand,
   Value,
 } from '../commands.js';
+import { ChangeLog } from '../live/changelog.js';
+import type { ChangeLogDump } from '../live/changelog.js';
+import type { ChangeFeed } from '../live/feed.js';
+import { LIVE_LIMITS } from '../live/limits.js';
+import type { RowChange } from '../live/types.js';
 import type { ShardRouter } from '../shard-router.js';
 import type { DataStore } from '../store.js';
 import { addColumnSql, checkRow, createTableSql, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
@@ -79,7 +86,7 @@ class Rows {
     return r === undefined ? undefined : toStored(t.schema, r);
   }
 
-  insert(t: TableInfo, scope: Scope, rows: readonly Row[], seqBase: number): number {
+  insert(t: TableInfo, scope: Scope, rows: readonly Row[], seqBase: number, out: RowChange[]): number {
     const cols = t.schema.columns.map((c) => c.name);
     const perUser = scope.kind === 'user';
     const names = [...cols, '_seq', '_deleted', ...(perUser ? ['_user_id', '_shard'] : [])];
@@ -105,12 +112,28 @@ class Rows {
       const values = cols.map((c) => toSqlite(full[c] ?? null));
       const sys = [seqBase + i, 0, ...(scope.kind === 'user' ? [scope.userId, scope.shard] : [])];
       stmt.run(...values, ...sys);
+      const written = Object.fromEntries(cols.map((c) => [c, full[c] ?? null]));
+      out.push({
+        seq: seqBase + i,
+        tableId: t.tableId,
+        userId: userOf(scope),
+        changeType: 'insert',
+        row: written,
+        old: null,
+      });
     });
     return rows.length;
   }
 
   /** Updates (or soft-deletes, with `updates` null) the live rows in scope that match the filter. */
-  modify(t: TableInfo, scope: Scope, updates: Row | null, filter: Filter | null, seqBase: number): number {
+  modify(
+    t: TableInfo,
+    scope: Scope,
+    updates: Row | null,
+    filter: Filter | null,
+    seqBase: number,
+    out: RowChange[],
+  ): number {
     if (updates !== null) {
       for (const k of Object.keys(updates)) {
         if (!t.schema.columns.some((c) => c.name === k)) throw new ApplyError('INVALID', `unknown column ${k}`);
@@ -131,9 +154,21 @@ class Rows {
       }
       const vals = updates === null ? [] : Object.values(updates).map(toSqlite);
       stmt.run(...vals, seqBase + i, ...w.args, toSqlite(r.values[pk] ?? null));
+      out.push({
+        seq: seqBase + i,
+        tableId: t.tableId,
+        userId: userOf(scope),
+        changeType: updates === null ? 'delete' : 'update',
+        row: updates === null ? r.values : { ...r.values, ...updates },
+        old: { ...r.values, _seq: r.seq },
+      });
     });
     return target.length;
   }
+}
+
+function userOf(scope: Scope): string | null {
+  return scope.kind === 'user' ? scope.userId : null;
 }
 
 function withDefaults(schema: TableSchema, row: Row): Record<string, Value> {
@@ -163,11 +198,62 @@ abstract class DataStateMachine<
 > extends KalamStateMachine<C, DataResponse> {
   protected readonly catalog: Catalog;
   protected readonly rows: Rows;
+  protected readonly changeLog: ChangeLog;
 
-  constructor(store: DataStore, groupId: number) {
+  constructor(
+    store: DataStore,
+    groupId: number,
+    /** Where applied changes are reported (after commit); null: nobody listens (tests, the simulator). */
+    protected readonly feed: ChangeFeed | null,
+  ) {
     super(store, groupId);
     this.catalog = new Catalog(store);
     this.rows = new Rows(store, this.catalog);
+    this.changeLog = new ChangeLog(store.db);
+  }
+
+  override apply(entries: readonly AppliedEntry[]): unknown[] {
+    let responses: unknown[];
+    try {
+      responses = super.apply(entries);
+    } catch (err) {
+      this.feed?.discard();
+      throw err;
+    }
+    this.feed?.flush();
+    return responses;
+  }
+
+  override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+    super.restore(snapshot);
+    this.feed?.push({ kind: 'restored', groupId: this.groupId });
+    this.feed?.flush();
+  }
+
+  /** Inserts, updates or soft-deletes (`updates` null) rows: `_seq` assigned, changes logged and reported. */
+  protected write(
+    t: TableInfo,
+    scope: Scope,
+    cmd: { readonly seqBase: number },
+    op: { readonly rows: readonly Row[] } | { readonly updates: Row | null; readonly filter: Filter | null },
+  ): number {
+    const changes: RowChange[] = [];
+    const seqBase = this.changeLog.seqBase(this.groupId, cmd.seqBase);
+    if ('rows' in op) this.rows.insert(t, scope, op.rows, seqBase, changes);
+    else this.rows.modify(t, scope, op.updates, op.filter, seqBase, changes);
+    this.changeLog.record(this.groupId, changes);
+    if (changes.length > 0) this.feed?.push({ kind: 'changes', groupId: this.groupId, changes });
+    return changes.length;
+  }
+
+  /** Every change of `tableId` (and `userId`) after `afterSeq` still in the change log, or 'trimmed'. */
+  changesAfter(tableId: string, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
+    return this.changeLog.changesAfter(this.groupId, tableId, userId, afterSeq);
+  }
+
+  /** The highest `_seq` this group has assigned (its state is exactly "every change up to here"). */
+  lastSeq(): number {
+    return this.changeLog.state(this.groupId).lastSeq;
   }
 
   /** Holds the entry until this node's meta:system has applied the index it was planned against. */
@@ -196,6 +282,16 @@ abstract class DataStateMachine<
           .all(...w.args) as Record<string, unknown>[];
         return { tableId: t.tableId, tableType: t.tableType, schema: t.schema, rows };
       });
+  }
+
+  protected dumpChangeLog(): ChangeLogDump {
+    return this.changeLog.dump(this.groupId);
+  }
+
+  protected loadChangeLog(dump: ChangeLogDump | undefined, tables: readonly TableDump[]): void {
+    let maxSeq = 0;
+    for (const d of tables) for (const r of d.rows) maxSeq = Math.max(maxSeq, Number(r['_seq'] ?? 0));
+    this.changeLog.load(this.groupId, dump, maxSeq);
   }
 
   protected loadTables(dumps: readonly TableDump[]): void {
@@ -228,8 +324,9 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     store: DataStore,
     readonly shard: number,
     private readonly router: ShardRouter,
+    feed: ChangeFeed | null = null,
   ) {
-    super(store, 100 + shard);
+    super(store, 100 + shard, feed);
   }
 
   private scope(userId: string): Scope {
@@ -242,35 +339,33 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
   protected applyCommand(cmd: UserDataCommand): DataResponse {
     const db = this.store.db;
     switch (cmd.type) {
-      case 'Insert':
-        return {
-          type: 'RowsAffected',
-          count: this.rows.insert(this.rows.table(cmd.tableId, true), this.scope(cmd.userId), cmd.rows, cmd.seqBase),
-        };
-      case 'Update':
-        return {
-          type: 'RowsAffected',
-          count: this.rows.modify(
-            this.rows.table(cmd.tableId, true),
-            this.scope(cmd.userId),
-            cmd.updates,
-            cmd.filter,
-            cmd.seqBase,
-          ),
-        };
-      case 'Delete':
-        return {
-          type: 'RowsAffected',
-          count: this.rows.modify(
-            this.rows.table(cmd.tableId, true),
-            this.scope(cmd.userId),
-            null,
-            cmd.filter,
-            cmd.seqBase,
-          ),
-        };
-      case 'RegisterLiveQuery':
+      case 'Insert': {
+        const t = this.rows.table(cmd.tableId, true);
+        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, { rows: cmd.rows }) };
+      }
+      case 'Update': {
+        const t = this.rows.table(cmd.tableId, true);
+        const op = { updates: cmd.updates, filter: cmd.filter };
+        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, op) };
+      }
+      case 'Delete': {
+        const t = this.rows.table(cmd.tableId, true);
+        const op = { updates: null, filter: cmd.filter };
+        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, op) };
+      }
+      case 'RegisterLiveQuery': {
         this.scope(cmd.userId);
+        const held = db
+          .prepare<[string, string], { n: number }>(
+            'SELECT COUNT(*) AS n FROM sys_live_queries WHERE user_id = ? AND subscription_id != ?',
+          )
+          .get(cmd.userId, cmd.subscriptionId);
+        if ((held?.n ?? 0) >= LIVE_LIMITS.subscriptionsPerUserMax) {
+          throw new ApplyError(
+            'LIMIT_EXCEEDED',
+            `user ${cmd.userId} already holds ${LIVE_LIMITS.subscriptionsPerUserMax} live queries (the limit per user)`,
+          );
+        }
         db.prepare(
           'INSERT OR REPLACE INTO sys_live_queries (subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(
@@ -285,16 +380,30 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
           cmd.createdAt,
         );
         return { type: 'Subscribed', subscriptionId: cmd.subscriptionId };
+      }
       case 'UnregisterLiveQuery': {
         const r = db
           .prepare('DELETE FROM sys_live_queries WHERE subscription_id = ? AND user_id = ?')
           .run(cmd.subscriptionId, cmd.userId);
+        if (r.changes > 0) {
+          const ids = [cmd.subscriptionId];
+          this.feed?.push({ kind: 'unregistered', groupId: this.groupId, subscriptionIds: ids, cause: 'unregister' });
+        }
         return { type: 'RowsAffected', count: r.changes };
       }
       case 'CleanupNodeSubscriptions': {
+        const ids = db
+          .prepare<[string, number, number], { subscription_id: string }>(
+            'SELECT subscription_id FROM sys_live_queries WHERE user_id = ? AND node_id = ? AND shard = ?',
+          )
+          .all(cmd.userId, cmd.failedNodeId, this.shard)
+          .map((r) => r.subscription_id);
         const r = db
           .prepare('DELETE FROM sys_live_queries WHERE user_id = ? AND node_id = ? AND shard = ?')
           .run(cmd.userId, cmd.failedNodeId, this.shard);
+        if (ids.length > 0) {
+          this.feed?.push({ kind: 'unregistered', groupId: this.groupId, subscriptionIds: ids, cause: 'cleanup' });
+        }
         return { type: 'RowsAffected', count: r.changes };
       }
       case 'PingLiveQuery': {
@@ -318,12 +427,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     const liveQueries = this.store.db
       .prepare('SELECT * FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id')
       .all(this.shard);
-    return { tables: this.dumpTables(), liveQueries };
+    return { tables: this.dumpTables(), liveQueries, changeLog: this.dumpChangeLog() };
   }
 
   protected importState(state: unknown): void {
-    const s = state as { tables: TableDump[]; liveQueries: Record<string, unknown>[] };
+    const s = state as { tables: TableDump[]; liveQueries: Record<string, unknown>[]; changeLog?: ChangeLogDump };
     this.loadTables(s.tables);
+    this.loadChangeLog(s.changeLog, s.tables);
     const db = this.store.db;
     db.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
@@ -364,8 +474,9 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   constructor(
     store: DataStore,
     readonly shard: number,
+    feed: ChangeFeed | null = null,
   ) {
-    super(store, 200 + shard);
+    super(store, 200 + shard, feed);
   }
 
   protected applyCommand(cmd: SharedDataCommand): DataResponse {
@@ -373,11 +484,11 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
     const t = this.rows.table(cmd.tableId, false);
     switch (cmd.type) {
       case 'Insert':
-        return { type: 'RowsAffected', count: this.rows.insert(t, scope, cmd.rows, cmd.seqBase) };
+        return { type: 'RowsAffected', count: this.write(t, scope, cmd, { rows: cmd.rows }) };
       case 'Update':
-        return { type: 'RowsAffected', count: this.rows.modify(t, scope, cmd.updates, cmd.filter, cmd.seqBase) };
+        return { type: 'RowsAffected', count: this.write(t, scope, cmd, cmd) };
       case 'Delete':
-        return { type: 'RowsAffected', count: this.rows.modify(t, scope, null, cmd.filter, cmd.seqBase) };
+        return { type: 'RowsAffected', count: this.write(t, scope, cmd, { updates: null, filter: cmd.filter }) };
     }
   }
 
@@ -390,11 +501,13 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   }
 
   protected exportState(): unknown {
-    return { tables: this.dumpTables() };
+    return { tables: this.dumpTables(), changeLog: this.dumpChangeLog() };
   }
 
   protected importState(state: unknown): void {
-    this.loadTables((state as { tables: TableDump[] }).tables);
+    const s = state as { tables: TableDump[]; changeLog?: ChangeLogDump };
+    this.loadTables(s.tables);
+    this.loadChangeLog(s.changeLog, s.tables);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {

@@ -1,0 +1,165 @@
+/**
+ * ChangeLog: per data group, the high-water mark of `_seq` and the last LIVE_LIMITS.changeLogEntriesPerGroupMax row
+ * changes, in data.db, written inside the apply transaction (so replay, snapshot and restore keep them exact).
+ *
+ * `_seq` assignment: a command proposes `seqBase`; apply gives its rows `max(seqBase, lastSeq + 1) + i`. Proposers
+ * on different nodes stamp from different clocks, so proposed bases are not in commit order; the assigned ones are,
+ * strictly increasing per group in commit order, and identical on every replica (a function of the log alone).
+ *
+ * The log is what a resume (`from_seq_id`) reads: every change of one table (and one user) after a `_seq`, in commit
+ * order, with old values. `trimmedSeq` is the highest `_seq` trimmed away: a resume from below it may have lost
+ * changes and is refused.
+ */
+import type { Database as Db, Statement } from 'better-sqlite3';
+
+import type { Value } from '../commands.js';
+import { LIVE_LIMITS } from './limits.js';
+import type { ChangeType, RowChange } from './types.js';
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS live_seq (group_id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,
+     change_count INTEGER NOT NULL, trimmed_seq INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS live_changes (group_id INTEGER NOT NULL, change_no INTEGER NOT NULL, seq INTEGER NOT NULL,
+     table_id TEXT NOT NULL, user_id TEXT, change_type TEXT NOT NULL, row_json TEXT NOT NULL, old_json TEXT,
+     PRIMARY KEY (group_id, change_no))`,
+  `CREATE INDEX IF NOT EXISTS live_changes_by_seq ON live_changes (group_id, table_id, user_id, seq)`,
+];
+
+export interface SeqState {
+  readonly lastSeq: number;
+  readonly changeCount: number;
+  readonly trimmedSeq: number;
+}
+
+/** A group's change log as it travels in a snapshot. */
+export interface ChangeLogDump extends SeqState {
+  readonly entries: readonly (readonly [number, number, string, string | null, ChangeType, string, string | null])[];
+}
+
+interface ChangeRowDb {
+  change_no: number;
+  seq: number;
+  table_id: string;
+  user_id: string | null;
+  change_type: ChangeType;
+  row_json: string;
+  old_json: string | null;
+}
+
+/**
+ * A row as the log keeps it: NULL columns left out. A column added by ALTER TABLE may or may not be in a replica's
+ * schema when it applies an earlier write (meta:system may be ahead of the data group), always NULL in that row;
+ * leaving NULLs out keeps the log byte-equal on every replica. Readers fill absent columns with NULL (plan.ts).
+ */
+function withoutNulls(row: Readonly<Record<string, Value>>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)));
+}
+
+const ZERO: SeqState = { lastSeq: 0, changeCount: 0, trimmedSeq: 0 };
+
+export class ChangeLog {
+  private readonly getState: Statement<[number], { last_seq: number; change_count: number; trimmed_seq: number }>;
+  private readonly putState: Statement<[number, number, number, number]>;
+  private readonly append: Statement<[number, number, number, string, string | null, string, string, string | null]>;
+  private readonly trimTo: Statement<[number, number]>;
+  private readonly lastTrimmed: Statement<[number, number], { seq: number }>;
+  private readonly since: Statement<[number, string, string | null, number], ChangeRowDb>;
+
+  constructor(private readonly db: Db) {
+    for (const sql of SCHEMA) db.exec(sql);
+    this.getState = db.prepare('SELECT last_seq, change_count, trimmed_seq FROM live_seq WHERE group_id = ?');
+    this.putState = db.prepare(
+      'INSERT INTO live_seq (group_id, last_seq, change_count, trimmed_seq) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (group_id) DO UPDATE SET last_seq = excluded.last_seq, change_count = excluded.change_count, ' +
+        'trimmed_seq = excluded.trimmed_seq',
+    );
+    this.append = db.prepare(
+      'INSERT INTO live_changes (group_id, change_no, seq, table_id, user_id, change_type, row_json, old_json) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.lastTrimmed = db.prepare('SELECT seq FROM live_changes WHERE group_id = ? AND change_no = ?');
+    this.trimTo = db.prepare('DELETE FROM live_changes WHERE group_id = ? AND change_no <= ?');
+    this.since = db.prepare(
+      'SELECT change_no, seq, table_id, user_id, change_type, row_json, old_json FROM live_changes ' +
+        'WHERE group_id = ? AND table_id = ? AND user_id IS ? AND seq > ? ORDER BY seq',
+    );
+  }
+
+  state(groupId: number): SeqState {
+    const r = this.getState.get(groupId);
+    return r === undefined ? ZERO : { lastSeq: r.last_seq, changeCount: r.change_count, trimmedSeq: r.trimmed_seq };
+  }
+
+  /** The `_seq` of the first row a command writes: its proposed base, or past the group's high-water mark. */
+  seqBase(groupId: number, proposed: number): number {
+    return Math.max(proposed, this.state(groupId).lastSeq + 1);
+  }
+
+  /** Appends a command's changes (in `_seq` order), advances the high-water mark and trims the oldest entries. */
+  record(groupId: number, changes: readonly RowChange[]): void {
+    if (changes.length === 0) return;
+    const s = this.state(groupId);
+    let count = s.changeCount;
+    let lastSeq = s.lastSeq;
+    for (const c of changes) {
+      if (c.seq <= lastSeq) throw new Error(`ChangeLog: _seq ${c.seq} of group ${groupId} is not above ${lastSeq}`);
+      lastSeq = c.seq;
+      count++;
+      const old = c.old === null ? null : withoutNulls(c.old);
+      this.append.run(groupId, count, c.seq, c.tableId, c.userId, c.changeType, withoutNulls(c.row), old);
+    }
+    let trimmedSeq = s.trimmedSeq;
+    const keepFrom = count - LIVE_LIMITS.changeLogEntriesPerGroupMax; // entries with change_no <= keepFrom go
+    if (keepFrom > 0) {
+      const last = this.lastTrimmed.get(groupId, keepFrom);
+      if (last !== undefined) {
+        trimmedSeq = Math.max(trimmedSeq, last.seq);
+        this.trimTo.run(groupId, keepFrom);
+      }
+    }
+    this.putState.run(groupId, lastSeq, count, trimmedSeq);
+  }
+
+  /**
+   * Every kept change of `tableId` (and `userId`; null for a SHARED table) with `_seq` > `afterSeq`, in commit
+   * order; or 'trimmed' when changes after `afterSeq` may have been trimmed away.
+   */
+  changesAfter(groupId: number, tableId: string, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
+    if (afterSeq < this.state(groupId).trimmedSeq) return 'trimmed';
+    return this.since.all(groupId, tableId, userId, afterSeq).map((r) => ({
+      seq: r.seq,
+      tableId: r.table_id,
+      userId: r.user_id,
+      changeType: r.change_type,
+      row: JSON.parse(r.row_json) as Record<string, Value>,
+      old: r.old_json === null ? null : (JSON.parse(r.old_json) as Record<string, Value>),
+    }));
+  }
+
+  dump(groupId: number): ChangeLogDump {
+    const entries = this.db
+      .prepare<[number], ChangeRowDb>(
+        'SELECT change_no, seq, table_id, user_id, change_type, row_json, old_json FROM live_changes ' +
+          'WHERE group_id = ? ORDER BY change_no',
+      )
+      .all(groupId)
+      .map((r) => [r.change_no, r.seq, r.table_id, r.user_id, r.change_type, r.row_json, r.old_json] as const);
+    return { ...this.state(groupId), entries };
+  }
+
+  /**
+   * Replaces a group's log by a snapshot's. A snapshot from before the change log existed has none: the high-water
+   * mark is then `fallbackLastSeq` (the highest `_seq` among the restored rows) and nothing before it can resume.
+   */
+  load(groupId: number, dump: ChangeLogDump | undefined, fallbackLastSeq: number): void {
+    this.db.prepare('DELETE FROM live_changes WHERE group_id = ?').run(groupId);
+    if (dump === undefined) {
+      this.putState.run(groupId, fallbackLastSeq, 0, fallbackLastSeq);
+      return;
+    }
+    for (const [no, seq, table, user, type, row, old] of dump.entries) {
+      this.append.run(groupId, no, seq, table, user, type, row, old);
+    }
+    this.putState.run(groupId, dump.lastSeq, dump.changeCount, dump.trimmedSeq);
+  }
+}

@@ -24,7 +24,10 @@ export type CliErrorCode =
   | 'BENCH_FAILED'
   | 'WORKER_FAILED'
   | 'SERVE_STARTUP'
-  | 'SERVE_STOP_TIMEOUT';
+  | 'SERVE_STOP_TIMEOUT'
+  | 'DRILL_INVALID'
+  | 'DRILL_SETUP'
+  | 'DRILL_FAILED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -37,6 +40,12 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   SERVE_STARTUP: ExitCode.Usage,
   /** `kalam serve` was stopped but its graceful stop did not finish within its bound. */
   SERVE_STOP_TIMEOUT: ExitCode.CheckFailed,
+  /** A drill file that cannot be run: bad TOML, an unknown key or action, a value out of range. */
+  DRILL_INVALID: ExitCode.Usage,
+  /** The drill's cluster could not be brought to its starting state (tables, users, first rows). */
+  DRILL_SETUP: ExitCode.CheckFailed,
+  /** A drill ran and at least one of its checks failed. */
+  DRILL_FAILED: ExitCode.CheckFailed,
 };
 
 /**

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerDrill } from './commands/drill.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import type { CliContext } from './context.js';
@@ -35,6 +36,7 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerSim(program, ctx);
   registerBench(program, ctx);
   registerServe(program, ctx);
+  registerDrill(program, ctx);
   return program;
 }
 

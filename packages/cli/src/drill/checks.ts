@@ -14,7 +14,8 @@
  * - availability: per fault (kill, restart, partition, flaky network, slow disk) and per affected group (the
  *   groups the faulted node led when the fault began, or every group of the workload when it led none): the time
  *   until the group had a leader again (other than the faulted node when the fault takes the node away), from
- *   the status samples, and until the group completed an ok call invoked after the fault. It fails when a group
+ *   the status samples (the faulted node itself counts once it was elected in a later term), and until the group
+ *   completed an ok call invoked after the fault. It fails when a group
  *   never had a leader again, when calls to it after the fault never succeeded, or when a figure is over the
  *   drill's optional bound.
  */
@@ -208,12 +209,15 @@ export interface FaultRecord {
   readonly removesNode: boolean;
   /** Groups the node led when the fault began. */
   readonly ledGroups: readonly string[];
+  /** Each group's term when the fault began: the same node leading in a later term was elected again. */
+  readonly terms?: Readonly<Record<string, number>>;
 }
 
 /** One status sample: each group's leader (null: none) at `atMs`, on the run's clock. */
 export interface LeaderSample {
   readonly atMs: number;
   readonly leaders: Readonly<Record<string, NodeId | null>>;
+  readonly terms?: Readonly<Record<string, number>>;
 }
 
 export interface AvailabilityFigure {
@@ -246,7 +250,12 @@ export function computeAvailability(
       const sample = samples.find((s) => {
         if (s.atMs < fault.atMs) return false;
         const leader = s.leaders[group];
-        return leader !== null && leader !== undefined && !(fault.removesNode && leader === fault.node);
+        if (leader === null || leader === undefined) return false;
+        if (!fault.removesNode || leader !== fault.node) return true;
+        // The faulted node leads again: only once it was elected anew, in a later term.
+        const before = fault.terms?.[group];
+        const now = s.terms?.[group];
+        return before !== undefined && now !== undefined && now > before;
       });
       let served = Number.POSITIVE_INFINITY;
       let callsAfter = 0;

@@ -266,7 +266,8 @@ async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId 
   };
   const fault = (action: string, node: NodeId, status: ClusterStatus, removesNode: boolean): string => {
     const ledGroups = groupsLedBy(status, node);
-    c.faults.push({ step: c.n, action, node, atMs: c.clock(), removesNode, ledGroups });
+    const terms = Object.fromEntries(status.groups.map((g) => [g.name, g.term]));
+    c.faults.push({ step: c.n, action, node, atMs: c.clock(), removesNode, ledGroups, terms });
     return `${ledGroups.length} group(s) led`;
   };
   switch (step.action) {
@@ -516,23 +517,33 @@ class Sampler {
     this.loop = this.run();
   }
 
+  /** Ends the loop and takes one last sample, so that the state after the final heal is always in. */
   async stop(): Promise<LeaderSample[]> {
     this.stopping = true;
     await this.loop;
+    await this.sample();
     return this.samples;
   }
 
   private async run(): Promise<void> {
     while (!this.stopping && this.samples.length < DRILL_LIMITS.samplesMax) {
-      try {
-        const status = await this.ctl.status();
-        const leaders: Record<string, NodeId | null> = {};
-        for (const g of status.groups) leaders[g.name] = g.leader;
-        this.samples.push({ atMs: this.clock(), leaders });
-      } catch {
-        // A status the supervisor could not give is a gap in the timeline, nothing more.
-      }
+      await this.sample();
       await sleep(DRILL_LIMITS.sampleEveryMs);
+    }
+  }
+
+  private async sample(): Promise<void> {
+    try {
+      const status = await this.ctl.status();
+      const leaders: Record<string, NodeId | null> = {};
+      const terms: Record<string, number> = {};
+      for (const g of status.groups) {
+        leaders[g.name] = g.leader;
+        terms[g.name] = g.term;
+      }
+      this.samples.push({ atMs: this.clock(), leaders, terms });
+    } catch {
+      // A status the supervisor could not give is a gap in the timeline, nothing more.
     }
   }
 }

@@ -22,7 +22,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { groupFromName, groupName } from '@kalam/kalamdb';
+import { allGroups, groupFromName, groupName } from '@kalam/kalamdb';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import type { KillSignal, NetworkRule, NodeId, PartitionDirection } from '../cluster/types.js';
 import { CliError } from '../errors.js';
@@ -145,6 +145,8 @@ const CONDITIONS: readonly WaitCondition[] = ['leaders', 'nodes-up', 'caught-up'
 const EXPECTATIONS: readonly CheckExpectation[] = ['leaders', 'nodes-up', 'progress'];
 /** The most a network rule may delay one message, and the most a disk fault may delay one fsync. */
 const DELAY_MS_MAX = 10_000;
+/** The 36 groups of every node (DEFAULT_SHARDING). */
+const GROUP_NAMES: readonly string[] = allGroups().map(groupName);
 /** A drill name: it names the report folder and the cluster. */
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -332,10 +334,13 @@ function readTarget(r: Reader, nodes: number, required: boolean): Target | undef
   const role = /^(leader of|a follower of|follower of) (\S+)$/.exec(text);
   if (role === null) return r.fail('target', TARGET_HELP);
   const group = role[2] ?? '';
-  let canonical: string;
+  let canonical = '';
   try {
     canonical = groupName(groupFromName(group));
   } catch {
+    // An unparsable name is reported below like a name of a group the cluster does not have.
+  }
+  if (!GROUP_NAMES.includes(canonical)) {
     return r.fail('target', `unknown group ${group} (e.g. meta:system, data:user:07, data:shared:00)`);
   }
   return role[1] === 'leader of' ? { kind: 'leader', group: canonical } : { kind: 'follower', group: canonical };

@@ -33,6 +33,8 @@ export const SHARED_TABLE = `${DRILL_NAMESPACE}.shared_reg`;
 export const INITIAL_VALUE = 'init';
 const SQL_PATH = '/v1/api/sql';
 const LOGIN_PATH = '/v1/api/auth/login';
+/** Users set up at the same time. */
+const SETUP_PARALLEL = 6;
 /** Pause of a client after a call that did not succeed, so a down node is not hammered. */
 const FAILURE_BACKOFF_MS = 50;
 
@@ -77,10 +79,17 @@ interface Caller {
 }
 
 /** One SQL statement, retried on another node while it is refused, within setupTriesMax tries. */
-async function setupSql(c: Caller, auth: string, sql: string, params: unknown[], what: string): Promise<unknown> {
+async function setupSql(
+  c: Caller,
+  auth: string,
+  sql: string,
+  params: unknown[],
+  what: string,
+  first = 0,
+): Promise<unknown> {
   let last = '';
   for (let attempt = 0; attempt < DRILL_LIMITS.setupTriesMax; attempt++) {
-    const node = c.nodes[attempt % c.nodes.length] as DrillNode;
+    const node = c.nodes[(first + attempt) % c.nodes.length] as DrillNode;
     let result: Classified;
     try {
       result = classifyReply(await c.transport.post(node.apiUrl, SQL_PATH, auth, { sql, params }, c.timeoutMs));
@@ -99,10 +108,15 @@ async function setupSql(c: Caller, auth: string, sql: string, params: unknown[],
   throw new CliError('DRILL_SETUP', `drill setup: ${what} failed ${DRILL_LIMITS.setupTriesMax} times (last: ${last})`);
 }
 
-async function login(c: Caller, username: string, password: string): Promise<{ auth: string; userId: string }> {
+async function login(
+  c: Caller,
+  username: string,
+  password: string,
+  first = 0,
+): Promise<{ auth: string; userId: string }> {
   let last = '';
   for (let attempt = 0; attempt < DRILL_LIMITS.setupTriesMax; attempt++) {
-    const node = c.nodes[attempt % c.nodes.length] as DrillNode;
+    const node = c.nodes[(first + attempt) % c.nodes.length] as DrillNode;
     try {
       const reply = await c.transport.post(node.apiUrl, LOGIN_PATH, null, { username, password }, c.timeoutMs);
       const body = isRecord(reply.body) ? reply.body : {};
@@ -134,26 +148,30 @@ export async function setupWorkload(opts: {
   await setupSql(c, root.auth, `CREATE USER TABLE ${USER_TABLE} (k TEXT PRIMARY KEY, v TEXT)`, [], 'CREATE TABLE');
   await setupSql(c, root.auth, `CREATE SHARED TABLE ${SHARED_TABLE} (k TEXT PRIMARY KEY, v TEXT)`, [], 'CREATE TABLE');
   const router = new ShardRouter();
-  const keys: WorkloadKey[] = [];
   const rnd = new Prng(opts.seed ^ 0x5eed);
-  for (let u = 0; u < opts.spec.users; u++) {
-    const username = `drill_u${String(u).padStart(3, '0')}`;
-    const password = `pw-${rnd.nextU32().toString(36)}-${u}`;
-    await setupSql(
-      c,
-      root.auth,
-      `CREATE USER '${username}' WITH PASSWORD '${password}' ROLE user`,
-      [],
-      `CREATE USER ${username}`,
-    );
-    const session = await login(c, username, password);
-    const account: Account = { username, auth: session.auth };
-    const group = groupName(router.groupForUser(session.userId));
-    const ks = Array.from({ length: opts.spec.keysPerUser }, (_, i) => `k${i}`);
-    const values = ks.map((_, i) => `($${i + 1}, '${INITIAL_VALUE}')`).join(', ');
-    await setupSql(c, session.auth, `INSERT INTO ${USER_TABLE} (k, v) VALUES ${values}`, ks, `rows of ${username}`);
-    for (const k of ks) keys.push({ key: `user/${username}/${k}`, table: USER_TABLE, k, owner: account, group });
-  }
+  const passwords = Array.from({ length: opts.spec.users }, (_, u) => `pw-${rnd.nextU32().toString(36)}-${u}`);
+  // One chain per user (create, log in, insert its rows), SETUP_PARALLEL at a time, spread over the nodes: password
+  // hashing is what setup spends its time on, and each node hashes on its own core.
+  const perUser: WorkloadKey[][] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.spec.users) {
+      const u = next++;
+      const username = `drill_u${String(u).padStart(3, '0')}`;
+      const create = `CREATE USER '${username}' WITH PASSWORD '${passwords[u] ?? ''}' ROLE user`;
+      await setupSql(c, root.auth, create, [], `CREATE USER ${username}`, u);
+      const session = await login(c, username, passwords[u] ?? '', u);
+      const account: Account = { username, auth: session.auth };
+      const group = groupName(router.groupForUser(session.userId));
+      const ks = Array.from({ length: opts.spec.keysPerUser }, (_, i) => `k${i}`);
+      const values = ks.map((_, i) => `($${i + 1}, '${INITIAL_VALUE}')`).join(', ');
+      const insert = `INSERT INTO ${USER_TABLE} (k, v) VALUES ${values}`;
+      await setupSql(c, session.auth, insert, ks, `rows of ${username}`, u);
+      perUser[u] = ks.map((k) => ({ key: `user/${username}/${k}`, table: USER_TABLE, k, owner: account, group }));
+    }
+  };
+  await Promise.all(Array.from({ length: SETUP_PARALLEL }, worker));
+  const keys: WorkloadKey[] = perUser.flat();
   const shared = groupName(dataSharedShard(0));
   for (let i = 0; i < opts.spec.sharedKeys; i++) {
     const k = `s${i}`;

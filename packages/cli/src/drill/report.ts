@@ -181,15 +181,18 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 export function renderHtml(r: DrillResult): string {
-  const endMs = Math.max(r.durationMs, r.workloadMs.endMs, ...r.samples.map((s) => s.atMs), 1);
+  // The charts start with the workload (the cluster coming up and the setup before it are left out).
+  const originMs = Math.min(r.workloadMs.startMs, r.samples[0]?.atMs ?? Number.POSITIVE_INFINITY);
+  const endMs = Math.max(r.durationMs, r.workloadMs.endMs, ...r.samples.map((s) => s.atMs), originMs + 1);
+  const spanMs = endMs - originMs;
   const plotW = WIDTH - LEFT - RIGHT;
-  const x = (t: number): number => LEFT + (Math.max(0, Math.min(endMs, t)) / endMs) * plotW;
+  const x = (t: number): number => LEFT + ((Math.max(originMs, Math.min(endMs, t)) - originMs) / spanMs) * plotW;
   const groups = [...new Set(r.samples.flatMap((s) => Object.keys(s.leaders)))].sort(groupOrder);
   const parts: string[] = [];
   let y = 20;
   // Time axis.
-  const tickEvery = niceStep(endMs / 10);
-  for (let t = 0; t <= endMs; t += tickEvery) {
+  const tickEvery = niceStep(spanMs / 10);
+  for (let t = Math.ceil(originMs / tickEvery) * tickEvery; t <= endMs; t += tickEvery) {
     parts.push(
       `<line x1="${x(t)}" y1="${y}" x2="${x(t)}" y2="${y + 6}" stroke="#999"/><text x="${x(t)}" y="${y - 4}" font-size="10" text-anchor="middle">${(t / 1000).toFixed(1)} s</text>`,
     );
@@ -231,12 +234,13 @@ export function renderHtml(r: DrillResult): string {
   y += 24;
   // Throughput and latency per bucket.
   const bucketMs = DRILL_LIMITS.chartBucketMs;
-  const buckets = Math.max(1, Math.ceil(endMs / bucketMs));
+  const buckets = Math.max(1, Math.ceil(spanMs / bucketMs));
+  const startOf = (b: number): number => originMs + b * bucketMs;
   const okCounts = new Array<number>(buckets).fill(0);
   const latencies: number[][] = Array.from({ length: buckets }, () => []);
   for (const op of r.history) {
     if (op.outcome !== 'ok' || op.completedAtMs === null) continue;
-    const b = Math.min(buckets - 1, Math.max(0, Math.floor(op.completedAtMs / bucketMs)));
+    const b = Math.min(buckets - 1, Math.max(0, Math.floor((op.completedAtMs - originMs) / bucketMs)));
     okCounts[b] = (okCounts[b] ?? 0) + 1;
     latencies[b]?.push(op.completedAtMs - op.invokedAtMs);
   }
@@ -248,31 +252,37 @@ export function renderHtml(r: DrillResult): string {
   parts.push(`<text x="${LEFT - 6}" y="${tpTop + 22}" font-size="9" text-anchor="end">max ${maxOk}</text>`);
   okCounts.forEach((n, b) => {
     const h = (n / maxOk) * CHART;
-    const bw = Math.max(1, x((b + 1) * bucketMs) - x(b * bucketMs) - 1);
+    const bw = Math.max(1, x(startOf(b + 1)) - x(startOf(b)) - 1);
     parts.push(
-      `<rect x="${x(b * bucketMs)}" y="${tpTop + CHART - h}" width="${bw}" height="${h}" fill="#4c9be8"><title>${n} ok</title></rect>`,
+      `<rect x="${x(startOf(b))}" y="${tpTop + CHART - h}" width="${bw}" height="${h}" fill="#4c9be8"><title>${n} ok</title></rect>`,
     );
   });
   y += CHART + 20;
   const latTop = y;
-  const p50 = latencies.map((l) =>
-    quantile(
-      [...l].sort((a, b) => a - b),
-      0.5,
-    ),
-  );
-  const p99 = latencies.map((l) =>
-    quantile(
-      [...l].sort((a, b) => a - b),
-      0.99,
-    ),
-  );
-  const maxLat = Math.max(1, ...p99);
-  const line = (values: number[], color: string): string => {
-    const pts = values.map(
-      (v, b) => `${x((b + 0.5) * bucketMs).toFixed(1)},${(latTop + CHART - (v / maxLat) * CHART).toFixed(1)}`,
-    );
-    return `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts.join(' ')}"/>`;
+  // null: no ok call in the bucket, a gap in the line.
+  const pick = (l: number[], q: number): number | null =>
+    l.length === 0
+      ? null
+      : quantile(
+          [...l].sort((u, v) => u - v),
+          q,
+        );
+  const p50 = latencies.map((l) => pick(l, 0.5));
+  const p99 = latencies.map((l) => pick(l, 0.99));
+  const maxLat = Math.max(1, ...p99.map((v) => v ?? 0));
+  const line = (values: (number | null)[], color: string): string => {
+    const runs: string[][] = [[]];
+    values.forEach((v, b) => {
+      if (v === null) runs.push([]);
+      else
+        runs[runs.length - 1]?.push(
+          `${x(startOf(b + 0.5)).toFixed(1)},${(latTop + CHART - (v / maxLat) * CHART).toFixed(1)}`,
+        );
+    });
+    return runs
+      .filter((pts) => pts.length > 0)
+      .map((pts) => `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts.join(' ')}"/>`)
+      .join('');
   };
   parts.push(`<text x="${LEFT - 6}" y="${latTop + 10}" font-size="10" text-anchor="end">latency (ms)</text>`);
   parts.push(

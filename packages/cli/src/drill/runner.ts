@@ -463,7 +463,7 @@ async function waitConverged(
   }
 }
 
-/** Reads every key from every node, recording each read; a node that keeps refusing gives an error entry. */
+/** Reads every key from every node (the nodes in parallel), recording each read; a node that keeps refusing gives an error entry. */
 async function readFinalValues(
   recorder: HistoryRecorder,
   meta: Workload['meta'],
@@ -472,33 +472,32 @@ async function readFinalValues(
   setup: WorkloadSetup,
   timeoutMs: number,
 ): Promise<Map<string, Map<NodeId, FinalRead>>> {
-  const reads = new Map<string, Map<NodeId, FinalRead>>();
-  for (const key of setup.keys) {
-    const perNode = new Map<NodeId, FinalRead>();
-    for (const node of nodes) {
-      let read: FinalRead = { error: 'not read' };
-      for (let attempt = 0; attempt < FINAL_READ_TRIES; attempt++) {
-        const r = await recordedCall(
-          recorder,
-          meta,
-          transport,
-          `final/n${node.id}`,
-          node,
-          key,
-          { kind: 'read' },
-          timeoutMs,
-        );
-        if (r.outcome === 'ok') {
-          read = { value: r.value ?? null };
-          break;
-        }
-        read = { error: r.reason };
-        await sleep(FINAL_READ_RETRY_MS);
-      }
-      perNode.set(node.id, read);
+  const readOne = async (node: DrillNode, key: WorkloadSetup['keys'][number]): Promise<FinalRead> => {
+    let read: FinalRead = { error: 'not read' };
+    for (let attempt = 0; attempt < FINAL_READ_TRIES; attempt++) {
+      const r = await recordedCall(
+        recorder,
+        meta,
+        transport,
+        `final/n${node.id}`,
+        node,
+        key,
+        { kind: 'read' },
+        timeoutMs,
+      );
+      if (r.outcome === 'ok') return { value: r.value ?? null };
+      read = { error: r.reason };
+      await sleep(FINAL_READ_RETRY_MS);
     }
-    reads.set(key.key, perNode);
-  }
+    return read;
+  };
+  const reads = new Map<string, Map<NodeId, FinalRead>>();
+  for (const key of setup.keys) reads.set(key.key, new Map());
+  await Promise.all(
+    nodes.map(async (node) => {
+      for (const key of setup.keys) reads.get(key.key)?.set(node.id, await readOne(node, key));
+    }),
+  );
   return reads;
 }
 

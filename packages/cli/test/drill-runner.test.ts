@@ -270,3 +270,19 @@ test('kalam drill list names the shipped drills; a bad file exits 2 with one lin
   assert.equal(await runCli(['drill', 'run', join(dir, 'missing.toml')], third.ctx), ExitCode.Usage);
   assert.match(third.buffers.stderr, /^error: .*missing\.toml: cannot read the drill file \(ENOENT\)\n$/);
 });
+
+test('drill run without --json prints the checks and one line per fault', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'fake-drill.toml');
+  (await import('node:fs')).writeFileSync(file, DRILL);
+  const { buffers, error } = await runCommand(
+    ['drill', 'run', file, '--short', '--report', join(dir, 'r')],
+    fakeCluster(),
+  );
+  assert.equal(error, null, String(error));
+  assert.match(buffers.stdout, /^drill fake-drill: PASSED$/m);
+  assert.match(buffers.stdout, /^linearizable +pass /m);
+  assert.match(buffers.stdout, /^STEP +FAULT +GROUPS +WORST LEADER AFTER +WORST SERVED AFTER$/m);
+  assert.match(buffers.stdout, /^ +2 +kill node \d +\d+ +\d+ ms +(\d+ ms|-)$/m);
+  assert.match(buffers.stdout, /^calls: \d+ \(\d+ ok, \d+ failed, \d+ unknown\); report: .*report\.html$/m);
+});

@@ -78,6 +78,8 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
           checks: result.checks,
           availability: result.availability,
           counts: result.counts,
+          durationMs: Math.round(result.durationMs),
+          short: result.short,
           report: reportDir,
         });
       } else {
@@ -122,8 +124,54 @@ function renderResult(ctx: CliContext, r: DrillResult, reportDir: string): void 
     r.checks,
   );
   for (const line of table) out.line(line);
+  const faults = summarizeFaults(r);
+  if (faults.length > 0) {
+    out.line();
+    const ms = (x: number | null): string => (x === null ? '-' : `${Math.round(x)} ms`);
+    const faultTable = formatTable(
+      [
+        { title: 'STEP', value: (f: FaultSummary) => String(f.step), align: 'right' },
+        { title: 'FAULT', value: (f: FaultSummary) => `${f.action} node ${f.node}` },
+        { title: 'GROUPS', value: (f: FaultSummary) => String(f.groups), align: 'right' },
+        { title: 'WORST LEADER AFTER', value: (f: FaultSummary) => ms(f.worstLeaderMs), align: 'right' },
+        { title: 'WORST SERVED AFTER', value: (f: FaultSummary) => ms(f.worstServedMs), align: 'right' },
+      ],
+      faults,
+    );
+    for (const line of faultTable) out.line(line);
+  }
   const c = r.counts;
   out.line(
     `calls: ${c.calls} (${c.ok} ok, ${c.failed} failed, ${c.unknown} unknown); report: ${join(reportDir, 'report.html')}`,
   );
+}
+
+interface FaultSummary {
+  readonly step: number;
+  readonly action: string;
+  readonly node: number;
+  readonly groups: number;
+  readonly worstLeaderMs: number | null;
+  readonly worstServedMs: number | null;
+}
+
+/** One line per fault: how many groups it touched and the slowest of their figures. */
+function summarizeFaults(r: DrillResult): FaultSummary[] {
+  const byStep = new Map<number, DrillResult['availability'][number][]>();
+  for (const f of r.availability) byStep.set(f.step, [...(byStep.get(f.step) ?? []), f]);
+  const worst = (xs: (number | null)[]): number | null => {
+    const known = xs.filter((x): x is number => x !== null);
+    return known.length === 0 ? null : Math.max(...known);
+  };
+  return [...byStep.values()].map((figures) => {
+    const first = figures[0] as DrillResult['availability'][number];
+    return {
+      step: first.step,
+      action: first.action,
+      node: first.node,
+      groups: figures.length,
+      worstLeaderMs: worst(figures.map((f) => f.leaderAfterMs)),
+      worstServedMs: worst(figures.map((f) => f.servedAfterMs)),
+    };
+  });
 }

@@ -316,6 +316,12 @@ export function renderHtml(r: DrillResult): string {
         `<tr><td>${f.step}</td><td>${esc(f.action)}</td><td>${f.node}</td><td>${esc(f.group)}</td><td>${f.affected}</td><td>${ms(f.leaderAfterMs)}</td><td>${ms(f.servedAfterMs)}</td><td>${f.callsAfter}</td></tr>`,
     )
     .join('');
+  const stepRows = r.events
+    .map(
+      (e) =>
+        `<tr><td>${e.step}</td><td>${esc(e.action)}</td><td>${e.node ?? '-'}</td><td>${ms(e.atMs)}</td><td>${ms(e.endMs - e.atMs)}</td><td${e.error === undefined ? '' : ' class="fail"'}>${esc(e.error ?? e.detail)}</td></tr>`,
+    )
+    .join('');
   const c = r.counts;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Drill ${esc(r.name)}</title>
@@ -332,6 +338,8 @@ ${svg}
 <table><tr><th>check</th><th>result</th><th>detail</th></tr>${checkRows}</table>
 <h2>Availability (ms after the fault)</h2>
 <table><tr><th>step</th><th>fault</th><th>node</th><th>group</th><th>affected</th><th>leader after</th><th>served after</th><th>calls after</th></tr>${availRows}</table>
+<h2>Steps (ms from the start of the run)</h2>
+<table><tr><th>step</th><th>action</th><th>node</th><th>at</th><th>took</th><th>detail</th></tr>${stepRows}</table>
 </body></html>
 `;
 }

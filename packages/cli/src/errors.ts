@@ -34,7 +34,10 @@ export type CliErrorCode =
   | 'UNKNOWN_NODE'
   | 'NODE_STATE'
   | 'CLUSTER_TIMEOUT'
-  | 'CLUSTER_FAILED';
+  | 'CLUSTER_FAILED'
+  | 'DRILL_INVALID'
+  | 'DRILL_SETUP'
+  | 'DRILL_FAILED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -67,6 +70,12 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   CLUSTER_TIMEOUT: ExitCode.CheckFailed,
   /** The supervisor or a node failed: a node exited while starting, a request was refused. */
   CLUSTER_FAILED: ExitCode.CheckFailed,
+  /** A drill file that cannot be run: bad TOML, an unknown key or action, a value out of range. */
+  DRILL_INVALID: ExitCode.Usage,
+  /** The drill's cluster could not be brought to its starting state (tables, users, first rows). */
+  DRILL_SETUP: ExitCode.CheckFailed,
+  /** A drill ran and at least one of its checks failed. */
+  DRILL_FAILED: ExitCode.CheckFailed,
 };
 
 /**

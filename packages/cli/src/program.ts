@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerNode } from './commands/node.js';
+import { registerDrill } from './commands/drill.js';
 import { registerServe } from './commands/serve.js';
 import { registerSim } from './commands/sim.js';
 import { registerSql } from './commands/sql.js';
@@ -41,6 +42,7 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerSql(program, ctx);
   registerCluster(program, ctx);
   registerNode(program, ctx);
+  registerDrill(program, ctx);
   return program;
 }
 

@@ -66,6 +66,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiServer {
   const log: NodeLog = opts.log ?? (() => undefined);
+  const planted = plantedAckWithoutCommit(process.env);
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
@@ -85,7 +86,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     }
     inFlight++;
     pending.add(res);
-    handle(node, opts, req, res)
+    handle(node, opts, req, res, planted)
       .catch((err: unknown) => {
         log('error', 'http.unhandled', { error: err instanceof Error ? err.message : String(err) });
         if (!res.headersSent) sendError(res, toKalamError(err));
@@ -141,12 +142,18 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
   };
 }
 
-async function handle(node: RunningNode, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse) {
+async function handle(
+  node: RunningNode,
+  opts: ApiServerOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  planted: PlantedBug,
+) {
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
   const route = `${req.method ?? 'GET'} ${path}`;
   switch (route) {
     case 'POST /v1/api/sql':
-      return handleSql(node, req, res);
+      return handleSql(node, req, res, planted);
     case 'POST /v1/api/auth/login':
       return handleLogin(node, req, res);
     case 'GET /v1/api/healthcheck':
@@ -173,13 +180,22 @@ async function handle(node: RunningNode, opts: ApiServerOptions, req: IncomingMe
   }
 }
 
-async function handleSql(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleSql(
+  node: RunningNode,
+  req: IncomingMessage,
+  res: ServerResponse,
+  planted: PlantedBug,
+): Promise<void> {
   const started = performance.now();
   const took = (): number => Math.round((performance.now() - started) * 100) / 100;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
     const session = await authenticateRequest(node, req.headers.authorization);
     const request = parseSqlRequest(body);
+    if (planted?.(request.sql) === true) {
+      const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
+      return sendJson(res, 200, { status: 'success', results, took: took() });
+    }
     const results: QueryResult[] = await node.engine.execute(session, request.sql, {
       ...(request.params !== undefined ? { params: request.params } : {}),
       ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
@@ -233,6 +249,25 @@ async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res:
   } catch (err) {
     sendError(res, asApiError(err));
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TEST-ONLY planted bug, so that a drill test can prove the drill's checks fail on a node that lies.
+
+type PlantedBug = ((sql: string) => boolean) | undefined;
+
+/** Of the drill's UPDATEs, every PLANTED_ACK_EVERY-th is acknowledged without being proposed. */
+const PLANTED_ACK_EVERY = 4;
+
+/**
+ * KALAM_PLANTED_BUG=ack-without-commit, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1: the node answers
+ * some UPDATEs of the drill's tables (`UPDATE drill.…`) "1 row(s) updated" without proposing them. Never set
+ * outside the drill tests (packages/cli/test/drill-planted.test.ts).
+ */
+function plantedAckWithoutCommit(env: NodeJS.ProcessEnv): PlantedBug {
+  if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1' || env['KALAM_PLANTED_BUG'] !== 'ack-without-commit') return undefined;
+  let updates = 0;
+  return (sql) => /^\s*UPDATE\s+drill\./i.test(sql) && ++updates % PLANTED_ACK_EVERY === 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -180,6 +180,24 @@ export async function checkPortsFree(ports: readonly PlannedPort[]): Promise<voi
   }
 }
 
+/**
+ * A base port whose whole block (every node's API and Raft RPC port) is free on 127.0.0.1 right now, for
+ * clusters that must not collide with anything (drills, tests). Random within CLUSTER_LIMITS.freeBasePortRange,
+ * at most CLUSTER_LIMITS.freeBasePortAttempts tries.
+ */
+export async function findFreeBasePort(nodes: number): Promise<number> {
+  const [low, high] = CLUSTER_LIMITS.freeBasePortRange;
+  for (let attempt = 0; attempt < CLUSTER_LIMITS.freeBasePortAttempts; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low));
+    const problems = await Promise.all(plannedPorts(base, nodes).map(({ port }) => bindProblem(port)));
+    if (problems.every((p) => p === undefined)) return base;
+  }
+  throw new CliError(
+    'PORT_IN_USE',
+    `no free block of ports for ${nodes} nodes in ${low}-${high} after ${CLUSTER_LIMITS.freeBasePortAttempts} tries`,
+  );
+}
+
 function bindProblem(port: number): Promise<string | undefined> {
   return new Promise((resolvePromise) => {
     const server = createServer();

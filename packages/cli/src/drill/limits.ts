@@ -1,0 +1,45 @@
+/**
+ * Every bound of a drill, unit last: what a drill file may ask for, and how long each phase of a run may take.
+ * A drill file can tighten the per-run figures (call timeout, convergence bound) but never lift them past these.
+ */
+export const DRILL_LIMITS = {
+  nodesMin: 3,
+  nodesMax: 7,
+  stepsMax: 200,
+  /** One `wait` step, and the whole fault phase of a drill. */
+  waitMsMax: 120_000,
+  /** The bound of a `wait_for` step when the file names none, and the most it may name. */
+  waitForMsDefault: 15_000,
+  waitForMsMax: 120_000,
+  /** A whole run (setup, faults, heal, checks), default and most. */
+  runMsDefault: 60_000,
+  runMsMax: 600_000,
+  /** `--short` multiplies `wait` steps by this unless the file says `short_scale`. */
+  shortScaleDefault: 0.3,
+  clientsMax: 64,
+  usersMax: 256,
+  keysPerUserMax: 16,
+  sharedKeysMax: 256,
+  /** One SQL call of the workload; past it the call's outcome is unknown. */
+  callTimeoutMsDefault: 3_000,
+  callTimeoutMsMax: 30_000,
+  /** Pause between two calls of one client, so that a 2-core machine keeps up. */
+  thinkMsDefault: 5,
+  /** Calls one client may make in a run, whatever the duration. */
+  callsPerClientMax: 100_000,
+  /** Setup statements (users, tables, first rows) and final reads: tries of one statement, and the pause between. */
+  setupTriesMax: 20,
+  setupRetryMs: 250,
+  /** Status samples for the timeline. */
+  sampleEveryMs: 250,
+  samplesMax: 20_000,
+  /** After the final heal: every node up and every group with a leader, then equal applied indexes. */
+  healMsDefault: 30_000,
+  convergeMsDefault: 30_000,
+  convergePollMs: 250,
+  /** Budget of the linearizability check. */
+  checkBudgetMsDefault: 20_000,
+  checkBudgetMsMax: 300_000,
+  /** Buckets of the throughput and latency charts. */
+  chartBucketMs: 500,
+} as const;

@@ -1,0 +1,552 @@
+/**
+ * `runDrill`: one drill run, start to end, against any ClusterController (the real supervisor through
+ * cluster-factory.ts, or an in-memory fake in tests) and any DrillTransport.
+ *
+ *   1. bring a cluster up (`factory`) with the drill's node count and environment, in <report>/cluster
+ *   2. set the workload up (setupWorkload), start sampling status() every sampleEveryMs for the timeline
+ *   3. start the clients, run the steps one by one (each bounded; a step that fails is recorded and the drill goes
+ *      on to the heal), stop the clients
+ *   4. heal everything: clear partitions and flaky links, slow disks, resume paused nodes, start stopped ones; wait
+ *      (bounded) until every node is up and every group has a leader
+ *   5. poll digests() until every group has one applied index on every node (bounded), read every key from every
+ *      node (recorded in the history as reads of client `final`)
+ *   6. run the checks (checks.ts), write the report folder (report.ts), bring the cluster down — wiping its folder
+ *      only when every check passed, so that a failed run keeps the node logs next to its report.
+ * The whole run is bounded: steps past max_duration_ms are skipped, and the `steps` check then fails.
+ */
+import { join } from 'node:path';
+import { HistoryRecorder } from '@kalam/check';
+import { Prng } from '@kalam/raft';
+import { findFreeBasePort } from '../cluster/folder.js';
+import type { ClusterController, ClusterStatus, NodeId } from '../cluster/types.js';
+import type { AvailabilityFigure, CheckOutcome, FaultRecord, FinalRead, LeaderSample, NodeDigests } from './checks.js';
+import {
+  appliedIndexesMatch,
+  checkAvailability,
+  checkConverged,
+  checkLinearizable,
+  checkNoLostAcks,
+  computeAvailability,
+} from './checks.js';
+import { DRILL_LIMITS } from './limits.js';
+import type { DrillEvent, DrillResult } from './report.js';
+import { countCalls, writeReport } from './report.js';
+import type { CheckExpectation, DrillSpec, DrillStep, WaitCondition } from './spec.js';
+import { scaledWaitMs } from './spec.js';
+import { describeTarget, groupsLedBy, resolveTarget } from './targets.js';
+import type { DrillTransport } from './transport.js';
+import type { DrillNode, WorkloadSetup } from './workload.js';
+import { Workload, recordedCall, setupWorkload, sleep } from './workload.js';
+
+/** What `upCluster` takes (packages/cli/src/cluster/control.ts). */
+export interface UpClusterOptions {
+  readonly nodes: number;
+  readonly name?: string;
+  readonly dir?: string;
+  readonly basePort?: number;
+  readonly onProgress?: (line: string) => void;
+  readonly env?: Record<string, string>;
+}
+
+export type ClusterFactory = (opts: UpClusterOptions) => Promise<ClusterController>;
+
+export interface RunDrillOptions {
+  readonly spec: DrillSpec;
+  readonly seed: number;
+  readonly short: boolean;
+  readonly reportDir: string;
+  readonly factory: ClusterFactory;
+  /** The cluster's ports start here; default: a free block found at run time (cluster/folder.ts). */
+  readonly basePort?: number;
+  readonly transport: DrillTransport;
+  /** One progress line (stderr in the CLI). */
+  readonly progress: (line: string) => void;
+}
+
+/** Final reads of one key on one node: tries while the node refuses (it may still be catching up). */
+const FINAL_READ_TRIES = 10;
+const FINAL_READ_RETRY_MS = 200;
+
+export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
+  const { spec, progress } = opts;
+  const t0 = performance.now();
+  const clock = (): number => performance.now() - t0;
+  const startedAt = new Date().toISOString();
+  const rnd = new Prng(opts.seed);
+  progress(`drill ${spec.name}: bringing up ${spec.nodes} nodes (seed ${opts.seed}${opts.short ? ', short' : ''})`);
+  const ctl = await opts.factory({
+    nodes: spec.nodes,
+    name: `drill-${spec.name}`,
+    dir: join(opts.reportDir, 'cluster'),
+    basePort: opts.basePort ?? (await findFreeBasePort(spec.nodes)),
+    env: { ...spec.env },
+    onProgress: (line) => progress(`  ${line}`),
+  });
+  let passed = false;
+  try {
+    const result = await runOnCluster(opts, ctl, clock, rnd, startedAt);
+    passed = result.passed;
+    writeReport(opts.reportDir, result);
+    return result;
+  } finally {
+    progress(`drill ${spec.name}: bringing the cluster down${passed ? ' (wiping it)' : ' (keeping its logs)'}`);
+    await ctl.down({ wipe: passed });
+  }
+}
+
+async function runOnCluster(
+  opts: RunDrillOptions,
+  ctl: ClusterController,
+  clock: () => number,
+  rnd: Prng,
+  startedAt: string,
+): Promise<DrillResult> {
+  const { spec, progress } = opts;
+  const nodes: DrillNode[] = ctl.manifest.nodes.map((n) => ({ id: n.id, apiUrl: n.apiUrl }));
+  const recorder = new HistoryRecorder(clock);
+  const events: DrillEvent[] = [];
+  const checks: CheckOutcome[] = [];
+  const faults: FaultRecord[] = [];
+  const deadlineMs = spec.maxDurationMs;
+
+  const ready = await waitForCondition(ctl, 'leaders', spec.checks.healTimeoutMs);
+  if (ready !== null) progress(`drill ${spec.name}: cluster not ready: ${ready}`);
+  progress(`drill ${spec.name}: setting up ${spec.workload.users} users and their rows`);
+  const setup = await setupWorkload({
+    transport: opts.transport,
+    nodes,
+    root: { user: ctl.credentials.user, password: ctl.credentials.password },
+    spec: spec.workload,
+    seed: opts.seed,
+  });
+  const sampler = new Sampler(ctl, clock);
+  sampler.start();
+  const workload = new Workload({
+    transport: opts.transport,
+    nodes,
+    setup,
+    spec: spec.workload,
+    recorder,
+    seed: opts.seed,
+  });
+  const workloadStartMs = clock();
+  workload.start();
+  let previous: NodeId | null = null;
+  const slowDisks = new Set<NodeId>();
+  let skipped = 0;
+  for (const [i, step] of spec.steps.entries()) {
+    const n = i + 1;
+    if (clock() > deadlineMs) {
+      skipped = spec.steps.length - i;
+      progress(`drill ${spec.name}: past max_duration_ms ${deadlineMs}; ${skipped} step(s) skipped`);
+      break;
+    }
+    const atMs = clock();
+    let node: NodeId | null = null;
+    let detail: string = step.action;
+    let error: string | undefined;
+    try {
+      const r = await runStep(step, {
+        ctl,
+        rnd,
+        previous,
+        short: opts.short,
+        shortScale: spec.shortScale,
+        deadlineMs,
+        clock,
+        recorder,
+        checks,
+        faults,
+        slowDisks,
+        n,
+      });
+      node = r.node;
+      detail = r.detail;
+      if (node !== null) previous = node;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const endMs = clock();
+    events.push({ step: n, action: step.action, node, atMs, endMs, detail, ...(error === undefined ? {} : { error }) });
+    const took = `${Math.round(endMs - atMs)} ms`;
+    progress(
+      `  step ${n}/${spec.steps.length} ${error === undefined ? detail : `${step.action} FAILED: ${error}`} (${took})`,
+    );
+  }
+  progress(`drill ${spec.name}: stopping the workload`);
+  await workload.stop();
+  const workloadEndMs = clock();
+
+  progress(`drill ${spec.name}: healing every fault`);
+  const healStart = clock();
+  const healProblem = await healAll(ctl, slowDisks, spec.checks.healTimeoutMs);
+  events.push({
+    step: spec.steps.length + 1,
+    action: 'heal',
+    node: null,
+    atMs: healStart,
+    endMs: clock(),
+    detail: 'final heal: every fault cleared, every node up, every group with a leader',
+    ...(healProblem === null ? {} : { error: healProblem }),
+  });
+
+  progress(`drill ${spec.name}: waiting for equal applied indexes, then reading every key from every node`);
+  const digests = await waitConverged(ctl, nodes, spec.checks.convergeTimeoutMs);
+  const finalReads = await readFinalValues(
+    recorder,
+    workload.meta,
+    opts.transport,
+    nodes,
+    setup,
+    spec.workload.callTimeoutMs,
+  );
+  const samples = await sampler.stop();
+
+  progress(`drill ${spec.name}: checking ${recorder.size} calls`);
+  const history = recorder.operations();
+  const stepErrors = events.filter((e) => e.error !== undefined);
+  const stepCheck: CheckOutcome = {
+    name: 'steps',
+    passed: stepErrors.length === 0 && skipped === 0,
+    detail:
+      stepErrors.length === 0 && skipped === 0
+        ? `${spec.steps.length} steps ran, then the final heal`
+        : [
+            ...stepErrors.map((e) => `step ${e.step} ${e.action}: ${e.error ?? ''}`),
+            ...(skipped > 0 ? [`${skipped} step(s) skipped past max_duration_ms`] : []),
+          ].join('; '),
+  };
+  const availability: AvailabilityFigure[] = computeAvailability(faults, history, workload.meta, samples, setup.groups);
+  const allChecks: CheckOutcome[] = [
+    checkLinearizable(history, setup.initialValues, spec.checks.linearizableBudgetMs),
+    checkNoLostAcks(history, finalReads, setup.initialValues),
+    checkConverged(digests),
+    checkAvailability(availability, spec.checks.availabilityBoundMs),
+    stepCheck,
+    ...checks,
+  ];
+  return {
+    name: spec.name,
+    description: spec.description,
+    file: spec.file,
+    seed: opts.seed,
+    short: opts.short,
+    nodes: spec.nodes,
+    startedAt,
+    durationMs: clock(),
+    passed: allChecks.every((c) => c.passed),
+    checks: allChecks,
+    availability,
+    counts: countCalls(history),
+    events,
+    samples,
+    workloadMs: { startMs: workloadStartMs, endMs: workloadEndMs },
+    history,
+    historyJsonl: recorder.toJsonLines(),
+    meta: workload.meta,
+  };
+}
+
+interface StepContext {
+  readonly ctl: ClusterController;
+  readonly rnd: Prng;
+  readonly previous: NodeId | null;
+  readonly short: boolean;
+  readonly shortScale: number;
+  readonly deadlineMs: number;
+  readonly clock: () => number;
+  readonly recorder: HistoryRecorder;
+  readonly checks: CheckOutcome[];
+  readonly faults: FaultRecord[];
+  readonly slowDisks: Set<NodeId>;
+  readonly n: number;
+}
+
+async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId | null; detail: string }> {
+  const { ctl } = c;
+  const target = async (t: Parameters<typeof resolveTarget>[0]): Promise<{ node: NodeId; status: ClusterStatus }> => {
+    const status = await ctl.status();
+    return { node: resolveTarget(t, status, c.rnd, c.previous), status };
+  };
+  const fault = (action: string, node: NodeId, status: ClusterStatus, removesNode: boolean): string => {
+    const ledGroups = groupsLedBy(status, node);
+    const terms = Object.fromEntries(status.groups.map((g) => [g.name, g.term]));
+    c.faults.push({ step: c.n, action, node, atMs: c.clock(), removesNode, ledGroups, terms });
+    return `${ledGroups.length} group(s) led`;
+  };
+  switch (step.action) {
+    case 'wait': {
+      const ms = Math.min(scaledWaitMs(step.ms, c.short, c.shortScale), Math.max(0, c.deadlineMs - c.clock()));
+      await sleep(ms);
+      return { node: null, detail: `wait ${ms} ms` };
+    }
+    case 'kill': {
+      const { node, status } = await target(step.target);
+      const led = step.signal === 'CONT' ? '' : `, ${fault('kill', node, status, true)}`;
+      await ctl.kill(node, step.signal);
+      return { node, detail: `kill node ${node} signal ${step.signal} (${describeTarget(step.target)}${led})` };
+    }
+    case 'start': {
+      const { node } = await target(step.target);
+      await ctl.start(node);
+      return { node, detail: `start node ${node}` };
+    }
+    case 'restart': {
+      const { node, status } = await target(step.target);
+      const led = fault('restart', node, status, true);
+      await ctl.restart(node);
+      return { node, detail: `restart node ${node} (${describeTarget(step.target)}, ${led})` };
+    }
+    case 'partition': {
+      const { node, status } = await target(step.target);
+      const led = fault('partition', node, status, step.from === undefined);
+      await ctl.partition(node, {
+        direction: step.direction,
+        ...(step.from === undefined ? {} : { from: step.from }),
+      });
+      const from = step.from === undefined ? 'every other node' : `node ${step.from.join(', ')}`;
+      return {
+        node,
+        detail: `partition node ${node} ${step.direction} from ${from} (${describeTarget(step.target)}, ${led})`,
+      };
+    }
+    case 'network': {
+      const { node, status } = await target(step.target);
+      const led = fault('network', node, status, false);
+      await ctl.network(node, step.rule, step.peers);
+      const r = step.rule;
+      return {
+        node,
+        detail: `network node ${node}: delay ${r.delayMs ?? 0}±${r.jitterMs ?? 0} ms, loss ${r.dropRate ?? 0}, duplication ${r.duplicateRate ?? 0} (${led})`,
+      };
+    }
+    case 'heal': {
+      if (step.target === undefined) {
+        await ctl.heal();
+        return { node: null, detail: 'heal every node' };
+      }
+      const { node } = await target(step.target);
+      await ctl.heal(node);
+      return { node, detail: `heal node ${node}` };
+    }
+    case 'disk': {
+      const { node, status } = await target(step.target);
+      const led = step.fsyncDelayMs > 0 ? `, ${fault('disk', node, status, false)}` : '';
+      await ctl.disk(node, step.fsyncDelayMs);
+      if (step.fsyncDelayMs > 0) c.slowDisks.add(node);
+      else c.slowDisks.delete(node);
+      return { node, detail: `disk node ${node}: fsync delay ${step.fsyncDelayMs} ms${led}` };
+    }
+    case 'wipe': {
+      const { node } = await target(step.target);
+      await ctl.wipe(node);
+      return { node, detail: `wipe node ${node}` };
+    }
+    case 'wait_for': {
+      const bound = Math.min(step.timeoutMs, Math.max(1, c.deadlineMs - c.clock()));
+      const problem = await waitForCondition(ctl, step.condition, bound);
+      if (problem !== null) throw new Error(`${step.condition} not reached within ${bound} ms: ${problem}`);
+      return { node: null, detail: `wait_for ${step.condition}` };
+    }
+    case 'check': {
+      const outcome = await checkNow(step.expect, step.withinMs, c);
+      c.checks.push(outcome);
+      return { node: null, detail: `check ${step.expect}: ${outcome.passed ? 'pass' : 'FAIL'} (${outcome.detail})` };
+    }
+  }
+}
+
+/** null when `condition` holds, else what is still missing. */
+export function conditionProblem(condition: WaitCondition | CheckExpectation, status: ClusterStatus): string | null {
+  const down = status.nodes.filter((n) => n.state !== 'up').map((n) => `node ${n.id} ${n.state}`);
+  const upIds = new Set(status.nodes.filter((n) => n.state === 'up').map((n) => String(n.id)));
+  const leaderless = status.groups.filter((g) => g.leader === null || !upIds.has(String(g.leader))).map((g) => g.name);
+  const leaders =
+    leaderless.length === 0
+      ? null
+      : `${leaderless.length} group(s) without a leader (${leaderless.slice(0, 3).join(', ')})`;
+  switch (condition) {
+    case 'leaders':
+      return leaders;
+    case 'nodes-up':
+      return down.length === 0 ? null : down.join(', ');
+    case 'caught-up': {
+      if (down.length > 0) return down.join(', ');
+      if (leaders !== null) return leaders;
+      const lagging = status.groups.filter((g) => Object.values(g.lag).some((l) => l !== 0)).map((g) => g.name);
+      return lagging.length === 0 ? null : `${lagging.length} group(s) with a lagging node`;
+    }
+    case 'progress':
+      return null;
+  }
+}
+
+/** Polls status() until `condition` holds; null on success, else the last problem seen. */
+async function waitForCondition(
+  ctl: ClusterController,
+  condition: WaitCondition,
+  timeoutMs: number,
+): Promise<string | null> {
+  const deadline = performance.now() + timeoutMs;
+  let last = 'no status yet';
+  for (;;) {
+    try {
+      const problem = conditionProblem(condition, await ctl.status());
+      if (problem === null) return null;
+      last = problem;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    if (performance.now() + DRILL_LIMITS.convergePollMs > deadline) return last;
+    await sleep(DRILL_LIMITS.convergePollMs);
+  }
+}
+
+async function checkNow(expect: CheckExpectation, withinMs: number, c: StepContext): Promise<CheckOutcome> {
+  const name = `step ${c.n}: ${expect}`;
+  if (expect === 'progress') {
+    const since = c.clock() - withinMs;
+    const acked = c.recorder
+      .operations()
+      .filter((op) => op.outcome === 'ok' && op.kind !== 'read' && (op.completedAtMs ?? -1) >= since).length;
+    return { name, passed: acked > 0, detail: `${acked} acknowledged write(s) in the last ${withinMs} ms` };
+  }
+  const problem = conditionProblem(expect, await c.ctl.status());
+  return { name, passed: problem === null, detail: problem ?? 'holds' };
+}
+
+/** Clears every fault and brings every node back; null on success, else what did not recover. */
+async function healAll(
+  ctl: ClusterController,
+  slowDisks: ReadonlySet<NodeId>,
+  timeoutMs: number,
+): Promise<string | null> {
+  const problems: string[] = [];
+  const attempt = async (what: string, f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (err) {
+      problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  await attempt('heal', () => ctl.heal());
+  for (const node of slowDisks) await attempt(`disk ${node}`, () => ctl.disk(node, 0));
+  let status: ClusterStatus | null = null;
+  await attempt('status', async () => {
+    status = await ctl.status();
+  });
+  for (const n of (status as ClusterStatus | null)?.nodes ?? []) {
+    if (n.state === 'paused') await attempt(`resume node ${n.id}`, () => ctl.kill(n.id, 'CONT'));
+    if (n.state === 'down') await attempt(`start node ${n.id}`, () => ctl.start(n.id));
+  }
+  const upProblem = await waitForCondition(ctl, 'nodes-up', timeoutMs);
+  if (upProblem !== null) problems.push(upProblem);
+  const leaderProblem = await waitForCondition(ctl, 'leaders', timeoutMs);
+  if (leaderProblem !== null) problems.push(leaderProblem);
+  return problems.length === 0 ? null : problems.join('; ');
+}
+
+/** Polls digests() of every node until each group has one applied index everywhere, or the bound passes. */
+async function waitConverged(
+  ctl: ClusterController,
+  nodes: readonly DrillNode[],
+  timeoutMs: number,
+): Promise<NodeDigests> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const digests = new Map<NodeId, Awaited<ReturnType<ClusterController['digests']>> | { error: string }>();
+    for (const n of nodes) {
+      try {
+        digests.set(n.id, await ctl.digests(n.id));
+      } catch (err) {
+        digests.set(n.id, { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (appliedIndexesMatch(digests) || performance.now() + DRILL_LIMITS.convergePollMs > deadline) return digests;
+    await sleep(DRILL_LIMITS.convergePollMs);
+  }
+}
+
+/** Reads every key from every node (the nodes in parallel), recording each read; a node that keeps refusing gives an error entry. */
+async function readFinalValues(
+  recorder: HistoryRecorder,
+  meta: Workload['meta'],
+  transport: DrillTransport,
+  nodes: readonly DrillNode[],
+  setup: WorkloadSetup,
+  timeoutMs: number,
+): Promise<Map<string, Map<NodeId, FinalRead>>> {
+  const readOne = async (node: DrillNode, key: WorkloadSetup['keys'][number]): Promise<FinalRead> => {
+    let read: FinalRead = { error: 'not read' };
+    for (let attempt = 0; attempt < FINAL_READ_TRIES; attempt++) {
+      const r = await recordedCall(
+        recorder,
+        meta,
+        transport,
+        `final/n${node.id}`,
+        node,
+        key,
+        { kind: 'read' },
+        timeoutMs,
+      );
+      if (r.outcome === 'ok') return { value: r.value ?? null };
+      read = { error: r.reason };
+      await sleep(FINAL_READ_RETRY_MS);
+    }
+    return read;
+  };
+  const reads = new Map<string, Map<NodeId, FinalRead>>();
+  for (const key of setup.keys) reads.set(key.key, new Map());
+  await Promise.all(
+    nodes.map(async (node) => {
+      for (const key of setup.keys) reads.get(key.key)?.set(node.id, await readOne(node, key));
+    }),
+  );
+  return reads;
+}
+
+/** Samples status() every sampleEveryMs into leader samples for the timeline and the availability figures. */
+class Sampler {
+  private readonly samples: LeaderSample[] = [];
+  private stopping = false;
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly ctl: ClusterController,
+    private readonly clock: () => number,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Ends the loop and takes one last sample, so that the state after the final heal is always in. */
+  async stop(): Promise<LeaderSample[]> {
+    this.stopping = true;
+    await this.loop;
+    await this.sample();
+    return this.samples;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping && this.samples.length < DRILL_LIMITS.samplesMax) {
+      await this.sample();
+      await sleep(DRILL_LIMITS.sampleEveryMs);
+    }
+  }
+
+  private async sample(): Promise<void> {
+    try {
+      const status = await this.ctl.status();
+      const leaders: Record<string, NodeId | null> = {};
+      const terms: Record<string, number> = {};
+      for (const g of status.groups) {
+        leaders[g.name] = g.leader;
+        terms[g.name] = g.term;
+      }
+      this.samples.push({ atMs: this.clock(), leaders, terms });
+    } catch {
+      // A status the supervisor could not give is a gap in the timeline, nothing more.
+    }
+  }
+}

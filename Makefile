@@ -6,7 +6,7 @@ TSC := node_modules/.bin/tsc
 ESLINT := node_modules/.bin/eslint
 PRETTIER := node_modules/.bin/prettier
 
-.PHONY: setup build test lint format sim bench up down clean distclean
+.PHONY: setup build test test-unit lint format sim bench up down clean distclean
 
 # npm ci when node_modules is missing or older than the lock file (npm ci rewrites the stamp, so the next
 # run does nothing). A package.json that no longer matches the lock makes npm ci fail: run `npm install`.
@@ -19,7 +19,11 @@ $(NPM_STAMP): package-lock.json package.json $(wildcard packages/*/package.json)
 build: setup
 	$(TSC) -b
 
+# Every test, then every shipped drill (short versions, real clusters); `make test-unit` skips the drills.
 test: build
+	node scripts/run-tests.mjs --drills
+
+test-unit: build
 	node scripts/run-tests.mjs
 
 lint: setup

@@ -6,17 +6,22 @@
 // project is compiled there. Node 20 has no glob support in `node --test`, so the files are found here and
 // passed by name. Exit status: 0 only when at least one test ran and none failed or was cancelled.
 //
-// Usage: node scripts/run-tests.mjs [FILTER…]   (run only the files whose path contains a FILTER)
+// Usage: node scripts/run-tests.mjs [--drills] [FILTER…]   (run only the files whose path contains a FILTER)
+// --drills: after the tests, run every shipped drill (cluster-configs/drills/*.toml) in its short version, one
+// after another, through `kalam drill run FILE --short --json`; each drill counts as one passed or failed item.
+// Their reports go to a temp folder, removed when the drill passed and kept (and named) when it failed.
 // Environment: TEST_CONCURRENCY (default: one test file per core).
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** A hung test fails after this long instead of hanging CI. */
 const TEST_TIMEOUT_MS = 10 * 60 * 1000;
+/** One short drill runs well under a minute; a drill still running after this is stopped and counted failed. */
+const DRILL_TIMEOUT_MS = 3 * 60 * 1000;
 
 function findTests(dir) {
   if (!existsSync(dir)) return [];
@@ -85,7 +90,74 @@ function run(files) {
   });
 }
 
-const filters = process.argv.slice(2);
+/** Runs every shipped drill, short, one at a time; resolves with the number that passed and failed. */
+async function runDrills() {
+  const dir = join(root, 'cluster-configs', 'drills');
+  const drills = readdirSync(dir)
+    .filter((f) => f.endsWith('.toml'))
+    .sort();
+  const reports = mkdtempSync(join(tmpdir(), 'kalam-drills-'));
+  let passed = 0;
+  let failed = 0;
+  for (const file of drills) {
+    const name = file.slice(0, -'.toml'.length);
+    const report = join(reports, name);
+    const started = Date.now();
+    const { code, stdout, stderr } = await runDrill(join(dir, file), report);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    let result;
+    try {
+      result = JSON.parse(stdout);
+    } catch {
+      result = undefined;
+    }
+    if (code === 0 && result?.passed === true) {
+      passed++;
+      console.log(`drill ${name}: ok (${seconds} s, ${result.counts?.calls ?? '?'} calls)`);
+      rmSync(report, { recursive: true, force: true });
+    } else {
+      failed++;
+      const failing = result?.checks
+        ?.filter((c) => !c.passed)
+        .map((c) => `${c.name}: ${c.detail}`)
+        .join('; ');
+      const lastErr = stderr.trim().split('\n').slice(-1)[0] ?? '';
+      console.log(`drill ${name}: FAILED, exit ${code} (${seconds} s) ${failing ?? lastErr}; report kept in ${report}`);
+    }
+  }
+  if (failed === 0) rmSync(reports, { recursive: true, force: true });
+  return { passed, failed };
+}
+
+function runDrill(file, report) {
+  const args = [join(root, 'bin', 'kalam'), 'drill', 'run', file, '--short', '--json', '--report', report];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      // The drill did not bring its cluster down: SIGKILL its supervisor, whose nodes exit when their stdin closes.
+      try {
+        const { pid } = JSON.parse(readFileSync(join(report, 'cluster', 'supervisor.json'), 'utf8'));
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // No supervisor file, or the supervisor is gone already.
+      }
+    }, DRILL_TIMEOUT_MS);
+    child.stdout.on('data', (chunk) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk) => (stderr += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const argv = process.argv.slice(2);
+const withDrills = argv.includes('--drills');
+const filters = argv.filter((a) => a !== '--drills');
 const files = testFiles(filters);
 if (files.length === 0) {
   console.error(
@@ -103,10 +175,16 @@ if (counts === undefined) {
   console.error(`run-tests: the test runner ended (code ${code}, signal ${signal}) without its summary`);
   process.exit(1);
 }
-const passed = counts.pass ?? 0;
-const failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
+let passed = counts.pass ?? 0;
+let failed = (counts.fail ?? 0) + (counts.cancelled ?? 0);
 const skipped = (counts.skipped ?? 0) + (counts.todo ?? 0);
 if (counts.tests === 0) console.error('run-tests: no test ran');
 if (failed === 0 && code !== 0) console.error(`run-tests: the test runner exited with code ${code}`);
+if (withDrills) {
+  console.log(`\nrun-tests: tests: ${summaryLine({ passed, failed, skipped })}; now the shipped drills (short)`);
+  const drills = await runDrills();
+  passed += drills.passed;
+  failed += drills.failed;
+}
 console.log(summaryLine({ passed, failed, skipped }));
 process.exit(failed > 0 || counts.tests === 0 || code !== 0 ? 1 : 0);

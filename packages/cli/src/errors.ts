@@ -37,7 +37,8 @@ export type CliErrorCode =
   | 'CLUSTER_FAILED'
   | 'DRILL_INVALID'
   | 'DRILL_SETUP'
-  | 'DRILL_FAILED';
+  | 'DRILL_FAILED'
+  | 'INTERRUPTED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -76,6 +77,8 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   DRILL_SETUP: ExitCode.CheckFailed,
   /** A drill ran and at least one of its checks failed. */
   DRILL_FAILED: ExitCode.CheckFailed,
+  /** A drill stopped by SIGINT or SIGTERM (its cluster was brought down first): it proved nothing. */
+  INTERRUPTED: ExitCode.CheckFailed,
 };
 
 /**

@@ -9,6 +9,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { ClusterController } from '../cluster/types.js';
 import type { CliContext } from '../context.js';
 import { realClusterFactory } from '../drill/cluster-factory.js';
 import type { DrillResult } from '../drill/report.js';
@@ -24,6 +25,28 @@ import { integerIn } from '../parse.js';
 import { repoRoot } from '../paths.js';
 
 export const DRILLS_DIR = join(repoRoot, 'cluster-configs', 'drills');
+
+/** A promise that runs `onSignal` on the first SIGINT or SIGTERM and settles as it does; `dispose` unhooks it. */
+function onceInterrupted(onSignal: (signal: NodeJS.Signals) => Promise<never>): {
+  promise: Promise<never>;
+  dispose: () => void;
+} {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+  let handler: ((signal: NodeJS.Signals) => void) | undefined;
+  const promise = new Promise<never>((_resolve, reject) => {
+    handler = (signal) => {
+      for (const s of signals) process.off(s, handler!);
+      onSignal(signal).catch(reject);
+    };
+    for (const s of signals) process.on(s, handler);
+  });
+  return {
+    promise,
+    dispose: () => {
+      for (const s of signals) process.off(s, handler!);
+    },
+  };
+}
 
 interface RawRunOptions {
   readonly seed?: number;
@@ -63,16 +86,32 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
       const spec = loadDrill(file);
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const reportDir = raw.report ?? join('.kalam', 'drills', `${spec.name}-${stamp}`);
-      const result = await runDrill({
-        spec,
-        seed: raw.seed ?? spec.seed,
-        short: raw.short === true,
-        reportDir,
-        factory: deps.factory,
-        ...(raw.basePort !== undefined ? { basePort: raw.basePort } : {}),
-        transport: deps.transport,
-        progress: (line) => ctx.out.note(line),
+      // Ctrl-C or SIGTERM while the drill runs: bring its cluster down (logs kept) before giving up, so an
+      // interrupted drill leaves no supervisor or node behind.
+      let cluster: ClusterController | undefined;
+      const interrupted = onceInterrupted(async (signal) => {
+        ctx.out.note(`drill ${spec.name}: ${signal}, bringing the cluster down (report folder ${reportDir} kept)`);
+        await cluster?.down({ wipe: false }).catch(() => undefined);
+        throw new CliError('INTERRUPTED', `drill ${spec.name} interrupted by ${signal}`);
       });
+      let result: DrillResult;
+      try {
+        result = await Promise.race([
+          runDrill({
+            spec,
+            seed: raw.seed ?? spec.seed,
+            short: raw.short === true,
+            reportDir,
+            factory: async (o) => (cluster = await deps.factory(o)),
+            ...(raw.basePort !== undefined ? { basePort: raw.basePort } : {}),
+            transport: deps.transport,
+            progress: (line) => ctx.out.note(line),
+          }),
+          interrupted.promise,
+        ]);
+      } finally {
+        interrupted.dispose();
+      }
       if (raw.json === true) {
         printJson(ctx.out, {
           passed: result.passed,

@@ -135,6 +135,34 @@ export type JobsResponse =
   | { readonly type: 'JobClaimed'; readonly jobId: string; readonly nodeId: number }
   | { readonly type: 'Error'; readonly message: string };
 
+/**
+ * Job commands of a data group (jobs/*: flush, compaction, retention), the same in both shard kinds; in a user shard
+ * they name the user whose rows they touch. A flush moves the hot rows with `_seq` in [minSeq, maxSeq] — exactly
+ * `rowCount` of them, or the command is refused — into the Parquet file `fileName`; a rewrite (compaction or
+ * retention) replaces every flushed file of the scope, named in `inputFiles`, by `outputFile`, dropping superseded
+ * versions and whatever is past the cutoffs (explicit timestamps chosen by the job's leader).
+ */
+export type DataJobCommand =
+  | {
+      readonly type: 'FlushRows';
+      readonly tableId: string;
+      readonly fileName: string;
+      readonly rowCount: number;
+      readonly minSeq: number;
+      readonly maxSeq: number;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'RewriteFiles';
+      readonly reason: 'compaction' | 'retention';
+      readonly tableId: string;
+      readonly inputFiles: readonly string[];
+      readonly outputFile: string;
+      readonly expiredBeforeMs: number | null;
+      readonly deletedBeforeMs: number | null;
+      readonly at: number;
+    };
+
 /** What every data command carries for deterministic, ordered apply. */
 interface DataCommandBase {
   /** The meta:system applied index the command was planned against. */
@@ -181,6 +209,7 @@ export type UserDataCommand = DataCommandBase &
       }
     | { readonly type: 'UnregisterLiveQuery'; readonly subscriptionId: string; readonly userId: string }
     | { readonly type: 'CleanupNodeSubscriptions'; readonly userId: string; readonly failedNodeId: number }
+    | (DataJobCommand & { readonly userId: string })
     | {
         readonly type: 'PingLiveQuery';
         readonly subscriptionId: string;
@@ -213,6 +242,7 @@ export type SharedDataCommand = DataCommandBase &
         readonly seqBase: number;
         readonly at: number;
       }
+    | DataJobCommand
   );
 
 export type DataResponse =

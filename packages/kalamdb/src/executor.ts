@@ -22,6 +22,7 @@ import type {
 } from './commands.js';
 import type { GroupId, ShardingConfig } from './group-id.js';
 import { allGroups, dataSharedShard, groupName, groupNumber } from './group-id.js';
+import { ColdStore } from './cold/store.js';
 import { ShardRouter } from './shard-router.js';
 import type { KalamStateMachine } from './state/base.js';
 import { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
@@ -44,9 +45,17 @@ export interface CommandExecutor {
   nodeId(): number;
 }
 
+/** Where a node keeps what is not in data.db: flushed Parquet files under `<dataDir>/storage` (cold/store.ts). */
+export interface StateMachinesOptions {
+  /** null (the default): an in-memory node, which cannot flush. */
+  readonly dataDir?: string | null;
+}
+
 /** Every state machine of one node, over one data.db. */
 export class StateMachines {
   readonly router: ShardRouter;
+  /** The flushed rows of every table on this node; `loadCold()` before Raft applies anything. */
+  readonly cold: ColdStore;
   readonly system: SystemStateMachine;
   readonly users: UsersStateMachine;
   readonly jobs: JobsStateMachine;
@@ -56,19 +65,26 @@ export class StateMachines {
   constructor(
     readonly store: DataStore,
     readonly sharding: ShardingConfig,
+    opts: StateMachinesOptions = {},
   ) {
     this.router = new ShardRouter(sharding);
+    this.cold = new ColdStore(store, opts.dataDir ?? null);
     this.system = new SystemStateMachine(store);
     this.users = new UsersStateMachine(store);
     this.jobs = new JobsStateMachine(store);
     this.userShards = Array.from(
       { length: sharding.numUserShards },
-      (_, n) => new UserDataStateMachine(store, n, this.router),
+      (_, n) => new UserDataStateMachine(store, n, this.router, this.cold),
     );
     this.sharedShards = Array.from(
       { length: sharding.numSharedShards },
-      (_, n) => new SharedDataStateMachine(store, n),
+      (_, n) => new SharedDataStateMachine(store, n, this.cold),
     );
+  }
+
+  /** Decodes the flushed files named in data.db (startup, before any apply). */
+  loadCold(): Promise<void> {
+    return this.cold.load();
   }
 
   of(group: GroupId): KalamStateMachine<{ readonly type: string }, unknown> {

@@ -42,4 +42,16 @@ export type { IssuedToken } from './auth.js';
 export { createApiServer } from './http.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';
+export {
+  JOBS_LIMITS,
+  JOB_TYPES,
+  JobManager,
+  checkCron,
+  cutoffsOf,
+  dueBetween,
+  nextDue,
+  scheduledJobId,
+  testStepDelayMs,
+} from './jobs/index.js';
+export type { JobLog, JobManagerOptions, JobType } from './jobs/index.js';
 export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';

@@ -3,6 +3,10 @@
  * queries) and a shared shard (SHARED table rows). Writes are soft: a delete sets `_deleted`; every written
  * row gets the next `_seq` from the command's `seqBase`, so replicas agree on it.
  *
+ * Flushed rows (cold/store.ts) and hot rows read as one table: the hot table keeps the last applied write of each
+ * key, so a hot row (live or tombstone) wins over every flushed version; among flushed versions the highest `_seq`
+ * wins. Updates and deletes of a flushed row write a new hot version (a full row, or a tombstone).
+ *
  * Cross-group order (DESIGN.md §6): a data command carries the meta:system index it was planned against;
  * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it
  * never skips.
@@ -12,7 +16,12 @@ import { matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
 import { decodeCommand } from '../codec.js';
+import type { ColdRow } from '../cold/parquet.js';
+import { pastCutoff } from '../cold/retention.js';
+import { ColdStore, mergeLatest, pkKey } from '../cold/store.js';
+import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
 import type {
+  DataJobCommand,
   DataResponse,
   Filter,
   Row,
@@ -36,11 +45,19 @@ interface StoredRow {
   readonly deleted: boolean;
 }
 
+/** File names a job may give a flushed file: no path separators, a .parquet suffix. */
+const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,120}\.parquet$/;
+
+function scopeKey(scope: Scope): string {
+  return scope.kind === 'user' ? scope.userId : '';
+}
+
 /** Row operations over the physical tables, shared by both data state machines. */
 class Rows {
   constructor(
     private readonly store: DataStore,
     private readonly catalog: Catalog,
+    readonly cold: ColdStore,
   ) {}
 
   table(tableId: string, wantPerUser: boolean): TableInfo {
@@ -58,8 +75,8 @@ class Rows {
     return scope.kind === 'user' ? { sql: '"_user_id" = ?', args: [scope.userId] } : { sql: '1 = 1', args: [] };
   }
 
-  /** Every row in scope, deleted ones included, in primary-key order. */
-  scan(t: TableInfo, scope: Scope): StoredRow[] {
+  /** Only the hot rows in scope, deleted ones included, in primary-key order. */
+  hot(t: TableInfo, scope: Scope): StoredRow[] {
     const w = this.where(scope);
     const pk = t.schema.primaryKey;
     const rows = this.store.db
@@ -68,15 +85,32 @@ class Rows {
     return rows.map((r) => toStored(t.schema, r));
   }
 
-  /** The live row with this primary key in scope, if any (an index probe). */
+  /** The latest version of every key in scope, hot and flushed, deleted ones included, in primary-key order. */
+  scan(t: TableInfo, scope: Scope): StoredRow[] {
+    const hot = this.hot(t, scope);
+    const cold = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey);
+    if (cold.size === 0) return hot;
+    const merged = new Map<string, StoredRow>();
+    for (const [k, r] of cold) merged.set(k, fromCold(t.schema, r));
+    for (const r of hot) merged.set(pkKey(r.values[t.schema.primaryKey] ?? null), r);
+    const pk = t.schema.primaryKey;
+    return [...merged.values()].sort((a, b) => compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
+  }
+
+  /** The live row with this primary key in scope, if any (an index probe, then the flushed versions). */
   byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
     const w = this.where(scope);
     const r = this.store.db
-      .prepare(
-        `SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ? AND "_deleted" = 0`,
-      )
+      .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ?`)
       .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined;
-    return r === undefined ? undefined : toStored(t.schema, r);
+    const found =
+      r !== undefined
+        ? toStored(t.schema, r)
+        : (() => {
+            const c = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey).get(pkKey(key));
+            return c === undefined ? undefined : fromCold(t.schema, c);
+          })();
+    return found === undefined || found.deleted ? undefined : found;
   }
 
   insert(t: TableInfo, scope: Scope, rows: readonly Row[], seqBase: number): number {
@@ -86,19 +120,16 @@ class Rows {
     const stmt = this.store.db.prepare(
       `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
-    // One primary-key lookup per row (an index probe), not a scan of the table.
-    const w = this.where(scope);
+    // One primary-key lookup per row (an index probe, then the flushed versions), not a scan of the table.
     const pk = t.schema.primaryKey;
-    const live = this.store.db.prepare(
-      `SELECT 1 FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${pk}" = ? AND "_deleted" = 0`,
-    );
+    const live = { get: (key: Value) => this.byKey(t, scope, key) };
     const seen = new Set<string>();
     rows.forEach((row, i) => {
       const full = withDefaults(t.schema, row);
       const problem = checkRow(t.schema, full);
       if (problem !== null) throw new ApplyError('INVALID', `row ${i + 1}: ${problem}`);
       const key = JSON.stringify(full[pk]);
-      if (seen.has(key) || live.get(...w.args, toSqlite(full[pk] ?? null)) !== undefined) {
+      if (seen.has(key) || live.get(full[pk] ?? null) !== undefined) {
         throw new ApplyError('CONFLICT', `duplicate primary key ${t.schema.primaryKey} = ${key} in ${t.tableId}`);
       }
       seen.add(key);
@@ -118,21 +149,119 @@ class Rows {
       }
     }
     const target = this.scan(t, scope).filter((r) => !r.deleted && (filter === null || matches(filter, r.values)));
-    const pk = t.schema.primaryKey;
-    const w = this.where(scope);
-    const sets = updates === null ? ['"_deleted" = 1'] : Object.keys(updates).map((k) => `"${k}" = ?`);
-    const stmt = this.store.db.prepare(
-      `UPDATE "${physicalName(t.tableId)}" SET ${[...sets, '"_seq" = ?'].join(', ')} WHERE ${w.sql} AND "${pk}" = ?`,
-    );
+    // A new version of each row, written whole: the row may live only in a flushed file.
+    const stmt = this.upsert(t, scope);
     target.forEach((r, i) => {
+      const values = updates === null ? r.values : { ...r.values, ...updates };
       if (updates !== null) {
-        const problem = checkRow(t.schema, { ...r.values, ...updates });
+        const problem = checkRow(t.schema, values);
         if (problem !== null) throw new ApplyError('INVALID', problem);
       }
-      const vals = updates === null ? [] : Object.values(updates).map(toSqlite);
-      stmt.run(...vals, seqBase + i, ...w.args, toSqlite(r.values[pk] ?? null));
+      stmt.run(
+        ...t.schema.columns.map((c) => toSqlite(values[c.name] ?? null)),
+        seqBase + i,
+        updates === null ? 1 : 0,
+        ...(scope.kind === 'user' ? [scope.userId, scope.shard] : []),
+      );
     });
     return target.length;
+  }
+
+  private upsert(t: TableInfo, scope: Scope): { run: (...args: (string | number | null)[]) => unknown } {
+    const names = [
+      ...t.schema.columns.map((c) => c.name),
+      '_seq',
+      '_deleted',
+      ...(scope.kind === 'user' ? ['_user_id', '_shard'] : []),
+    ];
+    return this.store.db.prepare<(string | number | null)[]>(
+      `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+    );
+  }
+
+  /** FlushRows: the hot rows with `_seq` in [minSeq, maxSeq] move into a Parquet file of the scope. */
+  flush(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'FlushRows' }>): number {
+    if (!FILE_NAME.test(cmd.fileName)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.fileName}`);
+    if (cmd.rowCount < 1 || cmd.minSeq > cmd.maxSeq) throw new ApplyError('INVALID', 'a flush needs rows to move');
+    const w = this.where(scope);
+    const range = `${w.sql} AND "_seq" >= ? AND "_seq" <= ?`;
+    const args = [...w.args, cmd.minSeq, cmd.maxSeq];
+    const rows = (
+      this.store.db
+        .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${range} ORDER BY "_seq", "${t.schema.primaryKey}"`)
+        .all(...args) as Record<string, unknown>[]
+    ).map((r) => toStored(t.schema, r));
+    if (rows.length !== cmd.rowCount) {
+      throw new ApplyError('CONFLICT', `${rows.length} hot rows in the seq range, the flush expected ${cmd.rowCount}`);
+    }
+    if (this.cold.filesOf(t.tableId, scopeKey(scope)).some((f) => f.fileName === cmd.fileName)) {
+      throw new ApplyError('ALREADY_EXISTS', `flushed file ${cmd.fileName} of ${t.tableId} already exists`);
+    }
+    this.store.db.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${range}`).run(...args);
+    this.cold.add(groupId, t.tableId, scopeKey(scope), {
+      fileName: cmd.fileName,
+      rowCount: rows.length,
+      minSeq: cmd.minSeq,
+      maxSeq: cmd.maxSeq,
+      columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
+      createdAt: cmd.at,
+      rows: rows.map((r) => ({ values: r.values, seq: r.seq, deleted: r.deleted })),
+    });
+    return rows.length;
+  }
+
+  /**
+   * RewriteFiles: every flushed file of the scope (exactly `inputFiles`) becomes one file holding the latest version
+   * of each key minus what is past the cutoffs (merging all files is what makes dropping a tombstone safe: nothing
+   * older is left beneath it); then hot rows past the cutoffs go too — a hot tombstone only when no flushed version of
+   * its key is left for it to hide. Retention leaves the files alone when nothing in them is past a cutoff.
+   */
+  rewrite(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'RewriteFiles' }>): number {
+    if (!FILE_NAME.test(cmd.outputFile)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.outputFile}`);
+    const key = scopeKey(scope);
+    const pk = t.schema.primaryKey;
+    const files = this.cold.filesOf(t.tableId, key);
+    const names = files.map((f) => f.fileName);
+    if (names.length !== cmd.inputFiles.length || names.some((n, i) => n !== cmd.inputFiles[i])) {
+      throw new ApplyError('CONFLICT', `the flushed files of ${t.tableId} changed since the ${cmd.reason} was planned`);
+    }
+    const latest = [...mergeLatest(files, pk).values()];
+    const kept = latest.filter((r) => !pastCutoff(r, cmd));
+    const superseded = files.reduce((n, f) => n + f.rows.length, 0) - latest.length;
+    let removed = latest.length - kept.length;
+    const rewrite = files.length > 0 && (cmd.reason === 'compaction' || removed > 0 || superseded > 0);
+    if (rewrite) {
+      if (names.includes(cmd.outputFile)) throw new ApplyError('ALREADY_EXISTS', `file ${cmd.outputFile} exists`);
+      kept.sort((a, b) => a.seq - b.seq || compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
+      const output: ColdFileWithRows | null =
+        kept.length === 0
+          ? null
+          : {
+              fileName: cmd.outputFile,
+              rowCount: kept.length,
+              minSeq: kept[0]!.seq,
+              maxSeq: kept[kept.length - 1]!.seq,
+              columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
+              createdAt: cmd.at,
+              rows: kept.map((r) => ({ values: fill(t.schema, r.values), seq: r.seq, deleted: r.deleted })),
+            };
+      this.cold.replaceAll(groupId, t.tableId, key, output);
+    } else {
+      removed = 0;
+    }
+    const coldLeft = this.cold.versions(t.tableId, key, pk);
+    const del = this.store.db.prepare(
+      `DELETE FROM "${physicalName(t.tableId)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`,
+    );
+    for (const r of this.hot(t, scope)) {
+      const row: ColdRow = { values: r.values, seq: r.seq, deleted: r.deleted };
+      if (!pastCutoff(row, cmd)) continue;
+      const k = r.values[pk] ?? null;
+      if (r.deleted && coldLeft.has(pkKey(k))) continue;
+      del.run(...this.where(scope).args, toSqlite(k));
+      removed++;
+    }
+    return removed;
   }
 }
 
@@ -142,6 +271,27 @@ function withDefaults(schema: TableSchema, row: Row): Record<string, Value> {
     if (out[c.name] === undefined && c.default !== null && 'literal' in c.default) out[c.name] = c.default.literal;
   }
   return out;
+}
+
+/** A flushed version as a stored row: columns added since the flush read as NULL. */
+function fromCold(schema: TableSchema, r: ColdRow): StoredRow {
+  return { values: fill(schema, r.values), seq: r.seq, deleted: r.deleted };
+}
+
+function fill(schema: TableSchema, values: Readonly<Record<string, Value>>): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const c of schema.columns) out[c.name] = values[c.name] ?? null;
+  return out;
+}
+
+/** Primary-key order, as SQLite orders the hot table (numbers before text). */
+function compareKeys(a: Value, b: Value): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
@@ -164,11 +314,68 @@ abstract class DataStateMachine<
   protected readonly catalog: Catalog;
   protected readonly rows: Rows;
 
-  constructor(store: DataStore, groupId: number) {
+  constructor(store: DataStore, groupId: number, cold: ColdStore) {
     super(store, groupId);
     this.catalog = new Catalog(store);
-    this.rows = new Rows(store, this.catalog);
+    this.rows = new Rows(store, this.catalog, cold);
   }
+
+  /** Flushed files dropped by this batch are deleted once its transaction has committed. */
+  override apply(entries: readonly AppliedEntry[]): unknown[] {
+    const responses = super.apply(entries);
+    this.rows.cold.afterCommit();
+    return responses;
+  }
+
+  override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+    super.restore(snapshot);
+    this.rows.cold.afterCommit();
+  }
+
+  protected applyJob(t: TableInfo, scope: Scope, cmd: DataJobCommand): DataResponse {
+    const count =
+      cmd.type === 'FlushRows'
+        ? this.rows.flush(t, scope, this.groupId, cmd)
+        : this.rows.rewrite(t, scope, this.groupId, cmd);
+    return { type: 'RowsAffected', count };
+  }
+
+  /** Per scope (a user, or '' for a shared table): the hot rows a flush would move (jobs read this). */
+  protected hotStats(t: TableInfo): { scope: string; rows: number; minSeq: number; maxSeq: number }[] {
+    const w = this.scopeWhere();
+    const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
+    return this.store.db
+      .prepare<unknown[], { scope: string; rows: number; minSeq: number; maxSeq: number }>(
+        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
+      )
+      .all(...w.args);
+  }
+
+  /**
+   * What jobs plan against, for one table of this shard: per scope, the hot rows (count and `_seq` range) and the
+   * flushed files. Read it after a read barrier on the group.
+   */
+  jobView(
+    tableId: string,
+  ): { scope: string; hot: { rows: number; minSeq: number; maxSeq: number } | null; files: string[] }[] {
+    const t = this.catalog.table(tableId);
+    if (t === undefined || !this.inScope(t)) return [];
+    const out = new Map<
+      string,
+      { scope: string; hot: { rows: number; minSeq: number; maxSeq: number } | null; files: string[] }
+    >();
+    for (const h of this.hotStats(t)) out.set(h.scope, { scope: h.scope, hot: h, files: [] });
+    for (const scope of this.rows.cold.scopesOf(tableId)) {
+      if (!this.ownsScope(scope)) continue;
+      const files = this.rows.cold.filesOf(tableId, scope).map((f) => f.fileName);
+      const have = out.get(scope);
+      if (have === undefined) out.set(scope, { scope, hot: null, files });
+      else have.files = files;
+    }
+    return [...out.values()].sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+  }
+
+  protected abstract ownsScope(scope: string): boolean;
 
   /** Holds the entry until this node's meta:system has applied the index it was planned against. */
   canApply(entry: AppliedEntry): boolean {
@@ -228,8 +435,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     store: DataStore,
     readonly shard: number,
     private readonly router: ShardRouter,
+    cold: ColdStore = new ColdStore(store, null),
   ) {
-    super(store, 100 + shard);
+    super(store, 100 + shard, cold);
+  }
+
+  protected ownsScope(scope: string): boolean {
+    return scope !== '' && this.router.userShard(scope) === this.shard;
   }
 
   private scope(userId: string): Scope {
@@ -303,6 +515,9 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
           .run(cmd.pingedAt, cmd.subscriptionId, cmd.userId);
         return { type: 'RowsAffected', count: r.changes };
       }
+      case 'FlushRows':
+      case 'RewriteFiles':
+        return this.applyJob(this.rows.table(cmd.tableId, true), this.scope(cmd.userId), cmd);
     }
   }
 
@@ -318,12 +533,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     const liveQueries = this.store.db
       .prepare('SELECT * FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id')
       .all(this.shard);
-    return { tables: this.dumpTables(), liveQueries };
+    return { tables: this.dumpTables(), liveQueries, cold: this.rows.cold.dump(this.groupId) };
   }
 
   protected importState(state: unknown): void {
-    const s = state as { tables: TableDump[]; liveQueries: Record<string, unknown>[] };
+    const s = state as { tables: TableDump[]; liveQueries: Record<string, unknown>[]; cold?: ColdScopeDump[] };
     this.loadTables(s.tables);
+    this.rows.cold.restore(this.groupId, s.cold ?? []);
     const db = this.store.db;
     db.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
@@ -364,14 +580,22 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   constructor(
     store: DataStore,
     readonly shard: number,
+    cold: ColdStore = new ColdStore(store, null),
   ) {
-    super(store, 200 + shard);
+    super(store, 200 + shard, cold);
+  }
+
+  protected ownsScope(scope: string): boolean {
+    return scope === '';
   }
 
   protected applyCommand(cmd: SharedDataCommand): DataResponse {
     const scope: Scope = { kind: 'shared' };
     const t = this.rows.table(cmd.tableId, false);
     switch (cmd.type) {
+      case 'FlushRows':
+      case 'RewriteFiles':
+        return this.applyJob(t, scope, cmd);
       case 'Insert':
         return { type: 'RowsAffected', count: this.rows.insert(t, scope, cmd.rows, cmd.seqBase) };
       case 'Update':
@@ -390,11 +614,13 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   }
 
   protected exportState(): unknown {
-    return { tables: this.dumpTables() };
+    return { tables: this.dumpTables(), cold: this.rows.cold.dump(this.groupId) };
   }
 
   protected importState(state: unknown): void {
-    this.loadTables((state as { tables: TableDump[] }).tables);
+    const s = state as { tables: TableDump[]; cold?: ColdScopeDump[] };
+    this.loadTables(s.tables);
+    this.rows.cold.restore(this.groupId, s.cold ?? []);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {

@@ -117,6 +117,30 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     >[];
   }
 
+  /** One job's row, or undefined. */
+  job(jobId: string): Record<string, unknown> | undefined {
+    return this.store.db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE job_id = ?`).get(jobId) as
+      Record<string, unknown> | undefined;
+  }
+
+  /** Every schedule, by id. */
+  schedules(): {
+    scheduleId: string;
+    jobType: string;
+    cronExpression: string;
+    config: string | null;
+    createdAt: number;
+  }[] {
+    return this.store.db
+      .prepare<
+        [],
+        { scheduleId: string; jobType: string; cronExpression: string; config: string | null; createdAt: number }
+      >(
+        'SELECT schedule_id AS scheduleId, job_type AS jobType, cron_expression AS cronExpression, config_json AS config, created_at AS createdAt FROM sys_schedules ORDER BY schedule_id',
+      )
+      .all();
+  }
+
   protected exportState(): unknown {
     const db = this.store.db;
     return {

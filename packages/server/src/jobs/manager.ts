@@ -23,8 +23,8 @@
  * STORAGE_ID uses that storage's path instead of `<data_dir>/storage`. Every node writes its own files when it
  * applies the shard's FlushRows/RewriteFiles, from its own identical rows, so every node has identical files.
  *
- * Test switch: with KALAM_ALLOW_PLANTED_BUGS=1, KALAM_JOBS_TEST_STEP_DELAY_MS=N pauses N ms after every step of a
- * job, so that a test can kill the leader mid-job. Without the first variable the second is ignored.
+ * Test switch: with KALAM_ALLOW_PLANTED_BUGS=1, KALAM_JOBS_TEST_STEP_DELAY_MS=N pauses N ms after every data command
+ * of a job, so that a test can kill the leader mid-job. Without the first variable the second is ignored.
  */
 import { JOB_ID_PREFIX, MetaJobs, MetaSystem, groupNumber } from '@kalam/kalamdb';
 import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb';

@@ -67,18 +67,20 @@ export async function forEachScope(
 }
 
 /** Proposes a data job command to the scope's shard, stamped with this node's meta:system index. */
-export function proposeDataJob(
+export async function proposeDataJob(
   ctx: JobContext,
   t: TableInfo,
   scope: string,
   cmd: DataJobCommand,
 ): Promise<DataResponse> {
   const metaIndex = ctx.machines.system.appliedIndex();
-  return ctx.step(() =>
+  const r = await ctx.step(() =>
     isPerUser(t)
       ? ctx.executor.executeUserData(scope, { ...cmd, userId: scope, metaIndex })
       : ctx.executor.executeSharedData({ ...cmd, metaIndex }),
   );
+  await ctx.testPause();
+  return r;
 }
 
 /** The refusal in a state machine's response, or null when it was accepted. */

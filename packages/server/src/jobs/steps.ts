@@ -52,14 +52,17 @@ export class JobContext {
     }
   }
 
+  /** The test switch (manager.ts): a pause after each data command of a job, so a test can kill the leader mid-job. */
+  async testPause(): Promise<void> {
+    if (this.stepDelayMs > 0) await sleep(this.stepDelayMs);
+  }
+
   /** Runs one command of the job (see the module comment); `fn` proposes it and returns its response. */
   async step<R>(fn: () => Promise<R>): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       this.check();
       try {
-        const r = await fn();
-        if (this.stepDelayMs > 0) await sleep(this.stepDelayMs);
-        return r;
+        return await fn();
       } catch (err) {
         const transient = err instanceof MultiRaftError && TRANSIENT.has(err.code);
         if (!transient || attempt >= JOBS_LIMITS.stepAttemptsMax) throw err;

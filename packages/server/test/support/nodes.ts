@@ -45,6 +45,8 @@ export interface NodesOptions {
   readonly members: number;
   /** `cluster.raft.snapshot_threshold` (cluster only); the config's default when absent. */
   readonly snapshotThreshold?: number;
+  /** Extra environment for every node (after KALAM_* of the test process are removed), e.g. test switches. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export class KalamNodes {
@@ -114,6 +116,7 @@ export class KalamNodes {
     if (this.running.has(id)) throw new Error(`node ${id} is already running`);
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     for (const key of Object.keys(env)) if (key.startsWith('KALAM_')) delete env[key];
+    Object.assign(env, this.opts.env ?? {});
     const proc = spawn(process.execPath, [KALAM_BIN, 'serve', '--config', this.configPath(id)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,

@@ -1,0 +1,147 @@
+// Leader-only jobs on a 3-node cluster of real `kalam serve` processes (issue 6 §1). With the test switch on
+// (KALAM_ALLOW_PLANTED_BUGS=1, KALAM_JOBS_TEST_STEP_DELAY_MS) each data command of a job is followed by a pause, so:
+// 1. FLUSH TABLE of a USER table with 4 users runs once cluster-wide: system.jobs shows it completed, claimed by the
+//    meta:jobs leader, with the row count flushed; every node answers every user's SELECT identically.
+// 2. A second FLUSH TABLE; once it is running, the meta:jobs leader is SIGKILLed mid-job. A new leader re-queues the
+//    orphan (its error_message says so), runs it to completion under its own node id, and a compaction job follows
+//    (two files per user). Then — with the killed node back — every node returns the same rows, none lost or doubled.
+// Ports are picked at run time; every process is reaped in t.after.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { ClusterStatus } from '../src/index.js';
+import { basic, request, rowsOf, sql } from './support/net.js';
+import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
+
+const root = basic('root', ROOT_PASSWORD);
+const USERS = ['u1', 'u2', 'u3', 'u4'];
+const STEP_DELAY_MS = 1_500;
+const WAIT_MS = 60_000;
+
+async function eventually<T>(ms: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function jobsLeader(url: string): Promise<number | undefined> {
+  const r = await request(url, '/v1/api/cluster/status', { auth: root });
+  const g = (r.body as unknown as ClusterStatus).groups.find((x) => x.name === 'meta:jobs');
+  return g?.leader ?? undefined;
+}
+
+interface JobRow {
+  status: string;
+  node_id: number | null;
+  result: string | null;
+  error_message: string | null;
+  job_type: string;
+}
+
+async function job(url: string, jobId: string): Promise<JobRow | undefined> {
+  const r = await sql(
+    url,
+    root,
+    `SELECT status, node_id, result, error_message, job_type FROM system.jobs WHERE job_id = '${jobId}'`,
+  );
+  const [row] = rowsOf(r);
+  if (row === undefined) return undefined;
+  const [status, node_id, result, error_message, job_type] = row as [
+    string,
+    number | null,
+    string | null,
+    string | null,
+    string,
+  ];
+  return { status, node_id, result, error_message, job_type };
+}
+
+async function userRows(url: string, user: string): Promise<unknown[][]> {
+  return rowsOf(await sql(url, basic(user, `${user}-pass`), 'SELECT id, label FROM app.items ORDER BY id'));
+}
+
+test('flush runs once on the meta:jobs leader; a leader killed mid-flush loses and doubles nothing', async (t) => {
+  const nodes = await KalamNodes.start({
+    members: 3,
+    env: { KALAM_ALLOW_PLANTED_BUGS: '1', KALAM_JOBS_TEST_STEP_DELAY_MS: String(STEP_DELAY_MS) },
+  });
+  t.after(() => nodes.close());
+  const n1 = nodes.url(1);
+  const ddl = [
+    'CREATE NAMESPACE app',
+    'CREATE USER TABLE app.items (id BIGINT PRIMARY KEY, label TEXT)',
+    ...USERS.map((u) => `CREATE USER '${u}' WITH PASSWORD '${u}-pass' ROLE user`),
+  ];
+  const r = await sql(n1, root, ddl.join('; '));
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const expected = new Map<string, unknown[][]>();
+  const insert = async (from: number, to: number): Promise<void> => {
+    for (const u of USERS) {
+      const values = Array.from({ length: to - from + 1 }, (_, i) => `(${from + i}, '${u}-${from + i}')`);
+      const w = await sql(n1, basic(u, `${u}-pass`), `INSERT INTO app.items (id, label) VALUES ${values.join(', ')}`);
+      assert.equal(w.status, 200, JSON.stringify(w.body));
+      const have = expected.get(u) ?? [];
+      for (let id = from; id <= to; id++) have.push([id, `${u}-${id}`]);
+      expected.set(u, have);
+    }
+  };
+
+  // 1. One flush, once, on the leader.
+  await insert(1, 5);
+  const f1 = rowsOf(await sql(n1, root, 'FLUSH TABLE app.items'));
+  const job1 = String(f1[0]![0]);
+  const done1 = await eventually(WAIT_MS, `job ${job1} did not complete`, async () => {
+    const j = await job(n1, job1);
+    return j?.status === 'completed' ? j : undefined;
+  });
+  const leader1 = await jobsLeader(n1);
+  assert.equal(done1.node_id, leader1, 'the job was claimed by the meta:jobs leader');
+  assert.deepEqual(JSON.parse(done1.result!), { table: 'app.items', files: USERS.length, rows: USERS.length * 5 });
+  for (const id of nodes.ids()) {
+    for (const u of USERS) assert.deepEqual(await userRows(nodes.url(id), u), expected.get(u), `node ${id}, ${u}`);
+  }
+
+  // 2. Kill the leader while the second flush is running.
+  await insert(6, 9);
+  const f2 = rowsOf(await sql(n1, root, 'FLUSH TABLE app.items'));
+  const job2 = String(f2[0]![0]);
+  const victim = await eventually(WAIT_MS, `job ${job2} did not start`, async () => {
+    const j = await job(n1, job2);
+    return j?.status === 'running' && j.node_id !== null ? j.node_id : undefined;
+  });
+  await new Promise((resolve) => setTimeout(resolve, STEP_DELAY_MS + 500)); // at least one user flushed, not all
+  await nodes.kill(victim, 'SIGKILL');
+  const alive = nodes.ids().find((id) => id !== victim)!;
+  const done2 = await eventually(WAIT_MS, `job ${job2} did not complete after the kill`, async () => {
+    const j = await job(nodes.url(alive), job2);
+    return j?.status === 'completed' ? j : undefined;
+  });
+  assert.notEqual(done2.node_id, victim, 'the new leader ran it');
+  assert.match(String(done2.error_message), /re-queued/);
+  // Two files per user now: a compaction job follows and completes.
+  await eventually(WAIT_MS, 'no compaction completed', async () => {
+    const rows = rowsOf(
+      await sql(nodes.url(alive), root, "SELECT status FROM system.jobs WHERE job_type = 'compaction'"),
+    );
+    return rows.some((x) => x[0] === 'completed') ? true : undefined;
+  });
+
+  await nodes.startNode(victim);
+  for (const id of nodes.ids()) {
+    for (const u of USERS) {
+      await eventually(WAIT_MS, `node ${id} does not show ${u}'s rows`, async () => {
+        const got = await userRows(nodes.url(id), u);
+        return JSON.stringify(got) === JSON.stringify(expected.get(u)) ? true : undefined;
+      });
+    }
+  }
+});

@@ -205,6 +205,25 @@ test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes
   node.machines.store.close();
 });
 
+test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N", async (t) => {
+  const node = await open(tempDir(t));
+  await node.engine.execute(root, 'CREATE NAMESPACE app');
+  await node.engine.execute(root, "CREATE USER TABLE app.p (id BIGINT PRIMARY KEY) WITH (FLUSH_POLICY = 'rows:3')");
+  await node.engine.execute(alice, 'INSERT INTO app.p (id) VALUES (1), (2)');
+  await node.jobs.runPass();
+  assert.equal(node.machines.jobs.jobs().length, 0, 'two hot rows: below the policy');
+  await node.engine.execute(alice, 'INSERT INTO app.p (id) VALUES (3)');
+  await drain(node);
+  const jobs = node.machines.jobs.jobs();
+  assert.deepEqual(
+    jobs.map((j) => [j['job_type'], j['status']]),
+    [['flush', 'completed']],
+  );
+  assert.deepEqual(await rows(node, 'SELECT id FROM app.p ORDER BY id'), [[1], [2], [3]]);
+  assert.equal(node.machines.cold.filesOf('app.p', 'alice').length, 1);
+  node.machines.store.close();
+});
+
 test('a cron schedule fires one job per due time on the leader (injected clock)', async (t) => {
   const node = await open(tempDir(t));
   await setup(node);

@@ -69,7 +69,7 @@ export class StateMachines {
   ) {
     this.router = new ShardRouter(sharding);
     this.cold = new ColdStore(store, opts.dataDir ?? null);
-    this.system = new SystemStateMachine(store);
+    this.system = new SystemStateMachine(store, (tableId) => this.cold.dropTable(tableId));
     this.users = new UsersStateMachine(store);
     this.jobs = new JobsStateMachine(store);
     this.userShards = Array.from(

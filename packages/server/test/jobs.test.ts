@@ -205,6 +205,17 @@ test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes
   node.machines.store.close();
 });
 
+test('a dropped and re-created table does not inherit the old flushed rows', async (t) => {
+  const node = await open(tempDir(t));
+  await setup(node);
+  await q(node, root, 'FLUSH TABLE app.items');
+  await drain(node);
+  await node.engine.execute(root, 'DROP TABLE app.items');
+  await node.engine.execute(root, 'CREATE USER TABLE app.items (id BIGINT PRIMARY KEY, label TEXT, n INT)');
+  assert.deepEqual(await rows(node, 'SELECT id FROM app.items'), []);
+  node.machines.store.close();
+});
+
 test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N", async (t) => {
   const node = await open(tempDir(t));
   await node.engine.execute(root, 'CREATE NAMESPACE app');

@@ -46,6 +46,7 @@ export { DataStore } from './store.js';
 export { ApplyError, KalamStateMachine } from './state/base.js';
 export type { ErrorResponse } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
+export type { HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';

@@ -205,6 +205,29 @@ test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes
   node.machines.store.close();
 });
 
+test('FLUSH ALL TABLES [IN ns] returns one job id per table; users may not flush', async (t) => {
+  const node = await open(tempDir(t));
+  await setup(node);
+  await node.engine.execute(root, 'CREATE SHARED TABLE app.board (id BIGINT PRIMARY KEY, v TEXT)');
+  await node.engine.execute(root, 'CREATE NAMESPACE other');
+  await node.engine.execute(root, 'CREATE SHARED TABLE other.x (id BIGINT PRIMARY KEY)');
+  await node.engine.execute(root, "INSERT INTO app.board (id, v) VALUES (1, 'one')");
+  const r = await q(node, root, 'FLUSH ALL TABLES IN app');
+  assert.deepEqual(
+    r.rows.map((row) => row[1]),
+    ['app.board', 'app.items'],
+  );
+  assert.equal(new Set(r.rows.map((row) => row[0])).size, 2);
+  assert.equal((await q(node, root, 'FLUSH ALL TABLES')).row_count, 3);
+  await assert.rejects(node.engine.execute(alice, 'FLUSH TABLE app.items'), /PERMISSION|role/i);
+  await drain(node);
+  assert.deepEqual(await rows(node, 'SELECT id, v FROM app.board', root), [[1, 'one']]);
+  assert.equal(node.machines.cold.filesOf('app.board', '').length, 1);
+  const statuses = (await q(node, root, 'SELECT status FROM system.jobs')).rows.map((row) => row[0]);
+  assert.deepEqual(new Set(statuses), new Set(['completed']));
+  node.machines.store.close();
+});
+
 test('a dropped and re-created table does not inherit the old flushed rows', async (t) => {
   const node = await open(tempDir(t));
   await setup(node);

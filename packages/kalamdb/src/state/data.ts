@@ -300,6 +300,14 @@ function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
   return { values, seq: Number(r._seq), deleted: r._deleted === 1 };
 }
 
+/** A scope's hot rows as jobs plan against them: count, `_seq` range, the oldest tombstone's `_seq` (or null). */
+export interface HotStats {
+  readonly rows: number;
+  readonly minSeq: number;
+  readonly maxSeq: number;
+  readonly minDeletedSeq: number | null;
+}
+
 /** What a data shard's snapshot holds for one table. */
 interface TableDump {
   tableId: string;
@@ -341,12 +349,12 @@ abstract class DataStateMachine<
   }
 
   /** Per scope (a user, or '' for a shared table): the hot rows a flush would move (jobs read this). */
-  protected hotStats(t: TableInfo): { scope: string; rows: number; minSeq: number; maxSeq: number }[] {
+  protected hotStats(t: TableInfo): (HotStats & { scope: string })[] {
     const w = this.scopeWhere();
     const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
     return this.store.db
-      .prepare<unknown[], { scope: string; rows: number; minSeq: number; maxSeq: number }>(
-        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
+      .prepare<unknown[], HotStats & { scope: string }>(
+        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
       )
       .all(...w.args);
   }
@@ -355,15 +363,10 @@ abstract class DataStateMachine<
    * What jobs plan against, for one table of this shard: per scope, the hot rows (count and `_seq` range) and the
    * flushed files. Read it after a read barrier on the group.
    */
-  jobView(
-    tableId: string,
-  ): { scope: string; hot: { rows: number; minSeq: number; maxSeq: number } | null; files: string[] }[] {
+  jobView(tableId: string): { scope: string; hot: HotStats | null; files: string[] }[] {
     const t = this.catalog.table(tableId);
     if (t === undefined || !this.inScope(t)) return [];
-    const out = new Map<
-      string,
-      { scope: string; hot: { rows: number; minSeq: number; maxSeq: number } | null; files: string[] }
-    >();
+    const out = new Map<string, { scope: string; hot: HotStats | null; files: string[] }>();
     for (const h of this.hotStats(t)) out.set(h.scope, { scope: h.scope, hot: h, files: [] });
     for (const scope of this.rows.cold.scopesOf(tableId)) {
       if (!this.ownsScope(scope)) continue;

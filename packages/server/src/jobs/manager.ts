@@ -85,6 +85,7 @@ export class JobManager {
   private abort = new AbortController();
   /** Schedules: the due time each has fired up to (this leader's memory; job ids make re-firing harmless). */
   private readonly firedUpTo = new Map<string, number>();
+  private jobCounter = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
     this.executor = opts.executor;
@@ -217,7 +218,9 @@ export class JobManager {
 
   private async createJob(jobType: string, tableId: string, config: Record<string, string>): Promise<void> {
     const [ns, table] = tableId.split('.') as [string, string];
-    const jobId = `${JOB_ID_PREFIX[jobType] ?? 'JB'}-${this.now().toString(36)}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+    // Unique cluster-wide: the node id, this leader's clock and a counter (a node leads meta:jobs alone).
+    this.jobCounter++;
+    const jobId = `${JOB_ID_PREFIX[jobType] ?? 'JB'}-${this.now().toString(36)}-${this.executor.nodeId()}-${this.jobCounter}`;
     await this.executor.executeJobs({
       type: 'CreateJob',
       jobId,

@@ -10,11 +10,12 @@
  *   now − TTL_SECONDS and soft-deleted rows older than now − retention are removed, hot and flushed.
  * Both are idempotent (a re-run finds nothing more to drop or a file set that is already merged): orphans re-queue.
  */
-import type { TableInfo } from '@kalam/kalamdb';
-import { MetaSystem } from '@kalam/kalamdb';
+import type { ColdFileWithRows, Cutoffs, TableInfo } from '@kalam/kalamdb';
+import { MetaSystem, mergeLatest, pastCutoff, seqFloor } from '@kalam/kalamdb';
 
 import { JOBS_LIMITS } from './limits.js';
 import { forEachScope, proposeDataJob, refusalOf, tableOf, tablesOf } from './scopes.js';
+import type { ScopeView } from './scopes.js';
 import { JobFailed } from './steps.js';
 import type { JobContext } from './steps.js';
 
@@ -36,6 +37,22 @@ function retentionOf(ctx: JobContext): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : JOBS_LIMITS.deletedRetentionMs;
 }
 
+/**
+ * Whether retention has anything to remove in a scope, judged on this node's copy (the shard applies the command
+ * with the same cutoffs whatever this says; skipping only saves a Raft entry per idle scope): hot rows or tombstones
+ * older than the cutoffs, or flushed versions that are superseded or past them.
+ */
+function retentionDue(v: ScopeView, files: readonly ColdFileWithRows[], primaryKey: string, cut: Cutoffs): boolean {
+  const hot = v.hot;
+  if (hot !== null && cut.expiredBeforeMs !== null && hot.minSeq < seqFloor(cut.expiredBeforeMs)) return true;
+  if (hot?.minDeletedSeq != null && cut.deletedBeforeMs !== null && hot.minDeletedSeq < seqFloor(cut.deletedBeforeMs))
+    return true;
+  if (files.length === 0) return false;
+  const latest = mergeLatest(files, primaryKey);
+  const stored = files.reduce((n, f) => n + f.rows.length, 0);
+  return stored > latest.size || [...latest.values()].some((r) => pastCutoff(r, cut));
+}
+
 async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' | 'retention'): Promise<number> {
   const cut = cutoffsOf(t, ctx.now(), retentionOf(ctx));
   let removed = 0;
@@ -44,6 +61,7 @@ async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' 
     if (v === undefined) return;
     if (reason === 'compaction' && v.files.length < JOBS_LIMITS.compactionFilesMin) return;
     const files = ctx.machines.cold.filesOf(t.tableId, scope);
+    if (reason === 'retention' && !retentionDue(v, files, t.schema.primaryKey, cut)) return;
     const minSeq = Math.min(...files.map((f) => f.minSeq));
     const maxSeq = Math.max(...files.map((f) => f.maxSeq));
     const at = ctx.now();

@@ -4,14 +4,14 @@
  * of a scope.
  */
 import { MetaSystem, dataSharedShard, dataUserShard } from '@kalam/kalamdb';
-import type { DataJobCommand, DataResponse, GroupId, TableInfo } from '@kalam/kalamdb';
+import type { DataJobCommand, DataResponse, GroupId, HotStats, TableInfo } from '@kalam/kalamdb';
 
 import { JobFailed } from './steps.js';
 import type { JobContext } from './steps.js';
 
 export interface ScopeView {
   readonly scope: string;
-  readonly hot: { readonly rows: number; readonly minSeq: number; readonly maxSeq: number } | null;
+  readonly hot: HotStats | null;
   readonly files: readonly string[];
 }
 

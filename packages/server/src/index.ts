@@ -51,7 +51,7 @@ export {
   dueBetween,
   nextDue,
   scheduledJobId,
-  testStepDelayMs,
+  testSwitches,
 } from './jobs/index.js';
-export type { JobLog, JobManagerOptions, JobType } from './jobs/index.js';
+export type { JobLog, JobManagerOptions, JobType, TestSwitches } from './jobs/index.js';
 export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';

@@ -29,7 +29,7 @@ import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
-import { JobManager, testStepDelayMs } from './jobs/index.js';
+import { JobManager, testSwitches } from './jobs/index.js';
 import { SERVER_LIMITS } from './limits.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -143,7 +143,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       executor: ctx.executor(),
       machines,
       log,
-      stepDelayMs: testStepDelayMs(opts.env ?? process.env),
+      testSwitches: testSwitches(opts.env ?? process.env),
       ...(raft === undefined
         ? {}
         : {

@@ -23,8 +23,10 @@
  * STORAGE_ID uses that storage's path instead of `<data_dir>/storage`. Every node writes its own files when it
  * applies the shard's FlushRows/RewriteFiles, from its own identical rows, so every node has identical files.
  *
- * Test switch: with KALAM_ALLOW_PLANTED_BUGS=1, KALAM_JOBS_TEST_STEP_DELAY_MS=N pauses N ms after every data command
- * of a job, so that a test can kill the leader mid-job. Without the first variable the second is ignored.
+ * Test switches, honoured only with KALAM_ALLOW_PLANTED_BUGS=1 (ignored otherwise): KALAM_JOBS_TEST_STEP_DELAY_MS=N
+ * pauses N ms after every data command of a job, so that a test can kill the leader mid-job;
+ * KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default retention schedule's
+ * cron expression and soft-delete retention, so that a test sees retention within seconds.
  */
 import { JOB_ID_PREFIX, MetaJobs, MetaSystem, groupNumber } from '@kalam/kalamdb';
 import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb';
@@ -32,7 +34,7 @@ import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb
 import { runFlush } from './flush.js';
 import { JOBS_LIMITS } from './limits.js';
 import { runCompaction, runRetention } from './rewrite.js';
-import { dueBetween, scheduledJobId } from './schedule.js';
+import { checkCron, dueBetween, scheduledJobId } from './schedule.js';
 import { isPerUser, refusalOf } from './scopes.js';
 import { JobAborted, JobContext } from './steps.js';
 import type { JobRow } from './steps.js';
@@ -58,17 +60,32 @@ export interface JobManagerOptions {
   readonly onLeaderChange?: (fn: (e: { groupId: number; isLocal: boolean }) => void) => () => void;
   readonly now?: () => number;
   readonly log?: JobLog;
-  /** Pause after each job step (the test switch, already checked by the caller). */
-  readonly stepDelayMs?: number;
+  /** The test switches (see the module comment), already checked by `testSwitches`. */
+  readonly testSwitches?: TestSwitches;
   /** Whether to install the default retention schedule on becoming leader (default true). */
   readonly defaultSchedules?: boolean;
 }
 
-/** The test switch of the module comment, read from an environment. */
-export function testStepDelayMs(env: Readonly<Record<string, string | undefined>>): number {
-  if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1') return 0;
+export interface TestSwitches {
+  readonly stepDelayMs: number;
+  readonly retentionCron: string | null;
+  readonly deletedRetentionMs: number | null;
+}
+
+const NO_SWITCHES: TestSwitches = { stepDelayMs: 0, retentionCron: null, deletedRetentionMs: null };
+
+/** The test switches of the module comment, read from an environment; all off without KALAM_ALLOW_PLANTED_BUGS=1. */
+export function testSwitches(env: Readonly<Record<string, string | undefined>>): TestSwitches {
+  if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1') return NO_SWITCHES;
   const ms = Number(env['KALAM_JOBS_TEST_STEP_DELAY_MS'] ?? '0');
-  return Number.isInteger(ms) && ms > 0 ? Math.min(ms, JOBS_LIMITS.testStepDelayMsMax) : 0;
+  const cron = env['KALAM_JOBS_TEST_RETENTION_CRON'];
+  const deleted = Number(env['KALAM_JOBS_TEST_DELETED_RETENTION_MS'] ?? 'NaN');
+  if (cron !== undefined) checkCron(cron);
+  return {
+    stepDelayMs: Number.isInteger(ms) && ms > 0 ? Math.min(ms, JOBS_LIMITS.testStepDelayMsMax) : 0,
+    retentionCron: cron ?? null,
+    deletedRetentionMs: Number.isInteger(deleted) && deleted >= 0 ? deleted : null,
+  };
 }
 
 export class JobManager {
@@ -154,12 +171,13 @@ export class JobManager {
       this.opts.defaultSchedules !== false &&
       !this.machines.jobs.schedules().some((s) => s.scheduleId === 'retention')
     ) {
+      const sw = this.opts.testSwitches ?? NO_SWITCHES;
       await this.executor.executeJobs({
         type: 'CreateSchedule',
         scheduleId: 'retention',
         jobType: 'retention',
-        cronExpression: JOBS_LIMITS.defaultRetentionCron,
-        config: null,
+        cronExpression: sw.retentionCron ?? JOBS_LIMITS.defaultRetentionCron,
+        config: sw.deletedRetentionMs === null ? null : { deleted_retention_ms: sw.deletedRetentionMs },
         createdAt: this.now(),
       });
     }
@@ -270,7 +288,7 @@ export class JobManager {
       this.now,
       job,
       this.abort.signal,
-      this.opts.stepDelayMs ?? 0,
+      (this.opts.testSwitches ?? NO_SWITCHES).stepDelayMs,
     );
     let result: string;
     try {

@@ -18,6 +18,8 @@ export const JOBS_LIMITS = {
   defaultRetentionCron: '0 * * * * *',
   /** At most this many due firings of one schedule are caught up at once (a leader that was down for a day). */
   scheduleCatchUpMax: 1,
+  /** On node stop, how long the manager waits for the running pass before letting the node close anyway. */
+  stopWaitMs: 1_000,
   /** Test switch (honoured only with KALAM_ALLOW_PLANTED_BUGS=1): pause this long after each step of a job. */
   testStepDelayMsMax: 60_000,
 } as const;

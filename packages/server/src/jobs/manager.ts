@@ -128,7 +128,12 @@ export class JobManager {
     clearInterval(this.timer);
     this.unsubscribe?.();
     this.abort.abort();
-    await this.pass;
+    // A step may be waiting on a proposal; the job stops at its next step, but shutdown does not wait for that
+    // longer than the bound: every job type is idempotent, and the next leader re-queues what was left running.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, JOBS_LIMITS.stopWaitMs)));
+    await Promise.race([this.pass, bound]);
+    clearTimeout(timer);
   }
 
   /** One pass of the loop (exposed for tests with an injected clock). */

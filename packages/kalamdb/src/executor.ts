@@ -49,6 +49,8 @@ export interface CommandExecutor {
 export interface StateMachinesOptions {
   /** null (the default): an in-memory node, which cannot flush. */
   readonly dataDir?: string | null;
+  /** This node's id (default 1): names its own folder under an absolute storage path. */
+  readonly nodeId?: number;
 }
 
 /** Every state machine of one node, over one data.db. */
@@ -68,7 +70,7 @@ export class StateMachines {
     opts: StateMachinesOptions = {},
   ) {
     this.router = new ShardRouter(sharding);
-    this.cold = new ColdStore(store, opts.dataDir ?? null);
+    this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1);
     this.system = new SystemStateMachine(store, (tableId) => this.cold.dropTable(tableId));
     this.users = new UsersStateMachine(store);
     this.jobs = new JobsStateMachine(store);

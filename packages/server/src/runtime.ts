@@ -116,7 +116,10 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
-    const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, { dataDir });
+    const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
+      dataDir,
+      nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
+    });
     await machines.loadCold(); // flushed files decoded before Raft applies anything
     let executor: CommandExecutor;
     if (config.mode === 'cluster') {

@@ -228,6 +228,24 @@ test('FLUSH ALL TABLES [IN ns] returns one job id per table; users may not flush
   node.machines.store.close();
 });
 
+test('a table with STORAGE_ID flushes under that storage: relative to data_dir, or <path>/node-<id> when absolute', async (t) => {
+  const node = await open(tempDir(t));
+  const elsewhere = tempDir(t);
+  await node.engine.execute(root, 'CREATE NAMESPACE app');
+  await node.engine.execute(root, "CREATE STORAGE rel TYPE 'filesystem' PATH 'cold'");
+  await node.engine.execute(root, `CREATE STORAGE abs TYPE 'filesystem' PATH '${elsewhere}'`);
+  await node.engine.execute(root, "CREATE USER TABLE app.r (id BIGINT PRIMARY KEY) WITH (STORAGE_ID = 'rel')");
+  await node.engine.execute(root, "CREATE SHARED TABLE app.a (id BIGINT PRIMARY KEY) WITH (STORAGE_ID = 'abs')");
+  await node.engine.execute(alice, 'INSERT INTO app.r (id) VALUES (1)');
+  await node.engine.execute(root, 'INSERT INTO app.a (id) VALUES (1)');
+  await q(node, root, 'FLUSH ALL TABLES IN app');
+  await drain(node);
+  assert.equal(readdirSync(join(node.dir, 'cold', 'app', 'r', 'users', 'alice')).length, 1);
+  assert.equal(readdirSync(join(elsewhere, 'node-1', 'app', 'a', 'shared')).length, 1);
+  assert.deepEqual(await rows(node, 'SELECT id FROM app.a', root), [[1]]);
+  node.machines.store.close();
+});
+
 test('a dropped and re-created table does not inherit the old flushed rows', async (t) => {
   const node = await open(tempDir(t));
   await setup(node);

@@ -4,7 +4,8 @@
  * memory.
  *
  * Layout: a table's files live under `<data_dir>/storage/<namespace>/<table>/` — or `<path>/<namespace>/<table>/`
- * when the table names a storage (STORAGE_ID; a relative path is taken under data_dir) — in `shared/` for SHARED
+ * when the table names a storage (STORAGE_ID; a relative path is taken under data_dir, an absolute one gets a
+ * `node-<id>/` folder so nodes sharing a disk never share files) — in `shared/` for SHARED
  * tables and in `users/<url-encoded user id>/` for USER and STREAM tables: one folder per user. File names are
  * chosen by the proposer (`f-<minSeq>-<maxSeq>.parquet` for a flush, `c-…` for a compaction), so every replica
  * writes the same name; the content is a pure function of the rows (parquet.ts), so every replica writes the same
@@ -91,6 +92,7 @@ export class ColdStore {
   constructor(
     private readonly store: DataStore,
     private readonly dataDir: string | null,
+    private readonly nodeId = 1,
   ) {
     store.db.exec(SCHEMA);
   }
@@ -257,7 +259,8 @@ export class ColdStore {
       .get(storageId);
     if (s === undefined) return join(dataDir, 'storage');
     const path = (JSON.parse(s.config_json) as { path: string }).path;
-    return isAbsolute(path) ? path : join(dataDir, path);
+    // An absolute path may be one folder that several nodes of one host see: each node keeps its own copy under it.
+    return isAbsolute(path) ? join(path, `node-${this.nodeId}`) : join(dataDir, path);
   }
 
   private writeFile(tableId: string, scope: ColdScope, file: ColdFileWithRows): void {

@@ -115,8 +115,17 @@ export type JobsCommand =
       readonly jobId: string;
       readonly result: string | null;
       readonly completedAt: number;
+      /** Kalam's addition: the node finishing its own run; refused unless the job is running under that node. */
+      readonly nodeId?: number;
     }
-  | { readonly type: 'FailJob'; readonly jobId: string; readonly errorMessage: string; readonly failedAt: number }
+  | {
+      readonly type: 'FailJob';
+      readonly jobId: string;
+      readonly errorMessage: string;
+      readonly failedAt: number;
+      /** As in CompleteJob. */
+      readonly nodeId?: number;
+    }
   | { readonly type: 'ReleaseJob'; readonly jobId: string; readonly reason: string; readonly releasedAt: number }
   | { readonly type: 'CancelJob'; readonly jobId: string; readonly reason: string; readonly cancelledAt: number }
   | {

@@ -202,6 +202,14 @@ test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes
   await drain(node);
   assert.equal(node.machines.jobs.job(b)!['status'], 'completed');
   assert.equal(node.machines.jobs.job(b)!['node_id'], 1);
+  // A late finish by the node that lost the job is refused once another node has re-claimed it.
+  const c = String((await q(node, root, 'FLUSH TABLE app.items')).rows[0]![0]);
+  await executor.executeJobs({ type: 'ClaimJob', jobId: c, nodeId: 7, claimedAt: node.clock.ms });
+  await executor.executeJobs({ type: 'ReleaseJob', jobId: c, reason: 'node 7 lost it', releasedAt: node.clock.ms });
+  await executor.executeJobs({ type: 'ClaimJob', jobId: c, nodeId: 1, claimedAt: node.clock.ms });
+  const late = await executor.executeJobs({ type: 'CompleteJob', jobId: c, result: null, completedAt: 1, nodeId: 7 });
+  assert.equal(late.type, 'Error');
+  assert.equal(node.machines.jobs.job(c)!['status'], 'running');
   node.machines.store.close();
 });
 

@@ -22,10 +22,22 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     return r.status;
   }
 
-  private finish(jobId: string, fields: string, args: (string | number | null)[]): void {
+  /**
+   * Ends or moves a job that has not finished. With `claimer`, only the run of that node may do it: a node that lost
+   * leadership mid-job and finishes late cannot complete a job another node has re-claimed since.
+   */
+  private finish(jobId: string, fields: string, args: (string | number | null)[], claimer?: number): void {
     const s = this.status(jobId);
     if (s === 'completed' || s === 'failed' || s === 'cancelled')
       throw new ApplyError('CONFLICT', `job ${jobId} already ${s}`);
+    if (claimer !== undefined) {
+      const owner = this.store.db
+        .prepare<[string], { node_id: number | null }>('SELECT node_id FROM sys_jobs WHERE job_id = ?')
+        .get(jobId)?.node_id;
+      if (s !== 'running' || owner !== claimer) {
+        throw new ApplyError('CONFLICT', `job ${jobId} is ${s} under node ${owner ?? 'none'}, not node ${claimer}`);
+      }
+    }
     this.store.db.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
   }
 
@@ -61,18 +73,20 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
         this.finish(cmd.jobId, 'status = ?, updated_at = ?', [cmd.status, cmd.updatedAt]);
         return { type: 'Ok' };
       case 'CompleteJob':
-        this.finish(cmd.jobId, "status = 'completed', result = ?, completed_at = ?, updated_at = ?", [
-          cmd.result,
-          cmd.completedAt,
-          cmd.completedAt,
-        ]);
+        this.finish(
+          cmd.jobId,
+          "status = 'completed', result = ?, completed_at = ?, updated_at = ?",
+          [cmd.result, cmd.completedAt, cmd.completedAt],
+          cmd.nodeId,
+        );
         return { type: 'Ok' };
       case 'FailJob':
-        this.finish(cmd.jobId, "status = 'failed', error_message = ?, completed_at = ?, updated_at = ?", [
-          cmd.errorMessage,
-          cmd.failedAt,
-          cmd.failedAt,
-        ]);
+        this.finish(
+          cmd.jobId,
+          "status = 'failed', error_message = ?, completed_at = ?, updated_at = ?",
+          [cmd.errorMessage, cmd.failedAt, cmd.failedAt],
+          cmd.nodeId,
+        );
         return { type: 'Ok' };
       case 'ReleaseJob':
         this.finish(cmd.jobId, "status = 'queued', node_id = NULL, error_message = ?, updated_at = ?", [

@@ -8,8 +8,9 @@
  * longer leads (it lost leadership or died) — and applies the job type's declared policy: `requeue` (ReleaseJob,
  * the job runs again) or `fail` (FailJob). Then each pass: fire due schedules, create flush jobs for tables whose
  * hot rows reached FLUSH_POLICY='rows:N', and run the oldest new/queued job: ClaimJob{nodeId} through Raft FIRST,
- * then the job's steps, then CompleteJob{result} or FailJob{error}. Losing leadership aborts the job between two
- * steps and stops claiming at once; the next leader re-queues it.
+ * then the job's steps, then CompleteJob{result} or FailJob{error} — both naming this node, so a late finish after
+ * another node re-claimed the job is refused. Losing leadership aborts the job between two steps and stops claiming
+ * at once; the next leader re-queues it.
  *
  * Job types (all idempotent, so all `requeue` on orphaning):
  * - flush (FLUSH TABLE, FLUSH ALL TABLES, FLUSH_POLICY): a table's hot rows → Parquet files (flush.ts).
@@ -310,11 +311,19 @@ export class JobManager {
         jobId: job.jobId,
         errorMessage: message,
         failedAt: this.now(),
+        nodeId,
       });
       this.log('warn', 'jobs.failed', { jobId: job.jobId, error: message });
       return;
     }
-    await this.executor.executeJobs({ type: 'CompleteJob', jobId: job.jobId, result, completedAt: this.now() });
+    const done = await this.executor.executeJobs({
+      type: 'CompleteJob',
+      jobId: job.jobId,
+      result,
+      completedAt: this.now(),
+      nodeId,
+    });
+    if (refusalOf(done) !== null) return; // re-claimed by another node (or cancelled) meanwhile
     this.log('info', 'jobs.completed', { jobId: job.jobId, result });
     if (job.jobType === 'flush') await this.compactIfNeeded(job);
   }

@@ -5,7 +5,8 @@
 // a second flush triggers compaction down to one file; retention drops STREAM rows past their TTL and purges
 // soft-deleted rows past retention, by an explicit cutoff; a node reopened from its data_dir reads its flushed rows
 // back from the files; a snapshot of a shard carries the flushed rows to a fresh node; KILL JOB cancels; a running
-// job found on becoming leader is re-queued (orphan policy); a cron schedule fires once per due time; the Parquet
+// job found on becoming leader is re-queued (orphan policy); losing leadership stops a running job between steps and
+// stops claiming; a cron schedule fires once per due time; the Parquet
 // writer/reader round-trips values, NULLs and tombstones byte-identically.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -282,6 +283,59 @@ test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N"
   assert.deepEqual(await rows(node, 'SELECT id FROM app.p ORDER BY id'), [[1], [2], [3]]);
   assert.equal(node.machines.cold.filesOf('app.p', 'alice').length, 1);
   node.machines.store.close();
+});
+
+test('losing meta:jobs stops the running job between steps and stops claiming; regaining it re-queues and finishes', async (t) => {
+  const node = await open(tempDir(t));
+  await setup(node);
+  const bob: Session = { userId: 'bob', username: 'bob', role: 'user' };
+  await node.engine.execute(bob, "INSERT INTO app.items (id, label, n) VALUES (1, 'bob', 1)");
+  const inner = new StandaloneExecutor(node.machines);
+  let leader = true;
+  const executor = Object.assign(Object.create(inner) as StandaloneExecutor, {
+    isLeader: (): boolean => leader,
+  });
+  const listeners: ((e: { groupId: number; isLocal: boolean }) => void)[] = [];
+  const jobs = new JobManager({
+    executor,
+    machines: node.machines,
+    now: () => node.clock.ms,
+    defaultSchedules: false,
+    testSwitches: { stepDelayMs: 100, retentionCron: null, deletedRetentionMs: null },
+    onLeaderChange: (fn) => {
+      listeners.push(fn);
+      return () => undefined;
+    },
+  });
+  jobs.start();
+  t.after(async () => {
+    await jobs.stop();
+    node.machines.store.close();
+  });
+  const jobId = String((await q(node, root, 'FLUSH TABLE app.items')).rows[0]![0]);
+  const filesNow = (): number =>
+    node.machines.cold.filesOf('app.items', 'alice').length + node.machines.cold.filesOf('app.items', 'bob').length;
+  for (let i = 0; i < 100 && filesNow() === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(filesNow(), 1, 'one of the two users was flushed');
+  leader = false;
+  for (const fn of listeners) fn({ groupId: 2, isLocal: false });
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(node.machines.jobs.job(jobId)!['status'], 'running', 'aborted mid-job, not completed');
+  assert.equal(filesNow(), 1, 'no step ran after the loss');
+  const other = String((await q(node, root, 'FLUSH TABLE app.items')).rows[0]![0]);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(node.machines.jobs.job(other)!['status'], 'new', 'a follower claims nothing');
+  leader = true;
+  for (let i = 0; i < 100 && node.machines.jobs.job(other)!['status'] !== 'completed'; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const first = node.machines.jobs.job(jobId)!;
+  assert.equal(first['status'], 'completed');
+  assert.match(String(first['error_message']), /re-queued/);
+  assert.equal(node.machines.jobs.job(other)!['status'], 'completed');
+  assert.equal(filesNow(), 2);
+  assert.deepEqual(await rows(node, 'SELECT id, label FROM app.items', bob), [[1, 'bob']]);
+  assert.equal((await rows(node, 'SELECT id FROM app.items')).length, 3);
 });
 
 test('a cron schedule fires one job per due time on the leader (injected clock)', async (t) => {

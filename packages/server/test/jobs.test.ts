@@ -1,13 +1,14 @@
 // What this proves (in process, over a StandaloneExecutor on a data.db in a temp folder, with an injected clock):
 // FLUSH TABLE returns a job id and the job manager runs it — claimed with the node id, completed with a result;
-// flushed rows land in Parquet files under <data_dir>/storage/<ns>/<table>/users/<user>/ and reads merge hot and
-// flushed rows (update and delete of flushed rows, point reads and scans; inserting a flushed key is refused);
-// a second flush triggers compaction down to one file; retention drops STREAM rows past their TTL and purges
-// soft-deleted rows past retention, by an explicit cutoff; a node reopened from its data_dir reads its flushed rows
-// back from the files; a snapshot of a shard carries the flushed rows to a fresh node; KILL JOB cancels; a running
-// job found on becoming leader is re-queued (orphan policy); losing leadership stops a running job between steps and
-// stops claiming; a cron schedule fires once per due time; the Parquet
-// writer/reader round-trips values, NULLs and tombstones byte-identically.
+// flushed rows land in Parquet files under <data_dir>/storage/<ns>/<table>/users/<user>/ (or under a STORAGE_ID's
+// path) and reads merge hot and flushed rows (update and delete of flushed rows, point reads and scans; inserting a
+// flushed key is refused); a second flush triggers compaction down to one file; retention drops STREAM rows past
+// their TTL and purges soft-deleted rows past retention, by an explicit cutoff; a node reopened from its data_dir
+// reads its flushed rows back from the files; a shard snapshot carries the flushed rows to a fresh node; FLUSH ALL
+// TABLES [IN ns], FLUSH_POLICY='rows:N' and KILL JOB; a running job found on becoming leader is re-queued (orphan
+// policy) and a late finish by its old node is refused; losing leadership stops a running job between steps and
+// stops claiming; a dropped table's files are forgotten; a cron schedule fires once per due time; the Parquet
+// writer/reader round-trips values, NULLs and tombstones byte-identically; the retention cutoff compares `_seq`.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

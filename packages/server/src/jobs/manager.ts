@@ -4,13 +4,15 @@
  *
  * Loop (every JOBS_LIMITS.pollMs, one pass at a time): if this node does not lead meta:jobs, do nothing. On becoming
  * leader (RaftManager's `leaderChange` event, or the first pass that finds it leading), `onBecomeLeader` re-reads
- * meta:jobs and treats every `running` job as orphaned — only a leader runs jobs, and the node that claimed it no
- * longer leads (it lost leadership or died) — and applies the job type's declared policy: `requeue` (ReleaseJob,
- * the job runs again) or `fail` (FailJob). Then each pass: fire due schedules, create flush jobs for tables whose
- * hot rows reached FLUSH_POLICY='rows:N', and run the oldest new/queued job: ClaimJob{nodeId} through Raft FIRST,
- * then the job's steps, then CompleteJob{result} or FailJob{error} — both naming this node, so a late finish after
- * another node re-claimed the job is refused. Losing leadership aborts the job between two steps and stops claiming
- * at once; the next leader re-queues it.
+ * meta:jobs after a read barrier (so it has applied everything the old leader committed) and treats every `running`
+ * job as orphaned — only a leader runs jobs, and the node that claimed it no longer leads (it lost leadership or
+ * died) — and applies the job type's declared policy: `requeue` (ReleaseJob, the job runs again) or `fail`
+ * (FailJob). Then each pass, on this node's own state (the leader applies every job command itself, so no further
+ * barrier is needed; a policy that sees a data shard a moment late only fires a moment late): fire due schedules,
+ * create flush jobs for tables whose hot rows reached FLUSH_POLICY='rows:N', and run the oldest new/queued job:
+ * ClaimJob{nodeId} through Raft FIRST, then the job's steps, then CompleteJob{result} or FailJob{error} — both naming
+ * this node, so a late finish after another node re-claimed the job is refused. Losing leadership aborts the job
+ * between two steps and stops claiming at once; the next leader re-queues it.
  *
  * Job types (all idempotent, so all `requeue` on orphaning):
  * - flush (FLUSH TABLE, FLUSH ALL TABLES, FLUSH_POLICY): a table's hot rows → Parquet files (flush.ts).
@@ -29,7 +31,7 @@
  * KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default retention schedule's
  * cron expression and soft-delete retention, so that a test sees retention within seconds.
  */
-import { JOB_ID_PREFIX, MetaJobs, MetaSystem, groupNumber } from '@kalam/kalamdb';
+import { JOB_ID_PREFIX, MetaJobs, groupNumber } from '@kalam/kalamdb';
 import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb';
 
 import { runFlush } from './flush.js';
@@ -218,7 +220,6 @@ export class JobManager {
 
   /** FLUSH_POLICY='rows:N': a flush job once a table's hot rows on this node reach N, unless one is pending. */
   private async applyFlushPolicies(): Promise<void> {
-    await this.executor.readBarrier(MetaSystem);
     const pending = this.pendingJobs();
     for (const t of this.machines.system.tables()) {
       const limit = t.schema.options.flushPolicy?.rows;
@@ -258,7 +259,6 @@ export class JobManager {
   }
 
   private async runNextJob(): Promise<void> {
-    await this.executor.readBarrier(MetaJobs);
     const next = this.machines.jobs.jobs().find((j) => j['status'] === 'new' || j['status'] === 'queued');
     if (next === undefined || !this.leading || !this.executor.isLeader(MetaJobs)) return;
     const job: JobRow = {

@@ -136,12 +136,15 @@ export type JobsCommand =
       readonly config: Readonly<Record<string, Value>> | null;
       readonly createdAt: number;
     }
-  | { readonly type: 'DeleteSchedule'; readonly scheduleId: string };
+  | { readonly type: 'DeleteSchedule'; readonly scheduleId: string }
+  /** Kalam's addition: forgets finished (completed, failed, cancelled) jobs that finished before the cutoff. */
+  | { readonly type: 'PurgeJobs'; readonly finishedBefore: number };
 
 export type JobsResponse =
   | { readonly type: 'Ok' }
   | { readonly type: 'JobCreated'; readonly jobId: string }
   | { readonly type: 'JobClaimed'; readonly jobId: string; readonly nodeId: number }
+  | { readonly type: 'JobsPurged'; readonly count: number }
   | { readonly type: 'Error'; readonly message: string };
 
 /**

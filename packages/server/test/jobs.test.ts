@@ -27,7 +27,7 @@ import {
 } from '@kalam/kalamdb';
 import type { QueryResult, Session } from '@kalam/kalamdb';
 
-import { JobManager, dueBetween, nextDue } from '../src/index.js';
+import { JOBS_LIMITS, JobManager, dueBetween, nextDue } from '../src/index.js';
 
 const root: Session = { userId: 'root', username: 'root', role: 'system' };
 const alice: Session = { userId: 'alice', username: 'alice', role: 'user' };
@@ -183,6 +183,31 @@ test('retention drops STREAM rows past TTL and purges soft-deleted rows past ret
   assert.deepEqual(
     files[0]!.rows.map((r) => [r.values['id'], r.deleted]),
     [[2, false]],
+  );
+  // Retention also forgets jobs finished longer than JOBS_LIMITS.jobHistoryMs ago (none yet: all are recent).
+  assert.equal(
+    (JSON.parse(String(node.machines.jobs.job('RE-test')!['result'])) as { jobsForgotten: number }).jobsForgotten,
+    0,
+  );
+  node.clock.ms += JOBS_LIMITS.jobHistoryMs + 1;
+  await executor.executeJobs({
+    type: 'CreateJob',
+    jobId: 'RE-later',
+    jobType: 'retention',
+    namespaceId: null,
+    tableName: null,
+    config: null,
+    createdAt: node.clock.ms,
+  });
+  const before = node.machines.jobs.jobs().length;
+  await drain(node);
+  assert.equal(
+    (JSON.parse(String(node.machines.jobs.job('RE-later')!['result'])) as { jobsForgotten: number }).jobsForgotten,
+    before - 1,
+  );
+  assert.deepEqual(
+    node.machines.jobs.jobs().map((j) => j['job_id']),
+    ['RE-later'],
   );
   node.machines.store.close();
 });

@@ -116,6 +116,12 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
         );
         return { type: 'Ok' };
       }
+      case 'PurgeJobs': {
+        const r = db
+          .prepare("DELETE FROM sys_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < ?")
+          .run(cmd.finishedBefore);
+        return { type: 'JobsPurged', count: r.changes };
+      }
       case 'DeleteSchedule': {
         const r = db.prepare('DELETE FROM sys_schedules WHERE schedule_id = ?').run(cmd.scheduleId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `schedule ${cmd.scheduleId} does not exist`);

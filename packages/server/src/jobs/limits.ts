@@ -14,6 +14,8 @@ export const JOBS_LIMITS = {
   compactionFilesMin: 2,
   /** Soft-deleted rows are purged this long after their delete (a job's config may say `deleted_retention_ms`). */
   deletedRetentionMs: 7 * 24 * 3600 * 1000,
+  /** Finished jobs stay in system.jobs this long; each retention job forgets older ones (PurgeJobs). */
+  jobHistoryMs: 7 * 24 * 3600 * 1000,
   /** The schedule every leader makes sure exists: retention once a minute (croner syntax, seconds first). */
   defaultRetentionCron: '0 * * * * *',
   /** At most this many due firings of one schedule are caught up at once (a leader that was down for a day). */

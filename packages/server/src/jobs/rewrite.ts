@@ -7,7 +7,8 @@
  *   file `c-<minSeq>-<maxSeq>.parquet` keeping the latest version of each key, without tombstones past the deleted
  *   rows' retention (and, for STREAM tables, rows past the TTL).
  * - retention (of one table, or of every table when the job names none): for each scope, STREAM rows older than
- *   now − TTL_SECONDS and soft-deleted rows older than now − retention are removed, hot and flushed.
+ *   now − TTL_SECONDS and soft-deleted rows older than now − retention are removed, hot and flushed; and finished
+ *   jobs older than JOBS_LIMITS.jobHistoryMs leave system.jobs (PurgeJobs).
  * Both are idempotent (a re-run finds nothing more to drop or a file set that is already merged): orphans re-queue.
  */
 import type { ColdFileWithRows, Cutoffs, TableInfo } from '@kalam/kalamdb';
@@ -99,5 +100,9 @@ export async function runRetention(ctx: JobContext): Promise<string> {
   }
   let removed = 0;
   for (const t of tables) removed += await rewriteTable(ctx, t, 'retention');
-  return JSON.stringify({ tables: tables.length, removed });
+  const purged = await ctx.step(() =>
+    ctx.executor.executeJobs({ type: 'PurgeJobs', finishedBefore: ctx.now() - JOBS_LIMITS.jobHistoryMs }),
+  );
+  const jobsForgotten = purged.type === 'JobsPurged' ? purged.count : 0;
+  return JSON.stringify({ tables: tables.length, removed, jobsForgotten });
 }

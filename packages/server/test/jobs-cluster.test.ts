@@ -123,7 +123,11 @@ test('flush runs once on the meta:jobs leader; a leader killed mid-flush loses a
     const j = await job(n1, job2);
     return j?.status === 'running' && j.node_id !== null ? j.node_id : undefined;
   });
-  await new Promise((resolve) => setTimeout(resolve, STEP_DELAY_MS + 500)); // at least one user flushed, not all
+  // Kill once the victim has written its first file of this flush (one user flushed; the pause after each data
+  // command leaves the others for later).
+  await eventually(WAIT_MS, 'the second flush wrote no file', () =>
+    Promise.resolve(Object.keys(storageFiles(nodes.dataDir(victim))).length > USERS.length ? true : undefined),
+  );
   await nodes.kill(victim, 'SIGKILL');
   const alive = nodes.ids().find((id) => id !== victim)!;
   const done2 = await eventually(WAIT_MS, `job ${job2} did not complete after the kill`, async () => {
@@ -132,6 +136,8 @@ test('flush runs once on the meta:jobs leader; a leader killed mid-flush loses a
   });
   assert.notEqual(done2.node_id, victim, 'the new leader ran it');
   assert.match(String(done2.error_message), /re-queued/);
+  const rerun = JSON.parse(done2.result!) as { rows: number };
+  assert.ok(rerun.rows < USERS.length * 4, `the re-run flushed only what the killed run had not: ${done2.result}`);
   // Two files per user now: a compaction job follows and completes.
   await eventually(WAIT_MS, 'no compaction completed', async () => {
     const rows = rowsOf(

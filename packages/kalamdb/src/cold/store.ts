@@ -61,7 +61,7 @@ export class ColdStoreError extends Error {
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS cold_files (table_id TEXT NOT NULL, scope TEXT NOT NULL, file_name TEXT NOT NULL,
   group_id INTEGER NOT NULL, ordinal INTEGER NOT NULL, row_count INTEGER NOT NULL, min_seq INTEGER NOT NULL,
-  max_seq INTEGER NOT NULL, columns_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+  max_seq INTEGER NOT NULL, columns_json TEXT NOT NULL, created_at INTEGER NOT NULL, dir TEXT NOT NULL,
   PRIMARY KEY (table_id, scope, file_name))`;
 
 interface ManifestRow {
@@ -75,10 +75,15 @@ interface ManifestRow {
   max_seq: number;
   columns_json: string;
   created_at: number;
+  dir: string;
 }
 
 function keyOf(tableId: string, scope: ColdScope): string {
   return `${tableId}\u0000${scope}`;
+}
+
+function fileKey(tableId: string, scope: ColdScope, fileName: string): string {
+  return `${tableId}\u0000${scope}\u0000${fileName}`;
 }
 
 export class ColdStore {
@@ -87,6 +92,11 @@ export class ColdStore {
   /** (table, scope) → primary key (JSON) → latest version among the files; rebuilt on change. */
   private readonly latest = new Map<string, Map<string, ColdRow>>();
   private readonly pendingDeletes = new Set<string>();
+  /**
+   * (table, scope, file) → the folder it was written to on this node, as the manifest records it: where a file lives
+   * never depends on the catalog at read time (a shard snapshot may arrive before its table's storage is known).
+   */
+  private readonly dirs = new Map<string, string>();
 
   /** `dataDir` null: an in-memory node (tests); flushing is then refused. */
   constructor(
@@ -106,7 +116,8 @@ export class ColdStore {
     this.latest.clear();
     for (const r of rows) {
       const file = manifestFile(r);
-      const path = join(this.dirOf(r.table_id, r.scope), r.file_name);
+      const path = join(r.dir, r.file_name);
+      this.dirs.set(fileKey(r.table_id, r.scope, r.file_name), r.dir);
       let bytes: Buffer;
       try {
         bytes = await readFile(path);
@@ -154,11 +165,13 @@ export class ColdStore {
     if (this.filesOf(tableId, scope).some((f) => f.fileName === file.fileName)) {
       throw new ColdStoreError(`file ${file.fileName} of ${tableId} already exists`);
     }
-    this.writeFile(tableId, scope, file);
+    const dir = this.dirOf(tableId, scope);
+    this.writeFile(dir, file);
+    this.dirs.set(fileKey(tableId, scope, file.fileName), dir);
     const ordinal = this.filesOf(tableId, scope).length;
     this.store.db
       .prepare(
-        'INSERT INTO cold_files (table_id, scope, file_name, group_id, ordinal, row_count, min_seq, max_seq, columns_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO cold_files (table_id, scope, file_name, group_id, ordinal, row_count, min_seq, max_seq, columns_json, created_at, dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(
         tableId,
@@ -171,6 +184,7 @@ export class ColdStore {
         file.maxSeq,
         JSON.stringify(file.columns),
         file.createdAt,
+        dir,
       );
     this.push(tableId, scope, file);
   }
@@ -183,7 +197,7 @@ export class ColdStore {
     const old = this.filesOf(tableId, scope);
     this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ? AND scope = ?').run(tableId, scope);
     for (const f of old) {
-      if (f.fileName !== output?.fileName) this.pendingDeletes.add(join(this.dirOf(tableId, scope), f.fileName));
+      if (f.fileName !== output?.fileName) this.forgetFile(tableId, scope, f.fileName);
     }
     this.files.delete(keyOf(tableId, scope));
     this.latest.delete(keyOf(tableId, scope));
@@ -231,8 +245,7 @@ export class ColdStore {
   /** Forgets a dropped table's files (its manifest rows and memory; the folder is removed after commit). */
   dropTable(tableId: string): void {
     for (const scope of this.scopesOf(tableId)) {
-      for (const f of this.filesOf(tableId, scope))
-        this.pendingDeletes.add(join(this.dirOf(tableId, scope), f.fileName));
+      for (const f of this.filesOf(tableId, scope)) this.forgetFile(tableId, scope, f.fileName);
       this.files.delete(keyOf(tableId, scope));
       this.latest.delete(keyOf(tableId, scope));
     }
@@ -263,8 +276,16 @@ export class ColdStore {
     return isAbsolute(path) ? join(path, `node-${this.nodeId}`) : join(dataDir, path);
   }
 
-  private writeFile(tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
-    const path = join(this.dirOf(tableId, scope), file.fileName);
+  /** Queues a file of the manifest for deletion after commit. */
+  private forgetFile(tableId: string, scope: ColdScope, fileName: string): void {
+    const key = fileKey(tableId, scope, fileName);
+    const dir = this.dirs.get(key);
+    if (dir !== undefined) this.pendingDeletes.add(join(dir, fileName));
+    this.dirs.delete(key);
+  }
+
+  private writeFile(dir: string, file: ColdFileWithRows): void {
+    const path = join(dir, file.fileName);
     mkdirSync(dirname(path), { recursive: true });
     const bytes = encodeParquet(file.columns, file.rows);
     const tmp = `${path}.tmp`;

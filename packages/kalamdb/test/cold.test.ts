@@ -2,7 +2,8 @@
 // and data_dir) applying the same commands write the same Parquet file names with byte-identical content, keep
 // identical shard snapshots, and read the same merged rows; a flush whose row count disagrees with the hot rows in
 // its `_seq` range is refused on every node alike (and leaves the hot rows alone); a rewrite refuses input files that
-// are not exactly the scope's files. How: StateMachines over temp folders, commands applied through apply().
+// are not exactly the scope's files; among flushed versions the later-applied one wins, whatever its `_seq`.
+// How: StateMachines over temp folders, commands applied through apply().
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,4 +128,37 @@ test('a flush whose count disagrees, or a rewrite of the wrong files, is refused
   assert.equal(a.machines.userShards[a.machines.router.userShard('alice')]!.jobView('app.notes')[0]!.hot!.rows, 3);
   const [w] = applyUser(a.machines, [rewrite]);
   assert.equal(w!.type, 'Error');
+});
+
+test('a later write wins over a flushed one even when its _seq is lower (another node’s clock behind)', (t) => {
+  const a = replica(t);
+  const shard = a.machines.userShards[a.machines.router.userShard('alice')]!;
+  const body = (): unknown[] => shard.userRows('app.notes', 'alice').map((r) => r['body']);
+  const responses = applyUser(a.machines, [
+    { ...base, type: 'Insert', rows: [{ id: 1, body: 'first' }], seqBase: 500, at: 10 },
+    { ...base, type: 'FlushRows', fileName: 'f-500-500.parquet', rowCount: 1, minSeq: 500, maxSeq: 500, at: 11 },
+    { ...base, type: 'Update', updates: { body: 'second' }, filter: null, seqBase: 100, at: 12 },
+  ]);
+  assert.deepEqual(
+    responses.map((r) => r.type),
+    ['RowsAffected', 'RowsAffected', 'RowsAffected'],
+  );
+  assert.deepEqual(body(), ['second'], 'hot over flushed');
+  applyUser(a.machines, [
+    { ...base, type: 'FlushRows', fileName: 'f-100-100.parquet', rowCount: 1, minSeq: 100, maxSeq: 100, at: 13 },
+  ]);
+  assert.deepEqual(body(), ['second'], 'the later file over the earlier one');
+  applyUser(a.machines, [
+    {
+      ...base,
+      type: 'RewriteFiles',
+      reason: 'compaction',
+      inputFiles: ['f-500-500.parquet', 'f-100-100.parquet'],
+      outputFile: 'c-100-500.parquet',
+      expiredBeforeMs: null,
+      deletedBeforeMs: null,
+      at: 14,
+    },
+  ]);
+  assert.deepEqual(body(), ['second'], 'compaction keeps the later version');
 });

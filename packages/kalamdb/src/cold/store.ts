@@ -328,18 +328,20 @@ function manifestFile(r: ManifestRow): ColdFile {
   };
 }
 
-/** The latest version of each key: higher `_seq` wins; on a tie the later file wins. */
+/**
+ * The latest version of each key among files given oldest first: the later file wins. A file holds one version per
+ * key (a flush takes the hot table, one row per key; a rewrite keeps one), and a key's version in a later file was
+ * applied after its version in an earlier one — a flush empties the hot versions it takes, so whatever is flushed
+ * next for that key was written after. That is the order every replica applied, so it is what they agree on; it is
+ * the `_seq` order too whenever `_seq` follows apply order, and stays right when two nodes' clocks make it not.
+ */
 export function mergeLatest(
   files: readonly { readonly rows: readonly ColdRow[] }[],
   primaryKey: string,
 ): Map<string, ColdRow> {
   const m = new Map<string, ColdRow>();
   for (const f of files) {
-    for (const r of f.rows) {
-      const k = pkKey(r.values[primaryKey] ?? null);
-      const have = m.get(k);
-      if (have === undefined || r.seq >= have.seq) m.set(k, r);
-    }
+    for (const r of f.rows) m.set(pkKey(r.values[primaryKey] ?? null), r);
   }
   return m;
 }

@@ -4,8 +4,9 @@
  * row gets the next `_seq` from the command's `seqBase`, so replicas agree on it.
  *
  * Flushed rows (cold/store.ts) and hot rows read as one table: the hot table keeps the last applied write of each
- * key, so a hot row (live or tombstone) wins over every flushed version; among flushed versions the highest `_seq`
- * wins. Updates and deletes of a flushed row write a new hot version (a full row, or a tombstone).
+ * key, so a hot row (live or tombstone) wins over every flushed version; among flushed versions the one of the later
+ * file wins (cold/store.ts `mergeLatest`: apply order, which is `_seq` order whenever `_seq` follows it). Updates and
+ * deletes of a flushed row write a new hot version (a full row, or a tombstone).
  *
  * Cross-group order (DESIGN.md §6): a data command carries the meta:system index it was planned against;
  * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it

@@ -19,7 +19,7 @@
  * Crash safety: a file is written (tmp, fsync, rename) before the transaction that names it commits — a replay
  * rewrites the same bytes; a file is deleted only after the transaction that dropped it committed (`afterCommit`).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
@@ -305,11 +305,6 @@ export class ColdStore {
     list.push(file);
     this.files.set(key, list);
     this.latest.delete(key);
-  }
-
-  /** Removes a folder tree (tests). */
-  static removeDir(dir: string): void {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -115,8 +115,17 @@ export type JobsCommand =
       readonly jobId: string;
       readonly result: string | null;
       readonly completedAt: number;
+      /** Kalam's addition: the node finishing its own run; refused unless the job is running under that node. */
+      readonly nodeId?: number;
     }
-  | { readonly type: 'FailJob'; readonly jobId: string; readonly errorMessage: string; readonly failedAt: number }
+  | {
+      readonly type: 'FailJob';
+      readonly jobId: string;
+      readonly errorMessage: string;
+      readonly failedAt: number;
+      /** As in CompleteJob. */
+      readonly nodeId?: number;
+    }
   | { readonly type: 'ReleaseJob'; readonly jobId: string; readonly reason: string; readonly releasedAt: number }
   | { readonly type: 'CancelJob'; readonly jobId: string; readonly reason: string; readonly cancelledAt: number }
   | {
@@ -127,13 +136,44 @@ export type JobsCommand =
       readonly config: Readonly<Record<string, Value>> | null;
       readonly createdAt: number;
     }
-  | { readonly type: 'DeleteSchedule'; readonly scheduleId: string };
+  | { readonly type: 'DeleteSchedule'; readonly scheduleId: string }
+  /** Kalam's addition: forgets finished (completed, failed, cancelled) jobs that finished before the cutoff. */
+  | { readonly type: 'PurgeJobs'; readonly finishedBefore: number };
 
 export type JobsResponse =
   | { readonly type: 'Ok' }
   | { readonly type: 'JobCreated'; readonly jobId: string }
   | { readonly type: 'JobClaimed'; readonly jobId: string; readonly nodeId: number }
+  | { readonly type: 'JobsPurged'; readonly count: number }
   | { readonly type: 'Error'; readonly message: string };
+
+/**
+ * Job commands of a data group (jobs/*: flush, compaction, retention), the same in both shard kinds; in a user shard
+ * they name the user whose rows they touch. A flush moves the hot rows with `_seq` in [minSeq, maxSeq] — exactly
+ * `rowCount` of them, or the command is refused — into the Parquet file `fileName`; a rewrite (compaction or
+ * retention) replaces every flushed file of the scope, named in `inputFiles`, by `outputFile`, dropping superseded
+ * versions and whatever is past the cutoffs (explicit timestamps chosen by the job's leader).
+ */
+export type DataJobCommand =
+  | {
+      readonly type: 'FlushRows';
+      readonly tableId: string;
+      readonly fileName: string;
+      readonly rowCount: number;
+      readonly minSeq: number;
+      readonly maxSeq: number;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'RewriteFiles';
+      readonly reason: 'compaction' | 'retention';
+      readonly tableId: string;
+      readonly inputFiles: readonly string[];
+      readonly outputFile: string;
+      readonly expiredBeforeMs: number | null;
+      readonly deletedBeforeMs: number | null;
+      readonly at: number;
+    };
 
 /** What every data command carries for deterministic, ordered apply. */
 interface DataCommandBase {
@@ -181,6 +221,7 @@ export type UserDataCommand = DataCommandBase &
       }
     | { readonly type: 'UnregisterLiveQuery'; readonly subscriptionId: string; readonly userId: string }
     | { readonly type: 'CleanupNodeSubscriptions'; readonly userId: string; readonly failedNodeId: number }
+    | (DataJobCommand & { readonly userId: string })
     | {
         readonly type: 'PingLiveQuery';
         readonly subscriptionId: string;
@@ -213,6 +254,7 @@ export type SharedDataCommand = DataCommandBase &
         readonly seqBase: number;
         readonly at: number;
       }
+    | DataJobCommand
   );
 
 export type DataResponse =

@@ -22,6 +22,7 @@ import type {
 } from './commands.js';
 import type { GroupId, ShardingConfig } from './group-id.js';
 import { allGroups, dataSharedShard, groupName, groupNumber } from './group-id.js';
+import { ColdStore } from './cold/store.js';
 import { ChangeFeed } from './live/feed.js';
 import { ShardRouter } from './shard-router.js';
 import type { KalamStateMachine } from './state/base.js';
@@ -45,9 +46,19 @@ export interface CommandExecutor {
   nodeId(): number;
 }
 
+/** Where a node keeps what is not in data.db: flushed Parquet files under `<dataDir>/storage` (cold/store.ts). */
+export interface StateMachinesOptions {
+  /** null (the default): an in-memory node, which cannot flush. */
+  readonly dataDir?: string | null;
+  /** This node's id (default 1): names its own folder under an absolute storage path. */
+  readonly nodeId?: number;
+}
+
 /** Every state machine of one node, over one data.db. */
 export class StateMachines {
   readonly router: ShardRouter;
+  /** The flushed rows of every table on this node; `loadCold()` before Raft applies anything. */
+  readonly cold: ColdStore;
   readonly system: SystemStateMachine;
   readonly users: UsersStateMachine;
   readonly jobs: JobsStateMachine;
@@ -59,19 +70,26 @@ export class StateMachines {
   constructor(
     readonly store: DataStore,
     readonly sharding: ShardingConfig,
+    opts: StateMachinesOptions = {},
   ) {
     this.router = new ShardRouter(sharding);
-    this.system = new SystemStateMachine(store);
+    this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1);
+    this.system = new SystemStateMachine(store, (tableId) => this.cold.dropTable(tableId));
     this.users = new UsersStateMachine(store);
     this.jobs = new JobsStateMachine(store);
     this.userShards = Array.from(
       { length: sharding.numUserShards },
-      (_, n) => new UserDataStateMachine(store, n, this.router, this.feed),
+      (_, n) => new UserDataStateMachine(store, n, this.router, this.feed, this.cold),
     );
     this.sharedShards = Array.from(
       { length: sharding.numSharedShards },
-      (_, n) => new SharedDataStateMachine(store, n, this.feed),
+      (_, n) => new SharedDataStateMachine(store, n, this.feed, this.cold),
     );
+  }
+
+  /** Decodes the flushed files named in data.db (startup, before any apply). */
+  loadCold(): Promise<void> {
+    return this.cold.load();
   }
 
   of(group: GroupId): KalamStateMachine<{ readonly type: string }, unknown> {

@@ -2,6 +2,7 @@ export { CommandCodecError, canonicalJson, decodeCommand, encodeCommand } from '
 export type {
   AnyCommand,
   ColumnSchema,
+  DataJobCommand,
   DataResponse,
   Filter,
   JobStatus,
@@ -45,12 +46,34 @@ export { DataStore } from './store.js';
 export { ApplyError, KalamStateMachine } from './state/base.js';
 export type { ErrorResponse } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
+export type { HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
 export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
-export type { CommandExecutor } from './executor.js';
+export type { CommandExecutor, StateMachinesOptions } from './executor.js';
+export {
+  ColdStore,
+  ColdStoreError,
+  ParquetCodecError,
+  decodeParquet,
+  encodeParquet,
+  mergeLatest,
+  pastCutoff,
+  pkKey,
+  seqFloor,
+} from './cold/index.js';
+export type {
+  ColdColumn,
+  ColdFile,
+  ColdFileWithRows,
+  ColdRow,
+  ColdScope,
+  ColdScopeDump,
+  Cutoffs,
+} from './cold/index.js';
+export { JOB_ID_PREFIX } from './sql/jobs.js';
 export {
   KalamError,
   SQL_ENGINE_LIMITS,

@@ -436,9 +436,6 @@ test('errors: INVALID_SQL with the position, EMPTY_SQL, BATCH_PARSE_ERROR, unsup
     'ALREADY_EXISTS',
     /^statement 2 of 2/,
   );
-  for (const sql of ['FLUSH TABLE app.t', "KILL JOB 'j1'"]) {
-    await rejects(engine.execute(root, sql), 'SQL_EXECUTION_ERROR', /not supported yet/);
-  }
 });
 
 test('planning: data commands carry metaIndex, increasing seqBase and the clock', async () => {

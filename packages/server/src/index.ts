@@ -43,6 +43,18 @@ export type { IssuedToken } from './auth.js';
 export { createApiServer } from './http.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';
+export {
+  JOBS_LIMITS,
+  JOB_TYPES,
+  JobManager,
+  checkCron,
+  cutoffsOf,
+  dueBetween,
+  nextDue,
+  scheduledJobId,
+  testSwitches,
+} from './jobs/index.js';
+export type { JobLog, JobManagerOptions, JobType, TestSwitches } from './jobs/index.js';
 export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';
 export { WS_LIMITS } from './ws/limits.js';
 export { WS_PATH, attachLiveQueries } from './ws/server.js';

@@ -29,6 +29,7 @@ import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
+import { JobManager, testSwitches } from './jobs/index.js';
 import { SERVER_LIMITS } from './limits.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
@@ -37,6 +38,8 @@ export type NodeLog = (level: LogLevel, event: string, fields: Record<string, un
 export interface StartNodeOptions {
   /** Structured log lines; default: none. */
   readonly log?: NodeLog;
+  /** Where the job manager's test switch is read from (jobs/manager.ts); default: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** One member as GET /v1/api/cluster/status shows it. */
@@ -81,6 +84,8 @@ export interface RunningNode {
   readonly engine: SqlEngine;
   /** undefined in standalone mode. */
   readonly manager: RaftManager | undefined;
+  /** Runs flush, compaction and retention jobs while this node leads meta:jobs. */
+  readonly jobs: JobManager;
   /** The HS256 key of access tokens; the same on every node of a cluster. */
   readonly jwtKey: Uint8Array;
   clusterStatus(): ClusterStatus;
@@ -111,7 +116,11 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
-    const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING);
+    const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
+      dataDir,
+      nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
+    });
+    await machines.loadCold(); // flushed files decoded before Raft applies anything
     let executor: CommandExecutor;
     if (config.mode === 'cluster') {
       manager = await startRaft(config, machines, log);
@@ -132,6 +141,22 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       clusterView: () => toClusterView(view()),
     });
     await ensureRoot(engine, machines, config, log);
+    const raft = manager;
+    const jobs = new JobManager({
+      executor: ctx.executor(),
+      machines,
+      log,
+      testSwitches: testSwitches(opts.env ?? process.env),
+      ...(raft === undefined
+        ? {}
+        : {
+            onLeaderChange: (fn: (e: { groupId: number; isLocal: boolean }) => void) => {
+              raft.events.on('leaderChange', fn);
+              return () => raft.events.off('leaderChange', fn);
+            },
+          }),
+    });
+    jobs.start();
     let stopped: Promise<void> | undefined;
     const node: RunningNode = {
       config,
@@ -142,10 +167,11 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       ctx,
       engine,
       manager,
+      jobs,
       jwtKey,
       clusterStatus: view,
       stop: (stopOpts = {}) => {
-        stopped ??= stopNode(store, manager, stopOpts.transferLeadership === true);
+        stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));
         return stopped;
       },
     };

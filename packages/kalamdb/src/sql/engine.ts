@@ -11,6 +11,7 @@ import { accepted, type EngineContext, type StatementScope } from './context.js'
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
 import { KalamError, toKalamError } from './errors.js';
+import * as jobs from './jobs.js';
 import { runSelect } from './query.js';
 import { SeqGenerator } from './sequence.js';
 import { systemRelation } from './system-tables.js';
@@ -164,9 +165,11 @@ export class SqlEngine {
       case 'KillLiveQuery':
         return live.killLiveQuery(ctx, scope.session, stmt.liveId);
       case 'FlushTable':
+        return jobs.flushTable(ctx, scope, stmt);
       case 'FlushAllTables':
+        return jobs.flushAllTables(ctx, scope, stmt);
       case 'KillJob':
-        throw new KalamError('SQL_EXECUTION_ERROR', `${stmt.kind} is not supported yet`);
+        return jobs.killJob(ctx, scope, stmt);
     }
   }
 

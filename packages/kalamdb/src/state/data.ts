@@ -5,6 +5,11 @@
  * (live/changelog.ts), so `_seq` increases in commit order per group and every replica agrees on it. Each written
  * row is also a RowChange: recorded in the group's change log and reported to the node's ChangeFeed after commit.
  *
+ * Flushed rows (cold/store.ts) and hot rows read as one table: the hot table keeps the last applied write of each
+ * key, so a hot row (live or tombstone) wins over every flushed version; among flushed versions the one of the later
+ * file wins (cold/store.ts `mergeLatest`: apply order, which is `_seq` order whenever `_seq` follows it). Updates and
+ * deletes of a flushed row write a new hot version (a full row, or a tombstone).
+ *
  * Cross-group order (DESIGN.md §6): a data command carries the meta:system index it was planned against;
  * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it
  * never skips.
@@ -14,7 +19,12 @@ import { matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
 import { decodeCommand } from '../codec.js';
+import type { ColdRow } from '../cold/parquet.js';
+import { pastCutoff } from '../cold/retention.js';
+import { ColdStore, mergeLatest, pkKey } from '../cold/store.js';
+import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
 import type {
+  DataJobCommand,
   DataResponse,
   Filter,
   Row,
@@ -43,11 +53,19 @@ interface StoredRow {
   readonly deleted: boolean;
 }
 
+/** File names a job may give a flushed file: no path separators, a .parquet suffix. */
+const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,120}\.parquet$/;
+
+function scopeKey(scope: Scope): string {
+  return scope.kind === 'user' ? scope.userId : '';
+}
+
 /** Row operations over the physical tables, shared by both data state machines. */
 class Rows {
   constructor(
     private readonly store: DataStore,
     private readonly catalog: Catalog,
+    readonly cold: ColdStore,
   ) {}
 
   table(tableId: string, wantPerUser: boolean): TableInfo {
@@ -65,8 +83,8 @@ class Rows {
     return scope.kind === 'user' ? { sql: '"_user_id" = ?', args: [scope.userId] } : { sql: '1 = 1', args: [] };
   }
 
-  /** Every row in scope, deleted ones included, in primary-key order. */
-  scan(t: TableInfo, scope: Scope): StoredRow[] {
+  /** Only the hot rows in scope, deleted ones included, in primary-key order. */
+  hot(t: TableInfo, scope: Scope): StoredRow[] {
     const w = this.where(scope);
     const pk = t.schema.primaryKey;
     const rows = this.store.db
@@ -75,15 +93,32 @@ class Rows {
     return rows.map((r) => toStored(t.schema, r));
   }
 
-  /** The live row with this primary key in scope, if any (an index probe). */
+  /** The latest version of every key in scope, hot and flushed, deleted ones included, in primary-key order. */
+  scan(t: TableInfo, scope: Scope): StoredRow[] {
+    const hot = this.hot(t, scope);
+    const cold = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey);
+    if (cold.size === 0) return hot;
+    const merged = new Map<string, StoredRow>();
+    for (const [k, r] of cold) merged.set(k, fromCold(t.schema, r));
+    for (const r of hot) merged.set(pkKey(r.values[t.schema.primaryKey] ?? null), r);
+    const pk = t.schema.primaryKey;
+    return [...merged.values()].sort((a, b) => compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
+  }
+
+  /** The live row with this primary key in scope, if any (an index probe, then the flushed versions). */
   byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
     const w = this.where(scope);
     const r = this.store.db
-      .prepare(
-        `SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ? AND "_deleted" = 0`,
-      )
+      .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ?`)
       .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined;
-    return r === undefined ? undefined : toStored(t.schema, r);
+    const found =
+      r !== undefined
+        ? toStored(t.schema, r)
+        : (() => {
+            const c = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey).get(pkKey(key));
+            return c === undefined ? undefined : fromCold(t.schema, c);
+          })();
+    return found === undefined || found.deleted ? undefined : found;
   }
 
   insert(t: TableInfo, scope: Scope, rows: readonly Row[], seqBase: number, out: RowChange[]): number {
@@ -93,19 +128,16 @@ class Rows {
     const stmt = this.store.db.prepare(
       `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
-    // One primary-key lookup per row (an index probe), not a scan of the table.
-    const w = this.where(scope);
+    // One primary-key lookup per row (an index probe, then the flushed versions), not a scan of the table.
     const pk = t.schema.primaryKey;
-    const live = this.store.db.prepare(
-      `SELECT 1 FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${pk}" = ? AND "_deleted" = 0`,
-    );
+    const live = { get: (key: Value) => this.byKey(t, scope, key) };
     const seen = new Set<string>();
     rows.forEach((row, i) => {
       const full = withDefaults(t.schema, row);
       const problem = checkRow(t.schema, full);
       if (problem !== null) throw new ApplyError('INVALID', `row ${i + 1}: ${problem}`);
       const key = JSON.stringify(full[pk]);
-      if (seen.has(key) || live.get(...w.args, toSqlite(full[pk] ?? null)) !== undefined) {
+      if (seen.has(key) || live.get(full[pk] ?? null) !== undefined) {
         throw new ApplyError('CONFLICT', `duplicate primary key ${t.schema.primaryKey} = ${key} in ${t.tableId}`);
       }
       seen.add(key);
@@ -141,29 +173,127 @@ class Rows {
       }
     }
     const target = this.scan(t, scope).filter((r) => !r.deleted && (filter === null || matches(filter, r.values)));
-    const pk = t.schema.primaryKey;
-    const w = this.where(scope);
-    const sets = updates === null ? ['"_deleted" = 1'] : Object.keys(updates).map((k) => `"${k}" = ?`);
-    const stmt = this.store.db.prepare(
-      `UPDATE "${physicalName(t.tableId)}" SET ${[...sets, '"_seq" = ?'].join(', ')} WHERE ${w.sql} AND "${pk}" = ?`,
-    );
+    // A new version of each row, written whole: the row may live only in a flushed file.
+    const stmt = this.upsert(t, scope);
     target.forEach((r, i) => {
+      const values = updates === null ? r.values : { ...r.values, ...updates };
       if (updates !== null) {
-        const problem = checkRow(t.schema, { ...r.values, ...updates });
+        const problem = checkRow(t.schema, values);
         if (problem !== null) throw new ApplyError('INVALID', problem);
       }
-      const vals = updates === null ? [] : Object.values(updates).map(toSqlite);
-      stmt.run(...vals, seqBase + i, ...w.args, toSqlite(r.values[pk] ?? null));
+      stmt.run(
+        ...t.schema.columns.map((c) => toSqlite(values[c.name] ?? null)),
+        seqBase + i,
+        updates === null ? 1 : 0,
+        ...(scope.kind === 'user' ? [scope.userId, scope.shard] : []),
+      );
       out.push({
         seq: seqBase + i,
         tableId: t.tableId,
         userId: userOf(scope),
         changeType: updates === null ? 'delete' : 'update',
-        row: updates === null ? r.values : { ...r.values, ...updates },
+        row: values,
         old: { ...r.values, _seq: r.seq },
       });
     });
     return target.length;
+  }
+
+  private upsert(t: TableInfo, scope: Scope): { run: (...args: (string | number | null)[]) => unknown } {
+    const names = [
+      ...t.schema.columns.map((c) => c.name),
+      '_seq',
+      '_deleted',
+      ...(scope.kind === 'user' ? ['_user_id', '_shard'] : []),
+    ];
+    return this.store.db.prepare<(string | number | null)[]>(
+      `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+    );
+  }
+
+  /** FlushRows: the hot rows with `_seq` in [minSeq, maxSeq] move into a Parquet file of the scope. */
+  flush(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'FlushRows' }>): number {
+    if (!FILE_NAME.test(cmd.fileName)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.fileName}`);
+    if (cmd.rowCount < 1 || cmd.minSeq > cmd.maxSeq) throw new ApplyError('INVALID', 'a flush needs rows to move');
+    const w = this.where(scope);
+    const range = `${w.sql} AND "_seq" >= ? AND "_seq" <= ?`;
+    const args = [...w.args, cmd.minSeq, cmd.maxSeq];
+    const rows = (
+      this.store.db
+        .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${range} ORDER BY "_seq", "${t.schema.primaryKey}"`)
+        .all(...args) as Record<string, unknown>[]
+    ).map((r) => toStored(t.schema, r));
+    if (rows.length !== cmd.rowCount) {
+      throw new ApplyError('CONFLICT', `${rows.length} hot rows in the seq range, the flush expected ${cmd.rowCount}`);
+    }
+    if (this.cold.filesOf(t.tableId, scopeKey(scope)).some((f) => f.fileName === cmd.fileName)) {
+      throw new ApplyError('ALREADY_EXISTS', `flushed file ${cmd.fileName} of ${t.tableId} already exists`);
+    }
+    this.store.db.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${range}`).run(...args);
+    this.cold.add(groupId, t.tableId, scopeKey(scope), {
+      fileName: cmd.fileName,
+      rowCount: rows.length,
+      minSeq: cmd.minSeq,
+      maxSeq: cmd.maxSeq,
+      columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
+      createdAt: cmd.at,
+      rows: rows.map((r) => ({ values: r.values, seq: r.seq, deleted: r.deleted })),
+    });
+    return rows.length;
+  }
+
+  /**
+   * RewriteFiles: every flushed file of the scope (exactly `inputFiles`) becomes one file holding the latest version
+   * of each key minus what is past the cutoffs (merging all files is what makes dropping a tombstone safe: nothing
+   * older is left beneath it); then hot rows past the cutoffs go too — a hot tombstone only when no flushed version of
+   * its key is left for it to hide. Retention leaves the files alone when nothing in them is past a cutoff.
+   */
+  rewrite(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'RewriteFiles' }>): number {
+    if (!FILE_NAME.test(cmd.outputFile)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.outputFile}`);
+    const key = scopeKey(scope);
+    const pk = t.schema.primaryKey;
+    const files = this.cold.filesOf(t.tableId, key);
+    const names = files.map((f) => f.fileName);
+    if (names.length !== cmd.inputFiles.length || names.some((n, i) => n !== cmd.inputFiles[i])) {
+      throw new ApplyError('CONFLICT', `the flushed files of ${t.tableId} changed since the ${cmd.reason} was planned`);
+    }
+    const latest = [...mergeLatest(files, pk).values()];
+    const kept = latest.filter((r) => !pastCutoff(r, cmd));
+    const superseded = files.reduce((n, f) => n + f.rows.length, 0) - latest.length;
+    let removed = latest.length - kept.length;
+    const rewrite = files.length > 0 && (cmd.reason === 'compaction' || removed > 0 || superseded > 0);
+    if (rewrite) {
+      if (names.includes(cmd.outputFile)) throw new ApplyError('ALREADY_EXISTS', `file ${cmd.outputFile} exists`);
+      kept.sort((a, b) => a.seq - b.seq || compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
+      const output: ColdFileWithRows | null =
+        kept.length === 0
+          ? null
+          : {
+              fileName: cmd.outputFile,
+              rowCount: kept.length,
+              minSeq: kept[0]!.seq,
+              maxSeq: kept[kept.length - 1]!.seq,
+              columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
+              createdAt: cmd.at,
+              rows: kept.map((r) => ({ values: fill(t.schema, r.values), seq: r.seq, deleted: r.deleted })),
+            };
+      this.cold.replaceAll(groupId, t.tableId, key, output);
+    } else {
+      removed = 0;
+    }
+    const coldLeft = this.cold.versions(t.tableId, key, pk);
+    const del = this.store.db.prepare(
+      `DELETE FROM "${physicalName(t.tableId)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`,
+    );
+    for (const r of this.hot(t, scope)) {
+      const row: ColdRow = { values: r.values, seq: r.seq, deleted: r.deleted };
+      if (!pastCutoff(row, cmd)) continue;
+      const k = r.values[pk] ?? null;
+      if (r.deleted && coldLeft.has(pkKey(k))) continue;
+      del.run(...this.where(scope).args, toSqlite(k));
+      removed++;
+    }
+    return removed;
   }
 }
 
@@ -179,10 +309,39 @@ function withDefaults(schema: TableSchema, row: Row): Record<string, Value> {
   return out;
 }
 
+/** A flushed version as a stored row: columns added since the flush read as NULL. */
+function fromCold(schema: TableSchema, r: ColdRow): StoredRow {
+  return { values: fill(schema, r.values), seq: r.seq, deleted: r.deleted };
+}
+
+function fill(schema: TableSchema, values: Readonly<Record<string, Value>>): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const c of schema.columns) out[c.name] = values[c.name] ?? null;
+  return out;
+}
+
+/** Primary-key order, as SQLite orders the hot table (numbers before text). */
+function compareKeys(a: Value, b: Value): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'number') return -1;
+  if (typeof b === 'number') return 1;
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
   const values: Record<string, Value> = {};
   for (const c of schema.columns) values[c.name] = fromSqlite(c, r[c.name]);
   return { values, seq: Number(r._seq), deleted: r._deleted === 1 };
+}
+
+/** A scope's hot rows as jobs plan against them: count, `_seq` range, the oldest tombstone's `_seq` (or null). */
+export interface HotStats {
+  readonly rows: number;
+  readonly minSeq: number;
+  readonly maxSeq: number;
+  readonly minDeletedSeq: number | null;
 }
 
 /** What a data shard's snapshot holds for one table. */
@@ -205,10 +364,11 @@ abstract class DataStateMachine<
     groupId: number,
     /** Where applied changes are reported (after commit); null: nobody listens (tests, the simulator). */
     protected readonly feed: ChangeFeed | null,
+    cold: ColdStore,
   ) {
     super(store, groupId);
     this.catalog = new Catalog(store);
-    this.rows = new Rows(store, this.catalog);
+    this.rows = new Rows(store, this.catalog, cold);
     this.changeLog = new ChangeLog(store.db);
   }
 
@@ -220,12 +380,15 @@ abstract class DataStateMachine<
       this.feed?.discard();
       throw err;
     }
+    // Flushed files dropped by this batch are deleted once its transaction has committed.
+    this.rows.cold.afterCommit();
     this.feed?.flush();
     return responses;
   }
 
   override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
     super.restore(snapshot);
+    this.rows.cold.afterCommit();
     this.feed?.push({ kind: 'restored', groupId: this.groupId });
     this.feed?.flush();
   }
@@ -255,6 +418,48 @@ abstract class DataStateMachine<
   lastSeq(): number {
     return this.changeLog.state(this.groupId).lastSeq;
   }
+
+  protected applyJob(t: TableInfo, scope: Scope, cmd: DataJobCommand): DataResponse {
+    // Flushes and rewrites move rows between hot and flushed storage (or drop expired ones); they are not row
+    // changes a live query reports.
+    const count =
+      cmd.type === 'FlushRows'
+        ? this.rows.flush(t, scope, this.groupId, cmd)
+        : this.rows.rewrite(t, scope, this.groupId, cmd);
+    return { type: 'RowsAffected', count };
+  }
+
+  /** Per scope (a user, or '' for a shared table): the hot rows a flush would move (jobs read this). */
+  protected hotStats(t: TableInfo): (HotStats & { scope: string })[] {
+    const w = this.scopeWhere();
+    const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
+    return this.store.db
+      .prepare<unknown[], HotStats & { scope: string }>(
+        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
+      )
+      .all(...w.args);
+  }
+
+  /**
+   * What jobs plan against, for one table of this shard: per scope, the hot rows (count and `_seq` range) and the
+   * flushed files. Read it after a read barrier on the group.
+   */
+  jobView(tableId: string): { scope: string; hot: HotStats | null; files: string[] }[] {
+    const t = this.catalog.table(tableId);
+    if (t === undefined || !this.inScope(t)) return [];
+    const out = new Map<string, { scope: string; hot: HotStats | null; files: string[] }>();
+    for (const h of this.hotStats(t)) out.set(h.scope, { scope: h.scope, hot: h, files: [] });
+    for (const scope of this.rows.cold.scopesOf(tableId)) {
+      if (!this.ownsScope(scope)) continue;
+      const files = this.rows.cold.filesOf(tableId, scope).map((f) => f.fileName);
+      const have = out.get(scope);
+      if (have === undefined) out.set(scope, { scope, hot: null, files });
+      else have.files = files;
+    }
+    return [...out.values()].sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+  }
+
+  protected abstract ownsScope(scope: string): boolean;
 
   /** Holds the entry until this node's meta:system has applied the index it was planned against. */
   canApply(entry: AppliedEntry): boolean {
@@ -325,8 +530,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     readonly shard: number,
     private readonly router: ShardRouter,
     feed: ChangeFeed | null = null,
+    cold: ColdStore = new ColdStore(store, null),
   ) {
-    super(store, 100 + shard, feed);
+    super(store, 100 + shard, feed, cold);
+  }
+
+  protected ownsScope(scope: string): boolean {
+    return scope !== '' && this.router.userShard(scope) === this.shard;
   }
 
   private scope(userId: string): Scope {
@@ -412,6 +622,9 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
           .run(cmd.pingedAt, cmd.subscriptionId, cmd.userId);
         return { type: 'RowsAffected', count: r.changes };
       }
+      case 'FlushRows':
+      case 'RewriteFiles':
+        return this.applyJob(this.rows.table(cmd.tableId, true), this.scope(cmd.userId), cmd);
     }
   }
 
@@ -427,13 +640,24 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     const liveQueries = this.store.db
       .prepare('SELECT * FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id')
       .all(this.shard);
-    return { tables: this.dumpTables(), liveQueries, changeLog: this.dumpChangeLog() };
+    return {
+      tables: this.dumpTables(),
+      liveQueries,
+      changeLog: this.dumpChangeLog(),
+      cold: this.rows.cold.dump(this.groupId),
+    };
   }
 
   protected importState(state: unknown): void {
-    const s = state as { tables: TableDump[]; liveQueries: Record<string, unknown>[]; changeLog?: ChangeLogDump };
+    const s = state as {
+      tables: TableDump[];
+      liveQueries: Record<string, unknown>[];
+      changeLog?: ChangeLogDump;
+      cold?: ColdScopeDump[];
+    };
     this.loadTables(s.tables);
     this.loadChangeLog(s.changeLog, s.tables);
+    this.rows.cold.restore(this.groupId, s.cold ?? []);
     const db = this.store.db;
     db.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
@@ -475,14 +699,22 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
     store: DataStore,
     readonly shard: number,
     feed: ChangeFeed | null = null,
+    cold: ColdStore = new ColdStore(store, null),
   ) {
-    super(store, 200 + shard, feed);
+    super(store, 200 + shard, feed, cold);
+  }
+
+  protected ownsScope(scope: string): boolean {
+    return scope === '';
   }
 
   protected applyCommand(cmd: SharedDataCommand): DataResponse {
     const scope: Scope = { kind: 'shared' };
     const t = this.rows.table(cmd.tableId, false);
     switch (cmd.type) {
+      case 'FlushRows':
+      case 'RewriteFiles':
+        return this.applyJob(t, scope, cmd);
       case 'Insert':
         return { type: 'RowsAffected', count: this.write(t, scope, cmd, { rows: cmd.rows }) };
       case 'Update':
@@ -501,13 +733,14 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   }
 
   protected exportState(): unknown {
-    return { tables: this.dumpTables(), changeLog: this.dumpChangeLog() };
+    return { tables: this.dumpTables(), changeLog: this.dumpChangeLog(), cold: this.rows.cold.dump(this.groupId) };
   }
 
   protected importState(state: unknown): void {
-    const s = state as { tables: TableDump[]; changeLog?: ChangeLogDump };
+    const s = state as { tables: TableDump[]; changeLog?: ChangeLogDump; cold?: ColdScopeDump[] };
     this.loadTables(s.tables);
     this.loadChangeLog(s.changeLog, s.tables);
+    this.rows.cold.restore(this.groupId, s.cold ?? []);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {

@@ -22,10 +22,22 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     return r.status;
   }
 
-  private finish(jobId: string, fields: string, args: (string | number | null)[]): void {
+  /**
+   * Ends or moves a job that has not finished. With `claimer`, only the run of that node may do it: a node that lost
+   * leadership mid-job and finishes late cannot complete a job another node has re-claimed since.
+   */
+  private finish(jobId: string, fields: string, args: (string | number | null)[], claimer?: number): void {
     const s = this.status(jobId);
     if (s === 'completed' || s === 'failed' || s === 'cancelled')
       throw new ApplyError('CONFLICT', `job ${jobId} already ${s}`);
+    if (claimer !== undefined) {
+      const owner = this.store.db
+        .prepare<[string], { node_id: number | null }>('SELECT node_id FROM sys_jobs WHERE job_id = ?')
+        .get(jobId)?.node_id;
+      if (s !== 'running' || owner !== claimer) {
+        throw new ApplyError('CONFLICT', `job ${jobId} is ${s} under node ${owner ?? 'none'}, not node ${claimer}`);
+      }
+    }
     this.store.db.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
   }
 
@@ -61,18 +73,20 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
         this.finish(cmd.jobId, 'status = ?, updated_at = ?', [cmd.status, cmd.updatedAt]);
         return { type: 'Ok' };
       case 'CompleteJob':
-        this.finish(cmd.jobId, "status = 'completed', result = ?, completed_at = ?, updated_at = ?", [
-          cmd.result,
-          cmd.completedAt,
-          cmd.completedAt,
-        ]);
+        this.finish(
+          cmd.jobId,
+          "status = 'completed', result = ?, completed_at = ?, updated_at = ?",
+          [cmd.result, cmd.completedAt, cmd.completedAt],
+          cmd.nodeId,
+        );
         return { type: 'Ok' };
       case 'FailJob':
-        this.finish(cmd.jobId, "status = 'failed', error_message = ?, completed_at = ?, updated_at = ?", [
-          cmd.errorMessage,
-          cmd.failedAt,
-          cmd.failedAt,
-        ]);
+        this.finish(
+          cmd.jobId,
+          "status = 'failed', error_message = ?, completed_at = ?, updated_at = ?",
+          [cmd.errorMessage, cmd.failedAt, cmd.failedAt],
+          cmd.nodeId,
+        );
         return { type: 'Ok' };
       case 'ReleaseJob':
         this.finish(cmd.jobId, "status = 'queued', node_id = NULL, error_message = ?, updated_at = ?", [
@@ -102,6 +116,12 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
         );
         return { type: 'Ok' };
       }
+      case 'PurgeJobs': {
+        const r = db
+          .prepare("DELETE FROM sys_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < ?")
+          .run(cmd.finishedBefore);
+        return { type: 'JobsPurged', count: r.changes };
+      }
       case 'DeleteSchedule': {
         const r = db.prepare('DELETE FROM sys_schedules WHERE schedule_id = ?').run(cmd.scheduleId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `schedule ${cmd.scheduleId} does not exist`);
@@ -115,6 +135,30 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
       string,
       unknown
     >[];
+  }
+
+  /** One job's row, or undefined. */
+  job(jobId: string): Record<string, unknown> | undefined {
+    return this.store.db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE job_id = ?`).get(jobId) as
+      Record<string, unknown> | undefined;
+  }
+
+  /** Every schedule, by id. */
+  schedules(): {
+    scheduleId: string;
+    jobType: string;
+    cronExpression: string;
+    config: string | null;
+    createdAt: number;
+  }[] {
+    return this.store.db
+      .prepare<
+        [],
+        { scheduleId: string; jobType: string; cronExpression: string; config: string | null; createdAt: number }
+      >(
+        'SELECT schedule_id AS scheduleId, job_type AS jobType, cron_expression AS cronExpression, config_json AS config, created_at AS createdAt FROM sys_schedules ORDER BY schedule_id',
+      )
+      .all();
   }
 
   protected exportState(): unknown {

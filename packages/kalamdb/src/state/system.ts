@@ -23,7 +23,11 @@ interface SystemState {
 export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemResponse> {
   private readonly catalog: Catalog;
 
-  constructor(store: DataStore) {
+  /** `onDropTable`: forgets the table's flushed files too (cold/store.ts), in the same transaction. */
+  constructor(
+    store: DataStore,
+    private readonly onDropTable: (tableId: string) => void = () => undefined,
+  ) {
     super(store, 0);
     this.catalog = new Catalog(store);
   }
@@ -87,6 +91,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
           throw new ApplyError('TABLE_NOT_FOUND', `table ${cmd.tableId} does not exist`);
         db.prepare('DELETE FROM sys_tables WHERE table_id = ?').run(cmd.tableId);
         db.exec(`DROP TABLE IF EXISTS "${physicalName(cmd.tableId)}"`);
+        this.onDropTable(cmd.tableId);
         return { type: 'Ok' };
       }
       case 'RegisterStorage': {

@@ -1,0 +1,117 @@
+/**
+ * Parquet encoding of flushed rows (hyparquet-writer to write, hyparquet to read). A file holds the table's columns
+ * as they were when it was written, plus `_seq` (INT64) and `_deleted` (BOOLEAN): tombstones are flushed too, or a
+ * deleted row's older flushed version would come back. Every column is optional (nullable).
+ *
+ * Contract: `encodeParquet` is a pure function of (columns, rows) — the same input gives the same bytes on every
+ * node and every run (no clock, no host name in the metadata), which is what lets every replica write its own copy
+ * of a flushed file from its own identical rows. `decodeParquet(encodeParquet(c, r))` returns `r`.
+ */
+import { parquetReadObjects } from 'hyparquet';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
+
+import type { Value } from '../commands.js';
+
+/** One stored version of a row: the table's values, its `_seq` and whether it is a tombstone. */
+export interface ColdRow {
+  readonly values: Readonly<Record<string, Value>>;
+  readonly seq: number;
+  readonly deleted: boolean;
+}
+
+/** A column as a file stores it: its name and its Kalam SQL type. */
+export interface ColdColumn {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** Written into every file's created_by: fixed, so files are byte-identical across nodes. */
+const CREATED_BY = 'kalam';
+
+export class ParquetCodecError extends Error {
+  override readonly name = 'ParquetCodecError';
+  readonly code = 'PARQUET_CODEC';
+}
+
+type ParquetKind = 'INT64' | 'DOUBLE' | 'BOOLEAN' | 'STRING';
+
+function kindOf(type: string): ParquetKind {
+  switch (type) {
+    case 'BIGINT':
+    case 'INT':
+    case 'SMALLINT':
+    case 'TIMESTAMP':
+      return 'INT64';
+    case 'DOUBLE':
+    case 'FLOAT':
+      return 'DOUBLE';
+    case 'BOOLEAN':
+      return 'BOOLEAN';
+    default:
+      return 'STRING';
+  }
+}
+
+function toParquet(kind: ParquetKind, v: Value): unknown {
+  if (v === null) return null;
+  switch (kind) {
+    case 'INT64':
+      return BigInt(v);
+    case 'DOUBLE':
+      return Number(v);
+    case 'BOOLEAN':
+      return v === true;
+    case 'STRING':
+      return typeof v === 'string' ? v : JSON.stringify(v);
+  }
+}
+
+function fromParquet(kind: ParquetKind, v: unknown): Value {
+  if (v === null || v === undefined) return null;
+  switch (kind) {
+    case 'INT64':
+      return Number(v);
+    case 'DOUBLE':
+      return Number(v);
+    case 'BOOLEAN':
+      return v === true;
+    case 'STRING':
+      return typeof v === 'string' ? v : JSON.stringify(v);
+  }
+}
+
+/** The Parquet bytes of `rows` under `columns` (deterministic; see the module comment). */
+export function encodeParquet(columns: readonly ColdColumn[], rows: readonly ColdRow[]): Uint8Array {
+  const columnData: ColumnSource[] = columns.map((c) => {
+    const kind = kindOf(c.type);
+    return { name: c.name, type: kind, data: rows.map((r) => toParquet(kind, r.values[c.name] ?? null)) };
+  });
+  columnData.push(
+    { name: '_seq', type: 'INT64', data: rows.map((r) => BigInt(r.seq)) },
+    { name: '_deleted', type: 'BOOLEAN', data: rows.map((r) => r.deleted) },
+  );
+  return new Uint8Array(parquetWriteBuffer({ columnData, createdBy: CREATED_BY }));
+}
+
+/** The rows of a file written by `encodeParquet`, in file order. */
+export async function decodeParquet(columns: readonly ColdColumn[], bytes: Uint8Array): Promise<ColdRow[]> {
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  let objects: Record<string, unknown>[];
+  try {
+    objects = await parquetReadObjects({ file });
+  } catch (cause) {
+    throw new ParquetCodecError(
+      `cannot read a Parquet file: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+  return objects.map((o) => {
+    const values: Record<string, Value> = {};
+    for (const c of columns) values[c.name] = fromParquet(kindOf(c.type), o[c.name]);
+    if (typeof o['_seq'] !== 'bigint') throw new ParquetCodecError('a Parquet row has no _seq');
+    return { values, seq: Number(o['_seq']), deleted: o['_deleted'] === true };
+  });
+}

@@ -1,0 +1,347 @@
+/**
+ * ColdStore: the flushed ("cold") part of every table on this node — Parquet files on disk, their manifest in
+ * data.db (`cold_files`, written in the same transaction as the command that made them) and the decoded rows in
+ * memory.
+ *
+ * Layout: a table's files live under `<data_dir>/storage/<namespace>/<table>/` — or `<path>/<namespace>/<table>/`
+ * when the table names a storage (STORAGE_ID; a relative path is taken under data_dir, an absolute one gets a
+ * `node-<id>/` folder so nodes sharing a disk never share files) — in `shared/` for SHARED
+ * tables and in `users/<url-encoded user id>/` for USER and STREAM tables: one folder per user. File names are
+ * chosen by the proposer (`f-<minSeq>-<maxSeq>.parquet` for a flush, `c-…` for a compaction), so every replica
+ * writes the same name; the content is a pure function of the rows (parquet.ts), so every replica writes the same
+ * bytes from its own identical rows. Nodes never share or copy files.
+ *
+ * Why the rows are also in memory: a state machine applies synchronously, and hyparquet reads asynchronously. So
+ * `load()` decodes every file named in the manifest once at startup (before Raft applies anything), and from then
+ * on every change to the manifest is made with the rows in hand (a flush has them from the hot table, a compaction
+ * from the files it merges, a snapshot carries them). The files are the durable copy; memory is their image.
+ *
+ * Crash safety: a file is written (tmp, fsync, rename) before the transaction that names it commits — a replay
+ * rewrites the same bytes; a file is deleted only after the transaction that dropped it committed (`afterCommit`).
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+
+import type { Value } from '../commands.js';
+import type { DataStore } from '../store.js';
+import { splitTableId } from '../tables.js';
+import { decodeParquet, encodeParquet } from './parquet.js';
+import type { ColdColumn, ColdRow } from './parquet.js';
+
+/** The scope of a file: a user's id for USER/STREAM tables, '' for SHARED tables. */
+export type ColdScope = string;
+
+/** One file as the manifest records it. */
+export interface ColdFile {
+  readonly fileName: string;
+  readonly rowCount: number;
+  readonly minSeq: number;
+  readonly maxSeq: number;
+  readonly columns: readonly ColdColumn[];
+  readonly createdAt: number;
+}
+
+/** A file with its rows: what a snapshot carries and what memory holds. */
+export interface ColdFileWithRows extends ColdFile {
+  readonly rows: readonly ColdRow[];
+}
+
+/** One (table, scope)'s files, for a shard snapshot. */
+export interface ColdScopeDump {
+  readonly tableId: string;
+  readonly scope: ColdScope;
+  readonly files: readonly ColdFileWithRows[];
+}
+
+export class ColdStoreError extends Error {
+  override readonly name = 'ColdStoreError';
+  readonly code = 'COLD_STORE';
+}
+
+const SCHEMA = `CREATE TABLE IF NOT EXISTS cold_files (table_id TEXT NOT NULL, scope TEXT NOT NULL, file_name TEXT NOT NULL,
+  group_id INTEGER NOT NULL, ordinal INTEGER NOT NULL, row_count INTEGER NOT NULL, min_seq INTEGER NOT NULL,
+  max_seq INTEGER NOT NULL, columns_json TEXT NOT NULL, created_at INTEGER NOT NULL, dir TEXT NOT NULL,
+  PRIMARY KEY (table_id, scope, file_name))`;
+
+interface ManifestRow {
+  table_id: string;
+  scope: string;
+  file_name: string;
+  group_id: number;
+  ordinal: number;
+  row_count: number;
+  min_seq: number;
+  max_seq: number;
+  columns_json: string;
+  created_at: number;
+  dir: string;
+}
+
+function keyOf(tableId: string, scope: ColdScope): string {
+  return `${tableId}\u0000${scope}`;
+}
+
+function fileKey(tableId: string, scope: ColdScope, fileName: string): string {
+  return `${tableId}\u0000${scope}\u0000${fileName}`;
+}
+
+export class ColdStore {
+  /** (table, scope) → files in the order they were written (later files hold later versions). */
+  private readonly files = new Map<string, ColdFileWithRows[]>();
+  /** (table, scope) → primary key (JSON) → latest version among the files; rebuilt on change. */
+  private readonly latest = new Map<string, Map<string, ColdRow>>();
+  private readonly pendingDeletes = new Set<string>();
+  /**
+   * (table, scope, file) → the folder it was written to on this node, as the manifest records it: where a file lives
+   * never depends on the catalog at read time (a shard snapshot may arrive before its table's storage is known).
+   */
+  private readonly dirs = new Map<string, string>();
+
+  /** `dataDir` null: an in-memory node (tests); flushing is then refused. */
+  constructor(
+    private readonly store: DataStore,
+    private readonly dataDir: string | null,
+    private readonly nodeId = 1,
+  ) {
+    store.db.exec(SCHEMA);
+  }
+
+  /** Decodes every file of the manifest (startup, before any apply). */
+  async load(): Promise<void> {
+    const rows = this.store.db
+      .prepare<[], ManifestRow>('SELECT * FROM cold_files ORDER BY table_id, scope, ordinal')
+      .all();
+    this.files.clear();
+    this.latest.clear();
+    for (const r of rows) {
+      const file = manifestFile(r);
+      const path = join(r.dir, r.file_name);
+      this.dirs.set(fileKey(r.table_id, r.scope, r.file_name), r.dir);
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(path);
+      } catch (cause) {
+        throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is missing or unreadable`, { cause });
+      }
+      const decoded = await decodeParquet(file.columns, bytes);
+      if (decoded.length !== file.rowCount) {
+        throw new ColdStoreError(
+          `flushed file ${path} holds ${decoded.length} rows, the manifest says ${file.rowCount}`,
+        );
+      }
+      this.push(r.table_id, r.scope, { ...file, rows: decoded });
+    }
+  }
+
+  /** The files of (table, scope), oldest first. */
+  filesOf(tableId: string, scope: ColdScope): readonly ColdFileWithRows[] {
+    return this.files.get(keyOf(tableId, scope)) ?? [];
+  }
+
+  /** Every scope of a table that has files. */
+  scopesOf(tableId: string): ColdScope[] {
+    const out: ColdScope[] = [];
+    for (const k of this.files.keys()) {
+      const [t, scope] = k.split('\u0000') as [string, string];
+      if (t === tableId) out.push(scope);
+    }
+    return out;
+  }
+
+  /** The latest flushed version of each primary key in (table, scope), tombstones included. */
+  versions(tableId: string, scope: ColdScope, primaryKey: string): ReadonlyMap<string, ColdRow> {
+    const key = keyOf(tableId, scope);
+    let m = this.latest.get(key);
+    if (m === undefined) {
+      m = mergeLatest(this.filesOf(tableId, scope), primaryKey);
+      this.latest.set(key, m);
+    }
+    return m;
+  }
+
+  /** Adds a file (a flush): writes it, records it in the manifest of `groupId`, and keeps its rows. */
+  add(groupId: number, tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
+    if (this.filesOf(tableId, scope).some((f) => f.fileName === file.fileName)) {
+      throw new ColdStoreError(`file ${file.fileName} of ${tableId} already exists`);
+    }
+    const dir = this.dirOf(tableId, scope);
+    this.writeFile(dir, file);
+    this.dirs.set(fileKey(tableId, scope, file.fileName), dir);
+    const ordinal = this.filesOf(tableId, scope).length;
+    this.store.db
+      .prepare(
+        'INSERT INTO cold_files (table_id, scope, file_name, group_id, ordinal, row_count, min_seq, max_seq, columns_json, created_at, dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        tableId,
+        scope,
+        file.fileName,
+        groupId,
+        ordinal,
+        file.rowCount,
+        file.minSeq,
+        file.maxSeq,
+        JSON.stringify(file.columns),
+        file.createdAt,
+        dir,
+      );
+    this.push(tableId, scope, file);
+  }
+
+  /**
+   * Replaces every file of (table, scope) by `output` (a compaction or a retention rewrite; null when nothing is
+   * left). The old files are deleted from disk after the transaction commits.
+   */
+  replaceAll(groupId: number, tableId: string, scope: ColdScope, output: ColdFileWithRows | null): void {
+    const old = this.filesOf(tableId, scope);
+    this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ? AND scope = ?').run(tableId, scope);
+    for (const f of old) {
+      if (f.fileName !== output?.fileName) this.forgetFile(tableId, scope, f.fileName);
+    }
+    this.files.delete(keyOf(tableId, scope));
+    this.latest.delete(keyOf(tableId, scope));
+    if (output !== null) this.add(groupId, tableId, scope, output);
+  }
+
+  /** Everything `groupId` holds, for its snapshot. */
+  dump(groupId: number): ColdScopeDump[] {
+    const scopes = this.store.db
+      .prepare<[number], { table_id: string; scope: string }>(
+        'SELECT DISTINCT table_id, scope FROM cold_files WHERE group_id = ? ORDER BY table_id, scope',
+      )
+      .all(groupId);
+    return scopes.map((s) => ({ tableId: s.table_id, scope: s.scope, files: this.filesOf(s.table_id, s.scope) }));
+  }
+
+  /** Replaces everything `groupId` holds by a snapshot's (inside the restore transaction). */
+  restore(groupId: number, dumps: readonly ColdScopeDump[]): void {
+    const scopes = this.store.db
+      .prepare<[number], { table_id: string; scope: string }>(
+        'SELECT DISTINCT table_id, scope FROM cold_files WHERE group_id = ?',
+      )
+      .all(groupId);
+    for (const s of scopes) this.replaceAll(groupId, s.table_id, s.scope, null);
+    for (const d of dumps) {
+      for (const f of d.files) {
+        this.pendingDeletes.delete(join(this.dirOf(d.tableId, d.scope), f.fileName));
+        this.add(groupId, d.tableId, d.scope, f);
+      }
+    }
+  }
+
+  /** Deletes the files dropped by committed transactions. */
+  afterCommit(): void {
+    for (const path of this.pendingDeletes) {
+      try {
+        unlinkSync(path);
+      } catch (err) {
+        if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err;
+      }
+    }
+    this.pendingDeletes.clear();
+  }
+
+  /** Forgets a dropped table's files (its manifest rows and memory; the folder is removed after commit). */
+  dropTable(tableId: string): void {
+    for (const scope of this.scopesOf(tableId)) {
+      for (const f of this.filesOf(tableId, scope)) this.forgetFile(tableId, scope, f.fileName);
+      this.files.delete(keyOf(tableId, scope));
+      this.latest.delete(keyOf(tableId, scope));
+    }
+    this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ?').run(tableId);
+  }
+
+  /** The folder of (table, scope) on this node. */
+  dirOf(tableId: string, scope: ColdScope): string {
+    if (this.dataDir === null) throw new ColdStoreError('this node has no data_dir: flushed files cannot be stored');
+    const [ns, table] = splitTableId(tableId);
+    const tail = scope === '' ? 'shared' : join('users', encodeURIComponent(scope));
+    return join(this.tableBase(tableId), ns, table, tail);
+  }
+
+  private tableBase(tableId: string): string {
+    const dataDir = this.dataDir as string;
+    const t = this.store.db
+      .prepare<[string], { schema_json: string }>('SELECT schema_json FROM sys_tables WHERE table_id = ?')
+      .get(tableId);
+    const storageId = t === undefined ? undefined : (JSON.parse(t.schema_json) as StorageRef).options?.storageId;
+    if (storageId === undefined) return join(dataDir, 'storage');
+    const s = this.store.db
+      .prepare<[string], { config_json: string }>('SELECT config_json FROM sys_storages WHERE storage_id = ?')
+      .get(storageId);
+    if (s === undefined) return join(dataDir, 'storage');
+    const path = (JSON.parse(s.config_json) as { path: string }).path;
+    // An absolute path may be one folder that several nodes of one host see: each node keeps its own copy under it.
+    return isAbsolute(path) ? join(path, `node-${this.nodeId}`) : join(dataDir, path);
+  }
+
+  /** Queues a file of the manifest for deletion after commit. */
+  private forgetFile(tableId: string, scope: ColdScope, fileName: string): void {
+    const key = fileKey(tableId, scope, fileName);
+    const dir = this.dirs.get(key);
+    if (dir !== undefined) this.pendingDeletes.add(join(dir, fileName));
+    this.dirs.delete(key);
+  }
+
+  private writeFile(dir: string, file: ColdFileWithRows): void {
+    const path = join(dir, file.fileName);
+    mkdirSync(dirname(path), { recursive: true });
+    const bytes = encodeParquet(file.columns, file.rows);
+    const tmp = `${path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, bytes);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  }
+
+  private push(tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
+    const key = keyOf(tableId, scope);
+    const list = this.files.get(key) ?? [];
+    list.push(file);
+    this.files.set(key, list);
+    this.latest.delete(key);
+  }
+}
+
+interface StorageRef {
+  options?: { storageId?: string };
+}
+
+function manifestFile(r: ManifestRow): ColdFile {
+  return {
+    fileName: r.file_name,
+    rowCount: r.row_count,
+    minSeq: r.min_seq,
+    maxSeq: r.max_seq,
+    columns: JSON.parse(r.columns_json) as ColdColumn[],
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * The latest version of each key among files given oldest first: the later file wins. A file holds one version per
+ * key (a flush takes the hot table, one row per key; a rewrite keeps one), and a key's version in a later file was
+ * applied after its version in an earlier one — a flush empties the hot versions it takes, so whatever is flushed
+ * next for that key was written after. That is the order every replica applied, so it is what they agree on; it is
+ * the `_seq` order too whenever `_seq` follows apply order, and stays right when two nodes' clocks make it not.
+ */
+export function mergeLatest(
+  files: readonly { readonly rows: readonly ColdRow[] }[],
+  primaryKey: string,
+): Map<string, ColdRow> {
+  const m = new Map<string, ColdRow>();
+  for (const f of files) {
+    for (const r of f.rows) m.set(pkKey(r.values[primaryKey] ?? null), r);
+  }
+  return m;
+}
+
+/** A primary key value as a map key. */
+export function pkKey(v: Value): string {
+  return JSON.stringify(v);
+}

@@ -1,0 +1,5 @@
+export { JOB_TYPES, JobManager, testSwitches } from './manager.js';
+export type { JobLog, JobManagerOptions, JobType, TestSwitches } from './manager.js';
+export { JOBS_LIMITS } from './limits.js';
+export { checkCron, dueBetween, nextDue, scheduledJobId, ScheduleError } from './schedule.js';
+export { cutoffsOf } from './rewrite.js';

@@ -1,0 +1,91 @@
+/**
+ * What the table jobs share: the job's table (after a meta:system read barrier), a walk over the scopes of that table
+ * in every shard that holds it (after a read barrier on each shard), and proposing a data job command to the shard
+ * of a scope.
+ */
+import { MetaSystem, dataSharedShard, dataUserShard } from '@kalam/kalamdb';
+import type { DataJobCommand, DataResponse, GroupId, HotStats, TableInfo } from '@kalam/kalamdb';
+
+import { JobFailed } from './steps.js';
+import type { JobContext } from './steps.js';
+
+export interface ScopeView {
+  readonly scope: string;
+  readonly hot: HotStats | null;
+  readonly files: readonly string[];
+}
+
+export function isPerUser(t: TableInfo): boolean {
+  return t.tableType !== 'SHARED';
+}
+
+/** The job's table, or JobFailed when it names none or the table is gone. */
+export async function tableOf(ctx: JobContext): Promise<TableInfo> {
+  const { namespaceId, tableName } = ctx.job;
+  if (namespaceId === null || tableName === null) throw new JobFailed(`job ${ctx.job.jobId} names no table`);
+  await ctx.step(() => ctx.executor.readBarrier(MetaSystem));
+  const t = tablesOf(ctx).find((x) => x.tableId === `${namespaceId}.${tableName}`);
+  if (t === undefined) throw new JobFailed(`table ${namespaceId}.${tableName} does not exist`);
+  return t;
+}
+
+/** Every table of this node's catalog (read after a meta:system barrier). */
+export function tablesOf(ctx: JobContext): TableInfo[] {
+  return ctx.machines.system.tables().map((t) => ({
+    tableId: t.tableId,
+    tableType: t.tableType,
+    schema: t.schema,
+    version: t.version,
+  }));
+}
+
+export function groupOfScope(ctx: JobContext, t: TableInfo, scope: string): GroupId {
+  return isPerUser(t) ? dataUserShard(ctx.machines.router.userShard(scope)) : dataSharedShard(0);
+}
+
+/** This node's view of the table's scopes in one shard (fresh after a read barrier on it). */
+function viewOf(ctx: JobContext, t: TableInfo, group: GroupId): ScopeView[] {
+  const sm = group.kind === 'data:user' ? ctx.machines.userShards[group.shard] : ctx.machines.sharedShards[0];
+  return sm?.jobView(t.tableId) ?? [];
+}
+
+/**
+ * Calls `fn(view, scope)` for each scope of the table, shard by shard, after a read barrier on the shard; `view()`
+ * re-reads the shard's current view (after a step changed it).
+ */
+export async function forEachScope(
+  ctx: JobContext,
+  t: TableInfo,
+  fn: (view: () => ScopeView[], scope: string) => Promise<void>,
+): Promise<void> {
+  const groups = isPerUser(t) ? ctx.machines.userShards.map((s) => dataUserShard(s.shard)) : [dataSharedShard(0)];
+  for (const group of groups) {
+    await ctx.step(() => ctx.executor.readBarrier(group));
+    const view = (): ScopeView[] => viewOf(ctx, t, group);
+    for (const v of view()) await fn(view, v.scope);
+  }
+}
+
+/** Proposes a data job command to the scope's shard, stamped with this node's meta:system index. */
+export async function proposeDataJob(
+  ctx: JobContext,
+  t: TableInfo,
+  scope: string,
+  cmd: DataJobCommand,
+): Promise<DataResponse> {
+  const metaIndex = ctx.machines.system.appliedIndex();
+  const r = await ctx.step(() =>
+    isPerUser(t)
+      ? ctx.executor.executeUserData(scope, { ...cmd, userId: scope, metaIndex })
+      : ctx.executor.executeSharedData({ ...cmd, metaIndex }),
+  );
+  await ctx.testPause();
+  return r;
+}
+
+/** The refusal in a state machine's response, or null when it was accepted. */
+export function refusalOf(r: { readonly type: string }): { code: string; message: string } | null {
+  if (r.type !== 'Error') return null;
+  const e = r as { readonly code?: unknown; readonly message?: unknown };
+  return { code: typeof e.code === 'string' ? e.code : 'ERROR', message: String(e.message) };
+}

@@ -57,6 +57,8 @@ export const DRILL_LIMITS = {
   /** `[live]`: tries of a resume on resume_on (it may still be electing leaders), and the pause between. */
   liveResumeTriesMax: 20,
   liveResumeRetryMs: 250,
+  /** `[live]`: no new resume try starts this long after the connection closed. */
+  liveResumeMsMax: 30_000,
   /** `[live]`: system.live_queries polls during the cleanup wait. */
   liveCleanupPollMs: 500,
   /** Buckets of the throughput and latency charts. */

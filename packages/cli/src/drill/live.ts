@@ -359,7 +359,12 @@ export class LiveDrill {
     const from = s.stream.lastSeq;
     const startedAt = performance.now();
     let last = '';
-    for (let attempt = 0; attempt < DRILL_LIMITS.liveResumeTriesMax && !this.closing; attempt++) {
+    const deadline = startedAt + DRILL_LIMITS.liveResumeMsMax;
+    for (
+      let attempt = 0;
+      attempt < DRILL_LIMITS.liveResumeTriesMax && !this.closing && performance.now() < deadline;
+      attempt++
+    ) {
       try {
         const { client } = await s.stream.resume(
           this.url(resumeOn),

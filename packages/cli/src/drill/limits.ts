@@ -40,6 +40,27 @@ export const DRILL_LIMITS = {
   /** Budget of the linearizability check. */
   checkBudgetMsDefault: 20_000,
   checkBudgetMsMax: 300_000,
+  /** `[live]`: subscribers (users) a drill may ask for, each with its own connection and writer. */
+  liveSubscribersMax: 32,
+  /** `[live]`: pause between two writes of one live writer, unless the file says write_every_ms. */
+  liveWriteEveryMsDefault: 40,
+  /** Writes one live writer may make in a run, whatever the duration. */
+  liveWritesPerWriterMax: 5_000,
+  /**
+   * `[live]`: the wait for the dead node's registrations to leave system.live_queries. The shard leaders clean up
+   * registrations not pinged for WS_LIMITS.staleAfterMs (10 s) every sweepIntervalMs (2 s), so it is at least that.
+   */
+  liveCleanupMsDefault: 25_000,
+  liveCleanupMsMin: 13_000,
+  /** `[live]`: a connect, subscribe or resume; the delivery of the last (marker) change; the reference's read. */
+  liveCallTimeoutMs: 15_000,
+  /** `[live]`: tries of a resume on resume_on (it may still be electing leaders), and the pause between. */
+  liveResumeTriesMax: 20,
+  liveResumeRetryMs: 250,
+  /** `[live]`: no new resume try starts this long after the connection closed. */
+  liveResumeMsMax: 30_000,
+  /** `[live]`: system.live_queries polls during the cleanup wait. */
+  liveCleanupPollMs: 500,
   /** Buckets of the throughput and latency charts. */
   chartBucketMs: 500,
 } as const;

@@ -10,6 +10,8 @@
  *      (bounded) until every node is up and every group has a leader
  *   5. poll digests() until every group has one applied index on every node (bounded), read every key from every
  *      node (recorded in the history as reads of client `final`)
+ *   With a `[live]` section (live.ts): after the setup, subscriptions on on_node; their writers run with the clients;
+ *   after the final reads, markers, the cleanup wait and the stream checks, added to the others.
  *   6. run the checks (checks.ts), write the report folder (report.ts), bring the cluster down — wiping its folder
  *      only when every check passed, so that a failed run keeps the node logs next to its report.
  * The whole run is bounded: steps past max_duration_ms are skipped, and the `steps` check then fails.
@@ -29,6 +31,7 @@ import {
   computeAvailability,
 } from './checks.js';
 import { DRILL_LIMITS } from './limits.js';
+import { LiveDrill } from './live.js';
 import type { DrillEvent, DrillResult } from './report.js';
 import { countCalls, writeReport } from './report.js';
 import type { CheckExpectation, DrillSpec, DrillStep, WaitCondition } from './spec.js';
@@ -104,10 +107,6 @@ async function runOnCluster(
   const { spec, progress } = opts;
   const nodes: DrillNode[] = ctl.manifest.nodes.map((n) => ({ id: n.id, apiUrl: n.apiUrl }));
   const recorder = new HistoryRecorder(clock);
-  const events: DrillEvent[] = [];
-  const checks: CheckOutcome[] = [];
-  const faults: FaultRecord[] = [];
-  const deadlineMs = spec.maxDurationMs;
 
   const ready = await waitForCondition(ctl, 'leaders', spec.checks.healTimeoutMs);
   if (ready !== null) progress(`drill ${spec.name}: cluster not ready: ${ready}`);
@@ -119,6 +118,40 @@ async function runOnCluster(
     spec: spec.workload,
     seed: opts.seed,
   });
+  let live: LiveDrill | null = null;
+  if (spec.live !== null) {
+    progress(`drill ${spec.name}: setting up live queries`);
+    live = await LiveDrill.setup({
+      spec: spec.live,
+      transport: opts.transport,
+      nodes,
+      root: { user: ctl.credentials.user, password: ctl.credentials.password },
+      callTimeoutMs: spec.workload.callTimeoutMs,
+      seed: opts.seed,
+      progress,
+    });
+  }
+  try {
+    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live });
+  } finally {
+    live?.close();
+  }
+}
+
+async function runWorkloadAndSteps(
+  opts: RunDrillOptions,
+  ctl: ClusterController,
+  clock: () => number,
+  rnd: Prng,
+  startedAt: string,
+  ctx: { nodes: DrillNode[]; recorder: HistoryRecorder; setup: WorkloadSetup; live: LiveDrill | null },
+): Promise<DrillResult> {
+  const { spec, progress } = opts;
+  const { nodes, recorder, setup, live } = ctx;
+  const events: DrillEvent[] = [];
+  const checks: CheckOutcome[] = [];
+  const faults: FaultRecord[] = [];
+  const deadlineMs = spec.maxDurationMs;
   const sampler = new Sampler(ctl, clock);
   sampler.start();
   const workload = new Workload({
@@ -131,6 +164,7 @@ async function runOnCluster(
   });
   const workloadStartMs = clock();
   workload.start();
+  live?.start();
   let previous: NodeId | null = null;
   const slowDisks = new Set<NodeId>();
   let skipped = 0;
@@ -174,7 +208,7 @@ async function runOnCluster(
     );
   }
   progress(`drill ${spec.name}: stopping the workload`);
-  await workload.stop();
+  await Promise.all([workload.stop(), live?.stopWriters()]);
   const workloadEndMs = clock();
 
   progress(`drill ${spec.name}: healing every fault`);
@@ -200,6 +234,9 @@ async function runOnCluster(
     setup,
     spec.workload.callTimeoutMs,
   );
+  if (live !== null)
+    progress(`drill ${spec.name}: live queries: markers, cleanup of node ${spec.live?.onNode}, streams`);
+  const liveChecks = live === null ? [] : await live.finish();
   const samples = await sampler.stop();
 
   progress(`drill ${spec.name}: checking ${recorder.size} calls`);
@@ -224,6 +261,7 @@ async function runOnCluster(
     checkAvailability(availability, spec.checks.availabilityBoundMs),
     stepCheck,
     ...checks,
+    ...liveChecks,
   ];
   return {
     name: spec.name,

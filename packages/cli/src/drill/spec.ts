@@ -14,6 +14,11 @@
  *               peers) | heal (target?) | disk (target, fsync_delay_ms) | wipe (target) |
  *               wait_for (condition = leaders | nodes-up | caught-up, timeout_ms) |
  *               check (expect = leaders | nodes-up | progress, within_ms)
+ *   [live]      optional live-query failover (drill/live.ts): subscribers (users, one USER-table subscription
+ *               each), shared (one more, on a SHARED table), on_node, resume_on, writers_on, write_every_ms,
+ *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
+ *               resume_on from their cursor; writers commit through writers_on. on_node must differ from the
+ *               other two.
  *
  * A target is a node id or a role resolved when the step runs: "leader of GROUP", "a follower of GROUP",
  * "node leading most groups", "random" (drawn from the drill's seed), "previous" (the node the last targeted
@@ -86,6 +91,21 @@ export interface ChecksSpec {
   readonly availabilityBoundMs: number | null;
 }
 
+/** The `[live]` section: subscribers on one node, writers on another, a resume node (drill/live.ts). */
+export interface LiveSpec {
+  /** Users, each with one subscription to its own rows of the live USER table. */
+  readonly subscribers: number;
+  /** One more subscription, to the live SHARED table. */
+  readonly shared: boolean;
+  readonly onNode: NodeId;
+  readonly resumeOn: NodeId;
+  readonly writersOn: NodeId;
+  /** Pause between two writes of one writer. */
+  readonly writeEveryMs: number;
+  /** Bound of the wait for on_node's registrations to leave system.live_queries. */
+  readonly cleanupTimeoutMs: number;
+}
+
 export interface DrillSpec {
   readonly file: string;
   readonly name: string;
@@ -97,6 +117,8 @@ export interface DrillSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly workload: WorkloadSpec;
   readonly checks: ChecksSpec;
+  /** null when the file has no `[live]` section. */
+  readonly live: LiveSpec | null;
   readonly steps: readonly DrillStep[];
 }
 
@@ -110,6 +132,7 @@ const TOP_KEYS = [
   'env',
   'workload',
   'checks',
+  'live',
   'steps',
 ];
 const WORKLOAD_KEYS = [
@@ -123,6 +146,15 @@ const WORKLOAD_KEYS = [
   'cas',
   'call_timeout_ms',
   'think_ms',
+];
+const LIVE_KEYS = [
+  'subscribers',
+  'shared',
+  'on_node',
+  'resume_on',
+  'writers_on',
+  'write_every_ms',
+  'cleanup_timeout_ms',
 ];
 const CHECK_KEYS = ['linearizable_budget_ms', 'converge_timeout_ms', 'heal_timeout_ms', 'availability_bound_ms'];
 const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
@@ -191,6 +223,7 @@ export function parseDrill(text: string, file: string): DrillSpec {
     env: readEnv(top.table('env')),
     workload: readWorkload(top.table('workload')),
     checks: readChecks(top.table('checks')),
+    live: doc['live'] === undefined ? null : readLive(top.table('live'), nodes),
     steps: [] as DrillStep[],
   };
   const rawSteps = doc['steps'];
@@ -253,6 +286,30 @@ function readChecks(r: Reader): ChecksSpec {
     healTimeoutMs: r.integer('heal_timeout_ms', DRILL_LIMITS.healMsDefault, 100, DRILL_LIMITS.waitForMsMax),
     availabilityBoundMs: bound === undefined ? null : r.integer('availability_bound_ms', 0, 1, DRILL_LIMITS.runMsMax),
   };
+}
+
+function readLive(r: Reader, nodes: number): LiveSpec {
+  r.onlyKeys(LIVE_KEYS);
+  const node = (key: string, fallback: number): NodeId => r.integer(key, fallback, 1, nodes);
+  const shared = r.raw('shared') ?? false;
+  if (typeof shared !== 'boolean') r.fail('shared', 'must be true or false');
+  const live: LiveSpec = {
+    subscribers: r.integer('subscribers', 4, 1, DRILL_LIMITS.liveSubscribersMax),
+    shared,
+    onNode: node('on_node', 2),
+    resumeOn: node('resume_on', 3),
+    writersOn: node('writers_on', 1),
+    writeEveryMs: r.integer('write_every_ms', DRILL_LIMITS.liveWriteEveryMsDefault, 0, 10_000),
+    cleanupTimeoutMs: r.integer(
+      'cleanup_timeout_ms',
+      DRILL_LIMITS.liveCleanupMsDefault,
+      DRILL_LIMITS.liveCleanupMsMin,
+      DRILL_LIMITS.waitForMsMax,
+    ),
+  };
+  if (live.resumeOn === live.onNode) r.fail('resume_on', `must differ from on_node (${live.onNode})`);
+  if (live.writersOn === live.onNode) r.fail('writers_on', `must differ from on_node (${live.onNode})`);
+  return live;
 }
 
 function readStep(r: Reader, nodes: number): DrillStep {

@@ -72,14 +72,14 @@ export interface CallMeta {
   readonly node: NodeId;
 }
 
-interface Caller {
+export interface Caller {
   readonly transport: DrillTransport;
   readonly nodes: readonly DrillNode[];
   readonly timeoutMs: number;
 }
 
 /** One SQL statement, retried on another node while it is refused, within setupTriesMax tries. */
-async function setupSql(
+export async function setupSql(
   c: Caller,
   auth: string,
   sql: string,
@@ -108,7 +108,7 @@ async function setupSql(
   throw new CliError('DRILL_SETUP', `drill setup: ${what} failed ${DRILL_LIMITS.setupTriesMax} times (last: ${last})`);
 }
 
-async function login(
+export async function login(
   c: Caller,
   username: string,
   password: string,

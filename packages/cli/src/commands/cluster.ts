@@ -83,12 +83,19 @@ export function registerCluster(program: Command, ctx: CliContext): void {
       .option('--json', 'print the cluster status as JSON'),
   ).action(async (raw: RawUp) => {
     const tty = ctx.out.stderr.isTTY === true && raw.json !== true;
-    if (!tty) ctx.out.note(`starting a ${raw.nodes}-node cluster…`);
+    // On a terminal the progress line redraws in place; elsewhere each new state is one line (repeats dropped).
+    let last = '';
+    const onProgress = tty
+      ? (line: string): void => void ctx.out.stderr.write(`\r\x1b[2K${line}`)
+      : (line: string): void => {
+          if (line !== last && raw.json !== true) ctx.out.note(line);
+          last = line;
+        };
     const controller = await upCluster({
       nodes: raw.nodes,
       ...pickOf(raw),
       ...(raw.basePort !== undefined && { basePort: raw.basePort }),
-      ...(tty && { onProgress: (line: string) => void ctx.out.stderr.write(`\r\x1b[2K${line}`) }),
+      onProgress,
     });
     if (tty) ctx.out.stderr.write('\r\x1b[2K');
     const status = await controller.status();

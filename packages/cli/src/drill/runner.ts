@@ -77,13 +77,17 @@ export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
   const startedAt = new Date().toISOString();
   const rnd = new Prng(opts.seed);
   progress(`drill ${spec.name}: bringing up ${spec.nodes} nodes (seed ${opts.seed}${opts.short ? ', short' : ''})`);
+  let lastProgress = '';
   const ctl = await opts.factory({
     nodes: spec.nodes,
     name: `drill-${spec.name}`,
     dir: join(opts.reportDir, 'cluster'),
     basePort: opts.basePort ?? (await findFreeBasePort(spec.nodes)),
     env: { ...spec.env },
-    onProgress: (line) => progress(`  ${line}`),
+    onProgress: (line) => {
+      if (line !== lastProgress) progress(`  ${line}`);
+      lastProgress = line;
+    },
   });
   let passed = false;
   try {

@@ -15,28 +15,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import type { ClusterStatus } from '../src/index.js';
-import { basic, request, rowsOf, sql } from './support/net.js';
+import { basic, eventually, request, rowsOf, sql } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
 const root = basic('root', ROOT_PASSWORD);
 const USERS = ['u1', 'u2', 'u3', 'u4'];
 const STEP_DELAY_MS = 1_500;
 const WAIT_MS = 60_000;
-
-async function eventually<T>(ms: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 async function jobsLeader(url: string): Promise<number | undefined> {
   const r = await request(url, '/v1/api/cluster/status', { auth: root });

@@ -11,28 +11,13 @@ import { test } from 'node:test';
 import { ShardRouter, groupName } from '@kalam/kalamdb';
 
 import type { ClusterStatus } from '../src/index.js';
-import { basic, request, rowsOf, sql } from './support/net.js';
+import { basic, eventually, request, rowsOf, sql } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
 const root = basic('root', ROOT_PASSWORD);
 const carol = basic('carol', 'carol-pass');
 const THRESHOLD = 20;
 const WAIT_MS = 40_000;
-
-async function eventually<T>(ms: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 test('a node wiped after a flush catches up by snapshot with the flushed rows', async (t) => {
   const nodes = await KalamNodes.start({ members: 3, snapshotThreshold: THRESHOLD });

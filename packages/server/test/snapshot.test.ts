@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { ShardRouter, groupName } from '@kalam/kalamdb';
 
 import type { ClusterStatus, GroupStatus } from '../src/index.js';
-import { basic, bearer, request, rowsOf, sql } from './support/net.js';
+import { basic, bearer, eventually, request, rowsOf, sql } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
 const root = basic('root', ROOT_PASSWORD);
@@ -26,22 +26,6 @@ async function shardStatus(url: string, shard: string): Promise<GroupStatus> {
   const group = (r.body as unknown as ClusterStatus).groups.find((g) => g.name === shard);
   assert.ok(group !== undefined, `${url} does not report ${shard}`);
   return group;
-}
-
-/** Polls `probe` every 100 ms until it returns a value other than undefined; fails with `what` after `ms`. */
-async function eventually<T>(ms: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 test('a node whose data folder was wiped catches up by snapshot and serves the rows', async (t) => {

@@ -19,6 +19,7 @@
 import { join } from 'node:path';
 import { HistoryRecorder } from '@kalam/check';
 import { Prng } from '@kalam/raft';
+import type { UpOptions } from '../cluster/control.js';
 import { findFreeBasePort } from '../cluster/folder.js';
 import type { ClusterController, ClusterStatus, NodeId } from '../cluster/types.js';
 import type { AvailabilityFigure, CheckOutcome, FaultRecord, FinalRead, LeaderSample, NodeDigests } from './checks.js';
@@ -42,14 +43,8 @@ import type { DrillNode, WorkloadSetup } from './workload.js';
 import { Workload, recordedCall, setupWorkload, sleep } from './workload.js';
 
 /** What `upCluster` takes (packages/cli/src/cluster/control.ts). */
-export interface UpClusterOptions {
-  readonly nodes: number;
-  readonly name?: string;
-  readonly dir?: string;
-  readonly basePort?: number;
-  readonly onProgress?: (line: string) => void;
-  readonly env?: Record<string, string>;
-}
+/** What a drill asks of `upCluster` (cluster/control.ts); tests hand the runner an in-memory factory. */
+export type UpClusterOptions = UpOptions;
 
 export type ClusterFactory = (opts: UpClusterOptions) => Promise<ClusterController>;
 

@@ -59,3 +59,24 @@ export function rowsOf(reply: JsonReply): unknown[][] {
   const results = reply.body['results'] as { rows: unknown[][] }[];
   return results[results.length - 1]?.rows ?? [];
 }
+
+/** Polls `probe` every `pollMs` until it returns a value other than undefined; fails with `what` after `ms`. */
+export async function eventually<T>(
+  ms: number,
+  what: string,
+  probe: () => Promise<T | undefined>,
+  pollMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

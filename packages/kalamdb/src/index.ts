@@ -75,6 +75,16 @@ export type {
 } from './cold/index.js';
 export { JOB_ID_PREFIX } from './sql/jobs.js';
 export {
+  DEFAULT_RETENTION_SCHEDULE_ID,
+  ScheduleError,
+  checkCron,
+  dueBetween,
+  dueOfScheduledJob,
+  nextDue,
+  nextDues,
+  scheduledJobId,
+} from './schedule.js';
+export {
   KalamError,
   SQL_ENGINE_LIMITS,
   SeqGenerator,

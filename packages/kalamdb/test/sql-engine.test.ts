@@ -3,7 +3,8 @@
 // DELETE counts, SELECT with WHERE/ORDER BY/LIMIT/COUNT(*), parameters and batches; that a USER table only shows the
 // caller's rows and EXECUTE AS USER is the only way to write someone else's; role checks on DDL and user management;
 // password hashing and authentication without user enumeration; that a statement applies whole or not at all; and
-// that errors carry KalamDB's codes (INVALID_SQL with its position). How: one engine per test, a fake clock.
+// that errors carry KalamDB's codes (INVALID_SQL with its position); schedules (CREATE / DROP / SHOW SCHEDULE,
+// system.schedules) with their checks. How: one engine per test, a fake clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataStore, KalamError, SqlEngine, StandaloneExecutor, StateMachines } from '../src/index.js';
@@ -502,4 +503,164 @@ test('point reads by primary key (the index path) answer exactly what a scan wou
   }
   // Another user's row with the same key is not the caller's.
   assert.deepEqual((await one(engine, alice, 'SELECT v FROM app.p WHERE id = 2')).rows, []);
+});
+
+test('schedules: CREATE / SHOW / DROP SCHEDULE, system.schedules, permissions, cron and target checks', async () => {
+  const { engine, machines, clock } = setup();
+  await engine.bootstrap('root-pw');
+  await withApp(engine);
+  const created = await one(engine, dba, "CREATE SCHEDULE 'nightly_flush' CRON '0 3 * * *' FLUSH TABLE app.notes");
+  // The clock is 2023-11-14T22:13:20Z: the next 03:00 UTC is the next morning.
+  const nextRun = Date.UTC(2023, 10, 15, 3, 0, 0);
+  assert.equal(
+    created.message,
+    "Schedule nightly_flush created: FLUSH TABLE app.notes at '0 3 * * *' (UTC), next run 2023-11-15T03:00:00.000Z",
+  );
+  await one(engine, root, "CREATE SCHEDULE IF NOT EXISTS hourly CRON '0 0 * * * *' FLUSH ALL TABLES IN app");
+  await engine.execute(root, "USE app; CREATE SCHEDULE compact_notes CRON '@daily' COMPACT TABLE notes");
+  await one(engine, root, "CREATE SCHEDULE purge CRON '30 4 * * 0' RETENTION TABLE app.events");
+  await one(engine, root, "CREATE SCHEDULE everything CRON '0 5 * * *' RETENTION");
+  await one(engine, root, "CREATE SCHEDULE all_flush CRON '0 6 * * *' FLUSH ALL TABLES");
+  assert.deepEqual(
+    machines.jobs.schedules().map((s) => [s.scheduleId, s.jobType, s.cronExpression, s.config]),
+    [
+      ['all_flush', 'flush', '0 6 * * *', null],
+      ['compact_notes', 'compaction', '@daily', '{"table":"app.notes"}'],
+      ['everything', 'retention', '0 5 * * *', null],
+      ['hourly', 'flush', '0 0 * * * *', '{"namespace":"app"}'],
+      ['nightly_flush', 'flush', '0 3 * * *', '{"table":"app.notes"}'],
+      ['purge', 'retention', '30 4 * * 0', '{"table":"app.events"}'],
+    ],
+  );
+
+  // A job the leader fired for nightly_flush (its id carries the due time) shows as last_fired_at.
+  const executor = new StandaloneExecutor(machines);
+  await executor.executeJobs({
+    type: 'CreateJob',
+    jobId: `nightly_flush@${nextRun}`,
+    jobType: 'flush',
+    namespaceId: 'app',
+    tableName: 'notes',
+    config: { table: 'app.notes', schedule: 'nightly_flush' },
+    createdAt: nextRun,
+  });
+  clock.ms = nextRun + 1_000;
+  const show = await one(engine, dba, 'SHOW SCHEDULES');
+  assert.deepEqual(
+    show.schema.map((c) => `${c.name}:${c.data_type}`),
+    [
+      'schedule_id:Text',
+      'job_type:Text',
+      'cron:Text',
+      'target:Text',
+      'config:Json',
+      'created_at:Timestamp',
+      'next_run_at:Timestamp',
+      'last_fired_at:Timestamp',
+    ],
+  );
+  const nightly = show.rows.find((r) => r[0] === 'nightly_flush');
+  assert.deepEqual(nightly, [
+    'nightly_flush',
+    'flush',
+    '0 3 * * *',
+    'app.notes',
+    '{"table":"app.notes"}',
+    1_700_000_000_000,
+    nextRun + 24 * 3600 * 1000,
+    nextRun,
+  ]);
+  const targets = await one(engine, root, 'SELECT schedule_id, target, last_fired_at FROM system.schedules');
+  assert.deepEqual(targets.rows, [
+    ['all_flush', '*', null],
+    ['compact_notes', 'app.notes', null],
+    ['everything', '*', null],
+    ['hourly', 'app.*', null],
+    ['nightly_flush', 'app.notes', nextRun],
+    ['purge', 'app.events', null],
+  ]);
+
+  // IF [NOT] EXISTS, and the errors.
+  assert.equal(
+    (await one(engine, dba, "CREATE SCHEDULE IF NOT EXISTS 'nightly_flush' CRON '0 4 * * *' FLUSH ALL TABLES")).message,
+    'Schedule nightly_flush already exists',
+  );
+  assert.equal(machines.jobs.schedules().find((s) => s.scheduleId === 'nightly_flush')?.cronExpression, '0 3 * * *');
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE 'nightly_flush' CRON '0 4 * * *' FLUSH TABLE app.notes"),
+    'ALREADY_EXISTS',
+    /schedule nightly_flush already exists/,
+  );
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON '0 25 * * *' FLUSH TABLE app.notes"),
+    'INVALID_INPUT',
+    /^bad cron expression "0 25 \* \* \*": .*hour/,
+  );
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON 'every night' FLUSH TABLE app.notes"),
+    'INVALID_INPUT',
+    /bad cron expression "every night"/,
+  );
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON '0 0 0 1 1 * 2020' FLUSH TABLE app.notes"),
+    'INVALID_INPUT',
+    /cron expression "0 0 0 1 1 \* 2020" never fires after now/,
+  );
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON '* * * * * *' FLUSH TABLE app.notes"),
+    'INVALID_INPUT',
+    /fires more often than once every 10 s/,
+  );
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON '0 3 * * *' FLUSH TABLE app.nothing"),
+    'TABLE_NOT_FOUND',
+    /table app.nothing does not exist/,
+  );
+  await rejects(engine.execute(dba, "CREATE SCHEDULE bad CRON '0 3 * * *' COMPACT TABLE nothing.t"), 'TABLE_NOT_FOUND');
+  await rejects(engine.execute(dba, "CREATE SCHEDULE bad CRON '0 3 * * *' COMPACT TABLE notes"), 'INVALID_SQL');
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE bad CRON '0 3 * * *' FLUSH ALL TABLES IN nothing"),
+    'NAMESPACE_NOT_FOUND',
+  );
+  await rejects(engine.execute(dba, "CREATE SCHEDULE 'a b' CRON '0 3 * * *' RETENTION"), 'INVALID_INPUT', /A-Z/);
+  await rejects(engine.execute(dba, "CREATE SCHEDULE 'x@1' CRON '0 3 * * *' RETENTION"), 'INVALID_INPUT', /A-Z/);
+  await rejects(engine.execute(dba, `CREATE SCHEDULE '${'s'.repeat(65)}' CRON '0 3 * * *' RETENTION`), 'INVALID_INPUT');
+  await rejects(
+    engine.execute(dba, "CREATE SCHEDULE retention CRON '0 3 * * *' RETENTION"),
+    'INVALID_INPUT',
+    /built-in/,
+  );
+  await rejects(engine.execute(dba, 'DROP SCHEDULE retention'), 'INVALID_INPUT', /cannot be dropped/);
+  assert.ok(!machines.jobs.schedules().some((s) => s.scheduleId === 'bad'), 'no failed CREATE left a schedule');
+
+  // Only dba and system.
+  for (const s of [alice, svc]) {
+    for (const sql of [
+      "CREATE SCHEDULE mine CRON '0 3 * * *' FLUSH TABLE app.notes",
+      "DROP SCHEDULE 'nightly_flush'",
+      'SHOW SCHEDULES',
+      'SELECT * FROM system.schedules',
+    ]) {
+      await rejects(engine.execute(s, sql), 'PERMISSION_DENIED');
+    }
+  }
+
+  assert.equal((await one(engine, dba, "DROP SCHEDULE 'nightly_flush'")).message, 'Schedule nightly_flush dropped');
+  assert.equal(
+    (await one(engine, dba, 'DROP SCHEDULE IF EXISTS nightly_flush')).message,
+    'Schedule nightly_flush does not exist',
+  );
+  await rejects(engine.execute(dba, 'DROP SCHEDULE nightly_flush'), 'SQL_EXECUTION_ERROR', /does not exist/);
+  assert.deepEqual(
+    (await one(engine, dba, 'SHOW SCHEDULES')).rows.map((r) => r[0]),
+    ['all_flush', 'compact_notes', 'everything', 'hourly', 'purge'],
+  );
+  // Created again under the same name: the job of its predecessor is not its last firing.
+  await one(engine, dba, "CREATE SCHEDULE nightly_flush CRON '0 3 * * *' FLUSH TABLE app.notes");
+  const again = await one(
+    engine,
+    dba,
+    "SELECT last_fired_at FROM system.schedules WHERE schedule_id = 'nightly_flush'",
+  );
+  assert.deepEqual(again.rows, [[null]]);
 });

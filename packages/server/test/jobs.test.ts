@@ -7,7 +7,8 @@
 // reads its flushed rows back from the files; a shard snapshot carries the flushed rows to a fresh node; FLUSH ALL
 // TABLES [IN ns], FLUSH_POLICY='rows:N' and KILL JOB; a running job found on becoming leader is re-queued (orphan
 // policy) and a late finish by its old node is refused; losing leadership stops a running job between steps and
-// stops claiming; a dropped table's files are forgotten; a cron schedule fires once per due time; the Parquet
+// stops claiming; a dropped table's files are forgotten; a cron schedule fires once per due time, and one made with
+// CREATE SCHEDULE fires its flush (one job per table for FLUSH ALL TABLES) until DROP SCHEDULE; the Parquet
 // writer/reader round-trips values, NULLs and tombstones byte-identically; the retention cutoff compares `_seq`.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -389,6 +390,69 @@ test('a cron schedule fires one job per due time on the leader (injected clock)'
   assert.deepEqual(fired, [`flush-items@${start + 10_000}`]);
   await drain(node);
   assert.equal(node.machines.jobs.job(fired[0]!)!['status'], 'completed');
+  node.machines.store.close();
+});
+
+test('a schedule made in SQL fires its job at each due time on the leader; DROP SCHEDULE stops it', async (t) => {
+  const node = await open(tempDir(t));
+  const start = Date.UTC(2026, 0, 1, 0, 0, 0);
+  node.clock.ms = start;
+  await setup(node);
+  await node.engine.execute(
+    root,
+    "CREATE SHARED TABLE app.cfg (k TEXT PRIMARY KEY, v TEXT) WITH (ACCESS_LEVEL = 'PUBLIC')",
+  );
+  await node.engine.execute(root, "INSERT INTO app.cfg (k, v) VALUES ('a', '1')");
+  await q(node, root, "CREATE SCHEDULE 'items_flush' CRON '*/10 * * * * *' FLUSH TABLE app.items");
+  await q(node, root, "CREATE SCHEDULE app_flush CRON '0 * * * * *' FLUSH ALL TABLES IN app");
+  const jobIds = (): string[] => node.machines.jobs.jobs().map((j) => String(j['job_id']));
+
+  node.clock.ms = start + 5_000;
+  await node.jobs.runPass();
+  assert.deepEqual(jobIds(), [], 'nothing is due before the first 10 s mark');
+  node.clock.ms = start + 10_000;
+  await node.jobs.runPass();
+  await node.jobs.runPass(); // same instant: no second job
+  const first = `items_flush@${start + 10_000}`;
+  assert.deepEqual(jobIds(), [first]);
+  await drain(node);
+  const job = node.machines.jobs.job(first)!;
+  assert.equal(job['status'], 'completed');
+  assert.deepEqual(JSON.parse(String(job['config_json'])), { table: 'app.items', schedule: 'items_flush' });
+  assert.deepEqual(JSON.parse(String(job['result'])), { table: 'app.items', files: 1, rows: 3 });
+  const folder = join(node.dir, 'storage', 'app', 'items', 'users', 'alice');
+  assert.equal(readdirSync(folder).filter((f) => f.endsWith('.parquet')).length, 1);
+
+  await node.engine.execute(alice, "INSERT INTO app.items (id, label, n) VALUES (4, 'd', 40)");
+  node.clock.ms = start + 20_000;
+  await drain(node);
+  const second = `items_flush@${start + 20_000}`;
+  assert.equal(node.machines.jobs.job(second)?.['status'], 'completed');
+  const fired = await q(node, root, "SELECT last_fired_at FROM system.schedules WHERE schedule_id = 'items_flush'");
+  assert.deepEqual(fired.rows, [[start + 20_000]]);
+
+  // Dropped between two due times: no job of it any more, while the other schedule keeps firing.
+  await q(node, root, "DROP SCHEDULE 'items_flush'");
+  const before = jobIds().filter((id) => id.startsWith('items_flush@'));
+  assert.deepEqual(before, [first, second]);
+  for (let at = start + 25_000; at <= start + 60_000; at += 5_000) {
+    node.clock.ms = at;
+    await node.jobs.runPass();
+  }
+  await drain(node);
+  assert.deepEqual(
+    jobIds().filter((id) => id.startsWith('items_flush@')),
+    before,
+  );
+  // FLUSH ALL TABLES IN app fans out into one job per table of app at its due time, each run and completed.
+  const minute = start + 60_000;
+  const fanned = node.machines.jobs.jobs().filter((j) => String(j['job_id']).startsWith('app_flush@'));
+  assert.deepEqual(fanned.map((j) => [j['job_id'], j['job_type'], j['table_name'], j['status']]).sort(), [
+    [`app_flush@${minute}:app.cfg`, 'flush', 'cfg', 'completed'],
+    [`app_flush@${minute}:app.items`, 'flush', 'items', 'completed'],
+  ]);
+  assert.deepEqual(await rows(node, 'SELECT id FROM app.items ORDER BY id'), [[1], [2], [3], [4]]);
+  assert.deepEqual(await rows(node, 'SELECT k, v FROM app.cfg'), [['a', '1']]);
   node.machines.store.close();
 });
 

@@ -250,6 +250,28 @@ export interface KillJob {
   readonly kind: 'KillJob';
   readonly jobId: string;
 }
+/** What a schedule runs at each due time (the job types of meta:jobs that a user may schedule). */
+export type ScheduledJob =
+  | { readonly kind: 'FlushTable'; readonly table: TableRef }
+  | { readonly kind: 'FlushAllTables'; readonly namespace: string | null }
+  | { readonly kind: 'CompactTable'; readonly table: TableRef }
+  | { readonly kind: 'Retention'; readonly table: TableRef | null };
+/** CREATE SCHEDULE [IF NOT EXISTS] name CRON 'expr' job; the expression is checked by the planner, not the parser. */
+export interface CreateSchedule {
+  readonly kind: 'CreateSchedule';
+  readonly name: string;
+  readonly cron: string;
+  readonly job: ScheduledJob;
+  readonly ifNotExists: boolean;
+}
+export interface DropSchedule {
+  readonly kind: 'DropSchedule';
+  readonly name: string;
+  readonly ifExists: boolean;
+}
+export interface ShowSchedules {
+  readonly kind: 'ShowSchedules';
+}
 export interface SubscribeTo {
   readonly kind: 'SubscribeTo';
   readonly table: TableRef;
@@ -285,6 +307,9 @@ export type Statement =
   | FlushTable
   | FlushAllTables
   | KillJob
+  | CreateSchedule
+  | DropSchedule
+  | ShowSchedules
   | SubscribeTo
   | KillLiveQuery;
 

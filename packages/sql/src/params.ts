@@ -92,6 +92,9 @@ function bindStatement(stmt: Statement, bind: (expr: Expr) => Expr): Statement {
     case 'FlushTable':
     case 'FlushAllTables':
     case 'KillJob':
+    case 'CreateSchedule':
+    case 'DropSchedule':
+    case 'ShowSchedules':
     case 'KillLiveQuery':
       return stmt;
     default:

@@ -6,8 +6,12 @@
 import {
   USER_ROLES,
   type AlterUser,
+  type CreateSchedule,
   type CreateUser,
   type ExecuteAsUser,
+  type FlushAllTables,
+  type FlushTable,
+  type ScheduledJob,
   type Statement,
   type SubscribeTo,
   type UserRole,
@@ -117,6 +121,7 @@ function parseCreate(c: Cursor): Statement {
     const ifNotExists = c.acceptKeywords('IF', 'NOT', 'EXISTS');
     return { kind: 'CreateNamespace', name: c.identifier('a namespace name'), ifNotExists };
   }
+  if (c.acceptKeywords('SCHEDULE')) return parseCreateSchedule(c);
   if (c.acceptKeywords('STORAGE')) {
     const id = c.nameOrString('a storage id');
     c.expectKeywords('TYPE');
@@ -130,7 +135,7 @@ function parseCreate(c: Cursor): Statement {
   }
   // CREATE [USER|SHARED|STREAM] TABLE, and an unknown word before TABLE is an unknown table type.
   if (c.isKeyword('TABLE') || c.isKeyword('TABLE', 1)) return parseCreateTable(c);
-  throw c.expected('NAMESPACE, TABLE, USER, SHARED, STREAM or STORAGE after CREATE');
+  throw c.expected('NAMESPACE, TABLE, USER, SHARED, STREAM, STORAGE or SCHEDULE after CREATE');
 }
 
 function parseRole(c: Cursor): UserRole {
@@ -171,31 +176,57 @@ function parseDrop(c: Cursor): Statement {
     return { kind: 'DropUser', name: c.nameOrString('a user name'), ifExists };
   }
   if (c.acceptKeywords('STORAGE')) return { kind: 'DropStorage', id: c.nameOrString('a storage id') };
+  if (c.acceptKeywords('SCHEDULE')) {
+    const ifExists = c.acceptKeywords('IF', 'EXISTS');
+    return { kind: 'DropSchedule', name: c.nameOrString('a schedule name'), ifExists };
+  }
   // DROP [USER|SHARED|STREAM] TABLE: the type word is accepted and not checked against the table.
   if (['USER', 'SHARED', 'STREAM'].some((type) => c.isKeyword(type)) && c.isKeyword('TABLE', 1)) c.next();
   if (c.acceptKeywords('TABLE')) {
     const ifExists = c.acceptKeywords('IF', 'EXISTS');
     return { kind: 'DropTable', table: c.tableRef(), ifExists };
   }
-  throw c.expected('NAMESPACE, TABLE, USER or STORAGE after DROP');
+  throw c.expected('NAMESPACE, TABLE, USER, STORAGE or SCHEDULE after DROP');
 }
 
 function parseShow(c: Cursor): Statement {
   if (c.acceptKeywords('NAMESPACES')) return { kind: 'ShowNamespaces' };
   if (c.acceptKeywords('STORAGES')) return { kind: 'ShowStorages' };
+  if (c.acceptKeywords('SCHEDULES')) return { kind: 'ShowSchedules' };
   if (c.acceptKeywords('TABLES')) {
     const namespace = c.acceptKeywords('IN') || c.acceptKeywords('FROM') ? c.identifier('a namespace') : null;
     return { kind: 'ShowTables', namespace };
   }
-  throw c.expected('NAMESPACES, TABLES or STORAGES after SHOW');
+  throw c.expected('NAMESPACES, TABLES, STORAGES or SCHEDULES after SHOW');
 }
 
-function parseFlush(c: Cursor): Statement {
+function parseFlush(c: Cursor): FlushTable | FlushAllTables {
   if (c.acceptKeywords('TABLE')) return { kind: 'FlushTable', table: c.tableRef() };
   if (c.acceptKeywords('ALL', 'TABLES')) {
     return { kind: 'FlushAllTables', namespace: c.acceptKeywords('IN') ? c.identifier('a namespace') : null };
   }
   throw c.expected('TABLE or ALL TABLES after FLUSH');
+}
+
+/**
+ * CREATE SCHEDULE [IF NOT EXISTS] name CRON 'expr' (FLUSH TABLE t | FLUSH ALL TABLES [IN ns] | COMPACT TABLE t |
+ * RETENTION [TABLE t]); `CREATE SCHEDULE` has been consumed.
+ */
+function parseCreateSchedule(c: Cursor): CreateSchedule {
+  const ifNotExists = c.acceptKeywords('IF', 'NOT', 'EXISTS');
+  const name = c.nameOrString('a schedule name');
+  c.expectKeywords('CRON');
+  const cron = c.stringLiteral("a cron expression string such as '0 3 * * *'");
+  return { kind: 'CreateSchedule', name, cron, job: parseScheduledJob(c), ifNotExists };
+}
+
+function parseScheduledJob(c: Cursor): ScheduledJob {
+  if (c.acceptKeywords('FLUSH')) return parseFlush(c);
+  if (c.acceptKeywords('COMPACT', 'TABLE')) return { kind: 'CompactTable', table: c.tableRef() };
+  if (c.acceptKeywords('RETENTION')) {
+    return { kind: 'Retention', table: c.acceptKeywords('TABLE') ? c.tableRef() : null };
+  }
+  throw c.expected('FLUSH TABLE, FLUSH ALL TABLES, COMPACT TABLE or RETENTION after the cron expression');
 }
 
 function parseKill(c: Cursor): Statement {

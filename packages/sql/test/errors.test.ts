@@ -83,6 +83,21 @@ test('other statement errors', () => {
   fails('INSERT INTO t (a, b) VALUES (1)', 'INVALID_SQL', 1, 1, /count/);
 });
 
+test('schedule statement errors', () => {
+  fails("CREATE SCHEDULE 'a' FLUSH TABLE t", 'INVALID_SQL', 1, 21, /expected CRON but found "FLUSH"/);
+  fails("CREATE SCHEDULE 'a' CRON 5 FLUSH TABLE t", 'INVALID_SQL', 1, 26, /cron expression string/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *'", 'INVALID_SQL', 1, 37, /FLUSH TABLE, FLUSH ALL TABLES, COMPACT/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *' DELETE FROM t", 'INVALID_SQL', 1, 38, /after the cron expression/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *' FLUSH t", 'INVALID_SQL', 1, 44, /TABLE or ALL TABLES/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *' COMPACT ALL TABLES", 'INVALID_SQL', 1, 38, /COMPACT TABLE/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *' RETENTION TABLE", 'INVALID_SQL', 1, 53, /a table name/);
+  fails("CREATE SCHEDULE 'a' CRON '0 3 * * *' FLUSH TABLE t NOW", 'INVALID_SQL', 1, 52, /end of the statement/);
+  fails('CREATE SCHEDULE', 'INVALID_SQL', 1, 16, /a schedule name/);
+  fails('DROP SCHEDULE IF EXISTS', 'INVALID_SQL', 1, 24, /a schedule name/);
+  fails("DROP SCHEDULE 'a' 'b'", 'INVALID_SQL', 1, 19, /end of the statement/);
+  fails('SHOW SCHEDULE', 'INVALID_SQL', 1, 6, /SCHEDULES after SHOW/);
+});
+
 test('a bad statement in a batch is BATCH_PARSE_ERROR with its position in the whole text', () => {
   fails('SELECT * FROM t;\nSELEC * FROM t', 'BATCH_PARSE_ERROR', 2, 1, /statement 2 of 2/);
   fails('CREATE NAMESPACE a; SELECT * FROM t WHERE = 1', 'BATCH_PARSE_ERROR', 1, 43, /statement 2 of 2/);

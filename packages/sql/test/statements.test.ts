@@ -317,6 +317,49 @@ test('storages, flush, jobs, live queries', () => {
   assert.deepEqual(one("KILL LIVE QUERY 'live-9'"), { kind: 'KillLiveQuery', liveId: 'live-9' });
 });
 
+test('schedules: CREATE SCHEDULE with each job, DROP SCHEDULE, SHOW SCHEDULES', () => {
+  const app = (name: string) => ({ namespace: 'app', name });
+  assert.deepEqual(one("CREATE SCHEDULE 'nightly_flush' CRON '0 3 * * *' FLUSH TABLE app.notes"), {
+    kind: 'CreateSchedule',
+    name: 'nightly_flush',
+    cron: '0 3 * * *',
+    job: { kind: 'FlushTable', table: app('notes') },
+    ifNotExists: false,
+  });
+  assert.deepEqual(one("create schedule if not exists Hourly cron '@hourly' flush all tables in App"), {
+    kind: 'CreateSchedule',
+    name: 'hourly',
+    cron: '@hourly',
+    job: { kind: 'FlushAllTables', namespace: 'app' },
+    ifNotExists: true,
+  });
+  const jobOf = (sql: string) => {
+    const s = one(sql);
+    assert.ok(s.kind === 'CreateSchedule');
+    return s.job;
+  };
+  assert.deepEqual(jobOf("CREATE SCHEDULE s CRON '0 * * * *' FLUSH ALL TABLES"), {
+    kind: 'FlushAllTables',
+    namespace: null,
+  });
+  assert.deepEqual(jobOf("CREATE SCHEDULE s CRON '0 * * * *' COMPACT TABLE notes"), {
+    kind: 'CompactTable',
+    table: { namespace: null, name: 'notes' },
+  });
+  assert.deepEqual(jobOf("CREATE SCHEDULE s CRON '0 * * * *' RETENTION"), { kind: 'Retention', table: null });
+  assert.deepEqual(jobOf("CREATE SCHEDULE s CRON '0 * * * *' RETENTION TABLE app.events"), {
+    kind: 'Retention',
+    table: app('events'),
+  });
+  assert.deepEqual(one("DROP SCHEDULE 'nightly_flush'"), {
+    kind: 'DropSchedule',
+    name: 'nightly_flush',
+    ifExists: false,
+  });
+  assert.deepEqual(one('DROP SCHEDULE IF EXISTS nightly'), { kind: 'DropSchedule', name: 'nightly', ifExists: true });
+  assert.deepEqual(one('SHOW SCHEDULES'), { kind: 'ShowSchedules' });
+});
+
 test('SUBSCRIBE TO with WHERE and OPTIONS', () => {
   assert.deepEqual(one("SUBSCRIBE TO app.messages WHERE conversation_id = 'c1' OPTIONS (last_rows = 20)"), {
     kind: 'SubscribeTo',

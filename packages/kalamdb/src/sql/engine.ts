@@ -12,6 +12,7 @@ import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
 import { KalamError, toKalamError } from './errors.js';
 import * as jobs from './jobs.js';
+import * as schedules from './schedules.js';
 import { runSelect } from './query.js';
 import { SeqGenerator } from './sequence.js';
 import { systemRelation } from './system-tables.js';
@@ -170,6 +171,12 @@ export class SqlEngine {
         return jobs.flushAllTables(ctx, scope, stmt);
       case 'KillJob':
         return jobs.killJob(ctx, scope, stmt);
+      case 'CreateSchedule':
+        return schedules.createSchedule(ctx, scope, stmt);
+      case 'DropSchedule':
+        return schedules.dropSchedule(ctx, scope, stmt);
+      case 'ShowSchedules':
+        return schedules.showSchedules(ctx, scope);
     }
   }
 

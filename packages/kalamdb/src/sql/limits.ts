@@ -14,6 +14,11 @@ export const SQL_ENGINE_LIMITS = {
   userNameCharsMax: 128,
   /** Passwords: at least 1, at most this many characters (scrypt input stays bounded). */
   passwordCharsMax: 1_024,
+  /** Schedule names: 1 … this many characters of [A-Za-z0-9_-] (a job id is `<name>@<due ms>[:<table>]`). */
+  scheduleNameCharsMax: 64,
+  /** A schedule fires at most once per this many ms (judged over its next scheduleGapSamples due times). */
+  scheduleGapMsMin: 10_000,
+  scheduleGapSamples: 16,
 } as const;
 
 if (SQL_ENGINE_LIMITS.seqNodeBits >= SQL_ENGINE_LIMITS.seqCounterBits) {

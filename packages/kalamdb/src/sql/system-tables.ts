@@ -13,6 +13,7 @@ import type { Expr } from '@kalam/sql';
 import { KalamError } from './errors.js';
 import { requireRole, type EngineContext, type StatementScope } from './context.js';
 import type { Relation, RelationColumn } from './query.js';
+import { SCHEDULE_COLUMNS, SCHEDULES_MIN_ROLE, scheduleRows } from './schedules.js';
 
 interface SystemTable {
   readonly columns: readonly RelationColumn[];
@@ -95,6 +96,11 @@ const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
         return row;
       });
     },
+  },
+  schedules: {
+    columns: SCHEDULE_COLUMNS,
+    minRole: SCHEDULES_MIN_ROLE,
+    load: scheduleRows,
   },
   live_queries: {
     // live_id is `<connection_id>-<subscription_id>` (the WebSocket API makes connection ids without '-').

@@ -14,12 +14,18 @@
  * this node, so a late finish after another node re-claimed the job is refused. Losing leadership aborts the job
  * between two steps and stops claiming at once; the next leader re-queues it.
  *
+ * Schedules (kalamdb schedule.ts): the default retention schedule, and those made with CREATE SCHEDULE (kalamdb
+ * sql/schedules.ts). A firing creates the job `<scheduleId>@<due ms>` with the schedule's config plus `schedule`; a
+ * flush schedule without a table creates `<scheduleId>@<due ms>:<ns.table>` for each table (of its namespace). A
+ * dropped schedule fires no more; the jobs it already created still run.
+ *
  * Job types (all idempotent, so all `requeue` on orphaning):
  * - flush (FLUSH TABLE, FLUSH ALL TABLES, FLUSH_POLICY): a table's hot rows → Parquet files (flush.ts).
  * - compaction (created after a flush leaves a scope with ≥ JOBS_LIMITS.compactionFilesMin files, or by a
- *   schedule): merges a scope's files into one, dropping superseded versions and expired tombstones (rewrite.ts).
- * - retention (the default schedule, once a minute; or a schedule naming a table): removes STREAM rows past TTL and
- *   soft-deleted rows past retention, with cutoffs chosen here (rewrite.ts).
+ *   COMPACT TABLE schedule): merges a scope's files into one, dropping superseded versions and expired tombstones
+ *   (rewrite.ts).
+ * - retention (the default schedule, once a minute; or a RETENTION schedule, of one table or all): removes STREAM
+ *   rows past TTL and soft-deleted rows past retention, with cutoffs chosen here (rewrite.ts).
  *
  * Storage layout (kalamdb cold/store.ts): `<data_dir>/storage/<ns>/<table>/users/<user>/*.parquet` for USER and
  * STREAM tables (one folder per user), `…/<ns>/<table>/shared/*.parquet` for SHARED tables; a table with a
@@ -31,13 +37,20 @@
  * KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default retention schedule's
  * cron expression and soft-delete retention, so that a test sees retention within seconds.
  */
-import { JOB_ID_PREFIX, MetaJobs, groupNumber } from '@kalam/kalamdb';
+import {
+  DEFAULT_RETENTION_SCHEDULE_ID,
+  JOB_ID_PREFIX,
+  MetaJobs,
+  checkCron,
+  dueBetween,
+  groupNumber,
+  scheduledJobId,
+} from '@kalam/kalamdb';
 import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb';
 
 import { runFlush } from './flush.js';
 import { JOBS_LIMITS } from './limits.js';
 import { runCompaction, runRetention } from './rewrite.js';
-import { checkCron, dueBetween, scheduledJobId } from './schedule.js';
 import { isPerUser, refusalOf } from './scopes.js';
 import { JobAborted, JobContext } from './steps.js';
 import type { JobRow } from './steps.js';
@@ -177,12 +190,12 @@ export class JobManager {
     }
     if (
       this.opts.defaultSchedules !== false &&
-      !this.machines.jobs.schedules().some((s) => s.scheduleId === 'retention')
+      !this.machines.jobs.schedules().some((s) => s.scheduleId === DEFAULT_RETENTION_SCHEDULE_ID)
     ) {
       const sw = this.opts.testSwitches ?? NO_SWITCHES;
       await this.executor.executeJobs({
         type: 'CreateSchedule',
-        scheduleId: 'retention',
+        scheduleId: DEFAULT_RETENTION_SCHEDULE_ID,
         jobType: 'retention',
         cronExpression: sw.retentionCron ?? JOBS_LIMITS.defaultRetentionCron,
         config: sw.deletedRetentionMs === null ? null : { deleted_retention_ms: sw.deletedRetentionMs },
@@ -191,10 +204,20 @@ export class JobManager {
     }
   }
 
+  /**
+   * Fires every schedule with a due time in (since, now], where `since` is where this leader's memory says it fired
+   * up to (or, for a schedule it has not seen yet, a few polls back), never before the schedule was created — so a
+   * schedule dropped and created again under the same name does not fire for its predecessor. A dropped schedule is
+   * no longer listed, so it fires no more. The job carries the schedule's config plus `schedule: <id>`; a flush
+   * schedule without a table fans out into one flush job per table (of its namespace, when it names one).
+   */
   private async fireSchedules(): Promise<void> {
     const now = this.now();
-    for (const s of this.machines.jobs.schedules()) {
-      const since = this.firedUpTo.get(s.scheduleId) ?? Math.max(s.createdAt, now - JOBS_LIMITS.pollMs * 5);
+    const schedules = this.machines.jobs.schedules();
+    const live = new Set(schedules.map((s) => s.scheduleId));
+    for (const id of this.firedUpTo.keys()) if (!live.has(id)) this.firedUpTo.delete(id);
+    for (const s of schedules) {
+      const since = Math.max(s.createdAt, this.firedUpTo.get(s.scheduleId) ?? now - JOBS_LIMITS.pollMs * 5);
       let due: number | null;
       try {
         due = dueBetween(s.cronExpression, since, now);
@@ -204,18 +227,34 @@ export class JobManager {
       }
       this.firedUpTo.set(s.scheduleId, now);
       if (due === null) continue;
-      const config = s.config === null ? null : (JSON.parse(s.config) as Record<string, string | number>);
-      const table = typeof config?.['table'] === 'string' ? config['table'].split('.') : null;
-      await this.executor.executeJobs({
-        type: 'CreateJob',
-        jobId: scheduledJobId(s.scheduleId, due),
-        jobType: s.jobType,
-        namespaceId: table?.[0] ?? null,
-        tableName: table?.[1] ?? null,
-        config,
-        createdAt: now,
-      });
+      const stored = s.config === null ? {} : (JSON.parse(s.config) as Record<string, string | number | boolean>);
+      const config = { ...stored, schedule: s.scheduleId };
+      const table = typeof stored['table'] === 'string' ? stored['table'] : null;
+      const targets: (string | null)[] =
+        table === null && s.jobType === 'flush' ? this.tablesIn(stored['namespace']) : [table];
+      for (const tableId of targets) {
+        const [ns, name] = tableId === null ? [null, null] : (tableId.split('.') as [string, string]);
+        const jobId = scheduledJobId(s.scheduleId, due, table === null && tableId !== null ? tableId : undefined);
+        const r = await this.executor.executeJobs({
+          type: 'CreateJob',
+          jobId,
+          jobType: s.jobType,
+          namespaceId: ns,
+          tableName: name,
+          config,
+          createdAt: now,
+        });
+        if (refusalOf(r) === null) this.log('info', 'jobs.scheduled', { jobId, scheduleId: s.scheduleId, due });
+      }
     }
+  }
+
+  /** Every table id of this node's catalog, of `namespace` when it is a string. */
+  private tablesIn(namespace: unknown): string[] {
+    return this.machines.system
+      .tables()
+      .map((t) => t.tableId)
+      .filter((id) => typeof namespace !== 'string' || id.startsWith(`${namespace}.`));
   }
 
   /** FLUSH_POLICY='rows:N': a flush job once a table's hot rows on this node reach N, unless one is pending. */

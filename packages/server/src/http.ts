@@ -67,6 +67,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiServer {
   const log: NodeLog = opts.log ?? (() => undefined);
   const planted = plantedAckWithoutCommit(process.env);
+  if (planted !== undefined)
+    log('warn', 'planted_bug', { bug: 'ack-without-commit', note: 'TEST ONLY: this node lies' });
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
@@ -262,7 +264,7 @@ const PLANTED_ACK_EVERY = 4;
 /**
  * KALAM_PLANTED_BUG=ack-without-commit, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1: the node answers
  * some UPDATEs of the drill's tables (`UPDATE drill.…`) "1 row(s) updated" without proposing them. Never set
- * outside the drill tests (packages/cli/test/drill-planted.test.ts).
+ * outside the drill tests (packages/cli/test/drill-real.test.ts, server/test/planted-bug.test.ts).
  */
 function plantedAckWithoutCommit(env: NodeJS.ProcessEnv): PlantedBug {
   if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1' || env['KALAM_PLANTED_BUG'] !== 'ack-without-commit') return undefined;

@@ -192,3 +192,20 @@ test('RegisterLiveQuery: the per-user limit on every replica; cleanup removes on
   assert.equal(announced.length, 1);
   assert.equal(announced[0]?.kind === 'unregistered' && announced[0].cause, 'cleanup');
 });
+
+test('a restore replaces the high-water mark: a shard that had gone further continues from the snapshot', () => {
+  const behind = node();
+  behind.shard.apply(entries(1, [insert(1, 10)]));
+  const snap = behind.shard.snapshot();
+  const ahead = node();
+  ahead.shard.apply(entries(1, [insert(1, 10), insert(2, 500)]));
+  assert.equal(ahead.shard.lastSeq(), 500);
+  ahead.shard.restore({ index: 1, term: 1, data: snap });
+  assert.equal(ahead.shard.lastSeq(), 10, 'the high-water mark of the restored state, not the one before it');
+  ahead.shard.apply(entries(2, [insert(3, 5)]));
+  assert.equal(ahead.shard.lastSeq(), 11);
+  assert.deepEqual(
+    ahead.shard.changesAfter('app.notes', ALICE, 0),
+    behind.shard.apply(entries(2, [insert(3, 5)])) && behind.shard.changesAfter('app.notes', ALICE, 0),
+  );
+});

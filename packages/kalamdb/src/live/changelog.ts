@@ -6,6 +6,9 @@
  * on different nodes stamp from different clocks, so proposed bases are not in commit order; the assigned ones are,
  * strictly increasing per group in commit order, and identical on every replica (a function of the log alone).
  *
+ * The high-water state of each group is cached in memory (every write reads it twice): `record` and `load` keep it,
+ * and the owner calls `forget()` whenever a transaction that may have written it rolls back.
+ *
  * The log is what a resume (`from_seq_id`) reads: every change of one table (and one user) after a `_seq`, in commit
  * order, with old values. `trimmedSeq` is the highest `_seq` trimmed away: a resume from below it may have lost
  * changes and is refused.
@@ -64,6 +67,8 @@ export class ChangeLog {
   private readonly trimTo: Statement<[number, number]>;
   private readonly lastTrimmed: Statement<[number, number], { seq: number }>;
   private readonly since: Statement<[number, string, string | null, number], ChangeRowDb>;
+  /** group id → its live_seq row, as last read or written in this process. */
+  private readonly cached = new Map<number, SeqState>();
 
   constructor(private readonly db: Db) {
     for (const sql of SCHEMA) db.exec(sql);
@@ -86,8 +91,17 @@ export class ChangeLog {
   }
 
   state(groupId: number): SeqState {
+    const known = this.cached.get(groupId);
+    if (known !== undefined) return known;
     const r = this.getState.get(groupId);
-    return r === undefined ? ZERO : { lastSeq: r.last_seq, changeCount: r.change_count, trimmedSeq: r.trimmed_seq };
+    const s = r === undefined ? ZERO : { lastSeq: r.last_seq, changeCount: r.change_count, trimmedSeq: r.trimmed_seq };
+    this.cached.set(groupId, s);
+    return s;
+  }
+
+  /** Drops the cached states: a transaction that may have written live_seq rolled back. */
+  forget(): void {
+    this.cached.clear();
   }
 
   /** The `_seq` of the first row a command writes: its proposed base, or past the group's high-water mark. */
@@ -118,6 +132,7 @@ export class ChangeLog {
       }
     }
     this.putState.run(groupId, lastSeq, count, trimmedSeq);
+    this.cached.set(groupId, { lastSeq, changeCount: count, trimmedSeq });
   }
 
   /**
@@ -152,6 +167,7 @@ export class ChangeLog {
    * mark is then `fallbackLastSeq` (the highest `_seq` among the restored rows) and nothing before it can resume.
    */
   load(groupId: number, dump: ChangeLogDump | undefined, fallbackLastSeq: number): void {
+    this.cached.delete(groupId);
     this.db.prepare('DELETE FROM live_changes WHERE group_id = ?').run(groupId);
     if (dump === undefined) {
       this.putState.run(groupId, fallbackLastSeq, 0, fallbackLastSeq);

@@ -377,7 +377,9 @@ abstract class DataStateMachine<
     try {
       responses = super.apply(entries);
     } catch (err) {
+      // The batch's transaction rolled back: what was reported or cached of it never happened.
       this.feed?.discard();
+      this.changeLog.forget();
       throw err;
     }
     // Flushed files dropped by this batch are deleted once its transaction has committed.
@@ -387,7 +389,11 @@ abstract class DataStateMachine<
   }
 
   override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
-    super.restore(snapshot);
+    try {
+      super.restore(snapshot);
+    } finally {
+      this.changeLog.forget(); // restored or rolled back, live_seq is whatever data.db now says
+    }
     this.rows.cold.afterCommit();
     this.feed?.push({ kind: 'restored', groupId: this.groupId });
     this.feed?.flush();

@@ -52,12 +52,14 @@ export interface StateMachinesOptions {
   readonly dataDir?: string | null;
   /** This node's id (default 1): names its own folder under an absolute storage path. */
   readonly nodeId?: number;
+  /** Rows of flushed files kept decoded in memory (default COLD_LIMITS.cachedRowsMax; node-local). */
+  readonly coldCachedRowsMax?: number;
 }
 
 /** Every state machine of one node, over one data.db. */
 export class StateMachines {
   readonly router: ShardRouter;
-  /** The flushed rows of every table on this node; `loadCold()` before Raft applies anything. */
+  /** The flushed files of every table on this node; `loadCold()` before Raft applies anything. */
   readonly cold: ColdStore;
   readonly system: SystemStateMachine;
   readonly users: UsersStateMachine;
@@ -73,7 +75,7 @@ export class StateMachines {
     opts: StateMachinesOptions = {},
   ) {
     this.router = new ShardRouter(sharding);
-    this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1);
+    this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1, opts.coldCachedRowsMax);
     this.system = new SystemStateMachine(store, (tableId) => this.cold.dropTable(tableId));
     this.users = new UsersStateMachine(store);
     this.jobs = new JobsStateMachine(store);
@@ -87,7 +89,7 @@ export class StateMachines {
     );
   }
 
-  /** Decodes the flushed files named in data.db (startup, before any apply). */
+  /** Loads the manifest of flushed files from data.db and checks the files exist (startup, before any apply). */
   loadCold(): Promise<void> {
     return this.cold.load();
   }

@@ -54,6 +54,7 @@ export { TableNameError, physicalName, splitTableId } from './tables.js';
 export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
 export type { CommandExecutor, StateMachinesOptions } from './executor.js';
 export {
+  COLD_LIMITS,
   ColdStore,
   ColdStoreError,
   ParquetCodecError,

@@ -120,7 +120,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       dataDir,
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
     });
-    await machines.loadCold(); // flushed files decoded before Raft applies anything
+    await machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
     if (config.mode === 'cluster') {
       manager = await startRaft(config, machines, log);

@@ -7,7 +7,10 @@
  * node and every run (no clock, no host name in the metadata), which is what lets every replica write its own copy
  * of a flushed file from its own identical rows. `decodeParquet(encodeParquet(c, r))` returns `r`.
  */
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetSchema } from 'hyparquet';
+import { readColumn } from 'hyparquet/src/column.js';
+import { DEFAULT_PARSERS } from 'hyparquet/src/convert.js';
+import { getTreePath } from 'hyparquet/src/schema.js';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
 
@@ -94,12 +97,16 @@ export function encodeParquet(columns: readonly ColdColumn[], rows: readonly Col
   return new Uint8Array(parquetWriteBuffer({ columnData, createdBy: CREATED_BY }));
 }
 
-/** The rows of a file written by `encodeParquet`, in file order. */
-export async function decodeParquet(columns: readonly ColdColumn[], bytes: Uint8Array): Promise<ColdRow[]> {
-  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+/**
+ * The rows of a file written by `encodeParquet`, in file order — synchronously (a state machine reads flushed files
+ * while it applies). hyparquet's readers are async only because they fetch byte ranges through an AsyncBuffer; with
+ * the whole file in memory its own building blocks are synchronous: the footer (`parquetMetadata`), then every column
+ * chunk of every row group decoded by `readColumn` exactly as hyparquet's `readRowGroup` sets it up.
+ */
+export function decodeParquet(columns: readonly ColdColumn[], bytes: Uint8Array): ColdRow[] {
   let objects: Record<string, unknown>[];
   try {
-    objects = await parquetReadObjects({ file });
+    objects = readObjects(bytes);
   } catch (cause) {
     throw new ParquetCodecError(
       `cannot read a Parquet file: ${cause instanceof Error ? cause.message : String(cause)}`,
@@ -114,4 +121,52 @@ export async function decodeParquet(columns: readonly ColdColumn[], bytes: Uint8
     if (typeof o['_seq'] !== 'bigint') throw new ParquetCodecError('a Parquet row has no _seq');
     return { values, seq: Number(o['_seq']), deleted: o['_deleted'] === true };
   });
+}
+
+/** Every row of a flat Parquet file as an object keyed by column name (no nested columns: Kalam writes none). */
+function readObjects(bytes: Uint8Array): Record<string, unknown>[] {
+  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const metadata = parquetMetadata(buffer);
+  const tree = parquetSchema(metadata);
+  const rows: Record<string, unknown>[] = [];
+  let groupStart = 0;
+  for (const group of metadata.row_groups) {
+    const groupRows = Number(group.num_rows);
+    const out = Array.from({ length: groupRows }, (): Record<string, unknown> => ({}));
+    for (const chunk of group.columns) {
+      const meta = chunk.meta_data;
+      if (meta === undefined) throw new Error('a column chunk has no metadata');
+      if (meta.path_in_schema.length !== 1) throw new Error(`nested column ${meta.path_in_schema.join('.')}`);
+      const schemaPath = getTreePath(tree, meta.path_in_schema);
+      const element = schemaPath[schemaPath.length - 1]?.element;
+      if (element === undefined) throw new Error(`column ${meta.path_in_schema[0]} is not in the schema`);
+      const start = Number(meta.dictionary_page_offset ?? meta.data_page_offset);
+      const length = Number(meta.total_compressed_size);
+      if (start < 0 || start + length > buffer.byteLength) throw new Error('a column chunk lies outside the file');
+      const { data } = readColumn(
+        { view: new DataView(buffer, start, length), offset: 0 },
+        { groupStart, groupRows, selectStart: 0, selectEnd: groupRows },
+        {
+          pathInSchema: meta.path_in_schema,
+          type: meta.type,
+          element,
+          schemaPath,
+          codec: meta.codec,
+          parsers: DEFAULT_PARSERS,
+        },
+      );
+      const name = meta.path_in_schema[0]!;
+      let i = 0;
+      for (const page of data) {
+        for (const v of page) {
+          if (i >= groupRows) throw new Error(`column ${name} holds more values than its row group`);
+          out[i++]![name] = v;
+        }
+      }
+      if (i !== groupRows) throw new Error(`column ${name} holds ${i} values, its row group ${groupRows}`);
+    }
+    for (const r of out) rows.push(r);
+    groupStart += groupRows;
+  }
+  return rows;
 }

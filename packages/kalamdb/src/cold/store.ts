@@ -1,7 +1,7 @@
 /**
  * ColdStore: the flushed ("cold") part of every table on this node — Parquet files on disk, their manifest in
- * data.db (`cold_files`, written in the same transaction as the command that made them) and the decoded rows in
- * memory.
+ * data.db (`cold_files`, written in the same transaction as the command that made them) and in memory, and a bounded
+ * cache of decoded rows.
  *
  * Layout: a table's files live under `<data_dir>/storage/<namespace>/<table>/` — or `<path>/<namespace>/<table>/`
  * when the table names a storage (STORAGE_ID; a relative path is taken under data_dir, an absolute one gets a
@@ -11,21 +11,26 @@
  * writes the same name; the content is a pure function of the rows (parquet.ts), so every replica writes the same
  * bytes from its own identical rows. Nodes never share or copy files.
  *
- * Why the rows are also in memory: a state machine applies synchronously, and hyparquet reads asynchronously. So
- * `load()` decodes every file named in the manifest once at startup (before Raft applies anything), and from then
- * on every change to the manifest is made with the rows in hand (a flush has them from the hot table, a compaction
- * from the files it merges, a snapshot carries them). The files are the durable copy; memory is their image.
+ * What is in memory: only the manifest (each file's name, folder, row count, seq range, columns) per (table, scope),
+ * loaded from data.db at startup; `load()` checks that every file it names exists but decodes none. A file's rows are
+ * read when something needs them — a read, a point read, an UPDATE/DELETE, a rewrite, a snapshot dump — and kept in
+ * a cache bounded by a count of rows (COLD_LIMITS.cachedRowsMax, least recently used out first), together with the
+ * merged latest versions of recently read (table, scope)s. A state machine applies synchronously, so the read is too:
+ * `readFileSync` and parquet.ts's synchronous decode. A flush or a rewrite puts the rows it has just written into the
+ * cache, so reading them right after costs no decode. The files are the durable copy; the cache only saves decodes.
  *
  * Crash safety: a file is written (tmp, fsync, rename) before the transaction that names it commits — a replay
  * rewrites the same bytes; a file is deleted only after the transaction that dropped it committed (`afterCommit`).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
 import type { Value } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { splitTableId } from '../tables.js';
+import { RowCache } from './cache.js';
+import { COLD_LIMITS } from './limits.js';
 import { decodeParquet, encodeParquet } from './parquet.js';
 import type { ColdColumn, ColdRow } from './parquet.js';
 
@@ -42,7 +47,7 @@ export interface ColdFile {
   readonly createdAt: number;
 }
 
-/** A file with its rows: what a snapshot carries and what memory holds. */
+/** A file with its rows: what a flush or a rewrite writes and what a snapshot carries. */
 export interface ColdFileWithRows extends ColdFile {
   readonly rows: readonly ColdRow[];
 }
@@ -82,15 +87,22 @@ function keyOf(tableId: string, scope: ColdScope): string {
   return `${tableId}\u0000${scope}`;
 }
 
+function latestKey(tableId: string, scope: ColdScope): string {
+  return `latest:${tableId}\u0000${scope}`;
+}
+
 function fileKey(tableId: string, scope: ColdScope, fileName: string): string {
   return `${tableId}\u0000${scope}\u0000${fileName}`;
 }
 
 export class ColdStore {
-  /** (table, scope) → files in the order they were written (later files hold later versions). */
-  private readonly files = new Map<string, ColdFileWithRows[]>();
-  /** (table, scope) → primary key (JSON) → latest version among the files; rebuilt on change. */
-  private readonly latest = new Map<string, Map<string, ColdRow>>();
+  /** (table, scope) → the manifest of its files in the order they were written (later files hold later versions). */
+  private readonly files = new Map<string, ColdFile[]>();
+  /**
+   * Decoded rows, bounded by rows: `file:<path>` → a file's rows; `latest:<table, scope>` → primary key (JSON) →
+   * latest version among the scope's files (dropped whenever the scope's files change).
+   */
+  private readonly cache: RowCache<readonly ColdRow[] | ReadonlyMap<string, ColdRow>>;
   private readonly pendingDeletes = new Set<string>();
   /**
    * (table, scope, file) → the folder it was written to on this node, as the manifest records it: where a file lives
@@ -103,39 +115,36 @@ export class ColdStore {
     private readonly store: DataStore,
     private readonly dataDir: string | null,
     private readonly nodeId = 1,
+    cachedRowsMax: number = COLD_LIMITS.cachedRowsMax,
   ) {
     store.db.exec(SCHEMA);
+    this.cache = new RowCache(cachedRowsMax);
   }
 
-  /** Decodes every file of the manifest (startup, before any apply). */
+  /** Loads the manifest and checks that every file it names exists (startup, before any apply); decodes nothing. */
   async load(): Promise<void> {
     const rows = this.store.db
       .prepare<[], ManifestRow>('SELECT * FROM cold_files ORDER BY table_id, scope, ordinal')
       .all();
     this.files.clear();
-    this.latest.clear();
+    this.dirs.clear();
+    this.cache.clear();
     for (const r of rows) {
-      const file = manifestFile(r);
       const path = join(r.dir, r.file_name);
-      this.dirs.set(fileKey(r.table_id, r.scope, r.file_name), r.dir);
-      let bytes: Buffer;
+      let isFile: boolean;
       try {
-        bytes = await readFile(path);
+        isFile = (await stat(path)).isFile();
       } catch (cause) {
         throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is missing or unreadable`, { cause });
       }
-      const decoded = await decodeParquet(file.columns, bytes);
-      if (decoded.length !== file.rowCount) {
-        throw new ColdStoreError(
-          `flushed file ${path} holds ${decoded.length} rows, the manifest says ${file.rowCount}`,
-        );
-      }
-      this.push(r.table_id, r.scope, { ...file, rows: decoded });
+      if (!isFile) throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is not a file`);
+      this.dirs.set(fileKey(r.table_id, r.scope, r.file_name), r.dir);
+      this.push(r.table_id, r.scope, manifestFile(r));
     }
   }
 
   /** The files of (table, scope), oldest first. */
-  filesOf(tableId: string, scope: ColdScope): readonly ColdFileWithRows[] {
+  filesOf(tableId: string, scope: ColdScope): readonly ColdFile[] {
     return this.files.get(keyOf(tableId, scope)) ?? [];
   }
 
@@ -151,16 +160,33 @@ export class ColdStore {
 
   /** The latest flushed version of each primary key in (table, scope), tombstones included. */
   versions(tableId: string, scope: ColdScope, primaryKey: string): ReadonlyMap<string, ColdRow> {
-    const key = keyOf(tableId, scope);
-    let m = this.latest.get(key);
-    if (m === undefined) {
-      m = mergeLatest(this.filesOf(tableId, scope), primaryKey);
-      this.latest.set(key, m);
-    }
+    const key = latestKey(tableId, scope);
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached as ReadonlyMap<string, ColdRow>;
+    const m = mergeLatest(
+      this.filesOf(tableId, scope).map((f) => ({ rows: this.rowsOf(tableId, scope, f) })),
+      primaryKey,
+    );
+    if (m.size > 0) this.cache.set(key, m, m.size);
     return m;
   }
 
-  /** Adds a file (a flush): writes it, records it in the manifest of `groupId`, and keeps its rows. */
+  /** The rows of one file of (table, scope), in file order: from the cache, or read from its file and cached. */
+  rowsOf(tableId: string, scope: ColdScope, file: ColdFile): readonly ColdRow[] {
+    const path = this.pathOf(tableId, scope, file.fileName);
+    const cached = this.cache.get(`file:${path}`);
+    if (cached !== undefined) return cached as readonly ColdRow[];
+    const rows = this.readRows(path, file);
+    this.cache.set(`file:${path}`, rows, rows.length);
+    return rows;
+  }
+
+  /** What the cache holds now (node-local; for tests and diagnostics). */
+  cacheStats(): { readonly entries: number; readonly rows: number; readonly maxRows: number } {
+    return { entries: this.cache.size, rows: this.cache.rows, maxRows: this.cache.maxRows };
+  }
+
+  /** Adds a file (a flush): writes it, records it in the manifest of `groupId`, and caches its rows. */
   add(groupId: number, tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
     if (this.filesOf(tableId, scope).some((f) => f.fileName === file.fileName)) {
       throw new ColdStoreError(`file ${file.fileName} of ${tableId} already exists`);
@@ -186,7 +212,9 @@ export class ColdStore {
         file.createdAt,
         dir,
       );
-    this.push(tableId, scope, file);
+    const { rows, ...manifest } = file;
+    this.push(tableId, scope, manifest);
+    this.cache.set(`file:${join(dir, file.fileName)}`, rows, rows.length);
   }
 
   /**
@@ -200,7 +228,7 @@ export class ColdStore {
       if (f.fileName !== output?.fileName) this.forgetFile(tableId, scope, f.fileName);
     }
     this.files.delete(keyOf(tableId, scope));
-    this.latest.delete(keyOf(tableId, scope));
+    this.cache.delete(latestKey(tableId, scope));
     if (output !== null) this.add(groupId, tableId, scope, output);
   }
 
@@ -211,7 +239,15 @@ export class ColdStore {
         'SELECT DISTINCT table_id, scope FROM cold_files WHERE group_id = ? ORDER BY table_id, scope',
       )
       .all(groupId);
-    return scopes.map((s) => ({ tableId: s.table_id, scope: s.scope, files: this.filesOf(s.table_id, s.scope) }));
+    return scopes.map((s) => ({
+      tableId: s.table_id,
+      scope: s.scope,
+      files: this.filesOf(s.table_id, s.scope).map((f) => {
+        const path = this.pathOf(s.table_id, s.scope, f.fileName);
+        const rows = (this.cache.peek(`file:${path}`) as readonly ColdRow[] | undefined) ?? this.readRows(path, f);
+        return { ...f, rows };
+      }),
+    }));
   }
 
   /** Replaces everything `groupId` holds by a snapshot's (inside the restore transaction). */
@@ -242,12 +278,12 @@ export class ColdStore {
     this.pendingDeletes.clear();
   }
 
-  /** Forgets a dropped table's files (its manifest rows and memory; the folder is removed after commit). */
+  /** Forgets a dropped table's files (its manifest rows and cached rows; the files are removed after commit). */
   dropTable(tableId: string): void {
     for (const scope of this.scopesOf(tableId)) {
       for (const f of this.filesOf(tableId, scope)) this.forgetFile(tableId, scope, f.fileName);
       this.files.delete(keyOf(tableId, scope));
-      this.latest.delete(keyOf(tableId, scope));
+      this.cache.delete(latestKey(tableId, scope));
     }
     this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ?').run(tableId);
   }
@@ -280,8 +316,33 @@ export class ColdStore {
   private forgetFile(tableId: string, scope: ColdScope, fileName: string): void {
     const key = fileKey(tableId, scope, fileName);
     const dir = this.dirs.get(key);
-    if (dir !== undefined) this.pendingDeletes.add(join(dir, fileName));
+    if (dir !== undefined) {
+      this.pendingDeletes.add(join(dir, fileName));
+      this.cache.delete(`file:${join(dir, fileName)}`);
+    }
     this.dirs.delete(key);
+  }
+
+  /** Where a file of the manifest lives on this node (the folder the manifest recorded). */
+  private pathOf(tableId: string, scope: ColdScope, fileName: string): string {
+    const dir = this.dirs.get(fileKey(tableId, scope, fileName));
+    if (dir === undefined) throw new ColdStoreError(`file ${fileName} of ${tableId} is not in the manifest`);
+    return join(dir, fileName);
+  }
+
+  /** Reads and decodes one file, checking its row count against the manifest. */
+  private readRows(path: string, file: ColdFile): ColdRow[] {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (cause) {
+      throw new ColdStoreError(`flushed file ${path} is missing or unreadable`, { cause });
+    }
+    const rows = decodeParquet(file.columns, bytes);
+    if (rows.length !== file.rowCount) {
+      throw new ColdStoreError(`flushed file ${path} holds ${rows.length} rows, the manifest says ${file.rowCount}`);
+    }
+    return rows;
   }
 
   private writeFile(dir: string, file: ColdFileWithRows): void {
@@ -299,12 +360,12 @@ export class ColdStore {
     renameSync(tmp, path);
   }
 
-  private push(tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
+  private push(tableId: string, scope: ColdScope, file: ColdFile): void {
     const key = keyOf(tableId, scope);
     const list = this.files.get(key) ?? [];
     list.push(file);
     this.files.set(key, list);
-    this.latest.delete(key);
+    this.cache.delete(latestKey(tableId, scope));
   }
 }
 

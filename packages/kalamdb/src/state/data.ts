@@ -21,7 +21,7 @@ import type { TableInfo } from '../catalog.js';
 import { decodeCommand } from '../codec.js';
 import type { ColdRow } from '../cold/parquet.js';
 import { pastCutoff } from '../cold/retention.js';
-import { ColdStore, mergeLatest, pkKey } from '../cold/store.js';
+import { ColdStore, pkKey } from '../cold/store.js';
 import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
 import type {
   DataJobCommand,
@@ -257,9 +257,9 @@ class Rows {
     if (names.length !== cmd.inputFiles.length || names.some((n, i) => n !== cmd.inputFiles[i])) {
       throw new ApplyError('CONFLICT', `the flushed files of ${t.tableId} changed since the ${cmd.reason} was planned`);
     }
-    const latest = [...mergeLatest(files, pk).values()];
+    const latest = [...this.cold.versions(t.tableId, key, pk).values()];
     const kept = latest.filter((r) => !pastCutoff(r, cmd));
-    const superseded = files.reduce((n, f) => n + f.rows.length, 0) - latest.length;
+    const superseded = files.reduce((n, f) => n + f.rowCount, 0) - latest.length;
     let removed = latest.length - kept.length;
     const rewrite = files.length > 0 && (cmd.reason === 'compaction' || removed > 0 || superseded > 0);
     if (rewrite) {

@@ -11,8 +11,8 @@
  *   jobs older than JOBS_LIMITS.jobHistoryMs leave system.jobs (PurgeJobs).
  * Both are idempotent (a re-run finds nothing more to drop or a file set that is already merged): orphans re-queue.
  */
-import type { ColdFileWithRows, Cutoffs, TableInfo } from '@kalam/kalamdb';
-import { MetaSystem, mergeLatest, pastCutoff, seqFloor } from '@kalam/kalamdb';
+import type { ColdFile, ColdStore, Cutoffs, TableInfo } from '@kalam/kalamdb';
+import { MetaSystem, pastCutoff, seqFloor } from '@kalam/kalamdb';
 
 import { JOBS_LIMITS } from './limits.js';
 import { forEachScope, proposeDataJob, refusalOf, tableOf, tablesOf } from './scopes.js';
@@ -43,14 +43,21 @@ function retentionOf(ctx: JobContext): number {
  * with the same cutoffs whatever this says; skipping only saves a Raft entry per idle scope): hot rows or tombstones
  * older than the cutoffs, or flushed versions that are superseded or past them.
  */
-function retentionDue(v: ScopeView, files: readonly ColdFileWithRows[], primaryKey: string, cut: Cutoffs): boolean {
+function retentionDue(
+  v: ScopeView,
+  cold: ColdStore,
+  t: TableInfo,
+  scope: string,
+  files: readonly ColdFile[],
+  cut: Cutoffs,
+): boolean {
   const hot = v.hot;
   if (hot !== null && cut.expiredBeforeMs !== null && hot.minSeq < seqFloor(cut.expiredBeforeMs)) return true;
   if (hot?.minDeletedSeq != null && cut.deletedBeforeMs !== null && hot.minDeletedSeq < seqFloor(cut.deletedBeforeMs))
     return true;
   if (files.length === 0) return false;
-  const latest = mergeLatest(files, primaryKey);
-  const stored = files.reduce((n, f) => n + f.rows.length, 0);
+  const latest = cold.versions(t.tableId, scope, t.schema.primaryKey);
+  const stored = files.reduce((n, f) => n + f.rowCount, 0);
   return stored > latest.size || [...latest.values()].some((r) => pastCutoff(r, cut));
 }
 
@@ -62,7 +69,7 @@ async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' 
     if (v === undefined) return;
     if (reason === 'compaction' && v.files.length < JOBS_LIMITS.compactionFilesMin) return;
     const files = ctx.machines.cold.filesOf(t.tableId, scope);
-    if (reason === 'retention' && !retentionDue(v, files, t.schema.primaryKey, cut)) return;
+    if (reason === 'retention' && !retentionDue(v, ctx.machines.cold, t, scope, files, cut)) return;
     const minSeq = Math.min(...files.map((f) => f.minSeq));
     const maxSeq = Math.max(...files.map((f) => f.maxSeq));
     const at = ctx.now();

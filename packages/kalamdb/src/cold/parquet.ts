@@ -6,6 +6,12 @@
  * Contract: `encodeParquet` is a pure function of (columns, rows) — the same input gives the same bytes on every
  * node and every run (no clock, no host name in the metadata), which is what lets every replica write its own copy
  * of a flushed file from its own identical rows. `decodeParquet(encodeParquet(c, r))` returns `r`.
+ *
+ * `decodeParquet` is synchronous. hyparquet's `parquetRead`/`parquetReadObjects` are `async` functions (they await
+ * the footer and each byte range even from an ArrayBuffer), so it uses the synchronous pieces instead:
+ * `parquetMetadata` and `parquetSchema` from the package root, and `readColumn`, `getTreePath` and `DEFAULT_PARSERS` through the
+ * package's `./src/*.js` export. Those are not its documented API: hyparquet's version is pinned exactly, and the
+ * round-trip tests (test/cold-memory.test.ts) are what a version bump must pass.
  */
 import { parquetMetadata, parquetSchema } from 'hyparquet';
 import { readColumn } from 'hyparquet/src/column.js';

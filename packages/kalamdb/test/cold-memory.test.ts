@@ -166,7 +166,7 @@ function applyUser(m: StateMachines, userId: string, cmds: readonly UserDataComm
 /** `_seq` handed out so far in this file: every insert takes fresh ones (users may share a shard). */
 let seqs = 1_000;
 
-/** `files` flushes of `perFile` new keys each for `userId` (flush f holds keys f·perFile to (f + 1)·perFile − 1). */
+/** `files` flushes of `perFile` new keys each for `userId` (flush f holds keys f·perFile to (f+1)·perFile − 1). */
 function fill(m: StateMachines, userId: string, files: number, perFile: number): void {
   const base = { tableId: 'app.notes', userId, metaIndex: 2 } as const;
   for (let f = 0; f < files; f++) {

@@ -9,9 +9,9 @@
  *
  * `decodeParquet` is synchronous. hyparquet's `parquetRead`/`parquetReadObjects` are `async` functions (they await
  * the footer and each byte range even from an ArrayBuffer), so it uses the synchronous pieces instead:
- * `parquetMetadata` and `parquetSchema` from the package root, and `readColumn`, `getTreePath` and `DEFAULT_PARSERS` through the
- * package's `./src/*.js` export. Those are not its documented API: hyparquet's version is pinned exactly, and the
- * round-trip tests (test/cold-memory.test.ts) are what a version bump must pass.
+ * `parquetMetadata` and `parquetSchema` from the package root, and `readColumn`, `getTreePath` and `DEFAULT_PARSERS`
+ * through the package's `./src/*.js` export. Those are not its documented API: hyparquet's version is pinned exactly,
+ * and the round-trip tests (test/cold-memory.test.ts) are what a version bump must pass.
  */
 import { parquetMetadata, parquetSchema } from 'hyparquet';
 import { readColumn } from 'hyparquet/src/column.js';

@@ -99,6 +99,14 @@ export class RaftManager {
   private readonly groups = new Map<number, GroupRuntime>();
   private readonly groupList: GroupRuntime[] = [];
   private inbox: Inbound[] = [];
+  /**
+   * Context-free heartbeat answers wait here for the next frame this node sends to the same peer anyway
+   * (its own heartbeats, appends, answers), or for the next tick at the latest. Between three nodes that
+   * each lead some groups this halves the idle frames: the answers ride with the heartbeats going the other
+   * way. The leader uses them only for CheckQuorum activity and to resume a paused follower, both of which
+   * tolerate one tick of delay; answers that confirm a ReadIndex carry a context and are never deferred.
+   */
+  private deferredAnswers: { groupId: number; msg: Message }[] = [];
   private turnScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -221,6 +229,11 @@ export class RaftManager {
     if (this.stopped) return;
     for (const g of this.groupList) g.raw.tick();
     this.turn();
+    if (this.deferredAnswers.length > 0) {
+      const answers = this.deferredAnswers;
+      this.deferredAnswers = [];
+      this.sendNow(answers);
+    }
   }
 
   private turn(): void {
@@ -315,14 +328,26 @@ export class RaftManager {
   private send(readies: readonly [GroupRuntime, Ready][], when: 'before-persist' | 'after-persist'): void {
     const out: { groupId: number; msg: Message }[] = [];
     for (const [g, rd] of readies) {
-      for (const msg of when === 'before-persist' ? rd.messages : rd.persistedMessages)
-        out.push({ groupId: g.id, msg });
+      for (const msg of when === 'before-persist' ? rd.messages : rd.persistedMessages) {
+        if (msg.type === 'MsgHeartbeatResp' && msg.context === null) this.deferredAnswers.push({ groupId: g.id, msg });
+        else out.push({ groupId: g.id, msg });
+      }
     }
     if (out.length === 0) return;
+    if (this.deferredAnswers.length > 0) {
+      const peers = new Set(out.map((o) => o.msg.to));
+      const waiting: { groupId: number; msg: Message }[] = [];
+      for (const answer of this.deferredAnswers) (peers.has(answer.msg.to) ? out : waiting).push(answer);
+      this.deferredAnswers = waiting;
+    }
+    this.sendNow(out);
+    if (when === 'before-persist') this.transport.flush();
+  }
+
+  private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
     for (const [to, envs] of coalesce(out)) {
       for (const { groupId, msg } of envs) this.transport.send({ groupId, from: this.nodeId, to, msg });
     }
-    if (when === 'before-persist') this.transport.flush();
   }
 
   private maybeSnapshot(g: GroupRuntime): void {

@@ -51,6 +51,37 @@ test('three nodes form: every one of the 36 groups elects a leader', async (t) =
   );
 });
 
+test('idle: 36 groups cost one frame per peer per tick each way (heartbeats coalesced, answers ride along)', async (t) => {
+  const c = await cluster(t);
+  await c.waitAllLeaders();
+  const tickMs = 100; // the default timing the harness runs with
+  const windowMs = 2_000;
+  // A leader change in the window (votes, appends) would add frames of its own: measure a quiet window, bounded.
+  for (let attempt = 1; ; attempt++) {
+    const before = await Promise.all(c.ids().map((id) => c.status(id)));
+    const t0 = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const after = await Promise.all(c.ids().map((id) => c.status(id)));
+    const ticks = (Date.now() - t0) / tickMs + 2;
+    const changes = after.map((s, i) => num(s, 'stats', 'leaderChanges') - num(before[i], 'stats', 'leaderChanges'));
+    if (changes.some((n) => n > 0) && attempt < 3) continue;
+    for (const [i, s] of after.entries()) {
+      const frames = num(s, 'transport', 'framesOut') - num(before[i], 'transport', 'framesOut');
+      const envelopes = num(s, 'transport', 'envelopesOut') - num(before[i], 'transport', 'envelopesOut');
+      // Two peers: without the answers riding along it would be four frames a tick (two heartbeat frames,
+      // two answer frames); without coalescing, 36 envelopes a tick.
+      assert.ok(frames <= 2 * ticks * 1.25, `node ${i + 1}: ${frames} frames in ${ticks.toFixed(0)} ticks`);
+      assert.ok(envelopes <= 4 * ticks * 1.25, `node ${i + 1}: ${envelopes} envelopes in ${ticks.toFixed(0)} ticks`);
+      assert.ok(frames > 0, `node ${i + 1} sent heartbeats or answers`);
+    }
+    return;
+  }
+});
+
+function num(status: Record<string, unknown> | undefined, part: string, key: string): number {
+  return Number((status?.[part] as Record<string, unknown>)[key]);
+}
+
 test("writes on every group through every node; each node reads the others' writes", async (t) => {
   const c = await cluster(t);
   await c.waitAllLeaders();

@@ -21,6 +21,7 @@ const SCHEMA = [
      claimed_at INTEGER, completed_at INTEGER, result TEXT, error_message TEXT)`,
   // A name is unique among live users; a dropped user keeps its row (and its name) for the record.
   `CREATE UNIQUE INDEX IF NOT EXISTS sys_users_live_name ON sys_users (username) WHERE deleted_at IS NULL`,
+  `CREATE INDEX IF NOT EXISTS sys_jobs_status ON sys_jobs (status)`,
   `CREATE TABLE IF NOT EXISTS sys_schedules (schedule_id TEXT PRIMARY KEY, job_type TEXT NOT NULL, cron_expression TEXT NOT NULL,
      config_json TEXT, created_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_live_queries (subscription_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, shard INTEGER NOT NULL,
@@ -32,6 +33,14 @@ export class DataStore {
   readonly db: Db;
   private readonly getApplied;
   private readonly setApplied;
+  /**
+   * Applied indexes as committed, so that the driver's per-turn look at every group's applied index costs no
+   * query. Values written inside `transaction()` wait in `pendingApplied` until the outermost one commits; any
+   * throw inside a transaction forgets both maps (the next read asks SQLite again).
+   */
+  private readonly appliedCache = new Map<number, number>();
+  private readonly pendingApplied = new Map<number, number>();
+  private depth = 0;
 
   private constructor(db: Db) {
     this.db = db;
@@ -55,16 +64,41 @@ export class DataStore {
   }
 
   appliedIndex(groupId: number): number {
-    return this.getApplied.get(groupId)?.applied_index ?? 0;
+    const pending = this.pendingApplied.get(groupId);
+    if (pending !== undefined) return pending;
+    const cached = this.appliedCache.get(groupId);
+    if (cached !== undefined) return cached;
+    const stored = this.getApplied.get(groupId)?.applied_index ?? 0;
+    // A value read inside a transaction nobody here tracks might still roll back: not cached.
+    if (!this.db.inTransaction) this.appliedCache.set(groupId, stored);
+    return stored;
   }
 
   markApplied(groupId: number, index: number, term: number): void {
     this.setApplied.run(groupId, index, term);
+    if (this.depth > 0) this.pendingApplied.set(groupId, index);
+    else if (this.db.inTransaction) this.appliedCache.delete(groupId);
+    else this.appliedCache.set(groupId, index);
   }
 
-  /** Runs `fn` in one transaction. */
+  /** Runs `fn` in one transaction (a savepoint when nested). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    this.depth++;
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (err) {
+      this.pendingApplied.clear();
+      this.appliedCache.clear();
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) {
+      for (const [groupId, index] of this.pendingApplied) this.appliedCache.set(groupId, index);
+      this.pendingApplied.clear();
+    }
+    return result;
   }
 
   close(): void {

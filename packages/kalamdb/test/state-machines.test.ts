@@ -298,3 +298,43 @@ test('a data entry waits for the meta:system index it was planned against', () =
   assert.equal(n.alice.canApply(entry!), true);
   assert.deepEqual(n.alice.apply([entry!]), [{ type: 'RowsAffected', count: 1 }]);
 });
+
+test("the applied index is served from memory but never shows a rolled-back transaction's value", () => {
+  const store = DataStore.open(':memory:');
+  assert.equal(store.appliedIndex(3), 0);
+  store.transaction(() => store.markApplied(3, 10, 1));
+  assert.equal(store.appliedIndex(3), 10);
+  // A reader that bypasses the cache sees the same value: the cache follows what was committed.
+  const stored = () =>
+    (store.db.prepare('SELECT applied_index FROM group_applied WHERE group_id = 3').get() as { applied_index: number })
+      .applied_index;
+  assert.equal(stored(), 10);
+  assert.throws(() =>
+    store.transaction(() => {
+      store.markApplied(3, 11, 1);
+      assert.equal(store.appliedIndex(3), 11, 'inside the transaction its own write is visible');
+      throw new Error('boom');
+    }),
+  );
+  assert.equal(store.appliedIndex(3), 10);
+  assert.equal(stored(), 10);
+  // A nested transaction that throws and is caught: the outer one commits what it wrote itself.
+  store.transaction(() => {
+    store.markApplied(3, 12, 1);
+    try {
+      store.transaction(() => {
+        store.markApplied(3, 13, 1);
+        throw new Error('inner');
+      });
+    } catch {
+      // the savepoint rolled back to 12
+    }
+    assert.equal(store.appliedIndex(3), 12);
+  });
+  assert.equal(store.appliedIndex(3), 12);
+  assert.equal(stored(), 12);
+  // markApplied outside any transaction is committed at once.
+  store.markApplied(4, 5, 1);
+  assert.equal(store.appliedIndex(4), 5);
+  store.close();
+});

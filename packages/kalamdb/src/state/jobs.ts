@@ -2,6 +2,7 @@
  * meta:jobs: jobs and schedules. A job moves new → running (ClaimJob names the node) → completed | failed
  * | cancelled; ReleaseJob puts a claimed job back in the queue (its node lost leadership or died).
  */
+import type { Statement } from 'better-sqlite3';
 import type { JobsCommand, JobsResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { ApplyError, KalamStateMachine } from './base.js';
@@ -10,6 +11,8 @@ const JOB_COLUMNS =
   'job_id, job_type, namespace_id, table_name, config_json, status, node_id, created_at, updated_at, claimed_at, completed_at, result, error_message';
 
 export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsResponse> {
+  private activeStmt: Statement | undefined;
+
   constructor(store: DataStore) {
     super(store, 2);
   }
@@ -135,6 +138,17 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
       string,
       unknown
     >[];
+  }
+
+  /**
+   * The jobs still to finish (new, queued, running) in creation order: what the job manager looks at on every
+   * poll, so it stays cheap however long the finished history grows.
+   */
+  activeJobs(): Record<string, unknown>[] {
+    this.activeStmt ??= this.store.db.prepare(
+      `SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE status IN ('new', 'queued', 'running') ORDER BY created_at, job_id`,
+    );
+    return this.activeStmt.all() as Record<string, unknown>[];
   }
 
   /** One job's row, or undefined. */

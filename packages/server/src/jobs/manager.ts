@@ -176,7 +176,7 @@ export class JobManager {
   /** Orphaned jobs (running, claimed by a node that no longer leads) are re-queued or failed by their type's policy. */
   async onBecomeLeader(): Promise<void> {
     await this.executor.readBarrier(MetaJobs);
-    for (const j of this.machines.jobs.jobs().filter((x) => x['status'] === 'running')) {
+    for (const j of this.machines.jobs.activeJobs().filter((x) => x['status'] === 'running')) {
       const jobId = String(j['job_id']);
       const type = JOB_TYPES[String(j['job_type'])];
       const at = this.now();
@@ -271,7 +271,7 @@ export class JobManager {
 
   private pendingJobs(): Set<string> {
     const out = new Set<string>();
-    for (const j of this.machines.jobs.jobs()) {
+    for (const j of this.machines.jobs.activeJobs()) {
       const s = j['status'];
       if (s === 'new' || s === 'queued' || s === 'running') {
         out.add(`${String(j['job_type'])}:${String(j['namespace_id'])}.${String(j['table_name'])}`);
@@ -298,7 +298,7 @@ export class JobManager {
   }
 
   private async runNextJob(): Promise<void> {
-    const next = this.machines.jobs.jobs().find((j) => j['status'] === 'new' || j['status'] === 'queued');
+    const next = this.machines.jobs.activeJobs().find((j) => j['status'] === 'new' || j['status'] === 'queued');
     if (next === undefined || !this.leading || !this.executor.isLeader(MetaJobs)) return;
     const job: JobRow = {
       jobId: String(next['job_id']),

@@ -21,10 +21,10 @@ export class Catalog {
   private readonly all;
 
   constructor(private readonly store: DataStore) {
-    this.byId = store.db.prepare<[string], TableRow>(
+    this.byId = store.prepare<[string], TableRow>(
       'SELECT table_id, table_type, schema_json, version FROM sys_tables WHERE table_id = ?',
     );
-    this.all = store.db.prepare<[], TableRow>(
+    this.all = store.prepare<[], TableRow>(
       'SELECT table_id, table_type, schema_json, version FROM sys_tables ORDER BY table_id',
     );
   }

@@ -5,7 +5,7 @@
  * replay after a crash skips what was already applied (idempotent apply).
  */
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS group_applied (group_id INTEGER PRIMARY KEY, applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)`,
@@ -29,6 +29,9 @@ const SCHEMA = [
      last_ping_at INTEGER NOT NULL)`,
 ];
 
+/** How many compiled statements a store keeps (per-table SQL makes the set grow with the tables). */
+const STATEMENTS_CACHED_MAX = 2_000;
+
 export class DataStore {
   readonly db: Db;
   private readonly getApplied;
@@ -41,6 +44,8 @@ export class DataStore {
   private readonly appliedCache = new Map<number, number>();
   private readonly pendingApplied = new Map<number, number>();
   private depth = 0;
+  /** Compiled statements by SQL text (better-sqlite3 compiles on every prepare); bounded, oldest dropped first. */
+  private readonly statements = new Map<string, Statement>();
 
   private constructor(db: Db) {
     this.db = db;
@@ -79,6 +84,24 @@ export class DataStore {
     if (this.depth > 0) this.pendingApplied.set(groupId, index);
     else if (this.db.inTransaction) this.appliedCache.delete(groupId);
     else this.appliedCache.set(groupId, index);
+  }
+
+  /**
+   * `db.prepare`, compiled once per SQL text. The state machines and readers only call `get`, `all` and `run`
+   * (never `iterate`, `pluck` or `raw`), so one statement object can serve every caller. A statement whose table
+   * was dropped fails as a fresh prepare would.
+   */
+  prepare<P extends unknown[] | object = unknown[], R = unknown>(sql: string): Statement<P, R> {
+    let stmt = this.statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(sql);
+      if (this.statements.size >= STATEMENTS_CACHED_MAX) {
+        const oldest = this.statements.keys().next().value;
+        if (oldest !== undefined) this.statements.delete(oldest);
+      }
+      this.statements.set(sql, stmt);
+    }
+    return stmt as unknown as Statement<P, R>;
   }
 
   /** Runs `fn` in one transaction (a savepoint when nested). */

@@ -67,9 +67,30 @@ async function basic(node: RunningNode, credentials: string): Promise<Session> {
   return node.engine.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
 }
 
+/**
+ * Tokens whose signature and claims passed, per JWT key: a client sends the same token with every request, and
+ * checking an HMAC through WebCrypto costs more than the rest of a point read. Only the verdict is kept — the
+ * user is looked up on every request (a dropped or locked user loses access as before) — and an entry counts only
+ * until the token's own expiry.
+ */
+interface VerifiedToken {
+  readonly sub: string;
+  readonly iat: number;
+  readonly expMs: number;
+}
+const verified = new WeakMap<Uint8Array, Map<string, VerifiedToken>>();
+
 async function bearer(node: RunningNode, token: string): Promise<Session> {
+  let known = verified.get(node.jwtKey);
+  if (known === undefined) verified.set(node.jwtKey, (known = new Map<string, VerifiedToken>()));
+  const hit = known.get(token);
+  if (hit !== undefined) {
+    if (Date.now() < hit.expMs) return sessionOf(node, hit.sub, hit.iat);
+    known.delete(token);
+  }
   let sub: string | undefined;
   let iat: number | undefined;
+  let exp: number | undefined;
   try {
     const { payload } = await jwtVerify(token, node.jwtKey, {
       algorithms: [ALGORITHM],
@@ -78,11 +99,19 @@ async function bearer(node: RunningNode, token: string): Promise<Session> {
     });
     sub = payload.sub;
     iat = payload.iat;
+    exp = payload.exp;
   } catch (err) {
     if (err instanceof joseErrors.JOSEError) throw unauthorized('invalid or expired token');
     throw err;
   }
   if (sub === undefined || iat === undefined) throw unauthorized('invalid or expired token');
+  if (exp !== undefined) {
+    if (known.size >= SERVER_LIMITS.verifiedTokensMax) {
+      const oldest = known.keys().next().value;
+      if (oldest !== undefined) known.delete(oldest);
+    }
+    known.set(token, { sub, iat, expMs: exp * 1000 });
+  }
   return sessionOf(node, sub, iat);
 }
 

@@ -31,6 +31,8 @@ export const SERVER_LIMITS = {
   jwtSecretBytes: 32,
   /** A `Authorization` header longer than this is refused before it is parsed. */
   authorizationCharsMax: 8_192,
+  /** Bearer tokens whose signature this node verified, kept until they expire (per JWT key, oldest dropped first). */
+  verifiedTokensMax: 10_000,
 } as const;
 
 assert.ok(

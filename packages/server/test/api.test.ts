@@ -142,6 +142,17 @@ test('forged, tampered and expired tokens are refused', async () => {
   assert.equal((await sql(url, bearer(good), 'SHOW NAMESPACES')).status, 200);
 });
 
+test('a token that passed once (and was remembered as verified) is refused once it expires', async () => {
+  const session = { userId: 'root', username: 'root', role: 'system' as const };
+  const short = await issueToken(node!.jwtKey, session, { ttlSeconds: 2, nowMs: Date.now() });
+  assert.equal((await sql(url, bearer(short.access_token), 'SHOW NAMESPACES')).status, 200);
+  assert.equal((await sql(url, bearer(short.access_token), 'SHOW NAMESPACES')).status, 200);
+  const claims = JSON.parse(Buffer.from(short.access_token.split('.')[1]!, 'base64url').toString()) as { exp: number };
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, claims.exp * 1000 - Date.now()) + 100));
+  const late = await sql(url, bearer(short.access_token), 'SHOW NAMESPACES');
+  assert.equal(late.status, 401, JSON.stringify(late.body));
+});
+
 test('malformed JSON and bad shapes: 400 INVALID_INPUT', async () => {
   for (const body of ['{"sql": ', '[1,2]', '{"sql": 42}', '{"sql": "SHOW NAMESPACES", "params": 3}']) {
     const r = await request(url, '/v1/api/sql', { auth: root(), body });

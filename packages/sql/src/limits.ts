@@ -10,6 +10,10 @@ export const SQL_LIMITS = {
   exprDepthMax: 200,
   /** Compiled LIKE patterns kept by the evaluator. */
   likeCacheEntriesMax: 256,
+  /** Parsed batches kept by parseSql, keyed by their text (parameterized statements repeat). */
+  parseCacheEntriesMax: 512,
+  /** Longest SQL text whose parse is kept. */
+  parseCacheSqlCharsMax: 4_096,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
 } as const;

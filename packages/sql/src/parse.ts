@@ -23,8 +23,39 @@ import { splitStatements, tokenize, type Token } from './lexer.js';
 import { SQL_LIMITS } from './limits.js';
 import { parseAlterTable, parseCreateTable } from './table-ddl.js';
 
-/** Parses a batch; throws SqlError (EMPTY_SQL for a blank batch, INVALID_SQL with the position otherwise). */
-export function parseSql(sql: string): Statement[] {
+/**
+ * Successful parses by SQL text, deep-frozen: statements are readonly data, and an application sends the same
+ * parameterized text again and again. Bounded; the oldest entry goes first.
+ */
+const parsed = new Map<string, readonly Statement[]>();
+
+/**
+ * Parses a batch; throws SqlError (EMPTY_SQL for a blank batch, INVALID_SQL with the position otherwise). The
+ * result is frozen and may be shared with other callers of the same text.
+ */
+export function parseSql(sql: string): readonly Statement[] {
+  const known = parsed.get(sql);
+  if (known !== undefined) return known;
+  const statements = deepFreeze(parseFresh(sql));
+  if (sql.length <= SQL_LIMITS.parseCacheSqlCharsMax) {
+    if (parsed.size >= SQL_LIMITS.parseCacheEntriesMax) {
+      const oldest = parsed.keys().next().value;
+      if (oldest !== undefined) parsed.delete(oldest);
+    }
+    parsed.set(sql, statements);
+  }
+  return statements;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function parseFresh(sql: string): Statement[] {
   if (sql.length > SQL_LIMITS.sqlCharsMax) {
     throw new SqlError('INVALID_SQL', `SQL text longer than ${SQL_LIMITS.sqlCharsMax} characters`);
   }

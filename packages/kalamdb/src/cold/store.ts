@@ -223,7 +223,7 @@ export class ColdStore {
    */
   replaceAll(groupId: number, tableId: string, scope: ColdScope, output: ColdFileWithRows | null): void {
     const old = this.filesOf(tableId, scope);
-    this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ? AND scope = ?').run(tableId, scope);
+    this.store.prepare('DELETE FROM cold_files WHERE table_id = ? AND scope = ?').run(tableId, scope);
     for (const f of old) {
       if (f.fileName !== output?.fileName) this.forgetFile(tableId, scope, f.fileName);
     }
@@ -285,7 +285,7 @@ export class ColdStore {
       this.files.delete(keyOf(tableId, scope));
       this.cache.delete(latestKey(tableId, scope));
     }
-    this.store.db.prepare('DELETE FROM cold_files WHERE table_id = ?').run(tableId);
+    this.store.prepare('DELETE FROM cold_files WHERE table_id = ?').run(tableId);
   }
 
   /** The folder of (table, scope) on this node. */

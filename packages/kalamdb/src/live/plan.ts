@@ -65,7 +65,7 @@ export interface LiveView {
 type Subscribable = Extract<Statement, { kind: 'Select' } | { kind: 'SubscribeTo' }>;
 
 function parseSubscription(sql: string): Subscribable {
-  let statements: Statement[];
+  let statements: readonly Statement[];
   try {
     statements = parseSql(sql);
   } catch (err) {

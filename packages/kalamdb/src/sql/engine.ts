@@ -55,7 +55,7 @@ export class SqlEngine {
 
   /** Runs a batch and returns one result per statement; throws KalamError. */
   async execute(session: Session, sql: string, opts: ExecuteOptions = {}): Promise<QueryResult[]> {
-    let statements: Statement[];
+    let statements: readonly Statement[];
     try {
       statements = parseSql(sql);
     } catch (err) {

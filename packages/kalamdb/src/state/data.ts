@@ -87,7 +87,7 @@ class Rows {
   hot(t: TableInfo, scope: Scope): StoredRow[] {
     const w = this.where(scope);
     const pk = t.schema.primaryKey;
-    const rows = this.store.db
+    const rows = this.store
       .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} ORDER BY "${pk}"`)
       .all(...w.args) as Record<string, unknown>[];
     return rows.map((r) => toStored(t.schema, r));
@@ -108,7 +108,7 @@ class Rows {
   /** The live row with this primary key in scope, if any (an index probe, then the flushed versions). */
   byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
     const w = this.where(scope);
-    const r = this.store.db
+    const r = this.store
       .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ?`)
       .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined;
     const found =
@@ -125,7 +125,7 @@ class Rows {
     const cols = t.schema.columns.map((c) => c.name);
     const perUser = scope.kind === 'user';
     const names = [...cols, '_seq', '_deleted', ...(perUser ? ['_user_id', '_shard'] : [])];
-    const stmt = this.store.db.prepare(
+    const stmt = this.store.prepare(
       `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
     // One primary-key lookup per row (an index probe, then the flushed versions), not a scan of the table.
@@ -206,7 +206,7 @@ class Rows {
       '_deleted',
       ...(scope.kind === 'user' ? ['_user_id', '_shard'] : []),
     ];
-    return this.store.db.prepare<(string | number | null)[]>(
+    return this.store.prepare<(string | number | null)[]>(
       `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
   }
@@ -219,7 +219,7 @@ class Rows {
     const range = `${w.sql} AND "_seq" >= ? AND "_seq" <= ?`;
     const args = [...w.args, cmd.minSeq, cmd.maxSeq];
     const rows = (
-      this.store.db
+      this.store
         .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${range} ORDER BY "_seq", "${t.schema.primaryKey}"`)
         .all(...args) as Record<string, unknown>[]
     ).map((r) => toStored(t.schema, r));
@@ -229,7 +229,7 @@ class Rows {
     if (this.cold.filesOf(t.tableId, scopeKey(scope)).some((f) => f.fileName === cmd.fileName)) {
       throw new ApplyError('ALREADY_EXISTS', `flushed file ${cmd.fileName} of ${t.tableId} already exists`);
     }
-    this.store.db.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${range}`).run(...args);
+    this.store.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${range}`).run(...args);
     this.cold.add(groupId, t.tableId, scopeKey(scope), {
       fileName: cmd.fileName,
       rowCount: rows.length,
@@ -282,7 +282,7 @@ class Rows {
       removed = 0;
     }
     const coldLeft = this.cold.versions(t.tableId, key, pk);
-    const del = this.store.db.prepare(
+    const del = this.store.prepare(
       `DELETE FROM "${physicalName(t.tableId)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`,
     );
     for (const r of this.hot(t, scope)) {
@@ -439,7 +439,7 @@ abstract class DataStateMachine<
   protected hotStats(t: TableInfo): (HotStats & { scope: string })[] {
     const w = this.scopeWhere();
     const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
-    return this.store.db
+    return this.store
       .prepare<unknown[], HotStats & { scope: string }>(
         `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
       )
@@ -488,7 +488,7 @@ abstract class DataStateMachine<
       .filter((t) => this.inScope(t))
       .map((t) => {
         const w = this.scopeWhere();
-        const rows = this.store.db
+        const rows = this.store
           .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} ORDER BY rowid`)
           .all(...w.args) as Record<string, unknown>[];
         return { tableId: t.tableId, tableType: t.tableType, schema: t.schema, rows };
@@ -509,22 +509,24 @@ abstract class DataStateMachine<
     const db = this.store.db;
     const w = this.scopeWhere();
     for (const t of this.catalog.tables())
-      if (this.inScope(t)) db.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${w.sql}`).run(...w.args);
+      if (this.inScope(t)) this.store.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${w.sql}`).run(...w.args);
     for (const d of dumps) {
       // The shard may be restored before this node's meta:system created the table: create it from the schema.
       db.exec(createTableSql(d.tableId, d.tableType, d.schema));
       // … or it may know an older schema: the snapshot's rows may carry columns added since.
-      const have = db
+      const have = this.store
         .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${physicalName(d.tableId)}')`)
         .all()
         .map((c) => c.name);
       for (const sql of addColumnSql(d.tableId, have, d.schema)) db.exec(sql);
-      db.prepare(`DELETE FROM "${physicalName(d.tableId)}" WHERE ${w.sql}`).run(...w.args);
+      this.store.prepare(`DELETE FROM "${physicalName(d.tableId)}" WHERE ${w.sql}`).run(...w.args);
       for (const r of d.rows) {
         const names = Object.keys(r);
-        db.prepare(
-          `INSERT INTO "${physicalName(d.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
-        ).run(...names.map((n) => r[n] as string | number | null));
+        this.store
+          .prepare(
+            `INSERT INTO "${physicalName(d.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+          )
+          .run(...names.map((n) => r[n] as string | number | null));
       }
     }
   }
@@ -553,7 +555,6 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
   }
 
   protected applyCommand(cmd: UserDataCommand): DataResponse {
-    const db = this.store.db;
     switch (cmd.type) {
       case 'Insert': {
         const t = this.rows.table(cmd.tableId, true);
@@ -571,7 +572,7 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
       }
       case 'RegisterLiveQuery': {
         this.scope(cmd.userId);
-        const held = db
+        const held = this.store
           .prepare<[string, string], { n: number }>(
             'SELECT COUNT(*) AS n FROM sys_live_queries WHERE user_id = ? AND subscription_id != ?',
           )
@@ -582,23 +583,25 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
             `user ${cmd.userId} already holds ${LIVE_LIMITS.subscriptionsPerUserMax} live queries (the limit per user)`,
           );
         }
-        db.prepare(
-          'INSERT OR REPLACE INTO sys_live_queries (subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-        ).run(
-          cmd.subscriptionId,
-          cmd.userId,
-          this.shard,
-          cmd.queryHash,
-          cmd.tableId,
-          cmd.filter === null ? null : JSON.stringify(cmd.filter),
-          cmd.nodeId,
-          cmd.createdAt,
-          cmd.createdAt,
-        );
+        this.store
+          .prepare(
+            'INSERT OR REPLACE INTO sys_live_queries (subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(
+            cmd.subscriptionId,
+            cmd.userId,
+            this.shard,
+            cmd.queryHash,
+            cmd.tableId,
+            cmd.filter === null ? null : JSON.stringify(cmd.filter),
+            cmd.nodeId,
+            cmd.createdAt,
+            cmd.createdAt,
+          );
         return { type: 'Subscribed', subscriptionId: cmd.subscriptionId };
       }
       case 'UnregisterLiveQuery': {
-        const r = db
+        const r = this.store
           .prepare('DELETE FROM sys_live_queries WHERE subscription_id = ? AND user_id = ?')
           .run(cmd.subscriptionId, cmd.userId);
         if (r.changes > 0) {
@@ -608,13 +611,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
         return { type: 'RowsAffected', count: r.changes };
       }
       case 'CleanupNodeSubscriptions': {
-        const ids = db
+        const ids = this.store
           .prepare<[string, number, number], { subscription_id: string }>(
             'SELECT subscription_id FROM sys_live_queries WHERE user_id = ? AND node_id = ? AND shard = ?',
           )
           .all(cmd.userId, cmd.failedNodeId, this.shard)
           .map((r) => r.subscription_id);
-        const r = db
+        const r = this.store
           .prepare('DELETE FROM sys_live_queries WHERE user_id = ? AND node_id = ? AND shard = ?')
           .run(cmd.userId, cmd.failedNodeId, this.shard);
         if (ids.length > 0) {
@@ -623,7 +626,7 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
         return { type: 'RowsAffected', count: r.changes };
       }
       case 'PingLiveQuery': {
-        const r = db
+        const r = this.store
           .prepare('UPDATE sys_live_queries SET last_ping_at = ? WHERE subscription_id = ? AND user_id = ?')
           .run(cmd.pingedAt, cmd.subscriptionId, cmd.userId);
         return { type: 'RowsAffected', count: r.changes };
@@ -643,7 +646,7 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
   }
 
   protected exportState(): unknown {
-    const liveQueries = this.store.db
+    const liveQueries = this.store
       .prepare('SELECT * FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id')
       .all(this.shard);
     return {
@@ -664,19 +667,18 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     this.loadTables(s.tables);
     this.loadChangeLog(s.changeLog, s.tables);
     this.rows.cold.restore(this.groupId, s.cold ?? []);
-    const db = this.store.db;
-    db.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
+    this.store.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
       const names = Object.keys(r);
-      db.prepare(`INSERT INTO sys_live_queries (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`).run(
-        ...names.map((n) => r[n] as string | number | null),
-      );
+      this.store
+        .prepare(`INSERT INTO sys_live_queries (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`)
+        .run(...names.map((n) => r[n] as string | number | null));
     }
   }
 
   /** The live queries registered in this shard (for system.live_queries), by subscription id. */
   liveQueries(): Record<string, Value>[] {
-    return this.store.db
+    return this.store
       .prepare<[number], Record<string, Value>>(
         'SELECT subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id',
       )

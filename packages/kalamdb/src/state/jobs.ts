@@ -18,7 +18,7 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
   }
 
   private status(jobId: string): string {
-    const r = this.store.db
+    const r = this.store
       .prepare<[string], { status: string }>('SELECT status FROM sys_jobs WHERE job_id = ?')
       .get(jobId);
     if (r === undefined) throw new ApplyError('NOT_FOUND', `job ${jobId} does not exist`);
@@ -34,42 +34,45 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     if (s === 'completed' || s === 'failed' || s === 'cancelled')
       throw new ApplyError('CONFLICT', `job ${jobId} already ${s}`);
     if (claimer !== undefined) {
-      const owner = this.store.db
+      const owner = this.store
         .prepare<[string], { node_id: number | null }>('SELECT node_id FROM sys_jobs WHERE job_id = ?')
         .get(jobId)?.node_id;
       if (s !== 'running' || owner !== claimer) {
         throw new ApplyError('CONFLICT', `job ${jobId} is ${s} under node ${owner ?? 'none'}, not node ${claimer}`);
       }
     }
-    this.store.db.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
+    this.store.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
   }
 
   protected applyCommand(cmd: JobsCommand): JobsResponse {
-    const db = this.store.db;
     switch (cmd.type) {
       case 'CreateJob': {
-        if (db.prepare('SELECT 1 FROM sys_jobs WHERE job_id = ?').get(cmd.jobId) !== undefined) {
+        if (this.store.prepare('SELECT 1 FROM sys_jobs WHERE job_id = ?').get(cmd.jobId) !== undefined) {
           throw new ApplyError('ALREADY_EXISTS', `job ${cmd.jobId} already exists`);
         }
-        db.prepare(
-          `INSERT INTO sys_jobs (${JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'new', NULL, ?, ?, NULL, NULL, NULL, NULL)`,
-        ).run(
-          cmd.jobId,
-          cmd.jobType,
-          cmd.namespaceId,
-          cmd.tableName,
-          cmd.config === null ? null : JSON.stringify(cmd.config),
-          cmd.createdAt,
-          cmd.createdAt,
-        );
+        this.store
+          .prepare(
+            `INSERT INTO sys_jobs (${JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'new', NULL, ?, ?, NULL, NULL, NULL, NULL)`,
+          )
+          .run(
+            cmd.jobId,
+            cmd.jobType,
+            cmd.namespaceId,
+            cmd.tableName,
+            cmd.config === null ? null : JSON.stringify(cmd.config),
+            cmd.createdAt,
+            cmd.createdAt,
+          );
         return { type: 'JobCreated', jobId: cmd.jobId };
       }
       case 'ClaimJob': {
         const s = this.status(cmd.jobId);
         if (s !== 'new' && s !== 'queued') throw new ApplyError('CONFLICT', `job ${cmd.jobId} is ${s}, not claimable`);
-        db.prepare(
-          "UPDATE sys_jobs SET status = 'running', node_id = ?, claimed_at = ?, updated_at = ? WHERE job_id = ?",
-        ).run(cmd.nodeId, cmd.claimedAt, cmd.claimedAt, cmd.jobId);
+        this.store
+          .prepare(
+            "UPDATE sys_jobs SET status = 'running', node_id = ?, claimed_at = ?, updated_at = ? WHERE job_id = ?",
+          )
+          .run(cmd.nodeId, cmd.claimedAt, cmd.claimedAt, cmd.jobId);
         return { type: 'JobClaimed', jobId: cmd.jobId, nodeId: cmd.nodeId };
       }
       case 'UpdateJobStatus':
@@ -105,28 +108,30 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
         ]);
         return { type: 'Ok' };
       case 'CreateSchedule': {
-        if (db.prepare('SELECT 1 FROM sys_schedules WHERE schedule_id = ?').get(cmd.scheduleId) !== undefined) {
+        if (this.store.prepare('SELECT 1 FROM sys_schedules WHERE schedule_id = ?').get(cmd.scheduleId) !== undefined) {
           throw new ApplyError('ALREADY_EXISTS', `schedule ${cmd.scheduleId} already exists`);
         }
-        db.prepare(
-          'INSERT INTO sys_schedules (schedule_id, job_type, cron_expression, config_json, created_at) VALUES (?, ?, ?, ?, ?)',
-        ).run(
-          cmd.scheduleId,
-          cmd.jobType,
-          cmd.cronExpression,
-          cmd.config === null ? null : JSON.stringify(cmd.config),
-          cmd.createdAt,
-        );
+        this.store
+          .prepare(
+            'INSERT INTO sys_schedules (schedule_id, job_type, cron_expression, config_json, created_at) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(
+            cmd.scheduleId,
+            cmd.jobType,
+            cmd.cronExpression,
+            cmd.config === null ? null : JSON.stringify(cmd.config),
+            cmd.createdAt,
+          );
         return { type: 'Ok' };
       }
       case 'PurgeJobs': {
-        const r = db
+        const r = this.store
           .prepare("DELETE FROM sys_jobs WHERE status IN ('completed', 'failed', 'cancelled') AND completed_at < ?")
           .run(cmd.finishedBefore);
         return { type: 'JobsPurged', count: r.changes };
       }
       case 'DeleteSchedule': {
-        const r = db.prepare('DELETE FROM sys_schedules WHERE schedule_id = ?').run(cmd.scheduleId);
+        const r = this.store.prepare('DELETE FROM sys_schedules WHERE schedule_id = ?').run(cmd.scheduleId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `schedule ${cmd.scheduleId} does not exist`);
         return { type: 'Ok' };
       }
@@ -134,7 +139,7 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
   }
 
   jobs(): Record<string, unknown>[] {
-    return this.store.db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY created_at, job_id`).all() as Record<
+    return this.store.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY created_at, job_id`).all() as Record<
       string,
       unknown
     >[];
@@ -145,7 +150,7 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
    * poll, so it stays cheap however long the finished history grows.
    */
   activeJobs(): Record<string, unknown>[] {
-    this.activeStmt ??= this.store.db.prepare(
+    this.activeStmt ??= this.store.prepare(
       `SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE status IN ('new', 'queued', 'running') ORDER BY created_at, job_id`,
     );
     return this.activeStmt.all() as Record<string, unknown>[];
@@ -153,7 +158,7 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
 
   /** One job's row, or undefined. */
   job(jobId: string): Record<string, unknown> | undefined {
-    return this.store.db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE job_id = ?`).get(jobId) as
+    return this.store.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE job_id = ?`).get(jobId) as
       Record<string, unknown> | undefined;
   }
 
@@ -165,7 +170,7 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     config: string | null;
     createdAt: number;
   }[] {
-    return this.store.db
+    return this.store
       .prepare<
         [],
         { scheduleId: string; jobType: string; cronExpression: string; config: string | null; createdAt: number }
@@ -176,10 +181,9 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
   }
 
   protected exportState(): unknown {
-    const db = this.store.db;
     return {
-      jobs: db.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY job_id`).all(),
-      schedules: db
+      jobs: this.store.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs ORDER BY job_id`).all(),
+      schedules: this.store
         .prepare(
           'SELECT schedule_id, job_type, cron_expression, config_json, created_at FROM sys_schedules ORDER BY schedule_id',
         )
@@ -197,9 +201,9 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     ] as const) {
       for (const r of rows) {
         const names = Object.keys(r);
-        db.prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`).run(
-          ...names.map((n) => r[n] as string | number | null),
-        );
+        this.store
+          .prepare(`INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`)
+          .run(...names.map((n) => r[n] as string | number | null));
       }
     }
   }

@@ -39,21 +39,19 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
         checkIdentifier('namespace', cmd.namespaceId);
         if (this.namespaceExists(cmd.namespaceId))
           throw new ApplyError('ALREADY_EXISTS', `namespace ${cmd.namespaceId} already exists`);
-        db.prepare('INSERT INTO sys_namespaces (namespace_id, created_by, created_at) VALUES (?, ?, ?)').run(
-          cmd.namespaceId,
-          cmd.createdBy,
-          cmd.createdAt,
-        );
+        this.store
+          .prepare('INSERT INTO sys_namespaces (namespace_id, created_by, created_at) VALUES (?, ?, ?)')
+          .run(cmd.namespaceId, cmd.createdBy, cmd.createdAt);
         return { type: 'NamespaceCreated', namespaceId: cmd.namespaceId };
       }
       case 'DeleteNamespace': {
         if (!this.namespaceExists(cmd.namespaceId))
           throw new ApplyError('NOT_FOUND', `namespace ${cmd.namespaceId} does not exist`);
-        const n = db
+        const n = this.store
           .prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM sys_tables WHERE namespace_id = ?')
           .get(cmd.namespaceId);
         if ((n?.n ?? 0) > 0) throw new ApplyError('CONFLICT', `namespace ${cmd.namespaceId} still has tables`);
-        db.prepare('DELETE FROM sys_namespaces WHERE namespace_id = ?').run(cmd.namespaceId);
+        this.store.prepare('DELETE FROM sys_namespaces WHERE namespace_id = ?').run(cmd.namespaceId);
         return { type: 'Ok' };
       }
       case 'CreateTable': {
@@ -62,9 +60,11 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
         if (this.catalog.table(cmd.tableId) !== undefined)
           throw new ApplyError('ALREADY_EXISTS', `table ${cmd.tableId} already exists`);
         this.checkSchema(cmd.schema);
-        db.prepare(
-          'INSERT INTO sys_tables (table_id, namespace_id, table_name, table_type, schema_json, created_at, version) VALUES (?, ?, ?, ?, ?, ?, 1)',
-        ).run(cmd.tableId, ns, name, cmd.tableType, JSON.stringify(cmd.schema), cmd.createdAt);
+        this.store
+          .prepare(
+            'INSERT INTO sys_tables (table_id, namespace_id, table_name, table_type, schema_json, created_at, version) VALUES (?, ?, ?, ?, ?, ?, 1)',
+          )
+          .run(cmd.tableId, ns, name, cmd.tableType, JSON.stringify(cmd.schema), cmd.createdAt);
         db.exec(createTableSql(cmd.tableId, cmd.tableType, cmd.schema));
         return { type: 'TableCreated', tableId: cmd.tableId };
       }
@@ -79,33 +79,32 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
         ) {
           throw new ApplyError('INVALID', `ALTER TABLE ${cmd.tableId} may only add columns`);
         }
-        db.prepare('UPDATE sys_tables SET schema_json = ?, version = version + 1 WHERE table_id = ?').run(
-          JSON.stringify(cmd.schema),
-          cmd.tableId,
-        );
+        this.store
+          .prepare('UPDATE sys_tables SET schema_json = ?, version = version + 1 WHERE table_id = ?')
+          .run(JSON.stringify(cmd.schema), cmd.tableId);
         for (const sql of addColumnSql(cmd.tableId, this.physicalColumns(cmd.tableId), cmd.schema)) db.exec(sql);
         return { type: 'Ok' };
       }
       case 'DropTable': {
         if (this.catalog.table(cmd.tableId) === undefined)
           throw new ApplyError('TABLE_NOT_FOUND', `table ${cmd.tableId} does not exist`);
-        db.prepare('DELETE FROM sys_tables WHERE table_id = ?').run(cmd.tableId);
+        this.store.prepare('DELETE FROM sys_tables WHERE table_id = ?').run(cmd.tableId);
         db.exec(`DROP TABLE IF EXISTS "${physicalName(cmd.tableId)}"`);
         this.onDropTable(cmd.tableId);
         return { type: 'Ok' };
       }
       case 'RegisterStorage': {
         checkIdentifier('storage', cmd.storageId);
-        const exists = db.prepare('SELECT 1 FROM sys_storages WHERE storage_id = ?').get(cmd.storageId) !== undefined;
+        const exists =
+          this.store.prepare('SELECT 1 FROM sys_storages WHERE storage_id = ?').get(cmd.storageId) !== undefined;
         if (exists) throw new ApplyError('ALREADY_EXISTS', `storage ${cmd.storageId} already exists`);
-        db.prepare('INSERT INTO sys_storages (storage_id, config_json) VALUES (?, ?)').run(
-          cmd.storageId,
-          JSON.stringify(cmd.config),
-        );
+        this.store
+          .prepare('INSERT INTO sys_storages (storage_id, config_json) VALUES (?, ?)')
+          .run(cmd.storageId, JSON.stringify(cmd.config));
         return { type: 'Ok' };
       }
       case 'UnregisterStorage': {
-        const r = db.prepare('DELETE FROM sys_storages WHERE storage_id = ?').run(cmd.storageId);
+        const r = this.store.prepare('DELETE FROM sys_storages WHERE storage_id = ?').run(cmd.storageId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `storage ${cmd.storageId} does not exist`);
         return { type: 'Ok' };
       }
@@ -113,7 +112,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   }
 
   private namespaceExists(ns: string): boolean {
-    return this.store.db.prepare('SELECT 1 FROM sys_namespaces WHERE namespace_id = ?').get(ns) !== undefined;
+    return this.store.prepare('SELECT 1 FROM sys_namespaces WHERE namespace_id = ?').get(ns) !== undefined;
   }
 
   private checkSchema(schema: TableSchema): void {
@@ -127,7 +126,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   }
 
   private physicalColumns(tableId: string): string[] {
-    return this.store.db
+    return this.store
       .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${physicalName(tableId)}')`)
       .all()
       .map((r) => r.name);
@@ -135,7 +134,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
 
   /** Every namespace, by id (for SHOW NAMESPACES and system.namespaces). */
   namespaces(): { namespaceId: string; createdBy: string | null; createdAt: number }[] {
-    return this.store.db
+    return this.store
       .prepare<[], { namespace_id: string; created_by: string | null; created_at: number }>(
         'SELECT namespace_id, created_by, created_at FROM sys_namespaces ORDER BY namespace_id',
       )
@@ -153,7 +152,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
     createdAt: number;
     version: number;
   }[] {
-    return this.store.db
+    return this.store
       .prepare<[], SystemState['tables'][number]>(
         'SELECT table_id, namespace_id, table_name, table_type, schema_json, created_at, version FROM sys_tables ORDER BY table_id',
       )
@@ -170,7 +169,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   }
 
   storages(): { storageId: string; config: StorageConfig }[] {
-    return this.store.db
+    return this.store
       .prepare<[], { storage_id: string; config_json: string }>(
         'SELECT storage_id, config_json FROM sys_storages ORDER BY storage_id',
       )
@@ -179,17 +178,16 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   }
 
   protected exportState(): SystemState {
-    const db = this.store.db;
     return {
-      namespaces: db
+      namespaces: this.store
         .prepare('SELECT namespace_id, created_by, created_at FROM sys_namespaces ORDER BY namespace_id')
         .all() as SystemState['namespaces'],
-      tables: db
+      tables: this.store
         .prepare(
           'SELECT table_id, namespace_id, table_name, table_type, schema_json, created_at, version FROM sys_tables ORDER BY table_id',
         )
         .all() as SystemState['tables'],
-      storages: db
+      storages: this.store
         .prepare('SELECT storage_id, config_json FROM sys_storages ORDER BY storage_id')
         .all() as SystemState['storages'],
     };
@@ -200,16 +198,16 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
     const db = this.store.db;
     const keep = new Set(s.tables.map((t) => physicalName(t.table_id)));
     // Tables dropped in the snapshot's history go, with their rows; the others are (re)created if missing.
-    const physical = db
+    const physical = this.store
       .prepare<[], { name: string }>(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'kt\\_%' ESCAPE '\\'",
       )
       .all();
     for (const { name } of physical) if (!keep.has(name)) db.exec(`DROP TABLE IF EXISTS "${name}"`);
     db.exec('DELETE FROM sys_namespaces; DELETE FROM sys_tables; DELETE FROM sys_storages;');
-    const ns = db.prepare('INSERT INTO sys_namespaces (namespace_id, created_by, created_at) VALUES (?, ?, ?)');
+    const ns = this.store.prepare('INSERT INTO sys_namespaces (namespace_id, created_by, created_at) VALUES (?, ?, ?)');
     for (const n of s.namespaces) ns.run(n.namespace_id, n.created_by, n.created_at);
-    const t = db.prepare(
+    const t = this.store.prepare(
       'INSERT INTO sys_tables (table_id, namespace_id, table_name, table_type, schema_json, created_at, version) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     for (const r of s.tables) {
@@ -218,7 +216,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
       db.exec(createTableSql(r.table_id, r.table_type as TableType, schema));
       for (const sql of addColumnSql(r.table_id, this.physicalColumns(r.table_id), schema)) db.exec(sql);
     }
-    const st = db.prepare('INSERT INTO sys_storages (storage_id, config_json) VALUES (?, ?)');
+    const st = this.store.prepare('INSERT INTO sys_storages (storage_id, config_json) VALUES (?, ?)');
     for (const r of s.storages) st.run(r.storage_id, r.config_json);
   }
 }

@@ -24,39 +24,35 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
   }
 
   protected applyCommand(cmd: UsersCommand): UsersResponse {
-    const db = this.store.db;
     switch (cmd.type) {
       case 'CreateUser': {
         const u = cmd.user;
-        const clash = db
+        const clash = this.store
           .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE username = ? AND deleted_at IS NULL')
           .get(u.username);
         if (clash !== undefined) throw new ApplyError('ALREADY_EXISTS', `user ${u.username} already exists`);
         // A user id is never reused: USER-table rows are keyed by it, and a new user must not inherit the rows
         // of a dropped one.
-        const previous = db.prepare<[string], UserRow>('SELECT * FROM sys_users WHERE user_id = ?').get(u.userId);
+        const previous = this.store
+          .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE user_id = ?')
+          .get(u.userId);
         if (previous !== undefined) {
           throw new ApplyError('ALREADY_EXISTS', `user id ${u.userId} belonged to a dropped user and is not reused`);
         }
-        db.prepare(`INSERT INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`).run(
-          u.userId,
-          u.username,
-          u.passwordHash,
-          u.role,
-          u.createdAt,
-          u.updatedAt,
-        );
+        this.store
+          .prepare(`INSERT INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`)
+          .run(u.userId, u.username, u.passwordHash, u.role, u.createdAt, u.updatedAt);
         return { type: 'UserCreated', userId: u.userId };
       }
       case 'UpdateUser': {
         const u = cmd.user;
-        const clash = db
+        const clash = this.store
           .prepare<[string, string], UserRow>(
             'SELECT * FROM sys_users WHERE username = ? AND user_id != ? AND deleted_at IS NULL',
           )
           .get(u.username, u.userId);
         if (clash !== undefined) throw new ApplyError('ALREADY_EXISTS', `user ${u.username} already exists`);
-        const r = db
+        const r = this.store
           .prepare(
             'UPDATE sys_users SET username = ?, password_hash = ?, role = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL',
           )
@@ -65,18 +61,18 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
         return { type: 'Ok' };
       }
       case 'DeleteUser': {
-        const r = db
+        const r = this.store
           .prepare('UPDATE sys_users SET deleted_at = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL')
           .run(cmd.deletedAt, cmd.deletedAt, cmd.userId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `user ${cmd.userId} does not exist`);
         return { type: 'Ok' };
       }
       case 'RecordLogin': {
-        db.prepare('UPDATE sys_users SET last_login_at = ? WHERE user_id = ?').run(cmd.loggedInAt, cmd.userId);
+        this.store.prepare('UPDATE sys_users SET last_login_at = ? WHERE user_id = ?').run(cmd.loggedInAt, cmd.userId);
         return { type: 'Ok' };
       }
       case 'SetLocked': {
-        const r = db
+        const r = this.store
           .prepare('UPDATE sys_users SET locked_until = ?, updated_at = ? WHERE user_id = ? AND deleted_at IS NULL')
           .run(cmd.lockedUntil, cmd.updatedAt, cmd.userId);
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `user ${cmd.userId} does not exist`);
@@ -87,7 +83,7 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
 
   /** A live (not deleted) user by name. */
   byName(username: string): (UserRecord & { lockedUntil: number | null }) | undefined {
-    const r = this.store.db
+    const r = this.store
       .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE username = ? AND deleted_at IS NULL')
       .get(username);
     return r === undefined ? undefined : toRecord(r);
@@ -95,12 +91,12 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
 
   /** Whether any user, live or dropped, ever had this id (ids are never reused). */
   idEverUsed(userId: string): boolean {
-    return this.store.db.prepare('SELECT 1 FROM sys_users WHERE user_id = ?').get(userId) !== undefined;
+    return this.store.prepare('SELECT 1 FROM sys_users WHERE user_id = ?').get(userId) !== undefined;
   }
 
   /** A live (not deleted) user by id. */
   byId(userId: string): (UserRecord & { lockedUntil: number | null }) | undefined {
-    const r = this.store.db
+    const r = this.store
       .prepare<[string], UserRow>('SELECT * FROM sys_users WHERE user_id = ? AND deleted_at IS NULL')
       .get(userId);
     return r === undefined ? undefined : toRecord(r);
@@ -108,7 +104,7 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
 
   /** Every user, deleted ones included, WITHOUT the password hash (for system.users). */
   list(): Omit<UserRow, 'password_hash'>[] {
-    return this.store.db
+    return this.store
       .prepare<[], Omit<UserRow, 'password_hash'>>(
         'SELECT user_id, username, role, created_at, updated_at, deleted_at, locked_until, last_login_at FROM sys_users ORDER BY user_id',
       )
@@ -116,13 +112,13 @@ export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResp
   }
 
   protected exportState(): unknown {
-    return this.store.db.prepare(`SELECT ${COLUMNS} FROM sys_users ORDER BY user_id`).all();
+    return this.store.prepare(`SELECT ${COLUMNS} FROM sys_users ORDER BY user_id`).all();
   }
 
   protected importState(state: unknown): void {
     const db = this.store.db;
     db.exec('DELETE FROM sys_users');
-    const ins = db.prepare(`INSERT INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const ins = this.store.prepare(`INSERT INTO sys_users (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     for (const r of state as UserRow[]) {
       ins.run(
         r.user_id,

@@ -117,7 +117,9 @@ export class KalamNodes {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     for (const key of Object.keys(env)) if (key.startsWith('KALAM_')) delete env[key];
     Object.assign(env, this.opts.env);
-    const proc = spawn(process.execPath, [KALAM_BIN, 'serve', '--config', this.configPath(id)], {
+    // Extra node flags for a profiling run (`KALAM_TEST_NODE_ARGS="--cpu-prof"`), as in multiraft's harness.
+    const nodeArgs = (process.env['KALAM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const proc = spawn(process.execPath, [...nodeArgs, KALAM_BIN, 'serve', '--config', this.configPath(id)], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     });

@@ -65,3 +65,20 @@ test('a count mismatch or an unsupported value is INVALID_SQL', () => {
   assert.throws(() => bindParams(one('SHOW TABLES'), [1]), isInvalid);
   assert.deepEqual(bindParams(one('SHOW TABLES'), []), { kind: 'ShowTables', namespace: null });
 });
+
+test('a parsed batch is kept by its text, frozen, and binding parameters never changes it', () => {
+  const text = 'INSERT INTO app.kv (id, v) VALUES ($1, $2)';
+  const first = parseSql(text);
+  assert.equal(parseSql(text), first, 'the same text gives the kept parse');
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first[0]));
+  const a = bindParams(first[0]!, [1, 'one']);
+  const b = bindParams(first[0]!, [2, 'two']);
+  assert.notDeepEqual(a, b);
+  assert.deepEqual(parseSql(text), first);
+  assert.throws(() => {
+    (first as Statement[]).push(first[0]!);
+  }, TypeError);
+  // A failed parse is not kept: the same bad text fails again the same way.
+  assert.throws(() => parseSql('INSERT INTO'), SqlError);
+  assert.throws(() => parseSql('INSERT INTO'), SqlError);
+});

@@ -19,7 +19,7 @@ interface ProposalWaiter {
 
 interface ReadWaiter {
   readonly resolve: (index: number) => void;
-  readonly reject: (err: MultiRaftError) => void;
+  readonly reject: (err: Error) => void;
 }
 
 interface AppliedWaiter {
@@ -27,10 +27,20 @@ interface AppliedWaiter {
   readonly resolve: () => void;
 }
 
+/** Reads that share one ReadIndex round: every read that starts before the driver's next turn joins it. */
+export interface ReadBatch {
+  readonly context: string;
+  readonly answer: Promise<number>;
+  /** Callers still waiting for it; when the last one gives up, the round is forgotten. */
+  waiters: number;
+}
+
 export class GroupRuntime {
   readonly applyQueue: Entry[] = [];
   readonly proposals = new Map<number, ProposalWaiter>();
   readonly reads = new Map<string, ReadWaiter>();
+  /** The batch that reads join until the next driver turn asks the core for its read index. */
+  openRead: ReadBatch | undefined;
   private appliedWaiters: AppliedWaiter[] = [];
   lastSnapshotIndex: number;
   /** What the last leadership event said, to emit only changes. */

@@ -23,6 +23,7 @@ import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.
 import { resolveTiming } from './config.js';
 import { MultiRaftError, fromRemote } from './errors.js';
 import { GroupRuntime } from './group.js';
+import type { ReadBatch } from './group.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
 import { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
 
@@ -66,6 +67,8 @@ export interface ManagerStats {
   proposals: number;
   forwardedProposals: number;
   reads: number;
+  /** ReadIndex rounds asked of the core: concurrent reads of a group share one. */
+  readRounds: number;
   snapshotsTaken: number;
   snapshotsInstalled: number;
   leaderChanges: number;
@@ -92,6 +95,7 @@ export class RaftManager {
     proposals: 0,
     forwardedProposals: 0,
     reads: 0,
+    readRounds: 0,
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
     leaderChanges: 0,
@@ -107,6 +111,8 @@ export class RaftManager {
    * tolerate one tick of delay; answers that confirm a ReadIndex carry a context and are never deferred.
    */
   private deferredAnswers: { groupId: number; msg: Message }[] = [];
+  /** Groups with an open ReadIndex round to ask the core for in the next turn. */
+  private readBatchesToAsk: GroupRuntime[] = [];
   private turnScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -239,6 +245,7 @@ export class RaftManager {
   private turn(): void {
     if (this.stopped) return;
     this.stats.turns++;
+    this.askReadBatches();
     this.stepInbox();
     for (let round = 0; round < MULTIRAFT_LIMITS.drainRoundsMax; round++) {
       const readies: [GroupRuntime, Ready][] = [];
@@ -518,15 +525,8 @@ export class RaftManager {
         () => undefined,
       );
     }
-    const context = `${this.nodeId}:${++this.readCounter}`;
-    try {
-      g.raw.readIndex(context);
-    } catch (err) {
-      throw this.mapRaftError(g, err);
-    }
+    const batch = this.joinReadBatch(g);
     this.stats.reads++;
-    this.scheduleTurn();
-    const answer = new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject }));
     let onChange: ((c: LeaderChange) => void) | undefined;
     const leaderMoved = new Promise<'moved'>((resolve) => {
       onChange = (c: LeaderChange): void => {
@@ -535,25 +535,61 @@ export class RaftManager {
       this.events.on('leaderChange', onChange);
     });
     try {
-      const outcome = await this.withDeadline(
-        Promise.race([answer, leaderMoved]),
-        deadline,
-        () => g.reads.delete(context),
-        g,
-      );
-      if (outcome === 'moved') {
-        g.reads.delete(context);
-        return undefined;
-      }
-      return outcome;
+      const outcome = await this.withDeadline(Promise.race([batch.answer, leaderMoved]), deadline, () => undefined, g);
+      return outcome === 'moved' ? undefined : outcome;
     } catch (err) {
-      g.reads.delete(context);
       const retriable = err instanceof MultiRaftError && err.code === 'READ_REJECTED' && Date.now() < deadline;
       if (!retriable) throw err;
       await new Promise((resolve) => setTimeout(resolve, this.ticks.tickMs));
       return undefined;
     } finally {
       if (onChange !== undefined) this.events.off('leaderChange', onChange);
+      // The last caller to leave an unanswered round forgets it (its answer, if it comes, finds no waiter).
+      if (--batch.waiters === 0) {
+        g.reads.delete(batch.context);
+        if (g.openRead === batch) g.openRead = undefined; // not asked yet: a later read opens a fresh one
+      }
+    }
+  }
+
+  /**
+   * The group's open ReadIndex round, opened if there is none. Every read that starts before the next driver
+   * turn shares it, as etcd's server batches its linearizable reads: the core is asked for the read index in that
+   * turn, after each of these reads began, so the index it confirms is at least the commit index at each read's
+   * start — linearizable for all of them — and N concurrent reads cost one heartbeat round instead of N.
+   */
+  private joinReadBatch(g: GroupRuntime): ReadBatch {
+    let batch = g.openRead;
+    if (batch === undefined) {
+      const context = `${this.nodeId}:${++this.readCounter}`;
+      const answer = new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject }));
+      answer.catch(() => undefined); // every waiter sees the rejection through its own race
+      batch = { context, answer, waiters: 0 };
+      g.openRead = batch;
+      this.readBatchesToAsk.push(g);
+      this.scheduleTurn();
+    }
+    batch.waiters++;
+    return batch;
+  }
+
+  /** Asks the core for the read index of every open round (at the start of a driver turn). */
+  private askReadBatches(): void {
+    const groups = this.readBatchesToAsk;
+    this.readBatchesToAsk = [];
+    for (const g of groups) {
+      const batch = g.openRead;
+      g.openRead = undefined;
+      if (batch === undefined) continue;
+      const waiter = g.reads.get(batch.context);
+      if (waiter === undefined) continue; // every caller gave up before it was asked
+      try {
+        g.raw.readIndex(batch.context);
+        this.stats.readRounds++;
+      } catch (err) {
+        g.reads.delete(batch.context);
+        waiter.reject(this.mapRaftError(g, err));
+      }
     }
   }
 

@@ -43,6 +43,7 @@ import {
   MetaJobs,
   checkCron,
   dueBetween,
+  nextDue,
   groupNumber,
   scheduledJobId,
 } from '@kalam/kalamdb';
@@ -118,6 +119,12 @@ export class JobManager {
   private abort = new AbortController();
   /** Schedules: the due time each has fired up to (this leader's memory; job ids make re-firing harmless). */
   private readonly firedUpTo = new Map<string, number>();
+  /**
+   * Per schedule: the first due time after the point it was computed from, so that a poll before that time asks
+   * croner nothing (working out a cron expression's next run is most of an idle pass's cost). Keyed with the
+   * expression and creation time, so a schedule dropped and created again is computed afresh.
+   */
+  private readonly nextDueOf = new Map<string, { key: string; from: number; next: number | null }>();
   private jobCounter = 0;
 
   constructor(private readonly opts: JobManagerOptions) {
@@ -216,10 +223,24 @@ export class JobManager {
     const schedules = this.machines.jobs.schedules();
     const live = new Set(schedules.map((s) => s.scheduleId));
     for (const id of this.firedUpTo.keys()) if (!live.has(id)) this.firedUpTo.delete(id);
+    for (const id of this.nextDueOf.keys()) if (!live.has(id)) this.nextDueOf.delete(id);
     for (const s of schedules) {
       const since = Math.max(s.createdAt, this.firedUpTo.get(s.scheduleId) ?? now - JOBS_LIMITS.pollMs * 5);
+      const key = `${s.cronExpression}@${s.createdAt}`;
+      const known = this.nextDueOf.get(s.scheduleId);
+      // Nothing due in (since, now] when the first due time after an earlier point (≤ since) lies beyond now.
+      if (
+        known !== undefined &&
+        known.key === key &&
+        known.from <= since &&
+        (known.next === null || known.next > now)
+      ) {
+        this.firedUpTo.set(s.scheduleId, now);
+        continue;
+      }
       let due: number | null;
       try {
+        this.nextDueOf.set(s.scheduleId, { key, from: now, next: nextDue(s.cronExpression, now) });
         due = dueBetween(s.cronExpression, since, now);
       } catch (err) {
         this.log('warn', 'jobs.bad_schedule', { scheduleId: s.scheduleId, error: String(err) });

@@ -53,6 +53,15 @@ export interface UserRecord {
 /** A WHERE filter: the SQL layer's expression tree, evaluated by the state machines. */
 export type Filter = Expr;
 
+/**
+ * `SET column = expression` where the expression reads the row (`n = n + 1`): evaluated by the state machine against
+ * each matched row as it was before the statement (as SQL's UPDATE does), then coerced and type-checked like a value.
+ */
+export interface ComputedAssignment {
+  readonly column: string;
+  readonly expr: Expr;
+}
+
 export type SystemCommand =
   | {
       readonly type: 'CreateNamespace';
@@ -197,6 +206,8 @@ export type UserDataCommand = DataCommandBase &
         readonly tableId: string;
         readonly userId: string;
         readonly updates: Row;
+        /** Absent when every SET value is a constant (then the command encodes as before). */
+        readonly computed?: readonly ComputedAssignment[];
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;
@@ -243,6 +254,7 @@ export type SharedDataCommand = DataCommandBase &
         readonly type: 'Update';
         readonly tableId: string;
         readonly updates: Row;
+        readonly computed?: readonly ComputedAssignment[];
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;

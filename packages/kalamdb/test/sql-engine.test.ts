@@ -193,12 +193,33 @@ test('INSERT (multi-row, defaults), UPDATE and DELETE counts, SELECT with WHERE 
   assert.ok(seq.rows.every((r) => typeof r[1] === 'number'));
   assert.ok(!all.schema.some((c) => c.name === '_seq'), '_seq shows only when selected');
   await rejects(engine.execute(alice, 'SELECT nope FROM app.notes'), 'SQL_EXECUTION_ERROR', /column nope/);
-  await rejects(
-    engine.execute(alice, 'UPDATE app.notes SET n = n + 1 WHERE id = 1'),
-    'SQL_EXECUTION_ERROR',
-    /not supported yet/,
-  );
   await rejects(engine.execute(alice, 'SELECT * FROM notes'), 'INVALID_SQL', /namespace/);
+});
+
+test('UPDATE … SET col = expression over the row: each row from its own old values, atomic, type-checked', async () => {
+  const { engine } = setup();
+  await withApp(engine);
+  await one(engine, alice, "INSERT INTO app.notes (id, title, n) VALUES (1, 'a', 1), (2, 'b', 10), (3, 'c', NULL)");
+  await one(engine, bob, "INSERT INTO app.notes (id, title, n) VALUES (1, 'bob', 100)");
+  const inc = await one(engine, alice, 'UPDATE app.notes SET n = n + 1 WHERE id <= 2');
+  assert.equal(inc.row_count, 2);
+  // Every SET expression sees the row before the statement: `at` takes the old n.
+  await one(engine, alice, 'UPDATE app.notes SET n = n * 2, "at" = n WHERE id = 2');
+  // NULL arithmetic is NULL (the row still counts as updated); a parameter mixes with a column.
+  assert.equal((await one(engine, alice, 'UPDATE app.notes SET n = n + $1 WHERE id = 3', [5])).row_count, 1);
+  assert.deepEqual((await one(engine, alice, 'SELECT id, n FROM app.notes ORDER BY id')).rows, [
+    [1, 2],
+    [2, 22],
+    [3, null],
+  ]);
+  assert.deepEqual((await one(engine, alice, 'SELECT "at" FROM app.notes WHERE id = 2')).rows, [[11]]);
+  assert.deepEqual((await one(engine, bob, 'SELECT n FROM app.notes')).rows, [[100]], "bob's row is untouched");
+  // A value the column cannot hold refuses the whole statement: no row changes.
+  await rejects(engine.execute(alice, 'UPDATE app.notes SET n = title'), 'SQL_EXECUTION_ERROR', /SET n|INT/);
+  assert.deepEqual((await one(engine, alice, 'SELECT n FROM app.notes ORDER BY id')).rows, [[2], [22], [null]]);
+  await rejects(engine.execute(alice, 'UPDATE app.notes SET n = nope + 1'), 'SQL_EXECUTION_ERROR', /column nope/);
+  await rejects(engine.execute(alice, 'UPDATE app.notes SET n = 1, n = n + 1'), 'SQL_EXECUTION_ERROR', /twice/);
+  await rejects(engine.execute(alice, 'UPDATE app.notes SET id = id + 1'), 'SQL_EXECUTION_ERROR', /primary key/);
 });
 
 test('default namespace: namespace option and USE within a batch', async () => {

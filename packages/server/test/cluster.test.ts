@@ -87,6 +87,21 @@ test('a 3-node cluster: replication, isolation, SIGKILL and restart, graceful SI
     }
   });
 
+  await t.test('concurrent SET n = n + 1 through all three nodes: every increment counts, on every node', async () => {
+    const ddl = await sql(
+      n1,
+      root,
+      'CREATE SHARED TABLE app.counters (id BIGINT PRIMARY KEY, n BIGINT); INSERT INTO app.counters (id, n) VALUES (1, 0)',
+    );
+    assert.equal(ddl.status, 200, JSON.stringify(ddl.body));
+    const urls = [n1, n2, n3];
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => sql(urls[i % 3]!, root, 'UPDATE app.counters SET n = n + 1 WHERE id = 1')),
+    );
+    for (const r of replies) assert.equal(r.status, 200, JSON.stringify(r.body));
+    for (const url of urls) assert.deepEqual(rowsOf(await sql(url, root, 'SELECT n FROM app.counters')), [[30]]);
+  });
+
   await t.test("SIGKILL of the leader of alice's shard: writes go on, nothing acknowledged is lost", async () => {
     const shard = groupName(new ShardRouter({ numUserShards: 32, numSharedShards: 1 }).groupForUser('alice'));
     const status = (await request(n1, '/v1/api/cluster/status', { auth: root })).body as unknown as ClusterStatus;

@@ -8,7 +8,7 @@
  */
 import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
-import type { ColumnSchema, DataResponse, Row, Value } from '../commands.js';
+import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
 import { isPerUser } from '../tables.js';
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
@@ -56,7 +56,12 @@ function rowsInScope(ctx: EngineContext, t: TableInfo, session: Session): number
 
 type DataWrite =
   | { readonly type: 'Insert'; readonly rows: readonly Row[] }
-  | { readonly type: 'Update'; readonly updates: Row; readonly filter: Expr | null }
+  | {
+      readonly type: 'Update';
+      readonly updates: Row;
+      readonly computed?: readonly ComputedAssignment[];
+      readonly filter: Expr | null;
+    }
   | { readonly type: 'Delete'; readonly filter: Expr | null };
 
 async function propose(
@@ -117,21 +122,26 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
   const metaIndex = ctx.machines.system.appliedIndex();
   const clock = clockOf(ctx);
   const updates: Record<string, Value> = {};
+  const computed: ComputedAssignment[] = [];
   for (const a of s.assignments) {
     const c = column(t, a.column);
     if (c.name === t.schema.primaryKey)
       throw new KalamError('SQL_EXECUTION_ERROR', `the primary key ${c.name} cannot be updated`);
-    updates[c.name] = coerce(c, constantValue(foldPlannerCalls(a.value, clock), `SET ${c.name}`));
+    if (updates[c.name] !== undefined || computed.some((x) => x.column === c.name))
+      throw new KalamError('SQL_EXECUTION_ERROR', `column ${c.name} is assigned twice`);
+    const folded = foldPlannerCalls(a.value, clock);
+    if (columnsOf(folded).length === 0) {
+      updates[c.name] = coerce(c, constantValue(folded, `SET ${c.name}`));
+    } else {
+      // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
+      for (const name of columnsOf(folded)) column(t, name);
+      computed.push({ column: c.name, expr: folded });
+    }
   }
   const filter = planFilter(t, s.where, clock);
   const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
-  const count = await propose(
-    ctx,
-    scope.session,
-    t,
-    { type: 'Update', updates, filter },
-    { metaIndex, seqBase, at: clock.at },
-  );
+  const write: DataWrite = { type: 'Update', updates, ...(computed.length > 0 ? { computed } : {}), filter };
+  const count = await propose(ctx, scope.session, t, write, { metaIndex, seqBase, at: clock.at });
   return rowsResult(count, 'updated');
 }
 

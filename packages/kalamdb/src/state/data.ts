@@ -15,7 +15,7 @@
  * never skips.
  */
 import type { AppliedEntry } from '@kalam/multiraft';
-import { matches } from '@kalam/sql';
+import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
 import { decodeCommand } from '../codec.js';
@@ -24,6 +24,7 @@ import { pastCutoff } from '../cold/retention.js';
 import { ColdStore, pkKey } from '../cold/store.js';
 import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
 import type {
+  ComputedAssignment,
   DataJobCommand,
   DataResponse,
   Filter,
@@ -40,6 +41,8 @@ import type { ChangeFeed } from '../live/feed.js';
 import { LIVE_LIMITS } from '../live/limits.js';
 import type { RowChange } from '../live/types.js';
 import type { ShardRouter } from '../shard-router.js';
+import { KalamError } from '../sql/errors.js';
+import { coerce, toValue } from '../sql/values.js';
 import type { DataStore } from '../store.js';
 import { addColumnSql, checkRow, createTableSql, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
 import { ApplyError, KalamStateMachine } from './base.js';
@@ -58,6 +61,28 @@ const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,120}\.parquet$/;
 
 function scopeKey(scope: Scope): string {
   return scope.kind === 'user' ? scope.userId : '';
+}
+
+/**
+ * The values of `SET column = expression` for one row: every expression sees the row as it was before the
+ * statement. A value that cannot be stored (a type mismatch, an integer beyond ±2^53) refuses the whole command, on
+ * every replica alike.
+ */
+function evaluateSet(t: TableInfo, computed: readonly ComputedAssignment[], old: Row): Row {
+  if (computed.length === 0) return {};
+  const out: Record<string, Value> = {};
+  for (const a of computed) {
+    const c = t.schema.columns.find((col) => col.name === a.column);
+    if (c === undefined) throw new ApplyError('INVALID', `unknown column ${a.column}`);
+    try {
+      out[a.column] = coerce(c, toValue(evaluate(a.expr, old)));
+    } catch (err) {
+      if (err instanceof KalamError || err instanceof SqlError)
+        throw new ApplyError('INVALID', `SET ${a.column}: ${err.message}`);
+      throw err;
+    }
+  }
+  return out;
 }
 
 /** Row operations over the physical tables, shared by both data state machines. */
@@ -162,12 +187,13 @@ class Rows {
     t: TableInfo,
     scope: Scope,
     updates: Row | null,
+    computed: readonly ComputedAssignment[],
     filter: Filter | null,
     seqBase: number,
     out: RowChange[],
   ): number {
     if (updates !== null) {
-      for (const k of Object.keys(updates)) {
+      for (const k of [...Object.keys(updates), ...computed.map((a) => a.column)]) {
         if (!t.schema.columns.some((c) => c.name === k)) throw new ApplyError('INVALID', `unknown column ${k}`);
         if (k === t.schema.primaryKey) throw new ApplyError('INVALID', `the primary key ${k} cannot be updated`);
       }
@@ -176,7 +202,7 @@ class Rows {
     // A new version of each row, written whole: the row may live only in a flushed file.
     const stmt = this.upsert(t, scope);
     target.forEach((r, i) => {
-      const values = updates === null ? r.values : { ...r.values, ...updates };
+      const values = updates === null ? r.values : { ...r.values, ...updates, ...evaluateSet(t, computed, r.values) };
       if (updates !== null) {
         const problem = checkRow(t.schema, values);
         if (problem !== null) throw new ApplyError('INVALID', problem);
@@ -404,12 +430,18 @@ abstract class DataStateMachine<
     t: TableInfo,
     scope: Scope,
     cmd: { readonly seqBase: number },
-    op: { readonly rows: readonly Row[] } | { readonly updates: Row | null; readonly filter: Filter | null },
+    op:
+      | { readonly rows: readonly Row[] }
+      | {
+          readonly updates: Row | null;
+          readonly computed?: readonly ComputedAssignment[];
+          readonly filter: Filter | null;
+        },
   ): number {
     const changes: RowChange[] = [];
     const seqBase = this.changeLog.seqBase(this.groupId, cmd.seqBase);
     if ('rows' in op) this.rows.insert(t, scope, op.rows, seqBase, changes);
-    else this.rows.modify(t, scope, op.updates, op.filter, seqBase, changes);
+    else this.rows.modify(t, scope, op.updates, op.computed ?? [], op.filter, seqBase, changes);
     this.changeLog.record(this.groupId, changes);
     if (changes.length > 0) this.feed?.push({ kind: 'changes', groupId: this.groupId, changes });
     return changes.length;
@@ -562,7 +594,7 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
       }
       case 'Update': {
         const t = this.rows.table(cmd.tableId, true);
-        const op = { updates: cmd.updates, filter: cmd.filter };
+        const op = { updates: cmd.updates, computed: cmd.computed ?? [], filter: cmd.filter };
         return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, op) };
       }
       case 'Delete': {

@@ -74,6 +74,12 @@ timeout_ms = 5000
 action = "check"
 expect = "progress"
 within_ms = 2000
+[[steps]]
+action = "flush"
+[[steps]]
+action = "flush"
+wait = false
+timeout_ms = 7000
 `;
 
 test('a file with every action parses into its steps', () => {
@@ -86,7 +92,22 @@ test('a file with every action parses into its steps', () => {
   assert.equal(spec.checks.availabilityBoundMs, 9000);
   assert.deepEqual(
     spec.steps.map((s) => s.action),
-    ['wait', 'kill', 'start', 'restart', 'partition', 'network', 'heal', 'disk', 'kill', 'wipe', 'wait_for', 'check'],
+    [
+      'wait',
+      'kill',
+      'start',
+      'restart',
+      'partition',
+      'network',
+      'heal',
+      'disk',
+      'kill',
+      'wipe',
+      'wait_for',
+      'check',
+      'flush',
+      'flush',
+    ],
   );
   assert.deepEqual(spec.steps[1], { action: 'kill', target: { kind: 'most-leader' }, signal: 'KILL' });
   assert.deepEqual(spec.steps[3], { action: 'restart', target: { kind: 'leader', group: 'meta:system' } });
@@ -103,6 +124,8 @@ test('a file with every action parses into its steps', () => {
   });
   assert.deepEqual(spec.steps[6], { action: 'heal' });
   assert.deepEqual(spec.steps[10], { action: 'wait_for', condition: 'caught-up', timeoutMs: 5000 });
+  assert.deepEqual(spec.steps[12], { action: 'flush', wait: true, timeoutMs: 15_000 });
+  assert.deepEqual(spec.steps[13], { action: 'flush', wait: false, timeoutMs: 7000 });
 });
 
 test('defaults: name from the file, 3 nodes, no availability bound', () => {
@@ -172,6 +195,11 @@ for (const [what, text, message] of [
     'a bad from list',
     '[[steps]]\naction = "partition"\ntarget = 1\nfrom = [9]\n',
     /^bad\.toml: step 1: from: must be a non-empty list/,
+  ],
+  [
+    'a flush wait that is not a boolean',
+    '[[steps]]\naction = "flush"\nwait = "yes"\n',
+    /^bad\.toml: step 1: wait: must be true or false$/,
   ],
   ['an unknown top key', 'nodez = 3\n', /^bad\.toml: nodez: unknown key/],
   ['an unknown workload key', '[workload]\nclientz = 3\n', /^bad\.toml: workload: clientz: unknown key/],

@@ -38,9 +38,19 @@ import { countCalls, writeReport } from './report.js';
 import type { CheckExpectation, DrillSpec, DrillStep, WaitCondition } from './spec.js';
 import { scaledWaitMs } from './spec.js';
 import { describeTarget, groupsLedBy, resolveTarget } from './targets.js';
+import { rowsOf } from './transport.js';
 import type { DrillTransport } from './transport.js';
 import type { DrillNode, WorkloadSetup } from './workload.js';
-import { Workload, recordedCall, setupWorkload, sleep } from './workload.js';
+import {
+  SHARED_TABLE,
+  USER_TABLE,
+  Workload,
+  login,
+  recordedCall,
+  setupSql,
+  setupWorkload,
+  sleep,
+} from './workload.js';
 
 /** What `upCluster` takes (packages/cli/src/cluster/control.ts). */
 /** What a drill asks of `upCluster` (cluster/control.ts); tests hand the runner an in-memory factory. */
@@ -130,8 +140,12 @@ async function runOnCluster(
       progress,
     });
   }
+  const caller = { transport: opts.transport, nodes, timeoutMs: spec.workload.callTimeoutMs };
+  const rootAuth = (await login(caller, ctl.credentials.user, ctl.credentials.password)).auth;
+  const rootSql = async (sql: string, phase: string): Promise<Record<string, unknown>> =>
+    (await setupSql(caller, rootAuth, sql, [], sql, 0, phase)) as Record<string, unknown>;
   try {
-    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live });
+    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live, rootSql });
   } finally {
     live?.close();
   }
@@ -143,10 +157,16 @@ async function runWorkloadAndSteps(
   clock: () => number,
   rnd: Prng,
   startedAt: string,
-  ctx: { nodes: DrillNode[]; recorder: HistoryRecorder; setup: WorkloadSetup; live: LiveDrill | null },
+  ctx: {
+    nodes: DrillNode[];
+    recorder: HistoryRecorder;
+    setup: WorkloadSetup;
+    live: LiveDrill | null;
+    rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
+  },
 ): Promise<DrillResult> {
   const { spec, progress } = opts;
-  const { nodes, recorder, setup, live } = ctx;
+  const { nodes, recorder, setup, live, rootSql } = ctx;
   const events: DrillEvent[] = [];
   const checks: CheckOutcome[] = [];
   const faults: FaultRecord[] = [];
@@ -192,6 +212,7 @@ async function runWorkloadAndSteps(
         faults,
         slowDisks,
         n,
+        rootSql,
       });
       node = r.node;
       detail = r.detail;
@@ -297,6 +318,8 @@ interface StepContext {
   readonly faults: FaultRecord[];
   readonly slowDisks: Set<NodeId>;
   readonly n: number;
+  /** One statement as root, retried on another node while refused (bounded). */
+  readonly rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
 }
 
 async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId | null; detail: string }> {
@@ -390,6 +413,35 @@ async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId 
       c.checks.push(outcome);
       return { node: null, detail: `check ${step.expect}: ${outcome.passed ? 'pass' : 'FAIL'} (${outcome.detail})` };
     }
+    case 'flush':
+      return { node: null, detail: await flushStep(step, c) };
+  }
+}
+
+/** FLUSH TABLE of both workload tables; with `wait`, until both jobs completed (bounded; a failed job throws). */
+async function flushStep(step: Extract<DrillStep, { action: 'flush' }>, c: StepContext): Promise<string> {
+  const phase = `step ${c.n} flush`;
+  const jobs: string[] = [];
+  for (const table of [USER_TABLE, SHARED_TABLE]) {
+    const id = rowsOf(await c.rootSql(`FLUSH TABLE ${table}`, phase))[0]?.[0];
+    if (typeof id !== 'string') throw new Error(`FLUSH TABLE ${table} answered no job id`);
+    jobs.push(id);
+  }
+  if (!step.wait) return `flush: jobs ${jobs.join(', ')} started`;
+  const bound = c.clock() + Math.min(step.timeoutMs, Math.max(1, c.deadlineMs - c.clock()));
+  for (;;) {
+    const rows = rowsOf(await c.rootSql('SELECT job_id, status, error_message, result FROM system.jobs', phase));
+    const ours = rows.filter((r) => jobs.includes(String(r[0])));
+    const bad = ours.find((r) => r[1] === 'failed' || r[1] === 'cancelled');
+    if (bad !== undefined) throw new Error(`flush job ${String(bad[0])} ${String(bad[1])}: ${String(bad[2])}`);
+    if (ours.length === jobs.length && ours.every((r) => r[1] === 'completed')) {
+      return `flush: ${ours.map((r) => `${String(r[0])} ${String(r[3])}`).join('; ')}`;
+    }
+    if (c.clock() > bound) {
+      const states = ours.map((r) => `${String(r[0])} ${String(r[1])}`).join(', ');
+      throw new Error(`flush jobs not completed within ${step.timeoutMs} ms (${states})`);
+    }
+    await sleep(DRILL_LIMITS.setupRetryMs);
   }
 }
 

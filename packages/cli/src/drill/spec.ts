@@ -13,7 +13,9 @@
  *               partition (target, direction, from) | network (target, delay_ms, jitter_ms, loss, duplication,
  *               peers) | heal (target?) | disk (target, fsync_delay_ms) | wipe (target) |
  *               wait_for (condition = leaders | nodes-up | caught-up, timeout_ms) |
- *               check (expect = leaders | nodes-up | progress, within_ms)
+ *               check (expect = leaders | nodes-up | progress, within_ms) |
+ *               flush (wait = true | false, timeout_ms): FLUSH TABLE of both workload tables as root; with wait,
+ *               until both jobs completed (a failed job fails the step)
  *   [live]      optional live-query failover (drill/live.ts): subscribers (users, one USER-table subscription
  *               each), shared (one more, on a SHARED table), on_node, resume_on, writers_on, write_every_ms,
  *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
@@ -66,7 +68,8 @@ export type DrillStep =
   | { readonly action: 'disk'; readonly target: Target; readonly fsyncDelayMs: number }
   | { readonly action: 'wipe'; readonly target: Target }
   | { readonly action: 'wait_for'; readonly condition: WaitCondition; readonly timeoutMs: number }
-  | { readonly action: 'check'; readonly expect: CheckExpectation; readonly withinMs: number };
+  | { readonly action: 'check'; readonly expect: CheckExpectation; readonly withinMs: number }
+  | { readonly action: 'flush'; readonly wait: boolean; readonly timeoutMs: number };
 
 export type StepAction = DrillStep['action'];
 
@@ -169,6 +172,7 @@ const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
   wipe: ['target'],
   wait_for: ['condition', 'timeout_ms'],
   check: ['expect', 'within_ms'],
+  flush: ['wait', 'timeout_ms'],
 };
 const ACTIONS = Object.keys(STEP_KEYS) as StepAction[];
 const SIGNALS: readonly KillSignal[] = ['KILL', 'TERM', 'STOP', 'CONT'];
@@ -366,6 +370,12 @@ function readStep(r: Reader, nodes: number): DrillStep {
         expect: r.oneOf('expect', EXPECTATIONS, undefined),
         withinMs: r.integer('within_ms', 5_000, 1, DRILL_LIMITS.waitMsMax),
       };
+    case 'flush':
+      return {
+        action,
+        wait: r.boolean('wait', true),
+        timeoutMs: r.integer('timeout_ms', DRILL_LIMITS.waitForMsDefault, 1, DRILL_LIMITS.waitForMsMax),
+      };
   }
 }
 
@@ -446,6 +456,13 @@ class Reader {
     const v = this.t[key];
     if (v === undefined) return fallback;
     if (typeof v !== 'string') this.fail(key, 'must be a string');
+    return v;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const v = this.t[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') this.fail(key, 'must be true or false');
     return v;
   }
 

@@ -78,7 +78,10 @@ export interface Caller {
   readonly timeoutMs: number;
 }
 
-/** One SQL statement, retried on another node while it is refused, within setupTriesMax tries. */
+/**
+ * One SQL statement, retried on another node while it is refused, within setupTriesMax tries. `phase` names what
+ * it is part of in the error ("drill setup", "step 4 flush").
+ */
 export async function setupSql(
   c: Caller,
   auth: string,
@@ -86,6 +89,7 @@ export async function setupSql(
   params: unknown[],
   what: string,
   first = 0,
+  phase = 'drill setup',
 ): Promise<unknown> {
   let last = '';
   for (let attempt = 0; attempt < DRILL_LIMITS.setupTriesMax; attempt++) {
@@ -100,12 +104,12 @@ export async function setupSql(
     // A retried CREATE whose first try took effect after all.
     if (result.reason.endsWith('ALREADY_EXISTS')) return {};
     if (result.reason.startsWith('4') && !result.reason.includes('UNAUTHORIZED')) {
-      throw new CliError('DRILL_SETUP', `drill setup: ${what} was refused on node ${node.id}: ${result.reason}`);
+      throw new CliError('DRILL_SETUP', `${phase}: ${what} was refused on node ${node.id}: ${result.reason}`);
     }
     last = `node ${node.id}: ${result.reason}`;
     await sleep(DRILL_LIMITS.setupRetryMs);
   }
-  throw new CliError('DRILL_SETUP', `drill setup: ${what} failed ${DRILL_LIMITS.setupTriesMax} times (last: ${last})`);
+  throw new CliError('DRILL_SETUP', `${phase}: ${what} failed ${DRILL_LIMITS.setupTriesMax} times (last: ${last})`);
 }
 
 export async function login(

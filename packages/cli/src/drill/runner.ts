@@ -41,16 +41,7 @@ import { describeTarget, groupsLedBy, resolveTarget } from './targets.js';
 import { rowsOf } from './transport.js';
 import type { DrillTransport } from './transport.js';
 import type { DrillNode, WorkloadSetup } from './workload.js';
-import {
-  SHARED_TABLE,
-  USER_TABLE,
-  Workload,
-  login,
-  recordedCall,
-  setupSql,
-  setupWorkload,
-  sleep,
-} from './workload.js';
+import { SHARED_TABLE, USER_TABLE, Workload, login, recordedCall, setupSql, setupWorkload, sleep } from './workload.js';
 
 /** What `upCluster` takes (packages/cli/src/cluster/control.ts). */
 /** What a drill asks of `upCluster` (cluster/control.ts); tests hand the runner an in-memory factory. */

@@ -222,6 +222,55 @@ test('UPDATE … SET col = expression over the row: each row from its own old va
   await rejects(engine.execute(alice, 'UPDATE app.notes SET id = id + 1'), 'SQL_EXECUTION_ERROR', /primary key/);
 });
 
+test('GROUP BY and HAVING: one row per group, NULLs grouped together, PostgreSQL rule for plain columns', async () => {
+  const { engine } = setup();
+  await withApp(engine);
+  await one(
+    engine,
+    alice,
+    "INSERT INTO app.notes (id, title, n) VALUES (1, 'a', 1), (2, 'b', 1), (3, 'c', 2), (4, 'd', NULL)",
+  );
+  await one(engine, bob, "INSERT INTO app.notes (id, title, n) VALUES (9, 'bob', 1)");
+  const rows = async (sql: string) => (await one(engine, alice, sql)).rows;
+  assert.deepEqual(await rows('SELECT n, COUNT(*) AS c FROM app.notes GROUP BY n ORDER BY n'), [
+    [1, 2],
+    [2, 1],
+    [null, 1],
+  ]);
+  assert.deepEqual(await rows('SELECT n, COUNT(*) FROM app.notes GROUP BY n HAVING COUNT(*) > 1'), [[1, 2]]);
+  assert.deepEqual(await rows('SELECT n, SUM(id) AS s FROM app.notes GROUP BY n ORDER BY s DESC, n LIMIT 2'), [
+    [null, 4],
+    [1, 3],
+  ]);
+  assert.deepEqual(await rows('SELECT n, MAX(title), MIN(id) FROM app.notes WHERE id > 1 GROUP BY n ORDER BY n'), [
+    [1, 'b', 2],
+    [2, 'c', 3],
+    [null, 'd', 4],
+  ]);
+  assert.deepEqual(await rows('SELECT COUNT(*) + 1 AS next FROM app.notes'), [[5]]);
+  assert.deepEqual(await rows('SELECT COUNT(*) FROM app.notes WHERE id > 100'), [[0]], 'one group of no rows');
+  assert.deepEqual(await rows('SELECT n, COUNT(*) FROM app.notes WHERE id > 100 GROUP BY n'), [], 'no groups');
+  const schema = (await one(engine, alice, 'SELECT n, COUNT(*) AS c FROM app.notes GROUP BY n')).schema;
+  assert.deepEqual(
+    schema.map((c) => [c.name, c.data_type]),
+    [
+      ['n', 'Int'],
+      ['c', 'BigInt'],
+    ],
+  );
+  await rejects(
+    engine.execute(alice, 'SELECT title, COUNT(*) FROM app.notes GROUP BY n'),
+    'SQL_EXECUTION_ERROR',
+    /column title must appear in the GROUP BY clause/,
+  );
+  await rejects(
+    engine.execute(alice, 'SELECT title, COUNT(*) FROM app.notes'),
+    'SQL_EXECUTION_ERROR',
+    /column title must appear in the GROUP BY clause/,
+  );
+  await rejects(engine.execute(alice, 'SELECT n FROM app.notes GROUP BY nope'), 'SQL_EXECUTION_ERROR', /column nope/);
+});
+
 test('default namespace: namespace option and USE within a batch', async () => {
   const { engine } = setup();
   await withApp(engine);

@@ -198,6 +198,9 @@ export interface Select {
   readonly columns: readonly ('*' | SelectItem)[];
   readonly from: TableRef;
   readonly where: Expr | null;
+  /** GROUP BY expressions; empty without GROUP BY. */
+  readonly groupBy: readonly Expr[];
+  readonly having: Expr | null;
   readonly orderBy: readonly OrderByItem[];
   readonly limit: number | null;
   readonly offset: number | null;

@@ -190,7 +190,7 @@ export function parseSelect(input: LibInput): Select {
 }
 
 function convertSelect(conv: Converter, root: LibNode): Select {
-  rejectPresent(conv, root, ['with', 'distinct', 'groupby', 'having', 'window', 'into', 'options'], 'SELECT');
+  rejectPresent(conv, root, ['with', 'distinct', 'window', 'into', 'options'], 'SELECT');
   if (root['_next'] !== undefined) throw conv.fail(locOffset(root), 'SELECT does not support set operations');
   if (root['from'] === null) throw conv.fail(locOffset(root), 'SELECT needs a FROM clause');
   const from = tableOf(conv, root['from'], locOffset(root));
@@ -204,12 +204,20 @@ function convertSelect(conv: Converter, root: LibNode): Select {
     return { expr: convertExpr(conv, expr, locOffset(column)), alias: typeof alias === 'string' ? alias : null };
   });
   const where = root['where'] === null ? null : convertExpr(conv, root['where'], null);
+  // node-sql-parser gives GROUP BY as {columns: [...]} (older versions: a bare list).
+  const grouping = root['groupby'];
+  const groupNodes =
+    isNode(grouping) && !Array.isArray(grouping) ? nodes(grouping['columns'] ?? []) : nodes(grouping ?? []);
+  const groupBy = groupNodes.map((g) => convertExpr(conv, g, locOffset(g)));
+  const having =
+    root['having'] === null || root['having'] === undefined ? null : convertExpr(conv, root['having'], null);
+  if (having !== null && groupBy.length === 0) throw conv.fail(locOffset(root), 'HAVING needs GROUP BY');
   const orderBy = nodes(root['orderby'] ?? []).map((item): OrderByItem => ({
     expr: convertExpr(conv, item['expr'], locOffset(item)),
     direction: text(item['type']).toUpperCase() === 'DESC' ? 'DESC' : 'ASC',
   }));
   const { limit, offset } = convertLimit(conv, root['limit']);
-  return { kind: 'Select', columns, from, where, orderBy, limit, offset };
+  return { kind: 'Select', columns, from, where, groupBy, having, orderBy, limit, offset };
 }
 
 function convertLimit(conv: Converter, value: unknown): { limit: number | null; offset: number | null } {

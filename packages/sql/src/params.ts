@@ -68,6 +68,8 @@ function bindStatement(stmt: Statement, bind: (expr: Expr) => Expr): Statement {
         ...stmt,
         columns: stmt.columns.map((c): '*' | SelectItem => (c === '*' ? c : { expr: bind(c.expr), alias: c.alias })),
         where: where(stmt.where),
+        groupBy: stmt.groupBy.map(bind),
+        having: where(stmt.having),
         orderBy: stmt.orderBy.map((o) => ({ expr: bind(o.expr), direction: o.direction })),
       };
     case 'SubscribeTo':

@@ -75,7 +75,7 @@ test('other statement errors', () => {
   fails("EXECUTE AS USER 'a' (SELECT * FROM t", 'INVALID_SQL', 1, 21, /unclosed/);
   fails('SUBSCRIBE TO t OPTIONS (batch = 3)', 'INVALID_SQL', 1, 25, /unknown subscription option/);
   fails('SHOW TABLES app', 'INVALID_SQL', 1, 13, /end of the statement/);
-  fails('SELECT a FROM t GROUP BY a', 'INVALID_SQL', 1, 1, /GROUP BY/);
+  fails('SELECT a FROM t HAVING a > 1', 'INVALID_SQL', 1, 1, /HAVING needs GROUP BY/);
   fails('SELECT * FROM t WHERE a IN (SELECT b FROM u)', 'INVALID_SQL', 1, 23);
   fails('SELECT * FROM t JOIN u ON t.a = u.a', 'INVALID_SQL', 1, 1, /one table/);
   fails('SELECT 1', 'INVALID_SQL', 1, 1, /FROM/);

@@ -154,12 +154,26 @@ test('UPDATE and DELETE with WHERE', () => {
   assert.deepEqual(one('DELETE FROM t'), { kind: 'Delete', table: { namespace: null, name: 't' }, where: null });
 });
 
+test('SELECT with GROUP BY and HAVING', () => {
+  const s = one('SELECT k, COUNT(*) AS n FROM t GROUP BY k, v HAVING COUNT(*) > 1');
+  assert.ok(s.kind === 'Select');
+  assert.deepEqual(s.groupBy, [col('k'), col('v')]);
+  assert.deepEqual(s.having, {
+    kind: 'binary',
+    op: '>',
+    left: { kind: 'call', name: 'COUNT', args: [], star: true },
+    right: lit(1),
+  });
+});
+
 test('SELECT: *, COUNT(*), aliases, WHERE, ORDER BY, LIMIT, OFFSET, system tables', () => {
   assert.deepEqual(one('SELECT * FROM system.users'), {
     kind: 'Select',
     columns: ['*'],
     from: { namespace: 'system', name: 'users' },
     where: null,
+    groupBy: [],
+    having: null,
     orderBy: [],
     limit: null,
     offset: null,
@@ -169,6 +183,8 @@ test('SELECT: *, COUNT(*), aliases, WHERE, ORDER BY, LIMIT, OFFSET, system table
     columns: [{ expr: { kind: 'call', name: 'COUNT', args: [], star: true }, alias: 'n' }],
     from: { namespace: 'app', name: 't' },
     where: null,
+    groupBy: [],
+    having: null,
     orderBy: [],
     limit: null,
     offset: null,
@@ -195,6 +211,8 @@ test('SELECT: *, COUNT(*), aliases, WHERE, ORDER BY, LIMIT, OFFSET, system table
         right: { kind: 'not', expr: { kind: 'like', expr: col('c'), pattern: lit('x_%'), negated: false } },
       },
     },
+    groupBy: [],
+    having: null,
     orderBy: [
       { expr: col('_seq'), direction: 'DESC' },
       { expr: col('id'), direction: 'ASC' },
@@ -294,6 +312,8 @@ test('EXECUTE AS USER wraps one statement', () => {
       columns: ['*'],
       from: { namespace: 'app', name: 'm' },
       where: null,
+      groupBy: [],
+      having: null,
       orderBy: [],
       limit: null,
       offset: null,

@@ -77,7 +77,13 @@ function parseSubscription(sql: string): Subscribable {
   }
   if (stmt.kind === 'SubscribeTo') return stmt;
   if (stmt.kind !== 'Select') throw new KalamError('INVALID_SQL', `a subscription is a SELECT, not ${stmt.kind}`);
-  if (stmt.columns.some((c) => c !== '*') || stmt.orderBy.length > 0 || stmt.limit !== null || stmt.offset !== null) {
+  if (
+    stmt.columns.some((c) => c !== '*') ||
+    stmt.groupBy.length > 0 ||
+    stmt.orderBy.length > 0 ||
+    stmt.limit !== null ||
+    stmt.offset !== null
+  ) {
     throw new KalamError(
       'INVALID_SQL',
       'a subscription is SELECT * FROM ns.t [WHERE …] (no columns, ORDER BY or LIMIT)',

@@ -163,6 +163,8 @@ export function foldSelect(s: Select, clock: PlannerClock): Select {
     ...s,
     columns: s.columns.map((c) => (c === '*' ? c : { expr: fold(c.expr), alias: c.alias })),
     where: s.where === null ? null : fold(s.where),
+    groupBy: s.groupBy.map(fold),
+    having: s.having === null ? null : fold(s.having),
     orderBy: s.orderBy.map((o) => ({ expr: fold(o.expr), direction: o.direction })),
   };
 }

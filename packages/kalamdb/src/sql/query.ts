@@ -1,10 +1,21 @@
 /**
  * SELECT over rows already read from local state: WHERE (the sql package's `matches`), ORDER BY (`compare`, NULLs
- * last ascending and first descending, as PostgreSQL), OFFSET/LIMIT, then projection with aliases — or, when the
- * select list is made of aggregates (COUNT, SUM, MIN, MAX, AVG), one aggregate row. Rows arrive in primary-key order,
- * and the sort is stable, so equal keys keep that order.
+ * last ascending and first descending, as PostgreSQL), OFFSET/LIMIT, then projection with aliases. With GROUP BY, or
+ * aggregates (COUNT, SUM, MIN, MAX, AVG) in the select list, rows are grouped (one group of all rows without GROUP
+ * BY), HAVING filters the groups, and each group gives one row; a column outside an aggregate must be a GROUP BY
+ * column (PostgreSQL's rule). Rows arrive in primary-key order and sorts are stable, so groups and equal keys keep
+ * that order.
  */
-import { compare, evaluate, matches, type Expr, type Select, type SelectItem, type SqlValue } from '@kalam/sql';
+import {
+  compare,
+  evaluate,
+  mapExpr,
+  matches,
+  type Expr,
+  type Select,
+  type SelectItem,
+  type SqlValue,
+} from '@kalam/sql';
 import type { Value } from '../commands.js';
 import { KalamError } from './errors.js';
 import { dataTypeName, typeOfValue } from './schema.js';
@@ -67,10 +78,9 @@ function typeOf(rel: Relation, expr: Expr, sample: Value): string {
   return typeOfValue(sample);
 }
 
-function aggregate(expr: Expr, rows: readonly Readonly<Record<string, Value>>[]): Value {
-  if (expr.kind !== 'call' || !isAggregate(expr)) {
-    throw new KalamError('INVALID_SQL', 'mixing aggregates and plain columns needs GROUP BY (not supported yet)');
-  }
+type Row = Readonly<Record<string, Value>>;
+
+function aggregate(expr: Expr & { kind: 'call' }, rows: readonly Row[]): Value {
   if (expr.name === 'COUNT' && expr.star) return rows.length;
   const [arg] = expr.args;
   if (arg === undefined || expr.args.length !== 1)
@@ -97,10 +107,22 @@ function aggregate(expr: Expr, rows: readonly Readonly<Record<string, Value>>[])
   }
 }
 
-function orderRows(stmt: Select, rows: Readonly<Record<string, Value>>[], aliases: ReadonlyMap<string, Expr>): void {
+/** `expr` over one group: each aggregate computed over the group's rows, the rest from its first row. */
+function evaluateInGroup(expr: Expr, rows: readonly Row[]): SqlValue {
+  const folded = mapExpr(expr, (e) =>
+    e.kind === 'call' && isAggregate(e) ? { kind: 'literal', value: aggregate(e, rows) } : undefined,
+  );
+  return evaluate(folded, rows[0] ?? {});
+}
+
+function orderKeys(stmt: Select, aliases: ReadonlyMap<string, Expr>): Expr[] {
+  return stmt.orderBy.map((o) => (o.expr.kind === 'column' ? (aliases.get(o.expr.name) ?? o.expr) : o.expr));
+}
+
+/** Sorts `items` in place by ORDER BY, given each item's key values; stable. */
+function sortByKeys<T>(stmt: Select, items: T[], keysOf: (item: T) => SqlValue[]): void {
   if (stmt.orderBy.length === 0) return;
-  const keyExprs = stmt.orderBy.map((o) => (o.expr.kind === 'column' ? (aliases.get(o.expr.name) ?? o.expr) : o.expr));
-  const keyed = rows.map((row, i) => ({ row, i, keys: keyExprs.map((e) => evaluate(e, row)) }));
+  const keyed = items.map((item, i) => ({ item, i, keys: keysOf(item) }));
   keyed.sort((a, b) => {
     for (const [k, o] of stmt.orderBy.entries()) {
       const x = a.keys[k] ?? null;
@@ -112,7 +134,59 @@ function orderRows(stmt: Select, rows: Readonly<Record<string, Value>>[], aliase
     }
     return a.i - b.i;
   });
-  keyed.forEach((k, i) => (rows[i] = k.row));
+  keyed.forEach((k, i) => (items[i] = k.item));
+}
+
+/**
+ * PostgreSQL's rule: outside aggregates, an expression may use only GROUP BY columns — or be a GROUP BY expression
+ * itself.
+ */
+function checkGrouping(stmt: Select, exprs: readonly Expr[]): void {
+  const groupColumns = new Set(stmt.groupBy.flatMap((g) => (g.kind === 'column' ? [g.name] : [])));
+  const groupExprs = new Set(stmt.groupBy.map((g) => JSON.stringify(g)));
+  for (const e of exprs) {
+    if (groupExprs.has(JSON.stringify(e))) continue;
+    const outside = mapExpr(e, (x) =>
+      x.kind === 'call' && isAggregate(x) ? { kind: 'literal', value: null } : undefined,
+    );
+    for (const name of columnsOf(outside)) {
+      if (!groupColumns.has(name)) {
+        throw new KalamError(
+          'SQL_EXECUTION_ERROR',
+          `column ${name} must appear in the GROUP BY clause or be used in an aggregate function`,
+        );
+      }
+    }
+  }
+}
+
+/** GROUP BY (or a lone aggregate row): one output row per group that passes HAVING, sorted, paged. */
+function groupedRows(
+  stmt: Select,
+  items: readonly SelectItem[],
+  rows: readonly Row[],
+  aliases: ReadonlyMap<string, Expr>,
+): Value[][] {
+  const keys = orderKeys(stmt, aliases);
+  checkGrouping(stmt, [...items.map((it) => it.expr), ...(stmt.having === null ? [] : [stmt.having]), ...keys]);
+  const groups = new Map<string, Row[]>();
+  if (stmt.groupBy.length === 0) groups.set('', [...rows]);
+  for (const r of stmt.groupBy.length === 0 ? [] : rows) {
+    const key = JSON.stringify(stmt.groupBy.map((g) => keyPart(evaluate(g, r))));
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [r]);
+    else group.push(r);
+  }
+  let list = [...groups.values()];
+  const having = stmt.having;
+  if (having !== null) list = list.filter((g) => evaluateInGroup(having, g) === true);
+  sortByKeys(stmt, list, (g) => keys.map((e) => evaluateInGroup(e, g)));
+  return page(stmt, list).map((g) => items.map((it) => toValue(evaluateInGroup(it.expr, g))));
+}
+
+/** A group key part: bigints spelled out (JSON has none), every other value as it is. */
+function keyPart(v: SqlValue): string | number | boolean | null {
+  return typeof v === 'bigint' ? `${v}n` : v;
 }
 
 function page<T>(stmt: Select, rows: readonly T[]): T[] {
@@ -134,16 +208,21 @@ export function runSelect(stmt: Select, rel: Relation): QueryResult {
     stmt.orderBy.map((o) => o.expr),
     [...aliases.keys()],
   );
+  // GROUP BY and HAVING name table columns, as PostgreSQL's HAVING does (no output aliases there).
+  checkColumns(rel, [...stmt.groupBy, ...(stmt.having === null ? [] : [stmt.having])]);
   if (stmt.where !== null && containsAggregate(stmt.where)) {
     throw new KalamError('INVALID_SQL', 'aggregates are not allowed in WHERE');
   }
+  if (stmt.groupBy.some(containsAggregate))
+    throw new KalamError('INVALID_SQL', 'aggregates are not allowed in GROUP BY');
   const filtered = rel.rows.filter((r) => matches(stmt.where, r));
   let out: Value[][];
-  if (items.some((it) => containsAggregate(it.expr))) {
-    out = page(stmt, [items.map((it) => aggregate(it.expr, filtered))]);
+  if (stmt.groupBy.length > 0 || stmt.having !== null || items.some((it) => containsAggregate(it.expr))) {
+    out = groupedRows(stmt, items, filtered, aliases);
   } else {
     const rows = [...filtered];
-    orderRows(stmt, rows, aliases);
+    const keys = orderKeys(stmt, aliases);
+    sortByKeys(stmt, rows, (r) => keys.map((e) => evaluate(e, r)));
     out = page(stmt, rows).map((r) => items.map((it) => toValue(evaluate(it.expr, r))));
   }
   const schema: ColumnInfo[] = items.map((it, index) => ({

@@ -242,6 +242,8 @@ const SELECT_ALL: Select = {
   columns: ['*'],
   from: { namespace: 'system', name: 'schedules' },
   where: null,
+  groupBy: [],
+  having: null,
   orderBy: [],
   limit: null,
   offset: null,

@@ -239,6 +239,17 @@ export type UserDataCommand = DataCommandBase &
         readonly userId: string;
         readonly pingedAt: number;
       }
+    | {
+        /**
+         * PingLiveQuery for every subscription one node holds for one user, in one entry (Kalam's addition: a
+         * node pings once per user and interval, not once per subscription). Answers LiveQueriesPinged with the
+         * ids that were still registered.
+         */
+        readonly type: 'PingLiveQueries';
+        readonly userId: string;
+        readonly subscriptionIds: readonly string[];
+        readonly pingedAt: number;
+      }
   );
 
 export type SharedDataCommand = DataCommandBase &
@@ -273,6 +284,7 @@ export type DataResponse =
   | { readonly type: 'Ok' }
   | { readonly type: 'RowsAffected'; readonly count: number }
   | { readonly type: 'Subscribed'; readonly subscriptionId: string }
+  | { readonly type: 'LiveQueriesPinged'; readonly subscriptionIds: readonly string[] }
   | { readonly type: 'Error'; readonly message: string };
 
 export type AnyCommand = SystemCommand | UsersCommand | JobsCommand | UserDataCommand | SharedDataCommand;

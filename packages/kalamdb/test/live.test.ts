@@ -191,6 +191,24 @@ test('RegisterLiveQuery: the per-user limit on every replica; cleanup removes on
   const announced = n.events.filter((e) => e.kind === 'unregistered');
   assert.equal(announced.length, 1);
   assert.equal(announced[0]?.kind === 'unregistered' && announced[0].cause, 'cleanup');
+
+  // One PingLiveQueries refreshes several registrations and answers which are still there (node 2's were removed);
+  // another user's id is not touched.
+  const ping: UserDataCommand = {
+    type: 'PingLiveQueries',
+    userId: ALICE,
+    subscriptionIds: ['c1-s0', 'c1-s1', 'c1-s2', 'not-registered'],
+    pingedAt: 777,
+    metaIndex: 0,
+  };
+  const [pinged] = n.shard.apply(entries(ok.length + 4, [ping]));
+  assert.deepEqual(pinged, { type: 'LiveQueriesPinged', subscriptionIds: ['c1-s0', 'c1-s2'] });
+  const pingedAt = new Map(n.shard.liveQueries().map((q) => [q['subscription_id'], q['last_ping_at']]));
+  assert.equal(pingedAt.get('c1-s0'), 777);
+  assert.equal(pingedAt.get('c1-s2'), 777);
+  assert.equal(pingedAt.get('c1-s4'), 1, 'not in the ping: unchanged');
+  const [other] = n.shard.apply(entries(ok.length + 5, [{ ...ping, userId: 'mallory' }]));
+  assert.deepEqual(other, { type: 'LiveQueriesPinged', subscriptionIds: [] });
 });
 
 test('a restore replaces the high-water mark: a shard that had gone further continues from the snapshot', () => {

@@ -663,6 +663,16 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
           .run(cmd.pingedAt, cmd.subscriptionId, cmd.userId);
         return { type: 'RowsAffected', count: r.changes };
       }
+      case 'PingLiveQueries': {
+        if (cmd.subscriptionIds.length > LIVE_LIMITS.subscriptionsPerUserMax) {
+          throw new ApplyError('LIMIT_EXCEEDED', `more than ${LIVE_LIMITS.subscriptionsPerUserMax} ids in one ping`);
+        }
+        const stmt = this.store.prepare(
+          'UPDATE sys_live_queries SET last_ping_at = ? WHERE subscription_id = ? AND user_id = ?',
+        );
+        const found = cmd.subscriptionIds.filter((id) => stmt.run(cmd.pingedAt, id, cmd.userId).changes > 0);
+        return { type: 'LiveQueriesPinged', subscriptionIds: found };
+      }
       case 'FlushRows':
       case 'RewriteFiles':
         return this.applyJob(this.rows.table(cmd.tableId, true), this.scope(cmd.userId), cmd);

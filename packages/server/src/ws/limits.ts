@@ -28,7 +28,7 @@ export const WS_LIMITS = {
   pendingChangesMax: 10_000,
   /** A socket with more unsent bytes than this is a slow consumer and is closed (1013); it may resume. */
   sendBufferBytesMax: 16 * 1024 * 1024,
-  /** Every subscription's PingLiveQuery heartbeat through its user's shard. */
+  /** The registration heartbeat: one PingLiveQueries per user with subscriptions on this node, through its shard. */
   pingIntervalMs: 2_000,
   /** A registration whose last heartbeat is older than this is stale: its shard's leader cleans its node's up. */
   staleAfterMs: 10_000,

@@ -14,13 +14,23 @@
  *   (the node fell behind) is caught up from the restored change log after the cursor; if the log no longer reaches
  *   back that far the subscription ends with RESUME_UNAVAILABLE rather than skip anything.
  * - Registration. RegisterLiveQuery{node_id: this node} on subscribe (the per-user limit is enforced there, on every
- *   replica alike), UnregisterLiveQuery on unsubscribe or socket close, PingLiveQuery every WS_LIMITS.pingIntervalMs.
- *   A ping that finds no registration (a cleanup raced a slow heartbeat) re-registers. The leader of each user shard
- *   sweeps every WS_LIMITS.sweepIntervalMs and proposes CleanupNodeSubscriptions{user, node} for registrations not
- *   pinged for WS_LIMITS.staleAfterMs — a node that died. KILL LIVE QUERY's UnregisterLiveQuery, seen applying here,
+ *   replica alike), UnregisterLiveQuery on unsubscribe or socket close, and every WS_LIMITS.pingIntervalMs one
+ *   PingLiveQueries per user, for all of that user's subscriptions on this node. A ping that finds no registration
+ *   (a cleanup raced a slow heartbeat) re-registers. The leader of each user shard sweeps every
+ *   WS_LIMITS.sweepIntervalMs and proposes CleanupNodeSubscriptions{user, node} for registrations not pinged for
+ *   WS_LIMITS.staleAfterMs — a node that died. KILL LIVE QUERY's UnregisterLiveQuery, seen applying here,
  *   ends the subscription with SUBSCRIPTION_KILLED.
  */
-import { KalamError, changesAfter, concerns, dataUserShard, initialRows, toKalamError, viewOf } from '@kalam/kalamdb';
+import {
+  KalamError,
+  LIVE_LIMITS,
+  changesAfter,
+  concerns,
+  dataUserShard,
+  initialRows,
+  toKalamError,
+  viewOf,
+} from '@kalam/kalamdb';
 import type { DataResponse, FeedEvent, LiveQueryPlan, LiveRow, LiveView, RowChange, Session } from '@kalam/kalamdb';
 
 import type { NodeLog, RunningNode } from '../runtime.js';
@@ -432,27 +442,51 @@ export class LiveQueries {
     });
   }
 
+  /**
+   * One PingLiveQueries per user (not one PingLiveQuery per subscription) for this node's subscriptions that are
+   * registered and not already being pinged. A subscription the answer no longer lists was cleaned up by its shard
+   * leader (or never registered): it ends. Only subscriptions in the batch are judged, so one that registers
+   * while the ping is in flight is not mistaken for a removed one.
+   */
   private heartbeat(): void {
+    const byUser = new Map<string, Subscription[]>();
     for (const sub of this.byLiveId.values()) {
       const plan = sub.plan;
       if (plan === null || sub.pingInFlight || (sub.state !== 'live' && sub.state !== 'loading')) continue;
-      sub.pingInFlight = true;
-      const cmd = {
-        type: 'PingLiveQuery',
-        subscriptionId: sub.liveId,
-        userId: plan.userId,
-        pingedAt: Date.now(),
-        metaIndex: 0,
-      } as const;
-      this.node.executor
-        .executeUserData(plan.userId, cmd)
-        .then((r) => {
-          if (r.type === 'RowsAffected' && r.count === 0 && sub.state !== 'ended')
-            this.onUnregistered(sub.liveId, 'cleanup');
-        })
-        .catch((err: unknown) => this.log('warn', 'live.ping_failed', { liveId: sub.liveId, error: String(err) }))
-        .finally(() => (sub.pingInFlight = false));
+      let list = byUser.get(plan.userId);
+      if (list === undefined) byUser.set(plan.userId, (list = []));
+      list.push(sub);
     }
+    for (const [userId, all] of byUser) {
+      for (let i = 0; i < all.length; i += LIVE_LIMITS.subscriptionsPerUserMax) {
+        this.ping(userId, all.slice(i, i + LIVE_LIMITS.subscriptionsPerUserMax));
+      }
+    }
+  }
+
+  private ping(userId: string, subs: readonly Subscription[]): void {
+    for (const sub of subs) sub.pingInFlight = true;
+    const cmd = {
+      type: 'PingLiveQueries',
+      userId,
+      subscriptionIds: subs.map((s) => s.liveId),
+      pingedAt: Date.now(),
+      metaIndex: 0,
+    } as const;
+    this.node.executor
+      .executeUserData(userId, cmd)
+      .then((r) => {
+        if (r.type !== 'LiveQueriesPinged') return;
+        const still = new Set(r.subscriptionIds);
+        for (const sub of subs)
+          if (!still.has(sub.liveId) && sub.state !== 'ended') this.onUnregistered(sub.liveId, 'cleanup');
+      })
+      .catch((err: unknown) =>
+        this.log('warn', 'live.ping_failed', { userId, subscriptions: subs.length, error: String(err) }),
+      )
+      .finally(() => {
+        for (const sub of subs) sub.pingInFlight = false;
+      });
   }
 
   /** On each user shard this node leads: CleanupNodeSubscriptions for every (user, node) with a stale registration. */

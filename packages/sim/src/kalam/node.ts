@@ -5,57 +5,31 @@
  * ':memory:' store, restores each group's durable snapshot, and the Raft core replays the committed entries
  * after it — which is why apply must be idempotent and snapshots must carry every row.
  */
-import type { Entry, HardState, Message, NodeId, Prng, Ready, Snapshot } from '@kalam/raft';
-import { RawNode, StateRole } from '@kalam/raft';
+import type { Entry, NodeId, Prng } from '@kalam/raft';
+import { StateRole } from '@kalam/raft';
 import type { GroupId, KalamStateMachine, ShardingConfig } from '@kalam/kalamdb';
 import { DataStore, StateMachines, allGroups, groupName } from '@kalam/kalamdb';
 import { SIM_LIMITS } from '../options.js';
+import type { DurableLog, ProcessGroup } from '../process.js';
+import { SimProcess, emptyDurableLog, newCore } from '../process.js';
 
-/** What raft.db keeps of one group. */
-export interface DurableLog {
-  hardState: HardState;
-  entries: Entry[];
-  offsetIndex: number;
-  offsetTerm: number;
-  snapshot: Snapshot | undefined;
-}
-
-export interface KalamGroup {
+export interface KalamGroup extends ProcessGroup {
   readonly id: GroupId;
   readonly name: string;
-  raw: RawNode;
   /** canApply: only the data groups pause (StateMachine.canApply of multiraft). */
   sm: KalamStateMachine<{ readonly type: string }, unknown> & { canApply?(entry: Entry): boolean };
-  readonly durable: DurableLog;
-  role: string;
-  lastSnapshotIndex: number;
   /** Committed entries not applied yet: a data entry waits here for its metaIndex (DESIGN.md §6). */
   applyQueue: Entry[];
 }
 
-export interface KalamEnvelope {
-  readonly group: number;
-  readonly msg: Message;
-}
-
-export class KalamNode {
-  up = true;
-  /** Bumped at every crash: events scheduled for an earlier life are ignored. */
-  epoch = 0;
-  groups: KalamGroup[] = [];
+export class KalamNode extends SimProcess<KalamGroup> {
   machines!: StateMachines;
-  inbox: KalamEnvelope[] = [];
-  /** A write in progress: the node is blocked (as an event loop inside fsync) until it completes. */
-  pending: { readies: [number, Ready][] } | undefined;
-  turnScheduled = false;
-  fsyncMs = 1;
-  downUntil = 0;
   private store: DataStore | undefined;
   private readonly layout: GroupId[];
   private readonly durable: DurableLog[];
 
   constructor(
-    readonly id: NodeId,
+    id: NodeId,
     private readonly voters: readonly NodeId[],
     private readonly sharding: ShardingConfig,
     private readonly prng: Prng,
@@ -63,14 +37,9 @@ export class KalamNode {
     /** False only under the planted bug `skipRestoreOnBoot`. */
     private readonly restoreOnBoot: boolean,
   ) {
+    super(id);
     this.layout = allGroups(sharding);
-    this.durable = this.layout.map(() => ({
-      hardState: { term: 0, vote: 0 as NodeId, commit: 0 },
-      entries: [],
-      offsetIndex: 0,
-      offsetTerm: 0,
-      snapshot: undefined,
-    }));
+    this.durable = this.layout.map(() => emptyDurableLog());
     this.boot();
   }
 
@@ -86,7 +55,17 @@ export class KalamNode {
       return {
         id,
         name: groupName(id),
-        raw: this.newRawNode(d),
+        raw: newCore({
+          id: this.id,
+          voters: this.voters,
+          prng: this.prng,
+          msgEntriesMax: this.msgEntriesMax,
+          snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
+          plantedBugs: undefined,
+          durable: d,
+          // The fresh data.db holds exactly the snapshot: everything after it is replayed.
+          applied: d.snapshot?.index ?? 0,
+        }),
         sm,
         durable: d,
         role: StateRole.Follower,
@@ -94,46 +73,13 @@ export class KalamNode {
         applyQueue: [],
       };
     });
-    this.inbox = [];
-    this.pending = undefined;
-    this.turnScheduled = false;
-  }
-
-  private newRawNode(d: DurableLog): RawNode {
-    return new RawNode({
-      id: this.id,
-      voters: this.voters,
-      electionTick: SIM_LIMITS.electionTick,
-      heartbeatTick: SIM_LIMITS.heartbeatTick,
-      preVote: true,
-      checkQuorum: true,
-      random: this.prng.fork(),
-      limits: {
-        snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
-        msgEntriesMax: this.msgEntriesMax,
-        inflightMsgsMax: 16,
-      },
-      restore: {
-        hardState: d.hardState,
-        ...(d.snapshot !== undefined ? { snapshot: d.snapshot } : {}),
-        offsetIndex: d.offsetIndex,
-        offsetTerm: d.offsetTerm,
-        entries: d.entries,
-        // The fresh data.db holds exactly the snapshot: everything after it is replayed.
-        applied: d.snapshot?.index ?? 0,
-      },
-    });
+    this.forgetVolatile();
   }
 
   /** The process dies: the write in flight never reaches raft.db, and data.db (in memory) is gone. */
-  crash(): void {
-    this.up = false;
-    this.epoch++;
-    this.pending = undefined;
-    this.inbox = [];
-    this.turnScheduled = false;
-    this.store?.close();
-    this.store = undefined;
+  override crash(): void {
+    super.crash();
+    this.close();
   }
 
   /** Closes data.db at the end of a run. */

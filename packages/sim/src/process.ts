@@ -132,3 +132,19 @@ export function writeDurable(d: DurableLog, rd: Ready): void {
   }
   if (rd.hardState !== undefined) d.hardState = rd.hardState;
 }
+
+/**
+ * Takes a snapshot of `g` at `appliedIndex` holding `data`, keeping the last `snapshotKeep` entries before it
+ * in the log (for slow followers), and makes the compaction durable in the group's disk image.
+ */
+export function compactLog(g: ProcessGroup, appliedIndex: number, data: Uint8Array, snapshotKeep: number): void {
+  const d = g.durable;
+  const compactTo = Math.max(d.offsetIndex, appliedIndex - snapshotKeep);
+  const snap = g.raw.compact(appliedIndex, data, compactTo);
+  d.snapshot = snap;
+  const off = g.raw.raft.log.offset();
+  d.entries = d.entries.filter((e) => e.index > off.index);
+  d.offsetIndex = off.index;
+  d.offsetTerm = off.term;
+  g.lastSnapshotIndex = snap.index;
+}

@@ -1,38 +1,31 @@
 /**
- * One seeded run of a whole simulated cluster: N nodes × G groups on a simulated clock, network and disk.
- *
- * Time is simulated milliseconds. Every node ticks its groups each SIM_LIMITS.tickMs (with its own phase),
- * and runs the driver turn of DESIGN.md §6: step the inbox, collect every group's Ready, send `messages`,
- * write all groups' state in one fsync, then send `persistedMessages`, apply, advance. While the fsync
- * runs the node is blocked; a crash in that window loses the write.
+ * One seeded run of a whole simulated cluster: N nodes × G groups of the pure Raft core on the simulated
+ * clock, network and disk of cluster.ts, each group's state machine a rolling digest (node.ts).
  *
  * Safety phase: faults (loss, delay/reordering, duplication, two-way / one-way / bridge partitions that
- * change over time, crashes, slow disks) while clients propose, read and transfer leadership. Liveness
+ * change over time, crashes, slow disks) while clients propose, read and transfer leadership; faults aim at
+ * leaders and at nodes inside an fsync, and a fresh leader is sometimes cut off or killed at once. Liveness
  * phase: heal everything; every group must elect a leader and commit a fresh entry on every node within
  * SIM_LIMITS.livenessTicksMax ticks. The checkers (checker.ts) run throughout and at the end.
  */
-import type { Message, NodeId, Ready } from '@kalam/raft';
-import { AssertionError, EntryKind, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
+import type { NodeId, Ready } from '@kalam/raft';
+import { EntryKind, Prng, nodeId } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
-import { EventQueue } from './events.js';
+import type { ClusterStats, FaultProfile, PartitionShape } from './cluster.js';
+import { SimCluster } from './cluster.js';
 import type { DurableGroup, SimGroup } from './node.js';
 import { SimNode, applyEntry, decodeSnapshot, encodeSnapshot, entryKey } from './node.js';
-import { writeDurable } from './process.js';
+import type { GroupReadies } from './process.js';
+import { compactLog } from './process.js';
 import type { SimOptions } from './options.js';
 import { SIM_LIMITS } from './options.js';
 import { Trace } from './trace.js';
 
-export interface SimStats {
+export interface SimStats extends ClusterStats {
   proposals: number;
   acked: number;
   reads: number;
-  leaderChanges: number;
-  crashes: number;
-  partitions: number;
-  messagesDelivered: number;
-  messagesDropped: number;
-  snapshotsInstalled: number;
   livenessTicks: number;
 }
 
@@ -46,37 +39,18 @@ export interface SimResult {
   readonly stats: SimStats;
 }
 
-type SimEvent =
-  | { at: number; seq: number; kind: 'deliver'; from: NodeId; to: NodeId; group: number; msg: Message }
-  | { at: number; seq: number; kind: 'tick'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'turn'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'fsync'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'control' }
-  | { at: number; seq: number; kind: 'isolate'; node: NodeId }
-  | { at: number; seq: number; kind: 'crash'; node: NodeId };
-
-type EventBody = SimEvent extends infer E ? (E extends SimEvent ? Omit<E, 'at' | 'seq'> : never) : never;
-
 /** Per-seed fault and workload profile, drawn from the seed. */
-interface Profile {
-  lossRate: number;
-  dupRate: number;
-  delayMsMax: number;
-  partitionChancePerTick: number;
-  crashChancePerTick: number;
-  slowDiskChancePerTick: number;
-  proposeChancePerTick: number;
-  readChancePerTick: number;
-  transferChancePerTick: number;
-  downTicksMin: number;
-  downTicksSpread: number;
-  partitionTicksMin: number;
-  partitionTicksSpread: number;
-  isolateNewLeaderChance: number;
-  snapshotEvery: number;
-  snapshotKeep: number;
-  fsyncMsMax: number;
+interface Profile extends FaultProfile {
+  readonly proposeChancePerTick: number;
+  readonly readChancePerTick: number;
+  readonly transferChancePerTick: number;
+  readonly isolateNewLeaderChance: number;
+  readonly snapshotEvery: number;
+  readonly snapshotKeep: number;
 }
+
+/** The partition shapes of this driver, in the order `faults.int` picks them. */
+const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'outbound', 'split', 'bridge'];
 
 interface Proposal {
   readonly group: number;
@@ -101,70 +75,49 @@ interface PendingRead {
   readonly minIndex: number;
 }
 
-export class Simulation {
-  readonly checker: Checker;
-  readonly stats: SimStats = {
-    proposals: 0,
-    acked: 0,
-    reads: 0,
-    leaderChanges: 0,
-    crashes: 0,
-    partitions: 0,
-    messagesDelivered: 0,
-    messagesDropped: 0,
-    snapshotsInstalled: 0,
-    livenessTicks: 0,
-  };
-  private readonly trace: Trace;
-  private readonly queue = new EventQueue<SimEvent>();
-  private seq = 0;
-  private now = 0;
-  private readonly prng: Prng;
-  private readonly net: Prng;
-  private readonly faults: Prng;
+export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
   private readonly clients: Prng;
-  private readonly nodes: SimNode[];
-  private readonly ids: NodeId[];
-  private readonly profile: Profile;
-  /** Blocked directed links ("a>b") and when each heals: partitions overlap and heal independently. */
-  private readonly blocked = new Map<string, number>();
-  private readonly slowUntil = new Map<NodeId, number>();
-  private lossRate: number;
-  private dupRate: number;
-  private delayMsMax: number;
   private readonly proposals = new Map<string, Proposal>();
   private readonly acked: Proposal[] = [];
   private readonly ackedMax: number[];
   private readonly reads = new Map<string, PendingRead>();
   private nextCommand = 0;
   private nextRead = 0;
-  private phase: 'safety' | 'liveness' = 'safety';
   private readonly markers = new Map<number, Marker>();
   private livenessDone = false;
 
   constructor(private readonly opts: SimOptions) {
-    this.trace = new Trace(opts.onTrace);
-    this.prng = new Prng(opts.seed);
-    this.net = this.prng.fork();
-    this.faults = this.prng.fork();
-    this.clients = this.prng.fork();
-    this.profile = drawProfile(this.prng.fork());
-    this.lossRate = this.profile.lossRate;
-    this.dupRate = this.profile.dupRate;
-    this.delayMsMax = this.profile.delayMsMax;
-    this.checker = new Checker(opts.groups);
-    this.ackedMax = Array.from({ length: opts.groups }, () => 0);
-    this.ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
+    const trace = new Trace(opts.onTrace);
+    const prng = new Prng(opts.seed);
+    const net = prng.fork();
+    const faults = prng.fork();
+    const clients = prng.fork();
+    const profile = drawProfile(prng.fork());
+    const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
     const bugs = opts.plantedBug !== undefined ? { [opts.plantedBug]: true } : undefined;
     // Small appends in many seeds: entries of old and new terms then travel in separate messages.
-    const msgEntriesMax = [1, 1, 2, 3, 64][this.prng.int(5)]!;
-    this.nodes = this.ids.map((id) => new SimNode(id, this.ids, opts.groups, this.prng.fork(), bugs, msgEntriesMax));
+    const msgEntriesMax = [1, 1, 2, 3, 64][prng.int(5)]!;
+    const nodes = ids.map((id) => new SimNode(id, ids, opts.groups, prng.fork(), bugs, msgEntriesMax));
+    const stats: SimStats = {
+      proposals: 0,
+      acked: 0,
+      reads: 0,
+      leaderChanges: 0,
+      crashes: 0,
+      partitions: 0,
+      messagesDelivered: 0,
+      messagesDropped: 0,
+      snapshotsInstalled: 0,
+      livenessTicks: 0,
+    };
+    super({ trace, checker: new Checker(opts.groups), net, faults, profile, ids, nodes, stats, phase: 'safety' });
+    this.clients = clients;
+    this.ackedMax = Array.from({ length: opts.groups }, () => 0);
   }
 
   run(): SimResult {
     const tickMs = SIM_LIMITS.tickMs;
-    for (const n of this.nodes) this.schedule(this.faults.int(tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
-    this.schedule(0, { kind: 'control' });
+    this.start();
     const safetyEndMs = this.opts.ticks * tickMs;
     this.runUntil(safetyEndMs);
     if (!this.checker.failed) {
@@ -185,132 +138,16 @@ export class Simulation {
     };
   }
 
-  private runUntil(endMs: number, done?: () => boolean): void {
-    for (;;) {
-      const ev = this.queue.peek();
-      if (ev === undefined || ev.at > endMs || this.checker.failed) return;
-      if (done?.() === true) return;
-      this.queue.pop();
-      this.now = ev.at;
-      this.checker.now = ev.at;
-      this.handle(ev);
-    }
-  }
-
-  private schedule(delayMs: number, body: EventBody): void {
-    this.queue.push({ ...body, at: this.now + delayMs, seq: this.seq++ });
-  }
-
-  private node(id: NodeId): SimNode {
-    const n = this.nodes[id - 1];
-    if (n === undefined) throw new RangeError(`no node ${id}`);
-    return n;
-  }
-
-  private handle(ev: SimEvent): void {
-    switch (ev.kind) {
-      case 'deliver':
-        this.deliver(ev.from, ev.to, ev.group, ev.msg);
-        return;
-      case 'tick': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch) return;
-        this.schedule(SIM_LIMITS.tickMs, { kind: 'tick', node: n.id, epoch: n.epoch });
-        if (!n.up || n.pending !== undefined) return; // a blocked event loop misses its timer
-        this.guard(n, () => n.groups.forEach((g) => g.raw.tick()));
-        this.turn(n);
-        return;
-      }
-      case 'turn': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch) return;
-        n.turnScheduled = false;
-        if (n.up && n.pending === undefined) this.turn(n);
-        return;
-      }
-      case 'fsync': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch || n.pending === undefined) return;
-        const { readies } = n.pending;
-        n.pending = undefined;
-        this.complete(n, readies);
-        this.turn(n);
-        return;
-      }
-      case 'isolate':
-        if (this.phase === 'safety') this.isolate(ev.node);
-        return;
-      case 'crash': {
-        const n = this.node(ev.node);
-        if (this.phase === 'safety' && n.up)
-          this.crash(n, this.profile.downTicksMin + this.faults.int(this.profile.downTicksSpread));
-        return;
-      }
-      case 'control':
-        this.control();
-        this.schedule(SIM_LIMITS.tickMs, { kind: 'control' });
-        return;
-    }
-  }
-
-  // Driver -------------------------------------------------------------------------------------------
-
-  /** Runs `fn` against the node's cores; an exception from the core is a violated invariant. */
-  private guard(n: SimNode, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      const what = err instanceof AssertionError ? 'core-assertion' : 'core-exception';
-      this.checker.violate(what, `node ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  private turn(n: SimNode): void {
-    const inbox = n.inbox;
-    n.inbox = [];
-    this.guard(n, () => {
-      for (const env of inbox) n.groups[env.group]!.raw.step(env.msg);
-    });
-    for (let round = 0; round < SIM_LIMITS.drainRoundsMax && !this.checker.failed; round++) {
-      const readies: [number, Ready][] = [];
-      this.guard(n, () => {
-        n.groups.forEach((g, i) => {
-          if (g.raw.hasReady()) readies.push([i, g.raw.ready()]);
-        });
-      });
-      if (readies.length === 0) return;
-      for (const [group, rd] of readies) for (const m of rd.messages) this.send(n.id, group, m);
-      const sync = readies.some(([, rd]) => rd.mustSync);
-      if (sync && n.fsyncMs > 0) {
-        // One fsync covers every group's writes of this turn (group commit).
-        n.pending = { readies };
-        this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
-        return;
-      }
-      this.complete(n, readies);
-    }
-    if (!n.turnScheduled && !this.checker.failed) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
-  }
-
   /** The write is durable: send the acknowledgements, apply, advance. */
-  private complete(n: SimNode, readies: [number, Ready][]): void {
-    for (const [group, rd] of readies) {
-      const g = n.groups[group]!;
-      writeDurable(g.durable, rd);
-      if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
-      this.checker.onLogged(group, n.id, rd.entries, entryKey);
-    }
-    for (const [group, rd] of readies) for (const m of rd.persistedMessages) this.send(n.id, group, m);
+  protected complete(n: SimNode, readies: GroupReadies): void {
+    this.persisted(n, readies);
     for (const [group, rd] of readies) {
       const g = n.groups[group]!;
       if (rd.snapshot !== undefined) this.restoreSnapshot(n, group, g, rd.snapshot.index, rd.snapshot.data);
       for (const e of rd.committedEntries) this.apply(n, group, g, e);
       for (const rs of rd.readStates) this.onReadState(n, group, rs);
       this.guard(n, () => g.raw.advance(rd));
-      this.observeRole(n, group, g);
+      this.observeRole(n, group);
       this.maybeSnapshot(n, g);
     }
   }
@@ -360,78 +197,19 @@ export class Simulation {
     if (d.appliedIndex - g.lastSnapshotIndex < this.profile.snapshotEvery) return;
     const pad = 'x'.repeat(this.faults.int(200));
     const data = encodeSnapshot({ index: d.appliedIndex, digest: d.digest, commands: d.commands, pad });
-    const compactTo = Math.max(d.offsetIndex, d.appliedIndex - this.profile.snapshotKeep);
-    this.guard(n, () => {
-      const snap = g.raw.compact(d.appliedIndex, data, compactTo);
-      d.snapshot = snap;
-      const off = g.raw.raft.log.offset();
-      d.entries = d.entries.filter((e) => e.index > off.index);
-      d.offsetIndex = off.index;
-      d.offsetTerm = off.term;
-      g.lastSnapshotIndex = snap.index;
-    });
+    this.guard(n, () => compactLog(g, d.appliedIndex, data, this.profile.snapshotKeep));
   }
 
-  private observeRole(n: SimNode, group: number, g: SimGroup): void {
-    const r = g.raw.raft;
-    if (r.role === g.role) return;
-    g.role = r.role;
-    if (r.role !== StateRole.Leader) return;
-    this.stats.leaderChanges++;
-    this.trace.record(`${this.now} leader n${n.id} g${group} t${r.term}`);
-    this.checker.onLeader(group, r.term, n.id);
-    this.checker.onBecameLeader(group, n.id, r.term, (i) => r.log.term(i), r.log.firstIndex());
-    if (this.phase === 'safety' && this.faults.chance(this.profile.isolateNewLeaderChance)) {
-      // Cut off or kill a fresh leader before its entries spread: the road to Raft's Figure 8.
-      const kind = this.faults.chance(0.5) ? 'isolate' : 'crash';
-      this.schedule(this.faults.int(8 * this.delayMsMax + 10), { kind, node: n.id });
-    }
-  }
-
-  private isolate(id: NodeId): void {
-    const p = this.profile;
-    const healAt = this.now + (p.partitionTicksMin + this.faults.int(p.partitionTicksSpread)) * SIM_LIMITS.tickMs;
-    for (const o of this.ids) {
-      if (o === id) continue;
-      this.block(`${id}>${o}`, healAt);
-      this.block(`${o}>${id}`, healAt);
-    }
-    this.stats.partitions++;
-    this.trace.record(`${this.now} partition isolate new leader n${id}`);
-  }
-
-  // Network ------------------------------------------------------------------------------------------
-
-  private send(from: NodeId, group: number, msg: Message): void {
-    if (this.isBlocked(from, msg.to) || this.net.chance(this.lossRate)) {
-      this.stats.messagesDropped++;
-      return;
-    }
-    const delay = 1 + this.net.int(this.delayMsMax);
-    this.schedule(delay, { kind: 'deliver', from, to: msg.to, group, msg });
-    if (this.net.chance(this.dupRate)) {
-      this.schedule(delay + this.net.int(this.delayMsMax * 2), { kind: 'deliver', from, to: msg.to, group, msg });
-    }
-  }
-
-  private deliver(from: NodeId, to: NodeId, group: number, msg: Message): void {
-    const n = this.node(to);
-    if (!n.up || this.isBlocked(from, to)) {
-      this.stats.messagesDropped++;
-      return;
-    }
-    this.stats.messagesDelivered++;
-    this.trace.record(`${this.now} ${from}>${to} g${group} ${msg.type} t${msg.term}`);
-    n.inbox.push({ group, msg });
-    if (!n.turnScheduled && n.pending === undefined) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
+  protected onNewLeader(n: SimNode): void {
+    if (!this.faults.chance(this.profile.isolateNewLeaderChance)) return;
+    // Cut off or kill a fresh leader before its entries spread: the road to Raft's Figure 8.
+    const kind = this.faults.chance(0.5) ? 'isolate' : 'crash';
+    this.schedule(this.faults.int(8 * this.delayMsMax + 10), { kind, node: n.id });
   }
 
   // Faults and clients (one control step per tick) -----------------------------------------------------
 
-  private control(): void {
+  protected control(): void {
     if (this.phase === 'liveness') {
       this.livenessStep();
       return;
@@ -440,46 +218,11 @@ export class Simulation {
     this.clientStep();
   }
 
-  private faultStep(): void {
-    const f = this.faults;
-    const p = this.profile;
-    for (const [link, healAt] of this.blocked) {
-      if (this.now < healAt) continue;
-      this.blocked.delete(link);
-      this.trace.record(`${this.now} heal ${link}`);
-    }
-    if (f.chance(p.partitionChancePerTick)) this.partition();
-    for (const n of this.nodes) {
-      if (!n.up && this.now >= n.downUntil) this.restart(n);
-      const slow = this.slowUntil.get(n.id);
-      if (slow !== undefined && this.now >= slow) {
-        this.slowUntil.delete(n.id);
-        n.fsyncMs = 1 + f.int(p.fsyncMsMax);
-      }
-    }
-    if (f.chance(p.crashChancePerTick)) {
-      const n = this.pickVictim();
-      if (n.up) this.crash(n, p.downTicksMin + f.int(p.downTicksSpread));
-    }
-    if (f.chance(p.slowDiskChancePerTick)) {
-      const n = this.nodes[f.int(this.nodes.length)]!;
-      n.fsyncMs = 20 + f.int(200);
-      this.slowUntil.set(n.id, this.now + (50 + f.int(300)) * SIM_LIMITS.tickMs);
-      this.trace.record(`${this.now} slow-disk n${n.id} ${n.fsyncMs}ms`);
-    }
-    if (f.chance(0.01)) {
-      // The network's weather changes.
-      this.lossRate = f.chance(0.5) ? p.lossRate : f.float() * 0.2;
-      this.dupRate = f.chance(0.5) ? p.dupRate : f.float() * 0.1;
-      this.delayMsMax = f.chance(0.5) ? p.delayMsMax : 1 + f.int(60);
-    }
-  }
-
   /**
    * Faults aimed where they hurt (as Jepsen's nemeses do): often a current leader, or a node in the middle
    * of an fsync (a torn write), otherwise any node.
    */
-  private pickVictim(): SimNode {
+  protected pickVictim(): SimNode {
     const f = this.faults;
     const roll = f.float();
     if (roll < 0.4) {
@@ -494,74 +237,15 @@ export class Simulation {
     return this.nodes[f.int(this.nodes.length)]!;
   }
 
-  private partition(): void {
-    const f = this.faults;
-    const p = this.profile;
-    const ids = [...this.ids];
-    const kind = f.int(5);
+  protected partition(): void {
+    const shape = PARTITION_SHAPES[this.faults.int(PARTITION_SHAPES.length)]!;
     const victim = this.pickVictim().id;
-    const healAt = this.now + (p.partitionTicksMin + f.int(p.partitionTicksSpread)) * SIM_LIMITS.tickMs;
-    const block = (a: NodeId, b: NodeId): void => this.block(`${a}>${b}`, healAt);
-    let what: string;
-    if (kind === 0) {
-      for (const o of ids) {
-        if (o === victim) continue;
-        block(victim, o);
-        block(o, victim);
-      }
-      what = `isolate n${victim}`;
-    } else if (kind === 1) {
-      for (const o of ids) if (o !== victim) block(o, victim);
-      what = `block inbound of n${victim}`;
-    } else if (kind === 2) {
-      for (const o of ids) if (o !== victim) block(victim, o);
-      what = `block outbound of n${victim}`;
-    } else if (kind === 3) {
-      // A random split into two sides.
-      const side = new Set(ids.filter(() => f.chance(0.5)));
-      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) block(a, b);
-      what = `split {${[...side].join(',')}}`;
-    } else {
-      // A bridge: two sides that only the bridge node connects (openraft #2080).
-      const others = ids.filter((i) => i !== victim);
-      const left = new Set(others.filter((_, i) => i % 2 === 0));
-      for (const a of others) for (const b of others) if (left.has(a) !== left.has(b)) block(a, b);
-      what = `bridge via n${victim}`;
-    }
-    this.stats.partitions++;
-    this.trace.record(`${this.now} partition ${what}`);
+    this.cut(shape, victim, this.partitionEndMs());
   }
 
-  private block(link: string, healAt: number): void {
-    this.blocked.set(link, Math.max(healAt, this.blocked.get(link) ?? 0));
-  }
-
-  private isBlocked(from: NodeId, to: NodeId): boolean {
-    const healAt = this.blocked.get(`${from}>${to}`);
-    return healAt !== undefined && this.now < healAt;
-  }
-
-  private crash(n: SimNode, downTicks: number): void {
-    n.crash();
-    n.downUntil = this.now + downTicks * SIM_LIMITS.tickMs;
+  protected onCrash(n: SimNode): void {
     for (const [k, p] of this.proposals) if (p.node === n.id) this.proposals.delete(k);
     for (const [k, r] of this.reads) if (r.node === n.id) this.reads.delete(k);
-    this.stats.crashes++;
-    this.trace.record(`${this.now} crash n${n.id}`);
-  }
-
-  private restart(n: SimNode): void {
-    n.up = true;
-    this.guard(n, () => n.boot());
-    for (const g of n.groups) g.role = g.raw.raft.role;
-    this.schedule(this.faults.int(SIM_LIMITS.tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
-    this.trace.record(`${this.now} restart n${n.id}`);
-  }
-
-  private leaders(group: number): SimNode[] {
-    return this.nodes.filter(
-      (n) => n.up && n.pending === undefined && n.groups[group]!.raw.raft.role === StateRole.Leader,
-    );
   }
 
   private clientStep(): void {
@@ -582,28 +266,14 @@ export class Simulation {
     }
   }
 
-  /** A client call into a core: typed errors are the client's answer, anything else a violation. */
-  private clientCall(n: SimNode, fn: () => void): boolean {
-    try {
-      fn();
-      this.turn(n);
-      return true;
-    } catch (err) {
-      if (err instanceof RaftError) return false;
-      this.guard(n, () => {
-        throw err;
-      });
-      return false;
-    }
-  }
-
   private propose(n: SimNode, group: number, data: string): boolean {
-    return this.clientCall(n, () => {
+    const call = this.clientCall(n, () => {
       const { index, term } = n.groups[group]!.raw.propose(new TextEncoder().encode(data));
       this.proposals.set(`${group}:${n.id}:${index}`, { group, node: n.id, index, term, data });
       this.stats.proposals++;
       this.trace.record(`${this.now} propose n${n.id} g${group} ${data}@${index}`);
     });
+    return call.ok;
   }
 
   private read(group: number): void {
@@ -615,7 +285,7 @@ export class Simulation {
     const minIndex = this.ackedMax[group]!;
     this.reads.set(context, { group, node: n.id, minIndex });
     this.trace.record(`${this.now} read n${n.id} g${group} ${context} min ${minIndex}`);
-    if (!this.clientCall(n, () => n.groups[group]!.raw.readIndex(context))) this.reads.delete(context);
+    if (!this.clientCall(n, () => n.groups[group]!.raw.readIndex(context)).ok) this.reads.delete(context);
   }
 
   private onReadState(n: SimNode, group: number, rs: Ready['readStates'][number]): void {
@@ -640,16 +310,7 @@ export class Simulation {
 
   private heal(): void {
     this.phase = 'liveness';
-    this.blocked.clear();
-    this.lossRate = 0;
-    this.dupRate = 0;
-    this.delayMsMax = 5;
-    for (const n of this.nodes) {
-      n.fsyncMs = 1;
-      if (!n.up) this.restart(n);
-    }
-    this.slowUntil.clear();
-    this.trace.record(`${this.now} heal-all`);
+    this.healAll();
     for (let group = 0; group < this.opts.groups; group++) {
       this.markers.set(group, { data: `live-g${group}`, done: false, proposedAt: -Infinity, index: undefined });
     }

@@ -1,8 +1,8 @@
 /**
  * One seeded run of a whole simulated Kalam cluster: N nodes, each hosting every group of the Kalam layout
  * (meta:system, meta:users, meta:jobs, the user shards, one shared shard) over real kalamdb state machines,
- * on the simulated clock, network and disk of the Raft-level simulator (simulation.ts; the pieces are
- * shared, the driver is a sibling so that the Raft-level runs and their trace hashes stay as they are).
+ * on the simulated clock, network, disk and faults that the Raft-level driver (simulation.ts) runs on too
+ * (cluster.ts, process.ts). This driver supplies the Kalam workload, the apply path and where faults aim.
  *
  * Phases:
  * 1. Setup (no faults): the DDL (namespace, a USER and a SHARED register table), then every register key is
@@ -26,16 +26,18 @@
  * then reads the row.
  */
 import type { Entry, NodeId, Ready } from '@kalam/raft';
-import { AssertionError, EntryKind, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
+import { EntryKind, Prng, nodeId } from '@kalam/raft';
 import type { DataResponse, ShardingConfig, Value } from '@kalam/kalamdb';
 import { ApplyError, Catalog, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
-import { EventQueue } from '../events.js';
+import type { ClusterStats, FaultProfile, PartitionShape } from '../cluster.js';
+import { SimCluster } from '../cluster.js';
 import { entryKey } from '../node.js';
-import { writeDurable } from '../process.js';
+import type { GroupReadies } from '../process.js';
+import { compactLog } from '../process.js';
 import { SIM_LIMITS } from '../options.js';
 import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
 import type { KalamGroup } from './node.js';
@@ -56,7 +58,7 @@ import {
   userKeys,
 } from './workload.js';
 
-export interface KalamSimStats {
+export interface KalamSimStats extends ClusterStats {
   groups: number;
   /** Client calls invoked, and how they ended. */
   ops: number;
@@ -66,12 +68,6 @@ export interface KalamSimStats {
   reads: number;
   writes: number;
   cas: number;
-  leaderChanges: number;
-  crashes: number;
-  partitions: number;
-  messagesDelivered: number;
-  messagesDropped: number;
-  snapshotsInstalled: number;
   snapshotsRestoredOnBoot: number;
   /** Schema changes and writes to tables created during the fault phase, applied at their proposer. */
   ddlDuringFaults: number;
@@ -95,34 +91,16 @@ export interface KalamSimResult {
   readonly linearizability: KalamLinearizability;
 }
 
-type SimEvent =
-  | { at: number; seq: number; kind: 'deliver'; from: NodeId; to: NodeId; group: number; msg: Ready['messages'][0] }
-  | { at: number; seq: number; kind: 'tick'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'turn'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'fsync'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'control' }
-  | { at: number; seq: number; kind: 'crash'; node: NodeId };
-
-type EventBody = SimEvent extends infer E ? (E extends SimEvent ? Omit<E, 'at' | 'seq'> : never) : never;
-
 /** Per-seed fault and workload profile, drawn from the seed. */
-interface Profile {
-  lossRate: number;
-  dupRate: number;
-  delayMsMax: number;
-  partitionChancePerTick: number;
-  crashChancePerTick: number;
-  slowDiskChancePerTick: number;
-  opChancePerTick: number;
-  downTicksMin: number;
-  downTicksSpread: number;
-  partitionTicksMin: number;
-  partitionTicksSpread: number;
-  crashNewLeaderChance: number;
-  snapshotEvery: number;
-  snapshotKeep: number;
-  fsyncMsMax: number;
+interface Profile extends FaultProfile {
+  readonly opChancePerTick: number;
+  readonly crashNewLeaderChance: number;
+  readonly snapshotEvery: number;
+  readonly snapshotKeep: number;
 }
+
+/** The partition shapes of this driver, in the order `faults.int` picks them. */
+const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'split', 'bridge'];
 
 interface Client {
   readonly userId: string;
@@ -159,30 +137,13 @@ interface SetupStep {
 
 const decoder = new TextDecoder();
 
-export class KalamSimulation {
-  readonly checker: Checker;
-  readonly stats: KalamSimStats;
-  private readonly trace: Trace;
-  private readonly queue = new EventQueue<SimEvent>();
-  private seq = 0;
-  private now = 0;
-  private readonly net: Prng;
-  private readonly faults: Prng;
+export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStats> {
   private readonly rand: Prng;
-  private readonly profile: Profile;
   private readonly sharding: ShardingConfig;
   private readonly router: ShardRouter;
   private readonly groupCount: number;
   private readonly sharedGroup: number;
-  private readonly ids: NodeId[];
-  private readonly nodes: KalamNode[];
   private readonly bug: KalamPlantedBug | undefined;
-  private readonly blocked = new Map<string, number>();
-  private readonly slowUntil = new Map<NodeId, number>();
-  private lossRate: number;
-  private dupRate: number;
-  private delayMsMax: number;
-  private phase: 'setup' | 'safety' | 'liveness' | 'done' = 'setup';
   private readonly setup: SetupStep[];
   /** DDL during the fault phase (CREATE TABLE, ALTER TABLE ADD COLUMN) and writes to the new tables. */
   private readonly sideWork: SetupStep[] = [];
@@ -205,30 +166,20 @@ export class KalamSimulation {
 
   constructor(private readonly opts: KalamSimOptions) {
     const users = opts.users ?? KALAM_SIM_DEFAULTS.users;
-    this.sharding = { numUserShards: opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, numSharedShards: 1 };
-    this.router = new ShardRouter(this.sharding);
-    this.groupCount = 3 + this.sharding.numUserShards + 1;
-    this.sharedGroup = this.groupCount - 1;
-    this.bug = opts.plantedBug;
-    this.trace = new Trace(opts.onTrace);
-    this.history = new HistoryRecorder(() => this.now);
+    const sharding = { numUserShards: opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, numSharedShards: 1 };
+    const groupCount = 3 + sharding.numUserShards + 1;
+    const trace = new Trace(opts.onTrace);
     const prng = new Prng(opts.seed);
-    this.ddlRand = new Prng((opts.seed ^ 0x5eed) >>> 0);
-    this.net = prng.fork();
-    this.faults = prng.fork();
-    this.rand = prng.fork();
-    this.profile = drawProfile(prng.fork());
-    this.lossRate = this.profile.lossRate;
-    this.dupRate = this.profile.dupRate;
-    this.delayMsMax = this.profile.delayMsMax;
-    this.checker = new Checker(this.groupCount);
-    this.ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
+    const net = prng.fork();
+    const faults = prng.fork();
+    const rand = prng.fork();
+    const profile = drawProfile(prng.fork());
+    const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
     const msgEntriesMax = [1, 2, 3, 64][prng.int(4)]!;
-    this.nodes = this.ids.map(
-      (id) => new KalamNode(id, this.ids, this.sharding, prng.fork(), msgEntriesMax, this.bug !== 'skipRestoreOnBoot'),
-    );
-    this.stats = {
-      groups: this.groupCount,
+    const restoreOnBoot = opts.plantedBug !== 'skipRestoreOnBoot';
+    const nodes = ids.map((id) => new KalamNode(id, ids, sharding, prng.fork(), msgEntriesMax, restoreOnBoot));
+    const stats: KalamSimStats = {
+      groups: groupCount,
       ops: 0,
       opsOk: 0,
       opsFailed: 0,
@@ -247,6 +198,15 @@ export class KalamSimulation {
       setupTicks: 0,
       livenessTicks: 0,
     };
+    super({ trace, checker: new Checker(groupCount), net, faults, profile, ids, nodes, stats, phase: 'setup' });
+    this.sharding = sharding;
+    this.router = new ShardRouter(sharding);
+    this.groupCount = groupCount;
+    this.sharedGroup = groupCount - 1;
+    this.bug = opts.plantedBug;
+    this.history = new HistoryRecorder(() => this.now);
+    this.ddlRand = new Prng((opts.seed ^ 0x5eed) >>> 0);
+    this.rand = rand;
     this.clients = userIds(users).map((userId) => ({
       userId,
       keys: [...userKeys(userId), ...sharedKeys()],
@@ -258,8 +218,7 @@ export class KalamSimulation {
 
   run(): KalamSimResult {
     const tickMs = SIM_LIMITS.tickMs;
-    for (const n of this.nodes) this.schedule(this.faults.int(tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
-    this.schedule(0, { kind: 'control' });
+    this.start();
     let linearizability: KalamLinearizability = { verdict: 'not-checked', keys: 0, operations: 0 };
     try {
       this.runUntil(KALAM_SIM_LIMITS.setupTicksMax * tickMs, () => this.phase !== 'setup');
@@ -292,118 +251,9 @@ export class KalamSimulation {
     };
   }
 
-  private runUntil(endMs: number, done?: () => boolean): void {
-    for (;;) {
-      const ev = this.queue.peek();
-      if (ev === undefined || ev.at > endMs || this.checker.failed) return;
-      if (done?.() === true) return;
-      this.queue.pop();
-      this.now = ev.at;
-      this.checker.now = ev.at;
-      this.handle(ev);
-    }
-  }
-
-  private schedule(delayMs: number, body: EventBody): void {
-    this.queue.push({ ...body, at: this.now + delayMs, seq: this.seq++ });
-  }
-
-  private node(id: NodeId): KalamNode {
-    const n = this.nodes[id - 1];
-    if (n === undefined) throw new RangeError(`no node ${id}`);
-    return n;
-  }
-
-  private handle(ev: SimEvent): void {
-    switch (ev.kind) {
-      case 'deliver':
-        this.deliver(ev.from, ev.to, ev.group, ev.msg);
-        return;
-      case 'tick': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch) return;
-        this.schedule(SIM_LIMITS.tickMs, { kind: 'tick', node: n.id, epoch: n.epoch });
-        if (!n.up || n.pending !== undefined) return; // a blocked event loop misses its timer
-        this.guard(n, () => n.groups.forEach((g) => g.raw.tick()));
-        this.turn(n);
-        return;
-      }
-      case 'turn': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch) return;
-        n.turnScheduled = false;
-        if (n.up && n.pending === undefined) this.turn(n);
-        return;
-      }
-      case 'fsync': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch || n.pending === undefined) return;
-        const { readies } = n.pending;
-        n.pending = undefined;
-        this.complete(n, readies);
-        this.turn(n);
-        return;
-      }
-      case 'crash': {
-        const n = this.node(ev.node);
-        if (this.phase === 'safety' && n.up) this.crash(n);
-        return;
-      }
-      case 'control':
-        this.control();
-        this.schedule(SIM_LIMITS.tickMs, { kind: 'control' });
-        return;
-    }
-  }
-
-  // Driver (DESIGN.md §6: step, ready, send, persist, send after persist, apply, advance) -------------
-
-  /** Runs `fn` against a node's cores and state machines; an exception there is a violated invariant. */
-  private guard(n: KalamNode, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      const what = err instanceof AssertionError ? 'core-assertion' : 'core-exception';
-      this.checker.violate(what, `node ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-
-  private turn(n: KalamNode): void {
-    const inbox = n.inbox;
-    n.inbox = [];
-    this.guard(n, () => {
-      for (const env of inbox) n.groups[env.group]!.raw.step(env.msg);
-    });
-    for (let round = 0; round < SIM_LIMITS.drainRoundsMax && !this.checker.failed; round++) {
-      const readies: [number, Ready][] = [];
-      this.guard(n, () => {
-        n.groups.forEach((g, i) => {
-          if (g.raw.hasReady()) readies.push([i, g.raw.ready()]);
-        });
-      });
-      if (readies.length === 0) return;
-      for (const [group, rd] of readies) for (const m of rd.messages) this.send(n.id, group, m);
-      if (readies.some(([, rd]) => rd.mustSync) && n.fsyncMs > 0) {
-        n.pending = { readies }; // one fsync covers every group's writes of this turn
-        this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
-        return;
-      }
-      this.complete(n, readies);
-    }
-    if (!n.turnScheduled && !this.checker.failed) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
-  }
-
   /** The write is durable: send the acknowledgements, restore snapshots, apply, advance. */
-  private complete(n: KalamNode, readies: [number, Ready][]): void {
-    for (const [group, rd] of readies) {
-      writeDurable(n.groups[group]!.durable, rd);
-      if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
-      this.checker.onLogged(group, n.id, rd.entries, entryKey);
-    }
-    for (const [group, rd] of readies) for (const m of rd.persistedMessages) this.send(n.id, group, m);
+  protected complete(n: KalamNode, readies: GroupReadies): void {
+    this.persisted(n, readies);
     this.guard(n, () => {
       for (const [group, rd] of readies) {
         const g = n.groups[group]!;
@@ -411,7 +261,7 @@ export class KalamSimulation {
         g.applyQueue.push(...rd.committedEntries);
         for (const rs of rd.readStates) this.onReadState(n, rs);
         g.raw.advance(rd);
-        this.observeRole(n, group, g);
+        this.observeRole(n, group);
       }
       this.drainApply(n);
       for (const g of n.groups) this.maybeSnapshot(g);
@@ -451,74 +301,19 @@ export class KalamSimulation {
   private maybeSnapshot(g: KalamGroup): void {
     const applied = g.sm.appliedIndex();
     if (applied - g.lastSnapshotIndex < this.profile.snapshotEvery) return;
-    const d = g.durable;
-    const compactTo = Math.max(d.offsetIndex, applied - this.profile.snapshotKeep);
-    const snap = g.raw.compact(applied, g.sm.snapshot(), compactTo);
-    d.snapshot = snap;
-    const off = g.raw.raft.log.offset();
-    d.entries = d.entries.filter((e) => e.index > off.index);
-    d.offsetIndex = off.index;
-    d.offsetTerm = off.term;
-    g.lastSnapshotIndex = snap.index;
+    compactLog(g, applied, g.sm.snapshot(), this.profile.snapshotKeep);
   }
 
-  private observeRole(n: KalamNode, group: number, g: KalamGroup): void {
-    const r = g.raw.raft;
-    if (r.role === g.role) return;
-    g.role = r.role;
-    if (r.role !== StateRole.Leader) return;
-    this.stats.leaderChanges++;
-    this.trace.record(`${this.now} leader n${n.id} g${group} t${r.term}`);
-    this.checker.onLeader(group, r.term, n.id);
-    this.checker.onBecameLeader(group, n.id, r.term, (i) => r.log.term(i), r.log.firstIndex());
-    if (this.phase === 'safety' && this.faults.chance(this.profile.crashNewLeaderChance)) {
-      // Kill a fresh leader before its entries spread.
+  protected onNewLeader(n: KalamNode): void {
+    // Kill a fresh leader before its entries spread.
+    if (this.faults.chance(this.profile.crashNewLeaderChance)) {
       this.schedule(this.faults.int(8 * this.delayMsMax + 10), { kind: 'crash', node: n.id });
     }
   }
 
-  // Network --------------------------------------------------------------------------------------------
-
-  private send(from: NodeId, group: number, msg: Ready['messages'][0]): void {
-    if (this.isBlocked(from, msg.to) || this.net.chance(this.lossRate)) {
-      this.stats.messagesDropped++;
-      return;
-    }
-    const delay = 1 + this.net.int(this.delayMsMax);
-    this.schedule(delay, { kind: 'deliver', from, to: msg.to, group, msg });
-    if (this.net.chance(this.dupRate)) {
-      this.schedule(delay + this.net.int(this.delayMsMax * 2), { kind: 'deliver', from, to: msg.to, group, msg });
-    }
-  }
-
-  private deliver(from: NodeId, to: NodeId, group: number, msg: Ready['messages'][0]): void {
-    const n = this.node(to);
-    if (!n.up || this.isBlocked(from, to)) {
-      this.stats.messagesDropped++;
-      return;
-    }
-    this.stats.messagesDelivered++;
-    this.trace.record(`${this.now} ${from}>${to} g${group} ${msg.type} t${msg.term}`);
-    n.inbox.push({ group, msg });
-    if (!n.turnScheduled && n.pending === undefined) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
-  }
-
-  private isBlocked(from: NodeId, to: NodeId): boolean {
-    const healAt = this.blocked.get(`${from}>${to}`);
-    return healAt !== undefined && this.now < healAt;
-  }
-
-  private block(a: NodeId, b: NodeId, healAt: number): void {
-    const link = `${a}>${b}`;
-    this.blocked.set(link, Math.max(healAt, this.blocked.get(link) ?? 0));
-  }
-
   // Faults ---------------------------------------------------------------------------------------------
 
-  private control(): void {
+  protected control(): void {
     switch (this.phase) {
       case 'setup':
         this.setupStep();
@@ -537,42 +332,8 @@ export class KalamSimulation {
     }
   }
 
-  private faultStep(): void {
-    const f = this.faults;
-    const p = this.profile;
-    for (const [link, healAt] of this.blocked) {
-      if (this.now < healAt) continue;
-      this.blocked.delete(link);
-      this.trace.record(`${this.now} heal ${link}`);
-    }
-    if (f.chance(p.partitionChancePerTick)) this.partition();
-    for (const n of this.nodes) {
-      if (!n.up && this.now >= n.downUntil) this.restart(n);
-      const slow = this.slowUntil.get(n.id);
-      if (slow !== undefined && this.now >= slow) {
-        this.slowUntil.delete(n.id);
-        n.fsyncMs = 1 + f.int(p.fsyncMsMax);
-      }
-    }
-    if (f.chance(p.crashChancePerTick)) {
-      const n = this.pickVictim();
-      if (n.up) this.crash(n);
-    }
-    if (f.chance(p.slowDiskChancePerTick)) {
-      const n = this.nodes[f.int(this.nodes.length)]!;
-      n.fsyncMs = 20 + f.int(200);
-      this.slowUntil.set(n.id, this.now + (50 + f.int(300)) * SIM_LIMITS.tickMs);
-      this.trace.record(`${this.now} slow-disk n${n.id} ${n.fsyncMs}ms`);
-    }
-    if (f.chance(0.01)) {
-      this.lossRate = f.chance(0.5) ? p.lossRate : f.float() * 0.2;
-      this.dupRate = f.chance(0.5) ? p.dupRate : f.float() * 0.1;
-      this.delayMsMax = f.chance(0.5) ? p.delayMsMax : 1 + f.int(60);
-    }
-  }
-
   /** Often a current leader (of meta:system or of a data group), otherwise any node. */
-  private pickVictim(): KalamNode {
+  protected pickVictim(): KalamNode {
     const f = this.faults;
     if (f.chance(0.5)) {
       const l = this.leaderOf(f.int(this.groupCount));
@@ -581,64 +342,24 @@ export class KalamSimulation {
     return this.nodes[f.int(this.nodes.length)]!;
   }
 
-  private partition(): void {
-    const f = this.faults;
-    const p = this.profile;
-    const ids = this.ids;
+  protected partition(): void {
     const victim = this.pickVictim().id;
-    const healAt = this.now + (p.partitionTicksMin + f.int(p.partitionTicksSpread)) * SIM_LIMITS.tickMs;
-    const kind = f.int(4);
-    let what: string;
-    if (kind === 0) {
-      for (const o of ids) {
-        if (o === victim) continue;
-        this.block(victim, o, healAt);
-        this.block(o, victim, healAt);
-      }
-      what = `isolate n${victim}`;
-    } else if (kind === 1) {
-      for (const o of ids) if (o !== victim) this.block(o, victim, healAt);
-      what = `block inbound of n${victim}`;
-    } else if (kind === 2) {
-      const side = new Set(ids.filter(() => f.chance(0.5)));
-      for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.block(a, b, healAt);
-      what = `split {${[...side].join(',')}}`;
-    } else {
-      const others = ids.filter((i) => i !== victim);
-      const left = new Set(others.filter((_, i) => i % 2 === 0));
-      for (const a of others) for (const b of others) if (left.has(a) !== left.has(b)) this.block(a, b, healAt);
-      what = `bridge via n${victim}`;
-    }
-    this.stats.partitions++;
-    this.trace.record(`${this.now} partition ${what}`);
+    const healAt = this.partitionEndMs();
+    this.cut(PARTITION_SHAPES[this.faults.int(PARTITION_SHAPES.length)]!, victim, healAt);
   }
 
-  private crash(n: KalamNode): void {
-    const p = this.profile;
-    n.crash();
-    n.downUntil = this.now + (p.downTicksMin + this.faults.int(p.downTicksSpread)) * SIM_LIMITS.tickMs;
+  protected onCrash(n: KalamNode): void {
     for (const op of [...this.proposals.values(), ...this.reads.values()]) {
       if (op.node === n.id) this.finish(op, 'unknown', 'connection lost');
     }
-    this.stats.crashes++;
-    this.trace.record(`${this.now} crash n${n.id}`);
   }
 
-  private restart(n: KalamNode): void {
-    n.up = true;
-    this.guard(n, () => n.boot());
-    for (const g of n.groups) {
-      g.role = g.raw.raft.role;
-      if (g.durable.snapshot !== undefined) this.stats.snapshotsRestoredOnBoot++;
-    }
-    this.schedule(this.faults.int(SIM_LIMITS.tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
-    this.trace.record(`${this.now} restart n${n.id}`);
+  protected override onRestart(n: KalamNode): void {
+    for (const g of n.groups) if (g.durable.snapshot !== undefined) this.stats.snapshotsRestoredOnBoot++;
   }
 
   private leaderOf(group: number): KalamNode | undefined {
-    return this.nodes.find(
-      (n) => n.up && n.pending === undefined && n.groups[group]!.raw.raft.role === StateRole.Leader,
-    );
+    return this.leaders(group)[0];
   }
 
   // Setup: the DDL phase, then every key seeded once ------------------------------------------------------
@@ -793,21 +514,6 @@ export class KalamSimulation {
 
   // Clients ----------------------------------------------------------------------------------------------
 
-  /** A client call into a core: a typed error is the client's answer, anything else a violation. */
-  private clientCall(n: KalamNode, fn: () => void): RaftError | undefined {
-    try {
-      fn();
-      this.turn(n);
-      return undefined;
-    } catch (err) {
-      if (err instanceof RaftError) return err;
-      this.guard(n, () => {
-        throw err;
-      });
-      return undefined;
-    }
-  }
-
   private clientStep(): void {
     for (const c of this.clients) {
       if (c.op !== undefined || !this.rand.chance(this.profile.opChancePerTick)) continue;
@@ -841,13 +547,13 @@ export class KalamSimulation {
       return;
     }
     const cmd = updateCommand(key, value, expected, { metaIndex, seqBase: this.takeSeq(1), nowMs: this.now });
-    const refused = this.clientCall(n, () => {
+    const call = this.clientCall(n, () => {
       const { index, term } = n.groups[group]!.raw.propose(encodeCommand(cmd));
       op.proposal = { index, term };
       this.proposals.set(`${group}:${n.id}:${index}`, op);
       this.trace.record(`${this.now} propose n${n.id} g${group} ${key.history}=${value}@${index}`);
     });
-    if (refused !== undefined) this.finish(op, 'failed', refused.code);
+    if (!call.ok && call.refused !== undefined) this.finish(op, 'failed', call.refused.code);
     else if (this.bug === 'ackWriteBeforeCommit' && expected === undefined && op.proposal !== undefined) {
       this.proposals.delete(`${group}:${n.id}:${op.proposal.index}`);
       this.finish(op, 'ok', undefined);
@@ -867,8 +573,8 @@ export class KalamSimulation {
     }
     this.reads.set(context, op);
     this.trace.record(`${this.now} read n${n.id} g${group} ${key.history} ${context}`);
-    const refused = this.clientCall(n, () => n.groups[group]!.raw.readIndex(context));
-    if (refused !== undefined) this.finish(op, 'failed', refused.code);
+    const call = this.clientCall(n, () => n.groups[group]!.raw.readIndex(context));
+    if (!call.ok && call.refused !== undefined) this.finish(op, 'failed', call.refused.code);
   }
 
   private deadline(): number {
@@ -972,16 +678,7 @@ export class KalamSimulation {
   private heal(): void {
     this.phase = 'liveness';
     this.livenessEndMs = this.now + KALAM_SIM_LIMITS.livenessTicksMax * SIM_LIMITS.tickMs;
-    this.blocked.clear();
-    this.slowUntil.clear();
-    this.lossRate = 0;
-    this.dupRate = 0;
-    this.delayMsMax = 5;
-    for (const n of this.nodes) {
-      n.fsyncMs = 1;
-      if (!n.up) this.restart(n);
-    }
-    this.trace.record(`${this.now} heal-all`);
+    this.healAll();
   }
 
   /** Every call completed, and every group has one leader whose whole log every node has applied. */

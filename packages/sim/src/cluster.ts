@@ -48,6 +48,46 @@ export interface FaultProfile {
   readonly fsyncMsMax: number;
 }
 
+/**
+ * How hard a driver's faults hit, for steady seeds and for flapping ones (frequent, short faults). A chance
+ * per tick is drawn as `min + float() * spread`.
+ */
+export interface FaultScale {
+  readonly downTicksSpread: number;
+  readonly partitionTicksSpread: number;
+  readonly partitionChancePerTick: readonly [min: number, spread: number];
+  readonly crashChancePerTick: readonly [min: number, spread: number];
+}
+
+export interface FaultScales {
+  readonly flapping: FaultScale;
+  readonly steady: FaultScale;
+}
+
+/**
+ * Draws a per-seed profile: whether the seed flaps and the fault rates, then the driver's own part
+ * (`drawRest`, from the same PRNG), then the disk's speed. The order of draws is part of every trace hash.
+ */
+export function drawProfile<R>(p: Prng, scales: FaultScales, drawRest: (p: Prng) => R): FaultProfile & R {
+  // A third of the seeds are "flapping": frequent, short faults.
+  const flapping = p.chance(0.35);
+  const s = flapping ? scales.flapping : scales.steady;
+  const faults = {
+    downTicksMin: flapping ? 3 : 20,
+    downTicksSpread: s.downTicksSpread,
+    partitionTicksMin: flapping ? 5 : 20,
+    partitionTicksSpread: s.partitionTicksSpread,
+    lossRate: p.chance(0.3) ? 0 : p.float() * 0.1,
+    dupRate: p.chance(0.3) ? 0 : p.float() * 0.05,
+    delayMsMax: 1 + p.int(30),
+    partitionChancePerTick: s.partitionChancePerTick[0] + p.float() * s.partitionChancePerTick[1],
+    crashChancePerTick: s.crashChancePerTick[0] + p.float() * s.crashChancePerTick[1],
+    slowDiskChancePerTick: p.float() * 0.004,
+  };
+  const rest = drawRest(p);
+  return { ...faults, ...rest, fsyncMsMax: 1 + p.int(flapping ? 15 : 5) };
+}
+
 /** The counters the cluster keeps; each driver's stats add their own. */
 export interface ClusterStats {
   leaderChanges: number;

@@ -34,3 +34,16 @@ export const SIM_LIMITS = {
   groupsMax: 64,
   ticksMax: 1_000_000,
 } as const;
+
+/** Throws unless `seed` is a non-negative integer and `nodes` is a cluster size the drivers run (3 or 5). */
+export function checkSeedAndNodes(seed: number, nodes: number): void {
+  if (!Number.isInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+  if (nodes !== 3 && nodes !== 5) throw new RangeError(`nodes must be 3 or 5, got ${String(nodes)}`);
+}
+
+/** Throws unless `value` is an integer in [1, max]. */
+export function checkCount(name: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer in [1, ${max}], got ${value}`);
+  }
+}

@@ -12,14 +12,14 @@ import type { NodeId, Ready } from '@kalam/raft';
 import { EntryKind, Prng, nodeId } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
-import type { ClusterStats, FaultProfile, PartitionShape } from './cluster.js';
-import { SimCluster } from './cluster.js';
+import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
+import { SimCluster, drawProfile } from './cluster.js';
 import type { DurableGroup, SimGroup } from './node.js';
 import { SimNode, applyEntry, decodeSnapshot, encodeSnapshot, entryKey } from './node.js';
 import type { GroupReadies } from './process.js';
 import { compactLog } from './process.js';
 import type { SimOptions } from './options.js';
-import { SIM_LIMITS } from './options.js';
+import { SIM_LIMITS, checkCount, checkSeedAndNodes } from './options.js';
 import { Trace } from './trace.js';
 
 export interface SimStats extends ClusterStats {
@@ -92,7 +92,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
     const net = prng.fork();
     const faults = prng.fork();
     const clients = prng.fork();
-    const profile = drawProfile(prng.fork());
+    const profile = drawSimProfile(prng.fork());
     const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
     const bugs = opts.plantedBug !== undefined ? { [opts.plantedBug]: true } : undefined;
     // Small appends in many seeds: entries of old and new terms then travel in separate messages.
@@ -414,43 +414,36 @@ function durableView(node: NodeId, d: DurableGroup): DurableLogView {
   };
 }
 
-function drawProfile(p: Prng): Profile {
-  // A third of the seeds are "flapping": frequent, short faults.
-  const flapping = p.chance(0.35);
-  return {
-    downTicksMin: flapping ? 3 : 20,
-    downTicksSpread: flapping ? 40 : 300,
-    partitionTicksMin: flapping ? 5 : 20,
-    partitionTicksSpread: flapping ? 60 : 400,
-    lossRate: p.chance(0.3) ? 0 : p.float() * 0.1,
-    dupRate: p.chance(0.3) ? 0 : p.float() * 0.05,
-    delayMsMax: 1 + p.int(30),
-    partitionChancePerTick: flapping ? 0.02 + p.float() * 0.05 : 0.002 + p.float() * 0.01,
-    crashChancePerTick: flapping ? 0.01 + p.float() * 0.04 : 0.001 + p.float() * 0.006,
-    slowDiskChancePerTick: p.float() * 0.004,
-    proposeChancePerTick: 0.1 + p.float() * 0.5,
-    readChancePerTick: p.float() * 0.2,
-    transferChancePerTick: p.float() * 0.003,
-    isolateNewLeaderChance: p.chance(0.5) ? 0 : 0.2 + p.float() * 0.5,
-    snapshotEvery: 10 + p.int(60),
-    snapshotKeep: p.int(10),
-    fsyncMsMax: 1 + p.int(flapping ? 15 : 5),
-  };
+/** Faults of the Raft-level runs: harder than the Kalam driver's, which pays for real state machines. */
+const FAULT_SCALES: FaultScales = {
+  flapping: {
+    downTicksSpread: 40,
+    partitionTicksSpread: 60,
+    partitionChancePerTick: [0.02, 0.05],
+    crashChancePerTick: [0.01, 0.04],
+  },
+  steady: {
+    downTicksSpread: 300,
+    partitionTicksSpread: 400,
+    partitionChancePerTick: [0.002, 0.01],
+    crashChancePerTick: [0.001, 0.006],
+  },
+};
+
+function drawSimProfile(p: Prng): Profile {
+  return drawProfile(p, FAULT_SCALES, (q) => ({
+    proposeChancePerTick: 0.1 + q.float() * 0.5,
+    readChancePerTick: q.float() * 0.2,
+    transferChancePerTick: q.float() * 0.003,
+    isolateNewLeaderChance: q.chance(0.5) ? 0 : 0.2 + q.float() * 0.5,
+    snapshotEvery: 10 + q.int(60),
+    snapshotKeep: q.int(10),
+  }));
 }
 
 export function runSimulation(opts: SimOptions): SimResult {
-  validate(opts);
+  checkSeedAndNodes(opts.seed, opts.nodes);
+  checkCount('groups', opts.groups, SIM_LIMITS.groupsMax);
+  checkCount('ticks', opts.ticks, SIM_LIMITS.ticksMax);
   return new Simulation(opts).run();
-}
-
-function validate(opts: SimOptions): void {
-  if (!Number.isInteger(opts.seed) || opts.seed < 0)
-    throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
-  if (opts.nodes !== 3 && opts.nodes !== 5) throw new RangeError(`nodes must be 3 or 5, got ${String(opts.nodes)}`);
-  if (!Number.isInteger(opts.groups) || opts.groups < 1 || opts.groups > SIM_LIMITS.groupsMax) {
-    throw new RangeError(`groups must be an integer in [1, ${SIM_LIMITS.groupsMax}], got ${opts.groups}`);
-  }
-  if (!Number.isInteger(opts.ticks) || opts.ticks < 1 || opts.ticks > SIM_LIMITS.ticksMax) {
-    throw new RangeError(`ticks must be an integer in [1, ${SIM_LIMITS.ticksMax}], got ${opts.ticks}`);
-  }
 }

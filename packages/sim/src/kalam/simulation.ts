@@ -33,12 +33,12 @@ import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
-import type { ClusterStats, FaultProfile, PartitionShape } from '../cluster.js';
-import { SimCluster } from '../cluster.js';
+import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
+import { SimCluster, drawProfile } from '../cluster.js';
 import { entryKey } from '../node.js';
 import type { GroupReadies } from '../process.js';
 import { compactLog } from '../process.js';
-import { SIM_LIMITS } from '../options.js';
+import { SIM_LIMITS, checkCount, checkSeedAndNodes } from '../options.js';
 import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
 import type { KalamGroup } from './node.js';
 import { KalamNode } from './node.js';
@@ -173,7 +173,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     const net = prng.fork();
     const faults = prng.fork();
     const rand = prng.fork();
-    const profile = drawProfile(prng.fork());
+    const profile = drawKalamProfile(prng.fork());
     const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
     const msgEntriesMax = [1, 2, 3, 64][prng.int(4)]!;
     const restoreOnBoot = opts.plantedBug !== 'skipRestoreOnBoot';
@@ -749,47 +749,36 @@ function digestOf(bytes: Uint8Array): number {
   return fnv1a(FNV_OFFSET, decoder.decode(bytes));
 }
 
-function drawProfile(p: Prng): Profile {
-  // A third of the seeds are "flapping": frequent, short faults.
-  const flapping = p.chance(0.35);
-  return {
-    downTicksMin: flapping ? 3 : 20,
-    downTicksSpread: flapping ? 40 : 200,
-    partitionTicksMin: flapping ? 5 : 20,
-    partitionTicksSpread: flapping ? 60 : 300,
-    lossRate: p.chance(0.3) ? 0 : p.float() * 0.1,
-    dupRate: p.chance(0.3) ? 0 : p.float() * 0.05,
-    delayMsMax: 1 + p.int(30),
-    partitionChancePerTick: flapping ? 0.01 + p.float() * 0.03 : 0.002 + p.float() * 0.008,
-    crashChancePerTick: flapping ? 0.005 + p.float() * 0.02 : 0.002 + p.float() * 0.005,
-    slowDiskChancePerTick: p.float() * 0.004,
-    opChancePerTick: 0.05 + p.float() * 0.3,
-    crashNewLeaderChance: p.chance(0.5) ? 0 : 0.02 + p.float() * 0.08,
-    snapshotEvery: 5 + p.int(40),
-    snapshotKeep: p.int(10),
-    fsyncMsMax: 1 + p.int(flapping ? 15 : 5),
-  };
+/** Faults of the whole-Kalam runs: gentler than the Raft-level driver's, as every node runs real state machines. */
+const FAULT_SCALES: FaultScales = {
+  flapping: {
+    downTicksSpread: 40,
+    partitionTicksSpread: 60,
+    partitionChancePerTick: [0.01, 0.03],
+    crashChancePerTick: [0.005, 0.02],
+  },
+  steady: {
+    downTicksSpread: 200,
+    partitionTicksSpread: 300,
+    partitionChancePerTick: [0.002, 0.008],
+    crashChancePerTick: [0.002, 0.005],
+  },
+};
+
+function drawKalamProfile(p: Prng): Profile {
+  return drawProfile(p, FAULT_SCALES, (q) => ({
+    opChancePerTick: 0.05 + q.float() * 0.3,
+    crashNewLeaderChance: q.chance(0.5) ? 0 : 0.02 + q.float() * 0.08,
+    snapshotEvery: 5 + q.int(40),
+    snapshotKeep: q.int(10),
+  }));
 }
 
 export function runKalamSimulation(opts: KalamSimOptions): KalamSimResult {
-  validate(opts);
-  return new KalamSimulation(opts).run();
-}
-
-function validate(opts: KalamSimOptions): void {
-  if (!Number.isInteger(opts.seed) || opts.seed < 0)
-    throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
-  if (opts.nodes !== 3 && opts.nodes !== 5) throw new RangeError(`nodes must be 3 or 5, got ${String(opts.nodes)}`);
   const L = KALAM_SIM_LIMITS;
-  if (!Number.isInteger(opts.ticks) || opts.ticks < 1 || opts.ticks > L.ticksMax) {
-    throw new RangeError(`ticks must be an integer in [1, ${L.ticksMax}], got ${opts.ticks}`);
-  }
-  const users = opts.users ?? KALAM_SIM_DEFAULTS.users;
-  if (!Number.isInteger(users) || users < 1 || users > L.usersMax) {
-    throw new RangeError(`users must be an integer in [1, ${L.usersMax}], got ${users}`);
-  }
-  const shards = opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards;
-  if (!Number.isInteger(shards) || shards < 1 || shards > L.userShardsMax) {
-    throw new RangeError(`numUserShards must be an integer in [1, ${L.userShardsMax}], got ${shards}`);
-  }
+  checkSeedAndNodes(opts.seed, opts.nodes);
+  checkCount('ticks', opts.ticks, L.ticksMax);
+  checkCount('users', opts.users ?? KALAM_SIM_DEFAULTS.users, L.usersMax);
+  checkCount('numUserShards', opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, L.userShardsMax);
+  return new KalamSimulation(opts).run();
 }

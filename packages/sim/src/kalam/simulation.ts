@@ -464,11 +464,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   }
 
   private onSideApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
-    const step = this.sideWork[0];
-    const p = step?.proposal;
-    if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) return;
-    step.proposal = undefined;
-    if (p.term !== e.term) return; // another entry took the index: propose again
+    const step = answeredStep(this.sideWork, n, group, e);
+    if (step === undefined) return;
     // Any answer is final (a refusal is deterministic, the digests compare it everywhere).
     this.sideWork.shift();
     if ((response as { type: string }).type !== 'Error') this.stats.ddlDuringFaults++;
@@ -476,11 +473,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   }
 
   private onSetupApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
-    const step = this.setup[0];
-    const p = step?.proposal;
-    if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) return;
-    step.proposal = undefined;
-    if (p.term !== e.term) return; // another entry took the index: propose again
+    const step = answeredStep(this.setup, n, group, e);
+    if (step === undefined) return;
     const r = response as { type: string; code?: string };
     // A retried step may find its own earlier attempt applied already.
     if (r.type === 'Error' && r.code !== 'ALREADY_EXISTS' && r.code !== 'CONFLICT') {
@@ -738,6 +732,20 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     }
     return { verdict: result.verdict, keys: result.keys, operations: result.operations };
   }
+}
+
+/**
+ * The first of `steps` when `n` applying `e` answers its proposal, which is then cleared; undefined otherwise.
+ * When another entry took the proposal's index, the proposal is cleared too, so that the step is proposed again.
+ */
+function answeredStep(steps: readonly SetupStep[], n: KalamNode, group: number, e: Entry): SetupStep | undefined {
+  const step = steps[0];
+  const p = step?.proposal;
+  if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) {
+    return undefined;
+  }
+  step.proposal = undefined;
+  return p.term === e.term ? step : undefined;
 }
 
 function retryMs(): number {

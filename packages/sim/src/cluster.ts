@@ -12,8 +12,8 @@
  * comes from the seeded PRNGs handed in, in an order fixed by the seed: `net` for the network, `faults` for the
  * faults. The driver supplies the workload, what a write's completion does, and where the faults aim.
  */
-import type { Message, NodeId, Prng } from '@kalam/raft';
-import { AssertionError, RaftError, StateRole } from '@kalam/raft';
+import type { Message, NodeId } from '@kalam/raft';
+import { AssertionError, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
 import type { Checker } from './checker.js';
 import { EventQueue } from './events.js';
 import { entryKey } from './node.js';
@@ -96,6 +96,34 @@ export interface ClusterStats {
   messagesDelivered: number;
   messagesDropped: number;
   snapshotsInstalled: number;
+}
+
+export function zeroClusterStats(): ClusterStats {
+  return {
+    leaderChanges: 0,
+    crashes: 0,
+    partitions: 0,
+    messagesDelivered: 0,
+    messagesDropped: 0,
+    snapshotsInstalled: 0,
+  };
+}
+
+/**
+ * The PRNG streams of a run, forked from its seed in a fixed order: the network's, the faults', the clients';
+ * `prng` forks the rest (the profile, then each node's).
+ */
+export function seedStreams(seed: number): { prng: Prng; net: Prng; faults: Prng; clients: Prng } {
+  const prng = new Prng(seed);
+  const net = prng.fork();
+  const faults = prng.fork();
+  const clients = prng.fork();
+  return { prng, net, faults, clients };
+}
+
+/** Node ids 1..count. */
+export function nodeIds(count: number): NodeId[] {
+  return Array.from({ length: count }, (_, i) => nodeId(i + 1));
 }
 
 /** Faults strike only in `safety`; the drivers use the other phases for their setup, liveness and end checks. */

@@ -8,12 +8,12 @@
  * phase: heal everything; every group must elect a leader and commit a fresh entry on every node within
  * SIM_LIMITS.livenessTicksMax ticks. The checkers (checker.ts) run throughout and at the end.
  */
-import type { NodeId, Ready } from '@kalam/raft';
-import { EntryKind, Prng, nodeId } from '@kalam/raft';
+import type { NodeId, Prng, Ready } from '@kalam/raft';
+import { EntryKind } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
 import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
-import { SimCluster, drawProfile } from './cluster.js';
+import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from './cluster.js';
 import type { DurableGroup, SimGroup } from './node.js';
 import { SimNode, applyEntry, decodeSnapshot, encodeSnapshot, entryKey } from './node.js';
 import type { GroupReadies } from './process.js';
@@ -88,12 +88,9 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
 
   constructor(private readonly opts: SimOptions) {
     const trace = new Trace(opts.onTrace);
-    const prng = new Prng(opts.seed);
-    const net = prng.fork();
-    const faults = prng.fork();
-    const clients = prng.fork();
+    const { prng, net, faults, clients } = seedStreams(opts.seed);
     const profile = drawSimProfile(prng.fork());
-    const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
+    const ids = nodeIds(opts.nodes);
     const bugs = opts.plantedBug !== undefined ? { [opts.plantedBug]: true } : undefined;
     // Small appends in many seeds: entries of old and new terms then travel in separate messages.
     const msgEntriesMax = [1, 1, 2, 3, 64][prng.int(5)]!;
@@ -102,12 +99,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
       proposals: 0,
       acked: 0,
       reads: 0,
-      leaderChanges: 0,
-      crashes: 0,
-      partitions: 0,
-      messagesDelivered: 0,
-      messagesDropped: 0,
-      snapshotsInstalled: 0,
+      ...zeroClusterStats(),
       livenessTicks: 0,
     };
     super({ trace, checker: new Checker(opts.groups), net, faults, profile, ids, nodes, stats, phase: 'safety' });

@@ -26,7 +26,7 @@
  * then reads the row.
  */
 import type { Entry, NodeId, Ready } from '@kalam/raft';
-import { EntryKind, Prng, nodeId } from '@kalam/raft';
+import { EntryKind, Prng } from '@kalam/raft';
 import type { DataResponse, ShardingConfig, Value } from '@kalam/kalamdb';
 import { ApplyError, Catalog, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
@@ -34,7 +34,7 @@ import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
 import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
-import { SimCluster, drawProfile } from '../cluster.js';
+import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from '../cluster.js';
 import { entryKey } from '../node.js';
 import type { GroupReadies } from '../process.js';
 import { compactLog } from '../process.js';
@@ -169,12 +169,9 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     const sharding = { numUserShards: opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, numSharedShards: 1 };
     const groupCount = 3 + sharding.numUserShards + 1;
     const trace = new Trace(opts.onTrace);
-    const prng = new Prng(opts.seed);
-    const net = prng.fork();
-    const faults = prng.fork();
-    const rand = prng.fork();
+    const { prng, net, faults, clients: rand } = seedStreams(opts.seed);
     const profile = drawKalamProfile(prng.fork());
-    const ids = Array.from({ length: opts.nodes }, (_, i) => nodeId(i + 1));
+    const ids = nodeIds(opts.nodes);
     const msgEntriesMax = [1, 2, 3, 64][prng.int(4)]!;
     const restoreOnBoot = opts.plantedBug !== 'skipRestoreOnBoot';
     const nodes = ids.map((id) => new KalamNode(id, ids, sharding, prng.fork(), msgEntriesMax, restoreOnBoot));
@@ -187,12 +184,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       reads: 0,
       writes: 0,
       cas: 0,
-      leaderChanges: 0,
-      crashes: 0,
-      partitions: 0,
-      messagesDelivered: 0,
-      messagesDropped: 0,
-      snapshotsInstalled: 0,
+      ...zeroClusterStats(),
       snapshotsRestoredOnBoot: 0,
       ddlDuringFaults: 0,
       setupTicks: 0,

@@ -18,7 +18,7 @@ import type { Checker } from './checker.js';
 import { EventQueue } from './events.js';
 import { entryKey } from './node.js';
 import { SIM_LIMITS } from './options.js';
-import type { GroupReadies, ProcessGroup, SimProcess } from './process.js';
+import type { GroupReadies, OutboundEnvelope, ProcessGroup, SimProcess } from './process.js';
 import { writeDurable } from './process.js';
 import type { Trace } from './trace.js';
 
@@ -249,6 +249,12 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
         if (!n.up || n.pending !== undefined) return; // a blocked event loop misses its timer
         this.guard(n, () => n.groups.forEach((g) => g.raw.tick()));
         this.turn(n);
+        // Answers that found no message going their way this tick leave now (at most one tick late).
+        if (n.up && n.deferredAnswers.length > 0) {
+          const answers = n.deferredAnswers;
+          n.deferredAnswers = [];
+          for (const a of answers) this.send(n.id, a.group, a.msg);
+        }
         return;
       }
       case 'turn': {
@@ -308,7 +314,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
         });
       });
       if (readies.length === 0) return;
-      for (const [group, rd] of readies) for (const m of rd.messages) this.send(n.id, group, m);
+      this.sendAll(n, readies.flatMap(([group, rd]) => rd.messages.map((msg) => ({ group, msg }))));
       if (readies.some(([, rd]) => rd.mustSync) && n.fsyncMs > 0) {
         n.pending = { readies }; // one fsync covers every group's writes of this turn (group commit)
         this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
@@ -329,7 +335,27 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
       if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
       this.checker.onLogged(group, n.id, rd.entries, entryKey);
     }
-    for (const [group, rd] of readies) for (const m of rd.persistedMessages) this.send(n.id, group, m);
+    this.sendAll(n, readies.flatMap(([group, rd]) => rd.persistedMessages.map((msg) => ({ group, msg }))));
+  }
+
+  /**
+   * Sends one batch of a node's messages as RaftManager does: a context-free heartbeat answer waits (see
+   * `deferredAnswers`) unless something else goes to its peer in this batch, in which case it rides along.
+   */
+  private sendAll(n: N, out: readonly OutboundEnvelope[]): void {
+    const now: OutboundEnvelope[] = [];
+    for (const o of out) {
+      if (o.msg.type === 'MsgHeartbeatResp' && o.msg.context === null) n.deferredAnswers.push(o);
+      else now.push(o);
+    }
+    if (now.length === 0) return;
+    if (n.deferredAnswers.length > 0) {
+      const peers = new Set(now.map((o) => o.msg.to));
+      const waiting: OutboundEnvelope[] = [];
+      for (const a of n.deferredAnswers) (peers.has(a.msg.to) ? now : waiting).push(a);
+      n.deferredAnswers = waiting;
+    }
+    for (const o of now) this.send(n.id, o.group, o.msg);
   }
 
   /** Notes a change of role after `advance`; a new leader is checked, counted, and maybe struck. */

@@ -40,6 +40,12 @@ export interface InboundEnvelope {
   readonly msg: Message;
 }
 
+/** A message on its way out of a node, with its group. */
+export interface OutboundEnvelope {
+  readonly group: number;
+  readonly msg: Message;
+}
+
 /** Every group's Ready of one driver round, by group number. */
 export type GroupReadies = [number, Ready][];
 
@@ -52,6 +58,11 @@ export abstract class SimProcess<G extends ProcessGroup> {
   /** A write in progress: the node is blocked (as an event loop inside fsync) until it completes. */
   pending: { readies: GroupReadies } | undefined;
   turnScheduled = false;
+  /**
+   * Context-free heartbeat answers waiting for the next message this node sends to the same peer, or for its next
+   * tick — as RaftManager defers them (they ride with the frame going that way).
+   */
+  deferredAnswers: OutboundEnvelope[] = [];
   fsyncMs = 1;
   downUntil = 0;
 
@@ -72,6 +83,7 @@ export abstract class SimProcess<G extends ProcessGroup> {
     this.pending = undefined;
     this.inbox = [];
     this.turnScheduled = false;
+    this.deferredAnswers = [];
   }
 }
 

@@ -314,7 +314,10 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
         });
       });
       if (readies.length === 0) return;
-      this.sendAll(n, readies.flatMap(([group, rd]) => rd.messages.map((msg) => ({ group, msg }))));
+      this.sendAll(
+        n,
+        readies.flatMap(([group, rd]) => rd.messages.map((msg) => ({ group, msg }))),
+      );
       if (readies.some(([, rd]) => rd.mustSync) && n.fsyncMs > 0) {
         n.pending = { readies }; // one fsync covers every group's writes of this turn (group commit)
         this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
@@ -335,7 +338,10 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
       if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
       this.checker.onLogged(group, n.id, rd.entries, entryKey);
     }
-    this.sendAll(n, readies.flatMap(([group, rd]) => rd.persistedMessages.map((msg) => ({ group, msg }))));
+    this.sendAll(
+      n,
+      readies.flatMap(([group, rd]) => rd.persistedMessages.map((msg) => ({ group, msg }))),
+    );
   }
 
   /**

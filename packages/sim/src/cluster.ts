@@ -300,7 +300,18 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
     }
   }
 
+  /** A driver's work at the start of every turn of `n`, before its inbox is stepped (default: none). */
+  protected onTurnStart(_n: N): void {}
+
+  /** Schedules a turn of `n` now (once), as a socket callback or a client call does. */
+  protected requestTurn(n: N): void {
+    if (n.turnScheduled || this.checker.failed) return;
+    n.turnScheduled = true;
+    this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
+  }
+
   protected turn(n: N): void {
+    this.onTurnStart(n);
     const inbox = n.inbox;
     n.inbox = [];
     this.guard(n, () => {

@@ -12,6 +12,11 @@ export interface SimOptions {
   readonly ticks: number;
   /** Test-only: switch on a known bug in every node's core. */
   readonly plantedBug?: PlantedBugName;
+  /**
+   * Test-only: a known bug in the simulated driver. `joinAskedReadRound`: a read round stays open after the core
+   * was asked, so later reads share a read point fixed before they began (the classic read-batching bug).
+   */
+  readonly driverBug?: 'joinAskedReadRound';
   /** Receives every line of the event trace (for replaying a seed with `--verbose`). */
   readonly onTrace?: (line: string) => void;
 }

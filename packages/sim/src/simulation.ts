@@ -9,7 +9,7 @@
  * SIM_LIMITS.livenessTicksMax ticks. The checkers (checker.ts) run throughout and at the end.
  */
 import type { NodeId, Prng, Ready } from '@kalam/raft';
-import { EntryKind } from '@kalam/raft';
+import { EntryKind, RaftError } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
 import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
@@ -69,10 +69,16 @@ interface Marker {
   index: number | undefined;
 }
 
+/**
+ * One ReadIndex round and the reads that share it (RaftManager batches reads that start before its next turn):
+ * `minIndex` is the highest write acknowledged before any of them began, so a read point below it is stale for
+ * at least one of them.
+ */
 interface PendingRead {
   readonly group: number;
   readonly node: NodeId;
-  readonly minIndex: number;
+  minIndex: number;
+  members: number;
 }
 
 export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
@@ -81,6 +87,8 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
   private readonly acked: Proposal[] = [];
   private readonly ackedMax: number[];
   private readonly reads = new Map<string, PendingRead>();
+  /** The round that reads on (node, group) join until the node's next turn asks it: `${node}:${group}` → context. */
+  private readonly openReads = new Map<string, string>();
   private nextCommand = 0;
   private nextRead = 0;
   private readonly markers = new Map<number, Marker>();
@@ -238,6 +246,26 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
   protected onCrash(n: SimNode): void {
     for (const [k, p] of this.proposals) if (p.node === n.id) this.proposals.delete(k);
     for (const [k, r] of this.reads) if (r.node === n.id) this.reads.delete(k);
+    for (const k of [...this.openReads.keys()]) if (k.startsWith(`${n.id}:`)) this.openReads.delete(k);
+  }
+
+  /** At the start of a node's turn: every open read round of that node is asked of its core. */
+  protected override onTurnStart(n: SimNode): void {
+    for (const [key, context] of this.openReads) {
+      if (!key.startsWith(`${n.id}:`)) continue;
+      if (this.opts.driverBug !== 'joinAskedReadRound') this.openReads.delete(key);
+      const pending = this.reads.get(context);
+      if (pending === undefined) continue;
+      try {
+        n.groups[pending.group]!.raw.readIndex(context);
+      } catch (err) {
+        this.reads.delete(context);
+        if (!(err instanceof RaftError))
+          this.guard(n, () => {
+            throw err;
+          });
+      }
+    }
   }
 
   private clientStep(): void {
@@ -272,12 +300,22 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
     const up = this.nodes.filter((n) => n.up && n.pending === undefined);
     const n = up[this.clients.int(up.length)];
     if (n === undefined) return;
-    const context = `r${this.nextRead++}`;
     // Only writes acknowledged before the read is invoked must be visible to it.
     const minIndex = this.ackedMax[group]!;
-    this.reads.set(context, { group, node: n.id, minIndex });
+    const key = `${n.id}:${group}`;
+    const open = this.openReads.get(key);
+    const joined = open === undefined ? undefined : this.reads.get(open);
+    if (open !== undefined && joined !== undefined) {
+      joined.minIndex = Math.max(joined.minIndex, minIndex);
+      joined.members++;
+      this.trace.record(`${this.now} read n${n.id} g${group} ${open} min ${minIndex} (joins)`);
+      return;
+    }
+    const context = `r${this.nextRead++}`;
+    this.reads.set(context, { group, node: n.id, minIndex, members: 1 });
+    this.openReads.set(key, context);
     this.trace.record(`${this.now} read n${n.id} g${group} ${context} min ${minIndex}`);
-    if (!this.clientCall(n, () => n.groups[group]!.raw.readIndex(context)).ok) this.reads.delete(context);
+    this.requestTurn(n);
   }
 
   private onReadState(n: SimNode, group: number, rs: Ready['readStates'][number]): void {
@@ -288,7 +326,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
       `${this.now} read-state n${n.id} g${group} ${rs.context} ${rs.status === 'ok' ? rs.index : rs.reason}`,
     );
     if (rs.status !== 'ok') return;
-    this.stats.reads++;
+    this.stats.reads += pending.members;
     if (rs.index < pending.minIndex) {
       this.checker.violate(
         'stale-read',

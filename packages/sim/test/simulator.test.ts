@@ -73,3 +73,17 @@ test('options are validated', () => {
   assert.throws(() => runSimulation({ seed: 1, nodes: 3, groups: 0, ticks: 10 }), RangeError);
   assert.throws(() => runSimulation({ seed: -1, nodes: 3, groups: 1, ticks: 10 }), RangeError);
 });
+
+test('the stale-read checker catches reads that join a ReadIndex round already asked (driver bug)', () => {
+  // RaftManager shares one round between reads that start before its next turn; a round left open after the
+  // core was asked would hand later reads a read point fixed before they began.
+  const failing: number[] = [];
+  for (let seed = 1; seed <= 10 && failing.length === 0; seed++) {
+    const r = runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, driverBug: 'joinAskedReadRound' });
+    if (r.violations.some((v) => v.invariant === 'stale-read')) failing.push(seed);
+  }
+  assert.ok(failing.length > 0, 'a stale read within 10 seeds');
+  // Without the bug the same seed passes.
+  const clean = runSimulation({ seed: failing[0]!, nodes: 3, groups: 4, ticks: 1000 });
+  assert.deepEqual(clean.violations, []);
+});

@@ -305,7 +305,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
 
   /** Schedules a turn of `n` now (once), as a socket callback or a client call does. */
   protected requestTurn(n: N): void {
-    if (n.turnScheduled || this.checker.failed) return;
+    if (n.turnScheduled) return;
     n.turnScheduled = true;
     this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
   }
@@ -336,10 +336,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
       }
       this.complete(n, readies);
     }
-    if (!n.turnScheduled && !this.checker.failed) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
+    if (!this.checker.failed) this.requestTurn(n);
   }
 
   /** The first half of `complete`: the writes reach the disk image, then what waited for them is sent. */
@@ -434,10 +431,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
     this.stats.messagesDelivered++;
     this.trace.record(`${this.now} ${from}>${to} g${group} ${msg.type} t${msg.term}`);
     n.inbox.push({ group, msg });
-    if (!n.turnScheduled && n.pending === undefined) {
-      n.turnScheduled = true;
-      this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
-    }
+    if (n.pending === undefined) this.requestTurn(n); // a node blocked in fsync takes its turn when the write completes
   }
 
   private isBlocked(from: NodeId, to: NodeId): boolean {

@@ -24,9 +24,8 @@ import {
   encodeCommand,
   encodeParquet,
 } from '../src/index.js';
-import type { AnyCommand, ColdColumn, ColdRow, SystemCommand, TableSchema, UserDataCommand } from '../src/index.js';
-
-const SHARDING = { numUserShards: 4, numSharedShards: 1 };
+import type { AnyCommand, ColdColumn, ColdRow, SystemCommand, UserDataCommand } from '../src/index.js';
+import { NOTES_DDL, SHARDING } from './support/notes.js';
 
 const ALL_TYPES: ColdColumn[] = [
   'BIGINT',
@@ -104,19 +103,6 @@ test('the synchronous decode reads every row group of a file', () => {
     })),
   );
 });
-
-const schema: TableSchema = {
-  columns: [
-    { name: 'id', type: 'BIGINT', notNull: true, default: null },
-    { name: 'body', type: 'TEXT', notNull: false, default: null },
-  ],
-  primaryKey: 'id',
-  options: {},
-};
-const DDL: SystemCommand[] = [
-  { type: 'CreateNamespace', namespaceId: 'app', createdBy: 'root', createdAt: 1 },
-  { type: 'CreateTable', tableId: 'app.notes', tableType: 'USER', schema, createdAt: 2 },
-];
 
 interface Node {
   readonly dir: string;
@@ -205,7 +191,7 @@ function rowsOf(m: StateMachines, userId: string): [unknown, unknown][] {
 test('a node restarted after flushes decodes nothing at start and answers from its files', async (t) => {
   const n = node(t);
   const before = n.open();
-  applySystem(before, DDL);
+  applySystem(before, NOTES_DDL);
   fill(before, 'alice', 3, 4);
   applyUser(before, 'alice', [
     {
@@ -248,7 +234,7 @@ test('a tiny cache bound holds at most that many decoded rows and reads stay rig
   const n = node(t);
   const limit = 7;
   const m = n.open(limit);
-  applySystem(m, DDL);
+  applySystem(m, NOTES_DDL);
   const users = ['alice', 'bob', 'carol', 'dave'];
   for (const u of users) {
     fill(m, u, 5, 3);
@@ -279,7 +265,7 @@ test('a tiny cache bound holds at most that many decoded rows and reads stay rig
 test('a flushed file missing at startup is a clear error', async (t) => {
   const n = node(t);
   const m = n.open();
-  applySystem(m, DDL);
+  applySystem(m, NOTES_DDL);
   fill(m, 'alice', 2, 2);
   const second = m.cold.filesOf('app.notes', 'alice')[1]!.fileName;
   n.close(m);

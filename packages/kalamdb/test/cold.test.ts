@@ -11,21 +11,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { DataStore, StateMachines, encodeCommand } from '../src/index.js';
-import type { AnyCommand, DataResponse, SystemCommand, TableSchema, UserDataCommand } from '../src/index.js';
-
-const SHARDING = { numUserShards: 4, numSharedShards: 1 };
-const schema: TableSchema = {
-  columns: [
-    { name: 'id', type: 'BIGINT', notNull: true, default: null },
-    { name: 'body', type: 'TEXT', notNull: false, default: null },
-  ],
-  primaryKey: 'id',
-  options: {},
-};
-const DDL: SystemCommand[] = [
-  { type: 'CreateNamespace', namespaceId: 'app', createdBy: 'root', createdAt: 1 },
-  { type: 'CreateTable', tableId: 'app.notes', tableType: 'USER', schema, createdAt: 2 },
-];
+import type { AnyCommand, DataResponse, UserDataCommand } from '../src/index.js';
+import { NOTES_DDL, SHARDING } from './support/notes.js';
 
 function replica(t: { after: (fn: () => void) => void }): { dir: string; machines: StateMachines } {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-cold-'));
@@ -34,7 +21,7 @@ function replica(t: { after: (fn: () => void) => void }): { dir: string; machine
     machines.store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  machines.system.apply(DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
+  machines.system.apply(NOTES_DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
   return { dir, machines };
 }
 

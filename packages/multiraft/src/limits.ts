@@ -10,4 +10,6 @@ export const MULTIRAFT_LIMITS = {
   requestTimeoutMsDefault: 5_000,
   /** Committed entries applied per group per driver turn (the rest wait for the next turn). */
   applyBatchMax: 4_096,
+  /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
+  timingWindowTicks: 600,
 } as const;

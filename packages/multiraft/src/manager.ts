@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Envelope } from '@kalam/transport';
 import { Transport } from '@kalam/transport';
 import { LogStore } from '@kalam/log-store';
@@ -21,6 +22,8 @@ import type { Message, NodeId, Ready } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode, StateRole } from '@kalam/raft';
 import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
+import { DriverTimingRecorder } from './driver-timing.js';
+import type { DriverTiming } from './driver-timing.js';
 import { MultiRaftError, fromRemote } from './errors.js';
 import { GroupRuntime } from './group.js';
 import type { ReadBatch } from './group.js';
@@ -120,6 +123,10 @@ export class RaftManager {
   private readCounter = 0;
   private readonly snapshotThreshold: number;
   private readonly snapshotKeep: number;
+  private readonly timing: DriverTimingRecorder;
+  /** Time spent applying and writing the log in the turn under way (ms), for the driver-timing figures. */
+  private turnApplyMs = 0;
+  private turnPersistMs = 0;
   /** How long a proposal waits for a group that just lost its leader to elect the next one. */
   private readonly electionGraceMs: number;
 
@@ -133,6 +140,7 @@ export class RaftManager {
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * ticks.electionTickMax * ticks.tickMs;
+    this.timing = new DriverTimingRecorder(ticks.tickMs, ticks.heartbeatTick * ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
   }
@@ -233,6 +241,7 @@ export class RaftManager {
 
   private onTick(): void {
     if (this.stopped) return;
+    this.timing.tick(performance.now());
     for (const g of this.groupList) g.raw.tick();
     this.turn();
     if (this.deferredAnswers.length > 0) {
@@ -244,6 +253,9 @@ export class RaftManager {
 
   private turn(): void {
     if (this.stopped) return;
+    const startedAt = performance.now();
+    this.turnApplyMs = 0;
+    this.turnPersistMs = 0;
     this.stats.turns++;
     this.askReadBatches();
     this.stepInbox();
@@ -265,11 +277,15 @@ export class RaftManager {
         for (const rs of rd.readStates) g.onReadState(rs);
       }
     }
+    const applyStartedAt = performance.now();
     for (const g of this.groupList) {
       g.drainApplyQueue();
       this.maybeSnapshot(g);
       this.announceLeadership(g);
     }
+    const endedAt = performance.now();
+    this.turnApplyMs += endedAt - applyStartedAt;
+    this.timing.turnDone(endedAt - startedAt, this.turnApplyMs, this.turnPersistMs);
     if (this.groupList.some((g) => g.raw.hasReady() || (g.applyQueue.length > 0 && g.sm.canApply === undefined))) {
       this.scheduleTurn();
     }
@@ -328,7 +344,9 @@ export class RaftManager {
       this.stats.entriesWritten += rd.entries.length;
     }
     if (writes.length === 0) return;
+    const startedAt = performance.now();
     this.logStore.write(writes); // synchronous: durable when it returns
+    this.turnPersistMs += performance.now() - startedAt;
     this.stats.writes++;
   }
 
@@ -755,6 +773,11 @@ export class RaftManager {
         peers,
       };
     });
+  }
+
+  /** How late the driver's timer fires and how long its turns take (driver-timing.ts). */
+  driverTiming(): DriverTiming {
+    return this.timing.snapshot();
   }
 
   members(): readonly MemberAddress[] {

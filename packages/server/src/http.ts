@@ -4,7 +4,8 @@
  *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
  *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
- *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
+ *   GET  /v1/api/cluster/status  nodes, every group's leader, term and indexes as this node sees them, and its
+ *                                Raft driver's tick lateness and turn times (auth)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)

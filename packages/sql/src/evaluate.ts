@@ -9,7 +9,7 @@
  * resolved by the planner before a command is proposed.
  */
 import { assertNever, type Expr } from './ast.js';
-import { SqlError } from './errors.js';
+import { SqlError, limitExceeded } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
 import { paramToLiteral } from './params.js';
 
@@ -35,7 +35,7 @@ function evalExpr(
   params: readonly unknown[],
   depth: number,
 ): SqlValue {
-  if (depth > SQL_LIMITS.exprDepthMax) throw new SqlError('INVALID_SQL', 'expression nested too deeply');
+  if (depth > SQL_LIMITS.exprDepthMax) throw limitExceeded('', null, 'exprDepthMax', 'an expression nested too deeply');
   const sub = (child: Expr): SqlValue => evalExpr(child, row, params, depth + 1);
   switch (expr.kind) {
     case 'literal':

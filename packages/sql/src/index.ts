@@ -55,7 +55,7 @@ export type {
   UserRole,
 } from './ast.js';
 export { BINARY_OPS, COLUMN_TYPES, TABLE_TYPES, USER_ROLES } from './ast.js';
-export { SqlError, type SqlErrorCode, type SqlPosition } from './errors.js';
+export { SqlError, type SqlErrorCode, type SqlLimit, type SqlLimitName, type SqlPosition } from './errors.js';
 export { SQL_LIMITS } from './limits.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';

@@ -1,13 +1,45 @@
-/** Every bound of the SQL layer, unit last. */
+/**
+ * Every bound of the SQL layer, unit last; relations asserted at load. A request over a bound fails with
+ * LIMIT_EXCEEDED (HTTP 400) naming the bound, before the work it would cost: the lexer refuses an over-long
+ * identifier or literal and a batch of too many tokens as it reads them, and a statement for node-sql-parser is
+ * measured on its tokens before the library sees it (the library's PEG parser costs about 6 µs a token: a
+ * 20,000-term OR chain cost half a second of CPU even when it was refused afterwards).
+ */
 export const SQL_LIMITS = {
   /** Longest SQL text accepted by parseSql (the HTTP body limit is the outer bound; this one guards the parser). */
   sqlCharsMax: 1_000_000,
   /** Statements in one `;`-separated batch. */
   batchStatementsMax: 1_000,
+  /** Tokens of one batch (the lexer stops at the next one): bounds the lexer's memory and time. */
+  batchTokensMax: 200_000,
+  /**
+   * Tokens of one SELECT, INSERT, UPDATE, DELETE or SUBSCRIBE: bounds node-sql-parser's work on one statement, which
+   * runs on the event loop that also drives Raft. String literals cost one token whatever their length (dml.ts
+   * hands the library a short stand-in for each).
+   */
+  statementTokensMax: 20_000,
+  /**
+   * Expression nodes of one statement outside INSERT's VALUES rows (WHERE, HAVING, select list, GROUP BY, ORDER BY,
+   * SET): what a row costs to evaluate. Counted before parsing as the statement's tokens other than punctuation,
+   * which are never fewer than its nodes. VALUES rows are evaluated once, not per row, and fall under
+   * statementTokensMax instead.
+   */
+  exprNodesMax: 4_096,
+  /** Nesting of expressions the evaluator and the converters walk, and of parentheses (guards every stack). */
+  exprDepthMax: 200,
+  /** Values in one `IN (…)` list (Oracle's bound; longer lists belong in a table). */
+  inListItemsMax: 1_000,
+  /** Characters of one identifier, quoted or not (PostgreSQL cuts at 63 bytes; KalamDB's user names stop at 128). */
+  identifierCharsMax: 128,
+  /** Characters of one string literal (half the largest Raft entry: a longer value could never be written). */
+  stringLiteralCharsMax: 512 * 1024,
+  /**
+   * Columns of one table. SQLite refuses tables of more than 2,000 columns (SQLITE_MAX_COLUMN), and a table
+   * carries three system columns (`_user_id`, `_seq`, `_deleted`); a CREATE TABLE beyond that would fail in apply.
+   */
+  tableColumnsMax: 1_000,
   /** Nesting of EXECUTE AS USER (one level is all KalamDB allows). */
   executeAsDepthMax: 1,
-  /** Nesting of expressions the evaluator and the converters walk (guards the stack against hostile input). */
-  exprDepthMax: 200,
   /** Compiled LIKE patterns kept by the evaluator. */
   likeCacheEntriesMax: 256,
   /** Parsed batches kept by parseSql, keyed by their text (parameterized statements repeat). */
@@ -18,5 +50,19 @@ export const SQL_LIMITS = {
   paramsMax: 10_000,
 } as const;
 
-if (SQL_LIMITS.executeAsDepthMax < 1) throw new Error('SQL_LIMITS.executeAsDepthMax must be at least 1');
-if (SQL_LIMITS.likeCacheEntriesMax < 1) throw new Error('SQL_LIMITS.likeCacheEntriesMax must be at least 1');
+/** SQLite's SQLITE_MAX_COLUMN, and the system columns every Kalam table adds to its own. */
+const SQLITE_COLUMNS_MAX = 2_000;
+const SYSTEM_COLUMNS = 3;
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`SQL_LIMITS: ${what}`);
+}
+
+check(SQL_LIMITS.executeAsDepthMax >= 1, 'executeAsDepthMax must be at least 1');
+check(SQL_LIMITS.likeCacheEntriesMax >= 1, 'likeCacheEntriesMax must be at least 1');
+check(SQL_LIMITS.statementTokensMax <= SQL_LIMITS.batchTokensMax, 'a statement must fit in a batch');
+check(SQL_LIMITS.inListItemsMax < SQL_LIMITS.exprNodesMax, 'an IN list at its bound must fit in exprNodesMax');
+check(SQL_LIMITS.exprDepthMax < SQL_LIMITS.exprNodesMax, 'an expression at exprDepthMax must fit in exprNodesMax');
+check(SQL_LIMITS.identifierCharsMax <= SQL_LIMITS.stringLiteralCharsMax, 'names are also given as strings');
+check(SQL_LIMITS.stringLiteralCharsMax < SQL_LIMITS.sqlCharsMax, 'a literal at its bound must fit in the text');
+check(SQL_LIMITS.tableColumnsMax + SYSTEM_COLUMNS <= SQLITE_COLUMNS_MAX, 'a table must fit in an SQLite table');

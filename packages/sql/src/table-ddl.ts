@@ -15,7 +15,9 @@ import {
   type TableType,
 } from './ast.js';
 import type { Cursor } from './cursor.js';
+import { limitExceeded } from './errors.js';
 import type { Token } from './lexer.js';
+import { SQL_LIMITS } from './limits.js';
 
 /** Type names as written (upper-case) → the normalised type. */
 const TYPE_ALIASES: Readonly<Record<string, ColumnType>> = {
@@ -74,6 +76,9 @@ export function parseCreateTable(c: Cursor): CreateTable {
         throw c.error(start, `column ${column.name} is defined twice`);
       }
       if (column.primaryKey) keys.push({ name: column.name, token: start });
+      if (columns.length === SQL_LIMITS.tableColumnsMax) {
+        throw limitExceeded(c.source, start.start, 'tableColumnsMax', `a table of more than ${columns.length} columns`);
+      }
       columns.push(column);
     }
   } while (c.acceptOp(','));

@@ -97,6 +97,7 @@ export {
 export type {
   ClusterView,
   ColumnInfo,
+  EvalLimits,
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,

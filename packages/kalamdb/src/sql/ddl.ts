@@ -13,6 +13,7 @@ import type {
   DropTable,
   ShowTables,
 } from '@kalam/sql';
+import { SQL_LIMITS } from '@kalam/sql';
 import type { Value } from '../commands.js';
 import { MetaSystem } from '../group-id.js';
 import { checkIdentifier } from '../tables.js';
@@ -170,6 +171,13 @@ export async function alterTableAddColumn(
     throw new KalamError(
       'INVALID_SQL',
       `ADD COLUMN ${column.name}: an added column must be nullable and not the primary key`,
+    );
+  }
+  if (t.schema.columns.length >= SQL_LIMITS.tableColumnsMax) {
+    throw new KalamError(
+      'LIMIT_EXCEEDED',
+      `${tableId} has ${t.schema.columns.length} columns already (limit tableColumnsMax = ${SQL_LIMITS.tableColumnsMax})`,
+      { limit: 'tableColumnsMax', max: SQL_LIMITS.tableColumnsMax },
     );
   }
   const schema = { ...t.schema, columns: [...t.schema.columns, column] };

@@ -10,7 +10,9 @@ import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
+import { StatementBudget } from './budget.js';
 import { KalamError, toKalamError } from './errors.js';
+import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
 import * as schedules from './schedules.js';
 import { runSelect } from './query.js';
@@ -29,6 +31,10 @@ export interface SqlEngineOptions {
   readonly now?: () => number;
   /** The cluster as the node process sees it, for system.cluster_nodes / system.cluster_groups. */
   readonly clusterView?: () => ClusterView;
+  /** A monotonic clock in ms for statement time budgets; injected so tests control it (default: performance.now). */
+  readonly monotonicNow?: () => number;
+  /** Narrower evaluation bounds than SQL_ENGINE_LIMITS (tests). */
+  readonly limits?: Partial<EvalLimits>;
 }
 
 export interface ExecuteOptions {
@@ -42,6 +48,8 @@ export class SqlEngine {
 
   constructor(opts: SqlEngineOptions) {
     const now = opts.now ?? (() => Date.now());
+    const monotonicNow = opts.monotonicNow ?? (() => performance.now());
+    const limits: EvalLimits = { ...SQL_ENGINE_LIMITS, ...opts.limits };
     this.ctx = {
       executor: opts.executor,
       machines: opts.machines,
@@ -50,6 +58,8 @@ export class SqlEngine {
       now,
       seq: new SeqGenerator(opts.nodeId, now),
       clusterView: opts.clusterView,
+      limits,
+      budget: () => new StatementBudget(limits, monotonicNow),
     };
   }
 
@@ -184,7 +194,7 @@ export class SqlEngine {
     if (stmt.from.namespace === 'system') {
       const relation = await systemRelation(this.ctx, scope, stmt.from.name);
       const clock = { at: this.ctx.now(), nextId: () => this.ctx.seq.reserve(1) };
-      return runSelect(foldSelect(stmt, clock), relation);
+      return runSelect(foldSelect(stmt, clock), relation, this.ctx.budget());
     }
     const ns = stmt.from.namespace ?? scope.namespace;
     if (ns === null) {

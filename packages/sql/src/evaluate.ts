@@ -11,6 +11,7 @@
 import { assertNever, type Expr } from './ast.js';
 import { SqlError, limitExceeded } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
+import { mapExpr } from './map-expr.js';
 import { paramToLiteral } from './params.js';
 
 /** What evaluate returns: a SQL value, NULL as null. */
@@ -238,12 +239,35 @@ function evalLike(value: SqlValue, pattern: SqlValue, negated: boolean): boolean
   return matched !== negated;
 }
 
+/** The functions an evaluated expression may call, and how many arguments each takes (null: any number). */
+const FUNCTIONS: Readonly<Record<string, number | null>> = { LOWER: 1, UPPER: 1, LENGTH: 1, ABS: 1, COALESCE: null };
+
+/** Throws what evaluating a call of `name` with `arity` arguments would throw, whatever the row. */
+function checkCall(name: string, arity: number): void {
+  if (!Object.hasOwn(FUNCTIONS, name)) throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
+  const expected = FUNCTIONS[name];
+  if (expected === 1 && arity !== 1) throw new SqlError('INVALID_SQL', `${name} takes one argument`);
+}
+
+/**
+ * Throws the SqlError that evaluating `expr` would throw on some row for its shape alone (an unknown function, a
+ * wrong number of arguments, nesting beyond exprDepthMax). A filter or computed SET value that passes is safe to put
+ * in a command: apply evaluates it on every replica, where such an error would stop the node.
+ */
+export function checkEvaluable(expr: Expr, depth = 0): void {
+  if (depth > SQL_LIMITS.exprDepthMax) throw limitExceeded('', null, 'exprDepthMax', 'an expression nested too deeply');
+  mapExpr(expr, (e) => {
+    if (e === expr) return undefined;
+    checkEvaluable(e, depth + 1);
+    return e;
+  });
+  if (expr.kind === 'call') checkCall(expr.name, expr.args.length);
+}
+
 function evalCall(name: string, args: readonly SqlValue[]): SqlValue {
+  checkCall(name, args.length);
   const [first] = args;
-  const one = (): SqlValue => {
-    if (args.length !== 1) throw new SqlError('INVALID_SQL', `${name} takes one argument`);
-    return first ?? null;
-  };
+  const one = (): SqlValue => first ?? null;
   switch (name) {
     case 'LOWER':
       return one() === null ? null : String(first).toLowerCase();

@@ -60,4 +60,4 @@ export { SQL_LIMITS } from './limits.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';
-export { compare, evaluate, matches, type SqlValue } from './evaluate.js';
+export { checkEvaluable, compare, evaluate, matches, type SqlValue } from './evaluate.js';

@@ -6,7 +6,7 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
-import { mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
+import { checkEvaluable, mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
@@ -35,11 +35,16 @@ function column(t: TableInfo, name: string): ColumnSchema {
   return c;
 }
 
-/** A filter for the state machine: planner calls folded, every column a real column (`_seq` is not filterable there). */
+/**
+ * A filter for the state machine: planner calls folded, every column a real column (`_seq` is not filterable
+ * there), and nothing in it that evaluate() refuses — apply evaluates it on every replica, where a refusal would be
+ * an error that stops the node, not an answer.
+ */
 function planFilter(t: TableInfo, where: Expr | null, clock: PlannerClock): Expr | null {
   if (where === null) return null;
   const folded = foldPlannerCalls(where, clock);
   for (const name of columnsOf(folded)) column(t, name);
+  checkEvaluable(folded);
   return folded;
 }
 
@@ -160,6 +165,7 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
     } else {
       // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
       for (const name of columnsOf(folded)) column(t, name);
+      checkEvaluable(folded);
       computed.push({ column: c.name, expr: folded });
     }
   }

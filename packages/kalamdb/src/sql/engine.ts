@@ -10,7 +10,7 @@ import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
-import { StatementBudget } from './budget.js';
+import { EvalScheduler, StatementBudget } from './budget.js';
 import { KalamError, toKalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
@@ -50,6 +50,7 @@ export class SqlEngine {
     const now = opts.now ?? (() => Date.now());
     const monotonicNow = opts.monotonicNow ?? (() => performance.now());
     const limits: EvalLimits = { ...SQL_ENGINE_LIMITS, ...opts.limits };
+    const scheduler = new EvalScheduler();
     this.ctx = {
       executor: opts.executor,
       machines: opts.machines,
@@ -59,7 +60,7 @@ export class SqlEngine {
       seq: new SeqGenerator(opts.nodeId, now),
       clusterView: opts.clusterView,
       limits,
-      budget: () => new StatementBudget(limits, monotonicNow),
+      budget: () => new StatementBudget(limits, monotonicNow, scheduler),
     };
   }
 

@@ -255,6 +255,7 @@ async function filterRows(
   const prefix = !grouped && stmt.orderBy.length === 0;
   const enough = prefix && stmt.limit !== null ? offset + stmt.limit : Infinity;
   const kept: Row[] = [];
+  await budget.start();
   for (const r of rows) {
     if (kept.length >= enough) break;
     if (budget.spend()) await budget.yield();

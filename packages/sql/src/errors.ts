@@ -3,11 +3,12 @@
  * client as it is; `position` points at the offending character of the submitted text (1-based line and column,
  * 0-based UTF-16 offset) or is null when no single place is to blame (a count mismatch of bound parameters).
  * LIMIT_EXCEEDED (Kalam's own code) is a request that crosses one of SQL_LIMITS; `limit` names the bound and its
- * value, so a client can tell "too big" from "malformed" without reading the message.
+ * value, so a client can tell "too big" from "malformed" without reading the message. RATE_LIMIT_EXCEEDED (429):
+ * the node's parser thread has too much queued (parse-async.ts).
  */
 import { SQL_LIMITS } from './limits.js';
 
-export type SqlErrorCode = 'INVALID_SQL' | 'EMPTY_SQL' | 'BATCH_PARSE_ERROR' | 'LIMIT_EXCEEDED';
+export type SqlErrorCode = 'INVALID_SQL' | 'EMPTY_SQL' | 'BATCH_PARSE_ERROR' | 'LIMIT_EXCEEDED' | 'RATE_LIMIT_EXCEEDED';
 
 export type SqlLimitName = keyof typeof SQL_LIMITS;
 

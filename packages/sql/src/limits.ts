@@ -48,6 +48,13 @@ export const SQL_LIMITS = {
   parseCacheSqlCharsMax: 4_096,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
+  /**
+   * Texts this long or longer are parsed in a worker thread by parseSqlOffThread (shorter ones parse in well under a
+   * millisecond a KB, where a thread hop costs more than it saves).
+   */
+  offThreadSqlCharsMin: 8_192,
+  /** Texts waiting for the parser thread; beyond this a request is refused (RATE_LIMIT_EXCEEDED). */
+  offThreadQueueMax: 64,
 } as const;
 
 /** SQLite's SQLITE_MAX_COLUMN, and the system columns every Kalam table adds to its own. */

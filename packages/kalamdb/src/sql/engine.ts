@@ -4,7 +4,7 @@
  * so it applies whole or not at all; a failing statement stops the batch and earlier ones stay applied, as in
  * KalamDB. Parameters go with a single statement only. Everything thrown is a KalamError.
  */
-import { bindParams, parseSql, type Statement } from '@kalam/sql';
+import { bindParams, parseSqlOffThread, type Statement } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
@@ -68,7 +68,8 @@ export class SqlEngine {
   async execute(session: Session, sql: string, opts: ExecuteOptions = {}): Promise<QueryResult[]> {
     let statements: readonly Statement[];
     try {
-      statements = parseSql(sql);
+      // A large text is parsed in a worker thread: this event loop also drives Raft.
+      statements = await parseSqlOffThread(sql);
     } catch (err) {
       throw toKalamError(err);
     }

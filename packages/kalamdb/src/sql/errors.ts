@@ -16,6 +16,7 @@ import { TableNameError } from '../tables.js';
 export type KalamErrorCode =
   | 'INVALID_SQL'
   | 'LIMIT_EXCEEDED'
+  | 'RATE_LIMIT_EXCEEDED'
   | 'EMPTY_SQL'
   | 'BATCH_PARSE_ERROR'
   | 'PARAMS_WITH_BATCH'
@@ -34,6 +35,7 @@ export type KalamErrorCode =
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
   LIMIT_EXCEEDED: 400,
+  RATE_LIMIT_EXCEEDED: 429,
   EMPTY_SQL: 400,
   BATCH_PARSE_ERROR: 400,
   PARAMS_WITH_BATCH: 400,

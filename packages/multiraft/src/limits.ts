@@ -10,6 +10,12 @@ export const MULTIRAFT_LIMITS = {
   requestTimeoutMsDefault: 5_000,
   /** Committed entries applied per group per driver turn (the rest wait for the next turn). */
   applyBatchMax: 4_096,
+  /**
+   * Payload bytes of committed entries applied in one driver turn, over all groups (at least one entry per turn,
+   * whatever its size). The rest waits for the next turn, which runs after the timers due: applying 9 MB in one
+   * turn once held a node's timer back for a second, and its groups' heartbeats with it.
+   */
+  applyBytesPerTurnMax: 512 * 1024,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
 } as const;

@@ -7,8 +7,9 @@
  *   3. persist all of them in ONE SQLite transaction (one fsync covers every group);
  *   4. send the messages, coalescing heartbeats per peer;
  *   5. hand committed entries to each group's apply queue, then advance;
- * and after the rounds, applies what may be applied, takes snapshots past the threshold, and announces
- * leadership changes.
+ * and after the rounds, applies what may be applied — at most applyBytesPerTurnMax over all groups, starting
+ * from a different group each turn; what is left is applied by the next turn, scheduled at once but after the
+ * timers that are due — takes snapshots past the threshold, and announces leadership changes.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -117,6 +118,8 @@ export class RaftManager {
   /** Groups with an open ReadIndex round to ask the core for in the next turn. */
   private readBatchesToAsk: GroupRuntime[] = [];
   private turnScheduled = false;
+  /** The group the next turn's apply starts from (round robin, so a busy group cannot starve the others). */
+  private applyCursor = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   private stopped = false;
@@ -278,17 +281,26 @@ export class RaftManager {
       }
     }
     const applyStartedAt = performance.now();
-    for (const g of this.groupList) {
-      g.drainApplyQueue();
-      this.maybeSnapshot(g);
-      this.announceLeadership(g);
-    }
+    this.applySlice();
     const endedAt = performance.now();
     this.turnApplyMs += endedAt - applyStartedAt;
     this.timing.turnDone(endedAt - startedAt, this.turnApplyMs, this.turnPersistMs);
-    if (this.groupList.some((g) => g.raw.hasReady() || (g.applyQueue.length > 0 && g.sm.canApply === undefined))) {
-      this.scheduleTurn();
+    // Work left that waits for nothing but this node: another turn at once (after the timers due). A group paused
+    // for another group's index (canApply) is looked at again when that group applies or at the next tick.
+    if (this.groupList.some((g) => g.raw.hasReady() || g.canApplyNext())) this.scheduleTurn();
+  }
+
+  /** Applies up to applyBytesPerTurnMax of committed entries, the groups taken round robin; snapshots, announces. */
+  private applySlice(): void {
+    let bytesLeft = MULTIRAFT_LIMITS.applyBytesPerTurnMax;
+    const count = this.groupList.length;
+    for (let k = 0; k < count; k++) {
+      const g = this.groupList[(this.applyCursor + k) % count]!;
+      if (bytesLeft > 0) bytesLeft -= g.drainApplyQueue(bytesLeft).bytes;
+      this.maybeSnapshot(g);
+      this.announceLeadership(g);
     }
+    this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
   }
 
   private stepInbox(): void {

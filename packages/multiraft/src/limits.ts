@@ -16,6 +16,12 @@ export const MULTIRAFT_LIMITS = {
    * turn once held a node's timer back for a second, and its groups' heartbeats with it.
    */
   applyBytesPerTurnMax: 512 * 1024,
+  /**
+   * Bytes of entries and snapshot chunks stepped in one driver turn (at least one message, whatever its size): a
+   * follower that is far behind receives up to the inflight window (8 MB) at once, and writes what it steps in one
+   * fsynced transaction. The envelopes left wait, in order, for the next turn.
+   */
+  stepBytesPerTurnMax: 2 * 1024 * 1024,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
 } as const;

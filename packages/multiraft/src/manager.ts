@@ -2,7 +2,9 @@
  * RaftManager: hosts N Raft groups in one node process, over one log store and one transport.
  *
  * One timer drives every group, and one driver turn (DESIGN.md §6) does, in this order:
- *   1. step every envelope that arrived since the last turn (socket callbacks only enqueue);
+ *   1. step the envelopes that arrived since the last turn (socket callbacks only enqueue), in arrival order,
+ *      stopping after stepBytesPerTurnMax of entries and snapshot chunks (the rest waits for the next turn, which
+ *      then comes at once): what a turn must write and fsync stays bounded however far a follower is behind;
  *   2. collect every group's Ready;
  *   3. persist all of them in ONE SQLite transaction (one fsync covers every group);
  *   4. send the messages, coalescing heartbeats per peer;
@@ -306,7 +308,10 @@ export class RaftManager {
   private stepInbox(): void {
     const inbox = this.inbox;
     this.inbox = [];
-    for (const { from, env } of inbox) {
+    let bytes = 0;
+    let stepped = 0;
+    while (stepped < inbox.length && bytes < MULTIRAFT_LIMITS.stepBytesPerTurnMax) {
+      const { from, env } = inbox[stepped++]!;
       this.stats.envelopesIn++;
       if (env.groupId === COALESCED_GROUP) {
         const msgs = expand(from, this.nodeId, env.msg);
@@ -319,7 +324,13 @@ export class RaftManager {
         this.stats.envelopesDropped++;
         continue;
       }
+      bytes += payloadBytes(msg);
       this.stepOne(env.groupId, msg);
+    }
+    if (stepped < inbox.length) {
+      // Arrival order kept: what is left goes before whatever arrives meanwhile.
+      this.inbox = inbox.slice(stepped).concat(this.inbox);
+      this.scheduleTurn();
     }
   }
 
@@ -834,3 +845,10 @@ export class RaftManager {
 }
 
 const TRANSFERRING = 'leadership is being transferred';
+
+/** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */
+function payloadBytes(msg: Message): number {
+  if (msg.type === 'MsgApp') return msg.entries.reduce((n, e) => n + e.data.byteLength, 0);
+  if (msg.type === 'MsgSnap') return msg.data.byteLength;
+  return 0;
+}

@@ -9,9 +9,10 @@
  *   3. persist all of them in ONE SQLite transaction (one fsync covers every group);
  *   4. send the messages, coalescing heartbeats per peer;
  *   5. hand committed entries to each group's apply queue, then advance;
- * and after the rounds, applies what may be applied — at most applyBytesPerTurnMax over all groups, starting
- * from a different group each turn; what is left is applied by the next turn, scheduled at once but after the
- * timers that are due — takes snapshots past the threshold, and announces leadership changes.
+ * and after the rounds, applies what may be applied — in batches of applyBatchBytesMax, the groups taken round
+ * robin from a different one each turn, until applyMsPerTurnMax has passed; what is left is applied by the next
+ * turn, scheduled at once but after the timers that are due — takes snapshots past the threshold, and announces
+ * leadership changes.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -292,13 +293,16 @@ export class RaftManager {
     if (this.groupList.some((g) => g.raw.hasReady() || g.canApplyNext())) this.scheduleTurn();
   }
 
-  /** Applies up to applyBytesPerTurnMax of committed entries, the groups taken round robin; snapshots, announces. */
+  /**
+   * Applies committed entries for up to applyMsPerTurnMax (at least one batch), the groups taken round robin from a
+   * different one each turn; then snapshots and announces leadership changes.
+   */
   private applySlice(): void {
-    let bytesLeft = MULTIRAFT_LIMITS.applyBytesPerTurnMax;
+    const deadline = performance.now() + MULTIRAFT_LIMITS.applyMsPerTurnMax;
     const count = this.groupList.length;
     for (let k = 0; k < count; k++) {
       const g = this.groupList[(this.applyCursor + k) % count]!;
-      if (bytesLeft > 0) bytesLeft -= g.drainApplyQueue(bytesLeft).bytes;
+      while (performance.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
       this.maybeSnapshot(g);
       this.announceLeadership(g);
     }

@@ -2,8 +2,8 @@
 // a 20,000-term `WHERE id = 0 OR id = 1 OR …` (which once took the sum of the 36 groups' terms from 36 to 101: each
 // cost about a second of CPU on the event loop that drives Raft before it was refused) are refused with 400
 // LIMIT_EXCEEDED before any parse, while heavy-but-allowed requests run at the same time on every node — OR chains
-// and IN lists at their bounds over a few thousand rows, grouping and sorting, 500-row INSERTs of 1 KB values — and
-// succeed. Through all of it no election happens: the sum over groups of the highest term is unchanged.
+// and IN lists near their bounds over a few thousand rows, grouping and sorting, INSERTs of 2,000 rows near
+// statementTokensMax — and succeed. (Big entries are bulk-load-cluster.test.ts's subject.) Through all of it no election happens: the sum over groups of the highest term is unchanged.
 // How: real `kalam serve` processes (support/nodes.ts), Bearer tokens (no password hashing per request), all requests
 // at once; every process is reaped in t.after. The only time bounds are the harness's generous ones.
 import assert from 'node:assert/strict';
@@ -26,7 +26,6 @@ function orChain(terms: number, first = 0): string {
 
 /** The heavy-but-allowed requests, round-robin: each within every bound, each real work on the node. */
 function allowed(i: number): { sql: string; status: number } {
-  const value = 'y'.repeat(1_000);
   switch (i % 4) {
     case 0:
       return { sql: `SELECT id, v FROM app.t WHERE ${orChain(150, i)} ORDER BY v DESC, id`, status: 200 };
@@ -40,7 +39,7 @@ function allowed(i: number): { sql: string; status: number } {
         status: 200,
       };
     default: {
-      const rows = Array.from({ length: 500 }, (_, k) => `(${100_000 + i * 500 + k}, '${value}')`).join(', ');
+      const rows = Array.from({ length: 2_000 }, (_, k) => `(${100_000 + i * 2_000 + k}, 'w${k}')`).join(', ');
       return { sql: `INSERT INTO app.bulk (id, v) VALUES ${rows}`, status: 200 };
     }
   }

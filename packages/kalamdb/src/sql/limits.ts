@@ -42,7 +42,7 @@ export const SQL_ENGINE_LIMITS = {
    * budget can stop them (apply must be deterministic): the planner refuses a statement whose rows in scope times
    * (filter nodes + 1) exceed this.
    */
-  writeFilterWorkMax: 20_000_000,
+  writeFilterWorkMax: 5_000_000,
 } as const;
 
 /** The bounds a statement's evaluation obeys (tests narrow them through SqlEngineOptions.limits). */

@@ -67,6 +67,8 @@ export const MAX_PAYLOAD_BYTES_MIN = 4096;
 export const NONCE_BYTES = 16;
 
 export interface LimitOverrides {
+  /** Any bound by its own name; the named options below win over it. Relations are asserted as for the defaults. */
+  limits?: Partial<TransportLimits> | undefined;
   maxPayloadBytes?: number | undefined;
   queueMax?: number | undefined;
   handshakeMaxSkewMs?: number | undefined;
@@ -74,13 +76,14 @@ export interface LimitOverrides {
 }
 
 export function resolveLimits(overrides: LimitOverrides): TransportLimits {
+  const base: TransportLimits = { ...defaultLimits, ...overrides.limits };
   const limits: TransportLimits = {
-    ...defaultLimits,
-    maxPayloadBytes: overrides.maxPayloadBytes ?? defaultLimits.maxPayloadBytes,
-    queueEnvelopesMax: overrides.queueMax ?? defaultLimits.queueEnvelopesMax,
-    handshakeMaxSkewMs: overrides.handshakeMaxSkewMs ?? defaultLimits.handshakeMaxSkewMs,
-    reconnectBackoffMinMs: overrides.reconnectBackoffMs?.min ?? defaultLimits.reconnectBackoffMinMs,
-    reconnectBackoffMaxMs: overrides.reconnectBackoffMs?.max ?? defaultLimits.reconnectBackoffMaxMs,
+    ...base,
+    maxPayloadBytes: overrides.maxPayloadBytes ?? base.maxPayloadBytes,
+    queueEnvelopesMax: overrides.queueMax ?? base.queueEnvelopesMax,
+    handshakeMaxSkewMs: overrides.handshakeMaxSkewMs ?? base.handshakeMaxSkewMs,
+    reconnectBackoffMinMs: overrides.reconnectBackoffMs?.min ?? base.reconnectBackoffMinMs,
+    reconnectBackoffMaxMs: overrides.reconnectBackoffMs?.max ?? base.reconnectBackoffMaxMs,
   };
   for (const [key, value] of Object.entries(limits)) {
     assert(Number.isInteger(value) && value > 0, `transport limit ${key} must be a positive integer, got ${value}`);

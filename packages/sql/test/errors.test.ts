@@ -4,7 +4,7 @@
 // BATCH_PARSE_ERROR.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSql, SqlError } from '../src/index.js';
+import { parseSql, SQL_LIMITS, SqlError } from '../src/index.js';
 
 function fails(sql: string, code: string, line: number | null, column?: number, message?: RegExp): void {
   assert.throws(
@@ -101,4 +101,26 @@ test('schedule statement errors', () => {
 test('a bad statement in a batch is BATCH_PARSE_ERROR with its position in the whole text', () => {
   fails('SELECT * FROM t;\nSELEC * FROM t', 'BATCH_PARSE_ERROR', 2, 1, /statement 2 of 2/);
   fails('CREATE NAMESPACE a; SELECT * FROM t WHERE = 1', 'BATCH_PARSE_ERROR', 1, 43, /statement 2 of 2/);
+});
+
+test('numbers Kalam cannot carry exactly are refused where they are written (literal, DEFAULT)', () => {
+  const outOfRange = /out of range \(Kalam keeps numbers within ±2\^53\)/;
+  // The library rounds -2^63 - 1 to a number before we see it: rounded integers are never safe ones.
+  fails('INSERT INTO t (id) VALUES (-9223372036854775809)', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('SELECT * FROM t WHERE id = 9007199254740993', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('INSERT INTO t (n) VALUES (1e300)', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v DOUBLE DEFAULT 1e300)', 'INVALID_SQL', 1, 57, outOfRange);
+  fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT DEFAULT -9223372036854775809)', 'INVALID_SQL', 1, 58);
+  assert.doesNotThrow(() => parseSql('INSERT INTO t (id, n) VALUES (-9007199254740991, 1.5e15)'));
+});
+
+test('a table has at most SQL_LIMITS.tableColumnsMax columns', () => {
+  const columns = (n: number): string => Array.from({ length: n }, (_, i) => `c${i} TEXT`).join(', ');
+  assert.doesNotThrow(() =>
+    parseSql(`CREATE TABLE t (id BIGINT PRIMARY KEY, ${columns(SQL_LIMITS.tableColumnsMax - 1)})`),
+  );
+  assert.throws(
+    () => parseSql(`CREATE TABLE t (id BIGINT PRIMARY KEY, ${columns(SQL_LIMITS.tableColumnsMax)})`),
+    (err: unknown) => err instanceof SqlError && err.code === 'INVALID_SQL' && /at most 1000 columns/.test(err.message),
+  );
 });

@@ -13,6 +13,7 @@ import type {
   DropTable,
   ShowTables,
 } from '@kalam/sql';
+import { SQL_LIMITS } from '@kalam/sql';
 import type { Value } from '../commands.js';
 import { MetaSystem } from '../group-id.js';
 import { checkIdentifier } from '../tables.js';
@@ -171,6 +172,10 @@ export async function alterTableAddColumn(
       'INVALID_SQL',
       `ADD COLUMN ${column.name}: an added column must be nullable and not the primary key`,
     );
+  }
+  // The same bound the parser holds for CREATE TABLE: past SQLite's column limit the apply fails on every replica.
+  if (t.schema.columns.length >= SQL_LIMITS.tableColumnsMax) {
+    throw new KalamError('INVALID_SQL', `${tableId} has ${t.schema.columns.length} columns, the most a table may have`);
   }
   const schema = { ...t.schema, columns: [...t.schema.columns, column] };
   accepted(await ctx.executor.executeSystem({ type: 'AlterTable', tableId, schema }));

@@ -4,7 +4,7 @@
  * folded into replicated `Value`s and coerced to the column's type.
  */
 import { randomUUID } from 'node:crypto';
-import { evaluate, mapExpr, type Expr, type SqlValue } from '@kalam/sql';
+import { evaluate, isCarriedNumber, mapExpr, numberProblem, type Expr, type SqlValue } from '@kalam/sql';
 import type { ColumnSchema, Value } from '../commands.js';
 import { KalamError } from './errors.js';
 
@@ -102,12 +102,20 @@ export function toValue(v: SqlValue): Value {
   return n;
 }
 
-/** A constant expression (no column references) folded to a value. */
+/**
+ * A constant expression (no column references) folded to a value that a command can carry: folding may leave the
+ * numbers Kalam carries (`9007199254740991 + 2`, `1e200 * 1e200`), which is INVALID_INPUT here rather than a
+ * command the codec refuses.
+ */
 export function constantValue(expr: Expr, what: string): Value {
   if (refersToColumns(expr)) {
     throw new KalamError('SQL_EXECUTION_ERROR', `${what} may not refer to columns (not supported yet)`);
   }
-  return toValue(evaluate(expr, {}));
+  const value = toValue(evaluate(expr, {}));
+  if (typeof value === 'number' && !isCarriedNumber(value)) {
+    throw new KalamError('INVALID_INPUT', `${what}: ${numberProblem(value)}`);
+  }
+  return value;
 }
 
 const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT']);
@@ -120,7 +128,12 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT']
 export function coerce(column: ColumnSchema, v: Value): Value {
   if (v === null) return v;
   if (column.type === 'TIMESTAMP' && typeof v === 'string') {
-    if (/^-?\d+$/.test(v)) return Number(v);
+    if (/^-?\d+$/.test(v)) {
+      const ms = Number(v);
+      if (!Number.isSafeInteger(ms))
+        throw new KalamError('INVALID_INPUT', `column ${column.name}: ${v} is beyond ±2^53`);
+      return ms;
+    }
     const ms = Date.parse(v);
     if (Number.isNaN(ms))
       throw new KalamError('INVALID_INPUT', `column ${column.name}: ${JSON.stringify(v)} is not a timestamp`);

@@ -181,3 +181,46 @@ test('on a 3-node cluster a table wider than SQLite allows is refused before it 
   }
   assert.deepEqual(rowsOf(await sql(nodes.url(3), root, 'SELECT id FROM app.broad ORDER BY id')), [[1], [2], [3]]);
 });
+
+test('on a 3-node cluster a SET computed past 2^53 is refused on every replica; snapshots go on, no node exits', async (t) => {
+  // Before, `SET b = b * b` stored 8.1e31 in a BIGINT on every replica; the group's next snapshot could not encode
+  // it, and all three nodes exited — an ordinary user's UPDATE took the cluster down.
+  const nodes = await KalamNodes.start({ members: 3, snapshotThreshold: 20 });
+  t.after(() => nodes.close());
+  const alice = basic('alice', 'alice-pass');
+  const ddl = await sql(
+    nodes.url(1),
+    root,
+    [
+      'CREATE NAMESPACE app',
+      'CREATE TABLE app.c (id BIGINT PRIMARY KEY, b BIGINT, n DOUBLE)',
+      "CREATE USER 'alice' WITH PASSWORD 'alice-pass' ROLE user",
+    ].join('; '),
+  );
+  assert.equal(ddl.status, 200, JSON.stringify(ddl.body));
+  const max = Number.MAX_SAFE_INTEGER;
+  assert.equal((await sql(nodes.url(1), alice, `INSERT INTO app.c (id, b, n) VALUES (1, ${max}, ${max})`)).status, 200);
+  const refusals = [
+    'UPDATE app.c SET b = b * b WHERE id = 1',
+    'UPDATE app.c SET b = b + 2 WHERE id = 1',
+    `UPDATE app.c SET n = ${Array(20).fill('n').join(' * ')} WHERE id = 1`,
+  ];
+  for (const text of refusals) {
+    const r = await sql(nodes.url(2), alice, text);
+    assert.deepEqual(
+      [r.status, (r.body['error'] as { code?: string } | undefined)?.code],
+      [400, 'SQL_EXECUTION_ERROR'],
+      text,
+    );
+  }
+  assert.equal((await sql(nodes.url(3), alice, 'UPDATE app.c SET b = b - 1 WHERE id = 1')).status, 200);
+  // Past the snapshot threshold of alice's shard on every node.
+  for (let id = 2; id <= 41; id++) {
+    const r = await sql(nodes.url((id % 3) + 1), alice, `INSERT INTO app.c (id, b) VALUES (${id}, ${id})`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  for (const id of nodes.ids()) {
+    const r = await sql(nodes.url(id), alice, 'SELECT b, n FROM app.c WHERE id = 1');
+    assert.deepEqual(rowsOf(r), [[max - 1, max]], `node ${id}`);
+  }
+});

@@ -102,20 +102,12 @@ export function toValue(v: SqlValue): Value {
   return n;
 }
 
-/**
- * A constant expression (no column references) folded to a value that a command can carry: folding may leave the
- * numbers Kalam carries (`9007199254740991 + 2`, `1e200 * 1e200`), which is INVALID_INPUT here rather than a
- * command the codec refuses.
- */
+/** A constant expression (no column references) folded to a value. */
 export function constantValue(expr: Expr, what: string): Value {
   if (refersToColumns(expr)) {
     throw new KalamError('SQL_EXECUTION_ERROR', `${what} may not refer to columns (not supported yet)`);
   }
-  const value = toValue(evaluate(expr, {}));
-  if (typeof value === 'number' && !isCarriedNumber(value)) {
-    throw new KalamError('INVALID_INPUT', `${what}: ${numberProblem(value)}`);
-  }
-  return value;
+  return toValue(evaluate(expr, {}));
 }
 
 const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT']);
@@ -124,8 +116,21 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT']
  * A value coerced to the column's type where the conversion is exact: an ISO date string into a TIMESTAMP (ms since
  * the epoch), an integral numeric string into an integer column, 'true'/'false' and 0/1 into a BOOLEAN, a number into
  * TEXT. Anything else passes unchanged and the state machine's type check refuses it.
+ *
+ * The one gate of every value bound for a row, planned (INSERT values, constant SETs, function DEFAULTs) and applied
+ * (the state machine's computed `SET n = n * n`, where the KalamError becomes the same refusal on every replica): a
+ * number Kalam cannot carry exactly (`isCarriedNumber`: folded past 2^53, or to Infinity) is INVALID_INPUT, never a
+ * row that no command or snapshot could encode afterwards.
  */
 export function coerce(column: ColumnSchema, v: Value): Value {
+  const out = coerceToType(column, v);
+  if (typeof out === 'number' && !isCarriedNumber(out)) {
+    throw new KalamError('INVALID_INPUT', `column ${column.name}: ${numberProblem(out)}`);
+  }
+  return out;
+}
+
+function coerceToType(column: ColumnSchema, v: Value): Value {
   if (v === null) return v;
   if (column.type === 'TIMESTAMP' && typeof v === 'string') {
     if (/^-?\d+$/.test(v)) {

@@ -124,3 +124,8 @@ test('a table has at most SQL_LIMITS.tableColumnsMax columns', () => {
     (err: unknown) => err instanceof SqlError && err.code === 'INVALID_SQL' && /at most 1000 columns/.test(err.message),
   );
 });
+
+test('nesting deep enough to overflow the parser library is INVALID_SQL "nested too deeply", not its RangeError', () => {
+  const deep = `SELECT * FROM t WHERE ${'('.repeat(5000)}a = 1${')'.repeat(5000)}`;
+  fails(deep, 'INVALID_SQL', 1, 1, /^expression nested too deeply to parse at line 1, column 1$/);
+});

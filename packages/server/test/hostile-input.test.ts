@@ -111,6 +111,12 @@ const CASES: readonly Case[] = [
     sql: 'ALTER TABLE app.t ADD COLUMN z DOUBLE DEFAULT 1e300',
     code: 'INVALID_SQL',
   },
+  ...['_seq', '_deleted', '_user_id', '_shard'].map((name) => ({
+    name: `a column named ${name} (a system column)`,
+    sql: `CREATE TABLE app.s${name} (id BIGINT PRIMARY KEY, ${name} BIGINT)`,
+    code: 'INVALID_SQL',
+  })),
+  { name: 'ADD COLUMN _seq', sql: 'ALTER TABLE app.t ADD COLUMN _seq BIGINT', code: 'INVALID_SQL' },
   {
     name: 'a table of 3,000 columns',
     sql: `CREATE TABLE app.wide (id BIGINT PRIMARY KEY, ${Array.from({ length: 3000 }, (_, i) => `c${i} TEXT`).join(', ')})`,
@@ -156,13 +162,21 @@ test('user input that used to answer 500 is a 400 with a code, and the node stay
   });
 });
 
-test('on a 3-node cluster a table wider than SQLite allows is refused before it is proposed; no node exits', async (t) => {
-  // Before the bound, CREATE TABLE with 3,000 columns was committed and then failed at apply on every replica
-  // ("too many columns"): all three processes exited, and each restart would apply it again.
+test('on a 3-node cluster, tables SQLite cannot create are refused before they are proposed; no node exits', async (t) => {
+  // Before, CREATE TABLE with 3,000 columns ("too many columns") or with a column named like a system column
+  // ("duplicate column name") was committed and then failed at apply on every replica: all three processes
+  // exited, and each restart would apply it again.
   const nodes = await KalamNodes.start({ members: 3 });
   t.after(() => nodes.close());
   const url = nodes.url(1);
   assert.equal((await sql(url, root, 'CREATE NAMESPACE app')).status, 200);
+  for (const text of [
+    'CREATE TABLE app.s1 (id BIGINT PRIMARY KEY, _seq BIGINT)',
+    'CREATE SHARED TABLE app.s2 (id BIGINT PRIMARY KEY, _deleted BOOLEAN)',
+  ]) {
+    const r = await sql(nodes.url(2), root, text);
+    assert.deepEqual([r.status, (r.body['error'] as { code?: string } | undefined)?.code], [400, 'INVALID_SQL'], text);
+  }
   const columns = (n: number): string => Array.from({ length: n }, (_, i) => `c${i} TEXT`).join(', ');
   const wide = await sql(url, root, `CREATE TABLE app.wide (id BIGINT PRIMARY KEY, ${columns(3000)})`);
   assert.deepEqual([wide.status, (wide.body['error'] as { code?: string }).code], [400, 'INVALID_SQL']);

@@ -33,7 +33,19 @@ export function typeOfValue(value: Value): string {
 /** Functions a DEFAULT may name; the planner evaluates them before proposing (apply never sees a clock). */
 export const DEFAULT_FUNCTIONS: ReadonlySet<string> = new Set(['NOW', 'CURRENT_TIMESTAMP', 'SNOWFLAKE_ID', 'UUID']);
 
+/**
+ * The columns every physical table has besides the user's (tables.ts createTableSql): `_seq` and `_deleted`, and
+ * `_user_id` and `_shard` in USER and STREAM tables. A user column of one of these names is refused by every table
+ * type alike (a SHARED table may not have `_shard` either), since SQLite would refuse the table at apply, on every
+ * replica, or — through ADD COLUMN — silently alias the system column.
+ */
+export const SYSTEM_COLUMNS: ReadonlySet<string> = new Set(['_seq', '_deleted', '_user_id', '_shard']);
+
+/** A column of CREATE TABLE or ADD COLUMN as the replicated schema holds it; system column names are refused. */
 export function columnFromDef(def: ColumnDef): ColumnSchema {
+  if (SYSTEM_COLUMNS.has(def.name)) {
+    throw new KalamError('INVALID_SQL', `column ${def.name} is a system column; choose another name`);
+  }
   const d = def.default;
   if (d === null) return { name: def.name, type: def.type, notNull: def.notNull, default: null };
   if (d.kind === 'literal')

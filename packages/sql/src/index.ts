@@ -60,4 +60,5 @@ export { SQL_LIMITS } from './limits.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';
-export { compare, evaluate, matches, type SqlValue } from './evaluate.js';
+export { ROW_FUNCTIONS, compare, evaluate, matches, type RowFunction, type SqlValue } from './evaluate.js';
+export { checkRowExpr } from './check-expr.js';

@@ -14,6 +14,10 @@ export const SQL_LIMITS = {
   parseCacheEntriesMax: 512,
   /** Longest SQL text whose parse is kept. */
   parseCacheSqlCharsMax: 4_096,
+  /** Arguments of one function call in a row expression. */
+  functionArgsMax: 64,
+  /** Nodes of one row expression carried by a command (filters, SET expressions): apply walks each per row. */
+  exprNodesMax: 10_000,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
 } as const;

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { matches, parseSql } from '@kalam/sql';
+import { checkRowExpr, matches, parseSql } from '@kalam/sql';
 import type { Expr, Statement } from '@kalam/sql';
 
 import type { TableInfo } from '../catalog.js';
@@ -36,6 +36,8 @@ import type { ChangeType, RowChange } from './types.js';
 
 export interface LiveQueryPlan {
   readonly tableId: string;
+  /** The table's incarnation when the subscription was planned: changes of another one are not its concern. */
+  readonly incarnation: number;
   /** The subscriber. */
   readonly userId: string;
   /** Whose rows: the subscriber for USER/STREAM tables, null for SHARED tables. */
@@ -108,7 +110,9 @@ function planFor(
   where: Expr | null,
   lastRows: number | null,
 ): LiveQueryPlan {
-  const filter = where === null ? null : foldPlannerCalls(where, { at: ctx.now(), nextId: () => ctx.seq.reserve(1) });
+  const folded = where === null ? null : foldPlannerCalls(where, { at: ctx.now(), nextId: () => ctx.seq.reserve(1) });
+  // The filter travels in RegisterLiveQuery and is evaluated on every change: the rules of any replicated expression.
+  const filter = folded === null ? null : checkRowExpr(folded, 'WHERE');
   const known = new Set([...t.schema.columns.map((c) => c.name), '_seq']);
   for (const name of filter === null ? [] : columnsOf(filter)) {
     if (!known.has(name)) throw new KalamError('SQL_EXECUTION_ERROR', `column ${name} does not exist in ${t.tableId}`);
@@ -123,6 +127,7 @@ function planFor(
   ];
   return {
     tableId: t.tableId,
+    incarnation: t.incarnation,
     userId,
     rowOwner: perUser ? userId : null,
     dataGroup,
@@ -165,12 +170,12 @@ export function initialRows(
 /** The changes after `afterSeq` this node's change log still holds for the plan, or 'trimmed'. */
 export function changesAfter(machines: StateMachines, plan: LiveQueryPlan, afterSeq: number): RowChange[] | 'trimmed' {
   const m = machineOf(machines, plan);
-  return m === undefined ? [] : m.changesAfter(plan.tableId, plan.rowOwner, afterSeq);
+  return m === undefined ? [] : m.changesAfter(plan, plan.rowOwner, afterSeq);
 }
 
 /** True when the change is to the plan's table (and, for a USER table, the plan's user). */
 export function concerns(plan: LiveQueryPlan, c: RowChange): boolean {
-  return c.tableId === plan.tableId && c.userId === plan.rowOwner;
+  return c.tableId === plan.tableId && c.incarnation === plan.incarnation && c.userId === plan.rowOwner;
 }
 
 /**

@@ -6,6 +6,7 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
+import { checkRowExpr } from '@kalam/sql';
 import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
@@ -35,10 +36,12 @@ function column(t: TableInfo, name: string): ColumnSchema {
   return c;
 }
 
-/** A filter for the state machine: planner calls folded, every column a real column (`_seq` is not filterable there). */
-function planFilter(t: TableInfo, where: Expr | null, clock: PlannerClock): Expr | null {
-  if (where === null) return null;
-  const folded = foldPlannerCalls(where, clock);
+/**
+ * A row expression for the state machine (a filter, or a SET expression): planner calls folded, every column a real
+ * column (`_seq` is not filterable there), and the rules of every replicated expression (checkRowExpr).
+ */
+function planRowExpr(t: TableInfo, e: Expr, clock: PlannerClock, what: string): Expr {
+  const folded = checkRowExpr(foldPlannerCalls(e, clock), what);
   for (const name of columnsOf(folded)) column(t, name);
   return folded;
 }
@@ -72,11 +75,12 @@ async function propose(
   stamp: { metaIndex: number; seqBase: number; at: number },
 ): Promise<number> {
   let response: DataResponse;
+  const table = { tableId: t.tableId, incarnation: t.incarnation };
   if (isPerUser(t.tableType)) {
-    const base = { tableId: t.tableId, userId: session.userId, ...stamp };
+    const base = { ...table, userId: session.userId, ...stamp };
     response = await ctx.executor.executeUserData(session.userId, { ...base, ...write });
   } else {
-    response = await ctx.executor.executeSharedData({ tableId: t.tableId, ...stamp, ...write });
+    response = await ctx.executor.executeSharedData({ ...table, ...stamp, ...write });
   }
   const r = accepted(response);
   if (r.type !== 'RowsAffected')
@@ -134,11 +138,10 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
       updates[c.name] = coerce(c, constantValue(folded, `SET ${c.name}`));
     } else {
       // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
-      for (const name of columnsOf(folded)) column(t, name);
-      computed.push({ column: c.name, expr: folded });
+      computed.push({ column: c.name, expr: planRowExpr(t, folded, clock, `SET ${c.name}`) });
     }
   }
-  const filter = planFilter(t, s.where, clock);
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock, 'WHERE');
   const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
   const write: DataWrite = { type: 'Update', updates, ...(computed.length > 0 ? { computed } : {}), filter };
   const count = await propose(ctx, scope.session, t, write, { metaIndex, seqBase, at: clock.at });
@@ -150,7 +153,7 @@ export async function remove(ctx: EngineContext, scope: StatementScope, s: Delet
   checkWrite(scope.session, t);
   const metaIndex = ctx.machines.system.appliedIndex();
   const clock = clockOf(ctx);
-  const filter = planFilter(t, s.where, clock);
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock, 'WHERE');
   const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
   const count = await propose(ctx, scope.session, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
   return rowsResult(count, 'deleted');

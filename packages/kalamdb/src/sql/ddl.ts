@@ -16,6 +16,7 @@ import type {
 import type { Value } from '../commands.js';
 import { MetaSystem } from '../group-id.js';
 import { checkIdentifier } from '../tables.js';
+import { checkAlter, checkTableId } from '../validate.js';
 import {
   accepted,
   lookupTable,
@@ -117,15 +118,11 @@ export async function showNamespaces(ctx: EngineContext): Promise<QueryResult> {
 
 export async function createTable(ctx: EngineContext, scope: StatementScope, s: CreateTable): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'CREATE TABLE');
-  const tableId = resolveTableId(s.table, scope);
+  const tableId = checkTableId(resolveTableId(s.table, scope));
   const schema = schemaFromCreate(s);
   await ctx.executor.readBarrier(MetaSystem);
   if (s.ifNotExists && ctx.catalog.table(tableId) !== undefined)
     return messageResult(`Table ${tableId} already exists`);
-  const storageId = schema.options.storageId;
-  if (storageId !== undefined && !ctx.machines.system.storages().some((st) => st.storageId === storageId)) {
-    throw new KalamError('SQL_EXECUTION_ERROR', `storage ${storageId} does not exist`);
-  }
   const r = await ctx.executor.executeSystem({
     type: 'CreateTable',
     tableId,
@@ -165,14 +162,12 @@ export async function alterTableAddColumn(
   if (t.schema.columns.some((c) => c.name === column.name)) {
     throw new KalamError('ALREADY_EXISTS', `column ${column.name} already exists in ${tableId}`);
   }
-  // Existing rows get NULL in the new column (nothing is backfilled), so it cannot be NOT NULL or the key.
-  if (s.column.primaryKey || column.notNull) {
-    throw new KalamError(
-      'INVALID_SQL',
-      `ADD COLUMN ${column.name}: an added column must be nullable and not the primary key`,
-    );
+  if (s.column.primaryKey) {
+    throw new KalamError('INVALID_SQL', `ADD COLUMN ${column.name}: an added column cannot be the primary key`);
   }
+  // Existing rows get NULL in the new column (nothing is backfilled): the rule meta:system applies (validate.ts).
   const schema = { ...t.schema, columns: [...t.schema.columns, column] };
+  checkAlter(t.schema, schema, tableId);
   accepted(await ctx.executor.executeSystem({ type: 'AlterTable', tableId, schema }));
   return messageResult(`Column ${column.name} added to ${tableId}`);
 }
@@ -211,18 +206,8 @@ export async function describeTable(ctx: EngineContext, scope: StatementScope, s
   );
 }
 
-/** Storage types the later jobs milestone can write to. */
-const STORAGE_TYPES: ReadonlySet<string> = new Set(['filesystem']);
-
 export async function createStorage(ctx: EngineContext, scope: StatementScope, s: CreateStorage): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'CREATE STORAGE');
-  if (!STORAGE_TYPES.has(s.type)) {
-    throw new KalamError(
-      'INVALID_SQL',
-      `storage type ${s.type} is not supported yet (use ${[...STORAGE_TYPES].join(', ')})`,
-    );
-  }
-  if (s.path.trim() === '') throw new KalamError('INVALID_SQL', 'a storage needs a non-empty PATH');
   const config = { type: s.type, path: s.path };
   accepted(await ctx.executor.executeSystem({ type: 'RegisterStorage', storageId: s.id, config }));
   return messageResult(`Storage ${s.id} created`);
@@ -230,11 +215,7 @@ export async function createStorage(ctx: EngineContext, scope: StatementScope, s
 
 export async function dropStorage(ctx: EngineContext, scope: StatementScope, s: DropStorage): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'DROP STORAGE');
-  await ctx.executor.readBarrier(MetaSystem);
-  const users = ctx.machines.system.tables().filter((t) => t.schema.options.storageId === s.id);
-  if (users.length > 0) {
-    throw new KalamError('SQL_EXECUTION_ERROR', `storage ${s.id} is used by ${users.map((t) => t.tableId).join(', ')}`);
-  }
+  // meta:system refuses a storage that a table still uses (state/system.ts).
   accepted(await ctx.executor.executeSystem({ type: 'UnregisterStorage', storageId: s.id }));
   return messageResult(`Storage ${s.id} dropped`);
 }

@@ -120,6 +120,9 @@ export function toKalamError(err: unknown): KalamError {
     return new KalamError(err.code, err.message, details, { cause: err });
   }
   if (err instanceof MultiRaftError) return fromRaft(err);
+  // A command the executor refused before proposing it (validate.ts): the statement is at fault.
+  if (err instanceof ApplyError && err.code === 'INVALID')
+    return new KalamError('INVALID_SQL', err.message, null, { cause: err });
   // A refusal raised by a state machine read helper (a table dropped between planning and reading).
   if (err instanceof ApplyError) return fromRefusal({ type: 'Error', code: err.code, message: err.message });
   if (err instanceof TableNameError) return new KalamError('INVALID_SQL', err.message, null, { cause: err });

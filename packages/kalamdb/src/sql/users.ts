@@ -8,18 +8,20 @@ import type { AlterUser, CreateUser, DropUser } from '@kalam/sql';
 import type { Role, UserRecord } from '../commands.js';
 import { MetaUsers } from '../group-id.js';
 import { accepted, atLeast, messageResult, refusalCode, requireRole, type EngineContext } from './context.js';
+import { ApplyError } from '../state/base.js';
+import { checkUserName } from '../validate.js';
 import { KalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS } from './limits.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
 import type { QueryResult, Session } from './types.js';
 
+/** The rule meta:users applies (validate.ts), as the statement's INVALID_INPUT. */
 function checkName(name: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (name.length === 0 || name.length > SQL_ENGINE_LIMITS.userNameCharsMax || /[\u0000-\u001f]/.test(name)) {
-    throw new KalamError(
-      'INVALID_INPUT',
-      `a user name has 1 to ${SQL_ENGINE_LIMITS.userNameCharsMax} printable characters`,
-    );
+  try {
+    checkUserName(name);
+  } catch (err) {
+    if (err instanceof ApplyError) throw new KalamError('INVALID_INPUT', err.message, null, { cause: err });
+    throw err;
   }
 }
 

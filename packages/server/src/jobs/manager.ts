@@ -392,10 +392,11 @@ export class JobManager {
   private async compactIfNeeded(job: JobRow): Promise<void> {
     if (job.namespaceId === null || job.tableName === null) return;
     const tableId = `${job.namespaceId}.${job.tableName}`;
-    if (this.pendingJobs().has(`compaction:${tableId}`)) return;
+    const t = this.machines.system.catalog.table(tableId);
+    if (t === undefined || this.pendingJobs().has(`compaction:${tableId}`)) return;
     const many = this.machines.cold
-      .scopesOf(tableId)
-      .some((s) => this.machines.cold.filesOf(tableId, s).length >= JOBS_LIMITS.compactionFilesMin);
+      .scopesOf(t)
+      .some((s) => this.machines.cold.filesOf(t, s).length >= JOBS_LIMITS.compactionFilesMin);
     if (many) await this.createJob('compaction', tableId, { reason: `after flush ${job.jobId}` });
   }
 }

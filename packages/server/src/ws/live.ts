@@ -399,11 +399,15 @@ export class LiveQueries {
     }
   }
 
-  private onUnregistered(liveId: string, cause: 'unregister' | 'cleanup'): void {
+  private onUnregistered(liveId: string, cause: 'unregister' | 'cleanup' | 'dropped'): void {
     const sub = this.byLiveId.get(liveId);
     if (sub === undefined || sub.plan === null) return;
     if (cause === 'unregister') {
       this.fail(sub, 'SUBSCRIPTION_KILLED', `live query ${liveId} was killed (KILL LIVE QUERY)`, false);
+      return;
+    }
+    if (cause === 'dropped') {
+      this.fail(sub, 'TABLE_NOT_FOUND', `table ${sub.plan.tableId} was dropped`, false);
       return;
     }
     // Cleaned up as stale while this node still holds the socket (its heartbeats were late): register again.
@@ -424,10 +428,12 @@ export class LiveQueries {
       userId: plan.userId,
       queryHash: plan.queryHash,
       tableId: plan.tableId,
+      incarnation: plan.incarnation,
       filter: plan.filter,
       nodeId: this.node.nodeId,
       createdAt: Date.now(),
-      metaIndex: 0,
+      // Planned against this node's catalog: the shard applies it once its meta:system has this index too.
+      metaIndex: this.node.machines.system.appliedIndex(),
     });
     refused(r);
   }

@@ -116,9 +116,14 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
+    const uncheckedCommands = plantedUncheckedCommands(process.env);
+    if (uncheckedCommands) {
+      log('warn', 'planted_bug', { bug: 'unchecked-commands', note: 'TEST ONLY: commands are not checked' });
+    }
     const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
       dataDir,
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
+      uncheckedCommands,
     });
     await machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
@@ -355,4 +360,13 @@ function toClusterView(status: ClusterStatus): ClusterView {
       appliedIndex: g.applied_index,
     })),
   };
+}
+
+/**
+ * TEST ONLY: KALAM_PLANTED_BUG=unchecked-commands, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1 — commands
+ * are proposed and applied unchecked, and apply stops the node on anything but a refusal, as Kalam did before it
+ * checked commands (StateMachinesOptions.uncheckedCommands). server/test/poison.test.ts writes logs with it.
+ */
+function plantedUncheckedCommands(env: NodeJS.ProcessEnv): boolean {
+  return env['KALAM_ALLOW_PLANTED_BUGS'] === '1' && env['KALAM_PLANTED_BUG'] === 'unchecked-commands';
 }

@@ -6,7 +6,6 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
-import { checkRowExpr } from '@kalam/sql';
 import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
@@ -38,10 +37,11 @@ function column(t: TableInfo, name: string): ColumnSchema {
 
 /**
  * A row expression for the state machine (a filter, or a SET expression): planner calls folded, every column a real
- * column (`_seq` is not filterable there), and the rules of every replicated expression (checkRowExpr).
+ * column (`_seq` is not filterable there). The rules of every replicated expression (functions, size) are checked
+ * with the whole command, by the executor before it proposes (validate.ts).
  */
-function planRowExpr(t: TableInfo, e: Expr, clock: PlannerClock, what: string): Expr {
-  const folded = checkRowExpr(foldPlannerCalls(e, clock), what);
+function planRowExpr(t: TableInfo, e: Expr, clock: PlannerClock): Expr {
+  const folded = foldPlannerCalls(e, clock);
   for (const name of columnsOf(folded)) column(t, name);
   return folded;
 }
@@ -138,10 +138,10 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
       updates[c.name] = coerce(c, constantValue(folded, `SET ${c.name}`));
     } else {
       // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
-      computed.push({ column: c.name, expr: planRowExpr(t, folded, clock, `SET ${c.name}`) });
+      computed.push({ column: c.name, expr: planRowExpr(t, folded, clock) });
     }
   }
-  const filter = s.where === null ? null : planRowExpr(t, s.where, clock, 'WHERE');
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
   const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
   const write: DataWrite = { type: 'Update', updates, ...(computed.length > 0 ? { computed } : {}), filter };
   const count = await propose(ctx, scope.session, t, write, { metaIndex, seqBase, at: clock.at });
@@ -153,7 +153,7 @@ export async function remove(ctx: EngineContext, scope: StatementScope, s: Delet
   checkWrite(scope.session, t);
   const metaIndex = ctx.machines.system.appliedIndex();
   const clock = clockOf(ctx);
-  const filter = s.where === null ? null : planRowExpr(t, s.where, clock, 'WHERE');
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
   const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
   const count = await propose(ctx, scope.session, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
   return rowsResult(count, 'deleted');

@@ -153,7 +153,7 @@ async function runOnCluster(
       await caller.transport.post(node.apiUrl, SQL_PATH, rootAuth, { sql }, caller.timeoutMs),
     );
     if (reply.outcome !== 'ok') throw new Error(`node ${id}: ${reply.reason}`);
-    return reply.body as Record<string, unknown>;
+    return reply.body;
   };
   try {
     const sqlOf = { rootSql, nodeSql };

@@ -91,6 +91,7 @@ export {
   SeqGenerator,
   SqlEngine,
   hashPassword,
+  requireSystemRead,
   toKalamError,
   verifyPassword,
 } from './sql/index.js';
@@ -102,6 +103,7 @@ export type {
   QueryResult,
   Session,
   SqlEngineOptions,
+  SystemTableName,
 } from './sql/index.js';
 export { ChangeFeed } from './live/feed.js';
 export type { FeedListener } from './live/feed.js';

@@ -4,7 +4,8 @@
  *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
  *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
- *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth)
+ *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth;
+ *                                the role that may read system.cluster_nodes and system.cluster_groups: dba, system)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
@@ -18,7 +19,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { KalamError, toKalamError } from '@kalam/kalamdb';
+import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
 import type { QueryResult } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
@@ -246,7 +247,10 @@ async function handleAdmin(node: RunningNode, route: string, req: IncomingMessag
 async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     req.resume();
-    await authenticateRequest(node, req.headers.authorization);
+    const session = await authenticateRequest(node, req.headers.authorization);
+    // The same data as system.cluster_nodes and system.cluster_groups, so the same rule.
+    requireSystemRead(session, 'cluster_nodes', 'GET /v1/api/cluster/status');
+    requireSystemRead(session, 'cluster_groups', 'GET /v1/api/cluster/status');
     sendJson(res, 200, node.clusterStatus());
   } catch (err) {
     sendError(res, asApiError(err));

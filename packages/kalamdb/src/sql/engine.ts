@@ -126,7 +126,7 @@ export class SqlEngine {
       case 'DropNamespace':
         return ddl.dropNamespace(ctx, scope, stmt);
       case 'ShowNamespaces':
-        return ddl.showNamespaces(ctx);
+        return ddl.showNamespaces(ctx, scope);
       case 'Use':
         return ddl.useNamespace(ctx, stmt.namespace);
       case 'CreateTable':
@@ -134,7 +134,7 @@ export class SqlEngine {
       case 'DropTable':
         return ddl.dropTable(ctx, scope, stmt);
       case 'ShowTables':
-        return ddl.showTables(ctx, stmt);
+        return ddl.showTables(ctx, scope, stmt);
       case 'DescribeTable':
         return ddl.describeTable(ctx, scope, stmt);
       case 'AlterTableAddColumn':
@@ -144,7 +144,7 @@ export class SqlEngine {
       case 'DropStorage':
         return ddl.dropStorage(ctx, scope, stmt);
       case 'ShowStorages':
-        return ddl.showStorages(ctx);
+        return ddl.showStorages(ctx, scope);
       case 'Insert':
         return insert(ctx, scope, stmt);
       case 'Update':

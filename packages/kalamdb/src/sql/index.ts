@@ -6,3 +6,5 @@ export { SQL_ENGINE_LIMITS } from './limits.js';
 export { hashPassword, verifyPassword } from './password.js';
 export { SeqGenerator } from './sequence.js';
 export type { ClusterView, ColumnInfo, QueryResult, Session } from './types.js';
+export { requireSystemRead } from './system-tables.js';
+export type { SystemTableName } from './system-tables.js';

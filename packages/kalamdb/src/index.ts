@@ -92,6 +92,7 @@ export {
   SqlEngine,
   hashPassword,
   requireSystemRead,
+  scryptStats,
   toKalamError,
   verifyPassword,
 } from './sql/index.js';
@@ -101,9 +102,11 @@ export type {
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,
+  ScryptStats,
   Session,
   SqlEngineOptions,
   SystemTableName,
+  VerifiedLogin,
 } from './sql/index.js';
 export { ChangeFeed } from './live/feed.js';
 export type { FeedListener } from './live/feed.js';

@@ -4,9 +4,15 @@
  * names the user by id (`sub`); the user must still exist, not be locked, and not have been created after the
  * token was issued (a dropped and re-created name does not inherit old tokens). Every failure is the same
  * UNAUTHORIZED (401), so the answer tells nothing about which part was wrong.
+ *
+ * Every password check — Basic auth, POST /v1/api/auth/login, a WebSocket's `authenticate` — goes through
+ * `passwordLogin`: the node's LoginThrottle (throttle.ts) takes a token of the client address and of the user name
+ * first and refuses with 429 RATE_LIMIT_EXCEEDED, without scrypt, once either has spent its budget on wrong
+ * passwords. Token checks are not throttled: they cost an HMAC, not scrypt, and a valid token must stay fast while
+ * someone guesses passwords.
  */
-import { MetaUsers, KalamError } from '@kalam/kalamdb';
-import type { Role, Session } from '@kalam/kalamdb';
+import { MetaUsers, KalamError, SQL_ENGINE_LIMITS } from '@kalam/kalamdb';
+import type { Role, Session, VerifiedLogin } from '@kalam/kalamdb';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 
 import { SERVER_LIMITS } from './limits.js';
@@ -42,8 +48,21 @@ function unauthorized(message = 'missing or invalid credentials'): KalamError {
   return new KalamError('UNAUTHORIZED', message);
 }
 
-/** The session of a request, from its Authorization header; throws KalamError UNAUTHORIZED. */
-export async function authenticateRequest(node: RunningNode, header: string | undefined): Promise<Session> {
+/** Where a request comes from. */
+export interface RequestOrigin {
+  /** The client's IP address (the socket's remote address); undefined when the socket is already gone. */
+  readonly address: string | undefined;
+}
+
+/**
+ * The session of a request, from its Authorization header; throws KalamError UNAUTHORIZED, or RATE_LIMIT_EXCEEDED
+ * for a password check the throttle refuses.
+ */
+export async function authenticateRequest(
+  node: RunningNode,
+  header: string | undefined,
+  origin: RequestOrigin,
+): Promise<Session> {
   if (header === undefined || header.length === 0) throw unauthorized('an Authorization header is required');
   if (header.length > SERVER_LIMITS.authorizationCharsMax) throw unauthorized();
   const space = header.indexOf(' ');
@@ -51,7 +70,7 @@ export async function authenticateRequest(node: RunningNode, header: string | un
   const credentials = space < 0 ? '' : header.slice(space + 1).trim();
   switch (scheme) {
     case 'basic':
-      return basic(node, credentials);
+      return basic(node, credentials, origin);
     case 'bearer':
       return bearer(node, credentials);
     default:
@@ -59,12 +78,35 @@ export async function authenticateRequest(node: RunningNode, header: string | un
   }
 }
 
-async function basic(node: RunningNode, credentials: string): Promise<Session> {
+async function basic(node: RunningNode, credentials: string, origin: RequestOrigin): Promise<Session> {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credentials)) throw unauthorized();
   const decoded = Buffer.from(credentials, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw unauthorized();
-  return node.engine.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+  return (await passwordLogin(node, decoded.slice(0, colon), decoded.slice(colon + 1), origin)).session;
+}
+
+/**
+ * A password check under the node's LoginThrottle: refused at once (RATE_LIMIT_EXCEEDED) when the address or the
+ * name has no attempt left; a wrong password spends the attempt, anything else (a match, a node that cannot answer)
+ * gives it back.
+ */
+export async function passwordLogin(
+  node: RunningNode,
+  username: string,
+  password: string,
+  origin: RequestOrigin,
+): Promise<VerifiedLogin> {
+  // No user has a longer name; cutting it keeps every throttle key small whatever a client sends.
+  const attempt = node.logins.begin(username.slice(0, SQL_ENGINE_LIMITS.userNameCharsMax), origin.address);
+  try {
+    const login = await node.engine.verifyLogin(username, password);
+    attempt.settle(true);
+    return login;
+  } catch (err) {
+    attempt.settle(!(err instanceof KalamError && err.code === 'UNAUTHORIZED'));
+    throw err;
+  }
 }
 
 /**

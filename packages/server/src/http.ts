@@ -23,7 +23,8 @@ import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
 import type { QueryResult } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
-import { authenticateRequest, issueToken } from './auth.js';
+import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
+import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
@@ -193,7 +194,7 @@ async function handleSql(
   const took = (): number => Math.round((performance.now() - started) * 100) / 100;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
-    const session = await authenticateRequest(node, req.headers.authorization);
+    const session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     const request = parseSqlRequest(body);
     if (planted?.(request.sql) === true) {
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
@@ -206,7 +207,7 @@ async function handleSql(
     sendJson(res, 200, { status: 'success', results, took: took() });
   } catch (err) {
     const e = asApiError(err);
-    sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e.httpStatus);
+    sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
   }
 }
 
@@ -218,7 +219,7 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new KalamError('INVALID_INPUT', 'the body must be {"username": string, "password": string}');
     }
-    const session = await node.engine.authenticate(username, password);
+    const { session } = await passwordLogin(node, username, password, originOf(req));
     await node.engine.recordLogin(session);
     const token = await issueToken(node.jwtKey, session, {
       ttlSeconds: node.config.auth.tokenTtlSeconds,
@@ -233,7 +234,7 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
 async function handleAdmin(node: RunningNode, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const text = await readBody(req, node.config.server.maxBodyBytes);
-    requireRoot(await authenticateRequest(node, req.headers.authorization));
+    requireRoot(await authenticateRequest(node, req.headers.authorization, originOf(req)));
     const result = runAdmin(node, route, text.trim() === '' ? undefined : parseObject(text));
     if (result === undefined) {
       throw new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${route.split(' ')[1]}`);
@@ -247,7 +248,7 @@ async function handleAdmin(node: RunningNode, route: string, req: IncomingMessag
 async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     req.resume();
-    const session = await authenticateRequest(node, req.headers.authorization);
+    const session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     // The same data as system.cluster_nodes and system.cluster_groups, so the same rule.
     requireSystemRead(session, 'cluster_nodes', 'GET /v1/api/cluster/status');
     requireSystemRead(session, 'cluster_groups', 'GET /v1/api/cluster/status');
@@ -274,6 +275,11 @@ function plantedAckWithoutCommit(env: NodeJS.ProcessEnv): PlantedBug {
   if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1' || env['KALAM_PLANTED_BUG'] !== 'ack-without-commit') return undefined;
   let updates = 0;
   return (sql) => /^\s*UPDATE\s+drill\./i.test(sql) && ++updates % PLANTED_ACK_EVERY === 0;
+}
+
+/** The client's address, as the throttle keys it (no proxy header is trusted: none is configured). */
+function originOf(req: IncomingMessage): RequestOrigin {
+  return { address: req.socket.remoteAddress };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -370,13 +376,23 @@ function errorBody(e: ErrorLike): { code: string; message: string; details: unkn
 }
 
 function sendError(res: ServerResponse, e: ErrorLike): void {
-  sendJson(res, e.httpStatus, { status: 'error', error: errorBody(e) }, e.httpStatus);
+  sendJson(res, e.httpStatus, { status: 'error', error: errorBody(e) }, e);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, errorStatus?: number): void {
+/** `details.retryAfterSeconds` of a 429 or 503, as a Retry-After header value. */
+function retryAfterOf(e: ErrorLike): string | undefined {
+  const details = e.details;
+  if (typeof details !== 'object' || details === null || !('retryAfterSeconds' in details)) return undefined;
+  const seconds = details.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) ? String(Math.max(1, Math.ceil(seconds))) : undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, error?: ErrorLike): void {
   const text = JSON.stringify(body);
   // A 413 leaves the rest of the body unread on the socket: the connection cannot be reused.
-  if (errorStatus === 413) res.setHeader('Connection', 'close');
+  if (error?.httpStatus === 413) res.setHeader('Connection', 'close');
+  const retryAfter = error === undefined ? undefined : retryAfterOf(error);
+  if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
   if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="kalam", Bearer');
   res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);

@@ -10,6 +10,7 @@ import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
+import { VerifiedCredentials } from './credentials.js';
 import { KalamError, toKalamError } from './errors.js';
 import * as jobs from './jobs.js';
 import * as schedules from './schedules.js';
@@ -50,6 +51,7 @@ export class SqlEngine {
       now,
       seq: new SeqGenerator(opts.nodeId, now),
       clusterView: opts.clusterView,
+      credentials: new VerifiedCredentials(),
     };
   }
 
@@ -87,7 +89,12 @@ export class SqlEngine {
   }
 
   authenticate(username: string, password: string): Promise<Session> {
-    return this.guard(() => users.authenticate(this.ctx, username, password));
+    return this.guard(async () => (await users.verifyLogin(this.ctx, username, password)).session);
+  }
+
+  /** `authenticate`, with the version of the user record the password was checked against (a token carries it). */
+  verifyLogin(username: string, password: string): Promise<users.VerifiedLogin> {
+    return this.guard(() => users.verifyLogin(this.ctx, username, password));
   }
 
   bootstrap(rootPassword: string): Promise<void> {

@@ -68,6 +68,8 @@ class Connection implements LiveSink {
   constructor(
     readonly ws: WebSocket,
     nodeId: number,
+    /** The client's IP address, for the login throttle. */
+    readonly address: string | undefined,
   ) {
     this.connectionId = `n${nodeId}c${randomBytes(6).toString('hex')}`;
   }
@@ -109,7 +111,7 @@ export function attachLiveQueries(server: Server, node: RunningNode, log: NodeLo
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, node.nodeId);
+      const conn = new Connection(ws, node.nodeId, req.socket.remoteAddress);
       open.add(conn);
       const authTimer = setTimeout(() => {
         if (conn.session === null) refuseAuth(conn, `authenticate within ${WS_LIMITS.authTimeoutMs} ms`);
@@ -210,7 +212,7 @@ async function authenticate(
       ? `Basic ${Buffer.from(`${msg.username}:${msg.password}`).toString('base64')}`
       : `Bearer ${msg.token}`;
   try {
-    const session = await authenticateRequest(node, header);
+    const session = await authenticateRequest(node, header, { address: conn.address });
     conn.session = session;
     conn.send({ type: 'auth_success', user_id: session.userId, role: session.role });
   } catch (err) {

@@ -219,11 +219,12 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new KalamError('INVALID_INPUT', 'the body must be {"username": string, "password": string}');
     }
-    const { session } = await passwordLogin(node, username, password, originOf(req));
+    const { session, credentialVersion } = await passwordLogin(node, username, password, originOf(req));
     await node.engine.recordLogin(session);
     const token = await issueToken(node.jwtKey, session, {
       ttlSeconds: node.config.auth.tokenTtlSeconds,
       nowMs: Date.now(),
+      credentialVersion,
     });
     sendJson(res, 200, { ...token, user: { id: session.userId, username: session.username, role: session.role } });
   } catch (err) {

@@ -99,7 +99,9 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
     passwordHash,
     role,
     createdAt: user.createdAt,
-    updatedAt: ctx.now(),
+    // The record's version: tokens and open sockets are bound to it (they die when it moves), so it must move
+    // forward on every change even when two come in one millisecond or from a node whose clock is behind.
+    updatedAt: Math.max(ctx.now(), user.updatedAt + 1),
   };
   accepted(await ctx.executor.executeUsers({ type: 'UpdateUser', user: record }));
   return messageResult(`User ${s.name} altered`);

@@ -20,7 +20,7 @@ import { systemRelation } from './system-tables.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import * as users from './users.js';
 import * as live from './live.js';
-import { planLiveQuery, type LiveQueryPlan } from '../live/plan.js';
+import { planLiveQuery, recheckLiveQuery, type LiveQueryPlan } from '../live/plan.js';
 
 export interface SqlEngineOptions {
   readonly executor: CommandExecutor;
@@ -86,6 +86,18 @@ export class SqlEngine {
   /** A live query's SQL planned for `session` (the WebSocket API's subscribe); throws KalamError. */
   planLiveQuery(session: Session, sql: string, namespace?: string): Promise<LiveQueryPlan> {
     return this.guard(() => planLiveQuery(this.ctx, { session, namespace: namespace ?? null }, sql));
+  }
+
+  /**
+   * Throws KalamError (PERMISSION_DENIED, TABLE_NOT_FOUND) unless `session` — its role now — may still hold a live
+   * query planned as `plan`. Synchronous, on this node's state.
+   */
+  checkLiveQuery(session: Session, plan: LiveQueryPlan): void {
+    try {
+      recheckLiveQuery(this.ctx, session, plan);
+    } catch (err) {
+      throw toKalamError(err);
+    }
   }
 
   authenticate(username: string, password: string): Promise<Session> {

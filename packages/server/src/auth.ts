@@ -37,6 +37,8 @@ export interface IssuedToken {
 export interface Principal extends Session {
   /** The user record's `updatedAt` when the credentials were checked. */
   readonly credentialVersion: number;
+  /** When the credentials stop being good (a token's `exp`); absent for a password. */
+  readonly expiresAtMs?: number;
 }
 
 export interface IssueTokenOptions {
@@ -197,5 +199,11 @@ async function principalOf(node: RunningNode, token: VerifiedToken): Promise<Pri
     token.ver !== undefined ? token.ver === user.updatedAt : token.iat >= Math.floor(user.updatedAt / 1000);
   if (!current) throw unauthorized('invalid or expired token');
   const role: Role = user.role;
-  return { userId: user.userId, username: user.username, role, credentialVersion: user.updatedAt };
+  return {
+    userId: user.userId,
+    username: user.username,
+    role,
+    credentialVersion: user.updatedAt,
+    expiresAtMs: token.expMs,
+  };
 }

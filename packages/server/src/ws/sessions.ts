@@ -6,6 +6,7 @@
  *
  *   user dropped or locked      every subscription ends (UNAUTHORIZED), the socket is told and closed (4401)
  *   password changed            the same: the credentials it presented are no longer good
+ *   its token expired           the same (a socket authenticated with a token lives no longer than the token)
  *   only the role changed       the socket takes the new role and each subscription is checked again as when it was
  *                               made; those the new role may not hold end with PERMISSION_DENIED, the rest go on
  *
@@ -13,11 +14,13 @@
  * meta:users' applied index — one cached number — and re-checks every socket when it moved: (1) synchronously before
  * every delivery of data changes (LiveQueries.beforeDelivery), so a change this node applied before a row is in force
  * before that row goes out; and (2) every WS_LIMITS.sessionRecheckIntervalMs, for sockets that receive nothing. The
- * bound on revocation is thus this node's replication lag of meta:users plus at most that interval. Every input is
+ * bound on revocation is thus this node's replication lag of meta:users plus at most that interval. Both also
+ * re-check once the earliest token expiry of any socket has passed. Every input is
  * local state, read synchronously: no await between reading a record and acting on it.
  */
 import type { Role, Session, UserRecord } from '@kalam/kalamdb';
 
+import type { Principal } from '../auth.js';
 import type { RunningNode } from '../runtime.js';
 import { WS_LIMITS } from './limits.js';
 import type { LiveQueries } from './live.js';
@@ -27,6 +30,8 @@ export interface Credential {
   /** The user record's `updatedAt` then. */
   version: number;
   readonly passwordHash: string;
+  /** A token's expiry; null for a password. */
+  readonly expiresAtMs: number | null;
 }
 
 /** The side of a socket the guard needs. */
@@ -47,6 +52,9 @@ type Verdict =
 export function judge(credential: Credential, user: UserRecordNow | undefined, nowMs: number): Verdict {
   if (user === undefined) return { kind: 'revoke', message: 'the user was dropped' };
   if (user.lockedUntil !== null && user.lockedUntil > nowMs) return { kind: 'revoke', message: 'the user is locked' };
+  if (credential.expiresAtMs !== null && nowMs >= credential.expiresAtMs) {
+    return { kind: 'revoke', message: 'the token expired: authenticate again' };
+  }
   if (user.updatedAt === credential.version) return { kind: 'same' };
   if (user.passwordHash !== credential.passwordHash) {
     return { kind: 'revoke', message: "the user's password changed: authenticate again" };
@@ -58,6 +66,8 @@ type UserRecordNow = UserRecord & { readonly lockedUntil: number | null };
 
 export class SessionGuard {
   private checkedAt = -1;
+  /** The earliest token expiry among the sockets (Infinity: none). */
+  private nextExpiryMs = Infinity;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -82,16 +92,18 @@ export class SessionGuard {
    * caller's decision — or null when the user's record has moved since the credentials were checked (the caller
    * refuses the authentication: the client tries again against the record as it is now).
    */
-  credentialOf(principal: Session & { readonly credentialVersion: number }): Credential | null {
+  credentialOf(principal: Principal): Credential | null {
     const user = this.node.machines.users.byId(principal.userId);
     if (user?.updatedAt !== principal.credentialVersion) return null;
-    return { version: user.updatedAt, passwordHash: user.passwordHash };
+    const expiresAtMs = principal.expiresAtMs ?? null;
+    if (expiresAtMs !== null) this.nextExpiryMs = Math.min(this.nextExpiryMs, expiresAtMs);
+    return { version: user.updatedAt, passwordHash: user.passwordHash, expiresAtMs };
   }
 
-  /** Re-checks every socket if meta:users applied anything since the last check. */
+  /** Re-checks every socket if meta:users applied anything since the last check, or a token expired. */
   checkIfChanged(): void {
     const applied = this.node.machines.users.appliedIndex();
-    if (applied === this.checkedAt) return;
+    if (applied === this.checkedAt && Date.now() < this.nextExpiryMs) return;
     this.checkedAt = applied;
     this.check();
   }
@@ -100,10 +112,14 @@ export class SessionGuard {
   check(): void {
     const users = new Map<string, UserRecordNow | undefined>();
     const nowMs = Date.now();
+    this.nextExpiryMs = Infinity;
     for (const socket of [...this.sockets()]) {
       const session = socket.session;
       const credential = socket.credential;
       if (session === null || credential === null) continue;
+      if (credential.expiresAtMs !== null && credential.expiresAtMs > nowMs) {
+        this.nextExpiryMs = Math.min(this.nextExpiryMs, credential.expiresAtMs);
+      }
       if (!users.has(session.userId)) users.set(session.userId, this.node.machines.users.byId(session.userId));
       const verdict = judge(credential, users.get(session.userId), nowMs);
       switch (verdict.kind) {

@@ -90,6 +90,7 @@ export {
   SQL_ENGINE_LIMITS,
   SeqGenerator,
   SqlEngine,
+  canReadSystem,
   hashPassword,
   requireSystemRead,
   scryptStats,

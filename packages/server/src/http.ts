@@ -11,7 +11,8 @@
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
- * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
+ * and `took`) with the KalamError's HTTP status; an INTERNAL_ERROR's message only to dba and system (redact.ts), a
+ * reference into the node's log to anyone else. Request bodies are bounded by server.max_body_bytes (413). While
  * the node drains for a graceful stop, requests still in flight finish and new ones get 503 CLUSTER_UNAVAILABLE.
  */
 import { createServer } from 'node:http';
@@ -20,12 +21,13 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
-import type { QueryResult } from '@kalam/kalamdb';
+import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
+import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
 import type { LiveEndpoint } from './ws/server.js';
@@ -90,10 +92,10 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     }
     inFlight++;
     pending.add(res);
-    handle(node, opts, req, res, planted)
+    handle({ node, log }, opts, req, res, planted)
       .catch((err: unknown) => {
         log('error', 'http.unhandled', { error: err instanceof Error ? err.message : String(err) });
-        if (!res.headersSent) sendError(res, toKalamError(err));
+        if (!res.headersSent) sendError(res, forClient(toKalamError(err), null, log));
         else res.destroy();
       })
       .finally(() => {
@@ -146,8 +148,14 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
   };
 }
 
+/** What every handler works with: the node, and the log an error a client may not see goes to (redact.ts). */
+interface Api {
+  readonly node: RunningNode;
+  readonly log: NodeLog;
+}
+
 async function handle(
-  node: RunningNode,
+  api: Api,
   opts: ApiServerOptions,
   req: IncomingMessage,
   res: ServerResponse,
@@ -155,11 +163,12 @@ async function handle(
 ) {
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
   const route = `${req.method ?? 'GET'} ${path}`;
+  const node = api.node;
   switch (route) {
     case 'POST /v1/api/sql':
-      return handleSql(node, req, res, planted);
+      return handleSql(api, req, res, planted);
     case 'POST /v1/api/auth/login':
-      return handleLogin(node, req, res);
+      return handleLogin(api, req, res);
     case 'GET /v1/api/healthcheck':
       req.resume();
       return sendJson(res, 200, {
@@ -169,10 +178,10 @@ async function handle(
         version: opts.version,
       });
     case 'GET /v1/api/cluster/status':
-      return handleClusterStatus(node, req, res);
+      return handleClusterStatus(api, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
-        return handleAdmin(node, route, req, res);
+        return handleAdmin(api, route, req, res);
       }
       req.resume();
       const known = ['/v1/api/sql', '/v1/api/auth/login', '/v1/api/healthcheck', '/v1/api/cluster/status'];
@@ -185,16 +194,17 @@ async function handle(
 }
 
 async function handleSql(
-  node: RunningNode,
+  { node, log }: Api,
   req: IncomingMessage,
   res: ServerResponse,
   planted: PlantedBug,
 ): Promise<void> {
   const started = performance.now();
   const took = (): number => Math.round((performance.now() - started) * 100) / 100;
+  let session: Session | null = null;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
-    const session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     const request = parseSqlRequest(body);
     if (planted?.(request.sql) === true) {
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
@@ -206,12 +216,12 @@ async function handleSql(
     });
     sendJson(res, 200, { status: 'success', results, took: took() });
   } catch (err) {
-    const e = asApiError(err);
+    const e = forClient(asApiError(err), session, log);
     sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
   }
 }
 
-async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleLogin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const body = parseObject(await readBody(req, node.config.server.maxBodyBytes));
     const username = body['username'];
@@ -228,34 +238,37 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
     });
     sendJson(res, 200, { ...token, user: { id: session.userId, username: session.username, role: session.role } });
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), null, log));
   }
 }
 
-async function handleAdmin(node: RunningNode, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleAdmin({ node, log }: Api, route: string, req: IncomingMessage, res: ServerResponse) {
+  let session: Session | null = null;
   try {
     const text = await readBody(req, node.config.server.maxBodyBytes);
-    requireRoot(await authenticateRequest(node, req.headers.authorization, originOf(req)));
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    requireRoot(session);
     const result = runAdmin(node, route, text.trim() === '' ? undefined : parseObject(text));
     if (result === undefined) {
       throw new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${route.split(' ')[1]}`);
     }
     sendJson(res, 200, result);
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), session, log));
   }
 }
 
-async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let session: Session | null = null;
   try {
     req.resume();
-    const session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     // The same data as system.cluster_nodes and system.cluster_groups, so the same rule.
     requireSystemRead(session, 'cluster_nodes', 'GET /v1/api/cluster/status');
     requireSystemRead(session, 'cluster_groups', 'GET /v1/api/cluster/status');
     sendJson(res, 200, node.clusterStatus());
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), session, log));
   }
 }
 

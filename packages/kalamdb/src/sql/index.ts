@@ -8,5 +8,5 @@ export type { ScryptStats } from './password.js';
 export { SeqGenerator } from './sequence.js';
 export type { ClusterView, ColumnInfo, QueryResult, Session } from './types.js';
 export type { VerifiedLogin } from './users.js';
-export { requireSystemRead } from './system-tables.js';
+export { canReadSystem, requireSystemRead } from './system-tables.js';
 export type { SystemTableName } from './system-tables.js';

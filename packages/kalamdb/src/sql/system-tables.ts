@@ -13,7 +13,7 @@ import { printQuery } from '../live/print.js';
 import { splitTableId } from '../tables.js';
 import type { Expr } from '@kalam/sql';
 import { KalamError } from './errors.js';
-import { requireRole, type EngineContext, type StatementScope } from './context.js';
+import { atLeast, requireRole, type EngineContext, type StatementScope } from './context.js';
 import type { Relation, RelationColumn } from './query.js';
 import type { Session } from './types.js';
 import { SCHEDULE_COLUMNS, SCHEDULES_MIN_ROLE, scheduleRows } from './schedules.js';
@@ -184,6 +184,11 @@ export type SystemTableName = keyof typeof SYSTEM_TABLES;
  */
 export function requireSystemRead(session: Session, name: SystemTableName, what = `reading system.${name}`): void {
   requireRole(session, SYSTEM_TABLES[name].minRole, what);
+}
+
+/** True when the session may read `system.<name>` (the rule of `requireSystemRead`, as a question). */
+export function canReadSystem(session: Session, name: SystemTableName): boolean {
+  return atLeast(session.role, SYSTEM_TABLES[name].minRole);
 }
 
 function isSystemTableName(name: string): name is SystemTableName {

@@ -179,7 +179,13 @@ export class LiveQueries {
       this.unregister(sub);
       throw asProtocolError(err, clientId);
     }
-    this.begin(sub, sub.plan, options);
+    try {
+      this.begin(sub, sub.plan, options);
+    } catch (err) {
+      // A load that failed (an unreadable flushed file): the subscription must not stay registered and silent.
+      this.end(sub, true); // idempotent: begin may have ended it already
+      throw asProtocolError(err, clientId);
+    }
   }
 
   /** The synchronous step of the module comment: read, then join the dispatch table, with no apply in between. */

@@ -41,6 +41,7 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 
 import { authenticateRequest } from '../auth.js';
+import { publicMessage } from '../redact.js';
 import type { NodeLog, RunningNode } from '../runtime.js';
 import { WS_LIMITS } from './limits.js';
 import { LiveQueries } from './live.js';
@@ -132,7 +133,7 @@ export function attachLiveQueries(server: Server, node: RunningNode, log: NodeLo
         if (conn.session === null) refuseAuth(conn, `authenticate within ${WS_LIMITS.authTimeoutMs} ms`);
       }, WS_LIMITS.authTimeoutMs);
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        void onMessage({ node, live, guard }, conn, data, isBinary).catch((err: unknown) => {
+        void onMessage({ node, live, guard, log }, conn, data, isBinary).catch((err: unknown) => {
           log('error', 'ws.unhandled', { error: err instanceof Error ? err.message : String(err) });
         });
       });
@@ -173,9 +174,11 @@ interface Endpoint {
   readonly node: RunningNode;
   readonly live: LiveQueries;
   readonly guard: SessionGuard;
+  readonly log: NodeLog;
 }
 
-async function onMessage({ node, live, guard }: Endpoint, conn: Connection, data: RawData, isBinary: boolean) {
+async function onMessage(ep: Endpoint, conn: Connection, data: RawData, isBinary: boolean) {
+  const { live, log } = ep;
   let msg: ClientMessage;
   try {
     if (isBinary) throw new ProtocolError('UNSUPPORTED_DATA', 'binary frames are not supported: send JSON text');
@@ -194,12 +197,12 @@ async function onMessage({ node, live, guard }: Endpoint, conn: Connection, data
       throw new ProtocolError('RATE_LIMIT_EXCEEDED', `at most ${WS_LIMITS.messagesPerSecondMax} messages per second`);
     }
   } catch (err) {
-    sendError(conn, err);
+    sendError(conn, err, log);
     return;
   }
-  if (msg.type === 'authenticate') return authenticate(node, guard, conn, msg);
+  if (msg.type === 'authenticate') return authenticate(ep, conn, msg);
   if (conn.session === null) {
-    sendError(conn, new ProtocolError('UNAUTHORIZED', 'authenticate first'));
+    sendError(conn, new ProtocolError('UNAUTHORIZED', 'authenticate first'), log);
     return;
   }
   try {
@@ -216,19 +219,18 @@ async function onMessage({ node, live, guard }: Endpoint, conn: Connection, data
         return conn.send({ type: 'pong' });
     }
   } catch (err) {
-    sendError(conn, err);
+    sendError(conn, err, log);
   }
 }
 
 async function authenticate(
-  node: RunningNode,
-  guard: SessionGuard,
+  { node, guard, log }: Endpoint,
   conn: Connection,
   msg: Extract<ClientMessage, { type: 'authenticate' }>,
 ) {
   if (!conn.open) return;
   if (conn.session !== null) {
-    sendError(conn, new ProtocolError('INVALID_MESSAGE', 'this connection is already authenticated'));
+    sendError(conn, new ProtocolError('INVALID_MESSAGE', 'this connection is already authenticated'), log);
     return;
   }
   const header =
@@ -248,15 +250,14 @@ async function authenticate(
     conn.session = { userId: principal.userId, username: principal.username, role: principal.role };
     conn.send({ type: 'auth_success', user_id: principal.userId, role: principal.role });
   } catch (err) {
-    refuseAuth(conn, toKalamError(err).message);
+    refuseAuth(conn, publicMessage(toKalamError(err), null, log));
   }
 }
 
-function sendError(conn: Connection, err: unknown): void {
-  if (err instanceof ProtocolError) {
-    conn.send({ type: 'error', subscription_id: err.subscriptionId, code: err.code, message: err.message });
-    return;
-  }
-  const e = toKalamError(err);
-  conn.send({ type: 'error', subscription_id: null, code: e.code, message: e.message });
+/** An error to the client; an INTERNAL_ERROR's message only to dba and system (redact.ts). */
+function sendError(conn: Connection, err: unknown, log: NodeLog): void {
+  const e = err instanceof ProtocolError ? err : toKalamError(err);
+  const subscriptionId = err instanceof ProtocolError ? err.subscriptionId : null;
+  const message = publicMessage(e, conn.session, log);
+  conn.send({ type: 'error', subscription_id: subscriptionId, code: e.code, message });
 }

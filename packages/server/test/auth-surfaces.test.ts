@@ -99,7 +99,8 @@ test('a WebSocket authenticated with a token is closed when the token expires', 
   const token = await issueToken(
     node!.jwtKey,
     { userId: user.userId, username: user.username, role: user.role },
-    { ttlSeconds: 1, nowMs: Date.now(), credentialVersion: user.updatedAt },
+    // exp is whole seconds after a floored iat: 4 to 5 s from now, time enough to connect before it passes.
+    { ttlSeconds: 5, nowMs: Date.now(), credentialVersion: user.updatedAt },
   );
   const client = await LiveClient.connect(url, { token: token.access_token });
   clients.push(client);

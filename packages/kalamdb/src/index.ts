@@ -99,7 +99,10 @@ export {
   SQL_ENGINE_LIMITS,
   SeqGenerator,
   SqlEngine,
+  canReadSystem,
   hashPassword,
+  requireSystemRead,
+  scryptStats,
   toKalamError,
   verifyPassword,
 } from './sql/index.js';
@@ -109,8 +112,11 @@ export type {
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,
+  ScryptStats,
   Session,
   SqlEngineOptions,
+  SystemTableName,
+  VerifiedLogin,
 } from './sql/index.js';
 export { ChangeFeed } from './live/feed.js';
 export type { FeedListener } from './live/feed.js';

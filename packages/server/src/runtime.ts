@@ -31,6 +31,7 @@ import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
 import { JobManager, testSwitches } from './jobs/index.js';
 import { SERVER_LIMITS } from './limits.js';
+import { LoginThrottle } from './throttle.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type NodeLog = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
@@ -88,6 +89,8 @@ export interface RunningNode {
   readonly jobs: JobManager;
   /** The HS256 key of access tokens; the same on every node of a cluster. */
   readonly jwtKey: Uint8Array;
+  /** Password checks left per client address and per user name (throttle.ts); local to this node. */
+  readonly logins: LoginThrottle;
   clusterStatus(): ClusterStatus;
   /**
    * Stops Raft (handing over the groups this node leads when `transferLeadership`, bounded by
@@ -174,6 +177,17 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       manager,
       jobs,
       jwtKey,
+      logins: new LoginThrottle({
+        perAddress: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerAddressMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerAddressMs,
+        },
+        perUser: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerUserMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerUserMs,
+        },
+        keysMax: SERVER_LIMITS.loginThrottleKeysMax,
+      }),
       clusterStatus: view,
       stop: (stopOpts = {}) => {
         stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));

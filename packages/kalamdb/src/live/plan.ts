@@ -29,7 +29,7 @@ import { lookupTable, resolveTableId, type EngineContext, type StatementScope } 
 import { checkRead } from '../sql/data.js';
 import { KalamError, toKalamError } from '../sql/errors.js';
 import { dataTypeName } from '../sql/schema.js';
-import type { ColumnInfo } from '../sql/types.js';
+import type { ColumnInfo, Session } from '../sql/types.js';
 import { columnsOf, foldPlannerCalls } from '../sql/values.js';
 import { printQuery } from './print.js';
 import type { ChangeType, RowChange } from './types.js';
@@ -101,6 +101,18 @@ export async function planLiveQuery(ctx: EngineContext, scope: StatementScope, s
   const t = await lookupTable(ctx, resolveTableId(ref, scope));
   checkRead(scope.session, t);
   return planFor(ctx, scope, t, stmt.where, stmt.kind === 'SubscribeTo' ? (stmt.options.lastRows ?? null) : null);
+}
+
+/**
+ * Throws PERMISSION_DENIED (or TABLE_NOT_FOUND) unless `session` may still hold a subscription planned as `plan` —
+ * the check `planLiveQuery` made, against this node's catalog now. Synchronous (no read barrier), so a caller can run
+ * it between two applies: the node re-checks its open subscriptions when their user's role changes.
+ */
+export function recheckLiveQuery(ctx: EngineContext, session: Session, plan: LiveQueryPlan): void {
+  if (session.userId !== plan.userId) throw new Error(`live query of ${plan.userId} re-checked for ${session.userId}`);
+  const t = ctx.catalog.table(plan.tableId);
+  if (t === undefined) throw new KalamError('TABLE_NOT_FOUND', `table ${plan.tableId} does not exist`);
+  checkRead(session, t);
 }
 
 function planFor(

@@ -1,6 +1,8 @@
 /**
  * DDL: namespaces, tables, storages — each one meta:system command through `executeSystem` (dba/system only) — and
- * the SHOW / DESCRIBE reads of local meta:system state after a read barrier (everyone).
+ * the SHOW / DESCRIBE reads of local meta:system state after a read barrier. A SHOW shows what a system table holds,
+ * so it is allowed by that table's rule (`requireSystemRead`): namespaces and tables to everyone, storages — whose
+ * paths are the node's file system — to dba and system.
  */
 import type {
   AlterTableAddColumn,
@@ -29,6 +31,7 @@ import {
 } from './context.js';
 import { KalamError } from './errors.js';
 import { columnFromDef, dataTypeName, schemaFromCreate } from './schema.js';
+import { requireSystemRead } from './system-tables.js';
 import type { QueryResult } from './types.js';
 
 /** A result with rows, every column typed Text unless named in `types`. */
@@ -99,7 +102,8 @@ export async function useNamespace(ctx: EngineContext, ns: string): Promise<Quer
   return messageResult(`Using namespace ${ns}`);
 }
 
-export async function showNamespaces(ctx: EngineContext): Promise<QueryResult> {
+export async function showNamespaces(ctx: EngineContext, scope: StatementScope): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'namespaces', 'SHOW NAMESPACES');
   await ctx.executor.readBarrier(MetaSystem);
   const tables = ctx.machines.system.tables();
   const rows = ctx.machines.system
@@ -172,7 +176,8 @@ export async function alterTableAddColumn(
   return messageResult(`Column ${column.name} added to ${tableId}`);
 }
 
-export async function showTables(ctx: EngineContext, s: ShowTables): Promise<QueryResult> {
+export async function showTables(ctx: EngineContext, scope: StatementScope, s: ShowTables): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'tables', 'SHOW TABLES');
   await ctx.executor.readBarrier(MetaSystem);
   if (s.namespace !== null && !ctx.machines.system.namespaces().some((n) => n.namespaceId === s.namespace)) {
     throw new KalamError('NAMESPACE_NOT_FOUND', `namespace ${s.namespace} does not exist`);
@@ -220,7 +225,8 @@ export async function dropStorage(ctx: EngineContext, scope: StatementScope, s: 
   return messageResult(`Storage ${s.id} dropped`);
 }
 
-export async function showStorages(ctx: EngineContext): Promise<QueryResult> {
+export async function showStorages(ctx: EngineContext, scope: StatementScope): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'storages', 'SHOW STORAGES');
   await ctx.executor.readBarrier(MetaSystem);
   const rows = ctx.machines.system.storages().map((st): Value[] => [st.storageId, st.config.type, st.config.path]);
   return tableResult(['storage_id', 'storage_type', 'base_directory'], rows);

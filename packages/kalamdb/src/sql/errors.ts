@@ -24,6 +24,7 @@ export type KalamErrorCode =
   | 'CLUSTER_UNAVAILABLE'
   | 'INVALID_INPUT'
   | 'UNAUTHORIZED'
+  | 'RATE_LIMIT_EXCEEDED'
   | 'INTERNAL_ERROR';
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
@@ -41,6 +42,7 @@ const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   CLUSTER_UNAVAILABLE: 503,
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
+  RATE_LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,
 };
 

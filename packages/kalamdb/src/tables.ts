@@ -128,18 +128,32 @@ export function valueFits(type: string, v: Exclude<Value, null>): boolean {
   return true;
 }
 
-/** Checks a row against the schema: known columns, NOT NULL, primary key present, types. */
+/** A row as an INSERT stores it: the literal DEFAULT of every column it leaves out. */
+export function withDefaults(schema: TableSchema, row: Readonly<Record<string, Value>>): Record<string, Value> {
+  const out: Record<string, Value> = { ...row };
+  for (const c of schema.columns) {
+    if (out[c.name] === undefined && c.default !== null && 'literal' in c.default) out[c.name] = c.default.literal;
+  }
+  return out;
+}
+
+/**
+ * Checks a row against the schema: known columns, NOT NULL, primary key present, types. The planner checks each row
+ * of an INSERT and each constant SET with it before proposing; the state machine checks what it stores again.
+ */
 export function checkRow(schema: TableSchema, row: Readonly<Record<string, Value>>): string | null {
   for (const key of Object.keys(row)) {
     if (!schema.columns.some((c) => c.name === key)) return `unknown column ${key}`;
   }
   for (const c of schema.columns) {
-    const v = row[c.name] ?? null;
-    if (v === null) {
-      if (c.notNull || c.name === schema.primaryKey) return `column ${c.name} must not be null`;
-      continue;
-    }
-    if (!valueFits(c.type, v)) return `column ${c.name} (${c.type}) cannot hold ${JSON.stringify(v)}`;
+    const problem = checkColumnValue(c, schema.primaryKey, row[c.name] ?? null);
+    if (problem !== null) return problem;
   }
   return null;
+}
+
+/** Whether column `c` (of a table keyed by `primaryKey`) can hold `v`: NOT NULL and the type's shape. */
+export function checkColumnValue(c: ColumnSchema, primaryKey: string, v: Value): string | null {
+  if (v === null) return c.notNull || c.name === primaryKey ? `column ${c.name} must not be null` : null;
+  return valueFits(c.type, v) ? null : `column ${c.name} (${c.type}) cannot hold ${JSON.stringify(v)}`;
 }

@@ -10,7 +10,7 @@ import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
-import { isPerUser } from '../tables.js';
+import { checkColumnValue, checkRow, isPerUser, withDefaults } from '../tables.js';
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
 import { KalamError } from './errors.js';
 import { runSelect, type Relation } from './query.js';
@@ -112,6 +112,8 @@ export async function insert(ctx: EngineContext, scope: StatementScope, s: Inser
         row[c.name] = coerce(c, plannerCall(c.default.fn, clock) ?? null);
       }
     }
+    const problem = checkRow(t.schema, withDefaults(t.schema, row));
+    if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', `row ${i + 1}: ${problem}`);
     return row;
   });
   if (rows.length === 0) return rowsResult(0, 'inserted');
@@ -136,6 +138,8 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
     const folded = foldPlannerCalls(a.value, clock);
     if (columnsOf(folded).length === 0) {
       updates[c.name] = coerce(c, constantValue(folded, `SET ${c.name}`));
+      const problem = checkColumnValue(c, t.schema.primaryKey, updates[c.name] ?? null);
+      if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
     } else {
       // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
       computed.push({ column: c.name, expr: planRowExpr(t, folded, clock) });

@@ -45,7 +45,7 @@ import type { ShardRouter } from '../shard-router.js';
 import { KalamError } from '../sql/errors.js';
 import { coerce, toValue } from '../sql/values.js';
 import type { DataStore } from '../store.js';
-import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
+import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite, withDefaults } from '../tables.js';
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
@@ -329,14 +329,6 @@ class Rows {
 
 function userOf(scope: Scope): string | null {
   return scope.kind === 'user' ? scope.userId : null;
-}
-
-function withDefaults(schema: TableSchema, row: Row): Record<string, Value> {
-  const out: Record<string, Value> = { ...row };
-  for (const c of schema.columns) {
-    if (out[c.name] === undefined && c.default !== null && 'literal' in c.default) out[c.name] = c.default.literal;
-  }
-  return out;
 }
 
 /** A flushed version as a stored row: columns added since the flush read as NULL. */

@@ -91,6 +91,12 @@ function textOrNull(v: unknown, what: string, max: number): string | null {
   return v === null ? null : text(v, what, max, 0);
 }
 
+/** Free text (a job's result, an error message, a reason): any characters, at most `max` of them. */
+function message(v: unknown, what: string, max: number): string {
+  if (typeof v !== 'string' || v.length > max) throw invalid(`${what} must be text of at most ${max} characters`);
+  return v;
+}
+
 function bool(v: unknown, what: string): boolean {
   if (typeof v !== 'boolean') throw invalid(`${what} must be true or false`);
   return v;
@@ -428,14 +434,14 @@ export function checkJobsCommand(v: unknown): JobsCommand {
     case 'CompleteJob':
       only(c, ['jobId', 'result', 'completedAt', 'nodeId']);
       jobId(c['jobId']);
-      textOrNull(c['result'], 'the job result', COMMAND_LIMITS.messageCharsMax);
+      if (c['result'] !== null) message(c['result'], 'the job result', COMMAND_LIMITS.messageCharsMax);
       int(c['completedAt'], 'completedAt');
       if (c['nodeId'] !== undefined) int(c['nodeId'], 'nodeId', 1);
       break;
     case 'FailJob':
       only(c, ['jobId', 'errorMessage', 'failedAt', 'nodeId']);
       jobId(c['jobId']);
-      text(c['errorMessage'], 'the error message', COMMAND_LIMITS.messageCharsMax, 0);
+      message(c['errorMessage'], 'the error message', COMMAND_LIMITS.messageCharsMax);
       int(c['failedAt'], 'failedAt');
       if (c['nodeId'] !== undefined) int(c['nodeId'], 'nodeId', 1);
       break;
@@ -443,7 +449,7 @@ export function checkJobsCommand(v: unknown): JobsCommand {
     case 'CancelJob':
       only(c, ['jobId', 'reason', c['type'] === 'ReleaseJob' ? 'releasedAt' : 'cancelledAt']);
       jobId(c['jobId']);
-      text(c['reason'], 'the reason', COMMAND_LIMITS.messageCharsMax, 0);
+      message(c['reason'], 'the reason', COMMAND_LIMITS.messageCharsMax);
       int(c[c['type'] === 'ReleaseJob' ? 'releasedAt' : 'cancelledAt'], 'the time');
       break;
     case 'CreateSchedule': {

@@ -748,3 +748,30 @@ test('schedules: CREATE / SHOW / DROP SCHEDULE, system.schedules, permissions, c
   );
   assert.deepEqual(again.rows, [[null]]);
 });
+
+test('every statement is checked when planned: names, functions, values the column cannot hold — nothing is proposed', async () => {
+  const { engine, machines } = setup();
+  await withApp(engine);
+  const shard = machines.userShards[machines.router.userShard('alice')]!;
+  const before = { meta: machines.system.appliedIndex(), shard: shard.appliedIndex() };
+  const long = 'x'.repeat(300);
+  for (const [session, sql, code, message] of [
+    [alice, 'DELETE FROM app.notes WHERE FOO(id) = 1', 'INVALID_SQL', /function FOO cannot be used/],
+    [alice, "UPDATE app.notes SET title = 'b' WHERE BAR(title) = 'a'", 'INVALID_SQL', /function BAR/],
+    [alice, "UPDATE app.notes SET title = UPPER(title, 'x')", 'INVALID_SQL', /UPPER takes 1 argument/],
+    [alice, "INSERT INTO app.notes (id, title) VALUES ('not a number', 'x')", 'SQL_EXECUTION_ERROR', /cannot hold/],
+    [alice, 'INSERT INTO app.notes (id, title) VALUES (NULL, NULL)', 'SQL_EXECUTION_ERROR', /must not be null/],
+    [alice, "UPDATE app.notes SET id = 'x' WHERE id = 1", 'SQL_EXECUTION_ERROR', /primary key/],
+    [root, `CREATE USER TABLE app.${long} (id BIGINT PRIMARY KEY)`, 'INVALID_SQL', /at most 63/],
+    [root, `ALTER TABLE app.notes ADD COLUMN ${long} TEXT`, 'INVALID_SQL', /at most 63/],
+    [root, 'ALTER TABLE app.notes ADD COLUMN "Weird Col" TEXT', 'INVALID_SQL', /Weird Col/],
+    [root, 'ALTER TABLE app.notes ADD COLUMN _seq BIGINT', 'INVALID_SQL', /reserved/],
+    [root, `CREATE STORAGE ${long} TYPE 'filesystem' PATH '/x'`, 'INVALID_SQL', /at most 63/],
+    [root, 'CREATE USER TABLE "app"."Upper" (id BIGINT PRIMARY KEY)', 'INVALID_SQL', /Upper/],
+    [root, 'CREATE NAMESPACE system', 'INVALID_SQL', /reserved/],
+    [root, "CREATE USER TABLE app.d (id BIGINT PRIMARY KEY, n BIGINT DEFAULT 'abc')", 'INVALID_SQL', /DEFAULT/],
+  ] as const) {
+    await rejects(engine.execute(session, sql), code, message);
+  }
+  assert.deepEqual({ meta: machines.system.appliedIndex(), shard: shard.appliedIndex() }, before, 'nothing proposed');
+});

@@ -31,6 +31,7 @@ import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
 import { JobManager, testSwitches } from './jobs/index.js';
 import { SERVER_LIMITS } from './limits.js';
+import { LoginThrottle } from './throttle.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type NodeLog = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
@@ -100,6 +101,8 @@ export interface RunningNode {
   readonly jobs: JobManager;
   /** The HS256 key of access tokens; the same on every node of a cluster. */
   readonly jwtKey: Uint8Array;
+  /** Password checks left per client address and per user name (throttle.ts); local to this node. */
+  readonly logins: LoginThrottle;
   clusterStatus(): ClusterStatus;
   /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
   readiness(): Readiness;
@@ -130,9 +133,14 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
+    const uncheckedCommands = plantedUncheckedCommands(process.env);
+    if (uncheckedCommands) {
+      log('warn', 'planted_bug', { bug: 'unchecked-commands', note: 'TEST ONLY: commands are not checked' });
+    }
     const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
       dataDir,
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
+      uncheckedCommands,
     });
     await machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
@@ -183,6 +191,17 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       manager,
       jobs,
       jwtKey,
+      logins: new LoginThrottle({
+        perAddress: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerAddressMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerAddressMs,
+        },
+        perUser: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerUserMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerUserMs,
+        },
+        keysMax: SERVER_LIMITS.loginThrottleKeysMax,
+      }),
       clusterStatus: view,
       readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {
@@ -397,4 +416,13 @@ function toClusterView(status: ClusterStatus): ClusterView {
       appliedIndex: g.applied_index,
     })),
   };
+}
+
+/**
+ * TEST ONLY: KALAM_PLANTED_BUG=unchecked-commands, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1 — commands
+ * are proposed and applied unchecked, and apply stops the node on anything but a refusal, as Kalam did before it
+ * checked commands (StateMachinesOptions.uncheckedCommands). server/test/poison.test.ts writes logs with it.
+ */
+function plantedUncheckedCommands(env: NodeJS.ProcessEnv): boolean {
+  return env['KALAM_ALLOW_PLANTED_BUGS'] === '1' && env['KALAM_PLANTED_BUG'] === 'unchecked-commands';
 }

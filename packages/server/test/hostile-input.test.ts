@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
+import { COMMAND_LIMITS } from '@kalam/kalamdb';
+
 import { basic, request, rowsOf, sql } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
@@ -21,8 +23,7 @@ interface Case {
 }
 
 const DEEP = 50_000;
-/** @kalam/sql's SQL_LIMITS.tableColumnsMax (the server does not depend on @kalam/sql directly). */
-const TABLE_COLUMNS_MAX = 1_000;
+const TABLE_COLUMNS_MAX = COMMAND_LIMITS.columnsPerTableMax;
 
 const CASES: readonly Case[] = [
   {

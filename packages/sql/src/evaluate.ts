@@ -239,26 +239,53 @@ function evalLike(value: SqlValue, pattern: SqlValue, negated: boolean): boolean
 }
 
 function evalCall(name: string, args: readonly SqlValue[]): SqlValue {
-  const [first] = args;
-  const one = (): SqlValue => {
-    if (args.length !== 1) throw new SqlError('INVALID_SQL', `${name} takes one argument`);
-    return first ?? null;
-  };
-  switch (name) {
-    case 'LOWER':
-      return one() === null ? null : String(first).toLowerCase();
-    case 'UPPER':
-      return one() === null ? null : String(first).toUpperCase();
-    case 'LENGTH':
-      return one() === null ? null : [...String(first)].length;
-    case 'ABS': {
-      const n = asNumeric(one());
+  const fn = ROW_FUNCTIONS.get(name);
+  if (fn === undefined) throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
+  if (args.length < fn.argsMin || args.length > fn.argsMax) throw new SqlError('INVALID_SQL', arityMessage(name, fn));
+  return fn.call(args);
+}
+
+/** A function a row expression may call: its arity and its (deterministic) definition. */
+export interface RowFunction {
+  readonly argsMin: number;
+  readonly argsMax: number;
+  readonly call: (args: readonly SqlValue[]) => SqlValue;
+}
+
+function arityMessage(name: string, fn: RowFunction): string {
+  const n = fn.argsMin === fn.argsMax ? `${fn.argsMin}` : `${fn.argsMin} to ${fn.argsMax}`;
+  return `${name} takes ${n} argument${fn.argsMax === 1 ? '' : 's'}`;
+}
+
+const unary = (f: (v: Exclude<SqlValue, null>) => SqlValue): RowFunction => ({
+  argsMin: 1,
+  argsMax: 1,
+  call: ([v]) => (v === null || v === undefined ? null : f(v)),
+});
+
+/**
+ * The functions of row expressions (filters, SET expressions) — the one list both the evaluator and `checkExpr`
+ * read, so a statement is refused when it is planned for exactly the calls that apply could not evaluate.
+ */
+export const ROW_FUNCTIONS: ReadonlyMap<string, RowFunction> = new Map<string, RowFunction>([
+  ['LOWER', unary((v) => String(v).toLowerCase())],
+  ['UPPER', unary((v) => String(v).toUpperCase())],
+  ['LENGTH', unary((v) => [...String(v)].length)],
+  [
+    'ABS',
+    unary((v) => {
+      const n = asNumeric(v);
       if (n === null) return null;
       return typeof n === 'bigint' ? (n < 0n ? -n : n) : Math.abs(n);
-    }
-    case 'COALESCE':
-      return args.find((arg) => arg !== null) ?? null;
-    default:
-      throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
-  }
+    }),
+  ],
+  [
+    'COALESCE',
+    { argsMin: 1, argsMax: SQL_LIMITS.functionArgsMax, call: (args) => args.find((arg) => arg !== null) ?? null },
+  ],
+]);
+
+export function rowFunctionArityMessage(name: string): string | null {
+  const fn = ROW_FUNCTIONS.get(name);
+  return fn === undefined ? null : arityMessage(name, fn);
 }

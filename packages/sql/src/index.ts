@@ -61,4 +61,5 @@ export { isCarriedNumber, numberProblem } from './numbers.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';
-export { compare, evaluate, matches, type SqlValue } from './evaluate.js';
+export { ROW_FUNCTIONS, compare, evaluate, matches, type RowFunction, type SqlValue } from './evaluate.js';
+export { checkRowExpr } from './check-expr.js';

@@ -14,23 +14,15 @@ export const SQL_LIMITS = {
   parseCacheEntriesMax: 512,
   /** Longest SQL text whose parse is kept. */
   parseCacheSqlCharsMax: 4_096,
+  /** Arguments of one function call in a row expression. */
+  functionArgsMax: 64,
+  /** Nodes of one row expression carried by a command (filters, SET expressions): apply walks each per row. */
+  exprNodesMax: 10_000,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
   /** Nesting of one array or object parameter (it becomes JSON text; deeper is refused before anything recurses). */
   paramDepthMax: 64,
-  /**
-   * Columns of one table, the primary key included. A table is one SQLite table with up to 4 system columns
-   * (`_seq`, `_deleted`, `_user_id`, `_shard`), and the bundled SQLite allows 2000 (SQLITE_MAX_COLUMN): past it,
-   * CREATE TABLE fails at apply on every replica.
-   */
-  tableColumnsMax: 1_000,
 } as const;
-
-/** SQLITE_MAX_COLUMN of the SQLite that better-sqlite3 bundles, less the system columns of a Kalam table. */
-const SQLITE_USER_COLUMNS_MAX = 2_000 - 4;
 
 if (SQL_LIMITS.executeAsDepthMax < 1) throw new Error('SQL_LIMITS.executeAsDepthMax must be at least 1');
 if (SQL_LIMITS.likeCacheEntriesMax < 1) throw new Error('SQL_LIMITS.likeCacheEntriesMax must be at least 1');
-if (SQL_LIMITS.tableColumnsMax > SQLITE_USER_COLUMNS_MAX) {
-  throw new Error(`SQL_LIMITS.tableColumnsMax must be at most ${SQLITE_USER_COLUMNS_MAX} (SQLite's column limit)`);
-}

@@ -16,7 +16,6 @@ import {
 } from './ast.js';
 import type { Cursor } from './cursor.js';
 import type { Token } from './lexer.js';
-import { SQL_LIMITS } from './limits.js';
 import { isCarriedNumber } from './numbers.js';
 
 /** Type names as written (upper-case) → the normalised type. */
@@ -76,9 +75,6 @@ export function parseCreateTable(c: Cursor): CreateTable {
         throw c.error(start, `column ${column.name} is defined twice`);
       }
       if (column.primaryKey) keys.push({ name: column.name, token: start });
-      if (columns.length === SQL_LIMITS.tableColumnsMax) {
-        throw c.error(start, `a table has at most ${SQL_LIMITS.tableColumnsMax} columns`);
-      }
       columns.push(column);
     }
   } while (c.acceptOp(','));

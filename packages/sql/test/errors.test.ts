@@ -4,7 +4,7 @@
 // BATCH_PARSE_ERROR.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSql, SQL_LIMITS, SqlError } from '../src/index.js';
+import { parseSql, SqlError } from '../src/index.js';
 
 function fails(sql: string, code: string, line: number | null, column?: number, message?: RegExp): void {
   assert.throws(
@@ -112,17 +112,6 @@ test('numbers Kalam cannot carry exactly are refused where they are written (lit
   fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v DOUBLE DEFAULT 1e300)', 'INVALID_SQL', 1, 57, outOfRange);
   fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT DEFAULT -9223372036854775809)', 'INVALID_SQL', 1, 58);
   assert.doesNotThrow(() => parseSql('INSERT INTO t (id, n) VALUES (-9007199254740991, 1.5e15)'));
-});
-
-test('a table has at most SQL_LIMITS.tableColumnsMax columns', () => {
-  const columns = (n: number): string => Array.from({ length: n }, (_, i) => `c${i} TEXT`).join(', ');
-  assert.doesNotThrow(() =>
-    parseSql(`CREATE TABLE t (id BIGINT PRIMARY KEY, ${columns(SQL_LIMITS.tableColumnsMax - 1)})`),
-  );
-  assert.throws(
-    () => parseSql(`CREATE TABLE t (id BIGINT PRIMARY KEY, ${columns(SQL_LIMITS.tableColumnsMax)})`),
-    (err: unknown) => err instanceof SqlError && err.code === 'INVALID_SQL' && /at most 1000 columns/.test(err.message),
-  );
 });
 
 test('nesting deep enough to overflow the parser library is INVALID_SQL "nested too deeply", not its RangeError', () => {

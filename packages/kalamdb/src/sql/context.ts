@@ -9,6 +9,7 @@ import type { CommandExecutor, StateMachines } from '../executor.js';
 import { MetaSystem } from '../group-id.js';
 import { KalamError, fromRefusal } from './errors.js';
 import type { SeqGenerator } from './sequence.js';
+import type { VerifiedCredentials } from './credentials.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import type { TableRef } from '@kalam/sql';
 
@@ -20,6 +21,8 @@ export interface EngineContext {
   readonly now: () => number;
   readonly seq: SeqGenerator;
   readonly clusterView: (() => ClusterView) | undefined;
+  /** Passwords that matched lately (credentials.ts): Basic auth on every request without scrypt on every request. */
+  readonly credentials: VerifiedCredentials;
 }
 
 /** Per statement: who runs it and the namespace an unqualified table name resolves in. */

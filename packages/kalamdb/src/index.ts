@@ -121,7 +121,7 @@ export type {
 export { ChangeFeed } from './live/feed.js';
 export type { FeedListener } from './live/feed.js';
 export { LIVE_LIMITS } from './live/limits.js';
-export { changesAfter, concerns, initialRows, viewOf } from './live/plan.js';
+export { changesAfter, concerns, initialRows, newestSeq, viewOf } from './live/plan.js';
 export type { LiveQueryPlan, LiveRow, LiveView } from './live/plan.js';
 export { printExpr, printQuery } from './live/print.js';
 export type { ChangeType, FeedEvent, RowChange } from './live/types.js';

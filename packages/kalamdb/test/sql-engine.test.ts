@@ -394,6 +394,20 @@ test('permissions: DDL and user management need dba or system; a user may change
   assert.equal((await engine.authenticate('carol', 'again')).role, 'user');
 });
 
+test('root keeps the system role: ALTER USER root SET ROLE is refused, even when root asks', async () => {
+  // Root can never be dropped; demoting it locked every system-only statement out for good (ensureRoot leaves an
+  // existing root as it is), so its role is as fixed as its existence.
+  const { engine } = setup();
+  await engine.bootstrap('root-pw');
+  for (const role of ['user', 'service', 'dba']) {
+    await rejects(engine.execute(root, `ALTER USER 'root' SET ROLE ${role}`), 'SQL_EXECUTION_ERROR', /root/);
+  }
+  assert.equal((await engine.authenticate('root', 'root-pw')).role, 'system');
+  await one(engine, root, "ALTER USER 'root' SET ROLE system");
+  await one(engine, root, "ALTER USER 'root' SET PASSWORD 'root-pw-2'");
+  assert.equal((await engine.authenticate('root', 'root-pw-2')).role, 'system');
+});
+
 test('system tables: system.users hides hashes; namespaces/tables for everyone, the rest for dba and system', async () => {
   const { engine, machines } = setup();
   await engine.bootstrap('root-pw');

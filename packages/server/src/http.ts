@@ -3,7 +3,11 @@
  *
  *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
- *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
+ *   GET  /v1/api/healthcheck     KalamDB's shape: 200 {status: "healthy", mode, node_id, version} when ready,
+ *                                503 {status: "unhealthy", …, not_serving} when not (never "healthy" then)
+ *   GET  /v1/api/health/live     200 {status: "live", mode, node_id, version}: the process answers
+ *   GET  /v1/api/health/ready    200 {status: "ready", …} or 503 {status: "not_ready", …}, with `groups` and
+ *                                `not_serving: [{group, reason}]` (runtime.ts readinessOf defines ready)
  *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth;
  *                                the role that may read system.cluster_nodes and system.cluster_groups: dba, system)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
@@ -170,13 +174,10 @@ async function handle(
     case 'POST /v1/api/auth/login':
       return handleLogin(api, req, res);
     case 'GET /v1/api/healthcheck':
+    case 'GET /v1/api/health/live':
+    case 'GET /v1/api/health/ready':
       req.resume();
-      return sendJson(res, 200, {
-        status: 'healthy',
-        mode: node.config.mode,
-        node_id: node.nodeId,
-        version: opts.version,
-      });
+      return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
     default: {
@@ -184,13 +185,37 @@ async function handle(
         return handleAdmin(api, route, req, res);
       }
       req.resume();
-      const known = ['/v1/api/sql', '/v1/api/auth/login', '/v1/api/healthcheck', '/v1/api/cluster/status'];
+      const known = [
+        '/v1/api/sql',
+        '/v1/api/auth/login',
+        '/v1/api/healthcheck',
+        '/v1/api/health/live',
+        '/v1/api/health/ready',
+        '/v1/api/cluster/status',
+      ];
       const error = known.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
         : new RouteError(404, 'NOT_FOUND', `no endpoint ${path}`);
       return sendError(res, error);
     }
   }
+}
+
+/**
+ * Liveness says the process answers; readiness says it can serve every group now. The legacy healthcheck keeps
+ * KalamDB's body when ready and answers 503 "unhealthy" when not, so a load balancer probing it stops sending
+ * requests to a node that cannot reach a quorum.
+ */
+function sendHealth(node: RunningNode, opts: ApiServerOptions, path: string, res: ServerResponse): void {
+  const about = { mode: node.config.mode, node_id: node.nodeId, version: opts.version };
+  if (path === '/v1/api/health/live') return sendJson(res, 200, { status: 'live', ...about });
+  const r = node.readiness();
+  if (path === '/v1/api/health/ready') {
+    const body = { status: r.ready ? 'ready' : 'not_ready', ...about, groups: r.groups, not_serving: r.not_serving };
+    return sendJson(res, r.ready ? 200 : 503, body);
+  }
+  if (r.ready) return sendJson(res, 200, { status: 'healthy', ...about });
+  sendJson(res, 503, { status: 'unhealthy', ...about, not_serving: r.not_serving });
 }
 
 async function handleSql(

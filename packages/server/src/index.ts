@@ -35,6 +35,8 @@ export type {
   LogLevel,
   NodeLog,
   NodeStatus,
+  NotServingReason,
+  Readiness,
   RunningNode,
   StartNodeOptions,
 } from './runtime.js';

@@ -74,6 +74,18 @@ export interface ClusterStatus {
   readonly groups: GroupStatus[];
 }
 
+/** Why this node cannot serve a group right now (see `readinessOf`). */
+export type NotServingReason = 'no_leader' | 'leader_unreachable';
+
+/** GET /v1/api/health/ready: whether this node can serve every group now, and which groups it cannot. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Groups hosted (every node hosts every group). */
+  readonly groups: number;
+  /** Empty when ready. */
+  readonly not_serving: { readonly group: string; readonly reason: NotServingReason }[];
+}
+
 export interface RunningNode {
   readonly config: NodeConfig;
   readonly nodeId: number;
@@ -92,6 +104,8 @@ export interface RunningNode {
   /** Password checks left per client address and per user name (throttle.ts); local to this node. */
   readonly logins: LoginThrottle;
   clusterStatus(): ClusterStatus;
+  /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
+  readiness(): Readiness;
   /**
    * Stops Raft (handing over the groups this node leads when `transferLeadership`, bounded by
    * SERVER_LIMITS.transferTimeoutMs) and closes data.db. Idempotent.
@@ -189,6 +203,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
         keysMax: SERVER_LIMITS.loginThrottleKeysMax,
       }),
       clusterStatus: view,
+      readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {
         stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));
         return stopped;
@@ -359,6 +374,33 @@ function clusterStatusOf(
       snapshot_index: s.snapshotIndex,
     })),
   });
+}
+
+/**
+ * Ready = every group has a leader this node can reach: itself, or a peer whose authenticated Raft link is up.
+ * Leaders and followers both lose that knowledge when a quorum is out of touch, so a ready node has heard from
+ * a quorum of every group within about two election timeouts: a leader that has not heard from a quorum within
+ * an election timeout steps down (CheckQuorum), and a follower forgets a leader it has not heard from within
+ * its election timeout (it becomes a pre-candidate) or whose link dropped (forgetLeader). Reads and writes on a
+ * ready node reach a leader that can commit; a group without one answers CLUSTER_UNAVAILABLE or times out.
+ * Standalone: always ready (every group is local).
+ */
+function readinessOf(machines: StateMachines, manager: RaftManager | undefined): () => Readiness {
+  if (manager === undefined) {
+    const groups = allGroups(machines.sharding).length;
+    return () => ({ ready: true, groups, not_serving: [] });
+  }
+  return () => {
+    const status = manager.status();
+    const notServing: Readiness['not_serving'] = [];
+    for (const g of status) {
+      if (g.leader === null) notServing.push({ group: g.name, reason: 'no_leader' });
+      else if (g.leader !== manager.nodeId && !manager.transport.peerConnected(g.leader)) {
+        notServing.push({ group: g.name, reason: 'leader_unreachable' });
+      }
+    }
+    return { ready: notServing.length === 0, groups: status.length, not_serving: notServing };
+  };
 }
 
 function toClusterView(status: ClusterStatus): ClusterView {

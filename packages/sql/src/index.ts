@@ -57,6 +57,7 @@ export type {
 export { BINARY_OPS, COLUMN_TYPES, TABLE_TYPES, USER_ROLES } from './ast.js';
 export { SqlError, type SqlErrorCode, type SqlPosition } from './errors.js';
 export { SQL_LIMITS } from './limits.js';
+export { isCarriedNumber, numberProblem } from './numbers.js';
 export { parseSql } from './parse.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';

@@ -20,6 +20,8 @@ export const SQL_LIMITS = {
   exprNodesMax: 10_000,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
+  /** Nesting of one array or object parameter (it becomes JSON text; deeper is refused before anything recurses). */
+  paramDepthMax: 64,
 } as const;
 
 if (SQL_LIMITS.executeAsDepthMax < 1) throw new Error('SQL_LIMITS.executeAsDepthMax must be at least 1');

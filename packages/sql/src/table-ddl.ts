@@ -16,6 +16,7 @@ import {
 } from './ast.js';
 import type { Cursor } from './cursor.js';
 import type { Token } from './lexer.js';
+import { isCarriedNumber } from './numbers.js';
 
 /** Type names as written (upper-case) → the normalised type. */
 const TYPE_ALIASES: Readonly<Record<string, ColumnType>> = {
@@ -182,7 +183,9 @@ function parseLiteral(c: Cursor): LiteralExpr | null {
   if (numberToken.kind === 'number') {
     c.pos += negative ? 2 : 1;
     const value = Number(numberToken.value);
-    if (!Number.isFinite(value)) throw c.error(numberToken, 'number out of range');
+    if (!isCarriedNumber(value)) {
+      throw c.error(numberToken, `number ${numberToken.value} is out of range (Kalam keeps numbers within ±2^53)`);
+    }
     return { kind: 'literal', value: negative ? -value : value };
   }
   const word = token.kind === 'word' ? token.value.toUpperCase() : '';

@@ -179,6 +179,15 @@ export function initialRows(
   return { rows: lastRows === null ? rows : rows.slice(Math.max(0, rows.length - lastRows)), snapshotSeq: m.lastSeq() };
 }
 
+/**
+ * The newest `_seq` of the plan's data group in this node's state (0 before its first write). After a read
+ * barrier on the group it is at least every `_seq` any node has delivered, so a resume cursor above it was never
+ * handed out by this cluster.
+ */
+export function newestSeq(machines: StateMachines, plan: LiveQueryPlan): number {
+  return machineOf(machines, plan)?.lastSeq() ?? 0;
+}
+
 /** The changes after `afterSeq` this node's change log still holds for the plan, or 'trimmed'. */
 export function changesAfter(machines: StateMachines, plan: LiveQueryPlan, afterSeq: number): RowChange[] | 'trimmed' {
   const m = machineOf(machines, plan);

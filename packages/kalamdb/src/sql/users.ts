@@ -93,6 +93,10 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
     passwordHash = await hashPassword(s.set.password);
   } else {
     checkManage(session, s.set.role, 'ALTER USER … SET ROLE');
+    // Like DROP USER root: a demoted root would lock every system-only statement out for good.
+    if (user.username === 'root' && s.set.role !== 'system') {
+      throw new KalamError('SQL_EXECUTION_ERROR', 'the root user keeps the system role');
+    }
     role = s.set.role;
   }
   const record: UserRecord = {

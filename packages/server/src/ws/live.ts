@@ -12,7 +12,9 @@
  * - Order and dedup. `_seq` increases in commit order per data group (state/data.ts), so each subscription keeps a
  *   cursor, the highest `_seq` it has covered, and takes only changes above it. A snapshot restore of the group
  *   (the node fell behind) is caught up from the restored change log after the cursor; if the log no longer reaches
- *   back that far the subscription ends with RESUME_UNAVAILABLE rather than skip anything.
+ *   back that far the subscription ends with RESUME_UNAVAILABLE rather than skip anything. A `from_seq_id` past the
+ *   group's newest `_seq` (checked after the barrier, so a cursor handed out by any node passes) is refused with
+ *   RESUME_AHEAD: nothing could ever be delivered after it.
  * - Registration. RegisterLiveQuery{node_id: this node} on subscribe (the per-user limit is enforced there, on every
  *   replica alike), UnregisterLiveQuery on unsubscribe or socket close, and every WS_LIMITS.pingIntervalMs one
  *   PingLiveQueries per user, for all of that user's subscriptions on this node. A ping that finds no registration
@@ -31,6 +33,7 @@ import {
   concerns,
   dataUserShard,
   initialRows,
+  newestSeq,
   toKalamError,
   viewOf,
 } from '@kalam/kalamdb';
@@ -192,6 +195,16 @@ export class LiveQueries {
   private begin(sub: Subscription, plan: LiveQueryPlan, options: SubscribeOptions): void {
     const from = options.from_seq_id;
     if (from !== undefined) {
+      // Decided here, after the read barrier: this node has applied every change any node has delivered, so a
+      // cursor past its newest `_seq` was never handed out, and following it would silently deliver nothing.
+      if (from > newestSeq(this.node.machines, plan)) {
+        this.end(sub, true);
+        throw new ProtocolError(
+          'RESUME_AHEAD',
+          `from_seq_id ${from} is beyond the newest change of this table's group; it was not handed out by this cluster, subscribe again without it`,
+          sub.clientId,
+        );
+      }
       const missed = changesAfter(this.node.machines, plan, from);
       if (missed === 'trimmed') {
         this.end(sub, true);

@@ -24,7 +24,8 @@
  * PERMISSION_DENIED}` and the rest go on. Every row carries `_seq`,
  * the resume cursor: a client keeps the highest `_seq` it has seen (and `batch_control.last_seq_id` of the last
  * initial batch) and, after losing its node, subscribes on any other with `from_seq_id` = that value: it gets every
- * change after it, once, in commit order, and nothing before. A `delete` carries the deleted row (with `_deleted`
+ * change after it, once, in commit order, and nothing before (RESUME_UNAVAILABLE when the change log no longer
+ * reaches back to it, RESUME_AHEAD when it is past the newest change: never a silent nothing). A `delete` carries the deleted row (with `_deleted`
  * and the delete's `_seq`) in `rows` and the row as it was in `old_values`; an `update` the new row in `rows` and
  * the old in `old_values`. Changes follow the last initial batch (status `ready`). Delivery and registration:
  * ws/live.ts. Limits: ws/limits.ts and LIVE_LIMITS (10 live queries per user across the cluster). A live query

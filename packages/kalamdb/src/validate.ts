@@ -9,7 +9,7 @@
  * state (a table exists, a key is free) is the state machine's to judge at apply, where it is deterministic too.
  * Each checker takes what JSON decoding gave and returns it typed, or throws ApplyError('INVALID').
  */
-import { COLUMN_TYPES, SqlError, USER_ROLES, checkRowExpr } from '@kalam/sql';
+import { COLUMN_TYPES, SqlError, USER_ROLES, checkRowExpr, isCarriedNumber } from '@kalam/sql';
 import type { Expr } from '@kalam/sql';
 
 import type {
@@ -145,7 +145,7 @@ export function checkValue(v: unknown, what: string): Value {
     if (v.length > COMMAND_LIMITS.valueCharsMax) throw invalid(`${what}: a value longer than the limit`);
     return v;
   }
-  if (typeof v === 'number' && Number.isFinite(v) && (!Number.isInteger(v) || Number.isSafeInteger(v))) return v;
+  if (typeof v === 'number' && isCarriedNumber(v)) return v;
   throw invalid(`${what} must be a string, a finite number within ±2^53, a boolean or NULL`);
 }
 
@@ -357,6 +357,16 @@ export function checkSystemCommand(v: unknown): SystemCommand {
   return c as unknown as SystemCommand;
 }
 
+/** The user Kalam bootstraps (role system): it keeps that role and is never dropped, or system statements lock out. */
+export const ROOT_USER_ID = 'root';
+
+/** Why a change to a user may not be made whatever the state: root demoted or dropped; null when it may. */
+export function rootProblem(userId: string, change: { readonly role: string } | 'drop'): string | null {
+  if (userId !== ROOT_USER_ID) return null;
+  if (change === 'drop') return 'the root user cannot be dropped';
+  return change.role === 'system' ? null : 'the root user keeps the system role';
+}
+
 function userRecord(v: unknown): UserRecord {
   const u = record(v, 'a user');
   for (const k of Object.keys(u)) {
@@ -377,15 +387,20 @@ export function checkUsersCommand(v: unknown): UsersCommand {
   const c = record(v, 'a command');
   switch (c['type']) {
     case 'CreateUser':
-    case 'UpdateUser':
+    case 'UpdateUser': {
       only(c, ['user']);
-      userRecord(c['user']);
+      const u = userRecord(c['user']);
+      const problem = rootProblem(u.userId, u);
+      if (problem !== null) throw invalid(problem);
       break;
-    case 'DeleteUser':
+    }
+    case 'DeleteUser': {
       only(c, ['userId', 'deletedAt']);
-      userId(c['userId']);
+      const problem = rootProblem(userId(c['userId']), 'drop');
+      if (problem !== null) throw invalid(problem);
       int(c['deletedAt'], 'deletedAt');
       break;
+    }
     case 'RecordLogin':
       only(c, ['userId', 'loggedInAt']);
       userId(c['userId']);

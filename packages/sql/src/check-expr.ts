@@ -10,6 +10,7 @@ import { BINARY_OPS, type Expr } from './ast.js';
 import { SqlError } from './errors.js';
 import { ROW_FUNCTIONS, rowFunctionArityMessage } from './evaluate.js';
 import { SQL_LIMITS } from './limits.js';
+import { isCarriedNumber } from './numbers.js';
 
 const OPS: ReadonlySet<string> = new Set(BINARY_OPS);
 
@@ -41,8 +42,8 @@ export function checkRowExpr(value: unknown, what: string): Expr {
           x === null ||
           typeof x === 'string' ||
           typeof x === 'boolean' ||
-          (typeof x === 'number' && Number.isFinite(x));
-        if (!ok) throw invalid(what, 'a literal must be a string, a finite number, a boolean or NULL');
+          (typeof x === 'number' && isCarriedNumber(x));
+        if (!ok) throw invalid(what, 'a literal must be a string, a number within ±2^53, a boolean or NULL');
         return;
       }
       case 'column':

@@ -9,7 +9,7 @@ import type { Role, UserRecord } from '../commands.js';
 import { MetaUsers } from '../group-id.js';
 import { accepted, atLeast, messageResult, refusalCode, requireRole, type EngineContext } from './context.js';
 import { ApplyError } from '../state/base.js';
-import { checkUserName } from '../validate.js';
+import { checkUserName, rootProblem } from '../validate.js';
 import { KalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS } from './limits.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
@@ -93,10 +93,9 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
     passwordHash = await hashPassword(s.set.password);
   } else {
     checkManage(session, s.set.role, 'ALTER USER … SET ROLE');
-    // Like DROP USER root: a demoted root would lock every system-only statement out for good.
-    if (user.username === 'root' && s.set.role !== 'system') {
-      throw new KalamError('SQL_EXECUTION_ERROR', 'the root user keeps the system role');
-    }
+    // The rule meta:users applies too (validate.ts): a demoted root would lock system statements out for good.
+    const problem = rootProblem(user.userId, s.set);
+    if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
     role = s.set.role;
   }
   const record: UserRecord = {
@@ -122,7 +121,8 @@ export async function dropUser(ctx: EngineContext, session: Session, s: DropUser
   }
   checkManage(session, user.role, 'DROP USER');
   if (user.userId === session.userId) throw new KalamError('SQL_EXECUTION_ERROR', 'a user cannot drop itself');
-  if (user.username === 'root') throw new KalamError('SQL_EXECUTION_ERROR', 'the root user cannot be dropped');
+  const problem = rootProblem(user.userId, 'drop');
+  if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
   accepted(await ctx.executor.executeUsers({ type: 'DeleteUser', userId: user.userId, deletedAt: ctx.now() }));
   return messageResult(`User ${s.name} dropped`);
 }

@@ -169,6 +169,44 @@ test('a fake that acknowledges UPDATEs without applying them fails no-lost-acks'
   assert.match(readFileSync(join(dir, 'summary.md'), 'utf8'), /^# Drill fake-drill: FAILED/);
 });
 
+test('count_rows passes when every node counts the same rows, and fails when one node lost some', async (t) => {
+  const drill = `name = "counts"
+[workload]
+clients = 1
+users = 2
+shared_keys = 2
+[[steps]]
+action = "sql"
+statements = ["CREATE NAMESPACE app", "INSERT INTO app.t (id) VALUES ({i})"]
+repeat = 5
+[[steps]]
+action = "count_rows"
+target = 2
+`;
+  for (const [lostRowsOn, passed] of [
+    [undefined, true],
+    [2, false],
+  ] as const) {
+    const fake = fakeCluster(lostRowsOn === undefined ? {} : { lostRowsOn });
+    const result = await runDrill({
+      spec: parseDrill(drill, 'counts.toml'),
+      seed: 1,
+      short: true,
+      reportDir: tempDir(t),
+      factory: fake.factory,
+      transport: fake.transport,
+      progress: () => undefined,
+    });
+    const counts = result.checks.find((c) => c.name === 'step 2: row counts');
+    assert.equal(counts?.passed, passed, JSON.stringify(counts));
+    assert.match(
+      counts?.detail ?? '',
+      passed ? /1 table\(s\), 5 row\(s\), equal on node\(s\) 2, 1, 3/ : /app\.t: node 2 4, node 1 5/,
+    );
+    assert.equal(result.passed, passed);
+  }
+});
+
 test('a step that cannot resolve its target fails the steps check, and the drill still heals and checks', async (t) => {
   const dir = tempDir(t);
   const fake = fakeCluster();
@@ -257,6 +295,7 @@ test('kalam drill list names the shipped drills; a bad file exits 2 with one lin
     'flaky-network',
     'slow-disk',
     'rolling-restart',
+    'ddl-then-wipe',
   ]) {
     assert.match(buffers.stdout, new RegExp(`^${name} `, 'm'));
   }

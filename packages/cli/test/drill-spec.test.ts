@@ -80,6 +80,13 @@ action = "flush"
 action = "flush"
 wait = false
 timeout_ms = 7000
+[[steps]]
+action = "sql"
+statements = ["CREATE NAMESPACE n{i}", "CREATE SHARED TABLE n{i}.t (id INT PRIMARY KEY)"]
+repeat = 3
+[[steps]]
+action = "count_rows"
+target = "previous"
 `;
 
 test('a file with every action parses into its steps', () => {
@@ -107,6 +114,8 @@ test('a file with every action parses into its steps', () => {
       'check',
       'flush',
       'flush',
+      'sql',
+      'count_rows',
     ],
   );
   assert.deepEqual(spec.steps[1], { action: 'kill', target: { kind: 'most-leader' }, signal: 'KILL' });
@@ -126,6 +135,12 @@ test('a file with every action parses into its steps', () => {
   assert.deepEqual(spec.steps[10], { action: 'wait_for', condition: 'caught-up', timeoutMs: 5000 });
   assert.deepEqual(spec.steps[12], { action: 'flush', wait: true, timeoutMs: 15_000 });
   assert.deepEqual(spec.steps[13], { action: 'flush', wait: false, timeoutMs: 7000 });
+  assert.deepEqual(spec.steps[14], {
+    action: 'sql',
+    statements: ['CREATE NAMESPACE n{i}', 'CREATE SHARED TABLE n{i}.t (id INT PRIMARY KEY)'],
+    repeat: 3,
+  });
+  assert.deepEqual(spec.steps[15], { action: 'count_rows', target: { kind: 'previous' }, timeoutMs: 15_000 });
 });
 
 test('defaults: name from the file, 3 nodes, no availability bound', () => {
@@ -196,6 +211,12 @@ for (const [what, text, message] of [
     '[[steps]]\naction = "partition"\ntarget = 1\nfrom = [9]\n',
     /^bad\.toml: step 1: from: must be a non-empty list/,
   ],
+  [
+    'sql without statements',
+    '[[steps]]\naction = "sql"\nstatements = []\n',
+    /^bad\.toml: step 1: statements: must be a non-empty list of SQL statements$/,
+  ],
+  ['count_rows without a target', '[[steps]]\naction = "count_rows"\n', /^bad\.toml: step 1: target: is required/],
   [
     'a flush wait that is not a boolean',
     '[[steps]]\naction = "flush"\nwait = "yes"\n',

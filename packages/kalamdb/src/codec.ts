@@ -3,6 +3,8 @@
  * integers only as safe integers) in UTF-8. Two nodes that encode the same command get the same bytes, so
  * a command's bytes can be hashed and compared, and decoding then re-encoding is the identity.
  */
+import { isCarriedNumber, numberProblem } from '@kalam/sql';
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -19,10 +21,7 @@ export function canonicalJson(value: unknown, path = '$'): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(value)) throw new CommandCodecError(`${path}: ${value} cannot be encoded`);
-      if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
-        throw new CommandCodecError(`${path}: integer ${value} is beyond 2^53`);
-      }
+      if (!isCarriedNumber(value)) throw new CommandCodecError(`${path}: ${numberProblem(value)}`);
       return JSON.stringify(value);
     case 'object': {
       if (Array.isArray(value)) return `[${value.map((v, i) => canonicalJson(v, `${path}[${i}]`)).join(',')}]`;

@@ -163,36 +163,47 @@ export type JobsResponse =
  * retention) replaces every flushed file of the scope, named in `inputFiles`, by `outputFile`, dropping superseded
  * versions and whatever is past the cutoffs (explicit timestamps chosen by the job's leader).
  */
-export type DataJobCommand =
-  | {
-      readonly type: 'FlushRows';
-      readonly tableId: string;
-      readonly fileName: string;
-      readonly rowCount: number;
-      readonly minSeq: number;
-      readonly maxSeq: number;
-      readonly at: number;
-    }
-  | {
-      readonly type: 'RewriteFiles';
-      readonly reason: 'compaction' | 'retention';
-      readonly tableId: string;
-      readonly inputFiles: readonly string[];
-      readonly outputFile: string;
-      readonly expiredBeforeMs: number | null;
-      readonly deletedBeforeMs: number | null;
-      readonly at: number;
-    };
+export type DataJobCommand = TableCommandBase &
+  (
+    | {
+        readonly type: 'FlushRows';
+        readonly tableId: string;
+        readonly fileName: string;
+        readonly rowCount: number;
+        readonly minSeq: number;
+        readonly maxSeq: number;
+        readonly at: number;
+      }
+    | {
+        readonly type: 'RewriteFiles';
+        readonly reason: 'compaction' | 'retention';
+        readonly tableId: string;
+        readonly inputFiles: readonly string[];
+        readonly outputFile: string;
+        readonly expiredBeforeMs: number | null;
+        readonly deletedBeforeMs: number | null;
+        readonly at: number;
+      }
+  );
 
 /** What every data command carries for deterministic, ordered apply. */
 interface DataCommandBase {
-  /** The meta:system applied index the command was planned against. */
+  /** The meta:system applied index the command was planned against (it moves the group's horizon, state/view.ts). */
   readonly metaIndex: number;
+}
+
+/** What a data command that names a table carries besides. */
+interface TableCommandBase {
+  /**
+   * The incarnation of the table the command was planned against (catalog.ts): a table dropped and created again
+   * under its name since refuses the command instead of taking rows meant for the old one. Absent: any incarnation.
+   */
+  readonly incarnation?: number;
 }
 
 export type UserDataCommand = DataCommandBase &
   (
-    | {
+    | (TableCommandBase & {
         readonly type: 'Insert';
         readonly tableId: string;
         readonly userId: string;
@@ -200,8 +211,8 @@ export type UserDataCommand = DataCommandBase &
         /** `_seq` of the first row; the rest follow in order. */
         readonly seqBase: number;
         readonly at: number;
-      }
-    | {
+      })
+    | (TableCommandBase & {
         readonly type: 'Update';
         readonly tableId: string;
         readonly userId: string;
@@ -211,16 +222,16 @@ export type UserDataCommand = DataCommandBase &
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;
-      }
-    | {
+      })
+    | (TableCommandBase & {
         readonly type: 'Delete';
         readonly tableId: string;
         readonly userId: string;
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;
-      }
-    | {
+      })
+    | (TableCommandBase & {
         readonly type: 'RegisterLiveQuery';
         readonly subscriptionId: string;
         readonly userId: string;
@@ -229,7 +240,7 @@ export type UserDataCommand = DataCommandBase &
         readonly filter: Filter | null;
         readonly nodeId: number;
         readonly createdAt: number;
-      }
+      })
     | { readonly type: 'UnregisterLiveQuery'; readonly subscriptionId: string; readonly userId: string }
     | { readonly type: 'CleanupNodeSubscriptions'; readonly userId: string; readonly failedNodeId: number }
     | (DataJobCommand & { readonly userId: string })
@@ -254,14 +265,14 @@ export type UserDataCommand = DataCommandBase &
 
 export type SharedDataCommand = DataCommandBase &
   (
-    | {
+    | (TableCommandBase & {
         readonly type: 'Insert';
         readonly tableId: string;
         readonly rows: readonly Row[];
         readonly seqBase: number;
         readonly at: number;
-      }
-    | {
+      })
+    | (TableCommandBase & {
         readonly type: 'Update';
         readonly tableId: string;
         readonly updates: Row;
@@ -269,14 +280,14 @@ export type SharedDataCommand = DataCommandBase &
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;
-      }
-    | {
+      })
+    | (TableCommandBase & {
         readonly type: 'Delete';
         readonly tableId: string;
         readonly filter: Filter | null;
         readonly seqBase: number;
         readonly at: number;
-      }
+      })
     | DataJobCommand
   );
 

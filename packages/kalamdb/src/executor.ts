@@ -2,6 +2,9 @@
  * CommandExecutor: the one way request handlers change or read replicated state (DESIGN.md §7). Handlers
  * call `ctx.executor` and never ask which mode they run in.
  *
+ * Every command is checked (validate.ts) before it is proposed, with the rules its state machine checks it with again
+ * at apply: a command that could not apply is refused here, as the statement's 4xx, and never reaches a log.
+ *
  * - StandaloneExecutor applies each command straight to the state machines (no raft.db, no Raft cost):
  *   the same `apply` path a replica runs, with a local, gap-free index per group.
  * - RaftExecutor proposes through RaftManager and answers with the state machine's response once the
@@ -31,6 +34,13 @@ import { JobsStateMachine } from './state/jobs.js';
 import { SystemStateMachine } from './state/system.js';
 import { UsersStateMachine } from './state/users.js';
 import type { DataStore } from './store.js';
+import {
+  checkJobsCommand,
+  checkSharedDataCommand,
+  checkSystemCommand,
+  checkUserDataCommand,
+  checkUsersCommand,
+} from './validate.js';
 
 export interface CommandExecutor {
   executeSystem(cmd: SystemCommand): Promise<SystemResponse>;
@@ -54,6 +64,12 @@ export interface StateMachinesOptions {
   readonly nodeId?: number;
   /** Rows of flushed files kept decoded in memory (default COLD_LIMITS.cachedRowsMax; node-local). */
   readonly coldCachedRowsMax?: number;
+  /**
+   * TEST ONLY — the planted bug `unchecked-commands` (state/base.ts): commands are neither checked when planned nor
+   * when applied, and apply stops the node on anything but an ApplyError, as Kalam did before. Tests use it to write
+   * logs holding entries that used to stop every node.
+   */
+  readonly uncheckedCommands?: boolean;
 }
 
 /** Every state machine of one node, over one data.db. */
@@ -68,6 +84,8 @@ export class StateMachines {
   readonly sharedShards: SharedDataStateMachine[];
   /** What the data groups applied, for the node's live queries (live/feed.ts). */
   readonly feed = new ChangeFeed();
+  /** The planted bug `unchecked-commands` is on (StateMachinesOptions). */
+  readonly uncheckedCommands: boolean;
 
   constructor(
     readonly store: DataStore,
@@ -76,16 +94,18 @@ export class StateMachines {
   ) {
     this.router = new ShardRouter(sharding);
     this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1, opts.coldCachedRowsMax);
-    this.system = new SystemStateMachine(store, (tableId) => this.cold.dropTable(tableId));
-    this.users = new UsersStateMachine(store);
-    this.jobs = new JobsStateMachine(store);
+    const sm = { uncheckedCommands: opts.uncheckedCommands === true };
+    this.uncheckedCommands = sm.uncheckedCommands;
+    this.system = new SystemStateMachine(store, sm);
+    this.users = new UsersStateMachine(store, sm);
+    this.jobs = new JobsStateMachine(store, sm);
     this.userShards = Array.from(
       { length: sharding.numUserShards },
-      (_, n) => new UserDataStateMachine(store, n, this.router, this.feed, this.cold),
+      (_, n) => new UserDataStateMachine(store, n, this.router, this.feed, this.cold, sm),
     );
     this.sharedShards = Array.from(
       { length: sharding.numSharedShards },
-      (_, n) => new SharedDataStateMachine(store, n, this.feed, this.cold),
+      (_, n) => new SharedDataStateMachine(store, n, this.feed, this.cold, sm),
     );
   }
 
@@ -127,23 +147,29 @@ abstract class RoutingExecutor implements CommandExecutor {
   abstract nodeId(): number;
 
   executeSystem(cmd: SystemCommand): Promise<SystemResponse> {
-    return this.run({ kind: 'meta:system' }, cmd);
+    return this.checked({ kind: 'meta:system' }, cmd, checkSystemCommand);
   }
 
   executeUsers(cmd: UsersCommand): Promise<UsersResponse> {
-    return this.run({ kind: 'meta:users' }, cmd);
+    return this.checked({ kind: 'meta:users' }, cmd, checkUsersCommand);
   }
 
   executeJobs(cmd: JobsCommand): Promise<JobsResponse> {
-    return this.run({ kind: 'meta:jobs' }, cmd);
+    return this.checked({ kind: 'meta:jobs' }, cmd, checkJobsCommand);
   }
 
   executeUserData(userId: string, cmd: UserDataCommand): Promise<DataResponse> {
-    return this.run(this.machines.router.groupForUser(userId), cmd);
+    return this.checked(this.machines.router.groupForUser(userId), cmd, checkUserDataCommand);
   }
 
   executeSharedData(cmd: SharedDataCommand): Promise<DataResponse> {
-    return this.run(dataSharedShard(0), cmd);
+    return this.checked(dataSharedShard(0), cmd, checkSharedDataCommand);
+  }
+
+  /** Checks the command as its state machine will at apply (throws ApplyError INVALID), then runs it. */
+  private async checked<R>(group: GroupId, cmd: { readonly type: string }, check: (v: unknown) => unknown): Promise<R> {
+    if (!this.machines.uncheckedCommands) check(cmd);
+    return this.run(group, cmd);
   }
 }
 

@@ -43,14 +43,23 @@ export { ShardRouter, fnv1a32 } from './shard-router.js';
 export { Catalog } from './catalog.js';
 export type { TableInfo } from './catalog.js';
 export { DataStore } from './store.js';
-export { ApplyError, KalamStateMachine } from './state/base.js';
-export type { ErrorResponse } from './state/base.js';
+export { ApplyError, ApplyFatalError, KalamStateMachine, refusalOf } from './state/base.js';
+export type { ErrorResponse, FatalReason, StateMachineOptions } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
 export type { HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
+export type { TableRef } from './tables.js';
+export {
+  checkJobsCommand,
+  checkSharedDataCommand,
+  checkSystemCommand,
+  checkUserDataCommand,
+  checkUsersCommand,
+} from './validate.js';
+export { COMMAND_LIMITS } from './limits.js';
 export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
 export type { CommandExecutor, StateMachinesOptions } from './executor.js';
 export {
@@ -90,7 +99,10 @@ export {
   SQL_ENGINE_LIMITS,
   SeqGenerator,
   SqlEngine,
+  canReadSystem,
   hashPassword,
+  requireSystemRead,
+  scryptStats,
   toKalamError,
   verifyPassword,
 } from './sql/index.js';
@@ -101,13 +113,16 @@ export type {
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,
+  ScryptStats,
   Session,
   SqlEngineOptions,
+  SystemTableName,
+  VerifiedLogin,
 } from './sql/index.js';
 export { ChangeFeed } from './live/feed.js';
 export type { FeedListener } from './live/feed.js';
 export { LIVE_LIMITS } from './live/limits.js';
-export { changesAfter, concerns, initialRows, viewOf } from './live/plan.js';
+export { changesAfter, concerns, initialRows, newestSeq, viewOf } from './live/plan.js';
 export type { LiveQueryPlan, LiveRow, LiveView } from './live/plan.js';
 export { printExpr, printQuery } from './live/print.js';
 export type { ChangeType, FeedEvent, RowChange } from './live/types.js';

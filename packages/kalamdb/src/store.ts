@@ -7,11 +7,26 @@
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 
+import { PhysicalTables } from './physical.js';
+
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS group_applied (group_id INTEGER PRIMARY KEY, applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_namespaces (namespace_id TEXT PRIMARY KEY, created_by TEXT, created_at INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS sys_tables (table_id TEXT PRIMARY KEY, namespace_id TEXT NOT NULL, table_name TEXT NOT NULL,
-     table_type TEXT NOT NULL, schema_json TEXT NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL)`,
+  // meta:system's catalog keeps every incarnation of a table, dropped ones too (dropped_index: the DropTable entry),
+  // and every schema version with the entry that made it, so a data group can read the catalog as of any index.
+  `CREATE TABLE IF NOT EXISTS sys_tables (table_id TEXT NOT NULL, incarnation INTEGER NOT NULL, namespace_id TEXT NOT NULL,
+     table_name TEXT NOT NULL, table_type TEXT NOT NULL, schema_json TEXT NOT NULL, version INTEGER NOT NULL,
+     created_at INTEGER NOT NULL, dropped_index INTEGER, PRIMARY KEY (table_id, incarnation))`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS sys_tables_live ON sys_tables (table_id) WHERE dropped_index IS NULL`,
+  `CREATE INDEX IF NOT EXISTS sys_tables_dropped ON sys_tables (dropped_index) WHERE dropped_index IS NOT NULL`,
+  `CREATE TABLE IF NOT EXISTS sys_table_versions (table_id TEXT NOT NULL, incarnation INTEGER NOT NULL,
+     version INTEGER NOT NULL, from_index INTEGER NOT NULL, schema_json TEXT NOT NULL,
+     PRIMARY KEY (table_id, incarnation, version))`,
+  `CREATE INDEX IF NOT EXISTS sys_table_versions_from ON sys_table_versions (from_index)`,
+  // Each data group's meta horizon (the highest metaIndex it applied) and its view of the catalog as of it.
+  `CREATE TABLE IF NOT EXISTS group_horizon (group_id INTEGER PRIMARY KEY, meta_horizon INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS group_tables (group_id INTEGER NOT NULL, table_id TEXT NOT NULL, incarnation INTEGER NOT NULL,
+     table_type TEXT NOT NULL, version INTEGER NOT NULL, schema_json TEXT NOT NULL, PRIMARY KEY (group_id, table_id))`,
   `CREATE TABLE IF NOT EXISTS sys_storages (storage_id TEXT PRIMARY KEY, config_json TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL, password_hash TEXT NOT NULL,
      role TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER, locked_until INTEGER,
@@ -28,6 +43,17 @@ const SCHEMA = [
      query_hash TEXT NOT NULL, table_id TEXT NOT NULL, filter_json TEXT, node_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
      last_ping_at INTEGER NOT NULL)`,
 ];
+
+/**
+ * The layout of data.db this code reads and writes (`PRAGMA user_version`). Format 1 (before table incarnations) is
+ * refused at open with what to do about it.
+ */
+export const DATA_FORMAT_VERSION = 2;
+
+export class DataFormatError extends Error {
+  override readonly name = 'DataFormatError';
+  readonly code = 'DATA_FORMAT';
+}
 
 /** How many compiled statements a store keeps (per-table SQL makes the set grow with the tables). */
 const STATEMENTS_CACHED_MAX = 2_000;
@@ -47,9 +73,15 @@ export class DataStore {
   /** Compiled statements by SQL text (better-sqlite3 compiles on every prepare); bounded, oldest dropped first. */
   private readonly statements = new Map<string, Statement>();
 
-  private constructor(db: Db) {
+  /** Which physical tables exist (node-local; physical.ts). */
+  readonly physical: PhysicalTables;
+
+  private constructor(db: Db, path: string) {
     this.db = db;
+    checkFormat(db, path);
     for (const sql of SCHEMA) db.exec(sql);
+    db.pragma(`user_version = ${DATA_FORMAT_VERSION}`);
+    this.physical = new PhysicalTables(db);
     this.getApplied = db.prepare<[number], { applied_index: number; applied_term: number }>(
       'SELECT applied_index, applied_term FROM group_applied WHERE group_id = ?',
     );
@@ -65,7 +97,7 @@ export class DataStore {
     if (path !== ':memory:') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
-    return new DataStore(db);
+    return new DataStore(db, path);
   }
 
   appliedIndex(groupId: number): number {
@@ -111,8 +143,7 @@ export class DataStore {
     try {
       result = this.db.transaction(fn)();
     } catch (err) {
-      this.pendingApplied.clear();
-      this.appliedCache.clear();
+      this.rolledBack();
       throw err;
     } finally {
       this.depth--;
@@ -124,7 +155,26 @@ export class DataStore {
     return result;
   }
 
+  /** A transaction or savepoint rolled back: forget every cache that may hold what it wrote. */
+  rolledBack(): void {
+    this.pendingApplied.clear();
+    this.appliedCache.clear();
+    this.physical.forget();
+  }
+
   close(): void {
     this.db.close();
   }
+}
+
+/** Refuses a data.db of another format: one written by Kalam before table incarnations has tables but version 0. */
+function checkFormat(db: Db, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === DATA_FORMAT_VERSION) return;
+  const tables = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+  if (version === 0 && tables.n === 0) return; // a new file
+  throw new DataFormatError(
+    `${path} has data format ${version === 0 ? 1 : version}; this Kalam reads format ${DATA_FORMAT_VERSION}. ` +
+      "Remove the node's data folder and let it rejoin its cluster (kalam node wipe N), or start a new cluster.",
+  );
 }

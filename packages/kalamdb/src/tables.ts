@@ -1,8 +1,9 @@
 /**
- * How Kalam tables live in data.db: one SQLite table per Kalam table, named `kt_<namespace>__<table>`, with
- * the user's columns plus the system columns `_seq` (monotonic sequence, the live-query resume cursor) and
- * `_deleted` (soft delete); USER and STREAM tables also hold `_user_id` and `_shard` (the user shard the row
- * belongs to, so a shard's rows can be snapshotted and restored on their own).
+ * How Kalam tables live in data.db: one SQLite table per table incarnation (physicalName), with the user's columns
+ * plus the system columns `_seq` (monotonic sequence, the live-query resume cursor) and `_deleted` (soft delete);
+ * USER and STREAM tables also hold `_user_id` and `_shard` (the user shard the row belongs to, so a shard's rows can
+ * be snapshotted and restored on their own). Which physical tables exist is this node's business (physical.ts): the
+ * replicated state is the catalog (meta:system) and each data group's rows.
  */
 import type { ColumnSchema, TableSchema, TableType, Value } from './commands.js';
 
@@ -29,9 +30,31 @@ export function splitTableId(tableId: string): [string, string] {
   return [ns, t];
 }
 
-export function physicalName(tableId: string): string {
-  const [ns, t] = splitTableId(tableId);
-  return `kt_${ns}__${t}`;
+/** A table incarnation: a table id and the meta:system index of the CreateTable entry that made it. */
+export interface TableRef {
+  readonly tableId: string;
+  readonly incarnation: number;
+}
+
+/** An incarnation with what its physical table is made from. */
+export interface PhysicalSpec extends TableRef {
+  readonly tableType: TableType;
+  readonly schema: TableSchema;
+}
+
+/**
+ * The SQLite table of one incarnation: `kt_<ns>__<table>__<incarnation>`. A table dropped and created again under the
+ * same name is another incarnation with another physical table, so rows of the old one (which a lagging data group
+ * may still hold) never mix with the new one's.
+ */
+export function physicalName(t: TableRef): string {
+  const [ns, table] = splitTableId(t.tableId);
+  return `kt_${ns}__${table}__${t.incarnation}`;
+}
+
+/** Whether the same incarnation. */
+export function sameTable(a: TableRef, b: TableRef): boolean {
+  return a.tableId === b.tableId && a.incarnation === b.incarnation;
 }
 
 export function isPerUser(tableType: TableType): boolean {
@@ -54,26 +77,29 @@ function sqliteType(type: string): string {
   }
 }
 
-/** CREATE TABLE IF NOT EXISTS for a Kalam table (idempotent, so a shard snapshot may create it first). */
-export function createTableSql(tableId: string, tableType: TableType, schema: TableSchema): string {
-  const cols = schema.columns.map((c) => {
+/** CREATE TABLE IF NOT EXISTS for an incarnation (idempotent: meta:system, a data group or a restore may come first). */
+export function createTableSql(t: PhysicalSpec): string {
+  const cols = t.schema.columns.map((c) => {
     checkIdentifier('column', c.name);
     return `"${c.name}" ${sqliteType(c.type)}`;
   });
   const sys = ['"_seq" INTEGER NOT NULL', '"_deleted" INTEGER NOT NULL DEFAULT 0'];
-  const pk = `"${schema.primaryKey}"`;
-  if (isPerUser(tableType)) {
+  const pk = `"${t.schema.primaryKey}"`;
+  if (isPerUser(t.tableType)) {
     sys.push('"_user_id" TEXT NOT NULL', '"_shard" INTEGER NOT NULL');
-    return `CREATE TABLE IF NOT EXISTS "${physicalName(tableId)}" (${[...cols, ...sys].join(', ')}, PRIMARY KEY ("_user_id", ${pk}))`;
+    return `CREATE TABLE IF NOT EXISTS "${physicalName(t)}" (${[...cols, ...sys].join(', ')}, PRIMARY KEY ("_user_id", ${pk}))`;
   }
-  return `CREATE TABLE IF NOT EXISTS "${physicalName(tableId)}" (${[...cols, ...sys].join(', ')}, PRIMARY KEY (${pk}))`;
+  return `CREATE TABLE IF NOT EXISTS "${physicalName(t)}" (${[...cols, ...sys].join(', ')}, PRIMARY KEY (${pk}))`;
 }
 
-/** Columns added by ALTER TABLE … ADD COLUMN that the physical table does not have yet. */
-export function addColumnSql(tableId: string, existing: readonly string[], schema: TableSchema): string[] {
-  return schema.columns
-    .filter((c) => !existing.includes(c.name))
-    .map((c) => `ALTER TABLE "${physicalName(tableId)}" ADD COLUMN "${c.name}" ${sqliteType(c.type)}`);
+/** Columns of `t.schema` that the physical table (with columns `existing`) does not have yet. */
+export function addColumnSql(t: PhysicalSpec, existing: ReadonlySet<string>): string[] {
+  return t.schema.columns
+    .filter((c) => !existing.has(c.name))
+    .map((c) => {
+      checkIdentifier('column', c.name);
+      return `ALTER TABLE "${physicalName(t)}" ADD COLUMN "${c.name}" ${sqliteType(c.type)}`;
+    });
 }
 
 /** A SQL value as SQLite stores it (booleans as 0/1). */
@@ -92,26 +118,42 @@ export function fromSqlite(column: ColumnSchema | undefined, v: unknown): Value 
   return JSON.stringify(v);
 }
 
-/** Checks a row against the schema: known columns, NOT NULL, primary key present, types. */
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT', 'TIMESTAMP']);
+
+/** Whether a non-NULL value has the column type's shape (a DEFAULT is checked with it too, validate.ts). */
+export function valueFits(type: string, v: Exclude<Value, null>): boolean {
+  if (type === 'BOOLEAN') return typeof v === 'boolean';
+  if (INTEGER_TYPES.has(type)) return typeof v === 'number' && Number.isSafeInteger(v);
+  if (type === 'DOUBLE' || type === 'FLOAT') return typeof v === 'number';
+  return true;
+}
+
+/** A row as an INSERT stores it: the literal DEFAULT of every column it leaves out. */
+export function withDefaults(schema: TableSchema, row: Readonly<Record<string, Value>>): Record<string, Value> {
+  const out: Record<string, Value> = { ...row };
+  for (const c of schema.columns) {
+    if (out[c.name] === undefined && c.default !== null && 'literal' in c.default) out[c.name] = c.default.literal;
+  }
+  return out;
+}
+
+/**
+ * Checks a row against the schema: known columns, NOT NULL, primary key present, types. The planner checks each row
+ * of an INSERT and each constant SET with it before proposing; the state machine checks what it stores again.
+ */
 export function checkRow(schema: TableSchema, row: Readonly<Record<string, Value>>): string | null {
   for (const key of Object.keys(row)) {
     if (!schema.columns.some((c) => c.name === key)) return `unknown column ${key}`;
   }
   for (const c of schema.columns) {
-    const v = row[c.name] ?? null;
-    if (v === null) {
-      if (c.notNull || c.name === schema.primaryKey) return `column ${c.name} must not be null`;
-      continue;
-    }
-    const ok =
-      c.type === 'BOOLEAN'
-        ? typeof v === 'boolean'
-        : ['BIGINT', 'INT', 'SMALLINT', 'TIMESTAMP'].includes(c.type)
-          ? typeof v === 'number' && Number.isInteger(v)
-          : ['DOUBLE', 'FLOAT'].includes(c.type)
-            ? typeof v === 'number'
-            : true;
-    if (!ok) return `column ${c.name} (${c.type}) cannot hold ${JSON.stringify(v)}`;
+    const problem = checkColumnValue(c, schema.primaryKey, row[c.name] ?? null);
+    if (problem !== null) return problem;
   }
   return null;
+}
+
+/** Whether column `c` (of a table keyed by `primaryKey`) can hold `v`: NOT NULL and the type's shape. */
+export function checkColumnValue(c: ColumnSchema, primaryKey: string, v: Value): string | null {
+  if (v === null) return c.notNull || c.name === primaryKey ? `column ${c.name} must not be null` : null;
+  return valueFits(c.type, v) ? null : `column ${c.name} (${c.type}) cannot hold ${JSON.stringify(v)}`;
 }

@@ -25,7 +25,7 @@ import {
   encodeParquet,
 } from '../src/index.js';
 import type { AnyCommand, ColdColumn, ColdRow, SystemCommand, UserDataCommand } from '../src/index.js';
-import { NOTES_DDL, SHARDING } from './support/notes.js';
+import { NOTES, NOTES_DDL, SHARDING } from './support/notes.js';
 
 const ALL_TYPES: ColdColumn[] = [
   'BIGINT',
@@ -217,7 +217,7 @@ test('a node restarted after flushes decodes nothing at start and answers from i
 
   const after = n.open();
   await after.loadCold();
-  assert.equal(after.cold.filesOf('app.notes', 'alice').length, 3, 'the manifest is loaded');
+  assert.equal(after.cold.filesOf(NOTES, 'alice').length, 3, 'the manifest is loaded');
   assert.deepEqual(after.cold.cacheStats(), { entries: 0, rows: 0, maxRows: COLD_LIMITS.cachedRowsMax });
   assert.deepEqual(Buffer.from(after.userShards[shard]!.snapshot()), snapshot, 'the dump decodes the files alike');
   assert.equal(after.cold.cacheStats().entries, 0, 'a dump does not fill the cache');
@@ -267,9 +267,9 @@ test('a flushed file missing at startup is a clear error', async (t) => {
   const m = n.open();
   applySystem(m, NOTES_DDL);
   fill(m, 'alice', 2, 2);
-  const second = m.cold.filesOf('app.notes', 'alice')[1]!.fileName;
+  const second = m.cold.filesOf(NOTES, 'alice')[1]!.fileName;
   n.close(m);
-  unlinkSync(join(n.dir, 'storage', 'app', 'notes', 'users', 'alice', second));
+  unlinkSync(join(n.dir, 'storage', 'app', 'notes', '2', 'users', 'alice', second));
   const again = n.open();
   await assert.rejects(again.loadCold(), (err: unknown) => {
     assert.ok(err instanceof ColdStoreError);

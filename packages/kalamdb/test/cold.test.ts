@@ -12,7 +12,7 @@ import { test } from 'node:test';
 
 import { DataStore, StateMachines, encodeCommand } from '../src/index.js';
 import type { AnyCommand, DataResponse, UserDataCommand } from '../src/index.js';
-import { NOTES_DDL, SHARDING } from './support/notes.js';
+import { NOTES, NOTES_DDL, SHARDING } from './support/notes.js';
 
 function replica(t: { after: (fn: () => void) => void }): { dir: string; machines: StateMachines } {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-cold-'));
@@ -62,7 +62,7 @@ const script: UserDataCommand[] = [
 ];
 
 function files(dir: string): Map<string, Buffer> {
-  const folder = join(dir, 'storage', 'app', 'notes', 'users', 'alice');
+  const folder = join(dir, 'storage', 'app', 'notes', '2', 'users', 'alice');
   return new Map(readdirSync(folder).map((f) => [f, readFileSync(join(folder, f))]));
 }
 
@@ -94,7 +94,7 @@ test('two replicas applying the same flush and compaction write identical files 
     ],
   );
   // Compaction kept one version per key: 3 rows, not 6.
-  assert.equal(a.machines.cold.filesOf('app.notes', 'alice')[0]!.rowCount, 3);
+  assert.equal(a.machines.cold.filesOf(NOTES, 'alice')[0]!.rowCount, 3);
 });
 
 test('a flush whose count disagrees, or a rewrite of the wrong files, is refused alike and changes nothing', (t) => {
@@ -111,7 +111,7 @@ test('a flush whose count disagrees, or a rewrite of the wrong files, is refused
     { ...base, type: 'FlushRows', fileName: 'f-100-101.parquet', rowCount: 3, minSeq: 100, maxSeq: 101, at: 11 },
   ]);
   assert.equal(r!.type, 'Error');
-  assert.equal(a.machines.cold.filesOf('app.notes', 'alice').length, 0);
+  assert.equal(a.machines.cold.filesOf(NOTES, 'alice').length, 0);
   assert.equal(a.machines.userShards[a.machines.router.userShard('alice')]!.jobView('app.notes')[0]!.hot!.rows, 3);
   const [w] = applyUser(a.machines, [rewrite]);
   assert.equal(w!.type, 'Error');

@@ -23,7 +23,8 @@ const schema: TableSchema = {
   options: {},
 };
 
-async function script(ex: CommandExecutor): Promise<unknown[]> {
+/** `machines`: the executor's node, whose meta:system index a data command is stamped with, as the planner does. */
+async function script(ex: CommandExecutor, machines: StateMachines): Promise<unknown[]> {
   const out: unknown[] = [];
   out.push(await ex.executeSystem({ type: 'CreateNamespace', namespaceId: 'app', createdBy: 'root', createdAt: 1 }));
   out.push(await ex.executeSystem({ type: 'CreateTable', tableId: 'app.t', tableType: 'USER', schema, createdAt: 2 }));
@@ -37,7 +38,7 @@ async function script(ex: CommandExecutor): Promise<unknown[]> {
         rows: [{ id: 1, v: user }],
         seqBase: 10,
         at: 4,
-        metaIndex: 2,
+        metaIndex: machines.system.appliedIndex(),
       }),
     );
   }
@@ -64,7 +65,7 @@ async function freePort(): Promise<number> {
 test('standalone and a one-member Raft cluster give the same responses and state', async (t) => {
   const standaloneMachines = new StateMachines(DataStore.open(':memory:'), sharding);
   const standalone = new StandaloneExecutor(standaloneMachines);
-  const expected = await script(standalone);
+  const expected = await script(standalone, standaloneMachines);
   assert.equal((expected[2] as { type: string }).type, 'Error', 'the duplicate CREATE TABLE is refused');
 
   const dir = mkdtempSync(join(tmpdir(), 'kalam-executor-'));
@@ -83,7 +84,7 @@ test('standalone and a one-member Raft cluster give the same responses and state
   const raft = new RaftExecutor(machines, manager);
   assert.equal(raft.isClusterMode(), true);
   assert.equal(standalone.isClusterMode(), false);
-  const got = await script(raft);
+  const got = await script(raft, machines);
   assert.deepEqual(got, expected);
   await raft.readBarrier(MetaSystem);
   assert.equal(raft.isLeader(MetaSystem), true, 'a one-member cluster leads every group');

@@ -21,6 +21,8 @@ import type { AnyCommand, FeedEvent, RowChange, SystemCommand, UserDataCommand }
 
 const router = new ShardRouter();
 const ALICE = 'alice';
+/** app.notes as DDL below creates it: its CreateTable is meta:system entry 2. */
+const NOTES = { tableId: 'app.notes', incarnation: 2 };
 
 function entries(start: number, cmds: readonly AnyCommand[]): AppliedEntry[] {
   return cmds.map((c, i) => ({ index: start + i, term: 1, kind: 'command', data: encodeCommand(c) }));
@@ -127,7 +129,7 @@ test('changes carry old values, reach the feed only after commit, never for a re
 test('the change log answers every change after a _seq, refuses beyond its window, and travels in snapshots', () => {
   const n = node();
   n.shard.apply(entries(1, [insert(1, 10), insert(2, 20), update(1, 'b', 30)]));
-  const after10 = n.shard.changesAfter('app.notes', ALICE, 10);
+  const after10 = n.shard.changesAfter(NOTES, ALICE, 10);
   assert.ok(after10 !== 'trimmed');
   assert.deepEqual(
     after10.map((c) => [c.changeType, c.seq]),
@@ -136,12 +138,12 @@ test('the change log answers every change after a _seq, refuses beyond its windo
       ['update', 30],
     ],
   );
-  assert.deepEqual(n.shard.changesAfter('app.notes', 'someone-else', 0), []);
+  assert.deepEqual(n.shard.changesAfter(NOTES, 'someone-else', 0), []);
 
   // A snapshot restores the log (and the high-water mark) on another node, and the restore is announced.
   const other = node();
   other.shard.restore({ index: 1, term: 1, data: n.shard.snapshot() });
-  assert.deepEqual(other.shard.changesAfter('app.notes', ALICE, 10), after10);
+  assert.deepEqual(other.shard.changesAfter(NOTES, ALICE, 10), after10);
   assert.equal(other.shard.lastSeq(), 30);
   assert.deepEqual(other.events, [{ kind: 'restored', groupId: other.shard.groupId }]);
 
@@ -159,8 +161,8 @@ test('the change log answers every change after a _seq, refuses beyond its windo
   };
   n.shard.apply(entries(4, [bulk]));
   // 3 + window + 5 changes in all: the first 8 are gone (seqs 10, 20, 30, 1000 … 1004).
-  assert.equal(n.shard.changesAfter('app.notes', ALICE, 1_003), 'trimmed');
-  const kept = n.shard.changesAfter('app.notes', ALICE, 1_004);
+  assert.equal(n.shard.changesAfter(NOTES, ALICE, 1_003), 'trimmed');
+  const kept = n.shard.changesAfter(NOTES, ALICE, 1_004);
   assert.ok(kept !== 'trimmed');
   assert.equal(kept.length, LIVE_LIMITS.changeLogEntriesPerGroupMax);
 });
@@ -176,7 +178,7 @@ test('RegisterLiveQuery: the per-user limit on every replica; cleanup removes on
     filter: null,
     nodeId,
     createdAt: 1,
-    metaIndex: 0,
+    metaIndex: 2,
   });
   const cmds = Array.from({ length: LIVE_LIMITS.subscriptionsPerUserMax }, (_, i) => register(i, i % 2 === 0 ? 1 : 2));
   const ok = n.shard.apply(entries(1, cmds));
@@ -223,7 +225,7 @@ test('a restore replaces the high-water mark: a shard that had gone further cont
   ahead.shard.apply(entries(2, [insert(3, 5)]));
   assert.equal(ahead.shard.lastSeq(), 11);
   assert.deepEqual(
-    ahead.shard.changesAfter('app.notes', ALICE, 0),
-    behind.shard.apply(entries(2, [insert(3, 5)])) && behind.shard.changesAfter('app.notes', ALICE, 0),
+    ahead.shard.changesAfter(NOTES, ALICE, 0),
+    behind.shard.apply(entries(2, [insert(3, 5)])) && behind.shard.changesAfter(NOTES, ALICE, 0),
   );
 });

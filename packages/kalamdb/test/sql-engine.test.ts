@@ -394,6 +394,20 @@ test('permissions: DDL and user management need dba or system; a user may change
   assert.equal((await engine.authenticate('carol', 'again')).role, 'user');
 });
 
+test('root keeps the system role: ALTER USER root SET ROLE is refused, even when root asks', async () => {
+  // Root can never be dropped; demoting it locked every system-only statement out for good (ensureRoot leaves an
+  // existing root as it is), so its role is as fixed as its existence.
+  const { engine } = setup();
+  await engine.bootstrap('root-pw');
+  for (const role of ['user', 'service', 'dba']) {
+    await rejects(engine.execute(root, `ALTER USER 'root' SET ROLE ${role}`), 'SQL_EXECUTION_ERROR', /root/);
+  }
+  assert.equal((await engine.authenticate('root', 'root-pw')).role, 'system');
+  await one(engine, root, "ALTER USER 'root' SET ROLE system");
+  await one(engine, root, "ALTER USER 'root' SET PASSWORD 'root-pw-2'");
+  assert.equal((await engine.authenticate('root', 'root-pw-2')).role, 'system');
+});
+
 test('system tables: system.users hides hashes; namespaces/tables for everyone, the rest for dba and system', async () => {
   const { engine, machines } = setup();
   await engine.bootstrap('root-pw');
@@ -733,4 +747,31 @@ test('schedules: CREATE / SHOW / DROP SCHEDULE, system.schedules, permissions, c
     "SELECT last_fired_at FROM system.schedules WHERE schedule_id = 'nightly_flush'",
   );
   assert.deepEqual(again.rows, [[null]]);
+});
+
+test('every statement is checked when planned: names, functions, values the column cannot hold — nothing is proposed', async () => {
+  const { engine, machines } = setup();
+  await withApp(engine);
+  const shard = machines.userShards[machines.router.userShard('alice')]!;
+  const before = { meta: machines.system.appliedIndex(), shard: shard.appliedIndex() };
+  const long = 'x'.repeat(100); // past the catalog's 63, within the lexer's identifierCharsMax (128)
+  for (const [session, sql, code, message] of [
+    [alice, 'DELETE FROM app.notes WHERE FOO(id) = 1', 'INVALID_SQL', /function FOO cannot be used/],
+    [alice, "UPDATE app.notes SET title = 'b' WHERE BAR(title) = 'a'", 'INVALID_SQL', /function BAR/],
+    [alice, "UPDATE app.notes SET title = UPPER(title, 'x')", 'INVALID_SQL', /UPPER takes 1 argument/],
+    [alice, "INSERT INTO app.notes (id, title) VALUES ('not a number', 'x')", 'SQL_EXECUTION_ERROR', /cannot hold/],
+    [alice, 'INSERT INTO app.notes (id, title) VALUES (NULL, NULL)', 'SQL_EXECUTION_ERROR', /must not be null/],
+    [alice, "UPDATE app.notes SET id = 'x' WHERE id = 1", 'SQL_EXECUTION_ERROR', /primary key/],
+    [root, `CREATE USER TABLE app.${long} (id BIGINT PRIMARY KEY)`, 'INVALID_SQL', /at most 63/],
+    [root, `ALTER TABLE app.notes ADD COLUMN ${long} TEXT`, 'INVALID_SQL', /at most 63/],
+    [root, 'ALTER TABLE app.notes ADD COLUMN "Weird Col" TEXT', 'INVALID_SQL', /Weird Col/],
+    [root, 'ALTER TABLE app.notes ADD COLUMN _seq BIGINT', 'INVALID_SQL', /reserved/],
+    [root, `CREATE STORAGE ${long} TYPE 'filesystem' PATH '/x'`, 'INVALID_SQL', /at most 63/],
+    [root, 'CREATE USER TABLE "app"."Upper" (id BIGINT PRIMARY KEY)', 'INVALID_SQL', /Upper/],
+    [root, 'CREATE NAMESPACE system', 'INVALID_SQL', /reserved/],
+    [root, "CREATE USER TABLE app.d (id BIGINT PRIMARY KEY, n BIGINT DEFAULT 'abc')", 'INVALID_SQL', /DEFAULT/],
+  ] as const) {
+    await rejects(engine.execute(session, sql), code, message);
+  }
+  assert.deepEqual({ meta: machines.system.appliedIndex(), shard: shard.appliedIndex() }, before, 'nothing proposed');
 });

@@ -202,17 +202,17 @@ test('a user shard snapshot carries its rows and restores on a node that never c
   assert.equal(b.alice.appliedIndex(), 1);
   assert.equal(b.system.appliedIndex(), 0);
   // The rows are there (the restore created the physical table from the snapshot's schema) …
-  const rows = b.store.db.prepare('SELECT id, body, _user_id FROM "kt_app__notes" ORDER BY id').all();
+  const rows = b.store.db.prepare('SELECT id, body, _user_id FROM "kt_app__notes__2" ORDER BY id').all();
   assert.deepEqual(rows, [
     { id: 1, body: 'x', _user_id: 'alice' },
     { id: 2, body: 'y', _user_id: 'alice' },
   ]);
   // … and only this shard's: bob's row stayed behind.
   assert.equal(
-    b.store.db.prepare('SELECT COUNT(*) AS n FROM "kt_app__notes" WHERE _user_id = ?').get('bob') !== undefined,
+    b.store.db.prepare('SELECT COUNT(*) AS n FROM "kt_app__notes__2" WHERE _user_id = ?').get('bob') !== undefined,
     true,
   );
-  assert.deepEqual(b.store.db.prepare("SELECT COUNT(*) AS n FROM kt_app__notes WHERE _user_id = 'bob'").get(), {
+  assert.deepEqual(b.store.db.prepare("SELECT COUNT(*) AS n FROM kt_app__notes__2 WHERE _user_id = 'bob'").get(), {
     n: 0,
   });
   // Meta catches up later; CreateTable on an existing physical table is fine.

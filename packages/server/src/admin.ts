@@ -59,8 +59,14 @@ export interface DigestsView {
 const fsyncDelays = new WeakMap<RunningNode, number>();
 
 /** Refuses anyone but root. */
+/**
+ * root while it holds the system role: the name alone is not enough, because another system user may demote root
+ * (ALTER USER root SET ROLE …) and a right must not outlive its grant.
+ */
 export function requireRoot(session: Session): void {
-  if (session.username !== 'root') throw new KalamError('PERMISSION_DENIED', 'the admin endpoints are for root only');
+  if (session.userId !== 'root' || session.role !== 'system') {
+    throw new KalamError('PERMISSION_DENIED', 'the admin endpoints are for root, with the system role, only');
+  }
 }
 
 /** Runs one admin call; `route` is `METHOD PATH`. Returns undefined for a route that is not an admin route. */

@@ -3,15 +3,21 @@
  *
  *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
- *   GET  /v1/api/healthcheck     {status: "healthy", mode, node_id, version}
+ *   GET  /v1/api/healthcheck     KalamDB's shape: 200 {status: "healthy", mode, node_id, version} when ready,
+ *                                503 {status: "unhealthy", …, not_serving} when not (never "healthy" then)
+ *   GET  /v1/api/health/live     200 {status: "live", mode, node_id, version}: the process answers
+ *   GET  /v1/api/health/ready    200 {status: "ready", …} or 503 {status: "not_ready", …}, with `groups` and
+ *                                `not_serving: [{group, reason}]` (runtime.ts readinessOf defines ready)
  *   GET  /v1/api/cluster/status  nodes, every group's leader, term and indexes as this node sees them, and its
- *                                Raft driver's tick lateness and turn times (auth)
+ *                                Raft driver's tick lateness and turn times (auth; the role that may read
+ *                                system.cluster_nodes and system.cluster_groups: dba, system)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
- * and `took`) with the KalamError's HTTP status. Request bodies are bounded by server.max_body_bytes (413). While
+ * and `took`) with the KalamError's HTTP status; an INTERNAL_ERROR's message only to dba and system (redact.ts), a
+ * reference into the node's log to anyone else. Request bodies are bounded by server.max_body_bytes (413). While
  * the node drains for a graceful stop, requests still in flight finish and new ones get 503 CLUSTER_UNAVAILABLE.
  */
 import { createServer } from 'node:http';
@@ -19,12 +25,14 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { KalamError, toKalamError } from '@kalam/kalamdb';
-import type { QueryResult } from '@kalam/kalamdb';
+import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
+import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
-import { authenticateRequest, issueToken } from './auth.js';
+import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
+import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
+import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
 import type { LiveEndpoint } from './ws/server.js';
@@ -89,10 +97,10 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     }
     inFlight++;
     pending.add(res);
-    handle(node, opts, req, res, planted)
+    handle({ node, log }, opts, req, res, planted)
       .catch((err: unknown) => {
         log('error', 'http.unhandled', { error: err instanceof Error ? err.message : String(err) });
-        if (!res.headersSent) sendError(res, toKalamError(err));
+        if (!res.headersSent) sendError(res, forClient(toKalamError(err), null, log));
         else res.destroy();
       })
       .finally(() => {
@@ -145,8 +153,14 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
   };
 }
 
+/** What every handler works with: the node, and the log an error a client may not see goes to (redact.ts). */
+interface Api {
+  readonly node: RunningNode;
+  readonly log: NodeLog;
+}
+
 async function handle(
-  node: RunningNode,
+  api: Api,
   opts: ApiServerOptions,
   req: IncomingMessage,
   res: ServerResponse,
@@ -154,27 +168,32 @@ async function handle(
 ) {
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
   const route = `${req.method ?? 'GET'} ${path}`;
+  const node = api.node;
   switch (route) {
     case 'POST /v1/api/sql':
-      return handleSql(node, req, res, planted);
+      return handleSql(api, req, res, planted);
     case 'POST /v1/api/auth/login':
-      return handleLogin(node, req, res);
+      return handleLogin(api, req, res);
     case 'GET /v1/api/healthcheck':
+    case 'GET /v1/api/health/live':
+    case 'GET /v1/api/health/ready':
       req.resume();
-      return sendJson(res, 200, {
-        status: 'healthy',
-        mode: node.config.mode,
-        node_id: node.nodeId,
-        version: opts.version,
-      });
+      return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
-      return handleClusterStatus(node, req, res);
+      return handleClusterStatus(api, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
-        return handleAdmin(node, route, req, res);
+        return handleAdmin(api, route, req, res);
       }
       req.resume();
-      const known = ['/v1/api/sql', '/v1/api/auth/login', '/v1/api/healthcheck', '/v1/api/cluster/status'];
+      const known = [
+        '/v1/api/sql',
+        '/v1/api/auth/login',
+        '/v1/api/healthcheck',
+        '/v1/api/health/live',
+        '/v1/api/health/ready',
+        '/v1/api/cluster/status',
+      ];
       const error = known.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
         : new RouteError(404, 'NOT_FOUND', `no endpoint ${path}`);
@@ -183,17 +202,35 @@ async function handle(
   }
 }
 
+/**
+ * Liveness says the process answers; readiness says it can serve every group now. The legacy healthcheck keeps
+ * KalamDB's body when ready and answers 503 "unhealthy" when not, so a load balancer probing it stops sending
+ * requests to a node that cannot reach a quorum.
+ */
+function sendHealth(node: RunningNode, opts: ApiServerOptions, path: string, res: ServerResponse): void {
+  const about = { mode: node.config.mode, node_id: node.nodeId, version: opts.version };
+  if (path === '/v1/api/health/live') return sendJson(res, 200, { status: 'live', ...about });
+  const r = node.readiness();
+  if (path === '/v1/api/health/ready') {
+    const body = { status: r.ready ? 'ready' : 'not_ready', ...about, groups: r.groups, not_serving: r.not_serving };
+    return sendJson(res, r.ready ? 200 : 503, body);
+  }
+  if (r.ready) return sendJson(res, 200, { status: 'healthy', ...about });
+  sendJson(res, 503, { status: 'unhealthy', ...about, not_serving: r.not_serving });
+}
+
 async function handleSql(
-  node: RunningNode,
+  { node, log }: Api,
   req: IncomingMessage,
   res: ServerResponse,
   planted: PlantedBug,
 ): Promise<void> {
   const started = performance.now();
   const took = (): number => Math.round((performance.now() - started) * 100) / 100;
+  let session: Session | null = null;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
-    const session = await authenticateRequest(node, req.headers.authorization);
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     const request = parseSqlRequest(body);
     if (planted?.(request.sql) === true) {
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
@@ -205,12 +242,12 @@ async function handleSql(
     });
     sendJson(res, 200, { status: 'success', results, took: took() });
   } catch (err) {
-    const e = asApiError(err);
-    sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e.httpStatus);
+    const e = forClient(asApiError(err), session, log);
+    sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
   }
 }
 
-async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleLogin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
     const body = parseObject(await readBody(req, node.config.server.maxBodyBytes));
     const username = body['username'];
@@ -218,39 +255,46 @@ async function handleLogin(node: RunningNode, req: IncomingMessage, res: ServerR
     if (typeof username !== 'string' || typeof password !== 'string') {
       throw new KalamError('INVALID_INPUT', 'the body must be {"username": string, "password": string}');
     }
-    const session = await node.engine.authenticate(username, password);
+    const { session, credentialVersion } = await passwordLogin(node, username, password, originOf(req));
     await node.engine.recordLogin(session);
     const token = await issueToken(node.jwtKey, session, {
       ttlSeconds: node.config.auth.tokenTtlSeconds,
       nowMs: Date.now(),
+      credentialVersion,
     });
     sendJson(res, 200, { ...token, user: { id: session.userId, username: session.username, role: session.role } });
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), null, log));
   }
 }
 
-async function handleAdmin(node: RunningNode, route: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleAdmin({ node, log }: Api, route: string, req: IncomingMessage, res: ServerResponse) {
+  let session: Session | null = null;
   try {
     const text = await readBody(req, node.config.server.maxBodyBytes);
-    requireRoot(await authenticateRequest(node, req.headers.authorization));
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    requireRoot(session);
     const result = runAdmin(node, route, text.trim() === '' ? undefined : parseObject(text));
     if (result === undefined) {
       throw new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${route.split(' ')[1]}`);
     }
     sendJson(res, 200, result);
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), session, log));
   }
 }
 
-async function handleClusterStatus(node: RunningNode, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let session: Session | null = null;
   try {
     req.resume();
-    await authenticateRequest(node, req.headers.authorization);
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    // The same data as system.cluster_nodes and system.cluster_groups, so the same rule.
+    requireSystemRead(session, 'cluster_nodes', 'GET /v1/api/cluster/status');
+    requireSystemRead(session, 'cluster_groups', 'GET /v1/api/cluster/status');
     sendJson(res, 200, node.clusterStatus());
   } catch (err) {
-    sendError(res, asApiError(err));
+    sendError(res, forClient(asApiError(err), session, log));
   }
 }
 
@@ -271,6 +315,11 @@ function plantedAckWithoutCommit(env: NodeJS.ProcessEnv): PlantedBug {
   if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1' || env['KALAM_PLANTED_BUG'] !== 'ack-without-commit') return undefined;
   let updates = 0;
   return (sql) => /^\s*UPDATE\s+drill\./i.test(sql) && ++updates % PLANTED_ACK_EVERY === 0;
+}
+
+/** The client's address, as the throttle keys it (no proxy header is trusted: none is configured). */
+function originOf(req: IncomingMessage): RequestOrigin {
+  return { address: req.socket.remoteAddress };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -367,13 +416,23 @@ function errorBody(e: ErrorLike): { code: string; message: string; details: unkn
 }
 
 function sendError(res: ServerResponse, e: ErrorLike): void {
-  sendJson(res, e.httpStatus, { status: 'error', error: errorBody(e) }, e.httpStatus);
+  sendJson(res, e.httpStatus, { status: 'error', error: errorBody(e) }, e);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, errorStatus?: number): void {
+/** `details.retryAfterSeconds` of a 429 or 503, as a Retry-After header value. */
+function retryAfterOf(e: ErrorLike): string | undefined {
+  const details = e.details;
+  if (typeof details !== 'object' || details === null || !('retryAfterSeconds' in details)) return undefined;
+  const seconds = details.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) ? String(Math.max(1, Math.ceil(seconds))) : undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, error?: ErrorLike): void {
   const text = JSON.stringify(body);
   // A 413 leaves the rest of the body unread on the socket: the connection cannot be reused.
-  if (errorStatus === 413) res.setHeader('Connection', 'close');
+  if (error?.httpStatus === 413) res.setHeader('Connection', 'close');
+  const retryAfter = error === undefined ? undefined : retryAfterOf(error);
+  if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
   if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="kalam", Bearer');
   res.writeHead(status, { 'Content-Type': JSON_TYPE, 'Content-Length': Buffer.byteLength(text) });
   res.end(text);

@@ -36,11 +36,15 @@ export type {
   LogLevel,
   NodeLog,
   NodeStatus,
+  NotServingReason,
+  Readiness,
   RunningNode,
   StartNodeOptions,
 } from './runtime.js';
-export { authenticateRequest, issueToken } from './auth.js';
-export type { IssuedToken } from './auth.js';
+export { authenticateRequest, issueToken, passwordLogin } from './auth.js';
+export type { IssueTokenOptions, IssuedToken, Principal, RequestOrigin } from './auth.js';
+export { LoginThrottle, addressKeyOf } from './throttle.js';
+export type { BucketLimits, LoginAttempt, LoginThrottleOptions } from './throttle.js';
 export { createApiServer } from './http.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';

@@ -33,6 +33,17 @@ export const SERVER_LIMITS = {
   authorizationCharsMax: 8_192,
   /** Bearer tokens whose signature this node verified, kept until they expire (per JWT key, oldest dropped first). */
   verifiedTokensMax: 10_000,
+  /**
+   * Password checks (Basic auth, login, WebSocket authenticate) one client address may cost in a burst, and the ms
+   * after which one more is allowed; a matching password gives its check back (throttle.ts).
+   */
+  loginAttemptsPerAddressMax: 10,
+  loginAttemptRefillPerAddressMs: 30_000,
+  /** The same for one user name, whatever the address (a distributed guess at one account). */
+  loginAttemptsPerUserMax: 20,
+  loginAttemptRefillPerUserMs: 30_000,
+  /** Throttle buckets kept per kind (addresses, user names); the least recently touched is dropped beyond. */
+  loginThrottleKeysMax: 50_000,
 } as const;
 
 assert.ok(
@@ -40,3 +51,8 @@ assert.ok(
   'a graceful stop (drain, transfer, close) must fit inside the hard shutdown bound',
 );
 assert.ok(SERVER_LIMITS.bootstrapRetryMs < SERVER_LIMITS.bootstrapTimeoutMs);
+assert.ok(
+  SERVER_LIMITS.loginAttemptsPerUserMax > SERVER_LIMITS.loginAttemptsPerAddressMax &&
+    SERVER_LIMITS.loginAttemptRefillPerUserMs <= SERVER_LIMITS.loginAttemptRefillPerAddressMs,
+  'one address alone must never be able to lock a user out of every other address',
+);

@@ -31,6 +31,7 @@ import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
 import { JobManager, testSwitches } from './jobs/index.js';
 import { SERVER_LIMITS } from './limits.js';
+import { LoginThrottle } from './throttle.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type NodeLog = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
@@ -89,6 +90,18 @@ export interface ClusterStatus {
   readonly driver: DriverStatus | null;
 }
 
+/** Why this node cannot serve a group right now (see `readinessOf`). */
+export type NotServingReason = 'no_leader' | 'leader_unreachable';
+
+/** GET /v1/api/health/ready: whether this node can serve every group now, and which groups it cannot. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Groups hosted (every node hosts every group). */
+  readonly groups: number;
+  /** Empty when ready. */
+  readonly not_serving: { readonly group: string; readonly reason: NotServingReason }[];
+}
+
 export interface RunningNode {
   readonly config: NodeConfig;
   readonly nodeId: number;
@@ -104,7 +117,11 @@ export interface RunningNode {
   readonly jobs: JobManager;
   /** The HS256 key of access tokens; the same on every node of a cluster. */
   readonly jwtKey: Uint8Array;
+  /** Password checks left per client address and per user name (throttle.ts); local to this node. */
+  readonly logins: LoginThrottle;
   clusterStatus(): ClusterStatus;
+  /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
+  readiness(): Readiness;
   /**
    * Stops Raft (handing over the groups this node leads when `transferLeadership`, bounded by
    * SERVER_LIMITS.transferTimeoutMs) and closes data.db. Idempotent.
@@ -132,9 +149,14 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
+    const uncheckedCommands = plantedUncheckedCommands(process.env);
+    if (uncheckedCommands) {
+      log('warn', 'planted_bug', { bug: 'unchecked-commands', note: 'TEST ONLY: commands are not checked' });
+    }
     const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
       dataDir,
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
+      uncheckedCommands,
     });
     await machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
@@ -185,7 +207,19 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       manager,
       jobs,
       jwtKey,
+      logins: new LoginThrottle({
+        perAddress: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerAddressMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerAddressMs,
+        },
+        perUser: {
+          attemptsMax: SERVER_LIMITS.loginAttemptsPerUserMax,
+          refillMs: SERVER_LIMITS.loginAttemptRefillPerUserMs,
+        },
+        keysMax: SERVER_LIMITS.loginThrottleKeysMax,
+      }),
       clusterStatus: view,
+      readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {
         stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));
         return stopped;
@@ -374,6 +408,33 @@ function driverStatus(manager: RaftManager): DriverStatus {
   };
 }
 
+/**
+ * Ready = every group has a leader this node can reach: itself, or a peer whose authenticated Raft link is up.
+ * Leaders and followers both lose that knowledge when a quorum is out of touch, so a ready node has heard from
+ * a quorum of every group within about two election timeouts: a leader that has not heard from a quorum within
+ * an election timeout steps down (CheckQuorum), and a follower forgets a leader it has not heard from within
+ * its election timeout (it becomes a pre-candidate) or whose link dropped (forgetLeader). Reads and writes on a
+ * ready node reach a leader that can commit; a group without one answers CLUSTER_UNAVAILABLE or times out.
+ * Standalone: always ready (every group is local).
+ */
+function readinessOf(machines: StateMachines, manager: RaftManager | undefined): () => Readiness {
+  if (manager === undefined) {
+    const groups = allGroups(machines.sharding).length;
+    return () => ({ ready: true, groups, not_serving: [] });
+  }
+  return () => {
+    const status = manager.status();
+    const notServing: Readiness['not_serving'] = [];
+    for (const g of status) {
+      if (g.leader === null) notServing.push({ group: g.name, reason: 'no_leader' });
+      else if (g.leader !== manager.nodeId && !manager.transport.peerConnected(g.leader)) {
+        notServing.push({ group: g.name, reason: 'leader_unreachable' });
+      }
+    }
+    return { ready: notServing.length === 0, groups: status.length, not_serving: notServing };
+  };
+}
+
 function toClusterView(status: ClusterStatus): ClusterView {
   return {
     nodes: status.nodes.map((n) => ({ nodeId: n.node_id, apiUrl: n.api_url, rpcAddr: n.rpc_addr, up: n.up })),
@@ -387,4 +448,13 @@ function toClusterView(status: ClusterStatus): ClusterView {
       appliedIndex: g.applied_index,
     })),
   };
+}
+
+/**
+ * TEST ONLY: KALAM_PLANTED_BUG=unchecked-commands, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1 — commands
+ * are proposed and applied unchecked, and apply stops the node on anything but a refusal, as Kalam did before it
+ * checked commands (StateMachinesOptions.uncheckedCommands). server/test/poison.test.ts writes logs with it.
+ */
+function plantedUncheckedCommands(env: NodeJS.ProcessEnv): boolean {
+  return env['KALAM_ALLOW_PLANTED_BUGS'] === '1' && env['KALAM_PLANTED_BUG'] === 'unchecked-commands';
 }

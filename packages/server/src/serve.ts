@@ -12,6 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 
+import { ApplyFatalError } from '@kalam/kalamdb';
+
 import { loadConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { createApiServer } from './http.js';
@@ -57,9 +59,28 @@ function stderrLog(level: LogLevel, event: string, fields: Record<string, unknow
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, event, ...fields })}\n`);
 }
 
+/**
+ * An error that escapes the driver (an entry this node cannot apply: its storage failed or an invariant broke,
+ * ApplyFatalError) ends the process with exit 1, after one `node.fatal` line that says which and where. Exiting is
+ * the point: a replica that cannot apply an entry must neither skip it nor keep serving.
+ */
+function stopOnFatal(log: NodeLog): void {
+  process.once('uncaughtException', (err: unknown) => {
+    const fields: Record<string, unknown> = { error: err instanceof Error ? err.message : String(err) };
+    if (err instanceof ApplyFatalError) {
+      Object.assign(fields, { reason: err.reason, group: err.groupId, index: err.index, command: err.commandType });
+    } else if (err instanceof Error && err.stack !== undefined) {
+      fields['stack'] = err.stack;
+    }
+    log('error', 'node.fatal', fields);
+    process.exit(1);
+  });
+}
+
 /** Runs one node until a stop signal; see the module comment. */
 export async function serve(configPath: string, opts: ServeOptions = {}): Promise<ServeExit> {
   const log = opts.log ?? stderrLog;
+  stopOnFatal(log);
   const config = loadConfig(configPath, opts.env ?? process.env);
   const node = await startNode(config, { log });
   const api = createApiServer(node, { log, version: serverVersion });

@@ -238,7 +238,7 @@ test('flush, compaction and retention leave every node with the same rows and by
   });
   const names = Object.keys(reference);
   assert.ok(
-    names.some((p) => p.includes(join('app', 'items', 'users', 'u1'))),
+    names.some((p) => /^app\/items\/\d+\/users\/u1\//.test(p)),
     names.join(', '),
   );
   assert.equal(names.filter((p) => p.includes(join('app', 'items'))).length, 1, `one items file: ${names.join(', ')}`);

@@ -26,7 +26,7 @@ import {
   pastCutoff,
   seqFloor,
 } from '@kalam/kalamdb';
-import type { QueryResult, Session } from '@kalam/kalamdb';
+import type { QueryResult, Session, TableInfo } from '@kalam/kalamdb';
 
 import { JOBS_LIMITS, JobManager, dueBetween, nextDue } from '../src/index.js';
 
@@ -50,6 +50,13 @@ async function open(dir: string, clock = { ms: 1_700_000_000_000 }): Promise<Nod
   const engine = new SqlEngine({ executor, machines, nodeId: 1, now });
   const jobs = new JobManager({ executor, machines, now, defaultSchedules: false });
   return { dir, machines, engine, jobs, clock };
+}
+
+/** The live incarnation of a table in this node's catalog. */
+function table(node: Node, tableId: string): TableInfo {
+  const t = node.machines.system.catalog.table(tableId);
+  assert.ok(t !== undefined, `${tableId} exists`);
+  return t;
 }
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -99,7 +106,7 @@ test('FLUSH TABLE runs once through the job manager and reads merge hot and flus
   assert.equal(job['node_id'], 1);
   assert.deepEqual(JSON.parse(String(job['result'])), { table: 'app.items', files: 1, rows: 3 });
 
-  const folder = join(node.dir, 'storage', 'app', 'items', 'users', 'alice');
+  const folder = node.machines.cold.dirOf(table(node, 'app.items'), 'alice');
   assert.equal(readdirSync(folder).filter((f) => f.endsWith('.parquet')).length, 1);
   // No hot rows are left: everything is read from the flushed file.
   assert.equal(node.machines.userShards.flatMap((s) => s.jobView('app.items')).filter((v) => v.hot !== null).length, 0);
@@ -143,7 +150,12 @@ test('FLUSH TABLE runs once through the job manager and reads merge hot and flus
   await fresh.engine.execute(root, 'CREATE USER TABLE app.items (id BIGINT PRIMARY KEY, label TEXT, n INT)');
   fresh.machines.userShards[shard]!.restore({ index: 1_000, term: 1, data: snap });
   assert.deepEqual(await rows(fresh, 'SELECT id, label, n FROM app.items ORDER BY id'), expected);
-  assert.ok(existsSync(join(fresh.dir, 'storage', 'app', 'items', 'users', 'alice')));
+  assert.ok(existsSync(fresh.machines.cold.dirOf(table(fresh, 'app.items'), 'alice')));
+  assert.ok(
+    fresh.machines.cold
+      .dirOf(table(fresh, 'app.items'), 'alice')
+      .startsWith(join(fresh.dir, 'storage', 'app', 'items')),
+  );
   again.machines.store.close();
   fresh.machines.store.close();
 });
@@ -179,10 +191,10 @@ test('retention drops STREAM rows past TTL and purges soft-deleted rows past ret
   assert.deepEqual(await rows(node, 'SELECT id, v FROM app.ev ORDER BY id'), [[2, 'new']]);
   assert.deepEqual(await rows(node, 'SELECT id, label FROM app.items ORDER BY id'), [[2, 'y']]);
   // The tombstone of 1 is gone from the files too (not just hidden): the only file holds row 2.
-  const files = node.machines.cold.filesOf('app.items', 'alice');
+  const files = node.machines.cold.filesOf(table(node, 'app.items'), 'alice');
   assert.equal(files.length, 1);
   assert.deepEqual(
-    node.machines.cold.rowsOf('app.items', 'alice', files[0]!).map((r) => [r.values['id'], r.deleted]),
+    node.machines.cold.rowsOf(table(node, 'app.items'), 'alice', files[0]!).map((r) => [r.values['id'], r.deleted]),
     [[2, false]],
   );
   // Retention also forgets jobs finished longer than JOBS_LIMITS.jobHistoryMs ago (none yet: all are recent).
@@ -258,7 +270,7 @@ test('FLUSH ALL TABLES [IN ns] returns one job id per table; users may not flush
   await assert.rejects(node.engine.execute(alice, 'FLUSH TABLE app.items'), /PERMISSION|role/i);
   await drain(node);
   assert.deepEqual(await rows(node, 'SELECT id, v FROM app.board', root), [[1, 'one']]);
-  assert.equal(node.machines.cold.filesOf('app.board', '').length, 1);
+  assert.equal(node.machines.cold.filesOf(table(node, 'app.board'), '').length, 1);
   const statuses = (await q(node, root, 'SELECT status FROM system.jobs')).rows.map((row) => row[0]);
   assert.deepEqual(new Set(statuses), new Set(['completed']));
   node.machines.store.close();
@@ -276,8 +288,12 @@ test('a table with STORAGE_ID flushes under that storage: relative to data_dir, 
   await node.engine.execute(root, 'INSERT INTO app.a (id) VALUES (1)');
   await q(node, root, 'FLUSH ALL TABLES IN app');
   await drain(node);
-  assert.equal(readdirSync(join(node.dir, 'cold', 'app', 'r', 'users', 'alice')).length, 1);
-  assert.equal(readdirSync(join(elsewhere, 'node-1', 'app', 'a', 'shared')).length, 1);
+  const r = node.machines.cold.dirOf(table(node, 'app.r'), 'alice');
+  const a = node.machines.cold.dirOf(table(node, 'app.a'), '');
+  assert.ok(r.startsWith(join(node.dir, 'cold', 'app', 'r')), r);
+  assert.ok(a.startsWith(join(elsewhere, 'node-1', 'app', 'a')), a);
+  assert.equal(readdirSync(r).length, 1);
+  assert.equal(readdirSync(a).length, 1);
   assert.deepEqual(await rows(node, 'SELECT id FROM app.a', root), [[1]]);
   node.machines.store.close();
 });
@@ -308,7 +324,7 @@ test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N"
     [['flush', 'completed']],
   );
   assert.deepEqual(await rows(node, 'SELECT id FROM app.p ORDER BY id'), [[1], [2], [3]]);
-  assert.equal(node.machines.cold.filesOf('app.p', 'alice').length, 1);
+  assert.equal(node.machines.cold.filesOf(table(node, 'app.p'), 'alice').length, 1);
   node.machines.store.close();
 });
 
@@ -341,7 +357,8 @@ test('losing meta:jobs stops the running job between steps and stops claiming; r
   });
   const jobId = String((await q(node, root, 'FLUSH TABLE app.items')).rows[0]![0]);
   const filesNow = (): number =>
-    node.machines.cold.filesOf('app.items', 'alice').length + node.machines.cold.filesOf('app.items', 'bob').length;
+    node.machines.cold.filesOf(table(node, 'app.items'), 'alice').length +
+    node.machines.cold.filesOf(table(node, 'app.items'), 'bob').length;
   for (let i = 0; i < 100 && filesNow() === 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(filesNow(), 1, 'one of the two users was flushed');
   leader = false;
@@ -420,7 +437,7 @@ test('a schedule made in SQL fires its job at each due time on the leader; DROP 
   assert.equal(job['status'], 'completed');
   assert.deepEqual(JSON.parse(String(job['config_json'])), { table: 'app.items', schedule: 'items_flush' });
   assert.deepEqual(JSON.parse(String(job['result'])), { table: 'app.items', files: 1, rows: 3 });
-  const folder = join(node.dir, 'storage', 'app', 'items', 'users', 'alice');
+  const folder = node.machines.cold.dirOf(table(node, 'app.items'), 'alice');
   assert.equal(readdirSync(folder).filter((f) => f.endsWith('.parquet')).length, 1);
 
   await node.engine.execute(alice, "INSERT INTO app.items (id, label, n) VALUES (4, 'd', 40)");

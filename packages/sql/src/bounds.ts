@@ -4,10 +4,11 @@
  * parse and the conversion would refuse too, or a bound stated on tokens:
  *
  * - statementTokensMax: the tokens of the statement;
- * - exprNodesMax: the tokens other than punctuation, outside INSERT's VALUES rows (every expression node comes
+ * - statementTermsMax: the tokens other than punctuation, outside INSERT's VALUES rows (every expression node comes
  *   from at least one such token, so their count is never below the nodes');
- * - exprDepthMax: the nesting of parentheses, and the length of an OR chain or of a run of ANDs at one level
- *   (the library builds such chains as left-deep trees: k ORs nest k deep, which the conversion would refuse);
+ * - exprDepthMax: the nesting of parentheses, and the length of an OR chain, of a run of ANDs at one level, or of
+ *   a run of NOTs (the library builds chains as left-deep trees: k ORs nest k deep, which the conversion would
+ *   refuse, and so do k NOTs);
  * - inListItemsMax: the values of each `IN (…)` list.
  *
  * LIMIT_EXCEEDED points at the first token beyond the bound.
@@ -30,6 +31,7 @@ interface Level {
   items: number;
   ors: number;
   andRun: number;
+  notRun: number;
 }
 
 const PUNCTUATION: ReadonlySet<string> = new Set(['(', ')', ',', '.']);
@@ -70,13 +72,13 @@ export function checkStatementBounds(statement: StatementTokens): void {
   const isInsert = word(tokens[from]) === 'INSERT';
   let inValues = false;
   let nodes = 0;
-  const levels: Level[] = [{ items: -1, ors: 0, andRun: 0 }];
+  const levels: Level[] = [{ items: -1, ors: 0, andRun: 0, notRun: 0 }];
   for (let i = from; i < to; i++) {
     const token = tokens[i]!;
     const op = token.kind === 'op' ? token.value : '';
     const level = levels[levels.length - 1]!;
     if (op === '(') {
-      levels.push({ items: i > from && word(tokens[i - 1]) === 'IN' ? 1 : -1, ors: 0, andRun: 0 });
+      levels.push({ items: i > from && word(tokens[i - 1]) === 'IN' ? 1 : -1, ors: 0, andRun: 0, notRun: 0 });
       if (levels.length - 1 > SQL_LIMITS.exprDepthMax) {
         throw over(token, 'exprDepthMax', `parentheses nested more than ${SQL_LIMITS.exprDepthMax} deep`);
       }
@@ -91,8 +93,8 @@ export function checkStatementBounds(statement: StatementTokens): void {
     checkChains(level, word(token), () => over(token, 'exprDepthMax', 'an expression nested too deeply'));
     if (isInsert && levels.length === 1 && word(token) === 'VALUES') inValues = true;
     if (inValues || PUNCTUATION.has(op)) continue;
-    if (++nodes > SQL_LIMITS.exprNodesMax) {
-      throw over(token, 'exprNodesMax', `an expression of more than ${SQL_LIMITS.exprNodesMax} terms`);
+    if (++nodes > SQL_LIMITS.statementTermsMax) {
+      throw over(token, 'statementTermsMax', `expressions of more than ${SQL_LIMITS.statementTermsMax} terms`);
     }
   }
 }
@@ -100,14 +102,20 @@ export function checkStatementBounds(statement: StatementTokens): void {
 function startExpression(level: Level): void {
   level.ors = 0;
   level.andRun = 0;
+  level.notRun = 0;
 }
 
-/** k ORs in one expression at one level nest k deep, and so does a run of k ANDs between two ORs. */
+/** k ORs in one expression at one level nest k deep, and so do a run of k ANDs between two ORs and k NOTs in a row. */
 function checkChains(level: Level, keyword: string, fail: () => SqlError): void {
   if (CLAUSES.has(keyword)) {
     startExpression(level);
     return;
   }
+  if (keyword === 'NOT') {
+    if (++level.notRun > SQL_LIMITS.exprDepthMax) throw fail();
+    return;
+  }
+  level.notRun = 0;
   if (keyword === 'OR') {
     level.ors++;
     level.andRun = 0;

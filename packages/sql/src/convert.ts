@@ -6,6 +6,7 @@
 import { BINARY_OPS, type BinaryOp, type Expr } from './ast.js';
 import type { SqlError, SqlLimitName } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
+import { isCarriedNumber } from './numbers.js';
 
 export type LibNode = Record<string, unknown>;
 
@@ -36,13 +37,16 @@ export function locOffset(node: LibNode): number | null {
   return isNode(start) && typeof start['offset'] === 'number' ? start['offset'] : null;
 }
 
-/** The value of a number literal node (number, or the string forms `-1.5`, `1e3`, `1.5e2` of type bigint). */
+/**
+ * The value of a number literal node (number, or the string forms `-1.5`, `1e3`, `1.5e2` of type bigint). The
+ * library hands some literals over already rounded (-9223372036854775809 arrives as the number -2^63); a rounded
+ * integer is never a safe one, so `isCarriedNumber` refuses those too.
+ */
 export function literalNumber(conv: Converter, node: LibNode): number {
   const raw = node['value'];
   const value = typeof raw === 'number' ? raw : Number(text(raw));
-  const isInteger = typeof raw === 'string' && /^-?\d+$/.test(raw);
-  if (!Number.isFinite(value) || (isInteger && !Number.isSafeInteger(value))) {
-    throw conv.fail(locOffset(node), `number ${String(raw)} is out of range`);
+  if (!isCarriedNumber(value)) {
+    throw conv.fail(locOffset(node), `number ${String(raw)} is out of range (Kalam keeps numbers within ±2^53)`);
   }
   return value;
 }

@@ -163,6 +163,11 @@ function runLibrary(input: LibInput): { root: LibNode; conv: Converter } {
 }
 
 function libraryError(input: LibInput, edits: readonly Edit[], err: unknown): SqlError {
+  if (err instanceof RangeError) {
+    // The library's recursive descent ran out of stack (thousands of nested parentheses): say what it means.
+    const start = input.tokens[input.from]?.start ?? 0;
+    return invalidSqlAt(input.source, start, 'expression nested too deeply to parse', err);
+  }
   const location: unknown = isNode(err) && isNode(err['location']) ? err['location']['start'] : undefined;
   const libOffset = isNode(location) && typeof location['offset'] === 'number' ? location['offset'] : null;
   if (libOffset === null) {

@@ -9,9 +9,8 @@
  * resolved by the planner before a command is proposed.
  */
 import { assertNever, type Expr } from './ast.js';
-import { SqlError, limitExceeded } from './errors.js';
+import { SqlError } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
-import { mapExpr } from './map-expr.js';
 import { paramToLiteral } from './params.js';
 
 /** What evaluate returns: a SQL value, NULL as null. */
@@ -36,7 +35,7 @@ function evalExpr(
   params: readonly unknown[],
   depth: number,
 ): SqlValue {
-  if (depth > SQL_LIMITS.exprDepthMax) throw limitExceeded('', null, 'exprDepthMax', 'an expression nested too deeply');
+  if (depth > SQL_LIMITS.exprDepthMax) throw new SqlError('INVALID_SQL', 'expression nested too deeply');
   const sub = (child: Expr): SqlValue => evalExpr(child, row, params, depth + 1);
   switch (expr.kind) {
     case 'literal':
@@ -262,50 +261,54 @@ function evalLike(value: SqlValue, pattern: SqlValue, negated: boolean): boolean
   return matched !== negated;
 }
 
-/** The functions an evaluated expression may call, and how many arguments each takes (null: any number). */
-const FUNCTIONS: Readonly<Record<string, number | null>> = { LOWER: 1, UPPER: 1, LENGTH: 1, ABS: 1, COALESCE: null };
-
-/** Throws what evaluating a call of `name` with `arity` arguments would throw, whatever the row. */
-function checkCall(name: string, arity: number): void {
-  if (!Object.hasOwn(FUNCTIONS, name)) throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
-  const expected = FUNCTIONS[name];
-  if (expected === 1 && arity !== 1) throw new SqlError('INVALID_SQL', `${name} takes one argument`);
+function evalCall(name: string, args: readonly SqlValue[]): SqlValue {
+  const fn = ROW_FUNCTIONS.get(name);
+  if (fn === undefined) throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
+  if (args.length < fn.argsMin || args.length > fn.argsMax) throw new SqlError('INVALID_SQL', arityMessage(name, fn));
+  return fn.call(args);
 }
+
+/** A function a row expression may call: its arity and its (deterministic) definition. */
+export interface RowFunction {
+  readonly argsMin: number;
+  readonly argsMax: number;
+  readonly call: (args: readonly SqlValue[]) => SqlValue;
+}
+
+function arityMessage(name: string, fn: RowFunction): string {
+  const n = fn.argsMin === fn.argsMax ? `${fn.argsMin}` : `${fn.argsMin} to ${fn.argsMax}`;
+  return `${name} takes ${n} argument${fn.argsMax === 1 ? '' : 's'}`;
+}
+
+const unary = (f: (v: Exclude<SqlValue, null>) => SqlValue): RowFunction => ({
+  argsMin: 1,
+  argsMax: 1,
+  call: ([v]) => (v === null || v === undefined ? null : f(v)),
+});
 
 /**
- * Throws the SqlError that evaluating `expr` would throw on some row for its shape alone (an unknown function, a
- * wrong number of arguments, nesting beyond exprDepthMax). A filter or computed SET value that passes is safe to put
- * in a command: apply evaluates it on every replica, where such an error would stop the node.
+ * The functions of row expressions (filters, SET expressions) — the one list both the evaluator and `checkExpr`
+ * read, so a statement is refused when it is planned for exactly the calls that apply could not evaluate.
  */
-export function checkEvaluable(expr: Expr, depth = 0): void {
-  if (depth > SQL_LIMITS.exprDepthMax) throw limitExceeded('', null, 'exprDepthMax', 'an expression nested too deeply');
-  mapExpr(expr, (e) => {
-    if (e === expr) return undefined;
-    checkEvaluable(e, depth + 1);
-    return e;
-  });
-  if (expr.kind === 'call') checkCall(expr.name, expr.args.length);
-}
-
-function evalCall(name: string, args: readonly SqlValue[]): SqlValue {
-  checkCall(name, args.length);
-  const [first] = args;
-  const one = (): SqlValue => first ?? null;
-  switch (name) {
-    case 'LOWER':
-      return one() === null ? null : String(first).toLowerCase();
-    case 'UPPER':
-      return one() === null ? null : String(first).toUpperCase();
-    case 'LENGTH':
-      return one() === null ? null : [...String(first)].length;
-    case 'ABS': {
-      const n = asNumeric(one());
+export const ROW_FUNCTIONS: ReadonlyMap<string, RowFunction> = new Map<string, RowFunction>([
+  ['LOWER', unary((v) => String(v).toLowerCase())],
+  ['UPPER', unary((v) => String(v).toUpperCase())],
+  ['LENGTH', unary((v) => [...String(v)].length)],
+  [
+    'ABS',
+    unary((v) => {
+      const n = asNumeric(v);
       if (n === null) return null;
       return typeof n === 'bigint' ? (n < 0n ? -n : n) : Math.abs(n);
-    }
-    case 'COALESCE':
-      return args.find((arg) => arg !== null) ?? null;
-    default:
-      throw new SqlError('INVALID_SQL', `function ${name} cannot be used in a filter`);
-  }
+    }),
+  ],
+  [
+    'COALESCE',
+    { argsMin: 1, argsMax: SQL_LIMITS.functionArgsMax, call: (args) => args.find((arg) => arg !== null) ?? null },
+  ],
+]);
+
+export function rowFunctionArityMessage(name: string): string | null {
+  const fn = ROW_FUNCTIONS.get(name);
+  return fn === undefined ? null : arityMessage(name, fn);
 }

@@ -19,12 +19,12 @@ export const SQL_LIMITS = {
    */
   statementTokensMax: 20_000,
   /**
-   * Expression nodes of one statement outside INSERT's VALUES rows (WHERE, HAVING, select list, GROUP BY, ORDER BY,
+   * Expression terms of one statement outside INSERT's VALUES rows (WHERE, HAVING, select list, GROUP BY, ORDER BY,
    * SET): what a row costs to evaluate. Counted before parsing as the statement's tokens other than punctuation,
-   * which are never fewer than its nodes. VALUES rows are evaluated once, not per row, and fall under
-   * statementTokensMax instead.
+   * which are never fewer than its expression nodes (so a statement within it also holds row expressions within
+   * exprNodesMax). VALUES rows are evaluated once, not per row, and fall under statementTokensMax instead.
    */
-  exprNodesMax: 4_096,
+  statementTermsMax: 4_096,
   /** Nesting of expressions the evaluator and the converters walk, and of parentheses (guards every stack). */
   exprDepthMax: 200,
   /** Values in one `IN (…)` list (Oracle's bound; longer lists belong in a table). */
@@ -33,11 +33,6 @@ export const SQL_LIMITS = {
   identifierCharsMax: 128,
   /** Characters of one string literal (half the largest Raft entry: a longer value could never be written). */
   stringLiteralCharsMax: 512 * 1024,
-  /**
-   * Columns of one table. SQLite refuses tables of more than 2,000 columns (SQLITE_MAX_COLUMN), and a table
-   * carries three system columns (`_user_id`, `_seq`, `_deleted`); a CREATE TABLE beyond that would fail in apply.
-   */
-  tableColumnsMax: 1_000,
   /** Nesting of EXECUTE AS USER (one level is all KalamDB allows). */
   executeAsDepthMax: 1,
   /** Compiled LIKE patterns kept by the evaluator. */
@@ -46,6 +41,10 @@ export const SQL_LIMITS = {
   parseCacheEntriesMax: 512,
   /** Longest SQL text whose parse is kept. */
   parseCacheSqlCharsMax: 4_096,
+  /** Arguments of one function call in a row expression. */
+  functionArgsMax: 64,
+  /** Nodes of one row expression carried by a command (filters, SET expressions): apply walks each per row. */
+  exprNodesMax: 10_000,
   /** Bound parameters of one statement ($1 … $N). */
   paramsMax: 10_000,
   /**
@@ -55,11 +54,9 @@ export const SQL_LIMITS = {
   offThreadSqlCharsMin: 2_048,
   /** Texts waiting for the parser thread; beyond this a request is refused (RATE_LIMIT_EXCEEDED). */
   offThreadQueueMax: 64,
+  /** Nesting of one array or object parameter (it becomes JSON text; deeper is refused before anything recurses). */
+  paramDepthMax: 64,
 } as const;
-
-/** SQLite's SQLITE_MAX_COLUMN, and the system columns every Kalam table adds to its own. */
-const SQLITE_COLUMNS_MAX = 2_000;
-const SYSTEM_COLUMNS = 3;
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`SQL_LIMITS: ${what}`);
@@ -68,8 +65,11 @@ function check(ok: boolean, what: string): void {
 check(SQL_LIMITS.executeAsDepthMax >= 1, 'executeAsDepthMax must be at least 1');
 check(SQL_LIMITS.likeCacheEntriesMax >= 1, 'likeCacheEntriesMax must be at least 1');
 check(SQL_LIMITS.statementTokensMax <= SQL_LIMITS.batchTokensMax, 'a statement must fit in a batch');
-check(SQL_LIMITS.inListItemsMax < SQL_LIMITS.exprNodesMax, 'an IN list at its bound must fit in exprNodesMax');
-check(SQL_LIMITS.exprDepthMax < SQL_LIMITS.exprNodesMax, 'an expression at exprDepthMax must fit in exprNodesMax');
+check(SQL_LIMITS.inListItemsMax < SQL_LIMITS.statementTermsMax, 'an IN list at its bound must fit in a statement');
+check(SQL_LIMITS.exprDepthMax < SQL_LIMITS.statementTermsMax, 'a chain at exprDepthMax must fit in a statement');
+check(
+  SQL_LIMITS.statementTermsMax <= SQL_LIMITS.exprNodesMax,
+  'a statement within its terms carries row expressions within bounds',
+);
 check(SQL_LIMITS.identifierCharsMax <= SQL_LIMITS.stringLiteralCharsMax, 'names are also given as strings');
 check(SQL_LIMITS.stringLiteralCharsMax < SQL_LIMITS.sqlCharsMax, 'a literal at its bound must fit in the text');
-check(SQL_LIMITS.tableColumnsMax + SYSTEM_COLUMNS <= SQLITE_COLUMNS_MAX, 'a table must fit in an SQLite table');

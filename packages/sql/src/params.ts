@@ -7,13 +7,19 @@ import { mapExpr } from './map-expr.js';
 import type { Expr, LiteralValue, SelectItem, Statement } from './ast.js';
 import { assertNever } from './ast.js';
 import { SqlError } from './errors.js';
+import { SQL_LIMITS } from './limits.js';
+import { isCarriedNumber, numberProblem } from './numbers.js';
 
-/** A parameter as a literal: strings, finite numbers, booleans and null as they are; bigint as a number when it fits
- * (else as its decimal string); Date as its ISO string; arrays and plain objects as JSON text. */
+/**
+ * A parameter as a literal: strings, booleans and null as they are; numbers Kalam carries exactly (numbers.ts) as
+ * they are; bigint as a number when it fits (else as its decimal string); Date as its ISO string; arrays and plain
+ * objects, nested at most SQL_LIMITS.paramDepthMax deep, as JSON text. A JSON number past 2^53 is refused rather
+ * than taken: JSON.parse has already rounded it, so the value the client meant is gone (send it as a string).
+ */
 export function paramToLiteral(value: unknown, index: number): LiteralValue {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new SqlError('INVALID_SQL', `parameter $${index} is not a finite number`);
+    if (!isCarriedNumber(value)) throw new SqlError('INVALID_SQL', `parameter $${index}: ${numberProblem(value)}`);
     return value;
   }
   if (typeof value === 'bigint') {
@@ -21,8 +27,29 @@ export function paramToLiteral(value: unknown, index: number): LiteralValue {
     return Number.isSafeInteger(asNumber) ? asNumber : value.toString();
   }
   if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (typeof value === 'object') {
+    if (nestedDeeperThan(value, SQL_LIMITS.paramDepthMax)) {
+      throw new SqlError('INVALID_SQL', `parameter $${index} is nested deeper than ${SQL_LIMITS.paramDepthMax} levels`);
+    }
+    return JSON.stringify(value);
+  }
   throw new SqlError('INVALID_SQL', `parameter $${index} has an unsupported type (${typeof value})`);
+}
+
+/**
+ * True when arrays and objects inside `value` nest more than `maxDepth` levels (`value` itself is level 1).
+ * Iterative, with an explicit stack, so a hostile nesting cannot overflow the call stack while being measured;
+ * it stops at the first container past the bound, so its cost is bounded by what it has to look at.
+ */
+function nestedDeeperThan(value: object, maxDepth: number): boolean {
+  const stack: { readonly node: object; readonly depth: number }[] = [{ node: value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (item.depth > maxDepth) return true;
+    for (const child of Object.values(item.node)) {
+      if (typeof child === 'object' && child !== null) stack.push({ node: child as object, depth: item.depth + 1 });
+    }
+  }
+  return false;
 }
 
 export function bindParams(stmt: Statement, params: readonly unknown[]): Statement {

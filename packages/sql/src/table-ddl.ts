@@ -15,9 +15,8 @@ import {
   type TableType,
 } from './ast.js';
 import type { Cursor } from './cursor.js';
-import { limitExceeded } from './errors.js';
 import type { Token } from './lexer.js';
-import { SQL_LIMITS } from './limits.js';
+import { isCarriedNumber } from './numbers.js';
 
 /** Type names as written (upper-case) → the normalised type. */
 const TYPE_ALIASES: Readonly<Record<string, ColumnType>> = {
@@ -76,9 +75,6 @@ export function parseCreateTable(c: Cursor): CreateTable {
         throw c.error(start, `column ${column.name} is defined twice`);
       }
       if (column.primaryKey) keys.push({ name: column.name, token: start });
-      if (columns.length === SQL_LIMITS.tableColumnsMax) {
-        throw limitExceeded(c.source, start.start, 'tableColumnsMax', `a table of more than ${columns.length} columns`);
-      }
       columns.push(column);
     }
   } while (c.acceptOp(','));
@@ -187,7 +183,9 @@ function parseLiteral(c: Cursor): LiteralExpr | null {
   if (numberToken.kind === 'number') {
     c.pos += negative ? 2 : 1;
     const value = Number(numberToken.value);
-    if (!Number.isFinite(value)) throw c.error(numberToken, 'number out of range');
+    if (!isCarriedNumber(value)) {
+      throw c.error(numberToken, `number ${numberToken.value} is out of range (Kalam keeps numbers within ±2^53)`);
+    }
     return { kind: 'literal', value: negative ? -value : value };
   }
   const word = token.kind === 'word' ? token.value.toUpperCase() : '';

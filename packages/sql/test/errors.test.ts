@@ -102,3 +102,22 @@ test('a bad statement in a batch is BATCH_PARSE_ERROR with its position in the w
   fails('SELECT * FROM t;\nSELEC * FROM t', 'BATCH_PARSE_ERROR', 2, 1, /statement 2 of 2/);
   fails('CREATE NAMESPACE a; SELECT * FROM t WHERE = 1', 'BATCH_PARSE_ERROR', 1, 43, /statement 2 of 2/);
 });
+
+test('numbers Kalam cannot carry exactly are refused where they are written (literal, DEFAULT)', () => {
+  const outOfRange = /out of range \(Kalam keeps numbers within ±2\^53\)/;
+  // The library rounds -2^63 - 1 to a number before we see it: rounded integers are never safe ones.
+  fails('INSERT INTO t (id) VALUES (-9223372036854775809)', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('SELECT * FROM t WHERE id = 9007199254740993', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('INSERT INTO t (n) VALUES (1e300)', 'INVALID_SQL', 1, 1, outOfRange);
+  fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v DOUBLE DEFAULT 1e300)', 'INVALID_SQL', 1, 57, outOfRange);
+  fails('CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT DEFAULT -9223372036854775809)', 'INVALID_SQL', 1, 58);
+  assert.doesNotThrow(() => parseSql('INSERT INTO t (id, n) VALUES (-9007199254740991, 1.5e15)'));
+});
+
+test('nesting deep enough to overflow the parser library is refused before it runs, not its RangeError', () => {
+  // Parentheses past SQL_LIMITS.exprDepthMax are measured on the tokens (bounds.ts): LIMIT_EXCEEDED at the first one.
+  const deep = `SELECT * FROM t WHERE ${'('.repeat(5000)}a = 1${')'.repeat(5000)}`;
+  fails(deep, 'LIMIT_EXCEEDED', 1, 223, /^parentheses nested more than 200 deep \(limit exprDepthMax = 200\)/);
+  const nots = `SELECT * FROM t WHERE ${'NOT '.repeat(4000)}a = 1`;
+  fails(nots, 'LIMIT_EXCEEDED', 1, 23 + 4 * 200, /^an expression nested too deeply \(limit exprDepthMax = 200\)/);
+});

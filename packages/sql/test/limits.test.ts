@@ -44,7 +44,7 @@ test('a 20,000-term OR chain is refused before node-sql-parser runs', () => {
   refused(`UPDATE app.t SET v = 1 WHERE ${ands}`, 'exprDepthMax');
 });
 
-test('expression nodes: a balanced tree over exprNodesMax is refused; its terms counted per statement', () => {
+test('expression terms: a balanced tree over statementTermsMax is refused; terms are counted per statement', () => {
   // ((id = 0 OR id = 1) AND (id = 2 OR id = 3)) OR …: shallow, but 4,096 nodes and more.
   let groups: string[] = [];
   for (let i = 0; i < 1_100; i++) groups.push(`(id = ${2 * i} OR id = ${2 * i + 1})`);
@@ -54,10 +54,10 @@ test('expression nodes: a balanced tree over exprNodesMax is refused; its terms 
       next.push(i + 1 < groups.length ? `(${groups[i]} AND ${groups[i + 1]})` : groups[i]!);
     groups = next;
   }
-  refused(`SELECT * FROM app.t WHERE ${groups[0]}`, 'exprNodesMax');
+  refused(`SELECT * FROM app.t WHERE ${groups[0]}`, 'statementTermsMax');
   // A wide select list costs per row too.
-  const columns = Array.from({ length: SQL_LIMITS.exprNodesMax + 1 }, (_, i) => `c${i % 50}`).join(', ');
-  refused(`SELECT ${columns} FROM app.t`, 'exprNodesMax');
+  const columns = Array.from({ length: SQL_LIMITS.statementTermsMax + 1 }, (_, i) => `c${i % 50}`).join(', ');
+  refused(`SELECT ${columns} FROM app.t`, 'statementTermsMax');
 });
 
 test('an expression just inside the bounds parses', () => {
@@ -89,7 +89,7 @@ test('statement tokens: an INSERT of more than statementTokensMax tokens is refu
   // 6 tokens a row: over the bound by a few rows.
   const over = Math.ceil(SQL_LIMITS.statementTokensMax / 6) + 2;
   refused(`INSERT INTO app.t (id, v) VALUES ${rows(over)}`, 'statementTokensMax');
-  // Far more literals than exprNodesMax, under statementTokensMax: VALUES rows are evaluated once, not per row.
+  // Far more literals than statementTermsMax, under statementTokensMax: VALUES rows are evaluated once, not per row.
   const insert = parseSql(`INSERT INTO app.t (id, v) VALUES ${rows(2_000)}`)[0] as Insert;
   assert.equal(insert.rows.length, 2_000);
 });
@@ -122,11 +122,6 @@ test('a limit crossed in one statement of a batch keeps LIMIT_EXCEEDED and says 
     'exprDepthMax',
   );
   assert.match(err.message, /^statement 2 of 2: /);
-});
-
-test('CREATE TABLE with more than tableColumnsMax columns is refused (SQLite would refuse it in apply)', () => {
-  const columns = Array.from({ length: SQL_LIMITS.tableColumnsMax + 1 }, (_, i) => `c${i} INT`).join(', ');
-  refused(`CREATE TABLE app.wide (id BIGINT PRIMARY KEY, ${columns})`, 'tableColumnsMax');
 });
 
 test('string literals reach the library as stand-ins and come back intact', () => {

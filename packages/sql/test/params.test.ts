@@ -2,7 +2,7 @@
 // (including inside EXECUTE AS USER), converts parameter values deterministically, and refuses a count mismatch.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bindParams, parseSql, SqlError, type Statement } from '../src/index.js';
+import { bindParams, parseSql, SQL_LIMITS, SqlError, type Statement } from '../src/index.js';
 
 function one(sql: string): Statement {
   const [statement] = parseSql(sql);
@@ -64,6 +64,27 @@ test('a count mismatch or an unsupported value is INVALID_SQL', () => {
   assert.throws(() => bindParams(stmt, [1, Number.NaN]), isInvalid);
   assert.throws(() => bindParams(one('SHOW TABLES'), [1]), isInvalid);
   assert.deepEqual(bindParams(one('SHOW TABLES'), []), { kind: 'ShowTables', namespace: null });
+});
+
+test('a number parameter Kalam cannot carry exactly, or one nested too deep, is INVALID_SQL before anything recurses', () => {
+  const stmt = one('SELECT * FROM t WHERE a = $1');
+  const refused = (pattern: RegExp) => (err: unknown) =>
+    err instanceof SqlError && err.code === 'INVALID_SQL' && pattern.test(err.message);
+  assert.throws(() => bindParams(stmt, [1e300]), refused(/parameter \$1: 1e\+300 is beyond ±2\^53/));
+  assert.throws(() => bindParams(stmt, [-(2 ** 63)]), refused(/beyond ±2\^53/));
+  assert.throws(() => bindParams(stmt, [2 ** 53]), refused(/beyond ±2\^53/));
+  assert.throws(() => bindParams(stmt, [Number.POSITIVE_INFINITY]), refused(/not a finite number/));
+  assert.doesNotThrow(() => bindParams(stmt, [Number.MAX_SAFE_INTEGER]));
+  assert.doesNotThrow(() => bindParams(stmt, [1.5e-300]));
+  const nest = (depth: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = i % 2 === 0 ? [v] : { k: v };
+    return v;
+  };
+  assert.doesNotThrow(() => bindParams(stmt, [nest(SQL_LIMITS.paramDepthMax)]));
+  assert.throws(() => bindParams(stmt, [nest(SQL_LIMITS.paramDepthMax + 1)]), refused(/nested deeper than 64/));
+  // Far deeper than the stack would allow JSON.stringify to go: refused, never a RangeError.
+  assert.throws(() => bindParams(stmt, [nest(200_000)]), refused(/nested deeper/));
 });
 
 test('a parsed batch is kept by its text, frozen, and binding parameters never changes it', () => {

@@ -21,6 +21,7 @@ export type RefusalReason =
   | 'nonce_cache_full'
   | 'handshake_timeout'
   | 'too_many_handshakes'
+  | 'too_many_from_address'
   | 'bad_welcome';
 
 export interface HandshakeIdentity {

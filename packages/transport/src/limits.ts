@@ -15,12 +15,22 @@ export interface TransportLimits {
   readonly delayedItemsMax: number;
   /** A handshake timestamp further than this from our clock is refused as stale; also the replay window. */
   readonly handshakeMaxSkewMs: number;
-  /** A socket that has not completed the handshake within this is closed. */
+  /**
+   * An inbound connection that has not completed the HTTP upgrade and a valid hello within this, counted from
+   * the TCP accept, is closed: a silent socket, half-sent headers and a slow hello all end here. Short, because
+   * a peer's handshake takes one round trip and a stranger's open socket costs us until it is closed.
+   */
   readonly handshakeTimeoutMs: number;
+  /** The dialer gives up on a connection whose upgrade response or welcome has not arrived within this. */
+  readonly dialTimeoutMs: number;
   /** Handshake nonces remembered for replay detection (only authenticated ones are stored). */
   readonly handshakeNoncesMax: number;
-  /** Inbound sockets still in the handshake at once; more are closed on arrival. */
+  /**
+   * Inbound connections not yet authenticated, in all and per remote address. A newcomer over either bound
+   * closes the one of them that has waited longest (see server.ts: why evict rather than refuse).
+   */
   readonly pendingHandshakesMax: number;
+  readonly pendingHandshakesPerAddressMax: number;
   /** Authenticated inbound sockets per peer; a new one closes the oldest beyond this. */
   readonly inboundSocketsPerPeerMax: number;
   /** Reconnect backoff: the first retry waits about min, each failure doubles it, up to max. */
@@ -46,9 +56,11 @@ export const defaultLimits: TransportLimits = {
   bulkQueueEnvelopesMax: 256,
   delayedItemsMax: 8192,
   handshakeMaxSkewMs: 30_000,
-  handshakeTimeoutMs: 5_000,
+  handshakeTimeoutMs: 2_000,
+  dialTimeoutMs: 5_000,
   handshakeNoncesMax: 65_536,
   pendingHandshakesMax: 256,
+  pendingHandshakesPerAddressMax: 16,
   inboundSocketsPerPeerMax: 4,
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 1_000,
@@ -67,6 +79,8 @@ export const MAX_PAYLOAD_BYTES_MIN = 4096;
 export const NONCE_BYTES = 16;
 
 export interface LimitOverrides {
+  /** Any bound by its own name; the named options below win over it. Relations are asserted as for the defaults. */
+  limits?: Partial<TransportLimits> | undefined;
   maxPayloadBytes?: number | undefined;
   queueMax?: number | undefined;
   handshakeMaxSkewMs?: number | undefined;
@@ -74,13 +88,14 @@ export interface LimitOverrides {
 }
 
 export function resolveLimits(overrides: LimitOverrides): TransportLimits {
+  const base: TransportLimits = { ...defaultLimits, ...overrides.limits };
   const limits: TransportLimits = {
-    ...defaultLimits,
-    maxPayloadBytes: overrides.maxPayloadBytes ?? defaultLimits.maxPayloadBytes,
-    queueEnvelopesMax: overrides.queueMax ?? defaultLimits.queueEnvelopesMax,
-    handshakeMaxSkewMs: overrides.handshakeMaxSkewMs ?? defaultLimits.handshakeMaxSkewMs,
-    reconnectBackoffMinMs: overrides.reconnectBackoffMs?.min ?? defaultLimits.reconnectBackoffMinMs,
-    reconnectBackoffMaxMs: overrides.reconnectBackoffMs?.max ?? defaultLimits.reconnectBackoffMaxMs,
+    ...base,
+    maxPayloadBytes: overrides.maxPayloadBytes ?? base.maxPayloadBytes,
+    queueEnvelopesMax: overrides.queueMax ?? base.queueEnvelopesMax,
+    handshakeMaxSkewMs: overrides.handshakeMaxSkewMs ?? base.handshakeMaxSkewMs,
+    reconnectBackoffMinMs: overrides.reconnectBackoffMs?.min ?? base.reconnectBackoffMinMs,
+    reconnectBackoffMaxMs: overrides.reconnectBackoffMs?.max ?? base.reconnectBackoffMaxMs,
   };
   for (const [key, value] of Object.entries(limits)) {
     assert(Number.isInteger(value) && value > 0, `transport limit ${key} must be a positive integer, got ${value}`);
@@ -93,7 +108,12 @@ export function resolveLimits(overrides: LimitOverrides): TransportLimits {
     limits.reconnectBackoffMinMs <= limits.reconnectBackoffMaxMs,
     'reconnectBackoffMs.min must not exceed reconnectBackoffMs.max',
   );
-  // A hello sent at the start of the handshake timeout must still be fresh when the server checks it.
+  // A hello sent at the start of either handshake timeout must still be fresh when the server checks it.
   assert(limits.handshakeTimeoutMs <= limits.handshakeMaxSkewMs, 'handshakeTimeoutMs must not exceed the skew window');
+  assert(limits.dialTimeoutMs <= limits.handshakeMaxSkewMs, 'dialTimeoutMs must not exceed the skew window');
+  assert(
+    limits.pendingHandshakesPerAddressMax <= limits.pendingHandshakesMax,
+    'pendingHandshakesPerAddressMax must not exceed pendingHandshakesMax',
+  );
   return limits;
 }

@@ -238,7 +238,7 @@ export class PeerLink {
     const ws = new WebSocket(this.url, {
       maxPayload: this.ctx.limits.maxPayloadBytes,
       perMessageDeflate: false,
-      handshakeTimeout: this.ctx.limits.handshakeTimeoutMs,
+      handshakeTimeout: this.ctx.limits.dialTimeoutMs,
       followRedirects: false,
     });
     this.ws = ws;
@@ -261,7 +261,7 @@ export class PeerLink {
     this.nonce = randomBytes(NONCE_BYTES);
     const hello = encodeValue(createHello(this.ctx.identity, this.ctx.now(), this.nonce));
     if (hello.ok) sendFrame(this.ctx, ws, hello.bytes);
-    this.handshakeTimer = setTimeout(() => this.refuse(ws, 'handshake_timeout'), this.ctx.limits.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.refuse(ws, 'handshake_timeout'), this.ctx.limits.dialTimeoutMs);
   }
 
   private onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {

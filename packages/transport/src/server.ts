@@ -1,13 +1,14 @@
 /**
- * Inbound side: the /raft WebSocket endpoint. Each accepted socket must send a valid hello as its first frame
- * (see handshake.ts) or it is closed; after that it carries envelope batches and requests from that one peer,
- * and this side answers the requests on the same socket. Nothing a socket sends can throw out of a callback:
- * bad frames are counted, logged (rate-limited) and dropped.
+ * Inbound side: the /raft WebSocket endpoint. Each accepted connection must upgrade and send a valid hello as
+ * its first frame (see handshake.ts) within handshakeTimeoutMs of the TCP accept, or it is closed; after that
+ * it carries envelope batches and requests from that one peer, and this side answers the requests on the same
+ * socket. Nothing a socket sends can throw out of a callback: bad frames are counted, logged (rate-limited)
+ * and dropped.
  */
 import type { NodeId } from '@kalam/raft';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
@@ -27,14 +28,38 @@ import type { RefusalReason } from './handshake.js';
 import { keepAlive } from './keepalive.js';
 import type { Envelope } from './types.js';
 
+/**
+ * A TCP connection accepted and not yet authenticated. It holds a pending slot from the accept until its hello
+ * is verified, it is refused, or it closes; `inbound` is set once the WebSocket upgrade went through.
+ */
+interface PendingConnection {
+  readonly tcp: Socket;
+  readonly address: string;
+  readonly remote: string;
+  readonly deadline: NodeJS.Timeout;
+  inbound: InboundSocket | undefined;
+}
+
+/**
+ * Admission, and why it evicts rather than refuses. Before its hello a peer cannot be told from a stranger, so
+ * a bound that refuses newcomers lets whoever holds the slots first keep every peer out (256 silent sockets
+ * did). Here every newcomer is admitted, and over a bound — per remote address or in all — the connection
+ * that has waited longest is closed instead. A peer authenticates within one round trip and a stranger waits
+ * as long as it can, so the oldest pending connection is almost always a stranger's; to push a peer out, an
+ * attacker must open `pendingHandshakesMax` connections, from at least max / perAddressMax addresses, within
+ * that one round trip, and the peer's dialer simply retries. Reserving slots by address was the alternative;
+ * it breaks behind NAT and for peers named by host names, and says nothing about a stranger on a peer's host.
+ */
 export class InboundServer {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<InboundSocket>();
   private readonly byPeer = new Map<NodeId, InboundSocket[]>();
   private readonly nonces: NonceCache;
-  /** Sockets accepted but not yet through the handshake; bounded by pendingHandshakesMax. */
-  private handshaking = 0;
+  /** Unauthenticated connections in accept order (a Map iterates in insertion order: the oldest first). */
+  private readonly pending = new Map<Socket, PendingConnection>();
+  /** The same connections by remote address, each set in accept order. */
+  private readonly pendingByAddress = new Map<string, Set<Socket>>();
 
   constructor(private readonly ctx: TransportContext) {
     this.nonces = new NonceCache(ctx.limits.handshakeNoncesMax);
@@ -48,6 +73,7 @@ export class InboundServer {
       res.writeHead(426, { Connection: 'close', 'Content-Length': '0' });
       res.end();
     });
+    this.http.on('connection', (tcp: Socket) => this.onConnection(tcp));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_error, socket: Duplex) => socket.destroy());
   }
@@ -66,6 +92,10 @@ export class InboundServer {
 
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.terminate();
+    for (const connection of [...this.pending.values()]) {
+      this.forget(connection.tcp);
+      connection.tcp.destroy();
+    }
     this.wss.close();
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     this.http.closeAllConnections();
@@ -82,19 +112,21 @@ export class InboundServer {
 
   /** Called by a socket that passed the handshake: at most inboundSocketsPerPeerMax per peer, newest kept. */
   authenticated(socket: InboundSocket, peer: NodeId): void {
-    this.handshaking -= 1;
+    this.forget(socket.tcp);
     const list = this.byPeer.get(peer) ?? [];
     list.push(socket);
     this.byPeer.set(peer, list);
     while (list.length > this.ctx.limits.inboundSocketsPerPeerMax) list.shift()?.close(CLOSE_SUPERSEDED, 'superseded');
   }
 
-  handshakeFailed(): void {
-    this.handshaking -= 1;
+  /** Called by a socket refused during the handshake: its slot frees now, not when its close completes. */
+  handshakeFailed(socket: InboundSocket): void {
+    this.forget(socket.tcp);
   }
 
   closed(socket: InboundSocket, peer: NodeId | undefined): void {
     this.sockets.delete(socket);
+    this.forget(socket.tcp);
     if (peer === undefined) return;
     const list = this.byPeer.get(peer);
     const at = list?.indexOf(socket) ?? -1;
@@ -102,10 +134,72 @@ export class InboundServer {
     if (list?.length === 0) this.byPeer.delete(peer);
   }
 
+  /** Every accepted TCP connection starts pending, with the handshake deadline running from now. */
+  private onConnection(tcp: Socket): void {
+    if (this.ctx.closed) {
+      tcp.destroy();
+      return;
+    }
+    const address = tcp.remoteAddress ?? 'unknown';
+    const remote = `${address}:${tcp.remotePort ?? '?'}`;
+    const sameAddress = this.pendingByAddress.get(address);
+    if (sameAddress !== undefined && sameAddress.size >= this.ctx.limits.pendingHandshakesPerAddressMax) {
+      this.evict(oldest(sameAddress), 'too_many_from_address');
+    }
+    if (this.pending.size >= this.ctx.limits.pendingHandshakesMax)
+      this.evict(oldest(this.pending.keys()), 'too_many_handshakes');
+    // The decision waits for setImmediate: after a long event-loop stall the timer phase runs before the poll
+    // phase, and a hello that arrived in time but was not read yet must still be taken.
+    const deadline = setTimeout(() => setImmediate(() => this.expire(tcp)), this.ctx.limits.handshakeTimeoutMs);
+    this.pending.set(tcp, { tcp, address, remote, deadline, inbound: undefined });
+    const set = sameAddress ?? new Set<Socket>();
+    set.add(tcp);
+    this.pendingByAddress.set(address, set);
+    tcp.once('close', () => this.forget(tcp));
+  }
+
+  private expire(tcp: Socket): void {
+    const connection = this.pending.get(tcp);
+    if (connection !== undefined) this.refusePending(connection, 'handshake_timeout');
+  }
+
+  private evict(tcp: Socket | undefined, reason: RefusalReason): void {
+    const connection = tcp === undefined ? undefined : this.pending.get(tcp);
+    if (connection !== undefined) this.refusePending(connection, reason);
+  }
+
+  /** Frees the slot now; an upgraded socket is told why (close 4401), a bare TCP connection just closed. */
+  private refusePending(connection: PendingConnection, reason: RefusalReason): void {
+    this.forget(connection.tcp);
+    if (connection.inbound !== undefined) {
+      connection.inbound.refuse(reason);
+      return;
+    }
+    this.ctx.stats.handshakesRefused += 1;
+    this.ctx.log('warn', 'handshake_refused', { reason, remote: connection.remote, phase: 'upgrade' });
+    connection.tcp.destroy();
+  }
+
+  /** Idempotent: drops `tcp` from the pending tables and stops its deadline. */
+  private forget(tcp: Socket): void {
+    const connection = this.pending.get(tcp);
+    if (connection === undefined) return;
+    clearTimeout(connection.deadline);
+    this.pending.delete(tcp);
+    const set = this.pendingByAddress.get(connection.address);
+    set?.delete(tcp);
+    if (set?.size === 0) this.pendingByAddress.delete(connection.address);
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // The http server detached its own error handler for the upgrade; without one an EPIPE would crash us.
     socket.on('error', () => socket.destroy());
-    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const connection = this.pending.get(req.socket);
+    if (connection === undefined) {
+      // Already refused (evicted or out of time) while its headers were being parsed.
+      socket.destroy();
+      return;
+    }
     const path = (req.url ?? '').split('?', 1)[0];
     if (path !== RAFT_PATH) {
       rejectUpgrade(socket, 404, 'Not Found');
@@ -115,18 +209,23 @@ export class InboundServer {
       rejectUpgrade(socket, 503, 'Service Unavailable');
       return;
     }
-    if (this.handshaking >= this.ctx.limits.pendingHandshakesMax) {
-      this.ctx.stats.handshakesRefused += 1;
-      this.ctx.log('warn', 'handshake_refused', { reason: 'too_many_handshakes' satisfies RefusalReason, remote });
-      rejectUpgrade(socket, 503, 'Service Unavailable');
-      return;
-    }
-    // Counted only once ws accepted the upgrade: on a bad upgrade request ws answers 400 and never calls back.
+    // On a bad upgrade request ws answers 400 and never calls back; the close then frees the slot.
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.handshaking += 1;
-      this.sockets.add(new InboundSocket(this.ctx, this, ws, remote, this.nonces));
+      if (!this.pending.has(req.socket)) {
+        ws.terminate();
+        return;
+      }
+      const inbound = new InboundSocket(this.ctx, this, ws, req.socket, connection.remote, this.nonces);
+      connection.inbound = inbound;
+      this.sockets.add(inbound);
     });
   }
+}
+
+/** The first of `keys`: in a Map's keys or a Set, the one inserted first. */
+function oldest<K>(keys: Iterable<K>): K | undefined {
+  for (const key of keys) return key;
+  return undefined;
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {
@@ -142,7 +241,6 @@ class InboundSocket {
   private peer: NodeId | undefined;
   /** Requests running in onRequest; bounded by servingRequestsMax. */
   private serving = 0;
-  private handshakeTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private stopKeepAlive: (() => void) | undefined;
 
@@ -150,27 +248,40 @@ class InboundSocket {
     private readonly ctx: TransportContext,
     private readonly server: InboundServer,
     private readonly ws: WebSocket,
+    /** The TCP connection under `ws`: the key of its pending slot (the server owns the handshake deadline). */
+    readonly tcp: Socket,
     private readonly remote: string,
     private readonly nonces: NonceCache,
   ) {
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('error', (error: Error) => this.onError(error));
     ws.on('close', () => this.onClose());
-    this.handshakeTimer = setTimeout(() => this.refuse('handshake_timeout'), ctx.limits.handshakeTimeoutMs);
   }
 
   /** Closes with a close frame, and terminates if the other side does not finish the close in time. */
   close(code: number, reason: string): void {
-    if (this.state === 'handshake') this.server.handshakeFailed();
+    if (this.state === 'handshake') this.server.handshakeFailed(this);
     this.state = 'closed';
     this.ws.close(code, reason);
     this.graceTimer ??= setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs);
   }
 
   terminate(): void {
-    if (this.state === 'handshake') this.server.handshakeFailed();
+    if (this.state === 'handshake') this.server.handshakeFailed(this);
     this.state = 'closed';
     this.ws.terminate();
+  }
+
+  /** Refuses the handshake (a bad hello, or the server's deadline or eviction): counted, logged, closed 4401. */
+  refuse(reason: RefusalReason, detail?: string): void {
+    if (this.state !== 'handshake') return;
+    this.ctx.stats.handshakesRefused += 1;
+    this.ctx.log('warn', 'handshake_refused', {
+      reason,
+      remote: this.remote,
+      ...(detail === undefined ? {} : { detail }),
+    });
+    this.close(CLOSE_HANDSHAKE_REFUSED, reason);
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -220,7 +331,6 @@ class InboundSocket {
       this.refuse(verdict.reason, `node ${hello.nodeId}`);
       return;
     }
-    clearTimeout(this.handshakeTimer);
     this.state = 'open';
     this.peer = verdict.peer;
     this.server.authenticated(this, verdict.peer);
@@ -228,18 +338,6 @@ class InboundSocket {
     if (welcome.ok) sendFrame(this.ctx, this.ws, welcome.bytes);
     this.stopKeepAlive = keepAlive(this.ws, this.ctx.limits.keepAliveIntervalMs);
     this.ctx.log('info', 'peer_accepted', { peer: verdict.peer, remote: this.remote });
-  }
-
-  private refuse(reason: RefusalReason, detail?: string): void {
-    if (this.state !== 'handshake') return;
-    clearTimeout(this.handshakeTimer);
-    this.ctx.stats.handshakesRefused += 1;
-    this.ctx.log('warn', 'handshake_refused', {
-      reason,
-      remote: this.remote,
-      ...(detail === undefined ? {} : { detail }),
-    });
-    this.close(CLOSE_HANDSHAKE_REFUSED, reason);
   }
 
   private undecodable(reason: string, count: number): void {
@@ -336,9 +434,7 @@ class InboundSocket {
   }
 
   private onClose(): void {
-    if (this.state === 'handshake') this.server.handshakeFailed();
     this.state = 'closed';
-    clearTimeout(this.handshakeTimer);
     clearTimeout(this.graceTimer);
     this.stopKeepAlive?.();
     this.server.closed(this, this.peer);

@@ -2,6 +2,7 @@
  * The shapes the transport's users see: envelopes, peer addresses and the options of a Transport.
  */
 import type { NodeId } from '@kalam/raft';
+import type { TransportLimits } from './limits.js';
 
 /**
  * One message for one group. `msg` is opaque here (a raft Message or an object RaftManager defines; it must be
@@ -34,6 +35,8 @@ export interface TransportOptions {
   listen: { host: string; port: number };
   /** Every other member of the cluster (never this node). */
   peers: readonly PeerAddress[];
+  /** Any bound of limits.ts by its name (tests and tuning); the named options below win over it. */
+  limits?: Partial<TransportLimits>;
   /** ws maxPayload, and the largest frame sent. Larger inbound frames are counted and their socket closed. */
   maxPayloadBytes?: number;
   /** Bound of each peer's outbound control lane, in envelopes; overflow drops the oldest, counted queueFull. */

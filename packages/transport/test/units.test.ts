@@ -176,6 +176,13 @@ test('limits: defaults resolve; broken relations are assertion failures', () => 
   assert.throws(() => resolveLimits({ reconnectBackoffMs: { min: 10, max: 5 } }), { code: 'ASSERTION_FAILED' });
   assert.throws(() => resolveLimits({ maxPayloadBytes: 100 }), { code: 'ASSERTION_FAILED' });
   assert.throws(() => resolveLimits({ queueMax: 0 }), { code: 'ASSERTION_FAILED' });
+  assert.equal(resolveLimits({ limits: { closeGraceMs: 7 } }).closeGraceMs, 7, 'any bound by its name');
+  assert.equal(resolveLimits({ limits: { queueEnvelopesMax: 5 }, queueMax: 9 }).queueEnvelopesMax, 9, 'named wins');
+  assert.throws(() => resolveLimits({ limits: { closeGraceMs: 0 } }), { code: 'ASSERTION_FAILED' });
+  assert.throws(() => resolveLimits({ limits: { pendingHandshakesMax: 8, pendingHandshakesPerAddressMax: 9 } }), {
+    code: 'ASSERTION_FAILED',
+  });
+  assert.throws(() => resolveLimits({ limits: { dialTimeoutMs: 60_000 } }), { code: 'ASSERTION_FAILED' });
 });
 
 test('rateLimitedLog: at most N lines per event per second, then reports how many were suppressed', () => {

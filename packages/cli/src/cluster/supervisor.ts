@@ -186,12 +186,15 @@ class Supervisor {
     return proc;
   }
 
-  /** Marks the node up once its healthcheck answers; gives up (leaving it 'starting') after the bound. */
+  /**
+   * Marks the node up once its liveness endpoint answers (not readiness: a node restarted while a quorum is down
+   * is up but cannot be ready); gives up (leaving it 'starting') after the bound.
+   */
   private async watchReady(slot: NodeSlot, proc: RunningProc): Promise<boolean> {
     const deadline = Date.now() + CLUSTER_LIMITS.nodeReadyTimeoutMs;
     while (slot.proc === proc && Date.now() < deadline) {
       try {
-        const res = await httpJson(`${slot.node.apiUrl}/v1/api/healthcheck`, {
+        const res = await httpJson(`${slot.node.apiUrl}/v1/api/health/live`, {
           timeoutMs: CLUSTER_LIMITS.nodeRequestTimeoutMs,
         });
         if (res.status === 200) {

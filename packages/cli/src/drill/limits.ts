@@ -30,6 +30,9 @@ export const DRILL_LIMITS = {
   /** Setup statements (users, tables, first rows) and final reads: tries of one statement, and the pause between. */
   setupTriesMax: 20,
   setupRetryMs: 250,
+  /** A `sql` step: statements listed, and times the list may be repeated. */
+  sqlStatementsMax: 100,
+  sqlRepeatMax: 10_000,
   /** Status samples for the timeline. */
   sampleEveryMs: 250,
   samplesMax: 20_000,

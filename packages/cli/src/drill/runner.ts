@@ -38,10 +38,21 @@ import { countCalls, writeReport } from './report.js';
 import type { CheckExpectation, DrillSpec, DrillStep, WaitCondition } from './spec.js';
 import { scaledWaitMs } from './spec.js';
 import { describeTarget, groupsLedBy, resolveTarget } from './targets.js';
-import { rowsOf } from './transport.js';
+import { classifyReply, rowsOf } from './transport.js';
 import type { DrillTransport } from './transport.js';
 import type { DrillNode, WorkloadSetup } from './workload.js';
-import { SHARED_TABLE, USER_TABLE, Workload, login, recordedCall, setupSql, setupWorkload, sleep } from './workload.js';
+import {
+  DRILL_NAMESPACE,
+  SHARED_TABLE,
+  SQL_PATH,
+  USER_TABLE,
+  Workload,
+  login,
+  recordedCall,
+  setupSql,
+  setupWorkload,
+  sleep,
+} from './workload.js';
 
 /** What `upCluster` takes (packages/cli/src/cluster/control.ts). */
 /** What a drill asks of `upCluster` (cluster/control.ts); tests hand the runner an in-memory factory. */
@@ -135,8 +146,18 @@ async function runOnCluster(
   const rootAuth = (await login(caller, ctl.credentials.user, ctl.credentials.password)).auth;
   const rootSql = async (sql: string, phase: string): Promise<Record<string, unknown>> =>
     (await setupSql(caller, rootAuth, sql, [], sql, 0, phase)) as Record<string, unknown>;
+  const nodeSql = async (id: NodeId, sql: string): Promise<Record<string, unknown>> => {
+    const node = nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    const reply = classifyReply(
+      await caller.transport.post(node.apiUrl, SQL_PATH, rootAuth, { sql }, caller.timeoutMs),
+    );
+    if (reply.outcome !== 'ok') throw new Error(`node ${id}: ${reply.reason}`);
+    return reply.body;
+  };
   try {
-    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live, rootSql });
+    const sqlOf = { rootSql, nodeSql };
+    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live, ...sqlOf });
   } finally {
     live?.close();
   }
@@ -154,10 +175,11 @@ async function runWorkloadAndSteps(
     setup: WorkloadSetup;
     live: LiveDrill | null;
     rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
+    nodeSql: (node: NodeId, sql: string) => Promise<Record<string, unknown>>;
   },
 ): Promise<DrillResult> {
   const { spec, progress } = opts;
-  const { nodes, recorder, setup, live, rootSql } = ctx;
+  const { nodes, recorder, setup, live, rootSql, nodeSql } = ctx;
   const events: DrillEvent[] = [];
   const checks: CheckOutcome[] = [];
   const faults: FaultRecord[] = [];
@@ -204,6 +226,7 @@ async function runWorkloadAndSteps(
         slowDisks,
         n,
         rootSql,
+        nodeSql,
       });
       node = r.node;
       detail = r.detail;
@@ -311,6 +334,8 @@ interface StepContext {
   readonly n: number;
   /** One statement as root, retried on another node while refused (bounded). */
   readonly rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
+  /** One statement as root on one node, once; rejects unless it succeeded. */
+  readonly nodeSql: (node: NodeId, sql: string) => Promise<Record<string, unknown>>;
 }
 
 async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId | null; detail: string }> {
@@ -406,6 +431,66 @@ async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId 
     }
     case 'flush':
       return { node: null, detail: await flushStep(step, c) };
+    case 'sql': {
+      for (let i = 1; i <= step.repeat; i++) {
+        for (const text of step.statements) await c.rootSql(text.replaceAll('{i}', String(i)), `step ${c.n} sql`);
+      }
+      return { node: null, detail: `sql: ${step.statements.length * step.repeat} statement(s)` };
+    }
+    case 'count_rows': {
+      const { node } = await target(step.target);
+      const outcome = await countRows(node, step.timeoutMs, c);
+      c.checks.push(outcome);
+      return { node, detail: `count_rows on node ${node}: ${outcome.passed ? 'pass' : 'FAIL'} (${outcome.detail})` };
+    }
+  }
+}
+
+/**
+ * Every table outside the workload's namespace, counted as root (SELECT COUNT(*), a linearizable read) on `node` and
+ * on every other node that is up; passes when all agree. A node that refuses (still catching up) is asked again
+ * until `timeoutMs`; a count that differs is not retried — the reads are linearizable, so it is a lost row.
+ */
+async function countRows(node: NodeId, timeoutMs: number, c: StepContext): Promise<CheckOutcome> {
+  const name = `step ${c.n}: row counts`;
+  const deadline = c.clock() + Math.min(timeoutMs, Math.max(1, c.deadlineMs - c.clock()));
+  const tables = rowsOf(await c.rootSql('SHOW TABLES', `step ${c.n} count_rows`))
+    .filter((r) => r[0] !== DRILL_NAMESPACE)
+    .map((r) => `${String(r[0])}.${String(r[1])}`);
+  const up = (await c.ctl.status()).nodes.filter((n) => n.state === 'up').map((n) => n.id);
+  const counts = new Map<NodeId, number[]>();
+  for (const id of [node, ...up.filter((x) => x !== node)]) {
+    const row: number[] = [];
+    for (const t of tables) row.push(await countOn(id, t, deadline, c));
+    counts.set(id, row);
+  }
+  const mine = counts.get(node)!;
+  const wrong: string[] = [];
+  for (const [id, row] of counts) {
+    row.forEach((n, i) => {
+      if (n !== mine[i]) wrong.push(`${tables[i]}: node ${node} ${mine[i]}, node ${id} ${n}`);
+    });
+  }
+  const total = mine.reduce((a, b) => a + b, 0);
+  const detail =
+    wrong.length === 0
+      ? `${tables.length} table(s), ${total} row(s), equal on node(s) ${[...counts.keys()].join(', ')}`
+      : `${wrong.length} difference(s): ${wrong.slice(0, 3).join('; ')}${wrong.length > 3 ? ' …' : ''}`;
+  return { name, passed: wrong.length === 0 && counts.size > 1, detail };
+}
+
+/** SELECT COUNT(*) FROM `table` on one node as root; asked again while that node refuses, until `deadlineMs`. */
+async function countOn(node: NodeId, table: string, deadlineMs: number, c: StepContext): Promise<number> {
+  let last = '';
+  for (;;) {
+    const body = await c.nodeSql(node, `SELECT COUNT(*) FROM ${table}`).catch((err: unknown) => {
+      last = err instanceof Error ? err.message : String(err);
+      return undefined;
+    });
+    const n = body === undefined ? undefined : rowsOf(body)[0]?.[0];
+    if (typeof n === 'number') return n;
+    if (c.clock() > deadlineMs) throw new Error(`node ${node} did not count ${table} in time (last: ${last})`);
+    await sleep(DRILL_LIMITS.setupRetryMs);
   }
 }
 

@@ -15,7 +15,11 @@
  *               wait_for (condition = leaders | nodes-up | caught-up, timeout_ms) |
  *               check (expect = leaders | nodes-up | progress, within_ms) |
  *               flush (wait = true | false, timeout_ms): FLUSH TABLE of both workload tables as root; with wait,
- *               until both jobs completed (a failed job fails the step)
+ *               until both jobs completed (a failed job fails the step) |
+ *               sql (statements = ["…"], repeat): each statement as root, `repeat` times with `{i}` = 1 … repeat,
+ *               in order; any refusal fails the step |
+ *               count_rows (target, timeout_ms): SELECT COUNT(*) as root of every table outside the workload's
+ *               namespace, on the target and on every other node that is up; a check that fails when they differ
  *   [live]      optional live-query failover (drill/live.ts): subscribers (users, one USER-table subscription
  *               each), shared (one more, on a SHARED table), on_node, resume_on, writers_on, write_every_ms,
  *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
@@ -69,7 +73,9 @@ export type DrillStep =
   | { readonly action: 'wipe'; readonly target: Target }
   | { readonly action: 'wait_for'; readonly condition: WaitCondition; readonly timeoutMs: number }
   | { readonly action: 'check'; readonly expect: CheckExpectation; readonly withinMs: number }
-  | { readonly action: 'flush'; readonly wait: boolean; readonly timeoutMs: number };
+  | { readonly action: 'flush'; readonly wait: boolean; readonly timeoutMs: number }
+  | { readonly action: 'sql'; readonly statements: readonly string[]; readonly repeat: number }
+  | { readonly action: 'count_rows'; readonly target: Target; readonly timeoutMs: number };
 
 export type StepAction = DrillStep['action'];
 
@@ -173,6 +179,8 @@ const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
   wait_for: ['condition', 'timeout_ms'],
   check: ['expect', 'within_ms'],
   flush: ['wait', 'timeout_ms'],
+  sql: ['statements', 'repeat'],
+  count_rows: ['target', 'timeout_ms'],
 };
 const ACTIONS = Object.keys(STEP_KEYS) as StepAction[];
 const SIGNALS: readonly KillSignal[] = ['KILL', 'TERM', 'STOP', 'CONT'];
@@ -374,6 +382,22 @@ function readStep(r: Reader, nodes: number): DrillStep {
       return {
         action,
         wait: r.boolean('wait', true),
+        timeoutMs: r.integer('timeout_ms', DRILL_LIMITS.waitForMsDefault, 1, DRILL_LIMITS.waitForMsMax),
+      };
+    case 'sql': {
+      const raw = r.raw('statements');
+      if (!Array.isArray(raw) || raw.length === 0 || !raw.every((x) => typeof x === 'string' && x.trim() !== '')) {
+        r.fail('statements', 'must be a non-empty list of SQL statements');
+      }
+      if ((raw as string[]).length > DRILL_LIMITS.sqlStatementsMax) {
+        r.fail('statements', `at most ${DRILL_LIMITS.sqlStatementsMax}`);
+      }
+      return { action, statements: raw as string[], repeat: r.integer('repeat', 1, 1, DRILL_LIMITS.sqlRepeatMax) };
+    }
+    case 'count_rows':
+      return {
+        action,
+        target: target(),
         timeoutMs: r.integer('timeout_ms', DRILL_LIMITS.waitForMsDefault, 1, DRILL_LIMITS.waitForMsMax),
       };
   }

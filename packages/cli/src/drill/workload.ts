@@ -31,7 +31,7 @@ export const DRILL_NAMESPACE = 'drill';
 export const USER_TABLE = `${DRILL_NAMESPACE}.reg`;
 export const SHARED_TABLE = `${DRILL_NAMESPACE}.shared_reg`;
 export const INITIAL_VALUE = 'init';
-const SQL_PATH = '/v1/api/sql';
+export const SQL_PATH = '/v1/api/sql';
 const LOGIN_PATH = '/v1/api/auth/login';
 /** Users set up at the same time. */
 const SETUP_PARALLEL = 6;

@@ -187,10 +187,13 @@ export class SqlClient {
   }
 }
 
-/** null when the node says it is healthy, else why not, in a few words. */
+/**
+ * null when the node answers its liveness endpoint, else why not, in a few words. Liveness, not readiness: a
+ * node that is up but waiting for a leader still answers with the reason (or waits for the election).
+ */
 async function healthcheck(e: Endpoint, timeoutMs: number): Promise<string | null> {
   try {
-    const res = await fetch(`${e.apiUrl}/v1/api/healthcheck`, {
+    const res = await fetch(`${e.apiUrl}/v1/api/health/live`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
     await res.arrayBuffer();

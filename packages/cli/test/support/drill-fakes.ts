@@ -43,12 +43,18 @@ export interface FakeCluster {
   downed: { wipe: boolean } | null;
 }
 
-export function fakeCluster(opts: { plantedBug?: boolean } = {}): FakeCluster {
+/**
+ * `lostRowsOn`: that node counts one row fewer in every table of the `sql` steps (`SELECT COUNT(*)`), as a node that
+ * lost rows on a rejoin would.
+ */
+export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } = {}): FakeCluster {
   const nodes = new Map<NodeId, FakeNode>();
   const leaders = new Map<string, NodeId | null>();
   const terms = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const store = new Map<string, string>();
+  /** Rows of the tables the `sql` steps make (INSERT INTO ns.t (id) VALUES …), by table. */
+  const extraRows = new Map<string, number>();
   let applied = 0;
   const calls: string[] = [];
   const fake: FakeCluster = {
@@ -229,6 +235,18 @@ export function fakeCluster(opts: { plantedBug?: boolean } = {}): FakeCluster {
     const keyOf = (table: string, k: string): string => (table === 'drill.reg' ? `user/${user}/${k}` : `shared/${k}`);
     let m: RegExpExecArray | null;
     if (/^CREATE /.test(sql)) return ok(0, []);
+    if (sql === 'SHOW TABLES') {
+      const tables = [['drill', 'reg'], ['drill', 'shared_reg'], ...[...extraRows.keys()].map((t) => t.split('.'))];
+      return ok(tables.length, tables);
+    }
+    if ((m = /^INSERT INTO (\w+\.\w+) \(id\) VALUES/.exec(sql)) !== null) {
+      extraRows.set(m[1] ?? '', (extraRows.get(m[1] ?? '') ?? 0) + 1);
+      return ok(1, []);
+    }
+    if ((m = /^SELECT COUNT\(\*\) FROM (\w+\.\w+)$/.exec(sql)) !== null) {
+      const n = (extraRows.get(m[1] ?? '') ?? 0) - (id === opts.lostRowsOn ? 1 : 0);
+      return ok(1, [[n]]);
+    }
     if ((m = /^INSERT INTO (\S+) \(k, v\) VALUES/.exec(sql)) !== null) {
       for (const k of params) store.set(keyOf(m[1] ?? '', k), 'init');
       applied++;

@@ -3,7 +3,7 @@
  * data.db (`cold_files`, written in the same transaction as the command that made them) and in memory, and a bounded
  * cache of decoded rows.
  *
- * Layout: a table's files live under `<data_dir>/storage/<namespace>/<table>/` — or `<path>/<namespace>/<table>/`
+ * Layout: a table incarnation's files live under `<data_dir>/storage/<namespace>/<table>/<incarnation>/` — or `<path>/<namespace>/<table>/<incarnation>/`
  * when the table names a storage (STORAGE_ID; a relative path is taken under data_dir, an absolute one gets a
  * `node-<id>/` folder so nodes sharing a disk never share files) — in `shared/` for SHARED
  * tables and in `users/<url-encoded user id>/` for USER and STREAM tables: one folder per user. File names are
@@ -26,9 +26,11 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, un
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
+import { Catalog } from '../catalog.js';
 import type { Value } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { splitTableId } from '../tables.js';
+import type { TableRef } from '../tables.js';
 import { RowCache } from './cache.js';
 import { COLD_LIMITS } from './limits.js';
 import { decodeParquet, encodeParquet } from './parquet.js';
@@ -52,9 +54,10 @@ export interface ColdFileWithRows extends ColdFile {
   readonly rows: readonly ColdRow[];
 }
 
-/** One (table, scope)'s files, for a shard snapshot. */
+/** One (table incarnation, scope)'s files, for a shard snapshot. */
 export interface ColdScopeDump {
   readonly tableId: string;
+  readonly incarnation: number;
   readonly scope: ColdScope;
   readonly files: readonly ColdFileWithRows[];
 }
@@ -64,13 +67,14 @@ export class ColdStoreError extends Error {
   readonly code = 'COLD_STORE';
 }
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS cold_files (table_id TEXT NOT NULL, scope TEXT NOT NULL, file_name TEXT NOT NULL,
-  group_id INTEGER NOT NULL, ordinal INTEGER NOT NULL, row_count INTEGER NOT NULL, min_seq INTEGER NOT NULL,
-  max_seq INTEGER NOT NULL, columns_json TEXT NOT NULL, created_at INTEGER NOT NULL, dir TEXT NOT NULL,
-  PRIMARY KEY (table_id, scope, file_name))`;
+const SCHEMA = `CREATE TABLE IF NOT EXISTS cold_files (table_id TEXT NOT NULL, incarnation INTEGER NOT NULL,
+  scope TEXT NOT NULL, file_name TEXT NOT NULL, group_id INTEGER NOT NULL, ordinal INTEGER NOT NULL,
+  row_count INTEGER NOT NULL, min_seq INTEGER NOT NULL, max_seq INTEGER NOT NULL, columns_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL, dir TEXT NOT NULL, PRIMARY KEY (table_id, incarnation, scope, file_name))`;
 
 interface ManifestRow {
   table_id: string;
+  incarnation: number;
   scope: string;
   file_name: string;
   group_id: number;
@@ -83,32 +87,37 @@ interface ManifestRow {
   dir: string;
 }
 
-function keyOf(tableId: string, scope: ColdScope): string {
-  return `${tableId}\u0000${scope}`;
+function tableKey(t: TableRef): string {
+  return `${t.tableId}\u0000${t.incarnation}`;
 }
 
-function latestKey(tableId: string, scope: ColdScope): string {
-  return `latest:${tableId}\u0000${scope}`;
+function keyOf(t: TableRef, scope: ColdScope): string {
+  return `${tableKey(t)}\u0000${scope}`;
 }
 
-function fileKey(tableId: string, scope: ColdScope, fileName: string): string {
-  return `${tableId}\u0000${scope}\u0000${fileName}`;
+function latestKey(t: TableRef, scope: ColdScope): string {
+  return `latest:${keyOf(t, scope)}`;
+}
+
+function fileKey(t: TableRef, scope: ColdScope, fileName: string): string {
+  return `${keyOf(t, scope)}\u0000${fileName}`;
 }
 
 export class ColdStore {
-  /** (table, scope) → the manifest of its files in the order they were written (later files hold later versions). */
-  private readonly files = new Map<string, ColdFile[]>();
+  /** (incarnation, scope) → the manifest of its files in the order they were written (later files hold later versions). */
+  private readonly files = new Map<string, { readonly table: TableRef; readonly scope: ColdScope; list: ColdFile[] }>();
   /**
-   * Decoded rows, bounded by rows: `file:<path>` → a file's rows; `latest:<table, scope>` → primary key (JSON) →
+   * Decoded rows, bounded by rows: `file:<path>` → a file's rows; `latest:<incarnation, scope>` → primary key (JSON) →
    * latest version among the scope's files (dropped whenever the scope's files change).
    */
   private readonly cache: RowCache<readonly ColdRow[] | ReadonlyMap<string, ColdRow>>;
   private readonly pendingDeletes = new Set<string>();
   /**
-   * (table, scope, file) → the folder it was written to on this node, as the manifest records it: where a file lives
-   * never depends on the catalog at read time (a shard snapshot may arrive before its table's storage is known).
+   * (incarnation, scope, file) → the folder it was written to on this node, as the manifest records it: where a file
+   * lives never depends on the catalog at read time (a shard snapshot may arrive before its table's storage is known).
    */
   private readonly dirs = new Map<string, string>();
+  private readonly catalog: Catalog;
 
   /** `dataDir` null: an in-memory node (tests); flushing is then refused. */
   constructor(
@@ -119,12 +128,13 @@ export class ColdStore {
   ) {
     store.db.exec(SCHEMA);
     this.cache = new RowCache(cachedRowsMax);
+    this.catalog = new Catalog(store);
   }
 
   /** Loads the manifest and checks that every file it names exists (startup, before any apply); decodes nothing. */
   async load(): Promise<void> {
     const rows = this.store.db
-      .prepare<[], ManifestRow>('SELECT * FROM cold_files ORDER BY table_id, scope, ordinal')
+      .prepare<[], ManifestRow>('SELECT * FROM cold_files ORDER BY table_id, incarnation, scope, ordinal')
       .all();
     this.files.clear();
     this.dirs.clear();
@@ -138,42 +148,42 @@ export class ColdStore {
         throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is missing or unreadable`, { cause });
       }
       if (!isFile) throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is not a file`);
-      this.dirs.set(fileKey(r.table_id, r.scope, r.file_name), r.dir);
-      this.push(r.table_id, r.scope, manifestFile(r));
+      const t = { tableId: r.table_id, incarnation: r.incarnation };
+      this.dirs.set(fileKey(t, r.scope, r.file_name), r.dir);
+      this.push(t, r.scope, manifestFile(r));
     }
   }
 
-  /** The files of (table, scope), oldest first. */
-  filesOf(tableId: string, scope: ColdScope): readonly ColdFile[] {
-    return this.files.get(keyOf(tableId, scope)) ?? [];
+  /** The files of (incarnation, scope), oldest first. */
+  filesOf(t: TableRef, scope: ColdScope): readonly ColdFile[] {
+    return this.files.get(keyOf(t, scope))?.list ?? [];
   }
 
-  /** Every scope of a table that has files. */
-  scopesOf(tableId: string): ColdScope[] {
+  /** Every scope of an incarnation that has files. */
+  scopesOf(t: TableRef): ColdScope[] {
     const out: ColdScope[] = [];
-    for (const k of this.files.keys()) {
-      const [t, scope] = k.split('\u0000') as [string, string];
-      if (t === tableId) out.push(scope);
+    for (const f of this.files.values()) {
+      if (f.table.tableId === t.tableId && f.table.incarnation === t.incarnation) out.push(f.scope);
     }
     return out;
   }
 
-  /** The latest flushed version of each primary key in (table, scope), tombstones included. */
-  versions(tableId: string, scope: ColdScope, primaryKey: string): ReadonlyMap<string, ColdRow> {
-    const key = latestKey(tableId, scope);
+  /** The latest flushed version of each primary key in (incarnation, scope), tombstones included. */
+  versions(t: TableRef, scope: ColdScope, primaryKey: string): ReadonlyMap<string, ColdRow> {
+    const key = latestKey(t, scope);
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached as ReadonlyMap<string, ColdRow>;
     const m = mergeLatest(
-      this.filesOf(tableId, scope).map((f) => ({ rows: this.rowsOf(tableId, scope, f) })),
+      this.filesOf(t, scope).map((f) => ({ rows: this.rowsOf(t, scope, f) })),
       primaryKey,
     );
     if (m.size > 0) this.cache.set(key, m, m.size);
     return m;
   }
 
-  /** The rows of one file of (table, scope), in file order: from the cache, or read from its file and cached. */
-  rowsOf(tableId: string, scope: ColdScope, file: ColdFile): readonly ColdRow[] {
-    const path = this.pathOf(tableId, scope, file.fileName);
+  /** The rows of one file of (incarnation, scope), in file order: from the cache, or read from its file and cached. */
+  rowsOf(t: TableRef, scope: ColdScope, file: ColdFile): readonly ColdRow[] {
+    const path = this.pathOf(t, scope, file.fileName);
     const cached = this.cache.get(`file:${path}`);
     if (cached !== undefined) return cached as readonly ColdRow[];
     const rows = this.readRows(path, file);
@@ -187,20 +197,21 @@ export class ColdStore {
   }
 
   /** Adds a file (a flush): writes it, records it in the manifest of `groupId`, and caches its rows. */
-  add(groupId: number, tableId: string, scope: ColdScope, file: ColdFileWithRows): void {
-    if (this.filesOf(tableId, scope).some((f) => f.fileName === file.fileName)) {
-      throw new ColdStoreError(`file ${file.fileName} of ${tableId} already exists`);
+  add(groupId: number, t: TableRef, scope: ColdScope, file: ColdFileWithRows): void {
+    if (this.filesOf(t, scope).some((f) => f.fileName === file.fileName)) {
+      throw new ColdStoreError(`file ${file.fileName} of ${t.tableId} already exists`);
     }
-    const dir = this.dirOf(tableId, scope);
+    const dir = this.dirOf(t, scope);
     this.writeFile(dir, file);
-    this.dirs.set(fileKey(tableId, scope, file.fileName), dir);
-    const ordinal = this.filesOf(tableId, scope).length;
+    this.dirs.set(fileKey(t, scope, file.fileName), dir);
+    const ordinal = this.filesOf(t, scope).length;
     this.store.db
       .prepare(
-        'INSERT INTO cold_files (table_id, scope, file_name, group_id, ordinal, row_count, min_seq, max_seq, columns_json, created_at, dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO cold_files (table_id, incarnation, scope, file_name, group_id, ordinal, row_count, min_seq, max_seq, columns_json, created_at, dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
       .run(
-        tableId,
+        t.tableId,
+        t.incarnation,
         scope,
         file.fileName,
         groupId,
@@ -213,37 +224,35 @@ export class ColdStore {
         dir,
       );
     const { rows, ...manifest } = file;
-    this.push(tableId, scope, manifest);
+    this.push(t, scope, manifest);
     this.cache.set(`file:${join(dir, file.fileName)}`, rows, rows.length);
   }
 
   /**
-   * Replaces every file of (table, scope) by `output` (a compaction or a retention rewrite; null when nothing is
+   * Replaces every file of (incarnation, scope) by `output` (a compaction or a retention rewrite; null when nothing is
    * left). The old files are deleted from disk after the transaction commits.
    */
-  replaceAll(groupId: number, tableId: string, scope: ColdScope, output: ColdFileWithRows | null): void {
-    const old = this.filesOf(tableId, scope);
-    this.store.prepare('DELETE FROM cold_files WHERE table_id = ? AND scope = ?').run(tableId, scope);
+  replaceAll(groupId: number, t: TableRef, scope: ColdScope, output: ColdFileWithRows | null): void {
+    const old = this.filesOf(t, scope);
+    this.store
+      .prepare('DELETE FROM cold_files WHERE table_id = ? AND incarnation = ? AND scope = ?')
+      .run(t.tableId, t.incarnation, scope);
     for (const f of old) {
-      if (f.fileName !== output?.fileName) this.forgetFile(tableId, scope, f.fileName);
+      if (f.fileName !== output?.fileName) this.forgetFile(t, scope, f.fileName);
     }
-    this.files.delete(keyOf(tableId, scope));
-    this.cache.delete(latestKey(tableId, scope));
-    if (output !== null) this.add(groupId, tableId, scope, output);
+    this.files.delete(keyOf(t, scope));
+    this.cache.delete(latestKey(t, scope));
+    if (output !== null) this.add(groupId, t, scope, output);
   }
 
   /** Everything `groupId` holds, for its snapshot. */
   dump(groupId: number): ColdScopeDump[] {
-    const scopes = this.store.db
-      .prepare<[number], { table_id: string; scope: string }>(
-        'SELECT DISTINCT table_id, scope FROM cold_files WHERE group_id = ? ORDER BY table_id, scope',
-      )
-      .all(groupId);
-    return scopes.map((s) => ({
-      tableId: s.table_id,
+    return this.scopesOfGroup(groupId).map((s) => ({
+      tableId: s.tableId,
+      incarnation: s.incarnation,
       scope: s.scope,
-      files: this.filesOf(s.table_id, s.scope).map((f) => {
-        const path = this.pathOf(s.table_id, s.scope, f.fileName);
+      files: this.filesOf(s, s.scope).map((f) => {
+        const path = this.pathOf(s, s.scope, f.fileName);
         const rows = (this.cache.peek(`file:${path}`) as readonly ColdRow[] | undefined) ?? this.readRows(path, f);
         return { ...f, rows };
       }),
@@ -252,17 +261,19 @@ export class ColdStore {
 
   /** Replaces everything `groupId` holds by a snapshot's (inside the restore transaction). */
   restore(groupId: number, dumps: readonly ColdScopeDump[]): void {
-    const scopes = this.store.db
-      .prepare<[number], { table_id: string; scope: string }>(
-        'SELECT DISTINCT table_id, scope FROM cold_files WHERE group_id = ?',
-      )
-      .all(groupId);
-    for (const s of scopes) this.replaceAll(groupId, s.table_id, s.scope, null);
+    for (const s of this.scopesOfGroup(groupId)) this.replaceAll(groupId, s, s.scope, null);
     for (const d of dumps) {
       for (const f of d.files) {
-        this.pendingDeletes.delete(join(this.dirOf(d.tableId, d.scope), f.fileName));
-        this.add(groupId, d.tableId, d.scope, f);
+        this.pendingDeletes.delete(join(this.dirOf(d, d.scope), f.fileName));
+        this.add(groupId, d, d.scope, f);
       }
+    }
+  }
+
+  /** Forgets what `groupId` holds of a purged incarnation (its manifest and cache; files removed after commit). */
+  purge(groupId: number, t: TableRef): void {
+    for (const s of this.scopesOfGroup(groupId)) {
+      if (s.tableId === t.tableId && s.incarnation === t.incarnation) this.replaceAll(groupId, t, s.scope, null);
     }
   }
 
@@ -278,30 +289,26 @@ export class ColdStore {
     this.pendingDeletes.clear();
   }
 
-  /** Forgets a dropped table's files (its manifest rows and cached rows; the files are removed after commit). */
-  dropTable(tableId: string): void {
-    for (const scope of this.scopesOf(tableId)) {
-      for (const f of this.filesOf(tableId, scope)) this.forgetFile(tableId, scope, f.fileName);
-      this.files.delete(keyOf(tableId, scope));
-      this.cache.delete(latestKey(tableId, scope));
-    }
-    this.store.prepare('DELETE FROM cold_files WHERE table_id = ?').run(tableId);
-  }
-
-  /** The folder of (table, scope) on this node. */
-  dirOf(tableId: string, scope: ColdScope): string {
+  /** The folder of (incarnation, scope) on this node. */
+  dirOf(t: TableRef, scope: ColdScope): string {
     if (this.dataDir === null) throw new ColdStoreError('this node has no data_dir: flushed files cannot be stored');
-    const [ns, table] = splitTableId(tableId);
+    const [ns, table] = splitTableId(t.tableId);
     const tail = scope === '' ? 'shared' : join('users', encodeURIComponent(scope));
-    return join(this.tableBase(tableId), ns, table, tail);
+    return join(this.tableBase(t), ns, table, String(t.incarnation), tail);
   }
 
-  private tableBase(tableId: string): string {
+  private scopesOfGroup(groupId: number): (TableRef & { scope: string })[] {
+    return this.store
+      .prepare<[number], { table_id: string; incarnation: number; scope: string }>(
+        'SELECT DISTINCT table_id, incarnation, scope FROM cold_files WHERE group_id = ? ORDER BY table_id, incarnation, scope',
+      )
+      .all(groupId)
+      .map((r) => ({ tableId: r.table_id, incarnation: r.incarnation, scope: r.scope }));
+  }
+
+  private tableBase(t: TableRef): string {
     const dataDir = this.dataDir as string;
-    const t = this.store.db
-      .prepare<[string], { schema_json: string }>('SELECT schema_json FROM sys_tables WHERE table_id = ?')
-      .get(tableId);
-    const storageId = t === undefined ? undefined : (JSON.parse(t.schema_json) as StorageRef).options?.storageId;
+    const storageId = this.catalog.storageOf(t);
     if (storageId === undefined) return join(dataDir, 'storage');
     const s = this.store.db
       .prepare<[string], { config_json: string }>('SELECT config_json FROM sys_storages WHERE storage_id = ?')
@@ -313,8 +320,8 @@ export class ColdStore {
   }
 
   /** Queues a file of the manifest for deletion after commit. */
-  private forgetFile(tableId: string, scope: ColdScope, fileName: string): void {
-    const key = fileKey(tableId, scope, fileName);
+  private forgetFile(t: TableRef, scope: ColdScope, fileName: string): void {
+    const key = fileKey(t, scope, fileName);
     const dir = this.dirs.get(key);
     if (dir !== undefined) {
       this.pendingDeletes.add(join(dir, fileName));
@@ -324,9 +331,9 @@ export class ColdStore {
   }
 
   /** Where a file of the manifest lives on this node (the folder the manifest recorded). */
-  private pathOf(tableId: string, scope: ColdScope, fileName: string): string {
-    const dir = this.dirs.get(fileKey(tableId, scope, fileName));
-    if (dir === undefined) throw new ColdStoreError(`file ${fileName} of ${tableId} is not in the manifest`);
+  private pathOf(t: TableRef, scope: ColdScope, fileName: string): string {
+    const dir = this.dirs.get(fileKey(t, scope, fileName));
+    if (dir === undefined) throw new ColdStoreError(`file ${fileName} of ${t.tableId} is not in the manifest`);
     return join(dir, fileName);
   }
 
@@ -360,17 +367,13 @@ export class ColdStore {
     renameSync(tmp, path);
   }
 
-  private push(tableId: string, scope: ColdScope, file: ColdFile): void {
-    const key = keyOf(tableId, scope);
-    const list = this.files.get(key) ?? [];
-    list.push(file);
-    this.files.set(key, list);
-    this.cache.delete(latestKey(tableId, scope));
+  private push(t: TableRef, scope: ColdScope, file: ColdFile): void {
+    const key = keyOf(t, scope);
+    const entry = this.files.get(key) ?? { table: { tableId: t.tableId, incarnation: t.incarnation }, scope, list: [] };
+    entry.list.push(file);
+    this.files.set(key, entry);
+    this.cache.delete(latestKey(t, scope));
   }
-}
-
-interface StorageRef {
-  options?: { storageId?: string };
 }
 
 function manifestFile(r: ManifestRow): ColdFile {

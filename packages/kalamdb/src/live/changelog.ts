@@ -16,6 +16,7 @@
 import type { Database as Db, Statement } from 'better-sqlite3';
 
 import type { Value } from '../commands.js';
+import type { TableRef } from '../tables.js';
 import { LIVE_LIMITS } from './limits.js';
 import type { ChangeType, RowChange } from './types.js';
 
@@ -23,9 +24,9 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS live_seq (group_id INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL,
      change_count INTEGER NOT NULL, trimmed_seq INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS live_changes (group_id INTEGER NOT NULL, change_no INTEGER NOT NULL, seq INTEGER NOT NULL,
-     table_id TEXT NOT NULL, user_id TEXT, change_type TEXT NOT NULL, row_json TEXT NOT NULL, old_json TEXT,
-     PRIMARY KEY (group_id, change_no))`,
-  `CREATE INDEX IF NOT EXISTS live_changes_by_seq ON live_changes (group_id, table_id, user_id, seq)`,
+     table_id TEXT NOT NULL, incarnation INTEGER NOT NULL, user_id TEXT, change_type TEXT NOT NULL,
+     row_json TEXT NOT NULL, old_json TEXT, PRIMARY KEY (group_id, change_no))`,
+  `CREATE INDEX IF NOT EXISTS live_changes_by_seq ON live_changes (group_id, table_id, incarnation, user_id, seq)`,
 ];
 
 export interface SeqState {
@@ -36,13 +37,23 @@ export interface SeqState {
 
 /** A group's change log as it travels in a snapshot. */
 export interface ChangeLogDump extends SeqState {
-  readonly entries: readonly (readonly [number, number, string, string | null, ChangeType, string, string | null])[];
+  readonly entries: readonly (readonly [
+    number,
+    number,
+    string,
+    number,
+    string | null,
+    ChangeType,
+    string,
+    string | null,
+  ])[];
 }
 
 interface ChangeRowDb {
   change_no: number;
   seq: number;
   table_id: string;
+  incarnation: number;
   user_id: string | null;
   change_type: ChangeType;
   row_json: string;
@@ -63,10 +74,12 @@ const ZERO: SeqState = { lastSeq: 0, changeCount: 0, trimmedSeq: 0 };
 export class ChangeLog {
   private readonly getState: Statement<[number], { last_seq: number; change_count: number; trimmed_seq: number }>;
   private readonly putState: Statement<[number, number, number, number]>;
-  private readonly append: Statement<[number, number, number, string, string | null, string, string, string | null]>;
+  private readonly append: Statement<
+    [number, number, number, string, number, string | null, string, string, string | null]
+  >;
   private readonly trimTo: Statement<[number, number]>;
-  private readonly lastTrimmed: Statement<[number, number], { seq: number }>;
-  private readonly since: Statement<[number, string, string | null, number], ChangeRowDb>;
+  private readonly lastTrimmed: Statement<[number, number], { seq: number | null }>;
+  private readonly since: Statement<[number, string, number, string | null, number], ChangeRowDb>;
   /** group id → its live_seq row, as last read or written in this process. */
   private readonly cached = new Map<number, SeqState>();
 
@@ -79,14 +92,15 @@ export class ChangeLog {
         'trimmed_seq = excluded.trimmed_seq',
     );
     this.append = db.prepare(
-      'INSERT INTO live_changes (group_id, change_no, seq, table_id, user_id, change_type, row_json, old_json) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO live_changes (group_id, change_no, seq, table_id, incarnation, user_id, change_type, row_json, ' +
+        'old_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    this.lastTrimmed = db.prepare('SELECT seq FROM live_changes WHERE group_id = ? AND change_no = ?');
+    // Entries of a purged table leave gaps in change_no: the highest seq among what is trimmed, not one entry's.
+    this.lastTrimmed = db.prepare('SELECT MAX(seq) AS seq FROM live_changes WHERE group_id = ? AND change_no <= ?');
     this.trimTo = db.prepare('DELETE FROM live_changes WHERE group_id = ? AND change_no <= ?');
     this.since = db.prepare(
-      'SELECT change_no, seq, table_id, user_id, change_type, row_json, old_json FROM live_changes ' +
-        'WHERE group_id = ? AND table_id = ? AND user_id IS ? AND seq > ? ORDER BY seq',
+      'SELECT change_no, seq, table_id, incarnation, user_id, change_type, row_json, old_json FROM live_changes ' +
+        'WHERE group_id = ? AND table_id = ? AND incarnation = ? AND user_id IS ? AND seq > ? ORDER BY seq',
     );
   }
 
@@ -120,14 +134,24 @@ export class ChangeLog {
       lastSeq = c.seq;
       count++;
       const old = c.old === null ? null : withoutNulls(c.old);
-      this.append.run(groupId, count, c.seq, c.tableId, c.userId, c.changeType, withoutNulls(c.row), old);
+      this.append.run(
+        groupId,
+        count,
+        c.seq,
+        c.tableId,
+        c.incarnation,
+        c.userId,
+        c.changeType,
+        withoutNulls(c.row),
+        old,
+      );
     }
     let trimmedSeq = s.trimmedSeq;
     const keepFrom = count - LIVE_LIMITS.changeLogEntriesPerGroupMax; // entries with change_no <= keepFrom go
     if (keepFrom > 0) {
-      const last = this.lastTrimmed.get(groupId, keepFrom);
-      if (last !== undefined) {
-        trimmedSeq = Math.max(trimmedSeq, last.seq);
+      const last = this.lastTrimmed.get(groupId, keepFrom)?.seq ?? null;
+      if (last !== null) {
+        trimmedSeq = Math.max(trimmedSeq, last);
         this.trimTo.run(groupId, keepFrom);
       }
     }
@@ -136,14 +160,15 @@ export class ChangeLog {
   }
 
   /**
-   * Every kept change of `tableId` (and `userId`; null for a SHARED table) with `_seq` > `afterSeq`, in commit
-   * order; or 'trimmed' when changes after `afterSeq` may have been trimmed away.
+   * Every kept change of the table incarnation (and `userId`; null for a SHARED table) with `_seq` > `afterSeq`, in
+   * commit order; or 'trimmed' when changes after `afterSeq` may have been trimmed away.
    */
-  changesAfter(groupId: number, tableId: string, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
+  changesAfter(groupId: number, t: TableRef, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
     if (afterSeq < this.state(groupId).trimmedSeq) return 'trimmed';
-    return this.since.all(groupId, tableId, userId, afterSeq).map((r) => ({
+    return this.since.all(groupId, t.tableId, t.incarnation, userId, afterSeq).map((r) => ({
       seq: r.seq,
       tableId: r.table_id,
+      incarnation: r.incarnation,
       userId: r.user_id,
       changeType: r.change_type,
       row: JSON.parse(r.row_json) as Record<string, Value>,
@@ -151,30 +176,33 @@ export class ChangeLog {
     }));
   }
 
+  /** Forgets the changes of a purged table incarnation (its data group's horizon passed its DropTable). */
+  purge(groupId: number, t: TableRef): void {
+    this.db
+      .prepare('DELETE FROM live_changes WHERE group_id = ? AND table_id = ? AND incarnation = ?')
+      .run(groupId, t.tableId, t.incarnation);
+  }
+
   dump(groupId: number): ChangeLogDump {
     const entries = this.db
       .prepare<[number], ChangeRowDb>(
-        'SELECT change_no, seq, table_id, user_id, change_type, row_json, old_json FROM live_changes ' +
+        'SELECT change_no, seq, table_id, incarnation, user_id, change_type, row_json, old_json FROM live_changes ' +
           'WHERE group_id = ? ORDER BY change_no',
       )
       .all(groupId)
-      .map((r) => [r.change_no, r.seq, r.table_id, r.user_id, r.change_type, r.row_json, r.old_json] as const);
+      .map(
+        (r) =>
+          [r.change_no, r.seq, r.table_id, r.incarnation, r.user_id, r.change_type, r.row_json, r.old_json] as const,
+      );
     return { ...this.state(groupId), entries };
   }
 
-  /**
-   * Replaces a group's log by a snapshot's. A snapshot from before the change log existed has none: the high-water
-   * mark is then `fallbackLastSeq` (the highest `_seq` among the restored rows) and nothing before it can resume.
-   */
-  load(groupId: number, dump: ChangeLogDump | undefined, fallbackLastSeq: number): void {
+  /** Replaces a group's log by a snapshot's. */
+  load(groupId: number, dump: ChangeLogDump): void {
     this.cached.delete(groupId);
     this.db.prepare('DELETE FROM live_changes WHERE group_id = ?').run(groupId);
-    if (dump === undefined) {
-      this.putState.run(groupId, fallbackLastSeq, 0, fallbackLastSeq);
-      return;
-    }
-    for (const [no, seq, table, user, type, row, old] of dump.entries) {
-      this.append.run(groupId, no, seq, table, user, type, row, old);
+    for (const [no, seq, table, incarnation, user, type, row, old] of dump.entries) {
+      this.append.run(groupId, no, seq, table, incarnation, user, type, row, old);
     }
     this.putState.run(groupId, dump.lastSeq, dump.changeCount, dump.trimmedSeq);
   }

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { matches, parseSql } from '@kalam/sql';
+import { checkRowExpr, matches, parseSql } from '@kalam/sql';
 import type { Expr, Statement } from '@kalam/sql';
 
 import type { TableInfo } from '../catalog.js';
@@ -29,13 +29,15 @@ import { lookupTable, resolveTableId, type EngineContext, type StatementScope } 
 import { checkRead } from '../sql/data.js';
 import { KalamError, toKalamError } from '../sql/errors.js';
 import { dataTypeName } from '../sql/schema.js';
-import type { ColumnInfo } from '../sql/types.js';
+import type { ColumnInfo, Session } from '../sql/types.js';
 import { columnsOf, foldPlannerCalls } from '../sql/values.js';
 import { printQuery } from './print.js';
 import type { ChangeType, RowChange } from './types.js';
 
 export interface LiveQueryPlan {
   readonly tableId: string;
+  /** The table's incarnation when the subscription was planned: changes of another one are not its concern. */
+  readonly incarnation: number;
   /** The subscriber. */
   readonly userId: string;
   /** Whose rows: the subscriber for USER/STREAM tables, null for SHARED tables. */
@@ -101,6 +103,18 @@ export async function planLiveQuery(ctx: EngineContext, scope: StatementScope, s
   return planFor(ctx, scope, t, stmt.where, stmt.kind === 'SubscribeTo' ? (stmt.options.lastRows ?? null) : null);
 }
 
+/**
+ * Throws PERMISSION_DENIED (or TABLE_NOT_FOUND) unless `session` may still hold a subscription planned as `plan` —
+ * the check `planLiveQuery` made, against this node's catalog now. Synchronous (no read barrier), so a caller can run
+ * it between two applies: the node re-checks its open subscriptions when their user's role changes.
+ */
+export function recheckLiveQuery(ctx: EngineContext, session: Session, plan: LiveQueryPlan): void {
+  if (session.userId !== plan.userId) throw new Error(`live query of ${plan.userId} re-checked for ${session.userId}`);
+  const t = ctx.catalog.table(plan.tableId);
+  if (t === undefined) throw new KalamError('TABLE_NOT_FOUND', `table ${plan.tableId} does not exist`);
+  checkRead(session, t);
+}
+
 function planFor(
   ctx: EngineContext,
   scope: StatementScope,
@@ -108,7 +122,9 @@ function planFor(
   where: Expr | null,
   lastRows: number | null,
 ): LiveQueryPlan {
-  const filter = where === null ? null : foldPlannerCalls(where, { at: ctx.now(), nextId: () => ctx.seq.reserve(1) });
+  const folded = where === null ? null : foldPlannerCalls(where, { at: ctx.now(), nextId: () => ctx.seq.reserve(1) });
+  // The filter travels in RegisterLiveQuery and is evaluated on every change: the rules of any replicated expression.
+  const filter = folded === null ? null : checkRowExpr(folded, 'WHERE');
   const known = new Set([...t.schema.columns.map((c) => c.name), '_seq']);
   for (const name of filter === null ? [] : columnsOf(filter)) {
     if (!known.has(name)) throw new KalamError('SQL_EXECUTION_ERROR', `column ${name} does not exist in ${t.tableId}`);
@@ -123,6 +139,7 @@ function planFor(
   ];
   return {
     tableId: t.tableId,
+    incarnation: t.incarnation,
     userId,
     rowOwner: perUser ? userId : null,
     dataGroup,
@@ -162,15 +179,24 @@ export function initialRows(
   return { rows: lastRows === null ? rows : rows.slice(Math.max(0, rows.length - lastRows)), snapshotSeq: m.lastSeq() };
 }
 
+/**
+ * The newest `_seq` of the plan's data group in this node's state (0 before its first write). After a read
+ * barrier on the group it is at least every `_seq` any node has delivered, so a resume cursor above it was never
+ * handed out by this cluster.
+ */
+export function newestSeq(machines: StateMachines, plan: LiveQueryPlan): number {
+  return machineOf(machines, plan)?.lastSeq() ?? 0;
+}
+
 /** The changes after `afterSeq` this node's change log still holds for the plan, or 'trimmed'. */
 export function changesAfter(machines: StateMachines, plan: LiveQueryPlan, afterSeq: number): RowChange[] | 'trimmed' {
   const m = machineOf(machines, plan);
-  return m === undefined ? [] : m.changesAfter(plan.tableId, plan.rowOwner, afterSeq);
+  return m === undefined ? [] : m.changesAfter(plan, plan.rowOwner, afterSeq);
 }
 
 /** True when the change is to the plan's table (and, for a USER table, the plan's user). */
 export function concerns(plan: LiveQueryPlan, c: RowChange): boolean {
-  return c.tableId === plan.tableId && c.userId === plan.rowOwner;
+  return c.tableId === plan.tableId && c.incarnation === plan.incarnation && c.userId === plan.rowOwner;
 }
 
 /**

@@ -11,6 +11,8 @@ export interface RowChange {
   /** The row's `_seq` after this change. */
   readonly seq: number;
   readonly tableId: string;
+  /** The table's incarnation (a table dropped and created again under its name is another one). */
+  readonly incarnation: number;
   /** The owner of a USER/STREAM row; null for SHARED rows. */
   readonly userId: string | null;
   readonly changeType: ChangeType;
@@ -30,5 +32,6 @@ export type FeedEvent =
       readonly kind: 'unregistered';
       readonly groupId: number;
       readonly subscriptionIds: readonly string[];
-      readonly cause: 'unregister' | 'cleanup';
+      /** unregister: KILL LIVE QUERY or the owner's node; cleanup: its node failed; dropped: its table was dropped. */
+      readonly cause: 'unregister' | 'cleanup' | 'dropped';
     };

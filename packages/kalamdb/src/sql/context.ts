@@ -11,6 +11,7 @@ import type { StatementBudget } from './budget.js';
 import type { EvalLimits } from './limits.js';
 import { KalamError, fromRefusal } from './errors.js';
 import type { SeqGenerator } from './sequence.js';
+import type { VerifiedCredentials } from './credentials.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import type { TableRef } from '@kalam/sql';
 
@@ -26,6 +27,8 @@ export interface EngineContext {
   readonly limits: EvalLimits;
   /** A fresh evaluation budget for one statement (budget.ts), on the node's monotonic clock. */
   readonly budget: () => StatementBudget;
+  /** Passwords that matched lately (credentials.ts): Basic auth on every request without scrypt on every request. */
+  readonly credentials: VerifiedCredentials;
 }
 
 /** Per statement: who runs it and the namespace an unqualified table name resolves in. */

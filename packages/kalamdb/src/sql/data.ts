@@ -6,11 +6,11 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
-import { checkEvaluable, mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
+import { mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
-import { isPerUser } from '../tables.js';
+import { checkColumnValue, checkRow, isPerUser, withDefaults } from '../tables.js';
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
 import { KalamError } from './errors.js';
 import { runSelect, type Relation } from './query.js';
@@ -36,15 +36,13 @@ function column(t: TableInfo, name: string): ColumnSchema {
 }
 
 /**
- * A filter for the state machine: planner calls folded, every column a real column (`_seq` is not filterable
- * there), and nothing in it that evaluate() refuses — apply evaluates it on every replica, where a refusal would be
- * an error that stops the node, not an answer.
+ * A row expression for the state machine (a filter, or a SET expression): planner calls folded, every column a real
+ * column (`_seq` is not filterable there). The rules of every replicated expression (functions, size) are checked
+ * with the whole command, by the executor before it proposes (validate.ts).
  */
-function planFilter(t: TableInfo, where: Expr | null, clock: PlannerClock): Expr | null {
-  if (where === null) return null;
-  const folded = foldPlannerCalls(where, clock);
+function planRowExpr(t: TableInfo, e: Expr, clock: PlannerClock): Expr {
+  const folded = foldPlannerCalls(e, clock);
   for (const name of columnsOf(folded)) column(t, name);
-  checkEvaluable(folded);
   return folded;
 }
 
@@ -102,11 +100,12 @@ async function propose(
   stamp: { metaIndex: number; seqBase: number; at: number },
 ): Promise<number> {
   let response: DataResponse;
+  const table = { tableId: t.tableId, incarnation: t.incarnation };
   if (isPerUser(t.tableType)) {
-    const base = { tableId: t.tableId, userId: session.userId, ...stamp };
+    const base = { ...table, userId: session.userId, ...stamp };
     response = await ctx.executor.executeUserData(session.userId, { ...base, ...write });
   } else {
-    response = await ctx.executor.executeSharedData({ tableId: t.tableId, ...stamp, ...write });
+    response = await ctx.executor.executeSharedData({ ...table, ...stamp, ...write });
   }
   const r = accepted(response);
   if (r.type !== 'RowsAffected')
@@ -138,6 +137,8 @@ export async function insert(ctx: EngineContext, scope: StatementScope, s: Inser
         row[c.name] = coerce(c, plannerCall(c.default.fn, clock) ?? null);
       }
     }
+    const problem = checkRow(t.schema, withDefaults(t.schema, row));
+    if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', `row ${i + 1}: ${problem}`);
     return row;
   });
   if (rows.length === 0) return rowsResult(0, 'inserted');
@@ -162,14 +163,14 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
     const folded = foldPlannerCalls(a.value, clock);
     if (columnsOf(folded).length === 0) {
       updates[c.name] = coerce(c, constantValue(folded, `SET ${c.name}`));
+      const problem = checkColumnValue(c, t.schema.primaryKey, updates[c.name] ?? null);
+      if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
     } else {
       // Reads the row: the state machine evaluates it on each matched row (planner calls already folded).
-      for (const name of columnsOf(folded)) column(t, name);
-      checkEvaluable(folded);
-      computed.push({ column: c.name, expr: folded });
+      computed.push({ column: c.name, expr: planRowExpr(t, folded, clock) });
     }
   }
-  const filter = planFilter(t, s.where, clock);
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
   const rows = rowsInScope(ctx, t, scope.session);
   checkWriteWork(ctx, rows, [...(filter === null ? [] : [filter]), ...computed.map((c) => c.expr)]);
   const seqBase = ctx.seq.reserve(Math.max(1, rows));
@@ -183,7 +184,7 @@ export async function remove(ctx: EngineContext, scope: StatementScope, s: Delet
   checkWrite(scope.session, t);
   const metaIndex = ctx.machines.system.appliedIndex();
   const clock = clockOf(ctx);
-  const filter = planFilter(t, s.where, clock);
+  const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
   const rows = rowsInScope(ctx, t, scope.session);
   checkWriteWork(ctx, rows, filter === null ? [] : [filter]);
   const seqBase = ctx.seq.reserve(Math.max(1, rows));

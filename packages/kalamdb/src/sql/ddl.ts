@@ -1,6 +1,8 @@
 /**
  * DDL: namespaces, tables, storages — each one meta:system command through `executeSystem` (dba/system only) — and
- * the SHOW / DESCRIBE reads of local meta:system state after a read barrier (everyone).
+ * the SHOW / DESCRIBE reads of local meta:system state after a read barrier. A SHOW shows what a system table holds,
+ * so it is allowed by that table's rule (`requireSystemRead`): namespaces and tables to everyone, storages — whose
+ * paths are the node's file system — to dba and system.
  */
 import type {
   AlterTableAddColumn,
@@ -13,10 +15,10 @@ import type {
   DropTable,
   ShowTables,
 } from '@kalam/sql';
-import { SQL_LIMITS } from '@kalam/sql';
 import type { Value } from '../commands.js';
 import { MetaSystem } from '../group-id.js';
 import { checkIdentifier } from '../tables.js';
+import { checkAlter, checkTableId } from '../validate.js';
 import {
   accepted,
   lookupTable,
@@ -29,6 +31,7 @@ import {
 } from './context.js';
 import { KalamError } from './errors.js';
 import { columnFromDef, dataTypeName, schemaFromCreate } from './schema.js';
+import { requireSystemRead } from './system-tables.js';
 import type { QueryResult } from './types.js';
 
 /** A result with rows, every column typed Text unless named in `types`. */
@@ -99,7 +102,8 @@ export async function useNamespace(ctx: EngineContext, ns: string): Promise<Quer
   return messageResult(`Using namespace ${ns}`);
 }
 
-export async function showNamespaces(ctx: EngineContext): Promise<QueryResult> {
+export async function showNamespaces(ctx: EngineContext, scope: StatementScope): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'namespaces', 'SHOW NAMESPACES');
   await ctx.executor.readBarrier(MetaSystem);
   const tables = ctx.machines.system.tables();
   const rows = ctx.machines.system
@@ -118,15 +122,11 @@ export async function showNamespaces(ctx: EngineContext): Promise<QueryResult> {
 
 export async function createTable(ctx: EngineContext, scope: StatementScope, s: CreateTable): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'CREATE TABLE');
-  const tableId = resolveTableId(s.table, scope);
+  const tableId = checkTableId(resolveTableId(s.table, scope));
   const schema = schemaFromCreate(s);
   await ctx.executor.readBarrier(MetaSystem);
   if (s.ifNotExists && ctx.catalog.table(tableId) !== undefined)
     return messageResult(`Table ${tableId} already exists`);
-  const storageId = schema.options.storageId;
-  if (storageId !== undefined && !ctx.machines.system.storages().some((st) => st.storageId === storageId)) {
-    throw new KalamError('SQL_EXECUTION_ERROR', `storage ${storageId} does not exist`);
-  }
   const r = await ctx.executor.executeSystem({
     type: 'CreateTable',
     tableId,
@@ -166,26 +166,18 @@ export async function alterTableAddColumn(
   if (t.schema.columns.some((c) => c.name === column.name)) {
     throw new KalamError('ALREADY_EXISTS', `column ${column.name} already exists in ${tableId}`);
   }
-  // Existing rows get NULL in the new column (nothing is backfilled), so it cannot be NOT NULL or the key.
-  if (s.column.primaryKey || column.notNull) {
-    throw new KalamError(
-      'INVALID_SQL',
-      `ADD COLUMN ${column.name}: an added column must be nullable and not the primary key`,
-    );
+  if (s.column.primaryKey) {
+    throw new KalamError('INVALID_SQL', `ADD COLUMN ${column.name}: an added column cannot be the primary key`);
   }
-  if (t.schema.columns.length >= SQL_LIMITS.tableColumnsMax) {
-    throw new KalamError(
-      'LIMIT_EXCEEDED',
-      `${tableId} has ${t.schema.columns.length} columns already (limit tableColumnsMax = ${SQL_LIMITS.tableColumnsMax})`,
-      { limit: 'tableColumnsMax', max: SQL_LIMITS.tableColumnsMax },
-    );
-  }
+  // Existing rows get NULL in the new column (nothing is backfilled): the rule meta:system applies (validate.ts).
   const schema = { ...t.schema, columns: [...t.schema.columns, column] };
+  checkAlter(t.schema, schema, tableId);
   accepted(await ctx.executor.executeSystem({ type: 'AlterTable', tableId, schema }));
   return messageResult(`Column ${column.name} added to ${tableId}`);
 }
 
-export async function showTables(ctx: EngineContext, s: ShowTables): Promise<QueryResult> {
+export async function showTables(ctx: EngineContext, scope: StatementScope, s: ShowTables): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'tables', 'SHOW TABLES');
   await ctx.executor.readBarrier(MetaSystem);
   if (s.namespace !== null && !ctx.machines.system.namespaces().some((n) => n.namespaceId === s.namespace)) {
     throw new KalamError('NAMESPACE_NOT_FOUND', `namespace ${s.namespace} does not exist`);
@@ -219,18 +211,8 @@ export async function describeTable(ctx: EngineContext, scope: StatementScope, s
   );
 }
 
-/** Storage types the later jobs milestone can write to. */
-const STORAGE_TYPES: ReadonlySet<string> = new Set(['filesystem']);
-
 export async function createStorage(ctx: EngineContext, scope: StatementScope, s: CreateStorage): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'CREATE STORAGE');
-  if (!STORAGE_TYPES.has(s.type)) {
-    throw new KalamError(
-      'INVALID_SQL',
-      `storage type ${s.type} is not supported yet (use ${[...STORAGE_TYPES].join(', ')})`,
-    );
-  }
-  if (s.path.trim() === '') throw new KalamError('INVALID_SQL', 'a storage needs a non-empty PATH');
   const config = { type: s.type, path: s.path };
   accepted(await ctx.executor.executeSystem({ type: 'RegisterStorage', storageId: s.id, config }));
   return messageResult(`Storage ${s.id} created`);
@@ -238,16 +220,13 @@ export async function createStorage(ctx: EngineContext, scope: StatementScope, s
 
 export async function dropStorage(ctx: EngineContext, scope: StatementScope, s: DropStorage): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'DROP STORAGE');
-  await ctx.executor.readBarrier(MetaSystem);
-  const users = ctx.machines.system.tables().filter((t) => t.schema.options.storageId === s.id);
-  if (users.length > 0) {
-    throw new KalamError('SQL_EXECUTION_ERROR', `storage ${s.id} is used by ${users.map((t) => t.tableId).join(', ')}`);
-  }
+  // meta:system refuses a storage that a table still uses (state/system.ts).
   accepted(await ctx.executor.executeSystem({ type: 'UnregisterStorage', storageId: s.id }));
   return messageResult(`Storage ${s.id} dropped`);
 }
 
-export async function showStorages(ctx: EngineContext): Promise<QueryResult> {
+export async function showStorages(ctx: EngineContext, scope: StatementScope): Promise<QueryResult> {
+  requireSystemRead(scope.session, 'storages', 'SHOW STORAGES');
   await ctx.executor.readBarrier(MetaSystem);
   const rows = ctx.machines.system.storages().map((st): Value[] => [st.storageId, st.config.type, st.config.path]);
   return tableResult(['storage_id', 'storage_type', 'base_directory'], rows);

@@ -11,6 +11,7 @@ import { accepted, type EngineContext, type StatementScope } from './context.js'
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
 import { EvalScheduler, StatementBudget } from './budget.js';
+import { VerifiedCredentials } from './credentials.js';
 import { KalamError, toKalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
@@ -21,7 +22,7 @@ import { systemRelation } from './system-tables.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import * as users from './users.js';
 import * as live from './live.js';
-import { planLiveQuery, type LiveQueryPlan } from '../live/plan.js';
+import { planLiveQuery, recheckLiveQuery, type LiveQueryPlan } from '../live/plan.js';
 
 export interface SqlEngineOptions {
   readonly executor: CommandExecutor;
@@ -61,6 +62,7 @@ export class SqlEngine {
       clusterView: opts.clusterView,
       limits,
       budget: () => new StatementBudget(limits, monotonicNow, scheduler),
+      credentials: new VerifiedCredentials(),
     };
   }
 
@@ -98,8 +100,25 @@ export class SqlEngine {
     return this.guard(() => planLiveQuery(this.ctx, { session, namespace: namespace ?? null }, sql));
   }
 
+  /**
+   * Throws KalamError (PERMISSION_DENIED, TABLE_NOT_FOUND) unless `session` — its role now — may still hold a live
+   * query planned as `plan`. Synchronous, on this node's state.
+   */
+  checkLiveQuery(session: Session, plan: LiveQueryPlan): void {
+    try {
+      recheckLiveQuery(this.ctx, session, plan);
+    } catch (err) {
+      throw toKalamError(err);
+    }
+  }
+
   authenticate(username: string, password: string): Promise<Session> {
-    return this.guard(() => users.authenticate(this.ctx, username, password));
+    return this.guard(async () => (await users.verifyLogin(this.ctx, username, password)).session);
+  }
+
+  /** `authenticate`, with the version of the user record the password was checked against (a token carries it). */
+  verifyLogin(username: string, password: string): Promise<users.VerifiedLogin> {
+    return this.guard(() => users.verifyLogin(this.ctx, username, password));
   }
 
   bootstrap(rootPassword: string): Promise<void> {
@@ -138,7 +157,7 @@ export class SqlEngine {
       case 'DropNamespace':
         return ddl.dropNamespace(ctx, scope, stmt);
       case 'ShowNamespaces':
-        return ddl.showNamespaces(ctx);
+        return ddl.showNamespaces(ctx, scope);
       case 'Use':
         return ddl.useNamespace(ctx, stmt.namespace);
       case 'CreateTable':
@@ -146,7 +165,7 @@ export class SqlEngine {
       case 'DropTable':
         return ddl.dropTable(ctx, scope, stmt);
       case 'ShowTables':
-        return ddl.showTables(ctx, stmt);
+        return ddl.showTables(ctx, scope, stmt);
       case 'DescribeTable':
         return ddl.describeTable(ctx, scope, stmt);
       case 'AlterTableAddColumn':
@@ -156,7 +175,7 @@ export class SqlEngine {
       case 'DropStorage':
         return ddl.dropStorage(ctx, scope, stmt);
       case 'ShowStorages':
-        return ddl.showStorages(ctx);
+        return ddl.showStorages(ctx, scope);
       case 'Insert':
         return insert(ctx, scope, stmt);
       case 'Update':

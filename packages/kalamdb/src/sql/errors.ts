@@ -16,7 +16,6 @@ import { TableNameError } from '../tables.js';
 export type KalamErrorCode =
   | 'INVALID_SQL'
   | 'LIMIT_EXCEEDED'
-  | 'RATE_LIMIT_EXCEEDED'
   | 'EMPTY_SQL'
   | 'BATCH_PARSE_ERROR'
   | 'PARAMS_WITH_BATCH'
@@ -30,12 +29,12 @@ export type KalamErrorCode =
   | 'CLUSTER_UNAVAILABLE'
   | 'INVALID_INPUT'
   | 'UNAUTHORIZED'
+  | 'RATE_LIMIT_EXCEEDED'
   | 'INTERNAL_ERROR';
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
   LIMIT_EXCEEDED: 400,
-  RATE_LIMIT_EXCEEDED: 429,
   EMPTY_SQL: 400,
   BATCH_PARSE_ERROR: 400,
   PARAMS_WITH_BATCH: 400,
@@ -49,6 +48,7 @@ const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   CLUSTER_UNAVAILABLE: 503,
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
+  RATE_LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,
 };
 
@@ -130,6 +130,9 @@ export function toKalamError(err: unknown): KalamError {
     return new KalamError(err.code, err.message, details, { cause: err });
   }
   if (err instanceof MultiRaftError) return fromRaft(err);
+  // A command the executor refused before proposing it (validate.ts): the statement is at fault.
+  if (err instanceof ApplyError && err.code === 'INVALID')
+    return new KalamError('INVALID_SQL', err.message, null, { cause: err });
   // A refusal raised by a state machine read helper (a table dropped between planning and reading).
   if (err instanceof ApplyError) return fromRefusal({ type: 'Error', code: err.code, message: err.message });
   if (err instanceof TableNameError) return new KalamError('INVALID_SQL', err.message, null, { cause: err });

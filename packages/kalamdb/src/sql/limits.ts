@@ -6,6 +6,22 @@ export const SQL_ENGINE_LIMITS = {
   scryptP: 1,
   scryptKeyBytes: 32,
   scryptSaltBytes: 16,
+  /**
+   * scrypt computations running at once in this process (hashing and verifying). Each one holds a thread of libuv's
+   * pool (4 by default) for ~50 ms; unbounded, a flood of password guesses takes every thread and queues every other
+   * password check — and the file system work that shares the pool — behind it.
+   */
+  scryptConcurrencyMax: 2,
+  /** scrypt computations waiting for a slot; one more is refused at once with RATE_LIMIT_EXCEEDED. */
+  scryptQueueMax: 32,
+  /**
+   * A password that matched is remembered this long (as an HMAC of user id, current hash and password under a key
+   * that never leaves the process), so a client sending Basic credentials with every request pays scrypt once per
+   * window rather than once per request. Any change of the user's hash forgets it.
+   */
+  verifiedCredentialTtlMs: 60_000,
+  /** Remembered matches at most; the oldest is forgotten first. */
+  verifiedCredentialsMax: 10_000,
   /** Low bits of a `_seq` below the millisecond: 2^12 sequence numbers per millisecond per engine. */
   seqCounterBits: 12,
   /** Bits of the low part that carry the node id (so two nodes start each millisecond at different offsets). */
@@ -54,6 +70,9 @@ export type EvalLimits = {
 
 if (SQL_ENGINE_LIMITS.seqNodeBits >= SQL_ENGINE_LIMITS.seqCounterBits) {
   throw new Error('SQL_ENGINE_LIMITS.seqNodeBits must leave room for a counter below seqCounterBits');
+}
+if (SQL_ENGINE_LIMITS.scryptConcurrencyMax < 1 || SQL_ENGINE_LIMITS.scryptQueueMax < 0) {
+  throw new Error('SQL_ENGINE_LIMITS: scrypt needs at least one slot and a queue of 0 or more');
 }
 if (SQL_ENGINE_LIMITS.scryptSaltBytes < 16) throw new Error('SQL_ENGINE_LIMITS.scryptSaltBytes must be at least 16');
 if (SQL_ENGINE_LIMITS.evalSliceMs >= SQL_ENGINE_LIMITS.statementEvalMsMax) {

@@ -1,19 +1,78 @@
 /**
  * Password hashes: scrypt with a random salt, encoded `scrypt$N$r$p$salt$hash` (salt and hash in base64). The hash
  * is computed by the proposer and travels inside the CreateUser/UpdateUser command, so apply stays deterministic.
+ *
+ * Every scrypt computation of the process — hashing and verifying — passes one gate: at most
+ * SQL_ENGINE_LIMITS.scryptConcurrencyMax run at once and at most scryptQueueMax wait; one more is refused at once
+ * with RATE_LIMIT_EXCEEDED instead of queueing without bound. A flood of password guesses so costs the node a fixed
+ * share of libuv's thread pool, not all of it. `scryptStats()` counts what the gate let through (tests, metrics).
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { KalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS } from './limits.js';
 
-function derive(password: string, salt: Buffer, params: { n: number; r: number; p: number; keyBytes: number }) {
-  return new Promise<Buffer>((resolve, reject) => {
-    // maxmem: scrypt needs 128 * N * r bytes; leave headroom over Node's 32 MiB default.
-    const maxmem = 256 * params.n * params.r;
-    scrypt(password, salt, params.keyBytes, { N: params.n, r: params.r, p: params.p, maxmem }, (err, key) => {
-      if (err === null) resolve(key);
-      else reject(err);
+/** What the scrypt gate has done since the process started. */
+export interface ScryptStats {
+  /** Computations started. */
+  readonly computed: number;
+  /** Computations running now. */
+  readonly inFlight: number;
+  /** The most that ever ran at once (≤ SQL_ENGINE_LIMITS.scryptConcurrencyMax). */
+  readonly inFlightMax: number;
+  /** Waiting for a slot now. */
+  readonly queued: number;
+  /** Refused because the queue was full. */
+  readonly refused: number;
+}
+
+const stats = { computed: 0, inFlight: 0, inFlightMax: 0, refused: 0 };
+/** Who waits for a slot, first come first served; each is handed a slot by the computation that ends. */
+const waiting: (() => void)[] = [];
+
+export function scryptStats(): ScryptStats {
+  return { ...stats, queued: waiting.length };
+}
+
+/** Takes a slot, waiting in the bounded queue if none is free; throws RATE_LIMIT_EXCEEDED when the queue is full. */
+async function acquireSlot(): Promise<void> {
+  if (stats.inFlight < SQL_ENGINE_LIMITS.scryptConcurrencyMax) {
+    stats.inFlight++;
+    return;
+  }
+  if (waiting.length >= SQL_ENGINE_LIMITS.scryptQueueMax) {
+    stats.refused++;
+    throw new KalamError(
+      'RATE_LIMIT_EXCEEDED',
+      'too many password checks are waiting on this node; retry in a moment (or use a token)',
+      { retryAfterSeconds: 1 },
+    );
+  }
+  // The slot is handed over by releaseSlot without going free, so inFlight already counts this waiter.
+  await new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+function releaseSlot(): void {
+  const next = waiting.shift();
+  if (next !== undefined) next();
+  else stats.inFlight--;
+}
+
+async function derive(password: string, salt: Buffer, params: { n: number; r: number; p: number; keyBytes: number }) {
+  await acquireSlot();
+  stats.computed++;
+  stats.inFlightMax = Math.max(stats.inFlightMax, stats.inFlight);
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      // maxmem: scrypt needs 128 * N * r bytes; leave headroom over Node's 32 MiB default.
+      const maxmem = 256 * params.n * params.r;
+      scrypt(password, salt, params.keyBytes, { N: params.n, r: params.r, p: params.p, maxmem }, (err, key) => {
+        if (err === null) resolve(key);
+        else reject(err);
+      });
     });
-  });
+  } finally {
+    releaseSlot();
+  }
 }
 
 const DEFAULT_PARAMS = {
@@ -46,6 +105,13 @@ export async function verifyPassword(password: string, encoded: string): Promise
 /** A hash to verify against when the user does not exist, so that an unknown name costs as much as a wrong password. */
 let dummyHash: Promise<string> | null = null;
 export function dummyPasswordHash(): Promise<string> {
-  dummyHash ??= hashPassword('kalam-dummy-password');
+  if (dummyHash === null) {
+    const pending = hashPassword('kalam-dummy-password');
+    // A refusal (a full gate) must not be remembered as the dummy hash for good.
+    pending.catch(() => {
+      if (dummyHash === pending) dummyHash = null;
+    });
+    dummyHash = pending;
+  }
   return dummyHash;
 }

@@ -1,7 +1,9 @@
 /** Column types between the SQL AST, the replicated TableSchema and KalamDB's result `data_type` names. */
 import type { ColumnDef, CreateTable } from '@kalam/sql';
 import type { ColumnSchema, TableSchema, Value } from '../commands.js';
+import { DEFAULT_FUNCTIONS, checkSchema } from '../validate.js';
 import { KalamError } from './errors.js';
+import { coerce } from './values.js';
 
 const DATA_TYPE_NAMES: Readonly<Record<string, string>> = {
   BIGINT: 'BigInt',
@@ -30,14 +32,13 @@ export function typeOfValue(value: Value): string {
   return 'TEXT';
 }
 
-/** Functions a DEFAULT may name; the planner evaluates them before proposing (apply never sees a clock). */
-export const DEFAULT_FUNCTIONS: ReadonlySet<string> = new Set(['NOW', 'CURRENT_TIMESTAMP', 'SNOWFLAKE_ID', 'UUID']);
-
 export function columnFromDef(def: ColumnDef): ColumnSchema {
   const d = def.default;
   if (d === null) return { name: def.name, type: def.type, notNull: def.notNull, default: null };
-  if (d.kind === 'literal')
-    return { name: def.name, type: def.type, notNull: def.notNull, default: { literal: d.value } };
+  if (d.kind === 'literal') {
+    const column = { name: def.name, type: def.type, notNull: def.notNull, default: null };
+    return { ...column, default: { literal: coerce(column, d.value) } };
+  }
   if (!DEFAULT_FUNCTIONS.has(d.name) || d.args.length > 0) {
     throw new KalamError(
       'INVALID_SQL',
@@ -47,22 +48,16 @@ export function columnFromDef(def: ColumnDef): ColumnSchema {
   return { name: def.name, type: def.type, notNull: def.notNull, default: { fn: d.name } };
 }
 
-/** CREATE TABLE → the replicated schema, with KalamDB's option rules checked. */
+/** CREATE TABLE → the replicated schema, checked by the rules its state machine applies (validate.ts). */
 export function schemaFromCreate(stmt: CreateTable): TableSchema {
   const o = stmt.options;
-  if (stmt.tableType === 'STREAM' && o.ttlSeconds === undefined) {
-    throw new KalamError('INVALID_SQL', 'a STREAM table needs WITH (TTL_SECONDS = …)');
-  }
-  if (stmt.tableType !== 'STREAM' && o.ttlSeconds !== undefined) {
-    throw new KalamError('INVALID_SQL', 'TTL_SECONDS applies to STREAM tables only');
-  }
-  if (stmt.tableType !== 'SHARED' && o.accessLevel !== undefined) {
-    throw new KalamError('INVALID_SQL', 'ACCESS_LEVEL applies to SHARED tables only');
-  }
   const options: { -readonly [K in keyof TableSchema['options']]: TableSchema['options'][K] } = {};
   if (o.ttlSeconds !== undefined) options.ttlSeconds = o.ttlSeconds;
   if (o.flushPolicy !== undefined) options.flushPolicy = { rows: o.flushPolicy.rows };
   if (o.accessLevel !== undefined) options.accessLevel = o.accessLevel;
   if (o.storageId !== undefined) options.storageId = o.storageId;
-  return { columns: stmt.columns.map(columnFromDef), primaryKey: stmt.primaryKey, options };
+  return checkSchema(
+    { columns: stmt.columns.map(columnFromDef), primaryKey: stmt.primaryKey, options },
+    stmt.tableType,
+  );
 }

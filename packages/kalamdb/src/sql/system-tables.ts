@@ -3,7 +3,9 @@
  * (meta:system, meta:users, meta:jobs, every user shard for live queries), then queried like any table. The cluster
  * views come from the node process (`clusterView`); standalone shows one node and no groups.
  * system.users never carries password hashes. system.tables and system.namespaces are readable by every role,
- * the rest by dba and system.
+ * the rest by dba and system. `requireSystemRead` is that rule, for every surface that shows the same data: SHOW
+ * STORAGES (system.storages), SHOW NAMESPACES / SHOW TABLES, and the HTTP cluster status (system.cluster_nodes and
+ * system.cluster_groups) — so a role cannot see through one door what another keeps from it.
  */
 import type { Role, Value } from '../commands.js';
 import { MetaJobs, MetaSystem, MetaUsers, dataUserShard } from '../group-id.js';
@@ -11,8 +13,9 @@ import { printQuery } from '../live/print.js';
 import { splitTableId } from '../tables.js';
 import type { Expr } from '@kalam/sql';
 import { KalamError } from './errors.js';
-import { requireRole, type EngineContext, type StatementScope } from './context.js';
+import { atLeast, requireRole, type EngineContext, type StatementScope } from './context.js';
 import type { Relation, RelationColumn } from './query.js';
+import type { Session } from './types.js';
 import { SCHEDULE_COLUMNS, SCHEDULES_MIN_ROLE, scheduleRows } from './schedules.js';
 
 interface SystemTable {
@@ -32,7 +35,7 @@ function jsonOrNull(v: unknown): Value {
   return v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
+const SYSTEM_TABLES = {
   users: {
     columns: cols(
       'user_id, username, role, created_at TIMESTAMP, updated_at TIMESTAMP, deleted_at TIMESTAMP, locked_until TIMESTAMP, last_login_at TIMESTAMP',
@@ -171,12 +174,31 @@ const SYSTEM_TABLES: Readonly<Record<string, SystemTable>> = {
       );
     },
   },
-};
+} as const satisfies Readonly<Record<string, SystemTable>>;
+
+export type SystemTableName = keyof typeof SYSTEM_TABLES;
+
+/**
+ * Throws PERMISSION_DENIED unless the session may read `system.<name>` — and so anything else that shows the same
+ * data. `what` names the surface in the message (default: the table).
+ */
+export function requireSystemRead(session: Session, name: SystemTableName, what = `reading system.${name}`): void {
+  requireRole(session, SYSTEM_TABLES[name].minRole, what);
+}
+
+/** True when the session may read `system.<name>` (the rule of `requireSystemRead`, as a question). */
+export function canReadSystem(session: Session, name: SystemTableName): boolean {
+  return atLeast(session.role, SYSTEM_TABLES[name].minRole);
+}
+
+function isSystemTableName(name: string): name is SystemTableName {
+  return Object.hasOwn(SYSTEM_TABLES, name);
+}
 
 /** The rows of `system.<name>` for the scope's session, or TABLE_NOT_FOUND / PERMISSION_DENIED. */
 export async function systemRelation(ctx: EngineContext, scope: StatementScope, name: string): Promise<Relation> {
-  const table = Object.hasOwn(SYSTEM_TABLES, name) ? SYSTEM_TABLES[name] : undefined;
-  if (table === undefined) throw new KalamError('TABLE_NOT_FOUND', `table system.${name} does not exist`);
-  requireRole(scope.session, table.minRole, `reading system.${name}`);
+  if (!isSystemTableName(name)) throw new KalamError('TABLE_NOT_FOUND', `table system.${name} does not exist`);
+  requireSystemRead(scope.session, name);
+  const table: SystemTable = SYSTEM_TABLES[name];
   return { name: `system.${name}`, columns: table.columns, hidden: [], rows: await table.load(ctx) };
 }

@@ -8,18 +8,20 @@ import type { AlterUser, CreateUser, DropUser } from '@kalam/sql';
 import type { Role, UserRecord } from '../commands.js';
 import { MetaUsers } from '../group-id.js';
 import { accepted, atLeast, messageResult, refusalCode, requireRole, type EngineContext } from './context.js';
+import { ApplyError } from '../state/base.js';
+import { checkUserName, rootProblem } from '../validate.js';
 import { KalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS } from './limits.js';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
 import type { QueryResult, Session } from './types.js';
 
+/** The rule meta:users applies (validate.ts), as the statement's INVALID_INPUT. */
 function checkName(name: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (name.length === 0 || name.length > SQL_ENGINE_LIMITS.userNameCharsMax || /[\u0000-\u001f]/.test(name)) {
-    throw new KalamError(
-      'INVALID_INPUT',
-      `a user name has 1 to ${SQL_ENGINE_LIMITS.userNameCharsMax} printable characters`,
-    );
+  try {
+    checkUserName(name);
+  } catch (err) {
+    if (err instanceof ApplyError) throw new KalamError('INVALID_INPUT', err.message, null, { cause: err });
+    throw err;
   }
 }
 
@@ -91,6 +93,9 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
     passwordHash = await hashPassword(s.set.password);
   } else {
     checkManage(session, s.set.role, 'ALTER USER … SET ROLE');
+    // The rule meta:users applies too (validate.ts): a demoted root would lock system statements out for good.
+    const problem = rootProblem(user.userId, s.set);
+    if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
     role = s.set.role;
   }
   const record: UserRecord = {
@@ -99,7 +104,9 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
     passwordHash,
     role,
     createdAt: user.createdAt,
-    updatedAt: ctx.now(),
+    // The record's version: tokens and open sockets are bound to it (they die when it moves), so it must move
+    // forward on every change even when two come in one millisecond or from a node whose clock is behind.
+    updatedAt: Math.max(ctx.now(), user.updatedAt + 1),
   };
   accepted(await ctx.executor.executeUsers({ type: 'UpdateUser', user: record }));
   return messageResult(`User ${s.name} altered`);
@@ -114,7 +121,8 @@ export async function dropUser(ctx: EngineContext, session: Session, s: DropUser
   }
   checkManage(session, user.role, 'DROP USER');
   if (user.userId === session.userId) throw new KalamError('SQL_EXECUTION_ERROR', 'a user cannot drop itself');
-  if (user.username === 'root') throw new KalamError('SQL_EXECUTION_ERROR', 'the root user cannot be dropped');
+  const problem = rootProblem(user.userId, 'drop');
+  if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', problem);
   accepted(await ctx.executor.executeUsers({ type: 'DeleteUser', userId: user.userId, deletedAt: ctx.now() }));
   return messageResult(`User ${s.name} dropped`);
 }
@@ -136,17 +144,35 @@ export async function impersonate(ctx: EngineContext, session: Session, userId: 
 
 const UNAUTHORIZED = 'invalid username or password';
 
+/** A password check that passed: who, and the version (updatedAt) of the user record it was checked against. */
+export interface VerifiedLogin {
+  readonly session: Session;
+  readonly credentialVersion: number;
+}
+
 /**
  * The session of a user whose password matches. Unknown, deleted, locked users and wrong passwords all get the same
- * UNAUTHORIZED error, after the same scrypt work, so the answer tells nothing about which names exist.
+ * UNAUTHORIZED error, after the same scrypt work, so the answer tells nothing about which names exist. A password
+ * that matched this user's current hash lately is recognised without scrypt (credentials.ts); one longer than any
+ * password can be is refused without it (it matches no one, so refusing it early tells nothing either).
  */
-export async function authenticate(ctx: EngineContext, username: string, password: string): Promise<Session> {
+export async function verifyLogin(ctx: EngineContext, username: string, password: string): Promise<VerifiedLogin> {
+  if (password.length > SQL_ENGINE_LIMITS.passwordCharsMax) throw new KalamError('UNAUTHORIZED', UNAUTHORIZED);
   await ctx.executor.readBarrier(MetaUsers);
   const user = ctx.machines.users.byName(username);
-  const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+  let ok: boolean;
+  if (user !== undefined && ctx.credentials.matches(user, password, ctx.now())) {
+    ok = true;
+  } else {
+    ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    if (ok && user !== undefined) ctx.credentials.remember(user, password, ctx.now());
+  }
   const locked = user !== undefined && user.lockedUntil !== null && user.lockedUntil > ctx.now();
   if (user === undefined || !ok || locked) throw new KalamError('UNAUTHORIZED', UNAUTHORIZED);
-  return { userId: user.userId, username: user.username, role: user.role };
+  return {
+    session: { userId: user.userId, username: user.username, role: user.role },
+    credentialVersion: user.updatedAt,
+  };
 }
 
 /** Creates `root` (role system) unless it exists; a concurrent bootstrap on another node is not an error. */

@@ -4,7 +4,7 @@
  * folded into replicated `Value`s and coerced to the column's type.
  */
 import { randomUUID } from 'node:crypto';
-import { evaluate, mapExpr, type Expr, type SqlValue } from '@kalam/sql';
+import { evaluate, isCarriedNumber, mapExpr, numberProblem, type Expr, type SqlValue } from '@kalam/sql';
 import type { ColumnSchema, Value } from '../commands.js';
 import { KalamError } from './errors.js';
 
@@ -116,11 +116,29 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'INT', 'SMALLINT']
  * A value coerced to the column's type where the conversion is exact: an ISO date string into a TIMESTAMP (ms since
  * the epoch), an integral numeric string into an integer column, 'true'/'false' and 0/1 into a BOOLEAN, a number into
  * TEXT. Anything else passes unchanged and the state machine's type check refuses it.
+ *
+ * The one gate of every value bound for a row, planned (INSERT values, constant SETs, function DEFAULTs) and applied
+ * (the state machine's computed `SET n = n * n`, where the KalamError becomes the same refusal on every replica): a
+ * number Kalam cannot carry exactly (`isCarriedNumber`: folded past 2^53, or to Infinity) is INVALID_INPUT, never a
+ * row that no command or snapshot could encode afterwards.
  */
 export function coerce(column: ColumnSchema, v: Value): Value {
+  const out = coerceToType(column, v);
+  if (typeof out === 'number' && !isCarriedNumber(out)) {
+    throw new KalamError('INVALID_INPUT', `column ${column.name}: ${numberProblem(out)}`);
+  }
+  return out;
+}
+
+function coerceToType(column: ColumnSchema, v: Value): Value {
   if (v === null) return v;
   if (column.type === 'TIMESTAMP' && typeof v === 'string') {
-    if (/^-?\d+$/.test(v)) return Number(v);
+    if (/^-?\d+$/.test(v)) {
+      const ms = Number(v);
+      if (!Number.isSafeInteger(ms))
+        throw new KalamError('INVALID_INPUT', `column ${column.name}: ${v} is beyond ±2^53`);
+      return ms;
+    }
     const ms = Date.parse(v);
     if (Number.isNaN(ms))
       throw new KalamError('INVALID_INPUT', `column ${column.name}: ${JSON.stringify(v)} is not a timestamp`);

@@ -3,14 +3,24 @@
  * below the group's stored applied index (a replay after a crash), each command inside its own savepoint so
  * that it applies whole or not at all; snapshot = the group's whole state; restore = replace it atomically.
  *
- * A command that cannot apply (a table that does not exist, a duplicate key) gets a deterministic `Error`
- * response on every replica. Anything else thrown is a bug and stops the node.
+ * Apply is total. Whatever an entry holds — bytes that do not decode, a command an older version or a planner bug let
+ * through (validate.ts decides, with the same rules the planner used), a row the table refuses — every replica
+ * answers the same deterministic refusal, `{type: 'Error', code, message}`, leaves the state as it was and moves on:
+ * a command that reached the log can never stop the cluster. Only two things stop a node, with an ApplyFatalError
+ * that says which: its own storage failing (disk full, I/O error, corruption, a flushed file gone), or an internal
+ * invariant broken (a bug: an error of no kind apply expects). Skipping such an entry instead would let this replica
+ * diverge from the others for good.
  */
-import type { AppliedEntry, StateMachine } from '@kalam/multiraft';
-import { CommandCodecError, canonicalJson, decodeCommand } from '../codec.js';
-import type { DataStore } from '../store.js';
+import Database from 'better-sqlite3';
 
-/** A deterministic refusal: becomes `{type: 'Error', message}` on every node. */
+import type { AppliedEntry, StateMachine } from '@kalam/multiraft';
+import { SqlError } from '@kalam/sql';
+import { CommandCodecError, canonicalJson, decodeCommand } from '../codec.js';
+import { ColdStoreError } from '../cold/store.js';
+import type { DataStore } from '../store.js';
+import { TableNameError } from '../tables.js';
+
+/** A deterministic refusal: becomes `{type: 'Error', code, message}` on every node. */
 export class ApplyError extends Error {
   override readonly name = 'ApplyError';
   constructor(
@@ -21,26 +31,100 @@ export class ApplyError extends Error {
   }
 }
 
+/** Why a node stops in apply: its own storage failed, or the code broke one of its own invariants. */
+export type FatalReason = 'local-storage' | 'internal-invariant';
+
+/** An entry this node cannot apply for a reason of its own; the node stops rather than skip it. */
+export class ApplyFatalError extends Error {
+  override readonly name = 'ApplyFatalError';
+  readonly code = 'APPLY_FATAL';
+  constructor(
+    readonly groupId: number,
+    readonly index: number,
+    readonly commandType: string,
+    readonly reason: FatalReason,
+    cause: unknown,
+  ) {
+    const what = reason === 'local-storage' ? "this node's storage failed" : 'an internal invariant broke (a bug)';
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`group ${groupId}, entry ${index} (${commandType}): ${what}: ${detail}`, { cause });
+  }
+}
+
 export interface ErrorResponse {
   readonly type: 'Error';
   readonly code: string;
   readonly message: string;
 }
 
+/** SQLite codes that are a verdict on the command and the replicated state, the same on every replica. */
+const DETERMINISTIC_SQLITE = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
+/** SQLite codes that are this node's storage failing. */
+const LOCAL_SQLITE = /^SQLITE_(IOERR|CORRUPT|FULL|NOMEM|BUSY|LOCKED|CANTOPEN|READONLY|NOTADB|PERM|AUTH|PROTOCOL|NOLFS)/;
+
+/** The refusal an error thrown by apply stands for, or null when it is not one. */
+export function refusalOf(err: unknown): ErrorResponse | null {
+  if (err instanceof ApplyError) return { type: 'Error', code: err.code, message: err.message };
+  if (err instanceof CommandCodecError || err instanceof SqlError || err instanceof TableNameError) {
+    return { type: 'Error', code: 'INVALID', message: err.message };
+  }
+  if (err instanceof Database.SqliteError && DETERMINISTIC_SQLITE.test(err.code)) {
+    return { type: 'Error', code: 'INVALID', message: `the store refused the command: ${err.message}` };
+  }
+  return null;
+}
+
+function fatalReason(err: unknown): FatalReason {
+  if (err instanceof Database.SqliteError) return LOCAL_SQLITE.test(err.code) ? 'local-storage' : 'internal-invariant';
+  if (err instanceof ColdStoreError) return 'local-storage';
+  const code = err instanceof Error && 'code' in err ? (err as { code: unknown }).code : undefined;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? 'local-storage' : 'internal-invariant';
+}
+
+/** A decoded, checked command, or the refusal its bytes earn. */
+type Decoded<C> = { readonly cmd: C } | { readonly refusal: ErrorResponse };
+
+export interface StateMachineOptions {
+  /**
+   * TEST ONLY (the planted bug `unchecked-commands`): apply as Kalam did before commands were checked at apply and
+   * apply was total — no validation, and anything but an ApplyError stops the node. Used to write logs that hold the
+   * entries which used to stop every node, so a test can show the fixed code starts and serves over them.
+   */
+  readonly uncheckedCommands?: boolean;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The snapshot format of every Kalam state machine: version 2 since table incarnations. */
+export const SNAPSHOT_VERSION = 2;
+
 export abstract class KalamStateMachine<C extends { readonly type: string }, R> implements StateMachine {
+  /** Decoded commands by entry bytes: canApply and apply look at the same entry, decoding it once. */
+  private readonly decodedCache = new WeakMap<Uint8Array, Decoded<C>>();
+
   constructor(
     protected readonly store: DataStore,
     readonly groupId: number,
+    protected readonly options: StateMachineOptions = {},
   ) {}
 
+  /** The command of this group kind that `value` is (validate.ts), or an ApplyError('INVALID'). */
+  protected abstract check(value: unknown): C;
   protected abstract applyCommand(cmd: C, entry: AppliedEntry): R;
   /** The group's whole state as plain data. */
   protected abstract exportState(): unknown;
   /** Replaces the group's whole state (inside a transaction). */
   protected abstract importState(state: unknown): void;
+
+  /**
+   * Work a valid command causes before it applies, kept even when the command itself is then refused (outside its
+   * savepoint): a data group's meta horizon. It must not fail for anything the command holds.
+   */
+  protected prepare(_cmd: C, _entry: AppliedEntry): void {}
+
+  /** Optional in the StateMachine contract: the data groups pause on it (DESIGN.md §6). */
+  canApply?(entry: AppliedEntry): boolean;
 
   apply(entries: readonly AppliedEntry[]): unknown[] {
     return this.store.transaction(() =>
@@ -53,35 +137,77 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     );
   }
 
-  private applyOne(e: AppliedEntry): R | ErrorResponse {
-    let cmd: C;
+  /** The entry's command, decoded and checked once (cached by its bytes). */
+  protected decoded(e: AppliedEntry): Decoded<C> {
+    const known = this.decodedCache.get(e.data);
+    if (known !== undefined) return known;
+    let d: Decoded<C>;
     try {
-      cmd = decodeCommand<C>(e.data);
+      const raw = decodeCommand<C>(e.data);
+      d = { cmd: this.options.uncheckedCommands === true ? raw : this.check(raw) };
     } catch (err) {
-      if (err instanceof CommandCodecError) return { type: 'Error', code: 'INVALID', message: err.message };
-      throw err;
+      const refusal = refusalOf(err);
+      if (refusal === null) throw err;
+      d = { refusal };
+    }
+    this.decodedCache.set(e.data, d);
+    return d;
+  }
+
+  private applyOne(e: AppliedEntry): R | ErrorResponse {
+    const d = this.decoded(e);
+    if ('refusal' in d) return d.refusal;
+    const cmd = d.cmd;
+    if (this.options.uncheckedCommands === true) return this.applyUnchecked(cmd, e);
+    try {
+      this.prepare(cmd, e);
+    } catch (err) {
+      throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
     }
     try {
       // A nested better-sqlite3 transaction is a savepoint: a refused command leaves nothing behind.
       return this.store.db.transaction(() => this.applyCommand(cmd, e))();
     } catch (err) {
-      if (err instanceof ApplyError) return { type: 'Error', code: err.code, message: err.message };
-      throw err;
+      const refusal = refusalOf(err);
+      if (refusal === null) throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
+      this.store.physical.forget(); // the savepoint may have made or dropped physical tables
+      this.afterRefusal();
+      return refusal;
     }
   }
+
+  /** The planted bug's apply: only an ApplyError is a refusal; anything else escapes and stops the node. */
+  private applyUnchecked(cmd: C, e: AppliedEntry): R | ErrorResponse {
+    this.prepare(cmd, e);
+    try {
+      return this.store.db.transaction(() => this.applyCommand(cmd, e))();
+    } catch (err) {
+      if (!(err instanceof ApplyError)) throw err;
+      this.store.physical.forget();
+      this.afterRefusal();
+      return { type: 'Error', code: err.code, message: err.message };
+    }
+  }
+
+  /** A command's savepoint rolled back: forget what the subclass cached of it. */
+  protected afterRefusal(): void {}
 
   appliedIndex(): number {
     return this.store.appliedIndex(this.groupId);
   }
 
   snapshot(): Uint8Array {
-    return encoder.encode(canonicalJson({ version: 1, groupId: this.groupId, state: this.exportState() }));
+    const state = this.exportState();
+    return encoder.encode(canonicalJson({ version: SNAPSHOT_VERSION, groupId: this.groupId, state }));
   }
 
   restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
     const s = JSON.parse(decoder.decode(snapshot.data)) as { version: number; groupId: number; state: unknown };
-    if (s.version !== 1 || s.groupId !== this.groupId) {
-      throw new Error(`snapshot of group ${s.groupId} (version ${s.version}) cannot restore group ${this.groupId}`);
+    if (s.version !== SNAPSHOT_VERSION || s.groupId !== this.groupId) {
+      throw new Error(
+        `a snapshot of group ${s.groupId} in format ${s.version} cannot restore group ${this.groupId} ` +
+          `(format ${SNAPSHOT_VERSION})`,
+      );
     }
     this.store.transaction(() => {
       this.importState(s.state);

@@ -10,15 +10,17 @@
  * file wins (cold/store.ts `mergeLatest`: apply order, which is `_seq` order whenever `_seq` follows it). Updates and
  * deletes of a flushed row write a new hot version (a full row, or a tombstone).
  *
- * Cross-group order (DESIGN.md §6): a data command carries the meta:system index it was planned against;
- * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it
- * never skips.
+ * Cross-group order and ownership (DESIGN.md §6): a data command carries the meta:system index it was planned against;
+ * `canApply` holds the group until this node's meta:system has applied that index — the group pauses, it never skips.
+ * A data group owns its rows (in every table incarnation), its change log, its flushed files and (a user shard) its
+ * live-query registrations, and nothing else. It applies every command against its own view of the catalog as of its
+ * meta horizon (state/view.ts), never against the node's current catalog, and purges an incarnation's rows itself
+ * when its horizon passes the DropTable. Reads, which run after read barriers, see the current catalog.
  */
 import type { AppliedEntry } from '@kalam/multiraft';
 import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
-import { decodeCommand } from '../codec.js';
 import type { ColdRow } from '../cold/parquet.js';
 import { pastCutoff } from '../cold/retention.js';
 import { ColdStore, pkKey } from '../cold/store.js';
@@ -31,7 +33,6 @@ import type {
   Row,
   SharedDataCommand,
   TableSchema,
-  TableType,
   UserDataCommand,
   Value,
 } from '../commands.js';
@@ -44,8 +45,13 @@ import type { ShardRouter } from '../shard-router.js';
 import { KalamError } from '../sql/errors.js';
 import { coerce, toValue } from '../sql/values.js';
 import type { DataStore } from '../store.js';
-import { addColumnSql, checkRow, createTableSql, fromSqlite, isPerUser, physicalName, toSqlite } from '../tables.js';
+import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite, withDefaults } from '../tables.js';
+import type { TableRef } from '../tables.js';
+import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
+import type { StateMachineOptions } from './base.js';
+import { GroupView } from './view.js';
+import type { ViewDump } from './view.js';
 
 /** Whose rows a command touches: one user's in a user shard, or all rows of a shared table. */
 type Scope = { readonly kind: 'user'; readonly userId: string; readonly shard: number } | { readonly kind: 'shared' };
@@ -55,9 +61,6 @@ interface StoredRow {
   readonly seq: number;
   readonly deleted: boolean;
 }
-
-/** File names a job may give a flushed file: no path separators, a .parquet suffix. */
-const FILE_NAME = /^[a-z0-9][a-z0-9._-]{0,120}\.parquet$/;
 
 function scopeKey(scope: Scope): string {
   return scope.kind === 'user' ? scope.userId : '';
@@ -93,7 +96,8 @@ class Rows {
     readonly cold: ColdStore,
   ) {}
 
-  table(tableId: string, wantPerUser: boolean): TableInfo {
+  /** The live incarnation of `tableId` in the current catalog, for reads (which run after read barriers). */
+  current(tableId: string, wantPerUser: boolean): TableInfo {
     const t = this.catalog.table(tableId);
     if (t === undefined || isPerUser(t.tableType) !== wantPerUser) {
       throw new ApplyError(
@@ -110,10 +114,11 @@ class Rows {
 
   /** Only the hot rows in scope, deleted ones included, in primary-key order. */
   hot(t: TableInfo, scope: Scope): StoredRow[] {
+    if (!this.store.physical.exists(t)) return [];
     const w = this.where(scope);
     const pk = t.schema.primaryKey;
     const rows = this.store
-      .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} ORDER BY "${pk}"`)
+      .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} ORDER BY "${pk}"`)
       .all(...w.args) as Record<string, unknown>[];
     return rows.map((r) => toStored(t.schema, r));
   }
@@ -121,7 +126,7 @@ class Rows {
   /** The latest version of every key in scope, hot and flushed, deleted ones included, in primary-key order. */
   scan(t: TableInfo, scope: Scope): StoredRow[] {
     const hot = this.hot(t, scope);
-    const cold = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey);
+    const cold = this.cold.versions(t, scopeKey(scope), t.schema.primaryKey);
     if (cold.size === 0) return hot;
     const merged = new Map<string, StoredRow>();
     for (const [k, r] of cold) merged.set(k, fromCold(t.schema, r));
@@ -133,14 +138,16 @@ class Rows {
   /** The live row with this primary key in scope, if any (an index probe, then the flushed versions). */
   byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
     const w = this.where(scope);
-    const r = this.store
-      .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ?`)
-      .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined;
+    const r = !this.store.physical.exists(t)
+      ? undefined
+      : (this.store
+          .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "${t.schema.primaryKey}" = ?`)
+          .get(...w.args, toSqlite(key)) as Record<string, unknown> | undefined);
     const found =
       r !== undefined
         ? toStored(t.schema, r)
         : (() => {
-            const c = this.cold.versions(t.tableId, scopeKey(scope), t.schema.primaryKey).get(pkKey(key));
+            const c = this.cold.versions(t, scopeKey(scope), t.schema.primaryKey).get(pkKey(key));
             return c === undefined ? undefined : fromCold(t.schema, c);
           })();
     return found === undefined || found.deleted ? undefined : found;
@@ -151,7 +158,7 @@ class Rows {
     const perUser = scope.kind === 'user';
     const names = [...cols, '_seq', '_deleted', ...(perUser ? ['_user_id', '_shard'] : [])];
     const stmt = this.store.prepare(
-      `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+      `INSERT OR REPLACE INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
     // One primary-key lookup per row (an index probe, then the flushed versions), not a scan of the table.
     const pk = t.schema.primaryKey;
@@ -173,6 +180,7 @@ class Rows {
       out.push({
         seq: seqBase + i,
         tableId: t.tableId,
+        incarnation: t.incarnation,
         userId: userOf(scope),
         changeType: 'insert',
         row: written,
@@ -216,6 +224,7 @@ class Rows {
       out.push({
         seq: seqBase + i,
         tableId: t.tableId,
+        incarnation: t.incarnation,
         userId: userOf(scope),
         changeType: updates === null ? 'delete' : 'update',
         row: values,
@@ -233,30 +242,28 @@ class Rows {
       ...(scope.kind === 'user' ? ['_user_id', '_shard'] : []),
     ];
     return this.store.prepare<(string | number | null)[]>(
-      `INSERT OR REPLACE INTO "${physicalName(t.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+      `INSERT OR REPLACE INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
     );
   }
 
   /** FlushRows: the hot rows with `_seq` in [minSeq, maxSeq] move into a Parquet file of the scope. */
   flush(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'FlushRows' }>): number {
-    if (!FILE_NAME.test(cmd.fileName)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.fileName}`);
-    if (cmd.rowCount < 1 || cmd.minSeq > cmd.maxSeq) throw new ApplyError('INVALID', 'a flush needs rows to move');
     const w = this.where(scope);
     const range = `${w.sql} AND "_seq" >= ? AND "_seq" <= ?`;
     const args = [...w.args, cmd.minSeq, cmd.maxSeq];
     const rows = (
       this.store
-        .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${range} ORDER BY "_seq", "${t.schema.primaryKey}"`)
+        .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${range} ORDER BY "_seq", "${t.schema.primaryKey}"`)
         .all(...args) as Record<string, unknown>[]
     ).map((r) => toStored(t.schema, r));
     if (rows.length !== cmd.rowCount) {
       throw new ApplyError('CONFLICT', `${rows.length} hot rows in the seq range, the flush expected ${cmd.rowCount}`);
     }
-    if (this.cold.filesOf(t.tableId, scopeKey(scope)).some((f) => f.fileName === cmd.fileName)) {
+    if (this.cold.filesOf(t, scopeKey(scope)).some((f) => f.fileName === cmd.fileName)) {
       throw new ApplyError('ALREADY_EXISTS', `flushed file ${cmd.fileName} of ${t.tableId} already exists`);
     }
-    this.store.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${range}`).run(...args);
-    this.cold.add(groupId, t.tableId, scopeKey(scope), {
+    this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${range}`).run(...args);
+    this.cold.add(groupId, t, scopeKey(scope), {
       fileName: cmd.fileName,
       rowCount: rows.length,
       minSeq: cmd.minSeq,
@@ -275,15 +282,14 @@ class Rows {
    * its key is left for it to hide. Retention leaves the files alone when nothing in them is past a cutoff.
    */
   rewrite(t: TableInfo, scope: Scope, groupId: number, cmd: Extract<DataJobCommand, { type: 'RewriteFiles' }>): number {
-    if (!FILE_NAME.test(cmd.outputFile)) throw new ApplyError('INVALID', `bad flushed file name ${cmd.outputFile}`);
     const key = scopeKey(scope);
     const pk = t.schema.primaryKey;
-    const files = this.cold.filesOf(t.tableId, key);
+    const files = this.cold.filesOf(t, key);
     const names = files.map((f) => f.fileName);
     if (names.length !== cmd.inputFiles.length || names.some((n, i) => n !== cmd.inputFiles[i])) {
       throw new ApplyError('CONFLICT', `the flushed files of ${t.tableId} changed since the ${cmd.reason} was planned`);
     }
-    const latest = [...this.cold.versions(t.tableId, key, pk).values()];
+    const latest = [...this.cold.versions(t, key, pk).values()];
     const kept = latest.filter((r) => !pastCutoff(r, cmd));
     const superseded = files.reduce((n, f) => n + f.rowCount, 0) - latest.length;
     let removed = latest.length - kept.length;
@@ -303,14 +309,12 @@ class Rows {
               createdAt: cmd.at,
               rows: kept.map((r) => ({ values: fill(t.schema, r.values), seq: r.seq, deleted: r.deleted })),
             };
-      this.cold.replaceAll(groupId, t.tableId, key, output);
+      this.cold.replaceAll(groupId, t, key, output);
     } else {
       removed = 0;
     }
-    const coldLeft = this.cold.versions(t.tableId, key, pk);
-    const del = this.store.prepare(
-      `DELETE FROM "${physicalName(t.tableId)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`,
-    );
+    const coldLeft = this.cold.versions(t, key, pk);
+    const del = this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`);
     for (const r of this.hot(t, scope)) {
       const row: ColdRow = { values: r.values, seq: r.seq, deleted: r.deleted };
       if (!pastCutoff(row, cmd)) continue;
@@ -325,14 +329,6 @@ class Rows {
 
 function userOf(scope: Scope): string | null {
   return scope.kind === 'user' ? scope.userId : null;
-}
-
-function withDefaults(schema: TableSchema, row: Row): Record<string, Value> {
-  const out: Record<string, Value> = { ...row };
-  for (const c of schema.columns) {
-    if (out[c.name] === undefined && c.default !== null && 'literal' in c.default) out[c.name] = c.default.literal;
-  }
-  return out;
 }
 
 /** A flushed version as a stored row: columns added since the flush read as NULL. */
@@ -370,20 +366,28 @@ export interface HotStats {
   readonly minDeletedSeq: number | null;
 }
 
-/** What a data shard's snapshot holds for one table. */
+/** What a data shard's snapshot holds for one table incarnation of its view: its rows in the shard. */
 interface TableDump {
   tableId: string;
-  tableType: TableType;
-  schema: TableSchema;
+  incarnation: number;
   rows: Record<string, unknown>[];
 }
 
+/** A data group's snapshot. */
+interface DataState {
+  view: ViewDump;
+  tables: TableDump[];
+  changeLog: ChangeLogDump;
+  cold: ColdScopeDump[];
+}
+
 abstract class DataStateMachine<
-  C extends { readonly type: string; readonly metaIndex?: number },
+  C extends { readonly type: string; readonly metaIndex: number },
 > extends KalamStateMachine<C, DataResponse> {
   protected readonly catalog: Catalog;
   protected readonly rows: Rows;
   protected readonly changeLog: ChangeLog;
+  protected readonly view: GroupView;
 
   constructor(
     store: DataStore,
@@ -391,11 +395,13 @@ abstract class DataStateMachine<
     /** Where applied changes are reported (after commit); null: nobody listens (tests, the simulator). */
     protected readonly feed: ChangeFeed | null,
     cold: ColdStore,
+    options: StateMachineOptions,
   ) {
-    super(store, groupId);
+    super(store, groupId, options);
     this.catalog = new Catalog(store);
     this.rows = new Rows(store, this.catalog, cold);
     this.changeLog = new ChangeLog(store.db);
+    this.view = new GroupView(store, groupId, this.catalog);
   }
 
   override apply(entries: readonly AppliedEntry[]): unknown[] {
@@ -405,7 +411,7 @@ abstract class DataStateMachine<
     } catch (err) {
       // The batch's transaction rolled back: what was reported or cached of it never happened.
       this.feed?.discard();
-      this.changeLog.forget();
+      this.forgetCaches();
       throw err;
     }
     // Flushed files dropped by this batch are deleted once its transaction has committed.
@@ -418,11 +424,68 @@ abstract class DataStateMachine<
     try {
       super.restore(snapshot);
     } finally {
-      this.changeLog.forget(); // restored or rolled back, live_seq is whatever data.db now says
+      this.forgetCaches(); // restored or rolled back, the view and live_seq are whatever data.db now says
     }
     this.rows.cold.afterCommit();
     this.feed?.push({ kind: 'restored', groupId: this.groupId });
     this.feed?.flush();
+  }
+
+  private forgetCaches(): void {
+    this.changeLog.forget();
+    this.view.forget();
+  }
+
+  protected override afterRefusal(): void {
+    this.changeLog.forget();
+  }
+
+  /** The meta horizon moves up to the command's metaIndex first; what that drops from the view is purged. */
+  protected override prepare(cmd: C): void {
+    this.view.advance(cmd.metaIndex, (t) => this.purge(t));
+  }
+
+  /** Holds the entry until this node's meta:system has applied the index it was planned against. */
+  override canApply(entry: AppliedEntry): boolean {
+    if (entry.kind !== 'command') return true;
+    const d = this.decoded(entry);
+    if ('refusal' in d) return true; // apply answers it with its refusal at once
+    const metaIndex = d.cmd.metaIndex;
+    return metaIndex <= this.view.horizon() || this.store.appliedIndex(0) >= metaIndex;
+  }
+
+  /**
+   * Everything this group holds of an incarnation that left its view: its rows, flushed files, change-log entries and
+   * (a user shard) live-query registrations; the physical table goes too once no group of this node holds rows in it.
+   */
+  protected purge(t: TableInfo): void {
+    if (this.inScope(t) && this.store.physical.exists(t)) {
+      const w = this.scopeWhere();
+      this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
+    }
+    this.rows.cold.purge(this.groupId, t);
+    this.changeLog.purge(this.groupId, t);
+    if (this.catalog.isDropped(t)) this.store.physical.dropIfEmpty(t);
+  }
+
+  /**
+   * The incarnation a command writes: the one of its view, of the right kind, and the one it was planned against
+   * (a table dropped and created again since is another table). Its physical table exists when this returns.
+   */
+  protected target(cmd: { readonly tableId: string; readonly incarnation?: number }, perUser: boolean): TableInfo {
+    const t = this.view.table(cmd.tableId);
+    if (t === undefined || isPerUser(t.tableType) !== perUser) {
+      const kind = t === undefined ? '' : ` as a ${perUser ? 'USER' : 'SHARED'} table`;
+      throw new ApplyError('TABLE_NOT_FOUND', `table ${cmd.tableId} does not exist${kind}`);
+    }
+    if (cmd.incarnation !== undefined && cmd.incarnation !== t.incarnation) {
+      throw new ApplyError(
+        'TABLE_NOT_FOUND',
+        `table ${cmd.tableId} was dropped and created again since the statement was planned`,
+      );
+    }
+    this.store.physical.ensure(t);
+    return t;
   }
 
   /** Inserts, updates or soft-deletes (`updates` null) rows: `_seq` assigned, changes logged and reported. */
@@ -447,14 +510,19 @@ abstract class DataStateMachine<
     return changes.length;
   }
 
-  /** Every change of `tableId` (and `userId`) after `afterSeq` still in the change log, or 'trimmed'. */
-  changesAfter(tableId: string, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
-    return this.changeLog.changesAfter(this.groupId, tableId, userId, afterSeq);
+  /** Every change of the incarnation (and `userId`) after `afterSeq` still in the change log, or 'trimmed'. */
+  changesAfter(t: TableRef, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
+    return this.changeLog.changesAfter(this.groupId, t, userId, afterSeq);
   }
 
   /** The highest `_seq` this group has assigned (its state is exactly "every change up to here"). */
   lastSeq(): number {
     return this.changeLog.state(this.groupId).lastSeq;
+  }
+
+  /** The group's meta horizon (state/view.ts). */
+  metaHorizon(): number {
+    return this.view.horizon();
   }
 
   protected applyJob(t: TableInfo, scope: Scope, cmd: DataJobCommand): DataResponse {
@@ -469,27 +537,28 @@ abstract class DataStateMachine<
 
   /** Per scope (a user, or '' for a shared table): the hot rows a flush would move (jobs read this). */
   protected hotStats(t: TableInfo): (HotStats & { scope: string })[] {
+    if (!this.store.physical.exists(t)) return [];
     const w = this.scopeWhere();
     const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
     return this.store
       .prepare<unknown[], HotStats & { scope: string }>(
-        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t.tableId)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
+        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
       )
       .all(...w.args);
   }
 
   /**
-   * What jobs plan against, for one table of this shard: per scope, the hot rows (count and `_seq` range) and the
-   * flushed files. Read it after a read barrier on the group.
+   * What jobs plan against, for one table of this shard (the current catalog's incarnation): per scope, the hot rows
+   * (count and `_seq` range) and the flushed files. Read it after a read barrier on the group.
    */
   jobView(tableId: string): { scope: string; hot: HotStats | null; files: string[] }[] {
     const t = this.catalog.table(tableId);
     if (t === undefined || !this.inScope(t)) return [];
     const out = new Map<string, { scope: string; hot: HotStats | null; files: string[] }>();
     for (const h of this.hotStats(t)) out.set(h.scope, { scope: h.scope, hot: h, files: [] });
-    for (const scope of this.rows.cold.scopesOf(tableId)) {
+    for (const scope of this.rows.cold.scopesOf(t)) {
       if (!this.ownsScope(scope)) continue;
-      const files = this.rows.cold.filesOf(tableId, scope).map((f) => f.fileName);
+      const files = this.rows.cold.filesOf(t, scope).map((f) => f.fileName);
       const have = out.get(scope);
       if (have === undefined) out.set(scope, { scope, hot: null, files });
       else have.files = files;
@@ -498,67 +567,72 @@ abstract class DataStateMachine<
   }
 
   protected abstract ownsScope(scope: string): boolean;
-
-  /** Holds the entry until this node's meta:system has applied the index it was planned against. */
-  canApply(entry: AppliedEntry): boolean {
-    if (entry.kind !== 'command') return true;
-    let metaIndex: unknown;
-    try {
-      metaIndex = decodeCommand<C>(entry.data).metaIndex;
-    } catch {
-      return true; // apply() answers undecodable commands with an Error
-    }
-    return typeof metaIndex !== 'number' || this.store.appliedIndex(0) >= metaIndex;
-  }
-
   protected abstract inScope(t: TableInfo): boolean;
   protected abstract scopeWhere(): { sql: string; args: (string | number)[] };
 
+  /** The group's rows of every incarnation of its view it holds rows of, in key order, with the view's columns. */
   protected dumpTables(): TableDump[] {
-    return this.catalog
-      .tables()
-      .filter((t) => this.inScope(t))
-      .map((t) => {
-        const w = this.scopeWhere();
-        const rows = this.store
-          .prepare(`SELECT * FROM "${physicalName(t.tableId)}" WHERE ${w.sql} ORDER BY rowid`)
-          .all(...w.args) as Record<string, unknown>[];
-        return { tableId: t.tableId, tableType: t.tableType, schema: t.schema, rows };
-      });
-  }
-
-  protected dumpChangeLog(): ChangeLogDump {
-    return this.changeLog.dump(this.groupId);
-  }
-
-  protected loadChangeLog(dump: ChangeLogDump | undefined, tables: readonly TableDump[]): void {
-    let maxSeq = 0;
-    for (const d of tables) for (const r of d.rows) maxSeq = Math.max(maxSeq, Number(r['_seq'] ?? 0));
-    this.changeLog.load(this.groupId, dump, maxSeq);
-  }
-
-  protected loadTables(dumps: readonly TableDump[]): void {
-    const db = this.store.db;
     const w = this.scopeWhere();
-    for (const t of this.catalog.tables())
-      if (this.inScope(t)) this.store.prepare(`DELETE FROM "${physicalName(t.tableId)}" WHERE ${w.sql}`).run(...w.args);
-    for (const d of dumps) {
-      // The shard may be restored before this node's meta:system created the table: create it from the schema.
-      db.exec(createTableSql(d.tableId, d.tableType, d.schema));
-      // … or it may know an older schema: the snapshot's rows may carry columns added since.
-      const have = this.store
-        .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${physicalName(d.tableId)}')`)
-        .all()
-        .map((c) => c.name);
-      for (const sql of addColumnSql(d.tableId, have, d.schema)) db.exec(sql);
-      this.store.prepare(`DELETE FROM "${physicalName(d.tableId)}" WHERE ${w.sql}`).run(...w.args);
+    return this.view
+      .tables()
+      .filter((t) => this.inScope(t) && this.store.physical.exists(t))
+      .map((t) => {
+        const cols = [...t.schema.columns.map((c) => c.name), '_seq', '_deleted'];
+        if (isPerUser(t.tableType)) cols.push('_user_id', '_shard');
+        const order = isPerUser(t.tableType) ? `"_user_id", "${t.schema.primaryKey}"` : `"${t.schema.primaryKey}"`;
+        const rows = this.store
+          .prepare(
+            `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM "${physicalName(t)}" WHERE ${w.sql} ORDER BY ${order}`,
+          )
+          .all(...w.args) as Record<string, unknown>[];
+        return { tableId: t.tableId, incarnation: t.incarnation, rows };
+      })
+      .filter((d) => d.rows.length > 0);
+  }
+
+  protected exportData(): DataState {
+    return {
+      view: this.view.dump(),
+      tables: this.dumpTables(),
+      changeLog: this.changeLog.dump(this.groupId),
+      cold: this.rows.cold.dump(this.groupId),
+    };
+  }
+
+  /**
+   * Replaces the group's state by a snapshot's: its rows in the incarnations of its old view go, the new view's are
+   * loaded (their physical tables made when this node's meta:system does not know them yet), then the change log and
+   * the flushed files. Only this group's rows are touched.
+   */
+  protected importData(s: DataState): void {
+    const w = this.scopeWhere();
+    const old = this.view.tables();
+    for (const t of old) {
+      if (this.inScope(t) && this.store.physical.exists(t)) {
+        this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
+      }
+    }
+    this.view.load(s.view);
+    for (const d of s.tables) {
+      const t = this.view.table(d.tableId);
+      if (t === undefined || t.incarnation !== d.incarnation) {
+        throw new Error(`snapshot of group ${this.groupId}: rows of ${d.tableId} outside its view`);
+      }
+      this.store.physical.ensure(t);
       for (const r of d.rows) {
         const names = Object.keys(r);
         this.store
           .prepare(
-            `INSERT INTO "${physicalName(d.tableId)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+            `INSERT INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
           )
           .run(...names.map((n) => r[n] as string | number | null));
+      }
+    }
+    this.changeLog.load(this.groupId, s.changeLog);
+    this.rows.cold.restore(this.groupId, s.cold);
+    for (const t of old) {
+      if (this.view.table(t.tableId)?.incarnation !== t.incarnation && this.catalog.isDropped(t)) {
+        this.store.physical.dropIfEmpty(t);
       }
     }
   }
@@ -571,8 +645,13 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     private readonly router: ShardRouter,
     feed: ChangeFeed | null = null,
     cold: ColdStore = new ColdStore(store, null),
+    options: StateMachineOptions = {},
   ) {
-    super(store, 100 + shard, feed, cold);
+    super(store, 100 + shard, feed, cold, options);
+  }
+
+  protected check(value: unknown): UserDataCommand {
+    return checkUserDataCommand(value);
   }
 
   protected ownsScope(scope: string): boolean {
@@ -589,49 +668,21 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
   protected applyCommand(cmd: UserDataCommand): DataResponse {
     switch (cmd.type) {
       case 'Insert': {
-        const t = this.rows.table(cmd.tableId, true);
-        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, { rows: cmd.rows }) };
+        const scope = this.scope(cmd.userId);
+        return { type: 'RowsAffected', count: this.write(this.target(cmd, true), scope, cmd, { rows: cmd.rows }) };
       }
       case 'Update': {
-        const t = this.rows.table(cmd.tableId, true);
+        const scope = this.scope(cmd.userId);
         const op = { updates: cmd.updates, computed: cmd.computed ?? [], filter: cmd.filter };
-        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, op) };
+        return { type: 'RowsAffected', count: this.write(this.target(cmd, true), scope, cmd, op) };
       }
       case 'Delete': {
-        const t = this.rows.table(cmd.tableId, true);
+        const scope = this.scope(cmd.userId);
         const op = { updates: null, filter: cmd.filter };
-        return { type: 'RowsAffected', count: this.write(t, this.scope(cmd.userId), cmd, op) };
+        return { type: 'RowsAffected', count: this.write(this.target(cmd, true), scope, cmd, op) };
       }
-      case 'RegisterLiveQuery': {
-        this.scope(cmd.userId);
-        const held = this.store
-          .prepare<[string, string], { n: number }>(
-            'SELECT COUNT(*) AS n FROM sys_live_queries WHERE user_id = ? AND subscription_id != ?',
-          )
-          .get(cmd.userId, cmd.subscriptionId);
-        if ((held?.n ?? 0) >= LIVE_LIMITS.subscriptionsPerUserMax) {
-          throw new ApplyError(
-            'LIMIT_EXCEEDED',
-            `user ${cmd.userId} already holds ${LIVE_LIMITS.subscriptionsPerUserMax} live queries (the limit per user)`,
-          );
-        }
-        this.store
-          .prepare(
-            'INSERT OR REPLACE INTO sys_live_queries (subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          )
-          .run(
-            cmd.subscriptionId,
-            cmd.userId,
-            this.shard,
-            cmd.queryHash,
-            cmd.tableId,
-            cmd.filter === null ? null : JSON.stringify(cmd.filter),
-            cmd.nodeId,
-            cmd.createdAt,
-            cmd.createdAt,
-          );
-        return { type: 'Subscribed', subscriptionId: cmd.subscriptionId };
-      }
+      case 'RegisterLiveQuery':
+        return this.register(cmd);
       case 'UnregisterLiveQuery': {
         const r = this.store
           .prepare('DELETE FROM sys_live_queries WHERE subscription_id = ? AND user_id = ?')
@@ -674,9 +725,61 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
         return { type: 'LiveQueriesPinged', subscriptionIds: found };
       }
       case 'FlushRows':
-      case 'RewriteFiles':
-        return this.applyJob(this.rows.table(cmd.tableId, true), this.scope(cmd.userId), cmd);
+      case 'RewriteFiles': {
+        const scope = this.scope(cmd.userId);
+        return this.applyJob(this.target(cmd, true), scope, cmd);
+      }
     }
+  }
+
+  /** RegisterLiveQuery: the table (of either kind) must be in the view, as the incarnation it was planned against. */
+  private register(cmd: Extract<UserDataCommand, { type: 'RegisterLiveQuery' }>): DataResponse {
+    this.scope(cmd.userId);
+    const t = this.view.table(cmd.tableId);
+    if (t === undefined || (cmd.incarnation !== undefined && cmd.incarnation !== t.incarnation)) {
+      throw new ApplyError('TABLE_NOT_FOUND', `table ${cmd.tableId} does not exist`);
+    }
+    const held = this.store
+      .prepare<[string, string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM sys_live_queries WHERE user_id = ? AND subscription_id != ?',
+      )
+      .get(cmd.userId, cmd.subscriptionId);
+    if ((held?.n ?? 0) >= LIVE_LIMITS.subscriptionsPerUserMax) {
+      throw new ApplyError(
+        'LIMIT_EXCEEDED',
+        `user ${cmd.userId} already holds ${LIVE_LIMITS.subscriptionsPerUserMax} live queries (the limit per user)`,
+      );
+    }
+    this.store
+      .prepare(
+        'INSERT OR REPLACE INTO sys_live_queries (subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        cmd.subscriptionId,
+        cmd.userId,
+        this.shard,
+        cmd.queryHash,
+        cmd.tableId,
+        cmd.filter === null ? null : JSON.stringify(cmd.filter),
+        cmd.nodeId,
+        cmd.createdAt,
+        cmd.createdAt,
+      );
+    return { type: 'Subscribed', subscriptionId: cmd.subscriptionId };
+  }
+
+  /** A purged incarnation's live queries end too: every registration of its table here belongs to it. */
+  protected override purge(t: TableInfo): void {
+    super.purge(t);
+    const ids = this.store
+      .prepare<[number, string], { subscription_id: string }>(
+        'SELECT subscription_id FROM sys_live_queries WHERE shard = ? AND table_id = ? ORDER BY subscription_id',
+      )
+      .all(this.shard, t.tableId)
+      .map((r) => r.subscription_id);
+    if (ids.length === 0) return;
+    this.store.prepare('DELETE FROM sys_live_queries WHERE shard = ? AND table_id = ?').run(this.shard, t.tableId);
+    this.feed?.push({ kind: 'unregistered', groupId: this.groupId, subscriptionIds: ids, cause: 'dropped' });
   }
 
   protected inScope(t: TableInfo): boolean {
@@ -691,24 +794,12 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     const liveQueries = this.store
       .prepare('SELECT * FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id')
       .all(this.shard);
-    return {
-      tables: this.dumpTables(),
-      liveQueries,
-      changeLog: this.dumpChangeLog(),
-      cold: this.rows.cold.dump(this.groupId),
-    };
+    return { ...this.exportData(), liveQueries };
   }
 
   protected importState(state: unknown): void {
-    const s = state as {
-      tables: TableDump[];
-      liveQueries: Record<string, unknown>[];
-      changeLog?: ChangeLogDump;
-      cold?: ColdScopeDump[];
-    };
-    this.loadTables(s.tables);
-    this.loadChangeLog(s.changeLog, s.tables);
-    this.rows.cold.restore(this.groupId, s.cold ?? []);
+    const s = state as DataState & { liveQueries: Record<string, unknown>[] };
+    this.importData(s);
     this.store.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
       const names = Object.keys(r);
@@ -729,14 +820,14 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
 
   /** A user's live row with this primary key, for point reads. */
   userRowByKey(tableId: string, userId: string, key: Value): Record<string, Value> | undefined {
-    const t = this.rows.table(tableId, true);
+    const t = this.rows.current(tableId, true);
     const r = this.rows.byKey(t, this.scope(userId), key);
     return r === undefined ? undefined : { ...r.values, _seq: r.seq };
   }
 
   /** A user's live rows of a table, for reads (the executor adds the read point). */
   userRows(tableId: string, userId: string): Record<string, Value>[] {
-    const t = this.rows.table(tableId, true);
+    const t = this.rows.current(tableId, true);
     return this.rows
       .scan(t, this.scope(userId))
       .filter((r) => !r.deleted)
@@ -750,8 +841,13 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
     readonly shard: number,
     feed: ChangeFeed | null = null,
     cold: ColdStore = new ColdStore(store, null),
+    options: StateMachineOptions = {},
   ) {
-    super(store, 200 + shard, feed, cold);
+    super(store, 200 + shard, feed, cold, options);
+  }
+
+  protected check(value: unknown): SharedDataCommand {
+    return checkSharedDataCommand(value);
   }
 
   protected ownsScope(scope: string): boolean {
@@ -760,7 +856,7 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
 
   protected applyCommand(cmd: SharedDataCommand): DataResponse {
     const scope: Scope = { kind: 'shared' };
-    const t = this.rows.table(cmd.tableId, false);
+    const t = this.target(cmd, false);
     switch (cmd.type) {
       case 'FlushRows':
       case 'RewriteFiles':
@@ -783,24 +879,21 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   }
 
   protected exportState(): unknown {
-    return { tables: this.dumpTables(), changeLog: this.dumpChangeLog(), cold: this.rows.cold.dump(this.groupId) };
+    return this.exportData();
   }
 
   protected importState(state: unknown): void {
-    const s = state as { tables: TableDump[]; changeLog?: ChangeLogDump; cold?: ColdScopeDump[] };
-    this.loadTables(s.tables);
-    this.loadChangeLog(s.changeLog, s.tables);
-    this.rows.cold.restore(this.groupId, s.cold ?? []);
+    this.importData(state as DataState);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {
-    const t = this.rows.table(tableId, false);
+    const t = this.rows.current(tableId, false);
     const r = this.rows.byKey(t, { kind: 'shared' }, key);
     return r === undefined ? undefined : { ...r.values, _seq: r.seq };
   }
 
   rowsOf(tableId: string): Record<string, Value>[] {
-    const t = this.rows.table(tableId, false);
+    const t = this.rows.current(tableId, false);
     return this.rows
       .scan(t, { kind: 'shared' })
       .filter((r) => !r.deleted)

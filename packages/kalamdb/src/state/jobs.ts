@@ -6,6 +6,8 @@ import type { Statement } from 'better-sqlite3';
 import type { JobsCommand, JobsResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { ApplyError, KalamStateMachine } from './base.js';
+import type { StateMachineOptions } from './base.js';
+import { checkJobsCommand } from '../validate.js';
 
 const JOB_COLUMNS =
   'job_id, job_type, namespace_id, table_name, config_json, status, node_id, created_at, updated_at, claimed_at, completed_at, result, error_message';
@@ -13,8 +15,8 @@ const JOB_COLUMNS =
 export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsResponse> {
   private activeStmt: Statement | undefined;
 
-  constructor(store: DataStore) {
-    super(store, 2);
+  constructor(store: DataStore, options: StateMachineOptions = {}) {
+    super(store, 2, options);
   }
 
   private status(jobId: string): string {
@@ -42,6 +44,10 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
       }
     }
     this.store.prepare(`UPDATE sys_jobs SET ${fields} WHERE job_id = ?`).run(...args, jobId);
+  }
+
+  protected check(value: unknown): JobsCommand {
+    return checkJobsCommand(value);
   }
 
   protected applyCommand(cmd: JobsCommand): JobsResponse {

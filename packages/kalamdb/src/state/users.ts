@@ -2,6 +2,8 @@
 import type { UserRecord, UsersCommand, UsersResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { ApplyError, KalamStateMachine } from './base.js';
+import type { StateMachineOptions } from './base.js';
+import { checkUsersCommand } from '../validate.js';
 
 interface UserRow {
   user_id: string;
@@ -19,8 +21,12 @@ const COLUMNS =
   'user_id, username, password_hash, role, created_at, updated_at, deleted_at, locked_until, last_login_at';
 
 export class UsersStateMachine extends KalamStateMachine<UsersCommand, UsersResponse> {
-  constructor(store: DataStore) {
-    super(store, 1);
+  constructor(store: DataStore, options: StateMachineOptions = {}) {
+    super(store, 1, options);
+  }
+
+  protected check(value: unknown): UsersCommand {
+    return checkUsersCommand(value);
   }
 
   protected applyCommand(cmd: UsersCommand): UsersResponse {

@@ -17,3 +17,6 @@ export const NOTES_DDL: SystemCommand[] = [
   { type: 'CreateNamespace', namespaceId: 'app', createdBy: 'root', createdAt: 1 },
   { type: 'CreateTable', tableId: 'app.notes', tableType: 'USER', schema: NOTES_SCHEMA, createdAt: 2 },
 ];
+
+/** app.notes as NOTES_DDL creates it: its CreateTable is meta:system entry 2. */
+export const NOTES = { tableId: 'app.notes', incarnation: 2 } as const;

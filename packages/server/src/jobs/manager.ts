@@ -38,6 +38,7 @@
  * cron expression and soft-delete retention, so that a test sees retention within seconds.
  */
 import {
+  COMMAND_LIMITS,
   DEFAULT_RETENTION_SCHEDULE_ID,
   JOB_ID_PREFIX,
   MetaJobs,
@@ -190,8 +191,18 @@ export class JobManager {
       const why = `node ${String(j['node_id'])} stopped leading meta:jobs while running it`;
       const cmd: JobsCommand =
         type?.onOrphan === 'requeue'
-          ? { type: 'ReleaseJob', jobId, reason: `re-queued: ${why}`, releasedAt: at }
-          : { type: 'FailJob', jobId, errorMessage: `failed: ${why}`, failedAt: at };
+          ? {
+              type: 'ReleaseJob',
+              jobId,
+              reason: `re-queued: ${why}`.slice(0, COMMAND_LIMITS.messageCharsMax),
+              releasedAt: at,
+            }
+          : {
+              type: 'FailJob',
+              jobId,
+              errorMessage: `failed: ${why}`.slice(0, COMMAND_LIMITS.messageCharsMax),
+              failedAt: at,
+            };
       await this.executor.executeJobs(cmd);
       this.log('info', 'jobs.orphan', { jobId, action: cmd.type });
     }
@@ -369,7 +380,8 @@ export class JobManager {
       await this.executor.executeJobs({
         type: 'FailJob',
         jobId: job.jobId,
-        errorMessage: message,
+        // What meta:jobs stores is bounded (validate.ts); the whole message goes to the log below.
+        errorMessage: message.slice(0, COMMAND_LIMITS.messageCharsMax),
         failedAt: this.now(),
         nodeId,
       });
@@ -392,10 +404,11 @@ export class JobManager {
   private async compactIfNeeded(job: JobRow): Promise<void> {
     if (job.namespaceId === null || job.tableName === null) return;
     const tableId = `${job.namespaceId}.${job.tableName}`;
-    if (this.pendingJobs().has(`compaction:${tableId}`)) return;
+    const t = this.machines.system.catalog.table(tableId);
+    if (t === undefined || this.pendingJobs().has(`compaction:${tableId}`)) return;
     const many = this.machines.cold
-      .scopesOf(tableId)
-      .some((s) => this.machines.cold.filesOf(tableId, s).length >= JOBS_LIMITS.compactionFilesMin);
+      .scopesOf(t)
+      .some((s) => this.machines.cold.filesOf(t, s).length >= JOBS_LIMITS.compactionFilesMin);
     if (many) await this.createJob('compaction', tableId, { reason: `after flush ${job.jobId}` });
   }
 }

@@ -56,7 +56,7 @@ function retentionDue(
   if (hot?.minDeletedSeq != null && cut.deletedBeforeMs !== null && hot.minDeletedSeq < seqFloor(cut.deletedBeforeMs))
     return true;
   if (files.length === 0) return false;
-  const latest = cold.versions(t.tableId, scope, t.schema.primaryKey);
+  const latest = cold.versions(t, scope, t.schema.primaryKey);
   const stored = files.reduce((n, f) => n + f.rowCount, 0);
   return stored > latest.size || [...latest.values()].some((r) => pastCutoff(r, cut));
 }
@@ -68,7 +68,7 @@ async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' 
     const v = view().find((x) => x.scope === scope);
     if (v === undefined) return;
     if (reason === 'compaction' && v.files.length < JOBS_LIMITS.compactionFilesMin) return;
-    const files = ctx.machines.cold.filesOf(t.tableId, scope);
+    const files = ctx.machines.cold.filesOf(t, scope);
     if (reason === 'retention' && !retentionDue(v, ctx.machines.cold, t, scope, files, cut)) return;
     const minSeq = Math.min(...files.map((f) => f.minSeq));
     const maxSeq = Math.max(...files.map((f) => f.maxSeq));

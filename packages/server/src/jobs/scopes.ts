@@ -33,6 +33,7 @@ export async function tableOf(ctx: JobContext): Promise<TableInfo> {
 export function tablesOf(ctx: JobContext): TableInfo[] {
   return ctx.machines.system.tables().map((t) => ({
     tableId: t.tableId,
+    incarnation: t.incarnation,
     tableType: t.tableType,
     schema: t.schema,
     version: t.version,
@@ -73,11 +74,11 @@ export async function proposeDataJob(
   scope: string,
   cmd: DataJobCommand,
 ): Promise<DataResponse> {
-  const metaIndex = ctx.machines.system.appliedIndex();
+  const stamp = { metaIndex: ctx.machines.system.appliedIndex(), incarnation: t.incarnation };
   const r = await ctx.step(() =>
     isPerUser(t)
-      ? ctx.executor.executeUserData(scope, { ...cmd, userId: scope, metaIndex })
-      : ctx.executor.executeSharedData({ ...cmd, metaIndex }),
+      ? ctx.executor.executeUserData(scope, { ...cmd, userId: scope, ...stamp })
+      : ctx.executor.executeSharedData({ ...cmd, ...stamp }),
   );
   await ctx.testPause();
   return r;

@@ -36,6 +36,11 @@ export const WS_LIMITS = {
   sweepIntervalMs: 2_000,
   /** Connections one node accepts. */
   connectionsMax: 10_000,
+  /**
+   * How often the sockets are re-checked against their users' records when meta:users applied something and no
+   * delivery has done it already (ws/sessions.ts): the bound, beyond replication, on a revoked socket's life.
+   */
+  sessionRecheckIntervalMs: 250,
 } as const;
 
 assert.ok(WS_LIMITS.messageBytesMax < WS_LIMITS.framePayloadBytesMax);

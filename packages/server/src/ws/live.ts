@@ -12,7 +12,9 @@
  * - Order and dedup. `_seq` increases in commit order per data group (state/data.ts), so each subscription keeps a
  *   cursor, the highest `_seq` it has covered, and takes only changes above it. A snapshot restore of the group
  *   (the node fell behind) is caught up from the restored change log after the cursor; if the log no longer reaches
- *   back that far the subscription ends with RESUME_UNAVAILABLE rather than skip anything.
+ *   back that far the subscription ends with RESUME_UNAVAILABLE rather than skip anything. A `from_seq_id` past the
+ *   group's newest `_seq` (checked after the barrier, so a cursor handed out by any node passes) is refused with
+ *   RESUME_AHEAD: nothing could ever be delivered after it.
  * - Registration. RegisterLiveQuery{node_id: this node} on subscribe (the per-user limit is enforced there, on every
  *   replica alike), UnregisterLiveQuery on unsubscribe or socket close, and every WS_LIMITS.pingIntervalMs one
  *   PingLiveQueries per user, for all of that user's subscriptions on this node. A ping that finds no registration
@@ -20,6 +22,9 @@
  *   WS_LIMITS.sweepIntervalMs and proposes CleanupNodeSubscriptions{user, node} for registrations not pinged for
  *   WS_LIMITS.staleAfterMs — a node that died. KILL LIVE QUERY's UnregisterLiveQuery, seen applying here,
  *   ends the subscription with SUBSCRIPTION_KILLED.
+ * - Rights. A subscription holds only while its user may hold it (ws/sessions.ts re-checks the sockets when meta:users
+ *   changes): a revoked connection's subscriptions end (`revokeConnection`), and after a role change each is checked
+ *   again as when it was made (`recheckConnection`) — one the new role may not read ends with PERMISSION_DENIED.
  */
 import {
   KalamError,
@@ -28,6 +33,7 @@ import {
   concerns,
   dataUserShard,
   initialRows,
+  newestSeq,
   toKalamError,
   viewOf,
 } from '@kalam/kalamdb';
@@ -71,6 +77,7 @@ export class LiveQueries {
   private readonly timers: NodeJS.Timeout[] = [];
   private sweeping = false;
   private stopFeed: (() => void) | undefined;
+  private beforeDeliveryHook: (() => void) | undefined;
 
   constructor(
     private readonly node: RunningNode,
@@ -161,19 +168,43 @@ export class LiveQueries {
       if (sub.plan !== null) this.unregister(sub);
       throw asProtocolError(err, clientId);
     }
-    if (sub.state !== 'registering' || !sink.open) {
-      // The socket closed (or the subscription was killed) while registering: undo the registration.
+    if (sub.state !== 'registering' || !sink.open || sink.session === null) {
+      // The socket closed, was revoked, or the subscription was killed while registering: undo the registration.
       this.byLiveId.delete(liveId);
       this.unregister(sub);
       return;
     }
-    this.begin(sub, sub.plan, options);
+    try {
+      // The user's role may have changed while registering: the plan must still be allowed to the session now.
+      this.node.engine.checkLiveQuery(sink.session, sub.plan);
+    } catch (err) {
+      this.byLiveId.delete(liveId);
+      this.unregister(sub);
+      throw asProtocolError(err, clientId);
+    }
+    try {
+      this.begin(sub, sub.plan, options);
+    } catch (err) {
+      // A load that failed (an unreadable flushed file): the subscription must not stay registered and silent.
+      this.end(sub, true); // idempotent: begin may have ended it already
+      throw asProtocolError(err, clientId);
+    }
   }
 
   /** The synchronous step of the module comment: read, then join the dispatch table, with no apply in between. */
   private begin(sub: Subscription, plan: LiveQueryPlan, options: SubscribeOptions): void {
     const from = options.from_seq_id;
     if (from !== undefined) {
+      // Decided here, after the read barrier: this node has applied every change any node has delivered, so a
+      // cursor past its newest `_seq` was never handed out, and following it would silently deliver nothing.
+      if (from > newestSeq(this.node.machines, plan)) {
+        this.end(sub, true);
+        throw new ProtocolError(
+          'RESUME_AHEAD',
+          `from_seq_id ${from} is beyond the newest change of this table's group; it was not handed out by this cluster, subscribe again without it`,
+          sub.clientId,
+        );
+      }
       const missed = changesAfter(this.node.machines, plan, from);
       if (missed === 'trimmed') {
         this.end(sub, true);
@@ -262,6 +293,41 @@ export class LiveQueries {
     for (const sub of [...this.byLiveId.values()]) if (sub.sink.connectionId === connectionId) this.end(sub, true);
   }
 
+  /**
+   * The connection's credentials were revoked (its user dropped, locked, or its password changed): every
+   * subscription of it ends with `code` and `message` and is unregistered. The caller closes the socket.
+   */
+  revokeConnection(connectionId: string, code: string, message: string): void {
+    for (const sub of [...this.byLiveId.values()]) {
+      if (sub.sink.connectionId === connectionId) this.fail(sub, code, message, true);
+    }
+  }
+
+  /**
+   * The connection's session changed (its user's role): each subscription of it is checked again as it was when it
+   * was made, and ends (PERMISSION_DENIED, unregistered) unless the session may still hold it.
+   */
+  recheckConnection(connectionId: string, session: Session): void {
+    for (const sub of [...this.byLiveId.values()]) {
+      if (sub.sink.connectionId !== connectionId || sub.plan === null || sub.state === 'ended') continue;
+      try {
+        this.node.engine.checkLiveQuery(session, sub.plan);
+      } catch (err) {
+        const e = toKalamError(err);
+        this.fail(sub, e.code, `subscription ${sub.clientId} ended: the user's rights changed (${e.message})`, true);
+      }
+    }
+  }
+
+  /**
+   * `fn` runs before every delivery from the apply path, synchronously: the WebSocket layer re-checks its sessions
+   * there when meta:users has applied something, so a change applied on this node before a data change is in force
+   * before that data change is delivered.
+   */
+  beforeDelivery(fn: () => void): void {
+    this.beforeDeliveryHook = fn;
+  }
+
   private join(sub: Subscription, plan: LiveQueryPlan): void {
     let set = this.byGroup.get(plan.dataGroupId);
     if (set === undefined) this.byGroup.set(plan.dataGroupId, (set = new Set()));
@@ -318,6 +384,7 @@ export class LiveQueries {
 
   private onFeed(e: FeedEvent): void {
     try {
+      if (e.kind !== 'unregistered') this.beforeDeliveryHook?.();
       switch (e.kind) {
         case 'changes':
           for (const sub of [...(this.byGroup.get(e.groupId) ?? [])]) this.deliver(sub, e.changes);
@@ -399,11 +466,15 @@ export class LiveQueries {
     }
   }
 
-  private onUnregistered(liveId: string, cause: 'unregister' | 'cleanup'): void {
+  private onUnregistered(liveId: string, cause: 'unregister' | 'cleanup' | 'dropped'): void {
     const sub = this.byLiveId.get(liveId);
     if (sub === undefined || sub.plan === null) return;
     if (cause === 'unregister') {
       this.fail(sub, 'SUBSCRIPTION_KILLED', `live query ${liveId} was killed (KILL LIVE QUERY)`, false);
+      return;
+    }
+    if (cause === 'dropped') {
+      this.fail(sub, 'TABLE_NOT_FOUND', `table ${sub.plan.tableId} was dropped`, false);
       return;
     }
     // Cleaned up as stale while this node still holds the socket (its heartbeats were late): register again.
@@ -424,10 +495,12 @@ export class LiveQueries {
       userId: plan.userId,
       queryHash: plan.queryHash,
       tableId: plan.tableId,
+      incarnation: plan.incarnation,
       filter: plan.filter,
       nodeId: this.node.nodeId,
       createdAt: Date.now(),
-      metaIndex: 0,
+      // Planned against this node's catalog: the shard applies it once its meta:system has this index too.
+      metaIndex: this.node.machines.system.appliedIndex(),
     });
     refused(r);
   }

@@ -17,10 +17,15 @@
  *                                                              error {subscription_id, code, message}
  *                                                              pong
  *
- * Authenticate first (within WS_LIMITS.authTimeoutMs); anything else before it is refused. Every row carries `_seq`,
+ * Authenticate first (within WS_LIMITS.authTimeoutMs); anything else before it is refused. An authenticated socket
+ * keeps its user's rights as they are now (ws/sessions.ts): when the user is dropped, locked or changes password, every
+ * subscription gets `error {code: UNAUTHORIZED}`, the socket `error {subscription_id: null, code: UNAUTHORIZED}` and a
+ * close (4401); when the role changes, each subscription the new role may not hold gets `error {code:
+ * PERMISSION_DENIED}` and the rest go on. Every row carries `_seq`,
  * the resume cursor: a client keeps the highest `_seq` it has seen (and `batch_control.last_seq_id` of the last
  * initial batch) and, after losing its node, subscribes on any other with `from_seq_id` = that value: it gets every
- * change after it, once, in commit order, and nothing before. A `delete` carries the deleted row (with `_deleted`
+ * change after it, once, in commit order, and nothing before (RESUME_UNAVAILABLE when the change log no longer
+ * reaches back to it, RESUME_AHEAD when it is past the newest change: never a silent nothing). A `delete` carries the deleted row (with `_deleted`
  * and the delete's `_seq`) in `rows` and the row as it was in `old_values`; an `update` the new row in `rows` and
  * the old in `old_values`. Changes follow the last initial batch (status `ready`). Delivery and registration:
  * ws/live.ts. Limits: ws/limits.ts and LIVE_LIMITS (10 live queries per user across the cluster). A live query
@@ -37,12 +42,15 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 
 import { authenticateRequest } from '../auth.js';
+import { publicMessage } from '../redact.js';
 import type { NodeLog, RunningNode } from '../runtime.js';
 import { WS_LIMITS } from './limits.js';
 import { LiveQueries } from './live.js';
 import type { LiveSink } from './live.js';
 import { ProtocolError, parseClientMessage } from './protocol.js';
 import type { ClientMessage, ServerMessage } from './protocol.js';
+import { SessionGuard } from './sessions.js';
+import type { Credential, GuardedSocket } from './sessions.js';
 
 export const WS_PATH = '/v1/ws';
 
@@ -59,15 +67,18 @@ export interface LiveEndpoint {
   close(): void;
 }
 
-class Connection implements LiveSink {
+class Connection implements LiveSink, GuardedSocket {
   readonly connectionId: string;
   session: Session | null = null;
+  credential: Credential | null = null;
   private windowStartMs = 0;
   private windowCount = 0;
 
   constructor(
     readonly ws: WebSocket,
     nodeId: number,
+    /** The client's IP address, for the login throttle. */
+    readonly address: string | undefined,
   ) {
     this.connectionId = `n${nodeId}c${randomBytes(6).toString('hex')}`;
   }
@@ -83,6 +94,12 @@ class Connection implements LiveSink {
       return;
     }
     this.ws.send(JSON.stringify(message));
+  }
+
+  /** The user's rights were withdrawn (ws/sessions.ts): tell the client why and close. */
+  revoke(message: string): void {
+    this.send({ type: 'error', subscription_id: null, code: 'UNAUTHORIZED', message });
+    this.ws.close(CLOSE_AUTH, 'credentials revoked');
   }
 
   /** True when this message is within the per-second budget. */
@@ -101,6 +118,8 @@ export function attachLiveQueries(server: Server, node: RunningNode, log: NodeLo
   live.start();
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_LIMITS.framePayloadBytesMax });
   const open = new Set<Connection>();
+  const guard = new SessionGuard(node, () => open, live);
+  guard.start();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== WS_PATH || open.size >= WS_LIMITS.connectionsMax) {
@@ -109,13 +128,13 @@ export function attachLiveQueries(server: Server, node: RunningNode, log: NodeLo
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(ws, node.nodeId);
+      const conn = new Connection(ws, node.nodeId, req.socket.remoteAddress);
       open.add(conn);
       const authTimer = setTimeout(() => {
         if (conn.session === null) refuseAuth(conn, `authenticate within ${WS_LIMITS.authTimeoutMs} ms`);
       }, WS_LIMITS.authTimeoutMs);
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        void onMessage(node, live, conn, data, isBinary).catch((err: unknown) => {
+        void onMessage({ node, live, guard, log }, conn, data, isBinary).catch((err: unknown) => {
           log('error', 'ws.unhandled', { error: err instanceof Error ? err.message : String(err) });
         });
       });
@@ -131,6 +150,7 @@ export function attachLiveQueries(server: Server, node: RunningNode, log: NodeLo
     live,
     connections: () => open.size,
     close: () => {
+      guard.stop();
       live.stop();
       for (const c of open) c.ws.close(CLOSE_GOING_AWAY, 'the node is shutting down');
       wss.close();
@@ -151,7 +171,15 @@ function size(data: RawData): number {
       : data.length;
 }
 
-async function onMessage(node: RunningNode, live: LiveQueries, conn: Connection, data: RawData, isBinary: boolean) {
+interface Endpoint {
+  readonly node: RunningNode;
+  readonly live: LiveQueries;
+  readonly guard: SessionGuard;
+  readonly log: NodeLog;
+}
+
+async function onMessage(ep: Endpoint, conn: Connection, data: RawData, isBinary: boolean) {
+  const { live, log } = ep;
   let msg: ClientMessage;
   try {
     if (isBinary) throw new ProtocolError('UNSUPPORTED_DATA', 'binary frames are not supported: send JSON text');
@@ -170,12 +198,12 @@ async function onMessage(node: RunningNode, live: LiveQueries, conn: Connection,
       throw new ProtocolError('RATE_LIMIT_EXCEEDED', `at most ${WS_LIMITS.messagesPerSecondMax} messages per second`);
     }
   } catch (err) {
-    sendError(conn, err);
+    sendError(conn, err, log);
     return;
   }
-  if (msg.type === 'authenticate') return authenticate(node, conn, msg);
+  if (msg.type === 'authenticate') return authenticate(ep, conn, msg);
   if (conn.session === null) {
-    sendError(conn, new ProtocolError('UNAUTHORIZED', 'authenticate first'));
+    sendError(conn, new ProtocolError('UNAUTHORIZED', 'authenticate first'), log);
     return;
   }
   try {
@@ -192,17 +220,18 @@ async function onMessage(node: RunningNode, live: LiveQueries, conn: Connection,
         return conn.send({ type: 'pong' });
     }
   } catch (err) {
-    sendError(conn, err);
+    sendError(conn, err, log);
   }
 }
 
 async function authenticate(
-  node: RunningNode,
+  { node, guard, log }: Endpoint,
   conn: Connection,
   msg: Extract<ClientMessage, { type: 'authenticate' }>,
 ) {
+  if (!conn.open) return;
   if (conn.session !== null) {
-    sendError(conn, new ProtocolError('INVALID_MESSAGE', 'this connection is already authenticated'));
+    sendError(conn, new ProtocolError('INVALID_MESSAGE', 'this connection is already authenticated'), log);
     return;
   }
   const header =
@@ -210,19 +239,26 @@ async function authenticate(
       ? `Basic ${Buffer.from(`${msg.username}:${msg.password}`).toString('base64')}`
       : `Bearer ${msg.token}`;
   try {
-    const session = await authenticateRequest(node, header);
-    conn.session = session;
-    conn.send({ type: 'auth_success', user_id: session.userId, role: session.role });
+    const principal = await authenticateRequest(node, header, { address: conn.address });
+    if (!conn.open) return;
+    // In the same synchronous step as taking the session: what the guard will compare with from now on.
+    const credential = guard.credentialOf(principal);
+    if (credential === null) {
+      refuseAuth(conn, 'the user changed while authenticating; authenticate again');
+      return;
+    }
+    conn.credential = credential;
+    conn.session = { userId: principal.userId, username: principal.username, role: principal.role };
+    conn.send({ type: 'auth_success', user_id: principal.userId, role: principal.role });
   } catch (err) {
-    refuseAuth(conn, toKalamError(err).message);
+    refuseAuth(conn, publicMessage(toKalamError(err), null, log));
   }
 }
 
-function sendError(conn: Connection, err: unknown): void {
-  if (err instanceof ProtocolError) {
-    conn.send({ type: 'error', subscription_id: err.subscriptionId, code: err.code, message: err.message });
-    return;
-  }
-  const e = toKalamError(err);
-  conn.send({ type: 'error', subscription_id: null, code: e.code, message: e.message });
+/** An error to the client; an INTERNAL_ERROR's message only to dba and system (redact.ts). */
+function sendError(conn: Connection, err: unknown, log: NodeLog): void {
+  const e = err instanceof ProtocolError ? err : toKalamError(err);
+  const subscriptionId = err instanceof ProtocolError ? err.subscriptionId : null;
+  const message = publicMessage(e, conn.session, log);
+  conn.send({ type: 'error', subscription_id: subscriptionId, code: e.code, message });
 }

@@ -47,6 +47,8 @@ export interface NodesOptions {
   readonly snapshotThreshold?: number;
   /** Set in every node's environment (after the caller's own KALAM_* variables are removed). */
   readonly env?: Readonly<Record<string, string>>;
+  /** `[debug] admin_endpoints = true`: fault rules and state digests (`digestsAgree`). */
+  readonly adminEndpoints?: boolean;
 }
 
 export class KalamNodes {
@@ -96,6 +98,7 @@ export class KalamNodes {
       '[auth]',
       `root_password = "${ROOT_PASSWORD}"`,
     ];
+    if (this.opts.adminEndpoints === true) lines.push('[debug]', 'admin_endpoints = true');
     if (this.opts.members === 0) return `${lines.join('\n')}\n`;
     lines.push('[cluster]', `cluster_id = "${this.clusterId}"`, `node_id = ${id}`, `secret = "${this.secret}"`);
     lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
@@ -111,17 +114,20 @@ export class KalamNodes {
     return `${lines.join('\n')}\n`;
   }
 
-  /** Starts node `id`; resolves with its ready line once printed, rejects if it exits first or times out. */
-  async startNode(id: number): Promise<Record<string, unknown>> {
+  /**
+   * Starts node `id`; resolves with its ready line once printed, rejects if it exits first or times out. `env`
+   * replaces the harness's `opts.env` for this start (a node restarted without a test switch).
+   */
+  async startNode(id: number, env = this.opts.env): Promise<Record<string, unknown>> {
     if (this.running.has(id)) throw new Error(`node ${id} is already running`);
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
-    for (const key of Object.keys(env)) if (key.startsWith('KALAM_')) delete env[key];
-    Object.assign(env, this.opts.env);
+    const procEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    for (const key of Object.keys(procEnv)) if (key.startsWith('KALAM_')) delete procEnv[key];
+    Object.assign(procEnv, env);
     // Extra node flags for a profiling run (`KALAM_TEST_NODE_ARGS="--cpu-prof"`), as in multiraft's harness.
     const nodeArgs = (process.env['KALAM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const proc = spawn(process.execPath, [...nodeArgs, KALAM_BIN, 'serve', '--config', this.configPath(id)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env,
+      env: procEnv,
     });
     const node: Running = {
       proc,
@@ -201,6 +207,49 @@ export class KalamNodes {
     }
     this.running.delete(id);
     return result === 'timeout' ? { code: null, signal: 'SIGKILL', elapsedMs: EXIT_TIMEOUT_MS } : result;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) for node `id` to exit on its own; resolves with its Exit and its last stderr, or
+   * null when it is still running then.
+   */
+  async exitOf(id: number, timeoutMs: number): Promise<(Exit & { stderr: string }) | null> {
+    const node = this.running.get(id);
+    if (node === undefined) throw new Error(`node ${id} is not running`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+    const exit = await Promise.race([node.exited, timeout]);
+    clearTimeout(timer);
+    if (exit === null) return null;
+    this.running.delete(id);
+    return { ...exit, stderr: this.stderrOf(id, node) };
+  }
+
+  /**
+   * Waits until every running node reports the same applied index and digest for every group (admin endpoints on);
+   * returns the agreed digests by group name, or throws after `ms`.
+   */
+  async digestsAgree(ms: number): Promise<Record<string, { applied: number; digest: string }>> {
+    const auth = `Basic ${Buffer.from(`root:${ROOT_PASSWORD}`).toString('base64')}`;
+    const deadline = Date.now() + ms;
+    let last = '';
+    for (;;) {
+      const views = await Promise.all(
+        [...this.running.keys()].map(async (id) => {
+          const res = await fetch(`${this.url(id)}/v1/api/admin/digests`, {
+            headers: { Authorization: auth },
+            signal: AbortSignal.timeout(10_000),
+          });
+          return ((await res.json()) as { groups: Record<string, { applied: number; digest: string }> }).groups;
+        }),
+      );
+      const texts = views.map((v) => JSON.stringify(v));
+      if (texts.every((t) => t === texts[0])) return views[0]!;
+      last = texts.join('\n');
+      if (Date.now() > deadline)
+        throw new Error(`the nodes' digests did not agree within ${ms} ms:\n${last.slice(0, 2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 
   /** Deletes node `id`'s data folder (data.db, raft.db, …), as a lost disk would; refused while it runs. */

@@ -39,6 +39,22 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
+/**
+ * Resolves when `promise` settles or after `timeoutMs`, whichever is first; the timer is cleared either way, so
+ * a long bound does not keep the test process alive after the promise won.
+ */
+export async function within(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface Received {
   readonly from: NodeId;
   readonly env: Envelope;
@@ -208,8 +224,13 @@ export class RawClient {
     );
   }
 
-  static async open(port: number, path = '/raft'): Promise<RawClient> {
-    const ws = new WebSocket(`ws://${HOST}:${port}${path}`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  /** `localAddress` (a 127.x.y.z on Linux) makes the client come from another address than HOST. */
+  static async open(port: number, path = '/raft', localAddress?: string): Promise<RawClient> {
+    const ws = new WebSocket(`ws://${HOST}:${port}${path}`, {
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
     const client = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
@@ -224,7 +245,7 @@ export class RawClient {
 
   /** Waits (bounded) until the server closes us; returns the close code. */
   async waitClosed(timeoutMs = 3000): Promise<number | undefined> {
-    await Promise.race([this.closed, sleep(timeoutMs)]);
+    await within(this.closed, timeoutMs);
     return this.closeCode;
   }
 
@@ -234,7 +255,7 @@ export class RawClient {
 
   async close(): Promise<void> {
     this.ws.terminate();
-    await Promise.race([this.closed, sleep(1000)]);
+    await within(this.closed, 1000);
   }
 }
 

@@ -109,6 +109,7 @@ export {
 export type {
   ClusterView,
   ColumnInfo,
+  EvalLimits,
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,

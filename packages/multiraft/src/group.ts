@@ -3,7 +3,11 @@
  * callers waiting on it (proposals by index, reads by context, and "applied ≥ index" waiters).
  *
  * The core hands committed entries out in Readys; they go into `applyQueue` and reach the state machine
- * when it may take them (`canApply`), so a paused group (cross-group order) never holds up the core.
+ * when it may take them (`canApply`), so a paused group (cross-group order) never holds up the core. A driver
+ * turn applies a bounded slice of the queue (`drainApplyQueue(bytesMax)`): the rest waits for the next turn, so
+ * the driver's timer runs between slices. A slice is one `apply` call, which the state machine commits as one
+ * transaction; every entry's effects and its applied index stay in the same transaction, so a slice boundary
+ * is a batch boundary like any other.
  */
 import type { Entry, NodeId, ReadState, RawNode, Snapshot } from '@kalam/raft';
 import { StateRole } from '@kalam/raft';
@@ -35,8 +39,21 @@ export interface ReadBatch {
   waiters: number;
 }
 
+/** What one drainApplyQueue call did. */
+export interface ApplySlice {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
 export class GroupRuntime {
   readonly applyQueue: Entry[] = [];
+  /**
+   * Queued entries known applicable: canApply said yes to the first `applicableCount` of them. It stays yes (the
+   * index an entry waits for only grows), so a queue applied in slices asks about each entry once.
+   */
+  private applicableCount = 0;
+  /** The queue's head was refused by canApply in this drain round: not asked again until the next drain. */
+  private headRefused = false;
   readonly proposals = new Map<number, ProposalWaiter>();
   readonly reads = new Map<string, ReadWaiter>();
   /** The batch that reads join until the next driver turn asks the core for its read index. */
@@ -70,24 +87,50 @@ export class GroupRuntime {
     const keep = this.applyQueue.filter((e) => e.index > snapshot.index);
     this.applyQueue.length = 0;
     this.applyQueue.push(...keep);
+    this.applicableCount = 0;
     this.lastSnapshotIndex = snapshot.index;
     this.releaseApplied();
   }
 
-  /** Applies what may be applied now; resolves proposals and waiters. Returns the number applied. */
-  drainApplyQueue(): number {
+  /**
+   * Applies, in one state-machine batch, the queued entries that may be applied now — at most applyBatchMax of
+   * them and, past the first, no more than `bytesMax` of payload — and resolves their proposals and waiters.
+   */
+  drainApplyQueue(bytesMax: number): ApplySlice {
+    this.headRefused = false;
     let n = 0;
+    let bytes = 0;
     while (n < this.applyQueue.length && n < MULTIRAFT_LIMITS.applyBatchMax) {
       const e = this.applyQueue[n]!;
-      if (this.sm.canApply?.(toApplied(e)) === false) break;
+      if (n > 0 && bytes + e.data.byteLength > bytesMax) break;
+      if (!this.isApplicable(n)) break;
+      bytes += e.data.byteLength;
       n++;
     }
-    if (n === 0) return 0;
+    if (n === 0) return { entries: 0, bytes: 0 };
     const batch = this.applyQueue.splice(0, n);
+    this.applicableCount -= n;
     const responses = this.sm.apply(batch.map(toApplied));
     batch.forEach((e, i) => this.settleProposal(e, responses[i]));
     this.releaseApplied();
-    return n;
+    return { entries: n, bytes };
+  }
+
+  /** The next queued entry exists and may be applied now: the group has work that is not waiting for another. */
+  canApplyNext(): boolean {
+    return this.applyQueue.length > 0 && !this.headRefused && this.isApplicable(0);
+  }
+
+  /** canApply of the n-th queued entry (n ≤ applicableCount), asked once per entry. */
+  private isApplicable(n: number): boolean {
+    if (n < this.applicableCount) return true;
+    const e = this.applyQueue[n]!;
+    if (this.sm.canApply?.(toApplied(e)) === false) {
+      if (n === 0) this.headRefused = true;
+      return false;
+    }
+    this.applicableCount = n + 1;
+    return true;
   }
 
   private settleProposal(e: Entry, response: unknown): void {

@@ -1,5 +1,6 @@
 export { DEFAULT_TIMING, resolveTiming } from './config.js';
 export type { GroupSpec, MemberAddress, RaftManagerOptions, RaftTiming, ResolvedTicks } from './config.js';
+export type { DriverTiming } from './driver-timing.js';
 export { MultiRaftError } from './errors.js';
 export type { MultiRaftErrorCode } from './errors.js';
 export { MULTIRAFT_LIMITS } from './limits.js';

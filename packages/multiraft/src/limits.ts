@@ -10,4 +10,24 @@ export const MULTIRAFT_LIMITS = {
   requestTimeoutMsDefault: 5_000,
   /** Committed entries applied per group per driver turn (the rest wait for the next turn). */
   applyBatchMax: 4_096,
+  /**
+   * Payload bytes of one state-machine batch (one `apply` call, one transaction; at least one entry, whatever its
+   * size). Small batches let a turn stop applying soon after applyMsPerTurnMax.
+   */
+  applyBatchBytesMax: 64 * 1024,
+  /**
+   * Time a driver turn spends applying committed entries, over all groups: no new batch starts past it (at least
+   * one batch per turn). The rest waits for the next turn, which runs after the timers due: applying ~9 MB in one
+   * turn once held a node's timer back for a second, and its groups' heartbeats with it. Bytes alone do not bound
+   * the time: a KB of small rows costs thirty times a KB of one row.
+   */
+  applyMsPerTurnMax: 20,
+  /**
+   * Bytes of entries and snapshot chunks stepped in one driver turn (at least one message, whatever its size): a
+   * follower that is far behind receives up to the inflight window (8 MB) at once, and writes what it steps in one
+   * fsynced transaction. The envelopes left wait, in order, for the next turn.
+   */
+  stepBytesPerTurnMax: 2 * 1024 * 1024,
+  /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
+  timingWindowTicks: 600,
 } as const;

@@ -2,17 +2,22 @@
  * RaftManager: hosts N Raft groups in one node process, over one log store and one transport.
  *
  * One timer drives every group, and one driver turn (DESIGN.md §6) does, in this order:
- *   1. step every envelope that arrived since the last turn (socket callbacks only enqueue);
+ *   1. step the envelopes that arrived since the last turn (socket callbacks only enqueue), in arrival order,
+ *      stopping after stepBytesPerTurnMax of entries and snapshot chunks (the rest waits for the next turn, which
+ *      then comes at once): what a turn must write and fsync stays bounded however far a follower is behind;
  *   2. collect every group's Ready;
  *   3. persist all of them in ONE SQLite transaction (one fsync covers every group);
  *   4. send the messages, coalescing heartbeats per peer;
  *   5. hand committed entries to each group's apply queue, then advance;
- * and after the rounds, applies what may be applied, takes snapshots past the threshold, and announces
+ * and after the rounds, applies what may be applied — in batches of applyBatchBytesMax, the groups taken round
+ * robin from a different one each turn, until applyMsPerTurnMax has passed; what is left is applied by the next
+ * turn, scheduled at once but after the timers that are due — takes snapshots past the threshold, and announces
  * leadership changes.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Envelope } from '@kalam/transport';
 import { Transport } from '@kalam/transport';
 import { LogStore } from '@kalam/log-store';
@@ -21,6 +26,8 @@ import type { Message, NodeId, Ready } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode, StateRole } from '@kalam/raft';
 import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
+import { DriverTimingRecorder } from './driver-timing.js';
+import type { DriverTiming } from './driver-timing.js';
 import { MultiRaftError, fromRemote } from './errors.js';
 import { GroupRuntime } from './group.js';
 import type { ReadBatch } from './group.js';
@@ -114,12 +121,18 @@ export class RaftManager {
   /** Groups with an open ReadIndex round to ask the core for in the next turn. */
   private readBatchesToAsk: GroupRuntime[] = [];
   private turnScheduled = false;
+  /** The group the next turn's apply starts from (round robin, so a busy group cannot starve the others). */
+  private applyCursor = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   private stopped = false;
   private readCounter = 0;
   private readonly snapshotThreshold: number;
   private readonly snapshotKeep: number;
+  private readonly timing: DriverTimingRecorder;
+  /** Time spent applying and writing the log in the turn under way (ms), for the driver-timing figures. */
+  private turnApplyMs = 0;
+  private turnPersistMs = 0;
   /** How long a proposal waits for a group that just lost its leader to elect the next one. */
   private readonly electionGraceMs: number;
 
@@ -133,6 +146,7 @@ export class RaftManager {
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * ticks.electionTickMax * ticks.tickMs;
+    this.timing = new DriverTimingRecorder(ticks.tickMs, ticks.heartbeatTick * ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
   }
@@ -233,6 +247,7 @@ export class RaftManager {
 
   private onTick(): void {
     if (this.stopped) return;
+    this.timing.tick(performance.now());
     for (const g of this.groupList) g.raw.tick();
     this.turn();
     if (this.deferredAnswers.length > 0) {
@@ -244,6 +259,9 @@ export class RaftManager {
 
   private turn(): void {
     if (this.stopped) return;
+    const startedAt = performance.now();
+    this.turnApplyMs = 0;
+    this.turnPersistMs = 0;
     this.stats.turns++;
     this.askReadBatches();
     this.stepInbox();
@@ -265,20 +283,39 @@ export class RaftManager {
         for (const rs of rd.readStates) g.onReadState(rs);
       }
     }
-    for (const g of this.groupList) {
-      g.drainApplyQueue();
+    const applyStartedAt = performance.now();
+    this.applySlice();
+    const endedAt = performance.now();
+    this.turnApplyMs += endedAt - applyStartedAt;
+    this.timing.turnDone(endedAt - startedAt, this.turnApplyMs, this.turnPersistMs);
+    // Work left that waits for nothing but this node: another turn at once (after the timers due). A group paused
+    // for another group's index (canApply) is looked at again when that group applies or at the next tick.
+    if (this.groupList.some((g) => g.raw.hasReady() || g.canApplyNext())) this.scheduleTurn();
+  }
+
+  /**
+   * Applies committed entries for up to applyMsPerTurnMax (at least one batch), the groups taken round robin from a
+   * different one each turn; then snapshots and announces leadership changes.
+   */
+  private applySlice(): void {
+    const deadline = performance.now() + MULTIRAFT_LIMITS.applyMsPerTurnMax;
+    const count = this.groupList.length;
+    for (let k = 0; k < count; k++) {
+      const g = this.groupList[(this.applyCursor + k) % count]!;
+      while (performance.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
       this.maybeSnapshot(g);
       this.announceLeadership(g);
     }
-    if (this.groupList.some((g) => g.raw.hasReady() || (g.applyQueue.length > 0 && g.sm.canApply === undefined))) {
-      this.scheduleTurn();
-    }
+    this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
   }
 
   private stepInbox(): void {
     const inbox = this.inbox;
     this.inbox = [];
-    for (const { from, env } of inbox) {
+    let bytes = 0;
+    let stepped = 0;
+    while (stepped < inbox.length && bytes < MULTIRAFT_LIMITS.stepBytesPerTurnMax) {
+      const { from, env } = inbox[stepped++]!;
       this.stats.envelopesIn++;
       if (env.groupId === COALESCED_GROUP) {
         const msgs = expand(from, this.nodeId, env.msg);
@@ -291,7 +328,13 @@ export class RaftManager {
         this.stats.envelopesDropped++;
         continue;
       }
+      bytes += payloadBytes(msg);
       this.stepOne(env.groupId, msg);
+    }
+    if (stepped < inbox.length) {
+      // Arrival order kept: what is left goes before whatever arrives meanwhile.
+      this.inbox = inbox.slice(stepped).concat(this.inbox);
+      this.scheduleTurn();
     }
   }
 
@@ -328,7 +371,9 @@ export class RaftManager {
       this.stats.entriesWritten += rd.entries.length;
     }
     if (writes.length === 0) return;
+    const startedAt = performance.now();
     this.logStore.write(writes); // synchronous: durable when it returns
+    this.turnPersistMs += performance.now() - startedAt;
     this.stats.writes++;
   }
 
@@ -757,6 +802,11 @@ export class RaftManager {
     });
   }
 
+  /** How late the driver's timer fires and how long its turns take (driver-timing.ts). */
+  driverTiming(): DriverTiming {
+    return this.timing.snapshot();
+  }
+
   members(): readonly MemberAddress[] {
     return this.opts.members;
   }
@@ -799,3 +849,10 @@ export class RaftManager {
 }
 
 const TRANSFERRING = 'leadership is being transferred';
+
+/** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */
+function payloadBytes(msg: Message): number {
+  if (msg.type === 'MsgApp') return msg.entries.reduce((n, e) => n + e.data.byteLength, 0);
+  if (msg.type === 'MsgSnap') return msg.data.byteLength;
+  return 0;
+}

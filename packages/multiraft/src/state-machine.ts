@@ -27,7 +27,8 @@ export interface StateMachine {
   restore(snapshot: { index: number; term: number; data: Uint8Array }): void;
   /**
    * May the entry be applied now? Returning false pauses the group (it never skips): used for the
-   * cross-group order of DESIGN.md §6, where a data entry waits for a meta:system index.
+   * cross-group order of DESIGN.md §6, where a data entry waits for a meta:system index. Once true for an
+   * entry it must stay true (what the entry waits for only grows): the driver asks about each entry once.
    */
   canApply?(entry: AppliedEntry): boolean;
 }

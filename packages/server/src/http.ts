@@ -8,8 +8,9 @@
  *   GET  /v1/api/health/live     200 {status: "live", mode, node_id, version}: the process answers
  *   GET  /v1/api/health/ready    200 {status: "ready", …} or 503 {status: "not_ready", …}, with `groups` and
  *                                `not_serving: [{group, reason}]` (runtime.ts readinessOf defines ready)
- *   GET  /v1/api/cluster/status  nodes, and every group's leader, term and indexes as this node sees them (auth;
- *                                the role that may read system.cluster_nodes and system.cluster_groups: dba, system)
+ *   GET  /v1/api/cluster/status  nodes, every group's leader, term and indexes as this node sees them, and its
+ *                                Raft driver's tick lateness and turn times (auth; the role that may read
+ *                                system.cluster_nodes and system.cluster_groups: dba, system)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)

@@ -31,6 +31,7 @@ export { SERVER_LIMITS } from './limits.js';
 export { jwtKeyOf, startNode } from './runtime.js';
 export type {
   ClusterStatus,
+  DriverStatus,
   GroupStatus,
   LogLevel,
   NodeLog,

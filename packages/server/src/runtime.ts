@@ -66,12 +66,28 @@ export interface GroupStatus {
   readonly snapshot_index: number;
 }
 
+/**
+ * How late this node's Raft driver timer fires and how long its turns take (multiraft's driver-timing.ts), over
+ * the last `window_ticks` ticks; `tick_late_ms_max_ever` since the node started. Null on a standalone node.
+ */
+export interface DriverStatus {
+  readonly window_ticks: number;
+  readonly tick_late_ms_max: number;
+  readonly tick_late_ms_p99: number;
+  readonly ticks_late_over_heartbeat: number;
+  readonly tick_late_ms_max_ever: number;
+  readonly turn_ms_max: number;
+  readonly apply_ms_max: number;
+  readonly persist_ms_max: number;
+}
+
 export interface ClusterStatus {
   readonly mode: NodeConfig['mode'];
   readonly cluster_id: string | null;
   readonly node_id: number;
   readonly nodes: NodeStatus[];
   readonly groups: GroupStatus[];
+  readonly driver: DriverStatus | null;
 }
 
 /** Why this node cannot serve a group right now (see `readinessOf`). */
@@ -345,6 +361,7 @@ function clusterStatusOf(
           snapshot_index: 0,
         };
       }),
+      driver: null,
     });
   }
   const c = config.cluster;
@@ -373,7 +390,22 @@ function clusterStatusOf(
       last_index: s.lastIndex,
       snapshot_index: s.snapshotIndex,
     })),
+    driver: driverStatus(manager),
   });
+}
+
+function driverStatus(manager: RaftManager): DriverStatus {
+  const t = manager.driverTiming();
+  return {
+    window_ticks: t.windowTicks,
+    tick_late_ms_max: t.tickLateMsMax,
+    tick_late_ms_p99: t.tickLateMsP99,
+    ticks_late_over_heartbeat: t.ticksLateOverHeartbeat,
+    tick_late_ms_max_ever: t.tickLateMsMaxEver,
+    turn_ms_max: t.turnMsMax,
+    apply_ms_max: t.applyMsMax,
+    persist_ms_max: t.persistMsMax,
+  };
 }
 
 /**

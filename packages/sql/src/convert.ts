@@ -4,7 +4,7 @@
  * sub-queries, …) is an INVALID_SQL error at the node's location when the library gave one.
  */
 import { BINARY_OPS, type BinaryOp, type Expr } from './ast.js';
-import type { SqlError } from './errors.js';
+import type { SqlError, SqlLimitName } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
 import { isCarriedNumber } from './numbers.js';
 
@@ -13,6 +13,10 @@ export type LibNode = Record<string, unknown>;
 export interface Converter {
   /** An INVALID_SQL error at a library offset (null: the statement's start). */
   fail(libOffset: number | null, message: string): SqlError;
+  /** A LIMIT_EXCEEDED error for the bound `name` at a library offset (null: the statement's start). */
+  limit(libOffset: number | null, name: SqlLimitName, what: string): SqlError;
+  /** The value of the string literal the library was given the stand-in `standIn` for (dml.ts, prepare). */
+  stringLiteral(standIn: string): string;
 }
 
 export function isNode(value: unknown): value is LibNode {
@@ -54,7 +58,7 @@ export function convertExpr(conv: Converter, value: unknown, near: number | null
   if (!isNode(value)) throw conv.fail(near, 'unsupported expression');
   if (value['ast'] !== undefined) throw conv.fail(locOffset(value) ?? near, 'sub-queries are not supported');
   const at = locOffset(value) ?? near;
-  if (depth > SQL_LIMITS.exprDepthMax) throw conv.fail(at, 'expression nested too deeply');
+  if (depth > SQL_LIMITS.exprDepthMax) throw conv.limit(at, 'exprDepthMax', 'an expression nested too deeply');
   const sub = (child: unknown): Expr => convertExpr(conv, child, at, depth + 1);
   const type = text(value['type']);
   switch (type) {
@@ -62,8 +66,8 @@ export function convertExpr(conv: Converter, value: unknown, near: number | null
     case 'bigint':
       return { kind: 'literal', value: literalNumber(conv, value) };
     case 'single_quote_string':
-      // The library keeps the doubled quote of 'it''s' as written.
-      return { kind: 'literal', value: text(value['value']).replaceAll("''", "'") };
+      // A stand-in: the lexer has read (and unescaped) the literal itself.
+      return { kind: 'literal', value: conv.stringLiteral(text(value['value'])) };
     case 'bool':
       return { kind: 'literal', value: value['value'] === true };
     case 'null':

@@ -2,8 +2,21 @@
  * The typed error of the SQL layer. `code` is one of KalamDB's API error codes, so the HTTP layer can hand it to the
  * client as it is; `position` points at the offending character of the submitted text (1-based line and column,
  * 0-based UTF-16 offset) or is null when no single place is to blame (a count mismatch of bound parameters).
+ * LIMIT_EXCEEDED (Kalam's own code) is a request that crosses one of SQL_LIMITS; `limit` names the bound and its
+ * value, so a client can tell "too big" from "malformed" without reading the message. RATE_LIMIT_EXCEEDED (429):
+ * the node's parser thread has too much queued (parse-async.ts).
  */
-export type SqlErrorCode = 'INVALID_SQL' | 'EMPTY_SQL' | 'BATCH_PARSE_ERROR';
+import { SQL_LIMITS } from './limits.js';
+
+export type SqlErrorCode = 'INVALID_SQL' | 'EMPTY_SQL' | 'BATCH_PARSE_ERROR' | 'LIMIT_EXCEEDED' | 'RATE_LIMIT_EXCEEDED';
+
+export type SqlLimitName = keyof typeof SQL_LIMITS;
+
+/** The bound a LIMIT_EXCEEDED crossed: its name in SQL_LIMITS and its value. */
+export interface SqlLimit {
+  readonly name: SqlLimitName;
+  readonly max: number;
+}
 
 export interface SqlPosition {
   readonly line: number;
@@ -17,10 +30,14 @@ export class SqlError extends Error {
     readonly code: SqlErrorCode,
     message: string,
     readonly position: SqlPosition | null = null,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; limit?: SqlLimit },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.limit = options?.limit ?? null;
   }
+
+  /** Set for LIMIT_EXCEEDED: the bound that was crossed. */
+  readonly limit: SqlLimit | null;
 }
 
 /** The 1-based line and column of `offset` in `source` (offset clamped to [0, source.length]). */
@@ -42,4 +59,16 @@ export function invalidSqlAt(source: string, offset: number, message: string, ca
   const position = positionAt(source, offset);
   const text = `${message} at line ${position.line}, column ${position.column}`;
   return new SqlError('INVALID_SQL', text, position, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * A LIMIT_EXCEEDED error for the bound `name` of SQL_LIMITS: the message says what crossed it, names the bound and
+ * its value; the position (when `offset` is given) points at the first token beyond it.
+ */
+export function limitExceeded(source: string, offset: number | null, name: SqlLimitName, what: string): SqlError {
+  const max = SQL_LIMITS[name];
+  const position = offset === null ? null : positionAt(source, offset);
+  const where = position === null ? '' : ` at line ${position.line}, column ${position.column}`;
+  const message = `${what} (limit ${name} = ${max})${where}`;
+  return new SqlError('LIMIT_EXCEEDED', message, position, { limit: { name, max } });
 }

@@ -55,10 +55,11 @@ export type {
   UserRole,
 } from './ast.js';
 export { BINARY_OPS, COLUMN_TYPES, TABLE_TYPES, USER_ROLES } from './ast.js';
-export { SqlError, type SqlErrorCode, type SqlPosition } from './errors.js';
+export { SqlError, type SqlErrorCode, type SqlLimit, type SqlLimitName, type SqlPosition } from './errors.js';
 export { SQL_LIMITS } from './limits.js';
 export { isCarriedNumber, numberProblem } from './numbers.js';
 export { parseSql } from './parse.js';
+export { parseSqlOffThread } from './parse-async.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';
 export { ROW_FUNCTIONS, compare, evaluate, matches, type RowFunction, type SqlValue } from './evaluate.js';

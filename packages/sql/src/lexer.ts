@@ -2,8 +2,13 @@
  * The tokenizer of Kalam's SQL. It is what splits a batch on `;` (quotes and comments respected), what the
  * hand-written parser of Kalam's own statements reads, and what prepares the text handed to node-sql-parser.
  * Every token records its [start, end) offsets in the source so that errors point at the right character.
+ *
+ * It enforces the bounds a token can cross on its own (SQL_LIMITS.identifierCharsMax, stringLiteralCharsMax) and
+ * the number of tokens of a batch (batchTokensMax), as it reads: a hostile text costs at most that many tokens.
+ * ASCII, which nearly every SQL text is, is classified by character code; other characters by Unicode class.
  */
-import { invalidSqlAt } from './errors.js';
+import { invalidSqlAt, limitExceeded } from './errors.js';
+import { SQL_LIMITS } from './limits.js';
 
 export type TokenKind = 'word' | 'quoted' | 'string' | 'number' | 'param' | 'op' | 'eof';
 
@@ -22,23 +27,39 @@ export interface Token {
 const TWO_CHAR_OPS = new Set(['<>', '!=', '<=', '>=', '||', '::']);
 const ONE_CHAR_OPS = new Set(['(', ')', ',', ';', '.', '=', '<', '>', '+', '-', '*', '/', '%']);
 
+const ASCII_MAX = 0x7f;
+
+function isAsciiLetter(code: number): boolean {
+  return (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || code === 0x5f; // a-z A-Z _
+}
 function isWordStart(ch: string): boolean {
-  return /[\p{L}_]/u.test(ch);
+  const code = ch.charCodeAt(0);
+  return code <= ASCII_MAX ? isAsciiLetter(code) : /[\p{L}_]/u.test(ch);
 }
 function isWordPart(ch: string): boolean {
+  const code = ch.charCodeAt(0);
+  if (code <= ASCII_MAX) return isAsciiLetter(code) || (code >= 0x30 && code <= 0x39);
   return /[\p{L}\p{N}_]/u.test(ch);
+}
+function isSpace(ch: string): boolean {
+  const code = ch.charCodeAt(0);
+  if (code <= ASCII_MAX) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  return /\s/.test(ch);
 }
 function isDigit(ch: string | undefined): boolean {
   return ch !== undefined && ch >= '0' && ch <= '9';
 }
 
-/** Tokenizes the whole source; the last token is always `eof`. Throws INVALID_SQL on a lexical error. */
+/**
+ * Tokenizes the whole source; the last token is always `eof`. Throws INVALID_SQL on a lexical error, and
+ * LIMIT_EXCEEDED at the first token beyond batchTokensMax or at an identifier or literal over its bound.
+ */
 export function tokenize(source: string): Token[] {
   const tokens: Token[] = [];
   let i = 0;
   while (i < source.length) {
     const ch = source.charAt(i);
-    if (/\s/.test(ch)) {
+    if (isSpace(ch)) {
       i++;
     } else if (source.startsWith('--', i)) {
       const eol = source.indexOf('\n', i);
@@ -48,13 +69,25 @@ export function tokenize(source: string): Token[] {
       if (close === -1) throw invalidSqlAt(source, i, 'unterminated comment');
       i = close + 2;
     } else {
+      if (tokens.length === SQL_LIMITS.batchTokensMax) {
+        throw limitExceeded(source, i, 'batchTokensMax', `the SQL text has more than ${tokens.length} tokens`);
+      }
       const token = readToken(source, i);
+      checkLength(source, token);
       tokens.push(token);
       i = token.end;
     }
   }
   tokens.push({ kind: 'eof', value: '', start: source.length, end: source.length });
   return tokens;
+}
+
+function checkLength(source: string, token: Token): void {
+  const name = token.kind === 'string' ? 'stringLiteralCharsMax' : 'identifierCharsMax';
+  if (token.kind !== 'string' && token.kind !== 'word' && token.kind !== 'quoted') return;
+  if (token.value.length <= SQL_LIMITS[name]) return;
+  const what = token.kind === 'string' ? 'a string literal' : 'an identifier';
+  throw limitExceeded(source, token.start, name, `${what} of ${token.value.length} characters`);
 }
 
 function readToken(source: string, start: number): Token {

@@ -18,7 +18,7 @@ import {
 } from './ast.js';
 import { Cursor } from './cursor.js';
 import { parseDelete, parseInsert, parseSelect, parseSubscribeQuery, parseUpdate, type LibInput } from './dml.js';
-import { SqlError } from './errors.js';
+import { SqlError, limitExceeded } from './errors.js';
 import { splitStatements, tokenize, type Token } from './lexer.js';
 import { SQL_LIMITS } from './limits.js';
 import { parseAlterTable, parseCreateTable } from './table-ddl.js';
@@ -47,7 +47,7 @@ export function parseSql(sql: string): readonly Statement[] {
   return statements;
 }
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
@@ -57,22 +57,29 @@ function deepFreeze<T>(value: T): T {
 
 function parseFresh(sql: string): Statement[] {
   if (sql.length > SQL_LIMITS.sqlCharsMax) {
-    throw new SqlError('INVALID_SQL', `SQL text longer than ${SQL_LIMITS.sqlCharsMax} characters`);
+    throw limitExceeded(sql, null, 'sqlCharsMax', `SQL text of ${sql.length} characters`);
   }
   const tokens = tokenize(sql);
   const ranges = splitStatements(tokens);
   if (ranges.length === 0) throw new SqlError('EMPTY_SQL', 'no SQL statement given');
-  if (ranges.length > SQL_LIMITS.batchStatementsMax) {
-    throw new SqlError('BATCH_PARSE_ERROR', `more than ${SQL_LIMITS.batchStatementsMax} statements in one batch`);
+  const beyond = ranges[SQL_LIMITS.batchStatementsMax];
+  if (beyond !== undefined) {
+    const offset = tokens[beyond.from]?.start ?? null;
+    throw limitExceeded(sql, offset, 'batchStatementsMax', `a batch of ${ranges.length} statements`);
   }
   return ranges.map(({ from, to }, index) => {
     try {
       return parseStatement(new Cursor(sql, tokens, from, to), 0);
     } catch (err) {
       if (ranges.length === 1 || !(err instanceof SqlError)) throw err;
-      // In a batch, say which statement failed; the code stays BATCH_PARSE_ERROR as KalamDB reports it.
+      // In a batch, say which statement failed; the code stays BATCH_PARSE_ERROR as KalamDB reports it, except
+      // LIMIT_EXCEEDED, which keeps its code and names its bound.
       const message = `statement ${index + 1} of ${ranges.length}: ${err.message}`;
-      throw new SqlError('BATCH_PARSE_ERROR', message, err.position, { cause: err });
+      const code = err.code === 'LIMIT_EXCEEDED' ? err.code : 'BATCH_PARSE_ERROR';
+      throw new SqlError(code, message, err.position, {
+        cause: err,
+        ...(err.limit === null ? {} : { limit: err.limit }),
+      });
     }
   });
 }

@@ -114,7 +114,10 @@ test('numbers Kalam cannot carry exactly are refused where they are written (lit
   assert.doesNotThrow(() => parseSql('INSERT INTO t (id, n) VALUES (-9007199254740991, 1.5e15)'));
 });
 
-test('nesting deep enough to overflow the parser library is INVALID_SQL "nested too deeply", not its RangeError', () => {
+test('nesting deep enough to overflow the parser library is refused before it runs, not its RangeError', () => {
+  // Parentheses past SQL_LIMITS.exprDepthMax are measured on the tokens (bounds.ts): LIMIT_EXCEEDED at the first one.
   const deep = `SELECT * FROM t WHERE ${'('.repeat(5000)}a = 1${')'.repeat(5000)}`;
-  fails(deep, 'INVALID_SQL', 1, 1, /^expression nested too deeply to parse at line 1, column 1$/);
+  fails(deep, 'LIMIT_EXCEEDED', 1, 223, /^parentheses nested more than 200 deep \(limit exprDepthMax = 200\)/);
+  const nots = `SELECT * FROM t WHERE ${'NOT '.repeat(4000)}a = 1`;
+  fails(nots, 'LIMIT_EXCEEDED', 1, 23 + 4 * 200, /^an expression nested too deeply \(limit exprDepthMax = 200\)/);
 });

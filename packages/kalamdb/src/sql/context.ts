@@ -7,6 +7,8 @@ import type { Catalog, TableInfo } from '../catalog.js';
 import type { Role } from '../commands.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { MetaSystem } from '../group-id.js';
+import type { StatementBudget } from './budget.js';
+import type { EvalLimits } from './limits.js';
 import { KalamError, fromRefusal } from './errors.js';
 import type { SeqGenerator } from './sequence.js';
 import type { VerifiedCredentials } from './credentials.js';
@@ -21,6 +23,10 @@ export interface EngineContext {
   readonly now: () => number;
   readonly seq: SeqGenerator;
   readonly clusterView: (() => ClusterView) | undefined;
+  /** The bounds a statement's evaluation obeys. */
+  readonly limits: EvalLimits;
+  /** A fresh evaluation budget for one statement (budget.ts), on the node's monotonic clock. */
+  readonly budget: () => StatementBudget;
   /** Passwords that matched lately (credentials.ts): Basic auth on every request without scrypt on every request. */
   readonly credentials: VerifiedCredentials;
 }

@@ -6,7 +6,7 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
-import type { Delete, Expr, Insert, Select, Update } from '@kalam/sql';
+import { mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
@@ -55,6 +55,31 @@ function rowsInScope(ctx: EngineContext, t: TableInfo, session: Session): number
   if (!isPerUser(t.tableType)) return ctx.machines.sharedShards[0]?.rowsOf(t.tableId).length ?? 0;
   const shard = ctx.machines.router.userShard(session.userId);
   return ctx.machines.userShards[shard]?.userRows(t.tableId, session.userId).length ?? 0;
+}
+
+function nodesOf(expr: Expr): number {
+  let nodes = 0;
+  mapExpr(expr, () => {
+    nodes++;
+    return undefined;
+  });
+  return nodes;
+}
+
+/**
+ * UPDATE and DELETE evaluate their filter (and UPDATE its computed SET values) on every row in scope inside apply,
+ * on every replica, where no time budget can stop them: refuse a statement whose work is over writeFilterWorkMax.
+ */
+function checkWriteWork(ctx: EngineContext, rows: number, exprs: readonly Expr[]): void {
+  const work = rows * (1 + exprs.reduce((sum, e) => sum + nodesOf(e), 0));
+  const max = ctx.limits.writeFilterWorkMax;
+  if (work <= max) return;
+  throw new KalamError(
+    'LIMIT_EXCEEDED',
+    `the statement would evaluate ${work} expression nodes over ${rows} rows in apply (limit writeFilterWorkMax = ${max}); ` +
+      'narrow the WHERE or split the statement',
+    { limit: 'writeFilterWorkMax', max },
+  );
 }
 
 type DataWrite =
@@ -146,7 +171,9 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
     }
   }
   const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
-  const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
+  const rows = rowsInScope(ctx, t, scope.session);
+  checkWriteWork(ctx, rows, [...(filter === null ? [] : [filter]), ...computed.map((c) => c.expr)]);
+  const seqBase = ctx.seq.reserve(Math.max(1, rows));
   const write: DataWrite = { type: 'Update', updates, ...(computed.length > 0 ? { computed } : {}), filter };
   const count = await propose(ctx, scope.session, t, write, { metaIndex, seqBase, at: clock.at });
   return rowsResult(count, 'updated');
@@ -158,7 +185,9 @@ export async function remove(ctx: EngineContext, scope: StatementScope, s: Delet
   const metaIndex = ctx.machines.system.appliedIndex();
   const clock = clockOf(ctx);
   const filter = s.where === null ? null : planRowExpr(t, s.where, clock);
-  const seqBase = ctx.seq.reserve(Math.max(1, rowsInScope(ctx, t, scope.session)));
+  const rows = rowsInScope(ctx, t, scope.session);
+  checkWriteWork(ctx, rows, filter === null ? [] : [filter]);
+  const seqBase = ctx.seq.reserve(Math.max(1, rows));
   const count = await propose(ctx, scope.session, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
   return rowsResult(count, 'deleted');
 }
@@ -209,7 +238,7 @@ export async function selectTable(
     hidden: [{ name: '_seq', type: 'BIGINT' }],
     rows,
   };
-  return runSelect(folded, relation);
+  return runSelect(folded, relation, ctx.budget());
 }
 
 /** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */

@@ -4,14 +4,16 @@
  * so it applies whole or not at all; a failing statement stops the batch and earlier ones stay applied, as in
  * KalamDB. Parameters go with a single statement only. Everything thrown is a KalamError.
  */
-import { bindParams, parseSql, type Statement } from '@kalam/sql';
+import { bindParams, parseSqlOffThread, type Statement } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
+import { EvalScheduler, StatementBudget } from './budget.js';
 import { VerifiedCredentials } from './credentials.js';
 import { KalamError, toKalamError } from './errors.js';
+import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
 import * as schedules from './schedules.js';
 import { runSelect } from './query.js';
@@ -30,6 +32,10 @@ export interface SqlEngineOptions {
   readonly now?: () => number;
   /** The cluster as the node process sees it, for system.cluster_nodes / system.cluster_groups. */
   readonly clusterView?: () => ClusterView;
+  /** A monotonic clock in ms for statement time budgets; injected so tests control it (default: performance.now). */
+  readonly monotonicNow?: () => number;
+  /** Narrower evaluation bounds than SQL_ENGINE_LIMITS (tests). */
+  readonly limits?: Partial<EvalLimits>;
 }
 
 export interface ExecuteOptions {
@@ -43,6 +49,9 @@ export class SqlEngine {
 
   constructor(opts: SqlEngineOptions) {
     const now = opts.now ?? (() => Date.now());
+    const monotonicNow = opts.monotonicNow ?? (() => performance.now());
+    const limits: EvalLimits = { ...SQL_ENGINE_LIMITS, ...opts.limits };
+    const scheduler = new EvalScheduler();
     this.ctx = {
       executor: opts.executor,
       machines: opts.machines,
@@ -51,6 +60,8 @@ export class SqlEngine {
       now,
       seq: new SeqGenerator(opts.nodeId, now),
       clusterView: opts.clusterView,
+      limits,
+      budget: () => new StatementBudget(limits, monotonicNow, scheduler),
       credentials: new VerifiedCredentials(),
     };
   }
@@ -59,7 +70,8 @@ export class SqlEngine {
   async execute(session: Session, sql: string, opts: ExecuteOptions = {}): Promise<QueryResult[]> {
     let statements: readonly Statement[];
     try {
-      statements = parseSql(sql);
+      // A large text is parsed in a worker thread: this event loop also drives Raft.
+      statements = await parseSqlOffThread(sql);
     } catch (err) {
       throw toKalamError(err);
     }
@@ -203,7 +215,7 @@ export class SqlEngine {
     if (stmt.from.namespace === 'system') {
       const relation = await systemRelation(this.ctx, scope, stmt.from.name);
       const clock = { at: this.ctx.now(), nextId: () => this.ctx.seq.reserve(1) };
-      return runSelect(foldSelect(stmt, clock), relation);
+      return runSelect(foldSelect(stmt, clock), relation, this.ctx.budget());
     }
     const ns = stmt.from.namespace ?? scope.namespace;
     if (ns === null) {

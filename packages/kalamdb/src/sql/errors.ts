@@ -3,6 +3,10 @@
  * "HTTP API") and the HTTP status the API answers with. `toKalamError` maps what the layers below throw — the
  * parser's SqlError, RaftManager's MultiRaftError, a state machine's deterministic Error response — onto it, keeping
  * the original as `cause`.
+ *
+ * One code is Kalam's own: LIMIT_EXCEEDED (400), a request that crosses a bound of SQL_LIMITS or SQL_ENGINE_LIMITS
+ * (too many terms, rows in the result, time spent evaluating, …). Its details name the bound: `{limit, max}`, plus
+ * `position` when one place of the text is to blame.
  */
 import { MultiRaftError } from '@kalam/multiraft';
 import { SqlError } from '@kalam/sql';
@@ -11,6 +15,7 @@ import { TableNameError } from '../tables.js';
 
 export type KalamErrorCode =
   | 'INVALID_SQL'
+  | 'LIMIT_EXCEEDED'
   | 'EMPTY_SQL'
   | 'BATCH_PARSE_ERROR'
   | 'PARAMS_WITH_BATCH'
@@ -29,6 +34,7 @@ export type KalamErrorCode =
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
+  LIMIT_EXCEEDED: 400,
   EMPTY_SQL: 400,
   BATCH_PARSE_ERROR: 400,
   PARAMS_WITH_BATCH: 400,
@@ -118,7 +124,9 @@ function fromRaft(err: MultiRaftError): KalamError {
 export function toKalamError(err: unknown): KalamError {
   if (err instanceof KalamError) return err;
   if (err instanceof SqlError) {
-    const details = err.position === null ? null : { position: err.position };
+    const position = err.position === null ? {} : { position: err.position };
+    const limit = err.limit === null ? {} : { limit: err.limit.name, max: err.limit.max };
+    const details = err.position === null && err.limit === null ? null : { ...limit, ...position };
     return new KalamError(err.code, err.message, details, { cause: err });
   }
   if (err instanceof MultiRaftError) return fromRaft(err);

@@ -3,6 +3,7 @@ export type { ExecuteOptions, SqlEngineOptions } from './engine.js';
 export { KalamError, toKalamError } from './errors.js';
 export type { KalamErrorCode } from './errors.js';
 export { SQL_ENGINE_LIMITS } from './limits.js';
+export type { EvalLimits } from './limits.js';
 export { hashPassword, scryptStats, verifyPassword } from './password.js';
 export type { ScryptStats } from './password.js';
 export { SeqGenerator } from './sequence.js';

@@ -35,7 +35,38 @@ export const SQL_ENGINE_LIMITS = {
   /** A schedule fires at most once per this many ms (judged over its next scheduleGapSamples due times). */
   scheduleGapMsMin: 10_000,
   scheduleGapSamples: 16,
+  /**
+   * Rows one statement's result may hold (a SELECT over more is refused with LIMIT_EXCEEDED, not truncated: a
+   * client that did not look at a flag would take a part for the whole). Page with LIMIT/OFFSET or WHERE _seq > ….
+   * A 100,000-row SELECT of 1 KB rows once grew a node by 358 MB.
+   */
+  resultRowsMax: 10_000,
+  /**
+   * Time one statement may spend evaluating rows (filter, grouping, sort keys, projection), in ms; past it the
+   * statement fails with LIMIT_EXCEEDED. Measured on the node's monotonic clock while the work runs.
+   */
+  statementEvalMsMax: 3_000,
+  /**
+   * The evaluation of rows yields to the event loop after this many ms of work, so that the Raft driver's timer
+   * (every 100 ms by default) fires on time while a long statement computes.
+   */
+  evalSliceMs: 10,
+  /** Rows evaluated between two looks at the clock (a look costs about as much as a cheap row). */
+  evalCheckRows: 32,
+  /**
+   * UPDATE and DELETE evaluate their WHERE on every row in scope inside apply, on every replica, where no time
+   * budget can stop them (apply must be deterministic): the planner refuses a statement whose rows in scope times
+   * (filter nodes + 1) exceed this.
+   */
+  writeFilterWorkMax: 5_000_000,
 } as const;
+
+/** The bounds a statement's evaluation obeys (tests narrow them through SqlEngineOptions.limits). */
+export type EvalLimits = {
+  readonly [
+    K in 'resultRowsMax' | 'statementEvalMsMax' | 'evalSliceMs' | 'evalCheckRows' | 'writeFilterWorkMax'
+  ]: number;
+};
 
 if (SQL_ENGINE_LIMITS.seqNodeBits >= SQL_ENGINE_LIMITS.seqCounterBits) {
   throw new Error('SQL_ENGINE_LIMITS.seqNodeBits must leave room for a counter below seqCounterBits');
@@ -44,3 +75,6 @@ if (SQL_ENGINE_LIMITS.scryptConcurrencyMax < 1 || SQL_ENGINE_LIMITS.scryptQueueM
   throw new Error('SQL_ENGINE_LIMITS: scrypt needs at least one slot and a queue of 0 or more');
 }
 if (SQL_ENGINE_LIMITS.scryptSaltBytes < 16) throw new Error('SQL_ENGINE_LIMITS.scryptSaltBytes must be at least 16');
+if (SQL_ENGINE_LIMITS.evalSliceMs >= SQL_ENGINE_LIMITS.statementEvalMsMax) {
+  throw new Error('SQL_ENGINE_LIMITS.evalSliceMs must be shorter than statementEvalMsMax');
+}

@@ -17,6 +17,7 @@ import {
   type SqlValue,
 } from '@kalam/sql';
 import type { Value } from '../commands.js';
+import type { StatementBudget } from './budget.js';
 import { KalamError } from './errors.js';
 import { dataTypeName, typeOfValue } from './schema.js';
 import type { ColumnInfo, QueryResult } from './types.js';
@@ -80,12 +81,13 @@ function typeOf(rel: Relation, expr: Expr, sample: Value): string {
 
 type Row = Readonly<Record<string, Value>>;
 
-function aggregate(expr: Expr & { kind: 'call' }, rows: readonly Row[]): Value {
+async function aggregate(budget: StatementBudget, expr: Expr & { kind: 'call' }, rows: readonly Row[]): Promise<Value> {
   if (expr.name === 'COUNT' && expr.star) return rows.length;
   const [arg] = expr.args;
   if (arg === undefined || expr.args.length !== 1)
     throw new KalamError('INVALID_SQL', `${expr.name} takes one argument`);
-  const values = rows.map((r) => evaluate(arg, r)).filter((v): v is Exclude<SqlValue, null> => v !== null);
+  const evaluated = await mapRows(budget, rows, (r) => evaluate(arg, r));
+  const values = evaluated.filter((v): v is Exclude<SqlValue, null> => v !== null);
   switch (expr.name) {
     case 'COUNT':
       return values.length;
@@ -105,14 +107,6 @@ function aggregate(expr: Expr & { kind: 'call' }, rows: readonly Row[]): Value {
       return expr.name === 'SUM' ? sum : sum / nums.length;
     }
   }
-}
-
-/** `expr` over one group: each aggregate computed over the group's rows, the rest from its first row. */
-function evaluateInGroup(expr: Expr, rows: readonly Row[]): SqlValue {
-  const folded = mapExpr(expr, (e) =>
-    e.kind === 'call' && isAggregate(e) ? { kind: 'literal', value: aggregate(e, rows) } : undefined,
-  );
-  return evaluate(folded, rows[0] ?? {});
 }
 
 function orderKeys(stmt: Select, aliases: ReadonlyMap<string, Expr>): Expr[] {
@@ -160,28 +154,81 @@ function checkGrouping(stmt: Select, exprs: readonly Expr[]): void {
   }
 }
 
+/** `fn` over every item, spending the budget once per item and yielding when it says so. */
+async function mapRows<T, U>(budget: StatementBudget, items: readonly T[], fn: (item: T) => U): Promise<U[]> {
+  const out: U[] = [];
+  for (const item of items) {
+    if (budget.spend()) await budget.yield();
+    out.push(fn(item));
+  }
+  return out;
+}
+
+/** Every aggregate call in `expr`, outermost first. */
+function aggregateCalls(expr: Expr): (Expr & { kind: 'call' })[] {
+  const calls: (Expr & { kind: 'call' })[] = [];
+  mapExpr(expr, (e) => {
+    if (e.kind !== 'call' || !isAggregate(e)) return undefined;
+    calls.push(e);
+    return e; // an aggregate's arguments hold no aggregate (checked by the caller's grouping rules)
+  });
+  return calls;
+}
+
+/** `expr` over one group: each aggregate computed over the group's rows (under the budget), the rest from its first row. */
+async function evaluateInGroup(budget: StatementBudget, expr: Expr, rows: readonly Row[]): Promise<SqlValue> {
+  const values = new Map<Expr, Value>();
+  for (const call of aggregateCalls(expr)) values.set(call, await aggregate(budget, call, rows));
+  const folded = mapExpr(expr, (e) => {
+    const value = values.get(e);
+    return value === undefined ? undefined : { kind: 'literal', value };
+  });
+  return evaluate(folded, rows[0] ?? {});
+}
+
 /** GROUP BY (or a lone aggregate row): one output row per group that passes HAVING, sorted, paged. */
-function groupedRows(
+async function groupedRows(
+  budget: StatementBudget,
   stmt: Select,
   items: readonly SelectItem[],
   rows: readonly Row[],
   aliases: ReadonlyMap<string, Expr>,
-): Value[][] {
+): Promise<Value[][]> {
   const keys = orderKeys(stmt, aliases);
   checkGrouping(stmt, [...items.map((it) => it.expr), ...(stmt.having === null ? [] : [stmt.having]), ...keys]);
   const groups = new Map<string, Row[]>();
   if (stmt.groupBy.length === 0) groups.set('', [...rows]);
-  for (const r of stmt.groupBy.length === 0 ? [] : rows) {
-    const key = JSON.stringify(stmt.groupBy.map((g) => keyPart(evaluate(g, r))));
+  const groupKeys = await mapRows(budget, stmt.groupBy.length === 0 ? [] : rows, (r) =>
+    JSON.stringify(stmt.groupBy.map((g) => keyPart(evaluate(g, r)))),
+  );
+  groupKeys.forEach((key, i) => {
     const group = groups.get(key);
-    if (group === undefined) groups.set(key, [r]);
-    else group.push(r);
-  }
+    if (group === undefined) groups.set(key, [rows[i]!]);
+    else group.push(rows[i]!);
+  });
   let list = [...groups.values()];
   const having = stmt.having;
-  if (having !== null) list = list.filter((g) => evaluateInGroup(having, g) === true);
-  sortByKeys(stmt, list, (g) => keys.map((e) => evaluateInGroup(e, g)));
-  return page(stmt, list).map((g) => items.map((it) => toValue(evaluateInGroup(it.expr, g))));
+  if (having !== null) {
+    const kept: Row[][] = [];
+    for (const g of list) if ((await evaluateInGroup(budget, having, g)) === true) kept.push(g);
+    list = kept;
+  }
+  const sortKeys = new Map<Row[], SqlValue[]>();
+  for (const g of list) {
+    const values: SqlValue[] = [];
+    for (const e of keys) values.push(await evaluateInGroup(budget, e, g));
+    sortKeys.set(g, values);
+  }
+  sortByKeys(stmt, list, (g) => sortKeys.get(g) ?? []);
+  const paged = page(stmt, list);
+  budget.checkResultRows(paged.length);
+  const out: Value[][] = [];
+  for (const g of paged) {
+    const row: Value[] = [];
+    for (const it of items) row.push(toValue(await evaluateInGroup(budget, it.expr, g)));
+    out.push(row);
+  }
+  return out;
 }
 
 /** A group key part: bigints spelled out (JSON has none), every other value as it is. */
@@ -194,8 +241,36 @@ function page<T>(stmt: Select, rows: readonly T[]): T[] {
   return rows.slice(from, stmt.limit === null ? undefined : from + stmt.limit);
 }
 
-/** Runs a (bound, planner-folded) SELECT over `rel`. */
-export function runSelect(stmt: Select, rel: Relation): QueryResult {
+/**
+ * The rows that pass WHERE. Without ORDER BY the result is a prefix of them: the scan stops once it holds
+ * OFFSET + LIMIT rows, and fails as soon as it holds more than a result may.
+ */
+async function filterRows(
+  budget: StatementBudget,
+  stmt: Select,
+  rows: readonly Row[],
+  grouped: boolean,
+): Promise<Row[]> {
+  const offset = stmt.offset ?? 0;
+  const prefix = !grouped && stmt.orderBy.length === 0;
+  const enough = prefix && stmt.limit !== null ? offset + stmt.limit : Infinity;
+  const kept: Row[] = [];
+  await budget.start();
+  for (const r of rows) {
+    if (kept.length >= enough) break;
+    if (budget.spend()) await budget.yield();
+    if (!matches(stmt.where, r)) continue;
+    kept.push(r);
+    if (prefix) budget.checkResultRows(kept.length - offset);
+  }
+  return kept;
+}
+
+/**
+ * Runs a (bound, planner-folded) SELECT over `rel`, under `budget`: the evaluation yields to the event loop between
+ * slices, and fails with LIMIT_EXCEEDED past its time budget or when the result would hold too many rows.
+ */
+export async function runSelect(stmt: Select, rel: Relation, budget: StatementBudget): Promise<QueryResult> {
   const items: SelectItem[] = stmt.columns.flatMap((c) =>
     c === '*'
       ? rel.columns.map((col) => ({ expr: { kind: 'column', table: null, name: col.name } as const, alias: null }))
@@ -215,15 +290,19 @@ export function runSelect(stmt: Select, rel: Relation): QueryResult {
   }
   if (stmt.groupBy.some(containsAggregate))
     throw new KalamError('INVALID_SQL', 'aggregates are not allowed in GROUP BY');
-  const filtered = rel.rows.filter((r) => matches(stmt.where, r));
+  const grouped = stmt.groupBy.length > 0 || stmt.having !== null || items.some((it) => containsAggregate(it.expr));
+  const filtered = await filterRows(budget, stmt, rel.rows, grouped);
   let out: Value[][];
-  if (stmt.groupBy.length > 0 || stmt.having !== null || items.some((it) => containsAggregate(it.expr))) {
-    out = groupedRows(stmt, items, filtered, aliases);
+  if (grouped) {
+    out = await groupedRows(budget, stmt, items, filtered, aliases);
   } else {
-    const rows = [...filtered];
     const keys = orderKeys(stmt, aliases);
-    sortByKeys(stmt, rows, (r) => keys.map((e) => evaluate(e, r)));
-    out = page(stmt, rows).map((r) => items.map((it) => toValue(evaluate(it.expr, r))));
+    const sortKeys = await mapRows(budget, keys.length === 0 ? [] : filtered, (r) => keys.map((e) => evaluate(e, r)));
+    const keyed = filtered.map((r, i) => ({ r, keys: sortKeys[i] ?? [] }));
+    sortByKeys(stmt, keyed, (k) => k.keys);
+    const paged = page(stmt, keyed);
+    budget.checkResultRows(paged.length);
+    out = await mapRows(budget, paged, ({ r }) => items.map((it) => toValue(evaluate(it.expr, r))));
   }
   const schema: ColumnInfo[] = items.map((it, index) => ({
     name: label(it, index),

@@ -252,5 +252,5 @@ const SELECT_ALL: Select = {
 export async function showSchedules(ctx: EngineContext, scope: StatementScope): Promise<QueryResult> {
   requireRole(scope.session, SCHEDULES_MIN_ROLE, 'SHOW SCHEDULES');
   const rows = await scheduleRows(ctx);
-  return runSelect(SELECT_ALL, { name: 'system.schedules', columns: SCHEDULE_COLUMNS, hidden: [], rows });
+  return runSelect(SELECT_ALL, { name: 'system.schedules', columns: SCHEDULE_COLUMNS, hidden: [], rows }, ctx.budget());
 }

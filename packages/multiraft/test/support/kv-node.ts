@@ -67,6 +67,7 @@ async function main(): Promise<void> {
         groups: manager.status(),
         digests: Object.fromEntries([...machines].map(([id, sm]) => [id, sm.digest()])),
         stats: manager.stats,
+        driver: manager.driverTiming(),
         logStore: manager.logStore.stats(),
         transport: manager.transport.stats(),
         memory: process.memoryUsage(),

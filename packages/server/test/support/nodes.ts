@@ -263,7 +263,9 @@ export class KalamNodes {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((id) => this.kill(id, 'SIGKILL')));
+    // A profiling run (KALAM_TEST_NODE_ARGS="--cpu-prof …") stops its nodes gracefully, so each writes its profile.
+    const profiling = (process.env['KALAM_TEST_NODE_ARGS'] ?? '').includes('--cpu-prof');
+    await Promise.all([...this.running.keys()].map((id) => this.kill(id, profiling ? 'SIGTERM' : 'SIGKILL')));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -14,6 +14,10 @@ export type MultiRaftErrorCode =
   | 'OVERLOADED'
   | 'READ_REJECTED'
   | 'TRANSFER_FAILED'
+  /** A proposal or message over the core's size limits. */
+  | 'TOO_LARGE'
+  /** A forwarding RPC this node cannot read (a peer of another version, or a bug). */
+  | 'BAD_REQUEST'
   | 'LOG_CORRUPT';
 
 export class MultiRaftError extends Error {
@@ -56,6 +60,8 @@ export function fromRemote(err: unknown, groupId: number): MultiRaftError {
     'UNKNOWN_GROUP',
     'OVERLOADED',
     'READ_REJECTED',
+    'TOO_LARGE',
+    'BAD_REQUEST',
   ];
   if (typeof code === 'string' && (known as string[]).includes(code)) {
     return new MultiRaftError(code as MultiRaftErrorCode, message, {

@@ -58,6 +58,8 @@ export class GroupRuntime {
   readonly reads = new Map<string, ReadWaiter>();
   /** The batch that reads join until the next driver turn asks the core for its read index. */
   openRead: ReadBatch | undefined;
+  /** The last round the core was asked for (only the planted bug joinAskedReadRound looks at it). */
+  askedRead: ReadBatch | undefined;
   private appliedWaiters: AppliedWaiter[] = [];
   lastSnapshotIndex: number;
   /** What the last leadership event said, to emit only changes. */
@@ -78,7 +80,7 @@ export class GroupRuntime {
   }
 
   isLeader(): boolean {
-    return this.raw.raft.role === StateRole.Leader;
+    return this.raw.role() === StateRole.Leader;
   }
 
   /** A snapshot from the leader was persisted: install it; queued entries it covers are dropped. */
@@ -143,7 +145,7 @@ export class GroupRuntime {
       w.reject(
         new MultiRaftError('PROPOSAL_DROPPED', `the entry at index ${e.index} was replaced by a newer leader's`, {
           groupId: this.id,
-          leaderHint: this.raw.raft.lead === 0 ? null : this.raw.raft.lead,
+          leaderHint: this.raw.leader() === 0 ? null : this.raw.leader(),
         }),
       );
     }
@@ -156,7 +158,7 @@ export class GroupRuntime {
     if (rs.status === 'ok') {
       w.resolve(rs.index);
     } else {
-      const lead = this.raw.raft.lead;
+      const lead = this.raw.leader();
       w.reject(
         new MultiRaftError('READ_REJECTED', `read refused: ${rs.reason}`, {
           groupId: this.id,

@@ -4,7 +4,19 @@ export type { DriverTiming } from './driver-timing.js';
 export { MultiRaftError } from './errors.js';
 export type { MultiRaftErrorCode } from './errors.js';
 export { MULTIRAFT_LIMITS } from './limits.js';
+export { RaftDriver } from './driver.js';
+export type {
+  DriverBugs,
+  DriverClock,
+  DriverNetwork,
+  DriverOptions,
+  DriverStorage,
+  GroupStatusReport,
+  LeaderChange,
+  ManagerStats,
+  PeerProgress,
+  ProposeOptions,
+} from './driver.js';
 export { RaftManager } from './manager.js';
-export type { GroupStatusReport, LeaderChange, ManagerStats, PeerProgress } from './manager.js';
 export type { AppliedEntry, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

@@ -73,6 +73,24 @@ export class RawNode {
     return this.raft.id;
   }
 
+  /** The leader this node knows of (NONE when it knows none). */
+  leader(): NodeId {
+    return this.raft.lead;
+  }
+
+  role(): StateRole {
+    return this.raft.role;
+  }
+
+  term(): number {
+    return this.raft.term;
+  }
+
+  /** Index and term of the entry just before the first one the log holds (the last compacted one). */
+  logOffset(): { index: number; term: number } {
+    return this.raft.log.offset();
+  }
+
   tick(): void {
     this.mutate(() => this.raft.tick());
   }

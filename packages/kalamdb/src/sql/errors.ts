@@ -83,10 +83,8 @@ export function fromRefusal(response: RefusalLike): KalamError {
       return new KalamError('TABLE_NOT_FOUND', response.message);
     case 'ALREADY_EXISTS':
       return new KalamError('ALREADY_EXISTS', response.message);
-    case 'NOT_FOUND':
-      return /^namespace /.test(response.message)
-        ? new KalamError('NAMESPACE_NOT_FOUND', response.message)
-        : new KalamError('SQL_EXECUTION_ERROR', response.message);
+    case 'NAMESPACE_NOT_FOUND':
+      return new KalamError('NAMESPACE_NOT_FOUND', response.message);
     default:
       // INVALID (a row breaks the schema), CONFLICT (duplicate key, non-empty namespace), or an undecodable command.
       return new KalamError('SQL_EXECUTION_ERROR', response.message, { stateMachineCode: code });
@@ -114,7 +112,13 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'READ_REJECTED':
     case 'TRANSFER_FAILED':
       return new KalamError('CLUSTER_UNAVAILABLE', err.message, details, { cause: err });
+    case 'TOO_LARGE':
+      // Refused before anything was appended: the statement is too big for one entry.
+      return new KalamError('LIMIT_EXCEEDED', `the statement is too large to replicate: ${err.message}`, details, {
+        cause: err,
+      });
     case 'UNKNOWN_GROUP':
+    case 'BAD_REQUEST':
     case 'LOG_CORRUPT':
       return new KalamError('INTERNAL_ERROR', err.message, details, { cause: err });
   }

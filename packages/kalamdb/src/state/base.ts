@@ -24,7 +24,14 @@ import { TableNameError } from '../tables.js';
 export class ApplyError extends Error {
   override readonly name = 'ApplyError';
   constructor(
-    readonly code: 'TABLE_NOT_FOUND' | 'ALREADY_EXISTS' | 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'LIMIT_EXCEEDED',
+    readonly code:
+      | 'TABLE_NOT_FOUND'
+      | 'NAMESPACE_NOT_FOUND'
+      | 'ALREADY_EXISTS'
+      | 'NOT_FOUND'
+      | 'INVALID'
+      | 'CONFLICT'
+      | 'LIMIT_EXCEEDED',
     message: string,
   ) {
     super(message);

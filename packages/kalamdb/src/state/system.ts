@@ -63,7 +63,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
       }
       case 'DeleteNamespace': {
         if (!this.namespaceExists(cmd.namespaceId))
-          throw new ApplyError('NOT_FOUND', `namespace ${cmd.namespaceId} does not exist`);
+          throw new ApplyError('NAMESPACE_NOT_FOUND', `namespace ${cmd.namespaceId} does not exist`);
         const n = this.store
           .prepare<[string], { n: number }>(
             'SELECT COUNT(*) AS n FROM sys_tables WHERE namespace_id = ? AND dropped_index IS NULL',
@@ -123,7 +123,7 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   /** CreateTable: a new incarnation, numbered by its own entry index (unique, and the same on every replica). */
   private createTable(cmd: Extract<SystemCommand, { type: 'CreateTable' }>, index: number): SystemResponse {
     const [ns, name] = splitTableId(cmd.tableId);
-    if (!this.namespaceExists(ns)) throw new ApplyError('NOT_FOUND', `namespace ${ns} does not exist`);
+    if (!this.namespaceExists(ns)) throw new ApplyError('NAMESPACE_NOT_FOUND', `namespace ${ns} does not exist`);
     if (this.catalog.table(cmd.tableId) !== undefined)
       throw new ApplyError('ALREADY_EXISTS', `table ${cmd.tableId} already exists`);
     const storageId = cmd.schema.options.storageId;

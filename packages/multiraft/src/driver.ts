@@ -1,0 +1,969 @@
+/**
+ * RaftDriver: the driver of every Raft group one node hosts — the one piece of code that runs them, in the node
+ * process (RaftManager: SQLite log store, WebSocket transport, real timers) and in the simulator (packages/sim:
+ * a simulated disk, network and clock) alike. Its I/O is injected (DriverIo), so it is deterministic given its
+ * inputs: the same deliveries, ticks, timer firings and write completions in the same order give the same sends,
+ * writes and answers.
+ *
+ * One timer tick (`tick`) drives every group, and one driver turn (DESIGN.md §6) does, in this order:
+ *   1. ask the core for the read index of each open ReadIndex round;
+ *   2. step the envelopes that arrived since the last turn (`deliver` only enqueues), in arrival order, stopping
+ *      after stepBytesPerTurnMax of entries and snapshot chunks (the rest waits for the next turn, which then comes
+ *      at once): what a turn must write and fsync stays bounded however far a follower is behind;
+ *   3. collect every group's Ready; send the messages that may leave before the write (coalescing heartbeats per
+ *      peer, deferring context-free heartbeat answers until something goes the same way);
+ *   4. write all of them at once (one fsync covers every group). The write may complete later (the simulator's
+ *      disk takes time): until it does the node is blocked, as an event loop inside fsync is — no tick, no turn;
+ *   5. send what waited for the write, install snapshots, queue committed entries, advance, answer read states;
+ * and after the rounds: apply what may be applied (canApply) — in batches of applyBatchBytesMax, the groups taken
+ * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
+ * threshold, and announce leadership changes. Proposals (forwarded to the leader when this node is not it, and
+ * answered only once applied here), ReadIndex reads batched per turn, and leadership transfers wait on promises
+ * with deadlines on the injected clock.
+ */
+import { EventEmitter } from 'node:events';
+import type { Envelope } from '@kalam/transport';
+import type { GroupLogState, GroupWrite } from '@kalam/log-store';
+import type { Message, NodeId, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
+import type { GroupSpec, ResolvedTicks } from './config.js';
+import { DriverTimingRecorder } from './driver-timing.js';
+import type { DriverTiming } from './driver-timing.js';
+import { MultiRaftError, fromRemote } from './errors.js';
+import { GroupRuntime } from './group.js';
+import type { ReadBatch } from './group.js';
+import { MULTIRAFT_LIMITS } from './limits.js';
+import { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
+
+export interface LeaderChange {
+  readonly groupId: number;
+  readonly name: string;
+  /** The leader now known, or null. */
+  readonly leader: NodeId | null;
+  readonly term: number;
+  /** This node leads the group now. */
+  readonly isLocal: boolean;
+}
+
+export interface PeerProgress {
+  readonly nodeId: NodeId;
+  readonly match: number;
+  readonly next: number;
+  readonly state: string;
+}
+
+export interface GroupStatusReport {
+  readonly groupId: number;
+  readonly name: string;
+  readonly role: StateRole;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  /** Filled on the leader: each peer's match index. */
+  readonly peers: readonly PeerProgress[];
+}
+
+export interface ManagerStats {
+  turns: number;
+  writes: number;
+  entriesWritten: number;
+  envelopesIn: number;
+  envelopesDropped: number;
+  proposals: number;
+  forwardedProposals: number;
+  reads: number;
+  /** ReadIndex rounds asked of the core: concurrent reads of a group share one. */
+  readRounds: number;
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
+  leaderChanges: number;
+}
+
+interface Inbound {
+  readonly from: NodeId;
+  readonly env: Envelope;
+}
+
+export interface ProposeOptions {
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The node's durable Raft state (raft.db in a node, a disk image in the simulator). `write` makes every group's
+ * writes of one turn durable together and calls `done` once they are: a node's log store before it returns, the
+ * simulator's disk when its fsync completes (a crash before that loses them).
+ */
+export interface DriverStorage {
+  load(groupId: number): GroupLogState;
+  write(writes: readonly GroupWrite[], done: () => void): void;
+  compact(groupId: number, snapshot: Snapshot, offsetIndex: number, offsetTerm: number): void;
+}
+
+/** The links to the other nodes: envelopes out, request/response calls (forwarded proposals), link state. */
+export interface DriverNetwork {
+  send(env: Envelope): void;
+  /** The sends of one turn phase are done (the transport writes its frames now). */
+  flush(): void;
+  request(to: NodeId, method: string, body: unknown, timeoutMs: number): Promise<unknown>;
+  peerConnected(id: NodeId): boolean;
+}
+
+/** Time: a monotonic clock in ms, timers, and "soon" (after the current event: setImmediate in a node). */
+export interface DriverClock {
+  now(): number;
+  /** Calls `fn` after `ms`; returns what cancels it. */
+  after(ms: number, fn: () => void): () => void;
+  soon(fn: () => void): void;
+}
+
+/**
+ * TEST ONLY: misbehaviours the simulator's planted-bug tests switch on (`kalam sim --list-bugs`), each to prove a
+ * checker catches it. Options, never read from the environment.
+ */
+export interface DriverBugs {
+  /** Sends the messages that must wait for the write (votes, append acks) before it is durable. */
+  readonly ackBeforeWrite?: boolean;
+  /** Answers a read as soon as its read index is known, without waiting until it is applied here. */
+  readonly readBeforeApplied?: boolean;
+  /** Boots without restoring the state machine from the stored snapshot. */
+  readonly skipRestoreOnBoot?: boolean;
+  /** A leader appends a forwarded proposal twice. */
+  readonly applyForwardedTwice?: boolean;
+  /** A read joins the round of its group even after the core was asked (its index may predate the read). */
+  readonly joinAskedReadRound?: boolean;
+}
+
+export interface DriverOptions {
+  readonly nodeId: NodeId;
+  /** Every voting member, this node included. */
+  readonly voters: readonly NodeId[];
+  readonly groups: readonly GroupSpec[];
+  readonly ticks: ResolvedTicks;
+  readonly storage: DriverStorage;
+  readonly network: DriverNetwork;
+  readonly clock: DriverClock;
+  /** Take a snapshot every this many applied entries (per group); 1000 by default. */
+  readonly snapshotThreshold?: number;
+  /** Entries kept in the log behind a snapshot; min(200, threshold / 2) by default. */
+  readonly snapshotKeepEntries?: number;
+  readonly limits?: Partial<RaftLimits>;
+  /** Seeds the cores' election jitter (a fixed seed makes a test or a simulation repeatable). */
+  readonly seed: number;
+  /** Give a node that starts with no durable state one election-timeout range before it grants votes. */
+  readonly freshStartVoteAbstain?: boolean;
+  readonly bugs?: DriverBugs;
+}
+
+export class RaftDriver {
+  readonly nodeId: NodeId;
+  readonly events = new EventEmitter<{ leaderChange: [LeaderChange] }>();
+  readonly stats: ManagerStats = {
+    turns: 0,
+    writes: 0,
+    entriesWritten: 0,
+    envelopesIn: 0,
+    envelopesDropped: 0,
+    proposals: 0,
+    forwardedProposals: 0,
+    reads: 0,
+    readRounds: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+    leaderChanges: 0,
+  };
+  private readonly groups = new Map<number, GroupRuntime>();
+  private readonly groupList: GroupRuntime[] = [];
+  private inbox: Inbound[] = [];
+  /**
+   * Context-free heartbeat answers wait here for the next frame this node sends to the same peer anyway
+   * (its own heartbeats, appends, answers), or for the next tick at the latest. Between three nodes that
+   * each lead some groups this halves the idle frames: the answers ride with the heartbeats going the other
+   * way. The leader uses them only for CheckQuorum activity and to resume a paused follower, both of which
+   * tolerate one tick of delay; answers that confirm a ReadIndex carry a context and are never deferred.
+   */
+  private deferredAnswers: { groupId: number; msg: Message }[] = [];
+  /** Groups with an open ReadIndex round to ask the core for in the next turn. */
+  private readBatchesToAsk: GroupRuntime[] = [];
+  private turnScheduled = false;
+  /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
+  private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
+  /** The group the next turn's apply starts from (round robin, so a busy group cannot starve the others). */
+  private applyCursor = 0;
+  private stopping = false;
+  private stopped = false;
+  private readCounter = 0;
+  private readonly ticks: ResolvedTicks;
+  private readonly storage: DriverStorage;
+  private readonly network: DriverNetwork;
+  private readonly clock: DriverClock;
+  private readonly bugs: DriverBugs;
+  private readonly snapshotThreshold: number;
+  private readonly snapshotKeep: number;
+  private readonly timing: DriverTimingRecorder;
+  /** Time spent applying and writing the log in the turn under way (ms), for the driver-timing figures. */
+  private turnApplyMs = 0;
+  private turnPersistMs = 0;
+  /** How long a proposal waits for a group that just lost its leader to elect the next one. */
+  private readonly electionGraceMs: number;
+
+  constructor(private readonly opts: DriverOptions) {
+    this.nodeId = opts.nodeId;
+    this.ticks = opts.ticks;
+    this.storage = opts.storage;
+    this.network = opts.network;
+    this.clock = opts.clock;
+    this.bugs = opts.bugs ?? {};
+    this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
+    this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
+    this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
+    this.timing = new DriverTimingRecorder(opts.ticks.tickMs, opts.ticks.heartbeatTick * opts.ticks.tickMs);
+    // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
+    this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
+    this.recoverGroups();
+  }
+
+  /** Every group from its durable state: the state machine restored from the stored snapshot, the core rebuilt. */
+  private recoverGroups(): void {
+    const voters = this.opts.voters;
+    const prng = new Prng(this.opts.seed);
+    for (const spec of this.opts.groups) {
+      const state = this.storage.load(spec.id);
+      const snap = state.snapshot;
+      const restore = snap !== undefined && spec.stateMachine.appliedIndex() < snap.index;
+      if (restore && this.bugs.skipRestoreOnBoot !== true) spec.stateMachine.restore(snap);
+      const raw = new RawNode({
+        id: this.nodeId,
+        voters,
+        electionTick: this.ticks.electionTick,
+        electionTickMax: this.ticks.electionTickMax,
+        heartbeatTick: this.ticks.heartbeatTick,
+        preVote: true,
+        checkQuorum: true,
+        random: prng.fork(),
+        // A node that comes back with a wiped data folder forgot its votes: it sits out one whole
+        // election-timeout range before granting any.
+        ...(this.opts.freshStartVoteAbstain !== false
+          ? { freshStartVoteAbstainTicks: this.ticks.electionTickMax }
+          : {}),
+        ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
+        restore: {
+          hardState: state.hardState,
+          ...(snap !== undefined ? { snapshot: snap } : {}),
+          offsetIndex: state.offsetIndex,
+          offsetTerm: state.offsetTerm,
+          entries: state.entries,
+          applied: Math.min(spec.stateMachine.appliedIndex(), state.hardState.commit),
+        },
+      });
+      const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
+      this.groups.set(spec.id, g);
+      this.groupList.push(g);
+    }
+    if (voters.length === 1) for (const g of this.groupList) g.raw.campaign(); // a single member leads at once
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Inputs: envelopes, ticks, link changes
+
+  /** Envelopes from a peer (a socket callback): queued for the next turn. */
+  deliver(from: NodeId, envs: readonly Envelope[]): void {
+    if (this.stopped) return;
+    if (this.inbox.length + envs.length > MULTIRAFT_LIMITS.inboxEnvelopesMax) {
+      this.stats.envelopesDropped += envs.length;
+      return;
+    }
+    for (const env of envs) this.inbox.push({ from, env });
+    this.scheduleTurn();
+  }
+
+  /** The timer fired: every group ticks, then a turn; answers deferred all tick long leave now. */
+  tick(): void {
+    // A node blocked in a write misses its timer, as an event loop inside fsync does.
+    if (this.stopped || this.writing !== undefined) return;
+    this.timing.tick(this.clock.now());
+    for (const g of this.groupList) g.raw.tick();
+    this.turn();
+    if (this.deferredAnswers.length > 0 && this.writing === undefined) {
+      const answers = this.deferredAnswers;
+      this.deferredAnswers = [];
+      this.sendNow(answers);
+    }
+  }
+
+  /** A link to a peer came up or went down. */
+  onPeerStatus(peer: NodeId, status: 'connected' | 'disconnected'): void {
+    if (status !== 'disconnected' || this.stopped) return;
+    // The link to that node broke: groups it led forget it, so a new leader is elected without waiting
+    // out a whole election timeout (only liveness depends on this; safety never does).
+    for (const g of this.groupList) if (g.raw.leader() === peer && !g.isLeader()) g.raw.forgetLeader();
+  }
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.stopped) return;
+    this.turnScheduled = true;
+    this.clock.soon(() => {
+      this.turnScheduled = false;
+      this.turn();
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // The turn
+
+  private turn(): void {
+    if (this.stopped || this.writing !== undefined) return;
+    const startedAt = this.clock.now();
+    this.turnApplyMs = 0;
+    this.turnPersistMs = 0;
+    this.stats.turns++;
+    this.askReadBatches();
+    this.stepInbox();
+    if (!this.rounds()) return; // blocked in a write: the rest of the turn runs when it completes
+    this.finishTurn(startedAt);
+  }
+
+  /**
+   * Ready rounds until none is left (bounded): false when a write is still in progress, in which case `persisted`
+   * finishes the round and goes on.
+   */
+  private rounds(): boolean {
+    for (let round = 0; round < MULTIRAFT_LIMITS.drainRoundsMax; round++) {
+      const readies: [GroupRuntime, Ready][] = [];
+      for (const g of this.groupList) if (g.raw.hasReady()) readies.push([g, g.raw.ready()]);
+      if (readies.length === 0) break;
+      // Messages that may leave before the write go first, so followers write while the leader does.
+      this.send(readies, 'before-persist');
+      if (this.bugs.ackBeforeWrite === true) this.send(readies, 'after-persist');
+      if (!this.persist(readies)) return false;
+      this.completeRound(readies);
+    }
+    return true;
+  }
+
+  /** The write of a round is durable: what waited for it leaves, snapshots install, entries queue, the core advances. */
+  private completeRound(readies: readonly [GroupRuntime, Ready][]): void {
+    if (this.bugs.ackBeforeWrite !== true) this.send(readies, 'after-persist');
+    for (const [g, rd] of readies) {
+      if (rd.snapshot !== undefined) {
+        g.installSnapshot(rd.snapshot);
+        this.stats.snapshotsInstalled++;
+      }
+      for (const e of rd.committedEntries) g.applyQueue.push(e);
+      g.raw.advance(rd);
+      for (const rs of rd.readStates) g.onReadState(rs);
+    }
+  }
+
+  private finishTurn(startedAt: number): void {
+    const applyStartedAt = this.clock.now();
+    this.applySlice();
+    const endedAt = this.clock.now();
+    this.turnApplyMs += endedAt - applyStartedAt;
+    this.timing.turnDone(endedAt - startedAt, this.turnApplyMs, this.turnPersistMs);
+    // Work left that waits for nothing but this node: another turn at once (after the timers due). A group paused
+    // for another group's index (canApply) is looked at again when that group applies or at the next tick.
+    const more = this.inbox.length > 0 || this.readBatchesToAsk.length > 0;
+    if (more || this.groupList.some((g) => g.raw.hasReady() || g.canApplyNext())) this.scheduleTurn();
+  }
+
+  /**
+   * Applies committed entries for up to applyMsPerTurnMax (at least one batch), the groups taken round robin from a
+   * different one each turn; then snapshots and announces leadership changes.
+   */
+  private applySlice(): void {
+    const deadline = this.clock.now() + MULTIRAFT_LIMITS.applyMsPerTurnMax;
+    const count = this.groupList.length;
+    for (let k = 0; k < count; k++) {
+      const g = this.groupList[(this.applyCursor + k) % count]!;
+      while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
+      this.maybeSnapshot(g);
+      this.announceLeadership(g);
+    }
+    this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
+  }
+
+  private stepInbox(): void {
+    const inbox = this.inbox;
+    this.inbox = [];
+    let bytes = 0;
+    let stepped = 0;
+    while (stepped < inbox.length && bytes < MULTIRAFT_LIMITS.stepBytesPerTurnMax) {
+      const { from, env } = inbox[stepped++]!;
+      this.stats.envelopesIn++;
+      if (env.groupId === COALESCED_GROUP) {
+        const msgs = expand(from, this.nodeId, env.msg);
+        if (msgs === undefined) this.stats.envelopesDropped++;
+        else for (const { groupId, msg } of msgs) this.stepOne(groupId, msg);
+        continue;
+      }
+      const msg = validateMessage(env.msg, from, this.nodeId);
+      if (msg === undefined) {
+        this.stats.envelopesDropped++;
+        continue;
+      }
+      bytes += payloadBytes(msg);
+      this.stepOne(env.groupId, msg);
+    }
+    if (stepped < inbox.length) {
+      // Arrival order kept: what is left goes before whatever arrives meanwhile.
+      this.inbox = inbox.slice(stepped).concat(this.inbox);
+      this.scheduleTurn();
+    }
+  }
+
+  private stepOne(groupId: number, msg: Message): void {
+    const g = this.groups.get(groupId);
+    if (g === undefined) {
+      this.stats.envelopesDropped++;
+      return;
+    }
+    try {
+      g.raw.step(msg);
+    } catch (err) {
+      // An oversized message is a typed refusal; anything else is a broken invariant and stops the node.
+      if (err instanceof RaftError) {
+        this.stats.envelopesDropped++;
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** Writes the round's Readys in one write; true when it is durable already, false when it completes later. */
+  private persist(readies: readonly [GroupRuntime, Ready][]): boolean {
+    const writes: GroupWrite[] = [];
+    for (const [g, rd] of readies) {
+      // A change of the commit index alone need not be durable (it is learned again from the leader), so
+      // it waits for the next write that must happen anyway instead of costing an fsync of its own.
+      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined) continue;
+      writes.push({
+        groupId: g.id,
+        entries: rd.entries,
+        ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}),
+        ...(rd.snapshot !== undefined ? { snapshot: rd.snapshot } : {}),
+      });
+      this.stats.entriesWritten += rd.entries.length;
+    }
+    if (writes.length === 0) return true;
+    const startedAt = this.clock.now();
+    let inCall = true;
+    let durable = false;
+    this.writing = { readies };
+    this.storage.write(writes, () => {
+      if (this.writing?.readies !== readies) return; // a completion from before a stop
+      this.writing = undefined;
+      if (inCall)
+        durable = true; // at once: the turn goes on in `rounds`
+      else this.persisted(readies);
+    });
+    inCall = false;
+    this.turnPersistMs += this.clock.now() - startedAt;
+    this.stats.writes++;
+    return durable;
+  }
+
+  /** A write that completed after its turn returned (the simulator's disk): finish that turn. */
+  private persisted(readies: readonly [GroupRuntime, Ready][]): void {
+    if (this.stopped) return;
+    const startedAt = this.clock.now();
+    this.completeRound(readies);
+    if (!this.rounds()) return;
+    this.finishTurn(startedAt);
+  }
+
+  private send(readies: readonly [GroupRuntime, Ready][], when: 'before-persist' | 'after-persist'): void {
+    const out: { groupId: number; msg: Message }[] = [];
+    for (const [g, rd] of readies) {
+      for (const msg of when === 'before-persist' ? rd.messages : rd.persistedMessages) {
+        if (msg.type === 'MsgHeartbeatResp' && msg.context === null) this.deferredAnswers.push({ groupId: g.id, msg });
+        else out.push({ groupId: g.id, msg });
+      }
+    }
+    if (out.length === 0) return;
+    if (this.deferredAnswers.length > 0) {
+      const peers = new Set(out.map((o) => o.msg.to));
+      const waiting: { groupId: number; msg: Message }[] = [];
+      for (const answer of this.deferredAnswers) (peers.has(answer.msg.to) ? out : waiting).push(answer);
+      this.deferredAnswers = waiting;
+    }
+    this.sendNow(out);
+    if (when === 'before-persist') this.network.flush();
+  }
+
+  private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
+    for (const [to, envs] of coalesce(out)) {
+      for (const { groupId, msg } of envs) this.network.send({ groupId, from: this.nodeId, to, msg });
+    }
+  }
+
+  private maybeSnapshot(g: GroupRuntime): void {
+    const applied = g.sm.appliedIndex();
+    if (applied - g.lastSnapshotIndex < this.snapshotThreshold) return;
+    const data = g.sm.snapshot();
+    const compactTo = Math.max(g.raw.logOffset().index, applied - this.snapshotKeep);
+    const snap = g.raw.compact(applied, data, compactTo);
+    const off = g.raw.logOffset();
+    this.storage.compact(g.id, snap, off.index, off.term);
+    g.lastSnapshotIndex = snap.index;
+    this.stats.snapshotsTaken++;
+  }
+
+  private announceLeadership(g: GroupRuntime): void {
+    const leader = g.raw.leader() === NONE ? null : g.raw.leader();
+    const isLocal = g.isLeader();
+    const term = g.raw.term();
+    if (leader === g.announcedLeader && isLocal === g.wasLeader && (leader === null || term === g.announcedTerm))
+      return;
+    if (leader === null && g.announcedLeader !== null) g.leaderLostAtMs = this.clock.now();
+    g.announcedLeader = leader;
+    g.announcedTerm = term;
+    g.wasLeader = isLocal;
+    if (isLocal) this.stats.leaderChanges++;
+    this.events.emit('leaderChange', { groupId: g.id, name: g.name, leader, term, isLocal });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Requests
+
+  private group(groupId: number): GroupRuntime {
+    const g = this.groups.get(groupId);
+    if (g === undefined) throw new MultiRaftError('UNKNOWN_GROUP', `no group ${groupId}`, { groupId });
+    return g;
+  }
+
+  private checkOpen(): void {
+    if (this.stopping || this.stopped) throw new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
+  }
+
+  /**
+   * Proposes a command and resolves with the state machine's response once the entry is applied on this
+   * node. A follower forwards to the leader and answers only after applying the entry itself, so the
+   * caller reads its own write here. No leader known: fails at once with LEADER_NOT_AVAILABLE.
+   */
+  async propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const timeoutMs = options.timeoutMs ?? MULTIRAFT_LIMITS.requestTimeoutMsDefault;
+    const deadline = this.clock.now() + timeoutMs;
+    for (;;) {
+      if (g.isLeader()) {
+        try {
+          return (await this.proposeLocal(g, command, deadline)).response;
+        } catch (err) {
+          // During a leadership transfer proposals wait for the new leader rather than fail.
+          if (!(err instanceof TransferInProgress)) throw err;
+          await this.waitLeaderChange(g, deadline);
+          continue;
+        }
+      }
+      const leader = g.raw.leader();
+      if (leader === NONE) {
+        // Fail fast, unless the group lost its leader a moment ago (a transfer or a failover is electing the
+        // next one): then wait for it, at most one election-timeout range.
+        const now = this.clock.now();
+        if (now - g.leaderLostAtMs < this.electionGraceMs && now < deadline) {
+          await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
+            () => undefined,
+          );
+          if (g.raw.leader() !== NONE) continue;
+        }
+        throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
+          groupId,
+          leaderHint: null,
+        });
+      }
+      try {
+        return await this.proposeForwarded(g, leader, command, deadline);
+      } catch (err) {
+        // NOT_LEADER comes back only from the leader's checks before it appended anything, so trying again
+        // (with the leader we learn of next) cannot apply the command twice.
+        if (!(err instanceof MultiRaftError && err.code === 'NOT_LEADER')) throw err;
+        if (g.raw.leader() === leader) await this.waitLeaderChange(g, deadline);
+      }
+    }
+  }
+
+  private proposeLocal(
+    g: GroupRuntime,
+    command: Uint8Array,
+    deadline: number,
+  ): Promise<{ index: number; response: unknown }> {
+    if (g.proposals.size >= MULTIRAFT_LIMITS.pendingProposalsMax) {
+      return Promise.reject(new MultiRaftError('OVERLOADED', 'too many proposals in flight', { groupId: g.id }));
+    }
+    let placed: { index: number; term: number };
+    try {
+      placed = g.raw.propose(command);
+    } catch (err) {
+      return Promise.reject(this.mapRaftError(g, err));
+    }
+    this.stats.proposals++;
+    this.scheduleTurn();
+    return this.withDeadline(
+      new Promise<unknown>((resolve, reject) => {
+        g.proposals.set(placed.index, { term: placed.term, resolve, reject });
+      }),
+      deadline,
+      () => g.proposals.delete(placed.index),
+      g,
+    ).then((response) => ({ index: placed.index, response }));
+  }
+
+  private async proposeForwarded(
+    g: GroupRuntime,
+    leader: NodeId,
+    command: Uint8Array,
+    deadline: number,
+  ): Promise<unknown> {
+    this.stats.forwardedProposals++;
+    let reply: { index: number; response: unknown };
+    try {
+      reply = (await this.network.request(
+        leader,
+        'propose',
+        { groupId: g.id, command },
+        Math.max(1, deadline - this.clock.now()),
+      )) as { index: number; response: unknown };
+    } catch (err) {
+      throw fromRemote(err, g.id);
+    }
+    await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g);
+    return reply.response;
+  }
+
+  /**
+   * A linearizable read point (ReadIndex, Raft thesis §6.4), on followers too: resolves with an index
+   * once this node has applied it, so a local read then sees every write acknowledged before the call.
+   */
+  async read(groupId: number, options: ProposeOptions = {}): Promise<number> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + (options.timeoutMs ?? MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+    // A read has no effect, so when the leader it went to changes, is stopping, or has not committed in its
+    // term yet, it is simply asked again (with a fresh context: a read index is never reused) until the deadline.
+    for (;;) {
+      const index = await this.readOnce(g, deadline);
+      if (index !== undefined) {
+        if (this.bugs.readBeforeApplied !== true) {
+          await this.withDeadline(g.waitApplied(index), deadline, () => undefined, g);
+        }
+        return index;
+      }
+    }
+  }
+
+  /** One ReadIndex round: the index, or undefined when it should be asked again. */
+  private async readOnce(g: GroupRuntime, deadline: number): Promise<number | undefined> {
+    if (g.raw.leader() === NONE && this.clock.now() - g.leaderLostAtMs < this.electionGraceMs) {
+      await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
+        () => undefined,
+      );
+    }
+    const batch = this.joinReadBatch(g);
+    this.stats.reads++;
+    let onChange: ((c: LeaderChange) => void) | undefined;
+    const leaderMoved = new Promise<'moved'>((resolve) => {
+      onChange = (c: LeaderChange): void => {
+        if (c.groupId === g.id) resolve('moved');
+      };
+      this.events.on('leaderChange', onChange);
+    });
+    try {
+      const outcome = await this.withDeadline(Promise.race([batch.answer, leaderMoved]), deadline, () => undefined, g);
+      return outcome === 'moved' ? undefined : outcome;
+    } catch (err) {
+      const retriable = err instanceof MultiRaftError && err.code === 'READ_REJECTED' && this.clock.now() < deadline;
+      if (!retriable) throw err;
+      await new Promise<void>((resolve) => this.clock.after(this.ticks.tickMs, resolve));
+      return undefined;
+    } finally {
+      if (onChange !== undefined) this.events.off('leaderChange', onChange);
+      // The last caller to leave an unanswered round forgets it (its answer, if it comes, finds no waiter).
+      if (--batch.waiters === 0) {
+        g.reads.delete(batch.context);
+        if (g.openRead === batch) g.openRead = undefined; // not asked yet: a later read opens a fresh one
+      }
+    }
+  }
+
+  /**
+   * The group's open ReadIndex round, opened if there is none. Every read that starts before the next driver
+   * turn shares it, as etcd's server batches its linearizable reads: the core is asked for the read index in that
+   * turn, after each of these reads began, so the index it confirms is at least the commit index at each read's
+   * start — linearizable for all of them — and N concurrent reads cost one heartbeat round instead of N.
+   */
+  private joinReadBatch(g: GroupRuntime): ReadBatch {
+    let batch = g.openRead ?? (this.bugs.joinAskedReadRound === true ? g.askedRead : undefined);
+    if (batch === undefined) {
+      const context = `${this.nodeId}:${++this.readCounter}`;
+      const answer = new Promise<number>((resolve, reject) => g.reads.set(context, { resolve, reject }));
+      answer.catch(() => undefined); // every waiter sees the rejection through its own race
+      batch = { context, answer, waiters: 0 };
+      g.openRead = batch;
+      this.readBatchesToAsk.push(g);
+      this.scheduleTurn();
+    }
+    batch.waiters++;
+    return batch;
+  }
+
+  /** Asks the core for the read index of every open round (at the start of a driver turn). */
+  private askReadBatches(): void {
+    const groups = this.readBatchesToAsk;
+    this.readBatchesToAsk = [];
+    for (const g of groups) {
+      const batch = g.openRead;
+      g.openRead = undefined;
+      if (batch === undefined) continue;
+      const waiter = g.reads.get(batch.context);
+      if (waiter === undefined) continue; // every caller gave up before it was asked
+      try {
+        g.raw.readIndex(batch.context);
+        g.askedRead = batch;
+        this.stats.readRounds++;
+      } catch (err) {
+        g.reads.delete(batch.context);
+        waiter.reject(this.mapRaftError(g, err));
+      }
+    }
+  }
+
+  /** Moves leadership of a group to `to` (default: the most caught-up follower); resolves when it moved. */
+  async transferLeadership(groupId: number, to?: NodeId, options: ProposeOptions = {}): Promise<NodeId> {
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
+    const target = to ?? this.bestTransferee(g);
+    if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
+    try {
+      g.raw.transferLeader(target);
+    } catch (err) {
+      throw this.mapRaftError(g, err);
+    }
+    this.scheduleTurn();
+    while (g.raw.leader() !== target) {
+      if (this.clock.now() >= deadline) {
+        throw new MultiRaftError('TRANSFER_FAILED', `leadership of ${g.name} did not move to node ${target}`, {
+          groupId,
+        });
+      }
+      await this.waitLeaderChange(g, deadline).catch(() => undefined);
+    }
+    return target;
+  }
+
+  private bestTransferee(g: GroupRuntime): NodeId | undefined {
+    let best: NodeId | undefined;
+    let bestMatch = -1;
+    for (const [id, pr] of g.raw.status().progress) {
+      if (id === this.nodeId || !this.network.peerConnected(id)) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    return best;
+  }
+
+  /** Transfers every group this node leads (graceful shutdown); bounded by `timeoutMs`. */
+  async transferAllLeadership(timeoutMs: number): Promise<{ moved: number; failed: number }> {
+    const led = this.groupList.filter((g) => g.isLeader());
+    const results = await Promise.allSettled(led.map((g) => this.transferLeadership(g.id, undefined, { timeoutMs })));
+    const moved = results.filter((r) => r.status === 'fulfilled').length;
+    return { moved, failed: results.length - moved };
+  }
+
+  private waitLeaderChange(g: GroupRuntime, deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0) {
+        reject(new MultiRaftError('TIMEOUT', `group ${g.name}: timed out`, { groupId: g.id }));
+        return;
+      }
+      const onChange = (c: LeaderChange): void => {
+        if (c.groupId !== g.id) return;
+        cleanup();
+        resolve();
+      };
+      const cancel = this.clock.after(remaining, () => {
+        cleanup();
+        reject(new MultiRaftError('TIMEOUT', `group ${g.name}: timed out waiting for a leader`, { groupId: g.id }));
+      });
+      const cleanup = (): void => {
+        cancel();
+        this.events.off('leaderChange', onChange);
+      };
+      this.events.on('leaderChange', onChange);
+    });
+  }
+
+  private withDeadline<T>(p: Promise<T>, deadline: number, onTimeout: () => void, g: GroupRuntime): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.clock.after(Math.max(0, deadline - this.clock.now()), () => {
+        onTimeout();
+        reject(
+          new MultiRaftError('TIMEOUT', `group ${g.name}: no answer in time (outcome unknown)`, { groupId: g.id }),
+        );
+      });
+      p.then(
+        (v) => {
+          cancel();
+          resolve(v);
+        },
+        (err: unknown) => {
+          cancel();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+
+  /** The core's typed refusals as MultiRaftErrors, by code (never by message). */
+  private mapRaftError(g: GroupRuntime, err: unknown): Error {
+    if (err instanceof NotLeaderError) {
+      const hint = err.leaderHint === NONE ? null : err.leaderHint;
+      return new MultiRaftError(hint === null ? 'LEADER_NOT_AVAILABLE' : 'NOT_LEADER', err.message, {
+        groupId: g.id,
+        leaderHint: hint,
+      });
+    }
+    if (!(err instanceof RaftError)) return err instanceof Error ? err : new Error(String(err));
+    switch (err.code) {
+      case 'LEADER_TRANSFER_IN_PROGRESS': {
+        const to = g.raw.status().leadTransferee;
+        return new TransferInProgress(g.id, to === NONE ? null : to);
+      }
+      case 'INFLIGHT_LIMIT':
+      case 'UNCOMMITTED_LIMIT':
+        return new MultiRaftError('OVERLOADED', err.message, { groupId: g.id }, { cause: err });
+      case 'ENTRY_TOO_LARGE':
+      case 'MESSAGE_TOO_LARGE':
+        return new MultiRaftError('TOO_LARGE', err.message, { groupId: g.id }, { cause: err });
+      case 'NOT_LEADER':
+      case 'LEADER_NOT_AVAILABLE':
+        return new MultiRaftError(err.code, err.message, { groupId: g.id }, { cause: err });
+      case 'READ_NOT_READY':
+      case 'READ_CONTEXT_IN_USE':
+        return new MultiRaftError('READ_REJECTED', err.message, { groupId: g.id }, { cause: err });
+      case 'TRANSFER_REFUSED':
+        return new MultiRaftError('TRANSFER_FAILED', err.message, { groupId: g.id }, { cause: err });
+    }
+  }
+
+  /** The forwarding RPC: proposals from followers, and node info. */
+  async handleRequest(from: NodeId, method: string, body: unknown): Promise<unknown> {
+    this.checkOpen();
+    switch (method) {
+      case 'propose': {
+        const b = body as { groupId?: unknown; command?: unknown } | null;
+        if (
+          b === null ||
+          typeof b !== 'object' ||
+          typeof b.groupId !== 'number' ||
+          !(b.command instanceof Uint8Array)
+        ) {
+          throw new MultiRaftError('BAD_REQUEST', 'malformed propose request');
+        }
+        const g = this.group(b.groupId);
+        if (!g.isLeader()) {
+          // Always NOT_LEADER, even when this node knows no leader yet (it just stepped down in a transfer):
+          // the refusal comes before anything was appended, so the forwarding node may safely try again.
+          const lead = g.raw.leader();
+          throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+            groupId: g.id,
+            leaderHint: lead === NONE ? null : lead,
+          });
+        }
+        const deadline = this.clock.now() + MULTIRAFT_LIMITS.requestTimeoutMsDefault;
+        if (this.bugs.applyForwardedTwice === true)
+          void this.proposeLocal(g, b.command, deadline).catch(() => undefined);
+        return this.proposeLocal(g, b.command, deadline);
+      }
+      case 'info':
+        return { nodeId: this.nodeId, from, leading: this.groupList.filter((g) => g.isLeader()).map((g) => g.id) };
+      default:
+        throw new MultiRaftError('BAD_REQUEST', `unknown method ${method}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Introspection and shutdown
+
+  status(): GroupStatusReport[] {
+    return this.groupList.map((g) => {
+      const s = g.raw.status();
+      const peers: PeerProgress[] = [];
+      for (const [id, p] of s.progress)
+        if (id !== this.nodeId) peers.push({ nodeId: id, match: p.match, next: p.next, state: p.state });
+      return {
+        groupId: g.id,
+        name: g.name,
+        role: s.role,
+        term: s.term,
+        leader: s.lead === NONE ? null : s.lead,
+        commitIndex: s.commit,
+        appliedIndex: g.sm.appliedIndex(),
+        lastIndex: s.lastIndex,
+        snapshotIndex: s.snapshotIndex,
+        peers,
+      };
+    });
+  }
+
+  /** How late the timer fires and how long turns take (driver-timing.ts). */
+  driverTiming(): DriverTiming {
+    return this.timing.snapshot();
+  }
+
+  groupIds(): number[] {
+    return this.groupList.map((g) => g.id);
+  }
+
+  isLeader(groupId: number): boolean {
+    return this.group(groupId).isLeader();
+  }
+
+  leaderOf(groupId: number): NodeId | null {
+    const lead = this.group(groupId).raw.leader();
+    return lead === NONE ? null : lead;
+  }
+
+  /**
+   * The core of a group, for checkers that look inside (the simulator's): the driver itself never reaches past its
+   * API. Read-only use.
+   */
+  coreOf(groupId: number): RawNode {
+    return this.group(groupId).raw;
+  }
+
+  /** A write is in progress (the node is blocked in it). */
+  isWriting(): boolean {
+    return this.writing !== undefined;
+  }
+
+  /** Stops the driver: every waiter fails with SHUTTING_DOWN, nothing runs after. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopping = true;
+    this.stopped = true;
+    this.writing = undefined;
+    const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
+    for (const g of this.groupList) g.failAll(err);
+  }
+}
+
+/** A proposal met a leadership transfer in progress: it waits for the next leader instead of failing. */
+class TransferInProgress extends MultiRaftError {
+  constructor(groupId: number, to: NodeId | null) {
+    super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });
+  }
+}
+
+/** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */
+function payloadBytes(msg: Message): number {
+  if (msg.type === 'MsgApp') return msg.entries.reduce((n, e) => n + e.data.byteLength, 0);
+  if (msg.type === 'MsgSnap') return msg.data.byteLength;
+  return 0;
+}

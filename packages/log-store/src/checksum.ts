@@ -5,7 +5,8 @@
  *   entry     crc32c(index u64 ‖ term u64 ‖ kind u8 ‖ payload)
  *   snapshot  crc32c(index u64 ‖ term u64 ‖ data)
  *   state row crc32c(group_id ‖ term ‖ vote ‖ commit ‖ offset_index ‖ offset_term ‖ snapshot_index ‖
- *                    snapshot_term), each u64
+ *                    snapshot_term [‖ recovering]), each u64; `recovering` only when it is 1, so that every
+ *                    row written by format 1 (which had no such column) keeps its checksum
  *
  * The header words go through one preallocated scratch buffer: this runs once per entry on the write path.
  */
@@ -19,6 +20,7 @@ const view = new DataView(scratch.buffer);
 const entryHeader = scratch.subarray(0, 17);
 const snapshotHeader = scratch.subarray(0, 16);
 const stateHeader = scratch.subarray(0, 64);
+const RECOVERING_WORD = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
 
 function putU64(offset: number, value: number): void {
   view.setUint32(offset, value >>> 0, true);
@@ -47,5 +49,6 @@ export function stateChecksum(groupId: number, row: StateRow): number {
   putU64(40, row.offsetTerm);
   putU64(48, row.snapshotIndex);
   putU64(56, row.snapshotTerm);
-  return crc32c(stateHeader);
+  const crc = crc32c(stateHeader);
+  return row.recovering === 0 ? crc : crc32c(RECOVERING_WORD, crc);
 }

@@ -19,6 +19,8 @@ export interface StateRow {
   /** The stored snapshot's index and term; (0, 0) when there is none. */
   readonly snapshotIndex: number;
   readonly snapshotTerm: number;
+  /** 1 while the node rebuilds a log it lost (HardState.recovering), else 0. */
+  readonly recovering: number;
 }
 
 /** The state row plus the tail of the log. */
@@ -36,6 +38,7 @@ export const EMPTY_STATE_ROW: StateRow = {
   offsetTerm: 0,
   snapshotIndex: 0,
   snapshotTerm: 0,
+  recovering: 0,
 };
 
 export function stateRowOf(s: DurableState): StateRow {
@@ -47,5 +50,6 @@ export function stateRowOf(s: DurableState): StateRow {
     offsetTerm: s.offsetTerm,
     snapshotIndex: s.snapshotIndex,
     snapshotTerm: s.snapshotTerm,
+    recovering: s.recovering,
   };
 }

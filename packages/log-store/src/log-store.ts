@@ -21,7 +21,7 @@ import { EMPTY_STATE_ROW } from './durable-state.js';
 import { LogIoError, LogSchemaError } from './errors.js';
 import { limits } from './limits.js';
 import { readDurableState, readGroup } from './read-group.js';
-import { KIND_CODE, SCHEMA_VERSION, SHARED_TABLES_SQL, assertGroupId, logTableSql } from './schema.js';
+import { KIND_CODE, MIGRATE_1_TO_2_SQL, SCHEMA_VERSION, SHARED_TABLES_SQL, assertGroupId, logTableSql } from './schema.js';
 import { blockThread } from './slow-disk.js';
 import { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';
@@ -113,6 +113,15 @@ export class LogStore {
   }
 
   /**
+   * What is durable of a group, for checkers that compare nodes' logs (the simulator's): the state row, the log's
+   * last index and term, and the term of any entry it holds.
+   */
+  durableView(groupId: number): DurableState & { readonly termAt: (index: number) => number | undefined } {
+    const slot = this.slot(groupId);
+    return { ...slot.durable, termAt: slot.termAt };
+  }
+
+  /**
    * Stores our own snapshot (replacing the group's older one) and deletes the entries ≤ compactTo, so the log
    * starts at compactTo + 1 with offset (compactTo, compactToTerm). One transaction. Compacting to or behind
    * the current offset only stores the snapshot. The durable commit index is raised to the snapshot's index
@@ -187,6 +196,7 @@ export class LogStore {
       s.offsetTerm,
       s.snapshotIndex,
       s.snapshotTerm,
+      s.recovering,
       crc,
       groupId,
     );
@@ -221,7 +231,15 @@ function wrapIo<T>(what: string, fn: () => T): T {
 }
 
 /** Opens raft.db, sets the durability pragmas and creates the schema for `groupIds` in one transaction. */
+/** ':memory:' opens a store without a file (the simulator's disks, tests): no WAL, no fsync, gone on close. */
+const IN_MEMORY = ':memory:';
+
 function openDatabase(path: string, groupIds: readonly number[]): Database.Database {
+  if (path === IN_MEMORY) {
+    const db = new Database(IN_MEMORY);
+    createSchema(db, groupIds);
+    return db;
+  }
   mkdirSync(dirname(path), { recursive: true });
   const db = wrapIo(`open ${path}`, () => new Database(path, { timeout: limits.lockWaitMs }));
   try {
@@ -235,8 +253,10 @@ function openDatabase(path: string, groupIds: readonly number[]): Database.Datab
       db.pragma('synchronous = FULL');
       db.pragma(`wal_autocheckpoint = ${limits.walAutocheckpointPages}`);
       const version = db.pragma('user_version', { simple: true });
-      if (version !== 0 && version !== SCHEMA_VERSION) throw new LogSchemaError(Number(version), SCHEMA_VERSION);
-      createSchema(db, groupIds);
+      if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
+        throw new LogSchemaError(Number(version), SCHEMA_VERSION);
+      }
+      createSchema(db, groupIds, Number(version));
     });
     fsyncDirectory(dirname(path));
     return db;
@@ -246,8 +266,10 @@ function openDatabase(path: string, groupIds: readonly number[]): Database.Datab
   }
 }
 
-function createSchema(db: Database.Database, groupIds: readonly number[]): void {
+function createSchema(db: Database.Database, groupIds: readonly number[], version = 0): void {
   db.transaction(() => {
+    // Format 1 had no `recovering` column; its rows are all 0, whose checksums format 2 computes the same way.
+    if (version === 1) db.exec(MIGRATE_1_TO_2_SQL);
     db.exec(SHARED_TABLES_SQL);
     const insertState = db.prepare<[number, number]>(
       `INSERT OR IGNORE INTO raft_state

@@ -16,8 +16,8 @@ import type { GroupLogState } from './types.js';
 export function readStateRow(shared: SharedStatements, groupId: number): StateRow {
   const raw = shared.readState.get(groupId);
   if (raw === undefined) throw new LogCorruptionError(groupId, 'state', 'the state row is missing');
-  const [term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, crc] = raw;
-  const row: StateRow = { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm };
+  const [term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, recovering, crc] = raw;
+  const row: StateRow = { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, recovering };
   if (!Object.values(row).every(isCount)) {
     throw new LogCorruptionError(groupId, 'state', `a field is not a non-negative integer: ${JSON.stringify(row)}`);
   }
@@ -62,7 +62,12 @@ export function readGroup(
     const detail = `the snapshot at ${row.snapshotIndex} has term ${row.snapshotTerm}, the log says ${snapshotTermInLog}`;
     throw new LogCorruptionError(groupId, 'snapshot', detail);
   }
-  const hardState: HardState = { term: row.term, vote: row.vote as NodeId, commit: row.commit };
+  const hardState: HardState = {
+    term: row.term,
+    vote: row.vote as NodeId,
+    commit: row.commit,
+    ...(row.recovering === 1 ? { recovering: true as const } : {}),
+  };
   return {
     logState: { hardState, offsetIndex: row.offsetIndex, offsetTerm: row.offsetTerm, entries, snapshot },
     durable,
@@ -122,6 +127,7 @@ function readEntries(statements: GroupStatements, groupId: number, row: StateRow
 
 /** Relations every state row satisfies (see durable-state.ts), or a description of the broken one. */
 function brokenRelation(row: StateRow): string | undefined {
+  if (row.recovering > 1) return `recovering is ${row.recovering}, not 0 or 1`;
   if (row.snapshotIndex === 0) {
     const clean = row.offsetIndex === 0 && row.offsetTerm === 0 && row.snapshotTerm === 0;
     return clean ? undefined : 'offset or snapshot term set without a snapshot';

@@ -5,7 +5,7 @@
  *                     holds exactly the entries (offset_index, last index] of its group
  *   raft_state        one row per group: term, vote, commit_index, offset_index, offset_term (the last
  *                     compacted entry, so the first index is offset_index + 1), snapshot_index, snapshot_term,
- *                     crc32c over all of them
+ *                     recovering (1 while the node rebuilds a lost log, format 2), crc32c over all of them
  *   raft_snapshot     at most one row per group: the newest snapshot ("index", term, data BLOB, crc32c)
  *
  * Tables are STRICT, so SQLite itself refuses a value of the wrong type. A snapshot and the state row that
@@ -16,7 +16,10 @@ import { assert } from '@kalam/raft';
 
 import { limits } from './limits.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Format 1 → 2: the `recovering` column, 0 in every existing row. */
+export const MIGRATE_1_TO_2_SQL = `ALTER TABLE raft_state ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0`;
 
 export const SHARED_TABLES_SQL = `
   CREATE TABLE IF NOT EXISTS raft_state (
@@ -28,7 +31,8 @@ export const SHARED_TABLES_SQL = `
     offset_term INTEGER NOT NULL,
     snapshot_index INTEGER NOT NULL,
     snapshot_term INTEGER NOT NULL,
-    crc32c INTEGER NOT NULL
+    crc32c INTEGER NOT NULL,
+    recovering INTEGER NOT NULL DEFAULT 0
   ) STRICT;
   CREATE TABLE IF NOT EXISTS raft_snapshot (
     group_id INTEGER PRIMARY KEY,

@@ -8,8 +8,8 @@ import { logTableName } from './schema.js';
 
 /** ["index", term, kind, payload, crc32c] */
 export type EntryRow = [number, number, number, Uint8Array, number];
-/** [term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, crc32c] */
-export type StateRowRaw = [number, number, number, number, number, number, number, number];
+/** [term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c] */
+export type StateRowRaw = [number, number, number, number, number, number, number, number, number];
 /** ["index", term, data, crc32c] */
 export type SnapshotRowRaw = [number, number, Uint8Array, number];
 
@@ -45,8 +45,8 @@ export class GroupStatements {
 
 /** The statements on raft_state and raft_snapshot, keyed by group id. */
 export class SharedStatements {
-  /** (term, vote, commit, offset_index, offset_term, snapshot_index, snapshot_term, crc32c, group_id) */
-  readonly updateState: Statement<[number, number, number, number, number, number, number, number, number]>;
+  /** (term, vote, commit, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c, group_id) */
+  readonly updateState: Statement<[number, number, number, number, number, number, number, number, number, number]>;
   readonly readState: Statement<[number], StateRowRaw>;
   /** (group_id, index, term, data, crc32c) */
   readonly upsertSnapshot: Statement<[number, number, number, Uint8Array, number]>;
@@ -55,11 +55,11 @@ export class SharedStatements {
   constructor(db: Database) {
     this.updateState = db.prepare(
       `UPDATE raft_state SET term = ?, vote = ?, commit_index = ?, offset_index = ?, offset_term = ?,
-         snapshot_index = ?, snapshot_term = ?, crc32c = ? WHERE group_id = ?`,
+         snapshot_index = ?, snapshot_term = ?, recovering = ?, crc32c = ? WHERE group_id = ?`,
     );
     this.readState = db
       .prepare<[number], StateRowRaw>(
-        `SELECT term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, crc32c
+        `SELECT term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c
            FROM raft_state WHERE group_id = ?`,
       )
       .raw();

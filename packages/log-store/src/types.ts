@@ -29,7 +29,7 @@ export interface GroupWrite {
 }
 
 export interface LogStoreOptions {
-  /** The raft.db file; its folder is created if missing. */
+  /** The raft.db file; its folder is created if missing. ':memory:': a store without a file (simulator, tests). */
   path: string;
   /** Every group this node hosts. Their tables and state rows are created on open when missing. */
   groupIds: readonly number[];

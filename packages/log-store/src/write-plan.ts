@@ -40,7 +40,7 @@ export function planWrite(write: GroupWrite, cur: DurableState, termAt: TermAt):
   const g = write.groupId;
   const { snapshot, hardState, entries } = write;
   // The durable state after the write, field by field: first the snapshot, then the entries, then the hard state.
-  let { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, lastIndex, lastTerm } = cur;
+  let { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, lastIndex, lastTerm, recovering } = cur;
   let bytes = 0;
   if (snapshot !== undefined) {
     assertSnapshotShape(g, snapshot);
@@ -69,11 +69,23 @@ export function planWrite(write: GroupWrite, cur: DurableState, termAt: TermAt):
   if (hardState !== undefined) {
     assertHardState(g, { term, vote, commit }, hardState);
     ({ term, vote, commit } = hardState);
+    recovering = hardState.recovering === true ? 1 : 0;
   }
   if (commit > lastIndex) fail(g, `commit ${commit} beyond the last index ${lastIndex}`);
   if (lastTerm > term) fail(g, `last entry term ${lastTerm} beyond the current term ${term}`);
   if (snapshotTerm > term) fail(g, `snapshot term ${snapshotTerm} beyond the current term ${term}`);
-  const next = { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, lastIndex, lastTerm };
+  const next = {
+    term,
+    vote,
+    commit,
+    offsetIndex,
+    offsetTerm,
+    snapshotIndex,
+    snapshotTerm,
+    recovering,
+    lastIndex,
+    lastTerm,
+  };
   const stateChanged = hardState !== undefined || snapshot !== undefined;
   return { groupId: g, snapshot, truncateFrom, entries, stateChanged, next, bytes };
 }

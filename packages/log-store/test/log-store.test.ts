@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { AssertionError } from '@kalam/raft';
+import type { NodeId } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
 import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION } from '../src/index.js';
@@ -218,6 +219,53 @@ test('a raft.db of an unknown schema version is refused', () => {
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
     assert.throws(() => LogStore.open({ path: dbPath, groupIds: [0] }), LogSchemaError);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the recovering flag of the hard state is stored, cleared and reloaded', () => {
+  withStore((ctx) => {
+    const recovering = { term: 0, vote: 0 as NodeId, commit: 0, recovering: true as const };
+    ctx.store.write([{ groupId: 0, hardState: recovering, entries: [] }]);
+    assert.equal(ctx.reopen().load(0).hardState.recovering, true);
+    assert.equal(ctx.store.durableView(0).recovering, 1);
+    ctx.store.write([{ groupId: 0, hardState: { ...hardState(1, 0, 1), recovering: true }, entries: entries([1], 1) }]);
+    assert.equal(ctx.reopen().load(0).hardState.recovering, true, 'kept while entries arrive');
+    ctx.store.write([{ groupId: 0, hardState: hardState(1, 2, 1), entries: [] }]);
+    const back = ctx.reopen().load(0).hardState;
+    assert.equal(back.recovering, undefined, 'cleared');
+    assert.equal(back.vote, 2);
+    assert.equal(ctx.store.load(1).hardState.recovering, undefined, 'other groups never had it');
+  });
+});
+
+test('a raft.db of format 1 (no recovering column) opens as format 2 with its rows intact', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const first = LogStore.open({ path: dbPath, groupIds: [0, 1] });
+    first.write([{ groupId: 0, hardState: hardState(3, 2, 2), entries: entries([1, 3], 1) }]);
+    first.close();
+    // Turn the file back into format 1: the column did not exist and the version said 1.
+    const raw = new Database(dbPath);
+    raw.exec('ALTER TABLE raft_state DROP COLUMN recovering');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const store = LogStore.open({ path: dbPath, groupIds: [0, 1] });
+    try {
+      const g0 = store.load(0);
+      assert.deepEqual(g0.hardState, hardState(3, 2, 2), 'checksums of format-1 rows still verify');
+      assert.equal(g0.entries.length, 2);
+      store.write([{ groupId: 1, hardState: { term: 0, vote: 0 as NodeId, commit: 0, recovering: true }, entries: [] }]);
+    } finally {
+      store.close();
+    }
+    const raw2 = new Database(dbPath);
+    assert.equal(raw2.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    raw2.close();
+    const again = LogStore.open({ path: dbPath, groupIds: [0, 1] });
+    assert.equal(again.load(1).hardState.recovering, true);
+    again.close();
   } finally {
     cleanup();
   }

@@ -224,7 +224,14 @@ test('leadership transfer under load fails no proposal', async (t) => {
 });
 
 test('a node with the wrong cluster secret is refused; the others serve', async (t) => {
-  const c = await cluster(t, { secretOf: (id) => (id === 3 ? 'not-the-secret' : 'shared-secret') });
+  // The cluster forms first: a new cluster elects its first leaders only once every member has said its log is
+  // empty (Raft.recovering), so a member that can never connect would keep it from forming at all.
+  let wrongSecret = false;
+  const c = await cluster(t, { secretOf: (id) => (id === 3 && wrongSecret ? 'not-the-secret' : 'shared-secret') });
+  await c.waitAllLeaders();
+  await c.kill(3);
+  wrongSecret = true;
+  await c.startNode(3);
   await c.waitFor('nodes 1 and 2 lead every group', async () => {
     const [s1, s2] = await Promise.all([c.status(1), c.status(2)]);
     const ok = s1.groups.every((g, i) => g.leader !== null && g.leader !== 3 && g.leader === s2.groups[i]!.leader);
@@ -234,7 +241,7 @@ test('a node with the wrong cluster secret is refused; the others serve', async 
   const s3 = await c.status(3);
   assert.ok(
     s3.groups.every((g) => g.leader === null || g.leader === 3),
-    'node 3 never followed a real leader',
+    'node 3 never followed a real leader since it came back with the wrong secret',
   );
   const refused = (s1: { transport: { handshakesRefused: number } }): number => s1.transport.handshakesRefused;
   const s1 = (await c.status(1)) as unknown as { transport: { handshakesRefused: number } };

@@ -87,6 +87,13 @@ export interface RaftConfig {
    * last keeps it from voting twice in one term. 0 (the default) turns this off.
    */
   readonly freshStartVoteAbstainTicks?: number;
+  /**
+   * A node of a multi-member group that starts with no durable state at all may be a member whose disk was lost,
+   * not one of a new cluster: it cannot tell from what it holds. With this set it starts `recovering` (see
+   * Raft.recovering) instead of voting at once. Off by default in the core; the driver sets it when the node's
+   * whole disk is empty (one quiet group without state on a disk that holds others' is not a lost disk).
+   */
+  readonly recoverWhenEmpty?: boolean;
 }
 
 interface PendingRead {
@@ -139,6 +146,22 @@ export class Raft {
   private readonly bugs: PlantedBugs;
   private votes = new Map<NodeId, boolean>();
   private voteAbstainTicks: number;
+  /**
+   * This node lost its log (it started with none, and is not known to be part of a new cluster): it grants no
+   * vote, campaigns for nothing and takes no leadership transfer. A node whose disk was wiped may have been part
+   * of the quorum that committed an entry; voting before it holds that entry again could elect a leader without
+   * it (a stale node and the wiped one are a majority of three). It stops recovering
+   *   - when a leader of its term caught it up: an append succeeded up to the leader's commit index, and that
+   *     index is of the leader's own term, so every entry committed before (in any term) is in our log; or
+   *   - when every other member said, since we started, that its log is empty too (their pre-votes carry their
+   *     last index): no entry was ever committed, this is a new cluster.
+   * Meanwhile it still appends and acknowledges what a leader sends (an acknowledgement only says the entry is
+   * durable here, which is true), and announces itself by pre-vote messages when its election timeout passes.
+   */
+  recovering: boolean;
+  /** While recovering: the members that told us their log is empty, and whether any told us otherwise. */
+  private readonly emptyPeers = new Set<NodeId>();
+  private clusterSeen = false;
   private pendingReads: PendingRead[] = [];
   private incomingSnapshot: IncomingSnapshot | undefined;
 
@@ -173,11 +196,14 @@ export class Raft {
     }
     const fresh = this.term === 0 && this.log.lastIndex() === 0 && this.log.snapshot === undefined;
     this.voteAbstainTicks = fresh ? (config.freshStartVoteAbstainTicks ?? 0) : 0;
+    this.recovering =
+      r?.hardState.recovering === true || (fresh && this.voters.length > 1 && config.recoverWhenEmpty === true);
     this.becomeFollower(this.term, NONE);
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed };
+    const hs = { term: this.term, vote: this.vote, commit: this.log.committed };
+    return this.recovering ? { ...hs, recovering: true } : hs;
   }
 
   quorum(): number {
@@ -276,8 +302,49 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.hup(false);
+      if (this.recovering) this.announceRecovering();
+      else this.hup(false);
     }
+  }
+
+  /**
+   * A recovering node's pre-votes: they carry its last index, which is how the others learn that it holds
+   * nothing (a new cluster forming). It collects no answers: it will not lead before it recovered.
+   */
+  private announceRecovering(): void {
+    this.resetRandomizedElectionTimeout();
+    for (const to of this.voters) {
+      if (to === this.id) continue;
+      this.send({
+        type: 'MsgPreVote',
+        from: this.id,
+        to,
+        term: this.term + 1,
+        index: this.log.lastIndex(),
+        logTerm: this.log.lastTerm(),
+        transfer: false,
+      });
+    }
+  }
+
+  /** What a message tells a recovering node about the cluster (see `recovering`). */
+  private noteWhileRecovering(m: Message): void {
+    if (m.type === 'MsgPreVote' || m.type === 'MsgVote') {
+      if (m.index === 0) this.emptyPeers.add(m.from);
+      else this.clusterSeen = true;
+    } else if (m.type === 'MsgApp' || m.type === 'MsgHeartbeat' || m.type === 'MsgSnap') {
+      this.clusterSeen = true;
+    }
+    const empty = this.log.lastIndex() === 0 && this.log.snapshot === undefined;
+    if (!this.clusterSeen && empty && this.voters.every((id) => id === this.id || this.emptyPeers.has(id))) {
+      this.stopRecovering(); // a new cluster: nobody ever committed anything
+    }
+  }
+
+  private stopRecovering(): void {
+    this.recovering = false;
+    this.emptyPeers.clear();
+    this.clusterSeen = false;
   }
 
   private tickHeartbeat(): void {
@@ -322,7 +389,7 @@ export class Raft {
 
   /** Start an election (after PreVote unless this is a transfer). */
   hup(transfer: boolean): void {
-    if (this.role === StateRole.Leader) return;
+    if (this.role === StateRole.Leader || this.recovering) return;
     if (this.preVote && !transfer) this.campaign('pre', false);
     else this.campaign('real', transfer);
   }
@@ -377,7 +444,7 @@ export class Raft {
       (isPre && m.term > this.term) ||
       (this.bugs.grantSecondVote === true && !isPre);
     const upToDate = this.bugs.skipUpToDateCheck === true || this.log.isUpToDate(m.index, m.logTerm);
-    const abstaining = this.voteAbstainTicks > 0;
+    const abstaining = this.voteAbstainTicks > 0 || this.recovering;
     const respType = isPre ? 'MsgPreVoteResp' : 'MsgVoteResp';
     if (canVote && upToDate && !abstaining) {
       // A granted vote is a promise that must survive a crash: it leaves only once the vote is durable.
@@ -402,6 +469,7 @@ export class Raft {
       // Refused before it touches any state; the transport counts and drops it.
       throw new LimitExceededError('MESSAGE_TOO_LARGE', this.limits.msgBytesMax, bytes);
     }
+    if (this.recovering) this.noteWhileRecovering(m);
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
     } else if (m.term < this.term) {
@@ -607,6 +675,12 @@ export class Raft {
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined && this.recovering && lastNew >= m.commit && this.log.term(m.commit) === this.term) {
+      // Caught up by the leader of our term past an entry of its own term: we hold every committed entry.
+      // The vote we may have cast in this term before losing our disk is forgotten; our vote is its leader's.
+      this.stopRecovering();
+      if (this.vote === NONE) this.vote = m.from;
+    }
     if (lastNew !== undefined) {
       this.sendAck({
         type: 'MsgAppResp',

@@ -63,7 +63,13 @@ export class RawNode {
   constructor(config: RaftConfig) {
     this.raft = new Raft(config);
     this.prevSoft = { lead: this.raft.lead, role: this.raft.role };
-    this.prevHard = this.raft.hardState();
+    // What is durable: the restored hard state. A node that starts recovering from an empty disk differs from it
+    // at once, so its first Ready writes the flag (else a crash before anything else is written, with other
+    // groups' state on the disk by then, would restart this group as if its empty log were all it ever had).
+    const hard = this.raft.hardState();
+    this.prevHard = hard.recovering === true && config.restore?.hardState.recovering !== true
+      ? { term: hard.term, vote: hard.vote, commit: hard.commit }
+      : hard;
     this.durableTerm = this.prevHard.term;
     this.durableCommit = this.prevHard.commit;
     this.checkInvariants();
@@ -80,6 +86,11 @@ export class RawNode {
 
   role(): StateRole {
     return this.raft.role;
+  }
+
+  /** True while this node rebuilds a log it lost and votes for nobody (Raft.recovering). */
+  recovering(): boolean {
+    return this.raft.recovering;
   }
 
   term(): number {
@@ -233,5 +244,5 @@ export class RawNode {
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.recovering === b.recovering;
 }

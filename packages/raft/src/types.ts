@@ -33,6 +33,11 @@ export interface HardState {
   readonly term: number;
   readonly vote: NodeId;
   readonly commit: number;
+  /**
+   * Set while this node rebuilds a log it lost (Raft.recovering): it votes for nobody until a leader caught it
+   * up. Durable, so that a crash half-way through the catch-up does not let it vote on a partial log.
+   */
+  readonly recovering?: true;
 }
 
 export interface SnapshotMeta {

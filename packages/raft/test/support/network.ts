@@ -44,6 +44,7 @@ export interface NetworkOptions {
   readonly seed?: number;
   readonly limits?: RaftConfig['limits'];
   readonly plantedBugs?: RaftConfig['plantedBugs'];
+  readonly recoverWhenEmpty?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -98,6 +99,7 @@ export class Network {
       random: new Prng((this.opts.seed ?? 1) * 1000 + id),
       ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
       ...(this.opts.plantedBugs !== undefined ? { plantedBugs: this.opts.plantedBugs } : {}),
+      ...(this.opts.recoverWhenEmpty !== undefined ? { recoverWhenEmpty: this.opts.recoverWhenEmpty } : {}),
       restore: {
         hardState: s.hardState,
         ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}),

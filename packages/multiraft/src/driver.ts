@@ -24,7 +24,7 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
+import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
 import type { GroupSpec, ResolvedTicks } from './config.js';
 import { DriverTimingRecorder } from './driver-timing.js';
@@ -62,6 +62,8 @@ export interface GroupStatusReport {
   readonly appliedIndex: number;
   readonly lastIndex: number;
   readonly snapshotIndex: number;
+  /** This node lost its log (an empty disk) and votes for nobody until a leader has caught it up. */
+  readonly recovering: boolean;
   /** Filled on the leader: each peer's match index. */
   readonly peers: readonly PeerProgress[];
 }
@@ -154,7 +156,15 @@ export interface DriverOptions {
   readonly seed: number;
   /** Give a node that starts with no durable state one election-timeout range before it grants votes. */
   readonly freshStartVoteAbstain?: boolean;
+  /**
+   * Default true: when the whole disk is empty (no group has any durable state), every group of several members
+   * recovers before it votes (Raft.recovering in @kalam/raft): a lost disk cannot make a stale node leader.
+   * False only in tests.
+   */
+  readonly recoverWhenEmpty?: boolean;
   readonly bugs?: DriverBugs;
+  /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
+  readonly coreBugs?: PlantedBugs;
 }
 
 export class RaftDriver {
@@ -190,6 +200,12 @@ export class RaftDriver {
   private turnScheduled = false;
   /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
   private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
+  /**
+   * What arrived while a write was in progress and would change a core (a proposal, a transfer, a lost link): it
+   * runs once the write has completed and its turn has finished, as callbacks queued behind an event loop that
+   * is inside fsync run after it. (A node's log store writes synchronously, so there it never waits.)
+   */
+  private afterWrite: (() => void)[] = [];
   /** The group the next turn's apply starts from (round robin, so a busy group cannot starve the others). */
   private applyCursor = 0;
   private stopping = false;
@@ -208,6 +224,8 @@ export class RaftDriver {
   private turnPersistMs = 0;
   /** How long a proposal waits for a group that just lost its leader to elect the next one. */
   private readonly electionGraceMs: number;
+  /** How long a ReadIndex round may go unanswered before it is asked again: five heartbeat intervals. */
+  private readonly readRetryMs: number;
 
   constructor(private readonly opts: DriverOptions) {
     this.nodeId = opts.nodeId;
@@ -219,6 +237,7 @@ export class RaftDriver {
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
+    this.readRetryMs = 5 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
     this.timing = new DriverTimingRecorder(opts.ticks.tickMs, opts.ticks.heartbeatTick * opts.ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
@@ -229,8 +248,14 @@ export class RaftDriver {
   private recoverGroups(): void {
     const voters = this.opts.voters;
     const prng = new Prng(this.opts.seed);
+    const states = new Map(this.opts.groups.map((spec) => [spec.id, this.storage.load(spec.id)]));
+    // A disk with nothing for any group is a new node's or a lost one (a node that ever ran holds some term in
+    // its meta groups at least); a single group without state on a disk with others' is only a quiet group.
+    const diskEmpty = [...states.values()].every(
+      (s) => s.hardState.term === 0 && s.entries.length === 0 && s.snapshot === undefined,
+    );
     for (const spec of this.opts.groups) {
-      const state = this.storage.load(spec.id);
+      const state = states.get(spec.id)!;
       const snap = state.snapshot;
       const restore = snap !== undefined && spec.stateMachine.appliedIndex() < snap.index;
       if (restore && this.bugs.skipRestoreOnBoot !== true) spec.stateMachine.restore(snap);
@@ -248,7 +273,10 @@ export class RaftDriver {
         ...(this.opts.freshStartVoteAbstain !== false
           ? { freshStartVoteAbstainTicks: this.ticks.electionTickMax }
           : {}),
+        // A node that starts with an empty raft.db may have lost its disk: it votes again once caught up.
+        recoverWhenEmpty: diskEmpty && this.opts.recoverWhenEmpty !== false,
         ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
+        ...(this.opts.coreBugs !== undefined ? { plantedBugs: this.opts.coreBugs } : {}),
         restore: {
           hardState: state.hardState,
           ...(snap !== undefined ? { snapshot: snap } : {}),
@@ -296,6 +324,10 @@ export class RaftDriver {
   /** A link to a peer came up or went down. */
   onPeerStatus(peer: NodeId, status: 'connected' | 'disconnected'): void {
     if (status !== 'disconnected' || this.stopped) return;
+    if (this.writing !== undefined) {
+      this.afterWrite.push(() => this.onPeerStatus(peer, status));
+      return;
+    }
     // The link to that node broke: groups it led forget it, so a new leader is elected without waiting
     // out a whole election timeout (only liveness depends on this; safety never does).
     for (const g of this.groupList) if (g.raw.leader() === peer && !g.isLeader()) g.raw.forgetLeader();
@@ -455,14 +487,32 @@ export class RaftDriver {
     this.storage.write(writes, () => {
       if (this.writing?.readies !== readies) return; // a completion from before a stop
       this.writing = undefined;
-      if (inCall)
+      if (inCall) {
         durable = true; // at once: the turn goes on in `rounds`
-      else this.persisted(readies);
+        return;
+      }
+      this.persisted(readies);
+      this.runAfterWrite(); // proposals, transfers and link changes that waited for this write
     });
     inCall = false;
     this.turnPersistMs += this.clock.now() - startedAt;
     this.stats.writes++;
     return durable;
+  }
+
+  /** Runs what waited for the write, unless another write began meanwhile (then it waits for that one). */
+  private runAfterWrite(): void {
+    while (this.writing === undefined && !this.stopped) {
+      const next = this.afterWrite.shift();
+      if (next === undefined) return;
+      next();
+    }
+  }
+
+  /** Resolves once no write is in progress (at once, in a node process). */
+  private writable(): Promise<void> {
+    if (this.writing === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.afterWrite.push(resolve));
   }
 
   /** A write that completed after its turn returned (the simulator's disk): finish that turn. */
@@ -586,19 +636,28 @@ export class RaftDriver {
     }
   }
 
-  private proposeLocal(
+  private async proposeLocal(
     g: GroupRuntime,
     command: Uint8Array,
     deadline: number,
   ): Promise<{ index: number; response: unknown }> {
+    if (this.writing !== undefined) await this.writable();
+    if (!g.isLeader()) {
+      // It stepped down while the write was in progress: refused before anything was appended.
+      const lead = g.raw.leader();
+      throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+        groupId: g.id,
+        leaderHint: lead === NONE ? null : lead,
+      });
+    }
     if (g.proposals.size >= MULTIRAFT_LIMITS.pendingProposalsMax) {
-      return Promise.reject(new MultiRaftError('OVERLOADED', 'too many proposals in flight', { groupId: g.id }));
+      throw new MultiRaftError('OVERLOADED', 'too many proposals in flight', { groupId: g.id });
     }
     let placed: { index: number; term: number };
     try {
       placed = g.raw.propose(command);
     } catch (err) {
-      return Promise.reject(this.mapRaftError(g, err));
+      throw this.mapRaftError(g, err);
     }
     this.stats.proposals++;
     this.scheduleTurn();
@@ -665,15 +724,19 @@ export class RaftDriver {
     const batch = this.joinReadBatch(g);
     this.stats.reads++;
     let onChange: ((c: LeaderChange) => void) | undefined;
-    const leaderMoved = new Promise<'moved'>((resolve) => {
+    let cancelRetry: (() => void) | undefined;
+    const askAgain = new Promise<'again'>((resolve) => {
       onChange = (c: LeaderChange): void => {
-        if (c.groupId === g.id) resolve('moved');
+        if (c.groupId === g.id) resolve('again');
       };
       this.events.on('leaderChange', onChange);
+      // The request or its confirming heartbeats may be lost (a dropped link, a full inbox): unanswered after a
+      // few heartbeat intervals, the round is asked again, as etcd's server re-sends its ReadIndex every 500 ms.
+      cancelRetry = this.clock.after(this.readRetryMs, () => resolve('again'));
     });
     try {
-      const outcome = await this.withDeadline(Promise.race([batch.answer, leaderMoved]), deadline, () => undefined, g);
-      return outcome === 'moved' ? undefined : outcome;
+      const outcome = await this.withDeadline(Promise.race([batch.answer, askAgain]), deadline, () => undefined, g);
+      return outcome === 'again' ? undefined : outcome;
     } catch (err) {
       const retriable = err instanceof MultiRaftError && err.code === 'READ_REJECTED' && this.clock.now() < deadline;
       if (!retriable) throw err;
@@ -681,6 +744,7 @@ export class RaftDriver {
       return undefined;
     } finally {
       if (onChange !== undefined) this.events.off('leaderChange', onChange);
+      cancelRetry?.();
       // The last caller to leave an unanswered round forgets it (its answer, if it comes, finds no waiter).
       if (--batch.waiters === 0) {
         g.reads.delete(batch.context);
@@ -737,6 +801,7 @@ export class RaftDriver {
     const deadline = this.clock.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
     const target = to ?? this.bestTransferee(g);
     if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
+    if (this.writing !== undefined) await this.writable();
     try {
       g.raw.transferLeader(target);
     } catch (err) {
@@ -907,6 +972,7 @@ export class RaftDriver {
         appliedIndex: g.sm.appliedIndex(),
         lastIndex: s.lastIndex,
         snapshotIndex: s.snapshotIndex,
+        recovering: g.raw.recovering(),
         peers,
       };
     });

@@ -168,6 +168,7 @@ export class RawNode {
         entries.length > 0 ||
         hard.term !== this.prevHard.term ||
         hard.vote !== this.prevHard.vote ||
+        hard.recovering !== this.prevHard.recovering ||
         r.log.pendingSnapshot !== undefined,
     };
     r.msgs = [];

@@ -132,6 +132,7 @@ test('the first Ready of a node that starts recovering writes the flag, before a
   assert.ok(n.hasReady(), 'a fresh recovering node has something to write at once');
   const rd = n.ready();
   assert.deepEqual(rd.hardState, { term: 0, vote: 0, commit: 0, recovering: true });
+  assert.equal(rd.mustSync, true, 'a store may skip a hard state that need not be synced: this one must be');
   n.advance(rd);
   assert.equal(n.hasReady(), false);
 });

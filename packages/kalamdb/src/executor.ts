@@ -10,7 +10,7 @@
  * - RaftExecutor proposes through RaftManager and answers with the state machine's response once the
  *   entry is applied on this node; a read barrier is a ReadIndex read point.
  */
-import type { GroupSpec, RaftManager } from '@kalam/multiraft';
+import type { GroupSpec } from '@kalam/multiraft';
 import { encodeCommand } from './codec.js';
 import type {
   DataResponse,
@@ -70,6 +70,8 @@ export interface StateMachinesOptions {
    * logs holding entries that used to stop every node.
    */
   readonly uncheckedCommands?: boolean;
+  /** TEST ONLY — the planted bug `restoreDropsOtherTables` (StateMachineOptions), for the simulator. */
+  readonly restoreDropsOtherTables?: boolean;
 }
 
 /** Every state machine of one node, over one data.db. */
@@ -94,7 +96,10 @@ export class StateMachines {
   ) {
     this.router = new ShardRouter(sharding);
     this.cold = new ColdStore(store, opts.dataDir ?? null, opts.nodeId ?? 1, opts.coldCachedRowsMax);
-    const sm = { uncheckedCommands: opts.uncheckedCommands === true };
+    const sm = {
+      uncheckedCommands: opts.uncheckedCommands === true,
+      restoreDropsOtherTables: opts.restoreDropsOtherTables === true,
+    };
     this.uncheckedCommands = sm.uncheckedCommands;
     this.system = new SystemStateMachine(store, sm);
     this.users = new UsersStateMachine(store, sm);
@@ -202,10 +207,22 @@ export class StandaloneExecutor extends RoutingExecutor {
   }
 }
 
+/**
+ * What RaftExecutor needs of the node's Raft host: RaftManager in a node process, the bare RaftDriver in the
+ * simulator (both are the same driver).
+ */
+export interface RaftHost {
+  readonly nodeId: number;
+  propose(groupId: number, command: Uint8Array, options?: { timeoutMs?: number }): Promise<unknown>;
+  read(groupId: number, options?: { timeoutMs?: number }): Promise<number>;
+  isLeader(groupId: number): boolean;
+  leaderOf(groupId: number): number | null;
+}
+
 export class RaftExecutor extends RoutingExecutor {
   constructor(
     machines: StateMachines,
-    readonly manager: RaftManager,
+    readonly manager: RaftHost,
     private readonly timeoutMs = 5_000,
   ) {
     super(machines);

@@ -61,7 +61,7 @@ export {
 } from './validate.js';
 export { COMMAND_LIMITS } from './limits.js';
 export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
-export type { CommandExecutor, StateMachinesOptions } from './executor.js';
+export type { CommandExecutor, RaftHost, StateMachinesOptions } from './executor.js';
 export {
   COLD_LIMITS,
   ColdStore,

@@ -11,7 +11,7 @@
  *   that only looks safe, as in Figure 8, before any later leader overwrites it.
  * - state-machine-safety: every node applies the same entry at each index, and a snapshot restores the
  *   same digest the others reached by applying (§5.4.3).
- * - durable-monotonic: a node's durable term and commit never go back.
+ * - durable-monotonic: a node's durable term and commit never go back (unless its disk is lost).
  * - acked-durable: every acknowledged proposal is applied on every node at the end.
  * - stale-read: a ReadIndex read point is never behind a write acknowledged before the read began.
  * - core-assertion: the core's own invariants (asserted after every step, tick and advance).
@@ -122,6 +122,11 @@ export class Checker {
       );
     }
     this.durable.set(k, hs);
+  }
+
+  /** A node lost its disk (raft.db): its durable term and commit start again from nothing. */
+  onDiskLost(node: NodeId): void {
+    for (const k of [...this.durable.keys()]) if (k.endsWith(`/${node}`)) this.durable.delete(k);
   }
 
   /** A node applied `index`; `digest` is its state machine digest afterwards. */

@@ -1,31 +1,46 @@
 /**
- * The simulated cluster both drivers run on (simulation.ts for pure Raft groups, kalam/simulation.ts for whole
- * Kalam nodes): the clock and its event queue, the driver turn of every node, the network, and the faults.
+ * The simulated cluster both workloads run on (simulation.ts for pure Raft groups, kalam/simulation.ts for whole
+ * Kalam nodes): the clock and its event queue, the network, the disks and the faults — and on every node the
+ * shipped driver, RaftDriver of @kalam/multiraft, with this file's simulated storage, network and clock injected.
+ * Nothing of the driver is written again here: what a seed checks is the code `kalam serve` runs.
  *
- * Time is simulated milliseconds. Every node ticks its groups each SIM_LIMITS.tickMs (with its own phase), and
- * runs the driver turn of DESIGN.md §6: step the inbox, collect every group's Ready, send `messages`, write all
- * groups' state in one fsync, then (in the driver's `complete`) send `persistedMessages`, apply, advance. While
- * the fsync runs the node is blocked; a crash in that window loses the write.
+ * Time is simulated milliseconds. Every node's timer fires each SIM_LIMITS.tickMs (with its own phase) and calls
+ * the driver's `tick`; the driver's "soon" and its timers are events on the same queue. A write the driver hands
+ * to its storage is durable when its fsync event fires (the node is blocked meanwhile, as an event loop inside
+ * fsync is; a crash in that window either loses it or finds it landed whole, as a SQLite transaction whose fsync had
+ * completed unseen). Envelopes and forwarded requests travel as delivery events.
+ * Promises the driver settles (a proposal applied, a read answered) run their continuations between events:
+ * `runUntil` drains the microtask queue after each event, so the order of everything is fixed by the seed.
  *
  * Faults: message loss, delay (and so reordering) and duplication whose rates drift over the run, partitions of
- * several shapes that overlap and heal link by link, crashes that lose unsynced writes, slow disks. Every draw
+ * several shapes that overlap and heal link by link, crashes (the write in flight lost or landed), slow disks. Every draw
  * comes from the seeded PRNGs handed in, in an order fixed by the seed: `net` for the network, `faults` for the
  * faults. The driver supplies the workload, what a write's completion does, and where the faults aim.
  */
-import type { Message, NodeId } from '@kalam/raft';
-import { AssertionError, Prng, RaftError, StateRole, nodeId } from '@kalam/raft';
+import type { DriverBugs, DriverClock, DriverNetwork, DriverStorage, LeaderChange } from '@kalam/multiraft';
+import { COALESCED_GROUP, RaftDriver } from '@kalam/multiraft';
+import type { Envelope } from '@kalam/transport';
+import type { GroupWrite } from '@kalam/log-store';
+import type { Entry, Message, NodeId, PlantedBugs, RaftLimits } from '@kalam/raft';
+import { AssertionError, Prng, nodeId } from '@kalam/raft';
 import type { Checker } from './checker.js';
 import { EventQueue } from './events.js';
-import { entryKey } from './node.js';
 import { SIM_LIMITS } from './options.js';
-import type { GroupReadies, OutboundEnvelope, ProcessGroup, SimProcess } from './process.js';
-import { writeDurable } from './process.js';
+import type { SimProcess } from './process.js';
 import type { Trace } from './trace.js';
 
+/** A forwarded request or its answer, on its way between two nodes. */
+type Rpc =
+  | { readonly kind: 'request'; readonly id: number; readonly method: string; readonly body: unknown }
+  | { readonly kind: 'answer'; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly kind: 'answer'; readonly id: number; readonly ok: false; readonly error: RemoteError };
+
 type ClusterEvent =
-  | { at: number; seq: number; kind: 'deliver'; from: NodeId; to: NodeId; group: number; msg: Message }
+  | { at: number; seq: number; kind: 'deliver'; from: NodeId; to: NodeId; env: Envelope }
+  | { at: number; seq: number; kind: 'rpc'; from: NodeId; to: NodeId; epoch: number; rpc: Rpc }
   | { at: number; seq: number; kind: 'tick'; node: NodeId; epoch: number }
-  | { at: number; seq: number; kind: 'turn'; node: NodeId; epoch: number }
+  | { at: number; seq: number; kind: 'soon'; node: NodeId; epoch: number; fn: () => void }
+  | { at: number; seq: number; kind: 'timer'; node: NodeId; epoch: number; id: number }
   | { at: number; seq: number; kind: 'fsync'; node: NodeId; epoch: number }
   | { at: number; seq: number; kind: 'control' }
   | { at: number; seq: number; kind: 'isolate'; node: NodeId }
@@ -110,15 +125,28 @@ export function zeroClusterStats(): ClusterStats {
 }
 
 /**
- * The PRNG streams of a run, forked from its seed in a fixed order: the network's, the faults', the clients';
- * `prng` forks the rest (the profile, then each node's).
+ * The PRNG streams of a run, forked from its seed in a fixed order: the network's, the faults', the clients', the
+ * drivers'; `prng` forks the rest (the profile, then each node's).
  */
-export function seedStreams(seed: number): { prng: Prng; net: Prng; faults: Prng; clients: Prng } {
+export function seedStreams(seed: number): { prng: Prng; net: Prng; faults: Prng; clients: Prng; drivers: Prng } {
   const prng = new Prng(seed);
   const net = prng.fork();
   const faults = prng.fork();
   const clients = prng.fork();
-  return { prng, net, faults, clients };
+  const drivers = prng.fork();
+  return { prng, net, faults, clients, drivers };
+}
+
+/** An envelope in the trace: its group and message, or the coalesced heartbeats it carries. */
+function describe(env: Envelope): string {
+  if (env.groupId === COALESCED_GROUP) return 'coalesced';
+  const msg = env.msg as Message;
+  return `g${env.groupId} ${msg.type} t${msg.term}`;
+}
+
+/** Lets every promise continuation queued so far run (a macrotask boundary drains the microtask queue). */
+function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Node ids 1..count. */
@@ -135,11 +163,49 @@ export type SimPhase = 'setup' | 'safety' | 'liveness' | 'done';
  */
 export type PartitionShape = 'isolate' | 'inbound' | 'outbound' | 'split' | 'bridge';
 
-/** A client call into a core: done, refused with a typed error (the client's answer), or a violation. */
-export type CallOutcome = { readonly ok: true } | { readonly ok: false; readonly refused: RaftError | undefined };
+/**
+ * What a forwarded request failed with, as it crosses the wire: the remote error's code and leader hint (the
+ * transport's REMOTE_ERROR carries the same), or TIMEOUT when no answer came in time.
+ */
+export class RemoteError extends Error {
+  override readonly name = 'RemoteError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly leaderHint: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** How one node's driver is built, besides the I/O the cluster gives it (what each workload chooses). */
+export interface DriverSetup {
+  readonly limits: Partial<RaftLimits>;
+  readonly snapshotThreshold: number;
+  readonly snapshotKeepEntries: number;
+  readonly bugs?: DriverBugs;
+  readonly coreBugs?: PlantedBugs;
+}
+
+/** The command key of an entry as the checkers compare it. */
+export function entryKey(e: Entry): string {
+  return e.kind === 'noop' ? `noop@${e.term}` : decoder.decode(e.data);
+}
+
+const decoder = new TextDecoder();
+
+/** The driver's timing in the simulator: a tick of 10 ms, heartbeats every tick, elections in [10, 20) ticks. */
+const SIM_TICKS = {
+  tickMs: SIM_LIMITS.tickMs,
+  heartbeatTick: SIM_LIMITS.heartbeatTick,
+  electionTick: SIM_LIMITS.electionTick,
+  electionTickMax: 2 * SIM_LIMITS.electionTick,
+} as const;
 
 export interface ClusterParts<N, P, S> {
   readonly trace: Trace;
+  /** Seeds the drivers' election jitter, one draw per node life. */
+  readonly driverSeeds: Prng;
   readonly checker: Checker;
   /** Draws of the network (loss, delay, duplication). */
   readonly net: Prng;
@@ -152,7 +218,7 @@ export interface ClusterParts<N, P, S> {
   readonly phase: SimPhase;
 }
 
-export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends FaultProfile, S extends ClusterStats> {
+export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S extends ClusterStats> {
   readonly checker: Checker;
   readonly stats: S;
   protected readonly trace: Trace;
@@ -160,6 +226,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
   protected readonly profile: P;
   protected readonly ids: NodeId[];
   protected readonly nodes: N[];
+  /** Simulated milliseconds since the start of the run. */
   protected now = 0;
   protected phase: SimPhase;
   /** The network's weather, which changes over the run. */
@@ -167,8 +234,12 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
   private lossRate: number;
   private dupRate: number;
   private readonly net: Prng;
+  /** Seeds every life of every node's driver (its election jitter). */
+  private readonly driverSeeds: Prng;
   private readonly queue = new EventQueue<ClusterEvent>();
   private seq = 0;
+  private nextTimer = 0;
+  private nextCall = 0;
   /** Blocked directed links ("a>b") and when each heals: partitions overlap and heal independently. */
   private readonly blocked = new Map<string, number>();
   private readonly slowUntil = new Map<NodeId, number>();
@@ -186,36 +257,43 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
     this.lossRate = parts.profile.lossRate;
     this.dupRate = parts.profile.dupRate;
     this.delayMsMax = parts.profile.delayMsMax;
+    this.driverSeeds = parts.driverSeeds;
   }
 
-  // What the driver supplies ---------------------------------------------------------------------------
+  // What the workload supplies --------------------------------------------------------------------------
 
-  /** The write is durable (or needed no fsync): the driver sends, applies and advances (see `persisted`). */
-  protected abstract complete(n: N, readies: GroupReadies): void;
+  /** How `n`'s driver is built (limits, snapshots, planted bugs). */
+  protected abstract driverSetup(n: N): DriverSetup;
   /** One step of faults and clients per tick. */
   protected abstract control(): void;
   /** The node a crash or a partition strikes. */
   protected abstract pickVictim(): N;
-  /** Draws a partition (in the driver's order of draws) and `cut`s it. */
+  /** Draws a partition (in the workload's order of draws) and `cut`s it. */
   protected abstract partition(): void;
-  /** `n` became a leader during the safety phase: the driver may aim a fault at it. */
-  protected abstract onNewLeader(n: N): void;
+  /** `n` became the leader of `group` during the safety phase: the workload may aim a fault at it. */
+  protected abstract onNewLeader(n: N, group: number): void;
   /** `n` crashed: its clients lose their calls. */
   protected abstract onCrash(n: N): void;
   /** `n` booted again from its disk. */
   protected onRestart(_n: N): void {}
+  /** The checker's index of a group id (the order the workload lists its groups in). */
+  protected abstract groupIndex(groupId: number): number;
 
   // The clock ------------------------------------------------------------------------------------------
 
-  /** Schedules every node's first tick (each with its own phase) and the first control step. */
+  /** Boots every node, schedules every node's first tick (each with its own phase) and the first control step. */
   protected start(): void {
     const tickMs = SIM_LIMITS.tickMs;
+    for (const n of this.nodes) this.boot(n);
     for (const n of this.nodes) this.schedule(this.faults.int(tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
     this.schedule(0, { kind: 'control' });
   }
 
-  /** Runs events up to `endMs`, stopping early at the first violation or once `done` holds. */
-  protected runUntil(endMs: number, done?: () => boolean): void {
+  /**
+   * Runs events up to `endMs`, stopping early at the first violation or once `done` holds. After each event the
+   * microtask queue is drained (continuations of the promises the event settled), before the next event runs.
+   */
+  protected async runUntil(endMs: number, done?: () => boolean): Promise<void> {
     for (;;) {
       const ev = this.queue.peek();
       if (ev === undefined || ev.at > endMs || this.checker.failed) return;
@@ -224,6 +302,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
       this.now = ev.at;
       this.checker.now = ev.at;
       this.handle(ev);
+      if (ev.kind !== 'deliver') await drainMicrotasks();
     }
   }
 
@@ -240,39 +319,30 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
   private handle(ev: ClusterEvent): void {
     switch (ev.kind) {
       case 'deliver':
-        this.deliver(ev.from, ev.to, ev.group, ev.msg);
+        this.deliver(ev.from, ev.to, ev.env);
+        return;
+      case 'rpc':
+        this.deliverRpc(ev.from, ev.to, ev.epoch, ev.rpc);
         return;
       case 'tick': {
         const n = this.node(ev.node);
         if (ev.epoch !== n.epoch) return;
         this.schedule(SIM_LIMITS.tickMs, { kind: 'tick', node: n.id, epoch: n.epoch });
-        if (!n.up || n.pending !== undefined) return; // a blocked event loop misses its timer
-        this.guard(n, () => n.groups.forEach((g) => g.raw.tick()));
-        this.turn(n);
-        // Answers that found no message going their way this tick leave now (at most one tick late).
-        if (n.up && n.deferredAnswers.length > 0) {
-          const answers = n.deferredAnswers;
-          n.deferredAnswers = [];
-          for (const a of answers) this.send(n.id, a.group, a.msg);
-        }
+        if (n.up) this.guard(n, () => n.driver?.tick());
         return;
       }
-      case 'turn': {
+      case 'soon':
+      case 'timer': {
         const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch) return;
-        n.turnScheduled = false;
-        if (n.up && n.pending === undefined) this.turn(n);
+        if (ev.epoch !== n.epoch || !n.up) return;
+        const fn = ev.kind === 'soon' ? ev.fn : n.timers.get(ev.id);
+        if (ev.kind === 'timer') n.timers.delete(ev.id);
+        if (fn !== undefined) this.guard(n, fn);
         return;
       }
-      case 'fsync': {
-        const n = this.node(ev.node);
-        if (ev.epoch !== n.epoch || n.pending === undefined) return;
-        const { readies } = n.pending;
-        n.pending = undefined;
-        this.complete(n, readies);
-        this.turn(n);
+      case 'fsync':
+        this.fsync(this.node(ev.node), ev.epoch);
         return;
-      }
       case 'isolate':
         if (this.phase === 'safety') this.isolate(ev.node);
         return;
@@ -288,150 +358,198 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
     }
   }
 
-  // Driver turn (DESIGN.md §6: step, ready, send, persist, then the driver's `complete`) ---------------
+  // The driver of each node, and its I/O -------------------------------------------------------------
 
-  /** Runs `fn` against a node's cores (and state machines); an exception there is a violated invariant. */
+  /** Runs `fn` against a node's driver: an exception there is a violated invariant (a node that would stop). */
   protected guard(n: N, fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      const what = err instanceof AssertionError ? 'core-assertion' : 'core-exception';
-      this.checker.violate(what, `node ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
+      this.onNodeError(n, err);
     }
   }
 
-  /** A driver's work at the start of every turn of `n`, before its inbox is stepped (default: none). */
-  protected onTurnStart(_n: N): void {}
-
-  /** Schedules a turn of `n` now (once), as a socket callback or a client call does. */
-  protected requestTurn(n: N): void {
-    if (n.turnScheduled) return;
-    n.turnScheduled = true;
-    this.schedule(0, { kind: 'turn', node: n.id, epoch: n.epoch });
+  /** What an exception escaping a node's driver means; the default: the core's assertion, or a stopped node. */
+  protected onNodeError(n: N, err: unknown): void {
+    const what = err instanceof AssertionError ? 'core-assertion' : 'core-exception';
+    this.checker.violate(what, `node ${n.id}: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  protected turn(n: N): void {
-    this.onTurnStart(n);
-    const inbox = n.inbox;
-    n.inbox = [];
-    this.guard(n, () => {
-      for (const env of inbox) n.groups[env.group]!.raw.step(env.msg);
+  /** A new life of `n`: a driver built from its disk image alone, with this cluster's I/O. */
+  private boot(n: N): void {
+    const setup = this.driverSetup(n);
+    const epoch = n.epoch;
+    const driver = new RaftDriver({
+      nodeId: n.id,
+      voters: this.ids,
+      groups: n.groupSpecs(),
+      ticks: SIM_TICKS,
+      storage: this.storageOf(n),
+      network: this.networkOf(n, epoch),
+      clock: this.clockOf(n, epoch),
+      seed: this.driverSeeds.int(2 ** 31),
+      limits: setup.limits,
+      snapshotThreshold: setup.snapshotThreshold,
+      snapshotKeepEntries: setup.snapshotKeepEntries,
+      ...(setup.bugs !== undefined ? { bugs: setup.bugs } : {}),
+      ...(setup.coreBugs !== undefined ? { coreBugs: setup.coreBugs } : {}),
     });
-    for (let round = 0; round < SIM_LIMITS.drainRoundsMax && !this.checker.failed; round++) {
-      const readies: GroupReadies = [];
-      this.guard(n, () => {
-        n.groups.forEach((g, i) => {
-          if (g.raw.hasReady()) readies.push([i, g.raw.ready()]);
-        });
-      });
-      if (readies.length === 0) return;
-      this.sendAll(
-        n,
-        readies.flatMap(([group, rd]) => rd.messages.map((msg) => ({ group, msg }))),
-      );
-      if (readies.some(([, rd]) => rd.mustSync) && n.fsyncMs > 0) {
-        n.pending = { readies }; // one fsync covers every group's writes of this turn (group commit)
+    driver.events.on('leaderChange', (c) => this.onLeaderChange(n, c));
+    n.driver = driver;
+  }
+
+  private storageOf(n: N): DriverStorage {
+    return {
+      load: (groupId) => n.disk.load(groupId),
+      write: (writes, done) => {
+        n.pendingWrite = { writes, done }; // one fsync covers every group's writes of the turn (group commit)
         this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
-        return;
-      }
-      this.complete(n, readies);
-    }
-    if (!this.checker.failed) this.requestTurn(n);
+      },
+      compact: (groupId, snapshot, offsetIndex, offsetTerm) => n.disk.compact(groupId, snapshot, offsetIndex, offsetTerm),
+    };
   }
 
-  /** The first half of `complete`: the writes reach the disk image, then what waited for them is sent. */
-  protected persisted(n: N, readies: GroupReadies): void {
-    for (const [group, rd] of readies) {
-      writeDurable(n.groups[group]!.durable, rd);
-      if (rd.hardState !== undefined) this.checker.onDurableHardState(group, n.id, rd.hardState);
-      this.checker.onLogged(group, n.id, rd.entries, entryKey);
-    }
-    this.sendAll(
-      n,
-      readies.flatMap(([group, rd]) => rd.persistedMessages.map((msg) => ({ group, msg }))),
-    );
+  /** The write's fsync completed: it reaches the disk image (and the checkers), then the driver goes on. */
+  private fsync(n: N, epoch: number): void {
+    const pending = n.pendingWrite;
+    if (epoch !== n.epoch || pending === undefined) return;
+    n.pendingWrite = undefined;
+    if (!this.land(n, pending.writes)) return;
+    this.guard(n, pending.done);
   }
 
-  /**
-   * Sends one batch of a node's messages as RaftManager does: a context-free heartbeat answer waits (see
-   * `deferredAnswers`) unless something else goes to its peer in this batch, in which case it rides along.
-   */
-  private sendAll(n: N, out: readonly OutboundEnvelope[]): void {
-    const now: OutboundEnvelope[] = [];
-    for (const o of out) {
-      if (o.msg.type === 'MsgHeartbeatResp' && o.msg.context === null) n.deferredAnswers.push(o);
-      else now.push(o);
-    }
-    if (now.length === 0) return;
-    if (n.deferredAnswers.length > 0) {
-      const peers = new Set(now.map((o) => o.msg.to));
-      const waiting: OutboundEnvelope[] = [];
-      for (const a of n.deferredAnswers) (peers.has(a.msg.to) ? now : waiting).push(a);
-      n.deferredAnswers = waiting;
-    }
-    for (const o of now) this.send(n.id, o.group, o.msg);
-  }
-
-  /** Notes a change of role after `advance`; a new leader is checked, counted, and maybe struck. */
-  protected observeRole(n: N, group: number): void {
-    const g = n.groups[group]!;
-    const r = g.raw.raft;
-    if (r.role === g.role) return;
-    g.role = r.role;
-    if (r.role !== StateRole.Leader) return;
-    this.stats.leaderChanges++;
-    this.trace.record(`${this.now} leader n${n.id} g${group} t${r.term}`);
-    this.checker.onLeader(group, r.term, n.id);
-    this.checker.onBecameLeader(group, n.id, r.term, (i) => r.log.term(i), r.log.firstIndex());
-    if (this.phase === 'safety') this.onNewLeader(n);
-  }
-
-  /** Up nodes that lead `group` and are not blocked in an fsync. */
-  protected leaders(group: number): N[] {
-    return this.nodes.filter(
-      (n) => n.up && n.pending === undefined && n.groups[group]!.raw.raft.role === StateRole.Leader,
-    );
-  }
-
-  /** Calls into a core for a client; a call that went through is followed by a driver turn. */
-  protected clientCall(n: N, fn: () => void): CallOutcome {
+  /** A write reaches `n`'s disk image and the checkers; false when the store refused it (a driver bug). */
+  private land(n: N, writes: readonly GroupWrite[]): boolean {
     try {
-      fn();
-      this.turn(n);
-      return { ok: true };
+      n.disk.write(writes);
     } catch (err) {
-      if (err instanceof RaftError) return { ok: false, refused: err };
-      this.guard(n, () => {
-        throw err;
-      });
-      return { ok: false, refused: undefined };
+      this.onNodeError(n, err); // the store refused the write: the driver asked for something invalid
+      return false;
     }
+    for (const w of writes) {
+      const group = this.groupIndex(w.groupId);
+      if (w.hardState !== undefined) this.checker.onDurableHardState(group, n.id, w.hardState);
+      this.checker.onLogged(group, n.id, w.entries, entryKey);
+    }
+    return true;
+  }
+
+  private networkOf(n: N, epoch: number): DriverNetwork {
+    return {
+      send: (env) => this.send(n.id, env),
+      flush: () => undefined,
+      request: (to, method, body, timeoutMs) =>
+        new Promise((resolve, reject) => {
+          const id = ++this.nextCall;
+          n.calls.set(id, { resolve, reject });
+          this.sendRpc(n.id, to, epoch, { kind: 'request', id, method, body });
+          this.clockOf(n, epoch).after(timeoutMs, () => {
+            if (!n.calls.delete(id)) return;
+            reject(new RemoteError('TIMEOUT', `no answer from node ${to} in ${timeoutMs} ms`));
+          });
+        }),
+      peerConnected: (id) => this.node(id).up && !this.isBlocked(n.id, id) && !this.isBlocked(id, n.id),
+    };
+  }
+
+  private clockOf(n: N, epoch: number): DriverClock {
+    return {
+      now: () => this.now,
+      after: (ms, fn) => {
+        const id = ++this.nextTimer;
+        n.timers.set(id, fn);
+        this.schedule(Math.max(0, ms), { kind: 'timer', node: n.id, epoch, id });
+        return () => void n.timers.delete(id);
+      },
+      soon: (fn) => this.schedule(0, { kind: 'soon', node: n.id, epoch, fn }),
+    };
+  }
+
+  /** A leadership event of `n`'s driver: a new leader is checked, counted, and maybe struck. */
+  private onLeaderChange(n: N, c: LeaderChange): void {
+    if (!c.isLocal) return;
+    const group = this.groupIndex(c.groupId);
+    this.stats.leaderChanges++;
+    this.trace.record(`${this.now} leader n${n.id} g${group} t${c.term}`);
+    this.checker.onLeader(group, c.term, n.id);
+    const log = n.driver!.coreOf(c.groupId).raft.log;
+    this.checker.onBecameLeader(group, n.id, c.term, (i) => log.term(i), log.firstIndex());
+    if (this.phase === 'safety') this.onNewLeader(n, group);
+  }
+
+  /** Up nodes that lead `groupId` and are not blocked in an fsync. */
+  protected leaders(groupId: number): N[] {
+    return this.nodes.filter((n) => n.reachable() && n.driver?.isLeader(groupId) === true);
   }
 
   // Network --------------------------------------------------------------------------------------------
 
-  protected send(from: NodeId, group: number, msg: Message): void {
-    if (this.isBlocked(from, msg.to) || this.net.chance(this.lossRate)) {
+  /** One envelope onto the wire: lost, delayed (so reordered), or duplicated, by the weather and the cuts. */
+  private send(from: NodeId, env: Envelope): void {
+    if (this.isBlocked(from, env.to) || this.net.chance(this.lossRate)) {
       this.stats.messagesDropped++;
       return;
     }
     const delay = 1 + this.net.int(this.delayMsMax);
-    this.schedule(delay, { kind: 'deliver', from, to: msg.to, group, msg });
+    this.schedule(delay, { kind: 'deliver', from, to: env.to, env });
     if (this.net.chance(this.dupRate)) {
-      this.schedule(delay + this.net.int(this.delayMsMax * 2), { kind: 'deliver', from, to: msg.to, group, msg });
+      this.schedule(delay + this.net.int(this.delayMsMax * 2), { kind: 'deliver', from, to: env.to, env });
     }
   }
 
-  private deliver(from: NodeId, to: NodeId, group: number, msg: Message): void {
+  private deliver(from: NodeId, to: NodeId, env: Envelope): void {
     const n = this.node(to);
     if (!n.up || this.isBlocked(from, to)) {
       this.stats.messagesDropped++;
       return;
     }
     this.stats.messagesDelivered++;
-    this.trace.record(`${this.now} ${from}>${to} g${group} ${msg.type} t${msg.term}`);
-    n.inbox.push({ group, msg });
-    if (n.pending === undefined) this.requestTurn(n); // a node blocked in fsync takes its turn when the write completes
+    this.trace.record(`${this.now} ${from}>${to} ${describe(env)}`);
+    this.guard(n, () => n.driver?.deliver(from, [env]));
+  }
+
+  /** A request or an answer onto the wire (lost or delayed like envelopes; never duplicated, as TCP does not). */
+  private sendRpc(from: NodeId, to: NodeId, epoch: number, rpc: Rpc): void {
+    if (this.isBlocked(from, to) || this.net.chance(this.lossRate)) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    this.schedule(1 + this.net.int(this.delayMsMax), { kind: 'rpc', from, to, epoch, rpc });
+  }
+
+  private deliverRpc(from: NodeId, to: NodeId, epoch: number, rpc: Rpc): void {
+    const n = this.node(to);
+    if (!n.up || this.isBlocked(from, to)) return;
+    if (rpc.kind === 'answer') {
+      // An answer to a request of an earlier life of `to` finds nobody waiting.
+      if (epoch !== n.epoch) return;
+      const call = n.calls.get(rpc.id);
+      if (call === undefined) return;
+      n.calls.delete(rpc.id);
+      if (rpc.ok) call.resolve(rpc.value);
+      else call.reject(rpc.error);
+      return;
+    }
+    const driver = n.driver;
+    if (driver === undefined) return;
+    const answerEpoch = epoch;
+    const myEpoch = n.epoch;
+    this.trace.record(`${this.now} ${from}>${to} rpc ${rpc.method}`);
+    driver.handleRequest(from, rpc.method, rpc.body).then(
+      (value) => {
+        if (n.epoch === myEpoch) this.sendRpc(to, from, answerEpoch, { kind: 'answer', id: rpc.id, ok: true, value });
+      },
+      (err: unknown) => {
+        if (n.epoch !== myEpoch) return;
+        const e = err as { code?: unknown; leaderHint?: unknown; message?: unknown };
+        const error = new RemoteError(
+          typeof e.code === 'string' ? e.code : 'INTERNAL',
+          String(e.message),
+          typeof e.leaderHint === 'number' ? e.leaderHint : null,
+        );
+        this.sendRpc(to, from, answerEpoch, { kind: 'answer', id: rpc.id, ok: false, error });
+      },
+    );
   }
 
   private isBlocked(from: NodeId, to: NodeId): boolean {
@@ -536,8 +654,26 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
 
   protected crash(n: N): void {
     const p = this.profile;
+    // A write in flight at the crash: its fsync had completed or not — durable without the node having seen it
+    // (nothing it acknowledged depended on it), or lost. SQLite commits a transaction whole or not at all.
+    const inFlight = n.pendingWrite;
+    if (inFlight !== undefined && this.faults.chance(0.5)) {
+      n.pendingWrite = undefined;
+      this.land(n, inFlight.writes);
+    }
     n.crash();
     n.downUntil = this.now + (p.downTicksMin + this.faults.int(p.downTicksSpread)) * SIM_LIMITS.tickMs;
+    // Its peers' links to it close (TCP resets when a process dies): their drivers hear of it, as from the transport.
+    for (const o of this.nodes) {
+      if (o === n || !o.up) continue;
+      const epoch = o.epoch;
+      this.schedule(1 + this.net.int(this.delayMsMax), {
+        kind: 'soon',
+        node: o.id,
+        epoch,
+        fn: () => o.driver?.onPeerStatus(n.id, 'disconnected'),
+      });
+    }
     this.onCrash(n);
     this.stats.crashes++;
     this.trace.record(`${this.now} crash n${n.id}`);
@@ -545,8 +681,7 @@ export abstract class SimCluster<N extends SimProcess<ProcessGroup>, P extends F
 
   private restart(n: N): void {
     n.up = true;
-    this.guard(n, () => n.boot());
-    for (const g of n.groups) g.role = g.raw.raft.role;
+    this.guard(n, () => this.boot(n));
     this.onRestart(n);
     this.schedule(this.faults.int(SIM_LIMITS.tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
     this.trace.record(`${this.now} restart n${n.id}`);

@@ -1,80 +1,33 @@
 /**
- * A simulated node process: one RawNode per group over a simulated disk. The disk keeps, per group, what a
- * real log store keeps (hard state, entries, snapshot) and the state machine (applied index and digest).
- * A write is durable only when its fsync completes; a crash before that loses it (process.ts).
+ * A simulated node of the Raft-level runs: every group's state machine is a rolling digest of the entries it
+ * applied (what the checkers compare across nodes), kept with its applied index on the node's disk — as data.db
+ * keeps a group's state and index in one transaction — so it survives a crash, like the raft.db image.
  */
-import type { Entry, NodeId, PlantedBugs, Prng } from '@kalam/raft';
-import { EntryKind, StateRole } from '@kalam/raft';
-import { SIM_LIMITS } from './options.js';
-import type { DurableLog, ProcessGroup } from './process.js';
-import { SimProcess, emptyDurableLog, newCore } from './process.js';
+import type { AppliedEntry, GroupSpec, StateMachine } from '@kalam/multiraft';
+import type { Entry, NodeId } from '@kalam/raft';
+import { entryKey } from './cluster.js';
+import { SimProcess } from './process.js';
 import { FNV_OFFSET, fnv1a } from './trace.js';
 
-export interface DurableGroup extends DurableLog {
-  /** The state machine, applied atomically with its index (as data.db does). */
+/** A group's state machine as data.db would keep it: applied index, digest, commands applied. */
+export interface DigestState {
   appliedIndex: number;
   digest: number;
   commands: number;
 }
 
-export interface SimGroup extends ProcessGroup {
-  readonly durable: DurableGroup;
+/** What a digest machine answers for an applied command: where it landed and what it was. */
+export interface DigestResponse {
+  readonly index: number;
+  readonly key: string;
 }
 
-export class SimNode extends SimProcess<SimGroup> {
-  private readonly durable: DurableGroup[];
-
-  constructor(
-    id: NodeId,
-    private readonly voters: readonly NodeId[],
-    groupCount: number,
-    private readonly prng: Prng,
-    private readonly bugs: PlantedBugs | undefined,
-    private readonly msgEntriesMax: number,
-  ) {
-    super(id);
-    this.durable = Array.from({ length: groupCount }, () => ({
-      ...emptyDurableLog(),
-      appliedIndex: 0,
-      digest: FNV_OFFSET,
-      commands: 0,
-    }));
-    this.boot();
-  }
-
-  boot(): void {
-    this.groups = this.durable.map((d) => ({
-      raw: newCore({
-        id: this.id,
-        voters: this.voters,
-        prng: this.prng,
-        msgEntriesMax: this.msgEntriesMax,
-        snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes,
-        plantedBugs: this.bugs,
-        durable: d,
-        applied: d.appliedIndex,
-      }),
-      durable: d,
-      role: StateRole.Follower,
-      lastSnapshotIndex: d.snapshot?.index ?? 0,
-    }));
-    this.forgetVolatile();
-  }
-}
-
-const decoder = new TextDecoder();
-
-/** The command key of an entry as the checkers compare it. */
-export function entryKey(e: Entry): string {
-  return e.kind === EntryKind.Noop ? `noop@${e.term}` : decoder.decode(e.data);
-}
-
-/** Applies one entry to the group's state machine; returns the new digest. */
-export function applyEntry(d: DurableGroup, e: Entry): number {
-  d.digest = fnv1a(d.digest, `${e.index}:${e.term}:${entryKey(e)}`);
-  d.appliedIndex = e.index;
-  if (e.kind === EntryKind.Command) d.commands++;
-  return d.digest;
+/** What the simulation sees of each apply and restore (the checkers), and how long a snapshot's filler is. */
+export interface DigestObserver {
+  beforeFirstApply(group: number, node: NodeId, e: Entry): void;
+  onApplied(group: number, node: NodeId, e: Entry, digest: number): void;
+  onRestored(group: number, node: NodeId, index: number, digest: number): void;
+  snapshotPadChars(): number;
 }
 
 export interface SnapshotState {
@@ -85,10 +38,79 @@ export interface SnapshotState {
   readonly pad: string;
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 export function encodeSnapshot(s: SnapshotState): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(s));
+  return encoder.encode(JSON.stringify(s));
 }
 
 export function decodeSnapshot(data: Uint8Array): SnapshotState {
   return JSON.parse(decoder.decode(data)) as SnapshotState;
+}
+
+/** The state machine of one group at one node (multiraft's StateMachine contract). */
+export class DigestMachine implements StateMachine {
+  constructor(
+    private readonly group: number,
+    private readonly node: NodeId,
+    private readonly state: DigestState,
+    private readonly observer: DigestObserver,
+  ) {}
+
+  apply(entries: readonly AppliedEntry[]): unknown[] {
+    return entries.map((e) => {
+      if (e.index <= this.state.appliedIndex) return undefined; // a replay after a crash
+      const entry: Entry = { index: e.index, term: e.term, kind: e.kind, data: e.data };
+      this.observer.beforeFirstApply(this.group, this.node, entry);
+      const key = entryKey(entry);
+      this.state.digest = fnv1a(this.state.digest, `${e.index}:${e.term}:${key}`);
+      this.state.appliedIndex = e.index;
+      if (e.kind === 'command') this.state.commands++;
+      this.observer.onApplied(this.group, this.node, entry, this.state.digest);
+      return e.kind === 'command' ? ({ index: e.index, key } satisfies DigestResponse) : undefined;
+    });
+  }
+
+  appliedIndex(): number {
+    return this.state.appliedIndex;
+  }
+
+  snapshot(): Uint8Array {
+    const pad = 'x'.repeat(this.observer.snapshotPadChars());
+    return encodeSnapshot({ ...this.state, index: this.state.appliedIndex, pad });
+  }
+
+  restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+    const s = decodeSnapshot(snapshot.data);
+    this.state.appliedIndex = s.index;
+    this.state.digest = s.digest;
+    this.state.commands = s.commands;
+    this.observer.onRestored(this.group, this.node, snapshot.index, s.digest);
+  }
+}
+
+export class SimNode extends SimProcess {
+  /** data.db: each group's digest state, by group (a group id is its index here). */
+  readonly states: DigestState[];
+
+  constructor(
+    id: NodeId,
+    groupCount: number,
+    private readonly observer: DigestObserver,
+  ) {
+    super(
+      id,
+      Array.from({ length: groupCount }, (_, g) => g),
+    );
+    this.states = Array.from({ length: groupCount }, () => ({ appliedIndex: 0, digest: FNV_OFFSET, commands: 0 }));
+  }
+
+  groupSpecs(): GroupSpec[] {
+    return this.states.map((state, g) => ({
+      id: g,
+      name: `g${g}`,
+      stateMachine: new DigestMachine(g, this.id, state, this.observer),
+    }));
+  }
 }

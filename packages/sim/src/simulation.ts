@@ -1,23 +1,23 @@
 /**
- * One seeded run of a whole simulated cluster: N nodes × G groups of the pure Raft core on the simulated
- * clock, network and disk of cluster.ts, each group's state machine a rolling digest (node.ts).
+ * One seeded run of a whole simulated cluster: N nodes × G groups, each node the shipped driver (RaftDriver) on
+ * the simulated clock, network and disk of cluster.ts, each group's state machine a rolling digest (node.ts).
  *
  * Safety phase: faults (loss, delay/reordering, duplication, two-way / one-way / bridge partitions that
- * change over time, crashes, slow disks) while clients propose, read and transfer leadership; faults aim at
- * leaders and at nodes inside an fsync, and a fresh leader is sometimes cut off or killed at once. Liveness
+ * change over time, crashes, slow disks) while clients propose (at a leader, or at a follower that forwards), read
+ * (ReadIndex, batched as the driver batches them) and transfer leadership, through the driver's own API; faults aim
+ * at leaders and at nodes inside an fsync, and a fresh leader is sometimes cut off or killed at once. Liveness
  * phase: heal everything; every group must elect a leader and commit a fresh entry on every node within
  * SIM_LIMITS.livenessTicksMax ticks. The checkers (checker.ts) run throughout and at the end.
  */
-import type { NodeId, Prng, Ready } from '@kalam/raft';
-import { EntryKind, RaftError } from '@kalam/raft';
+import { MultiRaftError } from '@kalam/multiraft';
+import type { Entry, NodeId, Prng } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
-import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
-import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from './cluster.js';
-import type { DurableGroup, SimGroup } from './node.js';
-import { SimNode, applyEntry, decodeSnapshot, encodeSnapshot, entryKey } from './node.js';
-import type { GroupReadies } from './process.js';
-import { compactLog } from './process.js';
+import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
+import { SimCluster, drawProfile, entryKey, nodeIds, seedStreams, zeroClusterStats } from './cluster.js';
+import type { DigestObserver, DigestResponse } from './node.js';
+import { SimNode } from './node.js';
+import type { LogStore } from '@kalam/log-store';
 import type { SimOptions } from './options.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from './options.js';
 import { Trace } from './trace.js';
@@ -52,11 +52,10 @@ interface Profile extends FaultProfile {
 /** The partition shapes of this driver, in the order `faults.int` picks them. */
 const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'outbound', 'split', 'bridge'];
 
-interface Proposal {
+/** An acknowledged proposal: the driver answered it applied at `index` on its proposer. */
+interface Acked {
   readonly group: number;
-  readonly node: NodeId;
   readonly index: number;
-  readonly term: number;
   readonly data: string;
 }
 
@@ -69,40 +68,26 @@ interface Marker {
   index: number | undefined;
 }
 
-/**
- * One ReadIndex round and the reads that share it (RaftManager batches reads that start before its next turn):
- * `minIndex` is the highest write acknowledged before any of them began, so a read point below it is stale for
- * at least one of them.
- */
-interface PendingRead {
-  readonly group: number;
-  readonly node: NodeId;
-  minIndex: number;
-  members: number;
-}
+/** How long a client waits for the driver's answer (simulated ms): past it the outcome is unknown. */
+const CALL_TIMEOUT_MS = 100 * SIM_LIMITS.tickMs;
 
-export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
+export class Simulation extends SimCluster<SimNode, Profile, SimStats> implements DigestObserver {
   private readonly clients: Prng;
-  private readonly proposals = new Map<string, Proposal>();
-  private readonly acked: Proposal[] = [];
+  private readonly acked: Acked[] = [];
+  /** Per group, the highest index acknowledged to a client: a read that begins later must not read before it. */
   private readonly ackedMax: number[];
-  private readonly reads = new Map<string, PendingRead>();
-  /** The round that reads on (node, group) join until the node's next turn asks it: `${node}:${group}` → context. */
-  private readonly openReads = new Map<string, string>();
   private nextCommand = 0;
-  private nextRead = 0;
   private readonly markers = new Map<number, Marker>();
   private livenessDone = false;
+  private readonly msgEntriesMax: number;
 
   constructor(private readonly opts: SimOptions) {
     const trace = new Trace(opts.onTrace);
-    const { prng, net, faults, clients } = seedStreams(opts.seed);
+    const { prng, net, faults, clients, drivers } = seedStreams(opts.seed);
     const profile = drawSimProfile(prng.fork());
     const ids = nodeIds(opts.nodes);
-    const bugs = opts.plantedBug !== undefined ? { [opts.plantedBug]: true } : undefined;
     // Small appends in many seeds: entries of old and new terms then travel in separate messages.
     const msgEntriesMax = [1, 1, 2, 3, 64][prng.int(5)]!;
-    const nodes = ids.map((id) => new SimNode(id, ids, opts.groups, prng.fork(), bugs, msgEntriesMax));
     const stats: SimStats = {
       proposals: 0,
       acked: 0,
@@ -110,22 +95,40 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
       ...zeroClusterStats(),
       livenessTicks: 0,
     };
-    super({ trace, checker: new Checker(opts.groups), net, faults, profile, ids, nodes, stats, phase: 'safety' });
+    const nodes: SimNode[] = [];
+    super({
+      trace,
+      checker: new Checker(opts.groups),
+      driverSeeds: drivers,
+      net,
+      faults,
+      profile,
+      ids,
+      nodes,
+      stats,
+      phase: 'safety',
+    });
+    for (const id of ids) nodes.push(new SimNode(id, opts.groups, this));
     this.clients = clients;
+    this.msgEntriesMax = msgEntriesMax;
     this.ackedMax = Array.from({ length: opts.groups }, () => 0);
   }
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     const tickMs = SIM_LIMITS.tickMs;
     this.start();
     const safetyEndMs = this.opts.ticks * tickMs;
-    this.runUntil(safetyEndMs);
+    await this.runUntil(safetyEndMs);
     if (!this.checker.failed) {
       this.heal();
       const livenessEndMs = safetyEndMs + SIM_LIMITS.livenessTicksMax * tickMs;
-      this.runUntil(livenessEndMs, () => this.livenessDone);
+      await this.runUntil(livenessEndMs, () => this.livenessDone);
       this.stats.livenessTicks = Math.ceil((this.now - safetyEndMs) / tickMs);
       if (!this.checker.failed) this.checkEnd();
+    }
+    for (const n of this.nodes) {
+      n.driver?.stop();
+      n.disk.close();
     }
     return {
       seed: this.opts.seed,
@@ -138,66 +141,41 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
     };
   }
 
-  /** The write is durable: send the acknowledgements, apply, advance. */
-  protected complete(n: SimNode, readies: GroupReadies): void {
-    this.persisted(n, readies);
-    for (const [group, rd] of readies) {
-      const g = n.groups[group]!;
-      if (rd.snapshot !== undefined) this.restoreSnapshot(n, group, g, rd.snapshot.index, rd.snapshot.data);
-      for (const e of rd.committedEntries) this.apply(n, group, g, e);
-      for (const rs of rd.readStates) this.onReadState(n, group, rs);
-      this.guard(n, () => g.raw.advance(rd));
-      this.observeRole(n, group);
-      this.maybeSnapshot(n, g);
-    }
+  protected driverSetup(): DriverSetup {
+    return {
+      limits: { snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes, msgEntriesMax: this.msgEntriesMax, inflightMsgsMax: 16 },
+      snapshotThreshold: this.profile.snapshotEvery,
+      snapshotKeepEntries: this.profile.snapshotKeep,
+      ...(this.opts.plantedBug !== undefined ? { coreBugs: { [this.opts.plantedBug]: true } } : {}),
+      ...(this.opts.driverBug !== undefined ? { bugs: { [this.opts.driverBug]: true } } : {}),
+    };
   }
 
-  private apply(n: SimNode, group: number, g: SimGroup, e: Parameters<typeof applyEntry>[1]): void {
-    if (e.index <= g.durable.appliedIndex) return; // idempotent replay
-    if (this.checker.isFirstApply(group, e.index)) {
-      this.checker.checkCommitSafety(
-        group,
-        e.index,
-        e.term,
-        this.nodes.map((o) => durableView(o.id, o.groups[group]!.durable)),
-      );
-    }
-    const digest = applyEntry(g.durable, e);
-    const key = entryKey(e);
-    this.checker.onApplied(group, n.id, e.index, e.term, key, digest, g.raw.raft.term);
-    const pk = `${group}:${n.id}:${e.index}`;
-    const p = this.proposals.get(pk);
-    if (p !== undefined) {
-      this.proposals.delete(pk);
-      if (p.term === e.term && p.data === key && e.kind === EntryKind.Command) {
-        this.acked.push(p);
-        this.stats.acked++;
-        this.ackedMax[group] = Math.max(this.ackedMax[group]!, e.index);
-        this.trace.record(`${this.now} ack g${group} ${key}`);
-      }
-    }
-    const marker = this.markers.get(group);
-    if (marker !== undefined && key === marker.data && this.acked[this.acked.length - 1]?.data === key)
-      marker.index = e.index;
+  protected groupIndex(groupId: number): number {
+    return groupId;
   }
 
-  private restoreSnapshot(n: SimNode, group: number, g: SimGroup, index: number, data: Uint8Array): void {
-    const s = decodeSnapshot(data);
-    g.durable.appliedIndex = s.index;
-    g.durable.digest = s.digest;
-    g.durable.commands = s.commands;
-    g.lastSnapshotIndex = s.index;
+  // The state machines' observer (node.ts) -----------------------------------------------------------
+
+  beforeFirstApply(group: number, _node: NodeId, e: Entry): void {
+    if (!this.checker.isFirstApply(group, e.index)) return;
+    const logs = this.nodes.map((o) => durableView(o.id, o.disk.durableView(group)));
+    this.checker.checkCommitSafety(group, e.index, e.term, logs);
+  }
+
+  onApplied(group: number, node: NodeId, e: Entry, digest: number): void {
+    const term = this.node(node).driver?.coreOf(group).term() ?? e.term;
+    this.checker.onApplied(group, node, e.index, e.term, entryKey(e), digest, term);
+  }
+
+  onRestored(group: number, node: NodeId, index: number, digest: number): void {
     this.stats.snapshotsInstalled++;
-    this.checker.onSnapshotRestored(group, n.id, index, s.digest);
-    this.trace.record(`${this.now} snap-restore n${n.id} g${group} ${index}`);
+    this.checker.onSnapshotRestored(group, node, index, digest);
+    this.trace.record(`${this.now} snap-restore n${node} g${group} ${index}`);
   }
 
-  private maybeSnapshot(n: SimNode, g: SimGroup): void {
-    const d = g.durable;
-    if (d.appliedIndex - g.lastSnapshotIndex < this.profile.snapshotEvery) return;
-    const pad = 'x'.repeat(this.faults.int(200));
-    const data = encodeSnapshot({ index: d.appliedIndex, digest: d.digest, commands: d.commands, pad });
-    this.guard(n, () => compactLog(g, d.appliedIndex, data, this.profile.snapshotKeep));
+  snapshotPadChars(): number {
+    return this.faults.int(200);
   }
 
   protected onNewLeader(n: SimNode): void {
@@ -230,7 +208,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
       const l = leaders[f.int(leaders.length)];
       if (l !== undefined) return l;
     } else if (roll < 0.7) {
-      const writing = this.nodes.filter((n) => n.up && n.pending !== undefined);
+      const writing = this.nodes.filter((n) => n.up && n.pendingWrite !== undefined);
       const w = writing[f.int(writing.length)];
       if (w !== undefined) return w;
     }
@@ -243,97 +221,94 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
     this.cut(shape, victim, this.partitionEndMs());
   }
 
-  protected onCrash(n: SimNode): void {
-    for (const [k, p] of this.proposals) if (p.node === n.id) this.proposals.delete(k);
-    for (const [k, r] of this.reads) if (r.node === n.id) this.reads.delete(k);
-    for (const k of [...this.openReads.keys()]) if (k.startsWith(`${n.id}:`)) this.openReads.delete(k);
-  }
-
-  /** At the start of a node's turn: every open read round of that node is asked of its core. */
-  protected override onTurnStart(n: SimNode): void {
-    for (const [key, context] of this.openReads) {
-      if (!key.startsWith(`${n.id}:`)) continue;
-      if (this.opts.driverBug !== 'joinAskedReadRound') this.openReads.delete(key);
-      const pending = this.reads.get(context);
-      if (pending === undefined) continue;
-      try {
-        n.groups[pending.group]!.raw.readIndex(context);
-      } catch (err) {
-        this.reads.delete(context);
-        if (!(err instanceof RaftError))
-          this.guard(n, () => {
-            throw err;
-          });
-      }
-    }
-  }
+  /** A crash's clients learn nothing more: their calls' promises fail (SHUTTING_DOWN), the outcome unknown. */
+  protected onCrash(): void {}
 
   private clientStep(): void {
     const c = this.clients;
     const p = this.profile;
     for (let group = 0; group < this.opts.groups; group++) {
       if (c.chance(p.proposeChancePerTick)) {
+        // Mostly at a leader (clients follow its hint), sometimes at any node: a follower forwards the proposal.
         const leaders = this.leaders(group);
-        const n = leaders[c.int(leaders.length)];
+        const reachable = this.nodes.filter((n) => n.reachable());
+        const n = c.chance(0.7) ? leaders[c.int(leaders.length)] : reachable[c.int(reachable.length)];
         if (n !== undefined) this.propose(n, group, `g${group}c${this.nextCommand++}`);
       }
       if (c.chance(p.readChancePerTick)) this.read(group);
       if (c.chance(p.transferChancePerTick)) {
         const n = this.leaders(group)[0];
         const to = this.ids[c.int(this.ids.length)]!;
-        if (n !== undefined && to !== n.id) this.clientCall(n, () => n.groups[group]!.raw.transferLeader(to));
+        if (n !== undefined && to !== n.id) this.transfer(n, group, to);
       }
     }
   }
 
-  private propose(n: SimNode, group: number, data: string): boolean {
-    const call = this.clientCall(n, () => {
-      const { index, term } = n.groups[group]!.raw.propose(new TextEncoder().encode(data));
-      this.proposals.set(`${group}:${n.id}:${index}`, { group, node: n.id, index, term, data });
-      this.stats.proposals++;
-      this.trace.record(`${this.now} propose n${n.id} g${group} ${data}@${index}`);
-    });
-    return call.ok;
+  /** Proposes through the node's driver; an answer acknowledges it (checked: the entry applied is this one). */
+  private propose(n: SimNode, group: number, data: string, onAcked?: (index: number) => void): void {
+    const driver = n.driver;
+    if (driver === undefined) return;
+    this.stats.proposals++;
+    this.trace.record(`${this.now} propose n${n.id} g${group} ${data}`);
+    driver.propose(group, new TextEncoder().encode(data), { timeoutMs: CALL_TIMEOUT_MS }).then(
+      (response) => {
+        const r = response as DigestResponse | undefined;
+        if (r === undefined || r.key !== data) {
+          this.checker.violate('wrong-ack', `node ${n.id} acknowledged ${data} with ${JSON.stringify(r)}`, group);
+          return;
+        }
+        this.acked.push({ group, index: r.index, data });
+        this.stats.acked++;
+        this.ackedMax[group] = Math.max(this.ackedMax[group]!, r.index);
+        this.trace.record(`${this.now} ack g${group} ${data}@${r.index}`);
+        onAcked?.(r.index);
+      },
+      (err: unknown) => this.refused(n, group, 'propose', err),
+    );
   }
 
+  /**
+   * A ReadIndex read through the node's driver. Only writes acknowledged before it is invoked must be visible to
+   * it; when it is answered, the node's state machine must have applied its read point.
+   */
   private read(group: number): void {
-    const up = this.nodes.filter((n) => n.up && n.pending === undefined);
+    const up = this.nodes.filter((n) => n.reachable());
     const n = up[this.clients.int(up.length)];
-    if (n === undefined) return;
-    // Only writes acknowledged before the read is invoked must be visible to it.
+    const driver = n?.driver;
+    if (n === undefined || driver === undefined) return;
     const minIndex = this.ackedMax[group]!;
-    const key = `${n.id}:${group}`;
-    const open = this.openReads.get(key);
-    const joined = open === undefined ? undefined : this.reads.get(open);
-    if (open !== undefined && joined !== undefined) {
-      joined.minIndex = Math.max(joined.minIndex, minIndex);
-      joined.members++;
-      this.trace.record(`${this.now} read n${n.id} g${group} ${open} min ${minIndex} (joins)`);
+    this.trace.record(`${this.now} read n${n.id} g${group} min ${minIndex}`);
+    driver.read(group, { timeoutMs: CALL_TIMEOUT_MS }).then(
+      (index) => {
+        this.stats.reads++;
+        this.trace.record(`${this.now} read-done n${n.id} g${group} ${index}`);
+        if (index < minIndex) {
+          const detail = `node ${n.id} read at ${index} after a write acknowledged at ${minIndex}`;
+          this.checker.violate('stale-read', detail, group);
+        } else if (n.states[group]!.appliedIndex < index) {
+          const applied = n.states[group]!.appliedIndex;
+          this.checker.violate('stale-read', `node ${n.id} served a read at ${index} having applied ${applied}`, group);
+        }
+      },
+      (err: unknown) => this.refused(n, group, 'read', err),
+    );
+  }
+
+  private transfer(n: SimNode, group: number, to: NodeId): void {
+    this.trace.record(`${this.now} transfer n${n.id} g${group} to n${to}`);
+    n.driver
+      ?.transferLeadership(group, to, { timeoutMs: CALL_TIMEOUT_MS })
+      .catch((err: unknown) => this.refused(n, group, 'transfer', err));
+  }
+
+  /** A call the driver refused or could not finish: a typed MultiRaftError is an answer; anything else is a bug. */
+  private refused(n: SimNode, group: number, what: string, err: unknown): void {
+    if (err instanceof MultiRaftError) {
+      this.trace.record(`${this.now} ${what}-refused n${n.id} g${group} ${err.code}`);
       return;
     }
-    const context = `r${this.nextRead++}`;
-    this.reads.set(context, { group, node: n.id, minIndex, members: 1 });
-    this.openReads.set(key, context);
-    this.trace.record(`${this.now} read n${n.id} g${group} ${context} min ${minIndex}`);
-    this.requestTurn(n);
-  }
-
-  private onReadState(n: SimNode, group: number, rs: Ready['readStates'][number]): void {
-    const pending = this.reads.get(rs.context);
-    if (pending === undefined) return;
-    this.reads.delete(rs.context);
-    this.trace.record(
-      `${this.now} read-state n${n.id} g${group} ${rs.context} ${rs.status === 'ok' ? rs.index : rs.reason}`,
-    );
-    if (rs.status !== 'ok') return;
-    this.stats.reads += pending.members;
-    if (rs.index < pending.minIndex) {
-      this.checker.violate(
-        'stale-read',
-        `node ${n.id} read at ${rs.index} after a write acknowledged at ${pending.minIndex}`,
-        group,
-      );
-    }
+    const detail = `node ${n.id} ${what}: ${err instanceof Error ? err.message : String(err)}`;
+    this.checker.violate('core-exception', detail, group);
   }
 
   // Liveness -------------------------------------------------------------------------------------------
@@ -355,18 +330,26 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
       if (n === undefined) continue;
       const data = `live-g${group}-${this.now}`;
       m.data = data;
-      if (this.propose(n, group, data)) m.proposedAt = this.now;
+      m.proposedAt = this.now;
+      this.propose(n, group, data, (index) => {
+        if (m.data === data) m.index = index;
+      });
     }
   }
 
-  /** Marks groups whose marker is applied on every node; true when all are. */
+  /**
+   * Marks groups whose marker is applied on every node; true when all are — and every node has applied every
+   * acknowledged entry too (a forwarded proposal may be acknowledged after the marker, at a later index).
+   */
   private allMarkersDone(): boolean {
     let all = true;
     for (const [group, m] of this.markers) {
-      if (m.done) continue;
-      const index = m.index;
-      if (index !== undefined && this.nodes.every((n) => n.groups[group]!.durable.appliedIndex >= index)) m.done = true;
-      else all = false;
+      const index = Math.max(m.index ?? Infinity, this.ackedMax[group]!);
+      if (m.index !== undefined && this.nodes.every((n) => n.states[group]!.appliedIndex >= index)) m.done = true;
+      else {
+        m.done = false;
+        all = false;
+      }
     }
     return all;
   }
@@ -385,8 +368,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
     if (this.checker.failed) return;
     for (const p of this.acked) {
       for (const n of this.nodes) {
-        const d = n.groups[p.group]!.durable;
-        if (d.appliedIndex < p.index) {
+        if (n.states[p.group]!.appliedIndex < p.index) {
           this.checker.violate(
             'acked-durable',
             `node ${n.id} never applied acknowledged ${p.data} at ${p.index}`,
@@ -406,7 +388,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
   /** Log Matching over the final logs: equal (index, term) implies equal prefixes. */
   private checkLogMatching(): void {
     for (let group = 0; group < this.opts.groups; group++) {
-      const logs = this.nodes.map((n) => n.groups[group]!.raw.raft.log);
+      const logs = this.nodes.map((n) => n.driver!.coreOf(group).raft.log);
       for (let a = 0; a < logs.length; a++) {
         for (let b = a + 1; b < logs.length; b++) {
           const la = logs[a]!;
@@ -433,15 +415,8 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> {
   }
 }
 
-function durableView(node: NodeId, d: DurableGroup): DurableLogView {
-  const last = d.entries[d.entries.length - 1];
-  return {
-    node,
-    offsetIndex: d.offsetIndex,
-    lastIndex: last?.index ?? d.offsetIndex,
-    lastTerm: last?.term ?? d.offsetTerm,
-    termAt: (i) => d.entries[i - d.offsetIndex - 1]?.term,
-  };
+function durableView(node: NodeId, d: ReturnType<LogStore['durableView']>): DurableLogView {
+  return { node, offsetIndex: d.offsetIndex, lastIndex: d.lastIndex, lastTerm: d.lastTerm, termAt: d.termAt };
 }
 
 /** Faults of the Raft-level runs: harder than the Kalam driver's, which pays for real state machines. */
@@ -471,7 +446,7 @@ function drawSimProfile(p: Prng): Profile {
   }));
 }
 
-export function runSimulation(opts: SimOptions): SimResult {
+export function runSimulation(opts: SimOptions): Promise<SimResult> {
   checkSeedAndNodes(opts.seed, opts.nodes);
   checkCount('groups', opts.groups, SIM_LIMITS.groupsMax);
   checkCount('ticks', opts.ticks, SIM_LIMITS.ticksMax);

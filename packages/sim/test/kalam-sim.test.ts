@@ -8,17 +8,17 @@ import assert from 'node:assert/strict';
 import type { KalamPlantedBug } from '../src/index.js';
 import { runKalamSimulation } from '../src/index.js';
 
-test('one seed replays exactly: same trace hash, stats and verdict', () => {
-  const a = runKalamSimulation({ seed: 7, nodes: 3, ticks: 400 });
-  const b = runKalamSimulation({ seed: 7, nodes: 3, ticks: 400 });
-  const c = runKalamSimulation({ seed: 8, nodes: 3, ticks: 400 });
+test('one seed replays exactly: same trace hash, stats and verdict', async () => {
+  const a = await runKalamSimulation({ seed: 7, nodes: 3, ticks: 400 });
+  const b = await runKalamSimulation({ seed: 7, nodes: 3, ticks: 400 });
+  const c = await runKalamSimulation({ seed: 8, nodes: 3, ticks: 400 });
   assert.equal(a.traceHash, b.traceHash);
   assert.deepEqual(a.stats, b.stats);
   assert.deepEqual(a.linearizability, b.linearizability);
   assert.notEqual(a.traceHash, c.traceHash);
 });
 
-test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
+test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => {
   let crashes = 0;
   let opsOk = 0;
   let writesOk = 0;
@@ -26,7 +26,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
   let restoredOnBoot = 0;
   let ddl = 0;
   for (let seed = 1; seed <= 6; seed++) {
-    const r = runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 600 });
+    const r = await runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 600 });
     assert.deepEqual(r.violations, [], `seed ${seed}`);
     assert.equal(r.linearizability.verdict, 'linearizable', `seed ${seed}`);
     assert.ok(r.linearizability.operations > 0, `seed ${seed}: no operation was checked`);
@@ -48,16 +48,16 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', () => {
 
 /** The stated bound: each planted driver bug is reported within this many seeds (alternating 3/5 nodes, 800 ticks). */
 const PLANTED: { bug: KalamPlantedBug; withinSeeds: number; invariants: string[] }[] = [
-  { bug: 'ackWriteBeforeCommit', withinSeeds: 5, invariants: ['linearizability'] },
-  { bug: 'readWithoutReadIndex', withinSeeds: 3, invariants: ['linearizability'] },
+  { bug: 'ackBeforeWrite', withinSeeds: 5, invariants: ['linearizability'] },
+  { bug: 'readBeforeApplied', withinSeeds: 3, invariants: ['linearizability'] },
   { bug: 'skipRestoreOnBoot', withinSeeds: 3, invariants: ['state-digest', 'linearizability'] },
 ];
 
 for (const { bug, withinSeeds, invariants } of PLANTED) {
-  test(`planted driver bug ${bug} is reported within ${withinSeeds} seeds`, () => {
+  test(`planted driver bug ${bug} is reported within ${withinSeeds} seeds`, async () => {
     let found: { seed: number; invariant: string } | undefined;
     for (let seed = 1; seed <= withinSeeds && found === undefined; seed++) {
-      const r = runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 800, plantedBug: bug });
+      const r = await runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 800, plantedBug: bug });
       const v = r.violations[0];
       if (v !== undefined) found = { seed, invariant: v.invariant };
     }
@@ -67,9 +67,9 @@ for (const { bug, withinSeeds, invariants } of PLANTED) {
 }
 
 test('options are validated', () => {
-  assert.throws(() => runKalamSimulation({ seed: 1, nodes: 4 as 3, ticks: 10 }), RangeError);
-  assert.throws(() => runKalamSimulation({ seed: -1, nodes: 3, ticks: 10 }), RangeError);
-  assert.throws(() => runKalamSimulation({ seed: 1, nodes: 3, ticks: 0 }), RangeError);
-  assert.throws(() => runKalamSimulation({ seed: 1, nodes: 3, ticks: 10, users: 0 }), RangeError);
-  assert.throws(() => runKalamSimulation({ seed: 1, nodes: 3, ticks: 10, numUserShards: 0 }), RangeError);
+  assert.throws(() => void runKalamSimulation({ seed: 1, nodes: 4 as 3, ticks: 10 }), RangeError);
+  assert.throws(() => void runKalamSimulation({ seed: -1, nodes: 3, ticks: 10 }), RangeError);
+  assert.throws(() => void runKalamSimulation({ seed: 1, nodes: 3, ticks: 0 }), RangeError);
+  assert.throws(() => void runKalamSimulation({ seed: 1, nodes: 3, ticks: 10, users: 0 }), RangeError);
+  assert.throws(() => void runKalamSimulation({ seed: 1, nodes: 3, ticks: 10, numUserShards: 0 }), RangeError);
 });

@@ -6,22 +6,22 @@ import assert from 'node:assert/strict';
 import type { PlantedBugName } from '@kalam/raft';
 import { runSimulation } from '../src/index.js';
 
-test('one seed replays exactly: same trace hash and same stats', () => {
-  const a = runSimulation({ seed: 42, nodes: 3, groups: 3, ticks: 600 });
-  const b = runSimulation({ seed: 42, nodes: 3, groups: 3, ticks: 600 });
-  const c = runSimulation({ seed: 43, nodes: 3, groups: 3, ticks: 600 });
+test('one seed replays exactly: same trace hash and same stats', async () => {
+  const a = await runSimulation({ seed: 42, nodes: 3, groups: 3, ticks: 600 });
+  const b = await runSimulation({ seed: 42, nodes: 3, groups: 3, ticks: 600 });
+  const c = await runSimulation({ seed: 43, nodes: 3, groups: 3, ticks: 600 });
   assert.equal(a.traceHash, b.traceHash);
   assert.deepEqual(a.stats, b.stats);
   assert.notEqual(a.traceHash, c.traceHash);
 });
 
-test('clean seeds of 3 and 5 nodes keep every invariant and stay live', () => {
+test('clean seeds of 3 and 5 nodes keep every invariant and stay live', async () => {
   let proposals = 0;
   let crashes = 0;
   let partitions = 0;
   let snapshots = 0;
   for (let seed = 1; seed <= 20; seed++) {
-    const r = runSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, groups: 3, ticks: 800 });
+    const r = await runSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, groups: 3, ticks: 800 });
     assert.deepEqual(r.violations, [], `seed ${seed}`);
     proposals += r.stats.acked;
     crashes += r.stats.crashes;
@@ -56,10 +56,10 @@ const PLANTED: { bug: PlantedBugName; withinSeeds: number; invariants: string[] 
 ];
 
 for (const { bug, withinSeeds, invariants } of PLANTED) {
-  test(`planted bug ${bug} is reported within ${withinSeeds} seeds`, () => {
+  test(`planted bug ${bug} is reported within ${withinSeeds} seeds`, async () => {
     let found: { seed: number; invariant: string } | undefined;
     for (let seed = 1; seed <= withinSeeds && found === undefined; seed++) {
-      const r = runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, plantedBug: bug });
+      const r = await runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, plantedBug: bug });
       const v = r.violations[0];
       if (v !== undefined) found = { seed, invariant: v.invariant };
     }
@@ -69,21 +69,21 @@ for (const { bug, withinSeeds, invariants } of PLANTED) {
 }
 
 test('options are validated', () => {
-  assert.throws(() => runSimulation({ seed: 1, nodes: 4 as 3, groups: 1, ticks: 10 }), RangeError);
-  assert.throws(() => runSimulation({ seed: 1, nodes: 3, groups: 0, ticks: 10 }), RangeError);
-  assert.throws(() => runSimulation({ seed: -1, nodes: 3, groups: 1, ticks: 10 }), RangeError);
+  assert.throws(() => void runSimulation({ seed: 1, nodes: 4 as 3, groups: 1, ticks: 10 }), RangeError);
+  assert.throws(() => void runSimulation({ seed: 1, nodes: 3, groups: 0, ticks: 10 }), RangeError);
+  assert.throws(() => void runSimulation({ seed: -1, nodes: 3, groups: 1, ticks: 10 }), RangeError);
 });
 
-test('the stale-read checker catches reads that join a ReadIndex round already asked (driver bug)', () => {
+test('the stale-read checker catches reads that join a ReadIndex round already asked (driver bug)', async () => {
   // RaftManager shares one round between reads that start before its next turn; a round left open after the
   // core was asked would hand later reads a read point fixed before they began.
   const failing: number[] = [];
   for (let seed = 1; seed <= 10 && failing.length === 0; seed++) {
-    const r = runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, driverBug: 'joinAskedReadRound' });
+    const r = await runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, driverBug: 'joinAskedReadRound' });
     if (r.violations.some((v) => v.invariant === 'stale-read')) failing.push(seed);
   }
   assert.ok(failing.length > 0, 'a stale read within 10 seeds');
   // Without the bug the same seed passes.
-  const clean = runSimulation({ seed: failing[0]!, nodes: 3, groups: 4, ticks: 1000 });
+  const clean = await runSimulation({ seed: failing[0]!, nodes: 3, groups: 4, ticks: 1000 });
   assert.deepEqual(clean.violations, []);
 });

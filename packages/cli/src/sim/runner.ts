@@ -19,9 +19,9 @@ export type SimRunResult = Omit<SimResult, 'stats'> & {
 };
 
 /** Runs `options` on the simulator it names. */
-export function runAnySimulation(options: SimRun): SimRunResult {
+export async function runAnySimulation(options: SimRun): Promise<SimRunResult> {
   if (options.kalam !== true) return runSimulation(options);
-  const r = runKalamSimulation({
+  const r = await runKalamSimulation({
     seed: options.seed,
     nodes: options.nodes,
     ticks: options.ticks,
@@ -39,7 +39,7 @@ export type RunOutcome =
       readonly durationMs: number;
     };
 
-export type RunSimulation = (options: SimRun) => SimRunResult;
+export type RunSimulation = (options: SimRun) => SimRunResult | Promise<SimRunResult>;
 
 export interface SimRunner {
   /** Runs every option set, calling `onOutcome` as each one finishes (in any order); resolves when all are done. */
@@ -47,10 +47,10 @@ export interface SimRunner {
 }
 
 /** Runs one simulation and turns a thrown error into an outcome. Used in this thread and in workers. */
-export function runOne(runSimulation: RunSimulation, options: SimRun): RunOutcome {
+export async function runOne(runSimulation: RunSimulation, options: SimRun): Promise<RunOutcome> {
   const startMs = performance.now();
   try {
-    const result = runSimulation(options);
+    const result = await runSimulation(options);
     return { kind: 'result', options, result, durationMs: performance.now() - startMs };
   } catch (error) {
     const described =
@@ -63,7 +63,7 @@ export function inProcessRunner(runSimulation: RunSimulation): SimRunner {
   return {
     async run(runs, onOutcome) {
       for (const options of runs) {
-        onOutcome(runOne(runSimulation, options));
+        onOutcome(await runOne(runSimulation, options));
         // Let the event loop breathe between runs (signals, stream writes).
         await new Promise<void>((resolve) => setImmediate(resolve));
       }

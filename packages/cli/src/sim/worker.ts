@@ -8,6 +8,5 @@ import { runAnySimulation, runOne } from './runner.js';
 const port = parentPort;
 if (port === null) throw new Error('sim/worker.js runs only as a worker thread');
 port.on('message', (options: SimRun) => {
-  const reply: WorkerReply = runOne(runAnySimulation, options);
-  port.postMessage(reply);
+  void runOne(runAnySimulation, options).then((reply: WorkerReply) => port.postMessage(reply));
 });

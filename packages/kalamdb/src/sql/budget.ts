@@ -22,6 +22,9 @@ export class EvalScheduler {
   /** Slices handed out (tests read it). */
   slices = 0;
 
+  /** `defer`: how a slice waits for the next event-loop iteration (setImmediate; the simulator's own event). */
+  constructor(private readonly defer: (fn: () => void) => void = (fn) => void setImmediate(fn)) {}
+
   /** Resolves when it is the caller's turn: in a later event-loop iteration, after the timers that are due. */
   turn(): Promise<void> {
     return new Promise((resolve) => {
@@ -38,7 +41,7 @@ export class EvalScheduler {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.defer(() => {
       this.scheduled = false;
       const next = this.waiting.shift();
       if (this.waiting.length > 0) this.schedule(); // the next iteration's check phase, not this one

@@ -4,7 +4,7 @@
  * so it applies whole or not at all; a failing statement stops the batch and earlier ones stay applied, as in
  * KalamDB. Parameters go with a single statement only. Everything thrown is a KalamError.
  */
-import { bindParams, parseSqlOffThread, type Statement } from '@kalam/sql';
+import { bindParams, parseSql, parseSqlOffThread, type Statement } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type StatementScope } from './context.js';
@@ -36,6 +36,12 @@ export interface SqlEngineOptions {
   readonly monotonicNow?: () => number;
   /** Narrower evaluation bounds than SQL_ENGINE_LIMITS (tests). */
   readonly limits?: Partial<EvalLimits>;
+  /**
+   * How a statement's evaluation waits for its next slice (default setImmediate), and whether large texts are parsed
+   * on this thread (default: in a worker): the simulator keeps both inside its deterministic event order.
+   */
+  readonly defer?: (fn: () => void) => void;
+  readonly parseOnThread?: boolean;
 }
 
 export interface ExecuteOptions {
@@ -46,12 +52,14 @@ export interface ExecuteOptions {
 
 export class SqlEngine {
   private readonly ctx: EngineContext;
+  private readonly parse: (sql: string) => Promise<readonly Statement[]>;
 
   constructor(opts: SqlEngineOptions) {
     const now = opts.now ?? (() => Date.now());
     const monotonicNow = opts.monotonicNow ?? (() => performance.now());
     const limits: EvalLimits = { ...SQL_ENGINE_LIMITS, ...opts.limits };
-    const scheduler = new EvalScheduler();
+    const scheduler = new EvalScheduler(opts.defer);
+    this.parse = opts.parseOnThread === true ? (sql) => Promise.resolve(parseSql(sql)) : parseSqlOffThread;
     this.ctx = {
       executor: opts.executor,
       machines: opts.machines,
@@ -71,7 +79,7 @@ export class SqlEngine {
     let statements: readonly Statement[];
     try {
       // A large text is parsed in a worker thread: this event loop also drives Raft.
-      statements = await parseSqlOffThread(sql);
+      statements = await this.parse(sql);
     } catch (err) {
       throw toKalamError(err);
     }

@@ -98,6 +98,12 @@ export interface StateMachineOptions {
    * entries which used to stop every node, so a test can show the fixed code starts and serves over them.
    */
   readonly uncheckedCommands?: boolean;
+  /**
+   * TEST ONLY (the planted bug `restoreDropsOtherTables`, simulator): a data group's restore drops the physical
+   * tables it has rows in instead of deleting its own rows from them — and with them the rows the other user
+   * shards keep in the same tables, as a restore that clears more than its own group's state did (issue M6 §2).
+   */
+  readonly restoreDropsOtherTables?: boolean;
 }
 
 const encoder = new TextEncoder();

@@ -608,9 +608,14 @@ abstract class DataStateMachine<
     const w = this.scopeWhere();
     const old = this.view.tables();
     for (const t of old) {
-      if (this.inScope(t) && this.store.physical.exists(t)) {
-        this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
+      if (!this.inScope(t) || !this.store.physical.exists(t)) continue;
+      if (this.options.restoreDropsOtherTables === true) {
+        // The planted bug: the table is dropped whole, with the rows every other shard keeps in it.
+        this.store.db.exec(`DROP TABLE "${physicalName(t)}"`);
+        this.store.physical.forget();
+        continue;
       }
+      this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
     }
     this.view.load(s.view);
     for (const d of s.tables) {

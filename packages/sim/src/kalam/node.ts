@@ -1,90 +1,139 @@
 /**
- * A simulated Kalam node process: one RawNode per group of the Kalam layout over a simulated raft.db (per
- * group: hard state, entries, snapshot; durable only once its fsync completes), and every group's real
- * kalamdb state machine over one in-memory data.db. A crash loses data.db entirely: a restart opens a fresh
- * ':memory:' store, restores each group's durable snapshot, and the Raft core replays the committed entries
- * after it — which is why apply must be idempotent and snapshots must carry every row.
+ * A simulated Kalam node process: the shipped driver over a simulated raft.db (process.ts), every group's real
+ * kalamdb state machine over its own data.db, and on top the same executor (RaftExecutor) and SQL engine that
+ * `kalam serve` puts behind its HTTP API. data.db lives in memory and survives a crash, as the file does: a restart
+ * opens it again, restores each group whose durable snapshot is ahead of it and replays the committed entries after
+ * its applied index. Now and then a crash loses data.db alone; the next life rebuilds it from raft.db's snapshots and
+ * entries (which is why apply must be idempotent and snapshots must carry every row). A disk loss (`wipe`) loses
+ * raft.db too: the node comes back empty, recovers (Raft.recovering) and rejoins by snapshot.
  */
-import type { Entry, NodeId, Prng } from '@kalam/raft';
-import { StateRole } from '@kalam/raft';
-import type { GroupId, KalamStateMachine, ShardingConfig } from '@kalam/kalamdb';
-import { DataStore, StateMachines, allGroups, groupName } from '@kalam/kalamdb';
-import { SIM_LIMITS } from '../options.js';
-import type { DurableLog, ProcessGroup } from '../process.js';
-import { SimProcess, emptyDurableLog, newCore } from '../process.js';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
-export interface KalamGroup extends ProcessGroup {
-  readonly id: GroupId;
-  readonly name: string;
-  /** canApply: only the data groups pause (StateMachine.canApply of multiraft). */
-  sm: KalamStateMachine<{ readonly type: string }, unknown> & { canApply?(entry: Entry): boolean };
-  /** Committed entries not applied yet: a data entry waits here for its metaIndex (DESIGN.md §6). */
-  applyQueue: Entry[];
+import type { GroupSpec, RaftDriver } from '@kalam/multiraft';
+import type { NodeId } from '@kalam/raft';
+import type { GroupId, RaftHost, ShardingConfig, StateMachinesOptions } from '@kalam/kalamdb';
+import { DataStore, RaftExecutor, SqlEngine, StateMachines, allGroups, groupNumber } from '@kalam/kalamdb';
+import { SimProcess } from '../process.js';
+
+/** What a Kalam node needs from the run around it. */
+export interface KalamNodeHost {
+  /** Simulated milliseconds since the epoch of the run (the engine's clock). */
+  now(): number;
+  /** Runs `fn` after the current event (the engine's "next event-loop iteration"). */
+  defer(node: NodeId, fn: () => void): void;
+  /** The run's scratch folder for flushed files (a node's life gets its own folder under it). */
+  readonly dir: string;
+  readonly machineOptions: StateMachinesOptions;
+  /** When set, every Raft call the executor makes (and its end) is written here: a debugging trace. */
+  readonly raftCalls?: (line: string) => void;
 }
 
-export class KalamNode extends SimProcess<KalamGroup> {
+export class KalamNode extends SimProcess {
   machines!: StateMachines;
+  engine!: SqlEngine;
+  readonly layout: GroupId[];
   private store: DataStore | undefined;
-  private readonly layout: GroupId[];
-  private readonly durable: DurableLog[];
+  private dataDir = '';
+  /** Set by the simulation before a crash: whether data.db goes with the process. */
+  loseDataOnCrash = false;
+  private lives = 0;
 
   constructor(
     id: NodeId,
-    private readonly voters: readonly NodeId[],
     private readonly sharding: ShardingConfig,
-    private readonly prng: Prng,
-    private readonly msgEntriesMax: number,
-    /** False only under the planted bug `skipRestoreOnBoot`. */
-    private readonly restoreOnBoot: boolean,
+    private readonly host: KalamNodeHost,
   ) {
-    super(id);
-    this.layout = allGroups(sharding);
-    this.durable = this.layout.map(() => emptyDurableLog());
-    this.boot();
+    const layout = allGroups(sharding);
+    super(id, layout.map(groupNumber));
+    this.layout = layout;
   }
 
-  /** (Re)creates the process from raft.db alone: a fresh data.db, snapshots restored, the cores restored. */
-  boot(): void {
-    this.store = DataStore.open(':memory:');
-    this.machines = new StateMachines(this.store, this.sharding);
-    // meta:system comes first in the layout, so a data shard restores after the catalog it depends on.
-    this.groups = this.layout.map((id, i) => {
-      const d = this.durable[i]!;
-      const sm = this.machines.of(id);
-      if (d.snapshot !== undefined && this.restoreOnBoot) sm.restore(d.snapshot);
-      return {
-        id,
-        name: groupName(id),
-        raw: newCore({
-          id: this.id,
-          voters: this.voters,
-          prng: this.prng,
-          msgEntriesMax: this.msgEntriesMax,
-          snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
-          plantedBugs: undefined,
-          durable: d,
-          // The fresh data.db holds exactly the snapshot: everything after it is replayed.
-          applied: d.snapshot?.index ?? 0,
-        }),
-        sm,
-        durable: d,
-        role: StateRole.Follower,
-        lastSnapshotIndex: d.snapshot?.index ?? 0,
-        applyQueue: [],
-      };
+  /**
+   * The groups of a new life over data.db as the last life left it — or over a fresh one (and a fresh
+   * flushed-files folder) after the disk or data.db was lost: then the driver restores each group's snapshot into
+   * it and replays the entries after it. Either way the node opens data.db as `kalam serve` does on a restart.
+   */
+  groupSpecs(): GroupSpec[] {
+    if (this.store === undefined) {
+      const dataDir = join(this.host.dir, `n${this.id}-life${++this.lives}`);
+      mkdirSync(dataDir, { recursive: true });
+      this.store = DataStore.open(':memory:');
+      this.dataDir = dataDir;
+    }
+    this.machines = new StateMachines(this.store, this.sharding, {
+      ...this.host.machineOptions,
+      dataDir: this.dataDir,
+      nodeId: this.id,
     });
-    this.forgetVolatile();
+    return this.machines.groupSpecs();
   }
 
-  /** The process dies: the write in flight never reaches raft.db, and data.db (in memory) is gone. */
-  override crash(): void {
-    super.crash();
+  /** The executor and engine of this life, once its driver exists (`kalam serve` builds them the same way). */
+  attach(): void {
+    const driver = this.driver;
+    if (driver === undefined) throw new Error(`node ${this.id} has no driver`);
+    const executor = new RaftExecutor(this.machines, this.traced(driver), 2_000);
+    this.engine = new SqlEngine({
+      executor,
+      machines: this.machines,
+      nodeId: this.id,
+      now: () => this.host.now(),
+      monotonicNow: () => this.host.now(),
+      defer: (fn) => this.host.defer(this.id, fn),
+      parseOnThread: true,
+    });
+  }
+
+  /** The driver as the executor sees it; with `raftCalls`, each propose and read is traced from start to end. */
+  private traced(driver: RaftDriver): RaftHost {
+    const log = this.host.raftCalls;
+    if (log === undefined) return driver;
+    const call = <T>(what: string, run: () => Promise<T>): Promise<T> => {
+      const at = this.host.now();
+      log(`${at} n${this.id} ${what}`);
+      return run().then(
+        (v) => (log(`${this.host.now()} n${this.id} ${what} from ${at}: ok`), v),
+        (e: unknown) => {
+          log(`${this.host.now()} n${this.id} ${what} from ${at}: ${(e as { code?: string }).code ?? String(e)}`);
+          throw e;
+        },
+      );
+    };
+    return {
+      nodeId: driver.nodeId,
+      propose: (g, c, o) => call(`propose g${g}`, () => driver.propose(g, c, o)),
+      read: (g, o) => call(`read g${g}`, () => driver.read(g, o)),
+      isLeader: (g) => driver.isLeader(g),
+      leaderOf: (g) => driver.leaderOf(g),
+    };
+  }
+
+  /** A lost disk: raft.db and data.db are gone (the node is down; it comes back empty). */
+  wipe(): void {
+    this.wipeDisk();
     this.close();
   }
 
-  /** Closes data.db at the end of a run. */
+  /**
+   * The process dies. data.db keeps what was applied (each apply is one SQLite transaction), unless
+   * `loseDataOnCrash`: then data.db alone is gone (deleted, or a disk of its own lost) and the next life rebuilds
+   * it from raft.db.
+   */
+  override crash(): void {
+    super.crash();
+    if (this.loseDataOnCrash) this.close();
+  }
+
+  /** Closes raft.db at the end of the run. */
+  closeDisk(): void {
+    this.disk.close();
+  }
+
+  /** Closes data.db (and forgets its folder) at the end of a life or of the run. */
   close(): void {
     this.store?.close();
     this.store = undefined;
+    if (this.lives > 0) rmSync(join(this.host.dir, `n${this.id}-life${this.lives}`), { recursive: true, force: true });
   }
 }

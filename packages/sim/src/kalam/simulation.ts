@@ -1,59 +1,55 @@
 /**
  * One seeded run of a whole simulated Kalam cluster: N nodes, each hosting every group of the Kalam layout
- * (meta:system, meta:users, meta:jobs, the user shards, one shared shard) over real kalamdb state machines,
- * on the simulated clock, network, disk and faults that the Raft-level driver (simulation.ts) runs on too
- * (cluster.ts, process.ts). This driver supplies the Kalam workload, the apply path and where faults aim.
+ * (meta:system, meta:users, meta:jobs, the user shards, one shared shard) with the shipped driver, the real kalamdb
+ * state machines, and the executor and SQL engine the HTTP API calls — on the simulated clock, network, disk and
+ * faults of cluster.ts. Clients speak SQL to the engine of the node they reach, as an application does.
  *
  * Phases:
- * 1. Setup (no faults): the DDL (namespace, a USER and a SHARED register table), then every register key is
- *    seeded with v = 0. Bounded by KALAM_SIM_LIMITS.setupTicksMax.
- * 2. Safety (`ticks` ticks): faults (loss, delay, duplication, partitions, crashes that lose data.db, slow
- *    disks) while every user runs read / write / compare-and-set calls on its own rows and on the shared
- *    rows, each recorded in a HistoryRecorder on simulated time.
- * 3. Liveness: heal; every pending call must complete or time out, and every group must converge (one
+ * 1. Setup (no faults): `CREATE NAMESPACE` and the register tables — a USER table and a SHARED table — then every
+ *    register key is seeded with v = 0. Bounded by KALAM_SIM_LIMITS.setupTicksMax.
+ * 2. Safety (`ticks` ticks): faults (loss, delay, duplication, partitions, crashes that lose data.db, disk losses
+ *    that lose raft.db too, slow disks) while every client runs read / write / compare-and-set statements on its
+ *    own rows and on the shared rows, each recorded in a HistoryRecorder on simulated time; and schema changes
+ *    (tables created, altered, written, dropped and created again; namespaces dropped with CASCADE).
+ * 3. Liveness: heal; every pending statement must complete or time out, and every group must converge (one
  *    leader, everything committed and applied on every node) within KALAM_SIM_LIMITS.livenessTicksMax.
  *
- * Checks: the Raft checkers that cost little (election safety, log matching, same entry applied at each
- * index, durable term/commit monotonic, leader completeness); at the end, per group, every node's
- * state-machine snapshot is byte-equal; and the client history is linearizable per key.
+ * Checks: the Raft checkers that cost little (election safety, log matching, same entry applied at each index,
+ * durable term/commit monotonic, leader completeness); no node stops (an ApplyFatalError is a violation: the
+ * simulated disks never corrupt); no statement answers INTERNAL_ERROR; at the end, per group, every node's
+ * state-machine snapshot is byte-equal and every table reads the same rows on every node; and the client history
+ * is linearizable per key.
  *
- * How a client call runs (as RaftExecutor does, DESIGN.md §6–7): a write or compare-and-set is proposed at
- * the node the client reached; it is refused (`failed`) when that node is not the leader or has not applied
- * the DDL yet; otherwise it completes when the node applies that index — `ok` with the state machine's
- * response when the entry there is the one proposed, `failed` when another entry took the index (the
- * proposal was truncated, so it can never commit), `unknown` when the node crashed or the call timed out.
- * A read takes a ReadIndex read point at the node, waits until the node's state machine has applied it,
- * then reads the row.
+ * How a statement's outcome is judged (what a client can know): a success is `ok`; a refusal that cannot have
+ * taken effect (a 4xx, NOT_LEADER, LEADER_NOT_AVAILABLE, a CLUSTER_UNAVAILABLE whose outcome is known) is
+ * `failed`; a timeout, a dropped proposal or a node that died under it is `unknown`.
  */
-import type { Entry, NodeId, Ready } from '@kalam/raft';
-import { EntryKind, Prng } from '@kalam/raft';
-import type { DataResponse, ShardingConfig, Value } from '@kalam/kalamdb';
-import { ApplyError, Catalog, ShardRouter, encodeCommand, groupNumber } from '@kalam/kalamdb';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ApplyFatalError, KalamError, ShardRouter, dataSharedShard, groupNumber } from '@kalam/kalamdb';
+import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
+import type { NodeId, Prng } from '@kalam/raft';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
-import type { ClusterStats, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
+import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
 import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from '../cluster.js';
-import { entryKey } from '../node.js';
-import type { GroupReadies } from '../process.js';
-import { compactLog } from '../process.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from '../options.js';
 import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
-import type { KalamGroup } from './node.js';
 import { KalamNode } from './node.js';
 import type { KalamPlantedBug, KalamSimOptions } from './options.js';
 import { KALAM_SIM_DEFAULTS, KALAM_SIM_LIMITS } from './options.js';
 import type { RegisterKey } from './workload.js';
 import {
-  NAMESPACE,
-  REGISTER,
+  SETUP_SQL,
   SHARED_TABLE,
   USER_TABLE,
-  ddlCommands,
-  seedCommand,
+  hostileStatement,
+  seedSql,
   sharedKeys,
-  updateCommand,
   userIds,
   userKeys,
 } from './workload.js';
@@ -69,8 +65,13 @@ export interface KalamSimStats extends ClusterStats {
   writes: number;
   cas: number;
   snapshotsRestoredOnBoot: number;
-  /** Schema changes and writes to tables created during the fault phase, applied at their proposer. */
+  /** Disk losses: a node's raft.db and data.db both gone. */
+  wipes: number;
+  /** Schema statements run during the fault phase, and how many took effect. */
   ddlDuringFaults: number;
+  /** Statements of the hostile client (workload.ts). */
+  hostile: number;
+  ddlApplied: number;
   setupTicks: number;
   livenessTicks: number;
 }
@@ -95,86 +96,73 @@ export interface KalamSimResult {
 interface Profile extends FaultProfile {
   readonly opChancePerTick: number;
   readonly crashNewLeaderChance: number;
+  readonly wipeChance: number;
+  /** At a crash, the chance that data.db is lost with the process (raft.db stays). */
+  readonly loseDataDbChance: number;
   readonly snapshotEvery: number;
   readonly snapshotKeep: number;
 }
 
-/** The partition shapes of this driver, in the order `faults.int` picks them. */
+/** The partition shapes of this workload, in the order `faults.int` picks them. */
 const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'split', 'bridge'];
 
+/** Clients of the register workload: service role, so that they write the SHARED table as well as their rows. */
 interface Client {
-  readonly userId: string;
+  readonly session: Session;
   readonly keys: readonly RegisterKey[];
   /** The value this client last saw per key: what its compare-and-set expects. */
   readonly lastSeen: Map<string, Value>;
-  op: InFlight | undefined;
+  busy: boolean;
+  /** A client whose call failed waits until then before its next one, as a real client backs off. */
+  restUntilMs: number;
 }
 
-/** A client call in flight at one node. */
-interface InFlight {
-  readonly handle: OpHandle;
-  readonly client: Client;
-  readonly key: RegisterKey;
-  readonly group: number;
-  readonly node: NodeId;
-  readonly deadlineMs: number;
-  /** For a write or cas: the value written and where it was proposed. */
-  readonly value?: number;
-  proposal?: { index: number; term: number };
-  /** For a read: its ReadIndex context, and the read point once known. */
-  context?: string;
-  readIndex?: number;
-}
+/** root, for the DDL. */
+const ROOT: Session = { userId: 'root', username: 'root', role: 'system' };
 
-/** One setup step: a command proposed (again and again) until its proposer applies it. */
-interface SetupStep {
-  readonly group: number;
-  readonly label: string;
-  /** Builds the command at proposal time; undefined while the proposer cannot plan it yet. */
-  readonly command: (n: KalamNode) => Uint8Array | undefined;
-  proposal?: { node: NodeId; epoch: number; index: number; term: number; atMs: number } | undefined;
-}
-
-const decoder = new TextDecoder();
+/** How a statement ended, as a client can tell. */
+type Outcome =
+  | { readonly kind: 'ok'; readonly results: QueryResult[] }
+  | { readonly kind: 'failed'; readonly code: string }
+  | { readonly kind: 'unknown'; readonly why: string };
 
 export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStats> {
   private readonly rand: Prng;
+  private readonly ddlRand: Prng;
   private readonly sharding: ShardingConfig;
   private readonly router: ShardRouter;
-  private readonly groupCount: number;
-  private readonly sharedGroup: number;
+  private readonly groupIds: number[];
   private readonly bug: KalamPlantedBug | undefined;
-  private readonly setup: SetupStep[];
-  /** DDL during the fault phase (CREATE TABLE, ALTER TABLE ADD COLUMN) and writes to the new tables. */
-  private readonly sideWork: SetupStep[] = [];
-  private readonly ddlRand: Prng;
-  private sideTables = 0;
-  private sideColumns = 0;
-  /** The meta:system index of the last DDL entry: a data command may be planned only past it. */
-  private ddlIndex = Infinity;
+  private readonly msgEntriesMax: number;
+  private readonly dir: string;
+  private setup: string[][];
+  private setupBusy = false;
   private safetyEndMs = Infinity;
   private livenessEndMs = Infinity;
   private readonly clients: Client[];
   private readonly history: HistoryRecorder;
   private readonly initialValues: Record<string, Value> = {};
-  /** Calls waiting for an apply, by `group:node:index`, and reads by context. */
-  private readonly proposals = new Map<string, InFlight>();
-  private readonly reads = new Map<string, InFlight>();
+  private ddlBusy = false;
+  private hostileBusy = false;
+  /** The node whose disk was lost and has not caught up yet, with the commit index each group had then. */
+  private recovering: { readonly node: KalamNode; readonly targets: readonly number[] } | undefined;
+  /** Statements under way, by the node that runs them: a crash answers them `unknown`. */
+  private readonly inFlight = new Map<NodeId, Set<(o: Outcome) => void>>();
+  /** When each statement in flight began, and what it was (the answer-time check). */
+  private readonly started = new Map<(o: Outcome) => void, { readonly at: number; readonly what: string }>();
+  private sideTables = 0;
+  private sideColumns = 0;
   private nextValue = 0;
-  private nextSeq = 1;
-  private nextRead = 0;
 
   constructor(private readonly opts: KalamSimOptions) {
     const users = opts.users ?? KALAM_SIM_DEFAULTS.users;
     const sharding = { numUserShards: opts.numUserShards ?? KALAM_SIM_DEFAULTS.numUserShards, numSharedShards: 1 };
-    const groupCount = 3 + sharding.numUserShards + 1;
     const trace = new Trace(opts.onTrace);
-    const { prng, net, faults, clients: rand } = seedStreams(opts.seed);
+    const { prng, net, faults, clients: rand, drivers } = seedStreams(opts.seed);
     const profile = drawKalamProfile(prng.fork());
     const ids = nodeIds(opts.nodes);
     const msgEntriesMax = [1, 2, 3, 64][prng.int(4)]!;
-    const restoreOnBoot = opts.plantedBug !== 'skipRestoreOnBoot';
-    const nodes = ids.map((id) => new KalamNode(id, ids, sharding, prng.fork(), msgEntriesMax, restoreOnBoot));
+    const groupCount = 3 + sharding.numUserShards + 1;
     const stats: KalamSimStats = {
       groups: groupCount,
       ops: 0,
@@ -186,34 +174,66 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       cas: 0,
       ...zeroClusterStats(),
       snapshotsRestoredOnBoot: 0,
+      wipes: 0,
       ddlDuringFaults: 0,
+      hostile: 0,
+      ddlApplied: 0,
       setupTicks: 0,
       livenessTicks: 0,
     };
-    super({ trace, checker: new Checker(groupCount), net, faults, profile, ids, nodes, stats, phase: 'setup' });
+    const nodes: KalamNode[] = [];
+    super({
+      trace,
+      checker: new Checker(groupCount),
+      driverSeeds: drivers,
+      net,
+      faults,
+      profile,
+      ids,
+      nodes,
+      stats,
+      phase: 'setup',
+    });
+    this.dir = mkdtempSync(join(tmpdir(), 'kalam-sim-'));
+    const machineOptions = {
+      uncheckedCommands: opts.plantedBug === 'uncheckedCommands',
+      restoreDropsOtherTables: opts.plantedBug === 'restoreDropsOtherTables',
+    };
+    const host = {
+      now: () => this.now,
+      defer: (node: NodeId, fn: () => void) => this.defer(node, fn),
+      dir: this.dir,
+      machineOptions,
+      ...(opts.onRaftCall !== undefined ? { raftCalls: opts.onRaftCall } : {}),
+    };
+    for (const id of ids) nodes.push(new KalamNode(id, sharding, host));
     this.sharding = sharding;
     this.router = new ShardRouter(sharding);
-    this.groupCount = groupCount;
-    this.sharedGroup = groupCount - 1;
+    this.groupIds = nodes[0]!.layout.map(groupNumber);
     this.bug = opts.plantedBug;
+    this.msgEntriesMax = msgEntriesMax;
     this.history = new HistoryRecorder(() => this.now);
-    this.ddlRand = new Prng((opts.seed ^ 0x5eed) >>> 0);
+    this.ddlRand = prng.fork();
     this.rand = rand;
     this.clients = userIds(users).map((userId) => ({
-      userId,
+      session: { userId, username: userId, role: 'service' },
       keys: [...userKeys(userId), ...sharedKeys()],
       lastSeen: new Map(),
-      op: undefined,
+      busy: false,
+      restUntilMs: 0,
     }));
-    this.setup = this.setupSteps(userIds(users));
+    this.setup = [SETUP_SQL, ...this.clients.map((c) => seedSql(c.session.userId)), seedSql(undefined)];
+    for (const c of this.clients) for (const key of userKeys(c.session.userId)) this.initialValues[key.history] = 0;
+    for (const key of sharedKeys()) this.initialValues[key.history] = 0;
   }
 
-  run(): KalamSimResult {
+  async run(): Promise<KalamSimResult> {
     const tickMs = SIM_LIMITS.tickMs;
-    this.start();
     let linearizability: KalamLinearizability = { verdict: 'not-checked', keys: 0, operations: 0 };
     try {
-      this.runUntil(KALAM_SIM_LIMITS.setupTicksMax * tickMs, () => this.phase !== 'setup');
+      this.start();
+      for (const n of this.nodes) n.attach();
+      await this.runUntil(KALAM_SIM_LIMITS.setupTicksMax * tickMs, () => this.phase !== 'setup');
       if (this.phase === 'setup' && !this.checker.failed) {
         this.checker.violate(
           'setup',
@@ -221,16 +241,22 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         );
       }
       this.stats.setupTicks = Math.ceil(this.now / tickMs);
-      this.runUntil(this.safetyEndMs);
+      await this.runUntil(this.safetyEndMs);
       if (!this.checker.failed) {
         this.heal();
-        this.runUntil(this.livenessEndMs, () => this.converged());
+        await this.runUntil(this.livenessEndMs, () => this.converged());
         this.stats.livenessTicks = Math.ceil((this.now - this.safetyEndMs) / tickMs);
         if (!this.checker.failed) this.checkConvergence();
-        linearizability = this.checkHistory();
+        if (!this.checker.failed) linearizability = this.checkHistory();
       }
     } finally {
-      for (const n of this.nodes) n.close();
+      for (const n of this.nodes) {
+        this.countSnapshots(n);
+        n.driver?.stop();
+        n.close();
+        n.closeDisk();
+      }
+      rmSync(this.dir, { recursive: true, force: true });
     }
     return {
       seed: this.opts.seed,
@@ -243,57 +269,50 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     };
   }
 
-  /** The write is durable: send the acknowledgements, restore snapshots, apply, advance. */
-  protected complete(n: KalamNode, readies: GroupReadies): void {
-    this.persisted(n, readies);
-    this.guard(n, () => {
-      for (const [group, rd] of readies) {
-        const g = n.groups[group]!;
-        if (rd.snapshot !== undefined) this.installSnapshot(n, group, g, rd.snapshot);
-        g.applyQueue.push(...rd.committedEntries);
-        for (const rs of rd.readStates) this.onReadState(n, rs);
-        g.raw.advance(rd);
-        this.observeRole(n, group);
-      }
-      this.drainApply(n);
-      for (const g of n.groups) this.maybeSnapshot(g);
-    });
-    this.serveReads(n);
+  protected driverSetup(): DriverSetup {
+    const bug = this.bug;
+    const bugs =
+      bug === 'ackBeforeWrite' ||
+      bug === 'readBeforeApplied' ||
+      bug === 'skipRestoreOnBoot' ||
+      bug === 'applyForwardedTwice' ||
+      bug === 'joinAskedReadRound'
+        ? { bugs: { [bug]: true } }
+        : {};
+    return {
+      limits: {
+        snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
+        msgEntriesMax: this.msgEntriesMax,
+        inflightMsgsMax: 16,
+      },
+      snapshotThreshold: this.profile.snapshotEvery,
+      snapshotKeepEntries: this.profile.snapshotKeep,
+      ...bugs,
+    };
   }
 
-  private installSnapshot(n: KalamNode, group: number, g: KalamGroup, snap: NonNullable<Ready['snapshot']>): void {
-    g.sm.restore(snap);
-    g.applyQueue = g.applyQueue.filter((e) => e.index > snap.index);
-    g.lastSnapshotIndex = snap.index;
-    this.stats.snapshotsInstalled++;
-    this.trace.record(`${this.now} snap-install n${n.id} g${group} ${snap.index}`);
+  protected groupIndex(groupId: number): number {
+    return this.groupIds.indexOf(groupId);
   }
 
-  /**
-   * Applies every group's queued entries in order. A data entry waits (never skips) until this node's
-   * meta:system has applied its metaIndex, so groups are drained again until none moves.
-   */
-  private drainApply(n: KalamNode): void {
-    for (let moved = true; moved;) {
-      moved = false;
-      n.groups.forEach((g, group) => {
-        for (let e = g.applyQueue[0]; e !== undefined; e = g.applyQueue[0]) {
-          if (e.index > g.sm.appliedIndex() && g.sm.canApply?.(e) === false) return;
-          g.applyQueue.shift();
-          if (e.index <= g.sm.appliedIndex()) continue; // idempotent replay
-          const [response] = g.sm.apply([e]);
-          moved = true;
-          this.checker.onApplied(group, n.id, e.index, e.term, entryKey(e), 0, g.raw.raft.term);
-          this.onApplied(n, group, e, response);
-        }
-      });
+  /** A node that stops applying is a violation: the simulated disks never fail, so it can only be a bug. */
+  protected override onNodeError(n: KalamNode, err: unknown): void {
+    if (err instanceof ApplyFatalError) {
+      this.checker.violate('node-stopped', `node ${n.id}: ${err.message}`);
+      return;
     }
+    super.onNodeError(n, err);
   }
 
-  private maybeSnapshot(g: KalamGroup): void {
-    const applied = g.sm.appliedIndex();
-    if (applied - g.lastSnapshotIndex < this.profile.snapshotEvery) return;
-    compactLog(g, applied, g.sm.snapshot(), this.profile.snapshotKeep);
+  protected override onRestart(n: KalamNode): void {
+    n.attach();
+    for (const id of this.groupIds) if (n.disk.durableView(id).snapshotIndex > 0) this.stats.snapshotsRestoredOnBoot++;
+  }
+
+  /** The engine's "next event-loop iteration": an event right after this one, in the node's life. */
+  private defer(node: NodeId, fn: () => void): void {
+    const n = this.node(node);
+    this.schedule(0, { kind: 'soon', node, epoch: n.epoch, fn });
   }
 
   protected onNewLeader(n: KalamNode): void {
@@ -306,19 +325,19 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   // Faults ---------------------------------------------------------------------------------------------
 
   protected control(): void {
+    this.answerCheck();
     switch (this.phase) {
       case 'setup':
         this.setupStep();
         return;
       case 'safety':
         this.faultStep();
-        this.expireCalls();
+        this.wipeStep();
         this.clientStep();
         this.ddlStep();
+        this.hostileStep();
         return;
       case 'liveness':
-        this.expireCalls();
-        return;
       case 'done':
         return;
     }
@@ -328,7 +347,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   protected pickVictim(): KalamNode {
     const f = this.faults;
     if (f.chance(0.5)) {
-      const l = this.leaderOf(f.int(this.groupCount));
+      const l = this.leaderOf(this.groupIds[f.int(this.groupIds.length)]!);
       if (l !== undefined) return l;
     }
     return this.nodes[f.int(this.nodes.length)]!;
@@ -340,323 +359,328 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     this.cut(PARTITION_SHAPES[this.faults.int(PARTITION_SHAPES.length)]!, victim, healAt);
   }
 
-  protected onCrash(n: KalamNode): void {
-    for (const op of [...this.proposals.values(), ...this.reads.values()]) {
-      if (op.node === n.id) this.finish(op, 'unknown', 'connection lost');
-    }
-  }
-
-  protected override onRestart(n: KalamNode): void {
-    for (const g of n.groups) if (g.durable.snapshot !== undefined) this.stats.snapshotsRestoredOnBoot++;
-  }
-
-  private leaderOf(group: number): KalamNode | undefined {
-    return this.leaders(group)[0];
-  }
-
-  // Setup: the DDL phase, then every key seeded once ------------------------------------------------------
-
-  private setupSteps(users: readonly string[]): SetupStep[] {
-    const steps: SetupStep[] = ddlCommands().map((cmd, i) => ({
-      group: 0,
-      label: `ddl ${i} ${cmd.type}`,
-      command: () => encodeCommand(cmd),
-    }));
-    const seed = (group: number, keys: readonly RegisterKey[], label: string): SetupStep => ({
-      group,
-      label,
-      command: (n) => {
-        const metaIndex = n.machines.system.appliedIndex();
-        if (metaIndex < this.ddlIndex) return undefined; // this node's catalog lacks the tables yet
-        return encodeCommand(seedCommand(keys, { metaIndex, seqBase: this.takeSeq(keys.length), nowMs: this.now }));
-      },
-    });
-    for (const u of users) steps.push(seed(this.userGroup(u), userKeys(u), `seed ${u}`));
-    steps.push(seed(this.sharedGroup, sharedKeys(), 'seed shared'));
-    for (const u of users) for (const key of userKeys(u)) this.initialValues[key.history] = 0;
-    for (const key of sharedKeys()) this.initialValues[key.history] = 0;
-    return steps;
-  }
-
-  private setupStep(): void {
-    if (this.setup.length === 0) {
-      this.startSafety();
-      return;
-    }
-    this.driveStep(this.setup);
+  /**
+   * Now and then a node that is down loses its disk: raft.db too, so it rejoins by snapshot. One disk at a time:
+   * until the wiped node holds again every group's commit index of the moment it lost its disk, no other disk is
+   * lost. Raft keeps what a quorum of disks holds; losing a second disk before the first caught up could lose a
+   * quorum's copy of a committed entry (and the vote a node forgot), which no replication protocol survives.
+   */
+  private wipeStep(): void {
+    this.recoveryStep();
+    if (this.recovering !== undefined || !this.faults.chance(this.profile.wipeChance)) return;
+    const down = this.nodes.filter((n) => !n.up);
+    const n = down[this.faults.int(down.length)];
+    if (n === undefined) return;
+    const targets = this.groupIds.map((g) =>
+      Math.max(...this.nodes.filter((o) => o !== n).map((o) => o.disk.durableView(g).commit)),
+    );
+    n.wipe();
+    this.recovering = { node: n, targets };
+    this.checker.onDiskLost(n.id);
+    this.stats.wipes++;
+    this.trace.record(`${this.now} wipe n${n.id}`);
   }
 
   /**
-   * Schema changes while the faults run: now and then a new USER table (and then a write into it by a
-   * random user, planned against the meta:system index that created it), or a new column on the register
-   * table. They are what make the cross-group order matter across crashes and rejoins.
+   * The wiped node has recovered once its disk holds every group's commit index of the moment it was lost again
+   * and no group of it is still recovering (durably: a crash would bring the flag back).
    */
-  private ddlStep(): void {
-    if (this.sideWork.length === 0 && this.ddlRand.chance(0.02)) {
-      if (this.ddlRand.chance(0.5)) {
-        const tableId = `${NAMESPACE}.side${++this.sideTables}`;
-        const userId = this.clients[this.ddlRand.int(this.clients.length)]!.userId;
-        this.sideWork.push({
-          group: 0,
-          label: `create ${tableId}`,
-          command: () =>
-            encodeCommand({ type: 'CreateTable', tableId, tableType: 'USER', schema: REGISTER, createdAt: this.now }),
-        });
-        this.sideWork.push({
-          group: this.userGroup(userId),
-          label: `insert ${tableId} for ${userId}`,
-          command: (n) => {
-            if (new Catalog(n.machines.store).table(tableId) === undefined) return undefined; // not planned yet here
-            const metaIndex = n.machines.system.appliedIndex();
-            const row = { k: `${userId}-x`, v: this.now };
-            return encodeCommand({
-              type: 'Insert',
-              tableId,
-              userId,
-              rows: [row],
-              seqBase: this.takeSeq(1),
-              at: this.now,
-              metaIndex,
-            });
-          },
-        });
-      } else {
-        const column = `extra${++this.sideColumns}`;
-        this.sideWork.push({
-          group: 0,
-          label: `alter ${USER_TABLE} add ${column}`,
-          command: (n) => {
-            const t = new Catalog(n.machines.store).table(USER_TABLE);
-            if (t === undefined) return undefined;
-            const columns = [...t.schema.columns, { name: column, type: 'TEXT', notNull: false, default: null }];
-            return encodeCommand({ type: 'AlterTable', tableId: USER_TABLE, schema: { ...t.schema, columns } });
-          },
-        });
-      }
+  private recoveryStep(): void {
+    const r = this.recovering;
+    if (r === undefined || !r.node.up) return;
+    if (this.groupIds.some((g, i) => r.node.disk.durableView(g).commit < r.targets[i]!)) return;
+    if (this.groupIds.some((g) => r.node.disk.durableView(g).recovering !== 0)) return;
+    this.recovering = undefined;
+    this.trace.record(`${this.now} recovered n${r.node.id}`);
+  }
+
+  protected override crash(n: KalamNode): void {
+    this.countSnapshots(n);
+    n.loseDataOnCrash = this.faults.chance(this.profile.loseDataDbChance);
+    super.crash(n);
+  }
+
+  /** The snapshots a life of `n` received from leaders (counted when the life ends). */
+  private countSnapshots(n: KalamNode): void {
+    this.stats.snapshotsInstalled += n.driver?.stats.snapshotsInstalled ?? 0;
+  }
+
+  /** A crash's statements end with their node: the client sees its connection drop, the outcome unknown. */
+  protected onCrash(n: KalamNode): void {
+    for (const finish of [...(this.inFlight.get(n.id) ?? [])]) finish({ kind: 'unknown', why: 'node crashed' });
+  }
+
+  private leaderOf(groupId: number): KalamNode | undefined {
+    return this.leaders(groupId)[0];
+  }
+
+  // Statements -----------------------------------------------------------------------------------------
+
+  /**
+   * Runs one statement (or batch) on `n`'s engine as `session`; `done` gets what a client can tell of it. A node
+   * that crashes under it answers nothing: the driver's stop fails the proposal, which reads as unknown.
+   */
+  private statement(
+    n: KalamNode,
+    session: Session,
+    sql: string,
+    params: readonly unknown[],
+    done: (o: Outcome) => void,
+  ): void {
+    const epoch = n.epoch;
+    const open = this.inFlight.get(n.id) ?? new Set<(o: Outcome) => void>();
+    this.inFlight.set(n.id, open);
+    const finish = (o: Outcome): void => {
+      this.started.delete(finish);
+      if (!open.delete(finish)) return; // answered already (its node crashed first)
+      done(o);
+    };
+    open.add(finish);
+    this.started.set(finish, { at: this.now, what: `n${n.id}: ${sql.slice(0, 120)}` });
+    n.engine.execute(session, sql, { params }).then(
+      (results) => finish({ kind: 'ok', results }),
+      (err: unknown) => finish(this.judge(n, epoch, sql, err)),
+    );
+  }
+
+  private judge(n: KalamNode, epoch: number, sql: string, err: unknown): Outcome {
+    if (n.epoch !== epoch) return { kind: 'unknown', why: 'node crashed' };
+    if (!(err instanceof KalamError)) {
+      this.checker.violate('internal-error', `node ${n.id}: ${sql.slice(0, 120)}: ${String(err)}`);
+      return { kind: 'unknown', why: 'not a KalamError' };
     }
-    if (this.sideWork.length > 0) this.driveStep(this.sideWork);
+    if (err.code === 'INTERNAL_ERROR') {
+      this.checker.violate('internal-error', `node ${n.id}: ${sql.slice(0, 120)}: ${err.message}`);
+      return { kind: 'unknown', why: err.message };
+    }
+    const unknown = (err.details as { outcomeUnknown?: unknown } | null)?.outcomeUnknown === true;
+    return unknown ? { kind: 'unknown', why: err.code } : { kind: 'failed', code: err.code };
   }
 
-  /** Proposes the first step of `steps` at its group's leader (again, if its last attempt went stale). */
-  private driveStep(steps: SetupStep[]): void {
-    const step = steps[0];
-    if (step === undefined) return;
-    const p = step.proposal;
-    const stale = p !== undefined && (this.node(p.node).epoch !== p.epoch || this.now - p.atMs > retryMs());
-    if (p !== undefined && !stale) return;
-    const n = this.leaderOf(step.group);
-    if (n === undefined) return;
-    const data = step.command(n);
-    if (data === undefined) return;
-    this.clientCall(n, () => {
-      const { index, term } = n.groups[step.group]!.raw.propose(data);
-      step.proposal = { node: n.id, epoch: n.epoch, index, term, atMs: this.now };
-      this.trace.record(`${this.now} setup-propose n${n.id} g${step.group} ${step.label}@${index}`);
-    });
+  /** A statement still unanswered after answerTicksMax on a node that stayed up: a client would wait forever. */
+  private answerCheck(): void {
+    const limitMs = KALAM_SIM_LIMITS.answerTicksMax * SIM_LIMITS.tickMs;
+    for (const [finish, s] of this.started) {
+      if (this.now - s.at <= limitMs) continue;
+      this.started.delete(finish);
+      this.checker.violate('no-answer', `${s.what} (started at ${s.at} ms) has no answer after ${limitMs} ms`);
+    }
   }
 
-  private onSideApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
-    const step = answeredStep(this.sideWork, n, group, e);
-    if (step === undefined) return;
-    // Any answer is final (a refusal is deterministic, the digests compare it everywhere).
-    this.sideWork.shift();
-    if ((response as { type: string }).type !== 'Error') this.stats.ddlDuringFaults++;
-    this.trace.record(`${this.now} side-done ${step.label} ${(response as { type: string }).type}`);
-  }
+  // Setup -----------------------------------------------------------------------------------------------
 
-  private onSetupApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
-    const step = answeredStep(this.setup, n, group, e);
-    if (step === undefined) return;
-    const r = response as { type: string; code?: string };
-    // A retried step may find its own earlier attempt applied already.
-    if (r.type === 'Error' && r.code !== 'ALREADY_EXISTS' && r.code !== 'CONFLICT') {
-      this.checker.violate('setup', `${step.label} failed: ${JSON.stringify(response)}`, group);
+  /** One setup batch at a time, at a reachable node, retried until it succeeds (a retry may find it done). */
+  private setupStep(): void {
+    if (this.setupBusy) return;
+    const step = this.setup[0];
+    if (step === undefined) {
+      this.startSafety();
       return;
     }
-    if (group === 0) this.ddlIndex = e.index;
-    this.setup.shift();
-    this.trace.record(`${this.now} setup-done ${step.label}`);
+    const n = this.reachableNode(this.rand);
+    if (n === undefined) return;
+    this.setupBusy = true;
+    const [session, sql] = step as [string, string];
+    const who = session === 'root' ? ROOT : (this.clients.find((c) => c.session.userId === session)?.session ?? ROOT);
+    this.statement(n, who, sql, [], (o) => {
+      this.setupBusy = false;
+      const done = o.kind === 'ok' || (o.kind === 'failed' && (o.code === 'ALREADY_EXISTS' || o.code === 'SQL_EXECUTION_ERROR'));
+      this.trace.record(`${this.now} setup ${done ? 'done' : 'retry'} ${sql.slice(0, 40)} ${o.kind}`);
+      if (done && this.setup[0] === step) this.setup = this.setup.slice(1);
+    });
   }
 
   private startSafety(): void {
     this.phase = 'safety';
     this.safetyEndMs = this.now + this.opts.ticks * SIM_LIMITS.tickMs;
-    this.trace.record(`${this.now} safety ddl@${this.ddlIndex}`);
+    this.trace.record(`${this.now} safety`);
   }
 
-  private takeSeq(count: number): number {
-    const base = this.nextSeq;
-    this.nextSeq += count;
-    return base;
+  private reachableNode(p: Prng): KalamNode | undefined {
+    const up = this.nodes.filter((n) => n.reachable());
+    return up[p.int(up.length)];
   }
 
-  private userGroup(userId: string): number {
-    return 3 + this.router.userShard(userId);
+  private userGroup(userId: string): GroupId {
+    return { kind: 'data:user', shard: this.router.userShard(userId) };
   }
 
   private groupOf(key: RegisterKey): number {
-    return key.userId === undefined ? this.sharedGroup : this.userGroup(key.userId);
+    return groupNumber(key.userId === undefined ? dataSharedShard(0) : this.userGroup(key.userId));
   }
 
   // Clients ----------------------------------------------------------------------------------------------
 
   private clientStep(): void {
     for (const c of this.clients) {
-      if (c.op !== undefined || !this.rand.chance(this.profile.opChancePerTick)) continue;
+      if (c.busy || this.now < c.restUntilMs || !this.rand.chance(this.profile.opChancePerTick)) continue;
       const key = c.keys[this.rand.int(c.keys.length)]!;
       const roll = this.rand.float();
-      const group = this.groupOf(key);
-      // Clients mostly reach the leader (they follow its hint), sometimes any live node.
-      const reachable = this.nodes.filter((n) => n.up && n.pending === undefined);
-      const leader = this.leaderOf(group);
-      const n = leader !== undefined && this.rand.chance(0.7) ? leader : reachable[this.rand.int(reachable.length)];
+      // Clients mostly reach the group's leader (they follow its hint), sometimes any live node.
+      const leader = this.leaderOf(this.groupOf(key));
+      const n = leader !== undefined && this.rand.chance(0.7) ? leader : this.reachableNode(this.rand);
       if (n === undefined) continue;
-      if (roll < 0.4) this.read(c, key, group, n);
-      else this.write(c, key, group, n, roll < 0.75 ? undefined : (c.lastSeen.get(key.history) ?? 0));
+      if (roll < 0.4) this.read(c, key, n);
+      else this.write(c, key, n, roll < 0.75 ? undefined : (c.lastSeen.get(key.history) ?? 0));
     }
   }
 
-  private write(c: Client, key: RegisterKey, group: number, n: KalamNode, expected: Value | undefined): void {
+  private tableOf(key: RegisterKey): string {
+    return key.userId === undefined ? SHARED_TABLE : USER_TABLE;
+  }
+
+  private write(c: Client, key: RegisterKey, n: KalamNode, expected: Value | undefined): void {
     const value = ++this.nextValue;
     const handle =
       expected === undefined
-        ? this.history.invoke(c.userId, key.history, 'write', value)
-        : this.history.invoke(c.userId, key.history, 'cas', { expected, value });
+        ? this.history.invoke(c.session.userId, key.history, 'write', value)
+        : this.history.invoke(c.session.userId, key.history, 'cas', { expected, value });
     if (expected === undefined) this.stats.writes++;
     else this.stats.cas++;
     this.stats.ops++;
-    const op: InFlight = { handle, client: c, key, group, node: n.id, deadlineMs: this.deadline(), value };
-    c.op = op;
-    const metaIndex = n.machines.system.appliedIndex();
-    if (metaIndex < this.ddlIndex) {
-      this.finish(op, 'failed', 'TABLE_NOT_FOUND'); // the planner's catalog does not know the table yet
-      return;
-    }
-    const cmd = updateCommand(key, value, expected, { metaIndex, seqBase: this.takeSeq(1), nowMs: this.now });
-    const call = this.clientCall(n, () => {
-      const { index, term } = n.groups[group]!.raw.propose(encodeCommand(cmd));
-      op.proposal = { index, term };
-      this.proposals.set(`${group}:${n.id}:${index}`, op);
-      this.trace.record(`${this.now} propose n${n.id} g${group} ${key.history}=${value}@${index}`);
+    c.busy = true;
+    const table = this.tableOf(key);
+    const sql =
+      expected === undefined
+        ? `UPDATE ${table} SET v = $1 WHERE k = $2`
+        : `UPDATE ${table} SET v = $1 WHERE k = $2 AND v = $3`;
+    const params = expected === undefined ? [value, key.k] : [value, key.k, expected];
+    this.trace.record(`${this.now} ${handle.kind} n${n.id} ${key.history}=${value}`);
+    this.statement(n, c.session, sql, params, (o) => {
+      c.busy = false;
+      if (o.kind !== 'ok') {
+        this.finish(c, key, handle, o);
+        return;
+      }
+      const changed = o.results[0]?.row_count === 1;
+      this.trace.record(`${this.now} ok ${handle.kind} ${key.history} ${changed}`);
+      this.stats.opsOk++;
+      if (handle.kind === 'write') {
+        this.history.ok(handle as OpHandle<'write'>);
+        c.lastSeen.set(key.history, value);
+      } else {
+        this.history.ok(handle as OpHandle<'cas'>, { ok: changed });
+        if (changed) c.lastSeen.set(key.history, value);
+      }
     });
-    if (!call.ok && call.refused !== undefined) this.finish(op, 'failed', call.refused.code);
-    else if (this.bug === 'ackWriteBeforeCommit' && expected === undefined && op.proposal !== undefined) {
-      this.proposals.delete(`${group}:${n.id}:${op.proposal.index}`);
-      this.finish(op, 'ok', undefined);
-    }
   }
 
-  private read(c: Client, key: RegisterKey, group: number, n: KalamNode): void {
-    const handle = this.history.invoke(c.userId, key.history, 'read', null);
+  private read(c: Client, key: RegisterKey, n: KalamNode): void {
+    const handle = this.history.invoke(c.session.userId, key.history, 'read', null);
     this.stats.reads++;
     this.stats.ops++;
-    const context = `r${this.nextRead++}`;
-    const op: InFlight = { handle, client: c, key, group, node: n.id, deadlineMs: this.deadline(), context };
-    c.op = op;
-    if (this.bug === 'readWithoutReadIndex') {
-      this.answerRead(n, op);
-      return;
-    }
-    this.reads.set(context, op);
-    this.trace.record(`${this.now} read n${n.id} g${group} ${key.history} ${context}`);
-    const call = this.clientCall(n, () => n.groups[group]!.raw.readIndex(context));
-    if (!call.ok && call.refused !== undefined) this.finish(op, 'failed', call.refused.code);
+    c.busy = true;
+    this.trace.record(`${this.now} read n${n.id} ${key.history}`);
+    this.statement(n, c.session, `SELECT v FROM ${this.tableOf(key)} WHERE k = $1`, [key.k], (o) => {
+      c.busy = false;
+      if (o.kind !== 'ok') {
+        this.finish(c, key, handle, o);
+        return;
+      }
+      const value = (o.results[0]?.rows[0]?.[0] ?? null) as Value;
+      this.trace.record(`${this.now} ok read ${key.history} ${String(value)}`);
+      this.stats.opsOk++;
+      this.history.ok(handle as OpHandle<'read'>, value);
+      c.lastSeen.set(key.history, value);
+    });
   }
 
-  private deadline(): number {
-    return this.now + KALAM_SIM_LIMITS.opTimeoutTicks * SIM_LIMITS.tickMs;
-  }
-
-  private onReadState(n: KalamNode, rs: Ready['readStates'][number]): void {
-    const op = this.reads.get(rs.context);
-    if (op === undefined || op.node !== n.id) return;
-    if (rs.status !== 'ok') this.finish(op, 'failed', rs.reason);
-    else op.readIndex = rs.index;
-  }
-
-  /** Answers the reads at `n` whose read point this node's state machine has reached. */
-  private serveReads(n: KalamNode): void {
-    if (!n.up) return;
-    for (const op of this.reads.values()) {
-      if (op.node !== n.id || op.readIndex === undefined) continue;
-      if (n.groups[op.group]!.sm.appliedIndex() < op.readIndex) continue;
-      this.answerRead(n, op);
-    }
-  }
-
-  /** Reads the row; a node whose catalog lacks the table yet (replaying after a restart) refuses the read. */
-  private answerRead(n: KalamNode, op: InFlight): void {
-    let value: Value;
-    try {
-      value = this.readRow(n, op.key);
-    } catch (err) {
-      if (!(err instanceof ApplyError)) throw err;
-      this.finish(op, 'failed', err.code);
-      return;
-    }
-    this.finish(op, 'ok', value);
-  }
-
-  private readRow(n: KalamNode, key: RegisterKey): Value {
-    const rows =
-      key.userId === undefined
-        ? n.machines.sharedShards[0]!.rowsOf(SHARED_TABLE)
-        : n.machines.userShards[this.userGroup(key.userId) - 3]!.userRows(USER_TABLE, key.userId);
-    return rows.find((r) => r['k'] === key.k)?.['v'] ?? null;
-  }
-
-  private onApplied(n: KalamNode, group: number, e: Entry, response: unknown): void {
-    if (this.phase === 'setup') this.onSetupApplied(n, group, e, response);
-    else this.onSideApplied(n, group, e, response);
-    const op = this.proposals.get(`${group}:${n.id}:${e.index}`);
-    if (op === undefined || e.kind !== EntryKind.Command) return;
-    if (op.proposal?.term !== e.term) {
-      this.finish(op, 'failed', 'superseded'); // another entry took the index: ours can never commit
-      return;
-    }
-    const r = response as DataResponse | { type: 'Error'; code: string };
-    if (r.type !== 'RowsAffected') {
-      this.finish(op, 'failed', 'code' in r ? r.code : r.type);
-      return;
-    }
-    this.finish(op, 'ok', op.handle.kind === 'cas' ? r.count === 1 : undefined);
-  }
-
-  /** Completes a call in the history and frees its client. */
-  private finish(op: InFlight, outcome: 'ok' | 'failed' | 'unknown', output: Value | undefined): void {
-    const { handle, client, key } = op;
-    if (op.proposal !== undefined) this.proposals.delete(`${op.group}:${op.node}:${op.proposal.index}`);
-    if (op.context !== undefined) this.reads.delete(op.context);
-    client.op = undefined;
-    this.trace.record(`${this.now} ${outcome} ${handle.kind} ${key.history} ${String(output)}`);
-    if (outcome === 'failed') {
+  /** A call that failed (no effect) or whose outcome is unknown. */
+  private finish(c: Client, key: RegisterKey, handle: OpHandle, o: Exclude<Outcome, { kind: 'ok' }>): void {
+    const why = o.kind === 'failed' ? o.code : o.why;
+    this.trace.record(`${this.now} ${o.kind} ${handle.kind} ${key.history} ${why}`);
+    c.restUntilMs = this.now + KALAM_SIM_LIMITS.clientBackoffMs;
+    if (o.kind === 'failed') {
       this.stats.opsFailed++;
-      this.history.fail(handle, String(output));
+      this.history.fail(handle, why);
       return;
     }
-    if (outcome === 'unknown') {
-      this.stats.opsUnknown++;
-      this.history.unknown(handle, String(output));
-      client.lastSeen.delete(key.history);
-      return;
-    }
-    this.stats.opsOk++;
-    if (handle.kind === 'read') {
-      this.history.ok(handle as OpHandle<'read'>, output as Value);
-      client.lastSeen.set(key.history, output as Value);
-    } else if (handle.kind === 'write') {
-      this.history.ok(handle as OpHandle<'write'>);
-      client.lastSeen.set(key.history, op.value!);
-    } else {
-      this.history.ok(handle as OpHandle<'cas'>, { ok: output === true });
-      if (output === true) client.lastSeen.set(key.history, op.value!);
-    }
+    this.stats.opsUnknown++;
+    this.history.unknown(handle, why);
+    c.lastSeen.delete(key.history);
   }
 
-  private expireCalls(): void {
-    for (const c of this.clients) {
-      if (c.op !== undefined && this.now >= c.op.deadlineMs) this.finish(c.op, 'unknown', 'timeout');
+  // Schema changes during the faults --------------------------------------------------------------------
+
+  /**
+   * Now and then, as root at a random node: a new USER table and a write into it, a column added to the register
+   * table, a side table dropped and created again under its name, or a namespace created, filled and dropped with
+   * CASCADE. One at a time; whatever the answer, the digests and the row comparison at the end judge it.
+   */
+  private ddlStep(): void {
+    if (this.ddlBusy || !this.ddlRand.chance(0.03)) return;
+    const roll = this.ddlRand.float();
+    const user = this.clients[this.ddlRand.int(this.clients.length)]!.session;
+    let steps: [Session, string][];
+    if (roll < 0.35 || this.sideTables === 0) {
+      const t = `app.side${++this.sideTables}`;
+      steps = [
+        [ROOT, `CREATE USER TABLE ${t} (k TEXT PRIMARY KEY, v BIGINT)`],
+        [user, `INSERT INTO ${t} (k, v) VALUES ('x', ${this.now})`],
+      ];
+    } else if (roll < 0.55) {
+      steps = [[ROOT, `ALTER TABLE ${USER_TABLE} ADD COLUMN extra${++this.sideColumns} TEXT`]];
+    } else if (roll < 0.8) {
+      const t = `app.side${1 + this.ddlRand.int(this.sideTables)}`;
+      steps = [
+        [ROOT, `DROP TABLE IF EXISTS ${t}`],
+        [ROOT, `CREATE SHARED TABLE IF NOT EXISTS ${t} (id BIGINT PRIMARY KEY, note TEXT)`],
+        [ROOT, `INSERT INTO ${t} (id, note) VALUES (${this.now}, 'again')`],
+      ];
+    } else {
+      const ns = `tmp${this.sideTables}`;
+      steps = [
+        [ROOT, `CREATE NAMESPACE IF NOT EXISTS ${ns}`],
+        [ROOT, `CREATE USER TABLE IF NOT EXISTS ${ns}.t (id BIGINT PRIMARY KEY)`],
+        [user, `INSERT INTO ${ns}.t (id) VALUES (${this.now})`],
+        [ROOT, `DROP NAMESPACE ${ns} CASCADE`],
+      ];
     }
+    this.ddlBusy = true;
+    this.runSteps(steps);
+  }
+
+  /** Runs schema statements one after another, each at a random reachable node; the answers only count. */
+  private runSteps(steps: [Session, string][]): void {
+    const step = steps[0];
+    const n = this.reachableNode(this.ddlRand);
+    if (step === undefined || n === undefined) {
+      this.ddlBusy = false;
+      return;
+    }
+    this.stats.ddlDuringFaults++;
+    this.trace.record(`${this.now} ddl n${n.id} ${step[1].slice(0, 60)}`);
+    this.statement(n, step[0], step[1], [], (o) => {
+      if (o.kind === 'ok') this.stats.ddlApplied++;
+      this.trace.record(`${this.now} ddl-done ${o.kind}`);
+      this.runSteps(steps.slice(1));
+    });
+  }
+
+  /**
+   * A careless or hostile client: now and then a statement from workload.ts's list, by a random role, at a random
+   * node. Its answer must be a success or a refusal (judge flags an INTERNAL_ERROR); what it did to the state is
+   * judged by the digests and the row comparison at the end.
+   */
+  private hostileStep(): void {
+    if (this.hostileBusy || !this.ddlRand.chance(0.05)) return;
+    const n = this.reachableNode(this.ddlRand);
+    if (n === undefined) return;
+    const sql = hostileStatement((k) => this.ddlRand.int(k));
+    // Users of their own: a statement that succeeds changes no register the checked history is about.
+    const roles: Session[] = [
+      ROOT,
+      { userId: 'h0', username: 'h0', role: 'service' },
+      { userId: 'h1', username: 'h1', role: 'user' },
+    ];
+    const session = roles[this.ddlRand.int(roles.length)]!;
+    this.hostileBusy = true;
+    this.stats.hostile++;
+    this.trace.record(`${this.now} hostile n${n.id} ${session.role} ${sql.slice(0, 60)}`);
+    this.statement(n, session, sql, [], (o) => {
+      this.hostileBusy = false;
+      this.trace.record(`${this.now} hostile-done ${o.kind}`);
+    });
   }
 
   // Liveness and the end checks ------------------------------------------------------------------------
@@ -669,41 +693,68 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   /** Every call completed, and every group has one leader whose whole log every node has applied. */
   private converged(): boolean {
-    if (this.clients.some((c) => c.op !== undefined)) return false;
-    for (let group = 0; group < this.groupCount; group++) {
-      const leader = this.leaderOf(group);
-      if (leader === undefined) return false;
-      const log = leader.groups[group]!.raw.raft.log;
-      const last = log.lastIndex();
-      if (log.committed !== last || log.term(last) !== leader.groups[group]!.raw.raft.term) return false;
+    return this.notConverged() === undefined;
+  }
+
+  /** What keeps the cluster from having converged, or undefined once it has. */
+  private notConverged(): string | undefined {
+    const busy = this.clients.filter((c) => c.busy).length;
+    if (busy > 0) return `${busy} client calls pending`;
+    if (this.ddlBusy || this.hostileBusy) return 'a schema or hostile statement pending';
+    for (const groupId of this.groupIds) {
+      const leader = this.leaderOf(groupId);
+      if (leader === undefined) return `group ${groupId} has no leader`;
+      const s = leader.driver!.coreOf(groupId).status();
+      if (s.commit !== s.lastIndex) return `group ${groupId}: leader n${leader.id} commit ${s.commit} < last ${s.lastIndex}`;
       for (const n of this.nodes) {
-        const g = n.groups[group]!;
-        if (!n.up || n.pending !== undefined || g.applyQueue.length > 0 || g.sm.appliedIndex() !== last) return false;
+        if (!n.reachable()) return `n${n.id} is not reachable`;
+        const applied = n.driver!.status().find((g) => g.groupId === groupId)?.appliedIndex;
+        if (applied !== s.lastIndex) return `group ${groupId}: n${n.id} applied ${applied} of ${s.lastIndex}`;
       }
     }
-    return true;
+    return undefined;
   }
 
   private checkConvergence(): void {
     this.phase = 'done';
-    if (!this.converged()) {
-      const stuck = this.clients.filter((c) => c.op !== undefined).length;
+    const why = this.notConverged();
+    if (why !== undefined) {
       this.checker.violate(
         'liveness',
-        `the cluster did not converge within ${KALAM_SIM_LIMITS.livenessTicksMax} ticks of healing (${stuck} calls pending)`,
+        `the cluster did not converge within ${KALAM_SIM_LIMITS.livenessTicksMax} ticks of healing: ${why}`,
       );
       return;
     }
-    for (let group = 0; group < this.groupCount; group++) {
-      const digests = this.nodes.map((n) => digestOf(n.groups[group]!.sm.snapshot()));
-      const first = digests[0];
-      if (digests.every((d) => d === first)) continue;
-      const name = this.nodes[0]!.groups[group]!.name;
+    for (const [i, id] of this.nodes[0]!.layout.entries()) {
+      const digests = this.nodes.map((n) => digestOf(n.machines.of(id).snapshot()));
+      if (digests.every((d) => d === digests[0])) continue;
       this.checker.violate(
         'state-digest',
-        `group ${name} (${groupNumber(this.nodes[0]!.groups[group]!.id)}): node digests ${digests.map((d, i) => `n${i + 1}=${d.toString(16)}`).join(' ')}`,
-        group,
+        `group ${groupNumber(id)}: node digests ${digests.map((d, k) => `n${k + 1}=${d.toString(16)}`).join(' ')}`,
+        i,
       );
+    }
+    this.checkTables();
+  }
+
+  /** Every table of the catalog reads the same rows on every node, for every user and for the shared rows. */
+  private checkTables(): void {
+    const rowsAt = (n: KalamNode): string => {
+      const out: Record<string, unknown> = {};
+      for (const t of n.machines.system.tables()) {
+        if (t.tableType === 'SHARED') out[t.tableId] = n.machines.sharedShards[0]!.rowsOf(t.tableId);
+        else {
+          for (const c of this.clients) {
+            const shard = n.machines.userShards[this.router.userShard(c.session.userId)]!;
+            out[`${t.tableId}/${c.session.userId}`] = shard.userRows(t.tableId, c.session.userId);
+          }
+        }
+      }
+      return JSON.stringify(out);
+    };
+    const first = rowsAt(this.nodes[0]!);
+    for (const n of this.nodes.slice(1)) {
+      if (rowsAt(n) !== first) this.checker.violate('table-rows', `node ${n.id} reads other rows than node 1`);
     }
   }
 
@@ -726,23 +777,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   }
 }
 
-/**
- * The first of `steps` when `n` applying `e` answers its proposal, which is then cleared; undefined otherwise.
- * When another entry took the proposal's index, the proposal is cleared too, so that the step is proposed again.
- */
-function answeredStep(steps: readonly SetupStep[], n: KalamNode, group: number, e: Entry): SetupStep | undefined {
-  const step = steps[0];
-  const p = step?.proposal;
-  if (step === undefined || p === undefined || p.node !== n.id || step.group !== group || p.index !== e.index) {
-    return undefined;
-  }
-  step.proposal = undefined;
-  return p.term === e.term ? step : undefined;
-}
-
-function retryMs(): number {
-  return KALAM_SIM_LIMITS.setupRetryTicks * SIM_LIMITS.tickMs;
-}
+const decoder = new TextDecoder();
 
 /** FNV-1a over a snapshot's bytes (as text: the snapshots are canonical JSON). */
 function digestOf(bytes: Uint8Array): number {
@@ -769,12 +804,15 @@ function drawKalamProfile(p: Prng): Profile {
   return drawProfile(p, FAULT_SCALES, (q) => ({
     opChancePerTick: 0.05 + q.float() * 0.3,
     crashNewLeaderChance: q.chance(0.5) ? 0 : 0.02 + q.float() * 0.08,
-    snapshotEvery: 5 + q.int(40),
-    snapshotKeep: q.int(10),
+    wipeChance: q.chance(0.3) ? 0 : q.float() * 0.02,
+    loseDataDbChance: q.chance(0.5) ? 0 : q.float() * 0.5,
+    // Small enough that every group snapshots often and a follower that falls behind is caught up by snapshot.
+    snapshotEvery: 3 + q.int(25),
+    snapshotKeep: q.int(4),
   }));
 }
 
-export function runKalamSimulation(opts: KalamSimOptions): KalamSimResult {
+export function runKalamSimulation(opts: KalamSimOptions): Promise<KalamSimResult> {
   const L = KALAM_SIM_LIMITS;
   checkSeedAndNodes(opts.seed, opts.nodes);
   checkCount('ticks', opts.ticks, L.ticksMax);

@@ -55,44 +55,47 @@ export function sharedKeys(): RegisterKey[] {
   }));
 }
 
-/** The DDL phase, in order: the namespace, then the USER and the SHARED table. */
-export function ddlCommands(): SystemCommand[] {
-  return [
-    { type: 'CreateNamespace', namespaceId: NAMESPACE, createdBy: 'sim', createdAt: 1 },
-    { type: 'CreateTable', tableId: USER_TABLE, tableType: 'USER', schema: REGISTER, createdAt: 2 },
-    { type: 'CreateTable', tableId: SHARED_TABLE, tableType: 'SHARED', schema: REGISTER, createdAt: 3 },
+/** The setup's DDL, as root: the namespace and the register tables (idempotent, so a retry is harmless). */
+export const SETUP_SQL: [string, string] = [
+  'root',
+  `CREATE NAMESPACE IF NOT EXISTS ${NAMESPACE}; ` +
+    `CREATE USER TABLE IF NOT EXISTS ${USER_TABLE} (k TEXT PRIMARY KEY, v BIGINT); ` +
+    `CREATE SHARED TABLE IF NOT EXISTS ${SHARED_TABLE} (k TEXT PRIMARY KEY, v BIGINT) WITH (ACCESS_LEVEL = 'PUBLIC')`,
+];
+
+/** Seeds every key of a user (or, with no user, every shared key) with v = 0, as that user (or as root). */
+export function seedSql(userId: string | undefined): [string, string] {
+  const keys = userId === undefined ? sharedKeys() : userKeys(userId);
+  const table = userId === undefined ? SHARED_TABLE : USER_TABLE;
+  const values = keys.map((k) => `('${k.k}', 0)`).join(', ');
+  return [userId ?? 'root', `INSERT INTO ${table} (k, v) VALUES ${values}`];
+}
+
+/**
+ * Statements a careless or hostile client sends (adversaries.md §1): unknown functions in filters and SET
+ * expressions, names too long, in upper case or with spaces, Kalam's own column names, numbers past 2^53, a
+ * reserved namespace — each must end as a refusal on every replica (or a success), never a stopped node. `pick`
+ * draws which one and its variable parts.
+ */
+export function hostileStatement(pick: (n: number) => number): string {
+  const long = 'x'.repeat(64 + pick(300));
+  const fn = ['FOO', 'BAR', 'SLEEP', 'LOAD_FILE', 'UPPER'][pick(5)]!;
+  const table = [USER_TABLE, SHARED_TABLE, 'app.nope'][pick(3)]!;
+  const all = [
+    `DELETE FROM ${table} WHERE ${fn}(k) = 1`,
+    `UPDATE ${table} SET v = ${fn}(v, v) WHERE k = 'k0'`,
+    `UPDATE ${table} SET v = v * 99999999999 WHERE k = 'k1'`,
+    `CREATE USER TABLE app.${long} (id BIGINT PRIMARY KEY)`,
+    `ALTER TABLE ${USER_TABLE} ADD COLUMN ${long} TEXT`,
+    `ALTER TABLE ${USER_TABLE} ADD COLUMN "Weird Col" TEXT`,
+    `ALTER TABLE ${USER_TABLE} ADD COLUMN _seq BIGINT`,
+    `CREATE STORAGE ${long} TYPE 'filesystem' PATH '/tmp/x'`,
+    `CREATE USER TABLE "app"."Upper" (id BIGINT PRIMARY KEY)`,
+    `CREATE NAMESPACE system`,
+    `INSERT INTO ${table} (k, v) VALUES ('h${pick(1000)}', 9223372036854775807)`,
+    `INSERT INTO ${table} (k, v) VALUES ('h${pick(1000)}', 'not a number')`,
+    `SELECT * FROM ${table} WHERE ${fn}(k) = 'a'`,
+    `CREATE USER TABLE app.t${pick(50)} (id BIGINT PRIMARY KEY, n BIGINT DEFAULT 'abc')`,
   ];
-}
-
-/** Seeds every key of `keys` (all in one table, all of one user or all shared) with v = 0. */
-export function seedCommand(
-  keys: readonly RegisterKey[],
-  at: { metaIndex: number; seqBase: number; nowMs: number },
-): UserDataCommand | SharedDataCommand {
-  const rows = keys.map((key) => ({ k: key.k, v: 0 }));
-  const base = { metaIndex: at.metaIndex, seqBase: at.seqBase, at: at.nowMs, rows };
-  const userId = keys[0]?.userId;
-  return userId === undefined
-    ? { type: 'Insert', tableId: SHARED_TABLE, ...base }
-    : { type: 'Insert', tableId: USER_TABLE, userId, ...base };
-}
-
-const col = (name: string): Expr => ({ kind: 'column', table: null, name });
-const lit = (value: Value): Expr => ({ kind: 'literal', value });
-const eq = (left: Expr, right: Expr): Expr => ({ kind: 'binary', op: '=', left, right });
-
-/** Sets the register to `value`, if it holds `expected` (a compare-and-set) or unconditionally. */
-export function updateCommand(
-  key: RegisterKey,
-  value: number,
-  expected: Value | undefined,
-  at: { metaIndex: number; seqBase: number; nowMs: number },
-): UserDataCommand | SharedDataCommand {
-  const onKey = eq(col('k'), lit(key.k));
-  const filter: Expr =
-    expected === undefined ? onKey : { kind: 'binary', op: 'AND', left: onKey, right: eq(col('v'), lit(expected)) };
-  const base = { metaIndex: at.metaIndex, seqBase: at.seqBase, at: at.nowMs, updates: { v: value }, filter };
-  return key.userId === undefined
-    ? { type: 'Update', tableId: SHARED_TABLE, ...base }
-    : { type: 'Update', tableId: USER_TABLE, userId: key.userId, ...base };
+  return all[pick(all.length)]!;
 }

@@ -157,6 +157,7 @@ const badInputs: [string, string[], RegExp][] = [
   ['an unknown option', ['--bogus'], /unknown option '--bogus'/],
   ['an extra argument', ['extra'], /too many arguments/],
   ['--kalam with --groups', ['--kalam', '--groups', '2'], /cannot be used with option '--groups/],
+  ['a state-machine bug without --kalam', ['--plant-bug', 'uncheckedCommands'], /plants a bug in the state machines/],
 ];
 
 for (const [what, args, message] of badInputs) {
@@ -169,6 +170,38 @@ for (const [what, args, message] of badInputs) {
     assert.equal(runs.length, 0);
   });
 }
+
+test('--list-bugs lists every plantable bug with its layer, and runs nothing', async () => {
+  const { ctx, buffers, runs } = bufferedContext();
+  assert.equal(await runCli(['sim', '--list-bugs'], ctx), ExitCode.Ok);
+  for (const [name, layer] of [
+    ['grantSecondVote', 'core'],
+    ['ackBeforeWrite', 'driver'],
+    ['applyForwardedTwice', 'driver'],
+    ['restoreDropsOtherTables', 'state machine, --kalam only'],
+    ['uncheckedCommands', 'state machine, --kalam only'],
+  ]) {
+    assert.match(buffers.stdout, new RegExp(`${name}\\s+${layer}`), name);
+  }
+  assert.equal(runs.length, 0);
+  const json = bufferedContext();
+  assert.equal(await runCli(['sim', '--list-bugs', '--json'], json.ctx), ExitCode.Ok);
+  const listed = (JSON.parse(json.buffers.stdout) as { bugs: { name: string }[] }).bugs.map((b) => b.name);
+  assert.equal(listed.length, 11);
+});
+
+test('--kalam --plant-bug reaches the Kalam-level run, any layer', async () => {
+  const { ctx, runs } = bufferedContext((options) => ({
+    ...passingRun(options),
+    linearizability: { verdict: 'linearizable', keys: 1, operations: 1 },
+  }));
+  assert.equal(
+    await runCli(['sim', '--kalam', '--seeds', '1', '--plant-bug', 'restoreDropsOtherTables'], ctx),
+    ExitCode.Ok,
+  );
+  assert.equal(runs[0]?.plantedBug, 'restoreDropsOtherTables');
+  assert.equal(runs[0]?.kalam, true);
+});
 
 test('an unexpected error is an internal error: exit 3 with its stack', async () => {
   const { ctx, buffers } = bufferedContext();

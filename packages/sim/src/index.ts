@@ -1,3 +1,20 @@
+export {
+  DRIVER_BUGS,
+  PLANTED_BUG_LIST,
+  STATE_MACHINE_BUGS,
+  driverSwitches,
+  isCoreBug,
+  isDriverBug,
+  isStateMachineBug,
+} from './bugs.js';
+export type {
+  AnyPlantedBug,
+  DriverBugName,
+  PlantedBugInfo,
+  PlantedBugLayer,
+  RaftSimBug,
+  StateMachineBugName,
+} from './bugs.js';
 export { Checker } from './checker.js';
 export type { Violation } from './checker.js';
 export { SIM_DEFAULTS, SIM_LIMITS } from './options.js';

@@ -1,7 +1,7 @@
 /**
  * Options of one simulated run and every bound of the simulator, unit last.
  */
-import type { PlantedBugName } from '@kalam/raft';
+import type { RaftSimBug } from './bugs.js';
 
 export interface SimOptions {
   readonly seed: number;
@@ -10,13 +10,8 @@ export interface SimOptions {
   readonly groups: number;
   /** Raft ticks of the safety phase (one tick is SIM_LIMITS.tickMs of simulated time). */
   readonly ticks: number;
-  /** Test-only: switch on a known bug in every node's core. */
-  readonly plantedBug?: PlantedBugName;
-  /**
-   * Test-only: a known bug in the simulated driver. `joinAskedReadRound`: a read round stays open after the core
-   * was asked, so later reads share a read point fixed before they began (the classic read-batching bug).
-   */
-  readonly driverBug?: 'joinAskedReadRound';
+  /** Test-only: switch on a known bug in every node's core or driver (bugs.ts). */
+  readonly plantedBug?: RaftSimBug;
   /** Receives every line of the event trace (for replaying a seed with `--verbose`). */
   readonly onTrace?: (line: string) => void;
 }

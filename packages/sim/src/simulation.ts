@@ -19,6 +19,7 @@ import type { DigestObserver, DigestResponse } from './node.js';
 import { SimNode } from './node.js';
 import type { LogStore } from '@kalam/log-store';
 import type { SimOptions } from './options.js';
+import { driverSwitches } from './bugs.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from './options.js';
 import { Trace } from './trace.js';
 
@@ -143,11 +144,14 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
 
   protected driverSetup(): DriverSetup {
     return {
-      limits: { snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes, msgEntriesMax: this.msgEntriesMax, inflightMsgsMax: 16 },
+      limits: {
+        snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes,
+        msgEntriesMax: this.msgEntriesMax,
+        inflightMsgsMax: 16,
+      },
       snapshotThreshold: this.profile.snapshotEvery,
       snapshotKeepEntries: this.profile.snapshotKeep,
-      ...(this.opts.plantedBug !== undefined ? { coreBugs: { [this.opts.plantedBug]: true } } : {}),
-      ...(this.opts.driverBug !== undefined ? { bugs: { [this.opts.driverBug]: true } } : {}),
+      ...driverSwitches(this.opts.plantedBug),
     };
   }
 

@@ -46,15 +46,20 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
   assert.ok(ddl > 10, `schema changes and writes to new tables during the faults ${ddl}`);
 });
 
-/** The stated bound: each planted driver bug is reported within this many seeds (alternating 3/5 nodes, 800 ticks). */
+/**
+ * The stated bound: each planted bug is reported within this many seeds (alternating 3/5 nodes, 800 ticks) — the
+ * driver's that only a state machine of real rows shows, and issue M6's two, brought back behind their switches.
+ * (The core's bugs and the driver's other three are the Raft-level simulator's: simulator.test.ts.)
+ */
 const PLANTED: { bug: KalamPlantedBug; withinSeeds: number; invariants: string[] }[] = [
-  { bug: 'ackBeforeWrite', withinSeeds: 5, invariants: ['linearizability'] },
-  { bug: 'readBeforeApplied', withinSeeds: 3, invariants: ['linearizability'] },
-  { bug: 'skipRestoreOnBoot', withinSeeds: 3, invariants: ['state-digest', 'linearizability'] },
+  { bug: 'skipRestoreOnBoot', withinSeeds: 8, invariants: ['state-digest', 'linearizability'] },
+  { bug: 'applyForwardedTwice', withinSeeds: 8, invariants: ['linearizability', 'state-digest'] },
+  { bug: 'uncheckedCommands', withinSeeds: 8, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
+  { bug: 'restoreDropsOtherTables', withinSeeds: 8, invariants: ['state-digest', 'linearizability', 'table-rows'] },
 ];
 
 for (const { bug, withinSeeds, invariants } of PLANTED) {
-  test(`planted driver bug ${bug} is reported within ${withinSeeds} seeds`, async () => {
+  test(`planted bug ${bug} is reported within ${withinSeeds} seeds`, async () => {
     let found: { seed: number; invariant: string } | undefined;
     for (let seed = 1; seed <= withinSeeds && found === undefined; seed++) {
       const r = await runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 800, plantedBug: bug });

@@ -1,9 +1,9 @@
 // What this proves: the simulator is deterministic (one seed, one trace), clean seeds of 3 and 5 nodes
-// pass every checker, and it has teeth — each bug planted in the core through the test-only switch is
+// pass every checker, and it has teeth — each bug planted in the core or the driver through its test-only switch is
 // reported within a stated number of seeds, by the checker that guards the broken property.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { PlantedBugName } from '@kalam/raft';
+import type { RaftSimBug } from '../src/index.js';
 import { runSimulation } from '../src/index.js';
 
 test('one seed replays exactly: same trace hash and same stats', async () => {
@@ -35,8 +35,8 @@ test('clean seeds of 3 and 5 nodes keep every invariant and stay live', async ()
   assert.ok(snapshots > 5, `snapshots installed ${snapshots}`);
 });
 
-/** The stated bound: each planted bug is reported within this many seeds (3 nodes, 4 groups, 1000 ticks). */
-const PLANTED: { bug: PlantedBugName; withinSeeds: number; invariants: string[] }[] = [
+/** The stated bound: each planted bug (core or driver) is reported within this many seeds (3 nodes, 4 groups, 1000 ticks). */
+const PLANTED: { bug: RaftSimBug; withinSeeds: number; invariants: string[] }[] = [
   { bug: 'grantSecondVote', withinSeeds: 10, invariants: ['election-safety', 'core-assertion'] },
   {
     bug: 'skipUpToDateCheck',
@@ -53,6 +53,10 @@ const PLANTED: { bug: PlantedBugName; withinSeeds: number; invariants: string[] 
     withinSeeds: 20,
     invariants: ['commit-safety', 'core-assertion', 'leader-completeness', 'acked-durable'],
   },
+  // The driver's (RaftDriver, the one `kalam serve` runs):
+  { bug: 'ackBeforeWrite', withinSeeds: 8, invariants: ['commit-safety', 'leader-completeness', 'acked-durable'] },
+  { bug: 'readBeforeApplied', withinSeeds: 8, invariants: ['stale-read'] },
+  { bug: 'joinAskedReadRound', withinSeeds: 8, invariants: ['stale-read'] },
 ];
 
 for (const { bug, withinSeeds, invariants } of PLANTED) {
@@ -79,7 +83,7 @@ test('the stale-read checker catches reads that join a ReadIndex round already a
   // core was asked would hand later reads a read point fixed before they began.
   const failing: number[] = [];
   for (let seed = 1; seed <= 10 && failing.length === 0; seed++) {
-    const r = await runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, driverBug: 'joinAskedReadRound' });
+    const r = await runSimulation({ seed, nodes: 3, groups: 4, ticks: 1000, plantedBug: 'joinAskedReadRound' });
     if (r.violations.some((v) => v.invariant === 'stale-read')) failing.push(seed);
   }
   assert.ok(failing.length > 0, 'a stale read within 10 seeds');

@@ -4,9 +4,8 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { PlantedBugName } from '@kalam/raft';
-import { PLANTED_BUGS } from '@kalam/raft';
-import { SIM_DEFAULTS } from '@kalam/sim';
+import type { AnyPlantedBug } from '@kalam/sim';
+import { PLANTED_BUG_LIST, SIM_DEFAULTS, isStateMachineBug } from '@kalam/sim';
 import type { CliContext } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { CLI_LIMITS } from '../limits.js';
@@ -31,7 +30,8 @@ interface RawSimOptions {
   readonly nodes?: 3 | 5;
   readonly groups?: number;
   readonly ticks?: number;
-  readonly plantBug?: PlantedBugName;
+  readonly plantBug?: AnyPlantedBug;
+  readonly listBugs?: boolean;
   readonly jobs?: number;
   readonly json?: boolean;
   readonly kalam?: boolean;
@@ -74,8 +74,13 @@ export function registerSim(program: Command, ctx: CliContext): void {
       ),
     )
     .addOption(
-      new Option('--plant-bug <name>', 'switch on a known bug in the core (tests the checkers)').choices(PLANTED_BUGS),
+      new Option(
+        '--plant-bug <name>',
+        'switch on a known bug in the core, the driver or (with --kalam) the state machines, to see a checker ' +
+          'catch it (see --list-bugs)',
+      ).choices(PLANTED_BUG_LIST.map((b) => b.name)),
     )
+    .option('--list-bugs', 'list the bugs --plant-bug can switch on, and exit')
     .addOption(
       new Option('--jobs <count>', 'worker threads (default: one per core)').argParser(
         integerIn(1, CLI_LIMITS.jobsMax),
@@ -86,10 +91,14 @@ export function registerSim(program: Command, ctx: CliContext): void {
         '--kalam',
         'simulate whole Kalam clusters: kalamdb state machines, users writing their own and shared rows, ' +
           'per-group state digests compared and the client history checked for linearizability',
-      ).conflicts(['groups', 'plantBug']),
+      ).conflicts(['groups']),
     )
     .option('--json', 'print one JSON object instead of the summary')
     .action(async (raw: RawSimOptions) => {
+      if (raw.listBugs === true) {
+        listBugs(ctx, raw.json === true);
+        return;
+      }
       const report = await runSimCommand(ctx, raw);
       if (raw.json === true) printJson(ctx.out, report);
       else renderSimReport(ctx.out, report);
@@ -104,7 +113,25 @@ export function registerSim(program: Command, ctx: CliContext): void {
     });
 }
 
+/** `--list-bugs`: every plantable bug, the layer it lives in and what it breaks. */
+function listBugs(ctx: CliContext, json: boolean): void {
+  if (json) {
+    printJson(ctx.out, { bugs: PLANTED_BUG_LIST });
+    return;
+  }
+  const width = Math.max(...PLANTED_BUG_LIST.map((b) => b.name.length));
+  ctx.out.line('Bugs `kalam sim --plant-bug` switches on (test-only options of the shipped code):');
+  ctx.out.line();
+  for (const b of PLANTED_BUG_LIST) {
+    const where = b.layer === 'state-machine' ? 'state machine, --kalam only' : b.layer;
+    ctx.out.line(`  ${b.name.padEnd(width)}  ${where.padEnd(27)}  ${b.what}`);
+  }
+}
+
 export function toPlan(raw: RawSimOptions): SimPlanOptions {
+  if (raw.plantBug !== undefined && isStateMachineBug(raw.plantBug) && raw.kalam !== true) {
+    throw usageError(`--plant-bug ${raw.plantBug} plants a bug in the state machines: add --kalam`);
+  }
   const replay = raw.seed !== undefined;
   const seeds = replay ? 1 : (raw.seeds ?? DEFAULT_SEEDS);
   const firstSeed = raw.seed ?? raw.firstSeed ?? 1;

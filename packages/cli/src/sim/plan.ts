@@ -3,7 +3,7 @@
  * to. Pure: no I/O, so the expansion rules (seed range, 3/5-node alternation, the replay command) are
  * testable on their own.
  */
-import type { PlantedBugName } from '@kalam/raft';
+import type { AnyPlantedBug } from '@kalam/sim';
 import { KALAM_SIM_DEFAULTS } from '@kalam/sim';
 import type { SimRun } from './runner.js';
 
@@ -15,7 +15,7 @@ export interface SimPlanOptions {
   readonly nodes: 3 | 5 | undefined;
   readonly groups: number;
   readonly ticks: number;
-  readonly plantedBug: PlantedBugName | undefined;
+  readonly plantedBug: AnyPlantedBug | undefined;
   /** True for `--seed S`: a replay of one run, which reports its trace hash and stats. */
   readonly replay: boolean;
   /** `--kalam`: whole Kalam clusters (kalamdb state machines, client history checked for linearizability). */

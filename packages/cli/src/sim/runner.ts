@@ -5,12 +5,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { KalamLinearizability, KalamSimStats, SimOptions, SimResult, SimStats } from '@kalam/sim';
-import { runKalamSimulation, runSimulation } from '@kalam/sim';
+import type { AnyPlantedBug, KalamLinearizability, KalamSimStats, SimOptions, SimResult, SimStats } from '@kalam/sim';
+import { isStateMachineBug, runKalamSimulation, runSimulation } from '@kalam/sim';
 import { CliError } from '../errors.js';
 
 /** One run: a Raft-level simulation, or with `kalam` a Kalam-level one (kalamdb state machines, checked history). */
-export type SimRun = SimOptions & { readonly kalam?: true };
+export type SimRun = Omit<SimOptions, 'plantedBug'> & { readonly plantedBug?: AnyPlantedBug; readonly kalam?: true };
 
 /** What either simulator returns, in one shape; `linearizability` is set by Kalam-level runs only. */
 export type SimRunResult = Omit<SimResult, 'stats'> & {
@@ -20,11 +20,19 @@ export type SimRunResult = Omit<SimResult, 'stats'> & {
 
 /** Runs `options` on the simulator it names. */
 export async function runAnySimulation(options: SimRun): Promise<SimRunResult> {
-  if (options.kalam !== true) return runSimulation(options);
+  const bug = options.plantedBug;
+  if (options.kalam !== true) {
+    if (bug !== undefined && isStateMachineBug(bug)) {
+      throw new CliError('USAGE', `the planted bug ${bug} lives in the state machines: run it with --kalam`);
+    }
+    const { kalam: _kalam, plantedBug: _bug, ...rest } = options;
+    return runSimulation({ ...rest, ...(bug !== undefined && !isStateMachineBug(bug) ? { plantedBug: bug } : {}) });
+  }
   const r = await runKalamSimulation({
     seed: options.seed,
     nodes: options.nodes,
     ticks: options.ticks,
+    ...(bug !== undefined ? { plantedBug: bug } : {}),
     ...(options.onTrace !== undefined ? { onTrace: options.onTrace } : {}),
   });
   return { ...r, groups: r.stats.groups };

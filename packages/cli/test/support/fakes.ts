@@ -32,7 +32,7 @@ export function bufferedContext(runSimulation: RunSimulation = passingRun): {
   return { ctx: { out, simRunner: () => inProcessRunner(recording) }, buffers, runs };
 }
 
-export function passingRun(options: SimOptions): SimResult {
+export function passingRun(options: SimRun): SimResult {
   return {
     seed: options.seed,
     nodes: options.nodes,

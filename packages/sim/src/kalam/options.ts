@@ -3,28 +3,12 @@
  * shared shard per node, each over real kalamdb state machines) and every bound of that driver, unit last.
  */
 import { assert } from '@kalam/raft';
+import { PLANTED_BUG_LIST } from '../bugs.js';
+import type { AnyPlantedBug } from '../bugs.js';
 
-/**
- * Test-only bugs planted in the code a Kalam node ships (`kalam sim --list-bugs`), each switched on by an option,
- * to prove a checker catches it:
- * - the driver's (RaftDriver, DriverBugs): ackBeforeWrite — append acknowledgements and votes leave before the
- *   write is durable; readBeforeApplied — a read is answered before its read index is applied here;
- *   skipRestoreOnBoot — a restarted node does not restore its durable snapshots; applyForwardedTwice — a leader
- *   appends a forwarded proposal twice; joinAskedReadRound — a read joins a ReadIndex round already asked;
- * - issue M6's, in the state machines: uncheckedCommands — commands are not checked, and an apply that throws on
- *   a client's statement stops the node; restoreDropsOtherTables — a meta:system restore drops the tables (and
- *   rows) a data group's snapshot brought in first.
- */
-export const KALAM_PLANTED_BUGS = [
-  'ackBeforeWrite',
-  'readBeforeApplied',
-  'skipRestoreOnBoot',
-  'applyForwardedTwice',
-  'joinAskedReadRound',
-  'uncheckedCommands',
-  'restoreDropsOtherTables',
-] as const;
-export type KalamPlantedBug = (typeof KALAM_PLANTED_BUGS)[number];
+/** Test-only bugs the Kalam-level simulation can plant: every layer's (bugs.ts). */
+export const KALAM_PLANTED_BUGS: readonly AnyPlantedBug[] = PLANTED_BUG_LIST.map((b) => b.name);
+export type KalamPlantedBug = AnyPlantedBug;
 
 export interface KalamSimOptions {
   readonly seed: number;

@@ -33,6 +33,7 @@ import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kala
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import type { NodeId, Prng } from '@kalam/raft';
+import { driverSwitches } from '../bugs.js';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
 import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
@@ -270,15 +271,6 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   }
 
   protected driverSetup(): DriverSetup {
-    const bug = this.bug;
-    const bugs =
-      bug === 'ackBeforeWrite' ||
-      bug === 'readBeforeApplied' ||
-      bug === 'skipRestoreOnBoot' ||
-      bug === 'applyForwardedTwice' ||
-      bug === 'joinAskedReadRound'
-        ? { bugs: { [bug]: true } }
-        : {};
     return {
       limits: {
         snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
@@ -287,7 +279,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       },
       snapshotThreshold: this.profile.snapshotEvery,
       snapshotKeepEntries: this.profile.snapshotKeep,
-      ...bugs,
+      ...driverSwitches(this.bug),
     };
   }
 
@@ -484,7 +476,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     const who = session === 'root' ? ROOT : (this.clients.find((c) => c.session.userId === session)?.session ?? ROOT);
     this.statement(n, who, sql, [], (o) => {
       this.setupBusy = false;
-      const done = o.kind === 'ok' || (o.kind === 'failed' && (o.code === 'ALREADY_EXISTS' || o.code === 'SQL_EXECUTION_ERROR'));
+      const done =
+        o.kind === 'ok' || (o.kind === 'failed' && (o.code === 'ALREADY_EXISTS' || o.code === 'SQL_EXECUTION_ERROR'));
       this.trace.record(`${this.now} setup ${done ? 'done' : 'retry'} ${sql.slice(0, 40)} ${o.kind}`);
       if (done && this.setup[0] === step) this.setup = this.setup.slice(1);
     });
@@ -705,7 +698,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       const leader = this.leaderOf(groupId);
       if (leader === undefined) return `group ${groupId} has no leader`;
       const s = leader.driver!.coreOf(groupId).status();
-      if (s.commit !== s.lastIndex) return `group ${groupId}: leader n${leader.id} commit ${s.commit} < last ${s.lastIndex}`;
+      if (s.commit !== s.lastIndex)
+        return `group ${groupId}: leader n${leader.id} commit ${s.commit} < last ${s.lastIndex}`;
       for (const n of this.nodes) {
         if (!n.reachable()) return `n${n.id} is not reachable`;
         const applied = n.driver!.status().find((g) => g.groupId === groupId)?.appliedIndex;

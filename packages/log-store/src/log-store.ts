@@ -21,7 +21,14 @@ import { EMPTY_STATE_ROW } from './durable-state.js';
 import { LogIoError, LogSchemaError } from './errors.js';
 import { limits } from './limits.js';
 import { readDurableState, readGroup } from './read-group.js';
-import { KIND_CODE, MIGRATE_1_TO_2_SQL, SCHEMA_VERSION, SHARED_TABLES_SQL, assertGroupId, logTableSql } from './schema.js';
+import {
+  KIND_CODE,
+  MIGRATE_1_TO_2_SQL,
+  SCHEMA_VERSION,
+  SHARED_TABLES_SQL,
+  assertGroupId,
+  logTableSql,
+} from './schema.js';
 import { blockThread } from './slow-disk.js';
 import { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';

@@ -40,7 +40,8 @@ export function planWrite(write: GroupWrite, cur: DurableState, termAt: TermAt):
   const g = write.groupId;
   const { snapshot, hardState, entries } = write;
   // The durable state after the write, field by field: first the snapshot, then the entries, then the hard state.
-  let { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, lastIndex, lastTerm, recovering } = cur;
+  let { term, vote, commit, offsetIndex, offsetTerm, snapshotIndex, snapshotTerm, lastIndex, lastTerm, recovering } =
+    cur;
   let bytes = 0;
   if (snapshot !== undefined) {
     assertSnapshotShape(g, snapshot);

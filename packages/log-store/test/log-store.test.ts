@@ -256,7 +256,9 @@ test('a raft.db of format 1 (no recovering column) opens as format 2 with its ro
       const g0 = store.load(0);
       assert.deepEqual(g0.hardState, hardState(3, 2, 2), 'checksums of format-1 rows still verify');
       assert.equal(g0.entries.length, 2);
-      store.write([{ groupId: 1, hardState: { term: 0, vote: 0 as NodeId, commit: 0, recovering: true }, entries: [] }]);
+      store.write([
+        { groupId: 1, hardState: { term: 0, vote: 0 as NodeId, commit: 0, recovering: true }, entries: [] },
+      ]);
     } finally {
       store.close();
     }

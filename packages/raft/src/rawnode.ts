@@ -67,9 +67,10 @@ export class RawNode {
     // at once, so its first Ready writes the flag (else a crash before anything else is written, with other
     // groups' state on the disk by then, would restart this group as if its empty log were all it ever had).
     const hard = this.raft.hardState();
-    this.prevHard = hard.recovering === true && config.restore?.hardState.recovering !== true
-      ? { term: hard.term, vote: hard.vote, commit: hard.commit }
-      : hard;
+    this.prevHard =
+      hard.recovering === true && config.restore?.hardState.recovering !== true
+        ? { term: hard.term, vote: hard.vote, commit: hard.commit }
+        : hard;
     this.durableTerm = this.prevHard.term;
     this.durableCommit = this.prevHard.commit;
     this.checkInvariants();

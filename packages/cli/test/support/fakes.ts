@@ -2,10 +2,10 @@
  * Test doubles for the CLI: string buffers for stdout/stderr and a simulation runner whose results are
  * scripted per seed, so the command's parsing, reporting and exit codes are tested without simulating.
  */
-import type { SimOptions, SimResult } from '@kalam/sim';
+import type { SimResult } from '@kalam/sim';
 import type { CliContext } from '../../src/context.js';
 import { createOutput } from '../../src/output.js';
-import type { RunSimulation, SimRun } from '../../src/sim/runner.js';
+import type { RunSimulation, SimRun, SimRunResult } from '../../src/sim/runner.js';
 import { inProcessRunner } from '../../src/sim/runner.js';
 
 export interface Buffers {
@@ -56,7 +56,7 @@ export function passingRun(options: SimRun): SimResult {
 }
 
 /** Passes every seed but those listed, which violate `election-safety` at tick 42 in group 1. */
-export function failingSeeds(...seeds: number[]): RunSimulation {
+export function failingSeeds(...seeds: number[]): (options: SimRun) => SimRunResult {
   return (options) => {
     const result = passingRun(options);
     if (!seeds.includes(options.seed)) return result;

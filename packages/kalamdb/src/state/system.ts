@@ -14,7 +14,7 @@ import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
 import type { StorageConfig, SystemCommand, SystemResponse, TableSchema, TableType } from '../commands.js';
 import type { DataStore } from '../store.js';
-import { physicalName, splitTableId } from '../tables.js';
+import { splitTableId } from '../tables.js';
 import { checkAlter, checkSystemCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 import type { StateMachineOptions } from './base.js';

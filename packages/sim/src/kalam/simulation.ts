@@ -549,10 +549,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       this.trace.record(`${this.now} ok ${handle.kind} ${key.history} ${changed}`);
       this.stats.opsOk++;
       if (handle.kind === 'write') {
-        this.history.ok(handle as OpHandle<'write'>);
+        this.history.ok(handle);
         c.lastSeen.set(key.history, value);
       } else {
-        this.history.ok(handle as OpHandle<'cas'>, { ok: changed });
+        this.history.ok(handle, { ok: changed });
         if (changed) c.lastSeen.set(key.history, value);
       }
     });
@@ -570,10 +570,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         this.finish(c, key, handle, o);
         return;
       }
-      const value = (o.results[0]?.rows[0]?.[0] ?? null) as Value;
+      const value = o.results[0]?.rows[0]?.[0] ?? null;
       this.trace.record(`${this.now} ok read ${key.history} ${String(value)}`);
       this.stats.opsOk++;
-      this.history.ok(handle as OpHandle<'read'>, value);
+      this.history.ok(handle, value);
       c.lastSeen.set(key.history, value);
     });
   }

@@ -1,18 +1,11 @@
 /**
- * The Kalam workload: the DDL and seeding commands of the setup phase, and the per-key register operations
- * clients run afterwards. A register is one row `(k, v)`: of the USER table `app.reg` (one user's own rows,
- * in that user's shard) or of the SHARED table `app.shared` (every client contends on them). Every key is
- * seeded once with v = 0, so a write is an Update filtered on `k = key` and a compare-and-set an Update
- * filtered on `k = key AND v = expected` (it took effect iff one row was affected).
+ * The Kalam workload, as SQL: the DDL and seeding statements of the setup phase, and the per-key register
+ * operations clients run afterwards. A register is one row `(k, v)`: of the USER table `app.reg` (one user's own
+ * rows, in that user's shard) or of the SHARED table `app.shared` (every client contends on them). Every key is
+ * seeded once with v = 0, so a write is `UPDATE … SET v = $1 WHERE k = $2` and a compare-and-set adds
+ * `AND v = $3` (it took effect iff one row was affected). And the careless or hostile client's statements.
  */
-import type {
-  Filter as Expr,
-  SharedDataCommand,
-  SystemCommand,
-  TableSchema,
-  UserDataCommand,
-  Value,
-} from '@kalam/kalamdb';
+import type { TableSchema } from '@kalam/kalamdb';
 import { KALAM_SIM_LIMITS } from './options.js';
 
 export const NAMESPACE = 'app';

@@ -21,6 +21,8 @@
  */
 import fc from 'fast-check';
 
+import { ROOT_PASSWORD } from './nodes.js';
+
 /** The users that send the statements, with their roles (created by the test's setup; root exists already). */
 export const FUZZ_ACTORS = {
   root: 'system',
@@ -385,7 +387,10 @@ function valueFor(type: ColumnType | undefined): fc.Arbitrary<string> {
   );
 }
 
-const param: fc.Arbitrary<string> = fc.constantFrom('$1', '$2', '$3', '?', '$0', '$10001');
+const param: fc.Arbitrary<string> = fc.oneof(
+  { arbitrary: fc.constantFrom('$1', '$2', '?'), weight: 8 },
+  { arbitrary: fc.constantFrom('$3', '$0', '$10001'), weight: 1 },
+);
 
 /** Any literal, or a parameter now and then. */
 const literal: fc.Arbitrary<string> = fc.oneof(
@@ -649,15 +654,18 @@ function insertPool(rowsMin: number, rowsMax: number): fc.Arbitrary<string> {
 const insertPoolStmt = insertPool(1, 4);
 
 /** INSERT with any names and values. */
+/** INSERT with any names and values: as many values as columns mostly, not always. */
 const insertAnyStmt: fc.Arbitrary<string> = fc
   .tuple(
     tableRef,
     sometimes(fc.array(columnName, { minLength: 0, maxLength: 4 }), 75),
-    fc.array(fc.array(fc.oneof(literal, expr), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }),
+    fc.array(fc.array(fc.oneof(literal, expr), { minLength: 4, maxLength: 4 }), { minLength: 1, maxLength: 3 }),
+    fc.integer({ min: 0, max: 9 }),
   )
-  .map(([ref, cols, rows]) => {
+  .map(([ref, cols, rows, dice]) => {
     const names = cols === null ? '' : ` (${cols.join(', ')})`;
-    return `INSERT INTO ${ref}${names} VALUES ${rows.map((r) => `(${r.join(', ')})`).join(', ')}`;
+    const width = cols === null || cols.length === 0 || dice === 0 ? 1 + dice : cols.length;
+    return `INSERT INTO ${ref}${names} VALUES ${rows.map((r) => `(${r.slice(0, width).join(', ')})`).join(', ')}`;
   });
 
 const updateStmt: fc.Arbitrary<string> = fc
@@ -865,7 +873,10 @@ const liveStmt: fc.Arbitrary<string> = fc.oneof(
   fc.oneof(stringValue, fc.constantFrom('sub-0123456789abcdef')).map((id) => `KILL LIVE QUERY ${quote(id)}`),
 );
 
-/** User names for user management: the victims, root, and names that break the rules. */
+/**
+ * User names for user management: the victims, root (which every statement but a password change to its own leaves
+ * as it is: refused), and names that break the rules.
+ */
 const userName: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constantFrom(...VICTIMS).map(quote), weight: 8 },
   { arbitrary: fc.constantFrom(...VICTIMS), weight: 2 },
@@ -888,6 +899,17 @@ const password: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constantFrom("''", quote('p'.repeat(1_025)), quote('😀')), weight: 1 },
 );
 
+/**
+ * An actor's own record changed to what it already is — its password, or its role — by itself or by another: the
+ * actor keeps its rights, but every token issued before is dead (the client logs in again after the 401).
+ */
+const actorAlter: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom(...(Object.keys(FUZZ_ACTORS) as FuzzActor[])), fc.boolean())
+  .map(([who, byPassword]) => {
+    if (byPassword) return `ALTER USER '${who}' SET PASSWORD ${quote(who === 'root' ? ROOT_PASSWORD : FUZZ_PASSWORD)}`;
+    return `ALTER USER '${who}' SET ROLE ${FUZZ_ACTORS[who]}`;
+  });
+
 const userStmt: fc.Arbitrary<string> = fc.oneof(
   fc
     .tuple(fc.boolean(), userName, password, sometimes(role, 70))
@@ -896,7 +918,11 @@ const userStmt: fc.Arbitrary<string> = fc.oneof(
         `CREATE USER ${ine ? 'IF NOT EXISTS ' : ''}${name} WITH PASSWORD ${pass}${r === null ? '' : ` ROLE ${r}`}`,
     ),
   fc.tuple(userName, role).map(([name, r]) => `ALTER USER ${name} SET ROLE ${r}`),
-  fc.tuple(userName, password).map(([name, pass]) => `ALTER USER ${name} SET PASSWORD ${pass}`),
+  fc
+    .tuple(userName, password)
+    .filter(([name]) => name !== "'root'")
+    .map(([name, pass]) => `ALTER USER ${name} SET PASSWORD ${pass}`),
+  actorAlter,
   fc.tuple(fc.boolean(), userName).map(([ie, name]) => `DROP USER ${ie ? 'IF EXISTS ' : ''}${name}`),
 );
 
@@ -1043,22 +1069,47 @@ const actor: fc.Arbitrary<FuzzActor> = fc.oneof(
 );
 
 /** One request: its actor, SQL text, and now and then `params` and a `namespace_id`. */
+/** How many parameters the placeholders of `sql` want (the highest `$n`, or the number of `?`), roughly. */
+function placeholdersIn(sql: string): number {
+  const outsideStrings = sql.replace(/'(?:[^']|'')*'/g, "''");
+  const dollars = [...outsideStrings.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+  const questions = (outsideStrings.match(/\?/g) ?? []).length;
+  return Math.max(questions, ...dollars, 0);
+}
+
+/**
+ * `params` for a request: when its text has placeholders, usually as many values as they want (cycling through
+ * `values`), sometimes none or a wrong count; without placeholders, now and then a few anyway.
+ */
+function paramsFor(sql: string, values: readonly unknown[], dice: number): unknown[] | undefined {
+  const wanted = placeholdersIn(sql);
+  if (wanted > 0 && wanted <= 16 && dice < 80)
+    return Array.from({ length: wanted }, (_, i) => values[i % values.length]);
+  if (wanted > 0 && dice < 90) return undefined;
+  if (wanted > 0 || dice < 4) return values.slice(0, dice % 5);
+  return undefined;
+}
+
 export const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
   .tuple(
     actor,
     sqlText,
-    sometimes(fc.array(paramValue, { maxLength: 4 }), 12),
+    fc.array(paramValue, { minLength: 4, maxLength: 4 }),
+    fc.integer({ min: 0, max: 99 }),
     sometimes(
       namespaceName.map((ns) => ns.replace(/^"(.*)"$/s, '$1')),
       15,
     ),
   )
-  .map(([who, sql, params, namespace]) => ({
-    actor: who,
-    sql,
-    ...(params === null ? {} : { params }),
-    ...(namespace === null ? {} : { namespace }),
-  }));
+  .map(([who, sql, values, dice, namespace]) => {
+    const params = paramsFor(sql, values, dice);
+    return {
+      actor: who,
+      sql,
+      ...(params === undefined ? {} : { params }),
+      ...(namespace === null ? {} : { namespace }),
+    };
+  });
 
 /** A row of each pool table of `app` for every actor (USER and STREAM rows are per user), so filters have rows to read. */
 export function setupRows(): { actor: FuzzActor; sql: string }[] {

@@ -8,19 +8,24 @@
 // answered. After the run: no node has exited, every group's state digest is equal on all three nodes at one applied
 // index, and the cluster still takes a fresh write that every node reads back.
 //
-// On a failure the run stops and the failing request (or, for an exit, the requests in flight) is tried alone on a
-// fresh cluster; one that reproduces is shrunk by fast-check to the smallest request that still does, and the test
-// prints it with its actor and the seed. Environment: KALAM_FUZZ_STATEMENTS (default 20,000), KALAM_FUZZ_SEED
+// Groups snapshot every SNAPSHOT_THRESHOLD entries, so snapshots of whatever the statements left are taken too.
+//
+// On a failure the run stops (an incident) and the failing request (or, for an exit or a hang, the requests in flight)
+// is tried alone on a fresh cluster; one that reproduces is shrunk by fast-check to the smallest request that still
+// does, and the test prints it with its actor and the seed. One that needs what came before is printed with the last
+// state-changing requests that succeeded. Environment: KALAM_FUZZ_STATEMENTS (default 20,000), KALAM_FUZZ_SEED
 // (default random, always printed), KALAM_FUZZ_CLIENTS (default 6), KALAM_FUZZ_SHRINK_MS (time for reproducing and
 // shrinking, default 3 minutes, less when the test file's timeout — TEST_TIMEOUT_MS of scripts/run-tests.mjs, 10
-// minutes by default — leaves less). Replay a run: KALAM_FUZZ_SEED=<seed> KALAM_FUZZ_STATEMENTS=<n> node scripts/run-tests.mjs fuzz-sql
+// minutes by default — leaves less), KALAM_FUZZ_KEEP_GOING=1 (after an incident, go on with the next requests on a
+// fresh cluster, to find every kind of failure in one long run; the test still fails). Replay a run:
+// KALAM_FUZZ_SEED=<seed> KALAM_FUZZ_STATEMENTS=<n> node scripts/run-tests.mjs fuzz-sql
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { test } from 'node:test';
 
 import fc from 'fast-check';
 
-import { FuzzCluster, REQUEST_TIMEOUT_MS, type Outcome } from './support/fuzz-cluster.js';
+import { FuzzCluster, REQUEST_TIMEOUT_MS, SNAPSHOT_THRESHOLD, type Outcome } from './support/fuzz-cluster.js';
 import { fuzzRequest, type FuzzRequest } from './support/sql-arbitrary.js';
 
 function envInt(name: string, fallback: number): number {
@@ -35,6 +40,11 @@ const STATEMENTS = envInt('KALAM_FUZZ_STATEMENTS', 20_000);
 const SEED = envInt('KALAM_FUZZ_SEED', randomInt(2 ** 31));
 const CLIENTS = envInt('KALAM_FUZZ_CLIENTS', 6);
 const SHRINK_MS = envInt('KALAM_FUZZ_SHRINK_MS', 3 * 60_000);
+const KEEP_GOING = envInt('KALAM_FUZZ_KEEP_GOING', 0) === 1;
+/** Incidents after which even a keep-going run stops. */
+const INCIDENTS_MAX = 20;
+/** State-changing requests that succeeded, kept to print with an incident no single request reproduces. */
+const HISTORY_KEPT = 25;
 /** The runner's bound on this file (scripts/run-tests.mjs): the shrink must end, and report, before it. */
 const FILE_TIMEOUT_MS = envInt('TEST_TIMEOUT_MS', 10 * 60_000);
 const MEMBERS = 3;
@@ -50,6 +60,8 @@ const REPRO_SETTLE_MS = 5_000;
 const SUSPECTS_MAX = 8;
 /** 5xx answers recorded before the run stops (a broken connection or an exited node stops it at once). */
 const FAILURES_MAX = 10;
+/** The slowest answers the summary shows. */
+const SLOWEST_KEPT = 5;
 
 function chunkSeed(k: number): number {
   return (SEED ^ Math.imul(k + 1, 0x9e3779b1)) | 0;
@@ -72,10 +84,27 @@ function* requests(): Generator<Item> {
   }
 }
 
+/** Where a run stopped on one cluster: what failed, and what to try alone. */
+interface Incident {
+  /** Requests answered 5xx, with a broken connection or not at all. */
+  readonly failures: Failure[];
+  /** Nodes that exited, with their log. */
+  readonly exits: string[];
+  /**
+   * What to try alone first: when a node exited, a connection broke or a request hung, the request that found it,
+   * the others in flight then and the last ones answered before; otherwise the requests answered 5xx.
+   */
+  readonly suspects: Item[];
+  /** The last state-changing requests that succeeded before (oldest first). */
+  readonly history: Item[];
+}
+
 interface Failure {
   readonly item: Item;
   readonly node: number;
   readonly outcome: Outcome;
+  /** For a request that got no answer: what the nodes said of their groups right then. */
+  readonly groups?: string;
 }
 
 interface Run {
@@ -85,15 +114,16 @@ interface Run {
   /** Refusal messages with names and numbers blanked: what the refusals were about. */
   readonly messages: Map<string, number>;
   readonly kinds: Map<string, number>;
-  readonly failures: Failure[];
   readonly unavailable: Item[];
-  /**
-   * What to try alone first: when a node exited, a connection broke or a request hung, the request that found it,
-   * the others in flight then and the last ones answered before; otherwise the requests answered 5xx.
-   */
-  suspects: Item[];
-  exits: string[];
+  readonly incidents: Incident[];
   elapsedMs: number;
+  /** Logins again after a 401: an ALTER USER of an actor's own record ended its tokens. */
+  relogins: number;
+  answered: number;
+  /** When the run began (for progress lines). */
+  readonly startedAtMs: number;
+  /** The slowest answers, slowest first (SLOWEST_KEPT of them). */
+  readonly slowest: { item: Item; ms: number }[];
 }
 
 function bump(map: Map<string, number>, key: string): void {
@@ -106,33 +136,43 @@ function kindOf(sql: string): string {
   return /^[A-Z]+$/.test(first) ? first : '(other)';
 }
 
-/**
- * Sends every request through CLIENTS concurrent clients, round-robin over the nodes. A 5xx is recorded and the run
- * goes on (up to FAILURES_MAX); a node that exited, a connection that broke or a request that hung stops it.
- */
-async function fuzz(cluster: FuzzCluster): Promise<Run> {
-  const run: Run = {
+function newRun(): Run {
+  return {
     sent: 0,
     verdicts: { ok: 0, refused: 0, unavailable: 0, failure: 0 },
     codes: new Map(),
     messages: new Map(),
     kinds: new Map(),
-    failures: [],
     unavailable: [],
-    suspects: [],
-    exits: [],
+    incidents: [],
     elapsedMs: 0,
+    relogins: 0,
+    slowest: [],
+    answered: 0,
+    startedAtMs: Date.now(),
   };
-  const gen = requests();
+}
+
+/** Requests that read only: everything else may change what later requests meet. */
+const READ_ONLY_KINDS: ReadonlySet<string> = new Set(['SELECT', 'SHOW', 'DESCRIBE', 'DESC', 'USE', 'SUBSCRIBE']);
+
+/**
+ * Sends requests from `gen` through CLIENTS concurrent clients, round-robin over the nodes of `cluster`, until `gen`
+ * ends or an incident: a node that exited, a connection that broke or a request that hung stops it at once; 5xx
+ * answers are recorded and stop it at the end of `gen` or at FAILURES_MAX.
+ */
+async function segment(cluster: FuzzCluster, gen: Generator<Item>, run: Run): Promise<Incident | null> {
+  const failures: Failure[] = [];
+  const history: Item[] = [];
+  let suspects: Item[] = [];
   const inFlight = new Map<number, Item>();
   const recent: Item[] = [];
   const started = Date.now();
-  let answered = 0;
   let stop = false;
   const halt = (first?: Item): void => {
     if (stop) return;
     stop = true;
-    run.suspects = [...(first === undefined ? [] : [first]), ...inFlight.values(), ...recent.slice().reverse()];
+    suspects = [...(first === undefined ? [] : [first]), ...inFlight.values(), ...recent.slice().reverse()];
   };
   const client = async (): Promise<void> => {
     while (!stop) {
@@ -144,34 +184,50 @@ async function fuzz(cluster: FuzzCluster): Promise<Run> {
       inFlight.set(item.index, item);
       run.sent++;
       bump(run.kinds, kindOf(item.req.sql));
+      const sentAt = Date.now();
       const outcome = await cluster.send(item.req, node);
+      noteSlow(run, item, Date.now() - sentAt);
       inFlight.delete(item.index);
       recent.push(item);
       if (recent.length > 20) recent.shift();
       run.verdicts[outcome.verdict]++;
+      if (outcome.verdict === 'ok' && !READ_ONLY_KINDS.has(kindOf(item.req.sql))) {
+        history.push(item);
+        if (history.length > HISTORY_KEPT) history.shift();
+      }
       if (outcome.code !== undefined) bump(run.codes, `${outcome.status} ${outcome.code}`);
       if (outcome.verdict === 'refused') bump(run.messages, shapeOf(outcome.detail));
       if (outcome.verdict === 'unavailable') run.unavailable.push(item);
       if (outcome.verdict === 'failure') {
-        run.failures.push({ item, node, outcome });
-        if (outcome.status === 0 || run.failures.length >= FAILURES_MAX) halt(item);
+        const groups = outcome.status === 0 ? await cluster.diagnose() : undefined;
+        failures.push({ item, node, outcome, ...(groups === undefined ? {} : { groups }) });
+        if (outcome.status === 0 || failures.length >= FAILURES_MAX) halt(item);
       }
-      if (++answered % 2_000 === 0) progress(run, answered, started);
+      if (++run.answered % 2_000 === 0) progress(run);
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, client));
-  run.elapsedMs = Date.now() - started;
-  run.exits = (await cluster.exited()).map((e) => e.detail);
-  if (run.exits.length > 0 && run.suspects.length === 0) run.suspects = [...recent].reverse();
-  if (run.suspects.length === 0) run.suspects = run.failures.map((f) => f.item);
-  return run;
+  run.elapsedMs += Date.now() - started;
+  run.relogins += cluster.relogins;
+  const exits = (await cluster.exited()).map((e) => e.detail);
+  if (exits.length === 0 && failures.length === 0) return null;
+  if (suspects.length === 0) suspects = exits.length > 0 ? [...recent].reverse() : failures.map((f) => f.item);
+  return { failures, exits, suspects, history };
 }
 
-function progress(run: Run, answered: number, started: number): void {
-  const s = (Date.now() - started) / 1000;
+function noteSlow(run: Run, item: Item, ms: number): void {
+  const last = run.slowest.at(-1);
+  if (run.slowest.length >= SLOWEST_KEPT && last !== undefined && last.ms >= ms) return;
+  run.slowest.push({ item, ms });
+  run.slowest.sort((a, b) => b.ms - a.ms);
+  run.slowest.length = Math.min(run.slowest.length, SLOWEST_KEPT);
+}
+
+function progress(run: Run): void {
+  const s = (Date.now() - run.startedAtMs) / 1000;
   const { ok, refused, unavailable } = run.verdicts;
   process.stderr.write(
-    `fuzz-sql: ${answered}/${STATEMENTS} in ${s.toFixed(0)} s (${(answered / s).toFixed(0)}/s): ` +
+    `fuzz-sql: ${run.answered}/${STATEMENTS} in ${s.toFixed(0)} s (${(run.answered / s).toFixed(0)}/s): ` +
       `${ok} ok, ${refused} refused, ${unavailable} unavailable\n`,
   );
 }
@@ -210,10 +266,13 @@ function summary(run: Run): string {
   return [
     `fuzz-sql: seed ${SEED}: ${run.sent} requests in ${(run.elapsedMs / 1000).toFixed(1)} s ` +
       `(${((run.sent * 1000) / Math.max(1, run.elapsedMs)).toFixed(0)}/s, ${CLIENTS} clients, ${MEMBERS} nodes)`,
-    `  answers: ${ok} ok, ${refused} refused (4xx), ${unavailable} unavailable (503), ${failure} failures`,
+    `  answers: ${ok} ok, ${refused} refused (4xx), ${unavailable} unavailable (503), ${failure} failures ` +
+      `(${run.incidents.length} incident${run.incidents.length === 1 ? '' : 's'}); ` +
+      `${run.relogins} logins again after an ALTER USER ended an actor's tokens`,
     `  by kind: ${top(run.kinds, 30)}`,
     `  error codes: ${top(run.codes, 20)}`,
     `  refusals: ${top(run.messages, 25)}`,
+    `  slowest answers: ${run.slowest.map((s) => `${s.ms} ms ${idOf(s.item)} ${describeRequest(s.item.req).slice(0, 160)}`).join('\n    ')}`,
   ].join('\n');
 }
 
@@ -274,9 +333,9 @@ class Reproducer {
  * Tries each suspect alone on a fresh cluster; the first that reproduces is shrunk by fast-check (replayed from its
  * seed and path, so the shrinker starts from exactly that request). Returns what to print.
  */
-async function minimize(run: Run, budgetMs: number): Promise<string> {
+async function minimize(incident: Incident, budgetMs: number): Promise<string> {
   const seen = new Set<number>();
-  const suspects = run.suspects.filter((s) => !seen.has(s.index) && seen.add(s.index)).slice(0, SUSPECTS_MAX);
+  const suspects = incident.suspects.filter((s) => !seen.has(s.index) && seen.add(s.index)).slice(0, SUSPECTS_MAX);
   const repro = new Reproducer();
   const started = Date.now();
   try {
@@ -317,6 +376,19 @@ async function minimize(run: Run, budgetMs: number): Promise<string> {
   return [
     `none of the ${suspects.length} suspects reproduces alone on a fresh cluster; the failure needs what came before.`,
     ...suspects.map((s) => `  ${idOf(s)} ${describeRequest(s.req)}`),
+    `the last state-changing requests that succeeded before it, oldest first:`,
+    ...incident.history.map((s) => `  ${idOf(s)} ${describeRequest(s.req).slice(0, 400)}`),
+  ].join('\n');
+}
+
+function describeIncident(incident: Incident): string {
+  return [
+    ...incident.exits,
+    ...incident.failures.map(
+      (f) =>
+        `request ${idOf(f.item)} to node ${f.node} ${describeRequest(f.item.req)}\n  → ${f.outcome.detail}` +
+        (f.groups === undefined ? '' : `\n  the groups then:\n${f.groups.replace(/^/gm, '    ')}`),
+    ),
   ].join('\n');
 }
 
@@ -338,29 +410,39 @@ test(
     const testStarted = Date.now();
     process.stderr.write(
       `fuzz-sql: seed ${SEED}, ${STATEMENTS} statements, ${CLIENTS} clients; replay with ` +
-        `KALAM_FUZZ_SEED=${SEED} KALAM_FUZZ_STATEMENTS=${STATEMENTS} node scripts/run-tests.mjs fuzz-sql\n`,
+        `KALAM_FUZZ_SEED=${SEED} KALAM_FUZZ_STATEMENTS=${STATEMENTS} node scripts/run-tests.mjs fuzz-sql ` +
+        `(snapshots every ${SNAPSHOT_THRESHOLD} entries)\n`,
     );
-    const cluster = await FuzzCluster.start(MEMBERS);
+    let cluster = await FuzzCluster.start(MEMBERS);
     t.after(() => cluster.close());
 
-    const run = await fuzz(cluster);
+    const run = newRun();
+    const gen = requests();
+    for (;;) {
+      const incident = await segment(cluster, gen, run);
+      if (incident === null) break;
+      run.incidents.push(incident);
+      // Printed now: if shrinking runs out of time, this much is known.
+      process.stderr.write(
+        `fuzz-sql: INCIDENT ${run.incidents.length}, seed ${SEED}:\n${describeIncident(incident)}\n`,
+      );
+      if (!KEEP_GOING || run.incidents.length >= INCIDENTS_MAX || run.sent >= STATEMENTS) break;
+      process.stderr.write('fuzz-sql: going on with the next requests on a fresh cluster (KALAM_FUZZ_KEEP_GOING=1)\n');
+      await cluster.close();
+      cluster = await FuzzCluster.start(MEMBERS);
+    }
     process.stderr.write(`${summary(run)}\n`);
 
-    if (run.failures.length > 0 || run.exits.length > 0) {
-      const what = [
-        ...run.exits,
-        ...run.failures.map(
-          (f) => `request ${idOf(f.item)} to node ${f.node} ${describeRequest(f.item.req)}\n  → ${f.outcome.detail}`,
-        ),
-      ].join('\n');
-      // Printed now as well: if shrinking runs out of time, this much is known.
-      process.stderr.write(`fuzz-sql: FAILED, seed ${SEED}:\n${what}\n`);
+    const first = run.incidents[0];
+    if (first !== undefined) {
       await cluster.close();
       const budgetMs = Math.min(SHRINK_MS, FILE_TIMEOUT_MS - (Date.now() - testStarted) - SHRINK_MARGIN_MS);
       const minimal =
-        budgetMs < 30_000 ? `no time left to reproduce and shrink (${budgetMs} ms)` : await minimize(run, budgetMs);
+        budgetMs < 30_000 ? `no time left to reproduce and shrink (${budgetMs} ms)` : await minimize(first, budgetMs);
+      const all = run.incidents.map((inc, i) => `incident ${i + 1}:\n${describeIncident(inc)}`).join('\n\n');
       assert.fail(
-        `seed ${SEED}: ${what}\n\n${minimal}\n\nreplay: KALAM_FUZZ_SEED=${SEED} node scripts/run-tests.mjs fuzz-sql`,
+        `seed ${SEED}: ${all}\n\nthe first, reproduced: ${minimal}\n\n` +
+          `replay: KALAM_FUZZ_SEED=${SEED} node scripts/run-tests.mjs fuzz-sql`,
       );
     }
 

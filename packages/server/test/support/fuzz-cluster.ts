@@ -22,6 +22,12 @@ import {
   type FuzzRequest,
 } from './sql-arbitrary.js';
 
+/**
+ * Entries between two snapshots of a group (the default is 10,000): low, so that groups snapshot and compact their
+ * logs many times during a run, over whatever state the statements left.
+ */
+export const SNAPSHOT_THRESHOLD = 500;
+
 /** A request with no answer after this long is a hang, not load: the executor's own waits are 5 s each. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -94,6 +100,17 @@ async function post(url: string, path: string, auth: string | undefined, body: u
   }
 }
 
+/** A group's line of GET /v1/api/cluster/status. */
+interface GroupLine {
+  readonly name: string;
+  readonly role: string;
+  readonly leader: number | null;
+  readonly term: number;
+  readonly commit_index: number;
+  readonly applied_index: number;
+  readonly last_index: number;
+}
+
 /** The digests view of one node (admin.ts): per group name, its applied index and state digest. */
 export type Digests = Readonly<Record<string, { readonly applied: number; readonly digest: string }>>;
 
@@ -116,7 +133,11 @@ export class FuzzCluster {
   private constructor(readonly nodes: KalamNodes) {}
 
   static async start(members: number): Promise<FuzzCluster> {
-    const nodes = await KalamNodes.start({ members, env: { KALAM_DEBUG_ADMIN_ENDPOINTS: 'true' } });
+    const nodes = await KalamNodes.start({
+      members,
+      snapshotThreshold: SNAPSHOT_THRESHOLD,
+      env: { KALAM_DEBUG_ADMIN_ENDPOINTS: 'true' },
+    });
     const cluster = new FuzzCluster(nodes);
     try {
       await cluster.setup();
@@ -191,23 +212,42 @@ export class FuzzCluster {
       ...(req.params !== undefined ? { params: req.params } : {}),
       ...(req.namespace !== undefined ? { namespace_id: req.namespace } : {}),
     };
-    const outcome = await post(this.nodes.url(id), '/v1/api/sql', this.auth(req.actor), body);
-    if (outcome.status === 401) {
-      // The answer stands (a clear 4xx); the next request of this actor gets a fresh session.
-      this.relogins++;
-      await this.login(req.actor).catch(() => undefined);
-    }
+    const token = this.auth(req.actor);
+    const outcome = await post(this.nodes.url(id), '/v1/api/sql', token, body);
+    // The answer stands (a clear 4xx); the actor's next request goes with a fresh token.
+    if (outcome.status === 401) await this.refresh(req.actor, token).catch(() => undefined);
     return outcome;
   }
 
+  private readonly refreshing = new Map<FuzzActor, Promise<void>>();
+
+  /**
+   * A new token for `actor`, unless `stale` was replaced already: an ALTER USER of the actor's own record (to what it
+   * already was) ends every token issued before it. One login per actor at a time (the node throttles logins).
+   */
+  private async refresh(actor: FuzzActor, stale: string): Promise<void> {
+    if (this.tokens.get(actor) !== stale) return;
+    const pending = this.refreshing.get(actor);
+    if (pending !== undefined) return pending;
+    this.relogins++;
+    const login = this.login(actor).finally(() => this.refreshing.delete(actor));
+    this.refreshing.set(actor, login);
+    return login;
+  }
+
   /** The rows of the last statement of `sql`, run as `actor` on node `id`; throws unless it succeeds. */
-  async rows(actor: FuzzActor, sql: string, id = 1): Promise<unknown[][]> {
+  async rows(actor: FuzzActor, sql: string, id = 1, retried = false): Promise<unknown[][]> {
+    const token = this.auth(actor);
     const res = await fetch(`${this.nodes.url(id)}/v1/api/sql`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: this.auth(actor) },
+      headers: { 'Content-Type': 'application/json', Authorization: token },
       body: JSON.stringify({ sql }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
+    if (res.status === 401 && !retried) {
+      await this.refresh(actor, token);
+      return this.rows(actor, sql, id, true);
+    }
     const body = (await res.json()) as { status?: string; results?: { rows: unknown[][] }[] };
     if (res.status !== 200 || body.status !== 'success') {
       throw new Error(`${sql} on node ${id}: HTTP ${res.status} ${JSON.stringify(body).slice(0, 500)}`);
@@ -229,14 +269,57 @@ export class FuzzCluster {
     return [...this.exits].map(([node, detail]) => ({ node, detail }));
   }
 
+  /**
+   * What each node says of the groups that are not well (GET /v1/api/cluster/status): no leader, or entries committed
+   * and not applied; one line per such group and node, at most `linesMax` of them.
+   */
+  async diagnose(linesMax = 20): Promise<string> {
+    const lines: string[] = [];
+    for (const id of this.ids()) {
+      if (this.exits.has(id)) continue;
+      try {
+        const res = await fetch(`${this.nodes.url(id)}/v1/api/cluster/status`, {
+          headers: { Authorization: this.auth('root') },
+          signal: AbortSignal.timeout(10_000),
+        });
+        const status = (await res.json()) as { groups?: GroupLine[] };
+        for (const g of status.groups ?? []) {
+          if (g.leader !== null && g.applied_index >= g.commit_index) continue;
+          lines.push(
+            `node ${id} ${g.name}: ${g.role}, leader ${g.leader}, term ${g.term}, commit ${g.commit_index}, ` +
+              `applied ${g.applied_index}, last ${g.last_index}`,
+          );
+        }
+      } catch (err) {
+        lines.push(`node ${id}: no cluster status (${String(err)})`);
+      }
+    }
+    if (lines.length === 0) lines.push('every group has a leader and has applied what it committed, on every node');
+    for (const id of this.ids()) {
+      if (this.exits.has(id)) continue;
+      const warnings = this.nodes
+        .stderrOf(id, undefined, 20_000)
+        .split('\n')
+        .filter((l) => /"level":"(warn|error|fatal)"/.test(l))
+        .slice(-4);
+      for (const w of warnings) lines.push(`node ${id} log: ${w.slice(0, 400)}`);
+    }
+    return lines.slice(0, linesMax).join('\n');
+  }
+
   async digests(id: number): Promise<Digests> {
     const res = await fetch(`${this.nodes.url(id)}/v1/api/admin/digests`, {
       headers: { Authorization: this.auth('root') },
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
-    const body = (await res.json()) as { groups?: Digests };
-    if (res.status !== 200 || body.groups === undefined) throw new Error(`digests of node ${id}: HTTP ${res.status}`);
-    return body.groups;
+    const text = await res.text();
+    const body = (res.headers.get('content-type')?.includes('json') === true ? JSON.parse(text) : {}) as {
+      groups?: Digests;
+    };
+    if (res.status === 200 && body.groups !== undefined) return body.groups;
+    // A digest is the hash of the group's snapshot: a state this node cannot snapshot is a bug, not a delay.
+    if (res.status === 500) throw new UnsnapshottableState(`node ${id} cannot take its state digests: ${text}`);
+    throw new Error(`digests of node ${id}: HTTP ${res.status} ${text.slice(0, 300)}`);
   }
 
   /**
@@ -255,12 +338,17 @@ export class FuzzCluster {
         if (verdict.agreed) return verdict.problems.length === 0 ? { kind: 'converged' } : diverged(verdict.problems);
         last = verdict.problems.join('; ');
       } catch (err) {
+        if (err instanceof UnsnapshottableState) return diverged([err.message]);
         last = String(err);
       }
       if (Date.now() > deadline) return diverged([`no common applied index within ${timeoutMs} ms: ${last}`]);
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
+}
+
+class UnsnapshottableState extends Error {
+  override readonly name = 'UnsnapshottableState';
 }
 
 /** The lines of a node's log (stderr) that say what went wrong (not its info lines), else its last lines. */

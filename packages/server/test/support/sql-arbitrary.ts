@@ -55,6 +55,12 @@ export const SIZES = {
   coalesceArgsMax: 80,
 } as const;
 
+/**
+ * For the alternatives of a choice whose first is the plain one (a pool name, a small number, the first role): a
+ * failing value shrinks across to it when that still fails, so the shrunk request says what matters.
+ */
+const CROSS_SHRINK = { withCrossShrink: true } as const;
+
 // ---------------------------------------------------------------- the pool and its canonical schemas
 
 /** Namespaces of the pool; `app` is created by the setup. */
@@ -221,6 +227,7 @@ const freshIdentifier: fc.Arbitrary<string> = fc.stringMatching(/^[a-z_][a-z0-9_
 /** A name from `pool` most of the time, else a fresh valid one, else one that breaks a rule. */
 function identifier(pool: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(
+    CROSS_SHRINK,
     { arbitrary: fc.constantFrom(...pool), weight: 40 },
     { arbitrary: fc.constantFrom(...pool.map((p) => p.toUpperCase())), weight: 1 },
     { arbitrary: freshIdentifier, weight: 3 },
@@ -288,6 +295,7 @@ const EDGE_NUMBERS = [
 ];
 
 const numberLiteral: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: fc.integer({ min: -1000, max: 100_000 }).map(String), weight: 6 },
   { arbitrary: fc.constantFrom(...EDGE_NUMBERS), weight: 3 },
   { arbitrary: fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String), weight: 1 },
@@ -330,6 +338,7 @@ const STRING_EDGES = [
 
 /** Short strings (big statements have their own, `longString`). */
 const stringValue: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: fc.string({ maxLength: 12 }), weight: 6 },
   { arbitrary: fc.constantFrom(...STRING_EDGES), weight: 4 },
   { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 1 },
@@ -381,6 +390,7 @@ function valueFor(type: ColumnType | undefined): fc.Arbitrary<string> {
       break;
   }
   return fc.oneof(
+    CROSS_SHRINK,
     { arbitrary: fitting, weight: 8 },
     { arbitrary: literal, weight: 1 },
     { arbitrary: fc.constant('NULL'), weight: 1 },
@@ -394,6 +404,7 @@ const param: fc.Arbitrary<string> = fc.oneof(
 
 /** Any literal, or a parameter now and then. */
 const literal: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: numberLiteral, weight: 12 },
   { arbitrary: stringLiteral, weight: 12 },
   { arbitrary: fc.constantFrom('TRUE', 'FALSE', 'NULL'), weight: 5 },
@@ -422,6 +433,7 @@ function args(items: readonly string[]): string {
 
 /** Column references: the pool's columns, qualified ones, unknown ones and Kalam's own. */
 const columnRef: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: fc.constantFrom(...POOL_COLUMNS), weight: 12 },
   { arbitrary: columnName, weight: 2 },
   { arbitrary: fc.constantFrom('notes.id', 'x.body', 'app.notes.id'), weight: 1 },
@@ -513,6 +525,7 @@ const hugeExpr: fc.Arbitrary<string> = fc.oneof(
 
 /** A WHERE condition: an expression tree, or a simple comparison on a pool column. */
 const condition: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: expr, weight: 10 },
   {
     arbitrary: fc
@@ -786,6 +799,7 @@ const dropTableStmt: fc.Arbitrary<string> = fc
 
 /** Storage paths: relative ones inside the node's data folder (or its parent, the test's temp folder), bad ones. */
 const storagePath: fc.Arbitrary<string> = fc.oneof(
+  CROSS_SHRINK,
   fc.constantFrom('fz-storage', 'fz storage/sub', '../fz-escape', '', '   ', 'ünï/表'),
   // Absolute paths no process can write to: a flush into them fails on every node alike.
   fc.constantFrom('/proc/kalam-fuzz', '/dev/null/kalam-fuzz'),
@@ -1062,6 +1076,7 @@ export const sqlText: fc.Arbitrary<string> = fc.oneof(
  * still reproduces it.
  */
 const actor: fc.Arbitrary<FuzzActor> = fc.oneof(
+  CROSS_SHRINK,
   { arbitrary: fc.constantFrom<FuzzActor>('fz_user', 'fz_user2'), weight: 4 },
   { arbitrary: fc.constant<FuzzActor>('fz_service'), weight: 2 },
   { arbitrary: fc.constant<FuzzActor>('fz_dba'), weight: 3 },
@@ -1111,18 +1126,26 @@ export const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
     };
   });
 
-/** A row of each pool table of `app` for every actor (USER and STREAM rows are per user), so filters have rows to read. */
+/**
+ * A row of each pool table in each pool namespace for every actor (USER and STREAM rows are per user), so that a
+ * filter tried alone has rows to read. Some rows are refused (the SHARED ones need service or higher): that is fine.
+ */
 export function setupRows(): { actor: FuzzActor; sql: string }[] {
-  return (Object.keys(FUZZ_ACTORS) as FuzzActor[]).flatMap((actor, i) => [
-    { actor, sql: `INSERT INTO app.notes (id, body, n, flag, ts) VALUES (${i + 1}, 'note ${actor}', ${i}, TRUE, 0)` },
-    { actor, sql: `INSERT INTO app.events (id, body, ts) VALUES (${i + 1}, 'event ${actor}', 0)` },
-    {
-      actor,
-      sql: `INSERT INTO app.wide (uid, id, body) VALUES ('00000000-0000-4000-8000-00000000000${i}', ${i}, 'w')`,
-    },
-    { actor, sql: `INSERT INTO app.shared_notes (id, body, score) VALUES (${i + 1}, 'shared ${actor}', 0.5)` },
-    { actor, sql: `INSERT INTO app.stored (id, body) VALUES (${i + 1}, 'stored ${actor}')` },
-  ]);
+  return POOL_NAMESPACES.flatMap((ns) =>
+    (Object.keys(FUZZ_ACTORS) as FuzzActor[]).flatMap((actor, i) => [
+      {
+        actor,
+        sql: `INSERT INTO ${ns}.notes (id, body, n, flag, ts) VALUES (${i + 1}, 'note ${actor}', ${i}, TRUE, 0)`,
+      },
+      { actor, sql: `INSERT INTO ${ns}.events (id, body, ts) VALUES (${i + 1}, 'event ${actor}', 0)` },
+      {
+        actor,
+        sql: `INSERT INTO ${ns}.wide (uid, id, body) VALUES ('00000000-0000-4000-8000-00000000000${i}', ${i}, 'w')`,
+      },
+      { actor, sql: `INSERT INTO ${ns}.shared_notes (id, body, score) VALUES (${i + 1}, 'shared ${actor}', 0.5)` },
+      { actor, sql: `INSERT INTO ${ns}.stored (id, body) VALUES (${i + 1}, 'stored ${actor}')` },
+    ]),
+  );
 }
 
 /** What the test runs before the fuzz, as root: the actors, the storage, the pool's namespaces and tables. */

@@ -330,12 +330,15 @@ class Reproducer {
 }
 
 /**
- * Tries each suspect alone on a fresh cluster; the first that reproduces is shrunk by fast-check (replayed from its
- * seed and path, so the shrinker starts from exactly that request). Returns what to print.
+ * Tries each incident's suspects alone on a fresh cluster, the first incident's first; the first that reproduces is
+ * shrunk by fast-check (replayed from its seed and path, so the shrinker starts from exactly that request). Returns
+ * what to print.
  */
-async function minimize(incident: Incident, budgetMs: number): Promise<string> {
+async function minimize(incidents: readonly Incident[], budgetMs: number): Promise<string> {
   const seen = new Set<number>();
-  const suspects = incident.suspects.filter((s) => !seen.has(s.index) && seen.add(s.index)).slice(0, SUSPECTS_MAX);
+  const suspects = incidents
+    .flatMap((incident) => incident.suspects.slice(0, SUSPECTS_MAX))
+    .filter((s) => !seen.has(s.index) && seen.add(s.index));
   const repro = new Reproducer();
   const started = Date.now();
   try {
@@ -376,8 +379,8 @@ async function minimize(incident: Incident, budgetMs: number): Promise<string> {
   return [
     `none of the ${suspects.length} suspects reproduces alone on a fresh cluster; the failure needs what came before.`,
     ...suspects.map((s) => `  ${idOf(s)} ${describeRequest(s.req)}`),
-    `the last state-changing requests that succeeded before it, oldest first:`,
-    ...incident.history.map((s) => `  ${idOf(s)} ${describeRequest(s.req).slice(0, 400)}`),
+    `the last state-changing requests that succeeded before the first incident, oldest first:`,
+    ...(incidents[0]?.history ?? []).map((s) => `  ${idOf(s)} ${describeRequest(s.req).slice(0, 400)}`),
   ].join('\n');
 }
 
@@ -438,10 +441,12 @@ test(
       await cluster.close();
       const budgetMs = Math.min(SHRINK_MS, FILE_TIMEOUT_MS - (Date.now() - testStarted) - SHRINK_MARGIN_MS);
       const minimal =
-        budgetMs < 30_000 ? `no time left to reproduce and shrink (${budgetMs} ms)` : await minimize(first, budgetMs);
+        budgetMs < 30_000
+          ? `no time left to reproduce and shrink (${budgetMs} ms)`
+          : await minimize(run.incidents, budgetMs);
       const all = run.incidents.map((inc, i) => `incident ${i + 1}:\n${describeIncident(inc)}`).join('\n\n');
       assert.fail(
-        `seed ${SEED}: ${all}\n\nthe first, reproduced: ${minimal}\n\n` +
+        `seed ${SEED}: ${all}\n\nreproduced alone: ${minimal}\n\n` +
           `replay: KALAM_FUZZ_SEED=${SEED} node scripts/run-tests.mjs fuzz-sql`,
       );
     }

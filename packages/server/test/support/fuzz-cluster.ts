@@ -356,7 +356,8 @@ function telling(stderr: string): string {
   const lines = stderr
     .split('\n')
     .filter((l) => l.trim() !== '' && !l.includes('"level":"info"') && !l.includes('"level":"debug"'));
-  const bad = lines.filter((l) => /Error|"level":"(error|fatal)"|fatal|invariant/i.test(l) && !/^\s+at /.test(l));
+  // A fatal log line or an uncaught error's first line; not warnings that merely mention an error.
+  const bad = lines.filter((l) => /"level":"(error|fatal)"|^\s*[A-Za-z]*Error\b/.test(l));
   return (bad.length > 0 ? bad.slice(0, 6) : lines.slice(-8)).map((l) => `    ${l.slice(0, 600)}`).join('\n');
 }
 

@@ -10,7 +10,8 @@
 // --drills: after the tests, run every shipped drill (cluster-configs/drills/*.toml) in its short version, one
 // after another, through `kalam drill run FILE --short --json`; each drill counts as one passed or failed item.
 // Their reports go to a temp folder, removed when the drill passed and kept (and named) when it failed.
-// Environment: TEST_CONCURRENCY (default: one test file per core).
+// Environment: TEST_CONCURRENCY (default: one test file per core); TEST_TIMEOUT_MS (default 10 minutes per test
+// file: a long run such as `TEST_TIMEOUT_MS=7200000 KALAM_FUZZ_STATEMENTS=200000 node scripts/run-tests.mjs fuzz-sql`).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -46,6 +47,11 @@ function testFiles(filters) {
   return files.filter((f) => filters.length === 0 || filters.some((filter) => f.includes(filter))).sort();
 }
 
+function testTimeoutMs() {
+  const fromEnv = Number(process.env.TEST_TIMEOUT_MS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : TEST_TIMEOUT_MS;
+}
+
 function concurrency() {
   const fromEnv = Number(process.env.TEST_CONCURRENCY);
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
@@ -71,7 +77,7 @@ function run(files) {
     '--test',
     '--test-reporter=spec',
     `--test-concurrency=${concurrency()}`,
-    `--test-timeout=${TEST_TIMEOUT_MS}`,
+    `--test-timeout=${testTimeoutMs()}`,
     ...files,
   ];
   const env = { ...process.env };

@@ -27,6 +27,7 @@ import type {
   UsersCommand,
   Value,
 } from './commands.js';
+import { storagePathProblem } from './cold/paths.js';
 import { COMMAND_LIMITS } from './limits.js';
 import { ScheduleError, checkCron } from './schedule.js';
 import { ApplyError } from './state/base.js';
@@ -266,6 +267,8 @@ function storageConfig(v: unknown): StorageConfig {
   }
   const path = text(c['path'], 'the storage PATH', COMMAND_LIMITS.pathCharsMax);
   if (path.trim() === '') throw invalid('a storage needs a non-empty PATH');
+  const problem = storagePathProblem(path);
+  if (problem !== undefined) throw invalid(problem);
   return { type, path };
 }
 

@@ -4,11 +4,16 @@
 // And a cluster whose log already holds such entries (written with the test-only planted bug `unchecked-commands`,
 // which reproduces the old behaviour: no checks, and apply stops the node) starts once the bug is gone and serves:
 // every replica answers the entry with the same refusal and moves on.
+// And storage PATHs that cannot hold files (under /dev/null, under /proc, a file in the way) are refused when
+// CREATE STORAGE is planned; a flush into a storage whose folder stopped working fails its job, every node up.
 // How: real `kalam serve` processes (KalamNodes), the HTTP API, and the admin digests of every group.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { basic, rowsOf, sql } from './support/net.js';
+import { basic, eventually, rowsOf, sql } from './support/net.js';
 import type { JsonReply } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
@@ -94,4 +99,49 @@ test('a log that holds those entries (the old behaviour, planted) starts and ser
   assert.equal(again.status, 400, 'now refused when planned');
   await nodes.digestsAgree(20_000);
   for (const id of nodes.ids()) assert.equal(await nodes.exitOf(id, 0), null, `node ${id} is still running`);
+});
+
+test('storage PATHs that cannot hold files are refused; a flush into one that stopped working fails the job, not the nodes', async (t) => {
+  // Found by the SQL fuzz test: a dba's storage under /dev/null stopped every node at the flush's apply (ENOTDIR),
+  // one under /proc froze every node inside apply (Node 20's recursive mkdirSync loops there).
+  const nodes = await KalamNodes.start({ members: 3, adminEndpoints: true });
+  t.after(() => nodes.close());
+  const scratch = mkdtempSync(join(tmpdir(), 'kalam-poison-storage-'));
+  t.after(() => rmSync(scratch, { recursive: true, force: true }));
+  await setUp(nodes);
+  const aFile = join(scratch, 'a-file');
+  writeFileSync(aFile, 'not a folder');
+  for (const [i, path] of ['/dev/null/kalam-x', '/proc/kalam-x', '../escape', `${aFile}/sub`].entries()) {
+    const r = await sql(nodes.url((i % 3) + 1), root, `CREATE STORAGE bad${i} TYPE 'filesystem' PATH '${path}'`);
+    assert.equal(r.status, 400, `${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    assert.equal(errorCode(r), 'INVALID_INPUT', JSON.stringify(r.body));
+  }
+  // A storage that worked when it was made, and then a file took its folder's place on every node.
+  const folder = join(scratch, 'cold');
+  const setup = [
+    `CREATE STORAGE cold TYPE 'filesystem' PATH '${folder}'`,
+    "CREATE SHARED TABLE app.shared_t (id BIGINT PRIMARY KEY) WITH (STORAGE_ID = 'cold')",
+    'INSERT INTO app.shared_t (id) VALUES (1), (2)',
+  ];
+  for (const text of setup) {
+    const r = await sql(nodes.url(1), root, text);
+    assert.equal(r.status, 200, `${text}: ${JSON.stringify(r.body)}`);
+  }
+  rmSync(folder, { recursive: true, force: true });
+  writeFileSync(folder, 'not a folder either');
+  const flush = await sql(nodes.url(2), root, 'FLUSH TABLE app.shared_t');
+  assert.equal(flush.status, 200, JSON.stringify(flush.body));
+  const jobId = String(rowsOf(flush)[0]![0]);
+  const failed = await eventually(30_000, `job ${jobId} did not fail`, async () => {
+    const [row] = rowsOf(
+      await sql(nodes.url(1), root, `SELECT status, error_message FROM system.jobs WHERE job_id = '${jobId}'`),
+    );
+    return row?.[0] === 'failed' ? String(row[1]) : undefined;
+  });
+  assert.match(failed, /cannot write files/);
+  for (const id of nodes.ids()) assert.equal(await nodes.exitOf(id, 0), null, `node ${id} is still running`);
+  for (const id of nodes.ids()) {
+    assert.deepEqual(rowsOf(await sql(nodes.url(id), root, 'SELECT id FROM app.shared_t ORDER BY id')), [[1], [2]]);
+  }
+  await nodes.digestsAgree(20_000);
 });

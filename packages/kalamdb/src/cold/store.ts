@@ -22,7 +22,7 @@
  * Crash safety: a file is written (tmp, fsync, rename) before the transaction that names it commits — a replay
  * rewrites the same bytes; a file is deleted only after the transaction that dropped it committed (`afterCommit`).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
@@ -33,6 +33,7 @@ import { splitTableId } from '../tables.js';
 import type { TableRef } from '../tables.js';
 import { RowCache } from './cache.js';
 import { COLD_LIMITS } from './limits.js';
+import { makeDirs, probeDir } from './paths.js';
 import { decodeParquet, encodeParquet } from './parquet.js';
 import type { ColdColumn, ColdRow } from './parquet.js';
 
@@ -314,9 +315,28 @@ export class ColdStore {
       .prepare<[string], { config_json: string }>('SELECT config_json FROM sys_storages WHERE storage_id = ?')
       .get(storageId);
     if (s === undefined) return join(dataDir, 'storage');
-    const path = (JSON.parse(s.config_json) as { path: string }).path;
+    return this.storageDir((JSON.parse(s.config_json) as { path: string }).path);
+  }
+
+  /** The folder a storage PATH means on this node. */
+  private storageDir(path: string): string {
     // An absolute path may be one folder that several nodes of one host see: each node keeps its own copy under it.
-    return isAbsolute(path) ? join(path, `node-${this.nodeId}`) : join(dataDir, path);
+    return isAbsolute(path) ? join(path, `node-${this.nodeId}`) : join(this.dataDir as string, path);
+  }
+
+  /**
+   * Whether this node can keep files under a storage PATH (cold/paths.ts probeDir): undefined when it can, else
+   * what its disk said. Asked when CREATE STORAGE is planned. Always fine on a node without a data folder.
+   */
+  probeStorage(path: string): string | undefined {
+    if (this.dataDir === null) return undefined;
+    return probeOrProblem(this.storageDir(path));
+  }
+
+  /** Whether this node can write a table's flushed files: asked by a job before it proposes any. */
+  probeTable(t: TableRef): string | undefined {
+    if (this.dataDir === null) return undefined;
+    return probeOrProblem(this.tableBase(t));
   }
 
   /** Queues a file of the manifest for deletion after commit. */
@@ -354,7 +374,7 @@ export class ColdStore {
 
   private writeFile(dir: string, file: ColdFileWithRows): void {
     const path = join(dir, file.fileName);
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     const bytes = encodeParquet(file.columns, file.rows);
     const tmp = `${path}.tmp`;
     const fd = openSync(tmp, 'w');
@@ -408,4 +428,13 @@ export function mergeLatest(
 /** A primary key value as a map key. */
 export function pkKey(v: Value): string {
   return JSON.stringify(v);
+}
+
+function probeOrProblem(dir: string): string | undefined {
+  try {
+    probeDir(dir);
+    return undefined;
+  } catch (err) {
+    return `${dir}: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }

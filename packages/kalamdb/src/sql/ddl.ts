@@ -16,6 +16,7 @@ import type {
   ShowTables,
 } from '@kalam/sql';
 import type { Value } from '../commands.js';
+import { storagePathProblem } from '../cold/paths.js';
 import { MetaSystem } from '../group-id.js';
 import { checkIdentifier } from '../tables.js';
 import { checkAlter, checkTableId } from '../validate.js';
@@ -214,6 +215,14 @@ export async function describeTable(ctx: EngineContext, scope: StatementScope, s
 export async function createStorage(ctx: EngineContext, scope: StatementScope, s: CreateStorage): Promise<QueryResult> {
   requireRole(scope.session, 'dba', 'CREATE STORAGE');
   const config = { type: s.type, path: s.path };
+  // The PATH's text first (the validator's rule, so nothing is made under /proc), then whether this node can keep
+  // files there: a PATH that is wrong everywhere fails here, not later when every node applies a flush into it.
+  const problem = storagePathProblem(s.path);
+  if (problem !== undefined) throw new KalamError('INVALID_INPUT', `CREATE STORAGE ${s.id}: ${problem}`);
+  const unusable = ctx.machines.cold.probeStorage(s.path);
+  if (unusable !== undefined) {
+    throw new KalamError('INVALID_INPUT', `CREATE STORAGE ${s.id}: node ${ctx.nodeId} cannot keep files at ${unusable}`);
+  }
   accepted(await ctx.executor.executeSystem({ type: 'RegisterStorage', storageId: s.id, config }));
   return messageResult(`Storage ${s.id} created`);
 }

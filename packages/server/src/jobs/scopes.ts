@@ -74,6 +74,13 @@ export async function proposeDataJob(
   scope: string,
   cmd: DataJobCommand,
 ): Promise<DataResponse> {
+  // Every replica writes the files this command makes when it applies it, and a replica that cannot stops (its
+  // own disk failed). A folder that is unusable here is most likely unusable everywhere (a storage PATH with a
+  // file in the way): the job fails with what the disk said instead of proposing a command that stops every node.
+  const unusable = ctx.machines.cold.probeTable(t);
+  if (unusable !== undefined) {
+    throw new JobFailed(`${cmd.type} of ${t.tableId}: node ${ctx.executor.nodeId()} cannot write files at ${unusable}`);
+  }
   const stamp = { metaIndex: ctx.machines.system.appliedIndex(), incarnation: t.incarnation };
   const r = await ctx.step(() =>
     isPerUser(t)

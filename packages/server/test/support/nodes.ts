@@ -258,8 +258,9 @@ export class KalamNodes {
     rmSync(this.dataDir(id), { recursive: true, force: true });
   }
 
-  stderrOf(id: number, node = this.running.get(id)): string {
-    return (node?.stderr.join('') ?? '').slice(-3000);
+  /** The last `chars` characters node `id` wrote to stderr (its JSON log, and a crash's stack). */
+  stderrOf(id: number, node = this.running.get(id), chars = 3000): string {
+    return (node?.stderr.join('') ?? '').slice(-chars);
   }
 
   async close(): Promise<void> {

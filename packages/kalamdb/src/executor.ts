@@ -115,8 +115,8 @@ export class StateMachines {
   }
 
   /** Loads the manifest of flushed files from data.db and checks the files exist (startup, before any apply). */
-  loadCold(): Promise<void> {
-    return this.cold.load();
+  loadCold(): void {
+    this.cold.load();
   }
 
   of(group: GroupId): KalamStateMachine<{ readonly type: string }, unknown> {

@@ -188,7 +188,7 @@ function rowsOf(m: StateMachines, userId: string): [unknown, unknown][] {
   return sm.userRows('app.notes', userId).map((r) => [r['id'], r['body']]);
 }
 
-test('a node restarted after flushes decodes nothing at start and answers from its files', async (t) => {
+test('a node restarted after flushes decodes nothing at start and answers from its files', (t) => {
   const n = node(t);
   const before = n.open();
   applySystem(before, NOTES_DDL);
@@ -216,7 +216,7 @@ test('a node restarted after flushes decodes nothing at start and answers from i
   n.close(before);
 
   const after = n.open();
-  await after.loadCold();
+  after.loadCold();
   assert.equal(after.cold.filesOf(NOTES, 'alice').length, 3, 'the manifest is loaded');
   assert.deepEqual(after.cold.cacheStats(), { entries: 0, rows: 0, maxRows: COLD_LIMITS.cachedRowsMax });
   assert.deepEqual(Buffer.from(after.userShards[shard]!.snapshot()), snapshot, 'the dump decodes the files alike');
@@ -230,7 +230,7 @@ test('a node restarted after flushes decodes nothing at start and answers from i
   assert.deepEqual(rowsOf(after, 'bob'), expected('bob', 1, 2));
 });
 
-test('a tiny cache bound holds at most that many decoded rows and reads stay right', async (t) => {
+test('a tiny cache bound holds at most that many decoded rows and reads stay right', (t) => {
   const n = node(t);
   const limit = 7;
   const m = n.open(limit);
@@ -257,12 +257,12 @@ test('a tiny cache bound holds at most that many decoded rows and reads stay rig
   check(m);
   n.close(m);
   const again = n.open(limit);
-  await again.loadCold();
+  again.loadCold();
   assert.equal(again.cold.cacheStats().entries, 0);
   check(again);
 });
 
-test('a flushed file missing at startup is a clear error', async (t) => {
+test('a flushed file missing at startup is a clear error', (t) => {
   const n = node(t);
   const m = n.open();
   applySystem(m, NOTES_DDL);
@@ -271,9 +271,12 @@ test('a flushed file missing at startup is a clear error', async (t) => {
   n.close(m);
   unlinkSync(join(n.dir, 'storage', 'app', 'notes', '2', 'users', 'alice', second));
   const again = n.open();
-  await assert.rejects(again.loadCold(), (err: unknown) => {
-    assert.ok(err instanceof ColdStoreError);
-    assert.ok(err.message.includes(`${second} of app.notes is missing`), err.message);
-    return true;
-  });
+  assert.throws(
+    () => again.loadCold(),
+    (err: unknown) => {
+      assert.ok(err instanceof ColdStoreError);
+      assert.ok(err.message.includes(`${second} of app.notes is missing`), err.message);
+      return true;
+    },
+  );
 });

@@ -58,8 +58,8 @@ export {
   nextDue,
   scheduledJobId,
   testSwitches,
-} from './jobs/index.js';
-export type { JobLog, JobManagerOptions, JobType, TestSwitches } from './jobs/index.js';
+} from '@kalam/kalamdb';
+export type { JobLog, JobManagerOptions, JobType, TestSwitches } from '@kalam/kalamdb';
 export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';
 export { WS_LIMITS } from './ws/limits.js';
 export { WS_PATH, attachLiveQueries } from './ws/server.js';

@@ -29,7 +29,7 @@ import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
-import { JobManager, testSwitches } from './jobs/index.js';
+import { JobManager, testSwitches } from '@kalam/kalamdb';
 import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
 
@@ -158,7 +158,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
       uncheckedCommands,
     });
-    await machines.loadCold(); // the flushed files' manifest, before Raft applies anything
+    machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
     if (config.mode === 'cluster') {
       manager = await startRaft(config, machines, log);

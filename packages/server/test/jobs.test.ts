@@ -44,7 +44,7 @@ interface Node {
 
 async function open(dir: string, clock = { ms: 1_700_000_000_000 }): Promise<Node> {
   const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
-  await machines.loadCold();
+  machines.loadCold();
   const executor = new StandaloneExecutor(machines);
   const now = (): number => clock.ms;
   const engine = new SqlEngine({ executor, machines, nodeId: 1, now });

@@ -683,7 +683,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
   private restart(n: N): void {
     n.up = true;
     this.guard(n, () => this.boot(n));
-    this.onRestart(n);
+    if (n.driver !== undefined) this.onRestart(n); // a boot that threw is a violation already (guard)
     this.schedule(this.faults.int(SIM_LIMITS.tickMs), { kind: 'tick', node: n.id, epoch: n.epoch });
     this.trace.record(`${this.now} restart n${n.id}`);
   }

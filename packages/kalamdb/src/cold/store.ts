@@ -22,8 +22,7 @@
  * Crash safety: a file is written (tmp, fsync, rename) before the transaction that names it commits — a replay
  * rewrites the same bytes; a file is deleted only after the transaction that dropped it committed (`afterCommit`).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 
 import { Catalog } from '../catalog.js';
@@ -132,8 +131,11 @@ export class ColdStore {
     this.catalog = new Catalog(store);
   }
 
-  /** Loads the manifest and checks that every file it names exists (startup, before any apply); decodes nothing. */
-  async load(): Promise<void> {
+  /**
+   * Loads the manifest and checks that every file it names exists (startup, before any apply); decodes nothing.
+   * Synchronous: nothing else runs yet, and the simulator opens a node's data.db inside one event.
+   */
+  load(): void {
     const rows = this.store.db
       .prepare<[], ManifestRow>('SELECT * FROM cold_files ORDER BY table_id, incarnation, scope, ordinal')
       .all();
@@ -144,7 +146,7 @@ export class ColdStore {
       const path = join(r.dir, r.file_name);
       let isFile: boolean;
       try {
-        isFile = (await stat(path)).isFile();
+        isFile = statSync(path).isFile();
       } catch (cause) {
         throw new ColdStoreError(`flushed file ${path} of ${r.table_id} is missing or unreadable`, { cause });
       }

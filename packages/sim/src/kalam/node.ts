@@ -12,8 +12,8 @@ import { join } from 'node:path';
 
 import type { GroupSpec, RaftDriver } from '@kalam/multiraft';
 import type { NodeId } from '@kalam/raft';
-import type { GroupId, RaftHost, ShardingConfig, StateMachinesOptions } from '@kalam/kalamdb';
-import { DataStore, RaftExecutor, SqlEngine, StateMachines, allGroups, groupNumber } from '@kalam/kalamdb';
+import type { GroupId, RaftHost, ShardingConfig, StateMachinesOptions, TestSwitches } from '@kalam/kalamdb';
+import { DataStore, JobManager, RaftExecutor, SqlEngine, StateMachines, allGroups, groupNumber } from '@kalam/kalamdb';
 import { SimProcess } from '../process.js';
 
 /** What a Kalam node needs from the run around it. */
@@ -25,6 +25,10 @@ export interface KalamNodeHost {
   /** The run's scratch folder for flushed files (a node's life gets its own folder under it). */
   readonly dir: string;
   readonly machineOptions: StateMachinesOptions;
+  /** Resolves after `ms` of simulated time, unless `node`'s life ends first (then never). */
+  sleep(node: NodeId, ms: number): Promise<void>;
+  /** The job manager's test switches: a retention schedule of its own, so retention runs within a seed. */
+  readonly jobSwitches: TestSwitches;
   /** When set, every Raft call the executor makes (and its end) is written here: a debugging trace. */
   readonly raftCalls?: (line: string) => void;
 }
@@ -32,6 +36,8 @@ export interface KalamNodeHost {
 export class KalamNode extends SimProcess {
   machines!: StateMachines;
   engine!: SqlEngine;
+  /** This life's job manager (flush, compaction, retention), polled by the simulation. */
+  jobs: JobManager | undefined;
   readonly layout: GroupId[];
   private store: DataStore | undefined;
   private dataDir = '';
@@ -66,6 +72,7 @@ export class KalamNode extends SimProcess {
       dataDir: this.dataDir,
       nodeId: this.id,
     });
+    this.machines.loadCold(); // the flushed files' manifest, before Raft applies anything (as `kalam serve` does)
     return this.machines.groupSpecs();
   }
 
@@ -74,6 +81,19 @@ export class KalamNode extends SimProcess {
     const driver = this.driver;
     if (driver === undefined) throw new Error(`node ${this.id} has no driver`);
     const executor = new RaftExecutor(this.machines, this.traced(driver), 2_000);
+    // The job manager `kalam serve` runs, on this node's simulated clock: the simulation polls it (`pollJobs`).
+    this.jobs = new JobManager({
+      executor,
+      machines: this.machines,
+      onLeaderChange: (fn) => {
+        driver.events.on('leaderChange', fn);
+        return () => void driver.events.off('leaderChange', fn);
+      },
+      now: () => this.host.now(),
+      sleep: (ms) => this.host.sleep(this.id, ms),
+      testSwitches: this.host.jobSwitches,
+    });
+    this.jobs.watchLeadership();
     this.engine = new SqlEngine({
       executor,
       machines: this.machines,
@@ -122,6 +142,7 @@ export class KalamNode extends SimProcess {
    */
   override crash(): void {
     super.crash();
+    this.jobs = undefined; // its pass, if any, waits on promises of the ended life that never settle
     if (this.loseDataOnCrash) this.close();
   }
 

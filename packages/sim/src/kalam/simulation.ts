@@ -28,7 +28,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ApplyFatalError, KalamError, ShardRouter, dataSharedShard, groupNumber } from '@kalam/kalamdb';
+import { ApplyFatalError, JOBS_LIMITS, KalamError, ShardRouter, dataSharedShard, groupNumber } from '@kalam/kalamdb';
 import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
@@ -73,6 +73,10 @@ export interface KalamSimStats extends ClusterStats {
   /** Statements of the hostile client (workload.ts). */
   hostile: number;
   ddlApplied: number;
+  /** FLUSH statements run during the faults, and the jobs that ended (system.jobs on the first node). */
+  flushes: number;
+  jobsCompleted: number;
+  jobsFailed: number;
   setupTicks: number;
   livenessTicks: number;
 }
@@ -145,6 +149,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   private readonly initialValues: Record<string, Value> = {};
   private ddlBusy = false;
   private hostileBusy = false;
+  private jobsPolledAt = -Infinity;
   /** The node whose disk was lost and has not caught up yet, with the commit index each group had then. */
   private recovering: { readonly node: KalamNode; readonly targets: readonly number[] } | undefined;
   /** Statements under way, by the node that runs them: a crash answers them `unknown`. */
@@ -179,6 +184,9 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       ddlDuringFaults: 0,
       hostile: 0,
       ddlApplied: 0,
+      flushes: 0,
+      jobsCompleted: 0,
+      jobsFailed: 0,
       setupTicks: 0,
       livenessTicks: 0,
     };
@@ -205,6 +213,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       defer: (node: NodeId, fn: () => void) => this.defer(node, fn),
       dir: this.dir,
       machineOptions,
+      sleep: (node: NodeId, ms: number) => this.sleep(node, ms),
+      jobSwitches: { stepDelayMs: 0, retentionCron: JOB_RETENTION_CRON, deletedRetentionMs: 1_000 },
       ...(opts.onRaftCall !== undefined ? { raftCalls: opts.onRaftCall } : {}),
     };
     for (const id of ids) nodes.push(new KalamNode(id, sharding, host));
@@ -307,6 +317,18 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     this.schedule(0, { kind: 'soon', node, epoch: n.epoch, fn });
   }
 
+  private sleep(node: NodeId, ms: number): Promise<void> {
+    const n = this.node(node);
+    return new Promise((resolve) => this.schedule(ms, { kind: 'soon', node, epoch: n.epoch, fn: resolve }));
+  }
+
+  /** Every JOBS_LIMITS.pollMs, each reachable node's job manager looks for work (it acts only on meta:jobs' leader). */
+  private jobsStep(): void {
+    if (this.now - this.jobsPolledAt < JOBS_LIMITS.pollMs) return;
+    this.jobsPolledAt = this.now;
+    for (const n of this.nodes) if (n.reachable()) n.jobs?.poll();
+  }
+
   protected onNewLeader(n: KalamNode): void {
     // Kill a fresh leader before its entries spread.
     if (this.faults.chance(this.profile.crashNewLeaderChance)) {
@@ -318,6 +340,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   protected control(): void {
     this.answerCheck();
+    this.jobsStep();
     switch (this.phase) {
       case 'setup':
         this.setupStep();
@@ -605,11 +628,13 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     const roll = this.ddlRand.float();
     const user = this.clients[this.ddlRand.int(this.clients.length)]!.session;
     let steps: [Session, string][];
-    if (roll < 0.35 || this.sideTables === 0) {
+    if (roll < 0.3 || this.sideTables === 0) {
       const t = `app.side${++this.sideTables}`;
       steps = [
         [ROOT, `CREATE USER TABLE ${t} (k TEXT PRIMARY KEY, v BIGINT)`],
-        [user, `INSERT INTO ${t} (k, v) VALUES ('x', ${this.now})`],
+        [user, `INSERT INTO ${t} (k, v) VALUES ('x', ${this.now}), ('y', ${this.now})`],
+        // A soft-deleted row, for retention to purge (the seed's schedule runs it every 3 s).
+        [user, `DELETE FROM ${t} WHERE k = 'y'`],
       ];
     } else if (roll < 0.55) {
       steps = [[ROOT, `ALTER TABLE ${USER_TABLE} ADD COLUMN extra${++this.sideColumns} TEXT`]];
@@ -620,6 +645,12 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         [ROOT, `CREATE SHARED TABLE IF NOT EXISTS ${t} (id BIGINT PRIMARY KEY, note TEXT)`],
         [ROOT, `INSERT INTO ${t} (id, note) VALUES (${this.now}, 'again')`],
       ];
+    } else if (roll < 0.9) {
+      // Flush jobs (and the compactions they lead to) run on meta:jobs' leader while the faults go on.
+      const which = this.ddlRand.int(3);
+      const flush = ['FLUSH TABLE app.reg', 'FLUSH TABLE app.shared', 'FLUSH ALL TABLES IN app'][which]!;
+      steps = [[ROOT, flush]];
+      this.stats.flushes++;
     } else {
       const ns = `tmp${this.sideTables}`;
       steps = [
@@ -729,6 +760,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       );
     }
     this.checkTables();
+    for (const j of this.nodes[0]!.machines.jobs.jobs()) {
+      if (j['status'] === 'completed') this.stats.jobsCompleted++;
+      else if (j['status'] === 'failed') this.stats.jobsFailed++;
+    }
   }
 
   /** Every table of the catalog reads the same rows on every node, for every user and for the shared rows. */
@@ -772,6 +807,9 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 }
 
 const decoder = new TextDecoder();
+
+/** Retention every 3 s of simulated time (the default schedule's once a minute would never fire in a seed). */
+const JOB_RETENTION_CRON = '*/3 * * * * *';
 
 /** FNV-1a over a snapshot's bytes (as text: the snapshots are canonical JSON). */
 function digestOf(bytes: Uint8Array): number {

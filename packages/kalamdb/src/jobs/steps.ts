@@ -4,8 +4,8 @@
  * asks again when the target group has no leader yet. Every job is a sequence of such steps, so losing leadership or
  * a kill stops it between two commands, never inside one.
  */
-import { MetaJobs } from '@kalam/kalamdb';
-import type { CommandExecutor, StateMachines } from '@kalam/kalamdb';
+import { MetaJobs } from '../group-id.js';
+import type { CommandExecutor, StateMachines } from '../executor.js';
 import { MultiRaftError } from '@kalam/multiraft';
 
 import { JOBS_LIMITS } from './limits.js';
@@ -40,6 +40,8 @@ export class JobContext {
     readonly job: JobRow,
     private readonly signal: AbortSignal,
     private readonly stepDelayMs: number,
+    /** Waits `ms` on the node's clock (real timers in a node, the simulated clock in the simulator). */
+    private readonly sleep: (ms: number) => Promise<void> = realSleep,
   ) {}
 
   /** Throws JobAborted when the job must stop now. */
@@ -54,7 +56,7 @@ export class JobContext {
 
   /** The test switch (manager.ts): a pause after each data command of a job, so a test can kill the leader mid-job. */
   async testPause(): Promise<void> {
-    if (this.stepDelayMs > 0) await sleep(this.stepDelayMs);
+    if (this.stepDelayMs > 0) await this.sleep(this.stepDelayMs);
   }
 
   /** Runs one command of the job (see the module comment); `fn` proposes it and returns its response. */
@@ -66,12 +68,12 @@ export class JobContext {
       } catch (err) {
         const transient = err instanceof MultiRaftError && TRANSIENT.has(err.code);
         if (!transient || attempt >= JOBS_LIMITS.stepAttemptsMax) throw err;
-        await sleep(JOBS_LIMITS.stepRetryMs);
+        await this.sleep(JOBS_LIMITS.stepRetryMs);
       }
     }
   }
 }
 
-export function sleep(ms: number): Promise<void> {
+export function realSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -11,8 +11,11 @@
  *   jobs older than JOBS_LIMITS.jobHistoryMs leave system.jobs (PurgeJobs).
  * Both are idempotent (a re-run finds nothing more to drop or a file set that is already merged): orphans re-queue.
  */
-import type { ColdFile, ColdStore, Cutoffs, TableInfo } from '@kalam/kalamdb';
-import { MetaSystem, pastCutoff, seqFloor } from '@kalam/kalamdb';
+import type { ColdFile, ColdStore } from '../cold/store.js';
+import type { Cutoffs } from '../cold/retention.js';
+import type { TableInfo } from '../catalog.js';
+import { MetaSystem } from '../group-id.js';
+import { pastCutoff, seqFloor } from '../cold/retention.js';
 
 import { JOBS_LIMITS } from './limits.js';
 import { forEachScope, proposeDataJob, refusalOf, tableOf, tablesOf } from './scopes.js';

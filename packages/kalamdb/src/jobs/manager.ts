@@ -37,18 +37,12 @@
  * KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default retention schedule's
  * cron expression and soft-delete retention, so that a test sees retention within seconds.
  */
-import {
-  COMMAND_LIMITS,
-  DEFAULT_RETENTION_SCHEDULE_ID,
-  JOB_ID_PREFIX,
-  MetaJobs,
-  checkCron,
-  dueBetween,
-  nextDue,
-  groupNumber,
-  scheduledJobId,
-} from '@kalam/kalamdb';
-import type { CommandExecutor, JobsCommand, StateMachines } from '@kalam/kalamdb';
+import { COMMAND_LIMITS } from '../limits.js';
+import { checkCron, DEFAULT_RETENTION_SCHEDULE_ID, dueBetween, nextDue, scheduledJobId } from '../schedule.js';
+import { JOB_ID_PREFIX } from '../sql/jobs.js';
+import { groupNumber, MetaJobs } from '../group-id.js';
+import type { CommandExecutor, StateMachines } from '../executor.js';
+import type { JobsCommand } from '../commands.js';
 
 import { runFlush } from './flush.js';
 import { JOBS_LIMITS } from './limits.js';
@@ -82,6 +76,8 @@ export interface JobManagerOptions {
   readonly testSwitches?: TestSwitches;
   /** Whether to install the default retention schedule on becoming leader (default true). */
   readonly defaultSchedules?: boolean;
+  /** Waits on the node's clock between a job's retries (default: real timers; the simulator's clock there). */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface TestSwitches {
@@ -135,16 +131,28 @@ export class JobManager {
     this.log = opts.log ?? (() => undefined);
   }
 
+  /** Listens for leadership changes and polls every JOBS_LIMITS.pollMs on a real timer. */
   start(): void {
+    this.watchLeadership();
+    this.timer = setInterval(() => this.poll(), JOBS_LIMITS.pollMs);
+  }
+
+  /**
+   * Listens for leadership changes of meta:jobs (start() does this; a caller with its own clock — the simulator —
+   * calls this once and `poll()` on its clock).
+   */
+  watchLeadership(): void {
     this.unsubscribe = this.opts.onLeaderChange?.((e) => {
       if (e.groupId !== groupNumber(MetaJobs) || e.isLocal) return;
       // Lost meta:jobs: stop claiming now and stop the running job at its next step.
       this.leading = false;
       this.abort.abort();
     });
-    this.timer = setInterval(() => {
-      this.pass ??= this.runPass().finally(() => (this.pass = undefined));
-    }, JOBS_LIMITS.pollMs);
+  }
+
+  /** Starts a pass unless one is still running. */
+  poll(): void {
+    this.pass ??= this.runPass().finally(() => (this.pass = undefined));
   }
 
   async stop(): Promise<void> {
@@ -366,6 +374,7 @@ export class JobManager {
       job,
       this.abort.signal,
       (this.opts.testSwitches ?? NO_SWITCHES).stepDelayMs,
+      this.opts.sleep,
     );
     let result: string;
     try {

@@ -3,8 +3,11 @@
  * in every shard that holds it (after a read barrier on each shard), and proposing a data job command to the shard
  * of a scope.
  */
-import { MetaSystem, dataSharedShard, dataUserShard } from '@kalam/kalamdb';
-import type { DataJobCommand, DataResponse, GroupId, HotStats, TableInfo } from '@kalam/kalamdb';
+import { dataSharedShard, dataUserShard, MetaSystem } from '../group-id.js';
+import type { DataJobCommand, DataResponse } from '../commands.js';
+import type { GroupId } from '../group-id.js';
+import type { HotStats } from '../state/data.js';
+import type { TableInfo } from '../catalog.js';
 
 import { JobFailed } from './steps.js';
 import type { JobContext } from './steps.js';

@@ -96,6 +96,7 @@ export {
 } from './schedule.js';
 export {
   KalamError,
+  SCRYPT_PASSWORDS,
   SQL_ENGINE_LIMITS,
   SeqGenerator,
   SqlEngine,
@@ -110,6 +111,7 @@ export type {
   ClusterView,
   ColumnInfo,
   EvalLimits,
+  Passwords,
   ExecuteOptions,
   KalamErrorCode,
   QueryResult,

@@ -26,7 +26,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 
 import { FuzzCluster, REQUEST_TIMEOUT_MS, SNAPSHOT_THRESHOLD, type Outcome } from './support/fuzz-cluster.js';
-import { fuzzRequest, type FuzzRequest } from './support/sql-arbitrary.js';
+import { fuzzRequest, type FuzzRequest } from '@kalam/sim';
 
 function envInt(name: string, fallback: number): number {
   const text = process.env[name];

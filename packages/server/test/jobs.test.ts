@@ -42,7 +42,7 @@ interface Node {
   clock: { ms: number };
 }
 
-async function open(dir: string, clock = { ms: 1_700_000_000_000 }): Promise<Node> {
+function open(dir: string, clock = { ms: 1_700_000_000_000 }): Node {
   const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
   machines.loadCold();
   const executor = new StandaloneExecutor(machines);
@@ -95,7 +95,7 @@ async function setup(node: Node): Promise<void> {
 }
 
 test('FLUSH TABLE runs once through the job manager and reads merge hot and flushed rows', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   const flush = await q(node, root, 'FLUSH TABLE app.items');
   const jobId = String(flush.rows[0]![0]);
@@ -139,13 +139,13 @@ test('FLUSH TABLE runs once through the job manager and reads merge hot and flus
 
   // Reopened from disk: the flushed rows come back from the Parquet files.
   node.machines.store.close();
-  const again = await open(node.dir, node.clock);
+  const again = open(node.dir, node.clock);
   assert.deepEqual(await rows(again, 'SELECT id, label, n FROM app.items ORDER BY id'), expected);
 
   // A snapshot of alice's shard carries the flushed rows to a node that never had them.
   const shard = again.machines.router.userShard('alice');
   const snap = again.machines.userShards[shard]!.snapshot();
-  const fresh = await open(tempDir(t));
+  const fresh = open(tempDir(t));
   await fresh.engine.execute(root, 'CREATE NAMESPACE app');
   await fresh.engine.execute(root, 'CREATE USER TABLE app.items (id BIGINT PRIMARY KEY, label TEXT, n INT)');
   fresh.machines.userShards[shard]!.restore({ index: 1_000, term: 1, data: snap });
@@ -161,7 +161,7 @@ test('FLUSH TABLE runs once through the job manager and reads merge hot and flus
 });
 
 test('retention drops STREAM rows past TTL and purges soft-deleted rows past retention, hot and flushed', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await node.engine.execute(root, 'CREATE NAMESPACE app');
   await node.engine.execute(root, 'CREATE STREAM TABLE app.ev (id BIGINT PRIMARY KEY, v TEXT) WITH (TTL_SECONDS = 60)');
   await node.engine.execute(root, 'CREATE USER TABLE app.items (id BIGINT PRIMARY KEY, label TEXT)');
@@ -226,7 +226,7 @@ test('retention drops STREAM rows past TTL and purges soft-deleted rows past ret
 });
 
 test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes leader', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   const a = String((await q(node, root, 'FLUSH TABLE app.items')).rows[0]![0]);
   await q(node, root, `KILL JOB '${a}'`);
@@ -254,7 +254,7 @@ test('KILL JOB cancels; an orphaned running job is re-queued when a node becomes
 });
 
 test('FLUSH ALL TABLES [IN ns] returns one job id per table; users may not flush', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   await node.engine.execute(root, 'CREATE SHARED TABLE app.board (id BIGINT PRIMARY KEY, v TEXT)');
   await node.engine.execute(root, 'CREATE NAMESPACE other');
@@ -277,7 +277,7 @@ test('FLUSH ALL TABLES [IN ns] returns one job id per table; users may not flush
 });
 
 test('a table with STORAGE_ID flushes under that storage: relative to data_dir, or <path>/node-<id> when absolute', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   const elsewhere = tempDir(t);
   await node.engine.execute(root, 'CREATE NAMESPACE app');
   await node.engine.execute(root, "CREATE STORAGE rel TYPE 'filesystem' PATH 'cold'");
@@ -299,7 +299,7 @@ test('a table with STORAGE_ID flushes under that storage: relative to data_dir, 
 });
 
 test('a dropped and re-created table does not inherit the old flushed rows', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   await q(node, root, 'FLUSH TABLE app.items');
   await drain(node);
@@ -310,7 +310,7 @@ test('a dropped and re-created table does not inherit the old flushed rows', asy
 });
 
 test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N", async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await node.engine.execute(root, 'CREATE NAMESPACE app');
   await node.engine.execute(root, "CREATE USER TABLE app.p (id BIGINT PRIMARY KEY) WITH (FLUSH_POLICY = 'rows:3')");
   await node.engine.execute(alice, 'INSERT INTO app.p (id) VALUES (1), (2)');
@@ -329,7 +329,7 @@ test("FLUSH_POLICY='rows:N' creates a flush job once a table's hot rows reach N"
 });
 
 test('losing meta:jobs stops the running job between steps and stops claiming; regaining it re-queues and finishes', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   const bob: Session = { userId: 'bob', username: 'bob', role: 'user' };
   await node.engine.execute(bob, "INSERT INTO app.items (id, label, n) VALUES (1, 'bob', 1)");
@@ -383,7 +383,7 @@ test('losing meta:jobs stops the running job between steps and stops claiming; r
 });
 
 test('a cron schedule fires one job per due time on the leader (injected clock)', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   await setup(node);
   const start = Date.UTC(2026, 0, 1, 0, 0, 0);
   node.clock.ms = start + 500;
@@ -411,7 +411,7 @@ test('a cron schedule fires one job per due time on the leader (injected clock)'
 });
 
 test('a schedule made in SQL fires its job at each due time on the leader; DROP SCHEDULE stops it', async (t) => {
-  const node = await open(tempDir(t));
+  const node = open(tempDir(t));
   const start = Date.UTC(2026, 0, 1, 0, 0, 0);
   node.clock.ms = start;
   await setup(node);

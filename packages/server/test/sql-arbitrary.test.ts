@@ -10,7 +10,7 @@ import fc from 'fast-check';
 
 import { COLUMN_TYPES, parseSql, type Expr, type Statement, type StatementKind } from '@kalam/sql';
 
-import { FUZZ_ACTORS, fuzzRequest, type FuzzRequest } from './support/sql-arbitrary.js';
+import { FUZZ_ACTORS, fuzzRequest, type FuzzRequest } from '@kalam/sim';
 
 const SAMPLE = 5_000;
 const SEED = 20_261_204;

@@ -232,6 +232,8 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
   /** The network's weather, which changes over the run. */
   protected delayMsMax: number;
   private lossRate: number;
+  /** While true, the network loses nothing (a driver's setup phase, which is not what a seed tests). */
+  protected lossless = false;
   private dupRate: number;
   private readonly net: Prng;
   /** Seeds every life of every node's driver (its election jitter). */
@@ -487,7 +489,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
 
   /** One envelope onto the wire: lost, delayed (so reordered), or duplicated, by the weather and the cuts. */
   private send(from: NodeId, env: Envelope): void {
-    if (this.isBlocked(from, env.to) || this.net.chance(this.lossRate)) {
+    if (this.isBlocked(from, env.to) || (!this.lossless && this.net.chance(this.lossRate))) {
       this.stats.messagesDropped++;
       return;
     }
@@ -511,7 +513,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
 
   /** A request or an answer onto the wire (lost or delayed like envelopes; never duplicated, as TCP does not). */
   private sendRpc(from: NodeId, to: NodeId, epoch: number, rpc: Rpc): void {
-    if (this.isBlocked(from, to) || this.net.chance(this.lossRate)) {
+    if (this.isBlocked(from, to) || (!this.lossless && this.net.chance(this.lossRate))) {
       this.stats.messagesDropped++;
       return;
     }

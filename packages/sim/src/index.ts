@@ -35,3 +35,17 @@ export type {
   KalamSimResult,
   KalamSimStats,
 } from './kalam/index.js';
+export {
+  FUZZ_ACTORS,
+  FUZZ_PASSWORD,
+  POOL_NAMESPACES,
+  POOL_TABLES,
+  SIZES,
+  createPoolTable,
+  fuzzRequest,
+  setupRows,
+  setupStatements,
+  sqlText,
+  statement,
+} from './kalam/index.js';
+export type { FuzzActor, FuzzRequest } from './kalam/index.js';

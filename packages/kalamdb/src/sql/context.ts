@@ -12,6 +12,7 @@ import type { EvalLimits } from './limits.js';
 import { KalamError, fromRefusal } from './errors.js';
 import type { SeqGenerator } from './sequence.js';
 import type { VerifiedCredentials } from './credentials.js';
+import type { Passwords } from './password.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
 import type { TableRef } from '@kalam/sql';
 
@@ -29,6 +30,8 @@ export interface EngineContext {
   readonly budget: () => StatementBudget;
   /** Passwords that matched lately (credentials.ts): Basic auth on every request without scrypt on every request. */
   readonly credentials: VerifiedCredentials;
+  /** How passwords are hashed and checked (password.ts: scrypt, or the simulator's stand-in). */
+  readonly passwords: Passwords;
 }
 
 /** Per statement: who runs it and the namespace an unqualified table name resolves in. */

@@ -12,6 +12,7 @@ import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
 import { EvalScheduler, StatementBudget } from './budget.js';
 import { VerifiedCredentials } from './credentials.js';
+import { SCRYPT_PASSWORDS, type Passwords } from './password.js';
 import { KalamError, toKalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
@@ -42,6 +43,8 @@ export interface SqlEngineOptions {
    */
   readonly defer?: (fn: () => void) => void;
   readonly parseOnThread?: boolean;
+  /** How passwords are hashed and checked (default scrypt; the simulator's answers at once, deterministically). */
+  readonly passwords?: Passwords;
 }
 
 export interface ExecuteOptions {
@@ -71,6 +74,7 @@ export class SqlEngine {
       limits,
       budget: () => new StatementBudget(limits, monotonicNow, scheduler),
       credentials: new VerifiedCredentials(),
+      passwords: opts.passwords ?? SCRYPT_PASSWORDS,
     };
   }
 

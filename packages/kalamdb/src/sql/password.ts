@@ -115,3 +115,21 @@ export function dummyPasswordHash(): Promise<string> {
   }
   return dummyHash;
 }
+
+/**
+ * How the engine hashes and checks passwords: scrypt (above) in a node. The simulator passes a stand-in that
+ * answers at once, since scrypt's answer arrives from libuv's thread pool at a wall-clock moment a seeded run
+ * cannot order, and its random salt would make two replays of a seed write different commands.
+ */
+export interface Passwords {
+  hash(password: string): Promise<string>;
+  verify(password: string, encoded: string): Promise<boolean>;
+  /** A hash to check against when the user does not exist (the same work as a wrong password). */
+  dummy(): Promise<string>;
+}
+
+export const SCRYPT_PASSWORDS: Passwords = {
+  hash: hashPassword,
+  verify: verifyPassword,
+  dummy: dummyPasswordHash,
+};

@@ -12,7 +12,7 @@ import { ApplyError } from '../state/base.js';
 import { checkUserName, rootProblem } from '../validate.js';
 import { KalamError } from './errors.js';
 import { SQL_ENGINE_LIMITS } from './limits.js';
-import { dummyPasswordHash, hashPassword, verifyPassword } from './password.js';
+
 import type { QueryResult, Session } from './types.js';
 
 /** The rule meta:users applies (validate.ts), as the statement's INVALID_INPUT. */
@@ -68,7 +68,7 @@ export async function createUser(ctx: EngineContext, session: Session, s: Create
   const user = {
     userId: freshUserId(ctx, s.name),
     username: s.name,
-    passwordHash: await hashPassword(s.password),
+    passwordHash: await ctx.passwords.hash(s.password),
     role: s.role,
     createdAt: at,
     updatedAt: at,
@@ -90,7 +90,7 @@ export async function alterUser(ctx: EngineContext, session: Session, s: AlterUs
   let role = user.role;
   if ('password' in s.set) {
     checkPassword(s.set.password);
-    passwordHash = await hashPassword(s.set.password);
+    passwordHash = await ctx.passwords.hash(s.set.password);
   } else {
     checkManage(session, s.set.role, 'ALTER USER … SET ROLE');
     // The rule meta:users applies too (validate.ts): a demoted root would lock system statements out for good.
@@ -164,7 +164,7 @@ export async function verifyLogin(ctx: EngineContext, username: string, password
   if (user !== undefined && ctx.credentials.matches(user, password, ctx.now())) {
     ok = true;
   } else {
-    ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    ok = await ctx.passwords.verify(password, user?.passwordHash ?? (await ctx.passwords.dummy()));
     if (ok && user !== undefined) ctx.credentials.remember(user, password, ctx.now());
   }
   const locked = user !== undefined && user.lockedUntil !== null && user.lockedUntil > ctx.now();
@@ -184,7 +184,7 @@ export async function bootstrap(ctx: EngineContext, rootPassword: string): Promi
   const user = {
     userId: 'root',
     username: 'root',
-    passwordHash: await hashPassword(rootPassword),
+    passwordHash: await ctx.passwords.hash(rootPassword),
     role: 'system' as const,
     createdAt: at,
     updatedAt: at,

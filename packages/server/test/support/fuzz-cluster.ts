@@ -20,7 +20,7 @@ import {
   setupStatements,
   type FuzzActor,
   type FuzzRequest,
-} from './sql-arbitrary.js';
+} from '@kalam/sim';
 
 /**
  * Entries between two snapshots of a group (the default is 10,000): low, so that groups snapshot and compact their

@@ -7,12 +7,13 @@
  * entries (which is why apply must be idempotent and snapshots must carry every row). A disk loss (`wipe`) loses
  * raft.db too: the node comes back empty, recovers (Raft.recovering) and rejoins by snapshot.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { GroupSpec, RaftDriver } from '@kalam/multiraft';
 import type { NodeId } from '@kalam/raft';
-import type { GroupId, RaftHost, ShardingConfig, StateMachinesOptions, TestSwitches } from '@kalam/kalamdb';
+import type { GroupId, Passwords, RaftHost, ShardingConfig, StateMachinesOptions, TestSwitches } from '@kalam/kalamdb';
 import { DataStore, JobManager, RaftExecutor, SqlEngine, StateMachines, allGroups, groupNumber } from '@kalam/kalamdb';
 import { SimProcess } from '../process.js';
 
@@ -102,6 +103,7 @@ export class KalamNode extends SimProcess {
       monotonicNow: () => this.host.now(),
       defer: (fn) => this.host.defer(this.id, fn),
       parseOnThread: true,
+      passwords: SIM_PASSWORDS,
     });
   }
 
@@ -157,4 +159,18 @@ export class KalamNode extends SimProcess {
     this.store = undefined;
     if (this.lives > 0) rmSync(join(this.host.dir, `n${this.id}-life${this.lives}`), { recursive: true, force: true });
   }
+}
+
+/**
+ * Passwords in a simulated node: a SHA-256 stand-in for scrypt that answers at once. scrypt answers from libuv's
+ * thread pool at a wall-clock moment the seeded event order cannot place, and salts at random (password.ts).
+ */
+const SIM_PASSWORDS: Passwords = {
+  hash: (password) => Promise.resolve(simHash(password)),
+  verify: (password, encoded) => Promise.resolve(simHash(password) === encoded),
+  dummy: () => Promise.resolve(simHash('')),
+};
+
+function simHash(password: string): string {
+  return `sim-sha256$${createHash('sha256').update(password).digest('base64')}`;
 }

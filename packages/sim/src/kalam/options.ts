@@ -38,6 +38,8 @@ export const KALAM_SIM_LIMITS = {
   sharedKeys: 3,
   /** The DDL and seeding phase (no crashes or partitions, but the network's loss and delay) must finish within this many ticks. */
   setupTicksMax: 3_000,
+  /** Setup statements that depend on nothing in flight (the fuzz pool's rows) go this many at once. */
+  setupParallelMax: 8,
   /** A client whose call failed or timed out waits this long (simulated ms) before its next call. */
   clientBackoffMs: 100,
   /**

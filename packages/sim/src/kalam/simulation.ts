@@ -28,6 +28,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import fc from 'fast-check';
 import { ApplyFatalError, JOBS_LIMITS, KalamError, ShardRouter, dataSharedShard, groupNumber } from '@kalam/kalamdb';
 import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
@@ -40,11 +41,13 @@ import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionSha
 import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from '../cluster.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from '../options.js';
 import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
+import { FUZZ_ACTORS, fuzzRequest, setupRows, setupStatements } from './sql-arbitrary.js';
 import { KalamNode } from './node.js';
 import type { KalamPlantedBug, KalamSimOptions } from './options.js';
 import { KALAM_SIM_DEFAULTS, KALAM_SIM_LIMITS } from './options.js';
 import type { RegisterKey } from './workload.js';
 import {
+  NAMESPACE,
   SETUP_SQL,
   SHARED_TABLE,
   USER_TABLE,
@@ -70,8 +73,9 @@ export interface KalamSimStats extends ClusterStats {
   wipes: number;
   /** Schema statements run during the fault phase, and how many took effect. */
   ddlDuringFaults: number;
-  /** Statements of the hostile client (workload.ts). */
+  /** Statements of the hostile client (workload.ts), and how many of them were generated from the grammar. */
   hostile: number;
+  generated: number;
   ddlApplied: number;
   /** FLUSH statements run during the faults, and the jobs that ended (system.jobs on the first node). */
   flushes: number;
@@ -112,6 +116,14 @@ interface Profile extends FaultProfile {
 const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'split', 'bridge'];
 
 /** Clients of the register workload: service role, so that they write the SHARED table as well as their rows. */
+/** A setup statement: who runs it, the SQL, whether any refusal ends it, and whether it may run beside others. */
+interface SetupStep {
+  readonly who: string;
+  readonly sql: string;
+  readonly anyRefusal: boolean;
+  readonly parallel: boolean;
+}
+
 interface Client {
   readonly session: Session;
   readonly keys: readonly RegisterKey[];
@@ -140,8 +152,9 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   private readonly bug: KalamPlantedBug | undefined;
   private readonly msgEntriesMax: number;
   private readonly dir: string;
-  private setup: string[][];
-  private setupBusy = false;
+  /** Setup statements left. */
+  private setup: SetupStep[];
+  private readonly setupInFlight = new Set<SetupStep>();
   private safetyEndMs = Infinity;
   private livenessEndMs = Infinity;
   private readonly clients: Client[];
@@ -183,6 +196,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       wipes: 0,
       ddlDuringFaults: 0,
       hostile: 0,
+      generated: 0,
       ddlApplied: 0,
       flushes: 0,
       jobsCompleted: 0,
@@ -203,6 +217,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       stats,
       phase: 'setup',
     });
+    this.lossless = true; // the setup is not what a seed tests: its statements are not lost (delays stay)
     this.dir = mkdtempSync(join(tmpdir(), 'kalam-sim-'));
     const machineOptions = {
       uncheckedCommands: opts.plantedBug === 'uncheckedCommands',
@@ -233,7 +248,21 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       busy: false,
       restUntilMs: 0,
     }));
-    this.setup = [SETUP_SQL, ...this.clients.map((c) => seedSql(c.session.userId)), seedSql(undefined)];
+    const strict = (s: readonly [string, string]): SetupStep => ({
+      who: s[0],
+      sql: s[1],
+      anyRefusal: false,
+      parallel: false,
+    });
+    // The registers, then the generated statements' pool (sql-arbitrary.ts): its users, storage, namespaces, tables
+    // and a row of each table for every actor (some refused by role, which is fine).
+    this.setup = [
+      strict(SETUP_SQL),
+      ...this.clients.map((c) => strict(seedSql(c.session.userId))),
+      strict(seedSql(undefined)),
+      ...setupStatements().map((sql) => ({ who: 'root', sql, anyRefusal: true, parallel: false })),
+      ...setupRows().map((r) => ({ who: r.actor, sql: r.sql, anyRefusal: true, parallel: true })),
+    ];
     for (const c of this.clients) for (const key of userKeys(c.session.userId)) this.initialValues[key.history] = 0;
     for (const key of sharedKeys()) this.initialValues[key.history] = 0;
   }
@@ -441,6 +470,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     sql: string,
     params: readonly unknown[],
     done: (o: Outcome) => void,
+    namespace?: string,
   ): void {
     const epoch = n.epoch;
     const open = this.inFlight.get(n.id) ?? new Set<(o: Outcome) => void>();
@@ -452,7 +482,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     };
     open.add(finish);
     this.started.set(finish, { at: this.now, what: `n${n.id}: ${sql.slice(0, 120)}` });
-    n.engine.execute(session, sql, { params }).then(
+    n.engine.execute(session, sql, { params, ...(namespace !== undefined ? { namespace } : {}) }).then(
       (results) => finish({ kind: 'ok', results }),
       (err: unknown) => finish(this.judge(n, epoch, sql, err)),
     );
@@ -484,30 +514,47 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   // Setup -----------------------------------------------------------------------------------------------
 
-  /** One setup batch at a time, at a reachable node, retried until it succeeds (a retry may find it done). */
+  /**
+   * The setup statements, each at a reachable node and retried until it succeeds (a retry may find it done): in
+   * order, one at a time — except the fuzz pool's rows, which depend on nothing but what came before them and go
+   * several at once.
+   */
   private setupStep(): void {
-    if (this.setupBusy) return;
-    const step = this.setup[0];
-    if (step === undefined) {
-      this.startSafety();
+    if (this.setup.length === 0) {
+      if (this.setupInFlight.size === 0) this.startSafety();
       return;
     }
-    const n = this.reachableNode(this.rand);
-    if (n === undefined) return;
-    this.setupBusy = true;
-    const [session, sql] = step as [string, string];
-    const who = session === 'root' ? ROOT : (this.clients.find((c) => c.session.userId === session)?.session ?? ROOT);
-    this.statement(n, who, sql, [], (o) => {
-      this.setupBusy = false;
-      const done =
-        o.kind === 'ok' || (o.kind === 'failed' && (o.code === 'ALREADY_EXISTS' || o.code === 'SQL_EXECUTION_ERROR'));
-      this.trace.record(`${this.now} setup ${done ? 'done' : 'retry'} ${sql.slice(0, 40)} ${o.kind}`);
-      if (done && this.setup[0] === step) this.setup = this.setup.slice(1);
-    });
+    for (const step of this.setup) {
+      if (this.setupInFlight.size >= KALAM_SIM_LIMITS.setupParallelMax) return;
+      if (this.setupInFlight.has(step)) continue;
+      if (!step.parallel && this.setupInFlight.size > 0) return;
+      const n = this.reachableNode(this.rand);
+      if (n === undefined) return;
+      this.setupInFlight.add(step);
+      this.statement(n, this.sessionOf(step.who), step.sql, [], (o) => {
+        this.setupInFlight.delete(step);
+        const done =
+          o.kind === 'ok' ||
+          (o.kind === 'failed' && (step.anyRefusal || o.code === 'ALREADY_EXISTS' || o.code === 'SQL_EXECUTION_ERROR'));
+        this.trace.record(`${this.now} setup ${done ? 'done' : 'retry'} ${step.sql.slice(0, 40)} ${o.kind}`);
+        if (done) this.setup = this.setup.filter((s) => s !== step);
+      });
+      if (!step.parallel) return;
+    }
+  }
+
+  /** The session of a setup or generated statement's sender: root, a register client, or a fuzz actor. */
+  private sessionOf(who: string): Session {
+    if (who === 'root') return ROOT;
+    const client = this.clients.find((c) => c.session.userId === who);
+    if (client !== undefined) return client.session;
+    const role = (FUZZ_ACTORS as Readonly<Record<string, Session['role']>>)[who] ?? 'user';
+    return { userId: who, username: who, role };
   }
 
   private startSafety(): void {
     this.phase = 'safety';
+    this.lossless = false;
     this.safetyEndMs = this.now + this.opts.ticks * SIM_LIMITS.tickMs;
     this.trace.record(`${this.now} safety`);
   }
@@ -648,7 +695,9 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     } else if (roll < 0.9) {
       // Flush jobs (and the compactions they lead to) run on meta:jobs' leader while the faults go on.
       const which = this.ddlRand.int(3);
-      const flush = ['FLUSH TABLE app.reg', 'FLUSH TABLE app.shared', 'FLUSH ALL TABLES IN app'][which]!;
+      const flush = [`FLUSH TABLE ${USER_TABLE}`, `FLUSH TABLE ${SHARED_TABLE}`, `FLUSH ALL TABLES IN ${NAMESPACE}`][
+        which
+      ]!;
       steps = [[ROOT, flush]];
       this.stats.flushes++;
     } else {
@@ -690,21 +739,44 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     if (this.hostileBusy || !this.ddlRand.chance(0.05)) return;
     const n = this.reachableNode(this.ddlRand);
     if (n === undefined) return;
-    const sql = hostileStatement((k) => this.ddlRand.int(k));
-    // Users of their own: a statement that succeeds changes no register the checked history is about.
-    const roles: Session[] = [
-      ROOT,
-      { userId: 'h0', username: 'h0', role: 'service' },
-      { userId: 'h1', username: 'h1', role: 'user' },
-    ];
-    const session = roles[this.ddlRand.int(roles.length)]!;
+    let session: Session;
+    let sql: string;
+    let params: readonly unknown[] = [];
+    let namespace: string | undefined;
+    if (this.ddlRand.chance(0.5)) {
+      // The statements that stopped every node before issue M6, by users of their own (so that one that succeeds
+      // changes no register the checked history is about).
+      sql = hostileStatement((k) => this.ddlRand.int(k));
+      const roles: Session[] = [
+        ROOT,
+        { userId: 'h0', username: 'h0', role: 'service' },
+        { userId: 'h1', username: 'h1', role: 'user' },
+      ];
+      session = roles[this.ddlRand.int(roles.length)]!;
+    } else {
+      // A request generated from the grammar (sql-arbitrary.ts, the SQL fuzz test's), by one of its actors.
+      const [req] = fc.sample(fuzzRequest, { seed: this.ddlRand.int(2 ** 31), numRuns: 1 });
+      if (req === undefined) return;
+      session = this.sessionOf(req.actor);
+      sql = req.sql;
+      params = req.params ?? [];
+      namespace = req.namespace;
+      this.stats.generated++;
+    }
     this.hostileBusy = true;
     this.stats.hostile++;
     this.trace.record(`${this.now} hostile n${n.id} ${session.role} ${sql.slice(0, 60)}`);
-    this.statement(n, session, sql, [], (o) => {
-      this.hostileBusy = false;
-      this.trace.record(`${this.now} hostile-done ${o.kind}`);
-    });
+    this.statement(
+      n,
+      session,
+      sql,
+      params,
+      (o) => {
+        this.hostileBusy = false;
+        this.trace.record(`${this.now} hostile-done ${o.kind}`);
+      },
+      namespace,
+    );
   }
 
   // Liveness and the end checks ------------------------------------------------------------------------

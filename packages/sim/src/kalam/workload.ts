@@ -1,16 +1,17 @@
 /**
  * The Kalam workload, as SQL: the DDL and seeding statements of the setup phase, and the per-key register
- * operations clients run afterwards. A register is one row `(k, v)`: of the USER table `app.reg` (one user's own
- * rows, in that user's shard) or of the SHARED table `app.shared` (every client contends on them). Every key is
+ * operations clients run afterwards. A register is one row `(k, v)`: of the USER table `kreg.reg` (one user's own
+ * rows, in that user's shard) or of the SHARED table `kreg.shared` (every client contends on them). Every key is
  * seeded once with v = 0, so a write is `UPDATE … SET v = $1 WHERE k = $2` and a compare-and-set adds
  * `AND v = $3` (it took effect iff one row was affected). And the careless or hostile client's statements.
  */
 import type { TableSchema } from '@kalam/kalamdb';
 import { KALAM_SIM_LIMITS } from './options.js';
 
-export const NAMESPACE = 'app';
-export const USER_TABLE = 'app.reg';
-export const SHARED_TABLE = 'app.shared';
+/** The registers' namespace: one the generated statements never name (their pool is app, fz_a, fz_b). */
+export const NAMESPACE = 'kreg';
+export const USER_TABLE = 'kreg.reg';
+export const SHARED_TABLE = 'kreg.shared';
 
 export const REGISTER: TableSchema = {
   columns: [
@@ -73,7 +74,7 @@ export function seedSql(userId: string | undefined): [string, string] {
 export function hostileStatement(pick: (n: number) => number): string {
   const long = 'x'.repeat(64 + pick(300));
   const fn = ['FOO', 'BAR', 'SLEEP', 'LOAD_FILE', 'UPPER'][pick(5)]!;
-  const table = [USER_TABLE, SHARED_TABLE, 'app.nope'][pick(3)]!;
+  const table = [USER_TABLE, SHARED_TABLE, 'kreg.nope'][pick(3)]!;
   const all = [
     `DELETE FROM ${table} WHERE ${fn}(k) = 1`,
     `UPDATE ${table} SET v = ${fn}(v, v) WHERE k = 'k0'`,

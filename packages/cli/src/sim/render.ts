@@ -35,11 +35,19 @@ export function renderSimReport(out: Output, report: SimReport): void {
           `${s('reads')} reads, ${s('writes')} writes, ${s('cas')} cas`,
       ],
     );
+    pairs.push(
+      [
+        'schema and jobs',
+        `${s('ddlDuringFaults')} DDL statements, ${s('flushes')} flushes, ${s('jobsCompleted')} jobs done`,
+      ],
+      ['careless client', `${s('hostile')} statements (${s('generated')} generated from the grammar)`],
+    );
   } else {
     pairs.push(['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`]);
   }
+  const disks = report.kalam ? `, ${s('wipes')} disks lost` : '';
   pairs.push(
-    ['faults', `${s('crashes')} crashes, ${s('partitions')} partitions, ${s('leaderChanges')} leader changes`],
+    ['faults', `${s('crashes')} crashes, ${s('partitions')} partitions, ${s('leaderChanges')} leader changes${disks}`],
     ['messages', `${s('messagesDelivered')} delivered, ${s('messagesDropped')} dropped`],
     ['snapshots', `${s('snapshotsInstalled')} installed`],
     ['liveness', `converged within ${report.stats.livenessTicksMax} ticks (worst run)`],

@@ -82,11 +82,27 @@ export type SystemCommand =
   | { readonly type: 'RegisterStorage'; readonly storageId: string; readonly config: StorageConfig }
   | { readonly type: 'UnregisterStorage'; readonly storageId: string };
 
+/**
+ * What every state machine answers when it refuses a command: the same refusal on every replica, the state
+ * unchanged. `code` is data (TABLE_NOT_FOUND, ALREADY_EXISTS, NAMESPACE_NOT_FOUND, CONFLICT, INVALID, …): callers
+ * map it, never the message.
+ */
+export interface ErrorResponse {
+  readonly type: 'Error';
+  readonly code: string;
+  readonly message: string;
+}
+
+/** True when a state machine's response is its refusal. */
+export function isRefusal(response: { readonly type: string }): response is ErrorResponse {
+  return response.type === 'Error';
+}
+
 export type SystemResponse =
   | { readonly type: 'Ok' }
   | { readonly type: 'NamespaceCreated'; readonly namespaceId: string }
   | { readonly type: 'TableCreated'; readonly tableId: string }
-  | { readonly type: 'Error'; readonly message: string };
+  | ErrorResponse;
 
 export type UsersCommand =
   | { readonly type: 'CreateUser'; readonly user: UserRecord }
@@ -101,9 +117,7 @@ export type UsersCommand =
     };
 
 export type UsersResponse =
-  | { readonly type: 'Ok' }
-  | { readonly type: 'UserCreated'; readonly userId: string }
-  | { readonly type: 'Error'; readonly message: string };
+  { readonly type: 'Ok' } | { readonly type: 'UserCreated'; readonly userId: string } | ErrorResponse;
 
 export type JobStatus = 'new' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -154,7 +168,7 @@ export type JobsResponse =
   | { readonly type: 'JobCreated'; readonly jobId: string }
   | { readonly type: 'JobClaimed'; readonly jobId: string; readonly nodeId: number }
   | { readonly type: 'JobsPurged'; readonly count: number }
-  | { readonly type: 'Error'; readonly message: string };
+  | ErrorResponse;
 
 /**
  * Job commands of a data group (jobs/*: flush, compaction, retention), the same in both shard kinds; in a user shard
@@ -296,6 +310,6 @@ export type DataResponse =
   | { readonly type: 'RowsAffected'; readonly count: number }
   | { readonly type: 'Subscribed'; readonly subscriptionId: string }
   | { readonly type: 'LiveQueriesPinged'; readonly subscriptionIds: readonly string[] }
-  | { readonly type: 'Error'; readonly message: string };
+  | ErrorResponse;
 
 export type AnyCommand = SystemCommand | UsersCommand | JobsCommand | UserDataCommand | SharedDataCommand;

@@ -4,6 +4,7 @@ export type {
   ColumnSchema,
   DataJobCommand,
   DataResponse,
+  ErrorResponse,
   Filter,
   JobStatus,
   JobsCommand,
@@ -22,6 +23,7 @@ export type {
   UsersResponse,
   Value,
 } from './commands.js';
+export { isRefusal } from './commands.js';
 export {
   DEFAULT_SHARDING,
   GROUP_LIMITS,
@@ -44,7 +46,7 @@ export { Catalog } from './catalog.js';
 export type { TableInfo } from './catalog.js';
 export { DataStore } from './store.js';
 export { ApplyError, ApplyFatalError, KalamStateMachine, refusalOf } from './state/base.js';
-export type { ErrorResponse, FatalReason, StateMachineOptions } from './state/base.js';
+export type { FatalReason, StateMachineOptions } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
 export type { HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';

@@ -4,6 +4,7 @@
  * of a scope.
  */
 import { dataSharedShard, dataUserShard, MetaSystem } from '../group-id.js';
+import { isRefusal } from '../commands.js';
 import type { DataJobCommand, DataResponse } from '../commands.js';
 import type { GroupId } from '../group-id.js';
 import type { HotStats } from '../state/data.js';
@@ -96,7 +97,5 @@ export async function proposeDataJob(
 
 /** The refusal in a state machine's response, or null when it was accepted. */
 export function refusalOf(r: { readonly type: string }): { code: string; message: string } | null {
-  if (r.type !== 'Error') return null;
-  const e = r as { readonly code?: unknown; readonly message?: unknown };
-  return { code: typeof e.code === 'string' ? e.code : 'ERROR', message: String(e.message) };
+  return isRefusal(r) ? { code: r.code, message: r.message } : null;
 }

@@ -4,6 +4,7 @@
  * session and the default namespace.
  */
 import type { Catalog, TableInfo } from '../catalog.js';
+import { isRefusal } from '../commands.js';
 import type { Role } from '../commands.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { MetaSystem } from '../group-id.js';
@@ -72,19 +73,13 @@ export async function lookupTable(ctx: EngineContext, tableId: string): Promise<
 
 /** Throws the state machine's refusal, or returns the response. */
 export function accepted<R extends { readonly type: string }>(response: R): R {
-  if (response.type === 'Error') {
-    throw fromRefusal(
-      response as unknown as { readonly type: 'Error'; readonly message: string; readonly code?: string },
-    );
-  }
+  if (isRefusal(response)) throw fromRefusal(response);
   return response;
 }
 
 /** The code of a state machine's refusal, or null when the response is not one. */
 export function refusalCode(response: { readonly type: string }): string | null {
-  if (response.type !== 'Error') return null;
-  const code = (response as { readonly code?: unknown }).code;
-  return typeof code === 'string' ? code : null;
+  return isRefusal(response) ? response.code : null;
 }
 
 /** A statement's result without rows (DDL, user management). */

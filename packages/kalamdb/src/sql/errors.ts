@@ -10,6 +10,7 @@
  */
 import { MultiRaftError } from '@kalam/multiraft';
 import { SqlError } from '@kalam/sql';
+import type { ErrorResponse } from '../commands.js';
 import { ApplyError } from '../state/base.js';
 import { TableNameError } from '../tables.js';
 
@@ -68,16 +69,9 @@ export class KalamError extends Error {
   }
 }
 
-/** What a state machine answers when it refuses a command (state/base.ts ErrorResponse). */
-interface RefusalLike {
-  readonly type: 'Error';
-  readonly message: string;
-  readonly code?: string;
-}
-
-/** A state machine's deterministic refusal as a KalamError. */
-export function fromRefusal(response: RefusalLike): KalamError {
-  const code = response.code ?? 'UNKNOWN';
+/** A state machine's deterministic refusal as a KalamError, by its code. */
+export function fromRefusal(response: ErrorResponse): KalamError {
+  const code = response.code;
   switch (code) {
     case 'TABLE_NOT_FOUND':
       return new KalamError('TABLE_NOT_FOUND', response.message);

@@ -17,6 +17,7 @@ import type { AppliedEntry, StateMachine } from '@kalam/multiraft';
 import { SqlError } from '@kalam/sql';
 import { CommandCodecError, canonicalJson, decodeCommand } from '../codec.js';
 import { ColdStoreError } from '../cold/store.js';
+import type { ErrorResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { TableNameError } from '../tables.js';
 
@@ -56,12 +57,6 @@ export class ApplyFatalError extends Error {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super(`group ${groupId}, entry ${index} (${commandType}): ${what}: ${detail}`, { cause });
   }
-}
-
-export interface ErrorResponse {
-  readonly type: 'Error';
-  readonly code: string;
-  readonly message: string;
 }
 
 /** SQLite codes that are a verdict on the command and the replicated state, the same on every replica. */

@@ -597,8 +597,7 @@ export class LiveQueries {
 
 function refused(r: DataResponse): void {
   if (r.type !== 'Error') return;
-  const code = (r as { code?: unknown }).code;
-  if (code === 'LIMIT_EXCEEDED') throw new ProtocolError('SUBSCRIPTION_LIMIT_EXCEEDED', r.message);
+  if (r.code === 'LIMIT_EXCEEDED') throw new ProtocolError('SUBSCRIPTION_LIMIT_EXCEEDED', r.message);
   throw new KalamError('SQL_EXECUTION_ERROR', r.message);
 }
 

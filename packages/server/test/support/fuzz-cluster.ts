@@ -13,14 +13,7 @@
  */
 import { KalamNodes, ROOT_PASSWORD } from './nodes.js';
 import { basic, bearer } from './net.js';
-import {
-  FUZZ_ACTORS,
-  FUZZ_PASSWORD,
-  setupRows,
-  setupStatements,
-  type FuzzActor,
-  type FuzzRequest,
-} from '@kalam/sim';
+import { FUZZ_ACTORS, FUZZ_PASSWORD, setupRows, setupStatements, type FuzzActor, type FuzzRequest } from '@kalam/sim';
 
 /**
  * Entries between two snapshots of a group (the default is 10,000): low, so that groups snapshot and compact their

@@ -29,6 +29,7 @@ interface ReadWaiter {
 interface AppliedWaiter {
   readonly index: number;
   readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
 }
 
 /** Reads that share one ReadIndex round: every read that starts before the driver's next turn joins it. */
@@ -171,8 +172,8 @@ export class GroupRuntime {
   /** Resolves once the state machine has applied `index`. */
   waitApplied(index: number): Promise<void> {
     if (this.sm.appliedIndex() >= index) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.appliedWaiters.push({ index, resolve });
+    return new Promise((resolve, reject) => {
+      this.appliedWaiters.push({ index, resolve, reject });
     });
   }
 
@@ -185,12 +186,14 @@ export class GroupRuntime {
     for (const w of ready) w.resolve();
   }
 
-  /** Fails every waiter (shutdown). */
+  /** Fails every waiter (shutdown): proposals, reads, and callers waiting for an index to be applied here. */
   failAll(err: MultiRaftError): void {
     for (const w of this.proposals.values()) w.reject(err);
     for (const w of this.reads.values()) w.reject(err);
+    for (const w of this.appliedWaiters) w.reject(err);
     this.proposals.clear();
     this.reads.clear();
+    this.appliedWaiters = [];
   }
 
   pendingCount(): number {

@@ -221,7 +221,10 @@ export async function createStorage(ctx: EngineContext, scope: StatementScope, s
   if (problem !== undefined) throw new KalamError('INVALID_INPUT', `CREATE STORAGE ${s.id}: ${problem}`);
   const unusable = ctx.machines.cold.probeStorage(s.path);
   if (unusable !== undefined) {
-    throw new KalamError('INVALID_INPUT', `CREATE STORAGE ${s.id}: node ${ctx.nodeId} cannot keep files at ${unusable}`);
+    throw new KalamError(
+      'INVALID_INPUT',
+      `CREATE STORAGE ${s.id}: node ${ctx.nodeId} cannot keep files at ${unusable}`,
+    );
   }
   accepted(await ctx.executor.executeSystem({ type: 'RegisterStorage', storageId: s.id, config }));
   return messageResult(`Storage ${s.id} created`);

@@ -130,5 +130,5 @@ export { changesAfter, concerns, initialRows, newestSeq, viewOf } from './live/p
 export type { LiveQueryPlan, LiveRow, LiveView } from './live/plan.js';
 export { printExpr, printQuery } from './live/print.js';
 export type { ChangeType, FeedEvent, RowChange } from './live/types.js';
-export { JOBS_LIMITS, JOB_TYPES, JobManager, cutoffsOf, testSwitches } from './jobs/index.js';
+export { JOBS_LIMITS, JOB_TYPES, JobManager, cutoffsOf } from './jobs/index.js';
 export type { JobLog, JobManagerOptions, JobType, TestSwitches } from './jobs/index.js';

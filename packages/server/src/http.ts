@@ -41,6 +41,8 @@ export interface ApiServerOptions {
   readonly log?: NodeLog;
   /** Reported by the healthcheck. */
   readonly version: string;
+  /** TEST ONLY (planted.ts): answer some drill UPDATEs without proposing them. Default: false. */
+  readonly plantedAckWithoutCommit?: boolean;
 }
 
 export interface ApiServer {
@@ -75,7 +77,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiServer {
   const log: NodeLog = opts.log ?? (() => undefined);
-  const planted = plantedAckWithoutCommit(process.env);
+  const planted = opts.plantedAckWithoutCommit === true ? ackWithoutCommit() : undefined;
   if (planted !== undefined)
     log('warn', 'planted_bug', { bug: 'ack-without-commit', note: 'TEST ONLY: this node lies' });
   let draining = false;
@@ -307,12 +309,10 @@ type PlantedBug = ((sql: string) => boolean) | undefined;
 const PLANTED_ACK_EVERY = 4;
 
 /**
- * KALAM_PLANTED_BUG=ack-without-commit, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1: the node answers
- * some UPDATEs of the drill's tables (`UPDATE drill.…`) "1 row(s) updated" without proposing them. Never set
- * outside the drill tests (packages/cli/test/drill-real.test.ts, server/test/planted-bug.test.ts).
+ * The node answers some UPDATEs of the drill's tables (`UPDATE drill.…`) "1 row(s) updated" without proposing
+ * them. Never on outside the drill tests (packages/cli/test/drill-real.test.ts, server/test/planted-bug.test.ts).
  */
-function plantedAckWithoutCommit(env: NodeJS.ProcessEnv): PlantedBug {
-  if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1' || env['KALAM_PLANTED_BUG'] !== 'ack-without-commit') return undefined;
+function ackWithoutCommit(): PlantedBug {
   let updates = 0;
   return (sql) => /^\s*UPDATE\s+drill\./i.test(sql) && ++updates % PLANTED_ACK_EVERY === 0;
 }

@@ -57,8 +57,9 @@ export {
   dueBetween,
   nextDue,
   scheduledJobId,
-  testSwitches,
 } from '@kalam/kalamdb';
+export { NO_TEST_SWITCHES, testSwitchesFromEnv } from './planted.js';
+export type { NodeTestSwitches } from './planted.js';
 export type { JobLog, JobManagerOptions, JobType, TestSwitches } from '@kalam/kalamdb';
 export type { ReadyLine, ServeExit, ServeOptions } from './serve.js';
 export { WS_LIMITS } from './ws/limits.js';

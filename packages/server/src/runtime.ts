@@ -29,9 +29,11 @@ import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
-import { JobManager, testSwitches } from '@kalam/kalamdb';
+import { JobManager } from '@kalam/kalamdb';
 import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
+import { NO_TEST_SWITCHES } from './planted.js';
+import type { NodeTestSwitches } from './planted.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type NodeLog = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
@@ -39,8 +41,8 @@ export type NodeLog = (level: LogLevel, event: string, fields: Record<string, un
 export interface StartNodeOptions {
   /** Structured log lines; default: none. */
   readonly log?: NodeLog;
-  /** Where the job manager's test switch is read from (jobs/manager.ts); default: process.env. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** TEST ONLY (planted.ts); default: all off. */
+  readonly testSwitches?: NodeTestSwitches;
 }
 
 /** One member as GET /v1/api/cluster/status shows it. */
@@ -149,7 +151,8 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
   }
   let manager: RaftManager | undefined;
   try {
-    const uncheckedCommands = plantedUncheckedCommands(process.env);
+    const switches = opts.testSwitches ?? NO_TEST_SWITCHES;
+    const uncheckedCommands = switches.uncheckedCommands;
     if (uncheckedCommands) {
       log('warn', 'planted_bug', { bug: 'unchecked-commands', note: 'TEST ONLY: commands are not checked' });
     }
@@ -184,7 +187,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       executor: ctx.executor(),
       machines,
       log,
-      testSwitches: testSwitches(opts.env ?? process.env),
+      testSwitches: switches.jobs,
       ...(raft === undefined
         ? {}
         : {
@@ -448,13 +451,4 @@ function toClusterView(status: ClusterStatus): ClusterView {
       appliedIndex: g.applied_index,
     })),
   };
-}
-
-/**
- * TEST ONLY: KALAM_PLANTED_BUG=unchecked-commands, honoured only together with KALAM_ALLOW_PLANTED_BUGS=1 — commands
- * are proposed and applied unchecked, and apply stops the node on anything but a refusal, as Kalam did before it
- * checked commands (StateMachinesOptions.uncheckedCommands). server/test/poison.test.ts writes logs with it.
- */
-function plantedUncheckedCommands(env: NodeJS.ProcessEnv): boolean {
-  return env['KALAM_ALLOW_PLANTED_BUGS'] === '1' && env['KALAM_PLANTED_BUG'] === 'unchecked-commands';
 }

@@ -18,6 +18,7 @@ import { loadConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { createApiServer } from './http.js';
 import { SERVER_LIMITS } from './limits.js';
+import { testSwitchesFromEnv } from './planted.js';
 import { startNode } from './runtime.js';
 import type { LogLevel, NodeLog } from './runtime.js';
 
@@ -26,6 +27,7 @@ export interface ServeOptions {
   readonly stdout?: (line: string) => void;
   /** Where log lines (JSON) go; default: process.stderr, info and above. */
   readonly log?: NodeLog;
+  /** KALAM_* config overrides and the test switches of planted.ts; default: process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Signals that start a graceful stop. Default: SIGTERM and SIGINT. */
   readonly signals?: readonly NodeJS.Signals[];
@@ -81,9 +83,15 @@ function stopOnFatal(log: NodeLog): void {
 export async function serve(configPath: string, opts: ServeOptions = {}): Promise<ServeExit> {
   const log = opts.log ?? stderrLog;
   stopOnFatal(log);
-  const config = loadConfig(configPath, opts.env ?? process.env);
-  const node = await startNode(config, { log });
-  const api = createApiServer(node, { log, version: serverVersion });
+  const env = opts.env ?? process.env;
+  const config = loadConfig(configPath, env);
+  const switches = testSwitchesFromEnv(env);
+  const node = await startNode(config, { log, testSwitches: switches });
+  const api = createApiServer(node, {
+    log,
+    version: serverVersion,
+    plantedAckWithoutCommit: switches.ackWithoutCommit,
+  });
   let address: { url: string };
   try {
     address = await api.listen();

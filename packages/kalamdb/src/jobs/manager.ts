@@ -32,13 +32,13 @@
  * STORAGE_ID uses that storage's path instead of `<data_dir>/storage`. Every node writes its own files when it
  * applies the shard's FlushRows/RewriteFiles, from its own identical rows, so every node has identical files.
  *
- * Test switches, honoured only with KALAM_ALLOW_PLANTED_BUGS=1 (ignored otherwise): KALAM_JOBS_TEST_STEP_DELAY_MS=N
- * pauses N ms after every data command of a job, so that a test can kill the leader mid-job;
- * KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default retention schedule's
- * cron expression and soft-delete retention, so that a test sees retention within seconds.
+ * Test switches (TestSwitches, passed as an option; a node process reads them from its environment in the server's
+ * planted.ts): a pause after every data command of a job, so that a test can kill the leader mid-job, and a
+ * replacement for the default retention schedule's cron expression and soft-delete retention, so that a test sees
+ * retention within seconds.
  */
 import { COMMAND_LIMITS } from '../limits.js';
-import { checkCron, DEFAULT_RETENTION_SCHEDULE_ID, dueBetween, nextDue, scheduledJobId } from '../schedule.js';
+import { DEFAULT_RETENTION_SCHEDULE_ID, dueBetween, nextDue, scheduledJobId } from '../schedule.js';
 import { JOB_ID_PREFIX } from '../sql/jobs.js';
 import { groupNumber, MetaJobs } from '../group-id.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
@@ -72,7 +72,7 @@ export interface JobManagerOptions {
   readonly onLeaderChange?: (fn: (e: { groupId: number; isLocal: boolean }) => void) => () => void;
   readonly now?: () => number;
   readonly log?: JobLog;
-  /** The test switches (see the module comment), already checked by `testSwitches`. */
+  /** The test switches (see the module comment); default: all off. */
   readonly testSwitches?: TestSwitches;
   /** Whether to install the default retention schedule on becoming leader (default true). */
   readonly defaultSchedules?: boolean;
@@ -87,20 +87,6 @@ export interface TestSwitches {
 }
 
 const NO_SWITCHES: TestSwitches = { stepDelayMs: 0, retentionCron: null, deletedRetentionMs: null };
-
-/** The test switches of the module comment, read from an environment; all off without KALAM_ALLOW_PLANTED_BUGS=1. */
-export function testSwitches(env: Readonly<Record<string, string | undefined>>): TestSwitches {
-  if (env['KALAM_ALLOW_PLANTED_BUGS'] !== '1') return NO_SWITCHES;
-  const ms = Number(env['KALAM_JOBS_TEST_STEP_DELAY_MS'] ?? '0');
-  const cron = env['KALAM_JOBS_TEST_RETENTION_CRON'];
-  const deleted = Number(env['KALAM_JOBS_TEST_DELETED_RETENTION_MS'] ?? 'NaN');
-  if (cron !== undefined) checkCron(cron);
-  return {
-    stepDelayMs: Number.isInteger(ms) && ms > 0 ? Math.min(ms, JOBS_LIMITS.testStepDelayMsMax) : 0,
-    retentionCron: cron ?? null,
-    deletedRetentionMs: Number.isInteger(deleted) && deleted >= 0 ? deleted : null,
-  };
-}
 
 export class JobManager {
   private readonly executor: CommandExecutor;

@@ -88,11 +88,16 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
   const server = createServer({
     headersTimeout: SERVER_LIMITS.headersTimeoutMs,
     requestTimeout: SERVER_LIMITS.requestTimeoutMs,
-    keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs,
+    keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs + SERVER_LIMITS.keepAliveGraceMs,
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (res.shouldKeepAlive && !draining) {
+      // Set here, Node writes neither header itself: the client hears the shorter timeout (SERVER_LIMITS).
+      res.setHeader('Connection', 'keep-alive');
+      res.setHeader('Keep-Alive', `timeout=${Math.floor(SERVER_LIMITS.keepAliveTimeoutMs / 1000)}`);
+    }
     if (draining) {
-      res.setHeader('Connection', 'close');
+      closeAfter(res);
       sendError(res, new KalamError('CLUSTER_UNAVAILABLE', 'the node is shutting down'));
       req.resume();
       return;
@@ -133,7 +138,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     drain: (timeoutMs) => {
       draining = true;
       live.close();
-      for (const res of pending) if (!res.headersSent) res.setHeader('Connection', 'close');
+      for (const res of pending) if (!res.headersSent) closeAfter(res);
       server.close();
       server.closeIdleConnections();
       if (inFlight === 0) return Promise.resolve(true);
@@ -427,10 +432,16 @@ function retryAfterOf(e: ErrorLike): string | undefined {
   return typeof seconds === 'number' && Number.isFinite(seconds) ? String(Math.max(1, Math.ceil(seconds))) : undefined;
 }
 
+/** This response is the connection's last. */
+function closeAfter(res: ServerResponse): void {
+  res.setHeader('Connection', 'close');
+  res.removeHeader('Keep-Alive');
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, error?: ErrorLike): void {
   const text = JSON.stringify(body);
   // A 413 leaves the rest of the body unread on the socket: the connection cannot be reused.
-  if (error?.httpStatus === 413) res.setHeader('Connection', 'close');
+  if (error?.httpStatus === 413) closeAfter(res);
   const retryAfter = error === undefined ? undefined : retryAfterOf(error);
   if (retryAfter !== undefined) res.setHeader('Retry-After', retryAfter);
   if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="kalam", Bearer');

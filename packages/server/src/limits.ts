@@ -19,8 +19,13 @@ export const SERVER_LIMITS = {
   headersTimeoutMs: 10_000,
   /** A whole request (headers and body) must arrive within this long. */
   requestTimeoutMs: 30_000,
-  /** Idle keep-alive connections are closed after this long. */
+  /**
+   * Idle keep-alive connections: clients are told (`Keep-Alive: timeout=5`) to drop them after this long; the server
+   * closes them only keepAliveGraceMs later, so a client whose idle timer fires late (undici's run on coarse ticks)
+   * never sends a request on a socket the server is closing — a POST lost that way fails with no answer.
+   */
   keepAliveTimeoutMs: 5_000,
+  keepAliveGraceMs: 5_000,
   /** A proposal or read barrier of one request waits at most this long in the RaftExecutor. */
   executorTimeoutMs: 5_000,
   /** Cluster mode: a read barrier refused right after an election is asked again for up to this long. */

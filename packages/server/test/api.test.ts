@@ -6,12 +6,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { createApiServer, issueToken, parseConfig, startNode } from '../src/index.js';
+import { SERVER_LIMITS, createApiServer, issueToken, parseConfig, startNode } from '../src/index.js';
 import type { ApiServer, NodeConfig, RunningNode } from '../src/index.js';
-import { basic, bearer, freePort, request, rowsOf, sql } from './support/net.js';
+import { basic, bearer, dropStaleConnections, freePort, request, rowsOf, sql } from './support/net.js';
 
 const ROOT_PASSWORD = 'root-pass-1';
 const MAX_BODY_BYTES = 4096;
@@ -212,7 +214,82 @@ test('after a restart the data and the tokens are still good', async () => {
   const token = bearer((await login('root', ROOT_PASSWORD)).body['access_token'] as string);
   await stop();
   await start();
-  // The client's pooled keep-alive connection to the old server is gone: the first request may find it closed.
-  await request(url, '/v1/api/healthcheck').catch(() => request(url, '/v1/api/healthcheck'));
+  await dropStaleConnections(url);
   assert.deepEqual(rowsOf(await sql(url, token, 'SELECT body FROM app.notes')), [['hello']]);
+});
+
+/** Sends raw HTTP/1.1 requests on one socket; resolves each response's head when the body is complete. */
+class RawConnection {
+  private readonly socket: Socket;
+  private buffer = '';
+  private ended = false;
+  private waiter: (() => void) | undefined;
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      this.waiter?.();
+    });
+    this.socket.on('close', () => {
+      this.ended = true;
+      this.waiter?.();
+    });
+    this.socket.on('error', () => undefined);
+  }
+
+  /** The response's head, or 'closed' when the server closed the connection instead of answering. */
+  async get(path: string, extraHeaders = ''): Promise<string> {
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extraHeaders}\r\n`);
+    const until = Date.now() + 5_000;
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const head = this.buffer.slice(0, end);
+        const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? '0');
+        if (this.buffer.length >= end + 4 + length) {
+          this.buffer = this.buffer.slice(end + 4 + length);
+          return head;
+        }
+      }
+      if (this.ended) return 'closed';
+      assert.ok(Date.now() < until, 'no response within 5 s');
+      await new Promise<void>((resolve) => {
+        this.waiter = resolve;
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+test('keep-alive: the server advertises a shorter idle timeout than it keeps, so a client never reuses a closing socket', async () => {
+  const port = Number(new URL(url).port);
+  const conn = new RawConnection(port);
+  try {
+    const first = await conn.get('/v1/api/healthcheck');
+    assert.match(first, /^HTTP\/1\.1 200/);
+    assert.match(first, /\r\nConnection: keep-alive\r\n/i);
+    const advertised = Number(/\r\nKeep-Alive: timeout=(\d+)/i.exec(first)?.[1]);
+    assert.equal(advertised * 1000, SERVER_LIMITS.keepAliveTimeoutMs);
+    // A client whose idle timer fires late (undici's run on coarse ticks, later still on a busy event loop) still
+    // finds the connection open well past the advertised time.
+    await new Promise((resolve) => setTimeout(resolve, SERVER_LIMITS.keepAliveTimeoutMs + 3_000));
+    assert.equal(conn.closed, false, 'the server closed the connection at the advertised time');
+    assert.match(await conn.get('/v1/api/healthcheck'), /^HTTP\/1\.1 200/);
+    // A client that asks to close is answered with close, and the socket ends.
+    const last = await conn.get('/v1/api/healthcheck', 'Connection: close\r\n');
+    assert.match(last, /\r\nConnection: close/i);
+    assert.doesNotMatch(last, /Keep-Alive:/i);
+  } finally {
+    conn.destroy();
+  }
 });

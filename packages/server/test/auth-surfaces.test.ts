@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 
 import { createApiServer, issueToken, LiveClient, parseConfig, startNode } from '../src/index.js';
 import type { ApiServer, NodeConfig, RunningNode } from '../src/index.js';
-import { basic, freePort, request, rowsOf, sql } from './support/net.js';
+import { basic, dropStaleConnections, freePort, request, rowsOf, sql } from './support/net.js';
 import type { JsonReply } from './support/net.js';
 
 const ROOT_PASSWORD = 'root-pass-surfaces';
@@ -38,6 +38,7 @@ async function start(): Promise<RunningNode> {
   node = n;
   api = createApiServer(n, { version: 'test', log: (_level, event, fields) => logged.push({ event, fields }) });
   url = (await api.listen()).url;
+  await dropStaleConnections(url);
   return n;
 }
 

@@ -1,4 +1,5 @@
 /** Loopback helpers for the server tests: free ports chosen at run time, and a small JSON client. */
+import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 
 /** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
@@ -79,4 +80,20 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms (last error: ${String(last)})`);
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
+}
+
+/**
+ * After a server in this process restarts on the same port, fetch's pool may still hold sockets the old server
+ * closed: undici notices the close only when it next uses the socket, and a POST sent on one fails with "other side
+ * closed". A few GETs (bounded) use up such sockets, so the test's next request gets a live one.
+ */
+export async function dropStaleConnections(baseUrl: string): Promise<void> {
+  let live = 0;
+  for (let attempt = 0; attempt < 8 && live < 2; attempt++) {
+    live = await request(baseUrl, '/v1/api/health/live', { timeoutMs: 5_000 }).then(
+      () => live + 1,
+      () => 0,
+    );
+  }
+  assert.equal(live, 2, `no live connection to ${baseUrl} after a restart`);
 }

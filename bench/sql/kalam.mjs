@@ -36,13 +36,14 @@ export async function postJson(url, path, body, auth) {
 
 /**
  * Creates the schema and `users` users (b0, b1, …), each logged in on node i mod n; returns a Bearer header per
- * user, in order.
+ * user, in order. Stops between two users once `signal` (optional) has aborted.
  */
-export async function prepareKalam(urls, users, rootAuth) {
+export async function prepareKalam(urls, users, rootAuth, signal) {
   const r = await postJson(urls[0], '/v1/api/sql', { sql: SCHEMA_SQL }, rootAuth);
   if (r.status !== 'success') throw new Error(`setup failed: ${JSON.stringify(r)}`);
   const tokens = [];
   for (let i = 0; i < users; i++) {
+    signal?.throwIfAborted();
     const sql = `CREATE USER 'b${i}' WITH PASSWORD 'pw-${i}' ROLE user`;
     const c = await postJson(urls[0], '/v1/api/sql', { sql }, rootAuth);
     if (c.status !== 'success') throw new Error(`create user failed: ${JSON.stringify(c)}`);

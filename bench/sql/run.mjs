@@ -5,14 +5,13 @@
 // standalone executor against applying the same commands straight to the state machines.
 //
 // Usage: node bench/sql/run.mjs [--json] [--quick]   (needs `make build`; --quick: 1.5 s per point, no results file)
-/* global fetch, AbortSignal */
-import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { machine, printTable, writeResults } from '../lib.mjs';
+import { INSERT_SQL, ROW_VALUE, SELECT_SQL, basicAuth, postJson, prepareKalam } from './kalam.mjs';
 
 const BENCH = 'sql';
 const { values } = parseArgs({
@@ -34,45 +33,10 @@ try {
 }
 const { KalamNodes, ROOT_PASSWORD } = harness;
 
-async function post(url, path, body, auth) {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(20_000),
-  });
-  return res.json();
-}
-
-const basicRoot = `Basic ${Buffer.from(`root:${ROOT_PASSWORD}`).toString('base64')}`;
+const basicRoot = basicAuth('root', ROOT_PASSWORD);
 
 function percentile(sorted, p) {
   return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Sets up the schema and 64 users; returns a Bearer token per user. */
-async function prepare(urls) {
-  const r = await post(
-    urls[0],
-    '/v1/api/sql',
-    { sql: 'CREATE NAMESPACE bench; CREATE USER TABLE bench.kv (id BIGINT PRIMARY KEY, v TEXT)' },
-    basicRoot,
-  );
-  if (r.status !== 'success') throw new Error(`setup failed: ${JSON.stringify(r)}`);
-  const tokens = [];
-  for (let i = 0; i < Math.max(...CLIENTS); i++) {
-    const c = await post(
-      urls[0],
-      '/v1/api/sql',
-      { sql: `CREATE USER 'b${i}' WITH PASSWORD 'pw-${i}' ROLE user` },
-      basicRoot,
-    );
-    if (c.status !== 'success') throw new Error(`create user failed: ${JSON.stringify(c)}`);
-    const login = await post(urls[i % urls.length], '/v1/api/auth/login', { username: `b${i}`, password: `pw-${i}` });
-    if (typeof login.access_token !== 'string') throw new Error(`login failed: ${JSON.stringify(login)}`);
-    tokens.push(`Bearer ${login.access_token}`);
-  }
-  return tokens;
 }
 
 async function point(mode, op, urls, tokens, clients, nextId) {
@@ -87,11 +51,10 @@ async function point(mode, op, urls, tokens, clients, nextId) {
       let k = 0;
       while (performance.now() < end) {
         const id = op === 'insert' ? nextId[c]++ : k++ % Math.max(1, nextId[c]);
-        const sql =
-          op === 'insert' ? 'INSERT INTO bench.kv (id, v) VALUES ($1, $2)' : 'SELECT v FROM bench.kv WHERE id = $1';
-        const params = op === 'insert' ? [id, 'x'.repeat(80)] : [id];
+        const sql = op === 'insert' ? INSERT_SQL : SELECT_SQL;
+        const params = op === 'insert' ? [id, ROW_VALUE] : [id];
         const s = performance.now();
-        const r = await post(url, '/v1/api/sql', { sql, params }, auth).catch(() => ({ status: 'error' }));
+        const r = await postJson(url, '/v1/api/sql', { sql, params }, auth).catch(() => ({ status: 'error' }));
         if (r.status === 'success') latencies.push(performance.now() - s);
         else errors++;
       }
@@ -115,7 +78,7 @@ async function measureMode(mode) {
   const nodes = await KalamNodes.start({ members: mode === 'cluster' ? 3 : 0 });
   try {
     const urls = nodes.ids().map((id) => nodes.url(id));
-    const tokens = await prepare(urls);
+    const tokens = await prepareKalam(urls, Math.max(...CLIENTS), basicRoot);
     const nextId = tokens.map(() => 0);
     const rows = [];
     for (const op of ['insert', 'select']) {

@@ -22,6 +22,7 @@ export type CliErrorCode =
   | 'SIM_VIOLATION'
   | 'BENCH_NOT_FOUND'
   | 'BENCH_FAILED'
+  | 'BENCH_CANNOT_RUN'
   | 'WORKER_FAILED'
   | 'SERVE_STARTUP'
   | 'SERVE_STOP_TIMEOUT'
@@ -46,6 +47,8 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   SIM_VIOLATION: ExitCode.CheckFailed,
   BENCH_NOT_FOUND: ExitCode.Usage,
   BENCH_FAILED: ExitCode.CheckFailed,
+  /** A benchmark script exited 2: bad options for it, or something it needs is missing here (a build, etcd). */
+  BENCH_CANNOT_RUN: ExitCode.Usage,
   WORKER_FAILED: ExitCode.Internal,
   /** `kalam serve` could not start: a bad config, a port in use, no quorum to create root. */
   SERVE_STARTUP: ExitCode.Usage,

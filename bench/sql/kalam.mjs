@@ -1,0 +1,73 @@
+// The Kalam side of the SQL benchmarks, shared by bench/sql (Kalam alone) and bench/etcd (Kalam beside etcd): the
+// schema, the statements, and the users — one per client, so the rows of different clients land in different user
+// shards.
+/* global fetch, AbortSignal */
+import { Buffer } from 'node:buffer';
+
+export const SCHEMA_SQL = 'CREATE NAMESPACE bench; CREATE USER TABLE bench.kv (id BIGINT PRIMARY KEY, v TEXT)';
+export const INSERT_SQL = 'INSERT INTO bench.kv (id, v) VALUES ($1, $2)';
+export const SELECT_SQL = 'SELECT v FROM bench.kv WHERE id = $1';
+/** The text column of every row the benchmarks write: 80 bytes, the same as etcd's values in bench/etcd. */
+export const ROW_VALUE = 'x'.repeat(80);
+/** One request of postJson, setup or measured. */
+const REQUEST_TIMEOUT_MS = 20_000;
+
+/** One multi-row INSERT of ids [fromId, fromId + rows), values written out (1,000 rows: about 90 KB of SQL). */
+export function bulkInsertSql(fromId, rows) {
+  const tuples = [];
+  for (let id = fromId; id < fromId + rows; id++) tuples.push(`(${id}, '${ROW_VALUE}')`);
+  return `INSERT INTO bench.kv (id, v) VALUES ${tuples.join(', ')}`;
+}
+
+export function basicAuth(user, password) {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** POST `body` as JSON through fetch (one connection pool for the whole process) and return the JSON reply. */
+export async function postJson(url, path, body, auth) {
+  const res = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  return res.json();
+}
+
+/**
+ * Creates the schema and `users` users (b0, b1, …), each logged in on node i mod n; returns a Bearer header per
+ * user, in order. Stops between two users once `signal` (optional) has aborted.
+ */
+export async function prepareKalam(urls, users, rootAuth, signal) {
+  const r = await postJson(urls[0], '/v1/api/sql', { sql: SCHEMA_SQL }, rootAuth);
+  if (r.status !== 'success') throw new Error(`setup failed: ${JSON.stringify(r)}`);
+  const tokens = [];
+  for (let i = 0; i < users; i++) {
+    signal?.throwIfAborted();
+    const sql = `CREATE USER 'b${i}' WITH PASSWORD 'pw-${i}' ROLE user`;
+    const c = await postJson(urls[0], '/v1/api/sql', { sql }, rootAuth);
+    if (c.status !== 'success') throw new Error(`create user failed: ${JSON.stringify(c)}`);
+    const login = await postJson(urls[i % urls.length], '/v1/api/auth/login', {
+      username: `b${i}`,
+      password: `pw-${i}`,
+    });
+    if (typeof login.access_token !== 'string') throw new Error(`login failed: ${JSON.stringify(login)}`);
+    tokens.push(`Bearer ${login.access_token}`);
+  }
+  return tokens;
+}
+
+/** The rows of the last statement of a /v1/api/sql reply; an error reply throws with the server's code and message. */
+export function sqlReplyRows(httpStatus, text) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`kalam replied ${httpStatus} with no JSON: ${text.slice(0, 200)}`);
+  }
+  if (json?.status !== 'success') {
+    const { code = `HTTP ${httpStatus}`, message = text.slice(0, 200) } = json?.error ?? {};
+    throw new Error(`kalam: ${code}: ${message}`);
+  }
+  return json.results?.at(-1)?.rows ?? [];
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+// bench/profile: where a node's time goes under the SQL benchmark's load. Starts a 3-node cluster (or a standalone
+// node) with `--cpu-prof`, drives single-row INSERTs or point SELECTs from closed-loop clients for a while, stops
+// the nodes gracefully (so each writes its profile), and prints per node the functions with the most self time and
+// the same time summed by source file — the figures the README's performance notes quote.
+//
+// Usage: node bench/profile/run.mjs [--op insert|select] [--clients 16] [--seconds 10] [--standalone] [--top 20]
+//        [--keep DIR]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
+/* global fetch, AbortSignal */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { INSERT_SQL, ROW_VALUE, SELECT_SQL, basicAuth, prepareKalam } from '../sql/kalam.mjs';
+
+const { values } = parseArgs({
+  options: {
+    op: { type: 'string', default: 'insert' },
+    clients: { type: 'string', default: '16' },
+    seconds: { type: 'string', default: '10' },
+    standalone: { type: 'boolean', default: false },
+    top: { type: 'string', default: '20' },
+    keep: { type: 'string' },
+  },
+});
+const op = values.op;
+const clients = Number(values.clients);
+const seconds = Number(values.seconds);
+const top = Number(values.top);
+if (!['insert', 'select'].includes(op) || !(clients >= 1 && clients <= 256) || !(seconds > 0 && seconds <= 600)) {
+  process.stderr.write('bench profile: --op insert|select, --clients 1..256, --seconds 1..600\n');
+  process.exit(2);
+}
+let harness;
+try {
+  harness = await import('../../packages/server/dist/test/support/nodes.js');
+} catch (error) {
+  process.stderr.write(`bench profile: not built (${error.message}): run \`make build\`\n`);
+  process.exit(2);
+}
+const { KalamNodes, ROOT_PASSWORD } = harness;
+
+const profDir = values.keep ?? mkdtempSync(join(tmpdir(), 'kalam-profile-'));
+mkdirSync(profDir, { recursive: true });
+// The harness passes these flags to every node it spawns (packages/server/test/support/nodes.ts).
+process.env.KALAM_TEST_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profDir}`;
+
+async function post(url, body, auth) {
+  const res = await fetch(`${url}/v1/api/sql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: auth },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return res.json();
+}
+
+const nodes = await KalamNodes.start({ members: values.standalone ? 0 : 3 });
+let done = 0;
+let errors = 0;
+try {
+  const urls = nodes.ids().map((id) => nodes.url(id));
+  const tokens = await prepareKalam(urls, clients, basicAuth('root', ROOT_PASSWORD));
+  const nextId = tokens.map(() => 0);
+  if (op === 'select') {
+    // Rows to read: 100 per client.
+    await Promise.all(
+      tokens.map(async (auth, c) => {
+        for (; nextId[c] < 100; nextId[c]++)
+          await post(urls[c % urls.length], { sql: INSERT_SQL, params: [nextId[c], ROW_VALUE] }, auth);
+      }),
+    );
+  }
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    tokens.map(async (auth, c) => {
+      let k = 0;
+      while (performance.now() < end) {
+        const body =
+          op === 'insert'
+            ? { sql: INSERT_SQL, params: [nextId[c]++, ROW_VALUE] }
+            : { sql: SELECT_SQL, params: [k++ % 100] };
+        const r = await post(urls[c % urls.length], body, auth).catch(() => ({ status: 'error' }));
+        if (r.status === 'success') done++;
+        else errors++;
+      }
+    }),
+  );
+} finally {
+  await nodes.close();
+}
+process.stdout.write(
+  `${values.standalone ? 'standalone' : 'cluster'} ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors\n`,
+);
+
+/** Self time per function and per file of one .cpuprofile. */
+function summarize(file) {
+  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const fn = new Map();
+  const byFile = new Map();
+  let total = 0;
+  for (let i = 0; i < p.samples.length; i++) {
+    const us = p.timeDeltas[i] ?? 0;
+    const cf = byId.get(p.samples[i]).callFrame;
+    const where = cf.url
+      .replace(/^file:\/\/.*\/packages\/([^/]+)\/dist\/src\//, '$1/')
+      .replace(/^file:\/\/.*\/node_modules\/([^/]+)\/.*$/, 'npm:$1')
+      .replace(/^file:\/\//, '');
+    const key = `${cf.functionName || '(anonymous)'} ${where}${cf.url === '' ? '' : `:${cf.lineNumber + 1}`}`;
+    fn.set(key, (fn.get(key) ?? 0) + us);
+    const f = where === '' ? cf.functionName : where;
+    byFile.set(f, (byFile.get(f) ?? 0) + us);
+    total += us;
+  }
+  return { total, fn, byFile };
+}
+
+const show = (m, total) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, us]) => `  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`)
+    .join('\n');
+for (const f of readdirSync(profDir)
+  .filter((n) => n.endsWith('.cpuprofile'))
+  .sort()) {
+  const s = summarize(join(profDir, f));
+  process.stdout.write(`\n== ${f}: ${(s.total / 1e6).toFixed(1)} s sampled\n-- self time by function\n`);
+  process.stdout.write(`${show(s.fn, s.total)}\n-- self time by file\n${show(s.byFile, s.total)}\n`);
+}
+if (values.keep === undefined) rmSync(profDir, { recursive: true, force: true });

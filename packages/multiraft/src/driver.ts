@@ -229,8 +229,12 @@ export class RaftDriver {
   private cancelBalanceRound: (() => void) | undefined;
   /** Balancing transfers not settled yet: a round starts none while any is. */
   private balanceInFlight = 0;
-  /** Group id → the time before which the balance leaves it alone (its last transfer failed). */
+  /**
+   * Group id, and peer node id, → the time before which the balance leaves it alone: a group whose transfer failed
+   * stays where it is, and its target is offered nothing (it may be draining, or cut off one way).
+   */
   private readonly balanceCooldownUntil = new Map<number, number>();
+  private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
@@ -247,6 +251,8 @@ export class RaftDriver {
   private readonly electionGraceMs: number;
   /** How long a ReadIndex round may go unanswered before it is asked again: five heartbeat intervals. */
   private readonly readRetryMs: number;
+  /** How long a proposal refused by a transfer in progress waits before it asks again: two heartbeat intervals. */
+  private readonly transferRetryMs: number;
 
   constructor(private readonly opts: DriverOptions) {
     this.nodeId = opts.nodeId;
@@ -259,6 +265,7 @@ export class RaftDriver {
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
     this.readRetryMs = 5 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
+    this.transferRetryMs = 2 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
     this.timing = new DriverTimingRecorder(opts.ticks.tickMs, opts.ticks.heartbeatTick * opts.ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
@@ -630,7 +637,7 @@ export class RaftDriver {
         } catch (err) {
           // During a leadership transfer proposals wait for the new leader rather than fail.
           if (!(err instanceof TransferInProgress)) throw err;
-          await this.waitLeaderChange(g, deadline);
+          await this.waitTransfer(g, deadline);
           continue;
         }
       }
@@ -656,7 +663,7 @@ export class RaftDriver {
         // NOT_LEADER comes back only from the leader's checks before it appended anything, so trying again
         // (with the leader we learn of next) cannot apply the command twice.
         if (!(err instanceof MultiRaftError && err.code === 'NOT_LEADER')) throw err;
-        if (g.raw.leader() === leader) await this.waitLeaderChange(g, deadline);
+        if (g.raw.leader() === leader) await this.waitTransfer(g, deadline);
       }
     }
   }
@@ -866,6 +873,18 @@ export class RaftDriver {
     return { moved, failed: results.length - moved };
   }
 
+  /**
+   * Waits for a leader change, but at most transferRetryMs, then lets the caller ask again: a transfer whose target
+   * never takes over (it was cut off, crashed, or is draining) is abandoned by the leader after an election timeout
+   * and changes no leader, so a caller waiting only for a change would wait until its deadline. TIMEOUT at the
+   * deadline, as waitLeaderChange.
+   */
+  private async waitTransfer(g: GroupRuntime, deadline: number): Promise<void> {
+    const retryAt = this.clock.now() + this.transferRetryMs;
+    if (retryAt >= deadline) return this.waitLeaderChange(g, deadline);
+    await this.waitLeaderChange(g, retryAt).catch(() => undefined);
+  }
+
   private waitLeaderChange(g: GroupRuntime, deadline: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const remaining = deadline - this.clock.now();
@@ -1014,7 +1033,8 @@ export class RaftDriver {
       // the transfer itself sends what is left before it hands over (thesis §3.10).
       const caughtUp: NodeId[] = [];
       for (const [id, pr] of s.progress) {
-        if (id !== this.nodeId && live.includes(id) && pr.state === 'replicate' && pr.match >= s.commit)
+        const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
+        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
           caughtUp.push(id);
       }
       movable.push({ groupId: g.id, caughtUp });
@@ -1035,10 +1055,11 @@ export class RaftDriver {
       void this.transferLeadership(move.groupId, move.to)
         .catch(() => {
           // Refused, or the target did not take it in time (it was draining, recovering, or cut off meanwhile):
-          // leave the group where it is for a few rounds rather than offer it again every round.
+          // leave the group where it is, and offer that target nothing, for a few rounds.
           this.stats.balanceTransfersFailed++;
-          const cooldownMs = MULTIRAFT_LIMITS.balanceCooldownRounds * balance.intervalMs;
-          this.balanceCooldownUntil.set(move.groupId, this.clock.now() + cooldownMs);
+          const until = this.clock.now() + MULTIRAFT_LIMITS.balanceCooldownRounds * balance.intervalMs;
+          this.balanceCooldownUntil.set(move.groupId, until);
+          this.balancePeerCooldownUntil.set(move.to, until);
         })
         .finally(() => this.balanceInFlight--);
     }

@@ -34,7 +34,7 @@ export const MULTIRAFT_LIMITS = {
    * a time, never all at once (each transfer pauses its group's proposals for a moment).
    */
   balanceTransfersMax: 3,
-  /** Leader balance: a group whose transfer failed is left where it is for this many rounds. */
+  /** Leader balance: a group whose transfer failed is left where it is, and its target offered nothing, this many rounds. */
   balanceCooldownRounds: 5,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,

@@ -19,14 +19,17 @@
  * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
  * threshold, and announce leadership changes. Proposals (forwarded to the leader when this node is not it, and
  * answered only once applied here), ReadIndex reads batched per turn, and leadership transfers wait on promises
- * with deadlines on the injected clock.
+ * with deadlines on the injected clock. Beside the turn, on its own timer, the leader balance (balance.ts) hands
+ * groups this node leads beyond its share to the peers that lead the fewest.
  */
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
 import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
-import type { GroupSpec, ResolvedTicks } from './config.js';
+import { planLeaderMoves } from './balance.js';
+import type { MovableGroup } from './balance.js';
+import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
 import { DriverTimingRecorder } from './driver-timing.js';
 import type { DriverTiming } from './driver-timing.js';
 import { MultiRaftError, fromRemote } from './errors.js';
@@ -82,6 +85,9 @@ export interface ManagerStats {
   snapshotsTaken: number;
   snapshotsInstalled: number;
   leaderChanges: number;
+  /** Leadership transfers the leader balance started, and those of them that failed. */
+  balanceTransfers: number;
+  balanceTransfersFailed: number;
 }
 
 interface Inbound {
@@ -162,6 +168,8 @@ export interface DriverOptions {
    * False only in tests.
    */
   readonly recoverWhenEmpty?: boolean;
+  /** Leader balance (balance.ts); off when absent or its interval is 0. */
+  readonly leaderBalance?: LeaderBalanceOptions;
   readonly bugs?: DriverBugs;
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
@@ -183,6 +191,8 @@ export class RaftDriver {
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
     leaderChanges: 0,
+    balanceTransfers: 0,
+    balanceTransfersFailed: 0,
   };
   private readonly groups = new Map<number, GroupRuntime>();
   private readonly groupList: GroupRuntime[] = [];
@@ -210,6 +220,21 @@ export class RaftDriver {
   private applyCursor = 0;
   private stopping = false;
   private stopped = false;
+  /**
+   * Handing over every group to stop (transferAllLeadership): the balance moves nothing, and this node refuses
+   * leadership offered to it (MsgTimeoutNow), or a peer's balance could hand a group back to a node about to exit.
+   */
+  private draining = false;
+  private readonly balance: LeaderBalanceOptions | undefined;
+  private cancelBalanceRound: (() => void) | undefined;
+  /** Balancing transfers not settled yet: a round starts none while any is. */
+  private balanceInFlight = 0;
+  /**
+   * Group id, and peer node id, → the time before which the balance leaves it alone: a group whose transfer failed
+   * stays where it is, and its target is offered nothing (it may be draining, or cut off one way).
+   */
+  private readonly balanceCooldownUntil = new Map<number, number>();
+  private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
@@ -226,6 +251,8 @@ export class RaftDriver {
   private readonly electionGraceMs: number;
   /** How long a ReadIndex round may go unanswered before it is asked again: five heartbeat intervals. */
   private readonly readRetryMs: number;
+  /** How long a proposal refused by a transfer in progress waits before it asks again: two heartbeat intervals. */
+  private readonly transferRetryMs: number;
 
   constructor(private readonly opts: DriverOptions) {
     this.nodeId = opts.nodeId;
@@ -238,10 +265,13 @@ export class RaftDriver {
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
     this.readRetryMs = 5 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
+    this.transferRetryMs = 2 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
     this.timing = new DriverTimingRecorder(opts.ticks.tickMs, opts.ticks.heartbeatTick * opts.ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
+    this.balance = checkBalance(opts.leaderBalance);
     this.recoverGroups();
+    this.scheduleBalanceRound();
   }
 
   /** Every group from its durable state: the state machine restored from the stored snapshot, the core rebuilt. */
@@ -448,7 +478,9 @@ export class RaftDriver {
 
   private stepOne(groupId: number, msg: Message): void {
     const g = this.groups.get(groupId);
-    if (g === undefined) {
+    if (g === undefined || (this.draining && msg.type === 'MsgTimeoutNow')) {
+      // A leadership offered to a node that is handing everything over would only have to move again: dropped,
+      // as a lost message would be (the offering leader abandons the transfer after an election timeout).
       this.stats.envelopesDropped++;
       return;
     }
@@ -605,7 +637,7 @@ export class RaftDriver {
         } catch (err) {
           // During a leadership transfer proposals wait for the new leader rather than fail.
           if (!(err instanceof TransferInProgress)) throw err;
-          await this.waitLeaderChange(g, deadline);
+          await this.waitTransfer(g, deadline);
           continue;
         }
       }
@@ -631,7 +663,7 @@ export class RaftDriver {
         // NOT_LEADER comes back only from the leader's checks before it appended anything, so trying again
         // (with the leader we learn of next) cannot apply the command twice.
         if (!(err instanceof MultiRaftError && err.code === 'NOT_LEADER')) throw err;
-        if (g.raw.leader() === leader) await this.waitLeaderChange(g, deadline);
+        if (g.raw.leader() === leader) await this.waitTransfer(g, deadline);
       }
     }
   }
@@ -834,10 +866,23 @@ export class RaftDriver {
 
   /** Transfers every group this node leads (graceful shutdown); bounded by `timeoutMs`. */
   async transferAllLeadership(timeoutMs: number): Promise<{ moved: number; failed: number }> {
+    this.draining = true;
     const led = this.groupList.filter((g) => g.isLeader());
     const results = await Promise.allSettled(led.map((g) => this.transferLeadership(g.id, undefined, { timeoutMs })));
     const moved = results.filter((r) => r.status === 'fulfilled').length;
     return { moved, failed: results.length - moved };
+  }
+
+  /**
+   * Waits for a leader change, but at most transferRetryMs, then lets the caller ask again: a transfer whose target
+   * never takes over (it was cut off, crashed, or is draining) is abandoned by the leader after an election timeout
+   * and changes no leader, so a caller waiting only for a change would wait until its deadline. TIMEOUT at the
+   * deadline, as waitLeaderChange.
+   */
+  private async waitTransfer(g: GroupRuntime, deadline: number): Promise<void> {
+    const retryAt = this.clock.now() + this.transferRetryMs;
+    if (retryAt >= deadline) return this.waitLeaderChange(g, deadline);
+    await this.waitLeaderChange(g, retryAt).catch(() => undefined);
   }
 
   private waitLeaderChange(g: GroupRuntime, deadline: number): Promise<void> {
@@ -954,6 +999,73 @@ export class RaftDriver {
   }
 
   // -------------------------------------------------------------------------------------------------
+  // Leader balance (balance.ts): a round every interval, on the injected clock
+
+  private scheduleBalanceRound(): void {
+    const balance = this.balance;
+    if (balance === undefined || this.stopped) return;
+    this.cancelBalanceRound = this.clock.after(balance.intervalMs, () => {
+      this.cancelBalanceRound = undefined;
+      if (this.stopped) return;
+      this.balanceRound(balance);
+      this.scheduleBalanceRound();
+    });
+  }
+
+  /**
+   * One round: count the leaders per node this node knows of, list the groups it leads that may move and the peers
+   * caught up on each, and start the transfers planLeaderMoves asks for. Nothing while draining or stopping, while
+   * blocked in a write (the next round comes soon enough), or while an earlier round's transfers are in flight.
+   */
+  private balanceRound(balance: LeaderBalanceOptions): void {
+    if (this.stopping || this.draining || this.writing !== undefined || this.balanceInFlight > 0) return;
+    const now = this.clock.now();
+    const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
+    const leaderCounts = new Map<NodeId, number>();
+    const movable: MovableGroup[] = [];
+    for (const g of this.groupList) {
+      const lead = g.raw.leader();
+      if (lead !== NONE) leaderCounts.set(lead, (leaderCounts.get(lead) ?? 0) + 1);
+      if (!g.isLeader() || (this.balanceCooldownUntil.get(g.id) ?? 0) > now) continue;
+      const s = g.raw.status();
+      if (s.leadTransferee !== NONE) continue; // a transfer (a caller's, or a draining one) is under way
+      // Caught up: replicating (not probing or waiting for a snapshot), with every committed entry, over a live link;
+      // the transfer itself sends what is left before it hands over (thesis §3.10).
+      const caughtUp: NodeId[] = [];
+      for (const [id, pr] of s.progress) {
+        const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
+        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
+          caughtUp.push(id);
+      }
+      movable.push({ groupId: g.id, caughtUp });
+    }
+    const moves = planLeaderMoves({
+      self: this.nodeId,
+      groupCount: this.groupList.length,
+      live,
+      leaderCounts,
+      movable,
+      tolerance: balance.tolerance,
+      movesMax: balance.transfersMax ?? MULTIRAFT_LIMITS.balanceTransfersMax,
+      draining: this.draining,
+    });
+    for (const move of moves) {
+      this.balanceInFlight++;
+      this.stats.balanceTransfers++;
+      void this.transferLeadership(move.groupId, move.to)
+        .catch(() => {
+          // Refused, or the target did not take it in time (it was draining, recovering, or cut off meanwhile):
+          // leave the group where it is, and offer that target nothing, for a few rounds.
+          this.stats.balanceTransfersFailed++;
+          const until = this.clock.now() + MULTIRAFT_LIMITS.balanceCooldownRounds * balance.intervalMs;
+          this.balanceCooldownUntil.set(move.groupId, until);
+          this.balancePeerCooldownUntil.set(move.to, until);
+        })
+        .finally(() => this.balanceInFlight--);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
   // Introspection and shutdown
 
   status(): GroupStatusReport[] {
@@ -1014,6 +1126,7 @@ export class RaftDriver {
     if (this.stopped) return;
     this.stopping = true;
     this.stopped = true;
+    this.cancelBalanceRound?.();
     this.writing = undefined;
     const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
     for (const g of this.groupList) g.failAll(err);
@@ -1025,6 +1138,18 @@ class TransferInProgress extends MultiRaftError {
   constructor(groupId: number, to: NodeId | null) {
     super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });
   }
+}
+
+/** The balance options checked (a RangeError names the field), or undefined when the balance is off. */
+function checkBalance(b: LeaderBalanceOptions | undefined): LeaderBalanceOptions | undefined {
+  if (b === undefined || b.intervalMs === 0) return undefined;
+  if (!Number.isInteger(b.intervalMs) || b.intervalMs < 0)
+    throw new RangeError(`leaderBalance.intervalMs must be an integer ≥ 0, got ${b.intervalMs}`);
+  if (!Number.isInteger(b.tolerance) || b.tolerance < 0)
+    throw new RangeError(`leaderBalance.tolerance must be an integer ≥ 0, got ${b.tolerance}`);
+  if (b.transfersMax !== undefined && (!Number.isInteger(b.transfersMax) || b.transfersMax < 1))
+    throw new RangeError(`leaderBalance.transfersMax must be an integer ≥ 1, got ${b.transfersMax}`);
+  return b;
 }
 
 /** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */

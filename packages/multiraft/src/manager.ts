@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
 import { LogStore } from '@kalam/log-store';
 import type { NodeId } from '@kalam/raft';
-import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
+import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
 import type { DriverTiming } from './driver-timing.js';
 import { RaftDriver } from './driver.js';
@@ -94,6 +94,7 @@ export class RaftManager {
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
+        ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
       });
       manager = new RaftManager(opts, ticks, logStore, transport, driver);
       await transport.start();
@@ -138,6 +139,12 @@ export class RaftManager {
 
   driverTiming(): DriverTiming {
     return this.driver.driverTiming();
+  }
+
+  /** The leader balance's settings, or undefined when it is off. */
+  leaderBalance(): LeaderBalanceOptions | undefined {
+    const b = this.opts.leaderBalance;
+    return b === undefined || b.intervalMs === 0 ? undefined : b;
   }
 
   members(): readonly MemberAddress[] {

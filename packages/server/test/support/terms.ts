@@ -76,8 +76,13 @@ export async function settledTermSum(
   }
 }
 
-/** Each node's driver timing, as a line per node for a failure message. */
+/** Each node's driver timing and leader balance, as a line per node for a failure message. */
 export async function driverReport(nodes: KalamNodes, auth: string): Promise<string> {
-  const lines = (await statuses(nodes, auth)).map((s) => `node ${s.node_id}: ${JSON.stringify(s.driver)}`);
+  const lines = (await statuses(nodes, auth)).map((s) => {
+    const b = s.leader_balance;
+    const balance =
+      b === null ? 'off' : `${b.transfers} (${b.transfers_failed} failed) ${JSON.stringify(b.leaders_per_node)}`;
+    return `node ${s.node_id}: ${JSON.stringify(s.driver)}; balance transfers ${balance}`;
+  });
   return lines.join('\n');
 }

@@ -600,6 +600,7 @@ export class RaftDriver {
     if (leader === g.announcedLeader && isLocal === g.wasLeader && (leader === null || term === g.announcedTerm))
       return;
     if (leader === null && g.announcedLeader !== null) g.leaderLostAtMs = this.clock.now();
+    if (leader !== null) g.leaderSeen = true;
     g.announcedLeader = leader;
     g.announcedTerm = term;
     g.wasLeader = isLocal;
@@ -623,7 +624,8 @@ export class RaftDriver {
   /**
    * Proposes a command and resolves with the state machine's response once the entry is applied on this
    * node. A follower forwards to the leader and answers only after applying the entry itself, so the
-   * caller reads its own write here. No leader known: fails at once with LEADER_NOT_AVAILABLE.
+   * caller reads its own write here. No leader known: waits an election-timeout range for one (leaderGraceEnd),
+   * then fails with LEADER_NOT_AVAILABLE.
    */
   async propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
     this.checkOpen();
@@ -645,11 +647,9 @@ export class RaftDriver {
       if (leader === NONE) {
         // Fail fast, unless the group lost its leader a moment ago (a transfer or a failover is electing the
         // next one): then wait for it, at most one election-timeout range.
-        const now = this.clock.now();
-        if (now - g.leaderLostAtMs < this.electionGraceMs && now < deadline) {
-          await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
-            () => undefined,
-          );
+        const graceEnd = this.leaderGraceEnd(g);
+        if (this.clock.now() < Math.min(graceEnd, deadline)) {
+          await this.waitLeaderChange(g, Math.min(deadline, graceEnd)).catch(() => undefined);
           if (g.raw.leader() !== NONE) continue;
         }
         throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
@@ -746,12 +746,19 @@ export class RaftDriver {
     }
   }
 
+  /**
+   * Until when a request on a group with no leader waits for one rather than fail at once: an election-timeout
+   * range after this node saw the group lose its leader — or, while it has never seen one (a fresh or restarted
+   * node, whose first election can take a while on a loaded machine), that range from now.
+   */
+  private leaderGraceEnd(g: GroupRuntime): number {
+    return (g.announcedLeader === null && !g.leaderSeen ? this.clock.now() : g.leaderLostAtMs) + this.electionGraceMs;
+  }
+
   /** One ReadIndex round: the index, or undefined when it should be asked again. */
   private async readOnce(g: GroupRuntime, deadline: number): Promise<number | undefined> {
-    if (g.raw.leader() === NONE && this.clock.now() - g.leaderLostAtMs < this.electionGraceMs) {
-      await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
-        () => undefined,
-      );
+    if (g.raw.leader() === NONE && this.clock.now() < this.leaderGraceEnd(g)) {
+      await this.waitLeaderChange(g, Math.min(deadline, this.leaderGraceEnd(g))).catch(() => undefined);
     }
     const batch = this.joinReadBatch(g);
     this.stats.reads++;

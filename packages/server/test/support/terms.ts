@@ -33,24 +33,26 @@ export function balancedIn(s: ClusterStatus): boolean {
 }
 
 /**
- * The sum over groups of the highest term reported, whether every node knows a leader of every group, and whether
- * every node sees the leaders balanced (`balancedIn`).
+ * The sum over groups of the highest term reported, whether every node knows a leader of every group, whether
+ * every node sees the leaders balanced (`balancedIn`), and the leader balance's transfers started, over the nodes.
  */
 export async function termSum(
   nodes: KalamNodes,
   auth: string,
-): Promise<{ sum: number; allLed: boolean; balanced: boolean }> {
+): Promise<{ sum: number; allLed: boolean; balanced: boolean; transfers: number }> {
   const best = new Map<string, number>();
   let allLed = true;
   let balanced = true;
+  let transfers = 0;
   for (const s of await statuses(nodes, auth)) {
+    transfers += s.leader_balance?.transfers ?? 0;
     for (const g of s.groups) {
       best.set(g.name, Math.max(best.get(g.name) ?? 0, g.term));
       if (g.leader === null) allLed = false;
     }
     if (!balancedIn(s)) balanced = false;
   }
-  return { sum: [...best.values()].reduce((a, b) => a + b, 0), allLed, balanced };
+  return { sum: [...best.values()].reduce((a, b) => a + b, 0), allLed, balanced, transfers };
 }
 
 /**

@@ -1,7 +1,7 @@
 // What this proves: a proposal on a node that has never known a leader of its group — a fresh or restarted node
 // whose first election is slow (on a loaded machine, or while its peers are still starting) — waits for that
-// election, an election-timeout range from the request, instead of failing at once with LEADER_NOT_AVAILABLE
-// because the node's process has been up for longer than that range.
+// election (as long as the request may wait), instead of failing at once with LEADER_NOT_AVAILABLE because the
+// node's process has been up for longer than an election-timeout range.
 // How: three RaftManagers in this process on loopback ports chosen at run time, one group. Node 1 starts alone and
 // waits past the range (it cannot elect anyone alone); then it proposes and, a moment later, nodes 2 and 3 start.
 import assert from 'node:assert/strict';

@@ -624,8 +624,8 @@ export class RaftDriver {
   /**
    * Proposes a command and resolves with the state machine's response once the entry is applied on this
    * node. A follower forwards to the leader and answers only after applying the entry itself, so the
-   * caller reads its own write here. No leader known: waits for one while leaderGraceEnd allows, then fails with
-   * LEADER_NOT_AVAILABLE.
+   * caller reads its own write here. No leader known: waits an election-timeout range for one (leaderGraceEnd),
+   * then fails with LEADER_NOT_AVAILABLE.
    */
   async propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
     this.checkOpen();
@@ -749,10 +749,10 @@ export class RaftDriver {
   /**
    * Until when a request on a group with no leader waits for one rather than fail at once: an election-timeout
    * range after this node saw the group lose its leader — or, while it has never seen one (a fresh or restarted
-   * node, whose first elections can take seconds on a loaded machine), as long as the request may wait.
+   * node, whose first election can take a while on a loaded machine), that range from now.
    */
   private leaderGraceEnd(g: GroupRuntime): number {
-    return g.leaderSeen ? g.leaderLostAtMs + this.electionGraceMs : Number.POSITIVE_INFINITY;
+    return (g.announcedLeader === null && !g.leaderSeen ? this.clock.now() : g.leaderLostAtMs) + this.electionGraceMs;
   }
 
   /** One ReadIndex round: the index, or undefined when it should be asked again. */

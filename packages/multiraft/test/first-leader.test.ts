@@ -1,7 +1,7 @@
 // What this proves: a proposal on a node that has never known a leader of its group — a fresh or restarted node
 // whose first election is slow (on a loaded machine, or while its peers are still starting) — waits for that
-// election (as long as the request may wait), instead of failing at once with LEADER_NOT_AVAILABLE because the
-// node's process has been up for longer than an election-timeout range.
+// election (an election-timeout range from the request), instead of failing at once with LEADER_NOT_AVAILABLE
+// because the node's process has been up for longer than that range.
 // How: three RaftManagers in this process on loopback ports chosen at run time, one group. Node 1 starts alone and
 // waits past the range (it cannot elect anyone alone); then it proposes and, a moment later, nodes 2 and 3 start.
 import assert from 'node:assert/strict';
@@ -34,11 +34,14 @@ test('proposals made before the first election wait for its leader and are appli
       members,
       groups: [{ id: GROUP, name: 'g1', stateMachine: machines[i]! }],
       dataDir: join(dir, `node${members[i]!.nodeId}`),
+      // A wider range than the default (300–500 ms): the wait it allows (twice its top) must cover starting two
+      // managers and their first election on a loaded machine.
+      timing: { tickMs: 100, heartbeatIntervalMs: 100, electionTimeoutMinMs: 1_000, electionTimeoutMaxMs: 1_500 },
     });
   const first = await start(0);
   managers.push(first);
-  // Past the election-timeout range (2 × 500 ms by default) with no leader ever known.
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  // Past the wait an election-timeout range allows (2 × 1,500 ms) with no leader ever known.
+  await new Promise((resolve) => setTimeout(resolve, 3_500));
   assert.equal(first.leaderOf(GROUP), null, 'node 1 alone elects no one');
   const proposal = first.propose(GROUP, kvCommand('k', 'v'), { timeoutMs: 10_000 });
   const outcome = proposal.then(

@@ -5,48 +5,19 @@
 // while that transfer is under way, are applied, and the leader stays the leader.
 // How: three RaftManagers in this process on loopback ports chosen at run time, one group, the balance off.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import type { NodeId } from '@kalam/raft';
-import { MultiRaftError, RaftManager } from '../src/index.js';
-import { freePort } from './support/cluster.js';
-import { KvStateMachine, kvCommand } from './support/kv-state-machine.js';
+import { MultiRaftError } from '../src/index.js';
+import type { RaftManager } from '../src/index.js';
+import { kvCommand } from './support/kv-state-machine.js';
+import { GROUP, leaderOf, oneGroupCluster } from './support/managers.js';
 
-const GROUP = 1;
 /** Well under the proposals' 5 s default: a proposal that waited for a leader change that never comes would miss it. */
 const PROPOSAL_TIMEOUT_MS = 3_000;
 
 test('a draining node refuses leadership; proposals during the abandoned transfer are applied', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kalam-transfer-refused-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const members = ports.map((port, i) => ({ nodeId: (i + 1) as NodeId, host: '127.0.0.1', port }));
-  const machines = members.map(() => new KvStateMachine());
-  const managers: RaftManager[] = [];
-  t.after(async () => {
-    await Promise.all(managers.map((m) => m.stop().catch(() => undefined)));
-    rmSync(dir, { recursive: true, force: true });
-  });
-  for (const [i, m] of members.entries()) {
-    managers.push(
-      await RaftManager.start({
-        nodeId: m.nodeId,
-        clusterId: 'transfer-refused-test',
-        secret: 'transfer-refused-secret',
-        members,
-        groups: [{ id: GROUP, name: 'g1', stateMachine: machines[i]! }],
-        dataDir: join(dir, `node${m.nodeId}`),
-      }),
-    );
-  }
-  const deadline = Date.now() + 15_000;
-  let leader: RaftManager | undefined;
-  while (leader === undefined) {
-    assert.ok(Date.now() < deadline, 'a leader within 15 s');
-    leader = managers.find((m) => m.isLeader(GROUP));
-    if (leader === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const { machines, managers, start } = await oneGroupCluster(t, 'transfer-refused');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
   await leader.propose(GROUP, kvCommand('k', 'v0'));
   const [target, other] = managers.filter((m) => m !== leader) as [RaftManager, RaftManager];
   // Every follower is caught up before the transfer starts: only draining can make the target refuse.

@@ -1,4 +1,4 @@
-// Helpers shared by the benchmark scripts under bench/: the machine they ran on, a plain-text table, and
+// Helpers shared by the benchmark scripts under bench/: the machine they ran on, a percentile, a plain-text table, and
 // the results file bench/results/<name>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, totalmem } from 'node:os';
@@ -14,6 +14,12 @@ export function machine() {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
   };
+}
+
+/** The value at rank floor(p% of n) of an ascending array, null when it is empty. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** A number with `digits` decimals (fewer above 10), integers and text as they are, '-' for nothing. */

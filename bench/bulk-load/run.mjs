@@ -7,93 +7,57 @@
 // heaviest turn, apply and log write). Issue [M6] §3: this load once caused 807 elections and CLUSTER_UNAVAILABLE.
 //
 // Usage: node bench/bulk-load/run.mjs [--rows N] [--batch N] [--bytes N] [--cluster-up] [--label NAME] [--json]
-//   (needs `make build`; writes bench/results/bulk-load[-NAME].json). The nodes are started by the test harness
-//   (packages/server/test/support/nodes.ts), or with --cluster-up by `kalam cluster up --nodes 3` (a supervisor,
-//   a free base port found at run time; `cluster down --wipe` at the end, whatever happened).
+//   [--quick] (needs `make build`; writes bench/results/bulk-load[-NAME].json; --quick: 5,000 rows, no file). The
+//   nodes are started by the test harness (packages/server/test/support/nodes.ts), or with --cluster-up by `kalam
+//   cluster up --nodes 3` (a supervisor, a free base port found at run time; `cluster down --wipe` at the end,
+//   whatever happened). The load, the status polls and the term sum live in bench/cluster.mjs.
 // Profiling: KALAM_TEST_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/bulk-load/run.mjs … — the nodes
 // are stopped with SIGTERM at the end, so each writes its profile.
-/* global fetch, AbortSignal */
 import { execFileSync } from 'node:child_process';
-import { Buffer } from 'node:buffer';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { machine, printTable, writeResults } from '../lib.mjs';
+import {
+  DriverWorst,
+  allStatuses,
+  basicAuth,
+  failureCount,
+  loadHarness,
+  loadRows,
+  login,
+  pollStatuses,
+  sqlRows,
+  termSum,
+  waitAllLeaders,
+} from '../cluster.mjs';
+import { machine, percentile, printTable, writeResults } from '../lib.mjs';
 
 const BENCH = 'bulk-load';
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '100000' },
+    rows: { type: 'string' },
     batch: { type: 'string', default: '500' },
     bytes: { type: 'string', default: '1000' },
     label: { type: 'string' },
     urls: { type: 'string' },
     'cluster-up': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
   },
 });
-const ROWS = Number(values.rows);
+const quick = values.quick;
+const ROWS = Number(values.rows ?? (quick ? 5_000 : 100_000));
 const BATCH = Number(values.batch);
 const BYTES = Number(values.bytes);
 /** How often every node's status is polled during the load (the driver window covers the last 600 ticks). */
 const POLL_MS = 2_000;
-const REQUEST_TIMEOUT_MS = 30_000;
 const progress = (s) => process.stderr.write(`bench ${BENCH}: ${s}\n`);
 
-let harness;
-try {
-  harness = await import('../../packages/server/dist/test/support/nodes.js');
-} catch (error) {
-  process.stderr.write(`bench ${BENCH}: not built (${error.message}): run \`make build\`\n`);
-  process.exit(2);
-}
-const { KalamNodes, ROOT_PASSWORD } = harness;
-const rootPassword = process.env.KALAM_BENCH_ROOT_PASSWORD ?? ROOT_PASSWORD;
-let basicRoot = `Basic ${Buffer.from(`root:${rootPassword}`).toString('base64')}`;
-
-async function call(url, path, { body, auth, method = body === undefined ? 'GET' : 'POST' } = {}) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-async function status(url) {
-  return (await call(url, '/v1/api/cluster/status', { auth: basicRoot })).body;
-}
-
-/** The sum over groups of the highest term any node reports: it grows by one or more with every election. */
-function termSum(statuses) {
-  const best = new Map();
-  for (const s of statuses) for (const g of s.groups ?? []) best.set(g.name, Math.max(best.get(g.name) ?? 0, g.term));
-  return [...best.values()].reduce((a, b) => a + b, 0);
-}
-
-async function allStatuses(urls) {
-  return Promise.all(urls.map((u) => status(u).catch(() => ({ groups: [], driver: null }))));
-}
-
-async function waitAllLeaders(urls, deadlineMs) {
-  for (;;) {
-    const statuses = await allStatuses(urls);
-    if (statuses.every((s) => s.groups.length > 0 && s.groups.every((g) => g.leader !== null))) return;
-    if (Date.now() > deadlineMs) throw new Error('the cluster did not elect every leader in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function insertSql(from, count, filler) {
-  const rows = [];
-  for (let id = from; id < from + count; id++) rows.push(`(${id}, '${filler}')`);
-  return `INSERT INTO bench.bulk (id, v) VALUES ${rows.join(', ')}`;
-}
+const { KalamNodes, ROOT_PASSWORD } = await loadHarness(BENCH);
+let basicRoot = basicAuth('root', process.env.KALAM_BENCH_ROOT_PASSWORD ?? ROOT_PASSWORD);
 
 const KALAM = fileURLToPath(new URL('../../bin/kalam', import.meta.url));
 
@@ -142,84 +106,43 @@ function clusterDown(dir) {
 const up = values['cluster-up'] ? await clusterUp() : undefined;
 const nodes = values.urls === undefined && up === undefined ? await KalamNodes.start({ members: 3 }) : undefined;
 const urls = up?.urls ?? (nodes === undefined ? values.urls.split(',') : nodes.ids().map((id) => nodes.url(id)));
-if (up !== undefined) basicRoot = `Basic ${Buffer.from(`root:${up.password}`).toString('base64')}`;
+if (up !== undefined) basicRoot = basicAuth('root', up.password);
 let result;
 try {
-  await waitAllLeaders(urls, Date.now() + 30_000);
-  const setup = await call(urls[0], '/v1/api/sql', {
-    auth: basicRoot,
-    body: {
-      sql: "CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); CREATE USER 'loader' WITH PASSWORD 'loader-pw' ROLE user",
-    },
-  });
-  if (setup.status !== 200) throw new Error(`setup failed: ${JSON.stringify(setup.body)}`);
-  const login = await call(urls[0], '/v1/api/auth/login', { body: { username: 'loader', password: 'loader-pw' } });
-  const auth = `Bearer ${login.body.access_token}`;
+  await waitAllLeaders(urls, basicRoot, Date.now() + 30_000);
+  await sqlRows(
+    urls[0],
+    basicRoot,
+    "CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); CREATE USER 'loader' WITH PASSWORD 'loader-pw' ROLE user",
+  );
+  const auth = await login(urls[0], 'loader', 'loader-pw');
   // A quiet moment after the DDL, so that the baseline terms are settled.
   await new Promise((r) => setTimeout(r, 1_000));
-  const before = termSum(await allStatuses(urls));
+  const before = termSum(await allStatuses(urls, basicRoot));
 
-  const worst = new Map(
-    urls.map((u) => [u, { tickLateMsMax: 0, lateTicks: 0, turnMsMax: 0, applyMsMax: 0, persistMsMax: 0 }]),
-  );
-  const fold = (statuses) => {
-    statuses.forEach((s, i) => {
-      const d = s.driver;
-      const w = worst.get(urls[i]);
-      if (d === null || d === undefined || w === undefined) return;
-      w.tickLateMsMax = Math.max(w.tickLateMsMax, d.tick_late_ms_max);
-      w.lateTicks = Math.max(w.lateTicks, d.ticks_late_over_heartbeat);
-      w.turnMsMax = Math.max(w.turnMsMax, d.turn_ms_max);
-      w.applyMsMax = Math.max(w.applyMsMax, d.apply_ms_max);
-      w.persistMsMax = Math.max(w.persistMsMax, d.persist_ms_max);
-    });
-  };
-  let polling = true;
-  const poller = (async () => {
-    while (polling) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      fold(await allStatuses(urls));
-    }
-  })();
-
-  const filler = 'x'.repeat(BYTES);
-  const failures = {};
-  let acknowledged = 0;
-  const latencies = [];
-  const startedAt = performance.now();
-  for (let from = 0; from < ROWS; from += BATCH) {
-    const count = Math.min(BATCH, ROWS - from);
-    const t0 = performance.now();
-    const r = await call(urls[0], '/v1/api/sql', { auth, body: { sql: insertSql(from, count, filler) } }).catch(
-      (err) => ({ status: 0, body: { error: { code: `client: ${err.name}` } } }),
-    );
-    latencies.push(performance.now() - t0);
-    if (r.status === 200) acknowledged += count;
-    else {
-      const code = r.body?.error?.code ?? `HTTP ${r.status}`;
-      failures[code] = (failures[code] ?? 0) + 1;
-    }
-    if ((from / BATCH) % 20 === 19) progress(`${from + count} rows sent, ${acknowledged} acknowledged`);
-  }
-  const elapsedS = (performance.now() - startedAt) / 1000;
-  polling = false;
-  await poller;
-  const afterStatuses = await allStatuses(urls);
-  fold(afterStatuses);
+  const worst = new DriverWorst(urls.length);
+  const stopPolling = pollStatuses(urls, basicRoot, POLL_MS, (statuses) => worst.fold(statuses));
+  const load = await loadRows({
+    url: urls[0],
+    auth,
+    table: 'bench.bulk',
+    rows: ROWS,
+    batch: BATCH,
+    bytes: BYTES,
+    onProgress: progress,
+  });
+  await stopPolling();
+  const afterStatuses = await allStatuses(urls, basicRoot);
+  worst.fold(afterStatuses);
   const after = termSum(afterStatuses);
-  latencies.sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  const perNode = urls.map((u, i) => ({
-    node: `node ${i + 1}`,
-    ...worst.get(u),
-    tickLateMsMaxEver: afterStatuses[i].driver?.tick_late_ms_max_ever ?? null,
-  }));
+  const { latenciesMs } = load;
   result = {
     bench: BENCH,
+    title: `one client loads ${ROWS} rows of ${BYTES} bytes by ${BATCH}-row INSERTs into a 3-node cluster`,
     label: values.label ?? null,
     at: new Date().toISOString(),
     machine: machine(),
-    loadavg: (await import('node:os')).loadavg(),
+    loadavg: loadavg(),
     settings: {
       rows: ROWS,
       batch: BATCH,
@@ -232,15 +155,15 @@ try {
     elections: after - before,
     termSumBefore: before,
     termSumAfter: after,
-    insertsFailed: Object.values(failures).reduce((a, b) => a + b, 0),
-    failures,
-    rowsAcknowledged: acknowledged,
-    seconds: Math.round(elapsedS * 10) / 10,
-    rowsPerSecond: Math.round(acknowledged / elapsedS),
-    insertMsP50: Math.round(pct(50)),
-    insertMsP99: Math.round(pct(99)),
-    insertMsMax: Math.round(latencies[latencies.length - 1]),
-    nodes: perNode,
+    insertsFailed: failureCount(load.failures),
+    failures: load.failures,
+    rowsAcknowledged: load.acknowledged,
+    seconds: Math.round(load.seconds * 10) / 10,
+    rowsPerSecond: Math.round(load.acknowledged / load.seconds),
+    insertMsP50: Math.round(percentile(latenciesMs, 50)),
+    insertMsP99: Math.round(percentile(latenciesMs, 99)),
+    insertMsMax: Math.round(latenciesMs[latenciesMs.length - 1]),
+    nodes: worst.nodes.map((w, i) => ({ node: `node ${i + 1}`, ...w })),
   };
   // SIGTERM, so that a node run with --cpu-prof writes its profile.
   for (const id of nodes?.ids() ?? []) await nodes.kill(id, 'SIGTERM');
@@ -249,26 +172,24 @@ try {
   if (up !== undefined) clusterDown(up.dir);
 }
 
+const summary = [
+  { what: 'rows × bytes, per INSERT', value: `${ROWS} × ${BYTES}, ${BATCH}` },
+  { what: 'elections (term sum growth)', value: result.elections },
+  { what: 'INSERTs failed', value: `${result.insertsFailed} ${JSON.stringify(result.failures)}` },
+  { what: 'rows/s', value: result.rowsPerSecond },
+  { what: 'INSERT ms p50 / p99 / max', value: `${result.insertMsP50} / ${result.insertMsP99} / ${result.insertMsMax}` },
+  { what: 'load average (1, 5, 15 min)', value: result.loadavg.map((x) => x.toFixed(2)).join(' ') },
+];
+// `kalam bench bulk-load` renders `columns` over `rows`: the summary above, one line per figure.
+result.columns = [
+  { key: 'what', title: 'bulk load' },
+  { key: 'value', title: 'value' },
+];
+result.rows = summary;
 if (values.json) {
-  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } else {
-  printTable(
-    [
-      { key: 'what', title: 'bulk load' },
-      { key: 'value', title: 'value' },
-    ],
-    [
-      { what: 'rows × bytes, per INSERT', value: `${ROWS} × ${BYTES}, ${BATCH}` },
-      { what: 'elections (term sum growth)', value: result.elections },
-      { what: 'INSERTs failed', value: `${result.insertsFailed} ${JSON.stringify(result.failures)}` },
-      { what: 'rows/s', value: result.rowsPerSecond },
-      {
-        what: 'INSERT ms p50 / p99 / max',
-        value: `${result.insertMsP50} / ${result.insertMsP99} / ${result.insertMsMax}`,
-      },
-      { what: 'load average (1, 5, 15 min)', value: result.loadavg.map((x) => x.toFixed(2)).join(' ') },
-    ],
-  );
+  printTable(result.columns, summary);
   process.stdout.write('\n');
   printTable(
     [
@@ -283,5 +204,7 @@ if (values.json) {
     1,
   );
 }
-const name = values.label === undefined ? BENCH : `${BENCH}-${values.label}`;
-progress(`results in ${writeResults(name, result)}`);
+if (!quick) {
+  const name = values.label === undefined ? BENCH : `${BENCH}-${values.label}`;
+  progress(`results in ${writeResults(name, result)}`);
+}

@@ -17,6 +17,8 @@
 //   Exit 2 with one line on stderr when etcd is not installed or the options are bad; KALAM_BENCH_ETCD_BIN names
 //   another etcd binary. The etcd members (stopped by PID), the Kalam nodes and every data folder are removed on
 //   success, on failure and on Ctrl-C.
+// Memory: every Kalam node's and etcd member's RSS (VmRSS, sampled every 250 ms from the start of the first window to
+// the end of the last), its peak and its last sample, in the JSON (`rssMb`) and in a line under the table.
 /* global AbortController */
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine, printTable, writeResults } from '../lib.mjs';
+import { RssSampler, rssText } from '../rss.mjs';
 import {
   INSERT_SQL,
   ROW_VALUE,
@@ -118,6 +121,7 @@ const { KalamNodes, ROOT_PASSWORD } = harness;
 
 const dir = mkdtempSync(join(tmpdir(), 'kalam-bench-etcd-'));
 const running = { etcd: null, kalam: [] };
+const rss = new RssSampler();
 // The last resort when the process ends some other way (an uncaught error): members die with it, data goes.
 process.on('exit', () => {
   running.etcd?.killNow();
@@ -213,10 +217,15 @@ function kalamSide(urls, tokens) {
   };
 }
 
-/** Starts Kalam nodes and registers them for the cleanup before anything else can fail. */
+/** The names under which the processes' RSS is reported: 'kalam-cluster node 1', …, 'etcd m1', …. */
+const rssName = (system, node) => `${system} ${node}`;
+
+/** Starts Kalam nodes and registers them for the cleanup (and their memory for sampling) before anything can fail. */
 async function startKalam(members, signal) {
   const nodes = await KalamNodes.start({ members });
   running.kalam.push(nodes);
+  const system = members > 0 ? 'kalam-cluster' : 'kalam-standalone';
+  for (const id of nodes.ids()) rss.track(rssName(system, `node ${id}`), nodes.pid(id));
   const urls = nodes.ids().map((id) => nodes.url(id));
   const tokens = await prepareKalam(urls, Math.max(...clients) + 1, basicAuth('root', ROOT_PASSWORD), signal);
   return kalamSide(urls, tokens);
@@ -251,19 +260,25 @@ async function measure(sides, signal) {
 const startedAt = new Date().toISOString();
 const loadStart = loadavg();
 let windows = [];
+let rssReport = {};
 try {
   progress(`starting etcd ${etcdVersionText} (3 members), a 3-node Kalam cluster and a standalone Kalam node`);
   running.etcd = await EtcdCluster.start({ bin: etcdBin, dir: join(dir, 'etcd') });
+  for (const m of running.etcd.members) rss.track(rssName('etcd', m.name), m.proc.pid);
   const sides = {
     etcd: etcdSide(running.etcd),
     'kalam-cluster': await startKalam(3, abort.signal),
     'kalam-standalone': await startKalam(0, abort.signal),
   };
+  // The peaks are those of the measured load, not of the setup (users created, logins).
+  rss.resetPeaks();
   windows = await measure(sides, abort.signal);
+  rssReport = rss.report();
 } catch (error) {
   // After Ctrl-C a setup step may fail because its nodes got the signal too: that is the interruption, not a bug.
   if (!abort.signal.aborted) throw error;
 } finally {
+  rss.stop();
   await Promise.all(running.kalam.map((nodes) => nodes.close()));
   await running.etcd?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -277,6 +292,18 @@ const rows = comparisonRows(summarize(windows), { clients });
 const loadEnd = loadavg();
 const version = running.etcd.version ?? etcdVersionText;
 const loadText = (l) => l.map((x) => x.toFixed(2)).join(' ');
+const rssLine = (field) =>
+  `Kalam cluster nodes 1 / 2 / 3: ${rssText(
+    rssReport,
+    [1, 2, 3].map((id) => rssName('kalam-cluster', `node ${id}`)),
+    field,
+  )}; ` +
+  `Kalam standalone: ${rssText(rssReport, [rssName('kalam-standalone', 'node 1')], field)}; ` +
+  `etcd members: ${rssText(
+    rssReport,
+    ['m1', 'm2', 'm3'].map((m) => rssName('etcd', m)),
+    field,
+  )}`;
 const result = {
   bench: BENCH,
   title: `Kalam beside etcd ${version} (3 members): medians over ${reps} interleaved repetitions`,
@@ -299,7 +326,9 @@ const result = {
     `write: Kalam ${OPS.write.kalam} beside etcd ${OPS.write.etcd}; read: ${OPS.read.kalam} beside ${OPS.read.etcd};`,
     `bulk: ${OPS.bulk.kalam} (rows/s) beside ${OPS.bulk.etcd} (keys/s), one client; kalam/etcd: throughput ratio.`,
     `load average (1, 5, 15 min): ${loadText(loadStart)} at the start, ${loadText(loadEnd)} at the end.`,
+    `peak RSS MB over the windows: ${rssLine('peakMb')}; at the end: ${rssLine('lastMb')}.`,
   ],
+  rssMb: rssReport,
   windows,
   resultsFile: quick ? null : `bench/results/${BENCH}.json`,
 };

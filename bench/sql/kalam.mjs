@@ -57,17 +57,27 @@ export async function prepareKalam(urls, users, rootAuth, signal) {
   return tokens;
 }
 
-/** The rows of the last statement of a /v1/api/sql reply; an error reply throws with the server's code and message. */
+/** A /v1/api/sql reply that is not a success: `code` is the server's error code (`HTTP <status>` when it gave none). */
+export class KalamReplyError extends Error {
+  constructor(code, message, httpStatus) {
+    super(`kalam: ${code}: ${message}`);
+    this.name = 'KalamReplyError';
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+/** The rows of the last statement of a /v1/api/sql reply; an error reply throws a KalamReplyError. */
 export function sqlReplyRows(httpStatus, text) {
   let json;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`kalam replied ${httpStatus} with no JSON: ${text.slice(0, 200)}`);
+    throw new KalamReplyError(`HTTP ${httpStatus}`, `no JSON: ${text.slice(0, 200)}`, httpStatus);
   }
   if (json?.status !== 'success') {
     const { code = `HTTP ${httpStatus}`, message = text.slice(0, 200) } = json?.error ?? {};
-    throw new Error(`kalam: ${code}: ${message}`);
+    throw new KalamReplyError(code, message, httpStatus);
   }
   return json.results?.at(-1)?.rows ?? [];
 }

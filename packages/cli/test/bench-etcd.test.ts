@@ -130,11 +130,14 @@ test('gateway errors keep etcd message and code; a reply with no revision or no 
   assert.throws(() => gateway.parsePutReply(502, 'Bad Gateway'), /replied 502 with no JSON/);
 });
 
-test('a Kalam SQL reply gives the last statement rows, an error reply its code and message', () => {
+test('a Kalam SQL reply gives the last statement rows, an error reply its code (a field) and message', () => {
   const ok = '{"status":"success","results":[{"schema":[],"rows":[["x"]],"row_count":1}],"took":1}';
   assert.deepEqual(kalamSql.sqlReplyRows(200, ok), [['x']]);
   const denied = '{"status":"error","results":[],"error":{"code":"UNAUTHORIZED","message":"bad token","details":null}}';
-  assert.throws(() => kalamSql.sqlReplyRows(401, denied), { message: 'kalam: UNAUTHORIZED: bad token' });
+  assert.throws(() => kalamSql.sqlReplyRows(401, denied), {
+    message: 'kalam: UNAUTHORIZED: bad token',
+    code: 'UNAUTHORIZED',
+  });
 });
 
 test('percentile, median and ratio', () => {

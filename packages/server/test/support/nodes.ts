@@ -185,6 +185,13 @@ export class KalamNodes {
     return node.apiUrl;
   }
 
+  /** The OS process id of node `id` (a benchmark samples its memory from /proc/<pid>/status). */
+  pid(id: number): number {
+    const pid = this.running.get(id)?.proc.pid;
+    if (pid === undefined) throw new Error(`node ${id} is not running`);
+    return pid;
+  }
+
   isRunning(id: number): boolean {
     return this.running.has(id);
   }

@@ -38,6 +38,9 @@ import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
 import type { LiveEndpoint } from './ws/server.js';
 
+/** The response header that names the leader of the session user's shard (setShardLeader). */
+export const SHARD_LEADER_HEADER = 'X-Kalam-Shard-Leader';
+
 export interface ApiServerOptions {
   readonly log?: NodeLog;
   /** Reported by the healthcheck. */
@@ -239,6 +242,7 @@ async function handleSql(
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
     session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    setShardLeader(node, session, res);
     const request = parseSqlRequest(body);
     if (planted?.(request.sql) === true) {
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
@@ -253,6 +257,20 @@ async function handleSql(
     const e = forClient(asApiError(err), session, log);
     sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
   }
+}
+
+/**
+ * `X-Kalam-Shard-Leader`: the API URL of the node that leads the session user's shard (data:user:NN) as this node
+ * knows it now — the group every statement on the user's own rows goes to. A client that sends its next requests
+ * there saves the forward a follower makes (a write to the leader, a read's ReadIndex round trip); nothing depends on
+ * it being followed, or right: any node answers any request. Absent in standalone mode and while no leader is known.
+ */
+function setShardLeader(node: RunningNode, session: Session, res: ServerResponse): void {
+  if (node.config.mode !== 'cluster') return;
+  const leader = node.executor.getLeader(node.machines.router.groupForUser(session.userId));
+  if (leader === null) return;
+  const member = node.config.cluster.members.find((m) => m.nodeId === leader);
+  if (member !== undefined) res.setHeader(SHARD_LEADER_HEADER, member.apiUrl);
 }
 
 async function handleLogin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,11 +1,20 @@
 // What this proves: a request takes at most one read barrier per group however many statements read that group (a
 // batch of twenty SHOW NAMESPACES took twenty meta:system ReadIndex rounds, one after the other); a point SELECT asks
 // for the catalog's barrier and its rows' barrier at once, not one after the other; a barrier that failed is asked
-// again by the next read; and two requests never share a barrier (each one's must start after it began). How: the
-// engine over a StandaloneExecutor wrapped in one that counts readBarrier calls per group and can hold or fail them.
+// again by the next read; two requests never share a barrier (each one's must start after it began); and a request's
+// barriers can be begun before its SQL runs (while its password is checked). How: the engine over a
+// StandaloneExecutor wrapped in one that counts readBarrier calls per group and can hold or fail them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataStore, KalamError, SqlEngine, StandaloneExecutor, StateMachines, groupName } from '../src/index.js';
+import {
+  DataStore,
+  KalamError,
+  MetaSystem,
+  SqlEngine,
+  StandaloneExecutor,
+  StateMachines,
+  groupName,
+} from '../src/index.js';
 import type { GroupId, Session } from '../src/index.js';
 
 const root: Session = { userId: 'root', username: 'root', role: 'system' };
@@ -105,5 +114,15 @@ test('a barrier that failed is asked again by the next read of the group', async
   ex.asked.length = 0;
   const results = await engine.execute(root, 'SHOW NAMESPACES; SHOW NAMESPACES');
   assert.equal(results.length, 2);
+  assert.equal(ex.count('meta:system'), 1);
+});
+
+test("a request's barriers begun before its SQL are the ones its statements wait for", async () => {
+  const { engine, ex } = await setup();
+  // As the HTTP API does for a Basic-authenticated request: the catalog's barrier starts before the password check.
+  const reads = engine.requestReads();
+  reads.prefetch(MetaSystem);
+  assert.equal(ex.count('meta:system'), 1);
+  await engine.execute(root, 'SHOW NAMESPACES; SHOW TABLES', { reads });
   assert.equal(ex.count('meta:system'), 1);
 });

@@ -26,7 +26,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
+import { KalamError, MetaSystem, requireSystemRead, toKalamError } from '@kalam/kalamdb';
 import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
@@ -241,6 +241,10 @@ async function handleSql(
   let session: Session | null = null;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
+    const reads = node.engine.requestReads();
+    // A password check waits for a meta:users barrier: the catalog's, which nearly every statement takes, runs
+    // meanwhile instead of after it (both start after the request began, so both are good for all of it).
+    if (node.config.mode === 'cluster' && /^basic /i.test(req.headers.authorization ?? '')) reads.prefetch(MetaSystem);
     session = await authenticateRequest(node, req.headers.authorization, originOf(req));
     setShardLeader(node, session, res);
     const request = parseSqlRequest(body);
@@ -249,6 +253,7 @@ async function handleSql(
       return sendJson(res, 200, { status: 'success', results, took: took() });
     }
     const results: QueryResult[] = await node.engine.execute(session, request.sql, {
+      reads,
       ...(request.params !== undefined ? { params: request.params } : {}),
       ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
     });

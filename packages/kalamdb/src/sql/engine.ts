@@ -52,6 +52,11 @@ export interface ExecuteOptions {
   readonly params?: readonly unknown[];
   /** The default namespace for unqualified table names (the API's `namespace_id`). */
   readonly namespace?: string;
+  /**
+   * The request's barriers, when the caller began them before the SQL (`requestReads`): the HTTP API starts the
+   * catalog's while a Basic-authenticated request waits for its password check. Default: fresh ones.
+   */
+  readonly reads?: RequestReads;
 }
 
 export class SqlEngine {
@@ -93,7 +98,7 @@ export class SqlEngine {
     }
     let scope: StatementScope = { session, namespace: opts.namespace ?? null };
     // One read barrier per group for the whole request (request-reads.ts says why that is linearizable).
-    const ctx: EngineContext = { ...this.ctx, executor: new RequestReads(this.ctx.executor) };
+    const ctx: EngineContext = { ...this.ctx, executor: opts.reads ?? this.requestReads() };
     const results: QueryResult[] = [];
     for (const [i, parsed] of statements.entries()) {
       try {
@@ -108,6 +113,11 @@ export class SqlEngine {
       }
     }
     return results;
+  }
+
+  /** The barriers of one request that is about to start (request-reads.ts); pass them to `execute`. */
+  requestReads(): RequestReads {
+    return new RequestReads(this.ctx.executor);
   }
 
   /** A live query's SQL planned for `session` (the WebSocket API's subscribe); throws KalamError. */

@@ -250,9 +250,9 @@ export async function selectTable(
  */
 function prefetchRows(ctx: EngineContext, tableId: string, userId: string): void {
   if (!(ctx.executor instanceof RequestReads)) return;
-  const local = ctx.catalog.table(tableId);
-  if (local === undefined) return;
-  ctx.executor.prefetch(isPerUser(local.tableType) ? ctx.machines.router.groupForUser(userId) : dataSharedShard(0));
+  const tableType = ctx.catalog.tableType(tableId);
+  if (tableType === undefined) return;
+  ctx.executor.prefetch(isPerUser(tableType) ? ctx.machines.router.groupForUser(userId) : dataSharedShard(0));
 }
 
 /** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */

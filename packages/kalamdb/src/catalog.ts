@@ -40,6 +40,16 @@ export class Catalog {
     return r === undefined ? undefined : toInfo(r);
   }
 
+  /** The type of the live incarnation of `tableId`, if any: `table` without reading its schema. */
+  tableType(tableId: string): TableType | undefined {
+    const r = this.store
+      .prepare<[string], { table_type: string }>(
+        'SELECT table_type FROM sys_tables WHERE dropped_index IS NULL AND table_id = ?',
+      )
+      .get(tableId);
+    return r === undefined ? undefined : (r.table_type as TableType);
+  }
+
   /** Every live incarnation, by table id. */
   tables(): TableInfo[] {
     return this.store.prepare<[], TableRow>(`${CURRENT} ORDER BY table_id`).all().map(toInfo);

@@ -98,6 +98,7 @@ export {
 } from './schedule.js';
 export {
   KalamError,
+  RequestReads,
   SCRYPT_PASSWORDS,
   SQL_ENGINE_LIMITS,
   SeqGenerator,

@@ -26,7 +26,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { KalamError, requireSystemRead, toKalamError } from '@kalam/kalamdb';
+import { KalamError, MetaSystem, requireSystemRead, toKalamError } from '@kalam/kalamdb';
 import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
@@ -37,6 +37,9 @@ import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
 import type { LiveEndpoint } from './ws/server.js';
+
+/** The response header that names the leader of the session user's shard (setShardLeader). */
+export const SHARD_LEADER_HEADER = 'X-Kalam-Shard-Leader';
 
 export interface ApiServerOptions {
   readonly log?: NodeLog;
@@ -238,13 +241,19 @@ async function handleSql(
   let session: Session | null = null;
   try {
     const body = await readBody(req, node.config.server.maxBodyBytes);
+    const reads = node.engine.requestReads();
+    // A password check waits for a meta:users barrier: the catalog's, which nearly every statement takes, runs
+    // meanwhile instead of after it (both start after the request began, so both are good for all of it).
+    if (node.config.mode === 'cluster' && /^basic /i.test(req.headers.authorization ?? '')) reads.prefetch(MetaSystem);
     session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    setShardLeader(node, session, res);
     const request = parseSqlRequest(body);
     if (planted?.(request.sql) === true) {
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
       return sendJson(res, 200, { status: 'success', results, took: took() });
     }
     const results: QueryResult[] = await node.engine.execute(session, request.sql, {
+      reads,
       ...(request.params !== undefined ? { params: request.params } : {}),
       ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
     });
@@ -253,6 +262,20 @@ async function handleSql(
     const e = forClient(asApiError(err), session, log);
     sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
   }
+}
+
+/**
+ * `X-Kalam-Shard-Leader`: the API URL of the node that leads the session user's shard (data:user:NN) as this node
+ * knows it now — the group every statement on the user's own rows goes to. A client that sends its next requests
+ * there saves the forward a follower makes (a write to the leader, a read's ReadIndex round trip); nothing depends on
+ * it being followed, or right: any node answers any request. Absent in standalone mode and while no leader is known.
+ */
+function setShardLeader(node: RunningNode, session: Session, res: ServerResponse): void {
+  if (node.config.mode !== 'cluster') return;
+  const leader = node.executor.getLeader(node.machines.router.groupForUser(session.userId));
+  if (leader === null) return;
+  const member = node.config.cluster.members.find((m) => m.nodeId === leader);
+  if (member !== undefined) res.setHeader(SHARD_LEADER_HEADER, member.apiUrl);
 }
 
 async function handleLogin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {

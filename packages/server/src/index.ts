@@ -50,7 +50,7 @@ export { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 export type { IssueTokenOptions, IssuedToken, Principal, RequestOrigin } from './auth.js';
 export { LoginThrottle, addressKeyOf } from './throttle.js';
 export type { BucketLimits, LoginAttempt, LoginThrottleOptions } from './throttle.js';
-export { createApiServer } from './http.js';
+export { SHARD_LEADER_HEADER, createApiServer } from './http.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';
 export {

@@ -18,6 +18,7 @@ import { SQL_ENGINE_LIMITS, type EvalLimits } from './limits.js';
 import * as jobs from './jobs.js';
 import * as schedules from './schedules.js';
 import { runSelect } from './query.js';
+import { RequestReads } from './request-reads.js';
 import { SeqGenerator } from './sequence.js';
 import { systemRelation } from './system-tables.js';
 import type { ClusterView, QueryResult, Session } from './types.js';
@@ -51,6 +52,11 @@ export interface ExecuteOptions {
   readonly params?: readonly unknown[];
   /** The default namespace for unqualified table names (the API's `namespace_id`). */
   readonly namespace?: string;
+  /**
+   * The request's barriers, when the caller began them before the SQL (`requestReads`): the HTTP API starts the
+   * catalog's while a Basic-authenticated request waits for its password check. Default: fresh ones.
+   */
+  readonly reads?: RequestReads;
 }
 
 export class SqlEngine {
@@ -91,12 +97,14 @@ export class SqlEngine {
       throw new KalamError('PARAMS_WITH_BATCH', 'parameters can only be used with a single statement');
     }
     let scope: StatementScope = { session, namespace: opts.namespace ?? null };
+    // One read barrier per group for the whole request (request-reads.ts says why that is linearizable).
+    const ctx: EngineContext = { ...this.ctx, executor: opts.reads ?? this.requestReads() };
     const results: QueryResult[] = [];
     for (const [i, parsed] of statements.entries()) {
       try {
         const stmt = bindParams(parsed, opts.params ?? []);
         if (stmt.kind === 'Use') scope = { ...scope, namespace: stmt.namespace };
-        results.push(await this.run(scope, stmt));
+        results.push(await this.run(ctx, scope, stmt));
       } catch (err) {
         const e = toKalamError(err);
         if (statements.length === 1) throw e;
@@ -105,6 +113,11 @@ export class SqlEngine {
       }
     }
     return results;
+  }
+
+  /** The barriers of one request that is about to start (request-reads.ts); pass them to `execute`. */
+  requestReads(): RequestReads {
+    return new RequestReads(this.ctx.executor);
   }
 
   /** A live query's SQL planned for `session` (the WebSocket API's subscribe); throws KalamError. */
@@ -161,8 +174,7 @@ export class SqlEngine {
     }
   }
 
-  private async run(scope: StatementScope, stmt: Statement): Promise<QueryResult> {
-    const ctx = this.ctx;
+  private async run(ctx: EngineContext, scope: StatementScope, stmt: Statement): Promise<QueryResult> {
     switch (stmt.kind) {
       case 'CreateNamespace':
         return ddl.createNamespace(ctx, scope, stmt);
@@ -195,7 +207,7 @@ export class SqlEngine {
       case 'Delete':
         return remove(ctx, scope, stmt);
       case 'Select':
-        return this.select(scope, stmt);
+        return this.select(ctx, scope, stmt);
       case 'CreateUser':
         return users.createUser(ctx, scope.session, stmt);
       case 'AlterUser':
@@ -203,7 +215,7 @@ export class SqlEngine {
       case 'DropUser':
         return users.dropUser(ctx, scope.session, stmt);
       case 'ExecuteAsUser':
-        return this.executeAs(scope, stmt.userId, stmt.statement);
+        return this.executeAs(ctx, scope, stmt.userId, stmt.statement);
       case 'SubscribeTo':
         return live.subscribeTo(ctx, scope, stmt);
       case 'KillLiveQuery':
@@ -223,11 +235,15 @@ export class SqlEngine {
     }
   }
 
-  private async select(scope: StatementScope, stmt: Extract<Statement, { kind: 'Select' }>): Promise<QueryResult> {
+  private async select(
+    ctx: EngineContext,
+    scope: StatementScope,
+    stmt: Extract<Statement, { kind: 'Select' }>,
+  ): Promise<QueryResult> {
     if (stmt.from.namespace === 'system') {
-      const relation = await systemRelation(this.ctx, scope, stmt.from.name);
-      const clock = { at: this.ctx.now(), nextId: () => this.ctx.seq.reserve(1) };
-      return runSelect(foldSelect(stmt, clock), relation, this.ctx.budget());
+      const relation = await systemRelation(ctx, scope, stmt.from.name);
+      const clock = { at: ctx.now(), nextId: () => ctx.seq.reserve(1) };
+      return runSelect(foldSelect(stmt, clock), relation, ctx.budget());
     }
     const ns = stmt.from.namespace ?? scope.namespace;
     if (ns === null) {
@@ -236,16 +252,21 @@ export class SqlEngine {
         `table ${stmt.from.name} needs a namespace (write ns.${stmt.from.name}, or USE ns first)`,
       );
     }
-    return selectTable(this.ctx, scope, stmt, `${ns}.${stmt.from.name}`);
+    return selectTable(ctx, scope, stmt, `${ns}.${stmt.from.name}`);
   }
 
   /** EXECUTE AS USER: SELECT, INSERT, UPDATE and DELETE only, under the named user's identity and role. */
-  private async executeAs(scope: StatementScope, userId: string, inner: Statement): Promise<QueryResult> {
+  private async executeAs(
+    ctx: EngineContext,
+    scope: StatementScope,
+    userId: string,
+    inner: Statement,
+  ): Promise<QueryResult> {
     if (inner.kind !== 'Select' && inner.kind !== 'Insert' && inner.kind !== 'Update' && inner.kind !== 'Delete') {
       throw new KalamError('INVALID_SQL', `EXECUTE AS USER runs SELECT, INSERT, UPDATE or DELETE, not ${inner.kind}`);
     }
-    const session = await users.impersonate(this.ctx, scope.session, userId);
-    const result = await this.run({ ...scope, session }, inner);
+    const session = await users.impersonate(ctx, scope.session, userId);
+    const result = await this.run(ctx, { ...scope, session }, inner);
     return { ...result, as_user: session.userId };
   }
 }

@@ -1,4 +1,5 @@
 export { SqlEngine } from './engine.js';
+export { RequestReads } from './request-reads.js';
 export type { ExecuteOptions, SqlEngineOptions } from './engine.js';
 export { KalamError, toKalamError } from './errors.js';
 export type { KalamErrorCode } from './errors.js';

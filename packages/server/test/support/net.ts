@@ -18,6 +18,8 @@ export async function freePort(): Promise<number> {
 export interface JsonReply {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** The response's headers (absent on replies a test makes up itself). */
+  readonly headers?: Headers;
 }
 
 export interface RequestOptions {
@@ -38,7 +40,7 @@ export async function request(baseUrl: string, path: string, opts: RequestOption
   };
   if (opts.body !== undefined) init.body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   const res = await fetch(`${baseUrl}${path}`, init);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
 
 export function basic(user: string, password: string): string {

@@ -56,9 +56,25 @@ async function post(url, body, auth) {
   return res.json();
 }
 
+/** Each node's driver counters (GET /v1/api/cluster/status → driver; null on a standalone node). */
+async function driverCounters(urls) {
+  const auth = basicAuth('root', ROOT_PASSWORD);
+  return Promise.all(
+    urls.map(async (url) => {
+      const res = await fetch(`${url}/v1/api/cluster/status`, {
+        headers: { authorization: auth },
+        signal: AbortSignal.timeout(20_000),
+      });
+      return (await res.json()).driver ?? null;
+    }),
+  );
+}
+
 const nodes = await KalamNodes.start({ members: values.standalone ? 0 : 3 });
 let done = 0;
 let errors = 0;
+let before = [];
+let after = [];
 try {
   const urls = nodes.ids().map((id) => nodes.url(id));
   const tokens = await prepareKalam(urls, clients, basicAuth('root', ROOT_PASSWORD));
@@ -72,6 +88,7 @@ try {
       }),
     );
   }
+  before = await driverCounters(urls);
   const end = performance.now() + seconds * 1000;
   await Promise.all(
     tokens.map(async (auth, c) => {
@@ -87,12 +104,30 @@ try {
       }
     }),
   );
+  after = await driverCounters(urls);
 } finally {
   await nodes.close();
 }
 process.stdout.write(
   `${values.standalone ? 'standalone' : 'cluster'} ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors\n`,
 );
+// Per node over the load window: raft.db writes and transactions (fsyncs) per second, the time of one write
+// (mean over the window from the counters; p99 over the node's last writes), driver turns per second, and
+// transactions per client operation (on each node: a leader's and a follower's writes both count).
+after.forEach((a, i) => {
+  const b = before[i];
+  if (a === null || b === null || b === undefined) return;
+  const d = (k) => a[k] - b[k];
+  const meanMs = d('log_writes') > 0 ? d('log_write_ms_total') / d('log_writes') : 0;
+  process.stdout.write(
+    `node ${i + 1}: ${(d('log_writes') / seconds).toFixed(0)} log writes/s, ` +
+      `${(d('log_transactions') / seconds).toFixed(0)} raft.db transactions/s, ` +
+      `write mean ${meanMs.toFixed(2)} ms p99 ${a.log_write_ms_p99.toFixed(2)} ms max ${a.log_write_ms_max.toFixed(1)} ms, ` +
+      `${(d('turns') / seconds).toFixed(0)} turns/s, ` +
+      `${done > 0 ? (d('log_transactions') / done).toFixed(2) : '-'} transactions per op, ` +
+      `${(d('log_entries_written') / seconds).toFixed(0)} entries/s\n`,
+  );
+});
 
 /** Self time per function and per file of one .cpuprofile. */
 function summarize(file) {

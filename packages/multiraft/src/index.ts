@@ -1,6 +1,7 @@
 export { DEFAULT_TIMING, resolveTiming } from './config.js';
 export type { GroupSpec, MemberAddress, RaftManagerOptions, RaftTiming, ResolvedTicks } from './config.js';
 export type { DriverTiming } from './driver-timing.js';
+export type { LogWriteStats } from './log-write-stats.js';
 export { MultiRaftError } from './errors.js';
 export type { MultiRaftErrorCode } from './errors.js';
 export { MULTIRAFT_LIMITS } from './limits.js';

@@ -17,6 +17,8 @@ import type { DriverTiming } from './driver-timing.js';
 import { RaftDriver } from './driver.js';
 import type { DriverClock, GroupStatusReport, LeaderChange, ManagerStats, ProposeOptions } from './driver.js';
 import { MultiRaftError } from './errors.js';
+import { LogWriteRecorder } from './log-write-stats.js';
+import type { LogWriteStats } from './log-write-stats.js';
 
 /** Real time: the driver measures with a monotonic clock and waits with Node's timers. */
 const realClock: DriverClock = {
@@ -39,6 +41,7 @@ export class RaftManager {
     readonly logStore: LogStore,
     readonly transport: Transport,
     readonly driver: RaftDriver,
+    private readonly logWrites: LogWriteRecorder,
   ) {
     this.nodeId = opts.nodeId;
   }
@@ -53,6 +56,7 @@ export class RaftManager {
     mkdirSync(opts.dataDir, { recursive: true });
     const logStore = LogStore.open({ path: join(opts.dataDir, 'raft.db'), groupIds: opts.groups.map((g) => g.id) });
     let driver: RaftDriver | undefined;
+    const logWrites = new LogWriteRecorder();
     const transport = new Transport({
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -78,10 +82,15 @@ export class RaftManager {
           load: (groupId) => logStore.load(groupId),
           // Synchronous: durable when it returns, so the driver's turn goes on at once.
           write: (writes, done) => {
+            const startedAt = performance.now();
             logStore.write(writes);
+            logWrites.written(performance.now() - startedAt);
             done();
           },
-          compact: (groupId, snap, offsetIndex, offsetTerm) => logStore.compact(groupId, snap, offsetIndex, offsetTerm),
+          compact: (groupId, snap, offsetIndex, offsetTerm) => {
+            logStore.compact(groupId, snap, offsetIndex, offsetTerm);
+            logWrites.compacted();
+          },
         },
         network: {
           send: (env) => transport.send(env),
@@ -95,7 +104,7 @@ export class RaftManager {
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
       });
-      manager = new RaftManager(opts, ticks, logStore, transport, driver);
+      manager = new RaftManager(opts, ticks, logStore, transport, driver, logWrites);
       await transport.start();
     } catch (err) {
       logStore.close();
@@ -138,6 +147,11 @@ export class RaftManager {
 
   driverTiming(): DriverTiming {
     return this.driver.driverTiming();
+  }
+
+  /** What raft.db's writes cost: counts, transactions (fsyncs) and the time of one write (log-write-stats.ts). */
+  logWriteStats(): LogWriteStats {
+    return this.logWrites.snapshot(this.logStore.stats().transactions);
   }
 
   members(): readonly MemberAddress[] {

@@ -5,5 +5,6 @@ export { LogCorruptionError, LogIoError, LogSchemaError, LogStoreError } from '.
 export type { CorruptionSite, LogStoreErrorCode } from './errors.js';
 export { limits as logStoreLimits } from './limits.js';
 export { LogStore } from './log-store.js';
+export type { CompactOp, LogOp, WriteOp } from './log-store.js';
 export { SCHEMA_VERSION, logTableName } from './schema.js';
 export type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';

@@ -5,7 +5,7 @@
 // the same time summed by source file — the figures the README's performance notes quote.
 //
 // Usage: node bench/profile/run.mjs [--op insert|select] [--clients 16] [--seconds 10] [--standalone] [--top 20]
-//        [--keep DIR]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
+//        [--keep DIR] [--log-writes worker|sync]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
 /* global fetch, AbortSignal */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     standalone: { type: 'boolean', default: false },
     top: { type: 'string', default: '20' },
     keep: { type: 'string' },
+    'log-writes': { type: 'string', default: 'worker' },
   },
 });
 const op = values.op;
@@ -70,9 +71,18 @@ async function driverCounters(urls) {
   );
 }
 
-const nodes = await KalamNodes.start({ members: values.standalone ? 0 : 3 });
+// Who writes raft.db: the log worker thread (the default) or the event loop (`[cluster.raft] log_writer_thread`).
+if (!['worker', 'sync'].includes(values['log-writes'])) {
+  process.stderr.write('bench profile: --log-writes worker|sync\n');
+  process.exit(2);
+}
+const nodes = await KalamNodes.start({
+  members: values.standalone ? 0 : 3,
+  env: { KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD: String(values['log-writes'] === 'worker') },
+});
 let done = 0;
 let errors = 0;
+let firstError = '';
 let before = [];
 let after = [];
 try {
@@ -98,9 +108,9 @@ try {
           op === 'insert'
             ? { sql: INSERT_SQL, params: [nextId[c]++, ROW_VALUE] }
             : { sql: SELECT_SQL, params: [k++ % 100] };
-        const r = await post(urls[c % urls.length], body, auth).catch(() => ({ status: 'error' }));
+        const r = await post(urls[c % urls.length], body, auth).catch((e) => ({ status: 'error', error: e.message }));
         if (r.status === 'success') done++;
-        else errors++;
+        else if (errors++ === 0) firstError = JSON.stringify(r.error ?? r).slice(0, 300);
       }
     }),
   );
@@ -109,7 +119,7 @@ try {
   await nodes.close();
 }
 process.stdout.write(
-  `${values.standalone ? 'standalone' : 'cluster'} ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors\n`,
+  `${values.standalone ? 'standalone' : 'cluster'} (log writes: ${values['log-writes']}) ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors${errors > 0 ? ` (first: ${firstError})` : ''}\n`,
 );
 // Per node over the load window: raft.db writes and transactions (fsyncs) per second, the time of one write
 // (mean over the window from the counters; p99 over the node's last writes), driver turns per second, and

@@ -641,7 +641,9 @@ export class RaftDriver {
     command: Uint8Array,
     deadline: number,
   ): Promise<{ index: number; response: unknown }> {
-    if (this.writing !== undefined) await this.writable();
+    // A loop: whatever ran between the write's completion and this continuation (a timer, another completion)
+    // may have started the next write, and the core must not change while one is in flight.
+    while (this.writing !== undefined) await this.writable();
     if (!g.isLeader()) {
       // It stepped down while the write was in progress: refused before anything was appended.
       const lead = g.raw.leader();
@@ -801,7 +803,7 @@ export class RaftDriver {
     const deadline = this.clock.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
     const target = to ?? this.bestTransferee(g);
     if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
-    if (this.writing !== undefined) await this.writable();
+    while (this.writing !== undefined) await this.writable(); // see proposeLocal
     try {
       g.raw.transferLeader(target);
     } catch (err) {

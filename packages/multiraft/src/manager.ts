@@ -154,7 +154,8 @@ export class RaftManager {
             log.write(writes, () => {
               logWrites.written(performance.now() - startedAt);
               done();
-              manager?.payOwedTick();
+              // After the callbacks the completion released (proposals waiting for the write), as a late timer would.
+              setImmediate(() => manager?.payOwedTick());
             });
           },
           compact: (groupId, snap, offsetIndex, offsetTerm) => {

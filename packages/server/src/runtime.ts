@@ -273,6 +273,7 @@ async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log
       electionTimeoutMaxMs: c.raft.electionTimeoutMaxMs,
     },
     snapshotThreshold: c.raft.snapshotThreshold,
+    logWrites: c.raft.logWriterThread ? 'worker' : 'sync',
     log,
   });
 }

@@ -13,7 +13,8 @@
  *   3. collect every group's Ready; send the messages that may leave before the write (coalescing heartbeats per
  *      peer, deferring context-free heartbeat answers until something goes the same way);
  *   4. write all of them at once (one fsync covers every group). The write may complete later (the simulator's
- *      disk takes time): until it does the node is blocked, as an event loop inside fsync is — no tick, no turn;
+ *      disk, the node's log worker): until it does the node is blocked — no tick, no turn — except that committed
+ *      entries that were already durable here are applied meanwhile, so their answers need not wait for the fsync;
  *   5. send what waited for the write, install snapshots, queue committed entries, advance, answer read states;
  * and after the rounds: apply what may be applied (canApply) — in batches of applyBatchBytesMax, the groups taken
  * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
@@ -369,7 +370,13 @@ export class RaftDriver {
       // Messages that may leave before the write go first, so followers write while the leader does.
       this.send(readies, 'before-persist');
       if (this.bugs.ackBeforeWrite === true) this.send(readies, 'after-persist');
-      if (!this.persist(readies)) return false;
+      // Committed entries that were durable here before this round may be applied while its write is in flight.
+      for (const [g, rd] of readies)
+        for (const e of rd.committedEntries.slice(0, durableCommitted(rd))) g.applyQueue.push(e);
+      if (!this.persist(readies)) {
+        this.applyWhileWriting();
+        return false;
+      }
       this.completeRound(readies);
     }
     return true;
@@ -383,7 +390,7 @@ export class RaftDriver {
         g.installSnapshot(rd.snapshot);
         this.stats.snapshotsInstalled++;
       }
-      for (const e of rd.committedEntries) g.applyQueue.push(e);
+      for (const e of rd.committedEntries.slice(durableCommitted(rd))) g.applyQueue.push(e);
       g.raw.advance(rd);
       for (const rs of rd.readStates) g.onReadState(rs);
     }
@@ -415,6 +422,21 @@ export class RaftDriver {
       this.announceLeadership(g);
     }
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
+  }
+
+  /**
+   * While a write is in flight (the log worker's, the simulator's disk), applies what is queued — only entries that
+   * were durable here before the write began (durableCommitted, or queued by an earlier round) — so their answers
+   * leave during the fsync instead of after it. Bounded like a turn's apply; no snapshot is taken and nothing else
+   * touches a core, since a Ready is outstanding.
+   */
+  private applyWhileWriting(): void {
+    const startedAt = this.clock.now();
+    const deadline = startedAt + MULTIRAFT_LIMITS.applyMsPerTurnMax;
+    for (const g of this.groupList) {
+      while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
+    }
+    this.turnApplyMs += this.clock.now() - startedAt;
   }
 
   private stepInbox(): void {
@@ -561,6 +583,26 @@ export class RaftDriver {
     this.stats.snapshotsTaken++;
   }
 
+  /** Waits while the group has no leader and lost it less than electionGraceMs ago; true once it has one. */
+  private async awaitLeader(g: GroupRuntime, deadline: number): Promise<boolean> {
+    for (;;) {
+      if (g.raw.leader() !== NONE) return true;
+      const now = this.clock.now();
+      const until = Math.min(deadline, this.leaderLostAt(g) + this.electionGraceMs);
+      if (now >= until) return false;
+      await this.waitLeaderChange(g, until).catch(() => undefined);
+    }
+  }
+
+  /**
+   * When the group lost its leader: the announced moment, or now when the core has lost it and the loss is not
+   * announced yet (a proposal answered while a write is in flight runs before the turn's announcements).
+   */
+  private leaderLostAt(g: GroupRuntime): number {
+    if (g.raw.leader() === NONE && g.announcedLeader !== null) return this.clock.now();
+    return g.leaderLostAtMs;
+  }
+
   private announceLeadership(g: GroupRuntime): void {
     const leader = g.raw.leader() === NONE ? null : g.raw.leader();
     const isLocal = g.isLeader();
@@ -613,13 +655,9 @@ export class RaftDriver {
       if (leader === NONE) {
         // Fail fast, unless the group lost its leader a moment ago (a transfer or a failover is electing the
         // next one): then wait for it, at most one election-timeout range.
-        const now = this.clock.now();
-        if (now - g.leaderLostAtMs < this.electionGraceMs && now < deadline) {
-          await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
-            () => undefined,
-          );
-          if (g.raw.leader() !== NONE) continue;
-        }
+        // The first change seen may be the announcement of the loss itself, so it waits until a leader is known or
+        // the grace has passed.
+        if (await this.awaitLeader(g, deadline)) continue;
         throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
           groupId,
           leaderHint: null,
@@ -718,8 +756,8 @@ export class RaftDriver {
 
   /** One ReadIndex round: the index, or undefined when it should be asked again. */
   private async readOnce(g: GroupRuntime, deadline: number): Promise<number | undefined> {
-    if (g.raw.leader() === NONE && this.clock.now() - g.leaderLostAtMs < this.electionGraceMs) {
-      await this.waitLeaderChange(g, Math.min(deadline, g.leaderLostAtMs + this.electionGraceMs)).catch(
+    if (g.raw.leader() === NONE && this.clock.now() - this.leaderLostAt(g) < this.electionGraceMs) {
+      await this.waitLeaderChange(g, Math.min(deadline, this.leaderLostAt(g) + this.electionGraceMs)).catch(
         () => undefined,
       );
     }
@@ -1027,6 +1065,21 @@ class TransferInProgress extends MultiRaftError {
   constructor(groupId: number, to: NodeId | null) {
     super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });
   }
+}
+
+/**
+ * How many of a Ready's committed entries (a prefix) were durable on this node before the Ready: those before its
+ * first new entry, all of them when it has none — the core hands out every not-yet-durable entry in `entries` — and
+ * none with a snapshot (the log is replaced). They are committed, so durable on a quorum, and durable here: applying
+ * them need not wait for this Ready's write.
+ */
+function durableCommitted(rd: Ready): number {
+  if (rd.snapshot !== undefined) return 0;
+  const firstNew = rd.entries[0]?.index;
+  if (firstNew === undefined) return rd.committedEntries.length;
+  let n = 0;
+  while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++;
+  return n;
 }
 
 /** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */

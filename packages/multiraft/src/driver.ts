@@ -164,6 +164,12 @@ export interface DriverOptions {
    */
   readonly recoverWhenEmpty?: boolean;
   readonly bugs?: DriverBugs;
+  /**
+   * A tick that comes while a write is in flight is owed and runs as soon as the write is durable, before the next
+   * write can begin (a node whose log worker writes most of the time would otherwise seldom tick: no heartbeats,
+   * elections). Without it the tick is missed, as the simulator models a node blocked in fsync.
+   */
+  readonly deferTicksDuringWrite?: boolean;
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
 }
@@ -199,6 +205,8 @@ export class RaftDriver {
   /** Groups with an open ReadIndex round to ask the core for in the next turn. */
   private readBatchesToAsk: GroupRuntime[] = [];
   private turnScheduled = false;
+  /** A tick that came during a write, to run once it is durable (deferTicksDuringWrite). */
+  private tickOwed = false;
   /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
   private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
   /**
@@ -310,16 +318,25 @@ export class RaftDriver {
 
   /** The timer fired: every group ticks, then a turn; answers deferred all tick long leave now. */
   tick(): void {
-    // A node blocked in a write misses its timer, as an event loop inside fsync does.
-    if (this.stopped || this.writing !== undefined) return;
-    this.timing.tick(this.clock.now());
-    for (const g of this.groupList) g.raw.tick();
+    if (this.stopped) return;
+    if (this.writing !== undefined) {
+      // Blocked in a write: the tick is owed (deferTicksDuringWrite) or missed, as in an event loop inside fsync.
+      if (this.opts.deferTicksDuringWrite === true) this.tickOwed = true;
+      return;
+    }
+    this.tickGroups();
     this.turn();
     if (this.deferredAnswers.length > 0 && this.writing === undefined) {
       const answers = this.deferredAnswers;
       this.deferredAnswers = [];
       this.sendNow(answers);
     }
+  }
+
+  private tickGroups(): void {
+    this.tickOwed = false;
+    this.timing.tick(this.clock.now());
+    for (const g of this.groupList) g.raw.tick();
   }
 
   /** A link to a peer came up or went down. */
@@ -542,6 +559,7 @@ export class RaftDriver {
     if (this.stopped) return;
     const startedAt = this.clock.now();
     this.completeRound(readies);
+    if (this.tickOwed) this.tickGroups(); // the Ready is advanced: the cores may tick before the next round
     if (!this.rounds()) return;
     this.finishTurn(startedAt);
   }

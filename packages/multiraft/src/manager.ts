@@ -95,8 +95,6 @@ export class RaftManager {
   readonly nodeId: NodeId;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** A timer tick that fired while a write was in flight: it runs once the write is durable. */
-  private tickOwed = false;
 
   private constructor(
     private readonly opts: RaftManagerOptions,
@@ -154,8 +152,6 @@ export class RaftManager {
             log.write(writes, () => {
               logWrites.written(performance.now() - startedAt);
               done();
-              // After the callbacks the completion released (proposals waiting for the write), as a late timer would.
-              setImmediate(() => manager?.payOwedTick());
             });
           },
           compact: (groupId, snap, offsetIndex, offsetTerm) => {
@@ -170,6 +166,9 @@ export class RaftManager {
           peerConnected: (id) => transport.peerConnected(id),
         },
         clock: realClock,
+        // A tick that fires while the log worker writes runs when the write is durable, before the next write —
+        // as a timer fires late, not never, behind an event loop inside fsync.
+        deferTicksDuringWrite: true,
         seed: opts.seed ?? (opts.nodeId * 7919 + Date.now()) >>> 0,
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
@@ -183,23 +182,8 @@ export class RaftManager {
       throw err;
     }
     const started = manager;
-    started.timer = setInterval(() => started.onTimer(), ticks.tickMs);
+    started.timer = setInterval(() => started.driver.tick(), ticks.tickMs);
     return started;
-  }
-
-  /**
-   * The timer fired. While a write is in flight the driver is blocked and would drop the tick, so it is owed and
-   * runs when the write is durable — as a timer fires late, not never, behind an event loop inside fsync.
-   */
-  private onTimer(): void {
-    if (this.driver.isWriting()) this.tickOwed = true;
-    else this.driver.tick();
-  }
-
-  private payOwedTick(): void {
-    if (!this.tickOwed || this.stopped || this.driver.isWriting()) return;
-    this.tickOwed = false;
-    this.driver.tick();
   }
 
   get events(): EventEmitter<{ leaderChange: [LeaderChange] }> {

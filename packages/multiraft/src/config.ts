@@ -35,6 +35,19 @@ export const DEFAULT_TIMING: RaftTiming = {
   electionTimeoutMaxMs: 500,
 };
 
+/**
+ * Leader balance (balance.ts): every `intervalMs` a node that leads more than its share of the groups hands one or
+ * a few over by leadership transfer. Off when absent or `intervalMs` is 0.
+ */
+export interface LeaderBalanceOptions {
+  /** How often the node looks at the groups it leads, in ms; 0 turns the balancer off. */
+  readonly intervalMs: number;
+  /** Leaders a node may hold beyond its fair share, ⌈groups / live voters⌉, before it hands one over. */
+  readonly tolerance: number;
+  /** Balancing transfers one node runs at once; MULTIRAFT_LIMITS.balanceTransfersMax by default. */
+  readonly transfersMax?: number;
+}
+
 export interface RaftManagerOptions {
   readonly nodeId: NodeId;
   readonly clusterId: string;
@@ -52,6 +65,8 @@ export interface RaftManagerOptions {
   readonly limits?: Partial<RaftLimits>;
   /** Seeds the election-timeout randomness (default: from the node id and the clock). */
   readonly seed?: number;
+  /** Leader balance; off when absent. */
+  readonly leaderBalance?: LeaderBalanceOptions;
   readonly log?: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
   /**
    * Who writes raft.db: 'worker' (default) — a worker thread, so the fsync does not block the event loop, and

@@ -20,14 +20,17 @@
  * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
  * threshold, and announce leadership changes. Proposals (forwarded to the leader when this node is not it, and
  * answered only once applied here), ReadIndex reads batched per turn, and leadership transfers wait on promises
- * with deadlines on the injected clock.
+ * with deadlines on the injected clock. Beside the turn, on its own timer, the leader balance (balance.ts) hands
+ * groups this node leads beyond its share to the peers that lead the fewest.
  */
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
 import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
-import type { GroupSpec, ResolvedTicks } from './config.js';
+import { planLeaderMoves } from './balance.js';
+import type { MovableGroup } from './balance.js';
+import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
 import { DriverTimingRecorder } from './driver-timing.js';
 import type { DriverTiming } from './driver-timing.js';
 import { MultiRaftError, fromRemote } from './errors.js';
@@ -83,6 +86,9 @@ export interface ManagerStats {
   snapshotsTaken: number;
   snapshotsInstalled: number;
   leaderChanges: number;
+  /** Leadership transfers the leader balance started, and those of them that failed. */
+  balanceTransfers: number;
+  balanceTransfersFailed: number;
 }
 
 interface Inbound {
@@ -163,6 +169,8 @@ export interface DriverOptions {
    * False only in tests.
    */
   readonly recoverWhenEmpty?: boolean;
+  /** Leader balance (balance.ts); off when absent or its interval is 0. */
+  readonly leaderBalance?: LeaderBalanceOptions;
   readonly bugs?: DriverBugs;
   /**
    * A tick that comes while a write is in flight is owed and runs as soon as the write is durable, before the next
@@ -190,6 +198,8 @@ export class RaftDriver {
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
     leaderChanges: 0,
+    balanceTransfers: 0,
+    balanceTransfersFailed: 0,
   };
   private readonly groups = new Map<number, GroupRuntime>();
   private readonly groupList: GroupRuntime[] = [];
@@ -219,6 +229,21 @@ export class RaftDriver {
   private applyCursor = 0;
   private stopping = false;
   private stopped = false;
+  /**
+   * Handing over every group to stop (transferAllLeadership): the balance moves nothing, and this node refuses
+   * leadership offered to it (MsgTimeoutNow), or a peer's balance could hand a group back to a node about to exit.
+   */
+  private draining = false;
+  private readonly balance: LeaderBalanceOptions | undefined;
+  private cancelBalanceRound: (() => void) | undefined;
+  /** Balancing transfers not settled yet: a round starts none while any is. */
+  private balanceInFlight = 0;
+  /**
+   * Group id, and peer node id, → the time before which the balance leaves it alone: a group whose transfer failed
+   * stays where it is, and its target is offered nothing (it may be draining, or cut off one way).
+   */
+  private readonly balanceCooldownUntil = new Map<number, number>();
+  private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
@@ -235,6 +260,8 @@ export class RaftDriver {
   private readonly electionGraceMs: number;
   /** How long a ReadIndex round may go unanswered before it is asked again: five heartbeat intervals. */
   private readonly readRetryMs: number;
+  /** How long a proposal refused by a transfer in progress waits before it asks again: two heartbeat intervals. */
+  private readonly transferRetryMs: number;
 
   constructor(private readonly opts: DriverOptions) {
     this.nodeId = opts.nodeId;
@@ -247,10 +274,13 @@ export class RaftDriver {
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
     this.readRetryMs = 5 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
+    this.transferRetryMs = 2 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
     this.timing = new DriverTimingRecorder(opts.ticks.tickMs, opts.ticks.heartbeatTick * opts.ticks.tickMs);
     // Every waiting read and proposal listens for leadership changes while it waits (and stops after).
     this.events.setMaxListeners(MULTIRAFT_LIMITS.pendingProposalsMax);
+    this.balance = checkBalance(opts.leaderBalance);
     this.recoverGroups();
+    this.scheduleBalanceRound();
   }
 
   /** Every group from its durable state: the state machine restored from the stored snapshot, the core rebuilt. */
@@ -487,7 +517,9 @@ export class RaftDriver {
 
   private stepOne(groupId: number, msg: Message): void {
     const g = this.groups.get(groupId);
-    if (g === undefined) {
+    if (g === undefined || (this.draining && msg.type === 'MsgTimeoutNow')) {
+      // A leadership offered to a node that is handing everything over would only have to move again: dropped,
+      // as a lost message would be (the offering leader abandons the transfer after an election timeout).
       this.stats.envelopesDropped++;
       return;
     }
@@ -601,24 +633,19 @@ export class RaftDriver {
     this.stats.snapshotsTaken++;
   }
 
-  /** Waits while the group has no leader and lost it less than electionGraceMs ago; true once it has one. */
+  /**
+   * Waits while the group has no leader and is within its grace (leaderGraceEnd, a never-led group's counted from
+   * this request); true once it has one. The first change seen may be the announcement of the loss itself, so it
+   * waits until a leader is known or the grace has passed.
+   */
   private async awaitLeader(g: GroupRuntime, deadline: number): Promise<boolean> {
+    const requestAt = this.clock.now();
     for (;;) {
       if (g.raw.leader() !== NONE) return true;
-      const now = this.clock.now();
-      const until = Math.min(deadline, this.leaderLostAt(g) + this.electionGraceMs);
-      if (now >= until) return false;
+      const until = Math.min(deadline, this.leaderGraceEnd(g, requestAt));
+      if (this.clock.now() >= until) return false;
       await this.waitLeaderChange(g, until).catch(() => undefined);
     }
-  }
-
-  /**
-   * When the group lost its leader: the announced moment, or now when the core has lost it and the loss is not
-   * announced yet (a proposal answered while a write is in flight runs before the turn's announcements).
-   */
-  private leaderLostAt(g: GroupRuntime): number {
-    if (g.raw.leader() === NONE && g.announcedLeader !== null) return this.clock.now();
-    return g.leaderLostAtMs;
   }
 
   private announceLeadership(g: GroupRuntime): void {
@@ -628,6 +655,7 @@ export class RaftDriver {
     if (leader === g.announcedLeader && isLocal === g.wasLeader && (leader === null || term === g.announcedTerm))
       return;
     if (leader === null && g.announcedLeader !== null) g.leaderLostAtMs = this.clock.now();
+    if (leader !== null) g.leaderSeen = true;
     g.announcedLeader = leader;
     g.announcedTerm = term;
     g.wasLeader = isLocal;
@@ -651,7 +679,8 @@ export class RaftDriver {
   /**
    * Proposes a command and resolves with the state machine's response once the entry is applied on this
    * node. A follower forwards to the leader and answers only after applying the entry itself, so the
-   * caller reads its own write here. No leader known: fails at once with LEADER_NOT_AVAILABLE.
+   * caller reads its own write here. No leader known: waits an election-timeout range for one (leaderGraceEnd),
+   * then fails with LEADER_NOT_AVAILABLE.
    */
   async propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
     this.checkOpen();
@@ -665,7 +694,7 @@ export class RaftDriver {
         } catch (err) {
           // During a leadership transfer proposals wait for the new leader rather than fail.
           if (!(err instanceof TransferInProgress)) throw err;
-          await this.waitLeaderChange(g, deadline);
+          await this.waitTransfer(g, deadline);
           continue;
         }
       }
@@ -687,7 +716,7 @@ export class RaftDriver {
         // NOT_LEADER comes back only from the leader's checks before it appended anything, so trying again
         // (with the leader we learn of next) cannot apply the command twice.
         if (!(err instanceof MultiRaftError && err.code === 'NOT_LEADER')) throw err;
-        if (g.raw.leader() === leader) await this.waitLeaderChange(g, deadline);
+        if (g.raw.leader() === leader) await this.waitTransfer(g, deadline);
       }
     }
   }
@@ -772,12 +801,22 @@ export class RaftDriver {
     }
   }
 
+  /**
+   * Until when a request on a group with no leader waits for one rather than fail at once: an election-timeout
+   * range after this node saw the group lose its leader (now, when the core has lost it and the loss is not
+   * announced yet: a proposal answered while a write is in flight runs before the turn's announcements) — or, while
+   * it has never seen one (a fresh or restarted node, whose first election can take a while on a loaded machine),
+   * that range from the request.
+   */
+  private leaderGraceEnd(g: GroupRuntime, requestAt: number = this.clock.now()): number {
+    if (g.raw.leader() === NONE && g.announcedLeader !== null) return this.clock.now() + this.electionGraceMs;
+    return (g.announcedLeader === null && !g.leaderSeen ? requestAt : g.leaderLostAtMs) + this.electionGraceMs;
+  }
+
   /** One ReadIndex round: the index, or undefined when it should be asked again. */
   private async readOnce(g: GroupRuntime, deadline: number): Promise<number | undefined> {
-    if (g.raw.leader() === NONE && this.clock.now() - this.leaderLostAt(g) < this.electionGraceMs) {
-      await this.waitLeaderChange(g, Math.min(deadline, this.leaderLostAt(g) + this.electionGraceMs)).catch(
-        () => undefined,
-      );
+    if (g.raw.leader() === NONE && this.clock.now() < this.leaderGraceEnd(g)) {
+      await this.waitLeaderChange(g, Math.min(deadline, this.leaderGraceEnd(g))).catch(() => undefined);
     }
     const batch = this.joinReadBatch(g);
     this.stats.reads++;
@@ -892,10 +931,23 @@ export class RaftDriver {
 
   /** Transfers every group this node leads (graceful shutdown); bounded by `timeoutMs`. */
   async transferAllLeadership(timeoutMs: number): Promise<{ moved: number; failed: number }> {
+    this.draining = true;
     const led = this.groupList.filter((g) => g.isLeader());
     const results = await Promise.allSettled(led.map((g) => this.transferLeadership(g.id, undefined, { timeoutMs })));
     const moved = results.filter((r) => r.status === 'fulfilled').length;
     return { moved, failed: results.length - moved };
+  }
+
+  /**
+   * Waits for a leader change, but at most transferRetryMs, then lets the caller ask again: a transfer whose target
+   * never takes over (it was cut off, crashed, or is draining) is abandoned by the leader after an election timeout
+   * and changes no leader, so a caller waiting only for a change would wait until its deadline. TIMEOUT at the
+   * deadline, as waitLeaderChange.
+   */
+  private async waitTransfer(g: GroupRuntime, deadline: number): Promise<void> {
+    const retryAt = this.clock.now() + this.transferRetryMs;
+    if (retryAt >= deadline) return this.waitLeaderChange(g, deadline);
+    await this.waitLeaderChange(g, retryAt).catch(() => undefined);
   }
 
   private waitLeaderChange(g: GroupRuntime, deadline: number): Promise<void> {
@@ -1012,6 +1064,78 @@ export class RaftDriver {
   }
 
   // -------------------------------------------------------------------------------------------------
+  // Leader balance (balance.ts): a round every interval, on the injected clock
+
+  private scheduleBalanceRound(): void {
+    const balance = this.balance;
+    if (balance === undefined || this.stopped) return;
+    this.cancelBalanceRound = this.clock.after(balance.intervalMs, () => {
+      this.cancelBalanceRound = undefined;
+      if (this.stopped) return;
+      this.balanceRound(balance);
+      this.scheduleBalanceRound();
+    });
+  }
+
+  /**
+   * One round: count the leaders per node this node knows of, list the groups it leads that may move and the peers
+   * caught up on each, and start the transfers planLeaderMoves asks for. Nothing while draining or stopping, or while
+   * an earlier round's transfers are in flight. A round that comes during a write runs once it is durable: with the
+   * log worker a busy node is writing most of the time, and a round skipped then would seldom run under load.
+   */
+  private balanceRound(balance: LeaderBalanceOptions): void {
+    if (this.stopping || this.draining || this.balanceInFlight > 0) return;
+    if (this.writing !== undefined) {
+      this.afterWrite.push(() => this.balanceRound(balance));
+      return;
+    }
+    const now = this.clock.now();
+    const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
+    const leaderCounts = new Map<NodeId, number>();
+    const movable: MovableGroup[] = [];
+    for (const g of this.groupList) {
+      const lead = g.raw.leader();
+      if (lead !== NONE) leaderCounts.set(lead, (leaderCounts.get(lead) ?? 0) + 1);
+      if (!g.isLeader() || (this.balanceCooldownUntil.get(g.id) ?? 0) > now) continue;
+      const s = g.raw.status();
+      if (s.leadTransferee !== NONE) continue; // a transfer (a caller's, or a draining one) is under way
+      // Caught up: replicating (not probing or waiting for a snapshot), with every committed entry, over a live link;
+      // the transfer itself sends what is left before it hands over (thesis §3.10).
+      const caughtUp: NodeId[] = [];
+      for (const [id, pr] of s.progress) {
+        const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
+        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
+          caughtUp.push(id);
+      }
+      movable.push({ groupId: g.id, caughtUp });
+    }
+    const moves = planLeaderMoves({
+      self: this.nodeId,
+      groupCount: this.groupList.length,
+      live,
+      leaderCounts,
+      movable,
+      tolerance: balance.tolerance,
+      movesMax: balance.transfersMax ?? MULTIRAFT_LIMITS.balanceTransfersMax,
+      draining: this.draining,
+    });
+    for (const move of moves) {
+      this.balanceInFlight++;
+      this.stats.balanceTransfers++;
+      void this.transferLeadership(move.groupId, move.to)
+        .catch(() => {
+          // Refused, or the target did not take it in time (it was draining, recovering, or cut off meanwhile):
+          // leave the group where it is, and offer that target nothing, for a few rounds.
+          this.stats.balanceTransfersFailed++;
+          const until = this.clock.now() + MULTIRAFT_LIMITS.balanceCooldownRounds * balance.intervalMs;
+          this.balanceCooldownUntil.set(move.groupId, until);
+          this.balancePeerCooldownUntil.set(move.to, until);
+        })
+        .finally(() => this.balanceInFlight--);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
   // Introspection and shutdown
 
   status(): GroupStatusReport[] {
@@ -1072,6 +1196,7 @@ export class RaftDriver {
     if (this.stopped) return;
     this.stopping = true;
     this.stopped = true;
+    this.cancelBalanceRound?.();
     this.writing = undefined;
     const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
     for (const g of this.groupList) g.failAll(err);
@@ -1098,6 +1223,18 @@ function durableCommitted(rd: Ready): number {
   let n = 0;
   while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++;
   return n;
+}
+
+/** The balance options checked (a RangeError names the field), or undefined when the balance is off. */
+function checkBalance(b: LeaderBalanceOptions | undefined): LeaderBalanceOptions | undefined {
+  if (b === undefined || b.intervalMs === 0) return undefined;
+  if (!Number.isInteger(b.intervalMs) || b.intervalMs < 0)
+    throw new RangeError(`leaderBalance.intervalMs must be an integer ≥ 0, got ${b.intervalMs}`);
+  if (!Number.isInteger(b.tolerance) || b.tolerance < 0)
+    throw new RangeError(`leaderBalance.tolerance must be an integer ≥ 0, got ${b.tolerance}`);
+  if (b.transfersMax !== undefined && (!Number.isInteger(b.transfersMax) || b.transfersMax < 1))
+    throw new RangeError(`leaderBalance.transfersMax must be an integer ≥ 1, got ${b.transfersMax}`);
+  return b;
 }
 
 /** The bytes a message makes a follower write: its entries' payloads, or its snapshot chunk. */

@@ -67,8 +67,10 @@ export class GroupRuntime {
   announcedLeader: NodeId | null = null;
   announcedTerm = 0;
   wasLeader = false;
-  /** When this node last saw the group go from a known leader to none (ms since the epoch). */
+  /** When this node last saw the group go from a known leader to none (the driver clock's ms). */
   leaderLostAtMs = 0;
+  /** Whether this node has known a leader of the group since it started. */
+  leaderSeen = false;
 
   constructor(
     readonly id: number,

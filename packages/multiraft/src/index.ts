@@ -1,5 +1,14 @@
+export { leaderShareBand, planLeaderMoves } from './balance.js';
+export type { BalanceInput, LeaderMove, LeaderShareBand, MovableGroup } from './balance.js';
 export { DEFAULT_TIMING, resolveTiming } from './config.js';
-export type { GroupSpec, MemberAddress, RaftManagerOptions, RaftTiming, ResolvedTicks } from './config.js';
+export type {
+  GroupSpec,
+  LeaderBalanceOptions,
+  MemberAddress,
+  RaftManagerOptions,
+  RaftTiming,
+  ResolvedTicks,
+} from './config.js';
 export type { DriverTiming } from './driver-timing.js';
 export type { LogWriteStats } from './log-write-stats.js';
 export { MultiRaftError } from './errors.js';

@@ -28,6 +28,14 @@ export const MULTIRAFT_LIMITS = {
    * fsynced transaction. The envelopes left wait, in order, for the next turn.
    */
   stepBytesPerTurnMax: 2 * 1024 * 1024,
+  /**
+   * Leader balance: transfers one node runs at once by default. Each round waits until the last round's transfers
+   * are done, so this also bounds the moves per round: a node that leads everything hands its groups over a few at
+   * a time, never all at once (each transfer pauses its group's proposals for a moment).
+   */
+  balanceTransfersMax: 3,
+  /** Leader balance: a group whose transfer failed is left where it is, and its target offered nothing, this many rounds. */
+  balanceCooldownRounds: 5,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
   /** Log writes the write-time figures (mean, p99, max) cover: a few seconds of a busy node. */

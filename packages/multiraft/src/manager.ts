@@ -17,7 +17,7 @@ import { LogStore, LogWriter } from '@kalam/log-store';
 import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
 import type { Snapshot } from '@kalam/raft';
 import type { NodeId } from '@kalam/raft';
-import type { MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
+import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
 import type { DriverTiming } from './driver-timing.js';
 import { RaftDriver } from './driver.js';
@@ -173,6 +173,7 @@ export class RaftManager {
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
+        ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
       });
       manager = new RaftManager(opts, ticks, log, transport, driver, logWrites);
       await transport.start();
@@ -228,6 +229,12 @@ export class RaftManager {
   /** raft.db's own counters (transactions, entries and bytes written). */
   logStats(): LogStoreStats {
     return this.log.stats();
+  }
+
+  /** The leader balance's settings, or undefined when it is off. */
+  leaderBalance(): LeaderBalanceOptions | undefined {
+    const b = this.opts.leaderBalance;
+    return b === undefined || b.intervalMs === 0 ? undefined : b;
   }
 
   members(): readonly MemberAddress[] {

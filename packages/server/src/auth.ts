@@ -15,6 +15,8 @@
  * passwords. Token checks are not throttled: they cost an HMAC, not scrypt, and a valid token must stay fast while
  * someone guesses passwords.
  */
+import { createHash } from 'node:crypto';
+
 import { MetaUsers, KalamError, SQL_ENGINE_LIMITS } from '@kalam/kalamdb';
 import type { Role, Session, UserRecord, VerifiedLogin } from '@kalam/kalamdb';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
@@ -109,9 +111,33 @@ async function basic(node: RunningNode, credentials: string, origin: RequestOrig
 /**
  * A password check under the node's LoginThrottle: refused at once (RATE_LIMIT_EXCEEDED) when the address or the
  * name has no attempt left; a wrong password spends the attempt, anything else (a match, a node that cannot answer)
- * gives it back.
+ * gives it back. Requests from one address carrying the same credentials while their check runs share it — an
+ * application's pool opening many connections at once is one check, not a burst of guesses. (A remembered match
+ * still takes its token: letting it past an empty bucket would let a guesser test passwords at HMAC speed.)
  */
 export async function passwordLogin(
+  node: RunningNode,
+  username: string,
+  password: string,
+  origin: RequestOrigin,
+): Promise<VerifiedLogin> {
+  let checks = inFlightChecks.get(node);
+  if (checks === undefined) inFlightChecks.set(node, (checks = new Map<string, Promise<VerifiedLogin>>()));
+  // Per address too: a request from another address must meet its own budget, not share a refusal of this one.
+  const key = createHash('sha256').update(`${origin.address}\0${username}\0`).update(password).digest('base64');
+  const running = checks.get(key);
+  if (running !== undefined) return running;
+  const check = throttledLogin(node, username, password, origin);
+  checks.set(key, check);
+  const forget = (): void => void checks.delete(key);
+  check.then(forget, forget);
+  return check;
+}
+
+/** Password checks in flight per node, by a hash of address and credentials (never the password itself). */
+const inFlightChecks = new WeakMap<RunningNode, Map<string, Promise<VerifiedLogin>>>();
+
+async function throttledLogin(
   node: RunningNode,
   username: string,
   password: string,

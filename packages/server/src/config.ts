@@ -5,7 +5,8 @@
  *
  *   [server]            api_addr, data_dir, max_body_bytes
  *   [auth]              root_password, jwt_secret, token_ttl_seconds
- *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone)
+ *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
+ *                       leader_balance_interval_ms, leader_balance_tolerance
  *   [cluster.raft]      rpc_addr, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
  *                       snapshot_threshold, tick_ms, log_writer_thread
  *   [cluster.sharding]  num_user_shards, num_shared_shards
@@ -77,10 +78,19 @@ export interface MemberSettings {
   readonly apiUrl: string;
 }
 
+/** The leader balance (multiraft's balance.ts): spreads the groups' leaders over the nodes by leadership transfer. */
+export interface LeaderBalanceSettings {
+  /** How often each node looks at the groups it leads, in ms; 0 turns the balance off. */
+  readonly intervalMs: number;
+  /** Leaders a node may hold beyond ⌈groups / live nodes⌉ (or lack below ⌊groups / live nodes⌋) before groups move. */
+  readonly tolerance: number;
+}
+
 export interface ClusterSettings {
   readonly clusterId: string;
   readonly nodeId: number;
   readonly secret: string;
+  readonly leaderBalance: LeaderBalanceSettings;
   readonly raft: RaftSettings;
   readonly sharding: ShardingSettings;
   /** Every member, this node included, in file order. */
@@ -127,6 +137,8 @@ export const configDefaults = {
   tickMs: 100,
   numUserShards: 32,
   numSharedShards: 1,
+  leaderBalanceIntervalMs: 2_000,
+  leaderBalanceTolerance: 1,
 } as const;
 
 /** Every bound a config value is held to, unit last. Ranges are inclusive. */
@@ -152,6 +164,10 @@ export const configLimits = {
   numUserShardsMax: 256,
   numSharedShardsMax: 16,
   membersMax: 64,
+  /** A balance round more often than this would offer groups again before their last transfer settled. */
+  leaderBalanceIntervalMsMin: 100,
+  leaderBalanceIntervalMsMax: 3_600_000,
+  leaderBalanceToleranceMax: 10_000,
 } as const;
 
 export interface ParseConfigOptions {
@@ -215,6 +231,7 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
         clusterId: cluster.clusterId,
         nodeId: cluster.nodeId,
         secret: redacted,
+        leaderBalance: { ...cluster.leaderBalance },
         raft: { ...cluster.raft, rpcAddr: formatHostPort(cluster.raft.rpcAddr) },
         sharding: { ...cluster.sharding },
         members: cluster.members.map((m) => ({ ...m, rpcAddr: formatHostPort(m.rpcAddr) })),
@@ -247,7 +264,13 @@ const SECRET: KeySpec = { kind: 'string', secret: true };
 const SECTIONS = {
   server: { api_addr: STR, data_dir: STR, max_body_bytes: INT },
   auth: { root_password: SECRET, jwt_secret: SECRET, token_ttl_seconds: INT },
-  cluster: { cluster_id: STR, node_id: INT, secret: SECRET },
+  cluster: {
+    cluster_id: STR,
+    node_id: INT,
+    secret: SECRET,
+    leader_balance_interval_ms: INT,
+    leader_balance_tolerance: INT,
+  },
   'cluster.raft': {
     rpc_addr: STR,
     heartbeat_interval_ms: INT,
@@ -692,6 +715,7 @@ function readCluster(r: SettingsReader, memberCount: number | undefined): Cluste
     const rule = `at least ${configLimits.clusterSecretLengthMin} characters long`;
     r.fail('cluster.secret', `${r.label('cluster.secret')} must be ${rule}, got ${secret.length}`);
   }
+  const leaderBalance = readLeaderBalance(r);
   const raft = readRaft(r);
   const sharding: ShardingSettings = {
     numUserShards: r.integer('cluster.sharding.num_user_shards', {
@@ -707,7 +731,26 @@ function readCluster(r: SettingsReader, memberCount: number | undefined): Cluste
   };
   const members = readMembers(r, memberCount);
   checkSelf(r, { nodeId, rpcAddr: raft.rpcAddr, members });
-  return { clusterId, nodeId, secret, raft, sharding, members };
+  return { clusterId, nodeId, secret, leaderBalance, raft, sharding, members };
+}
+
+function readLeaderBalance(r: SettingsReader): LeaderBalanceSettings {
+  const intervalKey = 'cluster.leader_balance_interval_ms';
+  const intervalMs = r.integer(intervalKey, {
+    min: 0,
+    max: configLimits.leaderBalanceIntervalMsMax,
+    defaultValue: configDefaults.leaderBalanceIntervalMs,
+  });
+  if (r.ok(intervalKey) && intervalMs > 0 && intervalMs < configLimits.leaderBalanceIntervalMsMin) {
+    const rule = `0 (off) or at least ${configLimits.leaderBalanceIntervalMsMin}`;
+    r.fail(intervalKey, `${r.label(intervalKey)} must be ${rule}, got ${intervalMs}`);
+  }
+  const tolerance = r.integer('cluster.leader_balance_tolerance', {
+    min: 0,
+    max: configLimits.leaderBalanceToleranceMax,
+    defaultValue: configDefaults.leaderBalanceTolerance,
+  });
+  return { intervalMs, tolerance };
 }
 
 function readRaft(r: SettingsReader): RaftSettings {

@@ -9,7 +9,8 @@
  *   GET  /v1/api/health/ready    200 {status: "ready", …} or 503 {status: "not_ready", …}, with `groups` and
  *                                `not_serving: [{group, reason}]` (runtime.ts readinessOf defines ready)
  *   GET  /v1/api/cluster/status  nodes, every group's leader, term and indexes as this node sees them, and its
- *                                Raft driver's tick lateness and turn times (auth; the role that may read
+ *                                Raft driver's tick lateness and turn times, and its leader balance (settings,
+ *                                leaders per node, the band, transfers started) (auth; the role that may read
  *                                system.cluster_nodes and system.cluster_groups: dba, system)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path

@@ -17,6 +17,7 @@ export type {
   ClusterSettings,
   DebugSettings,
   HostPort,
+  LeaderBalanceSettings,
   MemberSettings,
   NodeConfig,
   ParseConfigOptions,
@@ -29,10 +30,14 @@ export { ConfigError, ServerError } from './errors.js';
 export type { ConfigProblem, ServerErrorCode } from './errors.js';
 export { SERVER_LIMITS } from './limits.js';
 export { jwtKeyOf, startNode } from './runtime.js';
+/** The band of leader counts the leader balance keeps each live node in (the CLI's status shows it too). */
+export { leaderShareBand } from '@kalam/multiraft';
+export type { LeaderShareBand } from '@kalam/multiraft';
 export type {
   ClusterStatus,
   DriverStatus,
   GroupStatus,
+  LeaderBalanceStatus,
   LogLevel,
   NodeLog,
   NodeStatus,

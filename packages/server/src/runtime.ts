@@ -22,8 +22,8 @@ import {
   groupNumber,
 } from '@kalam/kalamdb';
 import type { ClusterView, CommandExecutor } from '@kalam/kalamdb';
-import { RaftManager } from '@kalam/multiraft';
-import type { MemberAddress } from '@kalam/multiraft';
+import { RaftManager, leaderShareBand } from '@kalam/multiraft';
+import type { GroupStatusReport, MemberAddress } from '@kalam/multiraft';
 
 import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
@@ -98,6 +98,27 @@ export interface DriverStatus {
   readonly log_write_ms_max: number;
 }
 
+/**
+ * The leader balance as this node runs it (multiraft's balance.ts): its settings, the leaders per node this node's
+ * Raft state knows of, the band each live node's count should fall in, and the transfers it started. Null on a
+ * standalone node.
+ */
+export interface LeaderBalanceStatus {
+  /** False when `cluster.leader_balance_interval_ms` is 0. */
+  readonly enabled: boolean;
+  readonly interval_ms: number;
+  readonly tolerance: number;
+  /** Node id → groups it leads, as this node knows; every member is listed. */
+  readonly leaders_per_node: Record<string, number>;
+  /** Members this node can reach, itself included. */
+  readonly live_nodes: number;
+  /** [⌊groups / live⌋ − tolerance, ⌈groups / live⌉ + tolerance]. */
+  readonly band: { readonly min: number; readonly max: number };
+  /** Transfers this node's balance started since the node started, and those of them that failed. */
+  readonly transfers: number;
+  readonly transfers_failed: number;
+}
+
 export interface ClusterStatus {
   readonly mode: NodeConfig['mode'];
   readonly cluster_id: string | null;
@@ -105,6 +126,7 @@ export interface ClusterStatus {
   readonly nodes: NodeStatus[];
   readonly groups: GroupStatus[];
   readonly driver: DriverStatus | null;
+  readonly leader_balance: LeaderBalanceStatus | null;
 }
 
 /** Why this node cannot serve a group right now (see `readinessOf`). */
@@ -274,6 +296,7 @@ async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log
     },
     snapshotThreshold: c.raft.snapshotThreshold,
     logWrites: c.raft.logWriterThread ? 'worker' : 'sync',
+    leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
   });
 }
@@ -381,14 +404,12 @@ function clusterStatusOf(
         };
       }),
       driver: null,
+      leader_balance: null,
     });
   }
   const c = config.cluster;
-  return () => ({
-    mode: 'cluster',
-    cluster_id: c.clusterId,
-    node_id: c.nodeId,
-    nodes: c.members.map((m) => {
+  return () => {
+    const nodes = c.members.map((m) => {
       const self = m.nodeId === c.nodeId;
       return {
         node_id: m.nodeId,
@@ -397,20 +418,54 @@ function clusterStatusOf(
         up: self || manager.transport.peerConnected(m.nodeId as NodeId),
         self,
       };
-    }),
-    groups: manager.status().map((s) => ({
-      group_id: s.groupId,
-      name: s.name,
-      role: String(s.role),
-      leader: s.leader,
-      term: s.term,
-      commit_index: s.commitIndex,
-      applied_index: s.appliedIndex,
-      last_index: s.lastIndex,
-      snapshot_index: s.snapshotIndex,
-    })),
-    driver: driverStatus(manager),
-  });
+    });
+    const status = manager.status();
+    return {
+      mode: 'cluster',
+      cluster_id: c.clusterId,
+      node_id: c.nodeId,
+      nodes,
+      groups: groupStatuses(status),
+      driver: driverStatus(manager),
+      leader_balance: leaderBalanceStatus(config, manager, status, nodes.filter((n) => n.up).length),
+    };
+  };
+}
+
+function groupStatuses(status: readonly GroupStatusReport[]): GroupStatus[] {
+  return status.map((s) => ({
+    group_id: s.groupId,
+    name: s.name,
+    role: String(s.role),
+    leader: s.leader,
+    term: s.term,
+    commit_index: s.commitIndex,
+    applied_index: s.appliedIndex,
+    last_index: s.lastIndex,
+    snapshot_index: s.snapshotIndex,
+  }));
+}
+
+function leaderBalanceStatus(
+  config: ClusterNodeConfig,
+  manager: RaftManager,
+  status: readonly GroupStatusReport[],
+  liveNodes: number,
+): LeaderBalanceStatus {
+  const { intervalMs, tolerance } = config.cluster.leaderBalance;
+  const perNode: Record<string, number> = {};
+  for (const m of config.cluster.members) perNode[String(m.nodeId)] = 0;
+  for (const g of status) if (g.leader !== null) perNode[String(g.leader)] = (perNode[String(g.leader)] ?? 0) + 1;
+  return {
+    enabled: manager.leaderBalance() !== undefined,
+    interval_ms: intervalMs,
+    tolerance,
+    leaders_per_node: perNode,
+    live_nodes: liveNodes,
+    band: leaderShareBand(status.length, Math.max(1, liveNodes), tolerance),
+    transfers: manager.stats.balanceTransfers,
+    transfers_failed: manager.stats.balanceTransfersFailed,
+  };
 }
 
 function driverStatus(manager: RaftManager): DriverStatus {

@@ -170,3 +170,26 @@ test('valid Basic credentials cost scrypt once; a changed password is not rememb
   assert.equal(old.status, 401, `the old password after the change: ${JSON.stringify(old.body)}`);
   assert.equal((await sqlFrom(client, basic('erin', 'erin-new'))).status, 200, 'the new password works');
 });
+
+test('a burst of requests with the same valid credentials is never throttled: one scrypt, every request answered', async () => {
+  // An application's connection pool opens many connections at once with one user's Basic credentials: requests
+  // that arrive while the check runs share it, and later bursts match the remembered password without scrypt.
+  const client = '127.0.5.1';
+  const dave = basic('dave', 'dave-pass');
+  const before = scryptStats().computed;
+  for (let burst = 0; burst < 3; burst++) {
+    const replies = await Promise.all(Array.from({ length: 4 * PER_ADDRESS }, () => sqlFrom(client, dave)));
+    const statuses = replies.map((r) => r.status);
+    assert.ok(
+      statuses.every((s) => s === 200),
+      `burst ${burst}: ${JSON.stringify(statuses)}`,
+    );
+  }
+  assert.ok(scryptStats().computed - before <= 1, 'scrypt ran at most once for the three bursts');
+  // Guesses are still cut at the address's budget (the test above), and a wrong password is not a remembered one.
+  const wrong = await Promise.all(Array.from({ length: 3 }, () => sqlFrom(client, basic('dave', 'not-it'))));
+  assert.ok(
+    wrong.every((r) => r.status === 401),
+    JSON.stringify(wrong.map((r) => r.status)),
+  );
+});

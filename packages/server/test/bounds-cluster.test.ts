@@ -71,6 +71,7 @@ test('heavy requests, refused and allowed, on every node of a 3-node cluster: no
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
   const before = await settledTermSum(nodes, root);
+  const transfersBefore = (await termSum(nodes, root)).transfers;
 
   const work: Promise<{ expected: number; sql: string; reply: JsonReply }>[] = [];
   for (const id of nodes.ids()) {
@@ -91,7 +92,7 @@ test('heavy requests, refused and allowed, on every node of a 3-node cluster: no
   assert.equal(
     after.sum,
     before,
-    `elections happened (term sum ${before} → ${after.sum}):\n${await driverReport(nodes, root)}`,
+    `elections happened (term sum ${before} → ${after.sum}; balance transfers ${transfersBefore} → ${after.transfers}):\n${await driverReport(nodes, root)}`,
   );
   for (const { expected, sql: text, reply } of results) {
     assert.equal(reply.status, expected, `${text}: ${JSON.stringify(reply.body).slice(0, 300)}`);

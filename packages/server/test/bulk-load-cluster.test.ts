@@ -31,6 +31,7 @@ test('a bulk load of 20,000 rows of 1 KB by 500-row INSERTs: every INSERT acknow
   });
   const loader = bearer(login.body['access_token'] as string);
   const before = await settledTermSum(nodes, root);
+  const transfersBefore = (await termSum(nodes, root)).transfers;
 
   const failures: string[] = [];
   for (let from = 0; from < ROWS; from += PER_INSERT) {
@@ -42,7 +43,11 @@ test('a bulk load of 20,000 rows of 1 KB by 500-row INSERTs: every INSERT acknow
   const timing = await driverReport(nodes, root);
 
   assert.deepEqual(failures, [], 'every INSERT must be acknowledged');
-  assert.equal(after.sum, before, `elections happened (term sum ${before} → ${after.sum}):\n${timing}`);
+  assert.equal(
+    after.sum,
+    before,
+    `elections happened (term sum ${before} → ${after.sum}; balance transfers ${transfersBefore} → ${after.transfers}):\n${timing}`,
+  );
   for (const id of nodes.ids()) {
     const count = rowsOf(await sql(nodes.url(id), loader, 'SELECT COUNT(*) FROM bench.bulk'));
     assert.deepEqual(count, [[ROWS]], `node ${id} reads every row`);

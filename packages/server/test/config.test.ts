@@ -159,6 +159,7 @@ test('a [cluster] section means cluster mode, with the raft and sharding default
     logWriterThread: true,
   });
   assert.deepEqual(cluster.sharding, { numUserShards: 32, numSharedShards: 1 });
+  assert.deepEqual(cluster.leaderBalance, { intervalMs: 2_000, tolerance: 1 });
   assert.deepEqual(cluster.members, [
     { nodeId: 1, rpcAddr: { host: '127.0.0.1', port: 9081 }, apiUrl: 'http://127.0.0.1:8081' },
     { nodeId: 2, rpcAddr: { host: '127.0.0.1', port: 9082 }, apiUrl: 'http://127.0.0.1:8082' },
@@ -198,6 +199,29 @@ test('explicit raft, sharding and secret values are read', () => {
   assert.deepEqual([cluster.raft.electionTimeoutMaxMs, cluster.raft.snapshotThreshold], [300, 5]);
   assert.equal(cluster.raft.logWriterThread, false);
   assert.deepEqual(cluster.sharding, { numUserShards: 256, numSharedShards: 16 });
+});
+
+test('the leader balance keys are read; an interval of 0 turns it off; the environment overrides them', () => {
+  const set = (keys: Keys, env: Env = ENV): ClusterSettings['leaderBalance'] =>
+    clusterOf(parse(clusterToml({ cluster: keys }), env)).leaderBalance;
+  assert.deepEqual(set({ leader_balance_interval_ms: '5000', leader_balance_tolerance: '0' }), {
+    intervalMs: 5_000,
+    tolerance: 0,
+  });
+  assert.deepEqual(set({ leader_balance_interval_ms: '0' }), { intervalMs: 0, tolerance: 1 });
+  assert.deepEqual(
+    set(
+      { leader_balance_interval_ms: '5000' },
+      { ...ENV, KALAM_CLUSTER_LEADER_BALANCE_INTERVAL_MS: '0', KALAM_CLUSTER_LEADER_BALANCE_TOLERANCE: '3' },
+    ),
+    { intervalMs: 0, tolerance: 3 },
+  );
+  expectProblem(
+    clusterToml(),
+    'cluster.leader_balance_tolerance',
+    /^cluster\.leader_balance_tolerance \(from KALAM_CLUSTER_LEADER_BALANCE_TOLERANCE\) must be between 0 and/,
+    { ...ENV, KALAM_CLUSTER_LEADER_BALANCE_TOLERANCE: '-1' },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -363,6 +387,24 @@ const cases: readonly [string, string, string, RegExp][] = [
     clusterToml({ raft: { snapshot_threshold: '0' } }),
     'cluster.raft.snapshot_threshold',
     /between 1 and/,
+  ],
+  [
+    'leader_balance_interval_ms below the minimum',
+    clusterToml({ cluster: { leader_balance_interval_ms: '50' } }),
+    'cluster.leader_balance_interval_ms',
+    /must be 0 \(off\) or at least 100, got 50/,
+  ],
+  [
+    'leader_balance_interval_ms negative',
+    clusterToml({ cluster: { leader_balance_interval_ms: '-1' } }),
+    'cluster.leader_balance_interval_ms',
+    /between 0 and 3600000, got -1/,
+  ],
+  [
+    'leader_balance_tolerance not an integer',
+    clusterToml({ cluster: { leader_balance_tolerance: 'true' } }),
+    'cluster.leader_balance_tolerance',
+    /must be an integer, got the boolean true/,
   ],
   [
     'num_user_shards 0',

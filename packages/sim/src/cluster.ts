@@ -111,6 +111,8 @@ export interface ClusterStats {
   messagesDelivered: number;
   messagesDropped: number;
   snapshotsInstalled: number;
+  /** Leadership transfers the nodes' leader balance started (each driver's count, added when its life ends). */
+  balanceTransfers: number;
 }
 
 export function zeroClusterStats(): ClusterStats {
@@ -121,6 +123,7 @@ export function zeroClusterStats(): ClusterStats {
     messagesDelivered: 0,
     messagesDropped: 0,
     snapshotsInstalled: 0,
+    balanceTransfers: 0,
   };
 }
 
@@ -393,6 +396,10 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       limits: setup.limits,
       snapshotThreshold: setup.snapshotThreshold,
       snapshotKeepEntries: setup.snapshotKeepEntries,
+      leaderBalance: {
+        intervalMs: SIM_LIMITS.leaderBalanceIntervalTicks * SIM_LIMITS.tickMs,
+        tolerance: SIM_LIMITS.leaderBalanceTolerance,
+      },
       ...(setup.bugs !== undefined ? { bugs: setup.bugs } : {}),
       ...(setup.coreBugs !== undefined ? { coreBugs: setup.coreBugs } : {}),
     });
@@ -466,6 +473,11 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       },
       soon: (fn) => this.schedule(0, { kind: 'soon', node: n.id, epoch, fn }),
     };
+  }
+
+  /** A life of `n` ends (a crash, or the end of the run): its driver's counters join the run's. */
+  protected endOfLife(n: N): void {
+    this.stats.balanceTransfers += n.driver?.stats.balanceTransfers ?? 0;
   }
 
   /** A leadership event of `n`'s driver: a new leader is checked, counted, and maybe struck. */
@@ -664,6 +676,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       n.pendingWrite = undefined;
       this.land(n, inFlight.writes);
     }
+    this.endOfLife(n);
     n.crash();
     n.downUntil = this.now + (p.downTicksMin + this.faults.int(p.downTicksSpread)) * SIM_LIMITS.tickMs;
     // Its peers' links to it close (TCP resets when a process dies): their drivers hear of it, as from the transport.

@@ -33,6 +33,13 @@ export const SIM_LIMITS = {
   violationsMax: 8,
   groupsMax: 64,
   ticksMax: 1_000_000,
+  /**
+   * The shipped leader balance runs on every simulated node, often and strictly (tolerance 0: any node more than
+   * one leader away from its share moves groups), so that its transfers meet the faults and the checkers: a round
+   * every 30 ticks (a node's default is 20 of its ticks).
+   */
+  leaderBalanceIntervalTicks: 30,
+  leaderBalanceTolerance: 0,
 } as const;
 
 /** Throws unless `seed` is a non-negative integer and `nodes` is a cluster size the drivers run (3 or 5). */

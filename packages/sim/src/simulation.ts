@@ -128,6 +128,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
       if (!this.checker.failed) this.checkEnd();
     }
     for (const n of this.nodes) {
+      this.endOfLife(n);
       n.driver?.stop();
       n.disk.close();
     }

@@ -5,7 +5,9 @@
  * followers until they time out; it serves nobody); lag is the leader's applied index minus each node's.
  * Pure, so the rule is tested without processes.
  */
-import type { GroupStatus, NodeId } from './types.js';
+import { leaderShareBand } from '@kalam/server';
+
+import type { GroupStatus, LeaderBalanceSummary, NodeId } from './types.js';
 
 /** One group as one node reported it (the fields of the server's GroupStatus that matter here). */
 export interface NodeGroupReport {
@@ -16,9 +18,18 @@ export interface NodeGroupReport {
   readonly applied_index: number;
 }
 
+/** A node's leader balance (the fields of the server's LeaderBalanceStatus that matter here). */
+export interface NodeBalanceReport {
+  readonly enabled: boolean;
+  readonly tolerance: number;
+  readonly transfers: number;
+}
+
 export interface NodeReport {
   readonly nodeId: NodeId;
   readonly groups: readonly NodeGroupReport[];
+  /** Absent when the node did not say (an older node). */
+  readonly balance?: NodeBalanceReport;
 }
 
 export function aggregateGroups(
@@ -52,6 +63,36 @@ export function aggregateGroups(
     groups.push({ name, id, leader, term, applied, lag });
   }
   return groups.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * The spread of leadership against the band of the nodes' leader balance, computed for the nodes up (a node that is
+ * down leads nothing and is not counted in the share). The tolerance is the first reporting node's: the key should
+ * be the same on every node.
+ */
+export function leaderBalanceOf(
+  reports: readonly NodeReport[],
+  groups: readonly GroupStatus[],
+  perNode: Readonly<Record<string, number>>,
+  upIds: readonly NodeId[],
+): LeaderBalanceSummary {
+  const balances = reports.flatMap((r) => (r.balance === undefined ? [] : [r.balance]));
+  const tolerance = balances[0]?.tolerance ?? null;
+  const band =
+    tolerance === null || upIds.length === 0 ? null : leaderShareBand(groups.length, upIds.length, tolerance);
+  const led = groups.every((g) => g.leader !== null);
+  const inBand = (id: NodeId): boolean => {
+    const n = perNode[String(id)] ?? 0;
+    return band !== null && n >= band.min && n <= band.max;
+  };
+  return {
+    enabled: balances.length > 0 && balances.every((b) => b.enabled),
+    tolerance,
+    nodesUp: upIds.length,
+    band,
+    balanced: band !== null && led && upIds.every(inBand),
+    transfers: balances.reduce((sum, b) => sum + b.transfers, 0),
+  };
 }
 
 export function leadersPerNode(nodeIds: readonly NodeId[], groups: readonly GroupStatus[]): Record<string, number> {

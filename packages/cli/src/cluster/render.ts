@@ -1,6 +1,7 @@
 /**
  * How `kalam cluster up` and `kalam cluster status` show a ClusterStatus: a node table (id, state, pid, uptime,
- * API URL, RPC address, groups led, faults) and a compact group map — per group its term and, per node, "L" for
+ * API URL, RPC address, groups led, faults), one line with the spread of leaders against the leader balance's band,
+ * and a compact group map — per group its term and, per node, "L" for
  * the leader, its applied-index lag behind the leader, "?" when unknown, "x" when the node is down — laid out
  * in as many side-by-side columns as the width allows. Cells stay uncoloured: formatTable pads by length, and
  * escape codes would skew the columns.
@@ -67,12 +68,27 @@ export function groupMap(status: ClusterStatus, width: number): string[] {
   return lines;
 }
 
+/**
+ * `leaders: node1 12, node2 12, node3 12 — balanced (11–13 per node up: 36 groups over 3 nodes, tolerance 1; 15
+ * transfers)`; a node not up is marked so, and the verdict is "unbalanced" outside the band.
+ */
+export function leaderSpreadLine(status: ClusterStatus): string {
+  const spread = status.nodes
+    .map((n) => `node${n.id} ${status.leadersPerNode[String(n.id)] ?? 0}${n.state === 'up' ? '' : ` (${n.state})`}`)
+    .join(', ');
+  const b = status.leaderBalance;
+  if (b.band === null) return `leaders: ${spread}`;
+  const verdict = b.balanced ? 'balanced' : 'unbalanced';
+  const nodes = `${b.nodesUp} node${b.nodesUp === 1 ? '' : 's'}`;
+  const how = b.enabled
+    ? `tolerance ${b.tolerance}; ${b.transfers} transfer${b.transfers === 1 ? '' : 's'} by the leader balance`
+    : `tolerance ${b.tolerance}; the leader balance is off`;
+  return `leaders: ${spread} — ${verdict} (${b.band.min}–${b.band.max} per node: ${status.groups.length} groups over ${nodes} up, ${how})`;
+}
+
 export function renderStatus(out: Output, status: ClusterStatus, width: number): string[] {
   const led = status.groups.filter((g) => g.leader !== null).length;
   const up = status.nodes.filter((n) => n.state === 'up').length;
-  const perNode = Object.entries(status.leadersPerNode)
-    .map(([id, n]) => `n${id}:${n}`)
-    .join(' ');
   const headline = `cluster ${status.name} — ${up}/${status.nodes.length} nodes up, ${led}/${status.groups.length} groups with a leader (supervisor pid ${status.supervisorPid})`;
   const healthy = led === status.groups.length && up === status.nodes.length;
   return [
@@ -80,7 +96,8 @@ export function renderStatus(out: Output, status: ClusterStatus, width: number):
     '',
     ...nodeTable(status),
     '',
-    `leaders per node: ${perNode}   (map: L leader, number = applied-index lag, ? unknown, x node not up, ! no leader)`,
+    leaderSpreadLine(status),
+    'map: L leader, number = applied-index lag, ? unknown, x node not up, ! no leader',
     ...groupMap(status, width),
   ];
 }

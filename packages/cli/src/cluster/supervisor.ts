@@ -27,8 +27,8 @@ import { execa } from 'execa';
 
 import { CliError } from '../errors.js';
 import { repoRoot } from '../paths.js';
-import { aggregateGroups, leadersPerNode } from './aggregate.js';
-import type { NodeReport } from './aggregate.js';
+import { aggregateGroups, leaderBalanceOf, leadersPerNode } from './aggregate.js';
+import type { NodeBalanceReport, NodeReport } from './aggregate.js';
 import { folderFiles, manifestNode, readManifest, removeSupervisorInfo, writeSupervisorInfo } from './folder.js';
 import { httpJson } from './http.js';
 import { CLUSTER_LIMITS } from './limits.js';
@@ -304,6 +304,7 @@ class Supervisor {
     const reports = polled.flatMap(({ report }) => (report === undefined ? [] : [report]));
     const up = (id: NodeId): boolean => this.slots.get(id)?.proc?.state === 'up';
     const groups = aggregateGroups(ids, reports, up);
+    const perNode = leadersPerNode(ids, groups);
     return {
       name: this.manifest.name,
       dir: this.manifest.dir,
@@ -311,14 +312,20 @@ class Supervisor {
       at: now,
       nodes,
       groups,
-      leadersPerNode: leadersPerNode(ids, groups),
+      leadersPerNode: perNode,
+      leaderBalance: leaderBalanceOf(reports, groups, perNode, ids.filter(up)),
     };
   }
 
   private async groupsOf(node: ManifestNode): Promise<NodeReport | undefined> {
     try {
-      const body = (await this.api.call(node, '/v1/api/cluster/status')) as { groups?: NodeReport['groups'] };
-      return Array.isArray(body.groups) ? { nodeId: node.id, groups: body.groups } : undefined;
+      const body = (await this.api.call(node, '/v1/api/cluster/status')) as {
+        groups?: NodeReport['groups'];
+        leader_balance?: NodeBalanceReport | null;
+      };
+      if (!Array.isArray(body.groups)) return undefined;
+      const balance = body.leader_balance ?? undefined;
+      return { nodeId: node.id, groups: body.groups, ...(balance !== undefined && { balance }) };
     } catch {
       return undefined; // a node that does not answer in time counts as unknown
     }

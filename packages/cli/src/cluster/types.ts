@@ -85,6 +85,23 @@ export interface ClusterStatus {
   readonly groups: readonly GroupStatus[];
   /** node id → number of groups it leads. */
   readonly leadersPerNode: Readonly<Record<string, number>>;
+  /** How evenly those leaders are spread over the nodes up, against the band the nodes' leader balance keeps. */
+  readonly leaderBalance: LeaderBalanceSummary;
+}
+
+/** The spread of leadership (the nodes' leader balance: `cluster.leader_balance_*`, multiraft's balance.ts). */
+export interface LeaderBalanceSummary {
+  /** The balance runs on the nodes that reported (its interval is not 0). */
+  readonly enabled: boolean;
+  /** `cluster.leader_balance_tolerance` as the nodes report it; null when no node up answered. */
+  readonly tolerance: number | null;
+  readonly nodesUp: number;
+  /** The leaders each node up should hold, [⌊groups/up⌋ − tolerance, ⌈groups/up⌉ + tolerance]; null when unknown. */
+  readonly band: { readonly min: number; readonly max: number } | null;
+  /** Every group has a leader and every node up leads a number within the band. */
+  readonly balanced: boolean;
+  /** Leadership transfers the balance started, summed over the nodes up (each since it started). */
+  readonly transfers: number;
 }
 
 export type KillSignal = 'KILL' | 'TERM' | 'STOP' | 'CONT';

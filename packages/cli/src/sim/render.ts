@@ -47,7 +47,11 @@ export function renderSimReport(out: Output, report: SimReport): void {
   }
   const disks = report.kalam ? `, ${s('wipes')} disks lost` : '';
   pairs.push(
-    ['faults', `${s('crashes')} crashes, ${s('partitions')} partitions, ${s('leaderChanges')} leader changes${disks}`],
+    [
+      'faults',
+      `${s('crashes')} crashes, ${s('partitions')} partitions, ${s('leaderChanges')} leader changes` +
+        ` (${s('balanceTransfers')} transfers by the leader balance)${disks}`,
+    ],
     ['messages', `${s('messagesDelivered')} delivered, ${s('messagesDropped')} dropped`],
     ['snapshots', `${s('snapshotsInstalled')} installed`],
     ['liveness', `converged within ${report.stats.livenessTicksMax} ticks (worst run)`],

@@ -147,6 +147,7 @@ export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } 
             };
           }),
           leadersPerNode,
+          leaderBalance: { enabled: false, tolerance: null, nodesUp: 0, band: null, balanced: false, transfers: 0 },
         });
       },
       kill: (id: NodeId, signal: KillSignal = 'KILL') => {

@@ -50,6 +50,7 @@ export function passingRun(options: SimRun): SimResult {
       messagesDelivered: 100,
       messagesDropped: 5,
       snapshotsInstalled: 0,
+      balanceTransfers: 0,
       livenessTicks: options.seed,
     },
   };

@@ -292,6 +292,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     } finally {
       for (const n of this.nodes) {
         this.countSnapshots(n);
+        this.endOfLife(n);
         n.driver?.stop();
         n.close();
         n.closeDisk();

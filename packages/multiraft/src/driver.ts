@@ -624,6 +624,10 @@ export class RaftDriver {
   private maybeSnapshot(g: GroupRuntime): void {
     const applied = g.sm.appliedIndex();
     if (applied - g.lastSnapshotIndex < this.snapshotThreshold) return;
+    // A state machine may be ahead of the core after a restart (data.db kept entries whose commit index raft.db
+    // lost, or never got: a commit change alone is not fsynced); the core takes no snapshot beyond its own applied
+    // index, so the snapshot waits until the leader's commit index has brought the core that far.
+    if (applied > g.raw.applied()) return;
     const data = g.sm.snapshot();
     const compactTo = Math.max(g.raw.logOffset().index, applied - this.snapshotKeep);
     const snap = g.raw.compact(applied, data, compactTo);

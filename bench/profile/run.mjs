@@ -5,7 +5,7 @@
 // the same time summed by source file — the figures the README's performance notes quote.
 //
 // Usage: node bench/profile/run.mjs [--op insert|select] [--clients 16] [--seconds 10] [--standalone] [--top 20]
-//        [--keep DIR]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
+//        [--keep DIR] [--log-writes worker|sync]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
 /* global fetch, AbortSignal */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     standalone: { type: 'boolean', default: false },
     top: { type: 'string', default: '20' },
     keep: { type: 'string' },
+    'log-writes': { type: 'string', default: 'worker' },
   },
 });
 const op = values.op;
@@ -56,9 +57,34 @@ async function post(url, body, auth) {
   return res.json();
 }
 
-const nodes = await KalamNodes.start({ members: values.standalone ? 0 : 3 });
+/** Each node's driver counters (GET /v1/api/cluster/status → driver; null on a standalone node). */
+async function driverCounters(urls) {
+  const auth = basicAuth('root', ROOT_PASSWORD);
+  return Promise.all(
+    urls.map(async (url) => {
+      const res = await fetch(`${url}/v1/api/cluster/status`, {
+        headers: { authorization: auth },
+        signal: AbortSignal.timeout(20_000),
+      });
+      return (await res.json()).driver ?? null;
+    }),
+  );
+}
+
+// Who writes raft.db: the log worker thread (the default) or the event loop (`[cluster.raft] log_writer_thread`).
+if (!['worker', 'sync'].includes(values['log-writes'])) {
+  process.stderr.write('bench profile: --log-writes worker|sync\n');
+  process.exit(2);
+}
+const nodes = await KalamNodes.start({
+  members: values.standalone ? 0 : 3,
+  env: { KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD: String(values['log-writes'] === 'worker') },
+});
 let done = 0;
 let errors = 0;
+let firstError = '';
+let before = [];
+let after = [];
 try {
   const urls = nodes.ids().map((id) => nodes.url(id));
   const tokens = await prepareKalam(urls, clients, basicAuth('root', ROOT_PASSWORD));
@@ -72,6 +98,7 @@ try {
       }),
     );
   }
+  before = await driverCounters(urls);
   const end = performance.now() + seconds * 1000;
   await Promise.all(
     tokens.map(async (auth, c) => {
@@ -81,18 +108,36 @@ try {
           op === 'insert'
             ? { sql: INSERT_SQL, params: [nextId[c]++, ROW_VALUE] }
             : { sql: SELECT_SQL, params: [k++ % 100] };
-        const r = await post(urls[c % urls.length], body, auth).catch(() => ({ status: 'error' }));
+        const r = await post(urls[c % urls.length], body, auth).catch((e) => ({ status: 'error', error: e.message }));
         if (r.status === 'success') done++;
-        else errors++;
+        else if (errors++ === 0) firstError = JSON.stringify(r.error ?? r).slice(0, 300);
       }
     }),
   );
+  after = await driverCounters(urls);
 } finally {
   await nodes.close();
 }
 process.stdout.write(
-  `${values.standalone ? 'standalone' : 'cluster'} ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors\n`,
+  `${values.standalone ? 'standalone' : 'cluster'} (log writes: ${values['log-writes']}) ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors${errors > 0 ? ` (first: ${firstError})` : ''}\n`,
 );
+// Per node over the load window: raft.db writes and transactions (fsyncs) per second, the time of one write
+// (mean over the window from the counters; p99 over the node's last writes), driver turns per second, and
+// transactions per client operation (on each node: a leader's and a follower's writes both count).
+after.forEach((a, i) => {
+  const b = before[i];
+  if (a === null || b === null || b === undefined) return;
+  const d = (k) => a[k] - b[k];
+  const meanMs = d('log_writes') > 0 ? d('log_write_ms_total') / d('log_writes') : 0;
+  process.stdout.write(
+    `node ${i + 1}: ${(d('log_writes') / seconds).toFixed(0)} log writes/s, ` +
+      `${(d('log_transactions') / seconds).toFixed(0)} raft.db transactions/s, ` +
+      `write mean ${meanMs.toFixed(2)} ms p99 ${a.log_write_ms_p99.toFixed(2)} ms max ${a.log_write_ms_max.toFixed(1)} ms, ` +
+      `${(d('turns') / seconds).toFixed(0)} turns/s, ` +
+      `${done > 0 ? (d('log_transactions') / done).toFixed(2) : '-'} transactions per op, ` +
+      `${(d('log_entries_written') / seconds).toFixed(0)} entries/s\n`,
+  );
+});
 
 /** Self time per function and per file of one .cpuprofile. */
 function summarize(file) {

@@ -4,7 +4,7 @@
  * append, a write to an unknown group, a call after close) are AssertionError from @kalam/raft instead.
  */
 
-export type LogStoreErrorCode = 'LOG_CORRUPT' | 'LOG_IO' | 'LOG_SCHEMA_UNSUPPORTED';
+export type LogStoreErrorCode = 'LOG_CORRUPT' | 'LOG_IO' | 'LOG_SCHEMA_UNSUPPORTED' | 'LOG_WORKER';
 
 export class LogStoreError extends Error {
   override readonly name: string = 'LogStoreError';
@@ -54,6 +54,24 @@ export class LogSchemaError extends LogStoreError {
     readonly supported: number,
   ) {
     super('LOG_SCHEMA_UNSUPPORTED', `raft.db has schema version ${found}; this build reads version ${supported}`);
+  }
+}
+
+/**
+ * The log worker thread (log-writer.ts) failed: its write threw (an fsync error is a LogIoError there, an invalid
+ * write an AssertionError) or the thread died. `causeCode` and `causeName` are those of the error in the worker,
+ * when there was one; what was in flight is not known to be durable, so the node must stop.
+ */
+export class LogWorkerError extends LogStoreError {
+  override readonly name = 'LogWorkerError';
+  declare readonly code: 'LOG_WORKER';
+  constructor(
+    message: string,
+    readonly causeCode: string | null,
+    readonly causeName: string | null,
+    options?: { cause?: unknown },
+  ) {
+    super('LOG_WORKER', message, options);
   }
 }
 

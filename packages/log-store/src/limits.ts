@@ -38,6 +38,13 @@ export const limits = {
    * checkpoint rather than many times; 4 MiB of WAL at 1 KiB pages.
    */
   walAutocheckpointPages: 4000,
+  /** How long the log worker may take to open raft.db before the node's start fails (log-writer.ts). */
+  workerStartMs: 10_000,
+  /**
+   * How long closing the log worker waits for what was handed over to become durable, and then for the thread to
+   * end, before it is terminated (a node's shutdown must be bounded; what was not durable was never acknowledged).
+   */
+  workerCloseMs: 5_000,
 } as const;
 
 assert(Number.isSafeInteger(limits.groupIdMax) && limits.groupIdMax >= 0, 'groupIdMax must be a safe integer');

@@ -46,7 +46,7 @@ export class LogStore {
   private readonly db: Database.Database;
   private readonly shared: SharedStatements;
   private readonly groups: ReadonlyMap<number, GroupSlot>;
-  private readonly writeTransaction: (plans: readonly WritePlan[]) => void;
+  private readonly batchTransaction: (ops: readonly LogOp[], batch: BatchMirror) => void;
   private fsyncDelayMs = 0;
   private readonly counters: LogStoreStats = { transactions: 0, entriesWritten: 0, bytesWritten: 0 };
   private closed = false;
@@ -61,8 +61,11 @@ export class LogStore {
       groups.set(id, { statements, termAt, durable: readDurableState(this.shared, statements, id) });
     }
     this.groups = groups;
-    this.writeTransaction = db.transaction((plans: readonly WritePlan[]) => {
-      for (const plan of plans) this.applyPlan(plan);
+    this.batchTransaction = db.transaction((ops: readonly LogOp[], batch: BatchMirror) => {
+      for (const op of ops) {
+        if (op.type === 'write') this.applyWrite(op.writes, batch);
+        else this.applyCompact(op, batch);
+      }
     });
   }
 
@@ -99,23 +102,23 @@ export class LogStore {
    * Each write is validated first; an invalid one throws AssertionError and nothing at all is written.
    */
   write(writes: readonly GroupWrite[]): void {
+    this.writeBatch([{ type: 'write', writes }]);
+  }
+
+  /**
+   * Persists several driver turns' writes and compactions, in order, in ONE transaction (one fsync): the log
+   * worker's group commit (log-writer.ts). Each op is validated against the state the ops before it leave (the
+   * mirror of the batch so far, and the log tables as this transaction sees them); an invalid one throws
+   * AssertionError, the transaction rolls back and nothing of the batch is written.
+   */
+  writeBatch(ops: readonly LogOp[]): void {
     this.assertOpen();
-    const seen = new Set<number>();
-    const plans: WritePlan[] = [];
-    for (const w of writes) {
-      assert(!seen.has(w.groupId), () => `group ${w.groupId} appears twice in one write`);
-      seen.add(w.groupId);
-      const slot = this.slot(w.groupId);
-      const plan = planWrite(w, slot.durable, slot.termAt);
-      if (plan.stateChanged || plan.entries.length > 0) plans.push(plan);
-    }
-    if (plans.length === 0) return;
-    wrapIo('write the log', () => this.writeTransaction(plans));
-    for (const plan of plans) {
-      this.slot(plan.groupId).durable = plan.next;
-      this.counters.entriesWritten += plan.entries.length;
-      this.counters.bytesWritten += plan.bytes;
-    }
+    const batch = new BatchMirror((groupId) => this.slot(groupId).durable);
+    wrapIo('write the log', () => this.batchTransaction(ops, batch));
+    if (!batch.wrote) return;
+    for (const [groupId, next] of batch.next) this.slot(groupId).durable = next;
+    this.counters.entriesWritten += batch.entries;
+    this.counters.bytesWritten += batch.bytes;
     this.afterCommit();
   }
 
@@ -135,19 +138,7 @@ export class LogStore {
    * if it was behind (a snapshot only covers committed entries).
    */
   compact(groupId: number, snapshot: Snapshot, compactTo: number, compactToTerm: number): void {
-    const slot = this.slot(groupId);
-    const next = planCompact(groupId, slot.durable, snapshot, { to: compactTo, toTerm: compactToTerm }, slot.termAt);
-    const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
-    wrapIo('compact the log', () =>
-      this.db.transaction(() => {
-        this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, snapshot.data, crc);
-        if (next.offsetIndex !== slot.durable.offsetIndex) slot.statements.deleteThrough.run(next.offsetIndex);
-        this.updateStateRow(groupId, next);
-      })(),
-    );
-    slot.durable = next;
-    this.counters.bytesWritten += snapshot.data.length;
-    this.afterCommit();
+    this.writeBatch([{ type: 'compact', groupId, snapshot, compactTo, compactToTerm }]);
   }
 
   /**
@@ -174,6 +165,43 @@ export class LogStore {
   }
 
   // ---------------------------------------------------------------------------------------------------
+
+  /**
+   * Runs inside the batch transaction: validates one turn's writes against the batch's mirror (all of them before
+   * any of their SQL), then runs them.
+   */
+  private applyWrite(writes: readonly GroupWrite[], batch: BatchMirror): void {
+    const seen = new Set<number>();
+    const plans: WritePlan[] = [];
+    for (const w of writes) {
+      assert(!seen.has(w.groupId), () => `group ${w.groupId} appears twice in one write`);
+      seen.add(w.groupId);
+      const plan = planWrite(w, batch.durable(w.groupId), this.slot(w.groupId).termAt);
+      if (plan.stateChanged || plan.entries.length > 0) plans.push(plan);
+    }
+    for (const plan of plans) {
+      this.applyPlan(plan);
+      batch.next.set(plan.groupId, plan.next);
+      batch.entries += plan.entries.length;
+      batch.bytes += plan.bytes;
+      batch.wrote = true;
+    }
+  }
+
+  /** Runs inside the batch transaction: one validated compaction (see compact). */
+  private applyCompact(op: CompactOp, batch: BatchMirror): void {
+    const { groupId, snapshot } = op;
+    const slot = this.slot(groupId);
+    const cur = batch.durable(groupId);
+    const next = planCompact(groupId, cur, snapshot, { to: op.compactTo, toTerm: op.compactToTerm }, slot.termAt);
+    const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
+    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+    if (next.offsetIndex !== cur.offsetIndex) slot.statements.deleteThrough.run(next.offsetIndex);
+    this.updateStateRow(groupId, next);
+    batch.next.set(groupId, next);
+    batch.bytes += snapshot.data.length;
+    batch.wrote = true;
+  }
 
   /** Runs inside the write transaction: the SQL of one validated plan. */
   private applyPlan(plan: WritePlan): void {
@@ -224,6 +252,39 @@ export class LogStore {
 
   private assertOpen(): void {
     assert(!this.closed, 'the log store is closed');
+  }
+}
+
+/**
+ * One op of a batch: a driver turn's writes, or a compaction behind our own snapshot (LogStore.compact).
+ */
+export interface WriteOp {
+  readonly type: 'write';
+  readonly writes: readonly GroupWrite[];
+}
+export interface CompactOp {
+  readonly type: 'compact';
+  readonly groupId: number;
+  readonly snapshot: Snapshot;
+  readonly compactTo: number;
+  readonly compactToTerm: number;
+}
+export type LogOp = WriteOp | CompactOp;
+
+/**
+ * What a batch has done so far inside its transaction: the next durable state of every group it touched (the
+ * store's mirror changes only once the transaction has committed) and what it wrote.
+ */
+class BatchMirror {
+  readonly next = new Map<number, DurableState>();
+  entries = 0;
+  bytes = 0;
+  wrote = false;
+  /** `committed`: a group's durable state as last committed (where the batch starts from). */
+  constructor(private readonly committed: (groupId: number) => DurableState) {}
+
+  durable(groupId: number): DurableState {
+    return this.next.get(groupId) ?? this.committed(groupId);
   }
 }
 

@@ -68,6 +68,18 @@ export interface RaftManagerOptions {
   /** Leader balance; off when absent. */
   readonly leaderBalance?: LeaderBalanceOptions;
   readonly log?: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>) => void;
+  /**
+   * Who writes raft.db: 'worker' (default) — a worker thread, so the fsync does not block the event loop, and
+   * writes handed over while one is in flight go together as the next transaction (group commit); 'sync' — the
+   * event loop itself, durable when the call returns.
+   */
+  readonly logWrites?: 'worker' | 'sync';
+  /**
+   * The worker failed (an fsync error, the thread died): nothing more is written or acknowledged, and the node must
+   * stop. Default: the error is thrown from a fresh call stack, as an uncaught exception (a node process exits on
+   * it: serve.ts's node.fatal). Tests pass their own.
+   */
+  readonly onStorageFatal?: (err: Error) => void;
 }
 
 export interface ResolvedTicks {

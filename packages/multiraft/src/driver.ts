@@ -13,7 +13,8 @@
  *   3. collect every group's Ready; send the messages that may leave before the write (coalescing heartbeats per
  *      peer, deferring context-free heartbeat answers until something goes the same way);
  *   4. write all of them at once (one fsync covers every group). The write may complete later (the simulator's
- *      disk takes time): until it does the node is blocked, as an event loop inside fsync is — no tick, no turn;
+ *      disk, the node's log worker): until it does the node is blocked — no tick, no turn — except that committed
+ *      entries that were already durable here are applied meanwhile, so their answers need not wait for the fsync;
  *   5. send what waited for the write, install snapshots, queue committed entries, advance, answer read states;
  * and after the rounds: apply what may be applied (canApply) — in batches of applyBatchBytesMax, the groups taken
  * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
@@ -171,6 +172,12 @@ export interface DriverOptions {
   /** Leader balance (balance.ts); off when absent or its interval is 0. */
   readonly leaderBalance?: LeaderBalanceOptions;
   readonly bugs?: DriverBugs;
+  /**
+   * A tick that comes while a write is in flight is owed and runs as soon as the write is durable, before the next
+   * write can begin (a node whose log worker writes most of the time would otherwise seldom tick: no heartbeats,
+   * elections). Without it the tick is missed, as the simulator models a node blocked in fsync.
+   */
+  readonly deferTicksDuringWrite?: boolean;
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
 }
@@ -208,6 +215,8 @@ export class RaftDriver {
   /** Groups with an open ReadIndex round to ask the core for in the next turn. */
   private readBatchesToAsk: GroupRuntime[] = [];
   private turnScheduled = false;
+  /** A tick that came during a write, to run once it is durable (deferTicksDuringWrite). */
+  private tickOwed = false;
   /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
   private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
   /**
@@ -339,16 +348,25 @@ export class RaftDriver {
 
   /** The timer fired: every group ticks, then a turn; answers deferred all tick long leave now. */
   tick(): void {
-    // A node blocked in a write misses its timer, as an event loop inside fsync does.
-    if (this.stopped || this.writing !== undefined) return;
-    this.timing.tick(this.clock.now());
-    for (const g of this.groupList) g.raw.tick();
+    if (this.stopped) return;
+    if (this.writing !== undefined) {
+      // Blocked in a write: the tick is owed (deferTicksDuringWrite) or missed, as in an event loop inside fsync.
+      if (this.opts.deferTicksDuringWrite === true) this.tickOwed = true;
+      return;
+    }
+    this.tickGroups();
     this.turn();
     if (this.deferredAnswers.length > 0 && this.writing === undefined) {
       const answers = this.deferredAnswers;
       this.deferredAnswers = [];
       this.sendNow(answers);
     }
+  }
+
+  private tickGroups(): void {
+    this.tickOwed = false;
+    this.timing.tick(this.clock.now());
+    for (const g of this.groupList) g.raw.tick();
   }
 
   /** A link to a peer came up or went down. */
@@ -399,7 +417,13 @@ export class RaftDriver {
       // Messages that may leave before the write go first, so followers write while the leader does.
       this.send(readies, 'before-persist');
       if (this.bugs.ackBeforeWrite === true) this.send(readies, 'after-persist');
-      if (!this.persist(readies)) return false;
+      // Committed entries that were durable here before this round may be applied while its write is in flight.
+      for (const [g, rd] of readies)
+        for (const e of rd.committedEntries.slice(0, durableCommitted(rd))) g.applyQueue.push(e);
+      if (!this.persist(readies)) {
+        this.applyWhileWriting();
+        return false;
+      }
       this.completeRound(readies);
     }
     return true;
@@ -413,7 +437,7 @@ export class RaftDriver {
         g.installSnapshot(rd.snapshot);
         this.stats.snapshotsInstalled++;
       }
-      for (const e of rd.committedEntries) g.applyQueue.push(e);
+      for (const e of rd.committedEntries.slice(durableCommitted(rd))) g.applyQueue.push(e);
       g.raw.advance(rd);
       for (const rs of rd.readStates) g.onReadState(rs);
     }
@@ -445,6 +469,21 @@ export class RaftDriver {
       this.announceLeadership(g);
     }
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
+  }
+
+  /**
+   * While a write is in flight (the log worker's, the simulator's disk), applies what is queued — only entries that
+   * were durable here before the write began (durableCommitted, or queued by an earlier round) — so their answers
+   * leave during the fsync instead of after it. Bounded like a turn's apply; no snapshot is taken and nothing else
+   * touches a core, since a Ready is outstanding.
+   */
+  private applyWhileWriting(): void {
+    const startedAt = this.clock.now();
+    const deadline = startedAt + MULTIRAFT_LIMITS.applyMsPerTurnMax;
+    for (const g of this.groupList) {
+      while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
+    }
+    this.turnApplyMs += this.clock.now() - startedAt;
   }
 
   private stepInbox(): void {
@@ -552,6 +591,7 @@ export class RaftDriver {
     if (this.stopped) return;
     const startedAt = this.clock.now();
     this.completeRound(readies);
+    if (this.tickOwed) this.tickGroups(); // the Ready is advanced: the cores may tick before the next round
     if (!this.rounds()) return;
     this.finishTurn(startedAt);
   }
@@ -584,6 +624,10 @@ export class RaftDriver {
   private maybeSnapshot(g: GroupRuntime): void {
     const applied = g.sm.appliedIndex();
     if (applied - g.lastSnapshotIndex < this.snapshotThreshold) return;
+    // A state machine may be ahead of the core after a restart (data.db kept entries whose commit index raft.db
+    // lost, or never got: a commit change alone is not fsynced); the core takes no snapshot beyond its own applied
+    // index, so the snapshot waits until the leader's commit index has brought the core that far.
+    if (applied > g.raw.applied()) return;
     const data = g.sm.snapshot();
     const compactTo = Math.max(g.raw.logOffset().index, applied - this.snapshotKeep);
     const snap = g.raw.compact(applied, data, compactTo);
@@ -591,6 +635,21 @@ export class RaftDriver {
     this.storage.compact(g.id, snap, off.index, off.term);
     g.lastSnapshotIndex = snap.index;
     this.stats.snapshotsTaken++;
+  }
+
+  /**
+   * Waits while the group has no leader and is within its grace (leaderGraceEnd, a never-led group's counted from
+   * this request); true once it has one. The first change seen may be the announcement of the loss itself, so it
+   * waits until a leader is known or the grace has passed.
+   */
+  private async awaitLeader(g: GroupRuntime, deadline: number): Promise<boolean> {
+    const requestAt = this.clock.now();
+    for (;;) {
+      if (g.raw.leader() !== NONE) return true;
+      const until = Math.min(deadline, this.leaderGraceEnd(g, requestAt));
+      if (this.clock.now() >= until) return false;
+      await this.waitLeaderChange(g, until).catch(() => undefined);
+    }
   }
 
   private announceLeadership(g: GroupRuntime): void {
@@ -647,11 +706,9 @@ export class RaftDriver {
       if (leader === NONE) {
         // Fail fast, unless the group lost its leader a moment ago (a transfer or a failover is electing the
         // next one): then wait for it, at most one election-timeout range.
-        const graceEnd = this.leaderGraceEnd(g);
-        if (this.clock.now() < Math.min(graceEnd, deadline)) {
-          await this.waitLeaderChange(g, Math.min(deadline, graceEnd)).catch(() => undefined);
-          if (g.raw.leader() !== NONE) continue;
-        }
+        // The first change seen may be the announcement of the loss itself, so it waits until a leader is known or
+        // the grace has passed.
+        if (await this.awaitLeader(g, deadline)) continue;
         throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
           groupId,
           leaderHint: null,
@@ -673,7 +730,9 @@ export class RaftDriver {
     command: Uint8Array,
     deadline: number,
   ): Promise<{ index: number; response: unknown }> {
-    if (this.writing !== undefined) await this.writable();
+    // A loop: whatever ran between the write's completion and this continuation (a timer, another completion)
+    // may have started the next write, and the core must not change while one is in flight.
+    while (this.writing !== undefined) await this.writable();
     if (!g.isLeader()) {
       // It stepped down while the write was in progress: refused before anything was appended.
       const lead = g.raw.leader();
@@ -748,11 +807,14 @@ export class RaftDriver {
 
   /**
    * Until when a request on a group with no leader waits for one rather than fail at once: an election-timeout
-   * range after this node saw the group lose its leader — or, while it has never seen one (a fresh or restarted
-   * node, whose first election can take a while on a loaded machine), that range from now.
+   * range after this node saw the group lose its leader (now, when the core has lost it and the loss is not
+   * announced yet: a proposal answered while a write is in flight runs before the turn's announcements) — or, while
+   * it has never seen one (a fresh or restarted node, whose first election can take a while on a loaded machine),
+   * that range from the request.
    */
-  private leaderGraceEnd(g: GroupRuntime): number {
-    return (g.announcedLeader === null && !g.leaderSeen ? this.clock.now() : g.leaderLostAtMs) + this.electionGraceMs;
+  private leaderGraceEnd(g: GroupRuntime, requestAt: number = this.clock.now()): number {
+    if (g.raw.leader() === NONE && g.announcedLeader !== null) return this.clock.now() + this.electionGraceMs;
+    return (g.announcedLeader === null && !g.leaderSeen ? requestAt : g.leaderLostAtMs) + this.electionGraceMs;
   }
 
   /** One ReadIndex round: the index, or undefined when it should be asked again. */
@@ -840,7 +902,7 @@ export class RaftDriver {
     const deadline = this.clock.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
     const target = to ?? this.bestTransferee(g);
     if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
-    if (this.writing !== undefined) await this.writable();
+    while (this.writing !== undefined) await this.writable(); // see proposeLocal
     try {
       g.raw.transferLeader(target);
     } catch (err) {
@@ -1021,11 +1083,16 @@ export class RaftDriver {
 
   /**
    * One round: count the leaders per node this node knows of, list the groups it leads that may move and the peers
-   * caught up on each, and start the transfers planLeaderMoves asks for. Nothing while draining or stopping, while
-   * blocked in a write (the next round comes soon enough), or while an earlier round's transfers are in flight.
+   * caught up on each, and start the transfers planLeaderMoves asks for. Nothing while draining or stopping, or while
+   * an earlier round's transfers are in flight. A round that comes during a write runs once it is durable: with the
+   * log worker a busy node is writing most of the time, and a round skipped then would seldom run under load.
    */
   private balanceRound(balance: LeaderBalanceOptions): void {
-    if (this.stopping || this.draining || this.writing !== undefined || this.balanceInFlight > 0) return;
+    if (this.stopping || this.draining || this.balanceInFlight > 0) return;
+    if (this.writing !== undefined) {
+      this.afterWrite.push(() => this.balanceRound(balance));
+      return;
+    }
     const now = this.clock.now();
     const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
     const leaderCounts = new Map<NodeId, number>();
@@ -1145,6 +1212,21 @@ class TransferInProgress extends MultiRaftError {
   constructor(groupId: number, to: NodeId | null) {
     super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });
   }
+}
+
+/**
+ * How many of a Ready's committed entries (a prefix) were durable on this node before the Ready: those before its
+ * first new entry, all of them when it has none — the core hands out every not-yet-durable entry in `entries` — and
+ * none with a snapshot (the log is replaced). They are committed, so durable on a quorum, and durable here: applying
+ * them need not wait for this Ready's write.
+ */
+function durableCommitted(rd: Ready): number {
+  if (rd.snapshot !== undefined) return 0;
+  const firstNew = rd.entries[0]?.index;
+  if (firstNew === undefined) return rd.committedEntries.length;
+  let n = 0;
+  while (n < rd.committedEntries.length && rd.committedEntries[n]!.index < firstNew) n++;
+  return n;
 }
 
 /** The balance options checked (a RangeError names the field), or undefined when the balance is off. */

@@ -10,6 +10,7 @@ export type {
   ResolvedTicks,
 } from './config.js';
 export type { DriverTiming } from './driver-timing.js';
+export type { LogWriteStats } from './log-write-stats.js';
 export { MultiRaftError } from './errors.js';
 export type { MultiRaftErrorCode } from './errors.js';
 export { MULTIRAFT_LIMITS } from './limits.js';

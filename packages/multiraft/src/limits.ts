@@ -38,4 +38,6 @@ export const MULTIRAFT_LIMITS = {
   balanceCooldownRounds: 5,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
+  /** Log writes the write-time figures (mean, p99, max) cover: a few seconds of a busy node. */
+  logWriteWindow: 4096,
 } as const;

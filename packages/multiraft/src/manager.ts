@@ -1,15 +1,21 @@
 /**
  * RaftManager: the node process's host of its Raft groups — the driver (driver.ts, the code the simulator runs too)
- * over this node's real I/O: raft.db (the SQLite log store; a write is durable when it returns, so a turn never
- * waits), the WebSocket transport, and real timers (one interval drives every group; `setImmediate` runs the next
- * turn). Everything the driver decides is in driver.ts; this file only wires it to the machine.
+ * over this node's real I/O: raft.db (the SQLite log store), the WebSocket transport, and real timers (one interval
+ * drives every group; `setImmediate` runs the next turn). Everything the driver decides is in driver.ts; this file
+ * only wires it to the machine.
+ *
+ * raft.db is written by a worker thread by default (LogWriter): a write completes later, as the simulator's disk
+ * does, and the event loop serves sockets and requests meanwhile; what arrives then goes into the next turn and
+ * the next transaction. With `logWrites: 'sync'` the event loop writes it and a turn never waits.
  */
 import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
-import { LogStore } from '@kalam/log-store';
+import { LogStore, LogWriter } from '@kalam/log-store';
+import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
+import type { Snapshot } from '@kalam/raft';
 import type { NodeId } from '@kalam/raft';
 import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
@@ -17,6 +23,8 @@ import type { DriverTiming } from './driver-timing.js';
 import { RaftDriver } from './driver.js';
 import type { DriverClock, GroupStatusReport, LeaderChange, ManagerStats, ProposeOptions } from './driver.js';
 import { MultiRaftError } from './errors.js';
+import { LogWriteRecorder } from './log-write-stats.js';
+import type { LogWriteStats } from './log-write-stats.js';
 
 /** Real time: the driver measures with a monotonic clock and waits with Node's timers. */
 const realClock: DriverClock = {
@@ -28,6 +36,61 @@ const realClock: DriverClock = {
   soon: (fn) => void setImmediate(fn),
 };
 
+/** raft.db as the manager uses it: written on the event loop (LogStore) or by the log worker (LogWriter). */
+interface NodeLog {
+  write(writes: readonly GroupWrite[], done: () => void): void;
+  compact(groupId: number, snapshot: Snapshot, compactTo: number, compactToTerm: number): void;
+  setFsyncDelayMs(ms: number): void;
+  stats(): LogStoreStats;
+  close(): Promise<void>;
+}
+
+function syncLog(store: LogStore): NodeLog {
+  return {
+    write: (writes, done) => {
+      store.write(writes);
+      done();
+    },
+    compact: (g, snap, to, toTerm) => store.compact(g, snap, to, toTerm),
+    setFsyncDelayMs: (ms) => store.setFsyncDelayMs(ms),
+    stats: () => store.stats(),
+    close: () => {
+      store.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Opens raft.db and recovers every group on this thread (the store's checks and checksums as ever), then — in
+ * worker mode — closes it and hands the file to the log worker, which takes the exclusive lock for its writes.
+ */
+async function openLog(
+  opts: RaftManagerOptions,
+  onFatal: (err: Error) => void,
+): Promise<{ log: NodeLog; states: Map<number, GroupLogState> }> {
+  const path = join(opts.dataDir, 'raft.db');
+  const groupIds = opts.groups.map((g) => g.id);
+  const store = LogStore.open({ path, groupIds });
+  let states: Map<number, GroupLogState>;
+  try {
+    states = new Map(groupIds.map((id) => [id, store.load(id)]));
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  if (opts.logWrites === 'sync') return { log: syncLog(store), states };
+  store.close();
+  return { log: await LogWriter.start({ path, groupIds, onFatal }), states };
+}
+
+/** The default storage fatal: an uncaught exception (a node process logs node.fatal and exits 1). */
+function throwUncaught(err: Error): void {
+  setImmediate(() => {
+    throw err;
+  });
+}
+
 export class RaftManager {
   readonly nodeId: NodeId;
   private timer: NodeJS.Timeout | undefined;
@@ -36,9 +99,10 @@ export class RaftManager {
   private constructor(
     private readonly opts: RaftManagerOptions,
     readonly ticks: ResolvedTicks,
-    readonly logStore: LogStore,
+    private readonly log: NodeLog,
     readonly transport: Transport,
     readonly driver: RaftDriver,
+    private readonly logWrites: LogWriteRecorder,
   ) {
     this.nodeId = opts.nodeId;
   }
@@ -51,8 +115,10 @@ export class RaftManager {
     if (new Set(opts.groups.map((g) => g.id)).size !== opts.groups.length)
       throw new RangeError('group ids must be distinct');
     mkdirSync(opts.dataDir, { recursive: true });
-    const logStore = LogStore.open({ path: join(opts.dataDir, 'raft.db'), groupIds: opts.groups.map((g) => g.id) });
+    const { log, states } = await openLog(opts, opts.onStorageFatal ?? throwUncaught);
     let driver: RaftDriver | undefined;
+    let manager: RaftManager | undefined;
+    const logWrites = new LogWriteRecorder();
     const transport = new Transport({
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -67,7 +133,6 @@ export class RaftManager {
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
-    let manager: RaftManager;
     try {
       driver = new RaftDriver({
         nodeId: opts.nodeId,
@@ -75,13 +140,24 @@ export class RaftManager {
         groups: opts.groups,
         ticks,
         storage: {
-          load: (groupId) => logStore.load(groupId),
-          // Synchronous: durable when it returns, so the driver's turn goes on at once.
-          write: (writes, done) => {
-            logStore.write(writes);
-            done();
+          // Each group's state was read once at start-up (openLog); the store serves no reads after that.
+          load: (groupId) => {
+            const state = states.get(groupId);
+            if (state === undefined) throw new RangeError(`group ${groupId} was not loaded`);
+            states.delete(groupId);
+            return state;
           },
-          compact: (groupId, snap, offsetIndex, offsetTerm) => logStore.compact(groupId, snap, offsetIndex, offsetTerm),
+          write: (writes, done) => {
+            const startedAt = performance.now();
+            log.write(writes, () => {
+              logWrites.written(performance.now() - startedAt);
+              done();
+            });
+          },
+          compact: (groupId, snap, offsetIndex, offsetTerm) => {
+            log.compact(groupId, snap, offsetIndex, offsetTerm);
+            logWrites.compacted();
+          },
         },
         network: {
           send: (env) => transport.send(env),
@@ -90,21 +166,25 @@ export class RaftManager {
           peerConnected: (id) => transport.peerConnected(id),
         },
         clock: realClock,
+        // A tick that fires while the log worker writes runs when the write is durable, before the next write —
+        // as a timer fires late, not never, behind an event loop inside fsync.
+        deferTicksDuringWrite: true,
         seed: opts.seed ?? (opts.nodeId * 7919 + Date.now()) >>> 0,
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
         ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
       });
-      manager = new RaftManager(opts, ticks, logStore, transport, driver);
+      manager = new RaftManager(opts, ticks, log, transport, driver, logWrites);
       await transport.start();
     } catch (err) {
-      logStore.close();
+      await log.close();
       await transport.close().catch(() => undefined);
       throw err;
     }
-    manager.timer = setInterval(() => manager.driver.tick(), ticks.tickMs);
-    return manager;
+    const started = manager;
+    started.timer = setInterval(() => started.driver.tick(), ticks.tickMs);
+    return started;
   }
 
   get events(): EventEmitter<{ leaderChange: [LeaderChange] }> {
@@ -141,6 +221,16 @@ export class RaftManager {
     return this.driver.driverTiming();
   }
 
+  /** What raft.db's writes cost: counts, transactions (fsyncs) and the time of one write (log-write-stats.ts). */
+  logWriteStats(): LogWriteStats {
+    return this.logWrites.snapshot(this.log.stats().transactions);
+  }
+
+  /** raft.db's own counters (transactions, entries and bytes written). */
+  logStats(): LogStoreStats {
+    return this.log.stats();
+  }
+
   /** The leader balance's settings, or undefined when it is off. */
   leaderBalance(): LeaderBalanceOptions | undefined {
     const b = this.opts.leaderBalance;
@@ -165,7 +255,7 @@ export class RaftManager {
 
   /** Slow-disk fault: every log write blocks this long. */
   setFsyncDelayMs(ms: number): void {
-    this.logStore.setFsyncDelayMs(ms);
+    this.log.setFsyncDelayMs(ms);
   }
 
   /**
@@ -181,6 +271,6 @@ export class RaftManager {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.driver.stop();
     await this.transport.close();
-    this.logStore.close();
+    await this.log.close();
   }
 }

@@ -98,6 +98,11 @@ export class RawNode {
     return this.raft.term;
   }
 
+  /** The last index the core has handed out to apply (and seen advanced). */
+  applied(): number {
+    return this.raft.log.applied;
+  }
+
   /** Index and term of the entry just before the first one the log holds (the last compacted one). */
   logOffset(): { index: number; term: number } {
     return this.raft.log.offset();

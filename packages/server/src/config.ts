@@ -8,7 +8,7 @@
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
  *                       leader_balance_interval_ms, leader_balance_tolerance
  *   [cluster.raft]      rpc_addr, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
- *                       snapshot_threshold, tick_ms
+ *                       snapshot_threshold, tick_ms, log_writer_thread
  *   [cluster.sharding]  num_user_shards, num_shared_shards
  *   [[cluster.members]] node_id, rpc_addr, api_addr             (every member, this node included)
  *   [debug]             admin_endpoints (default false: the fault-injection endpoints of admin.ts answer 404)
@@ -59,6 +59,11 @@ export interface RaftSettings {
   /** Entries applied since the last snapshot before the next one is taken. */
   readonly snapshotThreshold: number;
   readonly tickMs: number;
+  /**
+   * raft.db is written by a worker thread (default true), so its fsync does not block the event loop; false writes
+   * it on the event loop (RaftManagerOptions.logWrites).
+   */
+  readonly logWriterThread: boolean;
 }
 
 export interface ShardingSettings {
@@ -273,6 +278,7 @@ const SECTIONS = {
     election_timeout_max_ms: INT,
     snapshot_threshold: INT,
     tick_ms: INT,
+    log_writer_thread: BOOL,
   },
   'cluster.sharding': { num_user_shards: INT, num_shared_shards: INT },
   debug: { admin_endpoints: BOOL },
@@ -799,7 +805,16 @@ function readRaft(r: SettingsReader): RaftSettings {
     electionTimeoutMaxMs,
     'greater than',
   );
-  return { rpcAddr, heartbeatIntervalMs, electionTimeoutMinMs, electionTimeoutMaxMs, snapshotThreshold, tickMs };
+  const logWriterThread = r.boolean(k('log_writer_thread'), true);
+  return {
+    rpcAddr,
+    heartbeatIntervalMs,
+    electionTimeoutMinMs,
+    electionTimeoutMaxMs,
+    snapshotThreshold,
+    tickMs,
+    logWriterThread,
+  };
 }
 
 function readMembers(r: SettingsReader, memberCount: number | undefined): MemberSettings[] {

@@ -81,6 +81,21 @@ export interface DriverStatus {
   readonly turn_ms_max: number;
   readonly apply_ms_max: number;
   readonly persist_ms_max: number;
+  /**
+   * Cumulative since the node started (a benchmark takes differences): driver turns, log writes the driver asked
+   * for, raft.db transactions (one fsync each) that carried them and compactions. Over the last writes (up to
+   * `log_window_writes`): the mean, p99 and max time from a write's hand-over until it was durable, in ms.
+   */
+  readonly turns: number;
+  readonly log_writes: number;
+  readonly log_transactions: number;
+  readonly log_compactions: number;
+  readonly log_entries_written: number;
+  readonly log_write_ms_total: number;
+  readonly log_window_writes: number;
+  readonly log_write_ms_mean: number;
+  readonly log_write_ms_p99: number;
+  readonly log_write_ms_max: number;
 }
 
 /**
@@ -280,6 +295,7 @@ async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log
       electionTimeoutMaxMs: c.raft.electionTimeoutMaxMs,
     },
     snapshotThreshold: c.raft.snapshotThreshold,
+    logWrites: c.raft.logWriterThread ? 'worker' : 'sync',
     leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
   });
@@ -454,6 +470,7 @@ function leaderBalanceStatus(
 
 function driverStatus(manager: RaftManager): DriverStatus {
   const t = manager.driverTiming();
+  const w = manager.logWriteStats();
   return {
     window_ticks: t.windowTicks,
     tick_late_ms_max: t.tickLateMsMax,
@@ -463,6 +480,16 @@ function driverStatus(manager: RaftManager): DriverStatus {
     turn_ms_max: t.turnMsMax,
     apply_ms_max: t.applyMsMax,
     persist_ms_max: t.persistMsMax,
+    turns: manager.stats.turns,
+    log_writes: w.writes,
+    log_transactions: w.transactions,
+    log_compactions: w.compactions,
+    log_entries_written: manager.stats.entriesWritten,
+    log_write_ms_total: w.writeMsTotal,
+    log_window_writes: w.windowWrites,
+    log_write_ms_mean: w.writeMsMean,
+    log_write_ms_p99: w.writeMsP99,
+    log_write_ms_max: w.writeMsMax,
   };
 }
 

@@ -156,6 +156,7 @@ test('a [cluster] section means cluster mode, with the raft and sharding default
     electionTimeoutMaxMs: 500,
     snapshotThreshold: 10_000,
     tickMs: 100,
+    logWriterThread: true,
   });
   assert.deepEqual(cluster.sharding, { numUserShards: 32, numSharedShards: 1 });
   assert.deepEqual(cluster.leaderBalance, { intervalMs: 2_000, tolerance: 1 });
@@ -183,6 +184,7 @@ test('explicit raft, sharding and secret values are read', () => {
           election_timeout_min_ms: '150',
           election_timeout_max_ms: '300',
           snapshot_threshold: '5',
+          log_writer_thread: 'false',
         },
         sharding: { num_user_shards: '256', num_shared_shards: '16' },
       }),
@@ -195,6 +197,7 @@ test('explicit raft, sharding and secret values are read', () => {
     [50, 50, 150],
   );
   assert.deepEqual([cluster.raft.electionTimeoutMaxMs, cluster.raft.snapshotThreshold], [300, 5]);
+  assert.equal(cluster.raft.logWriterThread, false);
   assert.deepEqual(cluster.sharding, { numUserShards: 256, numSharedShards: 16 });
 });
 

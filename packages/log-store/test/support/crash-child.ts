@@ -7,12 +7,17 @@
  *
  * The loop never yields to the event loop on purpose: writes to a pipe are synchronous on Linux, so a line is
  * in the pipe before the next op starts, and a SIGKILL can land anywhere, including inside a commit.
+ *
+ * With argv[5] = 'worker' the ops go through LogWriter (the log worker thread) instead: the child hands over 1–4
+ * ops back to back — the later ones queue behind the batch in flight and leave together — prints each op's done
+ * line from its completion callback, and waits for the last before the next group. Several intents may then be
+ * in flight at a kill; what recovers must be the reported ops plus a prefix of them.
  */
 import type { Entry, NodeId, Snapshot } from '@kalam/raft';
 import { Prng } from '@kalam/raft';
 
 import type { GroupWrite } from '../../src/index.js';
-import { LogStore } from '../../src/index.js';
+import { LogStore, LogWriter } from '../../src/index.js';
 import type { ChildLine, CompactOp, CrashOp, EntryFact, GroupModel, GroupWriteFact } from './crash-model.js';
 import { applyOp, emptyModel, hashBytes, lastIndex, modelOf, snapshotFact, termAt } from './crash-model.js';
 
@@ -104,39 +109,89 @@ function compaction(prng: Prng, g: number, m: GroupModel): { op: CompactOp; snap
   return { op, snapshot };
 }
 
+/** What performs the ops: the store itself, or the log worker (`done` runs once the op is durable). */
+interface Sink {
+  write(writes: readonly GroupWrite[], done: () => void): void;
+  compact(g: number, snapshot: Snapshot, compactTo: number, compactToTerm: number, done: () => void): void;
+}
+
 /** The next op and the call that performs it. */
-function nextOp(prng: Prng, groupIds: readonly number[], models: ReadonlyMap<number, GroupModel>, store: LogStore) {
+function nextOp(prng: Prng, groupIds: readonly number[], models: ReadonlyMap<number, GroupModel>, sink: Sink) {
   const g = groupIds[prng.int(groupIds.length)] ?? 0;
   const compact = prng.chance(0.05) ? compaction(prng, g, models.get(g) ?? emptyModel()) : undefined;
   if (compact !== undefined) {
     const { op, snapshot } = compact;
-    return { op, perform: () => store.compact(g, snapshot, op.compactTo, op.compactToTerm) };
+    return { op, perform: (done: () => void) => sink.compact(g, snapshot, op.compactTo, op.compactToTerm, done) };
   }
   const chosen = groupIds.filter(() => prng.chance(0.5));
   const parts = (chosen.length > 0 ? chosen : [g]).map((id) => groupWrite(prng, id, models.get(id) ?? emptyModel()));
   const op: CrashOp = { kind: 'write', groups: parts.map((p) => p.fact) };
-  return { op, perform: () => store.write(parts.map((p) => p.write)) };
+  return {
+    op,
+    perform: (done: () => void) =>
+      sink.write(
+        parts.map((p) => p.write),
+        done,
+      ),
+  };
 }
 
-function run(): void {
-  const [path, seedText, groupsText] = process.argv.slice(2);
+async function run(): Promise<void> {
+  const [path, seedText, groupsText, mode = 'sync'] = process.argv.slice(2);
   if (path === undefined || seedText === undefined || groupsText === undefined) {
-    throw new Error('usage: crash-child DB_PATH SEED GROUPS');
+    throw new Error('usage: crash-child DB_PATH SEED GROUPS [sync|worker]');
   }
   const groupIds = groupsText.split(',').map(Number);
   const prng = new Prng(Number(seedText));
   const store = LogStore.open({ path, groupIds });
   let models = new Map(groupIds.map((g) => [g, modelOf(store.load(g))]));
-  say({ t: 'ready' });
   const deadline = Date.now() + RUN_MS_MAX;
-  for (let seq = 0; Date.now() < deadline; seq++) {
-    const { op, perform } = nextOp(prng, groupIds, models, store);
-    say({ t: 'intent', seq, op });
-    perform();
-    models = applyOp(models, op);
-    say({ t: 'done', seq });
+  if (mode !== 'worker') {
+    const sink: Sink = {
+      write: (writes, done) => (store.write(writes), done()),
+      compact: (g, snap, to, toTerm, done) => (store.compact(g, snap, to, toTerm), done()),
+    };
+    say({ t: 'ready' });
+    for (let seq = 0; Date.now() < deadline; seq++) {
+      const { op, perform } = nextOp(prng, groupIds, models, sink);
+      say({ t: 'intent', seq, op });
+      perform(() => undefined);
+      models = applyOp(models, op);
+      say({ t: 'done', seq });
+    }
+    store.close();
+    return;
   }
-  store.close();
+  store.close(); // the worker takes the file (and its exclusive lock), as RaftManager hands it over
+  const writer = await LogWriter.start({
+    path,
+    groupIds,
+    onFatal: (err) => {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    },
+  });
+  const sink: Sink = {
+    write: (writes, done) => writer.write(writes, done),
+    compact: (g, snap, to, toTerm, done) => {
+      writer.compact(g, snap, to, toTerm);
+      writer.write([], done); // an empty write completes with the batch that carries the compaction
+    },
+  };
+  say({ t: 'ready' });
+  for (let seq = 0; Date.now() < deadline;) {
+    const count = 1 + prng.int(4);
+    let last: Promise<void> = Promise.resolve();
+    for (let k = 0; k < count; k++, seq++) {
+      const { op, perform } = nextOp(prng, groupIds, models, sink);
+      const mine = seq;
+      say({ t: 'intent', seq: mine, op });
+      last = new Promise((resolve) => perform(() => (say({ t: 'done', seq: mine }), resolve())));
+      models = applyOp(models, op); // the next op builds on this one, as a driver's next turn does
+    }
+    await last;
+  }
+  await writer.close();
 }
 
-run();
+await run();

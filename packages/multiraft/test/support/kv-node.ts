@@ -68,7 +68,7 @@ async function main(): Promise<void> {
         digests: Object.fromEntries([...machines].map(([id, sm]) => [id, sm.digest()])),
         stats: manager.stats,
         driver: manager.driverTiming(),
-        logStore: manager.logStore.stats(),
+        logStore: manager.logStats(),
         transport: manager.transport.stats(),
         memory: process.memoryUsage(),
         cpu: process.cpuUsage(),
@@ -155,7 +155,7 @@ async function runBench(manager: RaftManager, b: Record<string, unknown>): Promi
   let errors = 0;
   const value = 'x'.repeat(Math.max(0, valueBytes - 20));
   const end = Date.now() + durationMs;
-  const writesBefore = manager.logStore.stats().transactions;
+  const writesBefore = manager.logStats().transactions;
   let n = 0;
   await Promise.all(
     Array.from({ length: proposers }, async (_, p) => {
@@ -177,7 +177,7 @@ async function runBench(manager: RaftManager, b: Record<string, unknown>): Promi
     commits: latencies.length,
     errors,
     latenciesMs: latencies,
-    writes: manager.logStore.stats().transactions - writesBefore,
+    writes: manager.logStats().transactions - writesBefore,
   };
 }
 

@@ -122,6 +122,10 @@ export class KalamNodes {
     if (this.running.has(id)) throw new Error(`node ${id} is already running`);
     const procEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     for (const key of Object.keys(procEnv)) if (key.startsWith('KALAM_')) delete procEnv[key];
+    // A whole test run with raft.db written on the event loop instead of the log worker
+    // (`KALAM_TEST_LOG_WRITER_THREAD=false`), to compare the two; a test's own env wins.
+    const writerThread = process.env['KALAM_TEST_LOG_WRITER_THREAD'];
+    if (writerThread !== undefined) procEnv['KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD'] = writerThread;
     Object.assign(procEnv, env);
     // Extra node flags for a profiling run (`KALAM_TEST_NODE_ARGS="--cpu-prof"`), as in multiraft's harness.
     const nodeArgs = (process.env['KALAM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');

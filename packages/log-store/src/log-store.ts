@@ -33,7 +33,7 @@ import { blockThread } from './slow-disk.js';
 import { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';
 import type { TermAt, WritePlan } from './write-plan.js';
-import { planCompact, planWrite } from './write-plan.js';
+import { planCompact, planCompactLog, planWrite } from './write-plan.js';
 
 interface GroupSlot {
   readonly statements: GroupStatements;
@@ -147,6 +147,32 @@ export class LogStore {
     );
     slot.durable = next;
     this.counters.bytesWritten += snapshot.data.length;
+    this.afterCommit();
+  }
+
+  /**
+   * Deletes the entries ≤ compactTo without storing a snapshot: the state machine's own durable state (data.db)
+   * covers them, and a snapshot is built from it only when a follower needs one. A stored snapshot (one received
+   * from a leader) at or behind compactTo is deleted with them: the state machine made its index durable. One
+   * transaction; compacting to or behind the offset does nothing.
+   */
+  compactLog(groupId: number, compactTo: number, compactToTerm: number): void {
+    const slot = this.slot(groupId);
+    const { next, dropSnapshot } = planCompactLog(
+      groupId,
+      slot.durable,
+      { to: compactTo, toTerm: compactToTerm },
+      slot.termAt,
+    );
+    if (next === slot.durable) return;
+    wrapIo('compact the log', () =>
+      this.db.transaction(() => {
+        if (dropSnapshot) this.shared.deleteSnapshot.run(groupId);
+        slot.statements.deleteThrough.run(next.offsetIndex);
+        this.updateStateRow(groupId, next);
+      })(),
+    );
+    slot.durable = next;
     this.afterCommit();
   }
 

@@ -81,7 +81,7 @@ export class RaftManager {
             logStore.write(writes);
             done();
           },
-          compact: (groupId, snap, offsetIndex, offsetTerm) => logStore.compact(groupId, snap, offsetIndex, offsetTerm),
+          compactLog: (groupId, offsetIndex, offsetTerm) => logStore.compactLog(groupId, offsetIndex, offsetTerm),
         },
         network: {
           send: (env) => transport.send(env),
@@ -93,6 +93,7 @@ export class RaftManager {
         seed: opts.seed ?? (opts.nodeId * 7919 + Date.now()) >>> 0,
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
+        ...(opts.logBytesMax !== undefined ? { logBytesMax: opts.logBytesMax } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
         ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
       });

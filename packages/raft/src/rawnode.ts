@@ -42,6 +42,7 @@ export interface GroupStatus {
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
+  /** The newest index a snapshot covers: the held snapshot's, or the log's offset (the state machine's state). */
   readonly snapshotIndex: number;
   readonly firstIndex: number;
   readonly leadTransferee: NodeId;
@@ -138,6 +139,41 @@ export class RawNode {
     return this.mutate(() => this.raft.compact(index, data, compactTo));
   }
 
+  /** See Raft.compactLog: compaction without a snapshot (the application's durable state covers `compactTo`). */
+  compactLog(compactTo: number): void {
+    this.mutate(() => this.raft.compactLog(compactTo));
+  }
+
+  /** A follower waits for a snapshot that this node does not hold: build one and hand it in with `compact`. */
+  snapshotWanted(): boolean {
+    return this.raft.snapshotWanted;
+  }
+
+  /** See Raft.compactionFloor: no compaction past a snapshot being transferred. */
+  compactionFloor(): number {
+    return this.raft.compactionFloor();
+  }
+
+  /** See Raft.releaseSnapshot: forget the held snapshot's bytes when no transfer uses them. */
+  releaseSnapshot(): boolean {
+    return this.raft.releaseSnapshot();
+  }
+
+  /** The index the core handed out for applying up to (the state machine may be ahead after a restart). */
+  appliedIndex(): number {
+    return this.raft.log.applied;
+  }
+
+  /** Bytes of the log held in memory (RaftLog.byteSize). */
+  logBytes(): number {
+    return this.raft.log.byteSize();
+  }
+
+  /** See RaftLog.compactIndexForBytes. */
+  compactIndexForBytes(maxBytes: number): number {
+    return this.raft.log.compactIndexForBytes(maxBytes);
+  }
+
   hasReady(): boolean {
     assert(!this.readyOutstanding, 'hasReady called while a Ready is outstanding');
     const r = this.raft;
@@ -215,7 +251,8 @@ export class RawNode {
       commit: r.log.committed,
       applied: r.log.applied,
       lastIndex: r.log.lastIndex(),
-      snapshotIndex: r.log.snapshot?.index ?? 0,
+      // The last compacted entry: what a follower behind it needs a snapshot for (none is held in between).
+      snapshotIndex: Math.max(r.log.snapshot?.index ?? 0, r.log.offset().index),
       firstIndex: r.log.firstIndex(),
       leadTransferee: r.leadTransferee,
       progress,

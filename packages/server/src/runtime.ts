@@ -280,6 +280,7 @@ async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log
       electionTimeoutMaxMs: c.raft.electionTimeoutMaxMs,
     },
     snapshotThreshold: c.raft.snapshotThreshold,
+    logBytesMax: c.raft.logBytesMax,
     leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
   });

@@ -76,6 +76,11 @@ export class DigestMachine implements StateMachine {
     return this.state.appliedIndex;
   }
 
+  /** Each apply is durable at once here (the state is the node's disk image, which survives a crash). */
+  sync(): number {
+    return this.state.appliedIndex;
+  }
+
   snapshot(): Uint8Array {
     const pad = 'x'.repeat(this.observer.snapshotPadChars());
     return encodeSnapshot({ ...this.state, index: this.state.appliedIndex, pad });

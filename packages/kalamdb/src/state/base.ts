@@ -204,6 +204,12 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     return this.store.appliedIndex(this.groupId);
   }
 
+  /** data.db made durable (DataStore.sync: one fsync for every group of the node). */
+  sync(): number {
+    this.store.sync();
+    return this.appliedIndex();
+  }
+
   snapshot(): Uint8Array {
     const state = this.exportState();
     return encoder.encode(canonicalJson({ version: SNAPSHOT_VERSION, groupId: this.groupId, state }));

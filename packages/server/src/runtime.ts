@@ -81,6 +81,11 @@ export interface DriverStatus {
   readonly turn_ms_max: number;
   readonly apply_ms_max: number;
   readonly persist_ms_max: number;
+  /** Snapshots this node built for followers behind a compacted log, and snapshots it installed (since start). */
+  readonly snapshots_built: number;
+  readonly snapshots_installed: number;
+  /** Log compactions (up to data.db's durable applied index; no snapshot is stored for them). */
+  readonly log_compactions: number;
 }
 
 /**
@@ -464,6 +469,9 @@ function driverStatus(manager: RaftManager): DriverStatus {
     turn_ms_max: t.turnMsMax,
     apply_ms_max: t.applyMsMax,
     persist_ms_max: t.persistMsMax,
+    snapshots_built: manager.stats.snapshotsTaken,
+    snapshots_installed: manager.stats.snapshotsInstalled,
+    log_compactions: manager.stats.logCompactions,
   };
 }
 

@@ -637,13 +637,17 @@ export class RaftDriver {
    */
   private maybeCompact(g: GroupRuntime): void {
     const applied = g.sm.appliedIndex();
+    const byEntries = applied - g.lastSnapshotIndex >= this.snapshotThreshold;
     const overBytes = g.raw.logBytes() > this.logBytesMax;
-    if (applied - g.lastSnapshotIndex < this.snapshotThreshold && !overBytes) return;
+    if (!byEntries && !overBytes) return;
     const offset = g.raw.logOffset().index;
     let target = applied - this.snapshotKeep;
     if (overBytes) target = Math.max(target, g.raw.compactIndexForBytes(Math.floor(this.logBytesMax / 2)));
     target = Math.min(target, applied, g.raw.appliedIndex(), g.raw.compactionFloor());
     if (target <= offset) return;
+    // Over the byte bound only (the log holds entries not applied yet, or a transfer holds the floor): compact once
+    // it frees a quarter of the bound, not a few entries every turn, each with the state machine's fsync.
+    if (!byEntries && g.raw.logBytes() - g.raw.logBytesAfter(target) < this.logBytesMax / 4) return;
     const to = Math.min(target, g.sm.sync());
     if (to <= offset) return;
     g.raw.compactLog(to);

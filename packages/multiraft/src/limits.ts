@@ -37,11 +37,11 @@ export const MULTIRAFT_LIMITS = {
   /** Leader balance: a group whose transfer failed is left where it is, and its target offered nothing, this many rounds. */
   balanceCooldownRounds: 5,
   /**
-   * Bytes of log one group holds in memory before it is compacted (RaftDriver's logBytesMax by default): above the
-   * inflight window (8 MB), so a follower that keeps up is never cut off by it, and small enough that one group
-   * loaded with large entries keeps a node's memory bounded.
+   * Bytes of log one group holds in memory before it is compacted, down to half (RaftDriver's logBytesMax by
+   * default): the half kept is twice the inflight window (8 MB), so a follower that keeps up is not cut off by it,
+   * and one group loaded with large entries keeps a node's memory bounded (CockroachDB truncates at 16 MiB).
    */
-  logBytesMaxDefault: 64 * 1024 * 1024,
+  logBytesMaxDefault: 32 * 1024 * 1024,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
 } as const;

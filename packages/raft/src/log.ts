@@ -91,6 +91,16 @@ export class RaftLog {
     return this.bytes;
   }
 
+  /** Bytes the entries after `index` hold (all of them at or below the offset). */
+  byteSizeAfter(index: number): number {
+    let bytes = this.bytes;
+    for (const e of this.entries) {
+      if (e.index > index) break;
+      bytes -= entrySizeBytes(e);
+    }
+    return bytes;
+  }
+
   /**
    * The lowest index to compact to so that the entries left, (index, lastIndex], hold at most `maxBytes` (the
    * offset itself when they already do).

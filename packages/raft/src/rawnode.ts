@@ -169,6 +169,11 @@ export class RawNode {
     return this.raft.log.byteSize();
   }
 
+  /** See RaftLog.byteSizeAfter. */
+  logBytesAfter(index: number): number {
+    return this.raft.log.byteSizeAfter(index);
+  }
+
   /** See RaftLog.compactIndexForBytes. */
   compactIndexForBytes(maxBytes: number): number {
     return this.raft.log.compactIndexForBytes(maxBytes);

@@ -36,6 +36,8 @@ test('the log counts the bytes it holds, through appends and compactions', () =>
   // Keeping at most one entry's worth: the index to compact to leaves only the last.
   assert.equal(leader.compactIndexForBytes(100 + ENTRY_HEADER_BYTES), leader.raft.log.lastIndex() - 1);
   assert.equal(leader.compactIndexForBytes(10_000), leader.logOffset().index);
+  assert.equal(leader.logBytesAfter(leader.raft.log.lastIndex() - 1), 100 + ENTRY_HEADER_BYTES);
+  assert.equal(leader.logBytesAfter(leader.logOffset().index), leader.logBytes());
 });
 
 test('a follower behind the compacted log waits for the snapshot the application hands in, then catches up', () => {

@@ -131,7 +131,7 @@ export const configDefaults = {
   electionTimeoutMinMs: 300,
   electionTimeoutMaxMs: 500,
   snapshotThreshold: 10_000,
-  logBytesMax: 64 * 1024 * 1024,
+  logBytesMax: 32 * 1024 * 1024,
   tickMs: 100,
   numUserShards: 32,
   numSharedShards: 1,
@@ -159,8 +159,8 @@ export const configLimits = {
   electionTimeoutMsMax: 600_000,
   snapshotThresholdMin: 1,
   snapshotThresholdMax: 1_000_000_000,
-  /** At least the inflight window (8 MiB): a follower that keeps up must never be cut off by a compaction. */
-  logBytesMaxMin: 8 * 1024 * 1024,
+  /** Compacted down to half: at least the inflight window (8 MiB), or a follower that keeps up could be cut off. */
+  logBytesMaxMin: 16 * 1024 * 1024,
   logBytesMaxMax: 64 * 1024 * 1024 * 1024,
   numUserShardsMax: 256,
   numSharedShardsMax: 16,

@@ -155,7 +155,7 @@ test('a [cluster] section means cluster mode, with the raft and sharding default
     electionTimeoutMinMs: 300,
     electionTimeoutMaxMs: 500,
     snapshotThreshold: 10_000,
-    logBytesMax: 64 * 1024 * 1024,
+    logBytesMax: 32 * 1024 * 1024,
     tickMs: 100,
   });
   assert.deepEqual(cluster.sharding, { numUserShards: 32, numSharedShards: 1 });

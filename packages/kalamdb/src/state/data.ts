@@ -49,6 +49,8 @@ import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite, withDefaults }
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
+import { SNAPSHOT_ROWS_PER_PAGE, SnapshotFormatError } from './snapshot-format.js';
+import type { SnapshotWriter } from './snapshot-format.js';
 import type { StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
@@ -366,11 +368,13 @@ export interface HotStats {
   readonly minDeletedSeq: number | null;
 }
 
-/** What a data shard's snapshot holds for one table incarnation of its view: its rows in the shard. */
+/**
+ * A table incarnation of the view that has rows in the shard: listed in the state record, its rows follow in
+ * `{kind: 'rows', table: <position in the list>, rows}` records of at most SNAPSHOT_ROWS_PER_PAGE rows.
+ */
 interface TableDump {
   tableId: string;
   incarnation: number;
-  rows: Record<string, unknown>[];
 }
 
 /** A data group's snapshot. */
@@ -571,29 +575,46 @@ abstract class DataStateMachine<
   protected abstract scopeWhere(): { sql: string; args: (string | number)[] };
 
   /** The group's rows of every incarnation of its view it holds rows of, in key order, with the view's columns. */
-  protected dumpTables(): TableDump[] {
+  /** The tables of the view with rows in this shard, and the query that reads those rows in snapshot order. */
+  private snapshotTables(): { dump: TableDump; sql: string }[] {
     const w = this.scopeWhere();
-    return this.view
-      .tables()
-      .filter((t) => this.inScope(t) && this.store.physical.exists(t))
-      .map((t) => {
-        const cols = [...t.schema.columns.map((c) => c.name), '_seq', '_deleted'];
-        if (isPerUser(t.tableType)) cols.push('_user_id', '_shard');
-        const order = isPerUser(t.tableType) ? `"_user_id", "${t.schema.primaryKey}"` : `"${t.schema.primaryKey}"`;
-        const rows = this.store
-          .prepare(
-            `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM "${physicalName(t)}" WHERE ${w.sql} ORDER BY ${order}`,
-          )
-          .all(...w.args) as Record<string, unknown>[];
-        return { tableId: t.tableId, incarnation: t.incarnation, rows };
-      })
-      .filter((d) => d.rows.length > 0);
+    const out: { dump: TableDump; sql: string }[] = [];
+    for (const t of this.view.tables()) {
+      if (!this.inScope(t) || !this.store.physical.exists(t)) continue;
+      const from = `FROM "${physicalName(t)}" WHERE ${w.sql}`;
+      if (this.store.prepare(`SELECT 1 ${from} LIMIT 1`).get(...w.args) === undefined) continue;
+      const cols = [...t.schema.columns.map((c) => c.name), '_seq', '_deleted'];
+      if (isPerUser(t.tableType)) cols.push('_user_id', '_shard');
+      const order = isPerUser(t.tableType) ? `"_user_id", "${t.schema.primaryKey}"` : `"${t.schema.primaryKey}"`;
+      const sql = `SELECT ${cols.map((c) => `"${c}"`).join(', ')} ${from} ORDER BY ${order}`;
+      out.push({ dump: { tableId: t.tableId, incarnation: t.incarnation }, sql });
+    }
+    return out;
+  }
+
+  /**
+   * The rows, table by table, in pages: read by a cursor (the statement's iterator), so that only one page of rows
+   * is ever held as objects, whatever the shard's size.
+   */
+  protected override exportMoreRecords(out: SnapshotWriter): void {
+    const w = this.scopeWhere();
+    this.snapshotTables().forEach(({ sql }, table) => {
+      let page: unknown[] = [];
+      // A statement of its own (the cached ones are never iterated: DataStore.prepare).
+      for (const row of this.store.db.prepare(sql).iterate(...w.args)) {
+        page.push(row);
+        if (page.length < SNAPSHOT_ROWS_PER_PAGE) continue;
+        out.record({ kind: 'rows', rows: page, table });
+        page = [];
+      }
+      if (page.length > 0) out.record({ kind: 'rows', rows: page, table });
+    });
   }
 
   protected exportData(): DataState {
     return {
       view: this.view.dump(),
-      tables: this.dumpTables(),
+      tables: this.snapshotTables().map((t) => t.dump),
       changeLog: this.changeLog.dump(this.groupId),
       cold: this.rows.cold.dump(this.groupId),
     };
@@ -604,7 +625,7 @@ abstract class DataStateMachine<
    * loaded (their physical tables made when this node's meta:system does not know them yet), then the change log and
    * the flushed files. Only this group's rows are touched.
    */
-  protected importData(s: DataState): void {
+  protected importData(s: DataState, rest: Iterator<Record<string, unknown>>): void {
     const w = this.scopeWhere();
     const old = this.view.tables();
     for (const t of old) {
@@ -618,19 +639,27 @@ abstract class DataStateMachine<
       this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
     }
     this.view.load(s.view);
-    for (const d of s.tables) {
+    const tables = s.tables.map((d) => {
       const t = this.view.table(d.tableId);
       if (t === undefined || t.incarnation !== d.incarnation) {
         throw new Error(`snapshot of group ${this.groupId}: rows of ${d.tableId} outside its view`);
       }
       this.store.physical.ensure(t);
-      for (const r of d.rows) {
-        const names = Object.keys(r);
+      return t;
+    });
+    for (let r = rest.next(); r.done !== true; r = rest.next()) {
+      const page = r.value;
+      const t = tables[page['table'] as number];
+      if (page['kind'] !== 'rows' || t === undefined || !Array.isArray(page['rows'])) {
+        throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a record that is not a page of its rows`);
+      }
+      for (const row of page['rows'] as Record<string, unknown>[]) {
+        const names = Object.keys(row);
         this.store
           .prepare(
             `INSERT INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
           )
-          .run(...names.map((n) => r[n] as string | number | null));
+          .run(...names.map((n) => row[n] as string | number | null));
       }
     }
     this.changeLog.load(this.groupId, s.changeLog);
@@ -802,9 +831,9 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     return { ...this.exportData(), liveQueries };
   }
 
-  protected importState(state: unknown): void {
+  protected importState(state: unknown, rest: Iterator<Record<string, unknown>>): void {
     const s = state as DataState & { liveQueries: Record<string, unknown>[] };
-    this.importData(s);
+    this.importData(s, rest);
     this.store.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
       const names = Object.keys(r);
@@ -887,8 +916,8 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
     return this.exportData();
   }
 
-  protected importState(state: unknown): void {
-    this.importData(state as DataState);
+  protected importState(state: unknown, rest: Iterator<Record<string, unknown>>): void {
+    this.importData(state as DataState, rest);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {

@@ -57,6 +57,9 @@ export class DataFormatError extends Error {
   readonly code = 'DATA_FORMAT';
 }
 
+/** The "path" of a store opened from serialized bytes (the simulator's data.db images). */
+const IMAGE = '(image)';
+
 /** How many compiled statements a store keeps (per-table SQL makes the set grow with the tables). */
 const STATEMENTS_CACHED_MAX = 2_000;
 
@@ -83,7 +86,10 @@ export class DataStore {
   /** Which physical tables exist (node-local; physical.ts). */
   readonly physical: PhysicalTables;
 
-  private constructor(db: Db, path: string) {
+  private constructor(
+    db: Db,
+    private readonly path: string,
+  ) {
     this.db = db;
     checkFormat(db, path);
     for (const sql of SCHEMA) db.exec(sql);
@@ -110,7 +116,7 @@ export class DataStore {
     if (typeof path === 'string' && path !== ':memory:') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
-    return new DataStore(db, typeof path === 'string' ? path : '(image)');
+    return new DataStore(db, typeof path === 'string' ? path : IMAGE);
   }
 
   appliedIndex(groupId: number): number {
@@ -130,6 +136,15 @@ export class DataStore {
     if (this.depth > 0) this.pendingApplied.set(groupId, index);
     else if (this.db.inTransaction) this.appliedCache.delete(groupId);
     else this.appliedCache.set(groupId, index);
+  }
+
+  /**
+   * A read-only connection on data.db, for reads beside the main connection's applies (a snapshot built from a
+   * read view in slices); undefined for a store in memory, which no second connection can see. The caller closes it.
+   */
+  openReader(): Db | undefined {
+    if (this.path === ':memory:' || this.path === IMAGE) return undefined;
+    return new Database(this.path, { readonly: true, fileMustExist: true });
   }
 
   /**

@@ -1,7 +1,11 @@
 // What this proves: a Kalam snapshot is a stream of bounded records (snapshot-format.ts) — a user shard's rows
 // travel in pages of at most SNAPSHOT_ROWS_PER_PAGE rows, never as one record of the whole state — and restores on
 // another node to the very same state; a snapshot that is corrupt, truncated, of another group or of another
-// format version is refused with SnapshotFormatError before anything changes.
+// format version is refused with SnapshotFormatError before anything changes; and over a data.db file, a snapshot
+// is built in slices from a read view while the shard applies on, and holds the state as of where it began.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AppliedEntry } from '@kalam/multiraft';
@@ -39,17 +43,18 @@ function entries(start: number, cmds: readonly AnyCommand[]): AppliedEntry[] {
   return cmds.map((c, i) => ({ index: start + i, term: 1, kind: 'command', data: encodeCommand(c) }));
 }
 
-function node(): { system: SystemStateMachine; alice: UserDataStateMachine } {
-  const store = DataStore.open(':memory:');
+function node(path = ':memory:'): { system: SystemStateMachine; alice: UserDataStateMachine; store: DataStore } {
+  const store = DataStore.open(path);
   return {
+    store,
     system: new SystemStateMachine(store),
     alice: new UserDataStateMachine(store, router.userShard(ALICE), router),
   };
 }
 
 /** A node whose alice shard holds ROWS rows (inserted 100 per command). */
-function loaded(): ReturnType<typeof node> {
-  const n = node();
+function loaded(path?: string): ReturnType<typeof node> {
+  const n = node(path);
   n.system.apply(entries(1, DDL));
   const cmds: AnyCommand[] = [];
   for (let from = 0; from < ROWS; from += 100) {
@@ -134,4 +139,45 @@ test('a corrupt, truncated, foreign or other-version snapshot is refused and cha
     assert.deepEqual(b.alice.snapshot(), before, `${what}: nothing changed`);
     assert.notEqual(b.alice.appliedIndex(), 999, `${what}: the applied index did not move`);
   }
+});
+
+test('over a data.db file, a snapshot is built in slices from a read view while the shard applies on', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-snap-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = loaded(join(dir, 'data.db'));
+  t.after(() => a.store.close());
+  const expected = a.alice.snapshot(); // at once, as of now
+  const index = a.alice.appliedIndex();
+  const build = a.alice.snapshotBuilder();
+  assert.ok(build !== undefined, 'a file-backed store builds in slices');
+  assert.equal(build.index, index);
+  let steps = 0;
+  let data: Uint8Array | undefined;
+  for (; data === undefined && steps < 1_000; steps++) {
+    data = build.step(0); // one page per step
+    // The shard applies on between slices; the snapshot must not see it.
+    a.alice.apply(
+      entries(index + 1 + steps, [
+        {
+          type: 'Insert',
+          tableId: 'app.notes',
+          userId: ALICE,
+          rows: [{ id: 100_000 + steps, body: 'later' }],
+          seqBase: 900_000 + steps,
+          at: 10,
+          metaIndex: 2,
+        },
+      ]),
+    );
+  }
+  build.close();
+  assert.ok(data !== undefined, 'the build completes');
+  assert.ok(steps >= Math.ceil(ROWS / SNAPSHOT_ROWS_PER_PAGE), `${steps} slices`);
+  assert.deepEqual(data, expected, 'the state as of the build start, byte for byte');
+  assert.ok(a.alice.appliedIndex() > index, 'while the shard applied on');
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: a.system.snapshot() });
+  b.alice.restore({ index, term: 1, data });
+  assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
+  assert.equal(node().alice.snapshotBuilder(), undefined, 'a store in memory builds at once (snapshot())');
 });

@@ -472,7 +472,8 @@ export class RaftDriver {
     }
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
     // After every apply of the turn: a store shared by the groups makes them all durable with the first sync.
-    for (const g of this.groupList) this.maintainLog(g);
+    const snapshotDeadline = this.clock.now() + MULTIRAFT_LIMITS.snapshotMsPerTurnMax;
+    for (const g of this.groupList) this.maintainLog(g, snapshotDeadline);
   }
 
   private stepInbox(): void {
@@ -613,21 +614,48 @@ export class RaftDriver {
    * A group's log upkeep after the turn's applies: a snapshot for the followers its core waits to send one to, the
    * held snapshot's bytes released once no transfer uses them, and compaction.
    */
-  private maintainLog(g: GroupRuntime): void {
-    if (g.raw.snapshotWanted()) this.buildSnapshot(g);
-    else g.raw.releaseSnapshot();
+  private maintainLog(g: GroupRuntime, snapshotDeadline: number): void {
+    if (g.raw.snapshotWanted()) this.buildSnapshot(g, snapshotDeadline);
+    else {
+      this.dropSnapshotBuild(g); // nobody waits for it any more (leadership lost, follower caught up)
+      g.raw.releaseSnapshot();
+    }
     this.maybeCompact(g);
   }
 
-  /** Hands the core a snapshot of the state machine as applied now (it is ahead of the log's offset). */
-  private buildSnapshot(g: GroupRuntime): void {
-    const index = g.sm.appliedIndex();
-    const offset = g.raw.logOffset().index;
-    // Not before a received snapshot is installed, nor while the core hands out again entries the state machine
-    // applied before a restart (the durable commit index may lag): the core's log must reach the index.
-    if (index < offset || index > g.raw.appliedIndex()) return;
-    g.raw.compact(index, g.sm.snapshot(), offset);
+  /**
+   * Hands the core a snapshot of the state machine: built in slices until `deadline` when the state machine can
+   * (snapshotBuilder: a read view beside the applies), else at once. Its index must lie in the core's log: not
+   * before a received snapshot is installed (below the offset), nor while the core hands out again entries the state
+   * machine applied before a restart (the durable commit index may lag).
+   */
+  private buildSnapshot(g: GroupRuntime, deadline: number): void {
+    const inLog = (index: number): boolean => index >= g.raw.logOffset().index && index <= g.raw.appliedIndex();
+    if (g.snapshotBuild === undefined) {
+      if (!inLog(g.sm.appliedIndex())) return;
+      const builder = g.sm.snapshotBuilder?.();
+      if (builder === undefined) {
+        this.offerSnapshot(g, g.sm.appliedIndex(), g.sm.snapshot());
+        return;
+      }
+      g.snapshotBuild = builder;
+    }
+    const build = g.snapshotBuild;
+    const data = build.step(Math.max(1, deadline - this.clock.now()));
+    if (data === undefined) return;
+    this.dropSnapshotBuild(g);
+    // The compaction floor kept the log at the build's index; a received snapshot may have passed it meanwhile.
+    if (inLog(build.index)) this.offerSnapshot(g, build.index, data);
+  }
+
+  private offerSnapshot(g: GroupRuntime, index: number, data: Uint8Array): void {
+    g.raw.compact(index, data, g.raw.logOffset().index);
     this.stats.snapshotsTaken++;
+  }
+
+  private dropSnapshotBuild(g: GroupRuntime): void {
+    g.snapshotBuild?.close();
+    g.snapshotBuild = undefined;
   }
 
   /**
@@ -643,7 +671,13 @@ export class RaftDriver {
     const offset = g.raw.logOffset().index;
     let target = applied - this.snapshotKeep;
     if (overBytes) target = Math.max(target, g.raw.compactIndexForBytes(Math.floor(this.logBytesMax / 2)));
-    target = Math.min(target, applied, g.raw.appliedIndex(), g.raw.compactionFloor());
+    target = Math.min(
+      target,
+      applied,
+      g.raw.appliedIndex(),
+      g.raw.compactionFloor(),
+      g.snapshotBuild?.index ?? Infinity,
+    );
     if (target <= offset) return;
     // Over the byte bound only (the log holds entries not applied yet, or a transfer holds the floor): compact once
     // it frees a quarter of the bound, not a few entries every turn, each with the state machine's fsync.
@@ -1200,7 +1234,10 @@ export class RaftDriver {
     this.cancelBalanceRound?.();
     this.writing = undefined;
     const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
-    for (const g of this.groupList) g.failAll(err);
+    for (const g of this.groupList) {
+      g.failAll(err);
+      this.dropSnapshotBuild(g);
+    }
   }
 }
 

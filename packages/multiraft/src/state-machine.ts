@@ -38,6 +38,12 @@ export interface StateMachine {
    */
   snapshot(): Uint8Array;
   /**
+   * Optional: a snapshot built a slice at a time across driver turns, from a read view of the state as applied when
+   * it was asked for — applies go on meanwhile, so building a large state never holds the driver's turn for long.
+   * Undefined (or no method): the driver calls `snapshot()` within one turn.
+   */
+  snapshotBuilder?(): SnapshotBuilder | undefined;
+  /**
    * Replaces the whole state by a snapshot's, atomically (received from the leader; the driver has stored it in
    * raft.db first, and keeps it there until a later `sync` covers its index).
    */
@@ -48,4 +54,14 @@ export interface StateMachine {
    * entry it must stay true (what the entry waits for only grows): the driver asks about each entry once.
    */
   canApply?(entry: AppliedEntry): boolean;
+}
+
+/** A snapshot being built in slices (StateMachine.snapshotBuilder). */
+export interface SnapshotBuilder {
+  /** The applied index the snapshot is of: its read view's. */
+  readonly index: number;
+  /** Does about `budgetMs` of work; the snapshot's bytes once it is complete, undefined until then. */
+  step(budgetMs: number): Uint8Array | undefined;
+  /** Gives up (releases the read view); also called after the last step. */
+  close(): void;
 }

@@ -17,7 +17,7 @@
  * meta horizon (state/view.ts), never against the node's current catalog, and purges an incarnation's rows itself
  * when its horizon passes the DropTable. Reads, which run after read barriers, see the current catalog.
  */
-import type { AppliedEntry } from '@kalam/multiraft';
+import type { AppliedEntry, SnapshotBuilder } from '@kalam/multiraft';
 import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
@@ -49,8 +49,7 @@ import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite, withDefaults }
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
-import { SNAPSHOT_ROWS_PER_PAGE, SnapshotFormatError } from './snapshot-format.js';
-import type { SnapshotWriter } from './snapshot-format.js';
+import { RowPager, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
 import type { StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
@@ -598,17 +597,56 @@ abstract class DataStateMachine<
    */
   protected override exportMoreRecords(out: SnapshotWriter): void {
     const w = this.scopeWhere();
-    this.snapshotTables().forEach(({ sql }, table) => {
-      let page: unknown[] = [];
-      // A statement of its own (the cached ones are never iterated: DataStore.prepare).
-      for (const row of this.store.db.prepare(sql).iterate(...w.args)) {
-        page.push(row);
-        if (page.length < SNAPSHOT_ROWS_PER_PAGE) continue;
-        out.record({ kind: 'rows', rows: page, table });
-        page = [];
+    const queries = this.snapshotTables().map((t) => t.sql);
+    new RowPager(this.store.db, out, queries, w.args).step(Infinity);
+  }
+
+  /**
+   * The snapshot in slices, beside the applies (issue [M8] §3: taking a snapshot never holds the driver's turn): a
+   * read-only connection on data.db opens a read transaction now, at the applied index of this moment (no write
+   * transaction is open between applies, so it sees what the main connection committed); the small state record
+   * is written at once, and the rows are paged from the read view a budget of time at a time, while the group
+   * applies on. Undefined for a store in memory (no second connection can see it): snapshot() then builds at once.
+   */
+  snapshotBuilder(): SnapshotBuilder | undefined {
+    const reader = this.store.openReader();
+    if (reader === undefined) return undefined;
+    let pager: RowPager | undefined;
+    const release = (): void => {
+      pager?.close();
+      if (reader.open) {
+        if (reader.inTransaction) reader.exec('ROLLBACK');
+        reader.close();
       }
-      if (page.length > 0) out.record({ kind: 'rows', rows: page, table });
-    });
+    };
+    try {
+      reader.exec('BEGIN');
+      const row = reader.prepare('SELECT applied_index FROM group_applied WHERE group_id = ?').get(this.groupId) as
+        { applied_index: number } | undefined;
+      const index = row?.applied_index ?? 0;
+      if (index !== this.appliedIndex()) {
+        release(); // the read view is not at the applied index (cannot happen between applies): build at once
+        return undefined;
+      }
+      const out = new SnapshotWriter(this.groupId);
+      out.record({ kind: 'state', state: this.exportState() });
+      const w = this.scopeWhere();
+      pager = new RowPager(
+        reader,
+        out,
+        this.snapshotTables().map((t) => t.sql),
+        w.args,
+      );
+      const rows = pager;
+      return {
+        index,
+        step: (budgetMs) => (rows.step(budgetMs) ? (release(), out.finish()) : undefined),
+        close: release,
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   protected exportData(): DataState {

@@ -11,6 +11,9 @@
  * record, so a corrupt or truncated snapshot is refused (SnapshotFormatError) before anything is installed.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+
+import type { Database } from 'better-sqlite3';
 
 import { canonicalJson } from '../codec.js';
 
@@ -114,4 +117,51 @@ function parseLine(data: Uint8Array, from: number, to: number, fail: (what: stri
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`the record at byte ${from}`);
   return value as Record<string, unknown>;
+}
+
+/**
+ * Writes the rows of a snapshot's tables as `{kind: 'rows', table, rows}` pages, table by table, reading each by a
+ * cursor on `db` (a statement of its own: DataStore's cached ones are never iterated), a budget of time at a time.
+ */
+export class RowPager {
+  private table = 0;
+  private cursor: Iterator<unknown> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly out: SnapshotWriter,
+    private readonly queries: readonly string[],
+    private readonly args: readonly (string | number)[],
+  ) {}
+
+  /** Pages until every table is written (true) or `budgetMs` has passed (false: call again). */
+  step(budgetMs: number): boolean {
+    const end = performance.now() + budgetMs;
+    while (this.table < this.queries.length) {
+      this.cursor ??= this.db.prepare(this.queries[this.table]!).iterate(...this.args);
+      const page: unknown[] = [];
+      let done = false;
+      while (page.length < SNAPSHOT_ROWS_PER_PAGE) {
+        const next = this.cursor.next();
+        if (next.done === true) {
+          done = true;
+          break;
+        }
+        page.push(next.value);
+      }
+      if (page.length > 0) this.out.record({ kind: 'rows', rows: page, table: this.table });
+      if (done) {
+        this.cursor = undefined;
+        this.table++;
+      }
+      if (performance.now() >= end && this.table < this.queries.length) return false;
+    }
+    return true;
+  }
+
+  /** Stops early: the open cursor, if any, is released. */
+  close(): void {
+    this.cursor?.return?.();
+    this.cursor = undefined;
+  }
 }

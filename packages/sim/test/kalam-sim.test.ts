@@ -1,5 +1,5 @@
 // What this proves: the Kalam-level simulator (whole clusters of real kalamdb state machines under crashes
-// that lose data.db, partitions and a lossy network) is deterministic (one seed, one trace); clean seeds of
+// that roll data.db back to its last sync, partitions and a lossy network) is deterministic (one seed, one trace); clean seeds of
 // 3 and 5 nodes converge to byte-equal state per group and leave a linearizable client history while doing
 // real work under real faults; and it has teeth — each bug planted in the driver through the test-only
 // switch is reported within a stated number of seeds, by the check that guards the broken property.
@@ -51,10 +51,15 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
  * driver's that only a state machine of real rows shows, and issue M6's two, brought back behind their switches.
  * (The core's bugs and the driver's other three are the Raft-level simulator's: simulator.test.ts.)
  */
+// skipRestoreOnBoot and uncheckedCommands: 12 seeds since log compaction stopped storing snapshots ([M8] §3), which
+// changed every trace. A restart now restores a stored snapshot only when a machine crash (data.db back to its last
+// sync) follows a snapshot install before any group's next sync — a narrow window — where before every loss of
+// data.db restored from raft.db's snapshots; and the careless client's statements that stop a node under
+// uncheckedCommands come up first at seed 11 of the new traces (at seed 2 before). Both are first reported at seed 11.
 const PLANTED: { bug: KalamPlantedBug; withinSeeds: number; invariants: string[] }[] = [
-  { bug: 'skipRestoreOnBoot', withinSeeds: 8, invariants: ['state-digest', 'linearizability'] },
+  { bug: 'skipRestoreOnBoot', withinSeeds: 12, invariants: ['state-digest', 'linearizability'] },
   { bug: 'applyForwardedTwice', withinSeeds: 8, invariants: ['linearizability', 'state-digest'] },
-  { bug: 'uncheckedCommands', withinSeeds: 8, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
+  { bug: 'uncheckedCommands', withinSeeds: 12, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
   { bug: 'restoreDropsOtherTables', withinSeeds: 8, invariants: ['state-digest', 'linearizability', 'table-rows'] },
 ];
 

@@ -10,6 +10,8 @@ import type { Database as Db, Statement } from 'better-sqlite3';
 import { PhysicalTables } from './physical.js';
 
 const SCHEMA = [
+  // One row rewritten by sync() (a commit under synchronous=FULL, which fsyncs the WAL).
+  `CREATE TABLE IF NOT EXISTS sync_mark (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS group_applied (group_id INTEGER PRIMARY KEY, applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_namespaces (namespace_id TEXT PRIMARY KEY, created_by TEXT, created_at INTEGER NOT NULL)`,
   // meta:system's catalog keeps every incarnation of a table, dropped ones too (dropped_index: the DropTable entry),
@@ -55,6 +57,9 @@ export class DataFormatError extends Error {
   readonly code = 'DATA_FORMAT';
 }
 
+/** The "path" of a store opened from serialized bytes (the simulator's data.db images). */
+const IMAGE = '(image)';
+
 /** How many compiled statements a store keeps (per-table SQL makes the set grow with the tables). */
 const STATEMENTS_CACHED_MAX = 2_000;
 
@@ -62,6 +67,11 @@ export class DataStore {
   readonly db: Db;
   private readonly getApplied;
   private readonly setApplied;
+  private readonly bumpSyncMark;
+  /** Something was applied since the last sync(). */
+  private unsynced = true;
+  /** Called after each sync() that wrote (the simulator keeps an image of data.db as durable then). */
+  onSync: (() => void) | undefined;
   /**
    * Applied indexes as committed, so that the driver's per-turn look at every group's applied index costs no
    * query. Values written inside `transaction()` wait in `pendingApplied` until the outermost one commits; any
@@ -76,7 +86,10 @@ export class DataStore {
   /** Which physical tables exist (node-local; physical.ts). */
   readonly physical: PhysicalTables;
 
-  private constructor(db: Db, path: string) {
+  private constructor(
+    db: Db,
+    private readonly path: string,
+  ) {
     this.db = db;
     checkFormat(db, path);
     for (const sql of SCHEMA) db.exec(sql);
@@ -85,19 +98,25 @@ export class DataStore {
     this.getApplied = db.prepare<[number], { applied_index: number; applied_term: number }>(
       'SELECT applied_index, applied_term FROM group_applied WHERE group_id = ?',
     );
+    this.bumpSyncMark = db.prepare(
+      'INSERT INTO sync_mark (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1',
+    );
     this.setApplied = db.prepare<[number, number, number]>(
       'INSERT INTO group_applied (group_id, applied_index, applied_term) VALUES (?, ?, ?) ' +
         'ON CONFLICT (group_id) DO UPDATE SET applied_index = excluded.applied_index, applied_term = excluded.applied_term',
     );
   }
 
-  /** Opens (or creates) data.db at `path`; ':memory:' for tests and the standalone benchmark. */
-  static open(path: string): DataStore {
+  /**
+   * Opens (or creates) data.db at `path`; ':memory:' for tests and the standalone benchmark, or the bytes of a
+   * serialized database (the simulator's image of data.db as durable at its last sync).
+   */
+  static open(path: string | Buffer): DataStore {
     const db = new Database(path);
-    if (path !== ':memory:') db.pragma('journal_mode = WAL');
+    if (typeof path === 'string' && path !== ':memory:') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
-    return new DataStore(db, path);
+    return new DataStore(db, typeof path === 'string' ? path : IMAGE);
   }
 
   appliedIndex(groupId: number): number {
@@ -113,9 +132,40 @@ export class DataStore {
 
   markApplied(groupId: number, index: number, term: number): void {
     this.setApplied.run(groupId, index, term);
+    this.unsynced = true;
     if (this.depth > 0) this.pendingApplied.set(groupId, index);
     else if (this.db.inTransaction) this.appliedCache.delete(groupId);
     else this.appliedCache.set(groupId, index);
+  }
+
+  /**
+   * A read-only connection on data.db, for reads beside the main connection's applies (a snapshot built from a
+   * read view in slices); undefined for a store in memory, which no second connection can see. The caller closes it.
+   */
+  openReader(): Db | undefined {
+    if (this.path === ':memory:' || this.path === IMAGE) return undefined;
+    return new Database(this.path, { readonly: true, fileMustExist: true });
+  }
+
+  /**
+   * Makes every committed transaction durable: the Raft log is compacted up to the applied indexes as of a sync
+   * (data.db IS the snapshot of the compacted entries). Under synchronous=NORMAL a WAL commit is not fsynced; one
+   * commit under synchronous=FULL fsyncs the WAL, and with it every frame appended before (the WAL is one
+   * append-only file, and a checkpoint that restarts it syncs the database file first). One small write and one
+   * fsync — cheaper than a checkpoint, which copies pages, and never blocked by a reader. A no-op when nothing was
+   * applied since the last one, so every group of the node can ask after the same turn for one fsync.
+   */
+  sync(): void {
+    if (!this.unsynced) return;
+    if (this.db.inTransaction) throw new Error('data.db: sync() inside a transaction');
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.bumpSyncMark.run();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+    this.unsynced = false;
+    this.onSync?.();
   }
 
   /**

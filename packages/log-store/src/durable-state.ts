@@ -3,7 +3,9 @@
  * The mirror is loaded when the store opens and replaced only after a transaction has committed.
  *
  * Invariants (asserted on write, checked as corruption on read):
- *   offsetIndex ≤ snapshotIndex ≤ commit ≤ lastIndex, and offsetIndex = 0 = offsetTerm when no snapshot exists;
+ *   offsetIndex ≤ commit ≤ lastIndex; when a snapshot is stored, offsetIndex ≤ snapshotIndex ≤ commit. A log
+ *   compacted without a snapshot (compactLog: the state machine's own durable state covers the offset) stores
+ *   none: snapshotIndex = 0 = snapshotTerm with any offset;
  *   the log holds exactly the entries (offsetIndex, lastIndex], their terms never decrease and never exceed
  *   `term`.
  */

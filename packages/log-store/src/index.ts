@@ -5,7 +5,7 @@ export { LogCorruptionError, LogIoError, LogSchemaError, LogStoreError, LogWorke
 export type { CorruptionSite, LogStoreErrorCode } from './errors.js';
 export { limits as logStoreLimits } from './limits.js';
 export { LogStore } from './log-store.js';
-export type { CompactOp, LogOp, WriteOp } from './log-store.js';
+export type { CompactLogOp, CompactOp, LogOp, WriteOp } from './log-store.js';
 export { LogWriter } from './log-writer.js';
 export type { LogWorkerFault, LogWriterOptions, LogWriterStats } from './log-writer.js';
 export { SCHEMA_VERSION, logTableName } from './schema.js';

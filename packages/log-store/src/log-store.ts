@@ -33,7 +33,7 @@ import { blockThread } from './slow-disk.js';
 import { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';
 import type { TermAt, WritePlan } from './write-plan.js';
-import { planCompact, planWrite } from './write-plan.js';
+import { planCompact, planCompactLog, planWrite } from './write-plan.js';
 
 interface GroupSlot {
   readonly statements: GroupStatements;
@@ -64,7 +64,8 @@ export class LogStore {
     this.batchTransaction = db.transaction((ops: readonly LogOp[], batch: BatchMirror) => {
       for (const op of ops) {
         if (op.type === 'write') this.applyWrite(op.writes, batch);
-        else this.applyCompact(op, batch);
+        else if (op.type === 'compact') this.applyCompact(op, batch);
+        else this.applyCompactLog(op, batch);
       }
     });
   }
@@ -142,6 +143,16 @@ export class LogStore {
   }
 
   /**
+   * Deletes the entries ≤ compactTo without storing a snapshot: the state machine's own durable state (data.db)
+   * covers them, and a snapshot is built from it only when a follower needs one. A stored snapshot (one received
+   * from a leader) at or behind compactTo is deleted with them: the state machine made its index durable. One
+   * transaction; compacting to or behind the offset does nothing.
+   */
+  compactLog(groupId: number, compactTo: number, compactToTerm: number): void {
+    this.writeBatch([{ type: 'compactLog', groupId, compactTo, compactToTerm }]);
+  }
+
+  /**
    * The slow-disk fault: from now on every committed write() (and compact()) blocks the thread for `ms`
    * milliseconds after its fsync, as a slow disk would. 0 turns it off.
    */
@@ -203,6 +214,24 @@ export class LogStore {
     batch.wrote = true;
   }
 
+  /** Runs inside the batch transaction: one validated compaction without a snapshot (see compactLog). */
+  private applyCompactLog(op: CompactLogOp, batch: BatchMirror): void {
+    const { groupId } = op;
+    const cur = batch.durable(groupId);
+    const { next, dropSnapshot } = planCompactLog(
+      groupId,
+      cur,
+      { to: op.compactTo, toTerm: op.compactToTerm },
+      this.slot(groupId).termAt,
+    );
+    if (next === cur) return;
+    if (dropSnapshot) this.shared.deleteSnapshot.run(groupId);
+    this.slot(groupId).statements.deleteThrough.run(next.offsetIndex);
+    this.updateStateRow(groupId, next);
+    batch.next.set(groupId, next);
+    batch.wrote = true;
+  }
+
   /** Runs inside the write transaction: the SQL of one validated plan. */
   private applyPlan(plan: WritePlan): void {
     const st = this.slot(plan.groupId).statements;
@@ -256,7 +285,8 @@ export class LogStore {
 }
 
 /**
- * One op of a batch: a driver turn's writes, or a compaction behind our own snapshot (LogStore.compact).
+ * One op of a batch: a driver turn's writes, a compaction behind our own snapshot (LogStore.compact), or one behind
+ * the state machine's durable state (LogStore.compactLog).
  */
 export interface WriteOp {
   readonly type: 'write';
@@ -269,7 +299,14 @@ export interface CompactOp {
   readonly compactTo: number;
   readonly compactToTerm: number;
 }
-export type LogOp = WriteOp | CompactOp;
+/** A compaction without a snapshot: the state machine's durable state covers the entries (LogStore.compactLog). */
+export interface CompactLogOp {
+  readonly type: 'compactLog';
+  readonly groupId: number;
+  readonly compactTo: number;
+  readonly compactToTerm: number;
+}
+export type LogOp = WriteOp | CompactOp | CompactLogOp;
 
 /**
  * What a batch has done so far inside its transaction: the next durable state of every group it touched (the

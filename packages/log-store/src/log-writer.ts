@@ -133,6 +133,11 @@ export class LogWriter {
     this.enqueue({ op: { type: 'compact', groupId, snapshot, compactTo, compactToTerm }, done: undefined });
   }
 
+  /** Hands over a compaction without a snapshot (LogStore.compactLog); durable with the batch that carries it. */
+  compactLog(groupId: number, compactTo: number, compactToTerm: number): void {
+    this.enqueue({ op: { type: 'compactLog', groupId, compactTo, compactToTerm }, done: undefined });
+  }
+
   /** The slow-disk fault, in the worker: its transactions take `ms` longer (the event loop is not blocked). */
   setFsyncDelayMs(ms: number): void {
     assert(

@@ -129,8 +129,12 @@ function readEntries(statements: GroupStatements, groupId: number, row: StateRow
 function brokenRelation(row: StateRow): string | undefined {
   if (row.recovering > 1) return `recovering is ${row.recovering}, not 0 or 1`;
   if (row.snapshotIndex === 0) {
-    const clean = row.offsetIndex === 0 && row.offsetTerm === 0 && row.snapshotTerm === 0;
-    return clean ? undefined : 'offset or snapshot term set without a snapshot';
+    // A log compacted without a snapshot (LogStore.compactLog) keeps any offset up to its commit index.
+    if (row.snapshotTerm !== 0) return 'snapshot term set without a snapshot';
+    if (row.offsetIndex === 0 && row.offsetTerm !== 0) return 'offset term set without an offset';
+    if (row.offsetIndex > row.commit) return `offset ${row.offsetIndex} beyond commit ${row.commit}`;
+    if (row.offsetTerm > row.term) return `offset term ${row.offsetTerm} beyond the current term ${row.term}`;
+    return undefined;
   }
   if (row.offsetIndex > row.snapshotIndex) return `offset ${row.offsetIndex} beyond snapshot ${row.snapshotIndex}`;
   if (row.snapshotIndex > row.commit) return `snapshot ${row.snapshotIndex} beyond commit ${row.commit}`;

@@ -51,6 +51,7 @@ export class SharedStatements {
   /** (group_id, index, term, data, crc32c) */
   readonly upsertSnapshot: Statement<[number, number, number, Uint8Array, number]>;
   readonly readSnapshot: Statement<[number], SnapshotRowRaw>;
+  readonly deleteSnapshot: Statement<[number]>;
 
   constructor(db: Database) {
     this.updateState = db.prepare(
@@ -66,6 +67,7 @@ export class SharedStatements {
     this.upsertSnapshot = db.prepare(
       `INSERT OR REPLACE INTO raft_snapshot (group_id, "index", term, data, crc32c) VALUES (?, ?, ?, ?, ?)`,
     );
+    this.deleteSnapshot = db.prepare(`DELETE FROM raft_snapshot WHERE group_id = ?`);
     this.readSnapshot = db
       .prepare<[number], SnapshotRowRaw>(`SELECT "index", term, data, crc32c FROM raft_snapshot WHERE group_id = ?`)
       .raw();

@@ -168,3 +168,34 @@ function storedTerm(s: DurableState, index: number, termAt: TermAt): number | un
   if (index < s.offsetIndex) return undefined;
   return termAt(index);
 }
+
+/**
+ * Validates a compaction without a snapshot (the state machine's durable state covers `to`) and returns the next
+ * state. A stored snapshot at or behind `to` is no longer needed (dropSnapshot).
+ */
+export function planCompactLog(
+  g: number,
+  cur: DurableState,
+  compact: { to: number; toTerm: number },
+  termAt: TermAt,
+): { next: DurableState; dropSnapshot: boolean } {
+  if (!Number.isSafeInteger(compact.to) || compact.to < 0) fail(g, `compactTo ${compact.to} is not an index`);
+  if (compact.to > cur.lastIndex) fail(g, `compaction to ${compact.to} beyond the last index ${cur.lastIndex}`);
+  if (compact.to <= cur.offsetIndex) return { next: cur, dropSnapshot: false };
+  if (storedTerm(cur, compact.to, termAt) !== compact.toTerm) {
+    fail(g, `compactToTerm ${compact.toTerm} differs from the log's term at ${compact.to}`);
+  }
+  const dropSnapshot = cur.snapshotIndex !== 0 && cur.snapshotIndex <= compact.to;
+  return {
+    next: {
+      ...cur,
+      // Only applied, hence committed, entries are compacted: raising the durable commit keeps offset ≤ commit.
+      commit: Math.max(cur.commit, compact.to),
+      offsetIndex: compact.to,
+      offsetTerm: compact.toTerm,
+      snapshotIndex: dropSnapshot ? 0 : cur.snapshotIndex,
+      snapshotTerm: dropSnapshot ? 0 : cur.snapshotTerm,
+    },
+    dropSnapshot,
+  };
+}

@@ -181,6 +181,32 @@ test('compacting to or behind the offset only replaces the snapshot', () => {
   });
 });
 
+test('compactLog drops the entries behind it and stores no snapshot; it keeps a received one until passing it', () => {
+  withStore((ctx) => {
+    const { reopen } = ctx;
+    // A received snapshot at 3 (stored, as the driver stores one before installing it), then entries 4..8.
+    ctx.store.write([{ groupId: 1, hardState: hardState(2, 1, 3), snapshot: snapshot(3, 1), entries: [] }]);
+    ctx.store.write([{ groupId: 1, hardState: hardState(2, 1, 6), entries: entries([1, 2, 2, 2, 2], 4) }]);
+    ctx.store.compactLog(1, 2, 1); // behind the offset: nothing changes
+    ctx.store.compactLog(1, 3, 1);
+    assert.deepEqual(comparable(reopen().load(1)).snapshot, [3, 1, 'snap@3'], 'at the snapshot: kept');
+    reopen().compactLog(1, 5, 2);
+    const expected = {
+      hardState: hardState(2, 1, 6),
+      offset: [5, 2],
+      entries: expectEntries(entries([2, 2, 2], 6)),
+      snapshot: undefined,
+    };
+    assert.deepEqual(comparable(ctx.store.load(1)), expected, 'past it: dropped with the entries');
+    assert.deepEqual(comparable(reopen().load(1)), expected, 'and a reload agrees (the row relations hold)');
+    // Compacting past the durable commit raises it (only applied, hence committed, entries are compacted).
+    reopen().compactLog(1, 7, 2);
+    assert.deepEqual(reopen().load(1).hardState, hardState(2, 1, 7));
+    assert.throws(() => ctx.store.compactLog(1, 9, 2), AssertionError, 'not beyond the last entry');
+    assert.throws(() => ctx.store.compactLog(1, 8, 1), AssertionError, 'not with a term the log does not have there');
+  });
+});
+
 test('compaction raises a durable commit that lagged behind the snapshot', () => {
   withStore(({ store, reopen }) => {
     store.write([{ groupId: 0, hardState: hardState(1, 1, 1), entries: entries([1, 1, 1], 1) }]);

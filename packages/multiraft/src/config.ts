@@ -58,10 +58,12 @@ export interface RaftManagerOptions {
   /** raft.db lives here. */
   readonly dataDir: string;
   readonly timing?: Partial<RaftTiming>;
-  /** Entries applied since the last snapshot before a new one is taken and the log compacted. */
+  /** Entries applied since the last compaction before the log is compacted again. */
   readonly snapshotThreshold?: number;
-  /** Entries kept behind a snapshot for followers that are only a little behind. */
+  /** Entries kept behind a compaction for followers that are only a little behind. */
   readonly snapshotKeepEntries?: number;
+  /** Bytes of log one group holds in memory before it is compacted (RaftDriver's logBytesMax). */
+  readonly logBytesMax?: number;
   readonly limits?: Partial<RaftLimits>;
   /** Seeds the election-timeout randomness (default: from the node id and the clock). */
   readonly seed?: number;

@@ -17,8 +17,9 @@
  *      entries that were already durable here are applied meanwhile, so their answers need not wait for the fsync;
  *   5. send what waited for the write, install snapshots, queue committed entries, advance, answer read states;
  * and after the rounds: apply what may be applied (canApply) — in batches of applyBatchBytesMax, the groups taken
- * round robin from a different one each turn, until applyMsPerTurnMax has passed — take snapshots past the
- * threshold, and announce leadership changes. Proposals (forwarded to the leader when this node is not it, and
+ * round robin from a different one each turn, until applyMsPerTurnMax has passed — compact logs past the entry or
+ * byte threshold (up to what the state machine made durable: it is the snapshot, no bytes are kept), build a
+ * snapshot for a group whose core wants one for a lagging follower, and announce leadership changes. Proposals (forwarded to the leader when this node is not it, and
  * answered only once applied here), ReadIndex reads batched per turn, and leadership transfers wait on promises
  * with deadlines on the injected clock. Beside the turn, on its own timer, the leader balance (balance.ts) hands
  * groups this node leads beyond its share to the peers that lead the fewest.
@@ -26,7 +27,7 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, Snapshot, StateRole } from '@kalam/raft';
+import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
@@ -83,8 +84,11 @@ export interface ManagerStats {
   reads: number;
   /** ReadIndex rounds asked of the core: concurrent reads of a group share one. */
   readRounds: number;
+  /** Snapshots built for followers behind a group's compacted log. */
   snapshotsTaken: number;
   snapshotsInstalled: number;
+  /** Log compactions (each up to the state machine's durable index). */
+  logCompactions: number;
   leaderChanges: number;
   /** Leadership transfers the leader balance started, and those of them that failed. */
   balanceTransfers: number;
@@ -108,7 +112,8 @@ export interface ProposeOptions {
 export interface DriverStorage {
   load(groupId: number): GroupLogState;
   write(writes: readonly GroupWrite[], done: () => void): void;
-  compact(groupId: number, snapshot: Snapshot, offsetIndex: number, offsetTerm: number): void;
+  /** Deletes the group's entries ≤ offsetIndex (the state machine made them durable); no snapshot is stored. */
+  compactLog(groupId: number, offsetIndex: number, offsetTerm: number): void;
 }
 
 /** The links to the other nodes: envelopes out, request/response calls (forwarded proposals), link state. */
@@ -154,10 +159,16 @@ export interface DriverOptions {
   readonly storage: DriverStorage;
   readonly network: DriverNetwork;
   readonly clock: DriverClock;
-  /** Take a snapshot every this many applied entries (per group); 1000 by default. */
+  /** Compact a group's log every this many applied entries; 1000 by default. */
   readonly snapshotThreshold?: number;
-  /** Entries kept in the log behind a snapshot; min(200, threshold / 2) by default. */
+  /** Entries kept in the log behind a compaction; min(200, threshold / 2) by default. */
   readonly snapshotKeepEntries?: number;
+  /**
+   * Bytes of log a group may hold in memory (entrySizeBytes of its entries) before it is compacted, down to half of
+   * this, whatever the entry threshold; MULTIRAFT_LIMITS.logBytesMaxDefault by default. Entries not yet durable in
+   * the state machine, and those a snapshot transfer still needs, are kept even past it.
+   */
+  readonly logBytesMax?: number;
   readonly limits?: Partial<RaftLimits>;
   /** Seeds the cores' election jitter (a fixed seed makes a test or a simulation repeatable). */
   readonly seed: number;
@@ -197,6 +208,7 @@ export class RaftDriver {
     readRounds: 0,
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
+    logCompactions: 0,
     leaderChanges: 0,
     balanceTransfers: 0,
     balanceTransfersFailed: 0,
@@ -252,6 +264,7 @@ export class RaftDriver {
   private readonly bugs: DriverBugs;
   private readonly snapshotThreshold: number;
   private readonly snapshotKeep: number;
+  private readonly logBytesMax: number;
   private readonly timing: DriverTimingRecorder;
   /** Time spent applying and writing the log in the turn under way (ms), for the driver-timing figures. */
   private turnApplyMs = 0;
@@ -272,6 +285,9 @@ export class RaftDriver {
     this.bugs = opts.bugs ?? {};
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
+    this.logBytesMax = opts.logBytesMax ?? MULTIRAFT_LIMITS.logBytesMaxDefault;
+    if (!Number.isSafeInteger(this.logBytesMax) || this.logBytesMax < 1)
+      throw new RangeError(`logBytesMax must be a positive integer, got ${this.logBytesMax}`);
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
     this.readRetryMs = 5 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
     this.transferRetryMs = 2 * opts.ticks.heartbeatTick * opts.ticks.tickMs;
@@ -291,13 +307,30 @@ export class RaftDriver {
     // A disk with nothing for any group is a new node's or a lost one (a node that ever ran holds some term in
     // its meta groups at least); a single group without state on a disk with others' is only a quiet group.
     const diskEmpty = [...states.values()].every(
-      (s) => s.hardState.term === 0 && s.entries.length === 0 && s.snapshot === undefined,
+      (s) => s.hardState.term === 0 && s.entries.length === 0 && s.snapshot === undefined && s.offsetIndex === 0,
     );
     for (const spec of this.opts.groups) {
       const state = states.get(spec.id)!;
       const snap = state.snapshot;
       const restore = snap !== undefined && spec.stateMachine.appliedIndex() < snap.index;
       if (restore && this.bugs.skipRestoreOnBoot !== true) spec.stateMachine.restore(snap);
+      if (spec.stateMachine.appliedIndex() < state.offsetIndex && this.bugs.skipRestoreOnBoot !== true) {
+        // The log was compacted up to what the state machine had made durable (sync), so it cannot be behind
+        // unless its store lost data: the entries in between exist nowhere on this node.
+        throw new MultiRaftError(
+          'STATE_BEHIND_LOG',
+          `group ${spec.name}: the state machine has applied up to ${spec.stateMachine.appliedIndex()}, but the ` +
+            `Raft log was compacted up to ${state.offsetIndex}: the state store lost data it had made durable. ` +
+            "Wipe this node's data folder (kalam node wipe) and let it rejoin the cluster by snapshot.",
+          { groupId: spec.id },
+        );
+      }
+      // The state machine applies only committed entries, and only once they are durable in this log: its applied
+      // index is a durable record of a commit that raft.db may lack (a commit change alone is not fsynced). The core
+      // starts committed that far — else a restarted leader whose state machine is ahead could neither build a
+      // snapshot at its state (beyond the core's applied index) nor commit without followers that need one.
+      const lastIndex = state.entries.at(-1)?.index ?? Math.max(state.offsetIndex, snap?.index ?? 0);
+      const commit = Math.max(state.hardState.commit, Math.min(spec.stateMachine.appliedIndex(), lastIndex));
       const raw = new RawNode({
         id: this.nodeId,
         voters,
@@ -317,12 +350,12 @@ export class RaftDriver {
         ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
         ...(this.opts.coreBugs !== undefined ? { plantedBugs: this.opts.coreBugs } : {}),
         restore: {
-          hardState: state.hardState,
+          hardState: { ...state.hardState, commit },
           ...(snap !== undefined ? { snapshot: snap } : {}),
           offsetIndex: state.offsetIndex,
           offsetTerm: state.offsetTerm,
           entries: state.entries,
-          applied: Math.min(spec.stateMachine.appliedIndex(), state.hardState.commit),
+          applied: Math.min(spec.stateMachine.appliedIndex(), commit),
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
@@ -465,10 +498,12 @@ export class RaftDriver {
     for (let k = 0; k < count; k++) {
       const g = this.groupList[(this.applyCursor + k) % count]!;
       while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
-      this.maybeSnapshot(g);
       this.announceLeadership(g);
     }
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
+    // After every apply of the turn: a store shared by the groups makes them all durable with the first sync.
+    const snapshotDeadline = this.clock.now() + MULTIRAFT_LIMITS.snapshotMsPerTurnMax;
+    for (const g of this.groupList) this.maintainLog(g, snapshotDeadline);
   }
 
   /**
@@ -621,20 +656,85 @@ export class RaftDriver {
     }
   }
 
-  private maybeSnapshot(g: GroupRuntime): void {
-    const applied = g.sm.appliedIndex();
-    if (applied - g.lastSnapshotIndex < this.snapshotThreshold) return;
-    // A state machine may be ahead of the core after a restart (data.db kept entries whose commit index raft.db
-    // lost, or never got: a commit change alone is not fsynced); the core takes no snapshot beyond its own applied
-    // index, so the snapshot waits until the leader's commit index has brought the core that far.
-    if (applied > g.raw.applied()) return;
-    const data = g.sm.snapshot();
-    const compactTo = Math.max(g.raw.logOffset().index, applied - this.snapshotKeep);
-    const snap = g.raw.compact(applied, data, compactTo);
-    const off = g.raw.logOffset();
-    this.storage.compact(g.id, snap, off.index, off.term);
-    g.lastSnapshotIndex = snap.index;
+  /**
+   * A group's log upkeep after the turn's applies: a snapshot for the followers its core waits to send one to, the
+   * held snapshot's bytes released once no transfer uses them, and compaction.
+   */
+  private maintainLog(g: GroupRuntime, snapshotDeadline: number): void {
+    if (g.raw.snapshotWanted()) this.buildSnapshot(g, snapshotDeadline);
+    else {
+      this.dropSnapshotBuild(g); // nobody waits for it any more (leadership lost, follower caught up)
+      g.raw.releaseSnapshot();
+    }
+    this.maybeCompact(g);
+  }
+
+  /**
+   * Hands the core a snapshot of the state machine: built in slices until `deadline` when the state machine can
+   * (snapshotBuilder: a read view beside the applies), else at once. Its index must lie in the core's log: not
+   * before a received snapshot is installed (below the offset), nor while the core hands out again entries the state
+   * machine applied before a restart (the durable commit index may lag).
+   */
+  private buildSnapshot(g: GroupRuntime, deadline: number): void {
+    const inLog = (index: number): boolean => index >= g.raw.logOffset().index && index <= g.raw.appliedIndex();
+    if (g.snapshotBuild === undefined) {
+      if (!inLog(g.sm.appliedIndex())) return;
+      const builder = g.sm.snapshotBuilder?.();
+      if (builder === undefined) {
+        this.offerSnapshot(g, g.sm.appliedIndex(), g.sm.snapshot());
+        return;
+      }
+      g.snapshotBuild = builder;
+    }
+    const build = g.snapshotBuild;
+    const data = build.step(Math.max(1, deadline - this.clock.now()));
+    if (data === undefined) return;
+    this.dropSnapshotBuild(g);
+    // The compaction floor kept the log at the build's index; a received snapshot may have passed it meanwhile.
+    if (inLog(build.index)) this.offerSnapshot(g, build.index, data);
+  }
+
+  private offerSnapshot(g: GroupRuntime, index: number, data: Uint8Array): void {
+    g.raw.compact(index, data, g.raw.logOffset().index);
     this.stats.snapshotsTaken++;
+  }
+
+  private dropSnapshotBuild(g: GroupRuntime): void {
+    g.snapshotBuild?.close();
+    g.snapshotBuild = undefined;
+  }
+
+  /**
+   * Compacts the log once `snapshotThreshold` entries were applied since the last compaction, or once it holds more
+   * than logBytesMax in memory (then down to half of it): up to the state machine's durable index — it is the
+   * snapshot of the compacted entries, so it is asked to sync first — and never past a snapshot being sent.
+   */
+  private maybeCompact(g: GroupRuntime): void {
+    const applied = g.sm.appliedIndex();
+    const byEntries = applied - g.lastSnapshotIndex >= this.snapshotThreshold;
+    const overBytes = g.raw.logBytes() > this.logBytesMax;
+    if (!byEntries && !overBytes) return;
+    const offset = g.raw.logOffset().index;
+    let target = applied - this.snapshotKeep;
+    if (overBytes) target = Math.max(target, g.raw.compactIndexForBytes(Math.floor(this.logBytesMax / 2)));
+    target = Math.min(
+      target,
+      applied,
+      g.raw.appliedIndex(),
+      g.raw.compactionFloor(),
+      g.snapshotBuild?.index ?? Infinity,
+    );
+    if (target <= offset) return;
+    // Over the byte bound only (the log holds entries not applied yet, or a transfer holds the floor): compact once
+    // it frees a quarter of the bound, not a few entries every turn, each with the state machine's fsync.
+    if (!byEntries && g.raw.logBytes() - g.raw.logBytesAfter(target) < this.logBytesMax / 4) return;
+    const to = Math.min(target, g.sm.sync());
+    if (to <= offset) return;
+    g.raw.compactLog(to);
+    const off = g.raw.logOffset();
+    this.storage.compactLog(g.id, off.index, off.term);
+    g.lastSnapshotIndex = applied;
+    this.stats.logCompactions++;
   }
 
   /**
@@ -1203,7 +1303,10 @@ export class RaftDriver {
     this.cancelBalanceRound?.();
     this.writing = undefined;
     const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
-    for (const g of this.groupList) g.failAll(err);
+    for (const g of this.groupList) {
+      g.failAll(err);
+      this.dropSnapshotBuild(g);
+    }
   }
 }
 

@@ -18,7 +18,12 @@ export type MultiRaftErrorCode =
   | 'TOO_LARGE'
   /** A forwarding RPC this node cannot read (a peer of another version, or a bug). */
   | 'BAD_REQUEST'
-  | 'LOG_CORRUPT';
+  | 'LOG_CORRUPT'
+  /**
+   * A group's state machine holds less than raft.db's log was compacted to (its store lost what it had made
+   * durable, or was replaced): the entries in between are gone, so this node cannot serve the group.
+   */
+  | 'STATE_BEHIND_LOG';
 
 export class MultiRaftError extends Error {
   override readonly name = 'MultiRaftError';

@@ -13,7 +13,7 @@ import type { Entry, NodeId, ReadState, RawNode, Snapshot } from '@kalam/raft';
 import { StateRole } from '@kalam/raft';
 import { MultiRaftError } from './errors.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
-import type { AppliedEntry, StateMachine } from './state-machine.js';
+import type { AppliedEntry, SnapshotBuilder, StateMachine } from './state-machine.js';
 
 interface ProposalWaiter {
   readonly term: number;
@@ -63,6 +63,8 @@ export class GroupRuntime {
   askedRead: ReadBatch | undefined;
   private appliedWaiters: AppliedWaiter[] = [];
   lastSnapshotIndex: number;
+  /** A snapshot being built in slices for a follower behind the compacted log (StateMachine.snapshotBuilder). */
+  snapshotBuild: SnapshotBuilder | undefined;
   /** What the last leadership event said, to emit only changes. */
   announcedLeader: NodeId | null = null;
   announcedTerm = 0;

@@ -28,5 +28,5 @@ export type {
   ProposeOptions,
 } from './driver.js';
 export { RaftManager } from './manager.js';
-export type { AppliedEntry, StateMachine } from './state-machine.js';
+export type { AppliedEntry, SnapshotBuilder, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

@@ -36,6 +36,17 @@ export const MULTIRAFT_LIMITS = {
   balanceTransfersMax: 3,
   /** Leader balance: a group whose transfer failed is left where it is, and its target offered nothing, this many rounds. */
   balanceCooldownRounds: 5,
+  /**
+   * Time a driver turn gives the snapshots being built in slices (StateMachine.snapshotBuilder), over all groups:
+   * the turn's timers and heartbeats never wait behind building a large state.
+   */
+  snapshotMsPerTurnMax: 10,
+  /**
+   * Bytes of log one group holds in memory before it is compacted, down to half (RaftDriver's logBytesMax by
+   * default): the half kept is twice the inflight window (8 MB), so a follower that keeps up is not cut off by it,
+   * and one group loaded with large entries keeps a node's memory bounded (CockroachDB truncates at 16 MiB).
+   */
+  logBytesMaxDefault: 32 * 1024 * 1024,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
   /** Log writes the write-time figures (mean, p99, max) cover: a few seconds of a busy node. */

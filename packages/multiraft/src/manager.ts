@@ -15,7 +15,6 @@ import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
 import { LogStore, LogWriter } from '@kalam/log-store';
 import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
-import type { Snapshot } from '@kalam/raft';
 import type { NodeId } from '@kalam/raft';
 import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
@@ -39,7 +38,7 @@ const realClock: DriverClock = {
 /** raft.db as the manager uses it: written on the event loop (LogStore) or by the log worker (LogWriter). */
 interface NodeLog {
   write(writes: readonly GroupWrite[], done: () => void): void;
-  compact(groupId: number, snapshot: Snapshot, compactTo: number, compactToTerm: number): void;
+  compactLog(groupId: number, compactTo: number, compactToTerm: number): void;
   setFsyncDelayMs(ms: number): void;
   stats(): LogStoreStats;
   close(): Promise<void>;
@@ -51,7 +50,7 @@ function syncLog(store: LogStore): NodeLog {
       store.write(writes);
       done();
     },
-    compact: (g, snap, to, toTerm) => store.compact(g, snap, to, toTerm),
+    compactLog: (g, to, toTerm) => store.compactLog(g, to, toTerm),
     setFsyncDelayMs: (ms) => store.setFsyncDelayMs(ms),
     stats: () => store.stats(),
     close: () => {
@@ -154,8 +153,8 @@ export class RaftManager {
               done();
             });
           },
-          compact: (groupId, snap, offsetIndex, offsetTerm) => {
-            log.compact(groupId, snap, offsetIndex, offsetTerm);
+          compactLog: (groupId, offsetIndex, offsetTerm) => {
+            log.compactLog(groupId, offsetIndex, offsetTerm);
             logWrites.compacted();
           },
         },
@@ -172,6 +171,7 @@ export class RaftManager {
         seed: opts.seed ?? (opts.nodeId * 7919 + Date.now()) >>> 0,
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),
+        ...(opts.logBytesMax !== undefined ? { logBytesMax: opts.logBytesMax } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
         ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
       });

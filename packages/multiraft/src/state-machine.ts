@@ -1,6 +1,11 @@
 /**
  * The contract between RaftManager and a group's state machine. [M3] plugs KalamDB's five state machines
  * in here; tests use a key-value one.
+ *
+ * The state machine's durable state IS the group's snapshot (as in CockroachDB): the driver compacts the Raft log
+ * up to what `sync` says is durable, keeping no snapshot bytes, and asks for `snapshot()` only when a follower is
+ * behind the log's first entry. After a restart the state machine must hold at least what `sync` last returned
+ * (otherwise the node refuses to start the group: STATE_BEHIND_LOG).
  */
 import type { EntryKind } from '@kalam/raft';
 
@@ -21,9 +26,27 @@ export interface StateMachine {
   apply(entries: readonly AppliedEntry[]): unknown[];
   /** The last applied index, as durable as the state itself. */
   appliedIndex(): number;
-  /** The whole state at `appliedIndex()`. */
+  /**
+   * Makes everything applied so far durable — it survives a crash of the process and of the machine — and returns
+   * the applied index durable now: the log is compacted up to it, never past it. Should be cheap when nothing was
+   * applied since the last call (a store shared by every group makes them all durable at once).
+   */
+  sync(): number;
+  /**
+   * The whole state at `appliedIndex()`. Built only when a follower needs it (it is behind the compacted log), and
+   * sent from memory; nothing stores it.
+   */
   snapshot(): Uint8Array;
-  /** Replaces the whole state by a snapshot's, atomically. */
+  /**
+   * Optional: a snapshot built a slice at a time across driver turns, from a read view of the state as applied when
+   * it was asked for — applies go on meanwhile, so building a large state never holds the driver's turn for long.
+   * Undefined (or no method): the driver calls `snapshot()` within one turn.
+   */
+  snapshotBuilder?(): SnapshotBuilder | undefined;
+  /**
+   * Replaces the whole state by a snapshot's, atomically (received from the leader; the driver has stored it in
+   * raft.db first, and keeps it there until a later `sync` covers its index).
+   */
   restore(snapshot: { index: number; term: number; data: Uint8Array }): void;
   /**
    * May the entry be applied now? Returning false pauses the group (it never skips): used for the
@@ -31,4 +54,14 @@ export interface StateMachine {
    * entry it must stay true (what the entry waits for only grows): the driver asks about each entry once.
    */
   canApply?(entry: AppliedEntry): boolean;
+}
+
+/** A snapshot being built in slices (StateMachine.snapshotBuilder). */
+export interface SnapshotBuilder {
+  /** The applied index the snapshot is of: its read view's. */
+  readonly index: number;
+  /** Does about `budgetMs` of work; the snapshot's bytes once it is complete, undefined until then. */
+  step(budgetMs: number): Uint8Array | undefined;
+  /** Gives up (releases the read view); also called after the last step. */
+  close(): void;
 }

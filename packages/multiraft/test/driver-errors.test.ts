@@ -21,6 +21,9 @@ class Noop implements StateMachine {
   appliedIndex(): number {
     return this.applied;
   }
+  sync(): number {
+    return this.appliedIndex(); // in memory, it lives as long as the test
+  }
   snapshot(): Uint8Array {
     return new Uint8Array(0);
   }
@@ -46,7 +49,7 @@ function node(limits: { entryBytesMax?: number } = {}): { driver: RaftDriver; tu
         store.write(w);
         done();
       },
-      compact: (g, snap, off, offTerm) => store.compact(g, snap, off, offTerm),
+      compactLog: (g, off, offTerm) => store.compactLog(g, off, offTerm),
     },
     network: {
       send: () => undefined,

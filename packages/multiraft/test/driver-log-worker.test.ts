@@ -28,6 +28,9 @@ class Log implements StateMachine {
   appliedIndex(): number {
     return this.applied;
   }
+  sync(): number {
+    return this.applied; // in memory, it lives as long as the test
+  }
   snapshot(): Uint8Array {
     return new Uint8Array(0);
   }
@@ -57,7 +60,7 @@ test('over the log worker, proposals are answered once durable; after a worker f
     storage: {
       load: () => state,
       write: (writes, done) => writer.write(writes, done),
-      compact: (g, snap, to, toTerm) => writer.compact(g, snap, to, toTerm),
+      compactLog: (g, to, toTerm) => writer.compactLog(g, to, toTerm),
     },
     network: {
       send: () => undefined,

@@ -54,6 +54,20 @@ test('malformed coalesced and raft messages are refused', () => {
   assert.equal(validateMessage({ ...good, type: 'MsgEvil' }, n(1), n(2)), undefined);
   assert.equal(validateMessage({ ...good, term: -1 }, n(1), n(2)), undefined);
   assert.equal(validateMessage('garbage', n(1), n(2)), undefined);
+  // A snapshot chunk: the follower allocates the announced size, so it is bounded, and no chunk may pass it.
+  const chunk = {
+    type: 'MsgSnap',
+    from: 1,
+    to: 2,
+    term: 1,
+    snapshot: { index: 5, term: 1 },
+    offset: 4,
+    totalBytes: 8,
+    data: new Uint8Array(4),
+  };
+  assert.ok(validateMessage(chunk, n(1), n(2)));
+  assert.equal(validateMessage({ ...chunk, offset: 5 }, n(1), n(2)), undefined, 'a chunk beyond the announced size');
+  assert.equal(validateMessage({ ...chunk, totalBytes: 2 ** 40 }, n(1), n(2)), undefined, 'beyond raft.db snapshots');
 });
 
 test('timing in milliseconds becomes ticks; bad values name the key', () => {

@@ -4,7 +4,8 @@
  * offsetIndex forward behind a snapshot.
  *
  * Invariants: offsetIndex ≤ applied ≤ committed ≤ lastIndex; a committed entry is never truncated;
- * entries[i].index === offsetIndex + 1 + i.
+ * entries[i].index === offsetIndex + 1 + i; `bytes` is the entrySizeBytes sum of the entries held (what the
+ * driver bounds by compacting: the log held in memory is bounded in bytes as well as in entries).
  */
 import { assert } from './assert.js';
 import type { Entry, Snapshot } from './types.js';
@@ -24,11 +25,17 @@ export class RaftLog {
   private offsetIndex: number;
   private offsetTerm: number;
   private entries: Entry[];
+  /** entrySizeBytes of every entry held. */
+  private bytes: number;
   committed: number;
   applied: number;
   /** Entries with index ≤ stableIndex are durable. */
   stableIndex: number;
-  /** The newest snapshot this node holds (the one it sends to lagging followers). */
+  /**
+   * A snapshot with its bytes that this node can send to lagging followers, if it holds one. Compaction needs
+   * none (the state machine is the snapshot): the application builds one when a follower needs it, and the
+   * driver releases it once no transfer uses it, so it is not held in memory for nothing.
+   */
   snapshot: Snapshot | undefined;
   /** A snapshot received from the leader that the application has not installed yet. */
   pendingSnapshot: Snapshot | undefined;
@@ -37,6 +44,7 @@ export class RaftLog {
     this.offsetIndex = state.offsetIndex;
     this.offsetTerm = state.offsetTerm;
     this.entries = [...state.entries];
+    this.bytes = sizeOf(this.entries);
     this.stableIndex = this.lastIndex();
     this.committed = state.committed;
     this.applied = Math.max(state.applied, state.offsetIndex);
@@ -76,6 +84,36 @@ export class RaftLog {
   isUpToDate(lastIndex: number, lastTerm: number): boolean {
     const ourTerm = this.lastTerm();
     return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
+  }
+
+  /** Bytes of the entries held in memory (payloads plus the per-entry header allowance). */
+  byteSize(): number {
+    return this.bytes;
+  }
+
+  /** Bytes the entries after `index` hold (all of them at or below the offset). */
+  byteSizeAfter(index: number): number {
+    let bytes = this.bytes;
+    for (const e of this.entries) {
+      if (e.index > index) break;
+      bytes -= entrySizeBytes(e);
+    }
+    return bytes;
+  }
+
+  /**
+   * The lowest index to compact to so that the entries left, (index, lastIndex], hold at most `maxBytes` (the
+   * offset itself when they already do).
+   */
+  compactIndexForBytes(maxBytes: number): number {
+    let bytes = this.bytes;
+    let index = this.offsetIndex;
+    for (const e of this.entries) {
+      if (bytes <= maxBytes) break;
+      bytes -= entrySizeBytes(e);
+      index = e.index;
+    }
+    return index;
   }
 
   private at(index: number): Entry {
@@ -180,8 +218,11 @@ export class RaftLog {
       () => `append at ${first.index} leaves a gap after ${this.lastIndex()}`,
     );
     ents.forEach((e, i) => assert(e.index === first.index + i, 'appended entries are not contiguous'));
-    this.entries.length = first.index - this.offsetIndex - 1;
+    const keep = first.index - this.offsetIndex - 1;
+    if (keep < this.entries.length) this.bytes -= sizeOf(this.entries.slice(keep));
+    this.entries.length = keep;
     for (const e of ents) this.entries.push(e);
+    this.bytes += sizeOf(ents);
     this.stableIndex = Math.min(this.stableIndex, first.index - 1);
   }
 
@@ -207,6 +248,7 @@ export class RaftLog {
     this.offsetIndex = snapshot.index;
     this.offsetTerm = snapshot.term;
     this.entries = [];
+    this.bytes = 0;
     this.committed = snapshot.index;
     this.stableIndex = snapshot.index;
     this.snapshot = snapshot;
@@ -227,7 +269,9 @@ export class RaftLog {
     assert(index <= this.stableIndex, () => `compact ${index} beyond stable ${this.stableIndex}`);
     const term = this.term(index);
     assert(term !== undefined, 'compacted index has a term');
-    this.entries = this.entries.slice(index - this.offsetIndex);
+    const dropped = index - this.offsetIndex;
+    this.bytes -= sizeOf(this.entries.slice(0, dropped));
+    this.entries = this.entries.slice(dropped);
     this.offsetIndex = index;
     this.offsetTerm = term;
   }
@@ -236,4 +280,10 @@ export class RaftLog {
   offset(): { index: number; term: number } {
     return { index: this.offsetIndex, term: this.offsetTerm };
   }
+}
+
+function sizeOf(ents: readonly Entry[]): number {
+  let n = 0;
+  for (const e of ents) n += entrySizeBytes(e);
+  return n;
 }

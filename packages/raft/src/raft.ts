@@ -107,7 +107,8 @@ interface IncomingSnapshot {
   readonly index: number;
   readonly term: number;
   readonly totalBytes: number;
-  readonly chunks: Uint8Array[];
+  /** The snapshot's bytes, filled in chunk by chunk (allocated once: chunks are not kept apart, then copied). */
+  readonly data: Uint8Array;
   received: number;
 }
 
@@ -164,6 +165,11 @@ export class Raft {
   private clusterSeen = false;
   private pendingReads: PendingRead[] = [];
   private incomingSnapshot: IncomingSnapshot | undefined;
+  /**
+   * A follower is behind the log's offset and no snapshot is held to send it: the application should build one
+   * (RawNode.snapshotWanted) and hand it in with `compact`.
+   */
+  snapshotWanted = false;
 
   constructor(config: RaftConfig) {
     assert(config.voters.includes(config.id), 'a node must be one of the voters');
@@ -231,6 +237,7 @@ export class Raft {
       this.prs.set(id, pr);
     }
     this.uncommittedBytes = 0;
+    this.snapshotWanted = false;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -746,7 +753,8 @@ export class Raft {
       return;
     }
     if (m.offset === 0) {
-      this.incomingSnapshot = { index: meta.index, term: meta.term, totalBytes: m.totalBytes, chunks: [], received: 0 };
+      const data = new Uint8Array(m.totalBytes);
+      this.incomingSnapshot = { index: meta.index, term: meta.term, totalBytes: m.totalBytes, data, received: 0 };
     }
     const inc = this.incomingSnapshot;
     const matches = inc !== undefined && inc.index === meta.index && inc.term === meta.term;
@@ -756,9 +764,9 @@ export class Raft {
       this.send({ type: 'MsgSnapResp', from: this.id, to: m.from, term: this.term, index: meta.index, offset });
       return;
     }
-    inc.chunks.push(m.data);
+    assert(inc.received + m.data.length <= inc.totalBytes, 'snapshot chunks overran the announced size');
+    inc.data.set(m.data, inc.received);
     inc.received += m.data.length;
-    assert(inc.received <= inc.totalBytes, 'snapshot chunks overran the announced size');
     if (inc.received < inc.totalBytes) {
       this.send({
         type: 'MsgSnapResp',
@@ -771,7 +779,7 @@ export class Raft {
       return;
     }
     this.incomingSnapshot = undefined;
-    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: concat(inc.chunks, inc.totalBytes) };
+    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: inc.data };
     let acked: number;
     if (this.log.matchTerm(snapshot.index, snapshot.term)) {
       // Our log already has the snapshot's last entry: keep the log, only move the commit index. Entries
@@ -908,18 +916,34 @@ export class Raft {
   }
 
   private startSnapshot(to: NodeId, pr: Progress): void {
-    const snap = this.log.snapshot;
-    assert(snap !== undefined, 'entries are compacted, so a snapshot exists');
-    pr.becomeSnapshot(snap.index);
+    if (!this.sendableSnapshot()) {
+      // Compaction keeps no snapshot: the follower waits (paused in Snapshot, pending 0) until the application
+      // hands one in (`compact`, asked by `snapshotWanted`), and the transfer starts then.
+      pr.becomeSnapshot(0);
+      this.snapshotWanted = true;
+      return;
+    }
+    pr.becomeSnapshot(this.log.snapshot!.index);
     this.sendSnapshotChunk(to, pr);
+  }
+
+  /** The held snapshot can catch a follower up: the log goes on right after it (it is not behind the offset). */
+  private sendableSnapshot(): boolean {
+    const snap = this.log.snapshot;
+    return snap !== undefined && snap.index >= this.log.offset().index;
   }
 
   /** Sends the chunk at the follower's acknowledged offset (from the start once every byte was sent). */
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
     const snap = this.log.snapshot;
-    assert(snap !== undefined, 'a snapshot transfer needs a snapshot');
+    if (snap === undefined || !this.sendableSnapshot()) {
+      // Released, or left behind by a compaction: wait for the application to build a fresh one.
+      pr.becomeSnapshot(0);
+      this.snapshotWanted = true;
+      return;
+    }
     if (snap.index !== pr.pendingSnapshot) {
-      // We compacted again while the transfer ran: start over with the newer snapshot (A12).
+      // We compacted again while the transfer ran, or the awaited snapshot arrived: start over with it (A12).
       pr.becomeSnapshot(snap.index);
     }
     // A follower that holds every byte is installing; if its answer was lost, a fresh first chunk makes it
@@ -1136,7 +1160,8 @@ export class Raft {
 
   /**
    * The application took a snapshot of its state machine at `index` (≤ applied). The log is compacted up to
-   * `compactTo` (≤ index), keeping a tail for followers that are only slightly behind.
+   * `compactTo` (≤ index), keeping a tail for followers that are only slightly behind. Followers waiting for a
+   * snapshot (see `snapshotWanted`) start receiving this one.
    */
   compact(index: number, data: Uint8Array, compactTo: number): Snapshot {
     assert(index <= this.log.applied, () => `snapshot at ${index} beyond applied ${this.log.applied}`);
@@ -1146,7 +1171,48 @@ export class Raft {
     const snapshot: Snapshot = { index, term, data };
     if (this.log.snapshot === undefined || this.log.snapshot.index < index) this.log.snapshot = snapshot;
     this.log.compact(compactTo);
+    this.snapshotWanted = false;
+    if (this.role === StateRole.Leader) {
+      for (const [id, pr] of this.prs) {
+        if (id !== this.id && pr.state === ProgressState.Snapshot && pr.pendingSnapshot === 0)
+          this.sendSnapshotChunk(id, pr);
+      }
+    }
     return snapshot;
+  }
+
+  /**
+   * Compacts the log up to `compactTo` (≤ applied) without a snapshot: the application's durable state at or
+   * past `compactTo` is the snapshot, built only when a follower needs one. A held snapshot left behind the
+   * new offset could no longer catch anyone up, and is dropped.
+   */
+  compactLog(compactTo: number): void {
+    this.log.compact(compactTo);
+    if (this.log.snapshot !== undefined && !this.sendableSnapshot()) this.log.snapshot = undefined;
+  }
+
+  /**
+   * The lowest index a compaction may reach without overtaking a snapshot transfer in progress: compacting past
+   * it would leave the follower, once installed, behind the log again, and so on for ever under load.
+   */
+  compactionFloor(): number {
+    let floor = Infinity;
+    if (this.role !== StateRole.Leader) return floor;
+    for (const [id, pr] of this.prs) {
+      if (id !== this.id && pr.state === ProgressState.Snapshot && pr.pendingSnapshot > 0)
+        floor = Math.min(floor, pr.pendingSnapshot);
+    }
+    return floor;
+  }
+
+  /** Drops the held snapshot's bytes when no transfer uses them (they are rebuilt if a follower needs them). */
+  releaseSnapshot(): boolean {
+    if (this.log.snapshot === undefined) return false;
+    if (this.role === StateRole.Leader) {
+      for (const [id, pr] of this.prs) if (id !== this.id && pr.state === ProgressState.Snapshot) return false;
+    }
+    this.log.snapshot = undefined;
+    return true;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -1169,14 +1235,4 @@ function messageBytes(m: Message): number {
   if (m.type === 'MsgApp') return m.entries.reduce((n, e) => n + entrySizeBytes(e), 0);
   if (m.type === 'MsgSnap') return m.data.length;
   return 0;
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

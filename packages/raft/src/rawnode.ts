@@ -42,6 +42,7 @@ export interface GroupStatus {
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
+  /** The newest index a snapshot covers: the held snapshot's, or the log's offset (the state machine's state). */
   readonly snapshotIndex: number;
   readonly firstIndex: number;
   readonly leadTransferee: NodeId;
@@ -98,11 +99,6 @@ export class RawNode {
     return this.raft.term;
   }
 
-  /** The last index the core has handed out to apply (and seen advanced). */
-  applied(): number {
-    return this.raft.log.applied;
-  }
-
   /** Index and term of the entry just before the first one the log holds (the last compacted one). */
   logOffset(): { index: number; term: number } {
     return this.raft.log.offset();
@@ -141,6 +137,46 @@ export class RawNode {
   /** See Raft.compact: the application hands in a snapshot of its state at `index`. */
   compact(index: number, data: Uint8Array, compactTo: number = index): Snapshot {
     return this.mutate(() => this.raft.compact(index, data, compactTo));
+  }
+
+  /** See Raft.compactLog: compaction without a snapshot (the application's durable state covers `compactTo`). */
+  compactLog(compactTo: number): void {
+    this.mutate(() => this.raft.compactLog(compactTo));
+  }
+
+  /** A follower waits for a snapshot that this node does not hold: build one and hand it in with `compact`. */
+  snapshotWanted(): boolean {
+    return this.raft.snapshotWanted;
+  }
+
+  /** See Raft.compactionFloor: no compaction past a snapshot being transferred. */
+  compactionFloor(): number {
+    return this.raft.compactionFloor();
+  }
+
+  /** See Raft.releaseSnapshot: forget the held snapshot's bytes when no transfer uses them. */
+  releaseSnapshot(): boolean {
+    return this.raft.releaseSnapshot();
+  }
+
+  /** The index the core handed out for applying up to (the state machine may be ahead after a restart). */
+  appliedIndex(): number {
+    return this.raft.log.applied;
+  }
+
+  /** Bytes of the log held in memory (RaftLog.byteSize). */
+  logBytes(): number {
+    return this.raft.log.byteSize();
+  }
+
+  /** See RaftLog.byteSizeAfter. */
+  logBytesAfter(index: number): number {
+    return this.raft.log.byteSizeAfter(index);
+  }
+
+  /** See RaftLog.compactIndexForBytes. */
+  compactIndexForBytes(maxBytes: number): number {
+    return this.raft.log.compactIndexForBytes(maxBytes);
   }
 
   hasReady(): boolean {
@@ -220,7 +256,8 @@ export class RawNode {
       commit: r.log.committed,
       applied: r.log.applied,
       lastIndex: r.log.lastIndex(),
-      snapshotIndex: r.log.snapshot?.index ?? 0,
+      // The last compacted entry: what a follower behind it needs a snapshot for (none is held in between).
+      snapshotIndex: Math.max(r.log.snapshot?.index ?? 0, r.log.offset().index),
       firstIndex: r.log.firstIndex(),
       leadTransferee: r.leadTransferee,
       progress,

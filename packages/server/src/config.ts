@@ -8,7 +8,7 @@
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
  *                       leader_balance_interval_ms, leader_balance_tolerance
  *   [cluster.raft]      rpc_addr, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
- *                       snapshot_threshold, tick_ms, log_writer_thread
+ *                       snapshot_threshold, log_bytes_max, tick_ms, log_writer_thread
  *   [cluster.sharding]  num_user_shards, num_shared_shards
  *   [[cluster.members]] node_id, rpc_addr, api_addr             (every member, this node included)
  *   [debug]             admin_endpoints (default false: the fault-injection endpoints of admin.ts answer 404)
@@ -56,8 +56,10 @@ export interface RaftSettings {
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMinMs: number;
   readonly electionTimeoutMaxMs: number;
-  /** Entries applied since the last snapshot before the next one is taken. */
+  /** Entries applied since the last log compaction before the next one. */
   readonly snapshotThreshold: number;
+  /** Bytes of Raft log one group holds in memory before it is compacted (down to half of it). */
+  readonly logBytesMax: number;
   readonly tickMs: number;
   /**
    * raft.db is written by a worker thread (default true), so its fsync does not block the event loop; false writes
@@ -134,6 +136,7 @@ export const configDefaults = {
   electionTimeoutMinMs: 300,
   electionTimeoutMaxMs: 500,
   snapshotThreshold: 10_000,
+  logBytesMax: 32 * 1024 * 1024,
   tickMs: 100,
   numUserShards: 32,
   numSharedShards: 1,
@@ -161,6 +164,9 @@ export const configLimits = {
   electionTimeoutMsMax: 600_000,
   snapshotThresholdMin: 1,
   snapshotThresholdMax: 1_000_000_000,
+  /** Compacted down to half: at least the inflight window (8 MiB), or a follower that keeps up could be cut off. */
+  logBytesMaxMin: 16 * 1024 * 1024,
+  logBytesMaxMax: 64 * 1024 * 1024 * 1024,
   numUserShardsMax: 256,
   numSharedShardsMax: 16,
   membersMax: 64,
@@ -277,6 +283,7 @@ const SECTIONS = {
     election_timeout_min_ms: INT,
     election_timeout_max_ms: INT,
     snapshot_threshold: INT,
+    log_bytes_max: INT,
     tick_ms: INT,
     log_writer_thread: BOOL,
   },
@@ -783,6 +790,11 @@ function readRaft(r: SettingsReader): RaftSettings {
     max: configLimits.snapshotThresholdMax,
     defaultValue: configDefaults.snapshotThreshold,
   });
+  const logBytesMax = r.integer(k('log_bytes_max'), {
+    min: configLimits.logBytesMaxMin,
+    max: configLimits.logBytesMaxMax,
+    defaultValue: configDefaults.logBytesMax,
+  });
   // The core counts time in ticks: a heartbeat shorter than a tick could not be sent on time, and the
   // election window must open after a heartbeat and have a width, or every follower campaigns at once.
   const ordered = (lo: string, loValue: number, hi: string, hiValue: number, relation: 'at least' | 'greater than') => {
@@ -812,6 +824,7 @@ function readRaft(r: SettingsReader): RaftSettings {
     electionTimeoutMinMs,
     electionTimeoutMaxMs,
     snapshotThreshold,
+    logBytesMax,
     tickMs,
     logWriterThread,
   };

@@ -96,6 +96,9 @@ export interface DriverStatus {
   readonly log_write_ms_mean: number;
   readonly log_write_ms_p99: number;
   readonly log_write_ms_max: number;
+  /** Snapshots this node built for followers behind a compacted log, and snapshots it installed (since start). */
+  readonly snapshots_built: number;
+  readonly snapshots_installed: number;
 }
 
 /**
@@ -296,6 +299,7 @@ async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log
     },
     snapshotThreshold: c.raft.snapshotThreshold,
     logWrites: c.raft.logWriterThread ? 'worker' : 'sync',
+    logBytesMax: c.raft.logBytesMax,
     leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
   });
@@ -490,6 +494,8 @@ function driverStatus(manager: RaftManager): DriverStatus {
     log_write_ms_mean: w.writeMsMean,
     log_write_ms_p99: w.writeMsP99,
     log_write_ms_max: w.writeMsMax,
+    snapshots_built: manager.stats.snapshotsTaken,
+    snapshots_installed: manager.stats.snapshotsInstalled,
   };
 }
 

@@ -155,6 +155,7 @@ test('a [cluster] section means cluster mode, with the raft and sharding default
     electionTimeoutMinMs: 300,
     electionTimeoutMaxMs: 500,
     snapshotThreshold: 10_000,
+    logBytesMax: 32 * 1024 * 1024,
     tickMs: 100,
     logWriterThread: true,
   });

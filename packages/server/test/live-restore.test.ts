@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { DataStore, StateMachines, encodeCommand } from '@kalam/kalamdb';
+import { DataStore, SnapshotWriter, StateMachines, encodeCommand, snapshotRecords } from '@kalam/kalamdb';
 import type { UserDataCommand, UserDataStateMachine } from '@kalam/kalamdb';
 
 import { LiveClient, createApiServer, parseConfig, startNode } from '../src/index.js';
@@ -116,13 +116,18 @@ test('a snapshot restore under a subscriber: caught up from the change log, or e
     'a change log that no longer reaches the cursor ends the subscription with RESUME_UNAVAILABLE',
     async () => {
       const snap = ahead([cmd('Insert', 4, shard.lastSeq() + 1)]);
-      const state = JSON.parse(new TextDecoder().decode(snap.data)) as {
-        state: { changeLog: Record<string, unknown> };
-      };
-      // As if the leader had trimmed everything up to its high-water mark.
-      state.state.changeLog['trimmedSeq'] = state.state.changeLog['lastSeq'];
-      state.state.changeLog['entries'] = [];
-      shard.restore({ ...snap, data: new TextEncoder().encode(JSON.stringify(state)) });
+      // As if the leader had trimmed everything up to its high-water mark: the state record rewritten, the rows
+      // pages kept, the snapshot written again (its checksum covers every record).
+      const out = new SnapshotWriter(shard.groupId);
+      for (const record of snapshotRecords(snap.data, shard.groupId)) {
+        if (record['kind'] === 'state') {
+          const changeLog = (record['state'] as { changeLog: Record<string, unknown> }).changeLog;
+          changeLog['trimmedSeq'] = changeLog['lastSeq'];
+          changeLog['entries'] = [];
+        }
+        out.record(record);
+      }
+      shard.restore({ ...snap, data: out.finish() });
       await sub.waitFor((s) => s.ended, WAIT_MS);
       assert.equal(sub.errors[0]?.code, 'RESUME_UNAVAILABLE');
     },

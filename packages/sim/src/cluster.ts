@@ -414,8 +414,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
         n.pendingWrite = { writes, done }; // one fsync covers every group's writes of the turn (group commit)
         this.schedule(n.fsyncMs, { kind: 'fsync', node: n.id, epoch: n.epoch });
       },
-      compact: (groupId, snapshot, offsetIndex, offsetTerm) =>
-        n.disk.compact(groupId, snapshot, offsetIndex, offsetTerm),
+      compactLog: (groupId, offsetIndex, offsetTerm) => n.disk.compactLog(groupId, offsetIndex, offsetTerm),
     };
   }
 

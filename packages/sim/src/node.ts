@@ -3,7 +3,7 @@
  * applied (what the checkers compare across nodes), kept with its applied index on the node's disk — as data.db
  * keeps a group's state and index in one transaction — so it survives a crash, like the raft.db image.
  */
-import type { AppliedEntry, GroupSpec, StateMachine } from '@kalam/multiraft';
+import type { AppliedEntry, GroupSpec, SnapshotBuilder, StateMachine } from '@kalam/multiraft';
 import type { Entry, NodeId } from '@kalam/raft';
 import { entryKey } from './cluster.js';
 import { SimProcess } from './process.js';
@@ -37,6 +37,9 @@ export interface SnapshotState {
   /** Filler so that snapshots span several chunks. */
   readonly pad: string;
 }
+
+/** Driver turns a digest machine's snapshot takes to build (snapshotBuilder). */
+const SNAPSHOT_BUILD_STEPS = 3;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -76,9 +79,33 @@ export class DigestMachine implements StateMachine {
     return this.state.appliedIndex;
   }
 
+  /** Each apply is durable at once here (the state is the node's disk image, which survives a crash). */
+  sync(): number {
+    return this.state.appliedIndex;
+  }
+
   snapshot(): Uint8Array {
     const pad = 'x'.repeat(this.observer.snapshotPadChars());
     return encodeSnapshot({ ...this.state, index: this.state.appliedIndex, pad });
+  }
+
+  /**
+   * The snapshot in slices, as a large state machine builds one beside its applies: the state is read as of now, and
+   * the bytes come out after a few driver turns, during which the group applies on (the driver must hand in the
+   * snapshot of the index it began at, and not compact past it meanwhile).
+   */
+  snapshotBuilder(): SnapshotBuilder {
+    const view = { ...this.state, index: this.state.appliedIndex };
+    let steps = 0;
+    return {
+      index: view.index,
+      step: () => (++steps < SNAPSHOT_BUILD_STEPS ? undefined : encodeSnapshot({ ...view, pad: this.pad() })),
+      close: () => undefined,
+    };
+  }
+
+  private pad(): string {
+    return 'x'.repeat(this.observer.snapshotPadChars());
   }
 
   restore(snapshot: { index: number; term: number; data: Uint8Array }): void {

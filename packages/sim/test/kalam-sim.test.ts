@@ -1,5 +1,5 @@
 // What this proves: the Kalam-level simulator (whole clusters of real kalamdb state machines under crashes
-// that lose data.db, partitions and a lossy network) is deterministic (one seed, one trace); clean seeds of
+// that roll data.db back to its last sync, partitions and a lossy network) is deterministic (one seed, one trace); clean seeds of
 // 3 and 5 nodes converge to byte-equal state per group and leave a linearizable client history while doing
 // real work under real faults; and it has teeth — each bug planted in the driver through the test-only
 // switch is reported within a stated number of seeds, by the check that guards the broken property.
@@ -24,6 +24,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
   let writesOk = 0;
   let partitions = 0;
   let restoredOnBoot = 0;
+  let installed = 0;
   let ddl = 0;
   for (let seed = 1; seed <= 6; seed++) {
     const r = await runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 600 });
@@ -35,6 +36,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
     writesOk += r.stats.writes + r.stats.cas;
     partitions += r.stats.partitions;
     restoredOnBoot += r.stats.snapshotsRestoredOnBoot;
+    installed += r.stats.snapshotsInstalled;
     ddl += r.stats.ddlDuringFaults;
   }
   // The runs did real work under real faults, or passing would mean nothing.
@@ -42,7 +44,10 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
   assert.ok(partitions > 3, `partitions ${partitions}`);
   assert.ok(opsOk > 500, `ok calls ${opsOk}`);
   assert.ok(writesOk > 300, `writes and cas ${writesOk}`);
-  assert.ok(restoredOnBoot > 5, `snapshots restored into a fresh data.db ${restoredOnBoot}`);
+  // Snapshots from leaders are installed often; a restart restores a stored one only when a machine crash (data.db
+  // back to its last sync) follows an install before the next sync — rare since compaction stores none ([M8] §3).
+  assert.ok(installed > 5, `snapshots installed from leaders ${installed}`);
+  assert.ok(restoredOnBoot > 0, `snapshots restored into a data.db on boot ${restoredOnBoot}`);
   assert.ok(ddl > 10, `schema changes and writes to new tables during the faults ${ddl}`);
 });
 
@@ -51,10 +56,15 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
  * driver's that only a state machine of real rows shows, and issue M6's two, brought back behind their switches.
  * (The core's bugs and the driver's other three are the Raft-level simulator's: simulator.test.ts.)
  */
+// skipRestoreOnBoot and uncheckedCommands: 12 seeds since log compaction stopped storing snapshots ([M8] §3), which
+// changed every trace. A restart now restores a stored snapshot only when a machine crash (data.db back to its last
+// sync) follows a snapshot install before any group's next sync — a narrow window — where before every loss of
+// data.db restored from raft.db's snapshots; and the careless client's statements that stop a node under
+// uncheckedCommands come up first at seed 11 of the new traces (at seed 2 before). Both are first reported at seed 11.
 const PLANTED: { bug: KalamPlantedBug; withinSeeds: number; invariants: string[] }[] = [
-  { bug: 'skipRestoreOnBoot', withinSeeds: 8, invariants: ['state-digest', 'linearizability'] },
+  { bug: 'skipRestoreOnBoot', withinSeeds: 12, invariants: ['state-digest', 'linearizability'] },
   { bug: 'applyForwardedTwice', withinSeeds: 8, invariants: ['linearizability', 'state-digest'] },
-  { bug: 'uncheckedCommands', withinSeeds: 8, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
+  { bug: 'uncheckedCommands', withinSeeds: 12, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
   { bug: 'restoreDropsOtherTables', withinSeeds: 8, invariants: ['state-digest', 'linearizability', 'table-rows'] },
 ];
 

@@ -114,6 +114,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'UNKNOWN_GROUP':
     case 'BAD_REQUEST':
     case 'LOG_CORRUPT':
+    case 'STATE_BEHIND_LOG':
       return new KalamError('INTERNAL_ERROR', err.message, details, { cause: err });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What every Kalam state machine shares: apply a batch in ONE data.db transaction, skipping entries at or
  * below the group's stored applied index (a replay after a crash), each command inside its own savepoint so
- * that it applies whole or not at all; snapshot = the group's whole state; restore = replace it atomically.
+ * that it applies whole or not at all; snapshot = the group's whole state as a stream of bounded records
+ * (snapshot-format.ts); restore = replace it atomically, a record at a time.
  *
  * Apply is total. Whatever an entry holds — bytes that do not decode, a command an older version or a planner bug let
  * through (validate.ts decides, with the same rules the planner used), a row the table refuses — every replica
@@ -15,11 +16,12 @@ import Database from 'better-sqlite3';
 
 import type { AppliedEntry, StateMachine } from '@kalam/multiraft';
 import { SqlError } from '@kalam/sql';
-import { CommandCodecError, canonicalJson, decodeCommand } from '../codec.js';
+import { CommandCodecError, decodeCommand } from '../codec.js';
 import { ColdStoreError } from '../cold/store.js';
 import type { ErrorResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { TableNameError } from '../tables.js';
+import { SnapshotFormatError, SnapshotWriter, snapshotRecords } from './snapshot-format.js';
 
 /** A deterministic refusal: becomes `{type: 'Error', code, message}` on every node. */
 export class ApplyError extends Error {
@@ -101,11 +103,7 @@ export interface StateMachineOptions {
   readonly restoreDropsOtherTables?: boolean;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** The snapshot format of every Kalam state machine: version 2 since table incarnations. */
-export const SNAPSHOT_VERSION = 2;
+export { SNAPSHOT_VERSION, SnapshotFormatError } from './snapshot-format.js';
 
 export abstract class KalamStateMachine<C extends { readonly type: string }, R> implements StateMachine {
   /** Decoded commands by entry bytes: canApply and apply look at the same entry, decoding it once. */
@@ -120,10 +118,16 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
   /** The command of this group kind that `value` is (validate.ts), or an ApplyError('INVALID'). */
   protected abstract check(value: unknown): C;
   protected abstract applyCommand(cmd: C, entry: AppliedEntry): R;
-  /** The group's whole state as plain data. */
+  /** The group's state as plain data (the first record of its snapshot; a data group's rows follow it in pages). */
   protected abstract exportState(): unknown;
-  /** Replaces the group's whole state (inside a transaction). */
-  protected abstract importState(state: unknown): void;
+  /**
+   * Replaces the group's whole state (inside a transaction) by the first record's, and the records that follow it in
+   * the snapshot (a data group's row pages), read one at a time.
+   */
+  protected abstract importState(state: unknown, rest: Iterator<Record<string, unknown>>): void;
+
+  /** The snapshot's records after the state record (a data group's row pages); none by default. */
+  protected exportMoreRecords(_w: SnapshotWriter): void {}
 
   /**
    * Work a valid command causes before it applies, kept even when the command itself is then refused (outside its
@@ -204,21 +208,37 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     return this.store.appliedIndex(this.groupId);
   }
 
-  snapshot(): Uint8Array {
-    const state = this.exportState();
-    return encoder.encode(canonicalJson({ version: SNAPSHOT_VERSION, groupId: this.groupId, state }));
+  /** data.db made durable (DataStore.sync: one fsync for every group of the node). */
+  sync(): number {
+    this.store.sync();
+    return this.appliedIndex();
   }
 
+  /** The snapshot: the state record, then the group's other records (snapshot-format.ts). */
+  snapshot(): Uint8Array {
+    const w = new SnapshotWriter(this.groupId);
+    w.record({ kind: 'state', state: this.exportState() });
+    this.exportMoreRecords(w);
+    return w.finish();
+  }
+
+  /**
+   * Installs a snapshot in one transaction, a record at a time. A corrupt, truncated or foreign snapshot is refused
+   * (SnapshotFormatError) before anything changes.
+   */
   restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
-    const s = JSON.parse(decoder.decode(snapshot.data)) as { version: number; groupId: number; state: unknown };
-    if (s.version !== SNAPSHOT_VERSION || s.groupId !== this.groupId) {
-      throw new Error(
-        `a snapshot of group ${s.groupId} in format ${s.version} cannot restore group ${this.groupId} ` +
-          `(format ${SNAPSHOT_VERSION})`,
-      );
+    const records = snapshotRecords(snapshot.data, this.groupId)[Symbol.iterator]();
+    const first = records.next();
+    if (first.done === true || first.value['kind'] !== 'state') {
+      throw new SnapshotFormatError(`the snapshot of group ${this.groupId} does not start with its state record`);
     }
     this.store.transaction(() => {
-      this.importState(s.state);
+      this.importState(first.value['state'], records);
+      if (records.next().done !== true) {
+        throw new SnapshotFormatError(
+          `the snapshot of group ${this.groupId} has records its state machine does not read`,
+        );
+      }
       this.store.markApplied(this.groupId, snapshot.index, snapshot.term);
     });
   }

@@ -5,7 +5,9 @@
  *
  * Prints one line {"event":"ready",...} on stdout when it serves. SIGTERM: transfer leadership, stop, exit 0.
  */
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeId } from '@kalam/raft';
 import type { RaftTiming } from '../../src/index.js';
@@ -29,7 +31,8 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as KvNodeConfig;
   const machines = new Map<number, KvStateMachine>();
   const groups = kalamGroups(config.groups ?? 36).map((g) => {
-    const sm = new KvStateMachine();
+    mkdirSync(config.dataDir, { recursive: true });
+    const sm = new KvStateMachine(join(config.dataDir, `kv-${g.id}.json`));
     machines.set(g.id, sm);
     return { ...g, stateMachine: sm };
   });

@@ -1,10 +1,12 @@
 /**
- * The key-value state machine the multiraft tests and benchmark host: a map per group, kept in memory.
- * Being in memory, it is rebuilt after a restart from the group's snapshot and the log after it, which is
- * exactly what a state machine without its own durable store must rely on.
+ * The key-value state machine the multiraft tests and benchmark host: a map per group, kept in memory. The log is
+ * compacted up to what `sync` makes durable (the StateMachine contract), so a machine that must survive its process
+ * (kv-node) is given a file: `sync` writes the whole map there (atomically: a temporary file, fsync, rename) and a
+ * new machine over the same file starts from it. Without a file it lives as long as the object (in-process tests).
  *
  * Commands are JSON: {k, v} sets a key and answers {index, previous}.
  */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import type { AppliedEntry, StateMachine } from '../../src/index.js';
 
 const decoder = new TextDecoder();
@@ -18,7 +20,15 @@ export interface KvCommand {
 export class KvStateMachine implements StateMachine {
   private map = new Map<string, string>();
   private applied = 0;
+  private synced = 0;
   applyCount = 0;
+
+  constructor(private readonly file?: string) {
+    if (file === undefined || !existsSync(file)) return;
+    const s = JSON.parse(readFileSync(file, 'utf8')) as { applied: number; entries: [string, string][] };
+    this.map = new Map(s.entries);
+    this.applied = this.synced = s.applied;
+  }
 
   apply(entries: readonly AppliedEntry[]): unknown[] {
     return entries.map((e) => {
@@ -35,6 +45,20 @@ export class KvStateMachine implements StateMachine {
 
   appliedIndex(): number {
     return this.applied;
+  }
+
+  sync(): number {
+    if (this.file === undefined || this.synced === this.applied) return (this.synced = this.applied);
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, this.snapshot());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    return (this.synced = this.applied);
   }
 
   snapshot(): Uint8Array {

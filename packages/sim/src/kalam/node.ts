@@ -3,8 +3,9 @@
  * kalamdb state machine over its own data.db, and on top the same executor (RaftExecutor) and SQL engine that
  * `kalam serve` puts behind its HTTP API. data.db lives in memory and survives a crash, as the file does: a restart
  * opens it again, restores each group whose durable snapshot is ahead of it and replays the committed entries after
- * its applied index. Now and then a crash loses data.db alone; the next life rebuilds it from raft.db's snapshots and
- * entries (which is why apply must be idempotent and snapshots must carry every row). A disk loss (`wipe`) loses
+ * its applied index. Now and then a crash is a machine's (power lost): data.db loses what it had not made durable —
+ * it comes back as it was at its last sync (DataStore.sync: the Raft log is compacted only up to that), and the next
+ * life replays raft.db's entries after it (which is why apply must be idempotent). A disk loss (`wipe`) loses
  * raft.db too: the node comes back empty, recovers (Raft.recovering) and rejoins by snapshot.
  */
 import { createHash } from 'node:crypto';
@@ -42,8 +43,10 @@ export class KalamNode extends SimProcess {
   readonly layout: GroupId[];
   private store: DataStore | undefined;
   private dataDir = '';
-  /** Set by the simulation before a crash: whether data.db goes with the process. */
+  /** Set by the simulation before a crash: whether data.db loses what it had not synced (a machine crash). */
   loseDataOnCrash = false;
+  /** data.db as durable at its last sync: what a machine crash leaves of it. */
+  private syncedImage: Buffer | undefined;
   private lives = 0;
 
   constructor(
@@ -63,10 +66,14 @@ export class KalamNode extends SimProcess {
    */
   groupSpecs(): GroupSpec[] {
     if (this.store === undefined) {
-      const dataDir = join(this.host.dir, `n${this.id}-life${++this.lives}`);
-      mkdirSync(dataDir, { recursive: true });
-      this.store = DataStore.open(':memory:');
-      this.dataDir = dataDir;
+      if (this.syncedImage === undefined || this.dataDir === '') {
+        const dataDir = join(this.host.dir, `n${this.id}-life${++this.lives}`);
+        mkdirSync(dataDir, { recursive: true });
+        this.dataDir = dataDir;
+      }
+      const store = DataStore.open(this.syncedImage ?? ':memory:');
+      store.onSync = () => void (this.syncedImage = store.db.serialize());
+      this.store = store;
     }
     this.machines = new StateMachines(this.store, this.sharding, {
       ...this.host.machineOptions,
@@ -138,14 +145,17 @@ export class KalamNode extends SimProcess {
   }
 
   /**
-   * The process dies. data.db keeps what was applied (each apply is one SQLite transaction), unless
-   * `loseDataOnCrash`: then data.db alone is gone (deleted, or a disk of its own lost) and the next life rebuilds
-   * it from raft.db.
+   * The process dies. data.db keeps what was applied (each apply is one SQLite transaction, and the file outlives
+   * the process), unless `loseDataOnCrash` (the machine went down): then it keeps only what its last sync made
+   * durable, and the next life replays the rest from raft.db. The flushed files stay (they are fsynced on write).
    */
   override crash(): void {
     super.crash();
     this.jobs = undefined; // its pass, if any, waits on promises of the ended life that never settle
-    if (this.loseDataOnCrash) this.close();
+    if (this.loseDataOnCrash) {
+      this.store?.close();
+      this.store = undefined;
+    }
   }
 
   /** Closes raft.db at the end of the run. */
@@ -157,6 +167,8 @@ export class KalamNode extends SimProcess {
   close(): void {
     this.store?.close();
     this.store = undefined;
+    this.syncedImage = undefined;
+    this.dataDir = '';
     if (this.lives > 0) rmSync(join(this.host.dir, `n${this.id}-life${this.lives}`), { recursive: true, force: true });
   }
 }

@@ -128,10 +128,12 @@ function loadedGroup(before, after) {
  * whose leader did not answer, is not caught up yet.
  */
 function caughtUp(others, rejoined, rejoinedId) {
-  if (rejoined.groups.length === 0) return false;
-  const byNode = new Map(others.filter((s) => s.groups.length > 0).map((s) => [s.node_id, s]));
+  // A node still starting may answer with an error body (no `groups`): not caught up yet.
+  const has = (s) => Array.isArray(s?.groups) && s.groups.length > 0;
+  if (!has(rejoined)) return false;
+  const byNode = new Map(others.filter(has).map((s) => [s.node_id, s]));
   const mine = new Map(rejoined.groups.map((g) => [g.name, g.applied_index]));
-  const anyView = others.find((s) => s.groups.length > 0);
+  const anyView = others.find(has);
   if (anyView === undefined) return false;
   return anyView.groups.every((g) => {
     if (g.leader === rejoinedId) return true;

@@ -2,7 +2,7 @@
 // `kalam serve` processes, JSON calls to a node's HTTP API, the cluster status of every node (elections seen as the
 // growth of the term sum, leaders, applied indexes, the driver's timing), and one client's bulk load of ~1 KB rows
 // by multi-row INSERTs.
-/* global fetch, AbortSignal */
+/* global fetch, AbortController, AbortSignal */
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 
@@ -197,4 +197,37 @@ export async function loadRows({ url, auth, table, rows, batch, bytes, onProgres
 /** The number of failures in a by-code tally. */
 export function failureCount(failures) {
   return Object.values(failures).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * An AbortController that SIGINT and SIGTERM abort, saying once what stopping means (`what`), so a benchmark's
+ * `finally` blocks stop its nodes and remove their data on Ctrl-C.
+ */
+export function abortOnSignals(progress, what) {
+  const abort = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      if (!abort.signal.aborted) progress(`${signal}: ${what}`);
+      abort.abort();
+    });
+  }
+  return abort;
+}
+
+/**
+ * Runs a benchmark's `run()`; after an interruption (whatever `run` threw then: its nodes got the signal too) it
+ * says so and exits 130 with no results, otherwise it returns what `run` measured or rethrows.
+ */
+export async function runUnlessInterrupted(run, abort, progress) {
+  let measured;
+  try {
+    measured = await run();
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  }
+  if (abort.signal.aborted) {
+    progress('interrupted: no results');
+    process.exit(130);
+  }
+  return measured;
 }

@@ -16,7 +16,6 @@
 //   bench/results/data-size[-NAME].json; --quick: 2,000 rows by default and no results file. --snapshot-threshold
 //   sets every node's `cluster.raft.snapshot_threshold` (default: the config's default). Every node process and the
 //   data folders are removed on success, on failure and on Ctrl-C.
-/* global AbortController */
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -35,6 +34,8 @@ import {
   sqlOutcome,
   sqlRows,
   termSum,
+  abortOnSignals,
+  runUnlessInterrupted,
 } from '../cluster.mjs';
 import { machine, percentile, printTable, writeResults } from '../lib.mjs';
 import { RSS_SAMPLE_MS, RssSampler, rssText } from '../rss.mjs';
@@ -89,13 +90,7 @@ const { configDefaults } = await import('@kalam/server');
 const root = basicAuth('root', ROOT_PASSWORD);
 const names = [1, 2, 3].map((id) => `node ${id}`);
 
-const abort = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (!abort.signal.aborted) progress(`${signal}: stopping the nodes and removing their data`);
-    abort.abort();
-  });
-}
+const abort = abortOnSignals(progress, 'stopping the nodes and removing their data');
 let nodes;
 // The last resort when the process ends some other way (an uncaught error): the nodes die with it, the data goes.
 process.on('exit', () => {
@@ -350,17 +345,7 @@ async function run() {
 
 const startedAt = new Date().toISOString();
 const loadStart = loadavg();
-let measured;
-try {
-  measured = await run();
-} catch (error) {
-  // After Ctrl-C a step may fail because its nodes got the signal too: that is the interruption, not a bug.
-  if (!abort.signal.aborted) throw error;
-}
-if (abort.signal.aborted) {
-  progress('interrupted: no results');
-  process.exit(130);
-}
+const measured = await runUnlessInterrupted(run, abort, progress);
 
 const { load, catchUp, count } = measured;
 const rejoined = `node ${catchUp.node}`;

@@ -9,11 +9,18 @@
 // Usage: node bench/scale/run.mjs [--clients N] [--duration S] [--op write|read|mixed] [--label NAME] [--json]
 //   [--quick]   (also `kalam bench scale`; needs `make build`; writes bench/results/scale[-NAME].json; --quick: 16
 //   clients for 3 s, no results file). The nodes and their folders are removed on success, failure and Ctrl-C.
-/* global AbortController */
 import { setMaxListeners } from 'node:events';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { allStatuses, basicAuth, loadHarness, settledTermSum, termSum } from '../cluster.mjs';
+import {
+  abortOnSignals,
+  allStatuses,
+  basicAuth,
+  loadHarness,
+  runUnlessInterrupted,
+  settledTermSum,
+  termSum,
+} from '../cluster.mjs';
 import { Connection, runWindow } from '../etcd/load.mjs';
 import { machine, percentile, printTable, writeResults } from '../lib.mjs';
 import { RSS_SAMPLE_MS, RssSampler, rssText } from '../rss.mjs';
@@ -66,14 +73,8 @@ const { KalamNodes, ROOT_PASSWORD } = await loadHarness(BENCH);
 const root = basicAuth('root', ROOT_PASSWORD);
 const names = [1, 2, 3].map((id) => `node ${id}`);
 
-const abort = new AbortController();
+const abort = abortOnSignals(progress, 'stopping the clients and the nodes, removing their data');
 setMaxListeners(CLIENTS + 10, abort.signal);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (!abort.signal.aborted) progress(`${signal}: stopping the clients and the nodes, removing their data`);
-    abort.abort();
-  });
-}
 
 /** An error's code: the server's (KalamReplyError), the socket's (ECONNRESET, …), or `client: <message>`. */
 function codeOf(error) {
@@ -164,16 +165,7 @@ async function run() {
 
 const startedAt = new Date().toISOString();
 const loadStart = loadavg();
-let measured;
-try {
-  measured = await run();
-} catch (error) {
-  if (!abort.signal.aborted) throw error;
-}
-if (abort.signal.aborted) {
-  progress('interrupted: no results');
-  process.exit(130);
-}
+const measured = await runUnlessInterrupted(run, abort, progress);
 
 const { window, failures, rss, elections } = measured;
 const sorted = [...window.latenciesMs].sort((a, b) => a - b);

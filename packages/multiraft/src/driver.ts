@@ -621,6 +621,17 @@ export class RaftDriver {
     return new Promise((resolve) => this.afterWrite.push(resolve));
   }
 
+  /**
+   * Waits until no write is in flight — the core must not change while one is — within the request's deadline (a
+   * write that never completes, a disk that hangs, ends in TIMEOUT, not a request that waits for ever); fails with
+   * SHUTTING_DOWN when the node stopped meanwhile. A loop: whatever ran between the write's completion and this
+   * continuation (a timer, another completion) may have started the next write.
+   */
+  private async untilWritable(g: GroupRuntime, deadline: number): Promise<void> {
+    while (this.writing !== undefined) await this.withDeadline(this.writable(), deadline, () => undefined, g);
+    this.checkOpen();
+  }
+
   /** A write that completed after its turn returned (the simulator's disk): finish that turn. */
   private persisted(readies: readonly [GroupRuntime, Ready][]): void {
     if (this.stopped) return;
@@ -830,9 +841,8 @@ export class RaftDriver {
     command: Uint8Array,
     deadline: number,
   ): Promise<{ index: number; response: unknown }> {
-    // A loop: whatever ran between the write's completion and this continuation (a timer, another completion)
-    // may have started the next write, and the core must not change while one is in flight.
-    while (this.writing !== undefined) await this.writable();
+    // Only when a write is in flight: otherwise the proposal is placed in this call, before the caller's next turn.
+    if (this.writing !== undefined) await this.untilWritable(g, deadline);
     if (!g.isLeader()) {
       // It stepped down while the write was in progress: refused before anything was appended.
       const lead = g.raw.leader();
@@ -1002,7 +1012,7 @@ export class RaftDriver {
     const deadline = this.clock.now() + (options.timeoutMs ?? 3 * this.ticks.electionTickMax * this.ticks.tickMs);
     const target = to ?? this.bestTransferee(g);
     if (target === undefined) throw new MultiRaftError('TRANSFER_FAILED', 'no follower to transfer to', { groupId });
-    while (this.writing !== undefined) await this.writable(); // see proposeLocal
+    if (this.writing !== undefined) await this.untilWritable(g, deadline);
     try {
       g.raw.transferLeader(target);
     } catch (err) {
@@ -1302,6 +1312,10 @@ export class RaftDriver {
     this.stopped = true;
     this.cancelBalanceRound?.();
     this.writing = undefined;
+    // What waited for the write in flight wakes now and finds the node stopped (untilWritable), instead of never.
+    const waiting = this.afterWrite;
+    this.afterWrite = [];
+    for (const next of waiting) next();
     const err = new MultiRaftError('SHUTTING_DOWN', 'the node is shutting down');
     for (const g of this.groupList) {
       g.failAll(err);

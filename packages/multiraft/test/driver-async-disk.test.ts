@@ -1,7 +1,8 @@
 // What this proves: RaftDriver over a disk whose writes complete later (the simulator's, a slow fsync) — a
 // proposal or a leadership transfer that arrives while a write is in progress waits for it and then goes on,
 // instead of waiting forever (found by `kalam sim --kalam --seed 93`: a statement at a node that had just
-// become leader in the middle of a write never answered).
+// become leader in the middle of a write never answered) — and that the wait ends: at the request's deadline when
+// the write never completes (a disk that hangs), at once with SHUTTING_DOWN when the node stops during it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -43,11 +44,14 @@ function slowDiskNode(): {
   pending: () => number;
   completeWrite: () => void;
   runSoon: () => void;
+  /** Moves the clock on by `ms` and fires the timers (deadlines) that came due. */
+  advance: (ms: number) => void;
 } {
   const store = LogStore.open({ path: ':memory:', groupIds: [1] });
   const writes: { writes: readonly GroupWrite[]; done: () => void }[] = [];
   const soon: (() => void)[] = [];
   let now = 0;
+  let timers: { at: number; fn: () => void }[] = [];
   const sm = new Counter();
   const driver = new RaftDriver({
     nodeId: nodeId(1),
@@ -68,8 +72,13 @@ function slowDiskNode(): {
     },
     clock: {
       now: () => now,
-      // No deadline fires in this test: a proposal that hangs shows as one never answered.
-      after: () => () => undefined,
+      // A deadline fires only when a test moves the clock (advance): until then a proposal that hangs shows as
+      // one never answered.
+      after: (ms, fn) => {
+        const timer = { at: now + ms, fn };
+        timers.push(timer);
+        return () => (timers = timers.filter((t) => t !== timer));
+      },
       soon: (fn) => soon.push(fn),
     },
   });
@@ -86,6 +95,12 @@ function slowDiskNode(): {
     },
     runSoon: () => {
       for (let i = 0; i < 100 && soon.length > 0; i++) soon.shift()!();
+    },
+    advance: (ms) => {
+      now += ms;
+      const due = timers.filter((t) => t.at <= now);
+      timers = timers.filter((t) => t.at > now);
+      for (const t of due) t.fn();
     },
   };
 }
@@ -126,4 +141,40 @@ test('several proposals queued behind one write are all answered, in order', asy
   await settle(n);
   assert.deepEqual(answers, [1, 2, 3]);
   assert.deepEqual(n.sm.seen, ['a', 'b', 'c']);
+});
+
+test('a proposal waiting for a write that never completes fails with TIMEOUT at its deadline', async () => {
+  const n = slowDiskNode();
+  n.driver.tick();
+  n.runSoon();
+  assert.ok(n.driver.isWriting(), 'the election write is in progress, and stays so (the disk hangs)');
+  let outcome: unknown = 'pending';
+  void n.driver.propose(1, new TextEncoder().encode('x'), { timeoutMs: 1_000 }).then(
+    () => (outcome = 'applied'),
+    (err: unknown) => (outcome = (err as { code?: string }).code),
+  );
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  n.advance(999);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(outcome, 'pending', 'still within its deadline');
+  n.advance(1);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(outcome, 'TIMEOUT');
+  assert.deepEqual(n.sm.seen, [], 'nothing was proposed');
+});
+
+test('a proposal waiting for a write fails with SHUTTING_DOWN when the node stops during the write', async () => {
+  const n = slowDiskNode();
+  n.driver.tick();
+  n.runSoon();
+  assert.ok(n.driver.isWriting());
+  let outcome: unknown = 'pending';
+  void n.driver.propose(1, new TextEncoder().encode('x')).then(
+    () => (outcome = 'applied'),
+    (err: unknown) => (outcome = (err as { code?: string }).code),
+  );
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  n.driver.stop();
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  assert.equal(outcome, 'SHUTTING_DOWN');
 });

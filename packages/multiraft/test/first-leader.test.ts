@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { kvCommand } from './support/kv-state-machine.js';
 import { GROUP, oneGroupCluster } from './support/managers.js';
 
-test('proposals made before the first election wait for its leader and are applied', async (t) => {
+// A bound of its own, far above its usual 6 s: a hang fails here, with its message, instead of at the runner's.
+test('proposals made before the first election wait for its leader and are applied', { timeout: 90_000 }, async (t) => {
   // A wider range than the default (300–500 ms): the wait it allows (twice its top) must cover starting two
   // managers and their first election on a loaded machine.
   const timing = { tickMs: 100, heartbeatIntervalMs: 100, electionTimeoutMinMs: 1_000, electionTimeoutMaxMs: 1_500 };

@@ -185,6 +185,7 @@ test('explicit raft, sharding and secret values are read', () => {
           election_timeout_min_ms: '150',
           election_timeout_max_ms: '300',
           snapshot_threshold: '5',
+          log_bytes_max: '20000000',
           log_writer_thread: 'false',
         },
         sharding: { num_user_shards: '256', num_shared_shards: '16' },
@@ -199,6 +200,7 @@ test('explicit raft, sharding and secret values are read', () => {
   );
   assert.deepEqual([cluster.raft.electionTimeoutMaxMs, cluster.raft.snapshotThreshold], [300, 5]);
   assert.equal(cluster.raft.logWriterThread, false);
+  assert.equal(cluster.raft.logBytesMax, 20_000_000);
   assert.deepEqual(cluster.sharding, { numUserShards: 256, numSharedShards: 16 });
 });
 
@@ -388,6 +390,18 @@ const cases: readonly [string, string, string, RegExp][] = [
     clusterToml({ raft: { snapshot_threshold: '0' } }),
     'cluster.raft.snapshot_threshold',
     /between 1 and/,
+  ],
+  [
+    'log_bytes_max below 16 MiB',
+    clusterToml({ raft: { log_bytes_max: '16777215' } }),
+    'cluster.raft.log_bytes_max',
+    /between 16777216 and/,
+  ],
+  [
+    'log_bytes_max above 64 GiB',
+    clusterToml({ raft: { log_bytes_max: '68719476737' } }),
+    'cluster.raft.log_bytes_max',
+    /between 16777216 and 68719476736/,
   ],
   [
     'leader_balance_interval_ms below the minimum',

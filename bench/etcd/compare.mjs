@@ -41,15 +41,20 @@ export function ratio(kalam, etcd) {
  * One measured window: `latenciesMs` of the requests that both started and finished inside it, `units` the rows or
  * keys they moved, over `seconds`.
  */
-export function windowStats({ latenciesMs, units, seconds, errors }) {
+export function windowStats({ latenciesMs, units, seconds, errors, cpuMs = null }) {
   if (!(seconds > 0)) throw new RangeError(`a window lasts more than 0 s, not ${seconds}`);
   const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const cpu = typeof cpuMs === 'number' && Number.isFinite(cpuMs) ? cpuMs : null;
   return {
     requests: sorted.length,
     perSec: units / seconds,
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     errors,
+    // The servers' CPU time (every process of the side, every thread) per op or row/key moved, and the cores it
+    // kept busy: on a machine whose cores are all busy, throughput is this machine's cores over CPU per op.
+    cpuMsPerUnit: cpu === null || units === 0 ? null : cpu / units,
+    coresBusy: cpu === null ? null : cpu / (seconds * 1000),
   };
 }
 
@@ -91,6 +96,8 @@ export function summarize(windows) {
       perSecMax: Math.max(...perSec),
       p50Ms: median(ws.map((w) => w.p50Ms)),
       p99Ms: median(ws.map((w) => w.p99Ms)),
+      cpuMsPerUnit: median(ws.map((w) => w.cpuMsPerUnit)),
+      coresBusy: median(ws.map((w) => w.coresBusy)),
       errors: ws.reduce((sum, w) => sum + w.errors, 0),
     });
   }
@@ -109,6 +116,10 @@ export const COLUMNS = [
   { key: 'etcdP50Ms', title: 'etcd p50 ms' },
   { key: 'kalamP99Ms', title: 'kalam p99 ms' },
   { key: 'etcdP99Ms', title: 'etcd p99 ms' },
+  { key: 'kalamCpuMsPerUnit', title: 'kalam CPU ms/unit' },
+  { key: 'etcdCpuMsPerUnit', title: 'etcd CPU ms/unit' },
+  { key: 'kalamCores', title: 'kalam cores busy' },
+  { key: 'etcdCores', title: 'etcd cores busy' },
   { key: 'errors', title: 'errors' },
 ];
 
@@ -139,6 +150,10 @@ export function comparisonRows(summary, { clients }) {
         etcdP50Ms: etcd.p50Ms,
         kalamP99Ms: kalam.p99Ms,
         etcdP99Ms: etcd.p99Ms,
+        kalamCpuMsPerUnit: kalam.cpuMsPerUnit ?? null,
+        etcdCpuMsPerUnit: etcd.cpuMsPerUnit ?? null,
+        kalamCores: kalam.coresBusy ?? null,
+        etcdCores: etcd.coresBusy ?? null,
         errors: kalam.errors + etcd.errors,
       });
     }

@@ -55,14 +55,25 @@ export class Connection {
  * Runs `clients` closed-loop clients for `warmupMs` and then `durationMs`: client c calls `step(c)` (one request;
  * resolves with the rows or keys it moved, throws on an error) again as soon as the last call ended. Only the
  * requests that started and ended inside the measured window count. Stops early when `signal` aborts.
+ * `cpuMs`, when given, reads the CPU time of the servers under load: read when the measured window starts and when
+ * it ends, its difference is the window's `cpuMs` (null when not given or unreadable).
  */
-export async function runWindow({ clients, warmupMs, durationMs, step, signal }) {
+export async function runWindow({ clients, warmupMs, durationMs, step, signal, cpuMs }) {
   const latenciesMs = [];
   let units = 0;
   let errors = 0;
   let firstError = null;
   const windowStart = performance.now() + warmupMs;
   const windowEnd = windowStart + durationMs;
+  let cpuAtStart = null;
+  let cpuAtEnd = null;
+  const timers =
+    cpuMs === undefined
+      ? []
+      : [
+          setTimeout(() => (cpuAtStart = cpuMs()), warmupMs),
+          setTimeout(() => (cpuAtEnd = cpuMs()), warmupMs + durationMs),
+        ];
   const client = async (c) => {
     for (let n = 0; n < REQUESTS_PER_CLIENT_MAX && performance.now() < windowEnd && !signal?.aborted; n++) {
       const start = performance.now();
@@ -86,5 +97,9 @@ export async function runWindow({ clients, warmupMs, durationMs, step, signal })
     }
   };
   await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
-  return { latenciesMs, units, seconds: durationMs / 1000, errors, firstError };
+  for (const timer of timers) clearTimeout(timer);
+  // The clients may all stop a moment before the end's timer fires (each stops at the window's end): read it now.
+  if (cpuMs !== undefined && cpuAtStart !== null && cpuAtEnd === null) cpuAtEnd = cpuMs();
+  const cpu = cpuAtStart !== null && cpuAtEnd !== null ? cpuAtEnd - cpuAtStart : null;
+  return { latenciesMs, units, seconds: durationMs / 1000, errors, firstError, cpuMs: cpu };
 }

@@ -19,6 +19,8 @@
 //   success, on failure and on Ctrl-C.
 // Memory: every Kalam node's and etcd member's RSS (VmRSS, sampled every 250 ms from the start of the first window to
 // the end of the last), its peak and its last sample, in the JSON (`rssMb`) and in a line under the table.
+// CPU: each side's server processes' CPU time (every thread) over each measured window, per op (or row/key) and as
+// cores kept busy — on a machine whose cores are all busy, the side that needs less CPU per op does more ops.
 /* global AbortController */
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine, printTable, writeResults } from '../lib.mjs';
+import { cpuMsOf } from '../cpu.mjs';
 import { RssSampler, rssText } from '../rss.mjs';
 import {
   INSERT_SQL,
@@ -145,6 +148,7 @@ function etcdSide(cluster) {
   const written = [];
   let bulkKeys = 0;
   return {
+    pids: () => cluster.members.map((m) => m.proc.pid),
     async open(op, count, signal) {
       const leader = await cluster.leader();
       const conns = Array.from({ length: count }, () => new Connection(leader.clientUrl));
@@ -181,10 +185,11 @@ function etcdSide(cluster) {
  * The Kalam side. `tokens`: one Bearer header per client, and one more for the bulk loader (its own user, its own ids).
  * `nextId[u]`: the rows user u has inserted so far (ids 0, 1, …); its reads pick among them and must find one row.
  */
-function kalamSide(urls, tokens) {
+function kalamSide(urls, tokens, pids) {
   const nextId = tokens.map(() => 0);
   const bulkUser = tokens.length - 1;
   return {
+    pids: () => pids,
     async open(op, count, signal) {
       const users = op === 'bulk' ? [bulkUser] : Array.from({ length: count }, (_, c) => c);
       const conns = users.map((u) => new Connection(urls[u % urls.length]));
@@ -228,7 +233,11 @@ async function startKalam(members, signal) {
   for (const id of nodes.ids()) rss.track(rssName(system, `node ${id}`), nodes.pid(id));
   const urls = nodes.ids().map((id) => nodes.url(id));
   const tokens = await prepareKalam(urls, Math.max(...clients) + 1, basicAuth('root', ROOT_PASSWORD), signal);
-  return kalamSide(urls, tokens);
+  return kalamSide(
+    urls,
+    tokens,
+    nodes.ids().map((id) => nodes.pid(id)),
+  );
 }
 
 async function measure(sides, signal) {
@@ -242,7 +251,9 @@ async function measure(sides, signal) {
     let window;
     try {
       const durationMs = w.op === 'bulk' ? Math.max(DURATION_MS, BULK_WINDOW_MS_MIN) : DURATION_MS;
-      window = await runWindow({ clients: w.clients, warmupMs: WARMUP_MS, durationMs, step, signal });
+      const pids = sides[w.system].pids();
+      const cpuMs = () => cpuMsOf(pids);
+      window = await runWindow({ clients: w.clients, warmupMs: WARMUP_MS, durationMs, step, signal, cpuMs });
     } finally {
       close();
     }

@@ -40,6 +40,8 @@ interface Window {
   p50Ms: number | null;
   p99Ms: number | null;
   errors: number;
+  cpuMsPerUnit?: number | null;
+  coresBusy?: number | null;
 }
 
 interface Compare {
@@ -51,6 +53,7 @@ interface Compare {
     units: number;
     seconds: number;
     errors: number;
+    cpuMs?: number | null;
   }): Omit<Window, 'rep' | 'op' | 'clients' | 'system'> & { requests: number };
   interleavedPlan(o: { reps: number; clients: number[] }): Pick<Window, 'rep' | 'op' | 'clients' | 'system'>[];
   summarize(windows: Window[]): Map<string, unknown>;
@@ -155,7 +158,15 @@ test('percentile, median and ratio', () => {
 
 test('a window: units per second over its length, p50 and p99 of its latencies', () => {
   const stats = compare.windowStats({ latenciesMs: [4, 1, 3, 2], units: 4000, seconds: 2, errors: 1 });
-  assert.deepEqual(stats, { requests: 4, perSec: 2000, p50Ms: 3, p99Ms: 4, errors: 1 });
+  assert.deepEqual(stats, {
+    requests: 4,
+    perSec: 2000,
+    p50Ms: 3,
+    p99Ms: 4,
+    errors: 1,
+    cpuMsPerUnit: null,
+    coresBusy: null,
+  });
   assert.throws(() => compare.windowStats({ latenciesMs: [], units: 0, seconds: 0, errors: 0 }), RangeError);
 });
 
@@ -210,6 +221,10 @@ test('the table: medians over repetitions, Kalam beside etcd at the same op and 
     etcdP50Ms: 9,
     kalamP99Ms: 100,
     etcdP99Ms: 36,
+    kalamCpuMsPerUnit: null,
+    etcdCpuMsPerUnit: null,
+    kalamCores: null,
+    etcdCores: null,
     errors: 3,
   });
   assert.equal(rows[1]?.['kalam'], 'standalone');
@@ -258,4 +273,49 @@ test('kalam bench sql --vs etcd without etcd exits 2 and passes the reason on; -
   const other = bufferedContext();
   assert.equal(await runCli(['bench', 'raft-core', '--vs', 'etcd'], other.ctx), ExitCode.Usage);
   assert.match(other.buffers.stderr, /error: --vs etcd compares the sql benchmark: kalam bench sql --vs etcd/);
+});
+
+test('CPU per op: a window with the servers CPU time gives ms per unit and cores busy; without it, null', () => {
+  const stats = compare.windowStats({ latenciesMs: [1, 2], units: 400, seconds: 2, errors: 0, cpuMs: 1_000 });
+  assert.equal(stats.cpuMsPerUnit, 2.5);
+  assert.equal(stats.coresBusy, 0.5);
+  const without = compare.windowStats({ latenciesMs: [1], units: 4, seconds: 1, errors: 0 });
+  assert.equal(without.cpuMsPerUnit, null);
+  assert.equal(without.coresBusy, null);
+  const idle = compare.windowStats({ latenciesMs: [], units: 0, seconds: 1, errors: 0, cpuMs: 10 });
+  assert.equal(idle.cpuMsPerUnit, null, 'no op, no CPU per op');
+  const windows = [1, 2, 3].flatMap((rep) =>
+    ['etcd', 'kalam-cluster'].map((system) => ({
+      rep,
+      op: 'write',
+      clients: 16,
+      system,
+      perSec: 100,
+      p50Ms: 1,
+      p99Ms: 2,
+      errors: 0,
+      cpuMsPerUnit: system === 'etcd' ? rep * 0.1 : rep,
+      coresBusy: 1.5,
+    })),
+  );
+  const [row] = compare.comparisonRows(compare.summarize(windows), { clients: [16] });
+  assert.equal(row!['kalamCpuMsPerUnit'], 2, 'the median over repetitions');
+  assert.ok(Math.abs((row!['etcdCpuMsPerUnit'] as number) - 0.2) < 1e-9);
+  assert.equal(row!['kalamCores'], 1.5);
+});
+
+test('cpuMs reads this process CPU time from /proc (Linux), and null for a process that is not there', async () => {
+  const cpu = await load<{ cpuMs(pid: number): number | null; cpuMsOf(pids: number[]): number | null }>(
+    'bench/cpu.mjs',
+  );
+  if (process.platform !== 'linux') return;
+  const before = cpu.cpuMs(process.pid)!;
+  const until = Date.now() + 200;
+  let x = 0;
+  while (Date.now() < until) x += Math.sqrt(x + 1);
+  assert.ok(x > 0);
+  const after = cpu.cpuMs(process.pid)!;
+  assert.ok(after > before, `CPU time grew: ${before} → ${after} ms`);
+  assert.equal(cpu.cpuMs(2 ** 22 + 12_345), null);
+  assert.equal(cpu.cpuMsOf([process.pid, 2 ** 22 + 12_345]), null);
 });

@@ -13,6 +13,7 @@ import { dataSharedShard } from '../group-id.js';
 import { checkColumnValue, checkRow, isPerUser, withDefaults } from '../tables.js';
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
 import { KalamError } from './errors.js';
+import { dataTypeName } from './schema.js';
 import { runSelect, type Relation } from './query.js';
 import { RequestReads } from './request-reads.js';
 import type { QueryResult, Session } from './types.js';
@@ -53,9 +54,9 @@ function clockOf(ctx: EngineContext): PlannerClock {
 
 /** Live rows in scope on this node: an upper bound for how many `_seq` values an UPDATE/DELETE may consume. */
 function rowsInScope(ctx: EngineContext, t: TableInfo, session: Session): number {
-  if (!isPerUser(t.tableType)) return ctx.machines.sharedShards[0]?.rowsOf(t.tableId).length ?? 0;
+  if (!isPerUser(t.tableType)) return ctx.machines.sharedShards[0]?.rowCount(t.tableId) ?? 0;
   const shard = ctx.machines.router.userShard(session.userId);
-  return ctx.machines.userShards[shard]?.userRows(t.tableId, session.userId).length ?? 0;
+  return ctx.machines.userShards[shard]?.userRowCount(t.tableId, session.userId) ?? 0;
 }
 
 function nodesOf(expr: Expr): number {
@@ -220,19 +221,32 @@ export async function selectTable(
   // `WHERE pk = literal` reads one row through the primary-key index instead of scanning; the WHERE is still
   // applied below, so the result is the same either way.
   const key = pointKey(folded.where, t.schema.primaryKey);
+  // `SELECT COUNT(*) FROM t` counts in SQLite instead of reading every row of the scope into memory.
+  const counted = countStarOnly(folded);
   const one = (r: Record<string, Value> | undefined): Record<string, Value>[] => (r === undefined ? [] : [r]);
   let rows: Record<string, Value>[];
+  let count = 0;
   if (isPerUser(t.tableType)) {
     await ctx.executor.readBarrier(ctx.machines.router.groupForUser(userId));
     const shard = ctx.machines.userShards[ctx.machines.router.userShard(userId)];
     if (shard === undefined) rows = [];
+    else if (counted !== undefined) [rows, count] = [[], shard.userRowCount(tableId, userId)];
     else
       rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key.value));
   } else {
     await ctx.executor.readBarrier(dataSharedShard(0));
     const shared = ctx.machines.sharedShards[0];
     if (shared === undefined) rows = [];
+    else if (counted !== undefined) [rows, count] = [[], shared.rowCount(tableId)];
     else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key.value));
+  }
+  if (counted !== undefined) {
+    ctx.budget().checkResultRows(1);
+    return {
+      schema: [{ name: counted.label, data_type: dataTypeName('BIGINT'), index: 0 }],
+      rows: [[count]],
+      row_count: 1,
+    };
   }
   const relation: Relation = {
     name: tableId,
@@ -253,6 +267,20 @@ function prefetchRows(ctx: EngineContext, tableId: string, userId: string): void
   const tableType = ctx.catalog.tableType(tableId);
   if (tableType === undefined) return;
   ctx.executor.prefetch(isPerUser(tableType) ? ctx.machines.router.groupForUser(userId) : dataSharedShard(0));
+}
+
+/**
+ * `SELECT COUNT(*) [AS label] FROM t` and nothing else (no WHERE, GROUP BY, HAVING, OFFSET; no LIMIT below 1; ORDER
+ * BY changes nothing on one row): its label, as runSelect would name the column. Anything more goes through runSelect.
+ */
+function countStarOnly(s: Select): { label: string } | undefined {
+  if (s.columns.length !== 1 || s.where !== null || s.groupBy.length > 0 || s.having !== null) return undefined;
+  if ((s.offset ?? 0) !== 0 || (s.limit !== null && s.limit < 1)) return undefined;
+  const [c] = s.columns;
+  if (c === undefined || c === '*' || c.expr.kind !== 'call' || c.expr.name !== 'COUNT' || !c.expr.star)
+    return undefined;
+  if (s.orderBy.length > 0) return undefined;
+  return { label: c.alias ?? 'COUNT(*)' };
 }
 
 /** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */

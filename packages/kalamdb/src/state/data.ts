@@ -136,6 +136,41 @@ class Rows {
     return [...merged.values()].sort((a, b) => compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
   }
 
+  /**
+   * How many live rows the scope holds, hot and flushed — what `scan(…).filter(live).length` says, without reading a
+   * row's values: SQLite counts the hot ones; with flushed versions, only the hot rows' keys and tombstones are read.
+   */
+  liveCount(t: TableInfo, scope: Scope): number {
+    const cold = this.cold.versions(t, scopeKey(scope), t.schema.primaryKey);
+    if (!this.store.physical.exists(t)) {
+      let live = 0;
+      for (const r of cold.values()) if (!r.deleted) live++;
+      return live;
+    }
+    const w = this.where(scope);
+    const table = physicalName(t);
+    if (cold.size === 0) {
+      const row = this.store
+        .prepare(`SELECT COUNT(*) AS n FROM "${table}" WHERE ${w.sql} AND "_deleted" = 0`)
+        .get(...w.args) as { n: number };
+      return row.n;
+    }
+    // A hot version, live or a tombstone, replaces the flushed one of its key (scan's rule).
+    const pk = t.schema.primaryKey;
+    const column = t.schema.columns.find((c) => c.name === pk)!;
+    const hotKeys = new Set<string>();
+    let live = 0;
+    const rows = this.store
+      .prepare(`SELECT "${pk}" AS k, "_deleted" AS d FROM "${table}" WHERE ${w.sql}`)
+      .iterate(...w.args) as IterableIterator<{ k: unknown; d: number }>;
+    for (const r of rows) {
+      hotKeys.add(pkKey(fromSqlite(column, r.k)));
+      if (r.d !== 1) live++;
+    }
+    for (const [k, r] of cold) if (!r.deleted && !hotKeys.has(k)) live++;
+    return live;
+  }
+
   /** The live row with this primary key in scope, if any (an index probe, then the flushed versions). */
   byKey(t: TableInfo, scope: Scope, key: Value): StoredRow | undefined {
     const w = this.where(scope);
@@ -330,6 +365,20 @@ class Rows {
 
 function userOf(scope: Scope): string | null {
   return scope.kind === 'user' ? scope.userId : null;
+}
+
+/**
+ * The live rows of a scan as reads see them (`_seq` added), in one pass: a row's values object is reused, not
+ * copied — the scan built it for this read alone — so a read holds the table once, not three times.
+ */
+function liveRows(scanned: readonly StoredRow[]): Record<string, Value>[] {
+  const out: Record<string, Value>[] = [];
+  for (const r of scanned) {
+    if (r.deleted) continue;
+    r.values['_seq'] = r.seq;
+    out.push(r.values);
+  }
+  return out;
 }
 
 /** A flushed version as a stored row: columns added since the flush read as NULL. */
@@ -899,11 +948,12 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
 
   /** A user's live rows of a table, for reads (the executor adds the read point). */
   userRows(tableId: string, userId: string): Record<string, Value>[] {
-    const t = this.rows.current(tableId, true);
-    return this.rows
-      .scan(t, this.scope(userId))
-      .filter((r) => !r.deleted)
-      .map((r) => ({ ...r.values, _seq: r.seq }));
+    return liveRows(this.rows.scan(this.rows.current(tableId, true), this.scope(userId)));
+  }
+
+  /** How many live rows a user has in a table, without reading them (Rows.liveCount). */
+  userRowCount(tableId: string, userId: string): number {
+    return this.rows.liveCount(this.rows.current(tableId, true), this.scope(userId));
   }
 }
 
@@ -965,10 +1015,11 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   }
 
   rowsOf(tableId: string): Record<string, Value>[] {
-    const t = this.rows.current(tableId, false);
-    return this.rows
-      .scan(t, { kind: 'shared' })
-      .filter((r) => !r.deleted)
-      .map((r) => ({ ...r.values, _seq: r.seq }));
+    return liveRows(this.rows.scan(this.rows.current(tableId, false), { kind: 'shared' }));
+  }
+
+  /** How many live rows a shared table has, without reading them (Rows.liveCount). */
+  rowCount(tableId: string): number {
+    return this.rows.liveCount(this.rows.current(tableId, false), { kind: 'shared' });
   }
 }

@@ -1,5 +1,6 @@
 // What this proves: counting a scope's live rows without reading them (`userRowCount`, and with it
-// `SELECT COUNT(*) FROM t` and the UPDATE/DELETE planner's bound) gives what reading every row gives — over hot rows,
+// `SELECT COUNT(*) FROM t` and the UPDATE/DELETE planner's bound), and reading only its first n rows
+// (`userRowsPrefix`, for `SELECT … LIMIT n` with no WHERE or ORDER BY), give what reading every row gives — over hot rows,
 // tombstones, flushed files, hot versions and tombstones of flushed keys, and other users' rows — and that the SQL
 // fast path answers exactly as the general path (same label, type and value), while any other COUNT goes the
 // general way. How: the cold tests' replica (a StateMachines over a temp folder, commands through apply()) and a
@@ -28,8 +29,11 @@ test('a scope counted without reading its rows matches its rows, through hot, fl
     sm.apply([{ index, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }]);
   };
   const same = (step: string): void => {
-    const rows = sm.userRows('app.notes', 'alice').length;
-    assert.equal(sm.userRowCount('app.notes', 'alice'), rows, `${step}: counted = read (${rows})`);
+    const all = sm.userRows('app.notes', 'alice');
+    assert.equal(sm.userRowCount('app.notes', 'alice'), all.length, `${step}: counted = read (${all.length})`);
+    for (let n = 0; n <= all.length + 1; n++) {
+      assert.deepEqual(sm.userRowsPrefix('app.notes', 'alice', n), all.slice(0, n), `${step}: the first ${n} rows`);
+    }
   };
   const base = { tableId: 'app.notes', userId: 'alice', metaIndex: 2 } as const;
   same('no physical table yet');
@@ -125,5 +129,16 @@ test('SELECT COUNT(*) FROM t answers as the general path does; other counts go t
   assert.deepEqual((await run(alice, 'SELECT COUNT(*) FROM app.notes LIMIT 0')).rows, [], 'LIMIT 0: the general way');
   assert.deepEqual((await run(alice, 'SELECT COUNT(*) FROM app.notes OFFSET 1')).rows, []);
   await assert.rejects(engine.execute(alice, 'SELECT COUNT(*) FROM app.notes ORDER BY title'), /GROUP BY/);
+  // LIMIT without WHERE or ORDER BY reads only the rows it needs; the answer is the general path's.
+  for (const tail of ['LIMIT 1', 'LIMIT 2', 'LIMIT 5', 'LIMIT 1 OFFSET 1', 'LIMIT 3 OFFSET 5', 'LIMIT 0']) {
+    for (const cols of ['*', 'id', 'title, _seq', 'id AS k, UPPER(title) AS t']) {
+      const fast = await run(alice, `SELECT ${cols} FROM app.notes ${tail}`);
+      const general = await run(alice, `SELECT ${cols} FROM app.notes WHERE 1 = 1 ${tail}`);
+      assert.deepEqual(fast, general, `SELECT ${cols} … ${tail}`);
+    }
+  }
+  const shared = await run(root, 'SELECT * FROM app.config LIMIT 1');
+  assert.deepEqual(shared, await run(root, 'SELECT * FROM app.config WHERE 1 = 1 LIMIT 1'));
+  assert.equal(shared.row_count, 1);
   await assert.rejects(engine.execute(alice, 'SELECT COUNT(*) FROM app.nope'), /does not exist/);
 });

@@ -223,6 +223,8 @@ export async function selectTable(
   const key = pointKey(folded.where, t.schema.primaryKey);
   // `SELECT COUNT(*) FROM t` counts in SQLite instead of reading every row of the scope into memory.
   const counted = countStarOnly(folded);
+  // Without WHERE, ORDER BY or aggregates, the answer is the first OFFSET + LIMIT rows in key order: only those are read.
+  const prefix = key === undefined && counted === undefined ? prefixOnly(folded) : undefined;
   const one = (r: Record<string, Value> | undefined): Record<string, Value>[] => (r === undefined ? [] : [r]);
   let rows: Record<string, Value>[];
   let count = 0;
@@ -231,6 +233,7 @@ export async function selectTable(
     const shard = ctx.machines.userShards[ctx.machines.router.userShard(userId)];
     if (shard === undefined) rows = [];
     else if (counted !== undefined) [rows, count] = [[], shard.userRowCount(tableId, userId)];
+    else if (prefix !== undefined) rows = shard.userRowsPrefix(tableId, userId, prefix);
     else
       rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key.value));
   } else {
@@ -238,6 +241,7 @@ export async function selectTable(
     const shared = ctx.machines.sharedShards[0];
     if (shared === undefined) rows = [];
     else if (counted !== undefined) [rows, count] = [[], shared.rowCount(tableId)];
+    else if (prefix !== undefined) rows = shared.rowsPrefix(tableId, prefix);
     else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key.value));
   }
   if (counted !== undefined) {
@@ -281,6 +285,28 @@ function countStarOnly(s: Select): { label: string } | undefined {
     return undefined;
   if (s.orderBy.length > 0) return undefined;
   return { label: c.alias ?? 'COUNT(*)' };
+}
+
+/**
+ * How many rows (OFFSET + LIMIT) a SELECT with a LIMIT and no WHERE, ORDER BY, GROUP BY, HAVING or aggregate can need:
+ * runSelect's scan of such a SELECT stops after that many rows in key order (filterRows), so a relation of only the
+ * first ones gives the same answer. Undefined for anything else.
+ */
+function prefixOnly(s: Select): number | undefined {
+  if (s.limit === null || s.where !== null || s.orderBy.length > 0 || s.groupBy.length > 0 || s.having !== null)
+    return undefined;
+  if (s.columns.some((c) => c !== '*' && containsCall(c.expr))) return undefined;
+  return (s.offset ?? 0) + s.limit;
+}
+
+/** Whether the expression holds a function call (an aggregate among them: those make a SELECT grouped). */
+function containsCall(e: Expr): boolean {
+  let found = false;
+  mapExpr(e, (x) => {
+    if (x.kind === 'call') found = true;
+    return undefined;
+  });
+  return found;
 }
 
 /** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */

@@ -137,6 +137,26 @@ class Rows {
   }
 
   /**
+   * The first `n` live rows of the scope in primary-key order — what `scan(…)` filtered to live rows starts with —
+   * read as `n` rows from SQLite when nothing of the scope is flushed (with flushed versions, the merged scan).
+   */
+  livePrefix(t: TableInfo, scope: Scope, n: number): StoredRow[] {
+    const cold = this.cold.versions(t, scopeKey(scope), t.schema.primaryKey);
+    if (cold.size > 0)
+      return this.scan(t, scope)
+        .filter((r) => !r.deleted)
+        .slice(0, n);
+    if (!this.store.physical.exists(t)) return [];
+    const w = this.where(scope);
+    const rows = this.store
+      .prepare(
+        `SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "_deleted" = 0 ORDER BY "${t.schema.primaryKey}" LIMIT ?`,
+      )
+      .all(...w.args, n) as Record<string, unknown>[];
+    return rows.map((r) => toStored(t.schema, r));
+  }
+
+  /**
    * How many live rows the scope holds, hot and flushed — what `scan(…).filter(live).length` says, without reading a
    * row's values: SQLite counts the hot ones; with flushed versions, only the hot rows' keys and tombstones are read.
    */
@@ -951,6 +971,11 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     return liveRows(this.rows.scan(this.rows.current(tableId, true), this.scope(userId)));
   }
 
+  /** A user's first `n` live rows of a table in primary-key order (Rows.livePrefix), for reads that need no more. */
+  userRowsPrefix(tableId: string, userId: string, n: number): Record<string, Value>[] {
+    return liveRows(this.rows.livePrefix(this.rows.current(tableId, true), this.scope(userId), n));
+  }
+
   /** How many live rows a user has in a table, without reading them (Rows.liveCount). */
   userRowCount(tableId: string, userId: string): number {
     return this.rows.liveCount(this.rows.current(tableId, true), this.scope(userId));
@@ -1016,6 +1041,11 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
 
   rowsOf(tableId: string): Record<string, Value>[] {
     return liveRows(this.rows.scan(this.rows.current(tableId, false), { kind: 'shared' }));
+  }
+
+  /** A shared table's first `n` live rows in primary-key order (Rows.livePrefix), for reads that need no more. */
+  rowsPrefix(tableId: string, n: number): Record<string, Value>[] {
+    return liveRows(this.rows.livePrefix(this.rows.current(tableId, false), { kind: 'shared' }, n));
   }
 
   /** How many live rows a shared table has, without reading them (Rows.liveCount). */

@@ -34,6 +34,14 @@ test('a scope counted without reading its rows matches its rows, through hot, fl
     for (let n = 0; n <= all.length + 1; n++) {
       assert.deepEqual(sm.userRowsPrefix('app.notes', 'alice', n), all.slice(0, n), `${step}: the first ${n} rows`);
     }
+    const odd = (r: Record<string, unknown>): boolean => Number(r['id']) % 2 === 1;
+    const kept = sm.userRowsWhere('app.notes', 'alice', odd, Infinity);
+    if (machines.cold.filesOf(NOTES, 'alice').length > 0)
+      assert.equal(kept, undefined, `${step}: flushed: no fast read`);
+    else {
+      assert.deepEqual(kept, all.filter(odd), `${step}: the rows a filter keeps`);
+      assert.deepEqual(sm.userRowsWhere('app.notes', 'alice', odd, 1), all.filter(odd).slice(0, 1));
+    }
   };
   const base = { tableId: 'app.notes', userId: 'alice', metaIndex: 2 } as const;
   same('no physical table yet');
@@ -136,6 +144,29 @@ test('SELECT COUNT(*) FROM t answers as the general path does; other counts go t
       const general = await run(alice, `SELECT ${cols} FROM app.notes WHERE 1 = 1 ${tail}`);
       assert.deepEqual(fast, general, `SELECT ${cols} … ${tail}`);
     }
+  }
+  // A small WHERE is applied as rows are read; a large one (here the same condition padded past 64 nodes with
+  // `OR 1 = 0` terms) goes through runSelect's budgeted slices. Same answers, same errors.
+  await engine.execute(alice, "INSERT INTO app.notes (id, title) VALUES (4, 'd'), (5, NULL), (6, 'f'), (8, 'h')");
+  const pad = (where: string): string => `(${where}) OR (${Array.from({ length: 25 }, () => '1 = 0').join(' OR ')})`;
+  for (const where of ['id > 2', "title = 'd'", 'title IS NULL', 'id IN (1, 4, 8)', '_seq > 0', "title LIKE '%'"]) {
+    for (const tail of ['', 'ORDER BY id DESC', 'LIMIT 2', 'LIMIT 1 OFFSET 1', 'ORDER BY title LIMIT 2']) {
+      const fast = await run(alice, `SELECT * FROM app.notes WHERE ${where} ${tail}`);
+      const general = await run(alice, `SELECT * FROM app.notes WHERE ${pad(where)} ${tail}`);
+      assert.deepEqual(fast, general, `WHERE ${where} ${tail}`);
+    }
+    const grouped = await run(alice, `SELECT COUNT(*) AS n FROM app.notes WHERE ${where}`);
+    assert.deepEqual(grouped, await run(alice, `SELECT COUNT(*) AS n FROM app.notes WHERE ${pad(where)}`));
+  }
+  const message = async (sql: string): Promise<string> =>
+    engine.execute(alice, sql).then(
+      () => 'no error',
+      (err: Error) => err.message,
+    );
+  for (const where of ['nope = 1', 'COUNT(*) > 1', 'NO_SUCH_FN(id) = 1']) {
+    const fast = await message(`SELECT * FROM app.notes WHERE ${where}`);
+    assert.notEqual(fast, 'no error', where);
+    assert.equal(fast, await message(`SELECT * FROM app.notes WHERE ${pad(where)}`), where);
   }
   const shared = await run(root, 'SELECT * FROM app.config LIMIT 1');
   assert.deepEqual(shared, await run(root, 'SELECT * FROM app.config WHERE 1 = 1 LIMIT 1'));

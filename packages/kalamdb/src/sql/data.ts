@@ -6,7 +6,7 @@
  * Reads take a read barrier on the group that holds the rows, then read local state: a USER table only ever
  * yields the session user's rows.
  */
-import { mapExpr, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
+import { mapExpr, matches, type Delete, type Expr, type Insert, type Select, type Update } from '@kalam/sql';
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
@@ -14,7 +14,7 @@ import { checkColumnValue, checkRow, isPerUser, withDefaults } from '../tables.j
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
 import { KalamError } from './errors.js';
 import { dataTypeName } from './schema.js';
-import { runSelect, type Relation } from './query.js';
+import { checkSelect, runSelect, type Relation } from './query.js';
 import { RequestReads } from './request-reads.js';
 import type { QueryResult, Session } from './types.js';
 import { coerce, columnsOf, constantValue, foldPlannerCalls, plannerCall, type PlannerClock } from './values.js';
@@ -225,6 +225,26 @@ export async function selectTable(
   const counted = countStarOnly(folded);
   // Without WHERE, ORDER BY or aggregates, the answer is the first OFFSET + LIMIT rows in key order: only those are read.
   const prefix = key === undefined && counted === undefined ? prefixOnly(folded) : undefined;
+  // A small WHERE is applied as the rows are read, so only the rows it keeps are held (at most OFFSET + LIMIT of them
+  // when that is all the answer can use); the select's row-free checks come first, as in runSelect.
+  const budget = ctx.budget();
+  const columns = t.schema.columns.map((c) => ({ name: c.name, type: c.type }));
+  const hidden = [{ name: '_seq', type: 'BIGINT' }];
+  let keep: { test: (r: Record<string, Value>) => boolean; max: number } | undefined;
+  const where = folded.where;
+  if (key === undefined && counted === undefined && prefix === undefined && where !== null && smallExpr(where)) {
+    const { grouped } = checkSelect(folded, { name: tableId, columns, hidden });
+    const paged = !grouped && folded.orderBy.length === 0 && folded.limit !== null;
+    // Each row spends the statement's budget as runSelect's filter would: past statementEvalMsMax the read stops
+    // with LIMIT_EXCEEDED (it cannot yield mid-read, so a small WHERE adds its cost to the read's one slice).
+    keep = {
+      test: (r) => {
+        budget.spend();
+        return matches(where, r);
+      },
+      max: paged ? (folded.offset ?? 0) + (folded.limit ?? 0) : Infinity,
+    };
+  }
   const one = (r: Record<string, Value> | undefined): Record<string, Value>[] => (r === undefined ? [] : [r]);
   let rows: Record<string, Value>[];
   let count = 0;
@@ -234,6 +254,8 @@ export async function selectTable(
     if (shard === undefined) rows = [];
     else if (counted !== undefined) [rows, count] = [[], shard.userRowCount(tableId, userId)];
     else if (prefix !== undefined) rows = shard.userRowsPrefix(tableId, userId, prefix);
+    else if (keep !== undefined)
+      rows = shard.userRowsWhere(tableId, userId, keep.test, keep.max) ?? shard.userRows(tableId, userId);
     else
       rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key.value));
   } else {
@@ -242,23 +264,19 @@ export async function selectTable(
     if (shared === undefined) rows = [];
     else if (counted !== undefined) [rows, count] = [[], shared.rowCount(tableId)];
     else if (prefix !== undefined) rows = shared.rowsPrefix(tableId, prefix);
+    else if (keep !== undefined) rows = shared.rowsWhere(tableId, keep.test, keep.max) ?? shared.rowsOf(tableId);
     else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key.value));
   }
   if (counted !== undefined) {
-    ctx.budget().checkResultRows(1);
+    budget.checkResultRows(1);
     return {
       schema: [{ name: counted.label, data_type: dataTypeName('BIGINT'), index: 0 }],
       rows: [[count]],
       row_count: 1,
     };
   }
-  const relation: Relation = {
-    name: tableId,
-    columns: t.schema.columns.map((c) => ({ name: c.name, type: c.type })),
-    hidden: [{ name: '_seq', type: 'BIGINT' }],
-    rows,
-  };
-  return runSelect(folded, relation, ctx.budget());
+  const relation: Relation = { name: tableId, columns, hidden, rows };
+  return runSelect(folded, relation, budget);
 }
 
 /**
@@ -298,6 +316,22 @@ function prefixOnly(s: Select): number | undefined {
   if (s.columns.some((c) => c !== '*' && containsCall(c.expr))) return undefined;
   return (s.offset ?? 0) + s.limit;
 }
+
+/**
+ * A WHERE cheap enough to evaluate on every row inside the synchronous read (at most WHERE_INLINE_NODES_MAX nodes):
+ * a larger one is evaluated by runSelect in time-budgeted slices, over the rows read first.
+ */
+function smallExpr(e: Expr): boolean {
+  let nodes = 0;
+  mapExpr(e, () => {
+    nodes++;
+    return undefined;
+  });
+  return nodes <= WHERE_INLINE_NODES_MAX;
+}
+
+/** See smallExpr: `a = 1 AND b > 2` is 7 nodes; an IN list counts each of its items. */
+const WHERE_INLINE_NODES_MAX = 64;
 
 /** Whether the expression holds a function call (an aggregate among them: those make a SELECT grouped). */
 function containsCall(e: Expr): boolean {

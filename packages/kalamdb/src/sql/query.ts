@@ -50,7 +50,11 @@ function containsAggregate(expr: Expr): boolean {
   return false;
 }
 
-function checkColumns(rel: Relation, exprs: readonly Expr[], extra: readonly string[] = []): void {
+function checkColumns(
+  rel: Pick<Relation, 'name' | 'columns' | 'hidden'>,
+  exprs: readonly Expr[],
+  extra: readonly string[] = [],
+): void {
   const known = new Set([...rel.columns, ...rel.hidden].map((c) => c.name).concat(extra));
   for (const name of exprs.flatMap((e) => columnsOf(e))) {
     if (!known.has(name)) throw new KalamError('SQL_EXECUTION_ERROR', `column ${name} does not exist in ${rel.name}`);
@@ -68,7 +72,7 @@ function label(item: SelectItem, index: number): string {
   return `expr${index + 1}`;
 }
 
-function typeOf(rel: Relation, expr: Expr, sample: Value): string {
+function typeOf(rel: Pick<Relation, 'columns' | 'hidden'>, expr: Expr, sample: Value): string {
   const column = (name: string) => [...rel.columns, ...rel.hidden].find((c) => c.name === name)?.type;
   if (expr.kind === 'column') return column(expr.name) ?? typeOfValue(sample);
   if (expr.kind === 'call' && expr.name === 'COUNT') return 'BIGINT';
@@ -267,10 +271,14 @@ async function filterRows(
 }
 
 /**
- * Runs a (bound, planner-folded) SELECT over `rel`, under `budget`: the evaluation yields to the event loop between
- * slices, and fails with LIMIT_EXCEEDED past its time budget or when the result would hold too many rows.
+ * The checks of a SELECT that need no row — every column it names exists in `rel`, no aggregate in WHERE or GROUP
+ * BY — with its select list expanded, its output aliases and whether it is grouped. runSelect makes them first; a
+ * caller that reads rows its own way makes them before it reads, so that its errors come in runSelect's order.
  */
-export async function runSelect(stmt: Select, rel: Relation, budget: StatementBudget): Promise<QueryResult> {
+export function checkSelect(
+  stmt: Select,
+  rel: Pick<Relation, 'name' | 'columns' | 'hidden'>,
+): { items: SelectItem[]; aliases: Map<string, Expr>; grouped: boolean } {
   const items: SelectItem[] = stmt.columns.flatMap((c) =>
     c === '*'
       ? rel.columns.map((col) => ({ expr: { kind: 'column', table: null, name: col.name } as const, alias: null }))
@@ -291,6 +299,15 @@ export async function runSelect(stmt: Select, rel: Relation, budget: StatementBu
   if (stmt.groupBy.some(containsAggregate))
     throw new KalamError('INVALID_SQL', 'aggregates are not allowed in GROUP BY');
   const grouped = stmt.groupBy.length > 0 || stmt.having !== null || items.some((it) => containsAggregate(it.expr));
+  return { items, aliases, grouped };
+}
+
+/**
+ * Runs a (bound, planner-folded) SELECT over `rel`, under `budget`: the evaluation yields to the event loop between
+ * slices, and fails with LIMIT_EXCEEDED past its time budget or when the result would hold too many rows.
+ */
+export async function runSelect(stmt: Select, rel: Relation, budget: StatementBudget): Promise<QueryResult> {
+  const { items, aliases, grouped } = checkSelect(stmt, rel);
   const filtered = await filterRows(budget, stmt, rel.rows, grouped);
   let out: Value[][];
   if (grouped) {

@@ -157,6 +157,34 @@ class Rows {
   }
 
   /**
+   * The live rows of the scope that `keep` accepts, in primary-key order, at most `max` of them — read one at a time
+   * from SQLite, so only the kept ones are held. Undefined when the scope has flushed versions (the caller reads the
+   * merged scan instead). `keep` must not touch the database: the read is one synchronous pass of one statement.
+   */
+  liveWhere(
+    t: TableInfo,
+    scope: Scope,
+    keep: (row: Record<string, Value>) => boolean,
+    max: number,
+  ): Record<string, Value>[] | undefined {
+    if (this.cold.versions(t, scopeKey(scope), t.schema.primaryKey).size > 0) return undefined;
+    const out: Record<string, Value>[] = [];
+    if (!this.store.physical.exists(t) || max <= 0) return out;
+    const w = this.where(scope);
+    const rows = this.store
+      .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "_deleted" = 0 ORDER BY "${t.schema.primaryKey}"`)
+      .iterate(...w.args) as IterableIterator<Record<string, unknown>>;
+    for (const raw of rows) {
+      const r = toStored(t.schema, raw);
+      r.values['_seq'] = r.seq;
+      if (!keep(r.values)) continue;
+      out.push(r.values);
+      if (out.length >= max) break; // leaving the loop finalizes the statement
+    }
+    return out;
+  }
+
+  /**
    * How many live rows the scope holds, hot and flushed — what `scan(…).filter(live).length` says, without reading a
    * row's values: SQLite counts the hot ones; with flushed versions, only the hot rows' keys and tombstones are read.
    */
@@ -976,6 +1004,16 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     return liveRows(this.rows.livePrefix(this.rows.current(tableId, true), this.scope(userId), n));
   }
 
+  /** A user's live rows of a table that `keep` accepts, at most `max` (Rows.liveWhere); undefined: use userRows. */
+  userRowsWhere(
+    tableId: string,
+    userId: string,
+    keep: (row: Record<string, Value>) => boolean,
+    max: number,
+  ): Record<string, Value>[] | undefined {
+    return this.rows.liveWhere(this.rows.current(tableId, true), this.scope(userId), keep, max);
+  }
+
   /** How many live rows a user has in a table, without reading them (Rows.liveCount). */
   userRowCount(tableId: string, userId: string): number {
     return this.rows.liveCount(this.rows.current(tableId, true), this.scope(userId));
@@ -1046,6 +1084,15 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
   /** A shared table's first `n` live rows in primary-key order (Rows.livePrefix), for reads that need no more. */
   rowsPrefix(tableId: string, n: number): Record<string, Value>[] {
     return liveRows(this.rows.livePrefix(this.rows.current(tableId, false), { kind: 'shared' }, n));
+  }
+
+  /** A shared table's live rows that `keep` accepts, at most `max` (Rows.liveWhere); undefined: use rowsOf. */
+  rowsWhere(
+    tableId: string,
+    keep: (row: Record<string, Value>) => boolean,
+    max: number,
+  ): Record<string, Value>[] | undefined {
+    return this.rows.liveWhere(this.rows.current(tableId, false), { kind: 'shared' }, keep, max);
   }
 
   /** How many live rows a shared table has, without reading them (Rows.liveCount). */

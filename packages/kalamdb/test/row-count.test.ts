@@ -87,10 +87,19 @@ test('a scope counted without reading its rows matches its rows, through hot, fl
     at: 15,
   });
   same('a deleted key inserted again, and a new one');
-  apply({ ...base, userId: 'zed', type: 'Insert', rows: [{ id: 1, body: 'z' }], seqBase: 150, at: 16 });
+  const other = sameShardUser(machines, 'alice');
+  apply({ ...base, userId: other, type: 'Insert', rows: [{ id: 1, body: 'z' }], seqBase: 150, at: 16 });
+  assert.equal(sm.userRows('app.notes', other).length, 1, "the other user's row is there");
   same("another user's rows in the same shard");
   assert.equal(sm.userRowCount('app.notes', 'alice'), 4, 'ids 1, 3, 4, 9');
 });
+
+/** A user other than `user` whose rows live in the same user shard. */
+function sameShardUser(machines: StateMachines, user: string): string {
+  const shard = machines.router.userShard(user);
+  for (let i = 0; i < 1_000; i++) if (machines.router.userShard(`u${i}`) === shard) return `u${i}`;
+  throw new Error('no user in the same shard');
+}
 
 function col(name: string): { kind: 'column'; table: null; name: string } {
   return { kind: 'column', table: null, name };
@@ -172,4 +181,77 @@ test('SELECT COUNT(*) FROM t answers as the general path does; other counts go t
   assert.deepEqual(shared, await run(root, 'SELECT * FROM app.config WHERE 1 = 1 LIMIT 1'));
   assert.equal(shared.row_count, 1);
   await assert.rejects(engine.execute(alice, 'SELECT COUNT(*) FROM app.nope'), /does not exist/);
+});
+
+test('UPDATE and DELETE find their rows by key probe, by a filtered read, or by the merged scan alike', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-row-count-'));
+  const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
+  t.after(() => {
+    machines.store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  machines.system.apply(NOTES_DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
+  const sm = machines.userShards[machines.router.userShard('alice')]!;
+  const apply = (c: UserDataCommand): unknown => {
+    const index = sm.appliedIndex() + 1;
+    return sm.apply([{ index, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }])[0];
+  };
+  const base = { tableId: 'app.notes', userId: 'alice', metaIndex: 2 } as const;
+  const eq = (column: string, value: number | string) =>
+    ({ kind: 'binary', op: '=', left: col(column), right: { kind: 'literal', value } }) as const;
+  const gt = (value: number) => ({ kind: 'binary', op: '>', left: col('id'), right: lit(value) }) as const;
+  const bodies = (): [unknown, unknown][] => sm.userRows('app.notes', 'alice').map((r) => [r['id'], r['body']]);
+  apply({
+    ...base,
+    type: 'Insert',
+    rows: [1, 2, 3, 4, 5].map((id) => ({ id, body: `b${id % 2}` })),
+    seqBase: 10,
+    at: 1,
+  });
+  const other = sameShardUser(machines, 'alice');
+  apply({ ...base, userId: other, type: 'Insert', rows: [{ id: 1, body: 'b1' }], seqBase: 20, at: 2 });
+  // Hot only: a filtered read, then a key probe, then a key probe that finds nothing.
+  assert.deepEqual(
+    apply({ ...base, type: 'Update', updates: { body: 'odd' }, filter: eq('body', 'b1'), seqBase: 30, at: 3 }),
+    { type: 'RowsAffected', count: 3 },
+  );
+  assert.deepEqual(apply({ ...base, type: 'Delete', filter: eq('id', 2), seqBase: 40, at: 4 }), {
+    type: 'RowsAffected',
+    count: 1,
+  });
+  assert.deepEqual(apply({ ...base, type: 'Delete', filter: eq('id', 2), seqBase: 41, at: 5 }), {
+    type: 'RowsAffected',
+    count: 0,
+  });
+  assert.deepEqual(bodies(), [
+    [1, 'odd'],
+    [3, 'odd'],
+    [4, 'b0'],
+    [5, 'odd'],
+  ]);
+  // Flushed: the merged scan and the key probe over flushed versions.
+  apply({ ...base, type: 'FlushRows', fileName: 'f-10-41.parquet', rowCount: 5, minSeq: 10, maxSeq: 41, at: 6 });
+  assert.equal(machines.cold.filesOf(NOTES, 'alice').length, 1, 'the flush was applied');
+  assert.deepEqual(apply({ ...base, type: 'Update', updates: { body: 'big' }, filter: gt(3), seqBase: 50, at: 7 }), {
+    type: 'RowsAffected',
+    count: 2,
+  });
+  assert.deepEqual(apply({ ...base, type: 'Delete', filter: eq('id', 1), seqBase: 60, at: 8 }), {
+    type: 'RowsAffected',
+    count: 1,
+  });
+  assert.deepEqual(
+    apply({ ...base, type: 'Update', updates: { body: 'x' }, filter: eq('id', 2), seqBase: 70, at: 9 }),
+    { type: 'RowsAffected', count: 0 },
+  );
+  assert.deepEqual(bodies(), [
+    [3, 'odd'],
+    [4, 'big'],
+    [5, 'big'],
+  ]);
+  assert.deepEqual(
+    sm.userRows('app.notes', other).map((r) => r['body']),
+    ['b1'],
+    "the other user's row untouched",
+  );
 });

@@ -137,6 +137,35 @@ class Rows {
   }
 
   /**
+   * The live rows of the scope that `filter` matches, in primary-key order — what an UPDATE or DELETE changes —
+   * holding only those: a primary-key probe for `pk = literal` (the filter still applied to what it finds), the rows
+   * filtered as SQLite hands them out when nothing of the scope is flushed, the merged scan otherwise. Every replica
+   * holds the same rows, so every replica takes the same branch and finds the same rows.
+   */
+  matching(t: TableInfo, scope: Scope, filter: Filter | null): StoredRow[] {
+    const live = (r: StoredRow): boolean => !r.deleted && (filter === null || matches(filter, r.values));
+    const key = filter === null ? undefined : pointKeyOf(filter, t.schema.primaryKey);
+    if (key !== undefined) {
+      const r = this.byKey(t, scope, key);
+      return r !== undefined && live(r) ? [r] : [];
+    }
+    if (filter === null || this.cold.versions(t, scopeKey(scope), t.schema.primaryKey).size > 0) {
+      return this.scan(t, scope).filter(live);
+    }
+    if (!this.store.physical.exists(t)) return [];
+    const w = this.where(scope);
+    const rows = this.store
+      .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "_deleted" = 0 ORDER BY "${t.schema.primaryKey}"`)
+      .iterate(...w.args) as IterableIterator<Record<string, unknown>>;
+    const out: StoredRow[] = [];
+    for (const raw of rows) {
+      const r = toStored(t.schema, raw);
+      if (live(r)) out.push(r);
+    }
+    return out;
+  }
+
+  /**
    * The first `n` live rows of the scope in primary-key order — what `scan(…)` filtered to live rows starts with —
    * read as `n` rows from SQLite when nothing of the scope is flushed (with flushed versions, the merged scan).
    */
@@ -290,7 +319,7 @@ class Rows {
         if (k === t.schema.primaryKey) throw new ApplyError('INVALID', `the primary key ${k} cannot be updated`);
       }
     }
-    const target = this.scan(t, scope).filter((r) => !r.deleted && (filter === null || matches(filter, r.values)));
+    const target = this.matching(t, scope, filter);
     // A new version of each row, written whole: the row may live only in a flushed file.
     const stmt = this.upsert(t, scope);
     target.forEach((r, i) => {
@@ -427,6 +456,15 @@ function liveRows(scanned: readonly StoredRow[]): Record<string, Value>[] {
     out.push(r.values);
   }
   return out;
+}
+
+/** The literal of a filter that is exactly `pk = literal` (either side), as the SQL layer's point reads find it. */
+function pointKeyOf(filter: Filter, primaryKey: string): Value | undefined {
+  if (filter.kind !== 'binary' || filter.op !== '=') return undefined;
+  const [col, lit] = filter.left.kind === 'column' ? [filter.left, filter.right] : [filter.right, filter.left];
+  if (col.kind !== 'column' || col.name !== primaryKey || lit.kind !== 'literal' || lit.value === null)
+    return undefined;
+  return lit.value;
 }
 
 /** A flushed version as a stored row: columns added since the flush read as NULL. */

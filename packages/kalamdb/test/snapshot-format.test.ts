@@ -15,11 +15,12 @@ import {
   ShardRouter,
   SnapshotFormatError,
   SystemStateMachine,
+  snapshotRecords,
   UserDataStateMachine,
   encodeCommand,
 } from '../src/index.js';
-import type { AnyCommand, SystemCommand, TableSchema } from '../src/index.js';
-import { SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
+import type { AnyCommand, SnapshotSource, SystemCommand, TableSchema } from '../src/index.js';
+import { SNAPSHOT_READ_BYTES, SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
 
 const router = new ShardRouter();
 const ALICE = 'alice';
@@ -138,6 +139,58 @@ test('a corrupt, truncated, foreign or other-version snapshot is refused and cha
     );
     assert.deepEqual(b.alice.snapshot(), before, `${what}: nothing changed`);
     assert.notEqual(b.alice.appliedIndex(), 999, `${what}: the applied index did not move`);
+  }
+});
+
+/** A snapshot's bytes behind SnapshotSource only (as a file is), recording the largest range asked for. */
+class PieceSource implements SnapshotSource {
+  largestRead = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+  subarray(begin: number, end: number): Uint8Array {
+    this.largestRead = Math.max(this.largestRead, Math.min(end, this.bytes.length) - begin);
+    return this.bytes.slice(begin, end); // a copy, as a file read is
+  }
+}
+
+test('the streaming reader reads a source in pieces, yields the same records, and refuses what the buffer reader does', () => {
+  const a = loaded();
+  const data = a.alice.snapshot();
+  const PIECE = 100; // far smaller than a page record: lines span many pieces
+  const source = new PieceSource(data);
+  const streamed = [...snapshotRecords(source, a.alice.groupId, PIECE)];
+  assert.deepEqual(streamed, lines(data).slice(1, -1), 'every record between header and trailer');
+  assert.ok(source.largestRead <= 64 * 1024, `never the whole snapshot (${source.largestRead} of ${data.length})`);
+
+  // Installed from a source that is not a Uint8Array, the state is the same.
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: new PieceSource(a.system.snapshot()) });
+  b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: new PieceSource(data) });
+  assert.deepEqual(b.alice.snapshot(), data);
+
+  const flipped = data.slice();
+  flipped[Math.floor(data.length / 2)]! ^= 0x01;
+  const cut = data.subarray(0, data.indexOf(0x0a, 100) + 1);
+  const noCrc = new TextEncoder().encode(new TextDecoder().decode(data).replace(/"records":\d+/, '"records":1'));
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['one flipped bit', flipped, /checksum|not JSON/],
+    ['truncated', data.subarray(0, data.length - 10), /truncated/],
+    ['cut after a record', cut, /truncated/],
+    ['empty', new Uint8Array(0), /no header/],
+    ['no newline at all', new Uint8Array(200_000).fill(0x41), /no header/],
+    ['of another group', a.system.snapshot(), /snapshot of group/],
+    ['a trailer that miscounts', noCrc, /records, the trailer says/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    for (const piece of [PIECE, SNAPSHOT_READ_BYTES]) {
+      assert.throws(
+        () => snapshotRecords(new PieceSource(bytes), a.alice.groupId, piece),
+        (err: unknown) => err instanceof SnapshotFormatError && message.test(err.message),
+        `${what} (pieces of ${piece})`,
+      );
+    }
   }
 });
 

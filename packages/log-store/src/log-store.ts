@@ -12,7 +12,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import type { Snapshot } from '@kalam/raft';
-import { assert } from '@kalam/raft';
+import { assert, snapshotBytes } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
 import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
@@ -205,13 +205,19 @@ export class LogStore {
     const slot = this.slot(groupId);
     const cur = batch.durable(groupId);
     const next = planCompact(groupId, cur, snapshot, { to: op.compactTo, toTerm: op.compactToTerm }, slot.termAt);
-    const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
-    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+    this.storeSnapshot(groupId, snapshot);
     if (next.offsetIndex !== cur.offsetIndex) slot.statements.deleteThrough.run(next.offsetIndex);
     this.updateStateRow(groupId, next);
     batch.next.set(groupId, next);
-    batch.bytes += snapshot.data.length;
+    batch.bytes += snapshot.data.byteLength;
     batch.wrote = true;
+  }
+
+  /** Writes the group's snapshot row (replacing the older one), its bytes as a blob. */
+  private storeSnapshot(groupId: number, snapshot: Snapshot): void {
+    const data = snapshotBytes(snapshot.data);
+    const crc = snapshotChecksum(snapshot.index, snapshot.term, data);
+    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, data, crc);
   }
 
   /** Runs inside the batch transaction: one validated compaction without a snapshot (see compactLog). */
@@ -237,8 +243,7 @@ export class LogStore {
     const st = this.slot(plan.groupId).statements;
     const snapshot = plan.snapshot;
     if (snapshot !== undefined) {
-      const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
-      this.shared.upsertSnapshot.run(plan.groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+      this.storeSnapshot(plan.groupId, snapshot);
       st.deleteAll.run();
     } else if (plan.truncateFrom !== undefined) {
       st.deleteFrom.run(plan.truncateFrom);

@@ -7,7 +7,7 @@
  * behind the log's first entry. After a restart the state machine must hold at least what `sync` last returned
  * (otherwise the node refuses to start the group: STATE_BEHIND_LOG).
  */
-import type { EntryKind } from '@kalam/raft';
+import type { EntryKind, SnapshotData } from '@kalam/raft';
 
 export interface AppliedEntry {
   readonly index: number;
@@ -45,9 +45,10 @@ export interface StateMachine {
   snapshotBuilder?(): SnapshotBuilder | undefined;
   /**
    * Replaces the whole state by a snapshot's, atomically (received from the leader; the driver has stored it in
-   * raft.db first, and keeps it there until a later `sync` covers its index).
+   * raft.db first, and keeps it there until a later `sync` covers its index). `data` may be a file read a range at
+   * a time: read it in pieces rather than whole.
    */
-  restore(snapshot: { index: number; term: number; data: Uint8Array }): void;
+  restore(snapshot: { index: number; term: number; data: SnapshotData }): void;
   /**
    * May the entry be applied now? Returning false pauses the group (it never skips): used for the
    * cross-group order of DESIGN.md §6, where a data entry waits for a meta:system index. Once true for an

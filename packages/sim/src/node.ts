@@ -4,7 +4,8 @@
  * keeps a group's state and index in one transaction — so it survives a crash, like the raft.db image.
  */
 import type { AppliedEntry, GroupSpec, SnapshotBuilder, StateMachine } from '@kalam/multiraft';
-import type { Entry, NodeId } from '@kalam/raft';
+import type { Entry, NodeId, SnapshotData } from '@kalam/raft';
+import { snapshotBytes } from '@kalam/raft';
 import { entryKey } from './cluster.js';
 import { SimProcess } from './process.js';
 import { FNV_OFFSET, fnv1a } from './trace.js';
@@ -108,8 +109,8 @@ export class DigestMachine implements StateMachine {
     return 'x'.repeat(this.observer.snapshotPadChars());
   }
 
-  restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
-    const s = decodeSnapshot(snapshot.data);
+  restore(snapshot: { index: number; term: number; data: SnapshotData }): void {
+    const s = decodeSnapshot(snapshotBytes(snapshot.data));
     this.state.appliedIndex = s.index;
     this.state.digest = s.digest;
     this.state.commands = s.commands;

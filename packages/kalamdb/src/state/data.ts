@@ -50,6 +50,7 @@ import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 import { RowPager, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
+import type { SnapshotSource } from './snapshot-format.js';
 import type { StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
@@ -423,7 +424,7 @@ abstract class DataStateMachine<
     return responses;
   }
 
-  override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+  override restore(snapshot: { index: number; term: number; data: SnapshotSource }): void {
     try {
       super.restore(snapshot);
     } finally {

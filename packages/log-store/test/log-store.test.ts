@@ -266,7 +266,7 @@ test('the recovering flag of the hard state is stored, cleared and reloaded', ()
   });
 });
 
-test('a raft.db of format 1 (no recovering column) opens as format 2 with its rows intact', () => {
+test('a raft.db of format 1 (no recovering column) opens as the current format with its rows intact', () => {
   const { dbPath, cleanup } = tempDir();
   try {
     const first = LogStore.open({ path: dbPath, groupIds: [0, 1] });
@@ -275,6 +275,7 @@ test('a raft.db of format 1 (no recovering column) opens as format 2 with its ro
     // Turn the file back into format 1: the column did not exist and the version said 1.
     const raw = new Database(dbPath);
     raw.exec('ALTER TABLE raft_state DROP COLUMN recovering');
+    raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
     raw.pragma('user_version = 1');
     raw.close();
     const store = LogStore.open({ path: dbPath, groupIds: [0, 1] });
@@ -395,6 +396,34 @@ test('the slow-disk fault blocks each write for about the delay', () => {
     assert.throws(() => store.setFsyncDelayMs(-1), AssertionError);
   } finally {
     store.close();
+    cleanup();
+  }
+});
+
+test('a raft.db of format 2 (snapshots only as blobs) opens as format 3 with its snapshot intact', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const first = LogStore.open({ path: dbPath, groupIds: [0] });
+    first.write([{ groupId: 0, hardState: hardState(1, 1, 3), entries: entries([1, 1, 1], 1) }]);
+    first.compact(0, { index: 3, term: 1, data: new TextEncoder().encode('state at 3') }, 3, 1);
+    first.close();
+    const raw = new Database(dbPath);
+    raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
+    raw.pragma('user_version = 2');
+    raw.close();
+    const store = LogStore.open({ path: dbPath, groupIds: [0] });
+    try {
+      const snap = store.load(0).snapshot;
+      assert.equal(snap?.index, 3);
+      assert.equal(new TextDecoder().decode(snap.data as Uint8Array), 'state at 3');
+    } finally {
+      store.close();
+    }
+    const raw2 = new Database(dbPath);
+    assert.equal(raw2.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.deepEqual(raw2.prepare('SELECT file FROM raft_snapshot').raw().all(), [[null]]);
+    raw2.close();
+  } finally {
     cleanup();
   }
 });

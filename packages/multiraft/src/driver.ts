@@ -38,6 +38,8 @@ import { MultiRaftError, fromRemote } from './errors.js';
 import { GroupRuntime } from './group.js';
 import type { ReadBatch } from './group.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
+import { SnapshotLifetimes } from './snapshot-lifetimes.js';
+import type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
 import { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
 
 export interface LeaderChange {
@@ -191,6 +193,11 @@ export interface DriverOptions {
   readonly deferTicksDuringWrite?: boolean;
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
+  /**
+   * Where snapshots live beyond memory (a node: files beside raft.db, written as chunks arrive and deleted when
+   * nothing uses them, snapshot-lifetimes.ts). Absent: in memory (the simulator, tests).
+   */
+  readonly snapshotFiles?: DriverSnapshotFiles;
 }
 
 export class RaftDriver {
@@ -231,6 +238,9 @@ export class RaftDriver {
   private tickOwed = false;
   /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
   private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
+  /** Writes begun, and the newest known durable (numbers, for SnapshotLifetimes: raft.db ops keep their order). */
+  private writeSeq = 0;
+  private durableWriteSeq = 0;
   /**
    * What arrived while a write was in progress and would change a core (a proposal, a transfer, a lost link): it
    * runs once the write has completed and its turn has finished, as callbacks queued behind an event loop that
@@ -349,6 +359,7 @@ export class RaftDriver {
         recoverWhenEmpty: diskEmpty && this.opts.recoverWhenEmpty !== false,
         ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
         ...(this.opts.coreBugs !== undefined ? { plantedBugs: this.opts.coreBugs } : {}),
+        ...(this.opts.snapshotFiles !== undefined ? { snapshotSink: this.opts.snapshotFiles.sink(spec.id) } : {}),
         restore: {
           hardState: { ...state.hardState, commit },
           ...(snap !== undefined ? { snapshot: snap } : {}),
@@ -359,6 +370,7 @@ export class RaftDriver {
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
+      if (this.opts.snapshotFiles !== undefined) g.snapshotFiles = new SnapshotLifetimes(this.opts.snapshotFiles, snap);
       this.groups.set(spec.id, g);
       this.groupList.push(g);
     }
@@ -467,6 +479,7 @@ export class RaftDriver {
     if (this.bugs.ackBeforeWrite !== true) this.send(readies, 'after-persist');
     for (const [g, rd] of readies) {
       if (rd.snapshot !== undefined) {
+        g.snapshotFiles?.stored(rd.snapshot);
         g.installSnapshot(rd.snapshot);
         this.stats.snapshotsInstalled++;
       }
@@ -590,9 +603,11 @@ export class RaftDriver {
     let inCall = true;
     let durable = false;
     this.writing = { readies };
+    const seq = ++this.writeSeq;
     this.storage.write(writes, () => {
       if (this.writing?.readies !== readies) return; // a completion from before a stop
       this.writing = undefined;
+      this.durableWriteSeq = seq;
       if (inCall) {
         durable = true; // at once: the turn goes on in `rounds`
         return;
@@ -678,6 +693,7 @@ export class RaftDriver {
       g.raw.releaseSnapshot();
     }
     this.maybeCompact(g);
+    g.snapshotFiles?.sweep(g.raw, this.durableWriteSeq);
   }
 
   /**
@@ -744,6 +760,7 @@ export class RaftDriver {
     g.raw.compactLog(to);
     const off = g.raw.logOffset();
     this.storage.compactLog(g.id, off.index, off.term);
+    g.snapshotFiles?.compacted(off.index, this.writeSeq);
     g.lastSnapshotIndex = applied;
     this.stats.logCompactions++;
   }

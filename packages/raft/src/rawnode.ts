@@ -154,6 +154,11 @@ export class RawNode {
     return this.raft.compactionFloor();
   }
 
+  /** The snapshot the core holds (to send to followers), if any: the application owns its bytes' lifetime. */
+  heldSnapshot(): Snapshot | undefined {
+    return this.raft.log.snapshot;
+  }
+
   /** See Raft.releaseSnapshot: forget the held snapshot's bytes when no transfer uses them. */
   releaseSnapshot(): boolean {
     return this.raft.releaseSnapshot();

@@ -205,7 +205,7 @@ test('over a data.db file, a snapshot is built in slices from a read view while 
   assert.ok(build !== undefined, 'a file-backed store builds in slices');
   assert.equal(build.index, index);
   let steps = 0;
-  let data: Uint8Array | undefined;
+  let data: SnapshotSource | undefined;
   for (; data === undefined && steps < 1_000; steps++) {
     data = build.step(0); // one page per step
     // The shard applies on between slices; the snapshot must not see it.
@@ -234,3 +234,60 @@ test('over a data.db file, a snapshot is built in slices from a read view while 
   assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
   assert.equal(node().alice.snapshotBuilder(), undefined, 'a store in memory builds at once (snapshot())');
 });
+
+/** A builder's output that keeps what it is given apart (as a file would on disk), and finishes into a PieceSource. */
+class RecordingOutput {
+  readonly writes: Uint8Array[] = [];
+  state: 'open' | 'finished' | 'aborted' = 'open';
+  write(bytes: Uint8Array): void {
+    assert.equal(this.state, 'open');
+    this.writes.push(bytes.slice());
+  }
+  finish(): PieceSource {
+    this.state = 'finished';
+    const all = new Uint8Array(this.writes.reduce((n, w) => n + w.length, 0));
+    let at = 0;
+    for (const w of this.writes) {
+      all.set(w, at);
+      at += w.length;
+    }
+    return new PieceSource(all);
+  }
+  abort(): void {
+    this.state = 'aborted';
+  }
+}
+
+test('a builder given an output writes the snapshot to it record by record, and aborts it when closed early', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-snap-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = loaded(join(dir, 'data.db'));
+  t.after(() => a.store.close());
+  const expected = a.alice.snapshot();
+  const out = new RecordingOutput();
+  const build = a.alice.snapshotBuilder(out);
+  assert.ok(build !== undefined);
+  let data: SnapshotSource | undefined;
+  for (let steps = 0; data === undefined && steps < 1_000; steps++) data = build.step(0);
+  build.close();
+  assert.ok(data instanceof PieceSource, 'the output’s result, not a buffer of the writer’s');
+  assert.equal(out.state, 'finished');
+  assert.ok(out.writes.length >= Math.ceil(ROWS / SNAPSHOT_ROWS_PER_PAGE) + 3, 'one write per record');
+  assert.ok(Math.max(...out.writes.map((w) => w.length)) < expected.length, 'no write holds the whole snapshot');
+  assert.deepEqual(snapshotBytesOf(data), expected, 'the same bytes as a build in memory');
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: a.system.snapshot() });
+  b.alice.restore({ index: build.index, term: 1, data });
+  assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
+
+  const early = new RecordingOutput();
+  const stopped = a.alice.snapshotBuilder(early);
+  assert.ok(stopped !== undefined);
+  assert.equal(stopped.step(0), undefined, 'one page, not finished');
+  stopped.close();
+  assert.equal(early.state, 'aborted', 'closed before it finished: the output drops what it got');
+});
+
+function snapshotBytesOf(data: SnapshotSource): Uint8Array {
+  return data.subarray(0, data.byteLength);
+}

@@ -4,6 +4,9 @@
  * (the raft_snapshot row's `file` column) — never its bytes. A state machine restores from the file a piece at a
  * time (SnapshotFile.subarray), so no layer holds a whole snapshot in memory.
  *
+ * A leader builds the snapshots it sends into the same folder (SnapshotFiles.output): `build-<group>-<n>.part`, then
+ * `….snap`; raft.db never names those, and they need no fsync (a crash only loses a copy that is rebuilt on demand).
+ *
  * Names: `<group>-<index>-<term>.part` while a transfer writes it, renamed to `….snap` once complete and fsynced.
  * A file is deleted when nothing uses it any more (SnapshotFiles.release: the driver knows when); at boot every
  * `.part` file and every `.snap` file that no raft.db row names is deleted (SnapshotFiles.removeUnreferenced).
@@ -33,6 +36,9 @@ import { LogCorruptionError } from './errors.js';
 /** How much of a file the boot-time checksum reads at a time. */
 const VERIFY_READ_BYTES = 1024 * 1024;
 
+/** How much a snapshot being built gathers in memory before it is written to its file. */
+const BUILD_BUFFER_BYTES = 1024 * 1024;
+
 /**
  * A complete snapshot in a file: what a finished sink returns and what raft.db names. Its fields are plain data, so
  * that it crosses to the log worker (a structured clone keeps fields, not the class): see snapshotFileOf.
@@ -43,7 +49,7 @@ export class SnapshotFile implements SnapshotData {
     /** Absolute path of the `.snap` file. */
     readonly path: string,
     readonly byteLength: number,
-    /** snapshotChecksum(index, term, bytes) of the whole file, as raft.db stores it. */
+    /** snapshotChecksum(index, term, bytes) of the whole file, as raft.db stores it (0 for one built here). */
     readonly crc32c: number,
   ) {}
 
@@ -74,6 +80,9 @@ export function snapshotFileOf(data: SnapshotData): SnapshotFile | undefined {
 
 /** The snapshot files of one node, in one folder. */
 export class SnapshotFiles {
+  /** Snapshots built so far, for unique build file names (the folder is emptied of them at boot). */
+  private builds = 0;
+
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
   }
@@ -81,6 +90,11 @@ export class SnapshotFiles {
   /** A sink factory for one group's core (RaftConfig.snapshotSink). */
   sink(groupId: number): SnapshotSinkFactory {
     return (meta, totalBytes) => new FileSink(this.dir, groupId, meta, totalBytes);
+  }
+
+  /** Where a snapshot built for followers goes: a file, written in pieces of BUILD_BUFFER_BYTES. */
+  output(groupId: number): SnapshotFileOutput {
+    return new SnapshotFileOutput(join(this.dir, `build-${groupId}-${++this.builds}`));
   }
 
   /** Deletes a snapshot's file, if it is one of ours (an in-memory snapshot has nothing to delete). */
@@ -180,6 +194,61 @@ class FileSink implements SnapshotSink {
 
   toString(): string {
     return `snapshot sink ${this.partPath} (${this.meta.index}, ${this.meta.term})`;
+  }
+}
+
+/** A snapshot being built, appended to `<base>.part` through a bounded buffer; `<base>.snap` once finished. */
+export class SnapshotFileOutput {
+  private fd: number | undefined;
+  private buffer = new Uint8Array(BUILD_BUFFER_BYTES);
+  private buffered = 0;
+  private written = 0;
+  private done = false;
+
+  constructor(private readonly base: string) {}
+
+  write(bytes: Uint8Array): void {
+    assert(!this.done, 'write to a finished snapshot output');
+    if (this.buffered + bytes.length > this.buffer.length) this.flush();
+    if (bytes.length >= this.buffer.length) {
+      this.writeOut(bytes); // a record larger than the buffer goes straight to the file
+      return;
+    }
+    this.buffer.set(bytes, this.buffered);
+    this.buffered += bytes.length;
+  }
+
+  finish(): SnapshotData {
+    assert(!this.done, 'finish of a finished snapshot output');
+    this.flush();
+    this.fd ??= openSync(`${this.base}.part`, 'w');
+    closeSync(this.fd);
+    this.fd = undefined;
+    this.done = true;
+    this.buffer = new Uint8Array(0);
+    renameSync(`${this.base}.part`, `${this.base}.snap`);
+    return new SnapshotFile(`${this.base}.snap`, this.written, 0);
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.buffer = new Uint8Array(0);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+    rmSync(`${this.base}.part`, { force: true });
+  }
+
+  private flush(): void {
+    if (this.buffered === 0) return;
+    this.writeOut(this.buffer.subarray(0, this.buffered));
+    this.buffered = 0;
+  }
+
+  private writeOut(bytes: Uint8Array): void {
+    this.fd ??= openSync(`${this.base}.part`, 'w');
+    for (let at = 0; at < bytes.length;) at += writeSync(this.fd, bytes, at, bytes.length - at, this.written + at);
+    this.written += bytes.length;
   }
 }
 

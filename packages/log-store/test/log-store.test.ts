@@ -5,12 +5,14 @@
 // wrote, mostly after a close and reopen, so what is checked is what reached raft.db.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { AssertionError } from '@kalam/raft';
 import type { NodeId } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
-import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION } from '../src/index.js';
+import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION, SnapshotFiles } from '../src/index.js';
 import type { LogStoreOptions } from '../src/index.js';
 import { comparable, entries, expectEntries, hardState, noop, snapshot, tempDir } from './support/fixtures.js';
 
@@ -423,6 +425,34 @@ test('a raft.db of format 2 (snapshots only as blobs) opens as format 3 with its
     assert.equal(raw2.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.deepEqual(raw2.prepare('SELECT file FROM raft_snapshot').raw().all(), [[null]]);
     raw2.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a snapshot built into a file: written through a bounded buffer, readable a range at a time, dropped on abort', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const files = new SnapshotFiles(join(dirname(dbPath), 'snapshots'));
+    const records = Array.from({ length: 3000 }, (_, i) =>
+      new TextEncoder().encode(`{"record":${i},"pad":"${'x'.repeat(i % 900)}"}\n`),
+    );
+    records.push(new Uint8Array(3 * 1024 * 1024).fill(0x61)); // one record larger than the buffer
+    const out = files.output(7);
+    for (const r of records) out.write(r);
+    assert.deepEqual(readdirSync(files.dir).filter((n) => n.endsWith('.part')).length, 1, 'written as it goes');
+    const data = out.finish();
+    const expected = Buffer.concat(records);
+    assert.equal(data.byteLength, expected.length);
+    assert.deepEqual(Buffer.from(data.subarray(1000, 5000)), expected.subarray(1000, 5000));
+    assert.deepEqual(Buffer.from(data.subarray(0, data.byteLength)), expected);
+    files.release(data);
+    assert.deepEqual(readdirSync(files.dir), [], 'released: the file is gone');
+
+    const dropped = files.output(7);
+    for (const r of records.slice(0, 2000)) dropped.write(r);
+    dropped.abort();
+    assert.deepEqual(readdirSync(files.dir), [], 'aborted: the partial file is gone');
   } finally {
     cleanup();
   }

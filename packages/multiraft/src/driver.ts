@@ -27,7 +27,7 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, StateRole } from '@kalam/raft';
+import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, SnapshotData, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
@@ -706,7 +706,7 @@ export class RaftDriver {
     const inLog = (index: number): boolean => index >= g.raw.logOffset().index && index <= g.raw.appliedIndex();
     if (g.snapshotBuild === undefined) {
       if (!inLog(g.sm.appliedIndex())) return;
-      const builder = g.sm.snapshotBuilder?.();
+      const builder = g.sm.snapshotBuilder?.(this.opts.snapshotFiles?.output(g.id));
       if (builder === undefined) {
         this.offerSnapshot(g, g.sm.appliedIndex(), g.sm.snapshot());
         return;
@@ -719,10 +719,13 @@ export class RaftDriver {
     this.dropSnapshotBuild(g);
     // The compaction floor kept the log at the build's index; a received snapshot may have passed it meanwhile.
     if (inLog(build.index)) this.offerSnapshot(g, build.index, data);
+    else this.opts.snapshotFiles?.release(data);
   }
 
-  private offerSnapshot(g: GroupRuntime, index: number, data: Uint8Array): void {
+  private offerSnapshot(g: GroupRuntime, index: number, data: SnapshotData): void {
     g.raw.compact(index, data, g.raw.logOffset().index);
+    // raft.db never names a snapshot built here: its file goes once the core lets go of it (releaseSnapshot).
+    g.snapshotFiles?.unnamed(data);
     this.stats.snapshotsTaken++;
   }
 

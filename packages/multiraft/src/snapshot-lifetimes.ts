@@ -10,10 +10,14 @@
  */
 import type { RawNode, SnapshotData, SnapshotSinkFactory } from '@kalam/raft';
 
+import type { SnapshotOutput } from './state-machine.js';
+
 /** Where a node keeps snapshots beyond memory (log-store's SnapshotFiles in a node). */
 export interface DriverSnapshotFiles {
   /** Where the group's core writes incoming snapshots. */
   sink(groupId: number): SnapshotSinkFactory;
+  /** Where a snapshot built here for followers goes (StateMachine.snapshotBuilder's output). */
+  output(groupId: number): SnapshotOutput;
   /** Nothing uses this snapshot any more: delete its file (nothing for one in memory). */
   release(data: SnapshotData): void;
 }

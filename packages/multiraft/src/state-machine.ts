@@ -40,9 +40,10 @@ export interface StateMachine {
   /**
    * Optional: a snapshot built a slice at a time across driver turns, from a read view of the state as applied when
    * it was asked for — applies go on meanwhile, so building a large state never holds the driver's turn for long.
-   * Undefined (or no method): the driver calls `snapshot()` within one turn.
+   * Undefined (or no method): the driver calls `snapshot()` within one turn. `output`, when given, is where the
+   * snapshot's bytes go as they are built (a node: a file), so that a large state is never whole in memory.
    */
-  snapshotBuilder?(): SnapshotBuilder | undefined;
+  snapshotBuilder?(output?: SnapshotOutput): SnapshotBuilder | undefined;
   /**
    * Replaces the whole state by a snapshot's, atomically (received from the leader; the driver has stored it in
    * raft.db first, and keeps it there until a later `sync` covers its index). `data` may be a file read a range at
@@ -62,7 +63,17 @@ export interface SnapshotBuilder {
   /** The applied index the snapshot is of: its read view's. */
   readonly index: number;
   /** Does about `budgetMs` of work; the snapshot's bytes once it is complete, undefined until then. */
-  step(budgetMs: number): Uint8Array | undefined;
+  step(budgetMs: number): SnapshotData | undefined;
   /** Gives up (releases the read view); also called after the last step. */
   close(): void;
+}
+
+/**
+ * Where a snapshot being built goes, in order (StateMachine.snapshotBuilder): a node's is a file. `finish` returns
+ * the bytes written, readable a range at a time; `abort` drops them. After either, no more calls.
+ */
+export interface SnapshotOutput {
+  write(bytes: Uint8Array): void;
+  finish(): SnapshotData;
+  abort(): void;
 }

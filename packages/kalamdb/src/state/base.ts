@@ -220,7 +220,7 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     const w = new SnapshotWriter(this.groupId);
     w.record({ kind: 'state', state: this.exportState() });
     this.exportMoreRecords(w);
-    return w.finish();
+    return w.finishInMemory();
   }
 
   /**

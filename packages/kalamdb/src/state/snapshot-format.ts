@@ -32,14 +32,49 @@ export class SnapshotFormatError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Builds a snapshot record by record (each encoded at once: the records' objects are not kept). */
+/** Where a SnapshotWriter's bytes go, in order (the driver's SnapshotOutput: a node's is a file). */
+export interface SnapshotOutput {
+  write(bytes: Uint8Array): void;
+  finish(): SnapshotSource;
+  abort(): void;
+}
+
+/** The bytes in memory, joined into one buffer at the end (stores in memory, tests). */
+class MemoryOutput implements SnapshotOutput {
+  private parts: Uint8Array[] = [];
+  private bytes = 0;
+  write(bytes: Uint8Array): void {
+    this.parts.push(bytes);
+    this.bytes += bytes.length;
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    this.parts = [];
+    return out;
+  }
+  abort(): void {
+    this.parts = [];
+  }
+}
+
+/**
+ * Builds a snapshot record by record (each encoded at once: the records' objects are not kept), into `output` — in
+ * memory by default, or a file, so that the snapshot is never whole in memory.
+ */
 export class SnapshotWriter {
-  private readonly parts: Uint8Array[] = [];
   private readonly hash = createHash('sha256');
   private records = 0;
   bytes = 0;
 
-  constructor(groupId: number) {
+  constructor(
+    groupId: number,
+    private readonly output: SnapshotOutput = new MemoryOutput(),
+  ) {
     this.line({ format: FORMAT, groupId, version: SNAPSHOT_VERSION });
   }
 
@@ -48,26 +83,31 @@ export class SnapshotWriter {
     this.records++;
   }
 
-  /** The whole snapshot: header, records, trailer. */
-  finish(): Uint8Array {
+  /** The whole snapshot: header, records, trailer — a Uint8Array from the default output. */
+  finish(): SnapshotSource {
     const trailer = encoder.encode(
       `${canonicalJson({ crc: this.hash.digest('hex'), end: true, records: this.records })}\n`,
     );
-    const out = new Uint8Array(this.bytes + trailer.length);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    out.set(trailer, at);
-    this.parts.length = 0;
-    return out;
+    this.output.write(trailer);
+    return this.output.finish();
+  }
+
+  /** Gives up: the output drops what it holds. */
+  abort(): void {
+    this.output.abort();
+  }
+
+  /** The whole snapshot as one buffer: only for a writer on the default output (in memory). */
+  finishInMemory(): Uint8Array {
+    const data = this.finish();
+    if (!(data instanceof Uint8Array)) throw new TypeError('finishInMemory: the writer has an output of its own');
+    return data;
   }
 
   private line(value: Record<string, unknown>): void {
     const bytes = encoder.encode(`${canonicalJson(value)}\n`);
     this.hash.update(bytes);
-    this.parts.push(bytes);
+    this.output.write(bytes);
     this.bytes += bytes.length;
   }
 }

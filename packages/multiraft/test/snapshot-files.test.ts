@@ -240,6 +240,11 @@ test('the file is deleted once a sync covers the snapshot and raft.db dropped it
   // Entries past the snapshot: applied and synced, the log compacts past it (threshold 5, keep 0); the next
   // durable write makes the drop durable, and the file goes.
   f.deliver(append(SNAP_INDEX + 1, SNAP_INDEX + 6));
+  assert.ok(f.driver.status()[0]!.snapshotIndex > SNAP_INDEX, 'compacted past the snapshot');
+  assert.ok(
+    existsSync(join(snapDir, `${NAME}.snap`)),
+    'kept until a write handed over after the compaction is durable (raft.db ops keep their order)',
+  );
   f.deliver(append(SNAP_INDEX + 7, SNAP_INDEX + 8));
   f.deliver(append(SNAP_INDEX + 9, SNAP_INDEX + 9));
   assert.equal(f.sm.appliedIndex(), SNAP_INDEX + 9);

@@ -340,6 +340,8 @@ export class RaftDriver {
       // starts committed that far — else a restarted leader whose state machine is ahead could neither build a
       // snapshot at its state (beyond the core's applied index) nor commit without followers that need one.
       const lastIndex = state.entries.at(-1)?.index ?? Math.max(state.offsetIndex, snap?.index ?? 0);
+      const files = this.opts.snapshotFiles;
+      const snapshotFiles = files !== undefined ? new SnapshotLifetimes(files, snap) : undefined;
       const commit = Math.max(state.hardState.commit, Math.min(spec.stateMachine.appliedIndex(), lastIndex));
       const raw = new RawNode({
         id: this.nodeId,
@@ -359,7 +361,7 @@ export class RaftDriver {
         recoverWhenEmpty: diskEmpty && this.opts.recoverWhenEmpty !== false,
         ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
         ...(this.opts.coreBugs !== undefined ? { plantedBugs: this.opts.coreBugs } : {}),
-        ...(this.opts.snapshotFiles !== undefined ? { snapshotSink: this.opts.snapshotFiles.sink(spec.id) } : {}),
+        ...(snapshotFiles !== undefined ? { snapshotSink: snapshotFiles.sink(spec.id) } : {}),
         restore: {
           hardState: { ...state.hardState, commit },
           ...(snap !== undefined ? { snapshot: snap } : {}),
@@ -370,7 +372,7 @@ export class RaftDriver {
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
-      if (this.opts.snapshotFiles !== undefined) g.snapshotFiles = new SnapshotLifetimes(this.opts.snapshotFiles, snap);
+      g.snapshotFiles = snapshotFiles;
       this.groups.set(spec.id, g);
       this.groupList.push(g);
     }
@@ -457,7 +459,12 @@ export class RaftDriver {
   private rounds(): boolean {
     for (let round = 0; round < MULTIRAFT_LIMITS.drainRoundsMax; round++) {
       const readies: [GroupRuntime, Ready][] = [];
-      for (const g of this.groupList) if (g.raw.hasReady()) readies.push([g, g.raw.ready()]);
+      for (const g of this.groupList) {
+        if (!g.raw.hasReady()) continue;
+        const rd = g.raw.ready();
+        g.snapshotFiles?.handedOut(rd.snapshot?.data);
+        readies.push([g, rd]);
+      }
       if (readies.length === 0) break;
       // Messages that may leave before the write go first, so followers write while the leader does.
       this.send(readies, 'before-persist');

@@ -4,9 +4,10 @@
  *   - raft.db names it (a snapshot received from the leader, stored until a later sync covers its index);
  *   - a compaction that drops it from raft.db is not durable yet (it is, once a write that began after it is);
  *   - the core holds it (to send to a follower, or a received one not yet released).
- * A snapshot that stops being named, or one built here for followers (raft.db never names those), becomes a
- * candidate; `sweep` releases each candidate the core no longer holds. Files left behind by a crash are removed at
- * boot (the node's SnapshotFiles.removeUnreferenced).
+ * A snapshot that stops being named, one built here for followers (raft.db never names those), and one received
+ * that the core did not hand out in its next Ready (a newer one replaced it, or the follower's log already covered
+ * it) becomes a candidate; `sweep` releases each candidate the core no longer holds. Files left behind by a crash
+ * are removed at boot (the node's SnapshotFiles.removeUnreferenced).
  */
 import type { RawNode, SnapshotData, SnapshotSinkFactory } from '@kalam/raft';
 
@@ -26,12 +27,37 @@ export class SnapshotLifetimes {
   private named: { readonly index: number; readonly data: SnapshotData } | undefined;
   private readonly dropping: { readonly data: SnapshotData; readonly afterWrite: number }[] = [];
   private readonly candidates = new Set<SnapshotData>();
+  /** Received snapshots finished since the core's last Ready. */
+  private readonly received: SnapshotData[] = [];
 
   constructor(
     private readonly files: DriverSnapshotFiles,
     named: { readonly index: number; readonly data: SnapshotData } | undefined,
   ) {
     this.named = named;
+  }
+
+  /** The files' sink for the group's core, noting each snapshot it finishes. */
+  sink(groupId: number): SnapshotSinkFactory {
+    const open = this.files.sink(groupId);
+    return (meta, totalBytes) => {
+      const sink = open(meta, totalBytes);
+      return {
+        write: (offset, bytes) => sink.write(offset, bytes),
+        finish: () => {
+          const data = sink.finish();
+          this.received.push(data);
+          return data;
+        },
+        abort: () => sink.abort(),
+      };
+    };
+  }
+
+  /** The core handed out a Ready carrying `snapshot` (or none): any other snapshot received before it is unused. */
+  handedOut(snapshot: SnapshotData | undefined): void {
+    for (const data of this.received) if (data !== snapshot) this.candidates.add(data);
+    this.received.length = 0;
   }
 
   /** A write that stores `snapshot` in raft.db is durable: the one named before is not named any more. */

@@ -65,7 +65,7 @@ class PieceReader implements StateMachine {
 interface Follower {
   readonly driver: RaftDriver;
   readonly sm: PieceReader;
-  deliver(msg: Message): void;
+  deliver(...msgs: Message[]): void;
 }
 
 /** A follower (node 1) over `store`; `write` may hold back `done` (a crash between the write and what follows). */
@@ -103,8 +103,11 @@ function follower(store: LogStore, dir: string, opts: { holdWrites?: () => boole
   return {
     driver,
     sm,
-    deliver(msg) {
-      driver.deliver(LEADER, [{ groupId: GROUP, from: LEADER, to: nodeId(1), msg }]);
+    deliver(...msgs) {
+      driver.deliver(
+        LEADER,
+        msgs.map((msg) => ({ groupId: GROUP, from: LEADER, to: nodeId(1), msg })),
+      );
       now += 1;
       for (let i = 0; i < 100 && soon.length > 0; i++) soon.shift()!();
     },
@@ -252,6 +255,27 @@ test('the file is deleted once a sync covers the snapshot and raft.db dropped it
   f.driver.stop();
   store.close();
   assert.equal(snapshotRow(dbPath), undefined, 'raft.db names no snapshot');
+});
+
+test('a received snapshot the core never hands out (a newer one came in the same turn) has its file deleted', (t) => {
+  const { dir, dbPath, snapDir } = setup(t);
+  const store = LogStore.open({ path: dbPath, groupIds: [GROUP] });
+  const f = follower(store, dir);
+  const whole = (index: number): Message => ({
+    type: 'MsgSnap',
+    from: LEADER,
+    to: nodeId(1),
+    term: TERM,
+    snapshot: { index, term: TERM },
+    offset: 0,
+    totalBytes: 64,
+    data: snapBytes.subarray(0, 64),
+  });
+  f.deliver(whole(SNAP_INDEX), whole(SNAP_INDEX + 10)); // both complete before the turn's Ready
+  assert.equal(f.sm.appliedIndex(), SNAP_INDEX + 10, 'only the newer one is installed');
+  assert.deepEqual(readdirSync(snapDir), [`${GROUP}-${SNAP_INDEX + 10}-${TERM}.snap`], 'the older file is gone');
+  f.driver.stop();
+  store.close();
 });
 
 test('at boot, partial files and files raft.db does not name are deleted', (t) => {

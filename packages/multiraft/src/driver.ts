@@ -195,7 +195,7 @@ export interface DriverOptions {
   readonly coreBugs?: PlantedBugs;
   /**
    * Where snapshots live beyond memory (a node: files beside raft.db, written as chunks arrive and deleted when
-   * nothing uses them, snapshot-lifetimes.ts). Absent: in memory (the simulator, tests).
+   * nothing uses them, snapshot-lifetimes.ts; the simulator: in-memory files). Absent: in memory (tests).
    */
   readonly snapshotFiles?: DriverSnapshotFiles;
 }

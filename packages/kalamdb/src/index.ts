@@ -47,6 +47,7 @@ export type { TableInfo } from './catalog.js';
 export { DataStore } from './store.js';
 export { ApplyError, ApplyFatalError, KalamStateMachine, refusalOf } from './state/base.js';
 export { SNAPSHOT_VERSION, SnapshotFormatError, SnapshotWriter, snapshotRecords } from './state/snapshot-format.js';
+export type { SnapshotSource } from './state/snapshot-format.js';
 export type { FatalReason, StateMachineOptions } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
 export type { HotStats } from './state/data.js';

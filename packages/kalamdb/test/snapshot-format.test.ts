@@ -15,11 +15,12 @@ import {
   ShardRouter,
   SnapshotFormatError,
   SystemStateMachine,
+  snapshotRecords,
   UserDataStateMachine,
   encodeCommand,
 } from '../src/index.js';
-import type { AnyCommand, SystemCommand, TableSchema } from '../src/index.js';
-import { SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
+import type { AnyCommand, SnapshotSource, SystemCommand, TableSchema } from '../src/index.js';
+import { SNAPSHOT_READ_BYTES, SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
 
 const router = new ShardRouter();
 const ALICE = 'alice';
@@ -141,6 +142,58 @@ test('a corrupt, truncated, foreign or other-version snapshot is refused and cha
   }
 });
 
+/** A snapshot's bytes behind SnapshotSource only (as a file is), recording the largest range asked for. */
+class PieceSource implements SnapshotSource {
+  largestRead = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+  subarray(begin: number, end: number): Uint8Array {
+    this.largestRead = Math.max(this.largestRead, Math.min(end, this.bytes.length) - begin);
+    return this.bytes.slice(begin, end); // a copy, as a file read is
+  }
+}
+
+test('the streaming reader reads a source in pieces, yields the same records, and refuses what the buffer reader does', () => {
+  const a = loaded();
+  const data = a.alice.snapshot();
+  const PIECE = 100; // far smaller than a page record: lines span many pieces
+  const source = new PieceSource(data);
+  const streamed = [...snapshotRecords(source, a.alice.groupId, PIECE)];
+  assert.deepEqual(streamed, lines(data).slice(1, -1), 'every record between header and trailer');
+  assert.ok(source.largestRead <= 64 * 1024, `never the whole snapshot (${source.largestRead} of ${data.length})`);
+
+  // Installed from a source that is not a Uint8Array, the state is the same.
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: new PieceSource(a.system.snapshot()) });
+  b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: new PieceSource(data) });
+  assert.deepEqual(b.alice.snapshot(), data);
+
+  const flipped = data.slice();
+  flipped[Math.floor(data.length / 2)]! ^= 0x01;
+  const cut = data.subarray(0, data.indexOf(0x0a, 100) + 1);
+  const noCrc = new TextEncoder().encode(new TextDecoder().decode(data).replace(/"records":\d+/, '"records":1'));
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['one flipped bit', flipped, /checksum|not JSON/],
+    ['truncated', data.subarray(0, data.length - 10), /truncated/],
+    ['cut after a record', cut, /truncated/],
+    ['empty', new Uint8Array(0), /no header/],
+    ['no newline at all', new Uint8Array(200_000).fill(0x41), /no header/],
+    ['of another group', a.system.snapshot(), /snapshot of group/],
+    ['a trailer that miscounts', noCrc, /records, the trailer says/],
+  ];
+  for (const [what, bytes, message] of cases) {
+    for (const piece of [PIECE, SNAPSHOT_READ_BYTES]) {
+      assert.throws(
+        () => snapshotRecords(new PieceSource(bytes), a.alice.groupId, piece),
+        (err: unknown) => err instanceof SnapshotFormatError && message.test(err.message),
+        `${what} (pieces of ${piece})`,
+      );
+    }
+  }
+});
+
 test('over a data.db file, a snapshot is built in slices from a read view while the shard applies on', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-snap-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -152,7 +205,7 @@ test('over a data.db file, a snapshot is built in slices from a read view while 
   assert.ok(build !== undefined, 'a file-backed store builds in slices');
   assert.equal(build.index, index);
   let steps = 0;
-  let data: Uint8Array | undefined;
+  let data: SnapshotSource | undefined;
   for (; data === undefined && steps < 1_000; steps++) {
     data = build.step(0); // one page per step
     // The shard applies on between slices; the snapshot must not see it.
@@ -181,3 +234,60 @@ test('over a data.db file, a snapshot is built in slices from a read view while 
   assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
   assert.equal(node().alice.snapshotBuilder(), undefined, 'a store in memory builds at once (snapshot())');
 });
+
+/** A builder's output that keeps what it is given apart (as a file would on disk), and finishes into a PieceSource. */
+class RecordingOutput {
+  readonly writes: Uint8Array[] = [];
+  state: 'open' | 'finished' | 'aborted' = 'open';
+  write(bytes: Uint8Array): void {
+    assert.equal(this.state, 'open');
+    this.writes.push(bytes.slice());
+  }
+  finish(): PieceSource {
+    this.state = 'finished';
+    const all = new Uint8Array(this.writes.reduce((n, w) => n + w.length, 0));
+    let at = 0;
+    for (const w of this.writes) {
+      all.set(w, at);
+      at += w.length;
+    }
+    return new PieceSource(all);
+  }
+  abort(): void {
+    this.state = 'aborted';
+  }
+}
+
+test('a builder given an output writes the snapshot to it record by record, and aborts it when closed early', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-snap-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = loaded(join(dir, 'data.db'));
+  t.after(() => a.store.close());
+  const expected = a.alice.snapshot();
+  const out = new RecordingOutput();
+  const build = a.alice.snapshotBuilder(out);
+  assert.ok(build !== undefined);
+  let data: SnapshotSource | undefined;
+  for (let steps = 0; data === undefined && steps < 1_000; steps++) data = build.step(0);
+  build.close();
+  assert.ok(data instanceof PieceSource, 'the output’s result, not a buffer of the writer’s');
+  assert.equal(out.state, 'finished');
+  assert.ok(out.writes.length >= Math.ceil(ROWS / SNAPSHOT_ROWS_PER_PAGE) + 3, 'one write per record');
+  assert.ok(Math.max(...out.writes.map((w) => w.length)) < expected.length, 'no write holds the whole snapshot');
+  assert.deepEqual(snapshotBytesOf(data), expected, 'the same bytes as a build in memory');
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: a.system.snapshot() });
+  b.alice.restore({ index: build.index, term: 1, data });
+  assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
+
+  const early = new RecordingOutput();
+  const stopped = a.alice.snapshotBuilder(early);
+  assert.ok(stopped !== undefined);
+  assert.equal(stopped.step(0), undefined, 'one page, not finished');
+  stopped.close();
+  assert.equal(early.state, 'aborted', 'closed before it finished: the output drops what it got');
+});
+
+function snapshotBytesOf(data: SnapshotSource): Uint8Array {
+  return data.subarray(0, data.byteLength);
+}

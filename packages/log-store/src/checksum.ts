@@ -35,9 +35,14 @@ export function entryChecksum(index: number, term: number, kindCode: number, pay
 }
 
 export function snapshotChecksum(index: number, term: number, data: Uint8Array): number {
+  return crc32c(data, snapshotChecksumStart(index, term));
+}
+
+/** The snapshot checksum before any data: fold the bytes in with crc32c(bytes, crc), piece by piece, in order. */
+export function snapshotChecksumStart(index: number, term: number): number {
   putU64(0, index);
   putU64(8, term);
-  return crc32c(data, crc32c(snapshotHeader));
+  return crc32c(snapshotHeader);
 }
 
 export function stateChecksum(groupId: number, row: StateRow): number {

@@ -14,7 +14,7 @@ export const limits = {
   groupsMax: 4096,
   /** Largest payload of one entry. The Raft core refuses larger proposals long before (entryBytesMax, 1 MiB). */
   entryBytesMax: 64 * 1024 * 1024,
-  /** Largest snapshot blob. */
+  /** Largest snapshot blob (a snapshot kept in a file, snapshot-file.ts, has no such bound). */
   snapshotBytesMax: 512 * 1024 * 1024,
   /** SQLite's own ceiling on one string or blob (SQLITE_MAX_LENGTH as compiled into better-sqlite3). */
   sqliteBlobBytesMax: 1_000_000_000,

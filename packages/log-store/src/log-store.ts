@@ -9,10 +9,10 @@
  * store exactly as it was.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 import type { Snapshot } from '@kalam/raft';
-import { assert } from '@kalam/raft';
+import { assert, snapshotBytes } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
 import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
@@ -24,12 +24,14 @@ import { readDurableState, readGroup } from './read-group.js';
 import {
   KIND_CODE,
   MIGRATE_1_TO_2_SQL,
+  MIGRATE_2_TO_3_SQL,
   SCHEMA_VERSION,
   SHARED_TABLES_SQL,
   assertGroupId,
   logTableSql,
 } from './schema.js';
 import { blockThread } from './slow-disk.js';
+import { snapshotFileOf } from './snapshot-file.js';
 import { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';
 import type { TermAt, WritePlan } from './write-plan.js';
@@ -51,7 +53,12 @@ export class LogStore {
   private readonly counters: LogStoreStats = { transactions: 0, entriesWritten: 0, bytesWritten: 0 };
   private closed = false;
 
-  private constructor(db: Database.Database, groupIds: readonly number[]) {
+  private constructor(
+    db: Database.Database,
+    groupIds: readonly number[],
+    /** Where snapshot files live (snapshot-file.ts): `snapshots` beside raft.db; none for a store in memory. */
+    readonly snapshotDir: string | undefined,
+  ) {
     this.db = db;
     this.shared = new SharedStatements(db);
     const groups = new Map<number, GroupSlot>();
@@ -81,7 +88,7 @@ export class LogStore {
     assert(new Set(opts.groupIds).size === opts.groupIds.length, 'group ids must be distinct');
     const db = openDatabase(opts.path, opts.groupIds);
     try {
-      const store = wrapIo('read the state rows', () => new LogStore(db, opts.groupIds));
+      const store = wrapIo('read the state rows', () => new LogStore(db, opts.groupIds, snapshotDirOf(opts.path)));
       store.setFsyncDelayMs(opts.fsyncDelayMs ?? 0);
       return store;
     } catch (err) {
@@ -93,7 +100,9 @@ export class LogStore {
   /** Everything `groupId` recovers, verified. Throws LogCorruptionError naming the group and the index. */
   load(groupId: number): GroupLogState {
     const slot = this.slot(groupId);
-    const { logState, durable } = wrapIo('read the log', () => readGroup(this.shared, slot.statements, groupId));
+    const { logState, durable } = wrapIo('read the log', () =>
+      readGroup(this.shared, slot.statements, groupId, this.snapshotDir),
+    );
     slot.durable = durable;
     return logState;
   }
@@ -205,13 +214,29 @@ export class LogStore {
     const slot = this.slot(groupId);
     const cur = batch.durable(groupId);
     const next = planCompact(groupId, cur, snapshot, { to: op.compactTo, toTerm: op.compactToTerm }, slot.termAt);
-    const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
-    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+    this.storeSnapshot(groupId, snapshot);
     if (next.offsetIndex !== cur.offsetIndex) slot.statements.deleteThrough.run(next.offsetIndex);
     this.updateStateRow(groupId, next);
     batch.next.set(groupId, next);
-    batch.bytes += snapshot.data.length;
+    batch.bytes += snapshot.data.byteLength;
     batch.wrote = true;
+  }
+
+  /**
+   * Writes the group's snapshot row (replacing the older one): a snapshot in a file (SnapshotFile, fsynced by its
+   * sink) by its name and checksum only, any other by its bytes as a blob.
+   */
+  private storeSnapshot(groupId: number, snapshot: Snapshot): void {
+    const file = snapshotFileOf(snapshot.data);
+    if (file !== undefined) {
+      assert(this.snapshotDir !== undefined, 'a store in memory keeps no snapshot files');
+      assert(dirname(file.path) === this.snapshotDir, () => `snapshot file ${file.path} outside ${this.snapshotDir}`);
+      this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, EMPTY, file.crc32c, basename(file.path));
+      return;
+    }
+    const data = snapshotBytes(snapshot.data);
+    const crc = snapshotChecksum(snapshot.index, snapshot.term, data);
+    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, data, crc, null);
   }
 
   /** Runs inside the batch transaction: one validated compaction without a snapshot (see compactLog). */
@@ -237,8 +262,7 @@ export class LogStore {
     const st = this.slot(plan.groupId).statements;
     const snapshot = plan.snapshot;
     if (snapshot !== undefined) {
-      const crc = snapshotChecksum(snapshot.index, snapshot.term, snapshot.data);
-      this.shared.upsertSnapshot.run(plan.groupId, snapshot.index, snapshot.term, snapshot.data, crc);
+      this.storeSnapshot(plan.groupId, snapshot);
       st.deleteAll.run();
     } else if (plan.truncateFrom !== undefined) {
       st.deleteFrom.run(plan.truncateFrom);
@@ -358,7 +382,7 @@ function openDatabase(path: string, groupIds: readonly number[]): Database.Datab
       db.pragma('synchronous = FULL');
       db.pragma(`wal_autocheckpoint = ${limits.walAutocheckpointPages}`);
       const version = db.pragma('user_version', { simple: true });
-      if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
+      if (version !== 0 && version !== 1 && version !== 2 && version !== SCHEMA_VERSION) {
         throw new LogSchemaError(Number(version), SCHEMA_VERSION);
       }
       createSchema(db, groupIds, Number(version));
@@ -375,6 +399,7 @@ function createSchema(db: Database.Database, groupIds: readonly number[], versio
   db.transaction(() => {
     // Format 1 had no `recovering` column; its rows are all 0, whose checksums format 2 computes the same way.
     if (version === 1) db.exec(MIGRATE_1_TO_2_SQL);
+    if (version === 1 || version === 2) db.exec(MIGRATE_2_TO_3_SQL);
     db.exec(SHARED_TABLES_SQL);
     const insertState = db.prepare<[number, number]>(
       `INSERT OR IGNORE INTO raft_state
@@ -387,6 +412,13 @@ function createSchema(db: Database.Database, groupIds: readonly number[], versio
     }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The folder of a store's snapshot files: `snapshots` beside raft.db (none for a store in memory). */
+export function snapshotDirOf(path: string): string | undefined {
+  return path === ':memory:' ? undefined : join(dirname(path), 'snapshots');
 }
 
 /** Makes the creation of raft.db (and its WAL) itself durable: fsync the folder that names them. */

@@ -3,12 +3,15 @@
  * (offsetIndex, lastIndex] with terms that never decrease, and the state row, the snapshot and the log must
  * agree with each other. Any disagreement is a LogCorruptionError naming the group and the index.
  */
+import { join } from 'node:path';
+
 import type { Entry, HardState, NodeId, Snapshot } from '@kalam/raft';
 
 import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
 import type { DurableState, StateRow } from './durable-state.js';
 import { LogCorruptionError } from './errors.js';
 import { kindOfCode } from './schema.js';
+import { openSnapshotFile } from './snapshot-file.js';
 import type { GroupStatements, SharedStatements } from './statements.js';
 import type { GroupLogState } from './types.js';
 
@@ -43,9 +46,10 @@ export function readGroup(
   shared: SharedStatements,
   statements: GroupStatements,
   groupId: number,
+  snapshotDir: string | undefined,
 ): { logState: GroupLogState; durable: DurableState } {
   const row = readStateRow(shared, groupId);
-  const snapshot = readSnapshot(shared, groupId, row);
+  const snapshot = readSnapshot(shared, groupId, row, snapshotDir);
   const entries = readEntries(statements, groupId, row);
   const last = entries[entries.length - 1];
   const durable: DurableState = {
@@ -74,7 +78,12 @@ export function readGroup(
   };
 }
 
-function readSnapshot(shared: SharedStatements, groupId: number, row: StateRow): Snapshot | undefined {
+function readSnapshot(
+  shared: SharedStatements,
+  groupId: number,
+  row: StateRow,
+  snapshotDir: string | undefined,
+): Snapshot | undefined {
   const raw = shared.readSnapshot.get(groupId);
   if (row.snapshotIndex === 0) {
     if (raw !== undefined)
@@ -84,7 +93,17 @@ function readSnapshot(shared: SharedStatements, groupId: number, row: StateRow):
   if (raw === undefined) {
     throw new LogCorruptionError(groupId, 'snapshot', `missing; the state row names index ${row.snapshotIndex}`);
   }
-  const [index, term, data, crc] = raw;
+  const [index, term, data, crc, file] = raw;
+  if (file !== null) {
+    if (snapshotDir === undefined || file.includes('/') || file.includes('\\')) {
+      throw new LogCorruptionError(groupId, 'snapshot', `names the file ${JSON.stringify(file)}, which cannot be ours`);
+    }
+    if (index !== row.snapshotIndex || term !== row.snapshotTerm) {
+      const detail = `stored at (${index}, ${term}) but the state row names (${row.snapshotIndex}, ${row.snapshotTerm})`;
+      throw new LogCorruptionError(groupId, 'snapshot', detail);
+    }
+    return { index, term, data: openSnapshotFile(groupId, join(snapshotDir, file), { index, term, crc32c: crc }) };
+  }
   if (!(data instanceof Uint8Array) || snapshotChecksum(index, term, data) !== crc) {
     throw new LogCorruptionError(groupId, 'snapshot', `checksum mismatch (snapshot at index ${index}, term ${term})`);
   }

@@ -6,7 +6,9 @@
  *   raft_state        one row per group: term, vote, commit_index, offset_index, offset_term (the last
  *                     compacted entry, so the first index is offset_index + 1), snapshot_index, snapshot_term,
  *                     recovering (1 while the node rebuilds a lost log, format 2), crc32c over all of them
- *   raft_snapshot     at most one row per group: the newest snapshot ("index", term, data BLOB, crc32c)
+ *   raft_snapshot     at most one row per group: the newest snapshot ("index", term, data BLOB, crc32c, file):
+ *                     its bytes in `data`, or (format 3) in the file named by `file` in the snapshots folder
+ *                     beside raft.db, `data` then empty and crc32c that of the file's bytes (snapshot-file.ts)
  *
  * Tables are STRICT, so SQLite itself refuses a value of the wrong type. A snapshot and the state row that
  * names it are always written in one transaction.
@@ -16,10 +18,13 @@ import { assert } from '@kalam/raft';
 
 import { limits } from './limits.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Format 1 → 2: the `recovering` column, 0 in every existing row. */
 export const MIGRATE_1_TO_2_SQL = `ALTER TABLE raft_state ADD COLUMN recovering INTEGER NOT NULL DEFAULT 0`;
+
+/** Format 2 → 3: the `file` column, NULL (the bytes are in `data`) in every existing row. */
+export const MIGRATE_2_TO_3_SQL = `ALTER TABLE raft_snapshot ADD COLUMN file TEXT`;
 
 export const SHARED_TABLES_SQL = `
   CREATE TABLE IF NOT EXISTS raft_state (
@@ -39,7 +44,8 @@ export const SHARED_TABLES_SQL = `
     "index" INTEGER NOT NULL,
     term INTEGER NOT NULL,
     data BLOB NOT NULL,
-    crc32c INTEGER NOT NULL
+    crc32c INTEGER NOT NULL,
+    file TEXT
   ) STRICT;
 `;
 

@@ -11,7 +11,7 @@ export type EntryRow = [number, number, number, Uint8Array, number];
 /** [term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c] */
 export type StateRowRaw = [number, number, number, number, number, number, number, number, number];
 /** ["index", term, data, crc32c] */
-export type SnapshotRowRaw = [number, number, Uint8Array, number];
+export type SnapshotRowRaw = [number, number, Uint8Array, number, string | null];
 
 /** The statements on one group's log table. */
 export class GroupStatements {
@@ -48,8 +48,8 @@ export class SharedStatements {
   /** (term, vote, commit, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c, group_id) */
   readonly updateState: Statement<[number, number, number, number, number, number, number, number, number, number]>;
   readonly readState: Statement<[number], StateRowRaw>;
-  /** (group_id, index, term, data, crc32c) */
-  readonly upsertSnapshot: Statement<[number, number, number, Uint8Array, number]>;
+  /** (group_id, index, term, data, crc32c, file) */
+  readonly upsertSnapshot: Statement<[number, number, number, Uint8Array, number, string | null]>;
   readonly readSnapshot: Statement<[number], SnapshotRowRaw>;
   readonly deleteSnapshot: Statement<[number]>;
 
@@ -65,11 +65,13 @@ export class SharedStatements {
       )
       .raw();
     this.upsertSnapshot = db.prepare(
-      `INSERT OR REPLACE INTO raft_snapshot (group_id, "index", term, data, crc32c) VALUES (?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO raft_snapshot (group_id, "index", term, data, crc32c, file) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.deleteSnapshot = db.prepare(`DELETE FROM raft_snapshot WHERE group_id = ?`);
     this.readSnapshot = db
-      .prepare<[number], SnapshotRowRaw>(`SELECT "index", term, data, crc32c FROM raft_snapshot WHERE group_id = ?`)
+      .prepare<[number], SnapshotRowRaw>(
+        `SELECT "index", term, data, crc32c, file FROM raft_snapshot WHERE group_id = ?`,
+      )
       .raw();
   }
 }

@@ -11,6 +11,7 @@ import { AssertionError } from '@kalam/raft';
 
 import type { DurableState } from './durable-state.js';
 import { limits } from './limits.js';
+import { snapshotFileOf } from './snapshot-file.js';
 import { KIND_CODE } from './schema.js';
 import type { GroupWrite } from './types.js';
 
@@ -49,7 +50,7 @@ export function planWrite(write: GroupWrite, cur: DurableState, termAt: TermAt):
       fail(g, `received snapshot ${snapshot.index} is not ahead of commit ${cur.commit}`);
     commit = offsetIndex = snapshotIndex = lastIndex = snapshot.index;
     offsetTerm = snapshotTerm = lastTerm = snapshot.term;
-    bytes += snapshot.data.length;
+    bytes += snapshot.data.byteLength;
   }
   let truncateFrom: number | undefined;
   const first = entries[0];
@@ -111,7 +112,10 @@ function assertEntries(g: number, entries: readonly Entry[], prevTerm: number): 
 function assertSnapshotShape(g: number, snapshot: Snapshot): void {
   if (!Number.isSafeInteger(snapshot.index) || snapshot.index <= 0) fail(g, `bad snapshot index ${snapshot.index}`);
   if (!Number.isSafeInteger(snapshot.term) || snapshot.term <= 0) fail(g, `bad snapshot term ${snapshot.term}`);
-  if (snapshot.data.length > limits.snapshotBytesMax) fail(g, `snapshot exceeds ${limits.snapshotBytesMax} bytes`);
+  // A snapshot in a file (snapshot-file.ts) is not a blob: only a blob must fit SQLite.
+  const blob = snapshotFileOf(snapshot.data) === undefined;
+  if (blob && snapshot.data.byteLength > limits.snapshotBytesMax)
+    fail(g, `snapshot exceeds ${limits.snapshotBytesMax} bytes`);
 }
 
 /** Raft §5.1 and §5.2: terms never go back, one vote per term, and the commit index never goes back. */

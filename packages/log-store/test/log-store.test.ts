@@ -5,12 +5,14 @@
 // wrote, mostly after a close and reopen, so what is checked is what reached raft.db.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { AssertionError } from '@kalam/raft';
 import type { NodeId } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
-import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION } from '../src/index.js';
+import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION, SnapshotFiles } from '../src/index.js';
 import type { LogStoreOptions } from '../src/index.js';
 import { comparable, entries, expectEntries, hardState, noop, snapshot, tempDir } from './support/fixtures.js';
 
@@ -266,7 +268,7 @@ test('the recovering flag of the hard state is stored, cleared and reloaded', ()
   });
 });
 
-test('a raft.db of format 1 (no recovering column) opens as format 2 with its rows intact', () => {
+test('a raft.db of format 1 (no recovering column) opens as the current format with its rows intact', () => {
   const { dbPath, cleanup } = tempDir();
   try {
     const first = LogStore.open({ path: dbPath, groupIds: [0, 1] });
@@ -275,6 +277,7 @@ test('a raft.db of format 1 (no recovering column) opens as format 2 with its ro
     // Turn the file back into format 1: the column did not exist and the version said 1.
     const raw = new Database(dbPath);
     raw.exec('ALTER TABLE raft_state DROP COLUMN recovering');
+    raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
     raw.pragma('user_version = 1');
     raw.close();
     const store = LogStore.open({ path: dbPath, groupIds: [0, 1] });
@@ -395,6 +398,62 @@ test('the slow-disk fault blocks each write for about the delay', () => {
     assert.throws(() => store.setFsyncDelayMs(-1), AssertionError);
   } finally {
     store.close();
+    cleanup();
+  }
+});
+
+test('a raft.db of format 2 (snapshots only as blobs) opens as format 3 with its snapshot intact', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const first = LogStore.open({ path: dbPath, groupIds: [0] });
+    first.write([{ groupId: 0, hardState: hardState(1, 1, 3), entries: entries([1, 1, 1], 1) }]);
+    first.compact(0, { index: 3, term: 1, data: new TextEncoder().encode('state at 3') }, 3, 1);
+    first.close();
+    const raw = new Database(dbPath);
+    raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
+    raw.pragma('user_version = 2');
+    raw.close();
+    const store = LogStore.open({ path: dbPath, groupIds: [0] });
+    try {
+      const snap = store.load(0).snapshot;
+      assert.equal(snap?.index, 3);
+      assert.equal(new TextDecoder().decode(snap.data as Uint8Array), 'state at 3');
+    } finally {
+      store.close();
+    }
+    const raw2 = new Database(dbPath);
+    assert.equal(raw2.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.deepEqual(raw2.prepare('SELECT file FROM raft_snapshot').raw().all(), [[null]]);
+    raw2.close();
+  } finally {
+    cleanup();
+  }
+});
+
+test('a snapshot built into a file: written through a bounded buffer, readable a range at a time, dropped on abort', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const files = new SnapshotFiles(join(dirname(dbPath), 'snapshots'));
+    const records = Array.from({ length: 3000 }, (_, i) =>
+      new TextEncoder().encode(`{"record":${i},"pad":"${'x'.repeat(i % 900)}"}\n`),
+    );
+    records.push(new Uint8Array(3 * 1024 * 1024).fill(0x61)); // one record larger than the buffer
+    const out = files.output(7);
+    for (const r of records) out.write(r);
+    assert.deepEqual(readdirSync(files.dir).filter((n) => n.endsWith('.part')).length, 1, 'written as it goes');
+    const data = out.finish();
+    const expected = Buffer.concat(records);
+    assert.equal(data.byteLength, expected.length);
+    assert.deepEqual(Buffer.from(data.subarray(1000, 5000)), expected.subarray(1000, 5000));
+    assert.deepEqual(Buffer.from(data.subarray(0, data.byteLength)), expected);
+    files.release(data);
+    assert.deepEqual(readdirSync(files.dir), [], 'released: the file is gone');
+
+    const dropped = files.output(7);
+    for (const r of records.slice(0, 2000)) dropped.write(r);
+    dropped.abort();
+    assert.deepEqual(readdirSync(files.dir), [], 'aborted: the partial file is gone');
+  } finally {
     cleanup();
   }
 });

@@ -27,7 +27,7 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, StateRole } from '@kalam/raft';
+import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, SnapshotData, StateRole } from '@kalam/raft';
 import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
@@ -38,6 +38,8 @@ import { MultiRaftError, fromRemote } from './errors.js';
 import { GroupRuntime } from './group.js';
 import type { ReadBatch } from './group.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
+import { SnapshotLifetimes } from './snapshot-lifetimes.js';
+import type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
 import { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
 
 export interface LeaderChange {
@@ -191,6 +193,11 @@ export interface DriverOptions {
   readonly deferTicksDuringWrite?: boolean;
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
+  /**
+   * Where snapshots live beyond memory (a node: files beside raft.db, written as chunks arrive and deleted when
+   * nothing uses them, snapshot-lifetimes.ts; the simulator: in-memory files). Absent: in memory (tests).
+   */
+  readonly snapshotFiles?: DriverSnapshotFiles;
 }
 
 export class RaftDriver {
@@ -231,6 +238,9 @@ export class RaftDriver {
   private tickOwed = false;
   /** A write of this turn's Readys not durable yet: the node is blocked until it is (no tick, no turn). */
   private writing: { readonly readies: readonly [GroupRuntime, Ready][] } | undefined;
+  /** Writes begun, and the newest known durable (numbers, for SnapshotLifetimes: raft.db ops keep their order). */
+  private writeSeq = 0;
+  private durableWriteSeq = 0;
   /**
    * What arrived while a write was in progress and would change a core (a proposal, a transfer, a lost link): it
    * runs once the write has completed and its turn has finished, as callbacks queued behind an event loop that
@@ -330,6 +340,8 @@ export class RaftDriver {
       // starts committed that far — else a restarted leader whose state machine is ahead could neither build a
       // snapshot at its state (beyond the core's applied index) nor commit without followers that need one.
       const lastIndex = state.entries.at(-1)?.index ?? Math.max(state.offsetIndex, snap?.index ?? 0);
+      const files = this.opts.snapshotFiles;
+      const snapshotFiles = files !== undefined ? new SnapshotLifetimes(files, snap) : undefined;
       const commit = Math.max(state.hardState.commit, Math.min(spec.stateMachine.appliedIndex(), lastIndex));
       const raw = new RawNode({
         id: this.nodeId,
@@ -349,6 +361,7 @@ export class RaftDriver {
         recoverWhenEmpty: diskEmpty && this.opts.recoverWhenEmpty !== false,
         ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
         ...(this.opts.coreBugs !== undefined ? { plantedBugs: this.opts.coreBugs } : {}),
+        ...(snapshotFiles !== undefined ? { snapshotSink: snapshotFiles.sink(spec.id) } : {}),
         restore: {
           hardState: { ...state.hardState, commit },
           ...(snap !== undefined ? { snapshot: snap } : {}),
@@ -359,6 +372,7 @@ export class RaftDriver {
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
+      g.snapshotFiles = snapshotFiles;
       this.groups.set(spec.id, g);
       this.groupList.push(g);
     }
@@ -445,7 +459,12 @@ export class RaftDriver {
   private rounds(): boolean {
     for (let round = 0; round < MULTIRAFT_LIMITS.drainRoundsMax; round++) {
       const readies: [GroupRuntime, Ready][] = [];
-      for (const g of this.groupList) if (g.raw.hasReady()) readies.push([g, g.raw.ready()]);
+      for (const g of this.groupList) {
+        if (!g.raw.hasReady()) continue;
+        const rd = g.raw.ready();
+        g.snapshotFiles?.handedOut(rd.snapshot?.data);
+        readies.push([g, rd]);
+      }
       if (readies.length === 0) break;
       // Messages that may leave before the write go first, so followers write while the leader does.
       this.send(readies, 'before-persist');
@@ -467,6 +486,7 @@ export class RaftDriver {
     if (this.bugs.ackBeforeWrite !== true) this.send(readies, 'after-persist');
     for (const [g, rd] of readies) {
       if (rd.snapshot !== undefined) {
+        g.snapshotFiles?.stored(rd.snapshot);
         g.installSnapshot(rd.snapshot);
         this.stats.snapshotsInstalled++;
       }
@@ -590,9 +610,11 @@ export class RaftDriver {
     let inCall = true;
     let durable = false;
     this.writing = { readies };
+    const seq = ++this.writeSeq;
     this.storage.write(writes, () => {
       if (this.writing?.readies !== readies) return; // a completion from before a stop
       this.writing = undefined;
+      this.durableWriteSeq = seq;
       if (inCall) {
         durable = true; // at once: the turn goes on in `rounds`
         return;
@@ -678,6 +700,7 @@ export class RaftDriver {
       g.raw.releaseSnapshot();
     }
     this.maybeCompact(g);
+    g.snapshotFiles?.sweep(g.raw, this.durableWriteSeq);
   }
 
   /**
@@ -690,7 +713,7 @@ export class RaftDriver {
     const inLog = (index: number): boolean => index >= g.raw.logOffset().index && index <= g.raw.appliedIndex();
     if (g.snapshotBuild === undefined) {
       if (!inLog(g.sm.appliedIndex())) return;
-      const builder = g.sm.snapshotBuilder?.();
+      const builder = g.sm.snapshotBuilder?.(this.opts.snapshotFiles?.output(g.id));
       if (builder === undefined) {
         this.offerSnapshot(g, g.sm.appliedIndex(), g.sm.snapshot());
         return;
@@ -703,10 +726,13 @@ export class RaftDriver {
     this.dropSnapshotBuild(g);
     // The compaction floor kept the log at the build's index; a received snapshot may have passed it meanwhile.
     if (inLog(build.index)) this.offerSnapshot(g, build.index, data);
+    else this.opts.snapshotFiles?.release(data);
   }
 
-  private offerSnapshot(g: GroupRuntime, index: number, data: Uint8Array): void {
+  private offerSnapshot(g: GroupRuntime, index: number, data: SnapshotData): void {
     g.raw.compact(index, data, g.raw.logOffset().index);
+    // raft.db never names a snapshot built here: its file goes once the core lets go of it (releaseSnapshot).
+    g.snapshotFiles?.unnamed(data);
     this.stats.snapshotsTaken++;
   }
 
@@ -744,6 +770,7 @@ export class RaftDriver {
     g.raw.compactLog(to);
     const off = g.raw.logOffset();
     this.storage.compactLog(g.id, off.index, off.term);
+    g.snapshotFiles?.compacted(off.index, this.writeSeq);
     g.lastSnapshotIndex = applied;
     this.stats.logCompactions++;
   }

@@ -13,6 +13,7 @@ import type { Entry, NodeId, ReadState, RawNode, Snapshot } from '@kalam/raft';
 import { StateRole } from '@kalam/raft';
 import { MultiRaftError } from './errors.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
+import type { SnapshotLifetimes } from './snapshot-lifetimes.js';
 import type { AppliedEntry, SnapshotBuilder, StateMachine } from './state-machine.js';
 
 interface ProposalWaiter {
@@ -63,6 +64,8 @@ export class GroupRuntime {
   askedRead: ReadBatch | undefined;
   private appliedWaiters: AppliedWaiter[] = [];
   lastSnapshotIndex: number;
+  /** When this group's snapshot files may go (a node that keeps snapshots in files; undefined in memory). */
+  snapshotFiles: SnapshotLifetimes | undefined;
   /** A snapshot being built in slices for a follower behind the compacted log (StateMachine.snapshotBuilder). */
   snapshotBuild: SnapshotBuilder | undefined;
   /** What the last leadership event said, to emit only changes. */

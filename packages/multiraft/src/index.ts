@@ -28,5 +28,6 @@ export type {
   ProposeOptions,
 } from './driver.js';
 export { RaftManager } from './manager.js';
-export type { AppliedEntry, SnapshotBuilder, StateMachine } from './state-machine.js';
+export type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
+export type { AppliedEntry, SnapshotBuilder, SnapshotOutput, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

@@ -7,13 +7,17 @@
  * raft.db is written by a worker thread by default (LogWriter): a write completes later, as the simulator's disk
  * does, and the event loop serves sockets and requests meanwhile; what arrives then goes into the next turn and
  * the next transaction. With `logWrites: 'sync'` the event loop writes it and a turn never waits.
+ *
+ * Snapshots received from a leader are written to files in `<dataDir>/snapshots/` as their chunks arrive, and
+ * raft.db names the file instead of holding the bytes (log-store snapshot-file.ts); files nobody names are deleted
+ * at start-up.
  */
 import type { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
-import { LogStore, LogWriter } from '@kalam/log-store';
+import { LogStore, LogWriter, SnapshotFiles, snapshotDirOf, snapshotFileOf } from '@kalam/log-store';
 import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
 import type { NodeId } from '@kalam/raft';
 import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
@@ -67,7 +71,7 @@ function syncLog(store: LogStore): NodeLog {
 async function openLog(
   opts: RaftManagerOptions,
   onFatal: (err: Error) => void,
-): Promise<{ log: NodeLog; states: Map<number, GroupLogState> }> {
+): Promise<{ log: NodeLog; states: Map<number, GroupLogState>; files: SnapshotFiles }> {
   const path = join(opts.dataDir, 'raft.db');
   const groupIds = opts.groups.map((g) => g.id);
   const store = LogStore.open({ path, groupIds });
@@ -78,9 +82,17 @@ async function openLog(
     store.close();
     throw err;
   }
-  if (opts.logWrites === 'sync') return { log: syncLog(store), states };
+  // Partial transfers, and files a crash left behind after raft.db stopped naming them, go now.
+  const files = new SnapshotFiles(snapshotDirOf(path)!);
+  const named = new Set<string>();
+  for (const s of states.values()) {
+    const file = s.snapshot !== undefined ? snapshotFileOf(s.snapshot.data) : undefined;
+    if (file !== undefined) named.add(file.path);
+  }
+  files.removeUnreferenced(named);
+  if (opts.logWrites === 'sync') return { log: syncLog(store), states, files };
   store.close();
-  return { log: await LogWriter.start({ path, groupIds, onFatal }), states };
+  return { log: await LogWriter.start({ path, groupIds, onFatal }), states, files };
 }
 
 /** The default storage fatal: an uncaught exception (a node process logs node.fatal and exits 1). */
@@ -114,7 +126,7 @@ export class RaftManager {
     if (new Set(opts.groups.map((g) => g.id)).size !== opts.groups.length)
       throw new RangeError('group ids must be distinct');
     mkdirSync(opts.dataDir, { recursive: true });
-    const { log, states } = await openLog(opts, opts.onStorageFatal ?? throwUncaught);
+    const { log, states, files } = await openLog(opts, opts.onStorageFatal ?? throwUncaught);
     let driver: RaftDriver | undefined;
     let manager: RaftManager | undefined;
     const logWrites = new LogWriteRecorder();
@@ -168,6 +180,7 @@ export class RaftManager {
         // A tick that fires while the log worker writes runs when the write is durable, before the next write —
         // as a timer fires late, not never, behind an event loop inside fsync.
         deferTicksDuringWrite: true,
+        snapshotFiles: files,
         seed: opts.seed ?? (opts.nodeId * 7919 + Date.now()) >>> 0,
         ...(opts.snapshotThreshold !== undefined ? { snapshotThreshold: opts.snapshotThreshold } : {}),
         ...(opts.snapshotKeepEntries !== undefined ? { snapshotKeepEntries: opts.snapshotKeepEntries } : {}),

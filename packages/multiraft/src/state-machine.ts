@@ -7,7 +7,7 @@
  * behind the log's first entry. After a restart the state machine must hold at least what `sync` last returned
  * (otherwise the node refuses to start the group: STATE_BEHIND_LOG).
  */
-import type { EntryKind } from '@kalam/raft';
+import type { EntryKind, SnapshotData } from '@kalam/raft';
 
 export interface AppliedEntry {
   readonly index: number;
@@ -40,14 +40,16 @@ export interface StateMachine {
   /**
    * Optional: a snapshot built a slice at a time across driver turns, from a read view of the state as applied when
    * it was asked for — applies go on meanwhile, so building a large state never holds the driver's turn for long.
-   * Undefined (or no method): the driver calls `snapshot()` within one turn.
+   * Undefined (or no method): the driver calls `snapshot()` within one turn. `output`, when given, is where the
+   * snapshot's bytes go as they are built (a node: a file), so that a large state is never whole in memory.
    */
-  snapshotBuilder?(): SnapshotBuilder | undefined;
+  snapshotBuilder?(output?: SnapshotOutput): SnapshotBuilder | undefined;
   /**
    * Replaces the whole state by a snapshot's, atomically (received from the leader; the driver has stored it in
-   * raft.db first, and keeps it there until a later `sync` covers its index).
+   * raft.db first, and keeps it there until a later `sync` covers its index). `data` may be a file read a range at
+   * a time: read it in pieces rather than whole.
    */
-  restore(snapshot: { index: number; term: number; data: Uint8Array }): void;
+  restore(snapshot: { index: number; term: number; data: SnapshotData }): void;
   /**
    * May the entry be applied now? Returning false pauses the group (it never skips): used for the
    * cross-group order of DESIGN.md §6, where a data entry waits for a meta:system index. Once true for an
@@ -61,7 +63,17 @@ export interface SnapshotBuilder {
   /** The applied index the snapshot is of: its read view's. */
   readonly index: number;
   /** Does about `budgetMs` of work; the snapshot's bytes once it is complete, undefined until then. */
-  step(budgetMs: number): Uint8Array | undefined;
+  step(budgetMs: number): SnapshotData | undefined;
   /** Gives up (releases the read view); also called after the last step. */
   close(): void;
+}
+
+/**
+ * Where a snapshot being built goes, in order (StateMachine.snapshotBuilder): a node's is a file. `finish` returns
+ * the bytes written, readable a range at a time; `abort` drops them. After either, no more calls.
+ */
+export interface SnapshotOutput {
+  write(bytes: Uint8Array): void;
+  finish(): SnapshotData;
+  abort(): void;
 }

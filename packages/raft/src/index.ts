@@ -12,7 +12,16 @@ export { PLANTED_BUGS, Raft } from './raft.js';
 export type { PlantedBugName, PlantedBugs, RaftConfig, RaftRestoreState } from './raft.js';
 export { RawNode } from './rawnode.js';
 export type { GroupStatus, Ready } from './rawnode.js';
-export { ENTRY_HEADER_BYTES, EntryKind, NONE, StateRole, entrySizeBytes, nodeId } from './types.js';
+export {
+  ENTRY_HEADER_BYTES,
+  EntryKind,
+  NONE,
+  StateRole,
+  entrySizeBytes,
+  memorySnapshotSink,
+  nodeId,
+  snapshotBytes,
+} from './types.js';
 export type {
   Entry,
   HardState,
@@ -34,6 +43,9 @@ export type {
   ReadRejectReason,
   ReadState,
   Snapshot,
+  SnapshotData,
   SnapshotMeta,
+  SnapshotSink,
+  SnapshotSinkFactory,
   SoftState,
 } from './types.js';

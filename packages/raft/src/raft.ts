@@ -26,8 +26,11 @@ import type {
   NodeId,
   ReadState,
   Snapshot,
+  SnapshotData,
+  SnapshotSink,
+  SnapshotSinkFactory,
 } from './types.js';
-import { EntryKind, NONE, StateRole, entrySizeBytes } from './types.js';
+import { EntryKind, NONE, StateRole, entrySizeBytes, memorySnapshotSink } from './types.js';
 
 /**
  * Known-bad behaviours that tests switch on to prove the simulator and the checkers catch them. Never set
@@ -94,6 +97,8 @@ export interface RaftConfig {
    * whole disk is empty (one quiet group without state on a disk that holds others' is not a lost disk).
    */
   readonly recoverWhenEmpty?: boolean;
+  /** Where an incoming snapshot's chunks are written (default: one buffer in memory, memorySnapshotSink). */
+  readonly snapshotSink?: SnapshotSinkFactory;
 }
 
 interface PendingRead {
@@ -107,8 +112,8 @@ interface IncomingSnapshot {
   readonly index: number;
   readonly term: number;
   readonly totalBytes: number;
-  /** The snapshot's bytes, filled in chunk by chunk (allocated once: chunks are not kept apart, then copied). */
-  readonly data: Uint8Array;
+  /** Where the chunks go, in order (the application's: in memory or a file); the core keeps no bytes. */
+  readonly sink: SnapshotSink;
   received: number;
 }
 
@@ -165,6 +170,7 @@ export class Raft {
   private clusterSeen = false;
   private pendingReads: PendingRead[] = [];
   private incomingSnapshot: IncomingSnapshot | undefined;
+  private readonly snapshotSink: SnapshotSinkFactory;
   /**
    * A follower is behind the log's offset and no snapshot is held to send it: the application should build one
    * (RawNode.snapshotWanted) and hand it in with `compact`.
@@ -187,6 +193,7 @@ export class Raft {
     this.checkQuorum = config.checkQuorum;
     this.random = config.random;
     this.bugs = config.plantedBugs ?? {};
+    this.snapshotSink = config.snapshotSink ?? memorySnapshotSink;
     const r = config.restore;
     this.log = new RaftLog({
       offsetIndex: r?.offsetIndex ?? 0,
@@ -739,7 +746,7 @@ export class Raft {
     const meta = m.snapshot;
     if (meta.index <= this.log.committed) {
       // Older than what we already have committed: say where we are and ignore it (A12).
-      this.incomingSnapshot = undefined;
+      this.abortIncomingSnapshot();
       this.sendAck({
         type: 'MsgAppResp',
         from: this.id,
@@ -753,8 +760,9 @@ export class Raft {
       return;
     }
     if (m.offset === 0) {
-      const data = new Uint8Array(m.totalBytes);
-      this.incomingSnapshot = { index: meta.index, term: meta.term, totalBytes: m.totalBytes, data, received: 0 };
+      this.abortIncomingSnapshot();
+      const sink = this.snapshotSink(meta, m.totalBytes);
+      this.incomingSnapshot = { index: meta.index, term: meta.term, totalBytes: m.totalBytes, sink, received: 0 };
     }
     const inc = this.incomingSnapshot;
     const matches = inc !== undefined && inc.index === meta.index && inc.term === meta.term;
@@ -765,7 +773,7 @@ export class Raft {
       return;
     }
     assert(inc.received + m.data.length <= inc.totalBytes, 'snapshot chunks overran the announced size');
-    inc.data.set(m.data, inc.received);
+    inc.sink.write(inc.received, m.data);
     inc.received += m.data.length;
     if (inc.received < inc.totalBytes) {
       this.send({
@@ -779,7 +787,7 @@ export class Raft {
       return;
     }
     this.incomingSnapshot = undefined;
-    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: inc.data };
+    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: inc.sink.finish() };
     let acked: number;
     if (this.log.matchTerm(snapshot.index, snapshot.term)) {
       // Our log already has the snapshot's last entry: keep the log, only move the commit index. Entries
@@ -800,6 +808,12 @@ export class Raft {
       rejectHint: 0,
       logTerm: 0,
     });
+  }
+
+  /** Gives up the transfer in progress, if any: its sink drops what it holds. */
+  private abortIncomingSnapshot(): void {
+    this.incomingSnapshot?.sink.abort();
+    this.incomingSnapshot = undefined;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -948,13 +962,13 @@ export class Raft {
     }
     // A follower that holds every byte is installing; if its answer was lost, a fresh first chunk makes it
     // answer again (with its commit index once installed, or by restarting the transfer after a crash).
-    if (pr.snapshotOffset >= snap.data.length) pr.snapshotOffset = 0;
+    if (pr.snapshotOffset >= snap.data.byteLength) pr.snapshotOffset = 0;
     pr.snapshotTicks = 0;
     this.send(this.snapChunk(to, snap, pr.snapshotOffset));
   }
 
   private snapChunk(to: NodeId, snap: Snapshot, offset: number): MsgSnap {
-    const data = snap.data.subarray(offset, offset + this.limits.snapshotChunkBytes);
+    const data = snap.data.subarray(offset, Math.min(offset + this.limits.snapshotChunkBytes, snap.data.byteLength));
     return {
       type: 'MsgSnap',
       from: this.id,
@@ -962,7 +976,7 @@ export class Raft {
       term: this.term,
       snapshot: { index: snap.index, term: snap.term },
       offset,
-      totalBytes: snap.data.length,
+      totalBytes: snap.data.byteLength,
       data,
     };
   }
@@ -1163,7 +1177,7 @@ export class Raft {
    * `compactTo` (≤ index), keeping a tail for followers that are only slightly behind. Followers waiting for a
    * snapshot (see `snapshotWanted`) start receiving this one.
    */
-  compact(index: number, data: Uint8Array, compactTo: number): Snapshot {
+  compact(index: number, data: SnapshotData, compactTo: number): Snapshot {
     assert(index <= this.log.applied, () => `snapshot at ${index} beyond applied ${this.log.applied}`);
     assert(compactTo <= index, 'compaction must stay behind the snapshot');
     const term = this.log.term(index);

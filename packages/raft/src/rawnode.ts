@@ -9,7 +9,7 @@
 import { assert } from './assert.js';
 import type { RaftConfig } from './raft.js';
 import { Raft } from './raft.js';
-import type { Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState } from './types.js';
+import type { Entry, HardState, Message, NodeId, ReadState, Snapshot, SnapshotData, SoftState } from './types.js';
 import { StateRole } from './types.js';
 import type { ProgressState } from './progress.js';
 
@@ -135,7 +135,7 @@ export class RawNode {
   }
 
   /** See Raft.compact: the application hands in a snapshot of its state at `index`. */
-  compact(index: number, data: Uint8Array, compactTo: number = index): Snapshot {
+  compact(index: number, data: SnapshotData, compactTo: number = index): Snapshot {
     return this.mutate(() => this.raft.compact(index, data, compactTo));
   }
 
@@ -152,6 +152,11 @@ export class RawNode {
   /** See Raft.compactionFloor: no compaction past a snapshot being transferred. */
   compactionFloor(): number {
     return this.raft.compactionFloor();
+  }
+
+  /** The snapshot the core holds (to send to followers), if any: the application owns its bytes' lifetime. */
+  heldSnapshot(): Snapshot | undefined {
+    return this.raft.log.snapshot;
   }
 
   /** See Raft.releaseSnapshot: forget the held snapshot's bytes when no transfer uses them. */

@@ -47,8 +47,57 @@ export interface SnapshotMeta {
 }
 
 export interface Snapshot extends SnapshotMeta {
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
 }
+
+/**
+ * A snapshot's bytes, read a range at a time: in memory (a Uint8Array is one) or in a file the application owns,
+ * so that neither the sender nor the receiver needs the whole snapshot in memory. The core only ever asks for one
+ * chunk at a time.
+ */
+export interface SnapshotData {
+  readonly byteLength: number;
+  /** Bytes [begin, end) (end clamped to byteLength); the result may be a view that the caller must not keep. */
+  subarray(begin: number, end: number): Uint8Array;
+}
+
+/**
+ * Where a follower's core writes a snapshot as it arrives, chunk by chunk in order (offsets never skip): the
+ * application decides where the bytes live. `finish` is called once every byte was written and returns the
+ * snapshot's bytes (durable if the application needs them to be, before the core hands the snapshot out);
+ * `abort` when the transfer is given up (a newer one starts, or it became stale). After either, no more calls.
+ */
+export interface SnapshotSink {
+  write(offset: number, bytes: Uint8Array): void;
+  finish(): SnapshotData;
+  abort(): void;
+}
+
+/** Opens a sink for the snapshot `meta` of `totalBytes` bytes (RaftConfig.snapshotSink). */
+export type SnapshotSinkFactory = (meta: SnapshotMeta, totalBytes: number) => SnapshotSink;
+
+/** A snapshot's bytes whole in memory: for stores and state machines that keep snapshots in memory anyway. */
+export function snapshotBytes(data: SnapshotData): Uint8Array {
+  return data instanceof Uint8Array ? data : data.subarray(0, data.byteLength).slice();
+}
+
+/** The default sink: the bytes in one buffer in memory (tests, the simulator, stores in memory). */
+export const memorySnapshotSink: SnapshotSinkFactory = (_meta, totalBytes) => {
+  let bytes: Uint8Array | undefined = new Uint8Array(totalBytes);
+  return {
+    write(offset, chunk) {
+      bytes!.set(chunk, offset);
+    },
+    finish() {
+      const done = bytes!;
+      bytes = undefined;
+      return done;
+    },
+    abort() {
+      bytes = undefined;
+    },
+  };
+};
 
 export const StateRole = {
   Follower: 'follower',

@@ -127,7 +127,7 @@ test('a snapshot restore under a subscriber: caught up from the change log, or e
         }
         out.record(record);
       }
-      shard.restore({ ...snap, data: out.finish() });
+      shard.restore({ ...snap, data: out.finishInMemory() });
       await sub.waitFor((s) => s.ended, WAIT_MS);
       assert.equal(sub.errors[0]?.code, 'RESUME_UNAVAILABLE');
     },

@@ -26,6 +26,7 @@ import { AssertionError, Prng, nodeId } from '@kalam/raft';
 import type { Checker } from './checker.js';
 import { EventQueue } from './events.js';
 import { SIM_LIMITS } from './options.js';
+import { SimSnapshotFiles } from './snapshot-files.js';
 import type { SimProcess } from './process.js';
 import type { Trace } from './trace.js';
 
@@ -402,6 +403,8 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       },
       ...(setup.bugs !== undefined ? { bugs: setup.bugs } : {}),
       ...(setup.coreBugs !== undefined ? { coreBugs: setup.coreBugs } : {}),
+      // Snapshots in "files" as a node keeps them, new at each boot (a crash loses the earlier life's).
+      snapshotFiles: new SimSnapshotFiles(n.id),
     });
     driver.events.on('leaderChange', (c) => this.onLeaderChange(n, c));
     n.driver = driver;

@@ -3,8 +3,9 @@
  * applied (what the checkers compare across nodes), kept with its applied index on the node's disk — as data.db
  * keeps a group's state and index in one transaction — so it survives a crash, like the raft.db image.
  */
-import type { AppliedEntry, GroupSpec, SnapshotBuilder, StateMachine } from '@kalam/multiraft';
-import type { Entry, NodeId } from '@kalam/raft';
+import type { AppliedEntry, GroupSpec, SnapshotBuilder, SnapshotOutput, StateMachine } from '@kalam/multiraft';
+import type { Entry, NodeId, SnapshotData } from '@kalam/raft';
+import { snapshotBytes } from '@kalam/raft';
 import { entryKey } from './cluster.js';
 import { SimProcess } from './process.js';
 import { FNV_OFFSET, fnv1a } from './trace.js';
@@ -94,13 +95,26 @@ export class DigestMachine implements StateMachine {
    * the bytes come out after a few driver turns, during which the group applies on (the driver must hand in the
    * snapshot of the index it began at, and not compact past it meanwhile).
    */
-  snapshotBuilder(): SnapshotBuilder {
+  snapshotBuilder(output?: SnapshotOutput): SnapshotBuilder {
     const view = { ...this.state, index: this.state.appliedIndex };
     let steps = 0;
+    let finished = false;
+    const build = (): SnapshotData => {
+      const bytes = encodeSnapshot({ ...view, pad: this.pad() });
+      finished = true;
+      if (output === undefined) return bytes;
+      // Into the driver's output (a node's file) in two writes, as a builder writes record after record.
+      const half = Math.floor(bytes.length / 2);
+      output.write(bytes.subarray(0, half));
+      output.write(bytes.subarray(half));
+      return output.finish();
+    };
     return {
       index: view.index,
-      step: () => (++steps < SNAPSHOT_BUILD_STEPS ? undefined : encodeSnapshot({ ...view, pad: this.pad() })),
-      close: () => undefined,
+      step: () => (++steps < SNAPSHOT_BUILD_STEPS ? undefined : build()),
+      close: () => {
+        if (!finished) output?.abort();
+      },
     };
   }
 
@@ -108,8 +122,8 @@ export class DigestMachine implements StateMachine {
     return 'x'.repeat(this.observer.snapshotPadChars());
   }
 
-  restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
-    const s = decodeSnapshot(snapshot.data);
+  restore(snapshot: { index: number; term: number; data: SnapshotData }): void {
+    const s = decodeSnapshot(snapshotBytes(snapshot.data));
     this.state.appliedIndex = s.index;
     this.state.digest = s.digest;
     this.state.commands = s.commands;

@@ -22,6 +22,7 @@ import type { ErrorResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { TableNameError } from '../tables.js';
 import { SnapshotFormatError, SnapshotWriter, snapshotRecords } from './snapshot-format.js';
+import type { SnapshotSource } from './snapshot-format.js';
 
 /** A deterministic refusal: becomes `{type: 'Error', code, message}` on every node. */
 export class ApplyError extends Error {
@@ -219,14 +220,14 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     const w = new SnapshotWriter(this.groupId);
     w.record({ kind: 'state', state: this.exportState() });
     this.exportMoreRecords(w);
-    return w.finish();
+    return w.finishInMemory();
   }
 
   /**
    * Installs a snapshot in one transaction, a record at a time. A corrupt, truncated or foreign snapshot is refused
    * (SnapshotFormatError) before anything changes.
    */
-  restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+  restore(snapshot: { index: number; term: number; data: SnapshotSource }): void {
     const records = snapshotRecords(snapshot.data, this.groupId)[Symbol.iterator]();
     const first = records.next();
     if (first.done === true || first.value['kind'] !== 'state') {

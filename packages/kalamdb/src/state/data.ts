@@ -17,7 +17,7 @@
  * meta horizon (state/view.ts), never against the node's current catalog, and purges an incarnation's rows itself
  * when its horizon passes the DropTable. Reads, which run after read barriers, see the current catalog.
  */
-import type { AppliedEntry, SnapshotBuilder } from '@kalam/multiraft';
+import type { AppliedEntry, SnapshotBuilder, SnapshotOutput } from '@kalam/multiraft';
 import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
@@ -50,6 +50,7 @@ import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 import { RowPager, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
+import type { SnapshotSource } from './snapshot-format.js';
 import type { StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
@@ -558,7 +559,7 @@ abstract class DataStateMachine<
     return responses;
   }
 
-  override restore(snapshot: { index: number; term: number; data: Uint8Array }): void {
+  override restore(snapshot: { index: number; term: number; data: SnapshotSource }): void {
     try {
       super.restore(snapshot);
     } finally {
@@ -743,12 +744,16 @@ abstract class DataStateMachine<
    * is written at once, and the rows are paged from the read view a budget of time at a time, while the group
    * applies on. Undefined for a store in memory (no second connection can see it): snapshot() then builds at once.
    */
-  snapshotBuilder(): SnapshotBuilder | undefined {
+  snapshotBuilder(output?: SnapshotOutput): SnapshotBuilder | undefined {
     const reader = this.store.openReader();
     if (reader === undefined) return undefined;
     let pager: RowPager | undefined;
+    let out: SnapshotWriter | undefined;
+    let finished = false;
     const release = (): void => {
       pager?.close();
+      if (!finished) out?.abort(); // given up: the output's partial bytes (a file) go
+      out = undefined;
       if (reader.open) {
         if (reader.inTransaction) reader.exec('ROLLBACK');
         reader.close();
@@ -763,19 +768,25 @@ abstract class DataStateMachine<
         release(); // the read view is not at the applied index (cannot happen between applies): build at once
         return undefined;
       }
-      const out = new SnapshotWriter(this.groupId);
-      out.record({ kind: 'state', state: this.exportState() });
+      const writer = new SnapshotWriter(this.groupId, output);
+      out = writer;
+      writer.record({ kind: 'state', state: this.exportState() });
       const w = this.scopeWhere();
       pager = new RowPager(
         reader,
-        out,
+        writer,
         this.snapshotTables().map((t) => t.sql),
         w.args,
       );
       const rows = pager;
       return {
         index,
-        step: (budgetMs) => (rows.step(budgetMs) ? (release(), out.finish()) : undefined),
+        step: (budgetMs) => {
+          if (!rows.step(budgetMs)) return undefined;
+          finished = true;
+          release();
+          return writer.finish();
+        },
         close: release,
       };
     } catch (err) {

@@ -32,14 +32,49 @@ export class SnapshotFormatError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Builds a snapshot record by record (each encoded at once: the records' objects are not kept). */
+/** Where a SnapshotWriter's bytes go, in order (the driver's SnapshotOutput: a node's is a file). */
+export interface SnapshotOutput {
+  write(bytes: Uint8Array): void;
+  finish(): SnapshotSource;
+  abort(): void;
+}
+
+/** The bytes in memory, joined into one buffer at the end (stores in memory, tests). */
+class MemoryOutput implements SnapshotOutput {
+  private parts: Uint8Array[] = [];
+  private bytes = 0;
+  write(bytes: Uint8Array): void {
+    this.parts.push(bytes);
+    this.bytes += bytes.length;
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    this.parts = [];
+    return out;
+  }
+  abort(): void {
+    this.parts = [];
+  }
+}
+
+/**
+ * Builds a snapshot record by record (each encoded at once: the records' objects are not kept), into `output` — in
+ * memory by default, or a file, so that the snapshot is never whole in memory.
+ */
 export class SnapshotWriter {
-  private readonly parts: Uint8Array[] = [];
   private readonly hash = createHash('sha256');
   private records = 0;
   bytes = 0;
 
-  constructor(groupId: number) {
+  constructor(
+    groupId: number,
+    private readonly output: SnapshotOutput = new MemoryOutput(),
+  ) {
     this.line({ format: FORMAT, groupId, version: SNAPSHOT_VERSION });
   }
 
@@ -48,74 +83,148 @@ export class SnapshotWriter {
     this.records++;
   }
 
-  /** The whole snapshot: header, records, trailer. */
-  finish(): Uint8Array {
+  /** The whole snapshot: header, records, trailer — a Uint8Array from the default output. */
+  finish(): SnapshotSource {
     const trailer = encoder.encode(
       `${canonicalJson({ crc: this.hash.digest('hex'), end: true, records: this.records })}\n`,
     );
-    const out = new Uint8Array(this.bytes + trailer.length);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    out.set(trailer, at);
-    this.parts.length = 0;
-    return out;
+    this.output.write(trailer);
+    return this.output.finish();
+  }
+
+  /** Gives up: the output drops what it holds. */
+  abort(): void {
+    this.output.abort();
+  }
+
+  /** The whole snapshot as one buffer: only for a writer on the default output (in memory). */
+  finishInMemory(): Uint8Array {
+    const data = this.finish();
+    if (!(data instanceof Uint8Array)) throw new TypeError('finishInMemory: the writer has an output of its own');
+    return data;
   }
 
   private line(value: Record<string, unknown>): void {
     const bytes = encoder.encode(`${canonicalJson(value)}\n`);
     this.hash.update(bytes);
-    this.parts.push(bytes);
+    this.output.write(bytes);
     this.bytes += bytes.length;
   }
 }
 
 /**
- * The records of a snapshot of `groupId`, verified first (header, trailer, record count, checksum); they are parsed
- * one at a time as the caller iterates. Throws SnapshotFormatError naming what is wrong.
+ * How much of a snapshot a reader asks its source for at a time: the reader holds one such piece, plus the record
+ * line it is in the middle of (a record is bounded: a page of rows), never the whole snapshot.
  */
-export function snapshotRecords(data: Uint8Array, groupId: number): Iterable<Record<string, unknown>> {
+export const SNAPSHOT_READ_BYTES = 1024 * 1024;
+
+/** The largest header line a reader looks for before it calls the data foreign. */
+const HEADER_BYTES_MAX = 64 * 1024;
+
+/**
+ * A snapshot's bytes as its reader sees them: a Uint8Array, or any source read a range at a time (a file). The same
+ * shape as the Raft core's SnapshotData, so a received snapshot is read where it lies.
+ */
+export interface SnapshotSource {
+  readonly byteLength: number;
+  subarray(begin: number, end: number): Uint8Array;
+}
+
+/** The complete lines of `data` from byte `from`, in order, each with the offset it starts at; read piece by piece. */
+function* lines(data: SnapshotSource, from: number, pieceBytes: number): Generator<{ at: number; line: Uint8Array }> {
+  let carry: Uint8Array = new Uint8Array(0);
+  let carryAt = from;
+  for (let pos = from; pos < data.byteLength;) {
+    const end = Math.min(pos + pieceBytes, data.byteLength);
+    const piece = data.subarray(pos, end);
+    let start = 0;
+    for (let nl = piece.indexOf(NEWLINE); nl >= 0; nl = piece.indexOf(NEWLINE, start)) {
+      const part = piece.subarray(start, nl);
+      const line = carry.length === 0 ? part : concat(carry, part);
+      carry = new Uint8Array(0);
+      yield { at: carryAt, line };
+      start = nl + 1;
+      carryAt = pos + start;
+    }
+    // The rest of the piece begins a line that goes on in the next one: copied, as the piece may be reused.
+    carry = concat(carry, piece.subarray(start));
+    pos = end;
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * The records of a snapshot of `groupId`, verified first (header, trailer, record count, checksum) in one pass over
+ * the bytes; they are then read and parsed one at a time as the caller iterates (a second pass). Throws
+ * SnapshotFormatError naming what is wrong. Reads `data` a piece at a time (`pieceBytes`), so a snapshot in a file is
+ * never held whole in memory.
+ */
+export function snapshotRecords(
+  data: SnapshotSource,
+  groupId: number,
+  pieceBytes = SNAPSHOT_READ_BYTES,
+): Iterable<Record<string, unknown>> {
   const fail = (what: string): never => {
-    throw new SnapshotFormatError(`the snapshot of group ${groupId} (${data.length} bytes) is refused: ${what}`);
+    throw new SnapshotFormatError(`the snapshot of group ${groupId} (${data.byteLength} bytes) is refused: ${what}`);
   };
-  const headerEnd = data.indexOf(NEWLINE);
+  const head = data.subarray(0, Math.min(HEADER_BYTES_MAX, data.byteLength));
+  const headerEnd = head.indexOf(NEWLINE);
   if (headerEnd < 0) fail('no header line');
-  const header = parseLine(data, 0, headerEnd, fail);
+  const header = parseLine(head, 0, headerEnd, fail);
   if (header['format'] !== FORMAT) fail('not a Kalam snapshot');
   if (header['version'] !== SNAPSHOT_VERSION)
     fail(`format version ${String(header['version'])}, this Kalam reads ${SNAPSHOT_VERSION}`);
   if (header['groupId'] !== groupId) fail(`it is a snapshot of group ${String(header['groupId'])}`);
-  if (data[data.length - 1] !== NEWLINE) fail('truncated (no trailer)');
-  const trailerStart = data.lastIndexOf(NEWLINE, data.length - 2) + 1;
-  if (trailerStart <= headerEnd) fail('truncated (no trailer)');
-  const trailer = parseLine(data, trailerStart, data.length - 1, fail);
-  if (trailer['end'] !== true) fail('truncated (no trailer)');
-  const crc = createHash('sha256').update(data.subarray(0, trailerStart)).digest('hex');
-  if (trailer['crc'] !== crc) fail('checksum mismatch (corrupt)');
+  if (data.subarray(data.byteLength - 1, data.byteLength)[0] !== NEWLINE) fail('truncated (no trailer)');
+  // Every line but the last is hashed once the next one shows it is not the trailer.
+  const hash = createHash('sha256').update(data.subarray(0, headerEnd + 1));
+  let last: { at: number; line: Uint8Array } | undefined;
   let count = 0;
-  for (let at = headerEnd + 1; at < trailerStart; at = data.indexOf(NEWLINE, at) + 1) count++;
+  for (const l of lines(data, headerEnd + 1, pieceBytes)) {
+    if (last !== undefined) {
+      hash.update(last.line).update(NEWLINE_BYTES);
+      count++;
+    }
+    last = l;
+  }
+  if (last === undefined) return fail('truncated (no trailer)');
+  const trailerStart = last.at;
+  const trailer = parseLine(last.line, 0, last.line.length, fail);
+  if (trailer['end'] !== true) fail('truncated (no trailer)');
+  if (trailer['crc'] !== hash.digest('hex')) fail('checksum mismatch (corrupt)');
   if (trailer['records'] !== count) fail(`${count} records, the trailer says ${String(trailer['records'])}`);
   return {
     *[Symbol.iterator]() {
-      for (let at = headerEnd + 1; at < trailerStart;) {
-        const end = data.indexOf(NEWLINE, at);
-        yield parseLine(data, at, end, fail);
-        at = end + 1;
+      for (const { at, line } of lines(data, headerEnd + 1, pieceBytes)) {
+        if (at >= trailerStart) return;
+        yield parseLine(line, 0, line.length, fail, at);
       }
     },
   };
 }
 
-function parseLine(data: Uint8Array, from: number, to: number, fail: (what: string) => never): Record<string, unknown> {
+const NEWLINE_BYTES = new Uint8Array([NEWLINE]);
+
+function parseLine(
+  data: Uint8Array,
+  from: number,
+  to: number,
+  fail: (what: string) => never,
+  at = from,
+): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(decoder.decode(data.subarray(from, to)));
   } catch {
-    fail(`a record at byte ${from} is not JSON`);
+    fail(`a record at byte ${at} is not JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`the record at byte ${from}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(`the record at byte ${at}`);
   return value as Record<string, unknown>;
 }
 

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 
 import type { EntryKind, Snapshot } from '@kalam/raft';
+import { snapshotBytes } from '@kalam/raft';
 
 import type { GroupLogState } from '../../src/index.js';
 
@@ -62,7 +63,7 @@ export function emptyModel(): GroupModel {
 }
 
 export function snapshotFact(s: Snapshot): SnapshotFact {
-  return [s.index, s.term, hashBytes(s.data)];
+  return [s.index, s.term, hashBytes(snapshotBytes(s.data))];
 }
 
 /** The model of what the store returned for a group. */

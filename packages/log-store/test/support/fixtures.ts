@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Entry, HardState, NodeId, Snapshot } from '@kalam/raft';
+import { snapshotBytes } from '@kalam/raft';
 
 import type { GroupLogState } from '../../src/index.js';
 
@@ -56,7 +57,9 @@ export function comparable(s: GroupLogState): Comparable {
     offset: [s.offsetIndex, s.offsetTerm],
     entries: s.entries.map((e) => [e.index, e.term, e.kind, decoder.decode(e.data)]),
     snapshot:
-      s.snapshot === undefined ? undefined : [s.snapshot.index, s.snapshot.term, decoder.decode(s.snapshot.data)],
+      s.snapshot === undefined
+        ? undefined
+        : [s.snapshot.index, s.snapshot.term, decoder.decode(snapshotBytes(s.snapshot.data))],
   };
 }
 

@@ -7,6 +7,8 @@
  * Commands are JSON: {k, v} sets a key and answers {index, previous}.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import type { SnapshotData } from '@kalam/raft';
+import { snapshotBytes } from '@kalam/raft';
 import type { AppliedEntry, StateMachine } from '../../src/index.js';
 
 const decoder = new TextDecoder();
@@ -65,8 +67,11 @@ export class KvStateMachine implements StateMachine {
     return encoder.encode(JSON.stringify({ applied: this.applied, entries: [...this.map] }));
   }
 
-  restore(snapshot: { index: number; data: Uint8Array }): void {
-    const s = JSON.parse(decoder.decode(snapshot.data)) as { applied: number; entries: [string, string][] };
+  restore(snapshot: { index: number; data: SnapshotData }): void {
+    const s = JSON.parse(decoder.decode(snapshotBytes(snapshot.data))) as {
+      applied: number;
+      entries: [string, string][];
+    };
     this.map = new Map(s.entries);
     this.applied = snapshot.index;
   }

@@ -9,8 +9,18 @@
  * its next Ready's early messages and dies before the write). `load(id, …)` restarts a node from a crafted
  * durable state. `leadersByTerm` records every leader seen, for Election Safety checks.
  */
-import type { Entry, HardState, Message, MessageType, NodeId, RaftConfig, Ready, Snapshot } from '../../src/index.js';
-import { EntryKind, NONE, Prng, RawNode, StateRole, nodeId } from '../../src/index.js';
+import type {
+  Entry,
+  HardState,
+  Message,
+  MessageType,
+  NodeId,
+  RaftConfig,
+  Ready,
+  Snapshot,
+  SnapshotData,
+} from '../../src/index.js';
+import { EntryKind, NONE, Prng, RawNode, StateRole, nodeId, snapshotBytes } from '../../src/index.js';
 
 export interface MemoryStorage {
   hardState: HardState;
@@ -45,6 +55,10 @@ export interface NetworkOptions {
   readonly limits?: RaftConfig['limits'];
   readonly plantedBugs?: RaftConfig['plantedBugs'];
   readonly recoverWhenEmpty?: boolean;
+  /** Where followers write incoming snapshots (default: the core's, in memory). */
+  readonly snapshotSink?: RaftConfig['snapshotSink'];
+  /** How `compact` hands a snapshot's bytes to the core (default: the Uint8Array itself). */
+  readonly snapshotData?: (bytes: Uint8Array) => SnapshotData;
 }
 
 const encoder = new TextEncoder();
@@ -100,6 +114,7 @@ export class Network {
       ...(this.opts.limits !== undefined ? { limits: this.opts.limits } : {}),
       ...(this.opts.plantedBugs !== undefined ? { plantedBugs: this.opts.plantedBugs } : {}),
       ...(this.opts.recoverWhenEmpty !== undefined ? { recoverWhenEmpty: this.opts.recoverWhenEmpty } : {}),
+      ...(this.opts.snapshotSink !== undefined ? { snapshotSink: this.opts.snapshotSink } : {}),
       restore: {
         hardState: s.hardState,
         ...(s.snapshot !== undefined ? { snapshot: s.snapshot } : {}),
@@ -406,7 +421,8 @@ export class Network {
   /** Takes a snapshot of `id`'s state machine at its applied index and compacts its log there. */
   compact(id: number, compactTo?: number): Snapshot {
     const s = this.storage.get(id as NodeId)!;
-    const data = enc(JSON.stringify(s.applied));
+    const bytes = enc(JSON.stringify(s.applied));
+    const data = this.opts.snapshotData?.(bytes) ?? bytes;
     const snap = this.node(id).compact(s.appliedIndex, data, compactTo ?? s.appliedIndex);
     s.snapshot = snap;
     const off = this.node(id).raft.log.offset();
@@ -424,7 +440,7 @@ export function persist(s: MemoryStorage, rd: Ready): void {
     s.entries = [];
     s.offsetIndex = rd.snapshot.index;
     s.offsetTerm = rd.snapshot.term;
-    s.applied = JSON.parse(dec(rd.snapshot.data)) as MemoryStorage['applied'];
+    s.applied = JSON.parse(dec(snapshotBytes(rd.snapshot.data))) as MemoryStorage['applied'];
     s.appliedIndex = rd.snapshot.index;
   }
   const first = rd.entries[0];

@@ -299,6 +299,30 @@ test('a data entry waits for the meta:system index it was planned against', () =
   assert.deepEqual(n.alice.apply([entry!]), [{ type: 'RowsAffected', count: 1 }]);
 });
 
+test('an entry is decoded once for canApply and apply, and its decoded command is not kept once applied', () => {
+  // The driver's in-memory Raft log holds an entry's bytes until compaction; a decoded command kept by them would
+  // hold every row of the entry a second time (issue [M8] §3). Counted through check(), which every decode runs.
+  class CountingShard extends UserDataStateMachine {
+    checks = 0;
+    protected override check(value: unknown): UserDataCommand {
+      this.checks++;
+      return super.check(value);
+    }
+  }
+  const n = node();
+  const alice = new CountingShard(n.store, router.userShard(ALICE), router);
+  n.system.apply(entries(1, DDL));
+  const [entry] = entries(1, [insert(ALICE, [{ id: 1 }], 1)]);
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.checks, 1, 'canApply decodes the entry once');
+  assert.deepEqual(alice.apply([entry!]), [{ type: 'RowsAffected', count: 1 }]);
+  assert.equal(alice.checks, 1, 'apply uses what canApply decoded');
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.checks, 2, 'after apply the decoded command is gone: the same bytes are decoded again');
+  assert.deepEqual(alice.apply([entry!]), [undefined], 'an applied entry is not applied again');
+});
+
 test("the applied index is served from memory but never shows a rolled-back transaction's value", () => {
   const store = DataStore.open(':memory:');
   assert.equal(store.appliedIndex(3), 0);

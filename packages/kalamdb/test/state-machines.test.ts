@@ -6,6 +6,9 @@
 // meta:system index they were planned against.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AppliedEntry } from '@kalam/multiraft';
 import type { Expr } from '@kalam/sql';
 import {
@@ -321,6 +324,22 @@ test('an entry is decoded once for canApply and apply, and its decoded command i
   assert.equal(alice.canApply(entry!), true);
   assert.equal(alice.checks, 2, 'after apply the decoded command is gone: the same bytes are decoded again');
   assert.deepEqual(alice.apply([entry!]), [undefined], 'an applied entry is not applied again');
+});
+
+test("data.db's connections keep a 2 MiB page cache, not better-sqlite3's 16 MiB", () => {
+  // A bulk load fills the page cache and the node keeps it (issue [M8] §3): every connection on the file says 2 MiB.
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-store-cache-'));
+  try {
+    const store = DataStore.open(join(dir, 'data.db'));
+    const reader = store.openReader();
+    assert.ok(reader !== undefined);
+    assert.equal(store.db.pragma('cache_size', { simple: true }), -2048);
+    assert.equal(reader.pragma('cache_size', { simple: true }), -2048);
+    reader.close();
+    store.db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the applied index is served from memory but never shows a rolled-back transaction's value", () => {

@@ -4,7 +4,8 @@
 // 500-row INSERTs through node 1 into a USER table; prints one JSON line: rows acknowledged, load seconds, each node's
 // peak and last RSS (MB, sampled every 250 ms), elections during the load and the load average before and after.
 //
-// Usage: node bench/data-size/load-only.mjs [--rows N] [--signal-at N --signal SIG --smaps-dir DIR] [--label NAME]
+// Usage: node bench/data-size/load-only.mjs [--rows N] [--log-bytes-max N] [--signal-at N --signal SIG --smaps-dir DIR]
+//   [--label NAME]   --log-bytes-max: every node's `cluster.raft.log_bytes_max` (default: the config's default).
 //   --signal-at: once N rows have been sent, copy every node's /proc/<pid>/smaps into --smaps-dir (when given) and
 //   send every node SIG — with NODE_OPTIONS="--report-on-signal --report-signal=SIGUSR2 --report-directory=DIR" a
 //   Node report, with "--heapsnapshot-signal=SIGUSR1 --diagnostic-dir=DIR" a heap snapshot (the nodes inherit the
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     signal: { type: 'string', default: 'SIGUSR2' },
     'smaps-dir': { type: 'string' },
     label: { type: 'string' },
+    'log-bytes-max': { type: 'string' },
   },
 });
 const ROWS = Number(values.rows);
@@ -34,7 +36,11 @@ const root = basicAuth('root', ROOT_PASSWORD);
 const names = ['node 1', 'node 2', 'node 3'];
 const loadBefore = loadavg();
 const sampler = new RssSampler();
-const nodes = await KalamNodes.start({ members: 3 });
+const logBytesMax = values['log-bytes-max'];
+const nodes = await KalamNodes.start({
+  members: 3,
+  ...(logBytesMax === undefined ? {} : { env: { KALAM_CLUSTER_RAFT_LOG_BYTES_MAX: logBytesMax } }),
+});
 try {
   const urls = nodes.ids().map((id) => nodes.url(id));
   nodes.ids().forEach((id, i) => sampler.track(names[i], nodes.pid(id)));
@@ -81,6 +87,7 @@ try {
   process.stdout.write(
     `${JSON.stringify({
       label: values.label ?? null,
+      logBytesMax: logBytesMax ?? 'default',
       rows: load.acknowledged,
       loadS: Math.round(load.seconds * 10) / 10,
       peakRssMb: names.map((n) => rss[n].peakMb),

@@ -63,6 +63,13 @@ const IMAGE = '(image)';
 /** How many compiled statements a store keeps (per-table SQL makes the set grow with the tables). */
 const STATEMENTS_CACHED_MAX = 2_000;
 
+/**
+ * data.db's page cache per connection, KiB (`PRAGMA cache_size = -N`). better-sqlite3 builds SQLite with 16 MiB, which
+ * a bulk load fills and keeps for the life of the node (issue [M8] §3); data.db is read through its own indexes and
+ * the file stays in the operating system's cache, so SQLite's own default of 2 MiB serves as well.
+ */
+const PAGE_CACHE_KIB = 2_048;
+
 export class DataStore {
   readonly db: Db;
   private readonly getApplied;
@@ -113,7 +120,10 @@ export class DataStore {
    */
   static open(path: string | Buffer): DataStore {
     const db = new Database(path);
-    if (typeof path === 'string' && path !== ':memory:') db.pragma('journal_mode = WAL');
+    if (typeof path === 'string' && path !== ':memory:') {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    }
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
     return new DataStore(db, typeof path === 'string' ? path : IMAGE);
@@ -144,7 +154,9 @@ export class DataStore {
    */
   openReader(): Db | undefined {
     if (this.path === ':memory:' || this.path === IMAGE) return undefined;
-    return new Database(this.path, { readonly: true, fileMustExist: true });
+    const reader = new Database(this.path, { readonly: true, fileMustExist: true });
+    reader.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    return reader;
   }
 
   /**

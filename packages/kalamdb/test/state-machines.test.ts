@@ -6,6 +6,9 @@
 // meta:system index they were planned against.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AppliedEntry } from '@kalam/multiraft';
 import type { Expr } from '@kalam/sql';
 import {
@@ -297,6 +300,46 @@ test('a data entry waits for the meta:system index it was planned against', () =
   n.system.apply(entries(3, DDL.slice(2)));
   assert.equal(n.alice.canApply(entry!), true);
   assert.deepEqual(n.alice.apply([entry!]), [{ type: 'RowsAffected', count: 1 }]);
+});
+
+test('an entry is decoded once for canApply and apply, and its decoded command is not kept once applied', () => {
+  // The driver's in-memory Raft log holds an entry's bytes until compaction; a decoded command kept by them would
+  // hold every row of the entry a second time (issue [M8] §3). Counted through check(), which every decode runs.
+  class CountingShard extends UserDataStateMachine {
+    checks = 0;
+    protected override check(value: unknown): UserDataCommand {
+      this.checks++;
+      return super.check(value);
+    }
+  }
+  const n = node();
+  const alice = new CountingShard(n.store, router.userShard(ALICE), router);
+  n.system.apply(entries(1, DDL));
+  const [entry] = entries(1, [insert(ALICE, [{ id: 1 }], 1)]);
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.checks, 1, 'canApply decodes the entry once');
+  assert.deepEqual(alice.apply([entry!]), [{ type: 'RowsAffected', count: 1 }]);
+  assert.equal(alice.checks, 1, 'apply uses what canApply decoded');
+  assert.equal(alice.canApply(entry!), true);
+  assert.equal(alice.checks, 2, 'after apply the decoded command is gone: the same bytes are decoded again');
+  assert.deepEqual(alice.apply([entry!]), [undefined], 'an applied entry is not applied again');
+});
+
+test("data.db's connections keep a 2 MiB page cache, not better-sqlite3's 16 MiB", () => {
+  // A bulk load fills the page cache and the node keeps it (issue [M8] §3): every connection on the file says 2 MiB.
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-store-cache-'));
+  try {
+    const store = DataStore.open(join(dir, 'data.db'));
+    const reader = store.openReader();
+    assert.ok(reader !== undefined);
+    assert.equal(store.db.pragma('cache_size', { simple: true }), -2048);
+    assert.equal(reader.pragma('cache_size', { simple: true }), -2048);
+    reader.close();
+    store.db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the applied index is served from memory but never shows a rolled-back transaction's value", () => {

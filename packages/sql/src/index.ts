@@ -59,7 +59,7 @@ export { SqlError, type SqlErrorCode, type SqlLimit, type SqlLimitName, type Sql
 export { SQL_LIMITS } from './limits.js';
 export { isCarriedNumber, numberProblem } from './numbers.js';
 export { parseSql } from './parse.js';
-export { parseSqlOffThread } from './parse-async.js';
+export { parseSqlOffThread, parserThreadLimits } from './parse-async.js';
 export { bindParams } from './params.js';
 export { mapExpr } from './map-expr.js';
 export { ROW_FUNCTIONS, compare, evaluate, matches, type RowFunction, type SqlValue } from './evaluate.js';

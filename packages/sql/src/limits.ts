@@ -52,6 +52,12 @@ export const SQL_LIMITS = {
    * millisecond, less than a thread hop costs; a 6 KB IN list of 1,000 values took 13 ms, 50 ms on a busy machine).
    */
   offThreadSqlCharsMin: 2_048,
+  /**
+   * The parser thread's young generation, MiB (its resourceLimits.maxYoungGenerationSizeMb). V8's default on a
+   * 64-bit machine is 48 (two 16 MiB semi-spaces, both resident once a 500 KB INSERT has been parsed); the parse's
+   * garbage dies young and what survives is one statement's tree, so a small one costs a few more scavenges.
+   */
+  parserYoungGenerationMb: 8,
   /** Texts waiting for the parser thread; beyond this a request is refused (RATE_LIMIT_EXCEEDED). */
   offThreadQueueMax: 64,
   /** Nesting of one array or object parameter (it becomes JSON text; deeper is refused before anything recurses). */

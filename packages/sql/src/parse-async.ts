@@ -9,7 +9,7 @@
  * requests it held fail with the error and the next large text starts a new one. At most offThreadQueueMax texts
  * wait for it; beyond that the request is refused with RATE_LIMIT_EXCEEDED.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Statement } from './ast.js';
 import { SqlError, type SqlErrorCode, type SqlLimit, type SqlPosition } from './errors.js';
 import { SQL_LIMITS } from './limits.js';
@@ -48,9 +48,17 @@ export function parseSqlOffThread(sql: string): Promise<readonly Statement[]> {
   });
 }
 
+/** The running parser thread's V8 limits as its engine applied them; undefined when none is running. */
+export function parserThreadLimits(): ResourceLimits | undefined {
+  return worker?.resourceLimits;
+}
+
 function parser(): Worker {
   if (worker !== undefined) return worker;
-  const started = new Worker(new URL('./parse-worker.js', import.meta.url));
+  // A smaller young generation than V8's default: its semi-spaces stay resident for the life of the process.
+  const started = new Worker(new URL('./parse-worker.js', import.meta.url), {
+    resourceLimits: { maxYoungGenerationSizeMb: SQL_LIMITS.parserYoungGenerationMb },
+  });
   started.on('message', (reply: ParseReply) => settle(reply));
   const fail = (err: Error): void => {
     if (worker === started) worker = undefined;

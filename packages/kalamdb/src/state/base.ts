@@ -107,7 +107,11 @@ export interface StateMachineOptions {
 export { SNAPSHOT_VERSION, SnapshotFormatError } from './snapshot-format.js';
 
 export abstract class KalamStateMachine<C extends { readonly type: string }, R> implements StateMachine {
-  /** Decoded commands by entry bytes: canApply and apply look at the same entry, decoding it once. */
+  /**
+   * Decoded commands by entry bytes: canApply and apply look at the same entry, decoding it once. apply drops its
+   * entry's: the driver's in-memory Raft log keeps the bytes (the WeakMap's key) alive until compaction, and with
+   * them the decoded rows — as much again as the log itself under a bulk load (issue [M8] §3).
+   */
   private readonly decodedCache = new WeakMap<Uint8Array, Decoded<C>>();
 
   constructor(
@@ -169,6 +173,7 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
 
   private applyOne(e: AppliedEntry): R | ErrorResponse {
     const d = this.decoded(e);
+    this.decodedCache.delete(e.data);
     if ('refusal' in d) return d.refusal;
     const cmd = d.cmd;
     if (this.options.uncheckedCommands === true) return this.applyUnchecked(cmd, e);

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// bench/data-size/load-only.mjs (issue [M8] §3): the load phase of bench/data-size alone, to look at what holds a
+// node's memory. A 3-node cluster of `kalam serve` processes (the test harness), one client loading rows of ~1 KB by
+// 500-row INSERTs through node 1 into a USER table; prints one JSON line: rows acknowledged, load seconds, each node's
+// peak and last RSS (MB, sampled every 250 ms), elections during the load and the load average before and after.
+//
+// Usage: node bench/data-size/load-only.mjs [--rows N] [--log-bytes-max N] [--signal-at N --signal SIG --smaps-dir DIR]
+//   [--label NAME]   --log-bytes-max: every node's `cluster.raft.log_bytes_max` (default: the config's default).
+//   --signal-at: once N rows have been sent, copy every node's /proc/<pid>/smaps into --smaps-dir (when given) and
+//   send every node SIG — with NODE_OPTIONS="--report-on-signal --report-signal=SIGUSR2 --report-directory=DIR" a
+//   Node report, with "--heapsnapshot-signal=SIGUSR1 --diagnostic-dir=DIR" a heap snapshot (the nodes inherit the
+//   environment). Nodes and their data are removed on success and failure.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { allStatuses, basicAuth, loadHarness, loadRows, login, settledTermSum, sqlRows, termSum } from '../cluster.mjs';
+import { RssSampler } from '../rss.mjs';
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    'signal-at': { type: 'string' },
+    signal: { type: 'string', default: 'SIGUSR2' },
+    'smaps-dir': { type: 'string' },
+    label: { type: 'string' },
+    'log-bytes-max': { type: 'string' },
+  },
+});
+const ROWS = Number(values.rows);
+const SIGNAL_AT = values['signal-at'] === undefined ? null : Number(values['signal-at']);
+const progress = (s) => process.stderr.write(`load-only: ${s}\n`);
+
+const { KalamNodes, ROOT_PASSWORD } = await loadHarness('load-only');
+const root = basicAuth('root', ROOT_PASSWORD);
+const names = ['node 1', 'node 2', 'node 3'];
+const loadBefore = loadavg();
+const sampler = new RssSampler();
+const logBytesMax = values['log-bytes-max'];
+const nodes = await KalamNodes.start({
+  members: 3,
+  ...(logBytesMax === undefined ? {} : { env: { KALAM_CLUSTER_RAFT_LOG_BYTES_MAX: logBytesMax } }),
+});
+try {
+  const urls = nodes.ids().map((id) => nodes.url(id));
+  nodes.ids().forEach((id, i) => sampler.track(names[i], nodes.pid(id)));
+  await settledTermSum(urls, root, { quietMs: 2_000, deadlineMs: Date.now() + 90_000 });
+  await sqlRows(
+    urls[0],
+    root,
+    'CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); ' +
+      "CREATE USER 'loader' WITH PASSWORD 'loader-pw' ROLE user",
+  );
+  const auth = await login(urls[0], 'loader', 'loader-pw');
+  const termsBefore = termSum(await allStatuses(urls, root));
+  sampler.resetPeaks();
+  let signalled = false;
+  const signalNodes = (sent) => {
+    signalled = true;
+    const rss = sampler.report();
+    progress(`${sent} rows sent: RSS ${names.map((n) => rss[n].lastMb).join(' / ')} MB; sending ${values.signal}`);
+    for (const id of nodes.ids()) {
+      const pid = nodes.pid(id);
+      if (values['smaps-dir'] !== undefined) {
+        const file = join(values['smaps-dir'], `smaps-${values.label ?? 'load'}-n${id}`);
+        writeFileSync(file, readFileSync(`/proc/${pid}/smaps`));
+      }
+      process.kill(pid, values.signal);
+    }
+  };
+  const load = await loadRows({
+    url: urls[0],
+    auth,
+    table: 'bench.bulk',
+    rows: ROWS,
+    batch: 500,
+    bytes: 1000,
+    onProgress: (s) => {
+      // loadRows reports "<sent> rows sent, <acknowledged> acknowledged" every 20 INSERTs.
+      const sent = Number(s.split(' ')[0]);
+      if (SIGNAL_AT !== null && !signalled && sent >= SIGNAL_AT) signalNodes(sent);
+    },
+  });
+  const rss = sampler.report();
+  const termsAfter = termSum(await allStatuses(urls, root));
+  const fixed = (l) => l.map((x) => x.toFixed(1)).join(' ');
+  process.stdout.write(
+    `${JSON.stringify({
+      label: values.label ?? null,
+      logBytesMax: logBytesMax ?? 'default',
+      rows: load.acknowledged,
+      loadS: Math.round(load.seconds * 10) / 10,
+      peakRssMb: names.map((n) => rss[n].peakMb),
+      lastRssMb: names.map((n) => rss[n].lastMb),
+      elections: termsAfter - termsBefore,
+      loadAverage: { before: fixed(loadBefore), after: fixed(loadavg()) },
+    })}\n`,
+  );
+} finally {
+  sampler.stop();
+  await nodes.close();
+}

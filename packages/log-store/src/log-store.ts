@@ -380,6 +380,7 @@ function openDatabase(path: string, groupIds: readonly number[]): Database.Datab
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       assert(mode === 'wal', () => `raft.db refused WAL mode (journal_mode is ${String(mode)})`);
       db.pragma('synchronous = FULL');
+      db.pragma(`cache_size = -${limits.pageCacheKib}`);
       db.pragma(`wal_autocheckpoint = ${limits.walAutocheckpointPages}`);
       const version = db.pragma('user_version', { simple: true });
       if (version !== 0 && version !== 1 && version !== 2 && version !== SCHEMA_VERSION) {

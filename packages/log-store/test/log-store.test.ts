@@ -457,3 +457,11 @@ test('a snapshot built into a file: written through a bounded buffer, readable a
     cleanup();
   }
 });
+
+test("raft.db's page cache is limits.pageCacheKib, not better-sqlite3's 16 MiB", () => {
+  withStore(({ store }) => {
+    // The connection is private; the pragma is per connection, so only the store's own handle can show it.
+    const db = (store as unknown as { db: Database.Database }).db;
+    assert.equal(db.pragma('cache_size', { simple: true }), -2048);
+  });
+});

@@ -47,6 +47,12 @@ export const MULTIRAFT_LIMITS = {
    * and one group loaded with large entries keeps a node's memory bounded (CockroachDB truncates at 16 MiB).
    */
   logBytesMaxDefault: 32 * 1024 * 1024,
+  /**
+   * Largest snapshot a follower accepts, as announced in its chunks. A node receives a snapshot into a file a chunk at
+   * a time (snapshot-lifetimes.ts), so this bounds only what an announcement may claim — 1 TiB, far beyond a shard on
+   * one machine — not memory; raft.db's blob bound (512 MiB) no longer applies to it.
+   */
+  snapshotBytesMax: 2 ** 40,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
   /** Log writes the write-time figures (mean, p99, max) cover: a few seconds of a busy node. */

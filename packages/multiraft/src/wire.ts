@@ -3,7 +3,7 @@
  * except heartbeats: all groups' heartbeats (and their answers) to one peer in one driver turn are
  * coalesced into a single envelope, so 36 idle groups cost about one message per peer per interval.
  */
-import { logStoreLimits } from '@kalam/log-store';
+import { MULTIRAFT_LIMITS } from './limits.js';
 import type { Message, MsgHeartbeat, MsgHeartbeatResp, NodeId } from '@kalam/raft';
 
 /** The group id of coalesced envelopes: reserved, above every real group id. */
@@ -130,10 +130,10 @@ export function validateMessage(msg: unknown, from: NodeId, to: NodeId): Message
       const s = m.snapshot as Record<string, unknown> | null;
       if (s === null || typeof s !== 'object' || !nat(s.index) || !nat(s.term)) return undefined;
       if (!nat(m.offset) || !nat(m.totalBytes) || !(m.data instanceof Uint8Array)) return undefined;
-      // The follower allocates the announced size at the first chunk: no larger than raft.db can store it, and no
-      // chunk beyond it.
+      // The announced size is bounded (a node writes the chunks to a file; a sink in memory allocates it at the first
+      // chunk), and no chunk may pass it.
       const [offset, total] = [m.offset as number, m.totalBytes as number];
-      if (total > logStoreLimits.snapshotBytesMax || offset + m.data.length > total) return undefined;
+      if (total > MULTIRAFT_LIMITS.snapshotBytesMax || offset + m.data.length > total) return undefined;
       break;
     }
     case 'MsgAppResp':

@@ -64,14 +64,11 @@ const IMAGE = '(image)';
 const STATEMENTS_CACHED_MAX = 2_000;
 
 /**
- * data.db's page cache on the connection that applies, KiB (`PRAGMA cache_size = -N`): better-sqlite3's 16 MiB. A 2 MiB
- * cache saved ~14 MB on a node loading 100,000 rows, but at 1,000,000 rows in one shard the applies' key lookups no
- * longer fit: `node bench/data-size/run.mjs --rows 1000000` loaded in 309 s with 3,682 elections at 2 MiB, and
- * `node bench/data-size/load-only.mjs --rows 1000000` in 229 s with 1,986 at 16 MiB (README, "Data size and scale").
+ * data.db's page cache per connection, KiB (`PRAGMA cache_size = -N`). better-sqlite3 builds SQLite with 16 MiB, which
+ * a bulk load fills and keeps for the life of the node (issue [M8] §3); data.db is read through its own indexes and
+ * the file stays in the operating system's cache, so SQLite's own default of 2 MiB serves as well.
  */
-const PAGE_CACHE_KIB = 16_000;
-/** The snapshot builder's read-only connection pages through each table once: a small cache serves it. */
-const READER_PAGE_CACHE_KIB = 2_048;
+const PAGE_CACHE_KIB = 2_048;
 
 export class DataStore {
   readonly db: Db;
@@ -158,7 +155,7 @@ export class DataStore {
   openReader(): Db | undefined {
     if (this.path === ':memory:' || this.path === IMAGE) return undefined;
     const reader = new Database(this.path, { readonly: true, fileMustExist: true });
-    reader.pragma(`cache_size = -${READER_PAGE_CACHE_KIB}`);
+    reader.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     return reader;
   }
 

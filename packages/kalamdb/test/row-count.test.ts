@@ -12,22 +12,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 import { DataStore, SqlEngine, StandaloneExecutor, StateMachines, encodeCommand } from '../src/index.js';
-import type { AnyCommand, Session, UserDataCommand } from '../src/index.js';
+import type { AnyCommand, Session, UserDataCommand, UserDataStateMachine } from '../src/index.js';
 import { NOTES, NOTES_DDL, SHARDING } from './support/notes.js';
 
 test('a scope counted without reading its rows matches its rows, through hot, flushed and deleted versions', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kalam-row-count-'));
-  const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
-  t.after(() => {
-    machines.store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  machines.system.apply(NOTES_DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
-  const sm = machines.userShards[machines.router.userShard('alice')]!;
-  const apply = (c: UserDataCommand): void => {
-    const index = sm.appliedIndex() + 1;
-    sm.apply([{ index, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }]);
-  };
+  const { machines, sm, apply } = aliceShard(t);
   const same = (step: string): void => {
     const all = sm.userRows('app.notes', 'alice');
     assert.equal(sm.userRowCount('app.notes', 'alice'), all.length, `${step}: counted = read (${all.length})`);
@@ -184,18 +173,7 @@ test('SELECT COUNT(*) FROM t answers as the general path does; other counts go t
 });
 
 test('UPDATE and DELETE find their rows by key probe, by a filtered read, or by the merged scan alike', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kalam-row-count-'));
-  const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
-  t.after(() => {
-    machines.store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  machines.system.apply(NOTES_DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
-  const sm = machines.userShards[machines.router.userShard('alice')]!;
-  const apply = (c: UserDataCommand): unknown => {
-    const index = sm.appliedIndex() + 1;
-    return sm.apply([{ index, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }])[0];
-  };
+  const { machines, sm, apply } = aliceShard(t);
   const base = { tableId: 'app.notes', userId: 'alice', metaIndex: 2 } as const;
   const eq = (column: string, value: number | string) =>
     ({ kind: 'binary', op: '=', left: col(column), right: { kind: 'literal', value } }) as const;
@@ -255,3 +233,27 @@ test('UPDATE and DELETE find their rows by key probe, by a filtered read, or by 
     "the other user's row untouched",
   );
 });
+
+/**
+ * A replica over a temp folder (flushes write real files) with app.notes created, and alice's user shard with a
+ * function that applies one command to it as its next entry and returns its response.
+ */
+function aliceShard(t: { after: (fn: () => void) => void }): {
+  machines: StateMachines;
+  sm: UserDataStateMachine;
+  apply: (c: UserDataCommand) => unknown;
+} {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-row-count-'));
+  const machines = new StateMachines(DataStore.open(join(dir, 'data.db')), SHARDING, { dataDir: dir });
+  t.after(() => {
+    machines.store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  machines.system.apply(NOTES_DDL.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
+  const sm = machines.userShards[machines.router.userShard('alice')]!;
+  const apply = (c: UserDataCommand): unknown => {
+    const index = sm.appliedIndex() + 1;
+    return sm.apply([{ index, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }])[0];
+  };
+  return { machines, sm, apply };
+}

@@ -5,6 +5,7 @@
  * be snapshotted and restored on their own). Which physical tables exist is this node's business (physical.ts): the
  * replicated state is the catalog (meta:system) and each data group's rows.
  */
+import type { Expr } from '@kalam/sql';
 import type { ColumnSchema, TableSchema, TableType, Value } from './commands.js';
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -156,4 +157,16 @@ export function checkRow(schema: TableSchema, row: Readonly<Record<string, Value
 export function checkColumnValue(c: ColumnSchema, primaryKey: string, v: Value): string | null {
   if (v === null) return c.notNull || c.name === primaryKey ? `column ${c.name} must not be null` : null;
   return valueFits(c.type, v) ? null : `column ${c.name} (${c.type}) cannot hold ${JSON.stringify(v)}`;
+}
+
+/**
+ * The value of a filter that is exactly `pk = literal` (either side, the literal not NULL): a read or a write of that
+ * one row finds it by a primary-key probe — both still apply the whole filter to what the probe finds.
+ */
+export function primaryKeyLiteral(filter: Expr | null, primaryKey: string): Value | undefined {
+  if (filter === null || filter.kind !== 'binary' || filter.op !== '=') return undefined;
+  const [col, lit] = filter.left.kind === 'column' ? [filter.left, filter.right] : [filter.right, filter.left];
+  if (col.kind !== 'column' || col.name !== primaryKey || lit.kind !== 'literal' || lit.value === null)
+    return undefined;
+  return lit.value;
 }

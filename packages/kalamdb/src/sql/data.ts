@@ -10,7 +10,7 @@ import { mapExpr, matches, type Delete, type Expr, type Insert, type Select, typ
 import type { TableInfo } from '../catalog.js';
 import type { ColumnSchema, ComputedAssignment, DataResponse, Row, Value } from '../commands.js';
 import { dataSharedShard } from '../group-id.js';
-import { checkColumnValue, checkRow, isPerUser, withDefaults } from '../tables.js';
+import { checkColumnValue, checkRow, isPerUser, primaryKeyLiteral, withDefaults } from '../tables.js';
 import { accepted, atLeast, lookupTable, resolveTableId, type EngineContext, type StatementScope } from './context.js';
 import { KalamError } from './errors.js';
 import { dataTypeName } from './schema.js';
@@ -220,7 +220,7 @@ export async function selectTable(
   const folded = foldSelect(s, clockOf(ctx));
   // `WHERE pk = literal` reads one row through the primary-key index instead of scanning; the WHERE is still
   // applied below, so the result is the same either way.
-  const key = pointKey(folded.where, t.schema.primaryKey);
+  const key = primaryKeyLiteral(folded.where, t.schema.primaryKey);
   // `SELECT COUNT(*) FROM t` counts in SQLite instead of reading every row of the scope into memory.
   const counted = countStarOnly(folded);
   // Without WHERE, ORDER BY or aggregates, the answer is the first OFFSET + LIMIT rows in key order: only those are read.
@@ -256,8 +256,7 @@ export async function selectTable(
     else if (prefix !== undefined) rows = shard.userRowsPrefix(tableId, userId, prefix);
     else if (keep !== undefined)
       rows = shard.userRowsWhere(tableId, userId, keep.test, keep.max) ?? shard.userRows(tableId, userId);
-    else
-      rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key.value));
+    else rows = key === undefined ? shard.userRows(tableId, userId) : one(shard.userRowByKey(tableId, userId, key));
   } else {
     await ctx.executor.readBarrier(dataSharedShard(0));
     const shared = ctx.machines.sharedShards[0];
@@ -265,7 +264,7 @@ export async function selectTable(
     else if (counted !== undefined) [rows, count] = [[], shared.rowCount(tableId)];
     else if (prefix !== undefined) rows = shared.rowsPrefix(tableId, prefix);
     else if (keep !== undefined) rows = shared.rowsWhere(tableId, keep.test, keep.max) ?? shared.rowsOf(tableId);
-    else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key.value));
+    else rows = key === undefined ? shared.rowsOf(tableId) : one(shared.rowByKey(tableId, key));
   }
   if (counted !== undefined) {
     budget.checkResultRows(1);
@@ -341,13 +340,4 @@ function containsCall(e: Expr): boolean {
     return undefined;
   });
   return found;
-}
-
-/** The literal of `pk = literal` (either side), when that is the whole WHERE clause. */
-function pointKey(where: Expr | null, primaryKey: string): { value: Value } | undefined {
-  if (where === null || where.kind !== 'binary' || where.op !== '=') return undefined;
-  const [col, lit] = where.left.kind === 'column' ? [where.left, where.right] : [where.right, where.left];
-  if (col.kind !== 'column' || col.name !== primaryKey || lit.kind !== 'literal' || lit.value === null)
-    return undefined;
-  return { value: lit.value };
 }

@@ -45,7 +45,7 @@ import type { ShardRouter } from '../shard-router.js';
 import { KalamError } from '../sql/errors.js';
 import { coerce, toValue } from '../sql/values.js';
 import type { DataStore } from '../store.js';
-import { checkRow, fromSqlite, isPerUser, physicalName, toSqlite, withDefaults } from '../tables.js';
+import { checkRow, fromSqlite, isPerUser, physicalName, primaryKeyLiteral, toSqlite, withDefaults } from '../tables.js';
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
@@ -145,60 +145,32 @@ class Rows {
    */
   matching(t: TableInfo, scope: Scope, filter: Filter | null): StoredRow[] {
     const live = (r: StoredRow): boolean => !r.deleted && (filter === null || matches(filter, r.values));
-    const key = filter === null ? undefined : pointKeyOf(filter, t.schema.primaryKey);
+    const key = filter === null ? undefined : primaryKeyLiteral(filter, t.schema.primaryKey);
     if (key !== undefined) {
       const r = this.byKey(t, scope, key);
       return r !== undefined && live(r) ? [r] : [];
     }
-    if (filter === null || this.cold.versions(t, scopeKey(scope), t.schema.primaryKey).size > 0) {
-      return this.scan(t, scope).filter(live);
-    }
-    if (!this.store.physical.exists(t)) return [];
-    const w = this.where(scope);
-    const rows = this.store
-      .prepare(`SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "_deleted" = 0 ORDER BY "${t.schema.primaryKey}"`)
-      .iterate(...w.args) as IterableIterator<Record<string, unknown>>;
-    const out: StoredRow[] = [];
-    for (const raw of rows) {
-      const r = toStored(t.schema, raw);
-      if (live(r)) out.push(r);
-    }
-    return out;
+    return this.liveHot(t, scope, live, Infinity) ?? this.scan(t, scope).filter(live);
   }
 
-  /**
-   * The first `n` live rows of the scope in primary-key order — what `scan(…)` filtered to live rows starts with —
-   * read as `n` rows from SQLite when nothing of the scope is flushed (with flushed versions, the merged scan).
-   */
+  /** The first `n` live rows of the scope in primary-key order: what `scan(…)` filtered to live rows starts with. */
   livePrefix(t: TableInfo, scope: Scope, n: number): StoredRow[] {
-    const cold = this.cold.versions(t, scopeKey(scope), t.schema.primaryKey);
-    if (cold.size > 0)
-      return this.scan(t, scope)
+    return (
+      this.liveHot(t, scope, () => true, n) ??
+      this.scan(t, scope)
         .filter((r) => !r.deleted)
-        .slice(0, n);
-    if (!this.store.physical.exists(t)) return [];
-    const w = this.where(scope);
-    const rows = this.store
-      .prepare(
-        `SELECT * FROM "${physicalName(t)}" WHERE ${w.sql} AND "_deleted" = 0 ORDER BY "${t.schema.primaryKey}" LIMIT ?`,
-      )
-      .all(...w.args, n) as Record<string, unknown>[];
-    return rows.map((r) => toStored(t.schema, r));
+        .slice(0, n)
+    );
   }
 
   /**
-   * The live rows of the scope that `keep` accepts, in primary-key order, at most `max` of them — read one at a time
-   * from SQLite, so only the kept ones are held. Undefined when the scope has flushed versions (the caller reads the
-   * merged scan instead). `keep` must not touch the database: the read is one synchronous pass of one statement.
+   * The scope's live rows that `keep` accepts, in primary-key order, at most `max` of them — read one at a time from
+   * SQLite, so only the kept ones are held — when nothing of the scope is flushed; undefined otherwise (the caller
+   * reads the merged scan). `keep` must not touch the database: the read is one synchronous pass of one statement.
    */
-  liveWhere(
-    t: TableInfo,
-    scope: Scope,
-    keep: (row: Record<string, Value>) => boolean,
-    max: number,
-  ): Record<string, Value>[] | undefined {
+  liveHot(t: TableInfo, scope: Scope, keep: (r: StoredRow) => boolean, max: number): StoredRow[] | undefined {
     if (this.cold.versions(t, scopeKey(scope), t.schema.primaryKey).size > 0) return undefined;
-    const out: Record<string, Value>[] = [];
+    const out: StoredRow[] = [];
     if (!this.store.physical.exists(t) || max <= 0) return out;
     const w = this.where(scope);
     const rows = this.store
@@ -206,10 +178,9 @@ class Rows {
       .iterate(...w.args) as IterableIterator<Record<string, unknown>>;
     for (const raw of rows) {
       const r = toStored(t.schema, raw);
-      r.values['_seq'] = r.seq;
-      if (!keep(r.values)) continue;
-      out.push(r.values);
-      if (out.length >= max) break; // leaving the loop finalizes the statement
+      if (!keep(r)) continue;
+      out.push(r);
+      if (out.length >= max) break; // leaving the loop (or a throw from keep) finalizes the statement
     }
     return out;
   }
@@ -451,21 +422,14 @@ function userOf(scope: Scope): string | null {
  */
 function liveRows(scanned: readonly StoredRow[]): Record<string, Value>[] {
   const out: Record<string, Value>[] = [];
-  for (const r of scanned) {
-    if (r.deleted) continue;
-    r.values['_seq'] = r.seq;
-    out.push(r.values);
-  }
+  for (const r of scanned) if (!r.deleted) out.push(withSeq(r));
   return out;
 }
 
-/** The literal of a filter that is exactly `pk = literal` (either side), as the SQL layer's point reads find it. */
-function pointKeyOf(filter: Filter, primaryKey: string): Value | undefined {
-  if (filter.kind !== 'binary' || filter.op !== '=') return undefined;
-  const [col, lit] = filter.left.kind === 'column' ? [filter.left, filter.right] : [filter.right, filter.left];
-  if (col.kind !== 'column' || col.name !== primaryKey || lit.kind !== 'literal' || lit.value === null)
-    return undefined;
-  return lit.value;
+/** A row's values with its `_seq`, as reads see it (the values object itself: see liveRows). */
+function withSeq(r: StoredRow): Record<string, Value> {
+  r.values['_seq'] = r.seq;
+  return r.values;
 }
 
 /** A flushed version as a stored row: columns added since the flush read as NULL. */
@@ -1053,14 +1017,15 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     return liveRows(this.rows.livePrefix(this.rows.current(tableId, true), this.scope(userId), n));
   }
 
-  /** A user's live rows of a table that `keep` accepts, at most `max` (Rows.liveWhere); undefined: use userRows. */
+  /** A user's live rows of a table that `keep` accepts, at most `max` (Rows.liveHot); undefined: use userRows. */
   userRowsWhere(
     tableId: string,
     userId: string,
     keep: (row: Record<string, Value>) => boolean,
     max: number,
   ): Record<string, Value>[] | undefined {
-    return this.rows.liveWhere(this.rows.current(tableId, true), this.scope(userId), keep, max);
+    const rows = this.rows.liveHot(this.rows.current(tableId, true), this.scope(userId), (r) => keep(withSeq(r)), max);
+    return rows === undefined ? undefined : liveRows(rows);
   }
 
   /** How many live rows a user has in a table, without reading them (Rows.liveCount). */
@@ -1135,13 +1100,14 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
     return liveRows(this.rows.livePrefix(this.rows.current(tableId, false), { kind: 'shared' }, n));
   }
 
-  /** A shared table's live rows that `keep` accepts, at most `max` (Rows.liveWhere); undefined: use rowsOf. */
+  /** A shared table's live rows that `keep` accepts, at most `max` (Rows.liveHot); undefined: use rowsOf. */
   rowsWhere(
     tableId: string,
     keep: (row: Record<string, Value>) => boolean,
     max: number,
   ): Record<string, Value>[] | undefined {
-    return this.rows.liveWhere(this.rows.current(tableId, false), { kind: 'shared' }, keep, max);
+    const rows = this.rows.liveHot(this.rows.current(tableId, false), { kind: 'shared' }, (r) => keep(withSeq(r)), max);
+    return rows === undefined ? undefined : liveRows(rows);
   }
 
   /** How many live rows a shared table has, without reading them (Rows.liveCount). */

@@ -291,16 +291,16 @@ function prefetchRows(ctx: EngineContext, tableId: string, userId: string): void
 }
 
 /**
- * `SELECT COUNT(*) [AS label] FROM t` and nothing else (no WHERE, GROUP BY, HAVING, OFFSET; no LIMIT below 1; ORDER
- * BY changes nothing on one row): its label, as runSelect would name the column. Anything more goes through runSelect.
+ * `SELECT COUNT(*) [AS label] FROM t` and nothing else (no WHERE, GROUP BY, HAVING, ORDER BY — which runSelect may
+ * refuse — or OFFSET; no LIMIT below 1): its label, as runSelect would name the column. Anything more goes through
+ * runSelect.
  */
 function countStarOnly(s: Select): { label: string } | undefined {
   if (s.columns.length !== 1 || s.where !== null || s.groupBy.length > 0 || s.having !== null) return undefined;
-  if ((s.offset ?? 0) !== 0 || (s.limit !== null && s.limit < 1)) return undefined;
+  if (s.orderBy.length > 0 || (s.offset ?? 0) !== 0 || (s.limit !== null && s.limit < 1)) return undefined;
   const [c] = s.columns;
   if (c === undefined || c === '*' || c.expr.kind !== 'call' || c.expr.name !== 'COUNT' || !c.expr.star)
     return undefined;
-  if (s.orderBy.length > 0) return undefined;
   return { label: c.alias ?? 'COUNT(*)' };
 }
 
@@ -321,12 +321,7 @@ function prefixOnly(s: Select): number | undefined {
  * a larger one is evaluated by runSelect in time-budgeted slices, over the rows read first.
  */
 function smallExpr(e: Expr): boolean {
-  let nodes = 0;
-  mapExpr(e, () => {
-    nodes++;
-    return undefined;
-  });
-  return nodes <= WHERE_INLINE_NODES_MAX;
+  return nodesOf(e) <= WHERE_INLINE_NODES_MAX;
 }
 
 /** See smallExpr: `a = 1 AND b > 2` is 7 nodes; an IN list counts each of its items. */

@@ -8,8 +8,12 @@ export const CLUSTER_LIMITS = {
   /** API ports are base..base+N-1, Raft RPC ports base+rpcPortOffset..; 18081 stays clear of local-3's 8081/9081. */
   defaultBasePort: 18_081,
   rpcPortOffset: 100,
-  /** Where findFreeBasePort looks for a free block (drills), and how many random tries it makes. */
-  freeBasePortRange: [20_000, 50_000] as const,
+  /**
+   * Where findFreeBasePort looks for a free block (drills), and how many random tries it makes. Below Linux's
+   * ephemeral range (32768–60999 by default): a port found free there could be taken by a node's outbound Raft
+   * connection before that node binds its API to it (a CI run's drill failed with EADDRINUSE exactly so).
+   */
+  freeBasePortRange: [20_000, 32_000] as const,
   freeBasePortAttempts: 50,
   basePortMin: 1_024,
   basePortMax: 65_000,

@@ -2,10 +2,12 @@
 // bench/data-size/load-only.mjs (issue [M8] §3): the load phase of bench/data-size alone, to look at what holds a
 // node's memory. A 3-node cluster of `kalam serve` processes (the test harness), one client loading rows of ~1 KB by
 // 500-row INSERTs through node 1 into a USER table; prints one JSON line: rows acknowledged, load seconds, each node's
-// peak and last RSS (MB, sampled every 250 ms), elections during the load and the load average before and after.
+// peak and last RSS (MB, sampled every 250 ms), elections during the load and the load average before and after,
+// failed INSERTs by code, and a timeline: at every --every rows sent (default 100,000), the seconds since the load
+// began, the rows acknowledged, and the elections so far (the growth of the term sum, asked of the nodes then).
 //
 // Usage: node bench/data-size/load-only.mjs [--rows N] [--log-bytes-max N] [--signal-at N --signal SIG --smaps-dir DIR]
-//   [--label NAME]   --log-bytes-max: every node's `cluster.raft.log_bytes_max` (default: the config's default).
+//   [--label NAME] [--every N]   --log-bytes-max: every node's `cluster.raft.log_bytes_max` (default: the config's default).
 //   --signal-at: once N rows have been sent, copy every node's /proc/<pid>/smaps into --smaps-dir (when given) and
 //   send every node SIG — with NODE_OPTIONS="--report-on-signal --report-signal=SIGUSR2 --report-directory=DIR" a
 //   Node report, with "--heapsnapshot-signal=SIGUSR1 --diagnostic-dir=DIR" a heap snapshot (the nodes inherit the
@@ -13,6 +15,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { allStatuses, basicAuth, loadHarness, loadRows, login, settledTermSum, sqlRows, termSum } from '../cluster.mjs';
 import { RssSampler } from '../rss.mjs';
@@ -25,10 +28,12 @@ const { values } = parseArgs({
     'smaps-dir': { type: 'string' },
     label: { type: 'string' },
     'log-bytes-max': { type: 'string' },
+    every: { type: 'string', default: '100000' },
   },
 });
 const ROWS = Number(values.rows);
 const SIGNAL_AT = values['signal-at'] === undefined ? null : Number(values['signal-at']);
+const EVERY = Number(values.every);
 const progress = (s) => process.stderr.write(`load-only: ${s}\n`);
 
 const { KalamNodes, ROOT_PASSWORD } = await loadHarness('load-only');
@@ -54,6 +59,19 @@ try {
   const auth = await login(urls[0], 'loader', 'loader-pw');
   const termsBefore = termSum(await allStatuses(urls, root));
   sampler.resetPeaks();
+  const startedAt = performance.now();
+  const timeline = [];
+  let nextMark = EVERY;
+  // A point of the timeline; its elections are asked of the nodes now and awaited at the end (progress is sync).
+  const mark = (sent, acknowledged) => {
+    const s = Math.round((performance.now() - startedAt) / 100) / 10;
+    const elections = allStatuses(urls, root).then(
+      (st) => termSum(st) - termsBefore,
+      () => null,
+    );
+    timeline.push({ sent, acknowledged, s, elections });
+    progress(`${sent} rows sent, ${acknowledged} acknowledged, ${s} s`);
+  };
   let signalled = false;
   const signalNodes = (sent) => {
     signalled = true;
@@ -78,6 +96,10 @@ try {
     onProgress: (s) => {
       // loadRows reports "<sent> rows sent, <acknowledged> acknowledged" every 20 INSERTs.
       const sent = Number(s.split(' ')[0]);
+      if (sent >= nextMark) {
+        mark(sent, Number(s.split(' ')[3]));
+        while (nextMark <= sent) nextMark += EVERY;
+      }
       if (SIGNAL_AT !== null && !signalled && sent >= SIGNAL_AT) signalNodes(sent);
     },
   });
@@ -93,6 +115,8 @@ try {
       peakRssMb: names.map((n) => rss[n].peakMb),
       lastRssMb: names.map((n) => rss[n].lastMb),
       elections: termsAfter - termsBefore,
+      failures: load.failures,
+      timeline: await Promise.all(timeline.map(async (p) => ({ ...p, elections: await p.elections }))),
       loadAverage: { before: fixed(loadBefore), after: fixed(loadavg()) },
     })}\n`,
   );

@@ -50,7 +50,7 @@ export { SNAPSHOT_VERSION, SnapshotFormatError, SnapshotWriter, snapshotRecords 
 export type { SnapshotSource } from './state/snapshot-format.js';
 export type { FatalReason, StateMachineOptions } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
-export type { HotStats } from './state/data.js';
+export type { HotAge, HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';

@@ -5,17 +5,22 @@
  * does not know yet — and dropped only when it is both dead (meta:system dropped the incarnation) and empty (every
  * data group of this node has purged its rows). No group's restore ever drops another group's rows.
  *
+ * Each table has the indexes jobs plan with (tables.ts `jobIndexSql`): made with the table, and made on the first
+ * `ensure` of this process when missing (a data.db written before they existed gets them at its table's next write).
+ *
  * What exists is remembered in memory; SQLite DDL is transactional, so whoever rolls a transaction back calls
  * `forget()` and the next look asks SQLite again.
  */
 import type { Database as Db } from 'better-sqlite3';
 
-import { addColumnSql, createTableSql, physicalName } from './tables.js';
+import { addColumnSql, createTableSql, jobIndexSql, physicalName } from './tables.js';
 import type { PhysicalSpec, TableRef } from './tables.js';
 
 export class PhysicalTables {
   /** physical name → its columns, for tables known to exist. */
   private readonly known = new Map<string, Set<string>>();
+  /** Physical names whose job indexes are known to exist. */
+  private readonly indexed = new Set<string>();
 
   constructor(private readonly db: Db) {}
 
@@ -26,6 +31,10 @@ export class PhysicalTables {
     if (cols === undefined) {
       this.db.exec(createTableSql(t));
       cols = this.columns(name)!;
+    }
+    if (!this.indexed.has(name)) {
+      for (const sql of jobIndexSql(t)) this.db.exec(sql);
+      this.indexed.add(name);
     }
     if (t.schema.columns.every((c) => cols.has(c.name))) return;
     for (const sql of addColumnSql(t, cols)) this.db.exec(sql);
@@ -43,6 +52,7 @@ export class PhysicalTables {
     if (this.db.prepare(`SELECT 1 FROM "${name}" LIMIT 1`).get() !== undefined) return;
     this.db.exec(`DROP TABLE "${name}"`);
     this.known.delete(name);
+    this.indexed.delete(name);
   }
 
   /** Every physical table of an incarnation in data.db. */
@@ -58,6 +68,7 @@ export class PhysicalTables {
   /** A transaction that may have made or dropped tables rolled back: ask SQLite again next time. */
   forget(): void {
     this.known.clear();
+    this.indexed.clear();
   }
 
   private columns(name: string): Set<string> | undefined {

@@ -93,6 +93,24 @@ export function createTableSql(t: PhysicalSpec): string {
   return `CREATE TABLE IF NOT EXISTS "${physicalName(t)}" (${[...cols, ...sys].join(', ')}, PRIMARY KEY (${pk}))`;
 }
 
+/**
+ * The indexes jobs plan with (jobs/scopes.ts), so that a flush or retention pass seeks instead of scanning the table:
+ * `_seq` within a scope (each scope's least and greatest `_seq`, its row count from the index alone, the flush's
+ * `_seq` range, the next user after another), and the same for tombstones only — a partial index, as small as the
+ * tombstones are few. Neither leads with `_shard` nor `_deleted`: the planner would then prefer them to the primary
+ * key for the snapshot's `_shard = ? ORDER BY _user_id, <pk>` and the reads' `_deleted = 0 ORDER BY <pk>`, and sort.
+ * Named `kx_…` beside the table's `kt_…` (tables and indexes share SQLite's namespace).
+ */
+export function jobIndexSql(t: PhysicalSpec): string[] {
+  const table = physicalName(t);
+  const index = `kx${table.slice(2)}`;
+  const cols = isPerUser(t.tableType) ? '"_user_id", "_seq"' : '"_seq"';
+  return [
+    `CREATE INDEX IF NOT EXISTS "${index}__seq" ON "${table}" (${cols})`,
+    `CREATE INDEX IF NOT EXISTS "${index}__deleted" ON "${table}" (${cols}) WHERE "_deleted" = 1`,
+  ];
+}
+
 /** Columns of `t.schema` that the physical table (with columns `existing`) does not have yet. */
 export function addColumnSql(t: PhysicalSpec, existing: ReadonlySet<string>): string[] {
   return t.schema.columns

@@ -112,7 +112,7 @@ test('a flush whose count disagrees, or a rewrite of the wrong files, is refused
   ]);
   assert.equal(r!.type, 'Error');
   assert.equal(a.machines.cold.filesOf(NOTES, 'alice').length, 0);
-  assert.equal(a.machines.userShards[a.machines.router.userShard('alice')]!.jobView('app.notes')[0]!.hot!.rows, 3);
+  assert.equal(a.machines.userShards[a.machines.router.userShard('alice')]!.hotStats('app.notes', 'alice')!.rows, 3);
   const [w] = applyUser(a.machines, [rewrite]);
   assert.equal(w!.type, 'Error');
 });

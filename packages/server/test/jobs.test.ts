@@ -109,7 +109,11 @@ test('FLUSH TABLE runs once through the job manager and reads merge hot and flus
   const folder = node.machines.cold.dirOf(table(node, 'app.items'), 'alice');
   assert.equal(readdirSync(folder).filter((f) => f.endsWith('.parquet')).length, 1);
   // No hot rows are left: everything is read from the flushed file.
-  assert.equal(node.machines.userShards.flatMap((s) => s.jobView('app.items')).filter((v) => v.hot !== null).length, 0);
+  assert.equal(
+    node.machines.userShards.flatMap((s) => s.jobScopes('app.items').filter((u) => s.hotStats('app.items', u) !== null))
+      .length,
+    0,
+  );
   assert.deepEqual(await rows(node, 'SELECT id, label, n FROM app.items ORDER BY id'), [
     [1, 'a', 10],
     [2, 'b', 20],

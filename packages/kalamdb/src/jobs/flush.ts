@@ -15,9 +15,9 @@ export async function runFlush(ctx: JobContext): Promise<string> {
   const t = await tableOf(ctx);
   let files = 0;
   let rows = 0;
-  await forEachScope(ctx, t, async (view, scope) => {
+  await forEachScope(ctx, t, async (shard, scope) => {
     for (let plan = 1; ; plan++) {
-      const hot = view().find((v) => v.scope === scope)?.hot ?? null;
+      const hot = shard.hotStats(t.tableId, scope);
       if (hot === null) return;
       const r = await proposeDataJob(ctx, t, scope, {
         type: 'FlushRows',

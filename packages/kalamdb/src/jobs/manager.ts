@@ -289,8 +289,10 @@ export class JobManager {
     for (const t of this.machines.system.tables()) {
       const limit = t.schema.options.flushPolicy?.rows;
       if (limit === undefined || pending.has(`flush:${t.tableId}`)) continue;
-      const shards = isPerUser({ ...t }) ? this.machines.userShards : this.machines.sharedShards;
-      const hot = shards.reduce((n, sm) => n + sm.jobView(t.tableId).reduce((m, v) => m + (v.hot?.rows ?? 0), 0), 0);
+      // Counted only up to the limit (a table past it is flushed anyway): a whole count of a large table, every poll,
+      // would hold this leader's event loop.
+      const sm = isPerUser({ ...t }) ? this.machines.userShards[0] : this.machines.sharedShards[0];
+      const hot = sm?.tableHotRowsUpTo(t.tableId, limit) ?? 0;
       if (hot >= limit) await this.createJob('flush', t.tableId, { reason: `policy rows:${limit}` });
     }
   }

@@ -14,12 +14,12 @@
 import type { ColdFile, ColdStore } from '../cold/store.js';
 import type { Cutoffs } from '../cold/retention.js';
 import type { TableInfo } from '../catalog.js';
+import type { HotAge } from '../state/data.js';
 import { MetaSystem } from '../group-id.js';
 import { pastCutoff, seqFloor } from '../cold/retention.js';
 
 import { JOBS_LIMITS } from './limits.js';
 import { forEachScope, proposeDataJob, refusalOf, tableOf, tablesOf } from './scopes.js';
-import type { ScopeView } from './scopes.js';
 import { JobFailed } from './steps.js';
 import type { JobContext } from './steps.js';
 
@@ -47,14 +47,13 @@ function retentionOf(ctx: JobContext): number {
  * older than the cutoffs, or flushed versions that are superseded or past them.
  */
 function retentionDue(
-  v: ScopeView,
+  hot: HotAge | null,
   cold: ColdStore,
   t: TableInfo,
   scope: string,
   files: readonly ColdFile[],
   cut: Cutoffs,
 ): boolean {
-  const hot = v.hot;
   if (hot !== null && cut.expiredBeforeMs !== null && hot.minSeq < seqFloor(cut.expiredBeforeMs)) return true;
   if (hot?.minDeletedSeq != null && cut.deletedBeforeMs !== null && hot.minDeletedSeq < seqFloor(cut.deletedBeforeMs))
     return true;
@@ -67,12 +66,14 @@ function retentionDue(
 async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' | 'retention'): Promise<number> {
   const cut = cutoffsOf(t, ctx.now(), retentionOf(ctx));
   let removed = 0;
-  await forEachScope(ctx, t, async (view, scope) => {
-    const v = view().find((x) => x.scope === scope);
-    if (v === undefined) return;
-    if (reason === 'compaction' && v.files.length < JOBS_LIMITS.compactionFilesMin) return;
+  await forEachScope(ctx, t, async (shard, scope) => {
     const files = ctx.machines.cold.filesOf(t, scope);
-    if (reason === 'retention' && !retentionDue(v, ctx.machines.cold, t, scope, files, cut)) return;
+    if (reason === 'compaction' && files.length < JOBS_LIMITS.compactionFilesMin) return;
+    if (
+      reason === 'retention' &&
+      !retentionDue(shard.hotAge(t.tableId, scope), ctx.machines.cold, t, scope, files, cut)
+    )
+      return;
     const minSeq = Math.min(...files.map((f) => f.minSeq));
     const maxSeq = Math.max(...files.map((f) => f.maxSeq));
     const at = ctx.now();
@@ -82,7 +83,7 @@ async function rewriteTable(ctx: JobContext, t: TableInfo, reason: 'compaction' 
       type: 'RewriteFiles',
       reason,
       tableId: t.tableId,
-      inputFiles: v.files,
+      inputFiles: files.map((f) => f.fileName),
       outputFile,
       ...cut,
       at,

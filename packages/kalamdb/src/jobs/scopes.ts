@@ -7,16 +7,16 @@ import { dataSharedShard, dataUserShard, MetaSystem } from '../group-id.js';
 import { isRefusal } from '../commands.js';
 import type { DataJobCommand, DataResponse } from '../commands.js';
 import type { GroupId } from '../group-id.js';
-import type { HotStats } from '../state/data.js';
+import type { HotAge, HotStats } from '../state/data.js';
 import type { TableInfo } from '../catalog.js';
 
 import { JobFailed } from './steps.js';
 import type { JobContext } from './steps.js';
 
-export interface ScopeView {
-  readonly scope: string;
-  readonly hot: HotStats | null;
-  readonly files: readonly string[];
+/** What a job reads of one shard's scopes (state/data.ts): index seeks, fresh after a read barrier on the shard. */
+export interface ShardJobReads {
+  hotAge(tableId: string, scope: string): HotAge | null;
+  hotStats(tableId: string, scope: string): HotStats | null;
 }
 
 export function isPerUser(t: TableInfo): boolean {
@@ -48,26 +48,21 @@ export function groupOfScope(ctx: JobContext, t: TableInfo, scope: string): Grou
   return isPerUser(t) ? dataUserShard(ctx.machines.router.userShard(scope)) : dataSharedShard(0);
 }
 
-/** This node's view of the table's scopes in one shard (fresh after a read barrier on it). */
-function viewOf(ctx: JobContext, t: TableInfo, group: GroupId): ScopeView[] {
-  const sm = group.kind === 'data:user' ? ctx.machines.userShards[group.shard] : ctx.machines.sharedShards[0];
-  return sm?.jobView(t.tableId) ?? [];
-}
-
 /**
- * Calls `fn(view, scope)` for each scope of the table, shard by shard, after a read barrier on the shard; `view()`
- * re-reads the shard's current view (after a step changed it).
+ * Calls `fn(shard, scope)` for each scope of the table (jobScopes: every scope with hot rows or flushed files), shard
+ * by shard, after a read barrier on the shard; `fn` reads what it needs of its own scope from `shard` — a few index
+ * seeks — when it needs it (again after a step changed it), never the whole shard's view per scope.
  */
 export async function forEachScope(
   ctx: JobContext,
   t: TableInfo,
-  fn: (view: () => ScopeView[], scope: string) => Promise<void>,
+  fn: (shard: ShardJobReads, scope: string) => Promise<void>,
 ): Promise<void> {
   const groups = isPerUser(t) ? ctx.machines.userShards.map((s) => dataUserShard(s.shard)) : [dataSharedShard(0)];
   for (const group of groups) {
     await ctx.step(() => ctx.executor.readBarrier(group));
-    const view = (): ScopeView[] => viewOf(ctx, t, group);
-    for (const v of view()) await fn(view, v.scope);
+    const sm = group.kind === 'data:user' ? ctx.machines.userShards[group.shard] : ctx.machines.sharedShards[0];
+    for (const scope of sm?.jobScopes(t.tableId) ?? []) await fn(sm!, scope);
   }
 }
 

@@ -22,7 +22,8 @@ import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
 import type { ColdRow } from '../cold/parquet.js';
-import { pastCutoff } from '../cold/retention.js';
+import { pastCutoff, seqFloor } from '../cold/retention.js';
+import type { Cutoffs } from '../cold/retention.js';
 import { ColdStore, pkKey } from '../cold/store.js';
 import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
 import type {
@@ -400,7 +401,7 @@ class Rows {
     }
     const coldLeft = this.cold.versions(t, key, pk);
     const del = this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${this.where(scope).sql} AND "${pk}" = ?`);
-    for (const r of this.hot(t, scope)) {
+    for (const r of this.hotPastCutoffs(t, scope, cmd)) {
       const row: ColdRow = { values: r.values, seq: r.seq, deleted: r.deleted };
       if (!pastCutoff(row, cmd)) continue;
       const k = r.values[pk] ?? null;
@@ -409,6 +410,27 @@ class Rows {
       removed++;
     }
     return removed;
+  }
+
+  /**
+   * The scope's hot rows that may be past the cutoffs, read by `_seq` through the job indexes (tables.ts
+   * `jobIndexSql`) instead of the whole scope: rows older than the expiry cutoff, tombstones older than the deleted
+   * one. A superset of what `pastCutoff` drops (the caller still asks it of each), in primary-key order.
+   */
+  private hotPastCutoffs(t: TableInfo, scope: Scope, cut: Cutoffs): StoredRow[] {
+    if (!this.store.physical.exists(t)) return [];
+    const w = this.where(scope);
+    const from = `SELECT * FROM "${physicalName(t)}" WHERE ${w.sql}`;
+    const found = new Map<string, Record<string, unknown>>();
+    const pk = t.schema.primaryKey;
+    const take = (sql: string, floor: number): void => {
+      const rows = this.store.prepare(sql).all(...w.args, floor) as Record<string, unknown>[];
+      for (const r of rows) found.set(pkKey(fromSqlite(undefined, r[pk])), r);
+    };
+    if (cut.expiredBeforeMs !== null) take(`${from} AND "_seq" < ?`, seqFloor(cut.expiredBeforeMs));
+    if (cut.deletedBeforeMs !== null) take(`${from} AND "_deleted" = 1 AND "_seq" < ?`, seqFloor(cut.deletedBeforeMs));
+    const rows = [...found.values()].map((r) => toStored(t.schema, r));
+    return rows.sort((a, b) => compareKeys(a.values[pk] ?? null, b.values[pk] ?? null));
   }
 }
 
@@ -459,11 +481,16 @@ function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
   return { values, seq: Number(r._seq), deleted: r._deleted === 1 };
 }
 
-/** A scope's hot rows as jobs plan against them: count, `_seq` range, the oldest tombstone's `_seq` (or null). */
+/** A scope's hot rows as a flush plans against them: how many, and their `_seq` range. */
 export interface HotStats {
   readonly rows: number;
   readonly minSeq: number;
   readonly maxSeq: number;
+}
+
+/** How old a scope's hot rows are, what retention judges it by: the least `_seq` of its rows and of its tombstones. */
+export interface HotAge {
+  readonly minSeq: number;
   readonly minDeletedSeq: number | null;
 }
 
@@ -638,35 +665,93 @@ abstract class DataStateMachine<
     return { type: 'RowsAffected', count };
   }
 
-  /** Per scope (a user, or '' for a shared table): the hot rows a flush would move (jobs read this). */
-  protected hotStats(t: TableInfo): (HotStats & { scope: string })[] {
-    if (!this.store.physical.exists(t)) return [];
-    const w = this.scopeWhere();
-    const by = isPerUser(t.tableType) ? '"_user_id"' : "''";
-    return this.store
-      .prepare<unknown[], HotStats & { scope: string }>(
-        `SELECT ${by} AS scope, COUNT(*) AS rows, MIN("_seq") AS minSeq, MAX("_seq") AS maxSeq, MIN(CASE WHEN "_deleted" = 1 THEN "_seq" END) AS minDeletedSeq FROM "${physicalName(t)}" WHERE ${w.sql} GROUP BY ${by} ORDER BY ${by}`,
+  /*
+   * What jobs plan against (jobs/scopes.ts), for one table of this shard (the current catalog's incarnation); read it
+   * after a read barrier on the group. Every read is index seeks on the table's job indexes (tables.ts
+   * `jobIndexSql`), never a scan of its rows: these run on the meta:jobs leader's event loop, once a minute for every
+   * table (the retention schedule), and a scan of a 1 GB table there stalled its Raft ticks for seconds (README,
+   * "Data size"). Only `hotStats`'s count reads a scope's index entries, for a flush that moves those rows anyway.
+   */
+
+  /** The incarnation of `tableId` in the current catalog, when it is of the kind whose rows this group holds. */
+  private jobTable(tableId: string): TableInfo | undefined {
+    const t = this.catalog.table(tableId);
+    return t === undefined || !this.inScope(t) ? undefined : t;
+  }
+
+  /** One scope's rows in its physical table: a user's rows, or every row of a shared table. */
+  private scopeRows(t: TableInfo, scope: string): { sql: string; args: string[] } {
+    return isPerUser(t.tableType) ? { sql: '"_user_id" = ?', args: [scope] } : { sql: '1 = 1', args: [] };
+  }
+
+  /** The first `_seq` of the scope's hot rows (and only tombstones when `deleted`) in `order`, or null for none. */
+  private seqEdge(t: TableInfo, scope: string, order: 'ASC' | 'DESC', deleted: boolean): number | null {
+    const w = this.scopeRows(t, scope);
+    const only = deleted ? ' AND "_deleted" = 1' : '';
+    const r = this.store
+      .prepare<string[], { s: number }>(
+        `SELECT "_seq" AS s FROM "${physicalName(t)}" WHERE ${w.sql}${only} ORDER BY "_seq" ${order} LIMIT 1`,
       )
-      .all(...w.args);
+      .get(...w.args);
+    return r === undefined ? null : r.s;
   }
 
   /**
-   * What jobs plan against, for one table of this shard (the current catalog's incarnation): per scope, the hot rows
-   * (count and `_seq` range) and the flushed files. Read it after a read barrier on the group.
+   * The scopes of the table this shard holds hot rows or flushed files of, in order. Users are found one index seek
+   * each (the next user id after the last one; the physical table holds every user shard's users, so the others'
+   * are skipped), not by grouping the rows.
    */
-  jobView(tableId: string): { scope: string; hot: HotStats | null; files: string[] }[] {
-    const t = this.catalog.table(tableId);
-    if (t === undefined || !this.inScope(t)) return [];
-    const out = new Map<string, { scope: string; hot: HotStats | null; files: string[] }>();
-    for (const h of this.hotStats(t)) out.set(h.scope, { scope: h.scope, hot: h, files: [] });
-    for (const scope of this.rows.cold.scopesOf(t)) {
-      if (!this.ownsScope(scope)) continue;
-      const files = this.rows.cold.filesOf(t, scope).map((f) => f.fileName);
-      const have = out.get(scope);
-      if (have === undefined) out.set(scope, { scope, hot: null, files });
-      else have.files = files;
+  jobScopes(tableId: string): string[] {
+    const t = this.jobTable(tableId);
+    if (t === undefined) return [];
+    const scopes = new Set(this.rows.cold.scopesOf(t).filter((s) => this.ownsScope(s)));
+    if (this.store.physical.exists(t)) {
+      if (!isPerUser(t.tableType)) {
+        if (this.seqEdge(t, '', 'ASC', false) !== null) scopes.add('');
+      } else {
+        const next = this.store.prepare<[string], { u: string }>(
+          `SELECT "_user_id" AS u FROM "${physicalName(t)}" WHERE "_user_id" > ? ORDER BY "_user_id" LIMIT 1`,
+        );
+        for (let r = next.get(''); r !== undefined; r = next.get(r.u)) if (this.ownsScope(r.u)) scopes.add(r.u);
+      }
     }
-    return [...out.values()].sort((a, b) => (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0));
+    return [...scopes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** How old the scope's hot rows are (two index seeks), or null when it has none. */
+  hotAge(tableId: string, scope: string): HotAge | null {
+    const t = this.jobTable(tableId);
+    if (t === undefined || !this.ownsScope(scope) || !this.store.physical.exists(t)) return null;
+    const minSeq = this.seqEdge(t, scope, 'ASC', false);
+    return minSeq === null ? null : { minSeq, minDeletedSeq: this.seqEdge(t, scope, 'ASC', true) };
+  }
+
+  /** The scope's hot rows a flush would move: their `_seq` range (index seeks) and count (its index entries). */
+  hotStats(tableId: string, scope: string): HotStats | null {
+    const t = this.jobTable(tableId);
+    if (t === undefined || !this.ownsScope(scope) || !this.store.physical.exists(t)) return null;
+    const minSeq = this.seqEdge(t, scope, 'ASC', false);
+    const maxSeq = this.seqEdge(t, scope, 'DESC', false);
+    if (minSeq === null || maxSeq === null) return null;
+    const w = this.scopeRows(t, scope);
+    const counted = this.store
+      .prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM "${physicalName(t)}" WHERE ${w.sql}`)
+      .get(...w.args);
+    return { rows: counted?.n ?? 0, minSeq, maxSeq };
+  }
+
+  /**
+   * How many hot rows the table holds on this node — in every shard of this group's kind, which share its physical
+   * table — counted up to `max` and no further: what a FLUSH_POLICY of `max` rows asks every poll, at the cost of at
+   * most `max` rows whatever the table's size (a count per shard would walk the other shards' rows to find its own).
+   */
+  tableHotRowsUpTo(tableId: string, max: number): number {
+    const t = this.jobTable(tableId);
+    if (t === undefined || max <= 0 || !this.store.physical.exists(t)) return 0;
+    const r = this.store
+      .prepare<[number], { n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM "${physicalName(t)}" LIMIT ?)`)
+      .get(max);
+    return r?.n ?? 0;
   }
 
   protected abstract ownsScope(scope: string): boolean;

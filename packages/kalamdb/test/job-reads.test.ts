@@ -3,7 +3,8 @@
 // check read a few pages of data.db, not the table, even when retention has a tombstone to drop (the rewrite
 // every replica applies reads that tombstone, not the scope); and the pass still drops exactly what is past its
 // cutoff. At 1 GB of rows in one shard, that read was a whole-table GROUP BY per shard, seconds of a blocked event
-// loop every minute and thousands of elections (README, "Data size").
+// loop every minute and thousands of elections (README, "Data size"). And a data.db whose tables predate the job
+// indexes gets them at the table's next write, and reads right before that.
 // How: StateMachines over a temp data.db (file-backed, WAL, the node's 2 MiB page cache), 24,000 hot rows of 1 KB
 // over several users and shards, and the JobManager over a StandaloneExecutor with an injected clock. The bytes this
 // process reads through read(2)/pread(2) across one pass (/proc/self/io `rchar`: every page SQLite reads, from the
@@ -156,4 +157,42 @@ test('a FLUSH_POLICY check counts up to its limit, not the table, and creates th
   assert.equal(jobs.length, 1, 'the limit reached: one flush job');
   assert.equal(jobs[0]!['status'], 'completed', String(jobs[0]!['error_message']));
   assert.equal(hotRows(machines, 'alice'), 0, 'the flush moved the rows out of the hot table');
+});
+
+test('a data.db written before the job indexes gets them at its table’s next write', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-job-reads-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'data.db');
+  const indexes = (m: StateMachines): string[] =>
+    m.store.db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'kx%'")
+      .all()
+      .map((r) => r.name)
+      .sort();
+  const insert = (m: StateMachines, id: number): void => {
+    const sm = m.userShards[m.router.userShard('alice')]!;
+    const rows = [{ id, body: 'b' }];
+    const c = { type: 'Insert', tableId: 'app.notes', userId: 'alice', metaIndex: 2, rows, seqBase: id, at: 1 };
+    sm.apply([{ index: sm.appliedIndex() + 1, term: 1, kind: 'command', data: encodeCommand(c as AnyCommand) }]);
+  };
+  const old = new StateMachines(DataStore.open(path), SHARDING, { dataDir: dir });
+  const ddl: SystemCommand[] = [
+    { type: 'CreateNamespace', namespaceId: 'app', createdBy: 'root', createdAt: 1 },
+    { type: 'CreateTable', tableId: 'app.notes', tableType: 'USER', schema: schema({}), createdAt: 2 },
+  ];
+  old.system.apply(ddl.map((c, i) => ({ index: i + 1, term: 1, kind: 'command', data: encodeCommand(c) })));
+  const made = indexes(old);
+  assert.deepEqual(made, ['kx_app__notes__2__deleted', 'kx_app__notes__2__seq'], 'made with the table');
+  insert(old, 1);
+  for (const name of made) old.store.db.exec(`DROP INDEX "${name}"`); // as a data.db from before them
+  old.store.close();
+
+  const m = new StateMachines(DataStore.open(path), SHARDING, { dataDir: dir });
+  t.after(() => m.store.close());
+  assert.deepEqual(indexes(m), [], 'opening alone changes nothing');
+  const sm = m.userShards[m.router.userShard('alice')]!;
+  assert.deepEqual(sm.hotStats('app.notes', 'alice'), { rows: 1, minSeq: 1, maxSeq: 1 }, 'read right without them');
+  insert(m, 2);
+  assert.deepEqual(indexes(m), made, 'made at the first write');
+  assert.deepEqual(sm.hotStats('app.notes', 'alice'), { rows: 2, minSeq: 1, maxSeq: 2 });
 });

@@ -13,6 +13,10 @@ const SCHEMA = [
   // One row rewritten by sync() (a commit under synchronous=FULL, which fsyncs the WAL).
   `CREATE TABLE IF NOT EXISTS sync_mark (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS group_applied (group_id INTEGER PRIMARY KEY, applied_index INTEGER NOT NULL, applied_term INTEGER NOT NULL)`,
+  // A snapshot install under way, from its first piece to its last (state/base.ts installer): set, the group's state
+  // is part old, part new, and the node installs the snapshot again at boot.
+  `CREATE TABLE IF NOT EXISTS group_installing (group_id INTEGER PRIMARY KEY, snapshot_index INTEGER NOT NULL,
+     snapshot_term INTEGER NOT NULL, snapshot_crc TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_namespaces (namespace_id TEXT PRIMARY KEY, created_by TEXT, created_at INTEGER NOT NULL)`,
   // meta:system's catalog keeps every incarnation of a table, dropped ones too (dropped_index: the DropTable entry),
   // and every schema version with the entry that made it, so a data group can read the catalog as of any index.

@@ -194,6 +194,12 @@ export interface DriverOptions {
   /** TEST ONLY: bugs planted in every group's core (the simulator's planted-bug tests). */
   readonly coreBugs?: PlantedBugs;
   /**
+   * Bytes of a snapshot installed per driver turn (StateMachine.installer: a piece, one data.db transaction, at least
+   * one record); MULTIRAFT_LIMITS.installBytesPerTurnMax by default. The simulator sets it small, so that installs
+   * span many events and its crashes land between pieces.
+   */
+  readonly installBytesPerTurn?: number;
+  /**
    * Where snapshots live beyond memory (a node: files beside raft.db, written as chunks arrive and deleted when
    * nothing uses them, snapshot-lifetimes.ts; the simulator: in-memory files). Absent: in memory (tests).
    */
@@ -275,6 +281,9 @@ export class RaftDriver {
   private readonly snapshotThreshold: number;
   private readonly snapshotKeep: number;
   private readonly logBytesMax: number;
+  private readonly installBytesPerTurn: number;
+  /** Cancels the timer of the next install piece's turn, while one is set. */
+  private installTimer: (() => void) | undefined;
   private readonly timing: DriverTimingRecorder;
   /** Time spent applying and writing the log in the turn under way (ms), for the driver-timing figures. */
   private turnApplyMs = 0;
@@ -296,6 +305,9 @@ export class RaftDriver {
     this.snapshotThreshold = opts.snapshotThreshold ?? 1000;
     this.snapshotKeep = opts.snapshotKeepEntries ?? Math.min(200, Math.floor(this.snapshotThreshold / 2));
     this.logBytesMax = opts.logBytesMax ?? MULTIRAFT_LIMITS.logBytesMaxDefault;
+    this.installBytesPerTurn = opts.installBytesPerTurn ?? MULTIRAFT_LIMITS.installBytesPerTurnMax;
+    if (!Number.isSafeInteger(this.installBytesPerTurn) || this.installBytesPerTurn < 1)
+      throw new RangeError(`installBytesPerTurn must be a positive integer, got ${this.installBytesPerTurn}`);
     if (!Number.isSafeInteger(this.logBytesMax) || this.logBytesMax < 1)
       throw new RangeError(`logBytesMax must be a positive integer, got ${this.logBytesMax}`);
     this.electionGraceMs = 2 * opts.ticks.electionTickMax * opts.ticks.tickMs;
@@ -322,7 +334,20 @@ export class RaftDriver {
     for (const spec of this.opts.groups) {
       const state = states.get(spec.id)!;
       const snap = state.snapshot;
-      const restore = snap !== undefined && spec.stateMachine.appliedIndex() < snap.index;
+      // An install cut short by a crash is redone from the snapshot raft.db names (stored before the install began,
+      // and named until a sync covers it); the state machine's applied index is then the old state's.
+      const pending = spec.stateMachine.installPending?.();
+      if (pending !== undefined && (snap === undefined || snap.index < pending.index)) {
+        throw new MultiRaftError(
+          'LOG_CORRUPT',
+          `group ${spec.name}: data.db holds a snapshot install begun at index ${pending.index} (term ${pending.term}) ` +
+            `and not finished, but raft.db names ${snap === undefined ? 'no snapshot' : `only the snapshot at ${snap.index}`}` +
+            ' to finish it from: the group would serve a half-installed state. ' +
+            "Wipe this node's data folder (kalam node wipe) and let it rejoin the cluster by snapshot.",
+          { groupId: spec.id },
+        );
+      }
+      const restore = snap !== undefined && (pending !== undefined || spec.stateMachine.appliedIndex() < snap.index);
       if (restore && this.bugs.skipRestoreOnBoot !== true) spec.stateMachine.restore(snap);
       if (spec.stateMachine.appliedIndex() < state.offsetIndex && this.bugs.skipRestoreOnBoot !== true) {
         // The log was compacted up to what the state machine had made durable (sync), so it cannot be behind
@@ -488,7 +513,7 @@ export class RaftDriver {
       if (rd.snapshot !== undefined) {
         g.snapshotFiles?.stored(rd.snapshot);
         g.installSnapshot(rd.snapshot);
-        this.stats.snapshotsInstalled++;
+        if (!g.installing()) this.stats.snapshotsInstalled++; // else counted when its last piece is in
       }
       for (const e of rd.committedEntries.slice(durableCommitted(rd))) g.applyQueue.push(e);
       g.raw.advance(rd);
@@ -513,6 +538,7 @@ export class RaftDriver {
    * different one each turn; then snapshots and announces leadership changes.
    */
   private applySlice(): void {
+    this.stepInstall();
     const deadline = this.clock.now() + MULTIRAFT_LIMITS.applyMsPerTurnMax;
     const count = this.groupList.length;
     for (let k = 0; k < count; k++) {
@@ -524,6 +550,26 @@ export class RaftDriver {
     // After every apply of the turn: a store shared by the groups makes them all durable with the first sync.
     const snapshotDeadline = this.clock.now() + MULTIRAFT_LIMITS.snapshotMsPerTurnMax;
     for (const g of this.groupList) this.maintainLog(g, snapshotDeadline);
+  }
+
+  /**
+   * One piece of the first snapshot install under way (installBytesPerTurn of it): the rest waits for the next
+   * turns, which come at once but after the timers due — a shard of a gigabyte installed in one call held every
+   * other group of the node (no ticks, no heartbeats) for over a minute (issue [M8] §3). One piece per turn over
+   * all groups: a wiped node installing 36 snapshots finishes them one after another, each turn still short.
+   */
+  private stepInstall(): void {
+    const g = this.groupList.find((x) => x.installing());
+    if (g === undefined) return;
+    if (g.stepInstall(this.installBytesPerTurn)) this.stats.snapshotsInstalled++;
+    // The next piece comes in a turn of its own on a timer, behind the timers and I/O due: in the simulator that is a
+    // moment of simulated time, so its faults (a crash) land between two pieces as they can in a node.
+    if (this.installTimer === undefined && this.groupList.some((x) => x.installing())) {
+      this.installTimer = this.clock.after(MULTIRAFT_LIMITS.installPauseMs, () => {
+        this.installTimer = undefined;
+        this.turn();
+      });
+    }
   }
 
   /**
@@ -694,6 +740,11 @@ export class RaftDriver {
    * held snapshot's bytes released once no transfer uses them, and compaction.
    */
   private maintainLog(g: GroupRuntime, snapshotDeadline: number): void {
+    if (g.installing()) {
+      // Half installed: no snapshot can be built of it, and nothing past the old state is durable to compact to.
+      g.snapshotFiles?.sweep(g.raw, this.durableWriteSeq, g.installingData());
+      return;
+    }
     if (g.raw.snapshotWanted()) this.buildSnapshot(g, snapshotDeadline);
     else {
       this.dropSnapshotBuild(g); // nobody waits for it any more (leadership lost, follower caught up)
@@ -1327,6 +1378,11 @@ export class RaftDriver {
     return this.group(groupId).raw;
   }
 
+  /** How many groups are installing a snapshot a piece per turn now (the simulator counts crashes amid one). */
+  installsUnderWay(): number {
+    return this.groupList.filter((g) => g.installing()).length;
+  }
+
   /** A write is in progress (the node is blocked in it). */
   isWriting(): boolean {
     return this.writing !== undefined;
@@ -1338,6 +1394,8 @@ export class RaftDriver {
     this.stopping = true;
     this.stopped = true;
     this.cancelBalanceRound?.();
+    this.installTimer?.();
+    this.installTimer = undefined;
     this.writing = undefined;
     // What waited for the write in flight wakes now and finds the node stopped (untilWritable), instead of never.
     const waiting = this.afterWrite;
@@ -1347,6 +1405,7 @@ export class RaftDriver {
     for (const g of this.groupList) {
       g.failAll(err);
       this.dropSnapshotBuild(g);
+      g.dropInstall();
     }
   }
 }

@@ -23,7 +23,13 @@ export type MultiRaftErrorCode =
    * A group's state machine holds less than raft.db's log was compacted to (its store lost what it had made
    * durable, or was replaced): the entries in between are gone, so this node cannot serve the group.
    */
-  | 'STATE_BEHIND_LOG';
+  | 'STATE_BEHIND_LOG'
+  /**
+   * The group is installing a snapshot (a piece at a time, across driver turns): its state is partly the old one and
+   * partly the snapshot's, so nothing reads it until the install is done. The driver's reads and proposals wait
+   * for the install; a read that reaches the state machine meanwhile is refused with this code.
+   */
+  | 'SNAPSHOT_INSTALLING';
 
 export class MultiRaftError extends Error {
   override readonly name = 'MultiRaftError';

@@ -9,12 +9,12 @@
  * transaction; every entry's effects and its applied index stay in the same transaction, so a slice boundary
  * is a batch boundary like any other.
  */
-import type { Entry, NodeId, ReadState, RawNode, Snapshot } from '@kalam/raft';
+import type { Entry, NodeId, ReadState, RawNode, Snapshot, SnapshotData } from '@kalam/raft';
 import { StateRole } from '@kalam/raft';
 import { MultiRaftError } from './errors.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
 import type { SnapshotLifetimes } from './snapshot-lifetimes.js';
-import type { AppliedEntry, SnapshotBuilder, StateMachine } from './state-machine.js';
+import type { AppliedEntry, SnapshotBuilder, SnapshotInstall, StateMachine } from './state-machine.js';
 
 interface ProposalWaiter {
   readonly term: number;
@@ -66,6 +66,8 @@ export class GroupRuntime {
   lastSnapshotIndex: number;
   /** When this group's snapshot files may go (a node that keeps snapshots in files; undefined in memory). */
   snapshotFiles: SnapshotLifetimes | undefined;
+  /** A snapshot being installed a piece per turn (StateMachine.installer), and its bytes. */
+  private install: { readonly data: SnapshotData; readonly pieces: SnapshotInstall } | undefined;
   /** A snapshot being built in slices for a follower behind the compacted log (StateMachine.snapshotBuilder). */
   snapshotBuild: SnapshotBuilder | undefined;
   /** What the last leadership event said, to emit only changes. */
@@ -91,15 +93,53 @@ export class GroupRuntime {
     return this.raw.role() === StateRole.Leader;
   }
 
-  /** A snapshot from the leader was persisted: install it; queued entries it covers are dropped. */
+  /**
+   * A snapshot from the leader was persisted: its install begins — a piece per driver turn (stepInstall) when the
+   * state machine installs in pieces, else at once; queued entries it covers are dropped. A newer snapshot replaces
+   * one still being installed (the new install clears whatever the old one left).
+   */
   installSnapshot(snapshot: Snapshot): void {
-    this.sm.restore(snapshot);
+    this.install?.pieces.close();
+    this.install = undefined;
     const keep = this.applyQueue.filter((e) => e.index > snapshot.index);
     this.applyQueue.length = 0;
     this.applyQueue.push(...keep);
     this.applicableCount = 0;
+    this.headRefused = false;
     this.lastSnapshotIndex = snapshot.index;
+    const install = this.sm.installer?.(snapshot);
+    if (install !== undefined) {
+      this.install = { data: snapshot.data, pieces: install };
+      return;
+    }
+    this.sm.restore(snapshot);
     this.releaseApplied();
+  }
+
+  /** The group is installing a snapshot: it applies nothing, and waiters on its applied index wait for the end. */
+  installing(): boolean {
+    return this.install !== undefined;
+  }
+
+  /** The snapshot being installed, whose bytes must outlive the install (snapshot-lifetimes.ts). */
+  installingData(): SnapshotData | undefined {
+    return this.install?.data;
+  }
+
+  /** One piece of the install under way (about `bytesMax` of it); true when that was the last. */
+  stepInstall(bytesMax: number): boolean {
+    const install = this.install;
+    if (install === undefined) return true;
+    if (!install.pieces.step(bytesMax)) return false;
+    this.install = undefined;
+    this.releaseApplied();
+    return true;
+  }
+
+  /** Gives the install up (the node stops): the state machine redoes it at the next boot. */
+  dropInstall(): void {
+    this.install?.pieces.close();
+    this.install = undefined;
   }
 
   /**
@@ -107,6 +147,7 @@ export class GroupRuntime {
    * them and, past the first, no more than `bytesMax` of payload — and resolves their proposals and waiters.
    */
   drainApplyQueue(bytesMax: number): ApplySlice {
+    if (this.install !== undefined) return { entries: 0, bytes: 0 }; // entries after the snapshot wait for it
     this.headRefused = false;
     let n = 0;
     let bytes = 0;
@@ -128,7 +169,7 @@ export class GroupRuntime {
 
   /** The next queued entry exists and may be applied now: the group has work that is not waiting for another. */
   canApplyNext(): boolean {
-    return this.applyQueue.length > 0 && !this.headRefused && this.isApplicable(0);
+    return this.install === undefined && this.applyQueue.length > 0 && !this.headRefused && this.isApplicable(0);
   }
 
   /** canApply of the n-th queued entry (n ≤ applicableCount), asked once per entry. */
@@ -178,14 +219,15 @@ export class GroupRuntime {
 
   /** Resolves once the state machine has applied `index`. */
   waitApplied(index: number): Promise<void> {
-    if (this.sm.appliedIndex() >= index) return Promise.resolve();
+    // While a snapshot installs, the state is neither the old one nor the snapshot's: every waiter waits for the end.
+    if (this.install === undefined && this.sm.appliedIndex() >= index) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.appliedWaiters.push({ index, resolve, reject });
     });
   }
 
   private releaseApplied(): void {
-    if (this.appliedWaiters.length === 0) return;
+    if (this.appliedWaiters.length === 0 || this.install !== undefined) return;
     const applied = this.sm.appliedIndex();
     const ready = this.appliedWaiters.filter((w) => w.index <= applied);
     if (ready.length === 0) return;

@@ -29,5 +29,5 @@ export type {
 } from './driver.js';
 export { RaftManager } from './manager.js';
 export type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
-export type { AppliedEntry, SnapshotBuilder, SnapshotOutput, StateMachine } from './state-machine.js';
+export type { AppliedEntry, SnapshotBuilder, SnapshotInstall, SnapshotOutput, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

@@ -53,6 +53,13 @@ export const MULTIRAFT_LIMITS = {
    * one machine — not memory; raft.db's blob bound (512 MiB) no longer applies to it.
    */
   snapshotBytesMax: 2 ** 40,
+  /**
+   * Bytes of a snapshot one driver turn installs (StateMachine.installer: one piece, one data.db transaction, at least
+   * one record of the snapshot): about 1,000 rows of 1 KB, some milliseconds of inserts, then the timers due run.
+   */
+  installBytesPerTurnMax: 1024 * 1024,
+  /** The pause before the turn of an install's next piece (a timer: the timers and I/O due run first). */
+  installPauseMs: 1,
   /** Ticks the driver-timing figures (tick lateness, turn times) cover: 600 ticks is a minute at 100 ms. */
   timingWindowTicks: 600,
   /** Log writes the write-time figures (mean, p99, max) cover: a few seconds of a busy node. */

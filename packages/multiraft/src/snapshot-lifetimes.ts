@@ -81,8 +81,11 @@ export class SnapshotLifetimes {
     this.candidates.add(data);
   }
 
-  /** Releases what nothing uses any more, given the newest durable write's number. */
-  sweep(raw: RawNode, durableWriteSeq: number): void {
+  /**
+   * Releases what nothing uses any more, given the newest durable write's number; `installing` (a snapshot the state
+   * machine is installing in pieces) is kept whatever else holds it.
+   */
+  sweep(raw: RawNode, durableWriteSeq: number, installing?: SnapshotData): void {
     for (let i = this.dropping.length - 1; i >= 0; i--) {
       const d = this.dropping[i]!;
       if (d.afterWrite >= durableWriteSeq) continue;
@@ -91,7 +94,7 @@ export class SnapshotLifetimes {
     }
     const held = raw.heldSnapshot()?.data;
     for (const c of this.candidates) {
-      if (c === held || c === this.named?.data) continue;
+      if (c === held || c === this.named?.data || c === installing) continue;
       this.candidates.delete(c);
       this.files.release(c);
     }

@@ -51,11 +51,38 @@ export interface StateMachine {
    */
   restore(snapshot: { index: number; term: number; data: SnapshotData }): void;
   /**
+   * Optional: the same install a piece at a time, so that a large state never holds the driver's turn (issue [M8]
+   * §3). Each piece is durable by itself; the state machine must not serve reads of the group from the first piece
+   * until the last (its applied index stays where it was until then), and must remember that an install is under way
+   * (installPending) until the last piece, so that a crash between pieces is redone at boot. Undefined (or no
+   * method): the driver calls `restore` within one turn.
+   */
+  installer?(snapshot: { index: number; term: number; data: SnapshotData }): SnapshotInstall | undefined;
+  /**
+   * Optional: the install begun and not finished (a crash between two pieces), or undefined. At boot the driver
+   * restores again from the snapshot raft.db names, and refuses to start the group when raft.db names none that
+   * recent (LOG_CORRUPT): a half-installed state is never served.
+   */
+  installPending?(): { readonly index: number; readonly term: number } | undefined;
+  /**
    * May the entry be applied now? Returning false pauses the group (it never skips): used for the
    * cross-group order of DESIGN.md §6, where a data entry waits for a meta:system index. Once true for an
    * entry it must stay true (what the entry waits for only grows): the driver asks about each entry once.
    */
   canApply?(entry: AppliedEntry): boolean;
+}
+
+/** A snapshot being installed in pieces (StateMachine.installer). */
+export interface SnapshotInstall {
+  /** The index the snapshot is of. */
+  readonly index: number;
+  /**
+   * Installs the next piece — about `bytesMax` of the snapshot, at least one record — in one transaction of its own;
+   * true once the last piece is in (the state is the snapshot's, applied at `index`). Throws what `restore` would.
+   */
+  step(bytesMax: number): boolean;
+  /** Gives up (a newer snapshot replaces it, the node stops): the state stays marked as being installed. */
+  close(): void;
 }
 
 /** A snapshot being built in slices (StateMachine.snapshotBuilder). */

@@ -105,6 +105,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'OVERLOADED':
     case 'READ_REJECTED':
     case 'TRANSFER_FAILED':
+    case 'SNAPSHOT_INSTALLING':
       return new KalamError('CLUSTER_UNAVAILABLE', err.message, details, { cause: err });
     case 'TOO_LARGE':
       // Refused before anything was appended: the statement is too big for one entry.

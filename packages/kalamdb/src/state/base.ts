@@ -2,7 +2,9 @@
  * What every Kalam state machine shares: apply a batch in ONE data.db transaction, skipping entries at or
  * below the group's stored applied index (a replay after a crash), each command inside its own savepoint so
  * that it applies whole or not at all; snapshot = the group's whole state as a stream of bounded records
- * (snapshot-format.ts); restore = replace it atomically, a record at a time.
+ * (snapshot-format.ts); restore = replace it a piece of records at a time, each piece one data.db transaction
+ * (`installer`, driven a piece per driver turn), the install marked in data.db from its first piece to its last so
+ * that a crash between two is redone at boot, and no read served from the first piece to the last.
  *
  * Apply is total. Whatever an entry holds — bytes that do not decode, a command an older version or a planner bug let
  * through (validate.ts decides, with the same rules the planner used), a row the table refuses — every replica
@@ -14,14 +16,15 @@
  */
 import Database from 'better-sqlite3';
 
-import type { AppliedEntry, StateMachine } from '@kalam/multiraft';
+import { MultiRaftError } from '@kalam/multiraft';
+import type { AppliedEntry, SnapshotInstall, StateMachine } from '@kalam/multiraft';
 import { SqlError } from '@kalam/sql';
 import { CommandCodecError, decodeCommand } from '../codec.js';
 import { ColdStoreError } from '../cold/store.js';
 import type { ErrorResponse } from '../commands.js';
 import type { DataStore } from '../store.js';
 import { TableNameError } from '../tables.js';
-import { SnapshotFormatError, SnapshotWriter, snapshotRecords } from './snapshot-format.js';
+import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './snapshot-format.js';
 import type { SnapshotSource } from './snapshot-format.js';
 
 /** A deterministic refusal: becomes `{type: 'Error', code, message}` on every node. */
@@ -106,6 +109,19 @@ export interface StateMachineOptions {
 
 export { SNAPSHOT_VERSION, SnapshotFormatError } from './snapshot-format.js';
 
+/** Where an install sends the records after the state record (a data group's pages), each inside its piece. */
+export interface SnapshotImport {
+  record(r: Record<string, unknown>): void;
+  /** Every record was handed over: checks they were all the state record announced, and finishes. */
+  finish(): void;
+}
+
+/**
+ * How much more of a snapshot one install step verifies than it installs: the first pass only hashes (hundreds of
+ * MB/s), the second inserts rows.
+ */
+const VERIFY_BYTES_PER_INSTALL_BYTE = 16;
+
 export abstract class KalamStateMachine<C extends { readonly type: string }, R> implements StateMachine {
   /**
    * Decoded commands by entry bytes: canApply and apply look at the same entry, decoding it once. apply drops its
@@ -118,18 +134,60 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     protected readonly store: DataStore,
     readonly groupId: number,
     protected readonly options: StateMachineOptions = {},
-  ) {}
+  ) {
+    this.installing = this.installPending() !== undefined;
+  }
+
+  /**
+   * Reads of the group's state call this first: refused (SNAPSHOT_INSTALLING) while a snapshot is being installed.
+   * The driver's reads and proposals wait for the install, so only a read whose barrier passed before it began sees
+   * this (a request that read the group, then waited on another group, then reads again).
+   */
+  protected checkReadable(): void {
+    if (!this.installing) return;
+    throw new MultiRaftError(
+      'SNAPSHOT_INSTALLING',
+      `group ${this.groupId} is installing a snapshot from its leader; try again once it is in`,
+      { groupId: this.groupId },
+    );
+  }
 
   /** The command of this group kind that `value` is (validate.ts), or an ApplyError('INVALID'). */
   protected abstract check(value: unknown): C;
   protected abstract applyCommand(cmd: C, entry: AppliedEntry): R;
   /** The group's state as plain data (the first record of its snapshot; a data group's rows follow it in pages). */
   protected abstract exportState(): unknown;
+  /** Replaces the group's whole state by the state record's (inside the install's first piece). */
+  protected abstract importState(state: unknown): void;
+
   /**
-   * Replaces the group's whole state (inside a transaction) by the first record's, and the records that follow it in
-   * the snapshot (a data group's row pages), read one at a time.
+   * Begins replacing the group's whole state by a snapshot's, inside the install's first piece: clears the old state,
+   * takes the state record, and returns where the records that follow go (a data group's pages) — each handed over
+   * in the piece that reads it. By default the state record is all there is.
    */
-  protected abstract importState(state: unknown, rest: Iterator<Record<string, unknown>>): void;
+  protected beginImport(state: unknown): SnapshotImport {
+    this.importState(state);
+    return {
+      record: () => {
+        throw new SnapshotFormatError(
+          `the snapshot of group ${this.groupId} has records its state machine does not read`,
+        );
+      },
+      finish: () => undefined,
+    };
+  }
+
+  /** After each piece of an install, committed or rolled back: what the subclass cached of the state is stale. */
+  protected afterInstallPiece(_committed: boolean): void {}
+
+  /** The install's last piece committed: the state is the snapshot's. */
+  protected afterInstall(): void {}
+
+  /**
+   * A snapshot install is under way (from the first piece to the last, or cut short by a crash): the state is part
+   * old, part new, and no read may see it. Read from data.db's mark at start.
+   */
+  private installing: boolean;
 
   /** The snapshot's records after the state record (a data group's row pages); none by default. */
   protected exportMoreRecords(_w: SnapshotWriter): void {}
@@ -228,24 +286,89 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     return w.finishInMemory();
   }
 
-  /**
-   * Installs a snapshot in one transaction, a record at a time. A corrupt, truncated or foreign snapshot is refused
-   * (SnapshotFormatError) before anything changes.
-   */
+  /** The install begun and not finished, from data.db's mark (StateMachine.installPending). */
+  installPending(): { index: number; term: number } | undefined {
+    const row = this.store
+      .prepare<[number], { snapshot_index: number; snapshot_term: number }>(
+        'SELECT snapshot_index, snapshot_term FROM group_installing WHERE group_id = ?',
+      )
+      .get(this.groupId);
+    return row === undefined ? undefined : { index: row.snapshot_index, term: row.snapshot_term };
+  }
+
+  /** Installs a snapshot at once: every piece of `installer` in this call (boot, tests, the in-memory stores). */
   restore(snapshot: { index: number; term: number; data: SnapshotSource }): void {
-    const records = snapshotRecords(snapshot.data, this.groupId)[Symbol.iterator]();
-    const first = records.next();
-    if (first.done === true || first.value['kind'] !== 'state') {
-      throw new SnapshotFormatError(`the snapshot of group ${this.groupId} does not start with its state record`);
-    }
-    this.store.transaction(() => {
-      this.importState(first.value['state'], records);
-      if (records.next().done !== true) {
-        throw new SnapshotFormatError(
-          `the snapshot of group ${this.groupId} has records its state machine does not read`,
-        );
-      }
-      this.store.markApplied(this.groupId, snapshot.index, snapshot.term);
-    });
+    const install = this.installer(snapshot);
+    while (!install.step(Infinity));
+  }
+
+  /**
+   * Installs a snapshot a piece at a time (StateMachine.installer). The first pass verifies the whole snapshot (a
+   * corrupt, truncated or foreign one is refused with SnapshotFormatError before anything changes); then each piece
+   * is one data.db transaction: the first marks the install in `group_installing` (index, term, the snapshot's
+   * checksum), clears the group's old state and loads the state record; the following ones load the records after
+   * it; the last checks that nothing is left over and, in the same transaction, marks the snapshot's index applied
+   * and removes the mark. The group serves no read from the first piece to the last (checkReadable), and its applied
+   * index is the old state's until the last piece commits.
+   */
+  installer(snapshot: { index: number; term: number; data: SnapshotSource }): SnapshotInstall {
+    const reader = new SnapshotReader(snapshot.data, this.groupId);
+    let records: Generator<{ value: Record<string, unknown>; bytes: number }> | undefined;
+    let importer: SnapshotImport | undefined;
+    const piece = (next: Generator<{ value: Record<string, unknown>; bytes: number }>, bytesMax: number): boolean =>
+      this.store.transaction(() => {
+        let bytes = 0;
+        if (importer === undefined) {
+          const first = next.next();
+          if (first.done === true || first.value.value['kind'] !== 'state') {
+            throw new SnapshotFormatError(`the snapshot of group ${this.groupId} does not start with its state record`);
+          }
+          this.store
+            .prepare(
+              'INSERT OR REPLACE INTO group_installing (group_id, snapshot_index, snapshot_term, snapshot_crc) VALUES (?, ?, ?, ?)',
+            )
+            .run(this.groupId, snapshot.index, snapshot.term, reader.crc);
+          importer = this.beginImport(first.value.value['state']);
+          bytes += first.value.bytes;
+        }
+        while (bytes < bytesMax) {
+          const r = next.next();
+          if (r.done === true) {
+            importer.finish();
+            this.store.markApplied(this.groupId, snapshot.index, snapshot.term);
+            this.store.prepare('DELETE FROM group_installing WHERE group_id = ?').run(this.groupId);
+            return true;
+          }
+          importer.record(r.value.value);
+          bytes += r.value.bytes;
+        }
+        return false;
+      });
+    return {
+      index: snapshot.index,
+      step: (bytesMax) => {
+        if (records === undefined) {
+          if (!reader.verify(bytesMax * VERIFY_BYTES_PER_INSTALL_BYTE)) return false;
+          records = reader.records();
+        }
+        this.installing = true; // until the last piece: the old state is going, the snapshot's not all in
+        let done: boolean;
+        try {
+          done = piece(records, bytesMax);
+        } catch (err) {
+          this.afterInstallPiece(false);
+          throw err;
+        }
+        this.afterInstallPiece(true);
+        if (done) {
+          this.installing = false;
+          this.afterInstall();
+        }
+        return done;
+      },
+      close: () => {
+        records?.return(undefined);
+      },
+    };
   }
 }

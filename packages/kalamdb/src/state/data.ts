@@ -51,8 +51,7 @@ import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 import { RowPager, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
-import type { SnapshotSource } from './snapshot-format.js';
-import type { StateMachineOptions } from './base.js';
+import type { SnapshotImport, StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
 
@@ -97,10 +96,13 @@ class Rows {
     private readonly store: DataStore,
     private readonly catalog: Catalog,
     readonly cold: ColdStore,
+    /** Throws when the group's state may not be read now (a snapshot being installed). */
+    private readonly checkReadable: () => void,
   ) {}
 
   /** The live incarnation of `tableId` in the current catalog, for reads (which run after read barriers). */
   current(tableId: string, wantPerUser: boolean): TableInfo {
+    this.checkReadable();
     const t = this.catalog.table(tableId);
     if (t === undefined || isPerUser(t.tableType) !== wantPerUser) {
       throw new ApplyError(
@@ -529,7 +531,7 @@ abstract class DataStateMachine<
   ) {
     super(store, groupId, options);
     this.catalog = new Catalog(store);
-    this.rows = new Rows(store, this.catalog, cold);
+    this.rows = new Rows(store, this.catalog, cold, () => this.checkReadable());
     this.changeLog = new ChangeLog(store.db);
     this.view = new GroupView(store, groupId, this.catalog);
   }
@@ -550,13 +552,12 @@ abstract class DataStateMachine<
     return responses;
   }
 
-  override restore(snapshot: { index: number; term: number; data: SnapshotSource }): void {
-    try {
-      super.restore(snapshot);
-    } finally {
-      this.forgetCaches(); // restored or rolled back, the view and live_seq are whatever data.db now says
-    }
-    this.rows.cold.afterCommit();
+  protected override afterInstallPiece(committed: boolean): void {
+    this.forgetCaches(); // committed or rolled back, the view and live_seq are whatever data.db now says
+    if (committed) this.rows.cold.afterCommit(); // the old state's flushed files, once no longer named
+  }
+
+  protected override afterInstall(): void {
     this.feed?.push({ kind: 'restored', groupId: this.groupId });
     this.feed?.flush();
   }
@@ -642,6 +643,7 @@ abstract class DataStateMachine<
 
   /** Every change of the incarnation (and `userId`) after `afterSeq` still in the change log, or 'trimmed'. */
   changesAfter(t: TableRef, userId: string | null, afterSeq: number): RowChange[] | 'trimmed' {
+    this.checkReadable();
     return this.changeLog.changesAfter(this.groupId, t, userId, afterSeq);
   }
 
@@ -853,12 +855,22 @@ abstract class DataStateMachine<
     };
   }
 
+  /** A data group's state comes with records after it (beginImport); alone, it is a group with no rows. */
+  protected importState(state: unknown): void {
+    this.beginImport(state).finish();
+  }
+
+  /** What a shard keeps beside its rows (a user shard's live queries), from the state record. */
+  protected importOwn(_state: unknown): void {}
+
   /**
-   * Replaces the group's state by a snapshot's: its rows in the incarnations of its old view go, the new view's are
-   * loaded (their physical tables made when this node's meta:system does not know them yet), then the change log and
-   * the flushed files. Only this group's rows are touched.
+   * Replaces the group's state by a snapshot's, in the install's first piece: its rows in the incarnations of its old
+   * view go, the new view is loaded (the physical tables made when this node's meta:system does not know them yet),
+   * then the change log, the flushed files and what the shard keeps beside them. The row pages follow, each inserted in
+   * the piece that reads it. Only this group's rows are touched.
    */
-  protected importData(s: DataState, rest: Iterator<Record<string, unknown>>): void {
+  protected override beginImport(state: unknown): SnapshotImport {
+    const s = state as DataState;
     const w = this.scopeWhere();
     const old = this.view.tables();
     for (const t of old) {
@@ -880,21 +892,6 @@ abstract class DataStateMachine<
       this.store.physical.ensure(t);
       return t;
     });
-    for (let r = rest.next(); r.done !== true; r = rest.next()) {
-      const page = r.value;
-      const t = tables[page['table'] as number];
-      if (page['kind'] !== 'rows' || t === undefined || !Array.isArray(page['rows'])) {
-        throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a record that is not a page of its rows`);
-      }
-      for (const row of page['rows'] as Record<string, unknown>[]) {
-        const names = Object.keys(row);
-        this.store
-          .prepare(
-            `INSERT INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
-          )
-          .run(...names.map((n) => row[n] as string | number | null));
-      }
-    }
     this.changeLog.load(this.groupId, s.changeLog);
     this.rows.cold.restore(this.groupId, s.cold);
     for (const t of old) {
@@ -902,6 +899,26 @@ abstract class DataStateMachine<
         this.store.physical.dropIfEmpty(t);
       }
     }
+    this.importOwn(state);
+    return {
+      record: (page) => {
+        const t = tables[page['table'] as number];
+        if (page['kind'] !== 'rows' || t === undefined || !Array.isArray(page['rows'])) {
+          throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a record that is not a page of its rows`);
+        }
+        // Another group of this node may have dropped the (then empty) physical table between two pieces.
+        this.store.physical.ensure(t);
+        for (const row of page['rows'] as Record<string, unknown>[]) {
+          const names = Object.keys(row);
+          this.store
+            .prepare(
+              `INSERT INTO "${physicalName(t)}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+            )
+            .run(...names.map((n) => row[n] as string | number | null));
+        }
+      },
+      finish: () => undefined,
+    };
   }
 }
 
@@ -1064,9 +1081,8 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
     return { ...this.exportData(), liveQueries };
   }
 
-  protected importState(state: unknown, rest: Iterator<Record<string, unknown>>): void {
-    const s = state as DataState & { liveQueries: Record<string, unknown>[] };
-    this.importData(s, rest);
+  protected override importOwn(state: unknown): void {
+    const s = state as { liveQueries: Record<string, unknown>[] };
     this.store.prepare('DELETE FROM sys_live_queries WHERE shard = ?').run(this.shard);
     for (const r of s.liveQueries) {
       const names = Object.keys(r);
@@ -1078,6 +1094,7 @@ export class UserDataStateMachine extends DataStateMachine<UserDataCommand> {
 
   /** The live queries registered in this shard (for system.live_queries), by subscription id. */
   liveQueries(): Record<string, Value>[] {
+    this.checkReadable();
     return this.store
       .prepare<[number], Record<string, Value>>(
         'SELECT subscription_id, user_id, shard, query_hash, table_id, filter_json, node_id, created_at, last_ping_at FROM sys_live_queries WHERE shard = ? ORDER BY subscription_id',
@@ -1164,10 +1181,6 @@ export class SharedDataStateMachine extends DataStateMachine<SharedDataCommand> 
 
   protected exportState(): unknown {
     return this.exportData();
-  }
-
-  protected importState(state: unknown, rest: Iterator<Record<string, unknown>>): void {
-    this.importData(state as DataState, rest);
   }
 
   rowByKey(tableId: string, key: Value): Record<string, Value> | undefined {

@@ -18,6 +18,8 @@ import type { Database } from 'better-sqlite3';
 import { canonicalJson } from '../codec.js';
 
 export const SNAPSHOT_VERSION = 3;
+/** The versions a reader takes. */
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [3];
 const FORMAT = 'kalam-snapshot';
 const NEWLINE = 0x0a;
 
@@ -170,43 +172,102 @@ export function snapshotRecords(
   groupId: number,
   pieceBytes = SNAPSHOT_READ_BYTES,
 ): Iterable<Record<string, unknown>> {
-  const fail = (what: string): never => {
-    throw new SnapshotFormatError(`the snapshot of group ${groupId} (${data.byteLength} bytes) is refused: ${what}`);
-  };
-  const head = data.subarray(0, Math.min(HEADER_BYTES_MAX, data.byteLength));
-  const headerEnd = head.indexOf(NEWLINE);
-  if (headerEnd < 0) fail('no header line');
-  const header = parseLine(head, 0, headerEnd, fail);
-  if (header['format'] !== FORMAT) fail('not a Kalam snapshot');
-  if (header['version'] !== SNAPSHOT_VERSION)
-    fail(`format version ${String(header['version'])}, this Kalam reads ${SNAPSHOT_VERSION}`);
-  if (header['groupId'] !== groupId) fail(`it is a snapshot of group ${String(header['groupId'])}`);
-  if (data.subarray(data.byteLength - 1, data.byteLength)[0] !== NEWLINE) fail('truncated (no trailer)');
-  // Every line but the last is hashed once the next one shows it is not the trailer.
-  const hash = createHash('sha256').update(data.subarray(0, headerEnd + 1));
-  let last: { at: number; line: Uint8Array } | undefined;
-  let count = 0;
-  for (const l of lines(data, headerEnd + 1, pieceBytes)) {
-    if (last !== undefined) {
-      hash.update(last.line).update(NEWLINE_BYTES);
-      count++;
-    }
-    last = l;
-  }
-  if (last === undefined) return fail('truncated (no trailer)');
-  const trailerStart = last.at;
-  const trailer = parseLine(last.line, 0, last.line.length, fail);
-  if (trailer['end'] !== true) fail('truncated (no trailer)');
-  if (trailer['crc'] !== hash.digest('hex')) fail('checksum mismatch (corrupt)');
-  if (trailer['records'] !== count) fail(`${count} records, the trailer says ${String(trailer['records'])}`);
+  const reader = new SnapshotReader(data, groupId, pieceBytes);
+  reader.verify(Infinity);
   return {
     *[Symbol.iterator]() {
-      for (const { at, line } of lines(data, headerEnd + 1, pieceBytes)) {
-        if (at >= trailerStart) return;
-        yield parseLine(line, 0, line.length, fail, at);
-      }
+      for (const r of reader.records()) yield r.value;
     },
   };
+}
+
+/**
+ * A snapshot read in two passes, each a bounded piece at a time if the caller wants (an install across driver turns):
+ * `verify` checks header, trailer, record count and checksum over the whole stream, and only then `records` hands the
+ * records out, each parsed as the caller asks for it, with the bytes of its line.
+ */
+export class SnapshotReader {
+  readonly version: number;
+  private readonly headerEnd: number;
+  private readonly hash = createHash('sha256');
+  private scan: Generator<{ at: number; line: Uint8Array }> | undefined;
+  private last: { at: number; line: Uint8Array } | undefined;
+  private count = 0;
+  private trailerStart = -1;
+  /** The snapshot's checksum (its trailer's), once verified. */
+  crc = '';
+
+  constructor(
+    private readonly data: SnapshotSource,
+    private readonly groupId: number,
+    private readonly pieceBytes = SNAPSHOT_READ_BYTES,
+  ) {
+    const head = data.subarray(0, Math.min(HEADER_BYTES_MAX, data.byteLength));
+    const headerEnd = head.indexOf(NEWLINE);
+    if (headerEnd < 0) this.fail('no header line');
+    const header = parseLine(head, 0, headerEnd, this.fail);
+    if (header['format'] !== FORMAT) this.fail('not a Kalam snapshot');
+    const version = header['version'];
+    if (typeof version !== 'number' || !SNAPSHOT_VERSIONS_READ.includes(version))
+      this.fail(`format version ${String(version)}, this Kalam reads ${SNAPSHOT_VERSIONS_READ.join(' and ')}`);
+    if (header['groupId'] !== groupId) this.fail(`it is a snapshot of group ${String(header['groupId'])}`);
+    if (data.subarray(data.byteLength - 1, data.byteLength)[0] !== NEWLINE) this.fail('truncated (no trailer)');
+    this.version = version as number;
+    this.headerEnd = headerEnd;
+    this.hash.update(data.subarray(0, headerEnd + 1));
+    this.scan = lines(data, headerEnd + 1, pieceBytes);
+  }
+
+  private readonly fail = (what: string): never => {
+    throw new SnapshotFormatError(
+      `the snapshot of group ${this.groupId} (${this.data.byteLength} bytes) is refused: ${what}`,
+    );
+  };
+
+  /** Verifies about `bytesMax` more of the stream (at least one line); true once the whole snapshot checked out. */
+  verify(bytesMax: number): boolean {
+    const scan = this.scan;
+    if (scan === undefined) return true;
+    let bytes = 0;
+    while (bytes < bytesMax) {
+      const next = scan.next();
+      if (next.done === true) {
+        this.finishVerify();
+        return true;
+      }
+      // Every line but the last is hashed once the next one shows it is not the trailer.
+      if (this.last !== undefined) {
+        this.hash.update(this.last.line).update(NEWLINE_BYTES);
+        this.count++;
+      }
+      this.last = next.value;
+      bytes += next.value.line.length + 1;
+    }
+    return false;
+  }
+
+  private finishVerify(): void {
+    this.scan = undefined;
+    const last = this.last;
+    if (last === undefined) return this.fail('truncated (no trailer)');
+    this.trailerStart = last.at;
+    const trailer = parseLine(last.line, 0, last.line.length, this.fail);
+    if (trailer['end'] !== true) this.fail('truncated (no trailer)');
+    if (trailer['crc'] !== this.hash.digest('hex')) this.fail('checksum mismatch (corrupt)');
+    if (trailer['records'] !== this.count)
+      this.fail(`${this.count} records, the trailer says ${String(trailer['records'])}`);
+    this.crc = trailer['crc'] as string;
+    this.last = undefined;
+  }
+
+  /** The records, in order, each with the bytes of its line: only once `verify` returned true. */
+  *records(): Generator<{ value: Record<string, unknown>; bytes: number }> {
+    if (this.scan !== undefined || this.trailerStart < 0) throw new Error('SnapshotReader.records before verify');
+    for (const { at, line } of lines(this.data, this.headerEnd + 1, this.pieceBytes)) {
+      if (at >= this.trailerStart) return;
+      yield { value: parseLine(line, 0, line.length, this.fail, at), bytes: line.length + 1 };
+    }
+  }
 }
 
 const NEWLINE_BYTES = new Uint8Array([NEWLINE]);

@@ -187,6 +187,8 @@ export interface DriverSetup {
   readonly limits: Partial<RaftLimits>;
   readonly snapshotThreshold: number;
   readonly snapshotKeepEntries: number;
+  /** RaftDriver's installBytesPerTurn (its default when absent). */
+  readonly installBytesPerTurn?: number;
   readonly bugs?: DriverBugs;
   readonly coreBugs?: PlantedBugs;
 }
@@ -397,6 +399,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       limits: setup.limits,
       snapshotThreshold: setup.snapshotThreshold,
       snapshotKeepEntries: setup.snapshotKeepEntries,
+      ...(setup.installBytesPerTurn !== undefined ? { installBytesPerTurn: setup.installBytesPerTurn } : {}),
       leaderBalance: {
         intervalMs: SIM_LIMITS.leaderBalanceIntervalTicks * SIM_LIMITS.tickMs,
         tolerance: SIM_LIMITS.leaderBalanceTolerance,

@@ -53,7 +53,10 @@ export function renderSimReport(out: Output, report: SimReport): void {
         ` (${s('balanceTransfers')} transfers by the leader balance)${disks}`,
     ],
     ['messages', `${s('messagesDelivered')} delivered, ${s('messagesDropped')} dropped`],
-    ['snapshots', `${s('snapshotsInstalled')} installed`],
+    [
+      'snapshots',
+      `${s('snapshotsInstalled')} installed` + (report.kalam ? ` (${s('crashesMidInstall')} crashes mid-install)` : ''),
+    ],
     ['liveness', `converged within ${report.stats.livenessTicksMax} ticks (worst run)`],
   );
   for (const line of formatPairs(pairs)) out.line(line);

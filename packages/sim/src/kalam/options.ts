@@ -50,6 +50,10 @@ export const KALAM_SIM_LIMITS = {
   answerTicksMax: 700,
   /** After healing: every group converges and every client call completes within this many ticks. */
   livenessTicksMax: 800,
+  /** Snapshot bytes a node installs per driver turn: a data group's snapshot takes several turns (pieces). */
+  installBytesPerTurn: 512,
+  /** Per tick, the chance that a node installing a snapshot in pieces crashes (between two of them). */
+  crashMidInstallChancePerTick: 0.05,
   /** Budget of the linearizability check (wall clock; a run past it reports verdict `timeout`). */
   checkTimeoutMs: 20_000,
 } as const;

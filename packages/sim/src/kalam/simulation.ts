@@ -69,6 +69,8 @@ export interface KalamSimStats extends ClusterStats {
   writes: number;
   cas: number;
   snapshotsRestoredOnBoot: number;
+  /** Crashes of a node while it was installing a snapshot a piece per turn (its next life redoes the install). */
+  crashesMidInstall: number;
   /** Disk losses: a node's raft.db and data.db both gone. */
   wipes: number;
   /** Schema statements run during the fault phase, and how many took effect. */
@@ -193,6 +195,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       cas: 0,
       ...zeroClusterStats(),
       snapshotsRestoredOnBoot: 0,
+      crashesMidInstall: 0,
       wipes: 0,
       ddlDuringFaults: 0,
       hostile: 0,
@@ -319,6 +322,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       },
       snapshotThreshold: this.profile.snapshotEvery,
       snapshotKeepEntries: this.profile.snapshotKeep,
+      // A few KB a turn: a data group's snapshot installs over several events, so crashes land between its pieces.
+      installBytesPerTurn: KALAM_SIM_LIMITS.installBytesPerTurn,
       ...driverSwitches(this.bug),
     };
   }
@@ -377,6 +382,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         return;
       case 'safety':
         this.faultStep();
+        this.crashMidInstallStep();
         this.wipeStep();
         this.clientStep();
         this.ddlStep();
@@ -385,6 +391,17 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       case 'liveness':
       case 'done':
         return;
+    }
+  }
+
+  /**
+   * Now and then a node installing a snapshot a piece per turn dies between two pieces: its next life must redo the
+   * install from raft.db's snapshot (data.db's mark), never serve the half-installed state.
+   */
+  private crashMidInstallStep(): void {
+    for (const n of this.nodes) {
+      if (!n.up || (n.driver?.installsUnderWay() ?? 0) === 0) continue;
+      if (this.faults.chance(KALAM_SIM_LIMITS.crashMidInstallChancePerTick)) this.crash(n);
     }
   }
 
@@ -441,6 +458,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   protected override crash(n: KalamNode): void {
     this.countSnapshots(n);
+    if ((n.driver?.installsUnderWay() ?? 0) > 0) this.stats.crashesMidInstall++;
     n.loseDataOnCrash = this.faults.chance(this.profile.loseDataDbChance);
     super.crash(n);
   }

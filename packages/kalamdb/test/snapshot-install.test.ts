@@ -6,7 +6,7 @@
 // the old one left; with the mark set and no snapshot in raft.db, the node refuses to start the group (LOG_CORRUPT).
 // How: a source user shard with a few thousand rows builds a snapshot; a follower driver (node 1, over an in-memory
 // log that survives "crashes" and a data.db file) receives it as one MsgSnap from the leader (node 2), and the test
-// runs the driver's "soon" callbacks one at a time, as an event loop would.
+// runs the driver's timers and "soon" callbacks one event at a time, as an event loop would.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,16 +106,19 @@ function source(): { snapshot: Uint8Array; index: number } {
 interface Follower {
   readonly driver: RaftDriver;
   readonly machines: StateMachines;
-  readonly soon: (() => void)[];
-  /** Runs queued callbacks, one "event-loop turn" each, until none is left (bounded); returns how many ran. */
-  runAll(max?: number): number;
+  /** One event-loop turn: the clock moves 1 ms, the timers due run, then the oldest "soon" callback; false if idle. */
+  step(): boolean;
+  /** Answers the next forwarded proposal (the leader's reply). */
+  reply: { index: number; response: unknown } | undefined;
 }
 
 function follower(dataDb: string, log: MemoryLog): Follower {
   const machines = new StateMachines(DataStore.open(dataDb), SHARDING, {});
   machines.loadCold();
   const soon: (() => void)[] = [];
+  const timers: { at: number; fn: () => void; live: boolean }[] = [];
   let now = 0;
+  const f: { reply: { index: number; response: unknown } | undefined } = { reply: undefined };
   const driver = new RaftDriver({
     nodeId: nodeId(1),
     voters: [nodeId(1), LEADER, nodeId(3)],
@@ -130,33 +133,31 @@ function follower(dataDb: string, log: MemoryLog): Follower {
     network: {
       send: () => undefined,
       flush: () => undefined,
-      request: () => Promise.reject(new Error('no peers')),
+      request: () => (f.reply === undefined ? Promise.reject(new Error('no peers')) : Promise.resolve(f.reply)),
       peerConnected: () => true,
     },
-    // Timers are events like the rest (in order, ignoring their delay): the install's next piece comes on one.
     clock: {
       now: () => now,
-      after: (_ms, fn) => {
-        let live = true;
-        soon.push(() => live && fn());
-        return () => void (live = false);
+      after: (ms, fn) => {
+        const timer = { at: now + ms, fn, live: true };
+        timers.push(timer);
+        return () => void (timer.live = false);
       },
       soon: (fn) => soon.push(fn),
     },
   });
-  return {
+  return Object.assign(f, {
     driver,
     machines,
-    soon,
-    runAll(max = 10_000) {
-      let n = 0;
-      for (; n < max && soon.length > 0; n++) {
-        now += 1;
-        soon.shift()!();
-      }
-      return n;
+    step(): boolean {
+      now += 1;
+      const due = timers.filter((t) => t.at <= now);
+      for (const t of due) timers.splice(timers.indexOf(t), 1);
+      for (const t of due) if (t.live) t.fn();
+      soon.shift()?.();
+      return due.length > 0 || soon.length > 0 || timers.some((t) => t.live);
     },
-  };
+  });
 }
 
 function snapMsg(data: Uint8Array, index: number): Message {
@@ -192,19 +193,24 @@ function oldFollower(dataDb: string, log: MemoryLog): Follower {
   return follower(dataDb, log);
 }
 
-test('a snapshot of a few thousand rows installs in pieces across turns; timers tick between them; reads wait', (t) => {
+test('a snapshot of a few thousand rows installs in pieces across turns; timers tick between them; reads wait', async (t) => {
   const { dataDb } = setup(t);
   const src = source();
   const f = oldFollower(dataDb, new MemoryLog());
   const sm = f.machines.userShards[SHARD]!;
+  const oldApplied = sm.appliedIndex();
   deliver(f, snapMsg(src.snapshot, src.index));
   // Event by event: after each one the install is either finished or still under way; while it is, the node's
-  // timer fires (every group ticks), and a read of the group refuses rather than see part of the snapshot.
+  // timer fires (every group ticks), a read of the group refuses rather than see part of the snapshot, and a write
+  // forwarded to the leader — answered at an index the old state had applied — waits for the install's end.
   let eventsMidInstall = 0;
   let refusedReads = 0;
-  for (let n = 0; n < 10_000 && f.soon.length > 0; n++) {
-    f.soon.shift()!();
+  let answered: unknown;
+  let answeredMidInstall = false;
+  for (let n = 0; n < 10_000 && f.step(); n++) {
+    await new Promise((resolve) => setImmediate(resolve)); // the promises settled by this event
     if (sm.appliedIndex() === src.index) break;
+    if (answered !== undefined) answeredMidInstall = true;
     eventsMidInstall++;
     f.driver.tick();
     try {
@@ -213,10 +219,17 @@ test('a snapshot of a few thousand rows installs in pieces across turns; timers 
       assert.equal((err as MultiRaftError).code, 'SNAPSHOT_INSTALLING');
       refusedReads++;
     }
+    if (eventsMidInstall === 1) {
+      f.reply = { index: oldApplied, response: 'applied' };
+      void f.driver.propose(GROUP, new Uint8Array([1]), { timeoutMs: 60_000 }).then((r) => (answered = r));
+    }
   }
   assert.equal(sm.appliedIndex(), src.index, 'the install finished');
   assert.ok(eventsMidInstall >= 3, `the install spans turns (${eventsMidInstall} events while it was under way)`);
   assert.ok(refusedReads >= 1, 'a read while it was under way is refused');
+  assert.equal(answeredMidInstall, false, 'a write waiting for an applied index waits for the install');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(answered, 'applied', 'and is answered once it is in');
   assert.equal(sm.userRows('app.notes', 'alice').length, ROWS);
   assert.equal(sm.userRows('app.notes', OTHER).length, 0, "the old state's rows are gone");
   assert.deepEqual(sm.snapshot(), src.snapshot, 'the follower holds exactly the snapshot');
@@ -240,7 +253,7 @@ test('killed between two pieces of an install, the node restores the snapshot ag
         n: number;
       }
     ).n;
-  for (let n = 0; n < 10_000 && f.soon.length > 0 && !(partly() > 0 && partly() < ROWS); n++) f.soon.shift()!();
+  for (let n = 0; n < 10_000 && !(partly() > 0 && partly() < ROWS); n++) f.step();
   assert.ok(sm.appliedIndex() < src.index, 'killed mid-install');
   assert.ok(partly() > 0 && partly() < ROWS, `killed with part of the rows in (${partly()})`);
   f.driver.stop();
@@ -266,7 +279,7 @@ test('killed between two pieces of an install, the node restores the snapshot ag
         n: number;
       }
     ).n;
-  for (let n = 0; n < 10_000 && g.soon.length > 0 && !(gPartly() > 0 && gPartly() < ROWS); n++) g.soon.shift()!();
+  for (let n = 0; n < 10_000 && !(gPartly() > 0 && gPartly() < ROWS); n++) g.step();
   g.driver.stop();
   g.machines.store.close();
   log2.groups.delete(GROUP); // raft.db lost the snapshot it named

@@ -54,12 +54,25 @@ export interface ColdFileWithRows extends ColdFile {
   readonly rows: readonly ColdRow[];
 }
 
-/** One (table incarnation, scope)'s files, for a shard snapshot. */
+/**
+ * One (table incarnation, scope)'s files, for a shard snapshot's state record: the manifest only (snapshot format 4:
+ * the rows follow in records of their own, a page at a time), or with each file's rows (format 3).
+ */
 export interface ColdScopeDump {
   readonly tableId: string;
   readonly incarnation: number;
   readonly scope: ColdScope;
-  readonly files: readonly ColdFileWithRows[];
+  readonly files: readonly (ColdFile | ColdFileWithRows)[];
+}
+
+/** A file of a shard snapshot, by its place in the state record's dump (scope, then file), and where it lies here. */
+export interface ColdSnapshotFile {
+  readonly scope: number;
+  readonly file: number;
+  readonly table: TableRef;
+  readonly scopeKey: ColdScope;
+  readonly manifest: ColdFile;
+  readonly path: string;
 }
 
 export class ColdStoreError extends Error {
@@ -112,6 +125,12 @@ export class ColdStore {
    */
   private readonly cache: RowCache<readonly ColdRow[] | ReadonlyMap<string, ColdRow>>;
   private readonly pendingDeletes = new Set<string>();
+  /**
+   * Files a snapshot being built still reads (path → how many builds), and those of them dropped meanwhile: deleted
+   * when the last build lets go, so a compaction committed during a build never pulls a file from under it.
+   */
+  private readonly pins = new Map<string, number>();
+  private readonly deferredDeletes = new Set<string>();
   /**
    * (incarnation, scope, file) → the folder it was written to on this node, as the manifest records it: where a file
    * lives never depends on the catalog at read time (a shard snapshot may arrive before its table's storage is known).
@@ -205,6 +224,9 @@ export class ColdStore {
       throw new ColdStoreError(`file ${file.fileName} of ${t.tableId} already exists`);
     }
     const dir = this.dirOf(t, scope);
+    // The same name written again (a restore of a file this node dropped): the earlier drop must not delete it.
+    this.pendingDeletes.delete(join(dir, file.fileName));
+    this.deferredDeletes.delete(join(dir, file.fileName));
     this.writeFile(dir, file);
     this.dirs.set(fileKey(t, scope, file.fileName), dir);
     const ordinal = this.filesOf(t, scope).length;
@@ -248,28 +270,66 @@ export class ColdStore {
     if (output !== null) this.add(groupId, t, scope, output);
   }
 
-  /** Everything `groupId` holds, for its snapshot. */
+  /** The manifest of everything `groupId` holds, for its snapshot's state record (the rows go by `snapshotFiles`). */
   dump(groupId: number): ColdScopeDump[] {
     return this.scopesOfGroup(groupId).map((s) => ({
       tableId: s.tableId,
       incarnation: s.incarnation,
       scope: s.scope,
-      files: this.filesOf(s, s.scope).map((f) => {
-        const path = this.pathOf(s, s.scope, f.fileName);
-        const rows = (this.cache.peek(`file:${path}`) as readonly ColdRow[] | undefined) ?? this.readRows(path, f);
-        return { ...f, rows };
-      }),
+      files: this.filesOf(s, s.scope),
     }));
   }
 
-  /** Replaces everything `groupId` holds by a snapshot's (inside the restore transaction). */
+  /** Every file of `dump(groupId)`, in its order, with where it lies: what a snapshot pages the rows of. */
+  snapshotFiles(groupId: number): ColdSnapshotFile[] {
+    const out: ColdSnapshotFile[] = [];
+    this.scopesOfGroup(groupId).forEach((s, i) => {
+      this.filesOf(s, s.scope).forEach((f, j) => {
+        const table = { tableId: s.tableId, incarnation: s.incarnation };
+        out.push({
+          scope: i,
+          file: j,
+          table,
+          scopeKey: s.scope,
+          manifest: f,
+          path: this.pathOf(s, s.scope, f.fileName),
+        });
+      });
+    });
+    return out;
+  }
+
+  /** A file's rows for a snapshot: from the cache if there (not cached when read: a snapshot reads each file once). */
+  snapshotRows(f: ColdSnapshotFile): readonly ColdRow[] {
+    return (this.cache.peek(`file:${f.path}`) as readonly ColdRow[] | undefined) ?? this.readRows(f.path, f.manifest);
+  }
+
+  /** Keeps these files on disk until `unpin`, whatever drops them meanwhile (a snapshot built beside the applies). */
+  pin(paths: readonly string[]): void {
+    for (const p of paths) this.pins.set(p, (this.pins.get(p) ?? 0) + 1);
+  }
+
+  unpin(paths: readonly string[]): void {
+    for (const p of paths) {
+      const n = (this.pins.get(p) ?? 0) - 1;
+      if (n > 0) {
+        this.pins.set(p, n);
+        continue;
+      }
+      this.pins.delete(p);
+      if (this.deferredDeletes.delete(p)) unlinkIfThere(p);
+    }
+  }
+
+  /**
+   * Replaces everything `groupId` holds by a snapshot's (inside the install's first piece): the manifest's files
+   * given with their rows (format 3) are written now; those without (format 4) are added (`add`) as their rows
+   * arrive, in the dump's order.
+   */
   restore(groupId: number, dumps: readonly ColdScopeDump[]): void {
     for (const s of this.scopesOfGroup(groupId)) this.replaceAll(groupId, s, s.scope, null);
     for (const d of dumps) {
-      for (const f of d.files) {
-        this.pendingDeletes.delete(join(this.dirOf(d, d.scope), f.fileName));
-        this.add(groupId, d, d.scope, f);
-      }
+      for (const f of d.files) if ('rows' in f) this.add(groupId, d, d.scope, f);
     }
   }
 
@@ -283,11 +343,8 @@ export class ColdStore {
   /** Deletes the files dropped by committed transactions. */
   afterCommit(): void {
     for (const path of this.pendingDeletes) {
-      try {
-        unlinkSync(path);
-      } catch (err) {
-        if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err;
-      }
+      if (this.pins.has(path)) this.deferredDeletes.add(path);
+      else unlinkIfThere(path);
     }
     this.pendingDeletes.clear();
   }
@@ -395,6 +452,14 @@ export class ColdStore {
     entry.list.push(file);
     this.files.set(key, entry);
     this.cache.delete(latestKey(t, scope));
+  }
+}
+
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw err;
   }
 }
 

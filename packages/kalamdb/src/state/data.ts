@@ -17,6 +17,8 @@
  * meta horizon (state/view.ts), never against the node's current catalog, and purges an incarnation's rows itself
  * when its horizon passes the DropTable. Reads, which run after read barriers, see the current catalog.
  */
+import { performance } from 'node:perf_hooks';
+
 import type { AppliedEntry, SnapshotBuilder, SnapshotOutput } from '@kalam/multiraft';
 import { SqlError, evaluate, matches } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
@@ -25,7 +27,7 @@ import type { ColdRow } from '../cold/parquet.js';
 import { pastCutoff, seqFloor } from '../cold/retention.js';
 import type { Cutoffs } from '../cold/retention.js';
 import { ColdStore, pkKey } from '../cold/store.js';
-import type { ColdFileWithRows, ColdScopeDump } from '../cold/store.js';
+import type { ColdFile, ColdFileWithRows, ColdScopeDump, ColdSnapshotFile } from '../cold/store.js';
 import type {
   ComputedAssignment,
   DataJobCommand,
@@ -50,7 +52,7 @@ import { checkRow, fromSqlite, isPerUser, physicalName, primaryKeyLiteral, toSql
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
-import { RowPager, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
+import { RowPager, SNAPSHOT_ROWS_PER_PAGE, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
 import type { SnapshotImport, StateMachineOptions } from './base.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
@@ -483,6 +485,90 @@ function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
   return { values, seq: Number(r._seq), deleted: r._deleted === 1 };
 }
 
+/**
+ * Writes the rows of a shard's flushed files as `{kind: 'cold', scope, file, rows}` records of at most
+ * SNAPSHOT_ROWS_PER_PAGE rows (snapshot format 4), file by file in the state record's order, a budget of time at a
+ * time: one file's rows are held at once, never every file's, and the state record holds only the manifest.
+ */
+class ColdPager {
+  private next = 0;
+  private rows: readonly ColdRow[] | undefined;
+  private at = 0;
+
+  constructor(
+    private readonly cold: ColdStore,
+    private readonly out: SnapshotWriter,
+    private readonly files: readonly ColdSnapshotFile[],
+  ) {}
+
+  /** Pages until every file is written (true) or `budgetMs` has passed (false: call again). */
+  step(budgetMs: number): boolean {
+    const end = performance.now() + budgetMs;
+    while (this.next < this.files.length) {
+      const f = this.files[this.next]!;
+      const rows = (this.rows ??= this.cold.snapshotRows(f));
+      const page = rows.slice(this.at, this.at + SNAPSHOT_ROWS_PER_PAGE);
+      this.out.record({ file: f.file, kind: 'cold', rows: page, scope: f.scope });
+      this.at += page.length;
+      if (this.at >= rows.length) {
+        this.next++;
+        this.rows = undefined;
+        this.at = 0;
+      }
+      if (performance.now() >= end && this.next < this.files.length) return false;
+    }
+    return true;
+  }
+}
+
+/**
+ * The flushed files of a snapshot being installed whose rows come in pages (format 4): each file is written once its
+ * last page is in — one file's rows held at a time — in the state record's order, which is each scope's file order.
+ */
+class ColdImport {
+  private readonly files: { scope: number; file: number; dump: ColdScopeDump; manifest: ColdFile }[] = [];
+  private next = 0;
+  private rows: ColdRow[] = [];
+
+  constructor(
+    private readonly cold: ColdStore,
+    private readonly groupId: number,
+    dumps: readonly ColdScopeDump[],
+  ) {
+    dumps.forEach((dump, scope) =>
+      dump.files.forEach((manifest, file) => {
+        if (!('rows' in manifest)) this.files.push({ scope, file, dump, manifest });
+      }),
+    );
+  }
+
+  page(record: Record<string, unknown>): void {
+    const want = this.files[this.next];
+    const rows = record['rows'];
+    if (want === undefined || record['scope'] !== want.scope || record['file'] !== want.file || !Array.isArray(rows)) {
+      throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a page of flushed rows out of order`);
+    }
+    for (const r of rows as ColdRow[]) this.rows.push(r);
+    if (this.rows.length > want.manifest.rowCount) {
+      throw new SnapshotFormatError(
+        `snapshot of group ${this.groupId}: file ${want.manifest.fileName} has more rows than its manifest's ${want.manifest.rowCount}`,
+      );
+    }
+    if (this.rows.length < want.manifest.rowCount) return;
+    this.cold.add(this.groupId, want.dump, want.dump.scope, { ...want.manifest, rows: this.rows });
+    this.rows = [];
+    this.next++;
+  }
+
+  finish(): void {
+    if (this.next < this.files.length) {
+      throw new SnapshotFormatError(
+        `snapshot of group ${this.groupId}: ${this.files.length - this.next} flushed files came without their rows`,
+      );
+    }
+  }
+}
+
 /** A scope's hot rows as a flush plans against them: how many, and their `_seq` range. */
 export interface HotStats {
   readonly rows: number;
@@ -780,12 +866,13 @@ abstract class DataStateMachine<
 
   /**
    * The rows, table by table, in pages: read by a cursor (the statement's iterator), so that only one page of rows
-   * is ever held as objects, whatever the shard's size.
+   * is ever held as objects, whatever the shard's size; then the flushed files' rows, a file at a time (ColdPager).
    */
   protected override exportMoreRecords(out: SnapshotWriter): void {
     const w = this.scopeWhere();
     const queries = this.snapshotTables().map((t) => t.sql);
     new RowPager(this.store.db, out, queries, w.args).step(Infinity);
+    new ColdPager(this.rows.cold, out, this.rows.cold.snapshotFiles(this.groupId)).step(Infinity);
   }
 
   /**
@@ -801,8 +888,11 @@ abstract class DataStateMachine<
     let pager: RowPager | undefined;
     let out: SnapshotWriter | undefined;
     let finished = false;
+    let pinned: string[] = [];
     const release = (): void => {
       pager?.close();
+      this.rows.cold.unpin(pinned);
+      pinned = [];
       if (!finished) out?.abort(); // given up: the output's partial bytes (a file) go
       out = undefined;
       if (reader.open) {
@@ -822,6 +912,10 @@ abstract class DataStateMachine<
       const writer = new SnapshotWriter(this.groupId, output);
       out = writer;
       writer.record({ kind: 'state', state: this.exportState() });
+      // The flushed files as of this moment: kept on disk until the build ends, whatever a compaction drops meanwhile.
+      const files = this.rows.cold.snapshotFiles(this.groupId);
+      pinned = files.map((f) => f.path);
+      this.rows.cold.pin(pinned);
       const w = this.scopeWhere();
       pager = new RowPager(
         reader,
@@ -830,10 +924,13 @@ abstract class DataStateMachine<
         w.args,
       );
       const rows = pager;
+      const cold = new ColdPager(this.rows.cold, writer, files);
       return {
         index,
         step: (budgetMs) => {
+          const end = performance.now() + budgetMs;
           if (!rows.step(budgetMs)) return undefined;
+          if (!cold.step(Math.max(0, end - performance.now()))) return undefined;
           finished = true;
           release();
           return writer.finish();
@@ -894,6 +991,7 @@ abstract class DataStateMachine<
     });
     this.changeLog.load(this.groupId, s.changeLog);
     this.rows.cold.restore(this.groupId, s.cold);
+    const cold = new ColdImport(this.rows.cold, this.groupId, s.cold);
     for (const t of old) {
       if (this.view.table(t.tableId)?.incarnation !== t.incarnation && this.catalog.isDropped(t)) {
         this.store.physical.dropIfEmpty(t);
@@ -902,6 +1000,7 @@ abstract class DataStateMachine<
     this.importOwn(state);
     return {
       record: (page) => {
+        if (page['kind'] === 'cold') return cold.page(page);
         const t = tables[page['table'] as number];
         if (page['kind'] !== 'rows' || t === undefined || !Array.isArray(page['rows'])) {
           throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a record that is not a page of its rows`);
@@ -917,7 +1016,7 @@ abstract class DataStateMachine<
             .run(...names.map((n) => row[n] as string | number | null));
         }
       },
-      finish: () => undefined,
+      finish: () => cold.finish(),
     };
   }
 }

@@ -1,10 +1,11 @@
 /**
- * The snapshot format of every Kalam state machine (version 3): a stream of bounded records, one canonical JSON
+ * The snapshot format of every Kalam state machine (version 4): a stream of bounded records, one canonical JSON
  * object per line (JSON never holds a raw newline), so that a snapshot is built and installed a page at a time —
  * never as one object graph or one string of the whole state (issue [M8] §3):
  *
- *   {"format":"kalam-snapshot","groupId":N,"version":3}      the header
+ *   {"format":"kalam-snapshot","groupId":N,"version":4}      the header
  *   {"kind":"state",...} / {"kind":"rows",...} …               the state machine's records (rows come in pages)
+ *   {"kind":"cold","scope":i,"file":j,"rows":[…]} …            a data group's flushed rows, in pages (version 4)
  *   {"crc":"<sha-256 of every byte before this line>","end":true,"records":K}
  *
  * A reader checks the header, the record count and the checksum over the whole stream before it hands out a single
@@ -17,9 +18,14 @@ import type { Database } from 'better-sqlite3';
 
 import { canonicalJson } from '../codec.js';
 
-export const SNAPSHOT_VERSION = 3;
-/** The versions a reader takes. */
-const SNAPSHOT_VERSIONS_READ: readonly number[] = [3];
+export const SNAPSHOT_VERSION = 4;
+/**
+ * The versions a reader takes. Version 3 carried a data group's flushed rows inside its state record; version 4 pages
+ * them in records of their own (`{kind: 'cold', …}`), so that the state record does not grow with them. A node reads
+ * both, because a cluster upgraded one node at a time has leaders of the old version sending snapshots to followers
+ * of the new one; a node of the old version refuses a version 4 snapshot by its version, before it changes anything.
+ */
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [3, 4];
 const FORMAT = 'kalam-snapshot';
 const NEWLINE = 0x0a;
 

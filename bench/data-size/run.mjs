@@ -8,7 +8,8 @@
 // - the load: time, rows/s, failed INSERTs by code, elections (growth of the sum over groups of the highest term),
 //   each node's peak RSS (VmRSS of every node process, sampled every 250 ms) and worst driver timing;
 // - the catch-up: time from the restart (and per GB of rows loaded), the rejoined node's peak RSS (and the others'),
-//   the slowest write of the client during it, elections during it, the loaded shard's snapshot index;
+//   the slowest write of the client during it, elections during it, how late the rejoined node's timer fired at
+//   worst (its driver's tick_late_ms_max_ever: the longest its event loop was held), the loaded shard's snapshot index;
 // - a count of the rows on the rejoined node, which must equal the rows acknowledged (exit 1 if it does not).
 //
 // Usage: node bench/data-size/run.mjs [--rows N] [--bytes N] [--batch N] [--snapshot-threshold N] [--label NAME]
@@ -276,10 +277,14 @@ async function run() {
     const side = await stopWriter();
     const afterCatchUp = await allStatuses(urls, root);
     const termsAfterCatchUp = termSum(afterCatchUp);
+    // How long the rejoined node's event loop was held at worst since it started (its timer's lateness): a snapshot
+    // installed in one turn holds it for the whole install.
+    const rejoinedTickLateMsMax = afterCatchUp[rejoinedId - 1]?.driver?.tick_late_ms_max_ever ?? null;
     const shardOf = (s) => s.groups.find((g) => g.name === shard.name) ?? null;
     progress(
       `node ${rejoinedId} caught up in ${round1(catchUpS)} s (ready after ${round1(readyS)} s); ` +
-        `peak RSS ${catchUpRss[rejoined]?.peakMb ?? '-'} MB; slowest write ${Math.round(side.latenciesMs.at(-1) ?? 0)} ms`,
+        `peak RSS ${catchUpRss[rejoined]?.peakMb ?? '-'} MB; slowest write ${Math.round(side.latenciesMs.at(-1) ?? 0)} ms; ` +
+        `its timer ${rejoinedTickLateMsMax ?? '-'} ms late at worst`,
     );
 
     // The rows, counted on the rejoined node (a linearizable read, served there once it has applied the read point).
@@ -330,6 +335,7 @@ async function run() {
         writeFailures: side.failures,
         writeMsP50: side.latenciesMs.length === 0 ? null : Math.round(percentile(side.latenciesMs, 50)),
         writeMsMax: side.latenciesMs.length === 0 ? null : Math.round(side.latenciesMs.at(-1)),
+        rejoinedTickLateMsMax,
         shardSnapshotIndex: {
           leader: shardOf(afterCatchUp[shard.leader - 1] ?? { groups: [] })?.snapshot_index ?? null,
           rejoined: shardOf(lastRejoined)?.snapshot_index ?? null,
@@ -406,7 +412,7 @@ const result = {
   rows: [row],
   notes: [
     `catch-up: from the restart of ${rejoined} (ready after ${catchUp.readySeconds} s) until it applied, in every group, what the leader had; ${catchUp.dataGB} GB of rows loaded.`,
-    `during the catch-up: ${catchUp.writes} small writes into the shard (${catchUp.writesFailed} failed), ${catchUp.elections} elections, peak RSS ${rssText(catchUp.rssMb, names)} MB (n1 / n2 / n3).`,
+    `during the catch-up: ${catchUp.writes} small writes into the shard (${catchUp.writesFailed} failed), ${catchUp.elections} elections, peak RSS ${rssText(catchUp.rssMb, names)} MB (n1 / n2 / n3); the rejoined node's timer ${catchUp.rejoinedTickLateMsMax ?? '-'} ms late at worst.`,
     `count on ${rejoined}: ${count.bulkCounted} rows loaded (acknowledged ${count.bulkAcknowledged}), ${count.sideCounted} small rows (acknowledged ${count.sideAcknowledged}).`,
     `load average (1, 5, 15 min): ${loadText(loadStart)} at the start, ${loadText(loadEnd)} at the end.`,
   ],

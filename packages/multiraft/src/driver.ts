@@ -337,7 +337,8 @@ export class RaftDriver {
       // An install cut short by a crash is redone from the snapshot raft.db names (stored before the install began,
       // and named until a sync covers it); the state machine's applied index is then the old state's.
       const pending = spec.stateMachine.installPending?.();
-      if (pending !== undefined && (snap === undefined || snap.index < pending.index)) {
+      const snapshotGone = pending !== undefined && (snap === undefined || snap.index < pending.index);
+      if (snapshotGone && this.bugs.skipRestoreOnBoot !== true) {
         throw new MultiRaftError(
           'LOG_CORRUPT',
           `group ${spec.name}: data.db holds a snapshot install begun at index ${pending.index} (term ${pending.term}) ` +

@@ -61,8 +61,11 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
 // sync) follows a snapshot install before any group's next sync — a narrow window — where before every loss of
 // data.db restored from raft.db's snapshots; and the careless client's statements that stop a node under
 // uncheckedCommands come up first at seed 11 of the new traces (at seed 2 before). Both are first reported at seed 11.
+// Since installs go a piece per turn and nodes crash between pieces, skipRestoreOnBoot also leaves a group whose
+// install a crash cut short half installed and marked as such (data.db's mark): it never serves a read again, which the
+// simulator reports as not converging (liveness) — at seed 2 of the new traces, before seed 11's digest mismatch.
 const PLANTED: { bug: KalamPlantedBug; withinSeeds: number; invariants: string[] }[] = [
-  { bug: 'skipRestoreOnBoot', withinSeeds: 12, invariants: ['state-digest', 'linearizability'] },
+  { bug: 'skipRestoreOnBoot', withinSeeds: 12, invariants: ['state-digest', 'linearizability', 'liveness'] },
   { bug: 'applyForwardedTwice', withinSeeds: 8, invariants: ['linearizability', 'state-digest'] },
   { bug: 'uncheckedCommands', withinSeeds: 12, invariants: ['core-exception', 'node-stopped', 'internal-error'] },
   { bug: 'restoreDropsOtherTables', withinSeeds: 8, invariants: ['state-digest', 'linearizability', 'table-rows'] },

@@ -826,6 +826,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         if (!n.reachable()) return `n${n.id} is not reachable`;
         const applied = n.driver!.status().find((g) => g.groupId === groupId)?.appliedIndex;
         if (applied !== s.lastIndex) return `group ${groupId}: n${n.id} applied ${applied} of ${s.lastIndex}`;
+        // A group whose snapshot install never finished (data.db's mark) serves no read: it has not caught up.
+        const id = this.nodes[0]!.layout[this.groupIds.indexOf(groupId)]!;
+        if (n.machines.of(id).installPending() !== undefined)
+          return `group ${groupId}: n${n.id} has a snapshot install begun and never finished`;
       }
     }
     return undefined;

@@ -73,9 +73,9 @@ export function assertGroupId(groupId: number): void {
 }
 
 /** Entry kinds as stored: small integers that never change meaning. */
-export const KIND_CODE: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1 };
+export const KIND_CODE: Readonly<Record<EntryKind, number>> = { command: 0, noop: 1, conf: 2 };
 
-const KIND_OF_CODE: readonly EntryKind[] = ['command', 'noop'];
+const KIND_OF_CODE: readonly EntryKind[] = ['command', 'noop', 'conf'];
 
 /** The kind a stored code stands for, or undefined for a code no version ever wrote. */
 export function kindOfCode(code: number): EntryKind | undefined {

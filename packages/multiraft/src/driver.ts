@@ -1165,6 +1165,9 @@ export class RaftDriver {
         return new MultiRaftError('READ_REJECTED', err.message, { groupId: g.id }, { cause: err });
       case 'TRANSFER_REFUSED':
         return new MultiRaftError('TRANSFER_FAILED', err.message, { groupId: g.id }, { cause: err });
+      case 'CONF_CHANGE_PENDING':
+      case 'CONF_CHANGE_INVALID':
+        return new MultiRaftError(err.code, err.message, { groupId: g.id }, { cause: err });
     }
   }
 

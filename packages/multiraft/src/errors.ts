@@ -23,7 +23,11 @@ export type MultiRaftErrorCode =
    * A group's state machine holds less than raft.db's log was compacted to (its store lost what it had made
    * durable, or was replaced): the entries in between are gone, so this node cannot serve the group.
    */
-  | 'STATE_BEHIND_LOG';
+  | 'STATE_BEHIND_LOG'
+  /** A membership change was proposed while another is not applied yet (one at a time, Raft thesis §4.1). */
+  | 'CONF_CHANGE_PENDING'
+  /** A membership change that breaks a rule (remove every voter, leave a joint state that is not, …). */
+  | 'CONF_CHANGE_INVALID';
 
 export class MultiRaftError extends Error {
   override readonly name = 'MultiRaftError';

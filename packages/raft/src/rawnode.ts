@@ -175,6 +175,11 @@ export class RawNode {
     return this.raft.conf;
   }
 
+  /** The configuration changed since the last Ready: no Ready has handed it out to be persisted yet. */
+  confUnsaved(): boolean {
+    return this.raft.confIndex !== this.prevConfIndex;
+  }
+
   readIndex(context: string): void {
     this.mutate(() => this.raft.readIndex(context));
   }

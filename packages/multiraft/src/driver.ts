@@ -38,7 +38,7 @@ import type {
   SnapshotData,
   StateRole,
 } from '@kalam/raft';
-import { NONE, NotLeaderError, Prng, RaftError, RawNode, isJoint } from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, isJoint, isVoter } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
 import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
@@ -1320,7 +1320,15 @@ export class RaftDriver {
       const caughtUp: NodeId[] = [];
       for (const [id, pr] of s.progress) {
         const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
-        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
+        const voter = isVoter(s.conf, id); // a learner cannot take leadership
+        if (
+          id !== this.nodeId &&
+          voter &&
+          live.includes(id) &&
+          !cooling &&
+          pr.state === 'replicate' &&
+          pr.match >= s.commit
+        )
           caughtUp.push(id);
       }
       movable.push({ groupId: g.id, caughtUp });

@@ -18,9 +18,10 @@ import {
   hasQuorum,
   isJoint,
   isVoter,
+  majorityIndex,
   voteResult,
 } from './confchange.js';
-import { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
+import { ConfChangeInvalidError, LimitExceededError, NotLeaderError, RaftError } from './errors.js';
 import type { RaftLimits } from './limits.js';
 import { resolveLimits } from './limits.js';
 import { RaftLog } from './log.js';
@@ -62,6 +63,8 @@ export interface PlantedBugs {
   readonly skipUpToDateCheck?: boolean;
   /** Acknowledge appends and votes, and count the leader's own entries, before they are durable. */
   readonly ackBeforePersist?: boolean;
+  /** While joint, commit by a majority of the incoming voters alone (violates joint consensus, thesis §4.3). */
+  readonly jointCommitIncomingOnly?: boolean;
 }
 
 export const PLANTED_BUGS = [
@@ -69,6 +72,7 @@ export const PLANTED_BUGS = [
   'grantSecondVote',
   'skipUpToDateCheck',
   'ackBeforePersist',
+  'jointCommitIncomingOnly',
 ] as const;
 export type PlantedBugName = (typeof PLANTED_BUGS)[number];
 
@@ -395,7 +399,13 @@ export class Raft {
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       if (this.recovering) this.announceRecovering();
-      else this.hup(false);
+      else if (this.promotable()) this.hup(false);
+      else {
+        // A learner or a node outside the configuration never campaigns; but a leader silent for an election
+        // timeout is gone for it too, so that it stops refusing votes in that leader's lease (stepHigherTerm).
+        this.lead = NONE;
+        this.resetRandomizedElectionTimeout();
+      }
     }
   }
 
@@ -449,8 +459,10 @@ export class Raft {
         this.becomeFollower(this.term, NONE);
         return;
       }
-      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10).
+      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10); a leader outside
+      // its configuration tries the next heir.
       this.abortLeaderTransfer();
+      if (!isVoter(this.conf, this.id)) this.handOver();
     }
     this.tickSnapshotTransfers();
     if (this.heartbeatElapsed >= this.heartbeatTick) {
@@ -1078,7 +1090,11 @@ export class Raft {
   /** Commits the quorum-replicated index, but only through an entry of this term (§5.4.2, Figure 8). */
   maybeCommit(): boolean {
     // Joint consensus (§4.3): what a majority of each half holds, the lower of the two.
-    const quorumIndex = committedIndex(this.conf, (id) => this.prs.get(id)?.match ?? 0);
+    const matchOf = (id: NodeId): number => this.prs.get(id)?.match ?? 0;
+    const quorumIndex =
+      this.bugs.jointCommitIncomingOnly === true
+        ? majorityIndex(this.conf.voters, matchOf)
+        : committedIndex(this.conf, matchOf);
     if (quorumIndex <= this.log.committed || !Number.isFinite(quorumIndex)) return false;
     if (this.log.term(quorumIndex) !== this.term && this.bugs.commitOldTermByCount !== true) return false;
     const before = this.log.committed;
@@ -1106,9 +1122,9 @@ export class Raft {
   /** Called once this node's entries up to `index` are durable. */
   persistedTo(index: number): void {
     if (this.role !== StateRole.Leader) return;
+    // A leader outside its configuration (handing over, see handOver) does not track, nor count, itself.
     const self = this.prs.get(this.id);
-    assert(self !== undefined, 'leader tracks itself');
-    if (self.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+    if (self?.maybeUpdate(index) === true && this.maybeCommit()) this.bcastAppend();
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -1264,8 +1280,27 @@ export class Raft {
         `the conf change at index ${this.pendingConfIndex} is not applied yet (applied up to ${this.confIndex})`,
       );
     }
-    applyChange(this.conf, cc); // throws ConfChangeInvalidError: validated against the configuration it will follow
+    // Validated against the configuration it will follow (throws ConfChangeInvalidError).
+    const next = applyChange(this.conf, cc);
+    // A configuration whose voters hold no caught-up majority could not commit anything until laggards (a node
+    // partitioned away, one rebuilding a lost disk) catch up, perhaps never: refused (thesis §4.2.1's concern, and
+    // the issue's "a change that would leave a group unable to reach quorum"). Leaving a joint state needs no check:
+    // its incoming half was checked when it was entered.
+    if (cc.changes.length > 0 && !hasQuorum(next, (id) => this.caughtUp(id))) {
+      const voters = [...next.voters, ...next.votersOutgoing].filter((id, i, all) => all.indexOf(id) === i);
+      const behind = voters.filter((id) => !this.caughtUp(id));
+      throw new ConfChangeInvalidError(
+        `the new configuration could not reach a quorum: voters ${behind.join(', ')} are not caught up`,
+      );
+    }
     return this.appendConfEntry(cc);
+  }
+
+  /** This leader, or a member whose log holds every committed entry (its acknowledged match). */
+  private caughtUp(id: NodeId): boolean {
+    if (id === this.id) return true;
+    const pr = this.prs.get(id);
+    return pr !== undefined && pr.match >= this.log.committed;
   }
 
   private appendConfEntry(cc: ConfChangeV2): { index: number; term: number } {
@@ -1303,26 +1338,35 @@ export class Raft {
     for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id);
     this.votes = new Map([...this.votes].filter(([id]) => members.has(id)));
     if (this.role !== StateRole.Leader) return;
-    if (!isVoter(next, this.id)) {
-      this.stepDownRemoved();
-      return;
-    }
     if (this.leadTransferee !== NONE && !isVoter(next, this.leadTransferee)) this.abortLeaderTransfer();
     // A smaller or different quorum may commit more at once (a shrink), and new members need their first append.
     if (this.maybeCommit()) this.bcastAppend();
     else for (const id of added) if (id !== this.id) this.sendAppend(id, true);
+    if (!isVoter(next, this.id)) this.handOver();
   }
 
   /**
-   * A leader outside the configuration it just applied steps down (thesis §4.2.2; it managed the group until the
-   * change committed). A caught-up voter of the new configuration is told to campaign at once, so the group is not
-   * leaderless for an election timeout.
+   * A leader outside the configuration it just applied leaves office (thesis §4.2.2: it managed the group until the
+   * change committed) by handing leadership to the most caught-up voter of the new configuration, as a transfer
+   * (§3.10): it takes no more proposals, keeps replicating until the heir holds its whole log, then tells it to
+   * campaign, and becomes a follower when the heir's term arrives. Stepping down at once could strand the group:
+   * entries it appended after the change, which no voter holds, would make every voter's log look stale to it, and
+   * the voters that have not learned the change is committed still need its vote. Retried each election timeout
+   * (tickHeartbeat) until a heir takes over; with no voter left to hear it, CheckQuorum ends it.
    */
-  private stepDownRemoved(): void {
-    const last = this.log.lastIndex();
-    const heir = this.conf.voters.find((id) => this.prs.get(id)?.match === last);
-    if (heir !== undefined) this.send({ type: 'MsgTimeoutNow', from: this.id, to: heir, term: this.term });
-    this.becomeFollower(this.term, NONE);
+  private handOver(): void {
+    let heir: NodeId = NONE;
+    let best = -1;
+    for (const id of this.conf.voters) {
+      const match = this.prs.get(id)?.match ?? 0;
+      if (id !== this.id && match > best) [heir, best] = [id, match];
+    }
+    if (heir === NONE) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.abortLeaderTransfer();
+    this.tryTransferLeader(heir);
   }
 
   /**

@@ -3,7 +3,7 @@
  * rules (one voter per single step, joint configurations entered and left, nothing that removes every voter);
  * joint consensus — commits, elections, CheckQuorum and ReadIndex need a majority of both halves; learners get the
  * log and never count nor campaign; one change in flight at a time; changes take effect on apply; a leader outside
- * the new configuration steps down once it applied it; a removed member cannot disrupt the group; the configuration
+ * the new configuration hands leadership over once it applied it; a removed member cannot disrupt the group; the configuration
  * survives a restart (persisted, or replayed from the log) and travels in snapshots. How: the rules on plain
  * ConfStates, then in-memory networks of RawNodes (support/network.ts) driven through the changes with faults.
  */
@@ -166,6 +166,26 @@ test('joint quorum: commit index and votes need a majority of each half (thesis 
 // -------------------------------------------------------------------------------------------------------
 // Networks
 
+test('§4.2.1 a change that would leave the group without a caught-up quorum is refused', () => {
+  const net = group();
+  net.cut(1, 3); // node 3 falls behind
+  net.propose(1, 'b');
+  assert.throws(() => net.node(1).proposeConfChange(remove(2)), refusedWith('CONF_CHANGE_INVALID'), '{1,3}: 3 lags');
+  // Removing the laggard leaves a caught-up quorum: allowed.
+  change(net, 1, remove(3));
+  assert.deepEqual(conf(net.node(1)).voters, [1, 2]);
+  // Promoting a learner that is far behind into a configuration that needs it for a quorum is refused too.
+  net.addNode(4);
+  net.isolate(4);
+  change(net, 1, learner(4));
+  assert.throws(() => net.node(1).proposeConfChange(replace(2, 4, 'auto')), refusedWith('CONF_CHANGE_INVALID'));
+  net.recover();
+  net.ticks(3);
+  change(net, 1, replace(2, 4, 'auto')); // caught up now
+  net.ticks(2);
+  assert.deepEqual(conf(net.node(1)).voters, [1, 4]);
+});
+
 test('learners: a learner receives the log and applies it, never counts for commit and never campaigns', () => {
   const net = group();
   net.addNode(4);
@@ -307,13 +327,17 @@ test('auto-leave: an automatic joint change is left by the leader once applied (
   assert.deepEqual(net.applied(4).at(-1), 'after');
 });
 
-test('§4.2.2 a leader not in the new configuration steps down once it applied it', () => {
+test('§4.2.2 a leader not in the new configuration hands over and steps down once it applied it', () => {
   const net = group();
   const termBefore = net.node(1).term();
   change(net, 1, remove(1));
+  // It takes no more proposals, and hands leadership to a caught-up member of the new configuration.
+  if (net.node(1).role() === StateRole.Leader) {
+    assert.throws(() => net.node(1).propose(new Uint8Array([1])), refusedWith('LEADER_TRANSFER_IN_PROGRESS'));
+  }
+  net.tickUntil(() => [2, 3].some((id) => net.node(id).role() === StateRole.Leader), 30);
+  net.ticks(2); // its next heartbeat meets the new term
   assert.equal(net.node(1).role(), StateRole.Follower, 'the removed leader stepped down');
-  // It handed over: a caught-up member of the new configuration campaigned at once.
-  net.tickUntil(() => [2, 3].some((id) => net.node(id).role() === StateRole.Leader), 50, [2, 3]);
   const lead = net.leader()!;
   assert.ok(lead.id === 2 || lead.id === 3);
   assert.ok(lead.term() > termBefore);
@@ -325,7 +349,7 @@ test('§4.2.2 a leader not in the new configuration steps down once it applied i
   assert.notEqual(net.node(1).role(), StateRole.PreCandidate);
 });
 
-test('§4.2.2 a leader leaving through a joint configuration keeps leading while joint, steps down on the leave', () => {
+test('§4.2.2 a leader leaving through a joint configuration keeps leading while joint, hands over on the leave', () => {
   const net = group();
   net.addNode(4);
   change(net, 1, learner(4));
@@ -334,8 +358,9 @@ test('§4.2.2 a leader leaving through a joint configuration keeps leading while
   assert.equal(net.node(1).role(), StateRole.Leader, 'an outgoing voter still leads the joint configuration');
   net.recover();
   change(net, 1, LEAVE_JOINT);
+  net.tickUntil(() => [2, 3, 4].some((id) => net.node(id).role() === StateRole.Leader), 30);
+  net.ticks(2);
   assert.notEqual(net.node(1).role(), StateRole.Leader);
-  net.tickUntil(() => [2, 3, 4].some((id) => net.node(id).role() === StateRole.Leader), 50, [2, 3, 4]);
   assert.deepEqual(net.electionSafetyViolations(), []);
 });
 

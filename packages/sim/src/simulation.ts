@@ -11,7 +11,7 @@
  */
 import { MultiRaftError } from '@kalam/multiraft';
 import type { ConfChangeV2, ConfState, Entry, NodeId, Prng } from '@kalam/raft';
-import { LEAVE_JOINT, allMembers, confState, isJoint, sameConfState } from '@kalam/raft';
+import { confState } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
 import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
@@ -22,6 +22,7 @@ import type { LogStore } from '@kalam/log-store';
 import type { SimOptions } from './options.js';
 import { driverSwitches } from './bugs.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from './options.js';
+import { allVotersConf, describeConfChange, drawConfChange, stepBack } from './membership.js';
 import { Trace } from './trace.js';
 
 export interface SimStats extends ClusterStats {
@@ -262,7 +263,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
       }
       if (c.chance(p.confChangeChancePerTick)) {
         const n = this.leaders(group)[0];
-        const cc = n === undefined ? undefined : this.drawConfChange(n.driver!.confState(group));
+        const cc = n === undefined ? undefined : drawConfChange(n.driver!.confState(group), this.ids, this.clients);
         if (n !== undefined && cc !== undefined) this.changeConf(n, group, cc);
       }
     }
@@ -275,49 +276,12 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
     return this.lastConf[group]![n.id - 1]!;
   }
 
-  /**
-   * A membership change the leader can make next, drawn by the clients: leave a joint configuration; or add a
-   * learner, promote one (through a joint configuration, left by hand or by the leader), remove a voter (never the
-   * last), or replace a voter by a learner (joint, left by the leader).
-   */
-  private drawConfChange(conf: ConfState): ConfChangeV2 | undefined {
-    const c = this.clients;
-    if (isJoint(conf)) return LEAVE_JOINT;
-    const outside = this.ids.filter((id) => !allMembers(conf).includes(id));
-    const learners = conf.learners;
-    const options: ConfChangeV2[] = [];
-    const pick = <T>(xs: readonly T[]): T => xs[c.int(xs.length)]!;
-    if (outside.length > 0)
-      options.push({ transition: 'auto', changes: [{ type: 'addLearner', node: pick(outside) }] });
-    if (learners.length > 0) {
-      const node = pick(learners);
-      const transition = c.chance(0.5) ? 'auto' : 'explicit';
-      options.push({ transition, changes: [{ type: 'addVoter', node }] });
-      if (conf.voters.length > 1) {
-        const out = pick(conf.voters);
-        options.push({
-          transition: 'auto',
-          changes: [
-            { type: 'addVoter', node },
-            { type: 'remove', node: out },
-          ],
-        });
-      }
-    }
-    if (conf.voters.length > 1) {
-      const node = pick(conf.voters);
-      options.push({ transition: 'auto', changes: [{ type: c.chance(0.5) ? 'remove' : 'addLearner', node }] });
-    }
-    return options.length === 0 ? undefined : pick(options);
-  }
-
   /** Proposes a membership change through the leader's driver; refusals (one in flight, a leader gone) are answers. */
   private changeConf(n: SimNode, group: number, cc: ConfChangeV2): void {
     const driver = n.driver;
     if (driver === undefined) return;
     this.stats.confChanges++;
-    const what = cc.changes.map((x) => `${x.type}:${x.node}`).join(',') || 'leave-joint';
-    this.trace.record(`${this.now} conf n${n.id} g${group} ${cc.transition} ${what}`);
+    this.trace.record(`${this.now} conf n${n.id} g${group} ${describeConfChange(cc)}`);
     driver.proposeConfChange(group, cc, CALL_TIMEOUT_MS).then(
       (conf) => {
         this.stats.confChangesAcked++;
@@ -427,20 +391,13 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
    * every node's core holds that configuration.
    */
   private allMembersBack(): boolean {
-    const target = confState(this.ids);
     let all = true;
     for (let group = 0; group < this.opts.groups; group++) {
-      if (this.nodes.every((n) => sameConfState(this.confOf(n, group), target))) continue;
+      if (this.nodes.every((n) => allVotersConf(this.confOf(n, group), this.ids))) continue;
       all = false;
       const n = this.leaders(group)[0];
       if (n === undefined || this.now - this.confStepAt[group]! < 20 * SIM_LIMITS.tickMs) continue;
-      const conf = n.driver!.confState(group);
-      const missing = this.ids.find((id) => !allMembers(conf).includes(id));
-      const learner = conf.learners[0] ?? conf.learnersNext[0];
-      let cc: ConfChangeV2 | undefined;
-      if (isJoint(conf)) cc = LEAVE_JOINT;
-      else if (missing !== undefined) cc = { transition: 'auto', changes: [{ type: 'addLearner', node: missing }] };
-      else if (learner !== undefined) cc = { transition: 'auto', changes: [{ type: 'addVoter', node: learner }] };
+      const cc = stepBack(n.driver!.confState(group), this.ids);
       if (cc === undefined) continue; // the leader has it; the others catch up
       this.confStepAt[group] = this.now;
       this.changeConf(n, group, cc);
@@ -466,9 +423,8 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   }
 
   private checkEnd(): void {
-    const target = confState(this.ids);
     for (let group = 0; group < this.opts.groups; group++) {
-      const off = this.nodes.find((n) => !sameConfState(this.confOf(n, group), target));
+      const off = this.nodes.find((n) => !allVotersConf(this.confOf(n, group), this.ids));
       if (off !== undefined) {
         const conf = JSON.stringify(this.confOf(off, group));
         const cores = this.nodes.map((n) => {

@@ -43,11 +43,9 @@ export function renderSimReport(out: Output, report: SimReport): void {
       ['careless client', `${s('hostile')} statements (${s('generated')} generated from the grammar)`],
     );
   } else {
-    pairs.push(
-      ['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`],
-      ['membership', `${s('confChanges')} changes proposed (${s('confChangesAcked')} applied on their leader)`],
-    );
+    pairs.push(['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`]);
   }
+  pairs.push(['membership', `${s('confChanges')} changes proposed (${s('confChangesAcked')} applied on their leader)`]);
   const disks = report.kalam ? `, ${s('wipes')} disks lost` : '';
   pairs.push(
     [

@@ -96,6 +96,8 @@ export interface ManagerStats {
   entriesWritten: number;
   envelopesIn: number;
   envelopesDropped: number;
+  /** Envelopes not sent: addressed to a node the transport does not know (DriverNetwork.knowsPeer). */
+  envelopesUnroutable: number;
   proposals: number;
   forwardedProposals: number;
   reads: number;
@@ -140,6 +142,12 @@ export interface DriverNetwork {
   flush(): void;
   request(to: NodeId, method: string, body: unknown, timeoutMs: number): Promise<unknown>;
   peerConnected(id: NodeId): boolean;
+  /**
+   * Whether the transport has `id` as a peer at all. A group's configuration may name a node the transport does
+   * not know yet (a member added before its address reached this node): what would go to it is dropped, as a lost
+   * message would be. Absent: every peer is known (the simulator).
+   */
+  knowsPeer?(id: NodeId): boolean;
 }
 
 /** Time: a monotonic clock in ms, timers, and "soon" (after the current event: setImmediate in a node). */
@@ -228,6 +236,7 @@ export class RaftDriver {
     entriesWritten: 0,
     envelopesIn: 0,
     envelopesDropped: 0,
+    envelopesUnroutable: 0,
     proposals: 0,
     forwardedProposals: 0,
     reads: 0,
@@ -708,6 +717,10 @@ export class RaftDriver {
 
   private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
     for (const [to, envs] of coalesce(out)) {
+      if (this.network.knowsPeer?.(to) === false) {
+        this.stats.envelopesUnroutable += envs.length;
+        continue;
+      }
       for (const { groupId, msg } of envs) this.network.send({ groupId, from: this.nodeId, to, msg });
     }
   }

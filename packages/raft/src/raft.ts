@@ -1296,7 +1296,11 @@ export class Raft {
     return this.appendConfEntry(cc);
   }
 
-  /** This leader, or a member whose log holds every committed entry (its acknowledged match). */
+  /**
+   * This leader, or a member whose log holds every committed entry (its acknowledged match). Strict on purpose: a
+   * looser rule (any member streamed to and heard this round) let the simulator shrink a group onto a voter that
+   * then could not be elected (README, known limits); a caller refused for a lag of a few entries tries again.
+   */
   private caughtUp(id: NodeId): boolean {
     if (id === this.id) return true;
     const pr = this.prs.get(id);

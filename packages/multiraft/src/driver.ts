@@ -27,8 +27,18 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, SnapshotData, StateRole } from '@kalam/raft';
-import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
+import type {
+  ConfChangeV2,
+  ConfState,
+  Message,
+  NodeId,
+  PlantedBugs,
+  RaftLimits,
+  Ready,
+  SnapshotData,
+  StateRole,
+} from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, isJoint, isVoter } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
 import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
@@ -73,6 +83,11 @@ export interface GroupStatusReport {
   readonly recovering: boolean;
   /** Filled on the leader: each peer's match index. */
   readonly peers: readonly PeerProgress[];
+  /** The configuration in force here: its voters (the incoming half while joint) and learners. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Only while joint: the outgoing voters (a membership change in progress). */
+  readonly votersOutgoing?: readonly NodeId[];
 }
 
 export interface ManagerStats {
@@ -81,6 +96,8 @@ export interface ManagerStats {
   entriesWritten: number;
   envelopesIn: number;
   envelopesDropped: number;
+  /** Envelopes not sent: addressed to a node the transport does not know (DriverNetwork.knowsPeer). */
+  envelopesUnroutable: number;
   proposals: number;
   forwardedProposals: number;
   reads: number;
@@ -125,6 +142,12 @@ export interface DriverNetwork {
   flush(): void;
   request(to: NodeId, method: string, body: unknown, timeoutMs: number): Promise<unknown>;
   peerConnected(id: NodeId): boolean;
+  /**
+   * Whether the transport has `id` as a peer at all. A group's configuration may name a node the transport does
+   * not know yet (a member added before its address reached this node): what would go to it is dropped, as a lost
+   * message would be. Absent: every peer is known (the simulator).
+   */
+  knowsPeer?(id: NodeId): boolean;
 }
 
 /** Time: a monotonic clock in ms, timers, and "soon" (after the current event: setImmediate in a node). */
@@ -154,7 +177,11 @@ export interface DriverBugs {
 
 export interface DriverOptions {
   readonly nodeId: NodeId;
-  /** Every voting member, this node included. */
+  /**
+   * The groups' founding voters: their configuration before any membership change (raft.db's stored one, if any,
+   * wins). This node need not be one of them: a node added later hosts its groups as learners-in-waiting until the
+   * leader's log or snapshot names it.
+   */
   readonly voters: readonly NodeId[];
   readonly groups: readonly GroupSpec[];
   readonly ticks: ResolvedTicks;
@@ -215,6 +242,7 @@ export class RaftDriver {
     entriesWritten: 0,
     envelopesIn: 0,
     envelopesDropped: 0,
+    envelopesUnroutable: 0,
     proposals: 0,
     forwardedProposals: 0,
     reads: 0,
@@ -395,6 +423,7 @@ export class RaftDriver {
           offsetTerm: state.offsetTerm,
           entries: state.entries,
           applied: Math.min(spec.stateMachine.appliedIndex(), commit),
+          ...(state.conf !== undefined ? { confState: state.conf.state, confIndex: state.conf.index } : {}),
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
@@ -402,7 +431,8 @@ export class RaftDriver {
       this.groups.set(spec.id, g);
       this.groupList.push(g);
     }
-    if (voters.length === 1) for (const g of this.groupList) g.raw.campaign(); // a single member leads at once
+    // A single member leads at once.
+    for (const g of this.groupList) if (soleVoter(g.raw.confState(), this.nodeId)) g.raw.campaign();
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -643,12 +673,14 @@ export class RaftDriver {
     for (const [g, rd] of readies) {
       // A change of the commit index alone need not be durable (it is learned again from the leader), so
       // it waits for the next write that must happen anyway instead of costing an fsync of its own.
-      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined) continue;
+      // A new configuration is written with the next write too, or at once (a Ready hands it out only once).
+      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined && rd.confState === undefined) continue;
       writes.push({
         groupId: g.id,
         entries: rd.entries,
         ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}),
         ...(rd.snapshot !== undefined ? { snapshot: rd.snapshot } : {}),
+        ...(rd.confState !== undefined ? { confState: rd.confState } : {}),
       });
       this.stats.entriesWritten += rd.entries.length;
     }
@@ -732,6 +764,10 @@ export class RaftDriver {
 
   private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
     for (const [to, envs] of coalesce(out)) {
+      if (this.network.knowsPeer?.(to) === false) {
+        this.stats.envelopesUnroutable += envs.length;
+        continue;
+      }
       for (const { groupId, msg } of envs) this.network.send({ groupId, from: this.nodeId, to, msg });
     }
   }
@@ -803,6 +839,9 @@ export class RaftDriver {
     const byEntries = applied - g.lastSnapshotIndex >= this.snapshotThreshold;
     const overBytes = g.raw.logBytes() > this.logBytesMax;
     if (!byEntries && !overBytes) return;
+    // A configuration not yet handed to raft.db must not lose its conf entry to compaction: at boot that entry is
+    // how it is found again (Raft.restoredConf). The next Ready writes it, and compaction waits for that turn.
+    if (g.raw.confUnsaved()) return;
     const offset = g.raw.logOffset().index;
     let target = applied - this.snapshotKeep;
     if (overBytes) target = Math.max(target, g.raw.compactIndexForBytes(Math.floor(this.logBytesMax / 2)));
@@ -971,6 +1010,52 @@ export class RaftDriver {
     }
     await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g);
     return reply.response;
+  }
+
+  /**
+   * Proposes a membership change on this node, which must lead the group, and resolves with the configuration once
+   * the change is applied here (the configuration then in force). `deadlineMs`: how long to wait, in ms from now.
+   * Errors (MultiRaftError codes): NOT_LEADER / LEADER_NOT_AVAILABLE (not forwarded: the caller, the reconciler,
+   * runs on a leader and retries there), CONF_CHANGE_PENDING (one change at a time per group, Raft thesis §4.1),
+   * CONF_CHANGE_INVALID, TIMEOUT (the outcome is then unknown: read confState() again), PROPOSAL_DROPPED.
+   */
+  async proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + deadlineMs;
+    if (this.writing !== undefined) await this.untilWritable(g, deadline);
+    let placed: { index: number; term: number };
+    try {
+      placed = g.raw.proposeConfChange(cc);
+    } catch (err) {
+      throw this.mapRaftError(g, err);
+    }
+    this.scheduleTurn();
+    const conf = await this.withDeadline(
+      new Promise<unknown>((resolve, reject) => {
+        g.proposals.set(placed.index, { term: placed.term, resolve, reject });
+      }),
+      deadline,
+      () => g.proposals.delete(placed.index),
+      g,
+    );
+    return conf as ConfState;
+  }
+
+  /** The configuration in force for the group on this node. */
+  confState(groupId: number): ConfState {
+    return this.group(groupId).raw.confState();
+  }
+
+  /**
+   * On the group's leader: each member's replication progress (match: the last index known to be in its log) and
+   * the leader's last index, to decide whether a learner is caught up. Empty on a follower.
+   */
+  progress(groupId: number): ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }> {
+    const s = this.group(groupId).raw.status();
+    const out = new Map<NodeId, { match: number; lastIndex: number }>();
+    for (const [id, p] of s.progress) out.set(id, { match: p.match, lastIndex: s.lastIndex });
+    return out;
   }
 
   /**
@@ -1217,6 +1302,9 @@ export class RaftDriver {
         return new MultiRaftError('READ_REJECTED', err.message, { groupId: g.id }, { cause: err });
       case 'TRANSFER_REFUSED':
         return new MultiRaftError('TRANSFER_FAILED', err.message, { groupId: g.id }, { cause: err });
+      case 'CONF_CHANGE_PENDING':
+      case 'CONF_CHANGE_INVALID':
+        return new MultiRaftError(err.code, err.message, { groupId: g.id }, { cause: err });
     }
   }
 
@@ -1297,7 +1385,15 @@ export class RaftDriver {
       const caughtUp: NodeId[] = [];
       for (const [id, pr] of s.progress) {
         const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
-        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
+        const voter = isVoter(s.conf, id); // a learner cannot take leadership
+        if (
+          id !== this.nodeId &&
+          voter &&
+          live.includes(id) &&
+          !cooling &&
+          pr.state === 'replicate' &&
+          pr.match >= s.commit
+        )
           caughtUp.push(id);
       }
       movable.push({ groupId: g.id, caughtUp });
@@ -1349,6 +1445,9 @@ export class RaftDriver {
         snapshotIndex: s.snapshotIndex,
         recovering: g.raw.recovering(),
         peers,
+        voters: s.conf.voters,
+        learners: [...s.conf.learners, ...s.conf.learnersNext],
+        ...(isJoint(s.conf) ? { votersOutgoing: s.conf.votersOutgoing } : {}),
       };
     });
   }
@@ -1450,4 +1549,9 @@ function payloadBytes(msg: Message): number {
   if (msg.type === 'MsgApp') return msg.entries.reduce((n, e) => n + e.data.byteLength, 0);
   if (msg.type === 'MsgSnap') return msg.data.byteLength;
   return 0;
+}
+
+/** The configuration has one voter, this node, and is not joint: it leads without an election round trip. */
+function soleVoter(conf: ConfState, self: NodeId): boolean {
+  return !isJoint(conf) && conf.voters.length === 1 && conf.voters[0] === self;
 }

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
 import { LogStore, LogWriter, SnapshotFiles, snapshotDirOf, snapshotFileOf } from '@kalam/log-store';
 import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
-import type { NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, NodeId } from '@kalam/raft';
 import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
 import type { DriverTiming } from './driver-timing.js';
@@ -130,6 +130,7 @@ export class RaftManager {
     let driver: RaftDriver | undefined;
     let manager: RaftManager | undefined;
     const logWrites = new LogWriteRecorder();
+    const peerIds = new Set(opts.members.map((m) => m.nodeId).filter((id) => id !== opts.nodeId));
     const transport = new Transport({
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -175,6 +176,8 @@ export class RaftManager {
           flush: () => transport.flush(),
           request: (to, method, body, timeoutMs) => transport.request(to, method, body, timeoutMs),
           peerConnected: (id) => transport.peerConnected(id),
+          // The members this node was started with; peers added at run time ([M9] §2) must be known here too.
+          knowsPeer: (id) => peerIds.has(id),
         },
         clock: realClock,
         // A tick that fires while the log worker writes runs when the write is durable, before the next write —
@@ -216,6 +219,21 @@ export class RaftManager {
   /** See RaftDriver.read. */
   read(groupId: number, options: ProposeOptions = {}): Promise<number> {
     return this.driver.read(groupId, options);
+  }
+
+  /** See RaftDriver.proposeConfChange: a membership change, on the group's leader; `deadlineMs` from now. */
+  proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
+    return this.driver.proposeConfChange(groupId, cc, deadlineMs);
+  }
+
+  /** See RaftDriver.confState: the group's configuration in force on this node. */
+  confState(groupId: number): ConfState {
+    return this.driver.confState(groupId);
+  }
+
+  /** See RaftDriver.progress: on the leader, each member's match index and the leader's last index. */
+  progress(groupId: number): ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }> {
+    return this.driver.progress(groupId);
   }
 
   transferLeadership(groupId: number, to?: NodeId, options: ProposeOptions = {}): Promise<NodeId> {

@@ -8,7 +8,9 @@
  *   an entry first applied by a node in term t was committed in a term ≤ t.
  * - commit-safety: when an entry is first applied, no node whose durable log lacks it could win an
  *   election against the durable logs of a quorum (the up-to-date rule of §5.4.1). This flags a commit
- *   that only looks safe, as in Figure 8, before any later leader overwrites it.
+ *   that only looks safe, as in Figure 8, before any later leader overwrites it. With membership changes the
+ *   quorum is the candidate's own configuration (both halves while joint), and only nodes whose configuration
+ *   names the candidate answer it: a commit by the new half alone of a joint configuration is caught here.
  * - state-machine-safety: every node applies the same entry at each index, and a snapshot restores the
  *   same digest the others reached by applying (§5.4.3).
  * - durable-monotonic: a node's durable term and commit never go back (unless its disk is lost).
@@ -17,7 +19,8 @@
  * - core-assertion: the core's own invariants (asserted after every step, tick and advance).
  * - liveness: after healing, every group elects a leader and commits a fresh entry within the bound.
  */
-import type { Entry, HardState, NodeId } from '@kalam/raft';
+import type { ConfState, Entry, HardState, NodeId } from '@kalam/raft';
+import { allMembers, isVoter } from '@kalam/raft';
 import { SIM_LIMITS } from './options.js';
 
 export interface Violation {
@@ -49,6 +52,8 @@ export interface DurableLogView {
   readonly lastTerm: number;
   /** The term at `index`, for offsetIndex < index ≤ lastIndex. */
   termAt(index: number): number | undefined;
+  /** The configuration the node holds (its core's, or the last one seen before it went down). */
+  readonly conf: ConfState;
 }
 
 export class Checker {
@@ -160,14 +165,15 @@ export class Checker {
 
   /** Called when `index` (of `term`) is applied for the first time anywhere. */
   checkCommitSafety(group: number, index: number, term: number, logs: readonly DurableLogView[]): void {
-    const quorum = Math.floor(logs.length / 2) + 1;
     for (const c of logs) {
       const has = index <= c.offsetIndex || (index <= c.lastIndex && c.termAt(index) === term);
-      if (has) continue;
+      if (has || !isVoter(c.conf, c.node)) continue;
       const voters = logs.filter(
-        (v) => c.lastTerm > v.lastTerm || (c.lastTerm === v.lastTerm && c.lastIndex >= v.lastIndex),
+        (v) =>
+          (v.node === c.node || allMembers(v.conf).includes(c.node)) &&
+          (c.lastTerm > v.lastTerm || (c.lastTerm === v.lastTerm && c.lastIndex >= v.lastIndex)),
       );
-      if (voters.length >= quorum) {
+      if (wins(c.conf, new Set(voters.map((v) => v.node)))) {
         this.violate(
           'commit-safety',
           `entry ${index}@t${term} was applied, yet node ${c.node} lacks it and could be elected by nodes ${voters.map((v) => v.node).join(',')}`,
@@ -217,4 +223,11 @@ export class Checker {
   canonicalData(group: number, index: number): string | undefined {
     return this.g(group).data[index];
   }
+}
+
+/** Would these voters elect a candidate under `conf`: a majority of each half. */
+function wins(conf: ConfState, yes: ReadonlySet<NodeId>): boolean {
+  const majority = (ids: readonly NodeId[]): boolean =>
+    ids.length === 0 || ids.filter((id) => yes.has(id)).length > ids.length / 2;
+  return majority(conf.voters) && majority(conf.votersOutgoing);
 }

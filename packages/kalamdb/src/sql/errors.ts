@@ -106,6 +106,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'READ_REJECTED':
     case 'TRANSFER_FAILED':
     case 'SNAPSHOT_INSTALLING':
+    case 'CONF_CHANGE_PENDING':
       return new KalamError('CLUSTER_UNAVAILABLE', err.message, details, { cause: err });
     case 'TOO_LARGE':
       // Refused before anything was appended: the statement is too big for one entry.
@@ -116,6 +117,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'BAD_REQUEST':
     case 'LOG_CORRUPT':
     case 'STATE_BEHIND_LOG':
+    case 'CONF_CHANGE_INVALID':
       return new KalamError('INTERNAL_ERROR', err.message, details, { cause: err });
   }
 }

@@ -12,6 +12,8 @@
  *                                Raft driver's tick lateness and turn times, and its leader balance (settings,
  *                                leaders per node, the band, transfers started) (auth; the role that may read
  *                                system.cluster_nodes and system.cluster_groups: dba, system)
+ *   POST /v1/api/cluster/join    a new node asks to be admitted (join.ts): no user auth — HMAC with the cluster
+ *                                secret; 401 JOIN_REFUSED without it; {cluster_id, node_id, members, hmac}
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
@@ -33,6 +35,7 @@ import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
+import { JOIN_PATH, joinErrorOf } from './join.js';
 import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
@@ -192,6 +195,8 @@ async function handle(
       return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
+    case `POST ${JOIN_PATH}`:
+      return handleJoin(api, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
         return handleAdmin(api, route, req, res);
@@ -204,6 +209,7 @@ async function handle(
         '/v1/api/health/live',
         '/v1/api/health/ready',
         '/v1/api/cluster/status',
+        JOIN_PATH,
       ];
       const error = known.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
@@ -326,6 +332,15 @@ async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res
     sendJson(res, 200, node.clusterStatus());
   } catch (err) {
     sendError(res, forClient(asApiError(err), session, log));
+  }
+}
+
+async function handleJoin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const text = await readBody(req, node.config.server.maxBodyBytes);
+    sendJson(res, 200, await node.joins.admit(parseObject(text), req.socket.remoteAddress));
+  } catch (err) {
+    sendError(res, forClient(joinErrorOf(err), null, log));
   }
 }
 

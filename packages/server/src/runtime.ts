@@ -32,6 +32,9 @@ import { PatientExecutor } from './executor.js';
 import { JobManager } from '@kalam/kalamdb';
 import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
+import { checkStaticIdentity, joinedConfig, readIdentity, refuseOtherCluster, writeIdentity } from './identity.js';
+import { JoinDesk, joinCluster } from './join.js';
+import { MembershipService } from './membership.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -161,6 +164,13 @@ export interface RunningNode {
   readonly jwtKey: Uint8Array;
   /** Password checks left per client address and per user name (throttle.ts); local to this node. */
   readonly logins: LoginThrottle;
+  /** Admits nodes that join through this one (join.ts). */
+  readonly joins: JoinDesk;
+  /**
+   * Resolves, with why, when this node learns it was removed from the cluster (its member-list row says so, or a
+   * peer refused its handshake as removed); never on a standalone node. serve.ts stops the node then.
+   */
+  readonly removed: Promise<string>;
   clusterStatus(): ClusterStatus;
   /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
   readiness(): Readiness;
@@ -174,13 +184,22 @@ export interface RunningNode {
 type NodeId = MemberAddress['nodeId'];
 
 /** Opens the node's state, starts Raft in cluster mode, and makes sure the root user exists. */
-export async function startNode(config: NodeConfig, opts: StartNodeOptions = {}): Promise<RunningNode> {
+export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}): Promise<RunningNode> {
+  let config = given;
   const log: NodeLog = opts.log ?? (() => undefined);
   const dataDir = config.server.dataDir;
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (cause) {
     throw startupError(`cannot create data_dir ${dataDir}`, cause);
+  }
+  // Who this node is comes first: a joining node asks the cluster, and nothing is opened in a folder of another
+  // cluster or another node (identity.ts).
+  let joined = false;
+  if (config.mode === 'cluster') {
+    const resolved = await resolveIdentity(config, log);
+    config = resolved.config;
+    joined = resolved.joined;
   }
   const jwtKey = jwtKeyOf(config);
   let store: DataStore;
@@ -203,8 +222,15 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
     });
     machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
+    let removedBy: (why: string) => void = () => undefined;
+    const removed = new Promise<string>((resolve) => {
+      removedBy = resolve;
+    });
+    let membership: MembershipService | undefined;
     if (config.mode === 'cluster') {
-      manager = await startRaft(config, machines, log);
+      manager = await startRaft(config, machines, log, (by) =>
+        membership?.markRemoved(`node ${by} refused this node's handshake: it was removed from the cluster`),
+      );
       executor = new PatientExecutor(new RaftExecutor(machines, manager, SERVER_LIMITS.executorTimeoutMs), {
         readPatienceMs: SERVER_LIMITS.readPatienceMs,
         retryMs: SERVER_LIMITS.readRetryMs,
@@ -221,7 +247,21 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       nodeId,
       clusterView: () => toClusterView(view()),
     });
-    await ensureRoot(engine, machines, config, log);
+    // A joined node gets root, like everything else, from the cluster's log; only a founding member creates it.
+    if (!joined) await ensureRoot(engine, machines, config, log);
+    if (config.mode === 'cluster' && manager !== undefined) {
+      membership = new MembershipService({
+        config,
+        machines,
+        manager,
+        executor: ctx.executor(),
+        log,
+        joined,
+        onRemoved: removedBy,
+      });
+      membership.start();
+    }
+    const members = membership;
     const raft = manager;
     const jobs = new JobManager({
       executor: ctx.executor(),
@@ -261,9 +301,19 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
         },
         keysMax: SERVER_LIMITS.loginThrottleKeysMax,
       }),
+      joins: new JoinDesk(
+        {
+          config: config.mode === 'cluster' ? config.cluster : undefined,
+          executeSystem: (cmd) => ctx.executor().executeSystem(cmd),
+          clusterNodes: () => machines.system.clusterNodes(),
+        },
+        log,
+      ),
+      removed,
       clusterStatus: view,
       readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {
+        members?.stop();
         stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));
         return stopped;
       },
@@ -282,9 +332,48 @@ function startupError(what: string, cause: unknown): ServerError {
   return new ServerError('STARTUP_FAILED', `${what}: ${detail}`, { cause });
 }
 
-async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log: NodeLog): Promise<RaftManager> {
+/**
+ * A static member checks node.json against its config (and writes it on a first start). A node with cluster.join
+ * uses node.json when it has one — it joined before, and must not join again — and otherwise joins now and writes
+ * node.json before anything else is opened.
+ */
+async function resolveIdentity(
+  config: ClusterNodeConfig,
+  log: NodeLog,
+): Promise<{ config: ClusterNodeConfig; joined: boolean }> {
+  const dataDir = config.server.dataDir;
+  if (config.cluster.join === undefined) {
+    checkStaticIdentity(config);
+    return { config, joined: false };
+  }
+  let identity = readIdentity(dataDir);
+  if (identity !== undefined) {
+    refuseOtherCluster(identity, config.cluster.clusterId, dataDir);
+    log('info', 'node.identity', {
+      node_id: identity.node_id,
+      cluster_id: identity.cluster_id,
+      origin: identity.origin,
+    });
+  } else {
+    identity = await joinCluster(config, log);
+    writeIdentity(dataDir, identity);
+  }
+  return { config: joinedConfig(config, identity), joined: identity.origin === 'join' };
+}
+
+async function startRaft(
+  config: ClusterNodeConfig,
+  machines: StateMachines,
+  log: NodeLog,
+  onRemoved: (by: number) => void,
+): Promise<RaftManager> {
   const c = config.cluster;
+  // The members are every group's voters until the core takes an initial configuration (m9-core): a joined node
+  // lists the members it was given plus itself. The others keep it out of their groups (a message from a node
+  // that is not in a group's configuration is dropped), so it cannot win an election or count for a quorum; the
+  // reconciler adds it as a learner once the core's conf changes are wired in.
   return RaftManager.start({
+    onRemoved,
     nodeId: c.nodeId as NodeId,
     clusterId: c.clusterId,
     secret: c.secret,

@@ -56,6 +56,8 @@ export interface NodeStatus {
   /** This node, or a peer whose Raft link is connected. */
   readonly up: boolean;
   readonly self: boolean;
+  /** Its state in system.cluster_nodes (joining, learner, voter, leaving); null before the list is seeded. */
+  readonly state: string | null;
 }
 
 /** One group as this node sees it. */
@@ -481,7 +483,7 @@ function clusterStatusOf(
       mode: 'standalone',
       cluster_id: null,
       node_id: 1,
-      nodes: [{ node_id: 1, api_url: apiUrl, rpc_addr: null, up: true, self: true }],
+      nodes: [{ node_id: 1, api_url: apiUrl, rpc_addr: null, up: true, self: true, state: 'voter' }],
       groups: allGroups(machines.sharding).map((g) => {
         const applied = machines.of(g).appliedIndex();
         return {
@@ -501,17 +503,28 @@ function clusterStatusOf(
     });
   }
   const c = config.cluster;
+  const up = (id: number): boolean => id === c.nodeId || manager.transport.peerConnected(id as NodeId);
   return () => {
-    const nodes = c.members.map((m) => {
-      const self = m.nodeId === c.nodeId;
-      return {
-        node_id: m.nodeId,
-        api_url: m.apiUrl,
-        rpc_addr: formatHostPort(m.rpcAddr),
-        up: self || manager.transport.peerConnected(m.nodeId as NodeId),
-        self,
-      };
-    });
+    // The replicated member list once seeded (it has the nodes that joined); the static list before.
+    const listed = machines.system.clusterNodes().filter((n) => n.state !== 'removed');
+    const nodes: NodeStatus[] =
+      listed.length > 0
+        ? listed.map((n) => ({
+            node_id: n.nodeId,
+            api_url: n.apiAddr,
+            rpc_addr: n.rpcAddr,
+            up: up(n.nodeId),
+            self: n.nodeId === c.nodeId,
+            state: n.state,
+          }))
+        : c.members.map((m) => ({
+            node_id: m.nodeId,
+            api_url: m.apiUrl,
+            rpc_addr: formatHostPort(m.rpcAddr),
+            up: up(m.nodeId),
+            self: m.nodeId === c.nodeId,
+            state: null,
+          }));
     const status = manager.status();
     return {
       mode: 'cluster',

@@ -108,6 +108,15 @@ test('membership: the seeded list, a refused join, a join that persists its id a
     assert.deepEqual(rows[3]?.slice(0, 2), [4, 'joining']);
     assert.equal(rows[3]?.[3], nodes.url(4));
     assert.match(nodes.stderrOf(4), /"event":"node.joined"/);
+    // The cluster status shows the replicated list, the joining node included.
+    const status = await request(n1, '/v1/api/cluster/status', { auth: root });
+    const listed = (status.body['nodes'] as { node_id: number; state: string }[]).map((n) => [n.node_id, n.state]);
+    assert.deepEqual(listed, [
+      [1, 'voter'],
+      [2, 'voter'],
+      [3, 'voter'],
+      [4, 'joining'],
+    ]);
     // The members' transports follow the list: each adds node 4 as a peer once it has applied the row.
     for (const id of [1, 2, 3]) {
       await eventually(SETTLE_MS, `node ${id} adds peer 4`, () =>

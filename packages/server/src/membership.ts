@@ -18,8 +18,8 @@ import type { RaftManager } from '@kalam/multiraft';
 
 import { formatHostPort, parseHostPort } from './config.js';
 import type { ClusterNodeConfig } from './config.js';
-import { Reconciler } from './reconciler.js';
-import type { MembershipDriver } from './reconciler.js';
+import { MembershipError, Reconciler, checkRemoval, inConf } from './reconciler.js';
+import type { ConfState, MembershipDriver } from './reconciler.js';
 import type { NodeLog } from './runtime.js';
 
 type NodeId = Parameters<RaftManager['transport']['removePeer']>[0];
@@ -56,10 +56,7 @@ export class MembershipService {
             promoteLagEntriesMax: m.promoteLagEntriesMax,
             learnersCatchingUpPerNodeMax: m.snapshotSendsPerNodeMax,
             nodes: () => opts.machines.system.clusterNodes(),
-            setState: async (nodeId, from, to) => {
-              const r = await opts.executor.executeSystem({ type: 'SetClusterNodeState', nodeId, from, to });
-              if (r.type === 'Error') throw new Error(`SetClusterNodeState ${nodeId} ${from}→${to}: ${r.message}`);
-            },
+            setState: (nodeId, from, to) => this.setState(nodeId, from, to),
             log: opts.log,
           });
   }
@@ -82,6 +79,67 @@ export class MembershipService {
     this.stop();
     this.opts.log('error', 'node.removed', { nodeId: this.opts.manager.nodeId, why });
     this.opts.onRemoved(why);
+  }
+
+  /**
+   * An operator's removal of `ids` (POST /v1/api/cluster/nodes/remove): checked against the member list and every
+   * group's configuration (checkRemoval: NODE_NOT_FOUND, NODE_ALREADY_LEAVING, TOO_MANY_AT_ONCE, QUORUM_AT_RISK),
+   * then marked leaving; a node that is in no group's configuration (a join not yet taken up) is marked removed at
+   * once — the reconciler's own rule, with nothing left for it to do. Any node may take the request: the state
+   * changes are compare-and-set entries of meta:system.
+   */
+  async requestRemoval(ids: readonly number[]): Promise<{ node_id: number; state: string }[]> {
+    await this.opts.executor.readBarrier(MetaSystem);
+    const nodes = this.opts.machines.system.clusterNodes();
+    const confs = this.opts.manager.groupIds().map((g) => this.confOf(g));
+    const self = this.opts.manager.nodeId;
+    const isLive = (n: number): boolean => n === self || this.opts.manager.transport.peerConnected(n as NodeId);
+    const picked = checkRemoval(ids, nodes, confs, isLive);
+    for (const n of picked) {
+      if (this.opts.driver === undefined && confs.some((c) => inConf(c, n.nodeId))) {
+        throw new MembershipError(
+          'CONF_CHANGES_UNAVAILABLE',
+          `node ${n.nodeId} is in the groups' configurations, and this node's Raft core cannot change them`,
+          { node: n.nodeId },
+        );
+      }
+    }
+    const out: { node_id: number; state: string }[] = [];
+    for (const n of picked) {
+      await this.setState(n.nodeId, n.state, 'leaving');
+      let state = 'leaving';
+      if (!confs.some((c) => inConf(c, n.nodeId))) {
+        await this.setState(n.nodeId, 'leaving', 'removed');
+        state = 'removed';
+      }
+      this.opts.log('info', 'membership.removal', { node: n.nodeId, state });
+      out.push({ node_id: n.nodeId, state });
+    }
+    return out;
+  }
+
+  /**
+   * A group's configuration: the driver's when wired in; otherwise the static members, which are every group's
+   * voters for a Raft core without conf changes.
+   */
+  private confOf(groupId: number): ConfState {
+    if (this.opts.driver !== undefined) return this.opts.driver.confState(groupId);
+    const voters = this.opts.manager.members().map((m) => m.nodeId as number);
+    return { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+  }
+
+  private async setState(
+    nodeId: number,
+    from: ClusterNodeRecord['state'],
+    to: ClusterNodeRecord['state'],
+  ): Promise<void> {
+    const r = await this.opts.executor.executeSystem({ type: 'SetClusterNodeState', nodeId, from, to });
+    if (r.type === 'Error') {
+      throw new MembershipError('NODE_ALREADY_LEAVING', `node ${nodeId}: ${r.message}`, {
+        node: nodeId,
+        refusal: r.code,
+      });
+    }
   }
 
   private tick(): void {

@@ -188,7 +188,8 @@ function isLearner(conf: ConfState, node: number): boolean {
   return conf.learners.includes(node) && !conf.voters.includes(node);
 }
 
-function inConf(conf: ConfState, node: number): boolean {
+/** Whether `node` is in the configuration at all: a voter (incoming or outgoing) or a learner (now or next). */
+export function inConf(conf: ConfState, node: number): boolean {
   return (
     conf.voters.includes(node) ||
     conf.votersOutgoing.includes(node) ||
@@ -208,7 +209,9 @@ export type MembershipErrorCode =
   /** The removal takes a quorum of some group's voters at once (two of three): remove them one at a time. */
   | 'TOO_MANY_AT_ONCE'
   /** Some group would be left without a quorum of live voters. */
-  | 'QUORUM_AT_RISK';
+  | 'QUORUM_AT_RISK'
+  /** The node is in some group's configuration, and this node's Raft core cannot change configurations. */
+  | 'CONF_CHANGES_UNAVAILABLE';
 
 export class MembershipError extends Error {
   override readonly name = 'MembershipError';

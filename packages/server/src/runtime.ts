@@ -173,6 +173,11 @@ export interface RunningNode {
    * peer refused its handshake as removed); never on a standalone node. serve.ts stops the node then.
    */
   readonly removed: Promise<string>;
+  /**
+   * An operator's removal of nodes (POST /v1/api/cluster/nodes/remove; membership.ts requestRemoval); undefined on a
+   * standalone node.
+   */
+  readonly removeNodes: ((ids: readonly number[]) => Promise<{ node_id: number; state: string }[]>) | undefined;
   clusterStatus(): ClusterStatus;
   /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
   readiness(): Readiness;
@@ -312,6 +317,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
         log,
       ),
       removed,
+      removeNodes: members === undefined ? undefined : (ids) => members.requestRemoval(ids),
       clusterStatus: view,
       readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {

@@ -3,7 +3,10 @@
 // a join request without the cluster secret is refused (401 JOIN_REFUSED, bad_hmac) and a node started with the
 // wrong secret exits with that reason and leaves no row; a node started with `cluster.join` and an empty data_dir
 // gets the next id from meta:system, writes it to node.json and shows as `joining`; restarted, it keeps its id
-// without joining again; restarted with the name of another cluster, it refuses to start. What needs the Raft
+// without joining again; restarted with the name of another cluster, it refuses to start. A removal is refused
+// for an unknown node, two of three at once, and (with this Raft core) a node in the groups' configurations;
+// removing the joined node — in no group yet — marks it removed, and it logs node.removed and stops, at once and
+// again when restarted (the members refuse its handshake as removed_node). What needs the Raft
 // core's conf changes (m9-core) — the joined node becoming a learner and a voter — is not exercised here.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { test } from 'node:test';
 import { createJoinRequest } from '@kalam/multiraft';
 
 import { basic, eventually, request, rowsOf, sql } from './support/net.js';
+import type { JsonReply } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
 const root = basic('root', ROOT_PASSWORD);
@@ -24,7 +28,7 @@ async function members(url: string): Promise<unknown[][]> {
   );
 }
 
-test('membership: the seeded list, a refused join, a join that persists its id across restarts', async (t) => {
+test('membership: the seeded list, a refused join, a join that persists its id, a removal that stops the node', async (t) => {
   const nodes = await KalamNodes.start({ members: 3 });
   t.after(() => nodes.close());
   const [n1, n2] = [nodes.url(1), nodes.url(2)];
@@ -143,5 +147,38 @@ test('membership: the seeded list, a refused join, a join that persists its id a
       assert.match(err.message, /belongs to cluster/);
       return true;
     });
+  });
+
+  await t.test('a removal is checked; a node removed learns it, logs node.removed and stops', async () => {
+    await nodes.startNode(4);
+    const remove = (ids: number[]): Promise<JsonReply> =>
+      request(n1, '/v1/api/cluster/nodes/remove', { auth: root, body: { node_ids: ids } });
+    const code = (r: JsonReply): string => (r.body['error'] as { code: string }).code;
+    let r = await remove([9]);
+    assert.deepEqual([r.status, code(r)], [404, 'NODE_NOT_FOUND']);
+    r = await remove([2, 3]);
+    assert.deepEqual([r.status, code(r)], [409, 'TOO_MANY_AT_ONCE']);
+    // Node 1 is a voter of every group, and this Raft core cannot change configurations (m9-core can).
+    r = await remove([1]);
+    assert.deepEqual([r.status, code(r)], [503, 'CONF_CHANGES_UNAVAILABLE']);
+    // Node 4 is in no group yet: removing it cancels the join at once.
+    r = await remove([4]);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body['nodes'], [{ node_id: 4, state: 'removed' }]);
+    const exit = await nodes.exitOf(4, 20_000);
+    assert.ok(exit !== null, 'node 4 stopped by itself');
+    assert.equal(exit.code, 0);
+    assert.match(exit.stderr, /"event":"node.removed"/);
+    assert.deepEqual((await members(n1))[3]?.slice(0, 2), [4, 'removed']);
+    r = await remove([4]);
+    assert.deepEqual([r.status, code(r)], [409, 'NODE_ALREADY_LEAVING']);
+
+    // Restarted, it is refused by the members' handshakes (removed_node) and stops again.
+    const stderr = await nodes.startNode(4).then(
+      async () => (await nodes.exitOf(4, 20_000))?.stderr ?? 'still running',
+      (err: Error) => err.message,
+    );
+    assert.match(stderr, /"event":"node.removed"/);
+    assert.match(stderr, /refused this node's handshake/);
   });
 });

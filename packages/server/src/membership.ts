@@ -38,6 +38,12 @@ export interface MembershipOptions {
   readonly onRemoved: (why: string) => void;
 }
 
+/** The static members, which are every group's voters for a Raft core without configuration changes. */
+export function staticConf(manager: RaftManager): ConfState {
+  const voters = manager.members().map((m) => m.nodeId as number);
+  return { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+}
+
 export class MembershipService {
   private timer: NodeJS.Timeout | undefined;
   /** One leader task (seed or reconcile step) at a time: a slow proposal must not pile up behind the timer. */
@@ -118,14 +124,9 @@ export class MembershipService {
     return out;
   }
 
-  /**
-   * A group's configuration: the driver's when wired in; otherwise the static members, which are every group's
-   * voters for a Raft core without conf changes.
-   */
-  private confOf(groupId: number): ConfState {
-    if (this.opts.driver !== undefined) return this.opts.driver.confState(groupId);
-    const voters = this.opts.manager.members().map((m) => m.nodeId as number);
-    return { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+  /** A group's configuration: the driver's when wired in; otherwise staticConf. */
+  confOf(groupId: number): ConfState {
+    return this.opts.driver?.confState(groupId) ?? staticConf(this.opts.manager);
   }
 
   private async setState(

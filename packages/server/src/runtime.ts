@@ -34,7 +34,7 @@ import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
 import { checkStaticIdentity, joinedConfig, readIdentity, refuseOtherCluster, writeIdentity } from './identity.js';
 import { JoinDesk, joinCluster } from './join.js';
-import { MembershipService } from './membership.js';
+import { MembershipService, staticConf } from './membership.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -71,6 +71,9 @@ export interface GroupStatus {
   readonly applied_index: number;
   readonly last_index: number;
   readonly snapshot_index: number;
+  /** The group's voters and learners as this node has applied its configuration (node ids, ascending). */
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
 }
 
 /**
@@ -246,7 +249,10 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
       executor = new StandaloneExecutor(machines);
     }
     const nodeId = executor.nodeId();
-    const view = clusterStatusOf(config, machines, manager);
+    const view = clusterStatusOf(config, machines, manager, (g) => {
+      const conf = membership?.confOf(g) ?? (manager === undefined ? undefined : staticConf(manager));
+      return { voters: [...(conf?.voters ?? [])].sort((a, b) => a - b), learners: [...(conf?.learners ?? [])] };
+    });
     const ctx = new AppContext(executor, machines);
     const engine = new SqlEngine({
       executor: ctx.executor(),
@@ -482,6 +488,7 @@ function clusterStatusOf(
   config: NodeConfig,
   machines: StateMachines,
   manager: RaftManager | undefined,
+  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
 ): () => ClusterStatus {
   if (config.mode === 'standalone' || manager === undefined) {
     const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
@@ -502,6 +509,8 @@ function clusterStatusOf(
           applied_index: applied,
           last_index: applied,
           snapshot_index: 0,
+          voters: [1],
+          learners: [],
         };
       }),
       driver: null,
@@ -537,15 +546,19 @@ function clusterStatusOf(
       cluster_id: c.clusterId,
       node_id: c.nodeId,
       nodes,
-      groups: groupStatuses(status),
+      groups: groupStatuses(status, confOf),
       driver: driverStatus(manager),
       leader_balance: leaderBalanceStatus(config, manager, status, nodes.filter((n) => n.up).length),
     };
   };
 }
 
-function groupStatuses(status: readonly GroupStatusReport[]): GroupStatus[] {
+function groupStatuses(
+  status: readonly GroupStatusReport[],
+  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
+): GroupStatus[] {
   return status.map((s) => ({
+    ...confOf(s.groupId),
     group_id: s.groupId,
     name: s.name,
     role: String(s.role),
@@ -645,6 +658,8 @@ function toClusterView(status: ClusterStatus): ClusterView {
       term: g.term,
       commitIndex: g.commit_index,
       appliedIndex: g.applied_index,
+      voters: g.voters,
+      learners: g.learners,
     })),
   };
 }

@@ -54,6 +54,13 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
     // The same list on every node (it is replicated state), and only for dba and system.
     assert.deepEqual(await members(n1), rows);
     assert.equal((await sql(n1, root, 'SELECT COUNT(*) FROM system.cluster_nodes WHERE is_self')).status, 200);
+    // Every group's configuration: the three voters, no learners.
+    const groups = rowsOf(await sql(n1, root, 'SELECT group_name, voters, learners FROM system.cluster_groups'));
+    assert.equal(groups.length, 36);
+    for (const g of groups) assert.deepEqual([g[1], g[2]], ['[1,2,3]', '[]'], String(g[0]));
+    const status = await request(n1, '/v1/api/cluster/status', { auth: root });
+    const first = (status.body['groups'] as { voters: number[]; learners: number[] }[])[0];
+    assert.deepEqual([first?.voters, first?.learners], [[1, 2, 3], []]);
   });
 
   await t.test('a join request without the cluster secret is refused before anything is proposed', async () => {

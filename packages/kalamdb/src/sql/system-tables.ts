@@ -172,7 +172,7 @@ const SYSTEM_TABLES = {
   },
   cluster_groups: {
     columns: cols(
-      'group_name, node_id BIGINT, role, leader_id BIGINT, term BIGINT, commit_index BIGINT, applied_index BIGINT',
+      'group_name, node_id BIGINT, role, leader_id BIGINT, term BIGINT, commit_index BIGINT, applied_index BIGINT, voters JSON, learners JSON',
     ),
     minRole: 'dba',
     load: (ctx) => {
@@ -186,6 +186,8 @@ const SYSTEM_TABLES = {
           term: g.term,
           commit_index: g.commitIndex,
           applied_index: g.appliedIndex,
+          voters: g.voters === undefined ? null : JSON.stringify(g.voters),
+          learners: g.learners === undefined ? null : JSON.stringify(g.learners),
         })),
       );
     },

@@ -26,6 +26,8 @@ import type { NodeLog } from './runtime.js';
 
 export const JOIN_PATH = '/v1/api/cluster/join';
 
+const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]']);
+
 /** The member's answer. */
 export interface JoinAnswer {
   readonly cluster_id: string;
@@ -140,6 +142,19 @@ export async function joinCluster(config: ClusterNodeConfig, log: NodeLog): Prom
       'STARTUP_FAILED',
       `cluster.join needs an empty data_dir, and ${config.server.dataDir} holds a node's state without node.json`,
     );
+  }
+  // The addresses are announced as configured: the members dial them, so a wildcard or a port 0 cannot be one.
+  for (const [key, addr] of [
+    ['cluster.raft.rpc_addr', c.raft.rpcAddr],
+    ['server.api_addr', config.server.apiAddr],
+  ] as const) {
+    if (WILDCARD_HOSTS.has(addr.host) || addr.port === 0) {
+      throw new ServerError(
+        'STARTUP_FAILED',
+        `cluster.join announces ${key} to the cluster, so it must be an address the members can reach, ` +
+          `not ${formatHostPort(addr)}`,
+      );
+    }
   }
   const addrs = { rpcAddr: formatHostPort(c.raft.rpcAddr), apiAddr: `http://${formatHostPort(config.server.apiAddr)}` };
   const deadline = Date.now() + SERVER_LIMITS.joinTimeoutMs;

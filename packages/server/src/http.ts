@@ -352,6 +352,7 @@ const MEMBERSHIP_STATUS: Readonly<Record<MembershipErrorCode, number>> = {
   TOO_MANY_AT_ONCE: 409,
   QUORUM_AT_RISK: 409,
   CONF_CHANGES_UNAVAILABLE: 503,
+  STATE_CHANGED: 409,
 };
 
 /** `{node_ids: [n, …]}` → `{nodes: [{node_id, state}]}`: dba and system only. */

@@ -136,7 +136,7 @@ export class MembershipService {
   ): Promise<void> {
     const r = await this.opts.executor.executeSystem({ type: 'SetClusterNodeState', nodeId, from, to });
     if (r.type === 'Error') {
-      throw new MembershipError('NODE_ALREADY_LEAVING', `node ${nodeId}: ${r.message}`, {
+      throw new MembershipError('STATE_CHANGED', `node ${nodeId}: ${r.message}`, {
         node: nodeId,
         refusal: r.code,
       });

@@ -211,7 +211,9 @@ export type MembershipErrorCode =
   /** Some group would be left without a quorum of live voters. */
   | 'QUORUM_AT_RISK'
   /** The node is in some group's configuration, and this node's Raft core cannot change configurations. */
-  | 'CONF_CHANGES_UNAVAILABLE';
+  | 'CONF_CHANGES_UNAVAILABLE'
+  /** meta:system refused the state change: the list changed since it was read (compare-and-set); read it again. */
+  | 'STATE_CHANGED';
 
 export class MembershipError extends Error {
   override readonly name = 'MembershipError';

@@ -219,6 +219,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     throw startupError(`cannot open ${join(dataDir, 'data.db')}`, cause);
   }
   let manager: RaftManager | undefined;
+  let membership: MembershipService | undefined;
   try {
     const switches = opts.testSwitches ?? NO_TEST_SWITCHES;
     const uncheckedCommands = switches.uncheckedCommands;
@@ -236,7 +237,6 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     const removed = new Promise<string>((resolve) => {
       removedBy = resolve;
     });
-    let membership: MembershipService | undefined;
     if (config.mode === 'cluster') {
       manager = await startRaft(config, machines, log, (by) =>
         membership?.markRemoved(`node ${by} refused this node's handshake: it was removed from the cluster`),
@@ -335,6 +335,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     log('info', 'node.started', { mode: config.mode, nodeId, dataDir });
     return node;
   } catch (err) {
+    membership?.stop();
     await manager?.stop().catch(() => undefined);
     store.close();
     throw err instanceof ServerError ? err : startupError('the node could not start', err);

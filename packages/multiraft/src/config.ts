@@ -82,6 +82,8 @@ export interface RaftManagerOptions {
    * it: serve.ts's node.fatal). Tests pass their own.
    */
   readonly onStorageFatal?: (err: Error) => void;
+  /** A peer refused this node's handshake because it was removed from the cluster (transport `onRemoved`). */
+  readonly onRemoved?: (by: NodeId) => void;
 }
 
 export interface ResolvedTicks {

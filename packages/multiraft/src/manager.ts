@@ -142,6 +142,7 @@ export class RaftManager {
         return driver.handleRequest(from, method, body);
       },
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
+      ...(opts.onRemoved !== undefined ? { onRemoved: opts.onRemoved } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
     try {

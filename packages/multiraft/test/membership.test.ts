@@ -32,6 +32,17 @@ async function until(what: string, done: () => boolean, timeoutMs = 10_000): Pro
   }
 }
 
+/**
+ * Until every member has the leader's whole log: the core refuses a change whose new voters are not caught up
+ * (no change without a caught-up quorum), and on a loaded machine a follower may be an entry behind.
+ */
+async function allCaughtUp(leader: RaftManager): Promise<void> {
+  await until('every member caught up', () => {
+    const progress = [...leader.progress(GROUP).values()];
+    return progress.length > 0 && progress.every((p) => p.match === p.lastIndex);
+  });
+}
+
 test('a voter is removed, re-added as a learner that catches up, and promoted back, through RaftManager', async (t) => {
   const { machines, managers, start } = await oneGroupCluster(t, 'membership');
   for (let i = 0; i < 3; i++) await start(i);
@@ -41,9 +52,22 @@ test('a voter is removed, re-added as a learner that catches up, and promoted ba
   const f = follower.nodeId;
   const ids = managers.map((m) => m.nodeId).sort((a, b) => a - b);
 
-  await assert.rejects(follower.proposeConfChange(GROUP, single('remove', f), DEADLINE_MS), refused('NOT_LEADER'));
+  // The forwarding RPC's confChange is answered by the leader only, refused before anything is appended.
+  await assert.rejects(
+    follower.driver.handleRequest(other.nodeId, 'confChange', {
+      groupId: GROUP,
+      cc: single('remove', f),
+      deadlineMs: DEADLINE_MS,
+    }),
+    (err) => refused('NOT_LEADER')(err) && (err as MultiRaftError).leaderHint === leader.nodeId,
+  );
+  await assert.rejects(
+    follower.driver.handleRequest(other.nodeId, 'progress', { groupId: GROUP }),
+    refused('NOT_LEADER'),
+  );
   await assert.rejects(leader.proposeConfChange(GROUP, LEAVE_JOINT, DEADLINE_MS), refused('CONF_CHANGE_INVALID'));
 
+  await allCaughtUp(leader);
   const appliedBefore = machines[ids.indexOf(leader.nodeId)]!.appliedIndex();
   const removed = await leader.proposeConfChange(GROUP, single('remove', f), DEADLINE_MS);
   assert.deepEqual(
@@ -79,4 +103,58 @@ test('a voter is removed, re-added as a learner that catches up, and promoted ba
   managers.splice(i, 1);
   const restarted = await start(ids.indexOf(other.nodeId));
   assert.deepEqual(restarted.confState(GROUP).voters, shrunk.voters, 'the stored configuration, not the founders');
+});
+
+// What this proves (issue [M9] step 1, forwarding): a membership change proposed on a follower goes to the leader
+// (the forwarding RPC's confChange), applies, and resolves once the follower has applied it too; the leader's
+// progress is read from a follower (the progress request); a malformed change is refused as BAD_REQUEST, an invalid one as CONF_CHANGE_INVALID.
+test('a membership change proposed on a follower is forwarded to the leader and applies', async (t) => {
+  const { machines, managers, start } = await oneGroupCluster(t, 'membership-fwd');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  const [follower, other] = managers.filter((m) => m !== leader) as [RaftManager, RaftManager];
+  const ids = managers.map((m) => m.nodeId).sort((a, b) => a - b);
+  const o = other.nodeId;
+
+  await allCaughtUp(leader);
+  const removed = await follower.proposeConfChange(GROUP, single('remove', o), DEADLINE_MS);
+  assert.deepEqual(
+    removed.voters,
+    ids.filter((id) => id !== o),
+  );
+  assert.deepEqual(follower.confState(GROUP).voters, removed.voters, 'applied on the follower when it resolves');
+  assert.deepEqual(leader.confState(GROUP).voters, removed.voters);
+
+  await allCaughtUp(leader);
+  const asLearner = await follower.proposeConfChange(GROUP, single('addLearner', o), DEADLINE_MS);
+  assert.deepEqual(asLearner.learners, [o]);
+  await leader.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+  await until('the learner applies v1', () => machines[ids.indexOf(o)]!.get('k') === 'v1');
+  await until('the leader sees the learner caught up', () => {
+    const p = leader.progress(GROUP).get(o);
+    return p !== undefined && p.match === p.lastIndex;
+  });
+  const seen = await follower.leaderProgress(GROUP, DEADLINE_MS);
+  const p = seen.get(o);
+  assert.ok(p !== undefined && p.match > 0 && p.match <= p.lastIndex, "the leader's progress, read from a follower");
+  assert.equal(follower.progress(GROUP).size, 0, 'a follower has no progress of its own');
+
+  await allCaughtUp(leader);
+  const promoted = await follower.proposeConfChange(GROUP, single('addVoter', o), DEADLINE_MS);
+  assert.deepEqual([promoted.voters, promoted.learners], [ids, []]);
+
+  await assert.rejects(
+    leader.driver.handleRequest(follower.nodeId, 'confChange', {
+      groupId: GROUP,
+      cc: { transition: 'auto', changes: [{ type: 'promote', node: o }] },
+      deadlineMs: DEADLINE_MS,
+    }),
+    refused('BAD_REQUEST'),
+  );
+  await assert.rejects(
+    follower.proposeConfChange(GROUP, LEAVE_JOINT, DEADLINE_MS),
+    refused('CONF_CHANGE_INVALID'),
+    "the leader's refusal comes back through the forwarding RPC with its code",
+  );
 });

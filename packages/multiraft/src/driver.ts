@@ -38,7 +38,7 @@ import type {
   SnapshotData,
   StateRole,
 } from '@kalam/raft';
-import { NONE, NotLeaderError, Prng, RaftError, RawNode, isJoint, isVoter } from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, allMembers, allVoters, isJoint, isVoter } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
 import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
@@ -286,6 +286,8 @@ export class RaftDriver {
   private readonly balanceCooldownUntil = new Map<number, number>();
   private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
+  /** Which voter a node outside a group's configuration asks next for its leader (leaderToAsk). */
+  private askRotation = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
   private readonly network: DriverNetwork;
@@ -960,6 +962,7 @@ export class RaftDriver {
     this.checkOpen();
     const g = this.group(groupId);
     const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
     for (;;) {
       if (g.isLeader()) {
         try {
@@ -970,7 +973,8 @@ export class RaftDriver {
           continue;
         }
       }
-      const leader = await this.leaderToAsk(g, deadline);
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
       if (leader === this.nodeId) continue; // elected meanwhile: proposed locally
       let reply: { index: number; conf: ConfState };
       try {
@@ -983,7 +987,11 @@ export class RaftDriver {
       } catch (err) {
         const e = fromRemote(err, g.id);
         if (e.code !== 'NOT_LEADER') throw e;
-        if (g.raw.leader() === leader) await this.waitTransfer(g, deadline);
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
         continue;
       }
       // Applied on the leader: wait for it here too, but a node the change removed (or one cut off) may never
@@ -1033,6 +1041,13 @@ export class RaftDriver {
   private async leaderToAsk(g: GroupRuntime, deadline: number): Promise<NodeId> {
     const leader = g.raw.leader();
     if (leader !== NONE) return leader;
+    // A node outside the group's configuration (one that joined, not added to this group yet) hears from no
+    // leader: it asks a voter of the configuration it holds, whose NOT_LEADER names the leader (nextHint).
+    const conf = g.raw.confState();
+    if (!allMembers(conf).includes(this.nodeId)) {
+      const voters = allVoters(conf).filter((id) => id !== this.nodeId);
+      if (voters.length > 0) return voters[this.askRotation++ % voters.length]!;
+    }
     if (await this.awaitLeader(g, deadline)) {
       const now = g.raw.leader();
       if (now !== NONE) return now;
@@ -1041,6 +1056,12 @@ export class RaftDriver {
       groupId: g.id,
       leaderHint: null,
     });
+  }
+
+  /** The leader a NOT_LEADER refusal names, when it is another node than the one that refused. */
+  private nextHint(err: MultiRaftError, asked: NodeId): NodeId | undefined {
+    const hint = err.leaderHint;
+    return hint !== null && hint !== asked && hint !== this.nodeId ? hint : undefined;
   }
 
   /** The configuration in force for the group on this node. */
@@ -1070,9 +1091,11 @@ export class RaftDriver {
     this.checkOpen();
     const g = this.group(groupId);
     const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
     for (;;) {
       if (g.isLeader()) return this.progress(groupId);
-      const leader = await this.leaderToAsk(g, deadline);
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
       if (leader === this.nodeId) continue;
       let reply: ProgressReply;
       try {
@@ -1085,7 +1108,11 @@ export class RaftDriver {
       } catch (err) {
         const e = fromRemote(err, g.id);
         if (e.code !== 'NOT_LEADER') throw e;
-        if (g.raw.leader() === leader) await this.waitTransfer(g, deadline);
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
         continue;
       }
       const out = new Map<NodeId, { match: number; lastIndex: number }>();
@@ -1444,7 +1471,9 @@ export class RaftDriver {
       return;
     }
     const now = this.clock.now();
-    const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
+    // The voters of the configurations in force, not the founding ones: members come and go.
+    const voters = new Set(this.groupList.flatMap((g) => allVoters(g.raw.confState())));
+    const live = [...voters].filter((id) => id === this.nodeId || this.network.peerConnected(id));
     const leaderCounts = new Map<NodeId, number>();
     const movable: MovableGroup[] = [];
     for (const g of this.groupList) {

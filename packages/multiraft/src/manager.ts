@@ -148,7 +148,7 @@ export class RaftManager {
     try {
       driver = new RaftDriver({
         nodeId: opts.nodeId,
-        voters: opts.members.map((m) => m.nodeId),
+        voters: opts.voters ?? opts.members.map((m) => m.nodeId),
         groups: opts.groups,
         ticks,
         storage: {

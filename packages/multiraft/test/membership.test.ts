@@ -5,12 +5,15 @@
 // typed refusals (NOT_LEADER on a follower, CONF_CHANGE_INVALID); and a restarted node boots with the configuration
 // raft.db kept. How: three RaftManagers in this process on loopback ports chosen at run time, one key-value group.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ConfChangeV2, NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, NodeId } from '@kalam/raft';
 import { LEAVE_JOINT } from '@kalam/raft';
-import { MultiRaftError } from '../src/index.js';
-import type { RaftManager } from '../src/index.js';
-import { kvCommand } from './support/kv-state-machine.js';
+import { MultiRaftError, RaftManager } from '../src/index.js';
+import { freePort } from './support/cluster.js';
+import { KvStateMachine, kvCommand } from './support/kv-state-machine.js';
 import { GROUP, leaderOf, oneGroupCluster } from './support/managers.js';
 
 const DEADLINE_MS = 5_000;
@@ -158,3 +161,76 @@ test('a membership change proposed on a follower is forwarded to the leader and 
     "the leader's refusal comes back through the forwarding RPC with its code",
   );
 });
+
+// What this proves (issue [M9] step 2, founding voters): a node that joins later is built on the groups' founding
+// configuration (RaftManagerOptions.voters), not on a member list that includes itself — so it starts in none of
+// them: it does not campaign or disturb the leader's term, and it is not listed as a voter; added as a learner it
+// replays the log from index 1 (conf entries included) and ends with the configuration the leader has. How: three
+// founders and a fourth RaftManager in this process, loopback ports chosen at run time.
+test("a node that joins later starts outside the founding configuration and ends with the leader's", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-membership-join-'));
+  const members = await Promise.all(
+    [1, 2, 3, 4].map(async (id) => ({ nodeId: id as NodeId, host: '127.0.0.1', port: await freePort() })),
+  );
+  const founders = members.slice(0, 3).map((m) => m.nodeId);
+  const machines = members.map(() => new KvStateMachine());
+  const managers: RaftManager[] = [];
+  t.after(async () => {
+    await Promise.all(managers.map((m) => m.stop().catch(() => undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const start = async (i: number, known: typeof members): Promise<RaftManager> => {
+    const m = await RaftManager.start({
+      nodeId: members[i]!.nodeId,
+      clusterId: 'membership-join-test',
+      secret: 'membership-join-test-secret',
+      members: known,
+      voters: founders,
+      groups: [{ id: GROUP, name: 'g1', stateMachine: machines[i]! }],
+      dataDir: join(dir, `node${i + 1}`),
+    });
+    managers.push(m);
+    return m;
+  };
+  for (let i = 0; i < 3; i++) await start(i, members.slice(0, 3));
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  await allCaughtUp(leader);
+  // A conf change before the node joins: its replay must start from the founders to end where the leader is.
+  const shrunk = await leader.proposeConfChange(
+    GROUP,
+    single(
+      'remove',
+      founders.find((id) => id !== leader.nodeId)!,
+    ),
+    DEADLINE_MS,
+  );
+  assert.equal(shrunk.voters.length, 2);
+  await leader.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+  const termBefore = leader.status()[0]!.term;
+
+  for (const m of managers) m.transport.addPeer(members[3]!);
+  const joiner = await start(3, members);
+  assert.deepEqual(joiner.confState(GROUP).voters, founders, 'built on the founders');
+  assert.deepEqual(joiner.confState(GROUP).learners, []);
+  // Two election-timeout ranges (defaults: at most 1 s each) outside every configuration: no campaign.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.notEqual(joiner.status()[0]!.role, 'leader');
+  assert.equal(joiner.stats.leaderChanges, 0);
+  assert.equal(leader.status()[0]!.term, termBefore, 'the leader kept its term: the new node did not disturb it');
+  assert.ok(leader.isLeader(GROUP));
+
+  await leader.proposeConfChange(GROUP, single('addLearner', joiner.nodeId), DEADLINE_MS);
+  await until('the learner applies v1', () => machines[3]!.get('k') === 'v1');
+  await allCaughtUp(leader);
+  const grown = await leader.proposeConfChange(GROUP, single('addVoter', joiner.nodeId), DEADLINE_MS);
+  assert.ok(grown.voters.includes(joiner.nodeId));
+  await until("the joiner holds the leader's configuration", () =>
+    sameConf(joiner.confState(GROUP), leader.confState(GROUP)),
+  );
+  assert.deepEqual(joiner.confState(GROUP).voters, grown.voters);
+});
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -24,6 +24,12 @@ export interface NodeIdentity {
   readonly origin: 'config' | 'join';
   /** The members when this file was written, this node included: where a joined node dials at its next start. */
   readonly members: readonly { node_id: number; rpc_addr: string; api_addr: string }[];
+  /**
+   * The cluster's founding members (its static members): every group's configuration before any membership
+   * change, the base a log replayed from index 1 rebuilds the configuration in force from. A static member's are
+   * its config's members; a joined node's come with the join answer. Absent in files written before it existed.
+   */
+  readonly founders?: readonly number[];
 }
 
 /** Files a node that has served keeps in its data_dir: a join into such a folder is refused. */
@@ -59,6 +65,7 @@ function parseIdentity(text: string): NodeIdentity | undefined {
     Number.isSafeInteger(o['node_id']) &&
     (o['origin'] === 'config' || o['origin'] === 'join') &&
     Array.isArray(members) &&
+    (o['founders'] === undefined || isIdList(o['founders'])) &&
     members.every(
       (m: unknown) =>
         typeof m === 'object' &&
@@ -68,6 +75,27 @@ function parseIdentity(text: string): NodeIdentity | undefined {
         typeof (m as Record<string, unknown>)['api_addr'] === 'string',
     );
   return ok ? (o as unknown as NodeIdentity) : undefined;
+}
+
+/** A non-empty list of distinct node ids. */
+export function isIdList(v: unknown): v is number[] {
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((id) => Number.isSafeInteger(id) && (id as number) > 0) &&
+    new Set(v).size === v.length
+  );
+}
+
+/** The founding members of a node's cluster: node.json's, or — a static member — its config's members. */
+export function foundersOf(config: ClusterNodeConfig, identity: NodeIdentity | undefined): number[] {
+  if (identity?.founders !== undefined) return [...identity.founders];
+  if (identity === undefined || identity.origin === 'config') return config.cluster.members.map((m) => m.nodeId);
+  throw new ServerError(
+    'STARTUP_FAILED',
+    `${IDENTITY_FILE} of joined node ${identity.node_id} does not name the cluster's founding members; ` +
+      'wipe the data_dir and join again',
+  );
 }
 
 /** Writes node.json durably: a temporary file, fsynced, renamed over (a crash leaves the old file or the new one). */
@@ -114,6 +142,7 @@ export function checkStaticIdentity(config: ClusterNodeConfig): void {
       node_id: c.nodeId,
       origin: 'config',
       members: c.members.map((m) => ({ node_id: m.nodeId, rpc_addr: formatHostPort(m.rpcAddr), api_addr: m.apiUrl })),
+      founders: c.members.map((m) => m.nodeId),
     });
     return;
   }

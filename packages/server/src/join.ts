@@ -19,7 +19,7 @@ import type { JoinRequest } from '@kalam/multiraft';
 import { formatHostPort } from './config.js';
 import type { ClusterNodeConfig } from './config.js';
 import { ServerError } from './errors.js';
-import { IDENTITY_FORMAT, holdsState } from './identity.js';
+import { IDENTITY_FORMAT, holdsState, isIdList } from './identity.js';
 import type { NodeIdentity } from './identity.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog } from './runtime.js';
@@ -33,6 +33,8 @@ export interface JoinAnswer {
   readonly cluster_id: string;
   readonly node_id: number;
   readonly members: readonly { node_id: number; rpc_addr: string; api_addr: string; state: string }[];
+  /** The cluster's founding members: the joiner builds its groups on them (identity.ts NodeIdentity.founders). */
+  readonly founders: readonly number[];
   readonly hmac: string;
 }
 
@@ -61,6 +63,8 @@ export interface JoinHost {
     createdAt: number;
   }): Promise<SystemResponse>;
   clusterNodes(): ClusterNodeRecord[];
+  /** The cluster's founding members, as this node knows them (its static members, or its node.json's). */
+  readonly founders: readonly number[];
 }
 
 /** Admits joins on one member: one nonce cache for every request it checks. */
@@ -109,6 +113,7 @@ export class JoinDesk {
       cluster_id: cluster.clusterId,
       node_id: response.nodeId,
       members,
+      founders: [...this.host.founders],
       hmac: joinAnswerMac(cluster.secret, answer),
     };
   }
@@ -236,7 +241,8 @@ function checkAnswer(
     answer.node_id > 0 &&
     typeof answer.hmac === 'string' &&
     Array.isArray(answer.members) &&
-    (answer.members as unknown[]).every(member);
+    (answer.members as unknown[]).every(member) &&
+    isIdList(answer.founders);
   if (!shaped) throw new ServerError('STARTUP_FAILED', `${target} answered the join with something else`);
   const given: JoinAnswer['members'] = (body as JoinAnswer).members;
   const signed = { clusterId: answer.cluster_id, nodeId: answer.node_id, nonce: req.nonce, hmac: answer.hmac };
@@ -262,6 +268,7 @@ function checkAnswer(
     node_id: answer.node_id,
     origin: 'join',
     members: given.map((m) => ({ node_id: m.node_id, rpc_addr: m.rpc_addr, api_addr: m.api_addr })),
+    founders: [...(body as JoinAnswer).founders],
   };
 }
 

@@ -44,6 +44,33 @@ export function staticConf(manager: RaftManager): ConfState {
   return { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
 }
 
+/**
+ * The reconciler's view of the groups over this node's RaftManager: configurations as this node has applied them,
+ * changes and the leader's progress forwarded to each group's leader wherever it is (RaftManager.proposeConfChange
+ * and leaderProgress), liveness from the transport's links.
+ */
+export function raftMembershipDriver(manager: RaftManager): MembershipDriver {
+  return {
+    confState: (groupId) => manager.confState(groupId),
+    proposeConfChange: (groupId, cc, deadlineMs) =>
+      manager.proposeConfChange(
+        groupId,
+        { transition: cc.transition, changes: cc.changes.map((c) => ({ type: c.type, node: c.node as NodeId })) },
+        deadlineMs,
+      ),
+    learnerLag: async (groupId, node) => {
+      // Unknown (no leader now, the leader unreachable) is null: the learner is simply not promoted this step.
+      const progress = await manager.leaderProgress(groupId, LEARNER_LAG_TIMEOUT_MS).catch(() => undefined);
+      const p = progress?.get(node as NodeId);
+      return p === undefined ? null : Math.max(0, p.lastIndex - p.match);
+    },
+    isLive: (node) => node === manager.nodeId || manager.transport.peerConnected(node as NodeId),
+  };
+}
+
+/** How long one learner-lag question waits for the group's leader to answer. */
+const LEARNER_LAG_TIMEOUT_MS = 2_000;
+
 export class MembershipService {
   private timer: NodeJS.Timeout | undefined;
   /** One leader task (seed or reconcile step) at a time: a slow proposal must not pile up behind the timer. */

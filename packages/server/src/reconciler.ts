@@ -47,7 +47,10 @@ export interface ConfChangeV2 {
 /** What the reconciler needs of the groups (RaftManager, once m9-core is in). */
 export interface MembershipDriver {
   confState(groupId: number): ConfState;
-  /** Proposes `cc` to the group (forwarded to its leader); resolves with the configuration it applied. */
+  /**
+   * Proposes `cc` to the group (forwarded to its leader); resolves with the configuration it applied. `deadlineMs`:
+   * how long to wait, in ms from now.
+   */
   proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState>;
   /** How many entries `node` is behind the group's leader (its last index − the node's match), or null if unknown. */
   learnerLag(groupId: number, node: number): Promise<number | null>;
@@ -158,8 +161,12 @@ export class Reconciler {
   }
 
   private async change(groupId: number, cc: ConfChangeV2, report: Mutable<StepReport>): Promise<void> {
-    const deadline = Date.now() + (this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS);
-    await this.opts.driver.proposeConfChange(groupId, cc, deadline);
+    // The bound is a duration from now (the driver's deadlineMs), not a time of day.
+    await this.opts.driver.proposeConfChange(
+      groupId,
+      cc,
+      this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS,
+    );
     for (const change of cc.changes) {
       report.changes.push({ group: groupId, change });
       this.opts.log?.('info', 'membership.conf_change', { group: groupId, ...change });

@@ -32,9 +32,16 @@ import { PatientExecutor } from './executor.js';
 import { JobManager } from '@kalam/kalamdb';
 import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
-import { checkStaticIdentity, joinedConfig, readIdentity, refuseOtherCluster, writeIdentity } from './identity.js';
+import {
+  checkStaticIdentity,
+  foundersOf,
+  joinedConfig,
+  readIdentity,
+  refuseOtherCluster,
+  writeIdentity,
+} from './identity.js';
 import { JoinDesk, joinCluster } from './join.js';
-import { MembershipService, staticConf } from './membership.js';
+import { MembershipService, raftMembershipDriver, staticConf } from './membership.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -206,10 +213,12 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
   // Who this node is comes first: a joining node asks the cluster, and nothing is opened in a folder of another
   // cluster or another node (identity.ts).
   let joined = false;
+  let founders: readonly number[] = [];
   if (config.mode === 'cluster') {
     const resolved = await resolveIdentity(config, log);
     config = resolved.config;
     joined = resolved.joined;
+    founders = resolved.founders;
   }
   const jwtKey = jwtKeyOf(config);
   let store: DataStore;
@@ -238,7 +247,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
       removedBy = resolve;
     });
     if (config.mode === 'cluster') {
-      manager = await startRaft(config, machines, log, (by) =>
+      manager = await startRaft(config, founders, machines, log, (by) =>
         membership?.markRemoved(`node ${by} refused this node's handshake: it was removed from the cluster`),
       );
       executor = new PatientExecutor(new RaftExecutor(machines, manager, SERVER_LIMITS.executorTimeoutMs), {
@@ -270,6 +279,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
         executor: ctx.executor(),
         log,
         joined,
+        driver: raftMembershipDriver(manager),
         onRemoved: removedBy,
       });
       membership.start();
@@ -319,6 +329,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
           config: config.mode === 'cluster' ? config.cluster : undefined,
           executeSystem: (cmd) => ctx.executor().executeSystem(cmd),
           clusterNodes: () => machines.system.clusterNodes(),
+          founders,
         },
         log,
       ),
@@ -355,11 +366,11 @@ function startupError(what: string, cause: unknown): ServerError {
 async function resolveIdentity(
   config: ClusterNodeConfig,
   log: NodeLog,
-): Promise<{ config: ClusterNodeConfig; joined: boolean }> {
+): Promise<{ config: ClusterNodeConfig; joined: boolean; founders: number[] }> {
   const dataDir = config.server.dataDir;
   if (config.cluster.join === undefined) {
     checkStaticIdentity(config);
-    return { config, joined: false };
+    return { config, joined: false, founders: foundersOf(config, readIdentity(dataDir)) };
   }
   let identity = readIdentity(dataDir);
   if (identity !== undefined) {
@@ -373,26 +384,32 @@ async function resolveIdentity(
     identity = await joinCluster(config, log);
     writeIdentity(dataDir, identity);
   }
-  return { config: joinedConfig(config, identity), joined: identity.origin === 'join' };
+  return {
+    config: joinedConfig(config, identity),
+    joined: identity.origin === 'join',
+    founders: foundersOf(config, identity),
+  };
 }
 
 async function startRaft(
   config: ClusterNodeConfig,
+  founders: readonly number[],
   machines: StateMachines,
   log: NodeLog,
   onRemoved: (by: number) => void,
 ): Promise<RaftManager> {
   const c = config.cluster;
-  // The members are every group's voters until the core takes an initial configuration (m9-core): a joined node
-  // lists the members it was given plus itself. The others keep it out of their groups (a message from a node
-  // that is not in a group's configuration is dropped), so it cannot win an election or count for a quorum; the
-  // reconciler adds it as a learner once the core's conf changes are wired in.
+  // Every group starts from the founding configuration (the cluster's static members), whatever this node's own
+  // place: a log replayed from index 1 then rebuilds the configuration in force, conf entry by conf entry. A node
+  // that joined is in none of them at first, so it waits — not promotable, never campaigning — until the
+  // reconciler adds it as a learner; the members it was given are only where it dials.
   return RaftManager.start({
     onRemoved,
     nodeId: c.nodeId as NodeId,
     clusterId: c.clusterId,
     secret: c.secret,
     members: c.members.map((m) => ({ nodeId: m.nodeId as NodeId, host: m.rpcAddr.host, port: m.rpcAddr.port })),
+    voters: founders.map((id) => id as NodeId),
     groups: machines.groupSpecs(),
     dataDir: config.server.dataDir,
     timing: {

@@ -1,13 +1,13 @@
-// Cluster membership as replicated state, end to end on real `kalam serve` processes (issue [M9] §2): a fresh
-// 3-node cluster seeds system.cluster_nodes from its static members (three voters, the addresses of the config);
-// a join request without the cluster secret is refused (401 JOIN_REFUSED, bad_hmac) and a node started with the
-// wrong secret exits with that reason and leaves no row; a node started with `cluster.join` and an empty data_dir
-// gets the next id from meta:system, writes it to node.json and shows as `joining`; restarted, it keeps its id
-// without joining again; restarted with the name of another cluster, it refuses to start. A removal is refused
-// for an unknown node, two of three at once, and (with this Raft core) a node in the groups' configurations;
-// removing the joined node — in no group yet — marks it removed, and it logs node.removed and stops, at once and
-// again when restarted (the members refuse its handshake as removed_node). What needs the Raft
-// core's conf changes (m9-core) — the joined node becoming a learner and a voter — is not exercised here.
+// Cluster membership end to end on real `kalam serve` processes (issue [M9] §2): a fresh 3-node cluster seeds
+// system.cluster_nodes from its static members (three voters, the addresses of the config); a removal is refused
+// for an unknown node and for two of three at once; a join request without the cluster secret is refused (401
+// JOIN_REFUSED, bad_hmac) and a node started with the wrong secret exits with that reason and leaves no row; a node
+// started with `cluster.join` and an empty data_dir gets the next id from meta:system, writes it to node.json, and
+// restarted keeps its id without joining again; restarted with the name of another cluster, it refuses to start.
+// Then the reconciler, over the Raft core's conf changes: the joined node becomes a voter of all 36 groups and
+// answers a linearizable SELECT of rows written before it joined; node 1 removed leaves every group's
+// configuration, logs node.removed and stops (and again when restarted: the members refuse its handshake), while
+// the three left serve writes and reads.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,16 @@ import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
 const root = basic('root', ROOT_PASSWORD);
 const SETTLE_MS = 20_000;
+/** Generous: a configuration change per group at a time, two groups catching up at once, on a loaded machine. */
+const GROW_MS = 240_000;
+
+function removeVia(url: string, ids: number[]): Promise<JsonReply> {
+  return request(url, '/v1/api/cluster/nodes/remove', { auth: root, body: { node_ids: ids } });
+}
+
+function code(r: JsonReply): string {
+  return (r.body['error'] as { code: string } | undefined)?.code ?? `(status ${r.status})`;
+}
 
 async function members(url: string): Promise<unknown[][]> {
   return rowsOf(
@@ -61,6 +71,21 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
     const status = await request(n1, '/v1/api/cluster/status', { auth: root });
     const first = (status.body['groups'] as { voters: number[]; learners: number[] }[])[0];
     assert.deepEqual([first?.voters, first?.learners], [[1, 2, 3], []]);
+    // Rows the node that joins later must serve.
+    const ddl = await sql(
+      n1,
+      root,
+      'CREATE NAMESPACE app; CREATE SHARED TABLE app.kv (id BIGINT PRIMARY KEY, v TEXT); ' +
+        "INSERT INTO app.kv (id, v) VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+    );
+    assert.equal(ddl.status, 200, JSON.stringify(ddl.body));
+  });
+
+  await t.test('a removal of an unknown node, or of two of three at once, is refused', async () => {
+    const r = await removeVia(n1, [9]);
+    assert.deepEqual([r.status, code(r)], [404, 'NODE_NOT_FOUND']);
+    const two = await removeVia(n1, [2, 3]);
+    assert.deepEqual([two.status, code(two)], [409, 'TOO_MANY_AT_ONCE']);
   });
 
   await t.test('a join request without the cluster secret is refused before anything is proposed', async () => {
@@ -115,19 +140,18 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
       (identity['members'] as { node_id: number }[]).map((m) => m.node_id),
       [1, 2, 3, 4],
     );
+    // Its groups are built on the founding configuration, not on the member list it was given.
+    assert.deepEqual(identity['founders'], [1, 2, 3]);
     const rows = await members(n1);
-    assert.deepEqual(rows[3]?.slice(0, 2), [4, 'joining']);
+    // joining, and soon after learner and voter: the reconciler takes it up at once.
+    assert.equal(rows[3]?.[0], 4);
+    assert.ok(['joining', 'learner', 'voter'].includes(String(rows[3]?.[1])), String(rows[3]?.[1]));
     assert.equal(rows[3]?.[3], nodes.url(4));
     assert.match(nodes.stderrOf(4), /"event":"node.joined"/);
     // The cluster status shows the replicated list, the joining node included.
     const status = await request(n1, '/v1/api/cluster/status', { auth: root });
-    const listed = (status.body['nodes'] as { node_id: number; state: string }[]).map((n) => [n.node_id, n.state]);
-    assert.deepEqual(listed, [
-      [1, 'voter'],
-      [2, 'voter'],
-      [3, 'voter'],
-      [4, 'joining'],
-    ]);
+    const listed = (status.body['nodes'] as { node_id: number; state: string }[]).map((n) => n.node_id);
+    assert.deepEqual(listed, [1, 2, 3, 4]);
     // The members' transports follow the list: each adds node 4 as a peer once it has applied the row.
     for (const id of [1, 2, 3]) {
       await eventually(SETTLE_MS, `node ${id} adds peer 4`, () =>
@@ -156,36 +180,74 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
     });
   });
 
-  await t.test('a removal is checked; a node removed learns it, logs node.removed and stops', async () => {
+  await t.test('the joined node becomes a voter of every group and serves a linearizable read', async () => {
     await nodes.startNode(4);
-    const remove = (ids: number[]): Promise<JsonReply> =>
-      request(n1, '/v1/api/cluster/nodes/remove', { auth: root, body: { node_ids: ids } });
-    const code = (r: JsonReply): string => (r.body['error'] as { code: string }).code;
-    let r = await remove([9]);
-    assert.deepEqual([r.status, code(r)], [404, 'NODE_NOT_FOUND']);
-    r = await remove([2, 3]);
-    assert.deepEqual([r.status, code(r)], [409, 'TOO_MANY_AT_ONCE']);
-    // Node 1 is a voter of every group, and this Raft core cannot change configurations (m9-core can).
-    r = await remove([1]);
-    assert.deepEqual([r.status, code(r)], [503, 'CONF_CHANGES_UNAVAILABLE']);
-    // Node 4 is in no group yet: removing it cancels the join at once.
-    r = await remove([4]);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.deepEqual(r.body['nodes'], [{ node_id: 4, state: 'removed' }]);
-    const exit = await nodes.exitOf(4, 20_000);
-    assert.ok(exit !== null, 'node 4 stopped by itself');
-    assert.equal(exit.code, 0);
-    assert.match(exit.stderr, /"event":"node.removed"/);
-    assert.deepEqual((await members(n1))[3]?.slice(0, 2), [4, 'removed']);
-    r = await remove([4]);
-    assert.deepEqual([r.status, code(r)], [409, 'NODE_ALREADY_LEAVING']);
+    const n4 = nodes.url(4);
+    await eventually(
+      GROW_MS,
+      'node 4 a voter of all 36 groups, on node 1 and on node 4',
+      async () => {
+        for (const url of [n1, n4]) {
+          const groups = rowsOf(await sql(url, root, 'SELECT group_name, voters, learners FROM system.cluster_groups'));
+          const behind = groups.filter((g) => g[1] !== '[1,2,3,4]' || g[2] !== '[]');
+          // Thrown, so that a failure says which groups were still behind, and how.
+          if (groups.length !== 36 || behind.length > 0) throw new Error(`${url}: ${JSON.stringify(behind)}`);
+        }
+        return true;
+      },
+      500,
+    );
+    await eventually(SETTLE_MS, 'node 4 listed as a voter', async () =>
+      (await members(n1))[3]?.[1] === 'voter' ? true : undefined,
+    );
+    const read = await sql(n4, root, 'SELECT id, v FROM app.kv ORDER BY id');
+    assert.deepEqual(rowsOf(read), [
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ]);
+  });
 
-    // Restarted, it is refused by the members' handshakes (removed_node) and stops again.
-    const stderr = await nodes.startNode(4).then(
-      async () => (await nodes.exitOf(4, 20_000))?.stderr ?? 'still running',
+  await t.test('node 1 removed: no group lists it, it stops with node.removed, the rest serve', async () => {
+    const r = await removeVia(n2, [1]);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body['nodes'], [{ node_id: 1, state: 'leaving' }]);
+    const n4 = nodes.url(4);
+    await eventually(
+      GROW_MS,
+      'no group lists node 1',
+      async () => {
+        const groups = rowsOf(await sql(n2, root, 'SELECT group_name, voters, learners FROM system.cluster_groups'));
+        return groups.length === 36 && groups.every((g) => g[1] === '[2,3,4]' && g[2] === '[]') ? true : undefined;
+      },
+      500,
+    );
+    // Its whole log, read while it runs: the refused handshakes that follow push the line out of the tail.
+    await eventually(SETTLE_MS, 'node 1 logs node.removed', () =>
+      Promise.resolve(/"event":"node.removed"/.test(nodes.stderrOf(1, undefined, 1_000_000)) ? true : undefined),
+    );
+    const exit = await nodes.exitOf(1, SETTLE_MS);
+    assert.ok(exit !== null, 'node 1 stopped by itself');
+    assert.equal(exit.code, 0);
+    await eventually(SETTLE_MS, 'node 1 listed as removed', async () =>
+      (await members(n2))[0]?.[1] === 'removed' ? true : undefined,
+    );
+    const again = await removeVia(n2, [1]);
+    assert.deepEqual([again.status, code(again)], [409, 'NODE_ALREADY_LEAVING']);
+
+    // The three left serve writes and linearizable reads.
+    await eventually(SETTLE_MS, 'a write through node 3', async () => {
+      const w = await sql(nodes.url(3), root, "INSERT INTO app.kv (id, v) VALUES (4, 'four')");
+      return w.status === 200 ? true : undefined;
+    });
+    assert.deepEqual(rowsOf(await sql(n4, root, 'SELECT id FROM app.kv ORDER BY id')), [[1], [2], [3], [4]]);
+    assert.deepEqual(rowsOf(await sql(n2, root, 'SELECT COUNT(*) FROM app.kv')), [[4]]);
+
+    // Restarted, node 1 is refused by the members' handshakes (removed_node) and stops again.
+    const stderr = await nodes.startNode(1).then(
+      async () => (await nodes.exitOf(1, SETTLE_MS))?.stderr ?? 'still running',
       (err: Error) => err.message,
     );
     assert.match(stderr, /"event":"node.removed"/);
-    assert.match(stderr, /refused this node's handshake/);
   });
 });

@@ -995,7 +995,8 @@ export class RaftDriver {
         continue;
       }
       // Applied on the leader: wait for it here too, but a node the change removed (or one cut off) may never
-      // apply it, and the change has happened all the same.
+      // apply it, and the change has happened all the same — a node outside the new configuration does not wait.
+      if (!allMembers(reply.conf).includes(this.nodeId)) return reply.conf;
       await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g).catch(() => undefined);
       return reply.conf;
     }

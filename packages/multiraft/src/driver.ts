@@ -38,7 +38,7 @@ import type {
   SnapshotData,
   StateRole,
 } from '@kalam/raft';
-import { NONE, NotLeaderError, Prng, RaftError, RawNode, isJoint, isVoter } from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, allMembers, allVoters, isJoint, isVoter } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
 import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
@@ -301,6 +301,8 @@ export class RaftDriver {
   private readonly balanceCooldownUntil = new Map<number, number>();
   private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
+  /** Which voter a node outside a group's configuration asks next for its leader (leaderToAsk). */
+  private askRotation = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
   private readonly network: DriverNetwork;
@@ -1013,17 +1015,72 @@ export class RaftDriver {
   }
 
   /**
-   * Proposes a membership change on this node, which must lead the group, and resolves with the configuration once
-   * the change is applied here (the configuration then in force). `deadlineMs`: how long to wait, in ms from now.
-   * Errors (MultiRaftError codes): NOT_LEADER / LEADER_NOT_AVAILABLE (not forwarded: the caller, the reconciler,
-   * runs on a leader and retries there), CONF_CHANGE_PENDING (one change at a time per group, Raft thesis §4.1),
+   * Proposes a membership change to the group's leader, wherever it is (as propose does: local when this node leads,
+   * else forwarded with the `confChange` request; NOT_LEADER, refused before anything was appended, is retried with
+   * the leader learned next until the deadline), and resolves with the configuration once the change is applied on
+   * the leader — and here too when this node is a member that applies it within the deadline, so a caller reading
+   * confState() here next sees it. `deadlineMs`: how long to wait, in ms from now. Errors (MultiRaftError codes):
+   * LEADER_NOT_AVAILABLE, CONF_CHANGE_PENDING (one change at a time per group, Raft thesis §4.1),
    * CONF_CHANGE_INVALID, TIMEOUT (the outcome is then unknown: read confState() again), PROPOSAL_DROPPED.
    */
   async proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
     this.checkOpen();
     const g = this.group(groupId);
     const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
+    for (;;) {
+      if (g.isLeader()) {
+        try {
+          return (await this.proposeConfChangeLocal(g, cc, deadline)).conf;
+        } catch (err) {
+          if (!(err instanceof TransferInProgress)) throw err;
+          await this.waitTransfer(g, deadline);
+          continue;
+        }
+      }
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
+      if (leader === this.nodeId) continue; // elected meanwhile: proposed locally
+      let reply: { index: number; conf: ConfState };
+      try {
+        reply = (await this.network.request(
+          leader,
+          'confChange',
+          { groupId: g.id, cc, deadlineMs: Math.max(1, deadline - this.clock.now()) },
+          Math.max(1, deadline - this.clock.now()),
+        )) as { index: number; conf: ConfState };
+      } catch (err) {
+        const e = fromRemote(err, g.id);
+        if (e.code !== 'NOT_LEADER') throw e;
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
+        continue;
+      }
+      // Applied on the leader: wait for it here too, but a node the change removed (or one cut off) may never
+      // apply it, and the change has happened all the same — a node outside the new configuration does not wait.
+      if (!allMembers(reply.conf).includes(this.nodeId)) return reply.conf;
+      await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g).catch(() => undefined);
+      return reply.conf;
+    }
+  }
+
+  /** The leader's side of proposeConfChange: placed in this node's log, resolved once applied here. */
+  private async proposeConfChangeLocal(
+    g: GroupRuntime,
+    cc: ConfChangeV2,
+    deadline: number,
+  ): Promise<{ index: number; conf: ConfState }> {
     if (this.writing !== undefined) await this.untilWritable(g, deadline);
+    if (!g.isLeader()) {
+      const lead = g.raw.leader();
+      throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+        groupId: g.id,
+        leaderHint: lead === NONE ? null : lead,
+      });
+    }
     let placed: { index: number; term: number };
     try {
       placed = g.raw.proposeConfChange(cc);
@@ -1039,7 +1096,38 @@ export class RaftDriver {
       () => g.proposals.delete(placed.index),
       g,
     );
-    return conf as ConfState;
+    return { index: placed.index, conf: conf as ConfState };
+  }
+
+  /**
+   * The leader a request should go to: the one this node knows, after waiting for one within the grace
+   * (awaitLeader); LEADER_NOT_AVAILABLE when there is none. May be this node (it was elected meanwhile): the
+   * request to itself is answered by handleRequest like any other.
+   */
+  private async leaderToAsk(g: GroupRuntime, deadline: number): Promise<NodeId> {
+    const leader = g.raw.leader();
+    if (leader !== NONE) return leader;
+    // A node outside the group's configuration (one that joined, not added to this group yet) hears from no
+    // leader: it asks a voter of the configuration it holds, whose NOT_LEADER names the leader (nextHint).
+    const conf = g.raw.confState();
+    if (!allMembers(conf).includes(this.nodeId)) {
+      const voters = allVoters(conf).filter((id) => id !== this.nodeId);
+      if (voters.length > 0) return voters[this.askRotation++ % voters.length]!;
+    }
+    if (await this.awaitLeader(g, deadline)) {
+      const now = g.raw.leader();
+      if (now !== NONE) return now;
+    }
+    throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
+      groupId: g.id,
+      leaderHint: null,
+    });
+  }
+
+  /** The leader a NOT_LEADER refusal names, when it is another node than the one that refused. */
+  private nextHint(err: MultiRaftError, asked: NodeId): NodeId | undefined {
+    const hint = err.leaderHint;
+    return hint !== null && hint !== asked && hint !== this.nodeId ? hint : undefined;
   }
 
   /** The configuration in force for the group on this node. */
@@ -1056,6 +1144,47 @@ export class RaftDriver {
     const out = new Map<NodeId, { match: number; lastIndex: number }>();
     for (const [id, p] of s.progress) out.set(id, { match: p.match, lastIndex: s.lastIndex });
     return out;
+  }
+
+  /**
+   * progress() as the group's leader sees it, wherever the leader is (local, or the `progress` request; NOT_LEADER
+   * retried with the leader learned next until the deadline). `deadlineMs`: in ms from now.
+   */
+  async leaderProgress(
+    groupId: number,
+    deadlineMs: number,
+  ): Promise<ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }>> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
+    for (;;) {
+      if (g.isLeader()) return this.progress(groupId);
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
+      if (leader === this.nodeId) continue;
+      let reply: ProgressReply;
+      try {
+        reply = (await this.network.request(
+          leader,
+          'progress',
+          { groupId: g.id },
+          Math.max(1, deadline - this.clock.now()),
+        )) as ProgressReply;
+      } catch (err) {
+        const e = fromRemote(err, g.id);
+        if (e.code !== 'NOT_LEADER') throw e;
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
+        continue;
+      }
+      const out = new Map<NodeId, { match: number; lastIndex: number }>();
+      for (const [id, match] of reply.match) out.set(id, { match, lastIndex: reply.lastIndex });
+      return out;
+    }
   }
 
   /**
@@ -1308,7 +1437,24 @@ export class RaftDriver {
     }
   }
 
-  /** The forwarding RPC: proposals from followers, and node info. */
+  /**
+   * A forwarded request that only the leader may answer is refused otherwise — always NOT_LEADER, even when this
+   * node knows no leader yet (it just stepped down in a transfer): the refusal comes before anything was appended,
+   * so the forwarding node may safely try again.
+   */
+  private refuseUnlessLeader(g: GroupRuntime): void {
+    if (g.isLeader()) return;
+    const lead = g.raw.leader();
+    throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+      groupId: g.id,
+      leaderHint: lead === NONE ? null : lead,
+    });
+  }
+
+  /**
+   * The forwarding RPC: proposals and membership changes from followers (`propose`, `confChange`), the leader's
+   * replication progress (`progress`), and node info.
+   */
   async handleRequest(from: NodeId, method: string, body: unknown): Promise<unknown> {
     this.checkOpen();
     switch (method) {
@@ -1323,19 +1469,39 @@ export class RaftDriver {
           throw new MultiRaftError('BAD_REQUEST', 'malformed propose request');
         }
         const g = this.group(b.groupId);
-        if (!g.isLeader()) {
-          // Always NOT_LEADER, even when this node knows no leader yet (it just stepped down in a transfer):
-          // the refusal comes before anything was appended, so the forwarding node may safely try again.
-          const lead = g.raw.leader();
-          throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
-            groupId: g.id,
-            leaderHint: lead === NONE ? null : lead,
-          });
-        }
+        this.refuseUnlessLeader(g);
         const deadline = this.clock.now() + MULTIRAFT_LIMITS.requestTimeoutMsDefault;
         if (this.bugs.applyForwardedTwice === true)
           void this.proposeLocal(g, b.command, deadline).catch(() => undefined);
         return this.proposeLocal(g, b.command, deadline);
+      }
+      case 'confChange': {
+        const b = body as { groupId?: unknown; cc?: unknown; deadlineMs?: unknown } | null;
+        if (
+          b === null ||
+          typeof b !== 'object' ||
+          typeof b.groupId !== 'number' ||
+          !isConfChangeV2(b.cc) ||
+          typeof b.deadlineMs !== 'number' ||
+          !(b.deadlineMs > 0)
+        ) {
+          throw new MultiRaftError('BAD_REQUEST', 'malformed confChange request');
+        }
+        const g = this.group(b.groupId);
+        this.refuseUnlessLeader(g);
+        const deadline = this.clock.now() + Math.min(b.deadlineMs, MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+        return this.proposeConfChangeLocal(g, b.cc, deadline);
+      }
+      case 'progress': {
+        const b = body as { groupId?: unknown } | null;
+        if (b === null || typeof b !== 'object' || typeof b.groupId !== 'number') {
+          throw new MultiRaftError('BAD_REQUEST', 'malformed progress request');
+        }
+        const g = this.group(b.groupId);
+        this.refuseUnlessLeader(g);
+        const s = g.raw.status();
+        const reply: ProgressReply = { lastIndex: s.lastIndex, match: [...s.progress].map(([id, p]) => [id, p.match]) };
+        return reply;
       }
       case 'info':
         return { nodeId: this.nodeId, from, leading: this.groupList.filter((g) => g.isLeader()).map((g) => g.id) };
@@ -1371,7 +1537,9 @@ export class RaftDriver {
       return;
     }
     const now = this.clock.now();
-    const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
+    // The voters of the configurations in force, not the founding ones: members come and go.
+    const voters = new Set(this.groupList.flatMap((g) => allVoters(g.raw.confState())));
+    const live = [...voters].filter((id) => id === this.nodeId || this.network.peerConnected(id));
     const leaderCounts = new Map<NodeId, number>();
     const movable: MovableGroup[] = [];
     for (const g of this.groupList) {
@@ -1511,6 +1679,30 @@ export class RaftDriver {
 }
 
 /** A proposal met a leadership transfer in progress: it waits for the next leader instead of failing. */
+/** The `progress` request's answer: the leader's last index and each member's match index. */
+interface ProgressReply {
+  readonly lastIndex: number;
+  readonly match: readonly (readonly [NodeId, number])[];
+}
+
+/** A ConfChangeV2 as it arrives over the wire (CBOR): checked field by field before the core sees it. */
+function isConfChangeV2(v: unknown): v is ConfChangeV2 {
+  if (v === null || typeof v !== 'object') return false;
+  const cc = v as { transition?: unknown; changes?: unknown };
+  if (cc.transition !== 'auto' && cc.transition !== 'explicit') return false;
+  if (!Array.isArray(cc.changes)) return false;
+  return cc.changes.every((c: unknown) => {
+    if (c === null || typeof c !== 'object') return false;
+    const one = c as { type?: unknown; node?: unknown };
+    return (
+      (one.type === 'addVoter' || one.type === 'addLearner' || one.type === 'remove') &&
+      typeof one.node === 'number' &&
+      Number.isSafeInteger(one.node) &&
+      one.node > 0
+    );
+  });
+}
+
 class TransferInProgress extends MultiRaftError {
   constructor(groupId: number, to: NodeId | null) {
     super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });

@@ -77,6 +77,8 @@ export function fromRemote(err: unknown, groupId: number): MultiRaftError {
     'READ_REJECTED',
     'TOO_LARGE',
     'BAD_REQUEST',
+    'CONF_CHANGE_PENDING',
+    'CONF_CHANGE_INVALID',
   ];
   if (typeof code === 'string' && (known as string[]).includes(code)) {
     return new MultiRaftError(code as MultiRaftErrorCode, message, {

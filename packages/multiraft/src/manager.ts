@@ -143,12 +143,13 @@ export class RaftManager {
         return driver.handleRequest(from, method, body);
       },
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
+      ...(opts.onRemoved !== undefined ? { onRemoved: opts.onRemoved } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
     try {
       driver = new RaftDriver({
         nodeId: opts.nodeId,
-        voters: opts.members.map((m) => m.nodeId),
+        voters: opts.voters ?? opts.members.map((m) => m.nodeId),
         groups: opts.groups,
         ticks,
         storage: {
@@ -221,7 +222,7 @@ export class RaftManager {
     return this.driver.read(groupId, options);
   }
 
-  /** See RaftDriver.proposeConfChange: a membership change, on the group's leader; `deadlineMs` from now. */
+  /** See RaftDriver.proposeConfChange: a membership change, forwarded to the group's leader; `deadlineMs` from now. */
   proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
     return this.driver.proposeConfChange(groupId, cc, deadlineMs);
   }
@@ -234,6 +235,14 @@ export class RaftManager {
   /** See RaftDriver.progress: on the leader, each member's match index and the leader's last index. */
   progress(groupId: number): ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }> {
     return this.driver.progress(groupId);
+  }
+
+  /** See RaftDriver.leaderProgress: progress() as the group's leader sees it, wherever it is. */
+  leaderProgress(
+    groupId: number,
+    deadlineMs: number,
+  ): Promise<ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }>> {
+    return this.driver.leaderProgress(groupId, deadlineMs);
   }
 
   transferLeadership(groupId: number, to?: NodeId, options: ProposeOptions = {}): Promise<NodeId> {

@@ -5,12 +5,15 @@
 // typed refusals (NOT_LEADER on a follower, CONF_CHANGE_INVALID); a learner the transport does not know yet costs
 // only dropped envelopes; and a restarted node boots with the configuration raft.db kept. How: three RaftManagers in this process on loopback ports chosen at run time, one key-value group.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import type { ConfChangeV2, NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, NodeId } from '@kalam/raft';
 import { LEAVE_JOINT } from '@kalam/raft';
-import { MultiRaftError } from '../src/index.js';
-import type { RaftManager } from '../src/index.js';
-import { kvCommand } from './support/kv-state-machine.js';
+import { MultiRaftError, RaftManager } from '../src/index.js';
+import { freePort } from './support/cluster.js';
+import { KvStateMachine, kvCommand } from './support/kv-state-machine.js';
 import { GROUP, leaderOf, oneGroupCluster } from './support/managers.js';
 
 const DEADLINE_MS = 5_000;
@@ -25,18 +28,23 @@ function refused(code: string): (err: unknown) => boolean {
 }
 
 /** Waits until the leader knows every voter of the group holds its whole log (the precondition of a change). */
-async function caughtUp(leader: RaftManager): Promise<void> {
-  await until('every member caught up', () =>
-    [...leader.progress(GROUP).values()].every((p) => p.match === p.lastIndex),
-  );
-}
-
 async function until(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
     assert.ok(Date.now() < deadline, `${what} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/**
+ * Until every member has the leader's whole log: the core refuses a change whose new voters are not caught up
+ * (no change without a caught-up quorum), and on a loaded machine a follower may be an entry behind.
+ */
+async function allCaughtUp(leader: RaftManager): Promise<void> {
+  await until('every member caught up', () => {
+    const progress = [...leader.progress(GROUP).values()];
+    return progress.length > 0 && progress.every((p) => p.match === p.lastIndex);
+  });
 }
 
 test('a voter is removed, re-added as a learner that catches up, and promoted back, through RaftManager', async (t) => {
@@ -48,11 +56,23 @@ test('a voter is removed, re-added as a learner that catches up, and promoted ba
   const f = follower.nodeId;
   const ids = managers.map((m) => m.nodeId).sort((a, b) => a - b);
 
-  await assert.rejects(follower.proposeConfChange(GROUP, single('remove', f), DEADLINE_MS), refused('NOT_LEADER'));
+  // The forwarding RPC's confChange is answered by the leader only, refused before anything is appended.
+  await assert.rejects(
+    follower.driver.handleRequest(other.nodeId, 'confChange', {
+      groupId: GROUP,
+      cc: single('remove', f),
+      deadlineMs: DEADLINE_MS,
+    }),
+    (err) => refused('NOT_LEADER')(err) && (err as MultiRaftError).leaderHint === leader.nodeId,
+  );
+  await assert.rejects(
+    follower.driver.handleRequest(other.nodeId, 'progress', { groupId: GROUP }),
+    refused('NOT_LEADER'),
+  );
   await assert.rejects(leader.proposeConfChange(GROUP, LEAVE_JOINT, DEADLINE_MS), refused('CONF_CHANGE_INVALID'));
 
   const appliedBefore = machines[ids.indexOf(leader.nodeId)]!.appliedIndex();
-  await caughtUp(leader);
+  await allCaughtUp(leader);
   const removed = await leader.proposeConfChange(GROUP, single('remove', f), DEADLINE_MS);
   assert.deepEqual(
     removed.voters,
@@ -63,7 +83,7 @@ test('a voter is removed, re-added as a learner that catches up, and promoted ba
   assert.deepEqual([st.voters, st.learners], [removed.voters, []]);
   await leader.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
   await other.read(GROUP, { timeoutMs: DEADLINE_MS });
-  await caughtUp(leader);
+  await allCaughtUp(leader);
 
   const asLearner = await leader.proposeConfChange(GROUP, single('addLearner', f), DEADLINE_MS);
   assert.deepEqual(asLearner.learners, [f]);
@@ -81,7 +101,7 @@ test('a voter is removed, re-added as a learner that catches up, and promoted ba
 
   // A restart boots with the configuration raft.db kept (not the founding members: here the same set, so the
   // check is on the configuration index having been stored — a removal first makes it differ).
-  await caughtUp(leader);
+  await allCaughtUp(leader);
   const shrunk = await leader.proposeConfChange(GROUP, single('remove', f), DEADLINE_MS);
   await until('the other follower applied the removal', () => other.confState(GROUP).voters.length === 2);
   const i = managers.indexOf(other);
@@ -96,7 +116,7 @@ test('a learner the transport does not know yet: what goes to it is dropped, not
   for (let i = 0; i < 3; i++) await start(i);
   const leader = await leaderOf(managers);
   const stranger = 9 as NodeId;
-  await caughtUp(leader);
+  await allCaughtUp(leader);
   const withStranger = await leader.proposeConfChange(GROUP, single('addLearner', stranger), DEADLINE_MS);
   assert.deepEqual(withStranger.learners, [stranger]);
   await leader.propose(GROUP, kvCommand('k', 'v'), { timeoutMs: DEADLINE_MS });
@@ -107,3 +127,130 @@ test('a learner the transport does not know yet: what goes to it is dropped, not
   const without = await leader.proposeConfChange(GROUP, single('remove', stranger), DEADLINE_MS);
   assert.deepEqual(without.learners, []);
 });
+
+// What this proves (issue [M9] step 1, forwarding): a membership change proposed on a follower goes to the leader
+// (the forwarding RPC's confChange), applies, and resolves once the follower has applied it too; the leader's
+// progress is read from a follower (the progress request); a malformed change is refused as BAD_REQUEST, an invalid one as CONF_CHANGE_INVALID.
+test('a membership change proposed on a follower is forwarded to the leader and applies', async (t) => {
+  const { machines, managers, start } = await oneGroupCluster(t, 'membership-fwd');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  const [follower, other] = managers.filter((m) => m !== leader) as [RaftManager, RaftManager];
+  const ids = managers.map((m) => m.nodeId).sort((a, b) => a - b);
+  const o = other.nodeId;
+
+  await allCaughtUp(leader);
+  const removed = await follower.proposeConfChange(GROUP, single('remove', o), DEADLINE_MS);
+  assert.deepEqual(
+    removed.voters,
+    ids.filter((id) => id !== o),
+  );
+  assert.deepEqual(follower.confState(GROUP).voters, removed.voters, 'applied on the follower when it resolves');
+  assert.deepEqual(leader.confState(GROUP).voters, removed.voters);
+
+  await allCaughtUp(leader);
+  const asLearner = await follower.proposeConfChange(GROUP, single('addLearner', o), DEADLINE_MS);
+  assert.deepEqual(asLearner.learners, [o]);
+  await leader.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+  await until('the learner applies v1', () => machines[ids.indexOf(o)]!.get('k') === 'v1');
+  await until('the leader sees the learner caught up', () => {
+    const p = leader.progress(GROUP).get(o);
+    return p !== undefined && p.match === p.lastIndex;
+  });
+  const seen = await follower.leaderProgress(GROUP, DEADLINE_MS);
+  const p = seen.get(o);
+  assert.ok(p !== undefined && p.match > 0 && p.match <= p.lastIndex, "the leader's progress, read from a follower");
+  assert.equal(follower.progress(GROUP).size, 0, 'a follower has no progress of its own');
+
+  await allCaughtUp(leader);
+  const promoted = await follower.proposeConfChange(GROUP, single('addVoter', o), DEADLINE_MS);
+  assert.deepEqual([promoted.voters, promoted.learners], [ids, []]);
+
+  await assert.rejects(
+    leader.driver.handleRequest(follower.nodeId, 'confChange', {
+      groupId: GROUP,
+      cc: { transition: 'auto', changes: [{ type: 'promote', node: o }] },
+      deadlineMs: DEADLINE_MS,
+    }),
+    refused('BAD_REQUEST'),
+  );
+  await assert.rejects(
+    follower.proposeConfChange(GROUP, LEAVE_JOINT, DEADLINE_MS),
+    refused('CONF_CHANGE_INVALID'),
+    "the leader's refusal comes back through the forwarding RPC with its code",
+  );
+});
+
+// What this proves (issue [M9] step 2, founding voters): a node that joins later is built on the groups' founding
+// configuration (RaftManagerOptions.voters), not on a member list that includes itself — so it starts in none of
+// them: it does not campaign or disturb the leader's term, and it is not listed as a voter; added as a learner it
+// replays the log from index 1 (conf entries included) and ends with the configuration the leader has. How: three
+// founders and a fourth RaftManager in this process, loopback ports chosen at run time.
+test("a node that joins later starts outside the founding configuration and ends with the leader's", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-membership-join-'));
+  const members = await Promise.all(
+    [1, 2, 3, 4].map(async (id) => ({ nodeId: id as NodeId, host: '127.0.0.1', port: await freePort() })),
+  );
+  const founders = members.slice(0, 3).map((m) => m.nodeId);
+  const machines = members.map(() => new KvStateMachine());
+  const managers: RaftManager[] = [];
+  t.after(async () => {
+    await Promise.all(managers.map((m) => m.stop().catch(() => undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const start = async (i: number, known: typeof members): Promise<RaftManager> => {
+    const m = await RaftManager.start({
+      nodeId: members[i]!.nodeId,
+      clusterId: 'membership-join-test',
+      secret: 'membership-join-test-secret',
+      members: known,
+      voters: founders,
+      groups: [{ id: GROUP, name: 'g1', stateMachine: machines[i]! }],
+      dataDir: join(dir, `node${i + 1}`),
+    });
+    managers.push(m);
+    return m;
+  };
+  for (let i = 0; i < 3; i++) await start(i, members.slice(0, 3));
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  await allCaughtUp(leader);
+  // A conf change before the node joins: its replay must start from the founders to end where the leader is.
+  const shrunk = await leader.proposeConfChange(
+    GROUP,
+    single(
+      'remove',
+      founders.find((id) => id !== leader.nodeId)!,
+    ),
+    DEADLINE_MS,
+  );
+  assert.equal(shrunk.voters.length, 2);
+  await leader.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+  const termBefore = leader.status()[0]!.term;
+
+  for (const m of managers) m.transport.addPeer(members[3]!);
+  const joiner = await start(3, members);
+  assert.deepEqual(joiner.confState(GROUP).voters, founders, 'built on the founders');
+  assert.deepEqual(joiner.confState(GROUP).learners, []);
+  // Two election-timeout ranges (defaults: at most 1 s each) outside every configuration: no campaign.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.notEqual(joiner.status()[0]!.role, 'leader');
+  assert.equal(joiner.stats.leaderChanges, 0);
+  assert.equal(leader.status()[0]!.term, termBefore, 'the leader kept its term: the new node did not disturb it');
+  assert.ok(leader.isLeader(GROUP));
+
+  await leader.proposeConfChange(GROUP, single('addLearner', joiner.nodeId), DEADLINE_MS);
+  await until('the learner applies v1', () => machines[3]!.get('k') === 'v1');
+  await allCaughtUp(leader);
+  const grown = await leader.proposeConfChange(GROUP, single('addVoter', joiner.nodeId), DEADLINE_MS);
+  assert.ok(grown.voters.includes(joiner.nodeId));
+  await until("the joiner holds the leader's configuration", () =>
+    sameConf(joiner.confState(GROUP), leader.confState(GROUP)),
+  );
+  assert.deepEqual(joiner.confState(GROUP).voters, grown.voters);
+});
+
+function sameConf(a: ConfState, b: ConfState): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

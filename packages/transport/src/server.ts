@@ -119,6 +119,12 @@ export class InboundServer {
     while (list.length > this.ctx.limits.inboundSocketsPerPeerMax) list.shift()?.close(CLOSE_SUPERSEDED, 'superseded');
   }
 
+  /** Closes every authenticated socket of `peer` (it was removed from the cluster). */
+  dropPeer(peer: NodeId, reason: string): void {
+    for (const socket of this.byPeer.get(peer) ?? []) socket.close(CLOSE_HANDSHAKE_REFUSED, reason);
+    this.byPeer.delete(peer);
+  }
+
   /** Called by a socket refused during the handshake: its slot frees now, not when its close completes. */
   handshakeFailed(socket: InboundSocket): void {
     this.forget(socket.tcp);
@@ -323,6 +329,7 @@ class InboundSocket {
       clusterId: this.ctx.identity.clusterId,
       secret: this.ctx.identity.secret,
       isPeer: this.ctx.isPeer,
+      isRemoved: this.ctx.isRemoved,
       nowMs: this.ctx.now(),
       maxSkewMs: this.ctx.limits.handshakeMaxSkewMs,
       nonces: this.nonces,

@@ -51,5 +51,10 @@ export interface TransportOptions {
   onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
   /** Outbound link state changes (authenticated link up / down). Not called after `close()`. */
   onPeerStatus?: (peer: NodeId, status: PeerStatus) => void;
+  /**
+   * A peer refused this node's hello because this node was removed from the cluster (its handshake answered
+   * `removed_node`). Called once per refusal; the node should stop.
+   */
+  onRemoved?: (by: NodeId) => void;
   log?: LogFn;
 }

@@ -130,7 +130,6 @@ export class RaftManager {
     let driver: RaftDriver | undefined;
     let manager: RaftManager | undefined;
     const logWrites = new LogWriteRecorder();
-    const peerIds = new Set(opts.members.map((m) => m.nodeId).filter((id) => id !== opts.nodeId));
     const transport = new Transport({
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -177,8 +176,8 @@ export class RaftManager {
           flush: () => transport.flush(),
           request: (to, method, body, timeoutMs) => transport.request(to, method, body, timeoutMs),
           peerConnected: (id) => transport.peerConnected(id),
-          // The members this node was started with; peers added at run time ([M9] §2) must be known here too.
-          knowsPeer: (id) => peerIds.has(id),
+          // The transport's peers now: the members it started with and those added at run time ([M9] §2).
+          knowsPeer: (id) => transport.hasPeer(id),
         },
         clock: realClock,
         // A tick that fires while the log worker writes runs when the write is durable, before the next write —

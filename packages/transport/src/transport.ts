@@ -147,6 +147,11 @@ export class Transport {
     this.ctx.log('info', 'peer_removed', { peer: nodeId });
   }
 
+  /** Whether the transport links to `nodeId` now (a member, static or added at run time, not removed). */
+  hasPeer(nodeId: NodeId): boolean {
+    return this.links.has(nodeId);
+  }
+
   /** The peers this transport links to now. */
   peers(): NodeId[] {
     return [...this.links.keys()].sort((a, b) => a - b);

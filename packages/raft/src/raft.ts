@@ -1274,6 +1274,14 @@ export class Raft {
     if (this.leadTransferee !== NONE) {
       throw new RaftError('LEADER_TRANSFER_IN_PROGRESS', `leadership is moving to node ${this.leadTransferee}`);
     }
+    // Until this leader commits an entry of its term its commit index may lag what earlier leaders committed (a
+    // new cluster's first leader has committed nothing), so "caught up" below would count an empty follower.
+    if (this.log.term(this.log.committed) !== this.term) {
+      throw new RaftError(
+        'CONF_CHANGE_PENDING',
+        `leader of term ${this.term} has not committed an entry of its term yet (commit ${this.log.committed})`,
+      );
+    }
     if (this.pendingConfIndex > this.confIndex) {
       throw new RaftError(
         'CONF_CHANGE_PENDING',

@@ -254,6 +254,44 @@ test('§4.1 (etcd) a change takes effect when applied, not when appended', () =>
   for (const id of [1, 2, 3, 4]) assert.deepEqual(conf(net.node(id)).voters, [1, 2, 3, 4], `node ${id}`);
 });
 
+test('§4.1 (etcd) a node that knows its demotion is committed applies it before it campaigns: never with the older configuration', () => {
+  // Configurations take effect on apply, so a node restarted with committed conf entries not applied yet still
+  // holds the configuration before them. Were it to campaign with that one, the demoted voters of the older
+  // configuration could elect it over entries the new voters committed alone (simulator seed 33, 3 nodes).
+  const net = group();
+  change(net, 1, {
+    transition: 'auto',
+    changes: [
+      { type: ConfChangeType.AddLearner, node: nodeId(2) },
+      { type: ConfChangeType.AddLearner, node: nodeId(3) },
+    ],
+  });
+  net.ticks(2);
+  for (const id of [1, 2, 3]) assert.deepEqual(conf(net.node(id)), { voters: [1], outgoing: [], learners: [2, 3] });
+  // Node 2 goes down knowing (durably) that both conf entries are committed, having applied neither durably.
+  const s2 = net.storage.get(nodeId(2))!;
+  const firstConf = s2.entries.find((e) => e.kind === 'conf')!.index;
+  assert.ok(s2.hardState.commit > firstConf, 'the demotion is durably committed on node 2');
+  net.crash(2);
+  s2.confState = undefined;
+  s2.confIndex = 0;
+  s2.appliedIndex = firstConf - 1;
+  // Node 1, the only voter, commits an entry alone and is cut off; node 2 comes back and is told to campaign.
+  net.isolate(1);
+  net.propose(1, 'only-on-1');
+  assert.deepEqual(net.applied(1).at(-1), 'only-on-1', 'committed by the sole voter');
+  net.restart(2);
+  assert.deepEqual(conf(net.node(2)).voters, [1, 2, 3], 'the older configuration is the one it holds');
+  net.node(2).campaign();
+  net.deliver();
+  assert.notEqual(net.node(2).role(), StateRole.Leader);
+  assert.equal(net.node(2).role(), StateRole.Follower, 'it does not campaign with an unapplied committed change');
+  net.ticks(60);
+  for (const id of [2, 3]) assert.notEqual(net.node(id).role(), StateRole.Leader, `learner ${id} never leads`);
+  assert.deepEqual(conf(net.node(2)), { voters: [1], outgoing: [], learners: [2, 3] }, 'applied once restarted');
+  assert.deepEqual(net.safetyViolations(), []);
+});
+
 test('§4.3 joint consensus: while joint, an entry commits only with a majority of both configurations', () => {
   const net = group(3);
   net.addNode(4);

@@ -90,6 +90,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   private readonly msgEntriesMax: number;
   /** Per group: the configuration each node's core last held (the checkers' view of a node that is down). */
   private readonly lastConf: ConfState[][];
+  private readonly lastConfIndex: number[][];
   /** Per group: when the liveness phase last proposed a membership step (simulated ms). */
   private readonly confStepAt: number[];
 
@@ -127,6 +128,7 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
     this.msgEntriesMax = msgEntriesMax;
     this.ackedMax = Array.from({ length: opts.groups }, () => 0);
     this.lastConf = Array.from({ length: opts.groups }, () => ids.map(() => confState(ids)));
+    this.lastConfIndex = Array.from({ length: opts.groups }, () => ids.map(() => 0));
     this.confStepAt = Array.from({ length: opts.groups }, () => -Infinity);
   }
 
@@ -179,7 +181,9 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
 
   beforeFirstApply(group: number, _node: NodeId, e: Entry): void {
     if (!this.checker.isFirstApply(group, e.index)) return;
-    const logs = this.nodes.map((o) => durableView(o.id, o.disk.durableView(group), this.confOf(o, group)));
+    const logs = this.nodes.map((o) =>
+      durableView(o.id, o.disk.durableView(group), this.confOf(o, group), this.lastConfIndex[group]![o.id - 1]!),
+    );
     this.checker.checkCommitSafety(group, e.index, e.term, logs);
   }
 
@@ -272,7 +276,10 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   /** The configuration `n` holds for `group` now (its core's), or the last one seen while it was up. */
   private confOf(n: SimNode, group: number): ConfState {
     const conf = n.driver?.confState(group);
-    if (conf !== undefined) this.lastConf[group]![n.id - 1] = conf;
+    if (conf !== undefined) {
+      this.lastConf[group]![n.id - 1] = conf;
+      this.lastConfIndex[group]![n.id - 1] = n.driver!.coreOf(group).status().confIndex;
+    }
     return this.lastConf[group]![n.id - 1]!;
   }
 
@@ -498,8 +505,14 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   }
 }
 
-function durableView(node: NodeId, d: ReturnType<LogStore['durableView']>, conf: ConfState): DurableLogView {
-  return { node, offsetIndex: d.offsetIndex, lastIndex: d.lastIndex, lastTerm: d.lastTerm, termAt: d.termAt, conf };
+function durableView(
+  node: NodeId,
+  d: ReturnType<LogStore['durableView']>,
+  conf: ConfState,
+  confIndex: number,
+): DurableLogView {
+  const { offsetIndex, lastIndex, lastTerm, termAt, commit } = d;
+  return { node, offsetIndex, lastIndex, lastTerm, termAt, conf, confIndex, commit };
 }
 
 /** Faults of the Raft-level runs: harder than the Kalam driver's, which pays for real state machines. */

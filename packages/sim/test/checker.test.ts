@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConfChangeV2, ConfState, Entry, NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, Entry } from '@kalam/raft';
 import { ConfChangeType, EntryKind, confState, encodeConfChange, nodeId } from '@kalam/raft';
 import type { DurableLogView } from '../src/checker.js';
 import { Checker } from '../src/checker.js';

@@ -159,6 +159,8 @@ export class Raft {
    * and no other may be proposed (thesis §4.1: one change at a time).
    */
   pendingConfIndex = 0;
+  /** leavesVotersWithPendingConf's last answer, for (term, confIndex, pendingConfIndex). */
+  private leavingChecked: { key: string; leaves: boolean } | undefined;
   /** The newest index at which a conf entry was appended to this log (an upper bound: a truncation may drop it). */
   private lastConfInLog = 0;
   readonly limits: RaftLimits;
@@ -1136,6 +1138,12 @@ export class Raft {
     if (this.leadTransferee !== NONE) {
       throw new RaftError('LEADER_TRANSFER_IN_PROGRESS', `leadership is moving to node ${this.leadTransferee}`);
     }
+    if (this.leavesVotersWithPendingConf()) {
+      throw new RaftError(
+        'LEADER_TRANSFER_IN_PROGRESS',
+        `this leader leaves the voters with the conf change at index ${this.pendingConfIndex}; it hands over once that is applied`,
+      );
+    }
     if (data.length > this.limits.entryBytesMax) {
       throw new LimitExceededError('ENTRY_TOO_LARGE', this.limits.entryBytesMax, data.length);
     }
@@ -1409,6 +1417,26 @@ export class Raft {
     let newest = 0;
     for (const e of ents) if (e.kind === EntryKind.Conf) newest = e.index;
     return newest;
+  }
+
+  /**
+   * Whether the conf entries of our log not applied yet take this leader out of the voters. It then appends no
+   * command after them: its log must not outgrow the new voters', or once it applied the change and its hand-over
+   * was lost, a new voter that has not learnt the change committed (and so still needs this node's vote) would be
+   * refused by this longer log while this node, now a learner, never campaigns (etcd issue 12359's family).
+   */
+  private leavesVotersWithPendingConf(): boolean {
+    if (this.pendingConfIndex <= this.confIndex) return false;
+    const key = `${this.term}:${this.confIndex}:${this.pendingConfIndex}`;
+    if (this.leavingChecked?.key === key) return this.leavingChecked.leaves;
+    let conf = this.conf;
+    const lo = Math.max(this.confIndex + 1, this.log.firstIndex());
+    for (const e of this.log.slice(lo, this.pendingConfIndex + 1) ?? []) {
+      if (e.kind === EntryKind.Conf) conf = applyChange(conf, decodeConfChange(e.data));
+    }
+    const leaves = !isVoter(conf, this.id);
+    this.leavingChecked = { key, leaves };
+    return leaves;
   }
 
   private hasUnappliedConfChanges(): boolean {

@@ -387,6 +387,38 @@ test('§4.2.2 a leader not in the new configuration hands over and steps down on
   assert.notEqual(net.node(1).role(), StateRole.PreCandidate);
 });
 
+test('§4.2.2 a leader whose pending change takes it out of the voters appends nothing after it, so the new voters can elect', () => {
+  // Voters {1, 2} (3 a learner), leader 1 demotes itself. Were it to append commands after that conf entry, its log
+  // would outgrow node 2's; once 1 applied its demotion and its hand-over was lost, node 2 — not knowing the change
+  // committed, so still counting on 1's vote — would be refused by the longer log forever, and 1, a learner, never
+  // campaigns (simulator seed 771, 3 nodes; etcd issue 12359 describes the family).
+  const net = group();
+  change(net, 1, learner(3));
+  net.ticks(2);
+  assert.deepEqual(conf(net.node(2)), { voters: [1, 2], outgoing: [], learners: [3] });
+  const x = net.node(1).proposeConfChange(learner(1)).index;
+  // Node 2 never hears that x committed, nor the hand-over, nor any entry after x.
+  net.dropIf(
+    (m) =>
+      m.from === nodeId(1) &&
+      (m.type === 'MsgTimeoutNow' ||
+        ((m.type === 'MsgApp' || m.type === 'MsgHeartbeat') && m.commit >= x) ||
+        (m.type === 'MsgApp' && m.entries.some((e) => e.index > x))),
+  );
+  assert.throws(
+    () => net.node(1).propose(new TextEncoder().encode('after-demotion')),
+    refusedWith('LEADER_TRANSFER_IN_PROGRESS'),
+  );
+  net.deliver();
+  assert.deepEqual(conf(net.node(1)), { voters: [2], outgoing: [], learners: [1, 3] }, 'node 1 applied its demotion');
+  assert.equal(net.node(2).status().commit < x, true, 'node 2 does not know it committed');
+  net.tickUntil(() => net.leader()?.id === nodeId(2), 300);
+  assert.equal(net.leader()?.id, nodeId(2), "node 2 is elected with node 1's vote");
+  net.ticks(5);
+  assert.deepEqual(conf(net.node(2)), { voters: [2], outgoing: [], learners: [1, 3] });
+  assert.deepEqual(net.safetyViolations(), []);
+});
+
 test('§4.2.2 a leader leaving through a joint configuration keeps leading while joint, hands over on the leave', () => {
   const net = group();
   net.addNode(4);

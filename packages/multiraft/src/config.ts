@@ -90,6 +90,8 @@ export interface RaftManagerOptions {
   readonly onStorageFatal?: (err: Error) => void;
   /** A peer refused this node's handshake because it was removed from the cluster (transport `onRemoved`). */
   readonly onRemoved?: (by: NodeId) => void;
+  /** This node's API URL, told by the RPC port to plain HTTP requests (a join pointed at an RPC address). */
+  readonly apiUrl?: string;
 }
 
 export interface ResolvedTicks {

@@ -143,6 +143,7 @@ export class RaftManager {
       },
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
       ...(opts.onRemoved !== undefined ? { onRemoved: opts.onRemoved } : {}),
+      ...(opts.apiUrl !== undefined ? { apiUrl: opts.apiUrl } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
     try {

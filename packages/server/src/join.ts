@@ -1,6 +1,6 @@
 /**
  * Joining a running cluster (issue [M9] §2). A node started with `cluster.join = "<member API address>"` (or
- * `kalam serve --join ADDR`), an empty data_dir and the cluster secret sends `POST /v1/api/cluster/join` to that
+ * `kalam serve --join ADDR`; a member's RPC address is answered with its API URL, which the joiner then asks), an empty data_dir and the cluster secret sends `POST /v1/api/cluster/join` to that
  * member: its own RPC and API addresses, its clock, a nonce and HMAC-SHA256(secret) over them (the transport's join
  * primitives, handshake.ts). The member checks freshness, the MAC (constant time) and the nonce (replay) — a join
  * without the secret is refused (401 JOIN_REFUSED) before anything is proposed — then proposes AddClusterNode to
@@ -13,7 +13,14 @@
  */
 import type { ClusterNodeRecord, SystemResponse } from '@kalam/kalamdb';
 import { isRefusal, toKalamError } from '@kalam/kalamdb';
-import { NonceCache, createJoinRequest, joinAnswerMac, verifyJoinAnswer, verifyJoinRequest } from '@kalam/multiraft';
+import {
+  API_URL_HEADER,
+  NonceCache,
+  createJoinRequest,
+  joinAnswerMac,
+  verifyJoinAnswer,
+  verifyJoinRequest,
+} from '@kalam/multiraft';
 import type { JoinRequest } from '@kalam/multiraft';
 
 import { formatHostPort } from './config.js';
@@ -163,24 +170,37 @@ export async function joinCluster(config: ClusterNodeConfig, log: NodeLog): Prom
   }
   const addrs = { rpcAddr: formatHostPort(c.raft.rpcAddr), apiAddr: `http://${formatHostPort(config.server.apiAddr)}` };
   const deadline = Date.now() + SERVER_LIMITS.joinTimeoutMs;
+  let via = target;
   for (let attempt = 1; ; attempt++) {
     const req = createJoinRequest(c.secret, addrs, Date.now());
-    const outcome = await askToJoin(target, req);
+    const outcome = await askToJoin(via, req);
+    if (outcome.kind === 'redirect') {
+      if (via !== target) {
+        throw new ServerError('STARTUP_FAILED', `cannot join the cluster: ${via} is not a member's API address`);
+      }
+      // `--join` named a member's RPC address: its transport answered with the member's API URL.
+      log('info', 'node.join_via_api', { via: target, api: outcome.apiUrl });
+      via = outcome.apiUrl;
+      continue;
+    }
     if (outcome.kind === 'answer') {
-      const identity = checkAnswer(outcome.answer, req, c, addrs.rpcAddr, target);
-      log('info', 'node.joined', { via: target, node_id: identity.node_id, cluster_id: identity.cluster_id, attempt });
+      const identity = checkAnswer(outcome.answer, req, c, addrs.rpcAddr, via);
+      log('info', 'node.joined', { via, node_id: identity.node_id, cluster_id: identity.cluster_id, attempt });
       return identity;
     }
     if (outcome.kind === 'refused' || Date.now() >= deadline) {
-      throw new ServerError('STARTUP_FAILED', `cannot join the cluster through ${target}: ${outcome.message}`);
+      throw new ServerError('STARTUP_FAILED', `cannot join the cluster through ${via}: ${outcome.message}`);
     }
-    log('warn', 'node.join_retry', { via: target, attempt, error: outcome.message });
+    log('warn', 'node.join_retry', { via, attempt, error: outcome.message });
     await new Promise((resolve) => setTimeout(resolve, SERVER_LIMITS.joinRetryMs));
   }
 }
 
 type JoinOutcome =
-  { kind: 'answer'; answer: unknown } | { kind: 'refused'; message: string } | { kind: 'retry'; message: string };
+  | { kind: 'answer'; answer: unknown }
+  | { kind: 'refused'; message: string }
+  | { kind: 'retry'; message: string }
+  | { kind: 'redirect'; apiUrl: string };
 
 async function askToJoin(target: string, req: JoinRequest): Promise<JoinOutcome> {
   let res: Response;
@@ -200,6 +220,11 @@ async function askToJoin(target: string, req: JoinRequest): Promise<JoinOutcome>
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
     return { kind: 'retry', message: `${err instanceof Error ? err.message : String(err)}${cause}` };
+  }
+  const apiUrl = res.headers.get(API_URL_HEADER);
+  if (res.status === 426 && apiUrl !== null && /^https?:\/\/[^/\s]+$/.test(apiUrl)) {
+    await res.body?.cancel();
+    return { kind: 'redirect', apiUrl };
   }
   let body: unknown;
   try {

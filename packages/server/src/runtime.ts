@@ -409,6 +409,8 @@ async function startRaft(
     clusterId: c.clusterId,
     secret: c.secret,
     members: c.members.map((m) => ({ nodeId: m.nodeId as NodeId, host: m.rpcAddr.host, port: m.rpcAddr.port })),
+    // A join pointed at this node's RPC address is told where its API is (join.ts follows it).
+    apiUrl: c.members.find((m) => m.nodeId === c.nodeId)?.apiUrl ?? `http://${formatHostPort(config.server.apiAddr)}`,
     voters: founders.map((id) => id as NodeId),
     groups: machines.groupSpecs(),
     dataDir: config.server.dataDir,

@@ -33,7 +33,7 @@ export interface ServeOptions {
   readonly signals?: readonly NodeJS.Signals[];
   /** Also stop gracefully when process.stdin ends or closes (the supervisor's pipe). Default: false. */
   readonly exitWithStdin?: boolean;
-  /** `kalam serve --join ADDR`: sets cluster.join (a member's API address), over the file and the environment. */
+  /** `kalam serve --join ADDR`: sets cluster.join (a member's API or RPC address), over the file and the environment. */
   readonly join?: string;
 }
 

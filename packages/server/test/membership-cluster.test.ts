@@ -129,7 +129,8 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
   });
 
   await t.test('a joining node gets the next id, persists it, and restarts without joining again', async () => {
-    await nodes.prepareJoiner(4, n2);
+    // Through node 2's Raft RPC address: its transport answers a plain HTTP request with node 2's API URL.
+    await nodes.prepareJoiner(4, nodes.rpcAddress(2));
     const ready = await nodes.startNode(4);
     assert.equal(ready['node_id'], 4);
     const identity = JSON.parse(readFileSync(join(nodes.dataDir(4), 'node.json'), 'utf8')) as Record<string, unknown>;
@@ -148,6 +149,7 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
     assert.ok(['joining', 'learner', 'voter'].includes(String(rows[3]?.[1])), String(rows[3]?.[1]));
     assert.equal(rows[3]?.[3], nodes.url(4));
     assert.match(nodes.stderrOf(4), /"event":"node.joined"/);
+    assert.match(nodes.stderrOf(4), new RegExp(`"event":"node.join_via_api".*"api":"${n2}"`));
     // The cluster status shows the replicated list, the joining node included.
     const status = await request(n1, '/v1/api/cluster/status', { auth: root });
     const listed = (status.body['nodes'] as { node_id: number; state: string }[]).map((n) => n.node_id);

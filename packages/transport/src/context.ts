@@ -25,6 +25,8 @@ export interface TransportContext {
   readonly now: () => number;
   readonly onEnvelopes: (from: NodeId, envelopes: Envelope[]) => void;
   readonly onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
+  /** This node's API URL, told to plain HTTP requests (TransportOptions.apiUrl). */
+  readonly apiUrl: string | undefined;
   /** True once the Transport is closing: nothing new starts, callbacks stop. */
   closed: boolean;
 }

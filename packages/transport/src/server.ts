@@ -40,6 +40,8 @@ interface PendingConnection {
   inbound: InboundSocket | undefined;
 }
 
+/** The header of the 426 answer to a plain HTTP request that names this node's API URL (see TransportOptions.apiUrl). */
+export const API_URL_HEADER = 'x-kalam-api-url';
 /**
  * Admission, and why it evicts rather than refuses. Before its hello a peer cannot be told from a stranger, so
  * a bound that refuses newcomers lets whoever holds the slots first keep every peer out (256 silent sockets
@@ -70,7 +72,8 @@ export class InboundServer {
       clientTracking: false,
     });
     this.http = createServer((_req, res) => {
-      res.writeHead(426, { Connection: 'close', 'Content-Length': '0' });
+      const api = ctx.apiUrl === undefined ? {} : { [API_URL_HEADER]: ctx.apiUrl };
+      res.writeHead(426, { Connection: 'close', 'Content-Length': '0', ...api });
       res.end();
     });
     this.http.on('connection', (tcp: Socket) => this.onConnection(tcp));

@@ -51,6 +51,7 @@ export class Transport {
       now,
       onEnvelopes: opts.onEnvelopes,
       onRequest: opts.onRequest,
+      apiUrl: opts.apiUrl,
       closed: false,
     };
     this.onStatus = (peer: NodeId, status: PeerStatus): void => opts.onPeerStatus?.(peer, status);

@@ -56,5 +56,10 @@ export interface TransportOptions {
    * `removed_node`). Called once per refusal; the node should stop.
    */
   onRemoved?: (by: NodeId) => void;
+  /**
+   * This node's API URL as the cluster knows it. A plain HTTP request to the RPC port (not a WebSocket upgrade) is
+   * answered 426 with it in `X-Kalam-Api-Url`, so a joining node may be pointed at a member's RPC address.
+   */
+  apiUrl?: string;
   log?: LogFn;
 }

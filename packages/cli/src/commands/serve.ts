@@ -30,7 +30,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     )
     .option(
       '--join <addr>',
-      "join a running cluster through a member's API address (an empty data_dir and the cluster secret; " +
+      "join a running cluster through a member's API or Raft RPC address (an empty data_dir and the cluster secret; " +
         'node_id and members come from the cluster); the same as [cluster] join',
     )
     .action(async (raw: RawServeOptions) => {

@@ -212,6 +212,13 @@ export class KalamNodes {
     });
   }
 
+  /** Node `id`'s Raft RPC address, `host:port` (a join may name it instead of an API address). */
+  rpcAddress(id: number): string {
+    const port = this.rpcPorts.get(id);
+    if (port === undefined) throw new Error(`node ${id} has no rpc port`);
+    return `127.0.0.1:${port}`;
+  }
+
   url(id: number): string {
     const node = this.running.get(id);
     if (node === undefined) throw new Error(`node ${id} is not running`);

@@ -67,6 +67,8 @@ function spread(led: Record<number, number>, states: NodeState[], enabled = true
     term: 1,
     applied: {},
     lag: {},
+    voters: [1, 2, 3],
+    learners: [],
   }));
   const ids = states.map((_, i) => i + 1);
   const perNode = leadersPerNode(ids, groups);
@@ -90,6 +92,7 @@ function spread(led: Record<number, number>, states: NodeState[], enabled = true
       uptimeMs: null,
       lastExit: null,
       faults: [],
+      member: 'voter',
     })),
     groups,
     leadersPerNode: perNode,

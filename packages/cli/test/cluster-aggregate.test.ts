@@ -34,6 +34,8 @@ test('the leader claimed at the highest term wins; lag is measured from it', () 
     term: 4,
     applied: { '1': 10, '2': 12, '3': 15, '4': null },
     lag: { '1': 5, '2': 3, '3': 0, '4': null },
+    voters: [],
+    learners: [],
   });
   assert.deepEqual(leadersPerNode([1, 2, 3, 4], g === undefined ? [] : [g]), { '1': 0, '2': 0, '3': 1, '4': 0 });
 });

@@ -42,6 +42,7 @@ import {
 } from './identity.js';
 import { JoinDesk, joinCluster } from './join.js';
 import { MembershipService, raftMembershipDriver, staticConf } from './membership.js';
+import { MembershipError } from './reconciler.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -268,6 +269,8 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
       machines,
       nodeId,
       clusterView: () => toClusterView(view()),
+      // ALTER CLUSTER REMOVE NODE: the removal API's request and refusals; bound late, the service starts below.
+      removeNodes: (ids) => removeNodesAsSql(membership, ids),
     });
     // A joined node gets root, like everything else, from the cluster's log; only a founding member creates it.
     if (!joined) await ensureRoot(engine, machines, config, log);
@@ -663,6 +666,25 @@ function readinessOf(machines: StateMachines, manager: RaftManager | undefined):
     }
     return { ready: notServing.length === 0, groups: status.length, not_serving: notServing };
   };
+}
+
+/**
+ * ALTER CLUSTER REMOVE NODE through the membership service (the removal API's path), its refusals as KalamErrors
+ * with the same codes and statuses as POST /v1/api/cluster/nodes/remove.
+ */
+async function removeNodesAsSql(
+  membership: MembershipService | undefined,
+  ids: readonly number[],
+): Promise<{ node_id: number; state: string }[]> {
+  if (membership === undefined) {
+    throw new KalamError('INVALID_INPUT', 'a standalone node has no members to remove');
+  }
+  try {
+    return await membership.requestRemoval(ids);
+  } catch (err) {
+    if (err instanceof MembershipError) throw new KalamError(err.code, err.message, err.details, { cause: err });
+    throw err;
+  }
 }
 
 function toClusterView(status: ClusterStatus): ClusterView {

@@ -36,6 +36,7 @@ test('the leader claimed at the highest term wins; lag is measured from it', () 
     lag: { '1': 5, '2': 3, '3': 0, '4': null },
     voters: [],
     learners: [],
+    votersOutgoing: [],
   });
   assert.deepEqual(leadersPerNode([1, 2, 3, 4], g === undefined ? [] : [g]), { '1': 0, '2': 0, '3': 1, '4': 0 });
 });
@@ -71,6 +72,7 @@ function spread(led: Record<number, number>, states: NodeState[], enabled = true
     lag: {},
     voters: [1, 2, 3],
     learners: [],
+    votersOutgoing: [],
   }));
   const ids = states.map((_, i) => i + 1);
   const perNode = leadersPerNode(ids, groups);

@@ -82,6 +82,11 @@ export interface GroupStatus {
   /** The group's voters and learners as this node has applied its configuration (node ids, ascending). */
   readonly voters: readonly number[];
   readonly learners: readonly number[];
+  /**
+   * While a joint configuration is in force (a membership change between entering and leaving it): the outgoing
+   * voters, whose majority must agree too; empty otherwise.
+   */
+  readonly voters_outgoing: readonly number[];
 }
 
 /**
@@ -261,7 +266,12 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     const nodeId = executor.nodeId();
     const view = clusterStatusOf(config, machines, manager, (g) => {
       const conf = membership?.confOf(g) ?? (manager === undefined ? undefined : staticConf(manager));
-      return { voters: [...(conf?.voters ?? [])].sort((a, b) => a - b), learners: [...(conf?.learners ?? [])] };
+      const sorted = (ids: readonly number[] | undefined): number[] => [...(ids ?? [])].sort((a, b) => a - b);
+      return {
+        voters: sorted(conf?.voters),
+        learners: sorted(conf?.learners),
+        voters_outgoing: sorted(conf?.votersOutgoing),
+      };
     });
     const ctx = new AppContext(executor, machines);
     const engine = new SqlEngine({
@@ -505,11 +515,13 @@ function persistedSecret(file: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------
 // The cluster as this node sees it.
 
+type GroupConf = Pick<GroupStatus, 'voters' | 'learners' | 'voters_outgoing'>;
+
 function clusterStatusOf(
   config: NodeConfig,
   machines: StateMachines,
   manager: RaftManager | undefined,
-  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
+  confOf: (groupId: number) => GroupConf,
 ): () => ClusterStatus {
   if (config.mode === 'standalone' || manager === undefined) {
     const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
@@ -532,6 +544,7 @@ function clusterStatusOf(
           snapshot_index: 0,
           voters: [1],
           learners: [],
+          voters_outgoing: [],
         };
       }),
       driver: null,
@@ -574,10 +587,7 @@ function clusterStatusOf(
   };
 }
 
-function groupStatuses(
-  status: readonly GroupStatusReport[],
-  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
-): GroupStatus[] {
+function groupStatuses(status: readonly GroupStatusReport[], confOf: (groupId: number) => GroupConf): GroupStatus[] {
   return status.map((s) => ({
     ...confOf(s.groupId),
     group_id: s.groupId,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { basic, eventually, rowsOf, sql } from './support/net.js';
+import { basic, eventually, request, rowsOf, sql } from './support/net.js';
 import type { JsonReply } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
@@ -28,6 +28,10 @@ test('ALTER CLUSTER REMOVE NODE: the removal API through SQL, its refusals, and 
     const r = await sql(n1, root, "SELECT node_id FROM system.cluster_nodes WHERE state = 'voter'");
     return r.status === 200 && rowsOf(r).length === 3 ? true : undefined;
   });
+  // The status shows each group's configuration; no group is in a joint configuration at rest.
+  const clusterStatus = await request(n1, '/v1/api/cluster/status', { auth: root });
+  const groups = clusterStatus.body['groups'] as { voters: number[]; learners: number[]; voters_outgoing: number[] }[];
+  assert.deepEqual([groups[0]?.voters, groups[0]?.learners, groups[0]?.voters_outgoing], [[1, 2, 3], [], []]);
   const setup = await sql(
     n1,
     root,

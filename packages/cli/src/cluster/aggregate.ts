@@ -19,6 +19,8 @@ export interface NodeGroupReport {
   /** The group's configuration as that node applied it (absent from nodes older than [M9]). */
   readonly voters?: readonly number[];
   readonly learners?: readonly number[];
+  /** The outgoing voters while the group is in a joint configuration (absent from nodes before it was reported). */
+  readonly voters_outgoing?: readonly number[];
 }
 
 /** A node's leader balance (the fields of the server's LeaderBalanceStatus that matter here). */
@@ -81,7 +83,8 @@ export function aggregateGroups(
       [...seen].filter((s) => s.g.voters !== undefined).sort((a, b) => b.g.applied_index - a.g.applied_index)[0];
     const voters = [...(conf?.g.voters ?? [])].sort((a, b) => a - b);
     const learners = [...(conf?.g.learners ?? [])].sort((a, b) => a - b);
-    groups.push({ name, id, leader, term, applied, lag, voters, learners });
+    const votersOutgoing = [...(conf?.g.voters_outgoing ?? [])].sort((a, b) => a - b);
+    groups.push({ name, id, leader, term, applied, lag, voters, learners, votersOutgoing });
   }
   return groups.sort((a, b) => a.id - b.id);
 }

@@ -387,7 +387,10 @@ class Controller implements ClusterController {
         const status = await this.status();
         const m = membershipOf(status.groups, id);
         const member = status.nodes.find((n) => n.id === id)?.member ?? null;
-        line = `node ${id}: voter in ${m.voterIn}/${status.groups.length} groups, learner in ${m.learnerIn}, member list: ${member ?? 'not listed'}`;
+        const joint = status.groups.filter((g) => g.votersOutgoing.length > 0).length;
+        line =
+          `node ${id}: voter in ${m.voterIn}/${status.groups.length} groups, learner in ${m.learnerIn}` +
+          `${joint > 0 ? `, ${joint} group(s) joint` : ''}, member list: ${member ?? 'not listed'}`;
         done =
           status.groups.length > 0 &&
           (goal === 'voter'

@@ -4,7 +4,8 @@
  * the leader balance's band, one line on membership (settled, or the changes in progress: nodes joining or leaving,
  * groups with learners), and a compact group map — per group its term and, per node, "L" for
  * the leader, its applied-index lag behind the leader ("+" before it for a learner), "-" for a node outside the
- * group's configuration, "?" when unknown, "x" when the node is down — laid out
+ * group's configuration, "?" when unknown, "x" when the node is down; "~" after a group's name while it is in a joint
+ * configuration — laid out
  * in as many side-by-side columns as the width allows. Cells stay uncoloured: formatTable pads by length, and
  * escape codes would skew the columns.
  */
@@ -45,7 +46,10 @@ export function groupMap(status: ClusterStatus, width: number): string[] {
   };
   const rows = formatTable<GroupStatus>(
     [
-      { title: 'group', value: (g) => (g.leader === null ? `${g.name}!` : g.name) },
+      {
+        title: 'group',
+        value: (g) => `${g.name}${g.votersOutgoing.length > 0 ? '~' : ''}${g.leader === null ? '!' : ''}`,
+      },
       { title: 'term', value: (g) => String(g.term), align: 'right' },
       ...ids.map((id) => ({ title: `n${id}`, value: (g: GroupStatus) => cell(g, id), align: 'right' as const })),
     ],
@@ -108,7 +112,8 @@ export function membershipLine(status: ClusterStatus): string {
   }
   const changing = status.nodes.filter((n) => n.member !== null && n.member !== 'voter');
   const ids = new Set([...changing.map((n) => n.id), ...known.flatMap((g) => g.learners)]);
-  if (changing.length === 0 && ids.size === 0 && confs.size === 1) {
+  const joint = known.filter((g) => g.votersOutgoing.length > 0);
+  if (changing.length === 0 && ids.size === 0 && confs.size === 1 && joint.length === 0) {
     return `membership: settled — every group: ${[...confs.keys()][0] ?? ''}`;
   }
   const parts = [...ids]
@@ -119,6 +124,14 @@ export function membershipLine(status: ClusterStatus): string {
       const learnerIn = known.filter((g) => g.learners.includes(id)).length;
       return `node ${id} ${member} (voter in ${voterIn}/${groups.length} groups${learnerIn > 0 ? `, learner in ${learnerIn}` : ''})`;
     });
+  if (joint.length > 0) {
+    const example = joint[0];
+    const from =
+      example === undefined
+        ? ''
+        : ` (e.g. ${example.name}: ${example.votersOutgoing.join(',')} → ${example.voters.join(',')})`;
+    parts.push(`${joint.length} group(s) in a joint configuration${from}`);
+  }
   if (confs.size > 1) {
     const spread = [...confs.entries()].map(([conf, n]) => `${n}× ${conf}`).join('; ');
     parts.push(`${confs.size} configurations: ${spread}`);
@@ -138,7 +151,7 @@ export function renderStatus(out: Output, status: ClusterStatus, width: number):
     '',
     leaderSpreadLine(status),
     membershipLine(status),
-    'map: L leader, number = applied-index lag (+ a learner), - not in the group, ? unknown, x node not up, ! no leader',
+    'map: L leader, number = applied-index lag (+ a learner), - not in the group, ? unknown, x node not up, ! no leader, ~ joint configuration',
     ...groupMap(status, width),
   ];
 }

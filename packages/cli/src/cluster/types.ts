@@ -90,6 +90,8 @@ export interface GroupStatus {
    */
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /** While the group is in a joint configuration (a change half done): the outgoing voters; empty otherwise. */
+  readonly votersOutgoing: readonly NodeId[];
 }
 
 export interface ClusterStatus {

@@ -147,6 +147,7 @@ export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } 
               lag: perNode,
               voters: [...nodes.keys()].sort((a, b) => a - b),
               learners: [],
+              votersOutgoing: [],
             };
           }),
           leadersPerNode,

@@ -4,8 +4,8 @@
  * voter of all 36 groups that answers a SELECT of those rows, and the supervisor kills and starts it like any other;
  * removing an unknown node is NODE_NOT_FOUND (exit 2); `node remove 1` leaves no group with node 1, stops it, and
  * it can never be started again; node 2 SIGKILLed and wiped is replaced by node 5; a removal that would leave a
- * group without a live majority is QUORUM_AT_RISK (exit 1); `cluster down` stops the added nodes too, and `cluster
- * up` on the folder starts the members as they now are. Every process is SIGKILLed by pid in t.after, on failure too.
+ * group without a live majority is QUORUM_AT_RISK (exit 1); node 3, alive, is replaced by node 6; `cluster down`
+ * stops the added nodes too, and `cluster up` on the folder starts the members as they now are. Every process is SIGKILLed by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -244,7 +244,24 @@ test('node add, remove and replace on a supervised cluster', async (t) => {
   oneLine(risky.stderr);
   assert.equal((await run(['node', 'start', '4', '--dir', dir])).code, 0);
 
-  // down stops the added nodes too; up on the folder starts the members as they are now (3, 4, 5).
+  // A live node replaced: node 6 added, then node 3 removed and its process stopped.
+  const pid3 = swapped.nodes.find((n) => n.id === 3)?.pid ?? 0;
+  const live = await run(['node', 'replace', '3', '--json', '--dir', dir]);
+  assert.equal(live.code, 0, live.stderr);
+  assert.deepEqual(
+    [(JSON.parse(live.stdout) as { removed: number }).removed, (JSON.parse(live.stdout) as { id: number }).id],
+    [3, 6],
+  );
+  const replacedLive = await status(dir);
+  track(replacedLive);
+  assert.deepEqual(
+    replacedLive.nodes.map((n) => n.id),
+    [4, 5, 6],
+  );
+  assert.deepEqual(configurations(replacedLive), ['4,5,6|']);
+  await waitUntil('node 3 gone', EXIT_BOUND_MS, () => !alive(pid3));
+
+  // down stops the added nodes too; up on the folder starts the members as they are now (4, 5, 6).
   const before = await status(dir);
   const pids = [before.supervisorPid, ...before.nodes.flatMap((n) => (n.pid === null ? [] : [n.pid]))];
   assert.equal((await run(['cluster', 'down', '--dir', dir])).code, 0);
@@ -256,9 +273,9 @@ test('node add, remove and replace on a supervised cluster', async (t) => {
   assert.deepEqual(
     after.nodes.map((n) => [n.id, n.state]),
     [
-      [3, 'up'],
       [4, 'up'],
       [5, 'up'],
+      [6, 'up'],
     ],
   );
   assert.ok(after.groups.every((g) => g.leader !== null));

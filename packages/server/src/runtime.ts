@@ -42,6 +42,7 @@ import {
 } from './identity.js';
 import { JoinDesk, joinCluster } from './join.js';
 import { MembershipService, raftMembershipDriver, staticConf } from './membership.js';
+import { MembershipError } from './reconciler.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -81,6 +82,11 @@ export interface GroupStatus {
   /** The group's voters and learners as this node has applied its configuration (node ids, ascending). */
   readonly voters: readonly number[];
   readonly learners: readonly number[];
+  /**
+   * While a joint configuration is in force (a membership change between entering and leaving it): the outgoing
+   * voters, whose majority must agree too; empty otherwise.
+   */
+  readonly voters_outgoing: readonly number[];
 }
 
 /**
@@ -260,7 +266,12 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     const nodeId = executor.nodeId();
     const view = clusterStatusOf(config, machines, manager, (g) => {
       const conf = membership?.confOf(g) ?? (manager === undefined ? undefined : staticConf(manager));
-      return { voters: [...(conf?.voters ?? [])].sort((a, b) => a - b), learners: [...(conf?.learners ?? [])] };
+      const sorted = (ids: readonly number[] | undefined): number[] => [...(ids ?? [])].sort((a, b) => a - b);
+      return {
+        voters: sorted(conf?.voters),
+        learners: sorted(conf?.learners),
+        voters_outgoing: sorted(conf?.votersOutgoing),
+      };
     });
     const ctx = new AppContext(executor, machines);
     const engine = new SqlEngine({
@@ -268,6 +279,8 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
       machines,
       nodeId,
       clusterView: () => toClusterView(view()),
+      // ALTER CLUSTER REMOVE NODE: the removal API's request and refusals; bound late, the service starts below.
+      removeNodes: (ids) => removeNodesAsSql(membership, ids),
     });
     // A joined node gets root, like everything else, from the cluster's log; only a founding member creates it.
     if (!joined) await ensureRoot(engine, machines, config, log);
@@ -504,11 +517,13 @@ function persistedSecret(file: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------
 // The cluster as this node sees it.
 
+type GroupConf = Pick<GroupStatus, 'voters' | 'learners' | 'voters_outgoing'>;
+
 function clusterStatusOf(
   config: NodeConfig,
   machines: StateMachines,
   manager: RaftManager | undefined,
-  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
+  confOf: (groupId: number) => GroupConf,
 ): () => ClusterStatus {
   if (config.mode === 'standalone' || manager === undefined) {
     const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
@@ -531,6 +546,7 @@ function clusterStatusOf(
           snapshot_index: 0,
           voters: [1],
           learners: [],
+          voters_outgoing: [],
         };
       }),
       driver: null,
@@ -573,10 +589,7 @@ function clusterStatusOf(
   };
 }
 
-function groupStatuses(
-  status: readonly GroupStatusReport[],
-  confOf: (groupId: number) => { voters: readonly number[]; learners: readonly number[] },
-): GroupStatus[] {
+function groupStatuses(status: readonly GroupStatusReport[], confOf: (groupId: number) => GroupConf): GroupStatus[] {
   return status.map((s) => ({
     ...confOf(s.groupId),
     group_id: s.groupId,
@@ -665,6 +678,25 @@ function readinessOf(machines: StateMachines, manager: RaftManager | undefined):
     }
     return { ready: notServing.length === 0, groups: status.length, not_serving: notServing };
   };
+}
+
+/**
+ * ALTER CLUSTER REMOVE NODE through the membership service (the removal API's path), its refusals as KalamErrors
+ * with the same codes and statuses as POST /v1/api/cluster/nodes/remove.
+ */
+async function removeNodesAsSql(
+  membership: MembershipService | undefined,
+  ids: readonly number[],
+): Promise<{ node_id: number; state: string }[]> {
+  if (membership === undefined) {
+    throw new KalamError('INVALID_INPUT', 'a standalone node has no members to remove');
+  }
+  try {
+    return await membership.requestRemoval(ids);
+  } catch (err) {
+    if (err instanceof MembershipError) throw new KalamError(err.code, err.message, err.details, { cause: err });
+    throw err;
+  }
 }
 
 function toClusterView(status: ClusterStatus): ClusterView {

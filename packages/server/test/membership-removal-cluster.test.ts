@@ -155,6 +155,23 @@ test('removing the meta:system leader, then the node leading the most data group
   const nodes = await KalamNodes.start({ members: 4 });
   t.after(() => nodes.close());
   const users = usersPerShard();
+
+  // A settled cluster (every node knows every leader, the leader balance has nothing left to move): first so that
+  // the setup's writes do not meet the first leaders' transfers, then so that the node picked as meta:system's
+  // leader is still leading it when the removal reaches it.
+  const settled = (): Promise<ClusterStatus> =>
+    eventually(
+      SETTLE_MS,
+      'every node agrees on the leaders, balanced',
+      async () => {
+        const all = await Promise.all([1, 2, 3, 4].map((id) => status(nodes.url(id))));
+        const meta = all.map((s) => leaderOf(s, 'meta:system'));
+        const agreed = all.every((s) => s.groups.every((g) => g.leader !== null) && balancedIn(s));
+        return agreed && meta.every((m) => m === meta[0]) ? all[0]! : undefined;
+      },
+      250,
+    );
+  await settled();
   const setup = await sql(
     nodes.url(1),
     root,
@@ -166,20 +183,7 @@ test('removing the meta:system leader, then the node leading the most data group
     ].join('; '),
   );
   assert.equal(setup.status, 200, JSON.stringify(setup.body));
-
-  // A settled cluster (every node knows every leader, the leader balance has nothing left to move), so the node
-  // picked as meta:system's leader is still leading it when the removal reaches it.
-  const first = await eventually(
-    SETTLE_MS,
-    'every node agrees on the leaders, balanced',
-    async () => {
-      const all = await Promise.all([1, 2, 3, 4].map((id) => status(nodes.url(id))));
-      const meta = all.map((s) => leaderOf(s, 'meta:system'));
-      const agreed = all.every((s) => s.groups.every((g) => g.leader !== null) && balancedIn(s));
-      return agreed && meta.every((m) => m === meta[0]) ? all[0]! : undefined;
-    },
-    250,
-  );
+  const first = await settled();
   const a = leaderOf(first, 'meta:system')!;
   const others = [1, 2, 3, 4].filter((id) => id !== a);
   const writer = new Writer(nodes, [...users.values(), SHARED], others);

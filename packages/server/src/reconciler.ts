@@ -14,7 +14,8 @@
  * Idempotent and resumable: it keeps nothing between steps, so a new leader (or this one after a restart) carries
  * on from whatever the replicated state and the ConfStates say. A group in a joint configuration already has a
  * change in flight (Raft thesis §4.1: one at a time) and is left alone until it has left it. State changes of the
- * list are compare-and-set (SetClusterNodeState `from`), so a deposed leader's late step changes nothing.
+ * list are compare-and-set (SetClusterNodeState `from`), so a deposed leader's late step changes nothing. A change
+ * a group refuses or times out on is reported as waiting and tried again next step; the other groups go on.
  *
  * The types below copy m9-core's shapes (etcd raftpb.ConfState and ConfChangeV2); the node wires RaftManager in.
  */
@@ -76,7 +77,7 @@ export const RECONCILER_CONF_CHANGE_TIMEOUT_MS = 5_000;
 export interface StepReport {
   readonly changes: { readonly group: number; readonly change: ConfChangeSingle }[];
   readonly states: { readonly node: number; readonly from: ClusterNodeState; readonly to: ClusterNodeState }[];
-  /** Groups left alone: a change in flight (joint), or a removal that would cost a quorum. */
+  /** Groups left alone: a change in flight (joint), a removal that would cost a quorum, or a change refused. */
   readonly waiting: { readonly group: number; readonly node: number; readonly why: string }[];
 }
 
@@ -115,13 +116,23 @@ export class Reconciler {
       if (conf.learners.includes(id)) {
         const lag = await this.opts.driver.learnerLag(g, id);
         if (lag === null || lag > this.opts.promoteLagEntriesMax) continue;
-        await this.change(g, { transition: 'auto', changes: [{ type: 'addVoter', node: id }] }, report);
-        catchingUp--;
+        const promoted = await this.change(
+          g,
+          id,
+          { transition: 'auto', changes: [{ type: 'addVoter', node: id }] },
+          report,
+        );
+        if (promoted) catchingUp--;
         continue;
       }
       if (catchingUp >= this.opts.learnersCatchingUpPerNodeMax) continue;
-      await this.change(g, { transition: 'auto', changes: [{ type: 'addLearner', node: id }] }, report);
-      catchingUp++;
+      const added = await this.change(
+        g,
+        id,
+        { transition: 'auto', changes: [{ type: 'addLearner', node: id }] },
+        report,
+      );
+      if (added) catchingUp++;
     }
     const confs = this.opts.groups.map((g) => this.conf(g));
     if (node.state === 'joining' && confs.every((c) => c.voters.includes(id) || c.learners.includes(id))) {
@@ -149,7 +160,7 @@ export class Reconciler {
           continue;
         }
       }
-      await this.change(g, { transition: 'auto', changes: [{ type: 'remove', node: id }] }, report);
+      await this.change(g, id, { transition: 'auto', changes: [{ type: 'remove', node: id }] }, report);
     }
     if (this.opts.groups.every((g) => !inConf(this.conf(g), id))) {
       await this.setState(id, 'leaving', 'removed', report);
@@ -160,17 +171,31 @@ export class Reconciler {
     return this.opts.driver.confState(groupId);
   }
 
-  private async change(groupId: number, cc: ConfChangeV2, report: Mutable<StepReport>): Promise<void> {
-    // The bound is a duration from now (the driver's deadlineMs), not a time of day.
-    await this.opts.driver.proposeConfChange(
-      groupId,
-      cc,
-      this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS,
-    );
+  /**
+   * Proposes one group's change; false when the group refused it or the outcome is unknown. That group waits for
+   * the next step (which reads its configuration again), and the other groups go on: a refusal is usually brief —
+   * a leader just elected, e.g. the heir of the node being removed, takes no change until it has committed in its
+   * term; no leader for a moment; a timeout — and one group's must not cost every group after it a whole tick.
+   */
+  private async change(groupId: number, node: number, cc: ConfChangeV2, report: Mutable<StepReport>): Promise<boolean> {
+    try {
+      // The bound is a duration from now (the driver's deadlineMs), not a time of day.
+      await this.opts.driver.proposeConfChange(
+        groupId,
+        cc,
+        this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS,
+      );
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      report.waiting.push({ group: groupId, node, why });
+      this.opts.log?.('info', 'membership.conf_change_deferred', { group: groupId, node, why });
+      return false;
+    }
     for (const change of cc.changes) {
       report.changes.push({ group: groupId, change });
       this.opts.log?.('info', 'membership.conf_change', { group: groupId, ...change });
     }
+    return true;
   }
 
   private async setState(

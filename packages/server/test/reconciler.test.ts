@@ -21,6 +21,8 @@ class FakeGroups implements MembershipDriver {
   readonly confs = new Map<number, ConfState>();
   readonly lag = new Map<string, number>();
   readonly dead = new Set<number>();
+  /** Groups whose leader refuses the next change (a new leader that has not committed in its term yet). */
+  readonly refusing = new Set<number>();
   proposals = 0;
 
   constructor(voters: number[]) {
@@ -34,6 +36,9 @@ class FakeGroups implements MembershipDriver {
 
   proposeConfChange(g: number, cc: ConfChangeV2): Promise<ConfState> {
     this.proposals++;
+    if (this.refusing.has(g)) {
+      return Promise.reject(new Error(`group ${g}: leader of term 4 has not committed an entry of its term yet`));
+    }
     let c = this.confState(g);
     assert.equal(c.votersOutgoing.length, 0, `group ${g}: a change proposed while one is in flight`);
     for (const ch of cc.changes) {
@@ -251,4 +256,30 @@ test('an operator removal is refused for an unknown node, two of three, and a lo
     'NODE_NOT_FOUND',
   );
   assert.equal(checkKnownNode(5, five).nodeId, 5);
+});
+
+// A group's leader may refuse a change for a moment (a leader just elected — e.g. the one the removed node handed
+// its leadership to — has not committed in its term yet; no leader; a timeout): that group waits for the next step,
+// and the others are not held up by it.
+test("a change one group refuses leaves that group for the next step, not the other groups' changes", async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'leaving', 2: 'voter', 3: 'voter', 4: 'voter' });
+  groups.refusing.add(GROUPS[1]!);
+  const r = reconciler(groups, list);
+  const report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    GROUPS.filter((g) => g !== GROUPS[1]),
+    'every other group changed in the same step',
+  );
+  assert.equal(report.waiting.length, 1);
+  assert.equal(report.waiting[0]!.group, GROUPS[1]);
+  assert.match(report.waiting[0]!.why, /has not committed an entry of its term/);
+  groups.settle();
+  groups.refusing.clear();
+  await r.step();
+  groups.settle();
+  await r.step();
+  assert.equal(list.state(1), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
 });

@@ -215,9 +215,8 @@ test('removing the meta:system leader, then the node leading the most data group
     const [b, groups] = [...led.entries()].sort((x, y) => y[1].length - x[1].length)[0]!;
     assert.ok(groups.length > 0, JSON.stringify([...led]));
     const left = others.filter((id) => id !== b);
+    // From the next row on; one already on its way through b is answered, or counted as unknown if b stops first.
     writer.route(left);
-    // Rows sent through b before the route changed have come back by now: b is not removed yet.
-    await new Promise((resolve) => setTimeout(resolve, 500));
 
     await removeAndWait(nodes, b, left[0]!, left);
     const views = await Promise.all(left.map((id) => status(nodes.url(id))));

@@ -69,6 +69,18 @@ export interface ReconcilerOptions {
   readonly log?: NodeLog;
   /** One conf change's bound; default RECONCILER_CONF_CHANGE_TIMEOUT_MS. */
   readonly confChangeTimeoutMs?: number;
+  /**
+   * Whether this node is still the reconciler (it leads meta:system and is in its configuration), asked before
+   * every change: a step ends as soon as it is not. Absent: always.
+   */
+  readonly stillLeader?: () => boolean;
+  /**
+   * This node, and the group whose leader runs the reconciler (meta:system). When this node itself is leaving, it
+   * leaves that group last: it removes itself from every other group first — from where it is, without asking a
+   * leader that is on its way out — and once out of meta:system it is no longer the reconciler.
+   */
+  readonly self?: number;
+  readonly ownGroup?: number;
 }
 
 export const RECONCILER_CONF_CHANGE_TIMEOUT_MS = 5_000;
@@ -87,6 +99,7 @@ export class Reconciler {
   async step(): Promise<StepReport> {
     const report: Mutable<StepReport> = { changes: [], states: [], waiting: [] };
     for (const node of this.opts.nodes()) {
+      if (!this.leading()) break;
       switch (node.state) {
         case 'joining':
         case 'learner':
@@ -107,6 +120,7 @@ export class Reconciler {
     const id = node.nodeId;
     let catchingUp = this.opts.groups.filter((g) => isLearner(this.conf(g), id)).length;
     for (const g of this.opts.groups) {
+      if (!this.leading()) return;
       const conf = this.conf(g);
       if (isJoint(conf)) {
         report.waiting.push({ group: g, node: id, why: 'a change is in flight' });
@@ -130,6 +144,7 @@ export class Reconciler {
       await this.change(g, id, { transition: 'auto', changes: [{ type: 'addLearner', node: id }] }, report);
       catchingUp++;
     }
+    if (!this.leading()) return;
     const confs = this.opts.groups.map((g) => this.conf(g));
     if (node.state === 'joining' && confs.every((c) => c.voters.includes(id) || c.learners.includes(id))) {
       await this.setState(id, 'joining', 'learner', report);
@@ -142,7 +157,13 @@ export class Reconciler {
 
   private async shrink(node: ClusterNodeRecord, report: Mutable<StepReport>): Promise<void> {
     const id = node.nodeId;
-    for (const g of this.opts.groups) {
+    const own = this.opts.ownGroup;
+    const order =
+      id === this.opts.self && own !== undefined
+        ? [...this.opts.groups.filter((g) => g !== own), ...this.opts.groups.filter((g) => g === own)]
+        : this.opts.groups;
+    for (const g of order) {
+      if (!this.leading()) return;
       const conf = this.conf(g);
       if (!inConf(conf, id)) continue;
       if (isJoint(conf)) {
@@ -158,9 +179,18 @@ export class Reconciler {
       }
       await this.change(g, id, { transition: 'auto', changes: [{ type: 'remove', node: id }] }, report);
     }
-    if (this.opts.groups.every((g) => !inConf(this.conf(g), id))) {
+    if (this.leading() && this.opts.groups.every((g) => !inConf(this.conf(g), id))) {
       await this.setState(id, 'leaving', 'removed', report);
     }
+  }
+
+  /**
+   * A step ends once this node is no longer the reconciler — above all when the meta:system leader removes itself:
+   * its first change takes it out of meta:system, and the heir's reconciler carries on from the replicated state.
+   * Two reconcilers at once would race each other's changes group by group.
+   */
+  private leading(): boolean {
+    return this.opts.stillLeader?.() ?? true;
   }
 
   private conf(groupId: number): ConfState {

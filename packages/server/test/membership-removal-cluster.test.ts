@@ -193,10 +193,32 @@ test('removing the meta:system leader, then the node leading the most data group
     Promise.resolve(writer.ackedTotal() >= 20 ? true : undefined),
   );
 
-  await t.test('1. the meta:system leader is removed while it runs the reconciler', async () => {
+  await t.test('1. the meta:system leader is removed while it runs the reconciler', async (t) => {
     const log = await removeAndWait(nodes, a, others[0]!, others);
-    // Its reconciler took its own removal in hand (it led meta:system when the request committed) …
-    assert.match(log, new RegExp(`"event":"membership\\.conf_change".*"type":"remove","node":${a}\\b`));
+    // Its reconciler took its own removal in hand (it led meta:system when the request committed), meta:system last
+    // — with that it stopped being the reconciler …
+    const removals = (text: string): string[] =>
+      [
+        ...text.matchAll(
+          new RegExp(`"event":"membership\\.conf_change","group":(\\d+),"type":"remove","node":${a}\\b`, 'g'),
+        ),
+      ].map((m) => m[1]!);
+    const own = removals(log);
+    assert.equal(own.at(-1), '0', `node ${a} left meta:system last: ${own.join(', ')}`);
+    // … and the next meta:system leader's reconciler marked it removed.
+    const theirs = others.map((id) => nodes.stderrOf(id, undefined, 2_000_000));
+    assert.ok(
+      theirs.some((text) =>
+        new RegExp(`"event":"membership\\.node_state","node":${a},"from":"leaving","to":"removed"`).test(text),
+      ),
+      'a node left marked it removed',
+    );
+    const deferred =
+      theirs
+        .concat(log)
+        .join('')
+        .match(/"event":"membership\.conf_change_deferred"/g)?.length ?? 0;
+    t.diagnostic(`node ${a} removed itself from ${own.length} groups; changes deferred a step: ${deferred}`);
     // … and meta:system, which it left, has a leader among the nodes left, known to all of them.
     const metas = await eventually(STOP_MS, 'meta:system led by a node left', async () => {
       const ls = await Promise.all(others.map(async (id) => leaderOf(await status(nodes.url(id)), 'meta:system')));

@@ -104,7 +104,13 @@ class FakeList {
   };
 }
 
-function reconciler(groups: FakeGroups, list: FakeList, catchingUpMax = 2): Reconciler {
+function reconciler(
+  groups: FakeGroups,
+  list: FakeList,
+  catchingUpMax = 2,
+  stillLeader?: () => boolean,
+  host?: { self: number; ownGroup: number },
+): Reconciler {
   return new Reconciler({
     driver: groups,
     groups: GROUPS,
@@ -112,6 +118,8 @@ function reconciler(groups: FakeGroups, list: FakeList, catchingUpMax = 2): Reco
     learnersCatchingUpPerNodeMax: catchingUpMax,
     nodes: () => list.nodes,
     setState: list.setState,
+    ...(stillLeader === undefined ? {} : { stillLeader }),
+    ...(host === undefined ? {} : host),
   });
 }
 
@@ -280,6 +288,28 @@ test("a change one group refuses leaves that group for the next step, not the ot
   await r.step();
   groups.settle();
   await r.step();
+  assert.equal(list.state(1), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
+});
+
+// The meta:system leader removing itself leaves meta:system (GROUPS[0] here) last: every other group first, from
+// where it is (it leads many of them: no change forwarded to a leader that is on its way out), then meta:system —
+// and from then on it is no longer the reconciler: the step ends there, and the next leader's reconciler marks it
+// removed. Two reconcilers at once would race each other's changes group by group.
+test('the meta:system leader removing itself leaves meta:system last, and the next leader marks it removed', async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'leaving', 2: 'voter', 3: 'voter', 4: 'voter' });
+  const leads = (): boolean => groups.confState(GROUPS[0]!).voters.includes(1);
+  const report = await reconciler(groups, list, 2, leads, { self: 1, ownGroup: GROUPS[0]! }).step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [...GROUPS.slice(1), GROUPS[0]],
+    'every other group, then meta:system',
+  );
+  assert.deepEqual(report.states, [], 'no longer the reconciler: the state is not its to set');
+  groups.settle();
+  const next = reconciler(groups, list, 2, () => true, { self: 2, ownGroup: GROUPS[0]! });
+  await next.step();
   assert.equal(list.state(1), 'removed');
   for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
 });

@@ -301,3 +301,21 @@ test('a forwarded removal of the node that forwarded it resolves without that no
   assert.ok(follower.confState(GROUP).voters.includes(f), 'the removed node has not applied its removal');
   assert.ok(dropped > 0, 'the leader had something to send the follower');
 });
+
+// What this proves: the leader answers a forwarded change that removes the leader itself — it commits the joint
+// configuration, leaves it, hands the group to a voter that stays, and the caller's call resolves (the meta:system
+// leader's reconciler asks this of every group the node being removed leads).
+test("a follower's forwarded removal of the leader resolves, and the group is led by a voter that stays", async (t) => {
+  const { managers, start } = await oneGroupCluster(t, 'membership-rmleader');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  const follower = managers.find((m) => m !== leader)!;
+  await allCaughtUp(leader);
+  await until('the follower knows the leader', () => follower.status()[0]!.leader === leader.nodeId);
+  const conf = await follower.proposeConfChange(GROUP, single('remove', leader.nodeId), DEADLINE_MS);
+  assert.ok(!conf.voters.includes(leader.nodeId), JSON.stringify(conf));
+  const next = await leaderOf(managers.filter((m) => m !== leader));
+  assert.notEqual(next.nodeId, leader.nodeId);
+  await next.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+});

@@ -92,8 +92,7 @@ export class MembershipService {
             setState: (nodeId, from, to) => this.setState(nodeId, from, to),
             log: opts.log,
             stillLeader: () => this.reconciling(),
-            self: opts.manager.nodeId,
-            ownGroup: groupNumber(MetaSystem),
+            metaGroup: groupNumber(MetaSystem),
           });
   }
 

@@ -9,7 +9,7 @@
  *                      joining → learner once every group has it (learner or voter); learner → voter once it is a
  *                      voter of every group.
  *   leaving            per group: in it → remove (joint when it is a voter), only while the group keeps a quorum
- *                      of live voters; leaving → removed once no group has it.
+ *                      of live voters, meta:system last (see metaGroup); leaving → removed once no group has it.
  *
  * Idempotent and resumable: it keeps nothing between steps, so a new leader (or this one after a restart) carries
  * on from whatever the replicated state and the ConfStates say. A group in a joint configuration already has a
@@ -75,12 +75,13 @@ export interface ReconcilerOptions {
    */
   readonly stillLeader?: () => boolean;
   /**
-   * This node, and the group whose leader runs the reconciler (meta:system). When this node itself is leaving, it
-   * leaves that group last: it removes itself from every other group first — from where it is, without asking a
-   * leader that is on its way out — and once out of meta:system it is no longer the reconciler.
+   * meta:system's group id. A leaving node leaves it last, once no other group has it: a data group applies an entry
+   * only once this node's meta:system has applied the index the entry was planned against (kalamdb state/data.ts
+   * canApply), so a node out of meta:system applies no newer data entry — as a data group's leader it would hold
+   * every later entry of the group, writes and its own removal alike, unapplied and unanswered. The meta:system
+   * leader removing itself thus leaves every other group first, and with meta:system it stops being the reconciler.
    */
-  readonly self?: number;
-  readonly ownGroup?: number;
+  readonly metaGroup?: number;
 }
 
 export const RECONCILER_CONF_CHANGE_TIMEOUT_MS = 5_000;
@@ -157,15 +158,16 @@ export class Reconciler {
 
   private async shrink(node: ClusterNodeRecord, report: Mutable<StepReport>): Promise<void> {
     const id = node.nodeId;
-    const own = this.opts.ownGroup;
-    const order =
-      id === this.opts.self && own !== undefined
-        ? [...this.opts.groups.filter((g) => g !== own), ...this.opts.groups.filter((g) => g === own)]
-        : this.opts.groups;
-    for (const g of order) {
+    const meta = this.opts.metaGroup;
+    const others = this.opts.groups.filter((g) => g !== meta);
+    for (const g of [...others, ...this.opts.groups.filter((g) => g === meta)]) {
       if (!this.leading()) return;
       const conf = this.conf(g);
       if (!inConf(conf, id)) continue;
+      if (g === meta && others.some((o) => inConf(this.conf(o), id))) {
+        report.waiting.push({ group: g, node: id, why: 'meta:system goes last: other groups still have the node' });
+        continue;
+      }
       if (isJoint(conf)) {
         report.waiting.push({ group: g, node: id, why: 'a change is in flight' });
         continue;

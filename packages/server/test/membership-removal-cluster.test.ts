@@ -51,6 +51,15 @@ function leaderOf(s: ClusterStatus, group: string): number | null {
   return s.groups.find((g) => g.name === group)?.leader ?? null;
 }
 
+/** The groups `node` was removed from, as a log tells (the reconciler's conf_change lines), in time order. */
+function removals(log: string, node: number): { time: string; group: string }[] {
+  const re = new RegExp(
+    `"time":"([^"]+)","level":"info","event":"membership\\.conf_change","group":(\\d+),"type":"remove","node":${node}\\b`,
+    'g',
+  );
+  return [...log.matchAll(re)].map((m) => ({ time: m[1]!, group: m[2]! })).sort((x, y) => x.time.localeCompare(y.time));
+}
+
 function removeVia(url: string, ids: number[]): Promise<JsonReply> {
   return request(url, '/v1/api/cluster/nodes/remove', { auth: root, body: { node_ids: ids } });
 }
@@ -196,14 +205,11 @@ test('removing the meta:system leader, then the node leading the most data group
   await t.test('1. the meta:system leader is removed while it runs the reconciler', async (t) => {
     const log = await removeAndWait(nodes, a, others[0]!, others);
     // Its reconciler took its own removal in hand (it led meta:system when the request committed), meta:system last
-    // — with that it stopped being the reconciler …
-    const removals = (text: string): string[] =>
-      [
-        ...text.matchAll(
-          new RegExp(`"event":"membership\\.conf_change","group":(\\d+),"type":"remove","node":${a}\\b`, 'g'),
-        ),
-      ].map((m) => m[1]!);
-    const own = removals(log);
+    // (out of it, it could apply no newer entry of the data groups it leads) — with that it stopped being the
+    // reconciler …
+    const own = removals(log, a).map((r) => r.group);
+    // It stays the reconciler until it leaves meta:system, which it leaves only once no other group has it.
+    assert.equal(new Set(own).size, 36, `node ${a} removed itself from every group: ${own.join(', ')}`);
     assert.equal(own.at(-1), '0', `node ${a} left meta:system last: ${own.join(', ')}`);
     // … and the next meta:system leader's reconciler marked it removed.
     const theirs = others.map((id) => nodes.stderrOf(id, undefined, 2_000_000));
@@ -240,7 +246,12 @@ test('removing the meta:system leader, then the node leading the most data group
     // From the next row on; one already on its way through b is answered, or counted as unknown if b stops first.
     writer.route(left);
 
-    await removeAndWait(nodes, b, left[0]!, left);
+    const log = await removeAndWait(nodes, b, left[0]!, left);
+    // meta:system last: out of it, b could apply no newer entry of the data groups it led (their cross-group order).
+    // The reconciler that did it is meta:system's leader: a node left, or b itself.
+    const logs = [log, ...left.map((id) => nodes.stderrOf(id, undefined, 2_000_000))];
+    const changes = removals(logs.join('\n'), b);
+    assert.equal(changes.at(-1)?.group, '0', `meta:system last: ${changes.map((c) => c.group).join(', ')}`);
     const views = await Promise.all(left.map((id) => status(nodes.url(id))));
     for (const name of groups) {
       for (const v of views) {

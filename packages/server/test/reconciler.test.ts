@@ -109,7 +109,7 @@ function reconciler(
   list: FakeList,
   catchingUpMax = 2,
   stillLeader?: () => boolean,
-  host?: { self: number; ownGroup: number },
+  metaGroup?: number,
 ): Reconciler {
   return new Reconciler({
     driver: groups,
@@ -119,7 +119,7 @@ function reconciler(
     nodes: () => list.nodes,
     setState: list.setState,
     ...(stillLeader === undefined ? {} : { stillLeader }),
-    ...(host === undefined ? {} : host),
+    ...(metaGroup === undefined ? {} : { metaGroup }),
   });
 }
 
@@ -292,23 +292,69 @@ test("a change one group refuses leaves that group for the next step, not the ot
   for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
 });
 
-// The meta:system leader removing itself leaves meta:system (GROUPS[0] here) last: every other group first, from
-// where it is (it leads many of them: no change forwarded to a leader that is on its way out), then meta:system —
-// and from then on it is no longer the reconciler: the step ends there, and the next leader's reconciler marks it
-// removed. Two reconcilers at once would race each other's changes group by group.
+// A data group applies an entry only once this node's meta:system has applied the index the entry was planned
+// against (kalamdb state/data.ts canApply), so a node out of meta:system can apply no newer data entry: as the
+// leader of a data group it would hold that group's every later entry — writes and its own removal alike — unapplied
+// and unanswered. A leaving node therefore leaves meta:system (GROUPS[0] here) last, once no other group has it.
+test('a leaving node leaves meta:system last, only once no other group has it', async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'voter', 2: 'voter', 3: 'leaving', 4: 'voter' });
+  groups.refusing.add(GROUPS[2]!);
+  const r = reconciler(groups, list, 2, undefined, GROUPS[0]);
+  let report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    GROUPS.filter((g) => g !== GROUPS[0] && g !== GROUPS[2]),
+    'not meta:system while another group (refusing this step) still has it',
+  );
+  assert.ok(
+    report.waiting.some((w) => w.group === GROUPS[0] && /other groups/.test(w.why)),
+    JSON.stringify(report),
+  );
+  groups.settle();
+  groups.refusing.clear();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[2]],
+    'the refusing group; meta:system waits for it to leave its joint configuration',
+  );
+  groups.settle();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[0]],
+  );
+  groups.settle();
+  await r.step();
+  assert.equal(list.state(3), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [1, 2, 4]);
+});
+
+// The meta:system leader removing itself: every other group first, then meta:system — and from then on it is no
+// longer the reconciler: the step ends there, and the next leader's reconciler marks it removed. Two reconcilers at
+// once would race each other's changes group by group.
 test('the meta:system leader removing itself leaves meta:system last, and the next leader marks it removed', async () => {
   const groups = new FakeGroups([1, 2, 3, 4]);
   const list = new FakeList({ 1: 'leaving', 2: 'voter', 3: 'voter', 4: 'voter' });
   const leads = (): boolean => groups.confState(GROUPS[0]!).voters.includes(1);
-  const report = await reconciler(groups, list, 2, leads, { self: 1, ownGroup: GROUPS[0]! }).step();
+  const r = reconciler(groups, list, 2, leads, GROUPS[0]);
+  let report = await r.step();
   assert.deepEqual(
     report.changes.map((c) => c.group),
-    [...GROUPS.slice(1), GROUPS[0]],
-    'every other group, then meta:system',
+    GROUPS.slice(1),
+    'every other group first',
+  );
+  groups.settle();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[0]],
+    'then meta:system',
   );
   assert.deepEqual(report.states, [], 'no longer the reconciler: the state is not its to set');
   groups.settle();
-  const next = reconciler(groups, list, 2, () => true, { self: 2, ownGroup: GROUPS[0]! });
+  const next = reconciler(groups, list, 2, () => true, GROUPS[0]);
   await next.step();
   assert.equal(list.state(1), 'removed');
   for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);

@@ -5,8 +5,10 @@
 // when every group says so; a group with a change in flight (joint) is left alone; every step is idempotent and a
 // new reconciler (a new meta:system leader) carries on from the replicated state alone; a leaving node is removed
 // from every group only while each keeps a quorum of live voters, then marked removed; an operator's removal is
-// refused with a clear code for an unknown node, two of three at once, or a quorum of live voters lost. This runs
-// on no cluster: the real ConfStates come with the Raft core's conf changes (m9-core).
+// refused with a clear code for an unknown node, two of three at once, or a quorum of live voters lost; a change one
+// group refuses waits for the next step without holding the others up; a leaving node leaves meta:system last, and a
+// reconciler that stops leading meta:system ends its step there. This runs on no cluster: the real ConfStates come
+// with the Raft core's conf changes (m9-core).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 

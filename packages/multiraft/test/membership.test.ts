@@ -254,3 +254,68 @@ test("a node that joins later starts outside the founding configuration and ends
 function sameConf(a: ConfState, b: ConfState): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+// What this proves (commit 2d5db9b): a conf change forwarded by the very node it removes resolves as soon as the
+// leader has applied it — the removed node may never apply it (once the leader applied the removal it sends that
+// node nothing more, so its commit index can stay below the entry), and waiting for that cost the caller (the
+// reconciler, when its own node leaves) the change's whole deadline per group. How: the leader's Raft envelopes to
+// the follower are dropped (its transport's send, wrapped in this test) while requests and their answers still flow,
+// so the follower cannot learn the removal is committed; its forwarded removal of itself must still resolve well
+// inside a deadline it could otherwise sit out, with a configuration it has not applied.
+test('a forwarded removal of the node that forwarded it resolves without that node applying it', async (t) => {
+  const { managers, start } = await oneGroupCluster(t, 'membership-self');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  const follower = managers.find((m) => m !== leader)!;
+  const f = follower.nodeId;
+  await allCaughtUp(leader);
+  await until('the follower knows the leader', () => follower.status()[0]!.leader === leader.nodeId);
+
+  const transport = leader.transport;
+  const send = transport.send.bind(transport);
+  let dropped = 0;
+  transport.send = (env) => {
+    if (env.to === f) {
+      dropped++;
+      return;
+    }
+    send(env);
+  };
+  t.after(() => {
+    transport.send = send;
+  });
+
+  const longDeadlineMs = 60_000;
+  const removal = follower.proposeConfChange(GROUP, single('remove', f), longDeadlineMs);
+  // A liveness bound far below the deadline: without the rule the call sits out the whole 60 s.
+  const boundMs = 15_000;
+  const outcome = await Promise.race([
+    removal.then((conf) => ({ conf })),
+    new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), boundMs).unref()),
+  ]);
+  assert.notEqual(outcome, 'pending', `the forwarded removal still pending after ${boundMs} ms`);
+  const { conf } = outcome as { conf: ConfState };
+  assert.ok(!conf.voters.includes(f) && !conf.learners.includes(f), JSON.stringify(conf));
+  assert.deepEqual(leader.confState(GROUP).voters, conf.voters, 'applied on the leader');
+  assert.ok(follower.confState(GROUP).voters.includes(f), 'the removed node has not applied its removal');
+  assert.ok(dropped > 0, 'the leader had something to send the follower');
+});
+
+// What this proves: the leader answers a forwarded change that removes the leader itself — it commits the joint
+// configuration, leaves it, hands the group to a voter that stays, and the caller's call resolves (the meta:system
+// leader's reconciler asks this of every group the node being removed leads).
+test("a follower's forwarded removal of the leader resolves, and the group is led by a voter that stays", async (t) => {
+  const { managers, start } = await oneGroupCluster(t, 'membership-rmleader');
+  for (let i = 0; i < 3; i++) await start(i);
+  const leader = await leaderOf(managers);
+  await leader.propose(GROUP, kvCommand('k', 'v0'));
+  const follower = managers.find((m) => m !== leader)!;
+  await allCaughtUp(leader);
+  await until('the follower knows the leader', () => follower.status()[0]!.leader === leader.nodeId);
+  const conf = await follower.proposeConfChange(GROUP, single('remove', leader.nodeId), DEADLINE_MS);
+  assert.ok(!conf.voters.includes(leader.nodeId), JSON.stringify(conf));
+  const next = await leaderOf(managers.filter((m) => m !== leader));
+  assert.notEqual(next.nodeId, leader.nodeId);
+  await next.propose(GROUP, kvCommand('k', 'v1'), { timeoutMs: DEADLINE_MS });
+});

@@ -12,7 +12,7 @@
  * Everything it decides is read from replicated state and the groups' configurations, so it holds no state of its
  * own that a leader change, a crash or a restart could lose.
  */
-import { MetaSystem } from '@kalam/kalamdb';
+import { MetaSystem, groupNumber } from '@kalam/kalamdb';
 import type { ClusterNodeRecord, CommandExecutor, StateMachines } from '@kalam/kalamdb';
 import type { RaftManager } from '@kalam/multiraft';
 
@@ -91,6 +91,8 @@ export class MembershipService {
             nodes: () => opts.machines.system.clusterNodes(),
             setState: (nodeId, from, to) => this.setState(nodeId, from, to),
             log: opts.log,
+            stillLeader: () => this.reconciling(),
+            metaGroup: groupNumber(MetaSystem),
           });
   }
 
@@ -149,6 +151,18 @@ export class MembershipService {
       out.push({ node_id: n.nodeId, state });
     }
     return out;
+  }
+
+  /**
+   * Whether this node runs the reconciler: it leads meta:system and is in that group's configuration (a leader that
+   * has applied its own removal only hands the group over).
+   */
+  private reconciling(): boolean {
+    return (
+      !this.removed &&
+      this.opts.executor.isLeader(MetaSystem) &&
+      inConf(this.confOf(groupNumber(MetaSystem)), this.opts.manager.nodeId)
+    );
   }
 
   /** A group's configuration: the driver's when wired in; otherwise staticConf. */

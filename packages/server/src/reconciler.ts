@@ -9,12 +9,13 @@
  *                      joining → learner once every group has it (learner or voter); learner → voter once it is a
  *                      voter of every group.
  *   leaving            per group: in it → remove (joint when it is a voter), only while the group keeps a quorum
- *                      of live voters; leaving → removed once no group has it.
+ *                      of live voters, meta:system last (see metaGroup); leaving → removed once no group has it.
  *
  * Idempotent and resumable: it keeps nothing between steps, so a new leader (or this one after a restart) carries
  * on from whatever the replicated state and the ConfStates say. A group in a joint configuration already has a
  * change in flight (Raft thesis §4.1: one at a time) and is left alone until it has left it. State changes of the
- * list are compare-and-set (SetClusterNodeState `from`), so a deposed leader's late step changes nothing.
+ * list are compare-and-set (SetClusterNodeState `from`), so a deposed leader's late step changes nothing. A change
+ * a group refuses or times out on is reported as waiting and tried again next step; the other groups go on.
  *
  * The types below copy m9-core's shapes (etcd raftpb.ConfState and ConfChangeV2); the node wires RaftManager in.
  */
@@ -68,6 +69,19 @@ export interface ReconcilerOptions {
   readonly log?: NodeLog;
   /** One conf change's bound; default RECONCILER_CONF_CHANGE_TIMEOUT_MS. */
   readonly confChangeTimeoutMs?: number;
+  /**
+   * Whether this node is still the reconciler (it leads meta:system and is in its configuration), asked before
+   * every change: a step ends as soon as it is not. Absent: always.
+   */
+  readonly stillLeader?: () => boolean;
+  /**
+   * meta:system's group id. A leaving node leaves it last, once no other group has it: a data group applies an entry
+   * only once this node's meta:system has applied the index the entry was planned against (kalamdb state/data.ts
+   * canApply), so a node out of meta:system applies no newer data entry — as a data group's leader it would hold
+   * every later entry of the group, writes and its own removal alike, unapplied and unanswered. The meta:system
+   * leader removing itself thus leaves every other group first, and with meta:system it stops being the reconciler.
+   */
+  readonly metaGroup?: number;
 }
 
 export const RECONCILER_CONF_CHANGE_TIMEOUT_MS = 5_000;
@@ -76,7 +90,7 @@ export const RECONCILER_CONF_CHANGE_TIMEOUT_MS = 5_000;
 export interface StepReport {
   readonly changes: { readonly group: number; readonly change: ConfChangeSingle }[];
   readonly states: { readonly node: number; readonly from: ClusterNodeState; readonly to: ClusterNodeState }[];
-  /** Groups left alone: a change in flight (joint), or a removal that would cost a quorum. */
+  /** Groups left alone: a change in flight (joint), a removal that would cost a quorum, or a change refused. */
   readonly waiting: { readonly group: number; readonly node: number; readonly why: string }[];
 }
 
@@ -86,6 +100,7 @@ export class Reconciler {
   async step(): Promise<StepReport> {
     const report: Mutable<StepReport> = { changes: [], states: [], waiting: [] };
     for (const node of this.opts.nodes()) {
+      if (!this.leading()) break;
       switch (node.state) {
         case 'joining':
         case 'learner':
@@ -106,6 +121,7 @@ export class Reconciler {
     const id = node.nodeId;
     let catchingUp = this.opts.groups.filter((g) => isLearner(this.conf(g), id)).length;
     for (const g of this.opts.groups) {
+      if (!this.leading()) return;
       const conf = this.conf(g);
       if (isJoint(conf)) {
         report.waiting.push({ group: g, node: id, why: 'a change is in flight' });
@@ -115,14 +131,21 @@ export class Reconciler {
       if (conf.learners.includes(id)) {
         const lag = await this.opts.driver.learnerLag(g, id);
         if (lag === null || lag > this.opts.promoteLagEntriesMax) continue;
-        await this.change(g, { transition: 'auto', changes: [{ type: 'addVoter', node: id }] }, report);
-        catchingUp--;
+        const promoted = await this.change(
+          g,
+          id,
+          { transition: 'auto', changes: [{ type: 'addVoter', node: id }] },
+          report,
+        );
+        if (promoted) catchingUp--;
         continue;
       }
       if (catchingUp >= this.opts.learnersCatchingUpPerNodeMax) continue;
-      await this.change(g, { transition: 'auto', changes: [{ type: 'addLearner', node: id }] }, report);
+      // Counted whatever the outcome: a change that timed out may have been made, and the bound must hold.
+      await this.change(g, id, { transition: 'auto', changes: [{ type: 'addLearner', node: id }] }, report);
       catchingUp++;
     }
+    if (!this.leading()) return;
     const confs = this.opts.groups.map((g) => this.conf(g));
     if (node.state === 'joining' && confs.every((c) => c.voters.includes(id) || c.learners.includes(id))) {
       await this.setState(id, 'joining', 'learner', report);
@@ -135,9 +158,16 @@ export class Reconciler {
 
   private async shrink(node: ClusterNodeRecord, report: Mutable<StepReport>): Promise<void> {
     const id = node.nodeId;
-    for (const g of this.opts.groups) {
+    const meta = this.opts.metaGroup;
+    const others = this.opts.groups.filter((g) => g !== meta);
+    for (const g of [...others, ...this.opts.groups.filter((g) => g === meta)]) {
+      if (!this.leading()) return;
       const conf = this.conf(g);
       if (!inConf(conf, id)) continue;
+      if (g === meta && others.some((o) => inConf(this.conf(o), id))) {
+        report.waiting.push({ group: g, node: id, why: 'meta:system goes last: other groups still have the node' });
+        continue;
+      }
       if (isJoint(conf)) {
         report.waiting.push({ group: g, node: id, why: 'a change is in flight' });
         continue;
@@ -149,28 +179,51 @@ export class Reconciler {
           continue;
         }
       }
-      await this.change(g, { transition: 'auto', changes: [{ type: 'remove', node: id }] }, report);
+      await this.change(g, id, { transition: 'auto', changes: [{ type: 'remove', node: id }] }, report);
     }
-    if (this.opts.groups.every((g) => !inConf(this.conf(g), id))) {
+    if (this.leading() && this.opts.groups.every((g) => !inConf(this.conf(g), id))) {
       await this.setState(id, 'leaving', 'removed', report);
     }
+  }
+
+  /**
+   * A step ends once this node is no longer the reconciler — above all when the meta:system leader removes itself:
+   * its first change takes it out of meta:system, and the heir's reconciler carries on from the replicated state.
+   * Two reconcilers at once would race each other's changes group by group.
+   */
+  private leading(): boolean {
+    return this.opts.stillLeader?.() ?? true;
   }
 
   private conf(groupId: number): ConfState {
     return this.opts.driver.confState(groupId);
   }
 
-  private async change(groupId: number, cc: ConfChangeV2, report: Mutable<StepReport>): Promise<void> {
-    // The bound is a duration from now (the driver's deadlineMs), not a time of day.
-    await this.opts.driver.proposeConfChange(
-      groupId,
-      cc,
-      this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS,
-    );
+  /**
+   * Proposes one group's change; false when the group refused it or the outcome is unknown. That group waits for
+   * the next step (which reads its configuration again), and the other groups go on: a refusal is usually brief —
+   * a leader just elected, e.g. the heir of the node being removed, takes no change until it has committed in its
+   * term; no leader for a moment; a timeout — and one group's must not cost every group after it a whole tick.
+   */
+  private async change(groupId: number, node: number, cc: ConfChangeV2, report: Mutable<StepReport>): Promise<boolean> {
+    try {
+      // The bound is a duration from now (the driver's deadlineMs), not a time of day.
+      await this.opts.driver.proposeConfChange(
+        groupId,
+        cc,
+        this.opts.confChangeTimeoutMs ?? RECONCILER_CONF_CHANGE_TIMEOUT_MS,
+      );
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      report.waiting.push({ group: groupId, node, why });
+      this.opts.log?.('info', 'membership.conf_change_deferred', { group: groupId, node, why });
+      return false;
+    }
     for (const change of cc.changes) {
       report.changes.push({ group: groupId, change });
       this.opts.log?.('info', 'membership.conf_change', { group: groupId, ...change });
     }
+    return true;
   }
 
   private async setState(

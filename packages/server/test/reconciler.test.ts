@@ -5,8 +5,10 @@
 // when every group says so; a group with a change in flight (joint) is left alone; every step is idempotent and a
 // new reconciler (a new meta:system leader) carries on from the replicated state alone; a leaving node is removed
 // from every group only while each keeps a quorum of live voters, then marked removed; an operator's removal is
-// refused with a clear code for an unknown node, two of three at once, or a quorum of live voters lost. This runs
-// on no cluster: the real ConfStates come with the Raft core's conf changes (m9-core).
+// refused with a clear code for an unknown node, two of three at once, or a quorum of live voters lost; a change one
+// group refuses waits for the next step without holding the others up; a leaving node leaves meta:system last, and a
+// reconciler that stops leading meta:system ends its step there. This runs on no cluster: the real ConfStates come
+// with the Raft core's conf changes (m9-core).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -21,6 +23,8 @@ class FakeGroups implements MembershipDriver {
   readonly confs = new Map<number, ConfState>();
   readonly lag = new Map<string, number>();
   readonly dead = new Set<number>();
+  /** Groups whose leader refuses the next change (a new leader that has not committed in its term yet). */
+  readonly refusing = new Set<number>();
   proposals = 0;
 
   constructor(voters: number[]) {
@@ -34,6 +38,9 @@ class FakeGroups implements MembershipDriver {
 
   proposeConfChange(g: number, cc: ConfChangeV2): Promise<ConfState> {
     this.proposals++;
+    if (this.refusing.has(g)) {
+      return Promise.reject(new Error(`group ${g}: leader of term 4 has not committed an entry of its term yet`));
+    }
     let c = this.confState(g);
     assert.equal(c.votersOutgoing.length, 0, `group ${g}: a change proposed while one is in flight`);
     for (const ch of cc.changes) {
@@ -99,7 +106,13 @@ class FakeList {
   };
 }
 
-function reconciler(groups: FakeGroups, list: FakeList, catchingUpMax = 2): Reconciler {
+function reconciler(
+  groups: FakeGroups,
+  list: FakeList,
+  catchingUpMax = 2,
+  stillLeader?: () => boolean,
+  metaGroup?: number,
+): Reconciler {
   return new Reconciler({
     driver: groups,
     groups: GROUPS,
@@ -107,6 +120,8 @@ function reconciler(groups: FakeGroups, list: FakeList, catchingUpMax = 2): Reco
     learnersCatchingUpPerNodeMax: catchingUpMax,
     nodes: () => list.nodes,
     setState: list.setState,
+    ...(stillLeader === undefined ? {} : { stillLeader }),
+    ...(metaGroup === undefined ? {} : { metaGroup }),
   });
 }
 
@@ -251,4 +266,98 @@ test('an operator removal is refused for an unknown node, two of three, and a lo
     'NODE_NOT_FOUND',
   );
   assert.equal(checkKnownNode(5, five).nodeId, 5);
+});
+
+// A group's leader may refuse a change for a moment (a leader just elected — e.g. the one the removed node handed
+// its leadership to — has not committed in its term yet; no leader; a timeout): that group waits for the next step,
+// and the others are not held up by it.
+test("a change one group refuses leaves that group for the next step, not the other groups' changes", async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'leaving', 2: 'voter', 3: 'voter', 4: 'voter' });
+  groups.refusing.add(GROUPS[1]!);
+  const r = reconciler(groups, list);
+  const report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    GROUPS.filter((g) => g !== GROUPS[1]),
+    'every other group changed in the same step',
+  );
+  assert.equal(report.waiting.length, 1);
+  assert.equal(report.waiting[0]!.group, GROUPS[1]);
+  assert.match(report.waiting[0]!.why, /has not committed an entry of its term/);
+  groups.settle();
+  groups.refusing.clear();
+  await r.step();
+  groups.settle();
+  await r.step();
+  assert.equal(list.state(1), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
+});
+
+// A data group applies an entry only once this node's meta:system has applied the index the entry was planned
+// against (kalamdb state/data.ts canApply), so a node out of meta:system can apply no newer data entry: as the
+// leader of a data group it would hold that group's every later entry — writes and its own removal alike — unapplied
+// and unanswered. A leaving node therefore leaves meta:system (GROUPS[0] here) last, once no other group has it.
+test('a leaving node leaves meta:system last, only once no other group has it', async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'voter', 2: 'voter', 3: 'leaving', 4: 'voter' });
+  groups.refusing.add(GROUPS[2]!);
+  const r = reconciler(groups, list, 2, undefined, GROUPS[0]);
+  let report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    GROUPS.filter((g) => g !== GROUPS[0] && g !== GROUPS[2]),
+    'not meta:system while another group (refusing this step) still has it',
+  );
+  assert.ok(
+    report.waiting.some((w) => w.group === GROUPS[0] && /other groups/.test(w.why)),
+    JSON.stringify(report),
+  );
+  groups.settle();
+  groups.refusing.clear();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[2]],
+    'the refusing group; meta:system waits for it to leave its joint configuration',
+  );
+  groups.settle();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[0]],
+  );
+  groups.settle();
+  await r.step();
+  assert.equal(list.state(3), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [1, 2, 4]);
+});
+
+// The meta:system leader removing itself: every other group first, then meta:system — and from then on it is no
+// longer the reconciler: the step ends there, and the next leader's reconciler marks it removed. Two reconcilers at
+// once would race each other's changes group by group.
+test('the meta:system leader removing itself leaves meta:system last, and the next leader marks it removed', async () => {
+  const groups = new FakeGroups([1, 2, 3, 4]);
+  const list = new FakeList({ 1: 'leaving', 2: 'voter', 3: 'voter', 4: 'voter' });
+  const leads = (): boolean => groups.confState(GROUPS[0]!).voters.includes(1);
+  const r = reconciler(groups, list, 2, leads, GROUPS[0]);
+  let report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    GROUPS.slice(1),
+    'every other group first',
+  );
+  groups.settle();
+  report = await r.step();
+  assert.deepEqual(
+    report.changes.map((c) => c.group),
+    [GROUPS[0]],
+    'then meta:system',
+  );
+  assert.deepEqual(report.states, [], 'no longer the reconciler: the state is not its to set');
+  groups.settle();
+  const next = reconciler(groups, list, 2, () => true, GROUPS[0]);
+  await next.step();
+  assert.equal(list.state(1), 'removed');
+  for (const g of GROUPS) assert.deepEqual(groups.confState(g).voters, [2, 3, 4]);
 });

@@ -169,6 +169,12 @@ function follower(dataDb: string, log: MemoryLog): Follower {
   });
 }
 
+/** How many of the snapshot's rows of alice a node's data.db holds now (an install in progress holds some). */
+function snapshotRowsIn(node: { machines: { store: { db: { prepare(sql: string): { get(): unknown } } } } }): number {
+  const sql = `SELECT COUNT(*) AS n FROM "kt_app__notes__2" WHERE "_user_id" = 'alice' AND id <= ${ROWS}`;
+  return (node.machines.store.db.prepare(sql).get() as { n: number }).n;
+}
+
 function snapMsg(data: Uint8Array, index: number): Message {
   return {
     type: 'MsgSnap',
@@ -254,14 +260,7 @@ test('killed between two pieces of an install, the node restores the snapshot ag
   deliver(f, snapMsg(src.snapshot, src.index));
   // Run until the install has begun and committed a few pieces (rows of the snapshot are in data.db), then die.
   const sm = f.machines.userShards[SHARD]!;
-  const partly = (): number =>
-    (
-      f.machines.store.db
-        .prepare(`SELECT COUNT(*) AS n FROM "kt_app__notes__2" WHERE "_user_id" = 'alice' AND id <= ${ROWS}`)
-        .get() as {
-        n: number;
-      }
-    ).n;
+  const partly = (): number => snapshotRowsIn(f);
   for (let n = 0; n < 10_000 && !(partly() > 0 && partly() < ROWS); n++) f.step();
   assert.ok(sm.appliedIndex() < src.index, 'killed mid-install');
   assert.ok(partly() > 0 && partly() < ROWS, `killed with part of the rows in (${partly()})`);
@@ -280,14 +279,7 @@ test('killed between two pieces of an install, the node restores the snapshot ag
   const log2 = new MemoryLog();
   const g = oldFollower(join(dataDb, '..', 'other.db'), log2);
   deliver(g, snapMsg(src.snapshot, src.index));
-  const gPartly = (): number =>
-    (
-      g.machines.store.db
-        .prepare(`SELECT COUNT(*) AS n FROM "kt_app__notes__2" WHERE "_user_id" = 'alice' AND id <= ${ROWS}`)
-        .get() as {
-        n: number;
-      }
-    ).n;
+  const gPartly = (): number => snapshotRowsIn(g);
   for (let n = 0; n < 10_000 && !(gPartly() > 0 && gPartly() < ROWS); n++) g.step();
   g.driver.stop();
   g.machines.store.close();

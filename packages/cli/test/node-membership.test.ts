@@ -134,8 +134,15 @@ test('node add, remove and replace on a supervised cluster', async (t) => {
   const first = JSON.parse(up.stdout) as ClusterStatus;
   track(first);
   assert.deepEqual(configurations(first), ['1,2,3|'], 'every group: voters 1,2,3, no learner');
+  // The member list is seeded by the meta:system leader a membership tick after it is elected, so right after `up`
+  // it may not be there yet: wait for it, bounded.
+  let seeded = first;
+  for (let i = 0; i < 40 && seeded.nodes.some((n) => n.member !== 'voter'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    seeded = await status(dir);
+  }
   assert.deepEqual(
-    first.nodes.map((n) => n.member),
+    seeded.nodes.map((n) => n.member),
     ['voter', 'voter', 'voter'],
   );
   const api1 = first.nodes[0]?.apiUrl ?? '';

@@ -36,6 +36,8 @@ export type CliErrorCode =
   | 'NODE_STATE'
   | 'CLUSTER_TIMEOUT'
   | 'CLUSTER_FAILED'
+  | 'NODE_NOT_FOUND'
+  | 'MEMBERSHIP_REFUSED'
   | 'DRILL_INVALID'
   | 'DRILL_SETUP'
   | 'DRILL_FAILED'
@@ -74,6 +76,13 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   CLUSTER_TIMEOUT: ExitCode.CheckFailed,
   /** The supervisor or a node failed: a node exited while starting, a request was refused. */
   CLUSTER_FAILED: ExitCode.CheckFailed,
+  /** `kalam node remove|replace`: the cluster has no member with that id (the removal API's NODE_NOT_FOUND). */
+  NODE_NOT_FOUND: ExitCode.Usage,
+  /**
+   * `kalam node remove|replace`: the cluster refused the removal (QUORUM_AT_RISK, TOO_MANY_AT_ONCE,
+   * NODE_ALREADY_LEAVING, STATE_CHANGED, CONF_CHANGES_UNAVAILABLE — the message starts with the server's code).
+   */
+  MEMBERSHIP_REFUSED: ExitCode.CheckFailed,
   /** A drill file that cannot be run: bad TOML, an unknown key or action, a value out of range. */
   DRILL_INVALID: ExitCode.Usage,
   /** The drill's cluster could not be brought to its starting state (tables, users, first rows). */

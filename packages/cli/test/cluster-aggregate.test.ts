@@ -34,6 +34,9 @@ test('the leader claimed at the highest term wins; lag is measured from it', () 
     term: 4,
     applied: { '1': 10, '2': 12, '3': 15, '4': null },
     lag: { '1': 5, '2': 3, '3': 0, '4': null },
+    voters: [],
+    learners: [],
+    votersOutgoing: [],
   });
   assert.deepEqual(leadersPerNode([1, 2, 3, 4], g === undefined ? [] : [g]), { '1': 0, '2': 0, '3': 1, '4': 0 });
 });
@@ -67,6 +70,9 @@ function spread(led: Record<number, number>, states: NodeState[], enabled = true
     term: 1,
     applied: {},
     lag: {},
+    voters: [1, 2, 3],
+    learners: [],
+    votersOutgoing: [],
   }));
   const ids = states.map((_, i) => i + 1);
   const perNode = leadersPerNode(ids, groups);
@@ -90,6 +96,7 @@ function spread(led: Record<number, number>, states: NodeState[], enabled = true
       uptimeMs: null,
       lastExit: null,
       faults: [],
+      member: 'voter',
     })),
     groups,
     leadersPerNode: perNode,

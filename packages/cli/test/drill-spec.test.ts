@@ -244,7 +244,10 @@ test('every shipped drill parses, has a fault, and its waits fit its bounds (und
   for (const f of files) {
     const spec = loadDrill(join(DRILLS_DIR, f));
     assert.equal(`${spec.name}.toml`, f);
-    assert.ok(spec.maxDurationMs <= 60_000, f);
+    // A membership drill moves 36 groups one configuration change at a time per added node (about 15 s each on
+    // this machine, far more when it is loaded): it gets twice the others' bound, which CI's per-drill limit covers.
+    const membership = spec.steps.some((s) => ['add_node', 'remove_node', 'replace_node'].includes(s.action));
+    assert.ok(spec.maxDurationMs <= (membership ? 120_000 : 60_000), f);
     assert.ok(
       spec.steps.some((s) => s.action !== 'wait' && s.action !== 'wait_for' && s.action !== 'check'),
       f,

@@ -176,6 +176,7 @@ test('--list-bugs lists every plantable bug with its layer, and runs nothing', a
   assert.equal(await runCli(['sim', '--list-bugs'], ctx), ExitCode.Ok);
   for (const [name, layer] of [
     ['grantSecondVote', 'core'],
+    ['jointCommitIncomingOnly', 'core'],
     ['ackBeforeWrite', 'driver'],
     ['applyForwardedTwice', 'driver'],
     ['restoreDropsOtherTables', 'state machine, --kalam only'],
@@ -187,7 +188,7 @@ test('--list-bugs lists every plantable bug with its layer, and runs nothing', a
   const json = bufferedContext();
   assert.equal(await runCli(['sim', '--list-bugs', '--json'], json.ctx), ExitCode.Ok);
   const listed = (JSON.parse(json.buffers.stdout) as { bugs: { name: string }[] }).bugs.map((b) => b.name);
-  assert.equal(listed.length, 11);
+  assert.equal(listed.length, 12);
 });
 
 test('--kalam --plant-bug reaches the Kalam-level run, any layer', async () => {

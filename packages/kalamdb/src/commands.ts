@@ -80,7 +80,45 @@ export type SystemCommand =
   | { readonly type: 'AlterTable'; readonly tableId: string; readonly schema: TableSchema }
   | { readonly type: 'DropTable'; readonly tableId: string }
   | { readonly type: 'RegisterStorage'; readonly storageId: string; readonly config: StorageConfig }
-  | { readonly type: 'UnregisterStorage'; readonly storageId: string };
+  | { readonly type: 'UnregisterStorage'; readonly storageId: string }
+  | {
+      readonly type: 'SeedClusterNodes';
+      readonly nodes: readonly ClusterNodeAddress[];
+      readonly createdAt: number;
+    }
+  | {
+      readonly type: 'AddClusterNode';
+      readonly rpcAddr: string;
+      readonly apiAddr: string;
+      readonly createdAt: number;
+    }
+  | {
+      readonly type: 'SetClusterNodeState';
+      readonly nodeId: number;
+      readonly from: ClusterNodeState;
+      readonly to: ClusterNodeState;
+    };
+
+/**
+ * A member's life in `system.cluster_nodes` (issue [M9] §2): joining (row proposed, in no group yet) → learner (a
+ * learner of every group) → voter (a voter of every group); leaving (being removed from every group) → removed
+ * (in no group; the row stays so its id is never given out again and its handshake is refused).
+ */
+export const CLUSTER_NODE_STATES = ['joining', 'learner', 'voter', 'leaving', 'removed'] as const;
+export type ClusterNodeState = (typeof CLUSTER_NODE_STATES)[number];
+
+/** Where a member is reached: its Raft transport (`host:port`) and its HTTP API (`http://host:port`). */
+export interface ClusterNodeAddress {
+  readonly nodeId: number;
+  readonly rpcAddr: string;
+  readonly apiAddr: string;
+}
+
+/** One row of `system.cluster_nodes` as meta:system holds it. */
+export interface ClusterNodeRecord extends ClusterNodeAddress {
+  readonly state: ClusterNodeState;
+  readonly createdAt: number;
+}
 
 /**
  * What every state machine answers when it refuses a command: the same refusal on every replica, the state
@@ -102,6 +140,7 @@ export type SystemResponse =
   | { readonly type: 'Ok' }
   | { readonly type: 'NamespaceCreated'; readonly namespaceId: string }
   | { readonly type: 'TableCreated'; readonly tableId: string }
+  | { readonly type: 'ClusterNodeAdded'; readonly nodeId: number; readonly created: boolean }
   | ErrorResponse;
 
 export type UsersCommand =

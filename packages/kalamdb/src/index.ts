@@ -1,6 +1,9 @@
 export { CommandCodecError, canonicalJson, decodeCommand, encodeCommand } from './codec.js';
 export type {
   AnyCommand,
+  ClusterNodeAddress,
+  ClusterNodeRecord,
+  ClusterNodeState,
   ColumnSchema,
   DataJobCommand,
   DataResponse,
@@ -23,7 +26,7 @@ export type {
   UsersResponse,
   Value,
 } from './commands.js';
-export { isRefusal } from './commands.js';
+export { CLUSTER_NODE_STATES, isRefusal } from './commands.js';
 export {
   DEFAULT_SHARDING,
   GROUP_LIMITS,

@@ -33,6 +33,8 @@ export const COMMAND_LIMITS = {
   subscriptionIdsPerPingMax: LIVE_LIMITS.subscriptionsPerUserMax,
   /** TTL_SECONDS of a STREAM table: at most 100 years. */
   ttlSecondsMax: 100 * 365 * 24 * 3600,
+  /** Members one SeedClusterNodes may list (a cluster's static member list at bootstrap). */
+  clusterNodesMax: 1_000,
   /** FLUSH_POLICY rows. */
   flushPolicyRowsMax: 1_000_000_000,
 } as const;

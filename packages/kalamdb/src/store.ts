@@ -34,6 +34,10 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS group_tables (group_id INTEGER NOT NULL, table_id TEXT NOT NULL, incarnation INTEGER NOT NULL,
      table_type TEXT NOT NULL, version INTEGER NOT NULL, schema_json TEXT NOT NULL, PRIMARY KEY (group_id, table_id))`,
   `CREATE TABLE IF NOT EXISTS sys_storages (storage_id TEXT PRIMARY KEY, config_json TEXT NOT NULL)`,
+  // meta:system's member list (system.cluster_nodes). Rows are never deleted: a removed node keeps its row, so the
+  // largest id ever given out is MAX(node_id) and ids are never reused.
+  `CREATE TABLE IF NOT EXISTS sys_cluster_nodes (node_id INTEGER PRIMARY KEY, rpc_addr TEXT NOT NULL, api_addr TEXT NOT NULL,
+     state TEXT NOT NULL, created_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL, password_hash TEXT NOT NULL,
      role TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER, locked_until INTEGER,
      last_login_at INTEGER)`,

@@ -12,6 +12,7 @@
 import { COLUMN_TYPES, SqlError, USER_ROLES, checkRowExpr, isCarriedNumber } from '@kalam/sql';
 import type { Expr } from '@kalam/sql';
 
+import { CLUSTER_NODE_STATES } from './commands.js';
 import type {
   ColumnSchema,
   ComputedAssignment,
@@ -54,6 +55,14 @@ const TABLE_TYPES: ReadonlySet<string> = new Set(['USER', 'SHARED', 'STREAM']);
 const COLUMN_TYPE_NAMES: ReadonlySet<string> = new Set(Object.values(COLUMN_TYPES));
 const ROLES: ReadonlySet<string> = new Set(Object.values(USER_ROLES));
 const JOB_STATUSES: ReadonlySet<string> = new Set(['new', 'queued', 'running', 'completed', 'failed', 'cancelled']);
+
+const NODE_STATES: ReadonlySet<string> = new Set(CLUSTER_NODE_STATES);
+
+/** A member's two addresses: printable text, bounded (what is reachable is the joiner's and the operator's to know). */
+function clusterAddress(c: Record<string, unknown>): void {
+  text(c['rpcAddr'], 'rpcAddr', COMMAND_LIMITS.nameCharsMax);
+  text(c['apiAddr'], 'apiAddr', COMMAND_LIMITS.nameCharsMax);
+}
 
 function invalid(message: string): ApplyError {
   return new ApplyError('INVALID', message);
@@ -353,6 +362,29 @@ export function checkSystemCommand(v: unknown): SystemCommand {
     case 'UnregisterStorage':
       only(c, ['storageId']);
       ident(c['storageId'], 'storage');
+      break;
+    case 'SeedClusterNodes': {
+      only(c, ['nodes', 'createdAt']);
+      const nodes = array(c['nodes'], 'nodes', COMMAND_LIMITS.clusterNodesMax, 1).map((n) => {
+        const r = record(n, 'a node');
+        only({ ...r, type: 'a node' }, ['nodeId', 'rpcAddr', 'apiAddr']);
+        clusterAddress(r);
+        return int(r['nodeId'], 'nodeId', 1);
+      });
+      if (new Set(nodes).size !== nodes.length) throw invalid('SeedClusterNodes lists a node id twice');
+      int(c['createdAt'], 'createdAt');
+      break;
+    }
+    case 'AddClusterNode':
+      only(c, ['rpcAddr', 'apiAddr', 'createdAt']);
+      clusterAddress(c);
+      int(c['createdAt'], 'createdAt');
+      break;
+    case 'SetClusterNodeState':
+      only(c, ['nodeId', 'from', 'to']);
+      int(c['nodeId'], 'nodeId', 1);
+      oneOf(c['from'], 'from', NODE_STATES);
+      oneOf(c['to'], 'to', NODE_STATES);
       break;
     default:
       throw invalid(`unknown meta:system command ${String(c['type'])}`);

@@ -40,10 +40,18 @@ class MemoryLog implements DriverStorage {
   load(groupId: number): GroupLogState {
     const s = this.groups.get(groupId);
     const empty = { hardState: { term: 0, vote: 0, commit: 0 } as HardState, offsetIndex: 0, offsetTerm: 0 };
-    return s === undefined ? { ...empty, entries: [], snapshot: undefined } : { ...s, entries: [...s.entries] };
+    return s === undefined
+      ? { ...empty, entries: [], snapshot: undefined, conf: undefined }
+      : { ...s, entries: [...s.entries] };
   }
   write(
-    writes: readonly { groupId: number; hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }[],
+    writes: readonly {
+      groupId: number;
+      hardState?: HardState;
+      entries: readonly Entry[];
+      snapshot?: Snapshot;
+      confState?: GroupLogState['conf'];
+    }[],
     done: () => void,
   ): void {
     for (const w of writes) {
@@ -57,6 +65,7 @@ class MemoryLog implements DriverStorage {
       const first = w.entries[0]?.index;
       if (first !== undefined) s.entries = s.entries.filter((e) => e.index < first).concat(w.entries);
       if (w.hardState !== undefined) s.hardState = w.hardState;
+      if (w.confState !== undefined) s.conf = w.confState;
       this.groups.set(w.groupId, s);
     }
     done();

@@ -45,6 +45,15 @@ export function snapshotChecksumStart(index: number, term: number): number {
   return crc32c(snapshotHeader);
 }
 
+const textEncoder = new TextEncoder();
+
+/** The raft_conf row: crc32c(group_id u64 ‖ conf_index u64 ‖ conf as UTF-8). */
+export function confChecksum(groupId: number, confIndex: number, conf: string): number {
+  putU64(0, groupId);
+  putU64(8, confIndex);
+  return crc32c(textEncoder.encode(conf), crc32c(snapshotHeader));
+}
+
 export function stateChecksum(groupId: number, row: StateRow): number {
   putU64(0, groupId);
   putU64(8, row.term);

@@ -12,10 +12,10 @@ import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import type { Snapshot } from '@kalam/raft';
-import { assert, snapshotBytes } from '@kalam/raft';
+import { assert, encodeConfState, snapshotBytes } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
-import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
+import { confChecksum, entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
 import type { DurableState } from './durable-state.js';
 import { EMPTY_STATE_ROW } from './durable-state.js';
 import { LogIoError, LogSchemaError } from './errors.js';
@@ -25,6 +25,7 @@ import {
   KIND_CODE,
   MIGRATE_1_TO_2_SQL,
   MIGRATE_2_TO_3_SQL,
+  MIGRATE_3_TO_4_SQL,
   SCHEMA_VERSION,
   SHARED_TABLES_SQL,
   assertGroupId,
@@ -197,7 +198,7 @@ export class LogStore {
       assert(!seen.has(w.groupId), () => `group ${w.groupId} appears twice in one write`);
       seen.add(w.groupId);
       const plan = planWrite(w, batch.durable(w.groupId), this.slot(w.groupId).termAt);
-      if (plan.stateChanged || plan.entries.length > 0) plans.push(plan);
+      if (plan.stateChanged || plan.entries.length > 0 || w.confState !== undefined) plans.push(plan);
     }
     for (const plan of plans) {
       this.applyPlan(plan);
@@ -227,16 +228,19 @@ export class LogStore {
    * sink) by its name and checksum only, any other by its bytes as a blob.
    */
   private storeSnapshot(groupId: number, snapshot: Snapshot): void {
+    const conf = snapshot.confState !== undefined ? encodeConfState(snapshot.confState) : null;
+    const confIndex = snapshot.confState !== undefined ? (snapshot.confIndex ?? snapshot.index) : null;
+    const { index, term } = snapshot;
     const file = snapshotFileOf(snapshot.data);
     if (file !== undefined) {
       assert(this.snapshotDir !== undefined, 'a store in memory keeps no snapshot files');
       assert(dirname(file.path) === this.snapshotDir, () => `snapshot file ${file.path} outside ${this.snapshotDir}`);
-      this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, EMPTY, file.crc32c, basename(file.path));
+      this.shared.upsertSnapshot.run(groupId, index, term, EMPTY, file.crc32c, basename(file.path), conf, confIndex);
       return;
     }
     const data = snapshotBytes(snapshot.data);
-    const crc = snapshotChecksum(snapshot.index, snapshot.term, data);
-    this.shared.upsertSnapshot.run(groupId, snapshot.index, snapshot.term, data, crc, null);
+    const crc = snapshotChecksum(index, term, data);
+    this.shared.upsertSnapshot.run(groupId, index, term, data, crc, null, conf, confIndex);
   }
 
   /** Runs inside the batch transaction: one validated compaction without a snapshot (see compactLog). */
@@ -272,6 +276,11 @@ export class LogStore {
       st.insertEntry.run(e.index, e.term, kind, e.data, entryChecksum(e.index, e.term, kind, e.data));
     }
     if (plan.stateChanged) this.updateStateRow(plan.groupId, plan.next);
+    if (plan.conf !== undefined) {
+      const text = encodeConfState(plan.conf.state);
+      const crc = confChecksum(plan.groupId, plan.conf.index, text);
+      this.shared.upsertConf.run(plan.groupId, plan.conf.index, text, crc);
+    }
   }
 
   private updateStateRow(groupId: number, s: DurableState): void {
@@ -383,7 +392,7 @@ function openDatabase(path: string, groupIds: readonly number[]): Database.Datab
       db.pragma(`cache_size = -${limits.pageCacheKib}`);
       db.pragma(`wal_autocheckpoint = ${limits.walAutocheckpointPages}`);
       const version = db.pragma('user_version', { simple: true });
-      if (version !== 0 && version !== 1 && version !== 2 && version !== SCHEMA_VERSION) {
+      if (version !== 0 && version !== 1 && version !== 2 && version !== 3 && version !== SCHEMA_VERSION) {
         throw new LogSchemaError(Number(version), SCHEMA_VERSION);
       }
       createSchema(db, groupIds, Number(version));
@@ -401,6 +410,7 @@ function createSchema(db: Database.Database, groupIds: readonly number[], versio
     // Format 1 had no `recovering` column; its rows are all 0, whose checksums format 2 computes the same way.
     if (version === 1) db.exec(MIGRATE_1_TO_2_SQL);
     if (version === 1 || version === 2) db.exec(MIGRATE_2_TO_3_SQL);
+    if (version === 1 || version === 2 || version === 3) db.exec(MIGRATE_3_TO_4_SQL);
     db.exec(SHARED_TABLES_SQL);
     const insertState = db.prepare<[number, number]>(
       `INSERT OR IGNORE INTO raft_state

@@ -5,9 +5,10 @@
  */
 import { join } from 'node:path';
 
-import type { Entry, HardState, NodeId, Snapshot } from '@kalam/raft';
+import type { ConfState, Entry, HardState, NodeId, Snapshot } from '@kalam/raft';
+import { RaftError, decodeConfState } from '@kalam/raft';
 
-import { entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
+import { confChecksum, entryChecksum, snapshotChecksum, stateChecksum } from './checksum.js';
 import type { DurableState, StateRow } from './durable-state.js';
 import { LogCorruptionError } from './errors.js';
 import { kindOfCode } from './schema.js';
@@ -72,10 +73,48 @@ export function readGroup(
     commit: row.commit,
     ...(row.recovering === 1 ? { recovering: true as const } : {}),
   };
+  const conf = readConf(shared, groupId);
   return {
-    logState: { hardState, offsetIndex: row.offsetIndex, offsetTerm: row.offsetTerm, entries, snapshot },
+    logState: { hardState, offsetIndex: row.offsetIndex, offsetTerm: row.offsetTerm, entries, snapshot, conf },
     durable,
   };
+}
+
+/** The group's raft_conf row, verified; undefined when there is none (the founding voters are in force). */
+function readConf(shared: SharedStatements, groupId: number): GroupLogState['conf'] {
+  const raw = shared.readConf.get(groupId);
+  if (raw === undefined) return undefined;
+  const [index, text, crc] = raw;
+  if (!isCount(index) || confChecksum(groupId, index, text) !== crc) {
+    throw new LogCorruptionError(groupId, 'state', `the configuration row fails its checksum (index ${index})`);
+  }
+  return { state: parseConf(groupId, text), index };
+}
+
+function parseConf(groupId: number, text: string): ConfState {
+  try {
+    return decodeConfState(text);
+  } catch (err) {
+    if (err instanceof SyntaxError || err instanceof RaftError) {
+      throw new LogCorruptionError(
+        groupId,
+        'state',
+        `unreadable configuration ${JSON.stringify(text)}: ${err.message}`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** The configuration a stored snapshot carries (format 4), as SnapshotMeta fields. */
+function snapshotConf(
+  groupId: number,
+  conf: string | null,
+  confIndex: number | null,
+): { confState?: ConfState; confIndex?: number } {
+  if (conf === null) return {};
+  if (!isCount(confIndex)) throw new LogCorruptionError(groupId, 'snapshot', `bad conf_index ${String(confIndex)}`);
+  return { confState: parseConf(groupId, conf), confIndex: confIndex! };
 }
 
 function readSnapshot(
@@ -93,7 +132,8 @@ function readSnapshot(
   if (raw === undefined) {
     throw new LogCorruptionError(groupId, 'snapshot', `missing; the state row names index ${row.snapshotIndex}`);
   }
-  const [index, term, data, crc, file] = raw;
+  const [index, term, data, crc, file, conf, confIndex] = raw;
+  const meta = { index, term, ...snapshotConf(groupId, conf, confIndex) };
   if (file !== null) {
     if (snapshotDir === undefined || file.includes('/') || file.includes('\\')) {
       throw new LogCorruptionError(groupId, 'snapshot', `names the file ${JSON.stringify(file)}, which cannot be ours`);
@@ -102,7 +142,7 @@ function readSnapshot(
       const detail = `stored at (${index}, ${term}) but the state row names (${row.snapshotIndex}, ${row.snapshotTerm})`;
       throw new LogCorruptionError(groupId, 'snapshot', detail);
     }
-    return { index, term, data: openSnapshotFile(groupId, join(snapshotDir, file), { index, term, crc32c: crc }) };
+    return { ...meta, data: openSnapshotFile(groupId, join(snapshotDir, file), { index, term, crc32c: crc }) };
   }
   if (!(data instanceof Uint8Array) || snapshotChecksum(index, term, data) !== crc) {
     throw new LogCorruptionError(groupId, 'snapshot', `checksum mismatch (snapshot at index ${index}, term ${term})`);
@@ -111,7 +151,7 @@ function readSnapshot(
     const detail = `stored at (${index}, ${term}) but the state row names (${row.snapshotIndex}, ${row.snapshotTerm})`;
     throw new LogCorruptionError(groupId, 'snapshot', detail);
   }
-  return { index, term, data };
+  return { ...meta, data };
 }
 
 function readEntries(statements: GroupStatements, groupId: number, row: StateRow): Entry[] {

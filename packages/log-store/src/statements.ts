@@ -10,8 +10,10 @@ import { logTableName } from './schema.js';
 export type EntryRow = [number, number, number, Uint8Array, number];
 /** [term, vote, commit_index, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c] */
 export type StateRowRaw = [number, number, number, number, number, number, number, number, number];
-/** ["index", term, data, crc32c] */
-export type SnapshotRowRaw = [number, number, Uint8Array, number, string | null];
+/** ["index", term, data, crc32c, file, conf, conf_index] */
+export type SnapshotRowRaw = [number, number, Uint8Array, number, string | null, string | null, number | null];
+/** [conf_index, conf, crc32c] */
+export type ConfRowRaw = [number, string, number];
 
 /** The statements on one group's log table. */
 export class GroupStatements {
@@ -48,8 +50,13 @@ export class SharedStatements {
   /** (term, vote, commit, offset_index, offset_term, snapshot_index, snapshot_term, recovering, crc32c, group_id) */
   readonly updateState: Statement<[number, number, number, number, number, number, number, number, number, number]>;
   readonly readState: Statement<[number], StateRowRaw>;
-  /** (group_id, index, term, data, crc32c, file) */
-  readonly upsertSnapshot: Statement<[number, number, number, Uint8Array, number, string | null]>;
+  /** (group_id, index, term, data, crc32c, file, conf, conf_index) */
+  readonly upsertSnapshot: Statement<
+    [number, number, number, Uint8Array, number, string | null, string | null, number | null]
+  >;
+  /** (group_id, conf_index, conf, crc32c) */
+  readonly upsertConf: Statement<[number, number, string, number]>;
+  readonly readConf: Statement<[number], ConfRowRaw>;
   readonly readSnapshot: Statement<[number], SnapshotRowRaw>;
   readonly deleteSnapshot: Statement<[number]>;
 
@@ -65,12 +72,19 @@ export class SharedStatements {
       )
       .raw();
     this.upsertSnapshot = db.prepare(
-      `INSERT OR REPLACE INTO raft_snapshot (group_id, "index", term, data, crc32c, file) VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO raft_snapshot (group_id, "index", term, data, crc32c, file, conf, conf_index)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    this.upsertConf = db.prepare(
+      `INSERT OR REPLACE INTO raft_conf (group_id, conf_index, conf, crc32c) VALUES (?, ?, ?, ?)`,
+    );
+    this.readConf = db
+      .prepare<[number], ConfRowRaw>(`SELECT conf_index, conf, crc32c FROM raft_conf WHERE group_id = ?`)
+      .raw();
     this.deleteSnapshot = db.prepare(`DELETE FROM raft_snapshot WHERE group_id = ?`);
     this.readSnapshot = db
       .prepare<[number], SnapshotRowRaw>(
-        `SELECT "index", term, data, crc32c, file FROM raft_snapshot WHERE group_id = ?`,
+        `SELECT "index", term, data, crc32c, file, conf, conf_index FROM raft_snapshot WHERE group_id = ?`,
       )
       .raw();
   }

@@ -1,5 +1,5 @@
 /** The shapes the log store takes and returns. */
-import type { Entry, HardState, Snapshot } from '@kalam/raft';
+import type { ConfState, Entry, HardState, Snapshot } from '@kalam/raft';
 
 /** What a group recovers at startup: RaftRestoreState without `applied` (the state machine knows that). */
 export interface GroupLogState {
@@ -9,6 +9,8 @@ export interface GroupLogState {
   offsetTerm: number;
   entries: Entry[];
   snapshot: Snapshot | undefined;
+  /** The configuration last persisted (raft_conf) and the index of its conf entry; absent: the founding voters. */
+  conf: { readonly state: ConfState; readonly index: number } | undefined;
 }
 
 /** One group's part of a driver turn: what its Ready asks to persist. */
@@ -26,6 +28,8 @@ export interface GroupWrite {
    * snapshot.term). Applied before `entries`.
    */
   snapshot?: Snapshot;
+  /** The configuration in force (Ready.confState): replaces the group's raft_conf row. */
+  confState?: { readonly state: ConfState; readonly index: number };
 }
 
 export interface LogStoreOptions {

@@ -28,6 +28,8 @@ export interface WritePlan {
   readonly next: DurableState;
   /** Payload and snapshot bytes this plan writes. */
   readonly bytes: number;
+  /** The configuration to store (raft_conf), if the write carries one. */
+  readonly conf: GroupWrite['confState'];
 }
 
 /** Reads the term of a stored entry; only called when a write overwrites a suffix or compacts (rare). */
@@ -89,7 +91,11 @@ export function planWrite(write: GroupWrite, cur: DurableState, termAt: TermAt):
     lastTerm,
   };
   const stateChanged = hardState !== undefined || snapshot !== undefined;
-  return { groupId: g, snapshot, truncateFrom, entries, stateChanged, next, bytes };
+  const conf = write.confState;
+  if (conf !== undefined && (!Number.isSafeInteger(conf.index) || conf.index < 0)) {
+    fail(g, `configuration index ${conf.index} is not an index`);
+  }
+  return { groupId: g, snapshot, truncateFrom, entries, stateChanged, next, bytes, conf };
 }
 
 /** Contiguous indexes, non-decreasing terms ≥ 1, known kinds, bounded payloads. Returns the payload bytes. */

@@ -8,11 +8,18 @@ import { test } from 'node:test';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-import { AssertionError } from '@kalam/raft';
-import type { NodeId } from '@kalam/raft';
+import { AssertionError, applyChange, confState, nodeId } from '@kalam/raft';
+import type { ConfState, NodeId } from '@kalam/raft';
 import Database from 'better-sqlite3';
 
-import { LogIoError, LogSchemaError, LogStore, SCHEMA_VERSION, SnapshotFiles } from '../src/index.js';
+import {
+  LogCorruptionError,
+  LogIoError,
+  LogSchemaError,
+  LogStore,
+  SCHEMA_VERSION,
+  SnapshotFiles,
+} from '../src/index.js';
 import type { LogStoreOptions } from '../src/index.js';
 import { comparable, entries, expectEntries, hardState, noop, snapshot, tempDir } from './support/fixtures.js';
 
@@ -278,6 +285,7 @@ test('a raft.db of format 1 (no recovering column) opens as the current format w
     const raw = new Database(dbPath);
     raw.exec('ALTER TABLE raft_state DROP COLUMN recovering');
     raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
+    backToFormat3(raw);
     raw.pragma('user_version = 1');
     raw.close();
     const store = LogStore.open({ path: dbPath, groupIds: [0, 1] });
@@ -411,6 +419,7 @@ test('a raft.db of format 2 (snapshots only as blobs) opens as format 3 with its
     first.close();
     const raw = new Database(dbPath);
     raw.exec('ALTER TABLE raft_snapshot DROP COLUMN file');
+    backToFormat3(raw);
     raw.pragma('user_version = 2');
     raw.close();
     const store = LogStore.open({ path: dbPath, groupIds: [0] });
@@ -464,4 +473,97 @@ test("raft.db's page cache is limits.pageCacheKib, not better-sqlite3's 16 MiB",
     const db = (store as unknown as { db: Database.Database }).db;
     assert.equal(db.pragma('cache_size', { simple: true }), -2048);
   });
+});
+
+/** Undoes format 4 in a raw raft.db: no configuration table, no configuration columns on snapshots. */
+function backToFormat3(raw: Database.Database): void {
+  raw.exec('DROP TABLE raft_conf');
+  raw.exec('ALTER TABLE raft_snapshot DROP COLUMN conf');
+  raw.exec('ALTER TABLE raft_snapshot DROP COLUMN conf_index');
+}
+
+const joint: ConfState = applyChange(confState([1, 2, 3].map(nodeId)), {
+  transition: 'explicit',
+  changes: [
+    { type: 'addVoter', node: nodeId(4) },
+    { type: 'remove', node: nodeId(3) },
+  ],
+});
+
+test('the configuration in force is stored with a write and reloaded; none stored means the founding voters', () => {
+  withStore((ctx) => {
+    assert.equal(ctx.store.load(1).conf, undefined, 'a fresh group has no stored configuration');
+    ctx.store.write([{ groupId: 1, hardState: hardState(1, 1, 2), entries: entries([1, 1], 1) }]);
+    ctx.store.write([{ groupId: 1, entries: [], confState: { state: joint, index: 2 } }]);
+    assert.deepEqual(ctx.reopen().load(1).conf, { state: joint, index: 2 });
+    const left = applyChange(joint, { transition: 'auto', changes: [] });
+    ctx.store.write([{ groupId: 1, entries: entries([1], 3), confState: { state: left, index: 3 } }]);
+    assert.deepEqual(ctx.reopen().load(1).conf, { state: left, index: 3 });
+    assert.equal(ctx.store.load(0).conf, undefined, 'other groups keep theirs');
+  });
+});
+
+test('a snapshot keeps the configuration it carries, received or our own', () => {
+  withStore((ctx) => {
+    ctx.store.write([
+      {
+        groupId: 2,
+        hardState: hardState(2, 1, 5),
+        snapshot: { ...snapshot(5, 2), confState: joint, confIndex: 4 },
+        entries: [],
+      },
+    ]);
+    const snap = ctx.reopen().load(2).snapshot;
+    assert.deepEqual([snap?.confState, snap?.confIndex], [joint, 4]);
+    ctx.store.write([{ groupId: 0, hardState: hardState(1, 1, 3), entries: entries([1, 1, 1], 1) }]);
+    ctx.store.compact(0, { ...snapshot(3, 1), confState: joint, confIndex: 2 }, 3, 1);
+    assert.deepEqual(ctx.reopen().load(0).snapshot?.confState, joint);
+  });
+});
+
+test('a corrupted configuration row is reported as corruption of its group', () => {
+  withStore(({ store, reopen, dbPath }) => {
+    store.write([
+      { groupId: 1, hardState: hardState(1, 1, 1), entries: entries([1], 1), confState: { state: joint, index: 1 } },
+    ]);
+    store.close();
+    const raw = new Database(dbPath);
+    raw.prepare('UPDATE raft_conf SET conf_index = 7 WHERE group_id = 1').run();
+    raw.close();
+    assert.throws(
+      () => reopen().load(1),
+      (err: unknown) => err instanceof LogCorruptionError && err.groupId === 1,
+    );
+  });
+});
+
+test('a raft.db of format 3 (no configurations) opens as format 4: every group keeps its founding voters', () => {
+  const { dbPath, cleanup } = tempDir();
+  try {
+    const first = LogStore.open({ path: dbPath, groupIds: [0] });
+    first.write([{ groupId: 0, hardState: hardState(1, 1, 3), entries: entries([1, 1, 1], 1) }]);
+    first.compact(0, snapshot(3, 1), 3, 1);
+    first.close();
+    const raw = new Database(dbPath);
+    backToFormat3(raw);
+    raw.pragma('user_version = 3');
+    raw.close();
+    const store = LogStore.open({ path: dbPath, groupIds: [0] });
+    try {
+      const g0 = store.load(0);
+      assert.equal(g0.conf, undefined);
+      assert.equal(g0.snapshot?.index, 3);
+      assert.equal(g0.snapshot?.confState, undefined);
+      store.write([{ groupId: 0, entries: [], confState: { state: joint, index: 3 } }]);
+      assert.deepEqual(store.load(0).conf?.state, joint);
+    } finally {
+      store.close();
+    }
+    const raw2 = new Database(dbPath);
+    assert.equal(raw2.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(SCHEMA_VERSION, 4);
+    raw2.close();
+  } finally {
+    cleanup();
+  }
 });

@@ -54,6 +54,12 @@ export interface RaftManagerOptions {
   readonly secret: string;
   /** Every member, this node included; the RPC address of this node is where it listens. */
   readonly members: readonly MemberAddress[];
+  /**
+   * The groups' founding voters: their configuration before any membership change, from which a log replayed from
+   * index 1 rebuilds the one in force. Default: every member — right for the static members of a cluster that
+   * never changed, wrong for a node that joined later (it would start as a voter).
+   */
+  readonly voters?: readonly NodeId[];
   readonly groups: readonly GroupSpec[];
   /** raft.db lives here. */
   readonly dataDir: string;
@@ -82,6 +88,10 @@ export interface RaftManagerOptions {
    * it: serve.ts's node.fatal). Tests pass their own.
    */
   readonly onStorageFatal?: (err: Error) => void;
+  /** A peer refused this node's handshake because it was removed from the cluster (transport `onRemoved`). */
+  readonly onRemoved?: (by: NodeId) => void;
+  /** This node's API URL, told by the RPC port to plain HTTP requests (a join pointed at an RPC address). */
+  readonly apiUrl?: string;
 }
 
 export interface ResolvedTicks {

@@ -27,8 +27,18 @@
 import { EventEmitter } from 'node:events';
 import type { Envelope } from '@kalam/transport';
 import type { GroupLogState, GroupWrite } from '@kalam/log-store';
-import type { Message, NodeId, PlantedBugs, RaftLimits, Ready, SnapshotData, StateRole } from '@kalam/raft';
-import { NONE, NotLeaderError, Prng, RaftError, RawNode } from '@kalam/raft';
+import type {
+  ConfChangeV2,
+  ConfState,
+  Message,
+  NodeId,
+  PlantedBugs,
+  RaftLimits,
+  Ready,
+  SnapshotData,
+  StateRole,
+} from '@kalam/raft';
+import { NONE, NotLeaderError, Prng, RaftError, RawNode, allMembers, allVoters, isJoint, isVoter } from '@kalam/raft';
 import { planLeaderMoves } from './balance.js';
 import type { MovableGroup } from './balance.js';
 import type { GroupSpec, LeaderBalanceOptions, ResolvedTicks } from './config.js';
@@ -73,6 +83,11 @@ export interface GroupStatusReport {
   readonly recovering: boolean;
   /** Filled on the leader: each peer's match index. */
   readonly peers: readonly PeerProgress[];
+  /** The configuration in force here: its voters (the incoming half while joint) and learners. */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Only while joint: the outgoing voters (a membership change in progress). */
+  readonly votersOutgoing?: readonly NodeId[];
 }
 
 export interface ManagerStats {
@@ -81,6 +96,8 @@ export interface ManagerStats {
   entriesWritten: number;
   envelopesIn: number;
   envelopesDropped: number;
+  /** Envelopes not sent: addressed to a node the transport does not know (DriverNetwork.knowsPeer). */
+  envelopesUnroutable: number;
   proposals: number;
   forwardedProposals: number;
   reads: number;
@@ -125,6 +142,12 @@ export interface DriverNetwork {
   flush(): void;
   request(to: NodeId, method: string, body: unknown, timeoutMs: number): Promise<unknown>;
   peerConnected(id: NodeId): boolean;
+  /**
+   * Whether the transport has `id` as a peer at all. A group's configuration may name a node the transport does
+   * not know yet (a member added before its address reached this node): what would go to it is dropped, as a lost
+   * message would be. Absent: every peer is known (the simulator).
+   */
+  knowsPeer?(id: NodeId): boolean;
 }
 
 /** Time: a monotonic clock in ms, timers, and "soon" (after the current event: setImmediate in a node). */
@@ -154,7 +177,11 @@ export interface DriverBugs {
 
 export interface DriverOptions {
   readonly nodeId: NodeId;
-  /** Every voting member, this node included. */
+  /**
+   * The groups' founding voters: their configuration before any membership change (raft.db's stored one, if any,
+   * wins). This node need not be one of them: a node added later hosts its groups as learners-in-waiting until the
+   * leader's log or snapshot names it.
+   */
   readonly voters: readonly NodeId[];
   readonly groups: readonly GroupSpec[];
   readonly ticks: ResolvedTicks;
@@ -215,6 +242,7 @@ export class RaftDriver {
     entriesWritten: 0,
     envelopesIn: 0,
     envelopesDropped: 0,
+    envelopesUnroutable: 0,
     proposals: 0,
     forwardedProposals: 0,
     reads: 0,
@@ -273,6 +301,8 @@ export class RaftDriver {
   private readonly balanceCooldownUntil = new Map<number, number>();
   private readonly balancePeerCooldownUntil = new Map<NodeId, number>();
   private readCounter = 0;
+  /** Which voter a node outside a group's configuration asks next for its leader (leaderToAsk). */
+  private askRotation = 0;
   private readonly ticks: ResolvedTicks;
   private readonly storage: DriverStorage;
   private readonly network: DriverNetwork;
@@ -395,6 +425,7 @@ export class RaftDriver {
           offsetTerm: state.offsetTerm,
           entries: state.entries,
           applied: Math.min(spec.stateMachine.appliedIndex(), commit),
+          ...(state.conf !== undefined ? { confState: state.conf.state, confIndex: state.conf.index } : {}),
         },
       });
       const g = new GroupRuntime(spec.id, spec.name, raw, spec.stateMachine, snap?.index ?? 0);
@@ -402,7 +433,8 @@ export class RaftDriver {
       this.groups.set(spec.id, g);
       this.groupList.push(g);
     }
-    if (voters.length === 1) for (const g of this.groupList) g.raw.campaign(); // a single member leads at once
+    // A single member leads at once.
+    for (const g of this.groupList) if (soleVoter(g.raw.confState(), this.nodeId)) g.raw.campaign();
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -643,12 +675,14 @@ export class RaftDriver {
     for (const [g, rd] of readies) {
       // A change of the commit index alone need not be durable (it is learned again from the leader), so
       // it waits for the next write that must happen anyway instead of costing an fsync of its own.
-      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined) continue;
+      // A new configuration is written with the next write too, or at once (a Ready hands it out only once).
+      if (!rd.mustSync && rd.entries.length === 0 && rd.snapshot === undefined && rd.confState === undefined) continue;
       writes.push({
         groupId: g.id,
         entries: rd.entries,
         ...(rd.hardState !== undefined ? { hardState: rd.hardState } : {}),
         ...(rd.snapshot !== undefined ? { snapshot: rd.snapshot } : {}),
+        ...(rd.confState !== undefined ? { confState: rd.confState } : {}),
       });
       this.stats.entriesWritten += rd.entries.length;
     }
@@ -732,6 +766,10 @@ export class RaftDriver {
 
   private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
     for (const [to, envs] of coalesce(out)) {
+      if (this.network.knowsPeer?.(to) === false) {
+        this.stats.envelopesUnroutable += envs.length;
+        continue;
+      }
       for (const { groupId, msg } of envs) this.network.send({ groupId, from: this.nodeId, to, msg });
     }
   }
@@ -803,6 +841,9 @@ export class RaftDriver {
     const byEntries = applied - g.lastSnapshotIndex >= this.snapshotThreshold;
     const overBytes = g.raw.logBytes() > this.logBytesMax;
     if (!byEntries && !overBytes) return;
+    // A configuration not yet handed to raft.db must not lose its conf entry to compaction: at boot that entry is
+    // how it is found again (Raft.restoredConf). The next Ready writes it, and compaction waits for that turn.
+    if (g.raw.confUnsaved()) return;
     const offset = g.raw.logOffset().index;
     let target = applied - this.snapshotKeep;
     if (overBytes) target = Math.max(target, g.raw.compactIndexForBytes(Math.floor(this.logBytesMax / 2)));
@@ -971,6 +1012,179 @@ export class RaftDriver {
     }
     await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g);
     return reply.response;
+  }
+
+  /**
+   * Proposes a membership change to the group's leader, wherever it is (as propose does: local when this node leads,
+   * else forwarded with the `confChange` request; NOT_LEADER, refused before anything was appended, is retried with
+   * the leader learned next until the deadline), and resolves with the configuration once the change is applied on
+   * the leader — and here too when this node is a member that applies it within the deadline, so a caller reading
+   * confState() here next sees it. `deadlineMs`: how long to wait, in ms from now. Errors (MultiRaftError codes):
+   * LEADER_NOT_AVAILABLE, CONF_CHANGE_PENDING (one change at a time per group, Raft thesis §4.1),
+   * CONF_CHANGE_INVALID, TIMEOUT (the outcome is then unknown: read confState() again), PROPOSAL_DROPPED.
+   */
+  async proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
+    for (;;) {
+      if (g.isLeader()) {
+        try {
+          return (await this.proposeConfChangeLocal(g, cc, deadline)).conf;
+        } catch (err) {
+          if (!(err instanceof TransferInProgress)) throw err;
+          await this.waitTransfer(g, deadline);
+          continue;
+        }
+      }
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
+      if (leader === this.nodeId) continue; // elected meanwhile: proposed locally
+      let reply: { index: number; conf: ConfState };
+      try {
+        reply = (await this.network.request(
+          leader,
+          'confChange',
+          { groupId: g.id, cc, deadlineMs: Math.max(1, deadline - this.clock.now()) },
+          Math.max(1, deadline - this.clock.now()),
+        )) as { index: number; conf: ConfState };
+      } catch (err) {
+        const e = fromRemote(err, g.id);
+        if (e.code !== 'NOT_LEADER') throw e;
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
+        continue;
+      }
+      // Applied on the leader: wait for it here too, but a node the change removed (or one cut off) may never
+      // apply it, and the change has happened all the same — a node outside the new configuration does not wait.
+      if (!allMembers(reply.conf).includes(this.nodeId)) return reply.conf;
+      await this.withDeadline(g.waitApplied(reply.index), deadline, () => undefined, g).catch(() => undefined);
+      return reply.conf;
+    }
+  }
+
+  /** The leader's side of proposeConfChange: placed in this node's log, resolved once applied here. */
+  private async proposeConfChangeLocal(
+    g: GroupRuntime,
+    cc: ConfChangeV2,
+    deadline: number,
+  ): Promise<{ index: number; conf: ConfState }> {
+    if (this.writing !== undefined) await this.untilWritable(g, deadline);
+    if (!g.isLeader()) {
+      const lead = g.raw.leader();
+      throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+        groupId: g.id,
+        leaderHint: lead === NONE ? null : lead,
+      });
+    }
+    let placed: { index: number; term: number };
+    try {
+      placed = g.raw.proposeConfChange(cc);
+    } catch (err) {
+      throw this.mapRaftError(g, err);
+    }
+    this.scheduleTurn();
+    const conf = await this.withDeadline(
+      new Promise<unknown>((resolve, reject) => {
+        g.proposals.set(placed.index, { term: placed.term, resolve, reject });
+      }),
+      deadline,
+      () => g.proposals.delete(placed.index),
+      g,
+    );
+    return { index: placed.index, conf: conf as ConfState };
+  }
+
+  /**
+   * The leader a request should go to: the one this node knows, after waiting for one within the grace
+   * (awaitLeader); LEADER_NOT_AVAILABLE when there is none. May be this node (it was elected meanwhile): the
+   * request to itself is answered by handleRequest like any other.
+   */
+  private async leaderToAsk(g: GroupRuntime, deadline: number): Promise<NodeId> {
+    const leader = g.raw.leader();
+    if (leader !== NONE) return leader;
+    // A node outside the group's configuration (one that joined, not added to this group yet) hears from no
+    // leader: it asks a voter of the configuration it holds, whose NOT_LEADER names the leader (nextHint).
+    const conf = g.raw.confState();
+    if (!allMembers(conf).includes(this.nodeId)) {
+      const voters = allVoters(conf).filter((id) => id !== this.nodeId);
+      if (voters.length > 0) return voters[this.askRotation++ % voters.length]!;
+    }
+    if (await this.awaitLeader(g, deadline)) {
+      const now = g.raw.leader();
+      if (now !== NONE) return now;
+    }
+    throw new MultiRaftError('LEADER_NOT_AVAILABLE', `group ${g.name} has no leader`, {
+      groupId: g.id,
+      leaderHint: null,
+    });
+  }
+
+  /** The leader a NOT_LEADER refusal names, when it is another node than the one that refused. */
+  private nextHint(err: MultiRaftError, asked: NodeId): NodeId | undefined {
+    const hint = err.leaderHint;
+    return hint !== null && hint !== asked && hint !== this.nodeId ? hint : undefined;
+  }
+
+  /** The configuration in force for the group on this node. */
+  confState(groupId: number): ConfState {
+    return this.group(groupId).raw.confState();
+  }
+
+  /**
+   * On the group's leader: each member's replication progress (match: the last index known to be in its log) and
+   * the leader's last index, to decide whether a learner is caught up. Empty on a follower.
+   */
+  progress(groupId: number): ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }> {
+    const s = this.group(groupId).raw.status();
+    const out = new Map<NodeId, { match: number; lastIndex: number }>();
+    for (const [id, p] of s.progress) out.set(id, { match: p.match, lastIndex: s.lastIndex });
+    return out;
+  }
+
+  /**
+   * progress() as the group's leader sees it, wherever the leader is (local, or the `progress` request; NOT_LEADER
+   * retried with the leader learned next until the deadline). `deadlineMs`: in ms from now.
+   */
+  async leaderProgress(
+    groupId: number,
+    deadlineMs: number,
+  ): Promise<ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }>> {
+    this.checkOpen();
+    const g = this.group(groupId);
+    const deadline = this.clock.now() + deadlineMs;
+    let hint: NodeId | undefined;
+    for (;;) {
+      if (g.isLeader()) return this.progress(groupId);
+      const leader = hint ?? (await this.leaderToAsk(g, deadline));
+      hint = undefined;
+      if (leader === this.nodeId) continue;
+      let reply: ProgressReply;
+      try {
+        reply = (await this.network.request(
+          leader,
+          'progress',
+          { groupId: g.id },
+          Math.max(1, deadline - this.clock.now()),
+        )) as ProgressReply;
+      } catch (err) {
+        const e = fromRemote(err, g.id);
+        if (e.code !== 'NOT_LEADER') throw e;
+        hint = this.nextHint(e, leader);
+        // Not told of another leader: wait a little (a transfer, an election) before asking again.
+        if (hint === undefined && (g.raw.leader() === leader || g.raw.leader() === NONE)) {
+          await this.waitTransfer(g, deadline);
+        }
+        continue;
+      }
+      const out = new Map<NodeId, { match: number; lastIndex: number }>();
+      for (const [id, match] of reply.match) out.set(id, { match, lastIndex: reply.lastIndex });
+      return out;
+    }
   }
 
   /**
@@ -1217,10 +1431,30 @@ export class RaftDriver {
         return new MultiRaftError('READ_REJECTED', err.message, { groupId: g.id }, { cause: err });
       case 'TRANSFER_REFUSED':
         return new MultiRaftError('TRANSFER_FAILED', err.message, { groupId: g.id }, { cause: err });
+      case 'CONF_CHANGE_PENDING':
+      case 'CONF_CHANGE_INVALID':
+        return new MultiRaftError(err.code, err.message, { groupId: g.id }, { cause: err });
     }
   }
 
-  /** The forwarding RPC: proposals from followers, and node info. */
+  /**
+   * A forwarded request that only the leader may answer is refused otherwise — always NOT_LEADER, even when this
+   * node knows no leader yet (it just stepped down in a transfer): the refusal comes before anything was appended,
+   * so the forwarding node may safely try again.
+   */
+  private refuseUnlessLeader(g: GroupRuntime): void {
+    if (g.isLeader()) return;
+    const lead = g.raw.leader();
+    throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
+      groupId: g.id,
+      leaderHint: lead === NONE ? null : lead,
+    });
+  }
+
+  /**
+   * The forwarding RPC: proposals and membership changes from followers (`propose`, `confChange`), the leader's
+   * replication progress (`progress`), and node info.
+   */
   async handleRequest(from: NodeId, method: string, body: unknown): Promise<unknown> {
     this.checkOpen();
     switch (method) {
@@ -1235,19 +1469,39 @@ export class RaftDriver {
           throw new MultiRaftError('BAD_REQUEST', 'malformed propose request');
         }
         const g = this.group(b.groupId);
-        if (!g.isLeader()) {
-          // Always NOT_LEADER, even when this node knows no leader yet (it just stepped down in a transfer):
-          // the refusal comes before anything was appended, so the forwarding node may safely try again.
-          const lead = g.raw.leader();
-          throw new MultiRaftError('NOT_LEADER', `node ${this.nodeId} is not the leader`, {
-            groupId: g.id,
-            leaderHint: lead === NONE ? null : lead,
-          });
-        }
+        this.refuseUnlessLeader(g);
         const deadline = this.clock.now() + MULTIRAFT_LIMITS.requestTimeoutMsDefault;
         if (this.bugs.applyForwardedTwice === true)
           void this.proposeLocal(g, b.command, deadline).catch(() => undefined);
         return this.proposeLocal(g, b.command, deadline);
+      }
+      case 'confChange': {
+        const b = body as { groupId?: unknown; cc?: unknown; deadlineMs?: unknown } | null;
+        if (
+          b === null ||
+          typeof b !== 'object' ||
+          typeof b.groupId !== 'number' ||
+          !isConfChangeV2(b.cc) ||
+          typeof b.deadlineMs !== 'number' ||
+          !(b.deadlineMs > 0)
+        ) {
+          throw new MultiRaftError('BAD_REQUEST', 'malformed confChange request');
+        }
+        const g = this.group(b.groupId);
+        this.refuseUnlessLeader(g);
+        const deadline = this.clock.now() + Math.min(b.deadlineMs, MULTIRAFT_LIMITS.requestTimeoutMsDefault);
+        return this.proposeConfChangeLocal(g, b.cc, deadline);
+      }
+      case 'progress': {
+        const b = body as { groupId?: unknown } | null;
+        if (b === null || typeof b !== 'object' || typeof b.groupId !== 'number') {
+          throw new MultiRaftError('BAD_REQUEST', 'malformed progress request');
+        }
+        const g = this.group(b.groupId);
+        this.refuseUnlessLeader(g);
+        const s = g.raw.status();
+        const reply: ProgressReply = { lastIndex: s.lastIndex, match: [...s.progress].map(([id, p]) => [id, p.match]) };
+        return reply;
       }
       case 'info':
         return { nodeId: this.nodeId, from, leading: this.groupList.filter((g) => g.isLeader()).map((g) => g.id) };
@@ -1283,7 +1537,9 @@ export class RaftDriver {
       return;
     }
     const now = this.clock.now();
-    const live = this.opts.voters.filter((id) => id === this.nodeId || this.network.peerConnected(id));
+    // The voters of the configurations in force, not the founding ones: members come and go.
+    const voters = new Set(this.groupList.flatMap((g) => allVoters(g.raw.confState())));
+    const live = [...voters].filter((id) => id === this.nodeId || this.network.peerConnected(id));
     const leaderCounts = new Map<NodeId, number>();
     const movable: MovableGroup[] = [];
     for (const g of this.groupList) {
@@ -1297,7 +1553,15 @@ export class RaftDriver {
       const caughtUp: NodeId[] = [];
       for (const [id, pr] of s.progress) {
         const cooling = (this.balancePeerCooldownUntil.get(id) ?? 0) > now;
-        if (id !== this.nodeId && live.includes(id) && !cooling && pr.state === 'replicate' && pr.match >= s.commit)
+        const voter = isVoter(s.conf, id); // a learner cannot take leadership
+        if (
+          id !== this.nodeId &&
+          voter &&
+          live.includes(id) &&
+          !cooling &&
+          pr.state === 'replicate' &&
+          pr.match >= s.commit
+        )
           caughtUp.push(id);
       }
       movable.push({ groupId: g.id, caughtUp });
@@ -1349,6 +1613,9 @@ export class RaftDriver {
         snapshotIndex: s.snapshotIndex,
         recovering: g.raw.recovering(),
         peers,
+        voters: s.conf.voters,
+        learners: [...s.conf.learners, ...s.conf.learnersNext],
+        ...(isJoint(s.conf) ? { votersOutgoing: s.conf.votersOutgoing } : {}),
       };
     });
   }
@@ -1412,6 +1679,30 @@ export class RaftDriver {
 }
 
 /** A proposal met a leadership transfer in progress: it waits for the next leader instead of failing. */
+/** The `progress` request's answer: the leader's last index and each member's match index. */
+interface ProgressReply {
+  readonly lastIndex: number;
+  readonly match: readonly (readonly [NodeId, number])[];
+}
+
+/** A ConfChangeV2 as it arrives over the wire (CBOR): checked field by field before the core sees it. */
+function isConfChangeV2(v: unknown): v is ConfChangeV2 {
+  if (v === null || typeof v !== 'object') return false;
+  const cc = v as { transition?: unknown; changes?: unknown };
+  if (cc.transition !== 'auto' && cc.transition !== 'explicit') return false;
+  if (!Array.isArray(cc.changes)) return false;
+  return cc.changes.every((c: unknown) => {
+    if (c === null || typeof c !== 'object') return false;
+    const one = c as { type?: unknown; node?: unknown };
+    return (
+      (one.type === 'addVoter' || one.type === 'addLearner' || one.type === 'remove') &&
+      typeof one.node === 'number' &&
+      Number.isSafeInteger(one.node) &&
+      one.node > 0
+    );
+  });
+}
+
 class TransferInProgress extends MultiRaftError {
   constructor(groupId: number, to: NodeId | null) {
     super('NOT_LEADER', 'leadership is being transferred', { groupId, leaderHint: to });
@@ -1450,4 +1741,9 @@ function payloadBytes(msg: Message): number {
   if (msg.type === 'MsgApp') return msg.entries.reduce((n, e) => n + e.data.byteLength, 0);
   if (msg.type === 'MsgSnap') return msg.data.byteLength;
   return 0;
+}
+
+/** The configuration has one voter, this node, and is not joint: it leads without an election round trip. */
+function soleVoter(conf: ConfState, self: NodeId): boolean {
+  return !isJoint(conf) && conf.voters.length === 1 && conf.voters[0] === self;
 }

@@ -29,7 +29,11 @@ export type MultiRaftErrorCode =
    * partly the snapshot's, so nothing reads it until the install is done. The driver's reads and proposals wait
    * for the install; a read that reaches the state machine meanwhile is refused with this code.
    */
-  | 'SNAPSHOT_INSTALLING';
+  | 'SNAPSHOT_INSTALLING'
+  /** A membership change was proposed while another is not applied yet (one at a time, Raft thesis §4.1). */
+  | 'CONF_CHANGE_PENDING'
+  /** A membership change that breaks a rule (remove every voter, leave a joint state that is not, …). */
+  | 'CONF_CHANGE_INVALID';
 
 export class MultiRaftError extends Error {
   override readonly name = 'MultiRaftError';
@@ -73,6 +77,8 @@ export function fromRemote(err: unknown, groupId: number): MultiRaftError {
     'READ_REJECTED',
     'TOO_LARGE',
     'BAD_REQUEST',
+    'CONF_CHANGE_PENDING',
+    'CONF_CHANGE_INVALID',
   ];
   if (typeof code === 'string' && (known as string[]).includes(code)) {
     return new MultiRaftError(code as MultiRaftErrorCode, message, {

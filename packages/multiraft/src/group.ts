@@ -10,7 +10,7 @@
  * is a batch boundary like any other.
  */
 import type { Entry, NodeId, ReadState, RawNode, Snapshot, SnapshotData } from '@kalam/raft';
-import { StateRole } from '@kalam/raft';
+import { EntryKind, StateRole, decodeConfChange } from '@kalam/raft';
 import { MultiRaftError } from './errors.js';
 import { MULTIRAFT_LIMITS } from './limits.js';
 import type { SnapshotLifetimes } from './snapshot-lifetimes.js';
@@ -162,7 +162,13 @@ export class GroupRuntime {
     const batch = this.applyQueue.splice(0, n);
     this.applicableCount -= n;
     const responses = this.sm.apply(batch.map(toApplied));
-    batch.forEach((e, i) => this.settleProposal(e, responses[i]));
+    // A conf entry is the core's: the state machine saw a no-op (its applied index moves on), the configuration
+    // switches now, in log order after the entries before it, and its proposer gets the new ConfState.
+    batch.forEach((e, i) => {
+      const response =
+        e.kind === EntryKind.Conf ? this.raw.applyConfChange(decodeConfChange(e.data), e.index) : undefined;
+      this.settleProposal(e, response ?? responses[i]);
+    });
     this.releaseApplied();
     return { entries: n, bytes };
   }
@@ -250,6 +256,10 @@ export class GroupRuntime {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** What the state machine sees of an entry: a conf entry is a no-op to it (the core applies the change). */
 function toApplied(e: Entry): AppliedEntry {
+  if (e.kind === EntryKind.Conf) return { index: e.index, term: e.term, kind: EntryKind.Noop, data: EMPTY };
   return { index: e.index, term: e.term, kind: e.kind, data: e.data };
 }

@@ -31,3 +31,13 @@ export { RaftManager } from './manager.js';
 export type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
 export type { AppliedEntry, SnapshotBuilder, SnapshotInstall, SnapshotOutput, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';
+// The transport's join primitives (HMAC with the cluster secret), for the node process that admits and joins.
+export {
+  API_URL_HEADER,
+  NonceCache,
+  createJoinRequest,
+  joinAnswerMac,
+  verifyJoinAnswer,
+  verifyJoinRequest,
+} from '@kalam/transport';
+export type { JoinRequest, JoinVerdict } from '@kalam/transport';

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { Transport } from '@kalam/transport';
 import { LogStore, LogWriter, SnapshotFiles, snapshotDirOf, snapshotFileOf } from '@kalam/log-store';
 import type { GroupLogState, GroupWrite, LogStoreStats } from '@kalam/log-store';
-import type { NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, NodeId } from '@kalam/raft';
 import type { LeaderBalanceOptions, MemberAddress, RaftManagerOptions, ResolvedTicks } from './config.js';
 import { resolveTiming } from './config.js';
 import type { DriverTiming } from './driver-timing.js';
@@ -142,12 +142,14 @@ export class RaftManager {
         return driver.handleRequest(from, method, body);
       },
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
+      ...(opts.onRemoved !== undefined ? { onRemoved: opts.onRemoved } : {}),
+      ...(opts.apiUrl !== undefined ? { apiUrl: opts.apiUrl } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
     try {
       driver = new RaftDriver({
         nodeId: opts.nodeId,
-        voters: opts.members.map((m) => m.nodeId),
+        voters: opts.voters ?? opts.members.map((m) => m.nodeId),
         groups: opts.groups,
         ticks,
         storage: {
@@ -175,6 +177,8 @@ export class RaftManager {
           flush: () => transport.flush(),
           request: (to, method, body, timeoutMs) => transport.request(to, method, body, timeoutMs),
           peerConnected: (id) => transport.peerConnected(id),
+          // The transport's peers now: the members it started with and those added at run time ([M9] §2).
+          knowsPeer: (id) => transport.hasPeer(id),
         },
         clock: realClock,
         // A tick that fires while the log worker writes runs when the write is durable, before the next write —
@@ -216,6 +220,29 @@ export class RaftManager {
   /** See RaftDriver.read. */
   read(groupId: number, options: ProposeOptions = {}): Promise<number> {
     return this.driver.read(groupId, options);
+  }
+
+  /** See RaftDriver.proposeConfChange: a membership change, forwarded to the group's leader; `deadlineMs` from now. */
+  proposeConfChange(groupId: number, cc: ConfChangeV2, deadlineMs: number): Promise<ConfState> {
+    return this.driver.proposeConfChange(groupId, cc, deadlineMs);
+  }
+
+  /** See RaftDriver.confState: the group's configuration in force on this node. */
+  confState(groupId: number): ConfState {
+    return this.driver.confState(groupId);
+  }
+
+  /** See RaftDriver.progress: on the leader, each member's match index and the leader's last index. */
+  progress(groupId: number): ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }> {
+    return this.driver.progress(groupId);
+  }
+
+  /** See RaftDriver.leaderProgress: progress() as the group's leader sees it, wherever it is. */
+  leaderProgress(
+    groupId: number,
+    deadlineMs: number,
+  ): Promise<ReadonlyMap<NodeId, { readonly match: number; readonly lastIndex: number }>> {
+    return this.driver.leaderProgress(groupId, deadlineMs);
   }
 
   transferLeadership(groupId: number, to?: NodeId, options: ProposeOptions = {}): Promise<NodeId> {

@@ -5,6 +5,7 @@
  */
 import { MULTIRAFT_LIMITS } from './limits.js';
 import type { Message, MsgHeartbeat, MsgHeartbeatResp, NodeId } from '@kalam/raft';
+import { EntryKind } from '@kalam/raft';
 
 /** The group id of coalesced envelopes: reserved, above every real group id. */
 export const COALESCED_GROUP = 2 ** 31 - 1;
@@ -110,6 +111,16 @@ const MESSAGE_TYPES = new Set<string>([
 
 const nat = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
 
+const ENTRY_KINDS = new Set<string>(Object.values(EntryKind));
+
+const ids = (x: unknown): boolean => Array.isArray(x) && x.every((id) => nat(id) && (id as number) > 0);
+
+function isConfState(x: unknown): boolean {
+  const c = x as Record<string, unknown> | null;
+  if (c === null || typeof c !== 'object' || typeof c.autoLeave !== 'boolean') return false;
+  return ids(c.voters) && ids(c.votersOutgoing) && ids(c.learners) && ids(c.learnersNext);
+}
+
 /**
  * Checks the shape of a Raft message that came off the wire, so that a malformed one from an
  * authenticated but buggy peer is dropped instead of breaking the core. Returns the message or undefined.
@@ -123,12 +134,15 @@ export function validateMessage(msg: unknown, from: NodeId, to: NodeId): Message
       if (!nat(m.index) || !nat(m.logTerm) || !nat(m.commit) || !Array.isArray(m.entries)) return undefined;
       for (const e of m.entries as Record<string, unknown>[]) {
         if (e === null || typeof e !== 'object' || !nat(e.term) || !nat(e.index)) return undefined;
-        if ((e.kind !== 'command' && e.kind !== 'noop') || !(e.data instanceof Uint8Array)) return undefined;
+        if (!ENTRY_KINDS.has(e.kind as string) || !(e.data instanceof Uint8Array)) return undefined;
       }
       break;
     case 'MsgSnap': {
       const s = m.snapshot as Record<string, unknown> | null;
       if (s === null || typeof s !== 'object' || !nat(s.index) || !nat(s.term)) return undefined;
+      // The configuration the snapshot carries (absent from a peer of an older version).
+      if (s.confState !== undefined && !isConfState(s.confState)) return undefined;
+      if (s.confIndex !== undefined && !nat(s.confIndex)) return undefined;
       if (!nat(m.offset) || !nat(m.totalBytes) || !(m.data instanceof Uint8Array)) return undefined;
       // The announced size is bounded (a node writes the chunks to a file; a sink in memory allocates it at the first
       // chunk), and no chunk may pass it.

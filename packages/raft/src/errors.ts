@@ -14,7 +14,9 @@ export type RaftErrorCode =
   | 'MESSAGE_TOO_LARGE'
   | 'READ_NOT_READY'
   | 'READ_CONTEXT_IN_USE'
-  | 'TRANSFER_REFUSED';
+  | 'TRANSFER_REFUSED'
+  | 'CONF_CHANGE_PENDING'
+  | 'CONF_CHANGE_INVALID';
 
 export class RaftError extends Error {
   override readonly name: string = 'RaftError';
@@ -56,5 +58,13 @@ export class LimitExceededError extends RaftError {
     readonly actual: number,
   ) {
     super(code, `${LIMIT_WHAT[code]}: ${actual} exceeds the limit of ${limit}`);
+  }
+}
+
+/** A membership change that breaks a rule of confchange.ts (the message names the rule). */
+export class ConfChangeInvalidError extends RaftError {
+  override readonly name = 'ConfChangeInvalidError';
+  constructor(message: string) {
+    super('CONF_CHANGE_INVALID', message);
   }
 }

@@ -1,5 +1,19 @@
 export { AssertionError, assert, assertNever } from './assert.js';
-export { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
+export {
+  LEAVE_JOINT,
+  allMembers,
+  allVoters,
+  applyChange,
+  confState,
+  decodeConfChange,
+  decodeConfState,
+  encodeConfChange,
+  encodeConfState,
+  isJoint,
+  isVoter,
+  sameConfState,
+} from './confchange.js';
+export { ConfChangeInvalidError, LimitExceededError, NotLeaderError, RaftError } from './errors.js';
 export type { LimitCode, RaftErrorCode } from './errors.js';
 export { defaultLimits, resolveLimits } from './limits.js';
 export type { RaftLimits } from './limits.js';
@@ -13,6 +27,7 @@ export type { PlantedBugName, PlantedBugs, RaftConfig, RaftRestoreState } from '
 export { RawNode } from './rawnode.js';
 export type { GroupStatus, Ready } from './rawnode.js';
 export {
+  ConfChangeType,
   ENTRY_HEADER_BYTES,
   EntryKind,
   NONE,
@@ -23,6 +38,9 @@ export {
   snapshotBytes,
 } from './types.js';
 export type {
+  ConfChangeSingle,
+  ConfChangeV2,
+  ConfState,
   Entry,
   HardState,
   Message,

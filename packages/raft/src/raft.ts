@@ -6,13 +6,30 @@
  * `step` validates and handles the term (Raft §5.1), then hands off to the function of the current role.
  */
 import { assert, assertNever } from './assert.js';
-import { LimitExceededError, NotLeaderError, RaftError } from './errors.js';
+import {
+  LEAVE_JOINT,
+  allMembers,
+  allVoters,
+  applyChange,
+  committedIndex,
+  confState,
+  decodeConfChange,
+  encodeConfChange,
+  hasQuorum,
+  isJoint,
+  isVoter,
+  majorityIndex,
+  voteResult,
+} from './confchange.js';
+import { ConfChangeInvalidError, LimitExceededError, NotLeaderError, RaftError } from './errors.js';
 import type { RaftLimits } from './limits.js';
 import { resolveLimits } from './limits.js';
 import { RaftLog } from './log.js';
 import type { RandomSource } from './prng.js';
 import { Progress, ProgressState } from './progress.js';
 import type {
+  ConfChangeV2,
+  ConfState,
   Entry,
   HardState,
   Message,
@@ -27,6 +44,7 @@ import type {
   ReadState,
   Snapshot,
   SnapshotData,
+  SnapshotMeta,
   SnapshotSink,
   SnapshotSinkFactory,
 } from './types.js';
@@ -45,6 +63,8 @@ export interface PlantedBugs {
   readonly skipUpToDateCheck?: boolean;
   /** Acknowledge appends and votes, and count the leader's own entries, before they are durable. */
   readonly ackBeforePersist?: boolean;
+  /** While joint, commit by a majority of the incoming voters alone (violates joint consensus, thesis §4.3). */
+  readonly jointCommitIncomingOnly?: boolean;
 }
 
 export const PLANTED_BUGS = [
@@ -52,6 +72,7 @@ export const PLANTED_BUGS = [
   'grantSecondVote',
   'skipUpToDateCheck',
   'ackBeforePersist',
+  'jointCommitIncomingOnly',
 ] as const;
 export type PlantedBugName = (typeof PLANTED_BUGS)[number];
 
@@ -66,11 +87,21 @@ export interface RaftRestoreState {
   readonly entries: readonly Entry[];
   /** The state machine's durable applied index: entries after it are applied again. */
   readonly applied: number;
+  /**
+   * The configuration as of the conf entry at `confIndex` (raft.db's): conf entries at or below `confIndex` are in
+   * it and are not applied again. Absent: the group's founding voters (RaftConfig.voters) as of index 0.
+   */
+  readonly confState?: ConfState;
+  readonly confIndex?: number;
 }
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every voting member, this node included. */
+  /**
+   * The group's founding voters: its configuration before any conf entry, used when the restored state carries
+   * none. This node need not be one of them: a node added later starts as a learner-in-waiting (no vote, no
+   * campaign) and takes the configuration from the log or a snapshot its leader sends.
+   */
   readonly voters: readonly NodeId[];
   /** Ticks without hearing from a leader before a follower campaigns (randomized in [t, 2t)). */
   readonly electionTick: number;
@@ -117,11 +148,21 @@ interface IncomingSnapshot {
   received: number;
 }
 
-type VoteResult = 'pending' | 'won' | 'lost';
-
 export class Raft {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
+  /** The configuration in force: that of the last conf entry applied (as etcd: on apply, see applyConfChange). */
+  conf: ConfState;
+  /** The index of the conf entry (or snapshot) `conf` comes from; conf entries at or below it are already in it. */
+  confIndex: number;
+  /**
+   * On a leader: the index of the newest conf entry in its log. While it is above confIndex a change is in flight,
+   * and no other may be proposed (thesis §4.1: one change at a time).
+   */
+  pendingConfIndex = 0;
+  /** leavesVotersWithPendingConf's last answer, for (term, confIndex, pendingConfIndex). */
+  private leavingChecked: { key: string; leaves: boolean } | undefined;
+  /** The newest index at which a conf entry was appended to this log (an upper bound: a truncation may drop it). */
+  private lastConfInLog = 0;
   readonly limits: RaftLimits;
   readonly log: RaftLog;
   readonly prs = new Map<NodeId, Progress>();
@@ -178,12 +219,11 @@ export class Raft {
   snapshotWanted = false;
 
   constructor(config: RaftConfig) {
-    assert(config.voters.includes(config.id), 'a node must be one of the voters');
+    assert(config.voters.length > 0, 'a group has at least one founding voter');
     assert(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
     assert(config.heartbeatTick > 0, 'heartbeatTick must be positive');
     assert(config.electionTick > config.heartbeatTick, 'electionTick must exceed heartbeatTick');
     this.id = config.id;
-    this.voters = [...config.voters].sort((a, b) => a - b);
     this.limits = resolveLimits(config.limits);
     this.electionTick = config.electionTick;
     this.electionTickMax = config.electionTickMax ?? 2 * config.electionTick;
@@ -207,20 +247,57 @@ export class Raft {
       this.term = r.hardState.term;
       this.vote = r.hardState.vote;
     }
+    const restored = this.restoredConf(config);
+    this.conf = restored.conf;
+    this.confIndex = restored.confIndex;
     const fresh = this.term === 0 && this.log.lastIndex() === 0 && this.log.snapshot === undefined;
     this.voteAbstainTicks = fresh ? (config.freshStartVoteAbstainTicks ?? 0) : 0;
     this.recovering =
-      r?.hardState.recovering === true || (fresh && this.voters.length > 1 && config.recoverWhenEmpty === true);
+      r?.hardState.recovering === true ||
+      (fresh && allVoters(this.conf).length > 1 && config.recoverWhenEmpty === true);
     this.becomeFollower(this.term, NONE);
   }
 
+  /**
+   * The configuration to boot with: raft.db's (or the founding voters), superseded by a newer snapshot's, then every
+   * conf entry the state machine applied after it and raft.db did not record (the configuration is written with
+   * the Ready after the apply, so a crash in between loses it; the entries are still in the log, since the log is
+   * never compacted past what is applied). Conf entries committed but not applied come out again in a Ready and go
+   * through applyConfChange like any other.
+   */
+  private restoredConf(config: RaftConfig): { conf: ConfState; confIndex: number } {
+    const r = config.restore;
+    let conf = r?.confState ?? confState(config.voters);
+    let confIndex = r?.confIndex ?? 0;
+    const snap = r?.snapshot;
+    if (snap?.confState !== undefined && (snap.confIndex ?? snap.index) > confIndex) {
+      conf = snap.confState;
+      confIndex = snap.confIndex ?? snap.index;
+    }
+    const from = Math.max(confIndex + 1, this.log.firstIndex());
+    for (const e of this.log.slice(from, Math.max(from, this.log.applied + 1)) ?? []) {
+      if (e.kind !== EntryKind.Conf) continue;
+      conf = applyChange(conf, decodeConfChange(e.data));
+      confIndex = e.index;
+    }
+    for (const e of this.log.slice(this.log.firstIndex(), this.log.lastIndex() + 1) ?? []) {
+      if (e.kind === EntryKind.Conf) this.lastConfInLog = e.index;
+    }
+    return { conf, confIndex };
+  }
   hardState(): HardState {
     const hs = { term: this.term, vote: this.vote, commit: this.log.committed };
     return this.recovering ? { ...hs, recovering: true } : hs;
   }
 
-  quorum(): number {
-    return Math.floor(this.voters.length / 2) + 1;
+  /** Every voting member of the configuration in force (both halves while joint). */
+  get voters(): readonly NodeId[] {
+    return allVoters(this.conf);
+  }
+
+  /** May this node campaign: a voter of its configuration (a learner or a node in waiting never does). */
+  promotable(): boolean {
+    return isVoter(this.conf, this.id);
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -238,13 +315,16 @@ export class Raft {
     this.abortLeaderTransfer();
     this.votes = new Map();
     this.prs.clear();
-    for (const id of this.voters) {
-      const pr = new Progress(this.log.lastIndex() + 1, this.limits.inflightMsgsMax, this.limits.inflightBytesMax);
-      if (id === this.id) pr.match = this.log.stableIndex;
-      this.prs.set(id, pr);
-    }
+    for (const id of allMembers(this.conf)) this.addProgress(id);
     this.uncommittedBytes = 0;
     this.snapshotWanted = false;
+  }
+
+  private addProgress(id: NodeId): Progress {
+    const pr = new Progress(this.log.lastIndex() + 1, this.limits.inflightMsgsMax, this.limits.inflightBytesMax);
+    if (id === this.id) pr.match = this.log.stableIndex;
+    this.prs.set(id, pr);
+    return pr;
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -295,6 +375,10 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.role = StateRole.Leader;
+    // Conf entries of earlier terms in our log may not be applied yet: they count as pending (etcd sets this to
+    // the last index; we know where the newest conf entry is).
+    this.lastConfInLog = this.newestConfEntry(this.confIndex + 1, this.log.lastIndex());
+    this.pendingConfIndex = this.lastConfInLog;
     // reset() left every follower in Probe with next = lastIndex + 1: the first append probes the end of our
     // log (§5.3). Probing from match + 1 = 1 instead would resend the whole log, or a snapshot once compacted.
     // The no-op lets the leader commit in its own term, and so learn the commit index (Raft §5.4.2, §8); it
@@ -317,7 +401,13 @@ export class Raft {
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       if (this.recovering) this.announceRecovering();
-      else this.hup(false);
+      else if (this.promotable()) this.hup(false);
+      else {
+        // A learner or a node outside the configuration never campaigns; but a leader silent for an election
+        // timeout is gone for it too, so that it stops refusing votes in that leader's lease (stepHigherTerm).
+        this.lead = NONE;
+        this.resetRandomizedElectionTimeout();
+      }
     }
   }
 
@@ -327,7 +417,7 @@ export class Raft {
    */
   private announceRecovering(): void {
     this.resetRandomizedElectionTimeout();
-    for (const to of this.voters) {
+    for (const to of allVoters(this.conf)) {
       if (to === this.id) continue;
       this.send({
         type: 'MsgPreVote',
@@ -350,7 +440,8 @@ export class Raft {
       this.clusterSeen = true;
     }
     const empty = this.log.lastIndex() === 0 && this.log.snapshot === undefined;
-    if (!this.clusterSeen && empty && this.voters.every((id) => id === this.id || this.emptyPeers.has(id))) {
+    const voters = allVoters(this.conf);
+    if (!this.clusterSeen && empty && voters.every((id) => id === this.id || this.emptyPeers.has(id))) {
       this.stopRecovering(); // a new cluster: nobody ever committed anything
     }
   }
@@ -370,8 +461,10 @@ export class Raft {
         this.becomeFollower(this.term, NONE);
         return;
       }
-      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10).
+      // A transfer that did not finish within an election timeout is abandoned (Raft thesis §3.10); a leader outside
+      // its configuration tries the next heir.
       this.abortLeaderTransfer();
+      if (!isVoter(this.conf, this.id)) this.handOver();
     }
     this.tickSnapshotTransfers();
     if (this.heartbeatElapsed >= this.heartbeatTick) {
@@ -382,12 +475,9 @@ export class Raft {
 
   /** CheckQuorum: did a quorum (this node included) talk to us since the last round? Resets the marks. */
   private quorumActive(): boolean {
-    let active = 0;
-    for (const [id, pr] of this.prs) {
-      if (id === this.id || pr.recentActive) active++;
-      if (id !== this.id) pr.recentActive = false;
-    }
-    return active >= this.quorum();
+    const active = hasQuorum(this.conf, (id) => id === this.id || this.prs.get(id)?.recentActive === true);
+    for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+    return active;
   }
 
   private tickSnapshotTransfers(): void {
@@ -403,7 +493,9 @@ export class Raft {
 
   /** Start an election (after PreVote unless this is a transfer). */
   hup(transfer: boolean): void {
-    if (this.role === StateRole.Leader || this.recovering) return;
+    if (this.role === StateRole.Leader || this.recovering || !this.promotable()) return;
+    // A committed conf entry not applied yet may change who votes: campaign only once it is in force (etcd).
+    if (this.hasUnappliedConfChanges()) return;
     if (this.preVote && !transfer) this.campaign('pre', false);
     else this.campaign('real', transfer);
   }
@@ -422,7 +514,7 @@ export class Raft {
       else this.becomeLeader();
       return;
     }
-    for (const to of this.voters) {
+    for (const to of allVoters(this.conf)) {
       if (to === this.id) continue;
       this.send({
         type: kind === 'pre' ? 'MsgPreVote' : 'MsgVote',
@@ -436,17 +528,10 @@ export class Raft {
     }
   }
 
-  private poll(from: NodeId, granted: boolean): VoteResult {
+  /** Records a vote; the election is won only with a majority of each half of the configuration (§4.3). */
+  private poll(from: NodeId, granted: boolean): 'pending' | 'won' | 'lost' {
     if (!this.votes.has(from)) this.votes.set(from, granted);
-    let yes = 0;
-    let no = 0;
-    for (const v of this.votes.values()) {
-      if (v) yes++;
-      else no++;
-    }
-    if (yes >= this.quorum()) return 'won';
-    if (no > this.voters.length - this.quorum()) return 'lost';
-    return 'pending';
+    return voteResult(this.conf, this.votes);
   }
 
   private handleVoteRequest(m: MsgVote): void {
@@ -477,7 +562,10 @@ export class Raft {
 
   step(m: Message): void {
     assert(m.to === this.id, () => `message for ${m.to} stepped into ${this.id}`);
-    if (!this.voters.includes(m.from) || m.from === this.id) return; // not a member of this group
+    if (m.from === this.id) return;
+    // A node in no configuration we know is not heard, except as a leader: a leader's term proves a quorum elected
+    // it, and a node added to the group (or one lagging behind a change) learns its configuration only from it.
+    if (!this.prs.has(m.from) && !isLeaderMessage(m)) return;
     const bytes = messageBytes(m);
     if (bytes > this.limits.msgBytesMax) {
       // Refused before it touches any state; the transport counts and drops it.
@@ -689,6 +777,7 @@ export class Raft {
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined) this.noteConfEntries(m.entries);
     if (lastNew !== undefined && this.recovering && lastNew >= m.commit && this.log.term(m.commit) === this.term) {
       // Caught up by the leader of our term past an entry of its own term: we hold every committed entry.
       // The vote we may have cast in this term before losing our disk is forgotten; our vote is its leader's.
@@ -787,7 +876,7 @@ export class Raft {
       return;
     }
     this.incomingSnapshot = undefined;
-    const snapshot: Snapshot = { index: meta.index, term: meta.term, data: inc.sink.finish() };
+    const snapshot: Snapshot = { ...meta, data: inc.sink.finish() };
     let acked: number;
     if (this.log.matchTerm(snapshot.index, snapshot.term)) {
       // Our log already has the snapshot's last entry: keep the log, only move the commit index. Entries
@@ -797,6 +886,7 @@ export class Raft {
     } else {
       this.log.restore(snapshot);
       acked = snapshot.index;
+      this.restoreConf(meta);
     }
     this.sendAck({
       type: 'MsgAppResp',
@@ -974,7 +1064,7 @@ export class Raft {
       from: this.id,
       to,
       term: this.term,
-      snapshot: { index: snap.index, term: snap.term },
+      snapshot: snapshotMeta(snap),
       offset,
       totalBytes: snap.data.byteLength,
       data,
@@ -982,7 +1072,7 @@ export class Raft {
   }
 
   private bcastAppend(): void {
-    for (const id of this.voters) if (id !== this.id) this.sendAppend(id, true);
+    for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id, true);
   }
 
   private bcastHeartbeat(): void {
@@ -1001,9 +1091,13 @@ export class Raft {
 
   /** Commits the quorum-replicated index, but only through an entry of this term (§5.4.2, Figure 8). */
   maybeCommit(): boolean {
-    const matches = this.voters.map((id) => this.prs.get(id)?.match ?? 0).sort((a, b) => b - a);
-    const quorumIndex = matches[this.quorum() - 1] ?? 0;
-    if (quorumIndex <= this.log.committed) return false;
+    // Joint consensus (§4.3): what a majority of each half holds, the lower of the two.
+    const matchOf = (id: NodeId): number => this.prs.get(id)?.match ?? 0;
+    const quorumIndex =
+      this.bugs.jointCommitIncomingOnly === true
+        ? majorityIndex(this.conf.voters, matchOf)
+        : committedIndex(this.conf, matchOf);
+    if (quorumIndex <= this.log.committed || !Number.isFinite(quorumIndex)) return false;
     if (this.log.term(quorumIndex) !== this.term && this.bugs.commitOldTermByCount !== true) return false;
     const before = this.log.committed;
     this.log.commitTo(quorumIndex);
@@ -1020,6 +1114,7 @@ export class Raft {
 
   private appendEntries(ents: Entry[]): void {
     this.log.append(ents);
+    this.noteConfEntries(ents);
     if (this.bugs.ackBeforePersist === true) {
       this.prs.get(this.id)?.maybeUpdate(this.log.lastIndex());
       this.maybeCommit();
@@ -1029,9 +1124,9 @@ export class Raft {
   /** Called once this node's entries up to `index` are durable. */
   persistedTo(index: number): void {
     if (this.role !== StateRole.Leader) return;
+    // A leader outside its configuration (handing over, see handOver) does not track, nor count, itself.
     const self = this.prs.get(this.id);
-    assert(self !== undefined, 'leader tracks itself');
-    if (self.maybeUpdate(index) && this.maybeCommit()) this.bcastAppend();
+    if (self?.maybeUpdate(index) === true && this.maybeCommit()) this.bcastAppend();
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -1042,6 +1137,12 @@ export class Raft {
     if (this.role !== StateRole.Leader) throw new NotLeaderError(this.lead);
     if (this.leadTransferee !== NONE) {
       throw new RaftError('LEADER_TRANSFER_IN_PROGRESS', `leadership is moving to node ${this.leadTransferee}`);
+    }
+    if (this.leavesVotersWithPendingConf()) {
+      throw new RaftError(
+        'LEADER_TRANSFER_IN_PROGRESS',
+        `this leader leaves the voters with the conf change at index ${this.pendingConfIndex}; it hands over once that is applied`,
+      );
     }
     if (data.length > this.limits.entryBytesMax) {
       throw new LimitExceededError('ENTRY_TOO_LARGE', this.limits.entryBytesMax, data.length);
@@ -1055,9 +1156,10 @@ export class Raft {
     }
     // Backpressure: when so many followers have a full inflight window that no quorum can take new
     // entries now, a proposal would only queue; refuse it instead.
-    const full = this.followersWithFullWindow();
-    if (full > this.voters.length - this.quorum()) {
-      throw new LimitExceededError('INFLIGHT_LIMIT', this.voters.length - this.quorum(), full);
+    if (!hasQuorum(this.conf, (id) => !this.windowFull(id))) {
+      const voters = this.conf.voters.length;
+      const full = this.conf.voters.filter((id) => this.windowFull(id)).length;
+      throw new LimitExceededError('INFLIGHT_LIMIT', voters - (Math.floor(voters / 2) + 1), full);
     }
     const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Command, data };
     this.uncommittedBytes += data.length;
@@ -1066,12 +1168,9 @@ export class Raft {
     return { index: entry.index, term: entry.term };
   }
 
-  private followersWithFullWindow(): number {
-    let full = 0;
-    for (const [id, pr] of this.prs) {
-      if (id !== this.id && pr.state === ProgressState.Replicate && pr.inflights.full()) full++;
-    }
-    return full;
+  private windowFull(id: NodeId): boolean {
+    const pr = this.prs.get(id);
+    return id !== this.id && pr !== undefined && pr.state === ProgressState.Replicate && pr.inflights.full();
   }
 
   /**
@@ -1096,7 +1195,7 @@ export class Raft {
       this.answerRead(from, { context, status: 'rejected', reason: 'NOT_COMMITTED_IN_TERM' });
       return;
     }
-    if (this.voters.length === 1) {
+    if (hasQuorum(this.conf, (id) => id === this.id)) {
       this.answerRead(from, { context, status: 'ok', index: this.log.committed });
       return;
     }
@@ -1110,7 +1209,7 @@ export class Raft {
     const req = this.pendingReads[at];
     assert(req !== undefined, 'pending read exists');
     req.acks.add(from);
-    if (req.acks.size < this.quorum()) return;
+    if (!hasQuorum(this.conf, (id) => req.acks.has(id))) return;
     // The heartbeat for this request went out after every earlier one: a quorum confirms them all.
     const released = this.pendingReads.splice(0, at + 1);
     for (const r of released) this.answerRead(r.from, { context: r.context, status: 'ok', index: r.index });
@@ -1148,12 +1247,13 @@ export class Raft {
     }
     if (to === this.id) throw new RaftError('TRANSFER_REFUSED', 'cannot transfer leadership to itself');
     if (!this.prs.has(to)) throw new RaftError('TRANSFER_REFUSED', `node ${to} is not a member of this group`);
+    if (!isVoter(this.conf, to)) throw new RaftError('TRANSFER_REFUSED', `node ${to} is a learner, not a voter`);
     this.tryTransferLeader(to);
   }
 
   private tryTransferLeader(to: NodeId): void {
     const pr = this.prs.get(to);
-    if (to === this.id || pr === undefined) return;
+    if (to === this.id || pr === undefined || !isVoter(this.conf, to)) return;
     if (this.leadTransferee === to) return;
     this.abortLeaderTransfer();
     this.leadTransferee = to;
@@ -1170,6 +1270,180 @@ export class Raft {
   }
 
   // ---------------------------------------------------------------------------------------------------
+  // Membership (thesis ch. 4, etcd's ConfChangeV2). A change takes effect when the application applies its entry,
+  // not when it is appended (etcd's choice, not the thesis's): the configuration in force is always a committed one,
+  // so a leader that loses its term never leaves a half-made configuration behind, and a snapshot carries a
+  // configuration that no truncation can undo. What makes this safe is that one change is in flight at a time
+  // (pendingConfIndex) and a node does not campaign while a committed change is not applied yet (hup).
+
+  /** Appends a conf entry; throws CONF_CHANGE_PENDING while one is in flight, CONF_CHANGE_INVALID for a bad change. */
+  proposeConfChange(cc: ConfChangeV2): { index: number; term: number } {
+    if (this.role !== StateRole.Leader) throw new NotLeaderError(this.lead);
+    if (this.leadTransferee !== NONE) {
+      throw new RaftError('LEADER_TRANSFER_IN_PROGRESS', `leadership is moving to node ${this.leadTransferee}`);
+    }
+    // Until this leader commits an entry of its term its commit index may lag what earlier leaders committed (a
+    // new cluster's first leader has committed nothing), so "caught up" below would count an empty follower.
+    if (this.log.term(this.log.committed) !== this.term) {
+      throw new RaftError(
+        'CONF_CHANGE_PENDING',
+        `leader of term ${this.term} has not committed an entry of its term yet (commit ${this.log.committed})`,
+      );
+    }
+    if (this.pendingConfIndex > this.confIndex) {
+      throw new RaftError(
+        'CONF_CHANGE_PENDING',
+        `the conf change at index ${this.pendingConfIndex} is not applied yet (applied up to ${this.confIndex})`,
+      );
+    }
+    // Validated against the configuration it will follow (throws ConfChangeInvalidError).
+    const next = applyChange(this.conf, cc);
+    // A configuration whose voters hold no caught-up majority could not commit anything until laggards (a node
+    // partitioned away, one rebuilding a lost disk) catch up, perhaps never: refused (thesis §4.2.1's concern, and
+    // the issue's "a change that would leave a group unable to reach quorum"). Leaving a joint state needs no check:
+    // its incoming half was checked when it was entered.
+    if (cc.changes.length > 0 && !hasQuorum(next, (id) => this.caughtUp(id))) {
+      const voters = [...next.voters, ...next.votersOutgoing].filter((id, i, all) => all.indexOf(id) === i);
+      const behind = voters.filter((id) => !this.caughtUp(id));
+      throw new ConfChangeInvalidError(
+        `the new configuration could not reach a quorum: voters ${behind.join(', ')} are not caught up`,
+      );
+    }
+    return this.appendConfEntry(cc);
+  }
+
+  /**
+   * This leader, or a member whose log holds every committed entry (its acknowledged match). Strict on purpose: a
+   * looser rule (any member streamed to and heard this round) let the simulator shrink a group onto a voter that
+   * then could not be elected (README, known limits); a caller refused for a lag of a few entries tries again.
+   */
+  private caughtUp(id: NodeId): boolean {
+    if (id === this.id) return true;
+    const pr = this.prs.get(id);
+    return pr !== undefined && pr.match >= this.log.committed;
+  }
+
+  private appendConfEntry(cc: ConfChangeV2): { index: number; term: number } {
+    const data = encodeConfChange(cc);
+    const entry: Entry = { term: this.term, index: this.log.lastIndex() + 1, kind: EntryKind.Conf, data };
+    this.uncommittedBytes += data.length;
+    this.appendEntries([entry]);
+    this.pendingConfIndex = entry.index;
+    this.bcastAppend();
+    return { index: entry.index, term: entry.term };
+  }
+
+  /**
+   * The application applied the committed conf entry at `index`: the configuration switches. Idempotent for an
+   * entry already in the configuration (index ≤ confIndex: replayed after a restart, or covered by a snapshot).
+   */
+  applyConfChange(cc: ConfChangeV2, index: number): ConfState {
+    if (index <= this.confIndex) return this.conf;
+    assert(index <= this.log.committed, () => `conf entry ${index} applied beyond commit ${this.log.committed}`);
+    // Validated when proposed against this same configuration (every node applies the same log prefix).
+    this.switchToConfig(applyChange(this.conf, cc), index);
+    return this.conf;
+  }
+
+  private switchToConfig(next: ConfState, index: number): void {
+    this.conf = next;
+    this.confIndex = index;
+    const members = new Set(allMembers(next));
+    const added: NodeId[] = [];
+    for (const id of members) {
+      if (this.prs.has(id)) continue;
+      this.addProgress(id).recentActive = true; // not counted inactive by CheckQuorum before it could answer
+      added.push(id);
+    }
+    for (const id of [...this.prs.keys()]) if (!members.has(id)) this.prs.delete(id);
+    this.votes = new Map([...this.votes].filter(([id]) => members.has(id)));
+    if (this.role !== StateRole.Leader) return;
+    if (this.leadTransferee !== NONE && !isVoter(next, this.leadTransferee)) this.abortLeaderTransfer();
+    // A smaller or different quorum may commit more at once (a shrink), and new members need their first append.
+    if (this.maybeCommit()) this.bcastAppend();
+    else for (const id of added) if (id !== this.id) this.sendAppend(id, true);
+    if (!isVoter(next, this.id)) this.handOver();
+  }
+
+  /**
+   * A leader outside the configuration it just applied leaves office (thesis §4.2.2: it managed the group until the
+   * change committed) by handing leadership to the most caught-up voter of the new configuration, as a transfer
+   * (§3.10): it takes no more proposals, keeps replicating until the heir holds its whole log, then tells it to
+   * campaign, and becomes a follower when the heir's term arrives. Stepping down at once could strand the group:
+   * entries it appended after the change, which no voter holds, would make every voter's log look stale to it, and
+   * the voters that have not learned the change is committed still need its vote. Retried each election timeout
+   * (tickHeartbeat) until a heir takes over; with no voter left to hear it, CheckQuorum ends it.
+   */
+  private handOver(): void {
+    let heir: NodeId = NONE;
+    let best = -1;
+    for (const id of this.conf.voters) {
+      const match = this.prs.get(id)?.match ?? 0;
+      if (id !== this.id && match > best) [heir, best] = [id, match];
+    }
+    if (heir === NONE) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.abortLeaderTransfer();
+    this.tryTransferLeader(heir);
+  }
+
+  /**
+   * An automatic joint configuration (ConfChangeV2 'auto' with several changes) is left by the leader as soon as it
+   * is applied, and no change is pending (etcd's appliedTo). Called after every apply.
+   */
+  maybeAutoLeave(): void {
+    if (this.role !== StateRole.Leader || !this.conf.autoLeave || !isJoint(this.conf)) return;
+    if (this.pendingConfIndex > this.confIndex) return;
+    this.appendConfEntry(LEAVE_JOINT);
+  }
+
+  /** A snapshot replaced our log: its configuration (if it carries one) replaces ours. */
+  private restoreConf(meta: SnapshotMeta): void {
+    this.lastConfInLog = 0;
+    if (meta.confState === undefined) return;
+    this.switchToConfig(meta.confState, Math.max(meta.confIndex ?? meta.index, this.confIndex));
+  }
+
+  private noteConfEntries(ents: readonly Entry[]): void {
+    for (const e of ents) if (e.kind === EntryKind.Conf) this.lastConfInLog = Math.max(this.lastConfInLog, e.index);
+  }
+
+  /** The index of the newest conf entry in [lo, hi] of the log (entries compacted away are applied), or 0. */
+  private newestConfEntry(lo: number, hi: number): number {
+    if (this.lastConfInLog < lo) return 0;
+    const ents = this.log.slice(Math.max(lo, this.log.firstIndex()), Math.min(hi, this.log.lastIndex()) + 1) ?? [];
+    let newest = 0;
+    for (const e of ents) if (e.kind === EntryKind.Conf) newest = e.index;
+    return newest;
+  }
+
+  /**
+   * Whether the conf entries of our log not applied yet take this leader out of the voters. It then appends no
+   * command after them: its log must not outgrow the new voters', or once it applied the change and its hand-over
+   * was lost, a new voter that has not learnt the change committed (and so still needs this node's vote) would be
+   * refused by this longer log while this node, now a learner, never campaigns (etcd issue 12359's family).
+   */
+  private leavesVotersWithPendingConf(): boolean {
+    if (this.pendingConfIndex <= this.confIndex) return false;
+    const key = `${this.term}:${this.confIndex}:${this.pendingConfIndex}`;
+    if (this.leavingChecked?.key === key) return this.leavingChecked.leaves;
+    let conf = this.conf;
+    const lo = Math.max(this.confIndex + 1, this.log.firstIndex());
+    for (const e of this.log.slice(lo, this.pendingConfIndex + 1) ?? []) {
+      if (e.kind === EntryKind.Conf) conf = applyChange(conf, decodeConfChange(e.data));
+    }
+    const leaves = !isVoter(conf, this.id);
+    this.leavingChecked = { key, leaves };
+    return leaves;
+  }
+
+  private hasUnappliedConfChanges(): boolean {
+    return this.newestConfEntry(this.confIndex + 1, this.log.committed) > 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------------
   // Snapshots handed in by the application
 
   /**
@@ -1182,7 +1456,9 @@ export class Raft {
     assert(compactTo <= index, 'compaction must stay behind the snapshot');
     const term = this.log.term(index);
     assert(term !== undefined, () => `snapshot index ${index} is not in the log`);
-    const snapshot: Snapshot = { index, term, data };
+    // The configuration in force goes with it: that of the newest applied conf entry, which may be past `index`
+    // (a snapshot built from an older read view); its confIndex says so, and the receiver skips that entry.
+    const snapshot: Snapshot = { index, term, data, confState: this.conf, confIndex: this.confIndex };
     if (this.log.snapshot === undefined || this.log.snapshot.index < index) this.log.snapshot = snapshot;
     this.log.compact(compactTo);
     this.snapshotWanted = false;
@@ -1243,6 +1519,17 @@ export class Raft {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Messages only a leader sends: heard even from a node outside our configuration (see step). */
+function isLeaderMessage(m: Message): boolean {
+  return m.type === 'MsgApp' || m.type === 'MsgHeartbeat' || m.type === 'MsgSnap' || m.type === 'MsgTimeoutNow';
+}
+
+function snapshotMeta(snap: Snapshot): SnapshotMeta {
+  const meta = { index: snap.index, term: snap.term };
+  if (snap.confState === undefined) return meta;
+  return { ...meta, confState: snap.confState, confIndex: snap.confIndex ?? snap.index };
+}
 
 /** Payload bytes a message carries, as the message-size limit counts them. */
 function messageBytes(m: Message): number {

@@ -9,7 +9,18 @@
 import { assert } from './assert.js';
 import type { RaftConfig } from './raft.js';
 import { Raft } from './raft.js';
-import type { Entry, HardState, Message, NodeId, ReadState, Snapshot, SnapshotData, SoftState } from './types.js';
+import type {
+  ConfChangeV2,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  ReadState,
+  Snapshot,
+  SnapshotData,
+  SoftState,
+} from './types.js';
 import { StateRole } from './types.js';
 import type { ProgressState } from './progress.js';
 
@@ -31,6 +42,11 @@ export interface Ready {
   readonly persistedMessages: readonly Message[];
   /** Whether the write must be fsynced (term, vote or entries changed). */
   readonly mustSync: boolean;
+  /**
+   * Set when the configuration changed since the last Ready: persist it with this write (raft.db). Losing it in a
+   * crash is harmless: the conf entries after the persisted one are applied again at boot (Raft.restoredConf).
+   */
+  readonly confState: { readonly state: ConfState; readonly index: number } | undefined;
 }
 
 export interface GroupStatus {
@@ -46,6 +62,9 @@ export interface GroupStatus {
   readonly snapshotIndex: number;
   readonly firstIndex: number;
   readonly leadTransferee: NodeId;
+  /** The configuration in force (ConfState) and the index of the conf entry it comes from. */
+  readonly conf: ConfState;
+  readonly confIndex: number;
   /** Only on a leader: each peer's replication progress. */
   readonly progress: ReadonlyMap<
     NodeId,
@@ -60,6 +79,8 @@ export class RawNode {
   private readyOutstanding = false;
   private durableTerm: number;
   private durableCommit: number;
+  /** The confIndex of the configuration last handed out in a Ready (or restored). */
+  private prevConfIndex: number;
 
   constructor(config: RaftConfig) {
     this.raft = new Raft(config);
@@ -74,6 +95,7 @@ export class RawNode {
         : hard;
     this.durableTerm = this.prevHard.term;
     this.durableCommit = this.prevHard.commit;
+    this.prevConfIndex = config.restore?.confIndex ?? 0;
     this.checkInvariants();
   }
 
@@ -124,6 +146,38 @@ export class RawNode {
 
   propose(data: Uint8Array): { index: number; term: number } {
     return this.mutate(() => this.raft.propose(data));
+  }
+
+  /** See Raft.proposeConfChange: one membership change at a time, validated against the configuration in force. */
+  proposeConfChange(cc: ConfChangeV2): { index: number; term: number } {
+    return this.mutate(() => this.raft.proposeConfChange(cc));
+  }
+
+  /**
+   * The application applied the committed conf entry at `index` (it decodes it with decodeConfChange): the
+   * configuration switches and is returned. Allowed while a Ready is outstanding, since entries are applied between
+   * ready() and advance(): what it changes (commit, role, messages) comes out in the next Ready. An automatic joint
+   * configuration is left from the next advance (or at once when no Ready is outstanding).
+   */
+  applyConfChange(cc: ConfChangeV2, index: number): ConfState {
+    const termBefore = this.raft.term;
+    const commitBefore = this.raft.log.committed;
+    const conf = this.raft.applyConfChange(cc, index);
+    if (!this.readyOutstanding) this.raft.maybeAutoLeave();
+    this.checkInvariants();
+    assert(this.raft.term === termBefore, 'a conf change does not change the term');
+    assert(this.raft.log.committed >= commitBefore, 'a conf change does not lower the commit index');
+    return conf;
+  }
+
+  /** The configuration in force. */
+  confState(): ConfState {
+    return this.raft.conf;
+  }
+
+  /** The configuration changed since the last Ready: no Ready has handed it out to be persisted yet. */
+  confUnsaved(): boolean {
+    return this.raft.confIndex !== this.prevConfIndex;
   }
 
   readIndex(context: string): void {
@@ -192,6 +246,7 @@ export class RawNode {
     if (r.log.hasUnstableEntries()) return true;
     if (r.log.hasNextCommittedEntries()) return true;
     if (r.lead !== this.prevSoft.lead || r.role !== this.prevSoft.role) return true;
+    if (r.confIndex !== this.prevConfIndex) return true;
     return !sameHardState(r.hardState(), this.prevHard);
   }
 
@@ -217,7 +272,9 @@ export class RawNode {
         hard.vote !== this.prevHard.vote ||
         hard.recovering !== this.prevHard.recovering ||
         r.log.pendingSnapshot !== undefined,
+      confState: r.confIndex !== this.prevConfIndex ? { state: r.conf, index: r.confIndex } : undefined,
     };
+    this.prevConfIndex = r.confIndex;
     r.msgs = [];
     r.msgsAfterPersist = [];
     r.readStates = [];
@@ -243,7 +300,10 @@ export class RawNode {
     if (lastEntry !== undefined) r.log.stableTo(lastEntry.index);
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
-    this.mutate(() => r.persistedTo(r.log.stableIndex));
+    this.mutate(() => {
+      r.persistedTo(r.log.stableIndex);
+      r.maybeAutoLeave();
+    });
   }
 
   status(): GroupStatus {
@@ -265,6 +325,8 @@ export class RawNode {
       snapshotIndex: Math.max(r.log.snapshot?.index ?? 0, r.log.offset().index),
       firstIndex: r.log.firstIndex(),
       leadTransferee: r.leadTransferee,
+      conf: r.conf,
+      confIndex: r.confIndex,
       progress,
     };
   }

@@ -18,6 +18,8 @@ export const EntryKind = {
   Command: 'command',
   /** The empty entry a new leader appends so it can commit in its own term (Raft §5.4.2, §8). */
   Noop: 'noop',
+  /** A membership change: its data is an encoded ConfChangeV2 (confchange.ts), applied when it is applied. */
+  Conf: 'conf',
 } as const;
 export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
 
@@ -44,6 +46,13 @@ export interface SnapshotMeta {
   /** The index of the last entry the snapshot covers. */
   readonly index: number;
   readonly term: number;
+  /**
+   * The configuration in force when the snapshot was taken: that of the conf entry at `confIndex`, which may lie
+   * past `index` (a snapshot built from an older read view; the entry is committed, and receivers skip it).
+   * Absent: the receiver keeps its own configuration, as before membership changes existed.
+   */
+  readonly confState?: ConfState;
+  readonly confIndex?: number;
 }
 
 export interface Snapshot extends SnapshotMeta {
@@ -98,6 +107,42 @@ export const memorySnapshotSink: SnapshotSinkFactory = (_meta, totalBytes) => {
     },
   };
 };
+
+export interface ConfState {
+  /** The incoming (or only) voters. */
+  readonly voters: readonly NodeId[];
+  /** The outgoing voters while joint; empty otherwise. */
+  readonly votersOutgoing: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** Outgoing voters to become learners once the joint configuration is left (always ⊆ votersOutgoing). */
+  readonly learnersNext: readonly NodeId[];
+  /** While joint: the leader proposes the leave by itself once the joint entry is applied. */
+  readonly autoLeave: boolean;
+}
+
+export const ConfChangeType = {
+  AddVoter: 'addVoter',
+  AddLearner: 'addLearner',
+  Remove: 'remove',
+} as const;
+export type ConfChangeType = (typeof ConfChangeType)[keyof typeof ConfChangeType];
+
+export interface ConfChangeSingle {
+  readonly type: ConfChangeType;
+  readonly node: NodeId;
+}
+
+/**
+ * A membership change. With no changes it means "leave the joint configuration". Otherwise:
+ *   - 'auto' with exactly one change is a single-step change (it alters at most one voter, so any majority of the
+ *     old voters and any majority of the new ones intersect, thesis §4.1); with more changes it enters a joint
+ *     configuration that the leader leaves by itself once it is applied;
+ *   - 'explicit' always enters a joint configuration, left only by an explicit empty change.
+ */
+export interface ConfChangeV2 {
+  readonly transition: 'auto' | 'explicit';
+  readonly changes: readonly ConfChangeSingle[];
+}
 
 export const StateRole = {
   Follower: 'follower',

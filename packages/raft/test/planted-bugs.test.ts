@@ -16,7 +16,7 @@ import { figure8D, figure8UpToC } from './support/scenarios.js';
 test('every planted bug has a test below', () => {
   assert.deepEqual(
     [...PLANTED_BUGS],
-    ['commitOldTermByCount', 'grantSecondVote', 'skipUpToDateCheck', 'ackBeforePersist'],
+    ['commitOldTermByCount', 'grantSecondVote', 'skipUpToDateCheck', 'ackBeforePersist', 'jointCommitIncomingOnly'],
   );
 });
 
@@ -167,3 +167,50 @@ test('ackBeforePersist: acks and votes leave before the write, and a leader coun
     assert.equal(leader.log.committed, on ? 2 : 1, 'only with the bug does an unsynced entry count');
   }
 });
+
+// jointCommitIncomingOnly ---------------------------------------------------------------------------------
+
+for (const on of [false, true]) {
+  test(`jointCommitIncomingOnly ${on ? 'on: a joint leader commits without the old majority' : 'off: joint commits need both majorities'}`, () => {
+    const bugs: PlantedBugs | undefined = on ? { jointCommitIncomingOnly: true } : undefined;
+    const net = new Network({
+      size: 3,
+      preVote: true,
+      checkQuorum: true,
+      ...(bugs !== undefined ? { plantedBugs: bugs } : {}),
+    });
+    net.addNode(4);
+    net.addNode(5);
+    net.campaign(1);
+    for (const [type, node] of [
+      ['addLearner', 4],
+      ['addLearner', 5],
+    ] as const) {
+      net.node(1).proposeConfChange({ transition: 'auto', changes: [{ type, node: nodeId(node) }] });
+      net.deliver();
+    }
+    // {1,2,3} → {1,4,5}, explicit: the joint state stays until left.
+    net.node(1).proposeConfChange({
+      transition: 'explicit',
+      changes: [
+        { type: 'addVoter', node: nodeId(4) },
+        { type: 'addVoter', node: nodeId(5) },
+        { type: 'remove', node: nodeId(2) },
+        { type: 'remove', node: nodeId(3) },
+      ],
+    });
+    net.deliver();
+    // The old half's other members hear nothing more; the new half acknowledges 'x'.
+    net.cut(1, 2);
+    net.cut(1, 3);
+    const x = net.propose(1, 'x');
+    assert.equal(net.node(1).status().commit >= x.index, on, 'committed by the new majority alone');
+    assert.deepEqual(net.applied(1).includes('x'), on);
+    // With the bug, 'x' is applied though nodes 2 and 3 — a majority of the old half, which may still elect a
+    // leader without it while they have not applied the joint entry — never saw it.
+    assert.equal(
+      net.persistedLog(2).some((e) => e.data === 'x'),
+      false,
+    );
+  });
+}

@@ -6,7 +6,9 @@
  *   [server]            api_addr, data_dir, max_body_bytes
  *   [auth]              root_password, jwt_secret, token_ttl_seconds
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
- *                       leader_balance_interval_ms, leader_balance_tolerance
+ *                       leader_balance_interval_ms, leader_balance_tolerance,
+ *                       join (a member's API address: join that cluster; node_id and members then come from it),
+ *                       membership_interval_ms, promote_lag_entries_max, snapshot_sends_per_node_max
  *   [cluster.raft]      rpc_addr, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
  *                       snapshot_threshold, log_bytes_max, tick_ms, log_writer_thread
  *   [cluster.sharding]  num_user_shards, num_shared_shards
@@ -88,9 +90,24 @@ export interface LeaderBalanceSettings {
   readonly tolerance: number;
 }
 
+/** How the meta:system leader moves nodes in and out of the groups (membership.ts). */
+export interface MembershipSettings {
+  /** How often each node looks at the member list (peers, its own removal) and the leader reconciles, in ms. */
+  readonly intervalMs: number;
+  /** A learner is promoted in a group once its match index is within this many entries of the leader's last. */
+  readonly promoteLagEntriesMax: number;
+  /** Groups of one node that may be catching up as learners at once (each may need a snapshot sent). */
+  readonly snapshotSendsPerNodeMax: number;
+}
+
 export interface ClusterSettings {
+  /** '' when joining (cluster.join) without cluster_id: the cluster names itself in its answer. */
   readonly clusterId: string;
+  /** 0 when joining (cluster.join): the id comes from the cluster, or from node.json once it has joined. */
   readonly nodeId: number;
+  /** Normalised API URL of a member to join through; undefined: a member from the static list. */
+  readonly join: string | undefined;
+  readonly membership: MembershipSettings;
   readonly secret: string;
   readonly leaderBalance: LeaderBalanceSettings;
   readonly raft: RaftSettings;
@@ -142,6 +159,9 @@ export const configDefaults = {
   numSharedShards: 1,
   leaderBalanceIntervalMs: 2_000,
   leaderBalanceTolerance: 1,
+  membershipIntervalMs: 500,
+  promoteLagEntriesMax: 100,
+  snapshotSendsPerNodeMax: 2,
 } as const;
 
 /** Every bound a config value is held to, unit last. Ranges are inclusive. */
@@ -174,6 +194,10 @@ export const configLimits = {
   leaderBalanceIntervalMsMin: 100,
   leaderBalanceIntervalMsMax: 3_600_000,
   leaderBalanceToleranceMax: 10_000,
+  membershipIntervalMsMin: 50,
+  membershipIntervalMsMax: 60_000,
+  promoteLagEntriesMaxMax: 1_000_000,
+  snapshotSendsPerNodeMaxMax: 64,
 } as const;
 
 export interface ParseConfigOptions {
@@ -236,6 +260,8 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
       cluster: {
         clusterId: cluster.clusterId,
         nodeId: cluster.nodeId,
+        join: cluster.join ?? null,
+        membership: { ...cluster.membership },
         secret: redacted,
         leaderBalance: { ...cluster.leaderBalance },
         raft: { ...cluster.raft, rpcAddr: formatHostPort(cluster.raft.rpcAddr) },
@@ -276,6 +302,10 @@ const SECTIONS = {
     secret: SECRET,
     leader_balance_interval_ms: INT,
     leader_balance_tolerance: INT,
+    join: STR,
+    membership_interval_ms: INT,
+    promote_lag_entries_max: INT,
+    snapshot_sends_per_node_max: INT,
   },
   'cluster.raft': {
     rpc_addr: STR,
@@ -706,8 +736,12 @@ function readAuth(r: SettingsReader): AuthSettings {
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function readCluster(r: SettingsReader, memberCount: number | undefined): ClusterSettings {
-  const clusterId = r.string('cluster.cluster_id');
+  const join = r.has('cluster.join') ? r.apiUrl('cluster.join') : undefined;
+  const joining = join !== undefined || !r.ok('cluster.join');
+  // A joining node may name the cluster it expects; the cluster's answer must then match it.
+  const clusterId = joining && !r.has('cluster.cluster_id') ? '' : r.string('cluster.cluster_id');
   if (
+    clusterId !== '' &&
     r.ok('cluster.cluster_id') &&
     (!CLUSTER_ID.test(clusterId) || clusterId.length > configLimits.clusterIdLengthMax)
   ) {
@@ -716,7 +750,14 @@ function readCluster(r: SettingsReader, memberCount: number | undefined): Cluste
       `at most ${configLimits.clusterIdLengthMax}`;
     r.fail('cluster.cluster_id', `${r.label('cluster.cluster_id')} must be ${rule}, got "${clusterId}"`);
   }
-  const nodeId = r.integer('cluster.node_id', { min: 1, max: configLimits.nodeIdMax });
+  let nodeId = 0;
+  if (!joining) nodeId = r.integer('cluster.node_id', { min: 1, max: configLimits.nodeIdMax });
+  else if (r.has('cluster.node_id')) {
+    r.fail(
+      'cluster.node_id',
+      `${r.label('cluster.node_id')} must not be set with cluster.join: the cluster gives the id`,
+    );
+  }
   const secret = r.string('cluster.secret', { hint: 'set [cluster] secret or KALAM_CLUSTER_SECRET' });
   if (r.ok('cluster.secret') && secret.length < configLimits.clusterSecretLengthMin) {
     const rule = `at least ${configLimits.clusterSecretLengthMin} characters long`;
@@ -736,9 +777,36 @@ function readCluster(r: SettingsReader, memberCount: number | undefined): Cluste
       defaultValue: configDefaults.numSharedShards,
     }),
   };
+  const membership = readMembership(r);
+  if (joining) {
+    if (memberCount !== undefined) {
+      r.fail('cluster.members', 'cluster.members must not be set with cluster.join: the joining node learns them');
+    }
+    return { clusterId, nodeId, join, membership, secret, leaderBalance, raft, sharding, members: [] };
+  }
   const members = readMembers(r, memberCount);
   checkSelf(r, { nodeId, rpcAddr: raft.rpcAddr, members });
-  return { clusterId, nodeId, secret, leaderBalance, raft, sharding, members };
+  return { clusterId, nodeId, join, membership, secret, leaderBalance, raft, sharding, members };
+}
+
+function readMembership(r: SettingsReader): MembershipSettings {
+  return {
+    intervalMs: r.integer('cluster.membership_interval_ms', {
+      min: configLimits.membershipIntervalMsMin,
+      max: configLimits.membershipIntervalMsMax,
+      defaultValue: configDefaults.membershipIntervalMs,
+    }),
+    promoteLagEntriesMax: r.integer('cluster.promote_lag_entries_max', {
+      min: 0,
+      max: configLimits.promoteLagEntriesMaxMax,
+      defaultValue: configDefaults.promoteLagEntriesMax,
+    }),
+    snapshotSendsPerNodeMax: r.integer('cluster.snapshot_sends_per_node_max', {
+      min: 1,
+      max: configLimits.snapshotSendsPerNodeMaxMax,
+      defaultValue: configDefaults.snapshotSendsPerNodeMax,
+    }),
+  };
 }
 
 function readLeaderBalance(r: SettingsReader): LeaderBalanceSettings {

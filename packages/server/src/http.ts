@@ -12,6 +12,11 @@
  *                                Raft driver's tick lateness and turn times, and its leader balance (settings,
  *                                leaders per node, the band, transfers started) (auth; the role that may read
  *                                system.cluster_nodes and system.cluster_groups: dba, system)
+ *   POST /v1/api/cluster/join    a new node asks to be admitted (join.ts): no user auth — HMAC with the cluster
+ *                                secret; 401 JOIN_REFUSED without it; {cluster_id, node_id, members, hmac}
+ *   POST /v1/api/cluster/nodes/remove  {node_ids} → {nodes: [{node_id, state}]} (dba, system): marks nodes leaving
+ *                                (removed at once when in no group); 404 NODE_NOT_FOUND, 409 TOO_MANY_AT_ONCE /
+ *                                QUORUM_AT_RISK / NODE_ALREADY_LEAVING (membership.ts requestRemoval)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
@@ -33,6 +38,9 @@ import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
+import { JOIN_PATH, joinErrorOf } from './join.js';
+import { MembershipError } from './reconciler.js';
+import type { MembershipErrorCode } from './reconciler.js';
 import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
@@ -192,6 +200,10 @@ async function handle(
       return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
+    case `POST ${JOIN_PATH}`:
+      return handleJoin(api, req, res);
+    case `POST ${REMOVE_PATH}`:
+      return handleRemove(api, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
         return handleAdmin(api, route, req, res);
@@ -204,6 +216,8 @@ async function handle(
         '/v1/api/health/live',
         '/v1/api/health/ready',
         '/v1/api/cluster/status',
+        JOIN_PATH,
+        REMOVE_PATH,
       ];
       const error = known.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
@@ -326,6 +340,52 @@ async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res
     sendJson(res, 200, node.clusterStatus());
   } catch (err) {
     sendError(res, forClient(asApiError(err), session, log));
+  }
+}
+
+const REMOVE_PATH = '/v1/api/cluster/nodes/remove';
+
+/** HTTP statuses of the refusals of a membership change (reconciler.ts MembershipError). */
+const MEMBERSHIP_STATUS: Readonly<Record<MembershipErrorCode, number>> = {
+  NODE_NOT_FOUND: 404,
+  NODE_ALREADY_LEAVING: 409,
+  TOO_MANY_AT_ONCE: 409,
+  QUORUM_AT_RISK: 409,
+  CONF_CHANGES_UNAVAILABLE: 503,
+  STATE_CHANGED: 409,
+};
+
+/** `{node_ids: [n, …]}` → `{nodes: [{node_id, state}]}`: dba and system only. */
+async function handleRemove({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let session: Session | null = null;
+  try {
+    const text = await readBody(req, node.config.server.maxBodyBytes);
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    if (session.role !== 'dba' && session.role !== 'system') {
+      throw new KalamError('PERMISSION_DENIED', 'removing a node needs the dba or system role');
+    }
+    const ids = parseObject(text)['node_ids'];
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) {
+      throw new KalamError('INVALID_INPUT', '"node_ids" must be a non-empty list of node ids');
+    }
+    if (node.removeNodes === undefined)
+      throw new KalamError('INVALID_INPUT', 'a standalone node has no members to remove');
+    sendJson(res, 200, { nodes: await node.removeNodes(ids as number[]) });
+  } catch (err) {
+    const e =
+      err instanceof MembershipError
+        ? { httpStatus: MEMBERSHIP_STATUS[err.code], code: err.code, message: err.message, details: err.details }
+        : asApiError(err);
+    sendError(res, forClient(e, session, log));
+  }
+}
+
+async function handleJoin({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const text = await readBody(req, node.config.server.maxBodyBytes);
+    sendJson(res, 200, await node.joins.admit(parseObject(text), req.socket.remoteAddress));
+  } catch (err) {
+    sendError(res, forClient(joinErrorOf(err), null, log));
   }
 }
 

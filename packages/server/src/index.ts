@@ -19,6 +19,7 @@ export type {
   HostPort,
   LeaderBalanceSettings,
   MemberSettings,
+  MembershipSettings,
   NodeConfig,
   ParseConfigOptions,
   RaftSettings,
@@ -53,6 +54,27 @@ export type { BucketLimits, LoginAttempt, LoginThrottleOptions } from './throttl
 export { SHARD_LEADER_HEADER, createApiServer } from './http.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';
+export {
+  MembershipError,
+  RECONCILER_CONF_CHANGE_TIMEOUT_MS,
+  Reconciler,
+  checkKnownNode,
+  checkRemoval,
+  removalProblem,
+} from './reconciler.js';
+export type {
+  ConfChangeSingle,
+  ConfChangeV2,
+  ConfState,
+  MembershipDriver,
+  MembershipErrorCode,
+  ReconcilerOptions,
+  StepReport,
+} from './reconciler.js';
+export { JOIN_PATH } from './join.js';
+export type { JoinAnswer } from './join.js';
+export { IDENTITY_FILE } from './identity.js';
+export type { NodeIdentity } from './identity.js';
 export {
   JOBS_LIMITS,
   JOB_TYPES,

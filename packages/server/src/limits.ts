@@ -49,7 +49,20 @@ export const SERVER_LIMITS = {
   loginAttemptRefillPerUserMs: 30_000,
   /** Throttle buckets kept per kind (addresses, user names); the least recently touched is dropped beyond. */
   loginThrottleKeysMax: 50_000,
+  /** One join request to a member (join.ts), its answer included (the member proposes a meta:system entry). */
+  joinRequestTimeoutMs: 10_000,
+  /** A joining node asks again (fresh nonce) for this long while the member is unreachable or has no leader. */
+  joinTimeoutMs: 60_000,
+  /** Pause between two join attempts. */
+  joinRetryMs: 500,
+  /** |member clock − joiner clock| a join request may show; also how long its nonce is remembered (replay). */
+  joinMaxSkewMs: 30_000,
+  /** Join nonces a member remembers at once; beyond, new joins are refused until old nonces expire. */
+  joinNoncesMax: 1_024,
 } as const;
+
+assert.ok(SERVER_LIMITS.joinRetryMs < SERVER_LIMITS.joinRequestTimeoutMs);
+assert.ok(SERVER_LIMITS.joinRequestTimeoutMs < SERVER_LIMITS.joinTimeoutMs);
 
 assert.ok(
   SERVER_LIMITS.drainTimeoutMs + SERVER_LIMITS.transferTimeoutMs + 1_000 < SERVER_LIMITS.shutdownHardMs,

@@ -32,6 +32,17 @@ import { PatientExecutor } from './executor.js';
 import { JobManager } from '@kalam/kalamdb';
 import { SERVER_LIMITS } from './limits.js';
 import { LoginThrottle } from './throttle.js';
+import {
+  checkStaticIdentity,
+  foundersOf,
+  joinedConfig,
+  readIdentity,
+  refuseOtherCluster,
+  writeIdentity,
+} from './identity.js';
+import { JoinDesk, joinCluster } from './join.js';
+import { MembershipService, raftMembershipDriver, staticConf } from './membership.js';
+import { MembershipError } from './reconciler.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
 
@@ -53,6 +64,8 @@ export interface NodeStatus {
   /** This node, or a peer whose Raft link is connected. */
   readonly up: boolean;
   readonly self: boolean;
+  /** Its state in system.cluster_nodes (joining, learner, voter, leaving); null before the list is seeded. */
+  readonly state: string | null;
 }
 
 /** One group as this node sees it. */
@@ -66,6 +79,14 @@ export interface GroupStatus {
   readonly applied_index: number;
   readonly last_index: number;
   readonly snapshot_index: number;
+  /** The group's voters and learners as this node has applied its configuration (node ids, ascending). */
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
+  /**
+   * While a joint configuration is in force (a membership change between entering and leaving it): the outgoing
+   * voters, whose majority must agree too; empty otherwise.
+   */
+  readonly voters_outgoing: readonly number[];
 }
 
 /**
@@ -161,6 +182,18 @@ export interface RunningNode {
   readonly jwtKey: Uint8Array;
   /** Password checks left per client address and per user name (throttle.ts); local to this node. */
   readonly logins: LoginThrottle;
+  /** Admits nodes that join through this one (join.ts). */
+  readonly joins: JoinDesk;
+  /**
+   * Resolves, with why, when this node learns it was removed from the cluster (its member-list row says so, or a
+   * peer refused its handshake as removed); never on a standalone node. serve.ts stops the node then.
+   */
+  readonly removed: Promise<string>;
+  /**
+   * An operator's removal of nodes (POST /v1/api/cluster/nodes/remove; membership.ts requestRemoval); undefined on a
+   * standalone node.
+   */
+  readonly removeNodes: ((ids: readonly number[]) => Promise<{ node_id: number; state: string }[]>) | undefined;
   clusterStatus(): ClusterStatus;
   /** Whether this node can serve reads and writes of every group now (`readinessOf` defines it). */
   readiness(): Readiness;
@@ -174,13 +207,24 @@ export interface RunningNode {
 type NodeId = MemberAddress['nodeId'];
 
 /** Opens the node's state, starts Raft in cluster mode, and makes sure the root user exists. */
-export async function startNode(config: NodeConfig, opts: StartNodeOptions = {}): Promise<RunningNode> {
+export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}): Promise<RunningNode> {
+  let config = given;
   const log: NodeLog = opts.log ?? (() => undefined);
   const dataDir = config.server.dataDir;
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (cause) {
     throw startupError(`cannot create data_dir ${dataDir}`, cause);
+  }
+  // Who this node is comes first: a joining node asks the cluster, and nothing is opened in a folder of another
+  // cluster or another node (identity.ts).
+  let joined = false;
+  let founders: readonly number[] = [];
+  if (config.mode === 'cluster') {
+    const resolved = await resolveIdentity(config, log);
+    config = resolved.config;
+    joined = resolved.joined;
+    founders = resolved.founders;
   }
   const jwtKey = jwtKeyOf(config);
   let store: DataStore;
@@ -190,6 +234,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
     throw startupError(`cannot open ${join(dataDir, 'data.db')}`, cause);
   }
   let manager: RaftManager | undefined;
+  let membership: MembershipService | undefined;
   try {
     const switches = opts.testSwitches ?? NO_TEST_SWITCHES;
     const uncheckedCommands = switches.uncheckedCommands;
@@ -203,8 +248,14 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
     });
     machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;
+    let removedBy: (why: string) => void = () => undefined;
+    const removed = new Promise<string>((resolve) => {
+      removedBy = resolve;
+    });
     if (config.mode === 'cluster') {
-      manager = await startRaft(config, machines, log);
+      manager = await startRaft(config, founders, machines, log, (by) =>
+        membership?.markRemoved(`node ${by} refused this node's handshake: it was removed from the cluster`),
+      );
       executor = new PatientExecutor(new RaftExecutor(machines, manager, SERVER_LIMITS.executorTimeoutMs), {
         readPatienceMs: SERVER_LIMITS.readPatienceMs,
         retryMs: SERVER_LIMITS.readRetryMs,
@@ -213,15 +264,40 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
       executor = new StandaloneExecutor(machines);
     }
     const nodeId = executor.nodeId();
-    const view = clusterStatusOf(config, machines, manager);
+    const view = clusterStatusOf(config, machines, manager, (g) => {
+      const conf = membership?.confOf(g) ?? (manager === undefined ? undefined : staticConf(manager));
+      const sorted = (ids: readonly number[] | undefined): number[] => [...(ids ?? [])].sort((a, b) => a - b);
+      return {
+        voters: sorted(conf?.voters),
+        learners: sorted(conf?.learners),
+        voters_outgoing: sorted(conf?.votersOutgoing),
+      };
+    });
     const ctx = new AppContext(executor, machines);
     const engine = new SqlEngine({
       executor: ctx.executor(),
       machines,
       nodeId,
       clusterView: () => toClusterView(view()),
+      // ALTER CLUSTER REMOVE NODE: the removal API's request and refusals; bound late, the service starts below.
+      removeNodes: (ids) => removeNodesAsSql(membership, ids),
     });
-    await ensureRoot(engine, machines, config, log);
+    // A joined node gets root, like everything else, from the cluster's log; only a founding member creates it.
+    if (!joined) await ensureRoot(engine, machines, config, log);
+    if (config.mode === 'cluster' && manager !== undefined) {
+      membership = new MembershipService({
+        config,
+        machines,
+        manager,
+        executor: ctx.executor(),
+        log,
+        joined,
+        driver: raftMembershipDriver(manager),
+        onRemoved: removedBy,
+      });
+      membership.start();
+    }
+    const members = membership;
     const raft = manager;
     const jobs = new JobManager({
       executor: ctx.executor(),
@@ -261,9 +337,21 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
         },
         keysMax: SERVER_LIMITS.loginThrottleKeysMax,
       }),
+      joins: new JoinDesk(
+        {
+          config: config.mode === 'cluster' ? config.cluster : undefined,
+          executeSystem: (cmd) => ctx.executor().executeSystem(cmd),
+          clusterNodes: () => machines.system.clusterNodes(),
+          founders,
+        },
+        log,
+      ),
+      removed,
+      removeNodes: members === undefined ? undefined : (ids) => members.requestRemoval(ids),
       clusterStatus: view,
       readiness: readinessOf(machines, manager),
       stop: (stopOpts = {}) => {
+        members?.stop();
         stopped ??= jobs.stop().then(() => stopNode(store, manager, stopOpts.transferLeadership === true));
         return stopped;
       },
@@ -271,6 +359,7 @@ export async function startNode(config: NodeConfig, opts: StartNodeOptions = {})
     log('info', 'node.started', { mode: config.mode, nodeId, dataDir });
     return node;
   } catch (err) {
+    membership?.stop();
     await manager?.stop().catch(() => undefined);
     store.close();
     throw err instanceof ServerError ? err : startupError('the node could not start', err);
@@ -282,13 +371,60 @@ function startupError(what: string, cause: unknown): ServerError {
   return new ServerError('STARTUP_FAILED', `${what}: ${detail}`, { cause });
 }
 
-async function startRaft(config: ClusterNodeConfig, machines: StateMachines, log: NodeLog): Promise<RaftManager> {
+/**
+ * A static member checks node.json against its config (and writes it on a first start). A node with cluster.join
+ * uses node.json when it has one — it joined before, and must not join again — and otherwise joins now and writes
+ * node.json before anything else is opened.
+ */
+async function resolveIdentity(
+  config: ClusterNodeConfig,
+  log: NodeLog,
+): Promise<{ config: ClusterNodeConfig; joined: boolean; founders: number[] }> {
+  const dataDir = config.server.dataDir;
+  if (config.cluster.join === undefined) {
+    checkStaticIdentity(config);
+    return { config, joined: false, founders: foundersOf(config, readIdentity(dataDir)) };
+  }
+  let identity = readIdentity(dataDir);
+  if (identity !== undefined) {
+    refuseOtherCluster(identity, config.cluster.clusterId, dataDir);
+    log('info', 'node.identity', {
+      node_id: identity.node_id,
+      cluster_id: identity.cluster_id,
+      origin: identity.origin,
+    });
+  } else {
+    identity = await joinCluster(config, log);
+    writeIdentity(dataDir, identity);
+  }
+  return {
+    config: joinedConfig(config, identity),
+    joined: identity.origin === 'join',
+    founders: foundersOf(config, identity),
+  };
+}
+
+async function startRaft(
+  config: ClusterNodeConfig,
+  founders: readonly number[],
+  machines: StateMachines,
+  log: NodeLog,
+  onRemoved: (by: number) => void,
+): Promise<RaftManager> {
   const c = config.cluster;
+  // Every group starts from the founding configuration (the cluster's static members), whatever this node's own
+  // place: a log replayed from index 1 then rebuilds the configuration in force, conf entry by conf entry. A node
+  // that joined is in none of them at first, so it waits — not promotable, never campaigning — until the
+  // reconciler adds it as a learner; the members it was given are only where it dials.
   return RaftManager.start({
+    onRemoved,
     nodeId: c.nodeId as NodeId,
     clusterId: c.clusterId,
     secret: c.secret,
     members: c.members.map((m) => ({ nodeId: m.nodeId as NodeId, host: m.rpcAddr.host, port: m.rpcAddr.port })),
+    // A join pointed at this node's RPC address is told where its API is (join.ts follows it).
+    apiUrl: c.members.find((m) => m.nodeId === c.nodeId)?.apiUrl ?? `http://${formatHostPort(config.server.apiAddr)}`,
+    voters: founders.map((id) => id as NodeId),
     groups: machines.groupSpecs(),
     dataDir: config.server.dataDir,
     timing: {
@@ -381,10 +517,13 @@ function persistedSecret(file: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------
 // The cluster as this node sees it.
 
+type GroupConf = Pick<GroupStatus, 'voters' | 'learners' | 'voters_outgoing'>;
+
 function clusterStatusOf(
   config: NodeConfig,
   machines: StateMachines,
   manager: RaftManager | undefined,
+  confOf: (groupId: number) => GroupConf,
 ): () => ClusterStatus {
   if (config.mode === 'standalone' || manager === undefined) {
     const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
@@ -392,7 +531,7 @@ function clusterStatusOf(
       mode: 'standalone',
       cluster_id: null,
       node_id: 1,
-      nodes: [{ node_id: 1, api_url: apiUrl, rpc_addr: null, up: true, self: true }],
+      nodes: [{ node_id: 1, api_url: apiUrl, rpc_addr: null, up: true, self: true, state: 'voter' }],
       groups: allGroups(machines.sharding).map((g) => {
         const applied = machines.of(g).appliedIndex();
         return {
@@ -405,6 +544,9 @@ function clusterStatusOf(
           applied_index: applied,
           last_index: applied,
           snapshot_index: 0,
+          voters: [1],
+          learners: [],
+          voters_outgoing: [],
         };
       }),
       driver: null,
@@ -412,32 +554,44 @@ function clusterStatusOf(
     });
   }
   const c = config.cluster;
+  const up = (id: number): boolean => id === c.nodeId || manager.transport.peerConnected(id as NodeId);
   return () => {
-    const nodes = c.members.map((m) => {
-      const self = m.nodeId === c.nodeId;
-      return {
-        node_id: m.nodeId,
-        api_url: m.apiUrl,
-        rpc_addr: formatHostPort(m.rpcAddr),
-        up: self || manager.transport.peerConnected(m.nodeId as NodeId),
-        self,
-      };
-    });
+    // The replicated member list once seeded (it has the nodes that joined); the static list before.
+    const listed = machines.system.clusterNodes().filter((n) => n.state !== 'removed');
+    const nodes: NodeStatus[] =
+      listed.length > 0
+        ? listed.map((n) => ({
+            node_id: n.nodeId,
+            api_url: n.apiAddr,
+            rpc_addr: n.rpcAddr,
+            up: up(n.nodeId),
+            self: n.nodeId === c.nodeId,
+            state: n.state,
+          }))
+        : c.members.map((m) => ({
+            node_id: m.nodeId,
+            api_url: m.apiUrl,
+            rpc_addr: formatHostPort(m.rpcAddr),
+            up: up(m.nodeId),
+            self: m.nodeId === c.nodeId,
+            state: null,
+          }));
     const status = manager.status();
     return {
       mode: 'cluster',
       cluster_id: c.clusterId,
       node_id: c.nodeId,
       nodes,
-      groups: groupStatuses(status),
+      groups: groupStatuses(status, confOf),
       driver: driverStatus(manager),
       leader_balance: leaderBalanceStatus(config, manager, status, nodes.filter((n) => n.up).length),
     };
   };
 }
 
-function groupStatuses(status: readonly GroupStatusReport[]): GroupStatus[] {
+function groupStatuses(status: readonly GroupStatusReport[], confOf: (groupId: number) => GroupConf): GroupStatus[] {
   return status.map((s) => ({
+    ...confOf(s.groupId),
     group_id: s.groupId,
     name: s.name,
     role: String(s.role),
@@ -526,6 +680,25 @@ function readinessOf(machines: StateMachines, manager: RaftManager | undefined):
   };
 }
 
+/**
+ * ALTER CLUSTER REMOVE NODE through the membership service (the removal API's path), its refusals as KalamErrors
+ * with the same codes and statuses as POST /v1/api/cluster/nodes/remove.
+ */
+async function removeNodesAsSql(
+  membership: MembershipService | undefined,
+  ids: readonly number[],
+): Promise<{ node_id: number; state: string }[]> {
+  if (membership === undefined) {
+    throw new KalamError('INVALID_INPUT', 'a standalone node has no members to remove');
+  }
+  try {
+    return await membership.requestRemoval(ids);
+  } catch (err) {
+    if (err instanceof MembershipError) throw new KalamError(err.code, err.message, err.details, { cause: err });
+    throw err;
+  }
+}
+
 function toClusterView(status: ClusterStatus): ClusterView {
   return {
     nodes: status.nodes.map((n) => ({ nodeId: n.node_id, apiUrl: n.api_url, rpcAddr: n.rpc_addr, up: n.up })),
@@ -537,6 +710,8 @@ function toClusterView(status: ClusterStatus): ClusterView {
       term: g.term,
       commitIndex: g.commit_index,
       appliedIndex: g.applied_index,
+      voters: g.voters,
+      learners: g.learners,
     })),
   };
 }

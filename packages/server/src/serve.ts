@@ -33,6 +33,8 @@ export interface ServeOptions {
   readonly signals?: readonly NodeJS.Signals[];
   /** Also stop gracefully when process.stdin ends or closes (the supervisor's pipe). Default: false. */
   readonly exitWithStdin?: boolean;
+  /** `kalam serve --join ADDR`: sets cluster.join (a member's API or RPC address), over the file and the environment. */
+  readonly join?: string;
 }
 
 export interface ServeExit {
@@ -83,7 +85,10 @@ function stopOnFatal(log: NodeLog): void {
 export async function serve(configPath: string, opts: ServeOptions = {}): Promise<ServeExit> {
   const log = opts.log ?? stderrLog;
   stopOnFatal(log);
-  const env = opts.env ?? process.env;
+  const env =
+    opts.join === undefined
+      ? (opts.env ?? process.env)
+      : { ...(opts.env ?? process.env), KALAM_CLUSTER_JOIN: opts.join };
   const config = loadConfig(configPath, env);
   const switches = testSwitchesFromEnv(env);
   const node = await startNode(config, { log, testSwitches: switches });
@@ -109,7 +114,11 @@ export async function serve(configPath: string, opts: ServeOptions = {}): Promis
   };
   (opts.stdout ?? ((line) => void process.stdout.write(`${line}\n`)))(JSON.stringify(ready));
 
-  const signal = await waitForStop(opts.signals ?? ['SIGTERM', 'SIGINT'], opts.exitWithStdin === true);
+  // A node removed from the cluster stops the same graceful way (membership.ts logged node.removed with why).
+  const signal = await Promise.race([
+    waitForStop(opts.signals ?? ['SIGTERM', 'SIGINT'], opts.exitWithStdin === true),
+    node.removed.then(() => 'removed from the cluster'),
+  ]);
   log('info', 'node.stopping', { signal });
   const graceful = (async (): Promise<ServeExit> => {
     const drained = await api.drain(SERVER_LIMITS.drainTimeoutMs);

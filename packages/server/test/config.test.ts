@@ -227,6 +227,47 @@ test('the leader balance keys are read; an interval of 0 turns it off; the envir
   );
 });
 
+test('cluster.join: no node_id and no members; the cluster id is optional; KALAM_CLUSTER_JOIN sets it', () => {
+  const joining = (cluster: Keys): string =>
+    clusterToml({ cluster: { node_id: undefined, cluster_id: undefined, ...cluster }, members: [] });
+  const c = clusterOf(parse(joining({ join: '"127.0.0.1:8081"' })));
+  assert.equal(c.join, 'http://127.0.0.1:8081');
+  assert.equal(c.nodeId, 0, 'the cluster gives the id');
+  assert.equal(c.clusterId, '');
+  assert.deepEqual(c.members, []);
+  assert.equal(clusterOf(parse(joining({ join: '"http://a:1"', cluster_id: '"prod"' }))).clusterId, 'prod');
+  const fromEnv = clusterOf(parse(joining({}), { ...ENV, KALAM_CLUSTER_JOIN: 'http://10.0.0.1:8081' }));
+  assert.equal(fromEnv.join, 'http://10.0.0.1:8081');
+  expectProblem(joining({ join: '"a:1"', node_id: '4' }), 'cluster.node_id', /must not be set with cluster\.join/);
+  expectProblem(
+    clusterToml({ cluster: { join: '"a:1"', node_id: undefined } }),
+    'cluster.members',
+    /cluster\.members must not be set with cluster\.join/,
+  );
+  expectProblem(joining({ join: '"not a url"' }), 'cluster.join', /must be "http:\/\/host:port"/);
+  // Without join, node_id and members stay required.
+  expectProblem(joining({}), 'cluster.node_id', /cluster\.node_id is required/);
+});
+
+test('the membership keys are read, with their defaults and bounds', () => {
+  const m = (keys: Keys): ClusterSettings['membership'] => clusterOf(parse(clusterToml({ cluster: keys }))).membership;
+  assert.deepEqual(m({}), { intervalMs: 500, promoteLagEntriesMax: 100, snapshotSendsPerNodeMax: 2 });
+  assert.deepEqual(
+    m({ membership_interval_ms: '1000', promote_lag_entries_max: '0', snapshot_sends_per_node_max: '8' }),
+    { intervalMs: 1_000, promoteLagEntriesMax: 0, snapshotSendsPerNodeMax: 8 },
+  );
+  expectProblem(
+    clusterToml({ cluster: { membership_interval_ms: '10' } }),
+    'cluster.membership_interval_ms',
+    /between 50/,
+  );
+  expectProblem(
+    clusterToml({ cluster: { snapshot_sends_per_node_max: '0' } }),
+    'cluster.snapshot_sends_per_node_max',
+    /between 1/,
+  );
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // Files and syntax.
 

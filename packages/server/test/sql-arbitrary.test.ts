@@ -16,7 +16,11 @@ const SAMPLE = 5_000;
 const SEED = 20_261_204;
 const BODY_BYTES_MAX = 1024 * 1024;
 
-/** Every statement kind of the parser's AST (a kind added there and missing here fails to compile). */
+/**
+ * Every statement kind of the parser's AST (a kind added there and missing here fails to compile), but the one the
+ * generator must not send: ALTER CLUSTER REMOVE NODE changes who is in the cluster, which the simulator drives itself
+ * (its membership faults); it has its own tests (kalamdb sql-cluster, server alter-cluster-cluster).
+ */
 const STATEMENT_KINDS = {
   CreateNamespace: true,
   DropNamespace: true,
@@ -46,7 +50,7 @@ const STATEMENT_KINDS = {
   ShowSchedules: true,
   SubscribeTo: true,
   KillLiveQuery: true,
-} satisfies Record<StatementKind, true>;
+} satisfies Record<Exclude<StatementKind, 'AlterClusterRemoveNode'>, true>;
 
 const EXPR_KINDS = {
   literal: true,
@@ -154,6 +158,7 @@ function walkStatement(s: Statement, seen: Seen): void {
     case 'DropSchedule':
     case 'ShowSchedules':
     case 'KillLiveQuery':
+    case 'AlterClusterRemoveNode':
       break;
   }
   for (const e of exprs) walkExpr(e, seen);

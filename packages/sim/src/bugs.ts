@@ -38,6 +38,7 @@ const WHAT: Readonly<Record<AnyPlantedBug, string>> = {
   grantSecondVote: 'a node grants a second vote in the same term',
   skipUpToDateCheck: 'a node grants a vote without checking the candidate log is up to date (§5.4.1)',
   ackBeforePersist: 'the core acknowledges appends and votes before they are persisted',
+  jointCommitIncomingOnly: 'a leader in a joint configuration commits by a majority of the incoming voters alone',
   ackBeforeWrite: 'the driver sends append acknowledgements and votes before the write is durable',
   readBeforeApplied: 'a read is answered once its read index is known, before it is applied here',
   skipRestoreOnBoot: 'a restarted node does not restore its durable snapshots into the state machine',

@@ -8,7 +8,11 @@
  *   an entry first applied by a node in term t was committed in a term ≤ t.
  * - commit-safety: when an entry is first applied, no node whose durable log lacks it could win an
  *   election against the durable logs of a quorum (the up-to-date rule of §5.4.1). This flags a commit
- *   that only looks safe, as in Figure 8, before any later leader overwrites it.
+ *   that only looks safe, as in Figure 8, before any later leader overwrites it. With membership changes the
+ *   quorum is the candidate's own configuration (both halves while joint), and only nodes whose configuration
+ *   names the candidate answer it: a commit by the new half alone of a joint configuration is caught here. A
+ *   candidate is judged with the configuration it would campaign with: its own plus the conf entries up to its
+ *   durable commit, which it applies before campaigning (raft.ts hup).
  * - state-machine-safety: every node applies the same entry at each index, and a snapshot restores the
  *   same digest the others reached by applying (§5.4.3).
  * - durable-monotonic: a node's durable term and commit never go back (unless its disk is lost).
@@ -17,7 +21,8 @@
  * - core-assertion: the core's own invariants (asserted after every step, tick and advance).
  * - liveness: after healing, every group elects a leader and commits a fresh entry within the bound.
  */
-import type { Entry, HardState, NodeId } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, Entry, HardState, NodeId } from '@kalam/raft';
+import { allMembers, applyChange, decodeConfChange, EntryKind, isVoter } from '@kalam/raft';
 import { SIM_LIMITS } from './options.js';
 
 export interface Violation {
@@ -37,6 +42,8 @@ interface Canonical {
   readonly committedBy: number[];
   /** (index:term) → command key, over every durable log write of any node. */
   readonly logged: Map<string, string>;
+  /** (index:term) → the membership change of a conf entry, over every durable log write of any node. */
+  readonly confLogged: Map<string, ConfChangeV2>;
   readonly leaders: Map<number, NodeId>;
   maxApplied: number;
 }
@@ -49,6 +56,12 @@ export interface DurableLogView {
   readonly lastTerm: number;
   /** The term at `index`, for offsetIndex < index ≤ lastIndex. */
   termAt(index: number): number | undefined;
+  /** The configuration the node holds (its core's, or the last one seen before it went down). */
+  readonly conf: ConfState;
+  /** The index of the conf entry that configuration came from (0: the founding one). */
+  readonly confIndex: number;
+  /** The durable commit index. */
+  readonly commit: number;
 }
 
 export class Checker {
@@ -64,6 +77,7 @@ export class Checker {
       digest: [],
       committedBy: [],
       logged: new Map(),
+      confLogged: new Map(),
       leaders: new Map(),
       maxApplied: 0,
     }));
@@ -95,10 +109,11 @@ export class Checker {
 
   /** A node wrote entries durably. */
   onLogged(group: number, node: NodeId, entries: readonly Entry[], key: (e: Entry) => string): void {
-    const logged = this.g(group).logged;
+    const { logged, confLogged } = this.g(group);
     for (const e of entries) {
       const k = `${e.index}:${e.term}`;
       const data = key(e);
+      if (e.kind === EntryKind.Conf && !confLogged.has(k)) confLogged.set(k, decodeConfChange(e.data));
       const prev = logged.get(k);
       if (prev === undefined) logged.set(k, data);
       else if (prev !== data) {
@@ -158,16 +173,41 @@ export class Checker {
     }
   }
 
+  /**
+   * The configuration `c` would campaign with: a node does not campaign while a conf entry it knows to be
+   * committed is unapplied (raft.ts hup, as etcd's), so the conf entries of its log up to its durable commit
+   * are in force first. Without this a node that went down knowing its demotion was committed would count
+   * as a candidate of the configuration it held before.
+   */
+  private campaignConf(group: number, c: DurableLogView): ConfState {
+    const { confLogged } = this.g(group);
+    let conf = c.conf;
+    const hi = Math.min(c.commit, c.lastIndex);
+    for (let i = Math.max(c.confIndex, c.offsetIndex) + 1; i <= hi; i++) {
+      const cc = confLogged.get(`${i}:${c.termAt(i)}`);
+      if (cc === undefined) continue;
+      try {
+        conf = applyChange(conf, cc);
+      } catch {
+        // An invalid change is refused on apply by every node alike: it changes nothing.
+      }
+    }
+    return conf;
+  }
+
   /** Called when `index` (of `term`) is applied for the first time anywhere. */
   checkCommitSafety(group: number, index: number, term: number, logs: readonly DurableLogView[]): void {
-    const quorum = Math.floor(logs.length / 2) + 1;
     for (const c of logs) {
       const has = index <= c.offsetIndex || (index <= c.lastIndex && c.termAt(index) === term);
       if (has) continue;
+      const conf = this.campaignConf(group, c);
+      if (!isVoter(conf, c.node)) continue;
       const voters = logs.filter(
-        (v) => c.lastTerm > v.lastTerm || (c.lastTerm === v.lastTerm && c.lastIndex >= v.lastIndex),
+        (v) =>
+          (v.node === c.node || allMembers(v.conf).includes(c.node)) &&
+          (c.lastTerm > v.lastTerm || (c.lastTerm === v.lastTerm && c.lastIndex >= v.lastIndex)),
       );
-      if (voters.length >= quorum) {
+      if (wins(conf, new Set(voters.map((v) => v.node)))) {
         this.violate(
           'commit-safety',
           `entry ${index}@t${term} was applied, yet node ${c.node} lacks it and could be elected by nodes ${voters.map((v) => v.node).join(',')}`,
@@ -217,4 +257,11 @@ export class Checker {
   canonicalData(group: number, index: number): string | undefined {
     return this.g(group).data[index];
   }
+}
+
+/** Would these voters elect a candidate under `conf`: a majority of each half. */
+function wins(conf: ConfState, yes: ReadonlySet<NodeId>): boolean {
+  const majority = (ids: readonly NodeId[]): boolean =>
+    ids.length === 0 || ids.filter((id) => yes.has(id)).length > ids.length / 2;
+  return majority(conf.voters) && majority(conf.votersOutgoing);
 }

@@ -10,7 +10,8 @@
  * SIM_LIMITS.livenessTicksMax ticks. The checkers (checker.ts) run throughout and at the end.
  */
 import { MultiRaftError } from '@kalam/multiraft';
-import type { Entry, NodeId, Prng } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, Entry, NodeId, Prng } from '@kalam/raft';
+import { confState } from '@kalam/raft';
 import { Checker } from './checker.js';
 import type { DurableLogView, Violation } from './checker.js';
 import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from './cluster.js';
@@ -21,12 +22,16 @@ import type { LogStore } from '@kalam/log-store';
 import type { SimOptions } from './options.js';
 import { driverSwitches } from './bugs.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from './options.js';
+import { allVotersConf, describeConfChange, drawConfChange, stepBack } from './membership.js';
 import { Trace } from './trace.js';
 
 export interface SimStats extends ClusterStats {
   proposals: number;
   acked: number;
   reads: number;
+  /** Membership changes proposed, and those applied on their leader (acknowledged). */
+  confChanges: number;
+  confChangesAcked: number;
   livenessTicks: number;
 }
 
@@ -48,6 +53,8 @@ interface Profile extends FaultProfile {
   readonly isolateNewLeaderChance: number;
   readonly snapshotEvery: number;
   readonly snapshotKeep: number;
+  /** Per group and tick: the chance of a membership change (0 in some seeds). */
+  readonly confChangeChancePerTick: number;
 }
 
 /** The partition shapes of this driver, in the order `faults.int` picks them. */
@@ -81,6 +88,11 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   private readonly markers = new Map<number, Marker>();
   private livenessDone = false;
   private readonly msgEntriesMax: number;
+  /** Per group: the configuration each node's core last held (the checkers' view of a node that is down). */
+  private readonly lastConf: ConfState[][];
+  private readonly lastConfIndex: number[][];
+  /** Per group: when the liveness phase last proposed a membership step (simulated ms). */
+  private readonly confStepAt: number[];
 
   constructor(private readonly opts: SimOptions) {
     const trace = new Trace(opts.onTrace);
@@ -93,6 +105,8 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
       proposals: 0,
       acked: 0,
       reads: 0,
+      confChanges: 0,
+      confChangesAcked: 0,
       ...zeroClusterStats(),
       livenessTicks: 0,
     };
@@ -113,6 +127,9 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
     this.clients = clients;
     this.msgEntriesMax = msgEntriesMax;
     this.ackedMax = Array.from({ length: opts.groups }, () => 0);
+    this.lastConf = Array.from({ length: opts.groups }, () => ids.map(() => confState(ids)));
+    this.lastConfIndex = Array.from({ length: opts.groups }, () => ids.map(() => 0));
+    this.confStepAt = Array.from({ length: opts.groups }, () => -Infinity);
   }
 
   async run(): Promise<SimResult> {
@@ -164,7 +181,9 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
 
   beforeFirstApply(group: number, _node: NodeId, e: Entry): void {
     if (!this.checker.isFirstApply(group, e.index)) return;
-    const logs = this.nodes.map((o) => durableView(o.id, o.disk.durableView(group)));
+    const logs = this.nodes.map((o) =>
+      durableView(o.id, o.disk.durableView(group), this.confOf(o, group), this.lastConfIndex[group]![o.id - 1]!),
+    );
     this.checker.checkCommitSafety(group, e.index, e.term, logs);
   }
 
@@ -246,7 +265,37 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
         const to = this.ids[c.int(this.ids.length)]!;
         if (n !== undefined && to !== n.id) this.transfer(n, group, to);
       }
+      if (c.chance(p.confChangeChancePerTick)) {
+        const n = this.leaders(group)[0];
+        const cc = n === undefined ? undefined : drawConfChange(n.driver!.confState(group), this.ids, this.clients);
+        if (n !== undefined && cc !== undefined) this.changeConf(n, group, cc);
+      }
     }
+  }
+
+  /** The configuration `n` holds for `group` now (its core's), or the last one seen while it was up. */
+  private confOf(n: SimNode, group: number): ConfState {
+    const conf = n.driver?.confState(group);
+    if (conf !== undefined) {
+      this.lastConf[group]![n.id - 1] = conf;
+      this.lastConfIndex[group]![n.id - 1] = n.driver!.coreOf(group).status().confIndex;
+    }
+    return this.lastConf[group]![n.id - 1]!;
+  }
+
+  /** Proposes a membership change through the leader's driver; refusals (one in flight, a leader gone) are answers. */
+  private changeConf(n: SimNode, group: number, cc: ConfChangeV2): void {
+    const driver = n.driver;
+    if (driver === undefined) return;
+    this.stats.confChanges++;
+    this.trace.record(`${this.now} conf n${n.id} g${group} ${describeConfChange(cc)}`);
+    driver.proposeConfChange(group, cc, CALL_TIMEOUT_MS).then(
+      (conf) => {
+        this.stats.confChangesAcked++;
+        this.trace.record(`${this.now} conf-ack g${group} voters ${conf.voters.join(',')}`);
+      },
+      (err: unknown) => this.refused(n, group, 'conf', err),
+    );
   }
 
   /** Proposes through the node's driver; an answer acknowledges it (checked: the entry applied is this one). */
@@ -327,7 +376,8 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   }
 
   private livenessStep(): void {
-    this.livenessDone = this.allMarkersDone();
+    const membersBack = this.allMembersBack(); // first: it proposes the next membership steps
+    this.livenessDone = this.allMarkersDone() && membersBack;
     for (const [group, m] of this.markers) {
       // Propose a marker, and again if it was not acknowledged within 50 ticks (its leader lost office).
       if (m.index !== undefined || this.now - m.proposedAt < 50 * SIM_LIMITS.tickMs) continue;
@@ -340,6 +390,26 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
         if (m.data === data) m.index = index;
       });
     }
+  }
+
+  /**
+   * The intended end of every membership change: each group back to every node as a voter, one step at a time
+   * (leave a joint state, add a missing node as a learner, promote a learner), proposed on the leader. True once
+   * every node's core holds that configuration.
+   */
+  private allMembersBack(): boolean {
+    let all = true;
+    for (let group = 0; group < this.opts.groups; group++) {
+      if (this.nodes.every((n) => allVotersConf(this.confOf(n, group), this.ids))) continue;
+      all = false;
+      const n = this.leaders(group)[0];
+      if (n === undefined || this.now - this.confStepAt[group]! < 20 * SIM_LIMITS.tickMs) continue;
+      const cc = stepBack(n.driver!.confState(group), this.ids);
+      if (cc === undefined) continue; // the leader has it; the others catch up
+      this.confStepAt[group] = this.now;
+      this.changeConf(n, group, cc);
+    }
+    return all;
   }
 
   /**
@@ -360,6 +430,21 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   }
 
   private checkEnd(): void {
+    for (let group = 0; group < this.opts.groups; group++) {
+      const off = this.nodes.find((n) => !allVotersConf(this.confOf(n, group), this.ids));
+      if (off !== undefined) {
+        const conf = JSON.stringify(this.confOf(off, group));
+        const cores = this.nodes.map((n) => {
+          const s = n.driver!.coreOf(group).status();
+          const c = s.conf;
+          const conf = `${c.voters.join(',')}|${c.votersOutgoing.join(',')}|${c.learners.join(',')}@${s.confIndex}`;
+          const recovering = n.driver!.coreOf(group).recovering() ? ' recovering' : '';
+          return `n${n.id} ${s.role} t${s.term} last ${s.lastIndex} commit ${s.commit} applied ${s.applied} conf ${conf}${recovering}`;
+        });
+        const detail = `node ${off.id} ends with ${conf}, not every node as a voter (${cores.join('; ')})`;
+        this.checker.violate('membership', detail, group);
+      }
+    }
     for (const [group, m] of this.markers) {
       if (!m.done) {
         const leader = this.leaders(group)[0];
@@ -420,8 +505,14 @@ export class Simulation extends SimCluster<SimNode, Profile, SimStats> implement
   }
 }
 
-function durableView(node: NodeId, d: ReturnType<LogStore['durableView']>): DurableLogView {
-  return { node, offsetIndex: d.offsetIndex, lastIndex: d.lastIndex, lastTerm: d.lastTerm, termAt: d.termAt };
+function durableView(
+  node: NodeId,
+  d: ReturnType<LogStore['durableView']>,
+  conf: ConfState,
+  confIndex: number,
+): DurableLogView {
+  const { offsetIndex, lastIndex, lastTerm, termAt, commit } = d;
+  return { node, offsetIndex, lastIndex, lastTerm, termAt, conf, confIndex, commit };
 }
 
 /** Faults of the Raft-level runs: harder than the Kalam driver's, which pays for real state machines. */
@@ -448,6 +539,7 @@ function drawSimProfile(p: Prng): Profile {
     isolateNewLeaderChance: q.chance(0.5) ? 0 : 0.2 + q.float() * 0.5,
     snapshotEvery: 10 + q.int(60),
     snapshotKeep: q.int(10),
+    confChangeChancePerTick: q.chance(0.25) ? 0 : q.float() * 0.02,
   }));
 }
 

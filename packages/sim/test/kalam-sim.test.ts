@@ -26,6 +26,7 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
   let restoredOnBoot = 0;
   let installed = 0;
   let ddl = 0;
+  let confChanges = 0;
   for (let seed = 1; seed <= 6; seed++) {
     const r = await runKalamSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, ticks: 600 });
     assert.deepEqual(r.violations, [], `seed ${seed}`);
@@ -38,9 +39,11 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
     restoredOnBoot += r.stats.snapshotsRestoredOnBoot;
     installed += r.stats.snapshotsInstalled;
     ddl += r.stats.ddlDuringFaults;
+    confChanges += r.stats.confChangesAcked;
   }
   // The runs did real work under real faults, or passing would mean nothing.
   assert.ok(crashes > 5, `crashes ${crashes}`);
+  assert.ok(confChanges > 10, `membership changes applied ${confChanges}`);
   assert.ok(partitions > 3, `partitions ${partitions}`);
   assert.ok(opsOk > 500, `ok calls ${opsOk}`);
   assert.ok(writesOk > 300, `writes and cas ${writesOk}`);

@@ -285,6 +285,14 @@ export interface KillLiveQuery {
   readonly kind: 'KillLiveQuery';
   readonly liveId: string;
 }
+/**
+ * ALTER CLUSTER REMOVE NODE n [, m …]: an operator's removal of cluster members (the removal API's request). There is
+ * no ALTER CLUSTER ADD NODE: a node joins by starting with `--join` (the parser answers that).
+ */
+export interface AlterClusterRemoveNode {
+  readonly kind: 'AlterClusterRemoveNode';
+  readonly nodeIds: readonly number[];
+}
 
 export type Statement =
   | CreateNamespace
@@ -314,7 +322,8 @@ export type Statement =
   | DropSchedule
   | ShowSchedules
   | SubscribeTo
-  | KillLiveQuery;
+  | KillLiveQuery
+  | AlterClusterRemoveNode;
 
 export type StatementKind = Statement['kind'];
 

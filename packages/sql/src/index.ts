@@ -1,5 +1,6 @@
 export type {
   AccessLevel,
+  AlterClusterRemoveNode,
   AlterTableAddColumn,
   AlterUser,
   Assignment,

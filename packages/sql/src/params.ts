@@ -125,6 +125,7 @@ function bindStatement(stmt: Statement, bind: (expr: Expr) => Expr): Statement {
     case 'DropSchedule':
     case 'ShowSchedules':
     case 'KillLiveQuery':
+    case 'AlterClusterRemoveNode':
       return stmt;
     default:
       return assertNever(stmt);

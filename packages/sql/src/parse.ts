@@ -5,6 +5,7 @@
  */
 import {
   USER_ROLES,
+  type AlterClusterRemoveNode,
   type AlterUser,
   type CreateSchedule,
   type CreateUser,
@@ -122,7 +123,11 @@ function parseKalamStatement(c: Cursor, depth: number): Statement {
       break;
     case 'ALTER':
       if (c.acceptKeywords('TABLE')) return parseAlterTable(c);
-      if (!c.acceptKeywords('USER')) throw c.expected('TABLE or USER');
+      if (c.acceptKeywords('CLUSTER')) {
+        statement = parseAlterCluster(c);
+        break;
+      }
+      if (!c.acceptKeywords('USER')) throw c.expected('TABLE, USER or CLUSTER');
       statement = parseAlterUser(c);
       break;
     case 'SHOW':
@@ -265,6 +270,27 @@ function parseScheduledJob(c: Cursor): ScheduledJob {
     return { kind: 'Retention', table: c.acceptKeywords('TABLE') ? c.tableRef() : null };
   }
   throw c.expected('FLUSH TABLE, FLUSH ALL TABLES, COMPACT TABLE or RETENTION after the cron expression');
+}
+
+/**
+ * ALTER CLUSTER REMOVE NODE n [, m …]; `ALTER CLUSTER` has been consumed. ADD NODE is refused here with where a node
+ * comes from instead: a cluster cannot admit a node that is not running, and a running node asks to join by itself.
+ */
+function parseAlterCluster(c: Cursor): AlterClusterRemoveNode {
+  const add = c.peek();
+  if (c.acceptKeywords('ADD')) {
+    throw c.error(
+      add,
+      'ALTER CLUSTER ADD NODE does not exist: a node joins by itself — start it with an empty data_dir, the ' +
+        'cluster secret and `kalam serve --join http://MEMBER:API_PORT` (or `kalam node add` for a local cluster), ' +
+        'and the cluster makes it a voter of every group',
+    );
+  }
+  c.expectKeywords('REMOVE', 'NODE');
+  const nodeIds: number[] = [];
+  do nodeIds.push(c.integer('a node id'));
+  while (c.acceptOp(','));
+  return { kind: 'AlterClusterRemoveNode', nodeIds };
 }
 
 function parseKill(c: Cursor): Statement {

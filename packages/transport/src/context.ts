@@ -18,9 +18,15 @@ export interface TransportContext {
   readonly delays: DelayQueue;
   readonly log: LogFn;
   readonly isPeer: (nodeId: number) => boolean;
+  /** Ids removed from the cluster: their hellos are refused as `removed_node`. */
+  readonly isRemoved: (nodeId: number) => boolean;
+  /** A peer refused our hello as `removed_node`: this node was removed from the cluster. */
+  readonly onRemoved: (by: NodeId) => void;
   readonly now: () => number;
   readonly onEnvelopes: (from: NodeId, envelopes: Envelope[]) => void;
   readonly onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
+  /** This node's API URL, told to plain HTTP requests (TransportOptions.apiUrl). */
+  readonly apiUrl: string | undefined;
   /** True once the Transport is closing: nothing new starts, callbacks stop. */
   closed: boolean;
 }

@@ -15,6 +15,7 @@ export type RefusalReason =
   | 'not_a_handshake'
   | 'wrong_cluster'
   | 'unknown_node'
+  | 'removed_node'
   | 'stale'
   | 'bad_hmac'
   | 'replay'
@@ -49,6 +50,8 @@ export interface HelloCheck {
   readonly clusterId: string;
   readonly secret: string;
   readonly isPeer: (nodeId: number) => boolean;
+  /** Ids removed from the cluster: refused as `removed_node` (not `unknown_node`), so the node learns it was removed. */
+  readonly isRemoved?: (nodeId: number) => boolean;
   readonly nowMs: number;
   readonly maxSkewMs: number;
   readonly nonces: NonceCache;
@@ -59,6 +62,7 @@ export type HelloVerdict =
 
 export function verifyHello(hello: HelloFrame, check: HelloCheck): HelloVerdict {
   if (hello.clusterId !== check.clusterId) return { ok: false, reason: 'wrong_cluster' };
+  if (check.isRemoved?.(hello.nodeId) === true) return { ok: false, reason: 'removed_node' };
   if (!check.isPeer(hello.nodeId)) return { ok: false, reason: 'unknown_node' };
   if (Math.abs(check.nowMs - hello.ts) > check.maxSkewMs) return { ok: false, reason: 'stale' };
   const expected = helloMac(check.secret, hello.clusterId, hello.nodeId, hello.ts, hello.nonce);
@@ -95,6 +99,71 @@ function helloMac(secret: string, clusterId: string, nodeId: number, ts: number,
 
 function welcomeMac(secret: string, clusterId: string, serverId: number, dialerId: number, nonce: Uint8Array): Buffer {
   return mac(secret, ['kalam/welcome/v1', clusterId, serverId, dialerId, Buffer.from(nonce).toString('hex')]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Join (issue [M9] §2): a node with no id yet asks a member to admit it. The request carries the same proof as a
+// hello — HMAC-SHA256(secret) over its fields, a clock for freshness and a nonce against replay — under its own
+// label, so a join can never pass as a hello or the reverse. The answer's MAC covers the joiner's nonce and what
+// it was given, so the joiner knows a holder of the secret answered this request.
+
+export interface JoinRequestFields {
+  readonly rpcAddr: string;
+  readonly apiAddr: string;
+  readonly ts: number;
+  /** Hex, NONCE_BYTES random bytes. */
+  readonly nonce: string;
+}
+
+export interface JoinRequest extends JoinRequestFields {
+  /** Hex HMAC-SHA256. */
+  readonly hmac: string;
+}
+
+export function createJoinRequest(
+  secret: string,
+  addrs: { rpcAddr: string; apiAddr: string },
+  nowMs: number,
+  nonce: Uint8Array = randomBytes(NONCE_BYTES),
+): JoinRequest {
+  const fields: JoinRequestFields = { ...addrs, ts: nowMs, nonce: Buffer.from(nonce).toString('hex') };
+  return { ...fields, hmac: joinMac(secret, fields).toString('hex') };
+}
+
+export type JoinVerdict =
+  { readonly ok: true } | { readonly ok: false; readonly reason: 'stale' | 'bad_hmac' | 'replay' | 'nonce_cache_full' };
+
+/** The member's check of a join request: fresh, signed with the secret, not seen before (in that order). */
+export function verifyJoinRequest(
+  req: JoinRequest,
+  check: { secret: string; nowMs: number; maxSkewMs: number; nonces: NonceCache },
+): JoinVerdict {
+  if (Math.abs(check.nowMs - req.ts) > check.maxSkewMs) return { ok: false, reason: 'stale' };
+  const given = Buffer.from(req.hmac, 'hex');
+  const expected = joinMac(check.secret, req);
+  if (given.length !== expected.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'bad_hmac' };
+  const seen = check.nonces.remember(Buffer.from(req.nonce, 'hex'), req.ts + check.maxSkewMs, check.nowMs);
+  if (seen !== 'fresh') return { ok: false, reason: seen === 'replay' ? 'replay' : 'nonce_cache_full' };
+  return { ok: true };
+}
+
+/** The MAC of a join answer: the cluster, the id given, and the request's nonce (hex). */
+export function joinAnswerMac(secret: string, answer: { clusterId: string; nodeId: number; nonce: string }): string {
+  return mac(secret, ['kalam/join-answer/v1', answer.clusterId, answer.nodeId, answer.nonce]).toString('hex');
+}
+
+/** The joiner's check of an answer's MAC (constant time). */
+export function verifyJoinAnswer(
+  secret: string,
+  answer: { clusterId: string; nodeId: number; nonce: string; hmac: string },
+): boolean {
+  const given = Buffer.from(answer.hmac, 'hex');
+  const expected = Buffer.from(joinAnswerMac(secret, answer), 'hex');
+  return given.length === expected.length && timingSafeEqual(expected, given);
+}
+
+function joinMac(secret: string, f: JoinRequestFields): Buffer {
+  return mac(secret, ['kalam/join/v1', f.rpcAddr, f.apiAddr, f.ts, f.nonce]);
 }
 
 /** JSON of an array: each field is quoted or numeric, so no two field lists share an encoding. */

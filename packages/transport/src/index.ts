@@ -5,5 +5,8 @@ export type { FaultRule } from './faults.js';
 export { defaultLimits } from './limits.js';
 export type { TransportLimits } from './limits.js';
 export type { DroppedStats, TransportStats } from './stats.js';
+export { NonceCache, createJoinRequest, joinAnswerMac, verifyJoinAnswer, verifyJoinRequest } from './handshake.js';
+export type { JoinRequest, JoinVerdict, RefusalReason } from './handshake.js';
+export { API_URL_HEADER } from './server.js';
 export { Transport } from './transport.js';
 export type { Envelope, LogFn, LogLevel, PeerAddress, PeerStatus, TransportOptions } from './types.js';

@@ -59,7 +59,7 @@ export class PeerLink {
 
   constructor(
     private readonly ctx: TransportContext,
-    address: PeerAddress,
+    readonly address: PeerAddress,
     private readonly onStatus: (peer: NodeId, status: PeerStatus) => void,
   ) {
     this.peer = address.nodeId;
@@ -351,6 +351,7 @@ export class PeerLink {
     const wasOpen = this.state === 'open';
     if (code === CLOSE_HANDSHAKE_REFUSED) {
       this.ctx.log('warn', 'handshake_refused_by_peer', { peer: this.peer, url: this.url, reason });
+      if (reason === 'removed_node') this.ctx.onRemoved(this.peer);
     }
     this.ws = undefined;
     this.generation += 1;

@@ -40,6 +40,8 @@ interface PendingConnection {
   inbound: InboundSocket | undefined;
 }
 
+/** The header of the 426 answer to a plain HTTP request that names this node's API URL (see TransportOptions.apiUrl). */
+export const API_URL_HEADER = 'x-kalam-api-url';
 /**
  * Admission, and why it evicts rather than refuses. Before its hello a peer cannot be told from a stranger, so
  * a bound that refuses newcomers lets whoever holds the slots first keep every peer out (256 silent sockets
@@ -70,7 +72,8 @@ export class InboundServer {
       clientTracking: false,
     });
     this.http = createServer((_req, res) => {
-      res.writeHead(426, { Connection: 'close', 'Content-Length': '0' });
+      const api = ctx.apiUrl === undefined ? {} : { [API_URL_HEADER]: ctx.apiUrl };
+      res.writeHead(426, { Connection: 'close', 'Content-Length': '0', ...api });
       res.end();
     });
     this.http.on('connection', (tcp: Socket) => this.onConnection(tcp));
@@ -117,6 +120,12 @@ export class InboundServer {
     list.push(socket);
     this.byPeer.set(peer, list);
     while (list.length > this.ctx.limits.inboundSocketsPerPeerMax) list.shift()?.close(CLOSE_SUPERSEDED, 'superseded');
+  }
+
+  /** Closes every authenticated socket of `peer` (it was removed from the cluster). */
+  dropPeer(peer: NodeId, reason: string): void {
+    for (const socket of this.byPeer.get(peer) ?? []) socket.close(CLOSE_HANDSHAKE_REFUSED, reason);
+    this.byPeer.delete(peer);
   }
 
   /** Called by a socket refused during the handshake: its slot frees now, not when its close completes. */
@@ -323,6 +332,7 @@ class InboundSocket {
       clusterId: this.ctx.identity.clusterId,
       secret: this.ctx.identity.secret,
       isPeer: this.ctx.isPeer,
+      isRemoved: this.ctx.isRemoved,
       nowMs: this.ctx.now(),
       maxSkewMs: this.ctx.limits.handshakeMaxSkewMs,
       nonces: this.nonces,

@@ -14,6 +14,8 @@ export interface DroppedStats {
   fault: number;
   /** A frame that arrived before the handshake and was not a handshake. */
   unauthenticated: number;
+  /** Addressed to a node that is not (or no longer) a peer: membership changed under a message in flight. */
+  notAPeer: number;
 }
 
 export interface TransportStats {
@@ -38,7 +40,7 @@ export function newStats(): TransportStats {
     envelopesOut: 0,
     bytesIn: 0,
     bytesOut: 0,
-    dropped: { undecodable: 0, oversized: 0, queueFull: 0, fault: 0, unauthenticated: 0 },
+    dropped: { undecodable: 0, oversized: 0, queueFull: 0, fault: 0, unauthenticated: 0, notAPeer: 0 },
     handshakesRefused: 0,
     reconnects: 0,
   };

@@ -15,7 +15,7 @@ import { rateLimitedLog } from './log.js';
 import { InboundServer } from './server.js';
 import { copyStats, newStats } from './stats.js';
 import type { TransportStats } from './stats.js';
-import type { Envelope, LogFn, PeerStatus, TransportOptions } from './types.js';
+import type { Envelope, LogFn, PeerAddress, PeerStatus, TransportOptions } from './types.js';
 
 type TransportState = 'new' | 'starting' | 'started' | 'closed';
 
@@ -23,6 +23,9 @@ export class Transport {
   private readonly ctx: TransportContext;
   private readonly server: InboundServer;
   private readonly links = new Map<NodeId, PeerLink>();
+  /** Ids removed at run time (removePeer): their hellos are refused as `removed_node`. */
+  private readonly removed = new Set<number>();
+  private readonly onStatus: (peer: NodeId, status: PeerStatus) => void;
   private readonly listenAddress: { host: string; port: number };
   private state: TransportState = 'new';
   private closing: Promise<void> | undefined;
@@ -33,7 +36,6 @@ export class Transport {
     const now = Date.now;
     const log: LogFn =
       opts.log === undefined ? () => undefined : rateLimitedLog(opts.log, limits.logLinesPerEventPerSecondMax, now);
-    const peerIds = new Set<number>(opts.peers.map((p) => p.nodeId));
     this.ctx = {
       identity: { clusterId: opts.clusterId, nodeId: opts.nodeId, secret: opts.secret },
       limits,
@@ -41,14 +43,19 @@ export class Transport {
       faults: new FaultTable(),
       delays: new DelayQueue(limits.delayedItemsMax),
       log,
-      isPeer: (nodeId) => peerIds.has(nodeId),
+      isPeer: (nodeId) => this.links.has(nodeId as NodeId),
+      isRemoved: (nodeId) => this.removed.has(nodeId),
+      onRemoved: (by) => {
+        if (!this.ctx.closed) opts.onRemoved?.(by);
+      },
       now,
       onEnvelopes: opts.onEnvelopes,
       onRequest: opts.onRequest,
+      apiUrl: opts.apiUrl,
       closed: false,
     };
-    const onStatus = (peer: NodeId, status: PeerStatus): void => opts.onPeerStatus?.(peer, status);
-    for (const address of opts.peers) this.links.set(address.nodeId, new PeerLink(this.ctx, address, onStatus));
+    this.onStatus = (peer: NodeId, status: PeerStatus): void => opts.onPeerStatus?.(peer, status);
+    for (const address of opts.peers) this.links.set(address.nodeId, new PeerLink(this.ctx, address, this.onStatus));
     this.server = new InboundServer(this.ctx);
     this.listenAddress = { ...opts.listen };
   }
@@ -76,7 +83,12 @@ export class Transport {
       () => `envelope from ${env.from} sent by node ${this.ctx.identity.nodeId}`,
     );
     const link = this.links.get(env.to);
-    assert(link !== undefined, () => `envelope to ${env.to}, which is not a peer of node ${this.ctx.identity.nodeId}`);
+    if (link === undefined) {
+      // Peers follow the cluster's membership (addPeer/removePeer), which changes apart from each group's own
+      // configuration: a message to a node just removed is dropped and counted, as a lost message would be.
+      this.ctx.stats.dropped.notAPeer += 1;
+      return;
+    }
     link.send(env);
   }
 
@@ -101,6 +113,49 @@ export class Transport {
       return Promise.reject(new TransportError('PEER_UNAVAILABLE', `node ${to} is not a peer`, { peer: to }));
     }
     return link.request(method, body, timeoutMs);
+  }
+
+  /**
+   * Adds a peer at run time (a node joined the cluster), or changes the address of a known one; it is dialed at
+   * once when the transport has started. A removed id stays refused: ids are never reused.
+   */
+  addPeer(address: PeerAddress): void {
+    if (this.ctx.closed) return;
+    assert(address.nodeId !== this.ctx.identity.nodeId, `node ${address.nodeId} cannot be its own peer`);
+    assert(!this.removed.has(address.nodeId), () => `node ${address.nodeId} was removed; ids are never reused`);
+    checkPeer(address);
+    const known = this.links.get(address.nodeId);
+    if (known !== undefined) {
+      if (known.address.host === address.host && known.address.port === address.port) return;
+      known.stop();
+    }
+    const link = new PeerLink(this.ctx, { ...address }, this.onStatus);
+    this.links.set(address.nodeId, link);
+    this.ctx.log('info', 'peer_added', { peer: address.nodeId, host: address.host, port: address.port });
+    if (this.state === 'started') link.start();
+  }
+
+  /**
+   * Removes a peer for good (it was removed from the cluster): its link stops, its inbound sockets close, and
+   * from now on its hello is refused as `removed_node`, which tells it that it was removed.
+   */
+  removePeer(nodeId: NodeId): void {
+    if (this.ctx.closed || this.removed.has(nodeId)) return;
+    this.removed.add(nodeId);
+    this.links.get(nodeId)?.stop();
+    this.links.delete(nodeId);
+    this.server.dropPeer(nodeId, 'removed_node');
+    this.ctx.log('info', 'peer_removed', { peer: nodeId });
+  }
+
+  /** Whether the transport links to `nodeId` now (a member, static or added at run time, not removed). */
+  hasPeer(nodeId: NodeId): boolean {
+    return this.links.has(nodeId);
+  }
+
+  /** The peers this transport links to now. */
+  peers(): NodeId[] {
+    return [...this.links.keys()].sort((a, b) => a - b);
   }
 
   /** Replaces the fault rule for `peer` (see faults.ts for what each field does). */
@@ -151,16 +206,20 @@ function checkOptions(opts: TransportOptions): void {
   assert(opts.secret.length > 0, 'secret must not be empty');
   const seen = new Set<number>();
   for (const peer of opts.peers) {
-    assert(
-      Number.isSafeInteger(peer.nodeId) && peer.nodeId > 0,
-      `peer nodeId must be a positive integer, got ${peer.nodeId}`,
-    );
+    checkPeer(peer);
     assert(peer.nodeId !== opts.nodeId, `node ${opts.nodeId} lists itself as a peer`);
     assert(!seen.has(peer.nodeId), `peer ${peer.nodeId} is listed twice`);
-    assert(
-      Number.isInteger(peer.port) && peer.port > 0 && peer.port < 65536,
-      `peer ${peer.nodeId} has a bad port ${peer.port}`,
-    );
     seen.add(peer.nodeId);
   }
+}
+
+function checkPeer(peer: PeerAddress): void {
+  assert(
+    Number.isSafeInteger(peer.nodeId) && peer.nodeId > 0,
+    `peer nodeId must be a positive integer, got ${peer.nodeId}`,
+  );
+  assert(
+    Number.isInteger(peer.port) && peer.port > 0 && peer.port < 65536,
+    `peer ${peer.nodeId} has a bad port ${peer.port}`,
+  );
 }

@@ -51,5 +51,15 @@ export interface TransportOptions {
   onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
   /** Outbound link state changes (authenticated link up / down). Not called after `close()`. */
   onPeerStatus?: (peer: NodeId, status: PeerStatus) => void;
+  /**
+   * A peer refused this node's hello because this node was removed from the cluster (its handshake answered
+   * `removed_node`). Called once per refusal; the node should stop.
+   */
+  onRemoved?: (by: NodeId) => void;
+  /**
+   * This node's API URL as the cluster knows it. A plain HTTP request to the RPC port (not a WebSocket upgrade) is
+   * answered 426 with it in `X-Kalam-Api-Url`, so a joining node may be pointed at a member's RPC address.
+   */
+  apiUrl?: string;
   log?: LogFn;
 }

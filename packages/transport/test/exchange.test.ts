@@ -89,12 +89,14 @@ test('three transports: every pair exchanges, each envelope reaches only its add
   }
 });
 
-test('send asserts the sender and the addressee are right (programmer errors)', async (t) => {
+test('send asserts the sender (a programmer error); an addressee that is not a peer is dropped and counted', async (t) => {
   const cluster = await startCluster(2);
   t.after(() => cluster.close());
   const a = cluster.node(1).transport;
   assert.throws(() => a.send(envelope(2, 2, 0, { type: 'MsgApp' })), { code: 'ASSERTION_FAILED' });
-  assert.throws(() => a.send(envelope(1, 9, 0, { type: 'MsgApp' })), { code: 'ASSERTION_FAILED' });
+  // Peers follow membership, which a group's configuration may run ahead of or behind (membership.test.ts).
+  a.send(envelope(1, 9, 0, { type: 'MsgApp' }));
+  assert.equal(a.stats().dropped.notAPeer, 1);
 });
 
 test('start() rejects when the port is taken, and close() still completes', async (t) => {

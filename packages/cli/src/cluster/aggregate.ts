@@ -16,6 +16,11 @@ export interface NodeGroupReport {
   readonly leader: number | null;
   readonly term: number;
   readonly applied_index: number;
+  /** The group's configuration as that node applied it (absent from nodes older than [M9]). */
+  readonly voters?: readonly number[];
+  readonly learners?: readonly number[];
+  /** The outgoing voters while the group is in a joint configuration (absent from nodes before it was reported). */
+  readonly voters_outgoing?: readonly number[];
 }
 
 /** A node's leader balance (the fields of the server's LeaderBalanceStatus that matter here). */
@@ -30,6 +35,18 @@ export interface NodeReport {
   readonly groups: readonly NodeGroupReport[];
   /** Absent when the node did not say (an older node). */
   readonly balance?: NodeBalanceReport;
+  /** The cluster's member list as that node applied it (system.cluster_nodes: id and state). */
+  readonly members?: readonly { readonly nodeId: NodeId; readonly state: string | null }[];
+}
+
+/**
+ * Each member's state in the replicated list, from the report that lists the most members (a node that is behind
+ * may not know the newest rows yet; the list only grows, a removed node keeps its row).
+ */
+export function membersOf(reports: readonly NodeReport[]): Map<NodeId, string | null> {
+  let best: NodeReport['members'] = [];
+  for (const r of reports) if (r.members !== undefined && r.members.length > best.length) best = r.members;
+  return new Map(best.map((m) => [m.nodeId, m.state]));
 }
 
 export function aggregateGroups(
@@ -60,7 +77,14 @@ export function aggregateGroups(
       const mine = applied[String(nodeId)] ?? null;
       lag[String(nodeId)] = leaderApplied === null || mine === null ? null : Math.max(0, leaderApplied - mine);
     }
-    groups.push({ name, id, leader, term, applied, lag });
+    // The leader applies a configuration first; without one, the most advanced node's view.
+    const conf =
+      seen.find((s) => s.node === leader && s.g.voters !== undefined) ??
+      [...seen].filter((s) => s.g.voters !== undefined).sort((a, b) => b.g.applied_index - a.g.applied_index)[0];
+    const voters = [...(conf?.g.voters ?? [])].sort((a, b) => a - b);
+    const learners = [...(conf?.g.learners ?? [])].sort((a, b) => a - b);
+    const votersOutgoing = [...(conf?.g.voters_outgoing ?? [])].sort((a, b) => a - b);
+    groups.push({ name, id, leader, term, applied, lag, voters, learners, votersOutgoing });
   }
   return groups.sort((a, b) => a.id - b.id);
 }

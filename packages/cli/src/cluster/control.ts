@@ -34,15 +34,20 @@ import { CLUSTER_LIMITS } from './limits.js';
 import { NodeApi } from './node-api.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE } from './supervisor.js';
 import type {
+  AddNodeOptions,
+  AddedNode,
   ClusterController,
   ClusterCredentials,
   ClusterManifest,
   ClusterStatus,
   GroupDigests,
+  GroupStatus,
   KillSignal,
+  MembershipWaitOptions,
   NetworkRule,
   NodeId,
   PartitionDirection,
+  RemovedNode,
   SupervisorInfo,
 } from './types.js';
 
@@ -91,9 +96,11 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `${ref.dir} holds a stopped cluster on base port ${existingBase}; leave out --base-port, or remove it with \`kalam cluster down --wipe\``,
     );
   }
-  if (existing !== undefined && existing.nodes.length !== nodes) {
+  // Nodes `node add` started and `node remove` retired change what runs, not what the folder was made with.
+  const founders = existing?.nodes.filter((n) => n.joined !== true).length;
+  if (existing !== undefined && founders !== nodes) {
     throw usageError(
-      `${ref.dir} holds a stopped ${existing.nodes.length}-node cluster; start it with --nodes ${existing.nodes.length}, or remove it with \`kalam cluster down --wipe\``,
+      `${ref.dir} holds a stopped cluster made with ${founders} nodes; start it with --nodes ${founders}, or remove it with \`kalam cluster down --wipe\``,
     );
   }
   // Every port is checked before anything is written or started.
@@ -175,14 +182,27 @@ async function waitForSupervisorInfo(ref: ClusterRef): Promise<SupervisorInfo> {
 
 class Controller implements ClusterController {
   private readonly api: NodeApi;
+  private current: ClusterManifest;
 
   constructor(
     private readonly ref: ClusterRef,
-    readonly manifest: ClusterManifest,
+    manifest: ClusterManifest,
     readonly credentials: ClusterCredentials,
     private readonly info: SupervisorInfo,
   ) {
+    this.current = manifest;
     this.api = new NodeApi(manifest.nodes);
+  }
+
+  /** cluster.json as last read: the supervisor rewrites it when a node is added or removed. */
+  get manifest(): ClusterManifest {
+    return this.current;
+  }
+
+  /** The node's manifest entry, reading cluster.json again when this copy does not have it (added since). */
+  private node(id: NodeId): ReturnType<typeof manifestNode> {
+    if (!this.current.nodes.some((n) => n.id === id)) this.current = readManifest(this.ref.dir);
+    return manifestNode(this.current, id);
   }
 
   /** Polls until every node is up and every group has a leader; a node that exits meanwhile fails at once. */
@@ -198,7 +218,7 @@ class Controller implements ClusterController {
       if (dead !== undefined) {
         throw new CliError(
           'CLUSTER_FAILED',
-          `node ${dead.id} exited while starting (${dead.lastExit ?? 'unknown'}); see ${manifestNode(this.manifest, dead.id).logPath}`,
+          `node ${dead.id} exited while starting (${dead.lastExit ?? 'unknown'}); see ${this.node(dead.id).logPath}`,
         );
       }
       if (up === last.nodes.length && last.groups.length > 0 && led === last.groups.length) return last;
@@ -216,22 +236,22 @@ class Controller implements ClusterController {
   }
 
   async kill(node: NodeId, signal: KillSignal = 'KILL'): Promise<void> {
-    manifestNode(this.manifest, node);
+    this.node(node);
     await this.supervisor('POST', `/nodes/${node}/kill`, { signal }, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
   }
 
   async start(node: NodeId): Promise<void> {
-    manifestNode(this.manifest, node);
+    this.node(node);
     await this.supervisor('POST', `/nodes/${node}/start`, {}, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
   }
 
   async restart(node: NodeId): Promise<void> {
-    manifestNode(this.manifest, node);
+    this.node(node);
     await this.supervisor('POST', `/nodes/${node}/restart`, {}, CLUSTER_LIMITS.supervisorLongRequestTimeoutMs);
   }
 
   async wipe(node: NodeId): Promise<void> {
-    manifestNode(this.manifest, node);
+    this.node(node);
     await this.supervisor('POST', `/nodes/${node}/wipe`, {});
   }
 
@@ -262,26 +282,136 @@ class Controller implements ClusterController {
 
   /** Clears rules on the nodes that are up (a down node starts with none). */
   async heal(node?: NodeId): Promise<void> {
-    if (node !== undefined) manifestNode(this.manifest, node);
+    if (node !== undefined) this.node(node);
     const status = await this.status();
     const targets = status.nodes.filter((n) => n.state === 'up').map((n) => n.id);
     for (const id of targets) {
       const peers = node === undefined || id === node ? {} : { peers: [node] };
-      await this.api.call(manifestNode(this.manifest, id), '/v1/api/admin/faults/clear', peers);
+      await this.api.call(this.node(id), '/v1/api/admin/faults/clear', peers);
     }
   }
 
   async disk(node: NodeId, fsyncDelayMs: number): Promise<void> {
     await this.requireUp([node]);
-    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/disk', { fsync_delay_ms: fsyncDelayMs });
+    await this.api.call(this.node(node), '/v1/api/admin/disk', { fsync_delay_ms: fsyncDelayMs });
   }
 
   async digests(node: NodeId): Promise<GroupDigests> {
     await this.requireUp([node]);
-    const body = (await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/digests')) as {
+    const body = (await this.api.call(this.node(node), '/v1/api/admin/digests')) as {
       groups: GroupDigests;
     };
     return body.groups;
+  }
+
+  async addNode(opts: AddNodeOptions = {}): Promise<AddedNode> {
+    const t0 = Date.now();
+    const body = { ...(opts.via !== undefined && { via: opts.via }) };
+    const added = (await this.supervisor(
+      'POST',
+      '/nodes/add',
+      body,
+      CLUSTER_LIMITS.supervisorLongRequestTimeoutMs,
+    )) as { id: NodeId; rpcAddr: string; apiUrl: string; pid: number };
+    this.current = readManifest(this.ref.dir);
+    opts.onProgress?.(
+      `node ${added.id} joined (pid ${added.pid}, ${added.apiUrl}); waiting until it votes in every group`,
+    );
+    await this.waitMembership(added.id, 'voter', opts);
+    return { ...added, tookMs: Date.now() - t0 };
+  }
+
+  async removeNode(id: NodeId, opts: MembershipWaitOptions = {}): Promise<RemovedNode> {
+    const t0 = Date.now();
+    await this.requestRemoval(id);
+    opts.onProgress?.(`node ${id} is leaving; waiting until no group lists it`);
+    await this.waitMembership(id, 'removed', opts);
+    let stopped = false;
+    if (this.current.nodes.some((n) => n.id === id) || readManifest(this.ref.dir).nodes.some((n) => n.id === id)) {
+      const r = (await this.supervisor(
+        'POST',
+        `/nodes/${id}/retire`,
+        {},
+        CLUSTER_LIMITS.supervisorLongRequestTimeoutMs,
+      )) as {
+        stopped?: boolean;
+      };
+      stopped = r.stopped === true;
+      this.current = readManifest(this.ref.dir);
+    }
+    return { id, stopped, tookMs: Date.now() - t0 };
+  }
+
+  /**
+   * POST /v1/api/cluster/nodes/remove on a node up other than `id` (lowest id first; the next one when a node does
+   * not answer or answers 503). The cluster's refusals become NODE_NOT_FOUND or MEMBERSHIP_REFUSED with its code.
+   */
+  private async requestRemoval(id: NodeId): Promise<void> {
+    const status = await this.status();
+    const asked = status.nodes.filter((n) => n.state === 'up' && n.id !== id).sort((a, b) => a.id - b.id);
+    if (asked.length === 0) throw new CliError('NODE_STATE', `no node other than ${id} is up to ask for the removal`);
+    const problems: string[] = [];
+    for (const n of asked) {
+      let res;
+      try {
+        res = await this.api.request(this.node(n.id), '/v1/api/cluster/nodes/remove', { node_ids: [id] });
+      } catch (err) {
+        problems.push(err instanceof Error ? err.message : String(err));
+        continue;
+      }
+      if (res.status === 200) return;
+      const error = (res.body as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const code = error?.code ?? `HTTP ${res.status}`;
+      const message = `${code}: ${error?.message ?? `node ${n.id} answered ${res.status}`}`;
+      if (code === 'NODE_NOT_FOUND') throw new CliError('NODE_NOT_FOUND', message);
+      if (res.status !== 503) throw new CliError('MEMBERSHIP_REFUSED', message);
+      problems.push(`node ${n.id}: ${message}`);
+    }
+    throw new CliError('MEMBERSHIP_REFUSED', `no node took the removal of node ${id}: ${problems.join('; ')}`);
+  }
+
+  /**
+   * Polls the status until `id` is a voter of every group and listed `voter` (goal voter), or no group lists it
+   * and the list says `removed` (goal removed). Progress: a line when what it sees changes, else every
+   * membershipProgressEveryMs. CLUSTER_TIMEOUT after the bound, naming what was still missing.
+   */
+  private async waitMembership(id: NodeId, goal: 'voter' | 'removed', opts: MembershipWaitOptions): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? CLUSTER_LIMITS.membershipTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    let lastLine = '';
+    let lastAt = 0;
+    let line = 'no status yet';
+    for (;;) {
+      let done = false;
+      try {
+        const status = await this.status();
+        const m = membershipOf(status.groups, id);
+        const member = status.nodes.find((n) => n.id === id)?.member ?? null;
+        const joint = status.groups.filter((g) => g.votersOutgoing.length > 0).length;
+        line =
+          `node ${id}: voter in ${m.voterIn}/${status.groups.length} groups, learner in ${m.learnerIn}` +
+          `${joint > 0 ? `, ${joint} group(s) joint` : ''}, member list: ${member ?? 'not listed'}`;
+        done =
+          status.groups.length > 0 &&
+          (goal === 'voter'
+            ? m.voterIn === status.groups.length && m.unknown === 0 && member === 'voter'
+            : m.voterIn === 0 && m.learnerIn === 0 && m.unknown === 0 && (member === 'removed' || member === null));
+      } catch (err) {
+        line = `node ${id}: status unavailable (${err instanceof Error ? err.message : String(err)})`;
+      }
+      const now = Date.now();
+      if (line !== lastLine || now - lastAt >= CLUSTER_LIMITS.membershipProgressEveryMs) {
+        opts.onProgress?.(line);
+        lastLine = line;
+        lastAt = now;
+      }
+      if (done) return;
+      if (now + CLUSTER_LIMITS.membershipPollMs > deadline) {
+        const what = goal === 'voter' ? 'a voter of every group' : 'out of every group';
+        throw new CliError('CLUSTER_TIMEOUT', `node ${id} was not ${what} within ${timeoutMs} ms (last: ${line})`);
+      }
+      await sleep(CLUSTER_LIMITS.membershipPollMs);
+    }
   }
 
   async down(opts: { wipe?: boolean } = {}): Promise<void> {
@@ -305,10 +435,10 @@ class Controller implements ClusterController {
   // -------------------------------------------------------------------------------------------------------
 
   private peersOf(node: NodeId, given: readonly NodeId[] | undefined): NodeId[] {
-    manifestNode(this.manifest, node);
+    this.node(node);
     const peers = given === undefined ? this.manifest.nodes.map((n) => n.id).filter((id) => id !== node) : [...given];
     for (const peer of peers) {
-      manifestNode(this.manifest, peer);
+      this.node(peer);
       if (peer === node) throw usageError(`node ${node} cannot be cut off from itself`);
     }
     return peers;
@@ -316,7 +446,7 @@ class Controller implements ClusterController {
 
   private async setRule(node: NodeId, peers: readonly NodeId[], rule: Record<string, unknown>): Promise<void> {
     if (peers.length === 0) return;
-    await this.api.call(manifestNode(this.manifest, node), '/v1/api/admin/faults', { peers, rule });
+    await this.api.call(this.node(node), '/v1/api/admin/faults', { peers, rule });
   }
 
   /** NODE_STATE unless every one of `nodes` is up (a fault cannot be set on a process that is not serving). */
@@ -369,4 +499,34 @@ class Controller implements ClusterController {
         throw new CliError('CLUSTER_FAILED', message);
     }
   }
+}
+
+/** In how many groups `id` votes or learns, and how many groups reported no configuration at all. */
+export function membershipOf(
+  groups: readonly GroupStatus[],
+  id: NodeId,
+): { voterIn: number; learnerIn: number; unknown: number } {
+  let voterIn = 0;
+  let learnerIn = 0;
+  let unknown = 0;
+  for (const g of groups) {
+    if (g.voters.length === 0) unknown++;
+    else if (g.voters.includes(id)) voterIn++;
+    else if (g.learners.includes(id)) learnerIn++;
+  }
+  return { voterIn, learnerIn, unknown };
+}
+
+/**
+ * `kalam node replace`: a new node (a new id) added and a voter of every group, then `old` removed — whether `old`
+ * is alive, SIGKILLed, or wiped. Adding first keeps every group at its size or above throughout.
+ */
+export async function replaceNode(
+  ctl: ClusterController,
+  old: NodeId,
+  opts: MembershipWaitOptions = {},
+): Promise<{ added: AddedNode; removed: RemovedNode }> {
+  const added = await ctl.addNode(opts);
+  const removed = await ctl.removeNode(old, opts);
+  return { added, removed };
 }

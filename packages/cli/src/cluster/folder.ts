@@ -4,7 +4,16 @@
  * come before anything starts (ports free, no supervisor running). Every failure is a CliError with one line.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 
@@ -121,6 +130,13 @@ export function readManifest(dir: string): ClusterManifest {
   return readJson<ClusterManifest>(folderFiles.manifest(dir), 'cluster manifest');
 }
 
+/** Rewrites cluster.json (the supervisor, after `node add` or `node remove`): a temporary file renamed over. */
+export function writeManifest(manifest: ClusterManifest): void {
+  const file = folderFiles.manifest(manifest.dir);
+  writeSecretFile(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
 export function readCredentials(dir: string): ClusterCredentials {
   return readJson<ClusterCredentials>(folderFiles.credentials(dir), 'cluster credentials');
 }
@@ -164,10 +180,12 @@ export function plannedPorts(basePort: number, nodes: number): PlannedPort[] {
 }
 
 export function portsOfManifest(manifest: ClusterManifest): PlannedPort[] {
-  return manifest.nodes.flatMap((n) => [
-    { port: Number(new URL(n.apiUrl).port), what: `node ${n.id}'s API` },
-    { port: Number(n.rpcAddr.slice(n.rpcAddr.lastIndexOf(':') + 1)), what: `node ${n.id}'s Raft RPC` },
-  ]);
+  return manifest.nodes
+    .filter((n) => n.removed !== true)
+    .flatMap((n) => [
+      { port: Number(new URL(n.apiUrl).port), what: `node ${n.id}'s API` },
+      { port: Number(n.rpcAddr.slice(n.rpcAddr.lastIndexOf(':') + 1)), what: `node ${n.id}'s Raft RPC` },
+    ]);
 }
 
 /** PORT_IN_USE naming the first port that cannot be bound on 127.0.0.1. */
@@ -196,6 +214,21 @@ export async function findFreeBasePort(nodes: number): Promise<number> {
     'PORT_IN_USE',
     `no free block of ports for ${nodes} nodes in ${low}-${high} after ${CLUSTER_LIMITS.freeBasePortAttempts} tries`,
   );
+}
+
+/**
+ * `count` distinct ports free on 127.0.0.1 right now, drawn like findFreeBasePort's (`node add`: a new node's API
+ * and Raft ports, which need not sit next to the others').
+ */
+export async function findFreePorts(count: number): Promise<number[]> {
+  const [low, high] = CLUSTER_LIMITS.freeBasePortRange;
+  const ports: number[] = [];
+  for (let attempt = 0; attempt < CLUSTER_LIMITS.freeBasePortAttempts * count && ports.length < count; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (!ports.includes(port) && (await bindProblem(port)) === undefined) ports.push(port);
+  }
+  if (ports.length < count) throw new CliError('PORT_IN_USE', `no ${count} free ports in ${low}-${high}`);
+  return ports;
 }
 
 function bindProblem(port: number): Promise<string | undefined> {
@@ -278,4 +311,56 @@ function nodeToml(manifest: ClusterManifest, credentials: ClusterCredentials, no
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * The files of the K-th node `node add` starts (joinK, the lowest K not used yet): its id is only known once the
+ * cluster admitted it, so they cannot be named after it.
+ */
+export function joinerFiles(
+  dir: string,
+  apiPort: number,
+  rpcPort: number,
+): Omit<ManifestNode, 'id' | 'joined' | 'removed'> {
+  let k = 1;
+  while (existsSync(join(dir, 'nodes', `join${k}.toml`)) || existsSync(join(dir, 'data', `join${k}`))) k++;
+  return {
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    rpcAddr: `127.0.0.1:${rpcPort}`,
+    configPath: join(dir, 'nodes', `join${k}.toml`),
+    dataDir: join(dir, 'data', `join${k}`),
+    logPath: join(dir, 'logs', `join${k}.log`),
+  };
+}
+
+/** A joining node's config: its own addresses, the secrets, and `join` instead of a node id and member list. */
+export function writeJoinerConfig(
+  manifest: ClusterManifest,
+  credentials: ClusterCredentials,
+  files: Omit<ManifestNode, 'id' | 'joined' | 'removed'>,
+  via: string,
+): void {
+  const q = (s: string): string => JSON.stringify(s);
+  const lines = [
+    `# A node of cluster ${manifest.name} started by \`kalam node add\` (it joins through ${via}). Holds secrets: keep it 0600.`,
+    '[server]',
+    `api_addr = ${q(files.apiUrl.replace('http://', ''))}`,
+    `data_dir = ${q(files.dataDir)}`,
+    '',
+    '[auth]',
+    `root_password = ${q(credentials.password)}`,
+    '',
+    '[debug]',
+    'admin_endpoints = true',
+    '',
+    '[cluster]',
+    `secret = ${q(credentials.clusterSecret)}`,
+    `join = ${q(via)}`,
+    '',
+    '[cluster.raft]',
+    `rpc_addr = ${q(files.rpcAddr)}`,
+    '',
+  ];
+  mkdirSync(join(manifest.dir, 'nodes'), { recursive: true, mode: 0o700 });
+  writeSecretFile(files.configPath, lines.join('\n'));
 }

@@ -40,6 +40,15 @@ export const CLUSTER_LIMITS = {
   supervisorExitTimeoutMs: 10_000,
   /** After `down`, the supervisor's API closes its last connections after this long. */
   supervisorCloseMs: 2_000,
+  /**
+   * `node add`: the new node a voter of every group; `node remove`: no group lists the node. Each group changes
+   * its configuration one step at a time (learner, caught up, joint, voter), two groups catching up at once, so a
+   * join moves 36 groups in turn: about 8 s on a quiet 3-node cluster, far more on a loaded machine.
+   */
+  membershipTimeoutMs: 300_000,
+  /** How often `node add|remove` look at the cluster while they wait, and print a line at least this often. */
+  membershipPollMs: 500,
+  membershipProgressEveryMs: 5_000,
   /** `status --watch` redraw period. */
   watchIntervalMs: 500,
   /** `node logs --follow` poll period. */

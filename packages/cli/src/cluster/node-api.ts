@@ -49,6 +49,11 @@ export class NodeApi {
     return res.body;
   }
 
+  /** Like call(), but any answer resolves (the caller reads the error code of a 4xx/5xx). */
+  async request(node: ManifestNode, path: string, body?: unknown): Promise<JsonResponse> {
+    return this.send(node, path, body, await this.bearer());
+  }
+
   private async bearer(): Promise<string> {
     const now = Date.now();
     if (this.token !== undefined && now < this.token.renewAt) return this.token.value;

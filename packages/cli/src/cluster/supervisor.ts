@@ -9,6 +9,11 @@
  *   POST /nodes/N/start             answers once the node's API answers (its ready line was printed)
  *   POST /nodes/N/restart           TERM (KILL after a bound), then start
  *   POST /nodes/N/wipe              deletes a stopped node's data folder
+ *   POST /nodes/add {via}           writes a joining node's config (free ports, data/joinK), spawns it with `join`
+ *                                   = node `via`'s API (default: the lowest id up), answers {id, rpcAddr, apiUrl,
+ *                                   pid} once it has joined (its API answers with its id), adds it to cluster.json
+ *   POST /nodes/N/retire            stops the node if it runs and marks it removed in cluster.json (after the
+ *                                   cluster removed it: `kalam node remove`); it is never started again
  *   POST /down                      stops every node, answers, removes supervisor.json and exits
  *
  * No orphans: every node holds a stdin pipe from the supervisor and stops when it closes, which the kernel does
@@ -27,9 +32,20 @@ import { execa } from 'execa';
 
 import { CliError } from '../errors.js';
 import { repoRoot } from '../paths.js';
-import { aggregateGroups, leaderBalanceOf, leadersPerNode } from './aggregate.js';
+import { aggregateGroups, leaderBalanceOf, leadersPerNode, membersOf } from './aggregate.js';
 import type { NodeBalanceReport, NodeReport } from './aggregate.js';
-import { folderFiles, manifestNode, readManifest, removeSupervisorInfo, writeSupervisorInfo } from './folder.js';
+import {
+  findFreePorts,
+  folderFiles,
+  joinerFiles,
+  manifestNode,
+  readCredentials,
+  readManifest,
+  removeSupervisorInfo,
+  writeJoinerConfig,
+  writeManifest,
+  writeSupervisorInfo,
+} from './folder.js';
 import { httpJson } from './http.js';
 import { CLUSTER_LIMITS } from './limits.js';
 import { NodeApi } from './node-api.js';
@@ -60,7 +76,8 @@ interface RunningProc {
 }
 
 interface NodeSlot {
-  readonly node: ManifestNode;
+  /** Replaced once: a node `node add` spawned gets its id when it has joined. */
+  node: ManifestNode;
   proc: RunningProc | undefined;
   lastExit: string | null;
 }
@@ -96,8 +113,11 @@ class Supervisor {
   private readonly done: Promise<void>;
   private finish!: () => void;
 
+  /** Adds serialized: each picks ports and a joinK folder, which two at once could both take. */
+  private adding: Promise<unknown> = Promise.resolve();
+
   constructor(
-    private readonly manifest: ClusterManifest,
+    private manifest: ClusterManifest,
     private readonly opts: SupervisorOptions,
   ) {
     for (const node of manifest.nodes) this.slots.set(node.id, { node, proc: undefined, lastExit: null });
@@ -125,7 +145,7 @@ class Supervisor {
         void this.shutdown();
       });
     }
-    for (const slot of this.slots.values()) this.spawn(slot);
+    for (const slot of this.slots.values()) if (slot.node.removed !== true) this.spawn(slot);
     await this.done;
     // The answer to POST /down is still being written: close gracefully, and cut what is left after a bound.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -170,7 +190,7 @@ class Supervisor {
       const how = result.signal !== undefined ? `signal ${result.signal}` : `exit ${result.exitCode ?? '?'}`;
       slot.lastExit = how;
       if (slot.proc?.pid === pid) slot.proc = undefined;
-      this.log(`node ${node.id} (pid ${pid}) ended: ${how}`);
+      this.log(`node ${slot.node.id} (pid ${pid}) ended: ${how}`);
     });
     const proc: RunningProc = {
       signal: (sig) => void sub.kill(sig),
@@ -281,16 +301,20 @@ class Supervisor {
   // Status.
 
   private async status(): Promise<ClusterStatus> {
-    const ids = this.manifest.nodes.map((n) => n.id);
+    // A removed node is gone from the cluster: it is not listed (cluster.json keeps it, marked removed).
+    const live = [...this.slots.values()].filter((s) => s.node.removed !== true);
+    const ids = live.map((s) => s.node.id);
     const now = Date.now();
     const polled = await Promise.all(
-      [...this.slots.values()].map(async (slot) => {
+      live.map(async (slot) => {
         const proc = slot.proc;
         if (proc === undefined || proc.state !== 'up') return { slot, report: undefined, faults: [] as string[] };
         const [report, faults] = await Promise.all([this.groupsOf(slot.node), this.faultsOf(slot.node)]);
         return { slot, report, faults };
       }),
     );
+    const reports = polled.flatMap(({ report }) => (report === undefined ? [] : [report]));
+    const memberState = membersOf(reports);
     const nodes: NodeStatus[] = polled.map(({ slot, faults }) => ({
       id: slot.node.id,
       state: slot.proc?.state ?? 'down',
@@ -300,8 +324,8 @@ class Supervisor {
       uptimeMs: slot.proc === undefined ? null : now - slot.proc.startedAt,
       lastExit: slot.proc === undefined ? slot.lastExit : null,
       faults,
+      member: memberState.get(slot.node.id) ?? null,
     }));
-    const reports = polled.flatMap(({ report }) => (report === undefined ? [] : [report]));
     const up = (id: NodeId): boolean => this.slots.get(id)?.proc?.state === 'up';
     const groups = aggregateGroups(ids, reports, up);
     const perNode = leadersPerNode(ids, groups);
@@ -321,11 +345,20 @@ class Supervisor {
     try {
       const body = (await this.api.call(node, '/v1/api/cluster/status')) as {
         groups?: NodeReport['groups'];
+        nodes?: { node_id: number; state: string | null }[];
         leader_balance?: NodeBalanceReport | null;
       };
       if (!Array.isArray(body.groups)) return undefined;
       const balance = body.leader_balance ?? undefined;
-      return { nodeId: node.id, groups: body.groups, ...(balance !== undefined && { balance }) };
+      const members = Array.isArray(body.nodes)
+        ? body.nodes.map((n) => ({ nodeId: n.node_id, state: n.state ?? null }))
+        : undefined;
+      return {
+        nodeId: node.id,
+        groups: body.groups,
+        ...(balance !== undefined && { balance }),
+        ...(members !== undefined && { members }),
+      };
     } catch {
       return undefined; // a node that does not answer in time counts as unknown
     }
@@ -378,7 +411,17 @@ class Supervisor {
       await this.shutdown();
       return { ok: true };
     }
-    const m = /^\/nodes\/(\d+)\/(kill|start|restart|wipe)$/.exec(path);
+    if (method === 'POST' && path === '/nodes/add') {
+      if (this.stopping !== undefined) throw new HttpError(409, 'STOPPING', 'the cluster is going down');
+      const via = body['via'];
+      if (via !== undefined && !(Number.isSafeInteger(via) && (via as number) > 0)) {
+        throw new HttpError(400, 'USAGE', `via must be a node id, got ${JSON.stringify(via)}`);
+      }
+      const run = this.adding.then(() => this.addNode(via as NodeId | undefined));
+      this.adding = run.catch(() => undefined);
+      return run;
+    }
+    const m = /^\/nodes\/(\d+)\/(kill|start|restart|wipe|retire)$/.exec(path);
     if (method !== 'POST' || m === null) throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
     if (this.stopping !== undefined) throw new HttpError(409, 'STOPPING', 'the cluster is going down');
     const slot = this.slot(Number(m[1]));
@@ -411,6 +454,14 @@ class Supervisor {
         mkdirSync(slot.node.dataDir, { recursive: true, mode: 0o700 });
         this.log(`node ${slot.node.id}: data folder wiped`);
         return { ok: true };
+      case 'retire': {
+        const running = slot.proc;
+        if (running !== undefined) await this.stopProc(running);
+        slot.node = { ...slot.node, removed: true };
+        this.saveManifest();
+        this.log(`node ${slot.node.id}: removed from the cluster${running === undefined ? '' : ', process stopped'}`);
+        return { stopped: running !== undefined };
+      }
       default:
         throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${path}`);
     }
@@ -420,7 +471,77 @@ class Supervisor {
     manifestNode(this.manifest, id); // UNKNOWN_NODE with the ids there are
     const slot = this.slots.get(id);
     if (slot === undefined) throw new HttpError(404, 'UNKNOWN_NODE', `no node ${id}`);
+    if (slot.node.removed === true) {
+      throw new HttpError(409, 'NODE_STATE', `node ${id} was removed from the cluster; it is never started again`);
+    }
     return slot;
+  }
+
+  private saveManifest(): void {
+    this.manifest = { ...this.manifest, nodes: [...this.slots.values()].map((s) => s.node) };
+    writeManifest(this.manifest);
+  }
+
+  /**
+   * Spawns a node that joins through a live member (see the module comment) and answers once it has an id: its
+   * liveness answer names it, which it can only give after the cluster admitted it (the node writes node.json
+   * before its API listens). A node that exits first, or does not answer within the bound, fails the add; its
+   * files stay for its log.
+   */
+  private async addNode(
+    via: NodeId | undefined,
+  ): Promise<{ id: NodeId; rpcAddr: string; apiUrl: string; pid: number }> {
+    const up = [...this.slots.values()]
+      .filter((s) => s.node.removed !== true && s.proc?.state === 'up')
+      .sort((a, b) => a.node.id - b.node.id);
+    const through = via === undefined ? up[0] : up.find((s) => s.node.id === via);
+    if (through === undefined) {
+      throw new HttpError(
+        409,
+        'NODE_STATE',
+        via === undefined ? 'no node is up to join through' : `node ${via} is not up: it cannot be joined through`,
+      );
+    }
+    const [apiPort, rpcPort] = await findFreePorts(2);
+    const files = joinerFiles(this.manifest.dir, apiPort ?? 0, rpcPort ?? 0);
+    writeJoinerConfig(this.manifest, readCredentials(this.manifest.dir), files, through.node.apiUrl);
+    // Id 0 until the cluster gives one: the slot is not in `slots` (nor in cluster.json) before that.
+    const slot: NodeSlot = { node: { id: 0, ...files, joined: true }, proc: undefined, lastExit: null };
+    const proc = this.spawn(slot);
+    const deadline = Date.now() + CLUSTER_LIMITS.nodeReadyTimeoutMs;
+    while (Date.now() < deadline && slot.proc === proc) {
+      const id = await liveNodeId(files.apiUrl);
+      if (id !== undefined) {
+        if (this.slots.has(id)) {
+          proc.signal('SIGKILL');
+          throw new HttpError(
+            500,
+            'NODE_FAILED',
+            `the new node answered as node ${id}, which this cluster already has`,
+          );
+        }
+        slot.node = { ...slot.node, id };
+        this.slots.set(id, slot);
+        this.saveManifest();
+        this.log(`node ${id} joined through node ${through.node.id} (${files.configPath})`);
+        return { id, rpcAddr: files.rpcAddr, apiUrl: files.apiUrl, pid: proc.pid };
+      }
+      await sleep(CLUSTER_LIMITS.pollMs);
+    }
+    const why = slot.proc === proc ? `no answer within ${CLUSTER_LIMITS.nodeReadyTimeoutMs} ms` : slot.lastExit;
+    if (slot.proc === proc) await this.stopProc(proc);
+    throw new HttpError(500, 'NODE_FAILED', `the new node did not join (${why}); see ${files.logPath}`);
+  }
+}
+
+/** The node id a node's liveness endpoint answers with; undefined while it does not answer. */
+async function liveNodeId(apiUrl: string): Promise<NodeId | undefined> {
+  try {
+    const res = await httpJson(`${apiUrl}/v1/api/health/live`, { timeoutMs: CLUSTER_LIMITS.nodeRequestTimeoutMs });
+    const id = (res.body as { node_id?: unknown } | undefined)?.node_id;
+    return res.status === 200 && Number.isSafeInteger(id) && (id as number) > 0 ? (id as NodeId) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,6 +9,8 @@
  *   nodes/nodeN.toml     each node's config (mode 0600)
  *   data/nodeN/          each node's data_dir
  *   logs/nodeN.log       each node's stdout and stderr; logs/supervisor.log the supervisor's own
+ *   nodes/joinK.toml, data/joinK/, logs/joinK.log   the K-th node `kalam node add` started (its id is given by the
+ *                        cluster when it joins, so its files cannot be named after it; cluster.json maps the id)
  */
 
 export type NodeId = number;
@@ -31,6 +33,10 @@ export interface ManifestNode {
   readonly configPath: string;
   readonly dataDir: string;
   readonly logPath: string;
+  /** Started by `kalam node add` with `--join` (no static member list); absent for the founding nodes. */
+  readonly joined?: boolean;
+  /** Removed from the cluster (`kalam node remove`): never started again, left out of the status. */
+  readonly removed?: boolean;
 }
 
 export interface ClusterCredentials {
@@ -61,6 +67,11 @@ export interface NodeStatus {
   readonly lastExit: string | null;
   /** Faults in force on this node (partition rules, slow disk), one short line each. */
   readonly faults: readonly string[];
+  /**
+   * Its state in the cluster's member list (system.cluster_nodes: joining, learner, voter, leaving, removed) as a
+   * node up reports it; null when no node up answered or the list does not name it yet.
+   */
+  readonly member: string | null;
 }
 
 export interface GroupStatus {
@@ -73,6 +84,14 @@ export interface GroupStatus {
   readonly applied: Readonly<Record<string, number | null>>;
   /** Leader's applied index minus each node's (null: unknown). */
   readonly lag: Readonly<Record<string, number | null>>;
+  /**
+   * The group's voters and learners (node ids, ascending) as its leader has applied its configuration (the
+   * reporting node with the highest applied index when no leader is known); empty when no node reported them.
+   */
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+  /** While the group is in a joint configuration (a change half done): the outgoing voters; empty otherwise. */
+  readonly votersOutgoing: readonly NodeId[];
 }
 
 export interface ClusterStatus {
@@ -143,4 +162,42 @@ export interface ClusterController {
   digests(node: NodeId): Promise<GroupDigests>;
   /** Stops every node (SIGTERM, then SIGKILL after a bound) and the supervisor; `wipe` removes the folder. */
   down(opts?: { wipe?: boolean }): Promise<void>;
+  /**
+   * `kalam node add`: a new node with free ports, an empty data folder and `--join` (a live member's API); resolves
+   * once it is a voter of every group (CLUSTER_TIMEOUT after `timeoutMs`, the node left running).
+   */
+  addNode(opts?: AddNodeOptions): Promise<AddedNode>;
+  /**
+   * `kalam node remove`: the removal API, then a wait until no group lists the node, then its process stopped and
+   * the node marked removed in cluster.json. NODE_NOT_FOUND / MEMBERSHIP_REFUSED when the cluster refuses.
+   */
+  removeNode(node: NodeId, opts?: MembershipWaitOptions): Promise<RemovedNode>;
+}
+
+export interface MembershipWaitOptions {
+  /** Bound of the wait (default CLUSTER_LIMITS.membershipTimeoutMs). */
+  readonly timeoutMs?: number;
+  /** One line whenever what the wait sees changes (at most one a second while it does not). */
+  readonly onProgress?: (line: string) => void;
+}
+
+export interface AddNodeOptions extends MembershipWaitOptions {
+  /** The member whose API the new node joins through (default: the lowest id up). */
+  readonly via?: NodeId;
+}
+
+export interface AddedNode {
+  readonly id: NodeId;
+  readonly rpcAddr: string;
+  readonly apiUrl: string;
+  readonly pid: number;
+  /** From the spawn to a voter of every group. */
+  readonly tookMs: number;
+}
+
+export interface RemovedNode {
+  readonly id: NodeId;
+  /** Whether the supervisor had a process of it to stop (a node that stopped itself, or was dead, had none). */
+  readonly stopped: boolean;
+  readonly tookMs: number;
 }

@@ -1,6 +1,7 @@
 /**
- * `kalam drill run FILE [--seed S] [--report DIR] [--json] [--short]` runs a drill file (drill/spec.ts) against a
- * fresh cluster and prints its checks; `kalam drill list` lists the drills under cluster-configs/drills/.
+ * `kalam drill run FILE [--seed S] [--report DIR] [--json] [--short] [--nodes N]` runs a drill file (drill/spec.ts)
+ * against a fresh cluster (of N nodes instead of the file's `nodes`) and prints its checks; `kalam drill list` lists
+ * the drills under cluster-configs/drills/.
  *
  * Progress goes to stderr, one line per step; stdout gets a table of the checks (or, with --json, one object
  * `{passed, name, seed, checks: [{name, passed, detail}], availability: [...], counts, report}`). Exit 0 only
@@ -12,6 +13,7 @@ import type { Command } from 'commander';
 import type { ClusterController } from '../cluster/types.js';
 import type { CliContext } from '../context.js';
 import { realClusterFactory } from '../drill/cluster-factory.js';
+import { DRILL_LIMITS } from '../drill/limits.js';
 import type { DrillResult } from '../drill/report.js';
 import type { ClusterFactory } from '../drill/runner.js';
 import { runDrill } from '../drill/runner.js';
@@ -54,6 +56,7 @@ interface RawRunOptions {
   readonly json?: boolean;
   readonly short?: boolean;
   readonly basePort?: number;
+  readonly nodes?: number;
 }
 
 export interface DrillDeps {
@@ -82,8 +85,13 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
     .option('--json', 'print one JSON object with the checks and availability figures')
     .option('--short', 'scale the waits down (what CI runs)')
     .option('--base-port <port>', "the drill cluster's first port (default: a free block)", integerIn(1024, 65_000))
+    .option(
+      '--nodes <n>',
+      "the cluster's node count instead of the file's `nodes` (its node ids are checked against it)",
+      integerIn(DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax),
+    )
     .action(async (file: string, raw: RawRunOptions) => {
-      const spec = loadDrill(file);
+      const spec = loadDrill(file, raw.nodes === undefined ? {} : { nodes: raw.nodes });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const reportDir = raw.report ?? join('.kalam', 'drills', `${spec.name}-${stamp}`);
       // Ctrl-C or SIGTERM while the drill runs: bring its cluster down (logs kept) before giving up, so an

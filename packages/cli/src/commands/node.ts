@@ -1,8 +1,10 @@
 /**
- * `kalam node kill|start|restart|partition|heal|disk|wipe|logs`: thin layers over cluster/control.ts, each
- * against the cluster picked by --name/--dir (default: the one running). Exit codes: 0 done; 2 the cluster is
- * not running, an unknown node id, a command that does not fit the node's state (start a running node, wipe a
- * running one, fault a down one); 1 the node failed to start or the supervisor refused.
+ * `kalam node kill|start|restart|partition|heal|disk|wipe|logs|add|remove|replace`: thin layers over
+ * cluster/control.ts, each against the cluster picked by --name/--dir (default: the one running). Exit codes: 0
+ * done; 2 the cluster is not running, an unknown node id (NODE_NOT_FOUND for the cluster's own list), a command
+ * that does not fit the node's state (start a running node, wipe a running one, fault a down one); 1 the node
+ * failed to start, the supervisor or the cluster refused (MEMBERSHIP_REFUSED: QUORUM_AT_RISK, TOO_MANY_AT_ONCE, …),
+ * or a membership change did not finish in time (CLUSTER_TIMEOUT).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,11 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 
-import { connectCluster, resolveCluster } from '../cluster/control.js';
+import { connectCluster, replaceNode, resolveCluster } from '../cluster/control.js';
 import { manifestNode, readManifest } from '../cluster/folder.js';
 import { CLUSTER_LIMITS } from '../cluster/limits.js';
 import type { KillSignal, NodeId, PartitionDirection } from '../cluster/types.js';
 import type { CliContext } from '../context.js';
+import { printJson } from '../output.js';
 import { integerIn } from '../parse.js';
 import type { ClusterPick } from './cluster.js';
 import { addClusterPick, pickOf } from './cluster.js';
@@ -39,7 +42,7 @@ function nodeListArg(value: string): NodeId[] {
 export function registerNode(program: Command, ctx: CliContext): void {
   const node = program
     .command('node')
-    .summary('control one node of a local cluster: kill, start, partition, heal, disk, logs')
+    .summary('control one node of a local cluster: add, remove, replace, kill, start, partition, heal, disk, logs')
     .description('Control one node of a cluster started with `kalam cluster up`.');
 
   addClusterPick(
@@ -126,6 +129,100 @@ export function registerNode(program: Command, ctx: CliContext): void {
   ).action(async (id: number, raw: ClusterPick) => {
     await (await connectCluster(pickOf(raw))).wipe(id);
     ctx.out.note(`node ${id}: data wiped`);
+  });
+
+  const timeoutOption = (cmd: Command): Command =>
+    cmd.option(
+      '--timeout-ms <ms>',
+      `how long to wait for the cluster to finish the change (default ${CLUSTER_LIMITS.membershipTimeoutMs})`,
+      integerIn(1_000, 3_600_000),
+    );
+  /** Progress to stderr: one line when what the wait sees changes, and every few seconds while it does not. */
+  const progress = (line: string): void => ctx.out.note(line);
+
+  addClusterPick(
+    timeoutOption(
+      node
+        .command('add')
+        .description(
+          'Start a new node (free ports, an empty data folder, --join through a live member), wait until it is a ' +
+            'voter of every group, print its id.',
+        )
+        .option('--via <node>', 'the member to join through (default: the lowest id up)', nodeIdArg)
+        .option('--json', 'print {"id","rpc_addr","api_addr","pid","took_ms"}'),
+    ),
+  ).action(async (raw: ClusterPick & { via?: number; json?: boolean; timeoutMs?: number }) => {
+    const ctl = await connectCluster(pickOf(raw));
+    const added = await ctl.addNode({
+      onProgress: progress,
+      ...(raw.via !== undefined && { via: raw.via }),
+      ...(raw.timeoutMs !== undefined && { timeoutMs: raw.timeoutMs }),
+    });
+    if (raw.json === true) {
+      printJson(ctx.out, {
+        id: added.id,
+        rpc_addr: added.rpcAddr,
+        api_addr: added.apiUrl,
+        pid: added.pid,
+        took_ms: added.tookMs,
+      });
+    } else {
+      ctx.out.line(
+        `node ${added.id} added: a voter of every group (${added.apiUrl}, pid ${added.pid}, ${added.tookMs} ms)`,
+      );
+    }
+  });
+
+  addClusterPick(
+    timeoutOption(
+      node
+        .command('remove')
+        .description(
+          'Remove a node from the cluster (the removal API), wait until no group lists it, then stop its process ' +
+            'and mark it removed. It may be up or down.',
+        )
+        .argument('<node>', 'node id', nodeIdArg)
+        .option('--json', 'print {"id","stopped","took_ms"}'),
+    ),
+  ).action(async (id: number, raw: ClusterPick & { json?: boolean; timeoutMs?: number }) => {
+    const ctl = await connectCluster(pickOf(raw));
+    const removed = await ctl.removeNode(id, {
+      onProgress: progress,
+      ...(raw.timeoutMs !== undefined && { timeoutMs: raw.timeoutMs }),
+    });
+    if (raw.json === true) printJson(ctx.out, { id, stopped: removed.stopped, took_ms: removed.tookMs });
+    else ctx.out.line(`node ${id} removed: no group lists it (${removed.tookMs} ms)`);
+  });
+
+  addClusterPick(
+    timeoutOption(
+      node
+        .command('replace')
+        .description(
+          'Add a new node (a new id) and, once it votes in every group, remove the given one — alive, killed, or ' +
+            'wiped.',
+        )
+        .argument('<node>', 'the node id to replace', nodeIdArg)
+        .option('--json', 'print {"removed","id","rpc_addr","api_addr","pid","took_ms"}'),
+    ),
+  ).action(async (id: number, raw: ClusterPick & { json?: boolean; timeoutMs?: number }) => {
+    const ctl = await connectCluster(pickOf(raw));
+    const t0 = Date.now();
+    const { added } = await replaceNode(ctl, id, {
+      onProgress: progress,
+      ...(raw.timeoutMs !== undefined && { timeoutMs: raw.timeoutMs }),
+    });
+    const tookMs = Date.now() - t0;
+    if (raw.json === true) {
+      printJson(ctx.out, {
+        removed: id,
+        id: added.id,
+        rpc_addr: added.rpcAddr,
+        api_addr: added.apiUrl,
+        pid: added.pid,
+        took_ms: tookMs,
+      });
+    } else ctx.out.line(`node ${id} replaced by node ${added.id} (${added.apiUrl}, ${tookMs} ms)`);
   });
 
   addClusterPick(

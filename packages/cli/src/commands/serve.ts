@@ -11,6 +11,7 @@ import { CliError } from '../errors.js';
 interface RawServeOptions {
   readonly config: string;
   readonly exitWithStdin?: boolean;
+  readonly join?: string;
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -27,12 +28,18 @@ export function registerServe(program: Command, ctx: CliContext): void {
       '--exit-with-stdin',
       'also stop gracefully when stdin ends (how a supervisor makes sure no node outlives it)',
     )
+    .option(
+      '--join <addr>',
+      "join a running cluster through a member's API or Raft RPC address (an empty data_dir and the cluster secret; " +
+        'node_id and members come from the cluster); the same as [cluster] join',
+    )
     .action(async (raw: RawServeOptions) => {
       let exit;
       try {
         exit = await serve(raw.config, {
           stdout: (line) => ctx.out.line(line),
           exitWithStdin: raw.exitWithStdin === true,
+          ...(raw.join !== undefined ? { join: raw.join } : {}),
         });
       } catch (err) {
         // ConfigError and STARTUP_FAILED: an operating condition, one line for the operator, exit 2.

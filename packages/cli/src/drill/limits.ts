@@ -11,6 +11,12 @@ export const DRILL_LIMITS = {
   /** The bound of a `wait_for` step when the file names none, and the most it may name. */
   waitForMsDefault: 15_000,
   waitForMsMax: 120_000,
+  /**
+   * add_node / remove_node / replace_node: the bound of the wait until the change is done in every group (36 groups,
+   * one configuration change at a time each, two catching up at once), default and most.
+   */
+  membershipMsDefault: 180_000,
+  membershipMsMax: 600_000,
   /** A whole run (setup, faults, heal, checks), default and most. */
   runMsDefault: 60_000,
   runMsMax: 600_000,

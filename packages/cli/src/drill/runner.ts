@@ -227,6 +227,8 @@ async function runWorkloadAndSteps(
         n,
         rootSql,
         nodeSql,
+        nodes,
+        progress,
       });
       node = r.node;
       detail = r.detail;
@@ -336,6 +338,12 @@ interface StepContext {
   readonly rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
   /** One statement as root on one node, once; rejects unless it succeeded. */
   readonly nodeSql: (node: NodeId, sql: string) => Promise<Record<string, unknown>>;
+  /**
+   * The nodes the workload's clients, the final reads and the convergence check use: add_node appends to it and
+   * remove_node takes the node out (in place — the clients read it on every call).
+   */
+  readonly nodes: DrillNode[];
+  readonly progress: (line: string) => void;
 }
 
 async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId | null; detail: string }> {
@@ -443,6 +451,75 @@ async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId 
       c.checks.push(outcome);
       return { node, detail: `count_rows on node ${node}: ${outcome.passed ? 'pass' : 'FAIL'} (${outcome.detail})` };
     }
+    case 'add_node': {
+      const added = await addNodeStep(step.timeoutMs, c);
+      return { node: added.id, detail: `add node ${added.id}: a voter of every group after ${added.tookMs} ms` };
+    }
+    case 'remove_node': {
+      const { node, status } = await target(step.target);
+      const led = fault('remove_node', node, status, true);
+      const tookMs = await removeNodeStep(node, step.timeoutMs, c);
+      return {
+        node,
+        detail: `remove node ${node} (${describeTarget(step.target)}, ${led}): out of every group after ${tookMs} ms`,
+      };
+    }
+    case 'replace_node': {
+      const { node: old } = await target(step.target);
+      const added = await addNodeStep(step.timeoutMs, c);
+      // The fault is the removal: the groups the old node leads (if it is alive) at that moment move.
+      const status = await ctl.status();
+      const led = fault('replace_node', old, status, true);
+      const tookMs = await removeNodeStep(old, step.timeoutMs, c);
+      return {
+        node: added.id,
+        detail: `replace node ${old} (${describeTarget(step.target)}, ${led}) by node ${added.id}: added after ${added.tookMs} ms, node ${old} out of every group after ${tookMs} ms`,
+      };
+    }
+  }
+}
+
+/** The bound of a membership step: its timeout, cut to what is left of the run. */
+function membershipBound(timeoutMs: number, c: StepContext): number {
+  return Math.min(timeoutMs, Math.max(1_000, c.deadlineMs - c.clock()));
+}
+
+/** `kalam node add` (cluster/control.ts); the clients use the new node from then on. */
+async function addNodeStep(timeoutMs: number, c: StepContext): Promise<{ id: NodeId; tookMs: number }> {
+  const added = await c.ctl.addNode({
+    timeoutMs: membershipBound(timeoutMs, c),
+    onProgress: (line) => c.progress(`    ${line}`),
+  });
+  c.nodes.push({ id: added.id, apiUrl: added.apiUrl });
+  return { id: added.id, tookMs: added.tookMs };
+}
+
+/**
+ * `kalam node remove`: the clients stop choosing the node first (an operator drains a node before removing it;
+ * calls in flight to it finish or time out), then the cluster removes it. Resolves with the time the removal took.
+ */
+async function removeNodeStep(node: NodeId, timeoutMs: number, c: StepContext): Promise<number> {
+  const at = c.nodes.findIndex((n) => n.id === node);
+  const drained = at >= 0 ? c.nodes.splice(at, 1) : [];
+  try {
+    const removed = await c.ctl.removeNode(node, {
+      timeoutMs: membershipBound(timeoutMs, c),
+      onProgress: (line) => c.progress(`    ${line}`),
+    });
+    return removed.tookMs;
+  } catch (err) {
+    // Refused: the node is still a member, and the final reads and convergence check must cover it.
+    if (drained.length > 0 && !(await isRemovedNow(c, node))) c.nodes.push(...drained);
+    throw err;
+  }
+}
+
+/** Whether the supervisor no longer lists `node` (a removal that finished after all, e.g. on a timeout's edge). */
+async function isRemovedNow(c: StepContext, node: NodeId): Promise<boolean> {
+  try {
+    return !(await c.ctl.status()).nodes.some((n) => n.id === node);
+  } catch {
+    return false;
   }
 }
 

@@ -19,7 +19,13 @@
  *               sql (statements = ["…"], repeat): each statement as root, `repeat` times with `{i}` = 1 … repeat,
  *               in order; any refusal fails the step |
  *               count_rows (target, timeout_ms): SELECT COUNT(*) as root of every table outside the workload's
- *               namespace, on the target and on every other node that is up; a check that fails when they differ
+ *               namespace, on the target and on every other node that is up; a check that fails when they differ |
+ *               add_node (timeout_ms): `kalam node add` — a new node joins and becomes a voter of every group; the
+ *               workload's clients use it from then on, and "previous" names it |
+ *               remove_node (target, timeout_ms): `kalam node remove` — the clients stop using the node, the
+ *               cluster removes it from every group, its process is stopped |
+ *               replace_node (target, timeout_ms): `kalam node replace` — add_node, then remove_node of the target
+ *               (alive, killed or wiped); "previous" then names the new node
  *   [live]      optional live-query failover (drill/live.ts): subscribers (users, one USER-table subscription
  *               each), shared (one more, on a SHARED table), on_node, resume_on, writers_on, write_every_ms,
  *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
@@ -75,7 +81,10 @@ export type DrillStep =
   | { readonly action: 'check'; readonly expect: CheckExpectation; readonly withinMs: number }
   | { readonly action: 'flush'; readonly wait: boolean; readonly timeoutMs: number }
   | { readonly action: 'sql'; readonly statements: readonly string[]; readonly repeat: number }
-  | { readonly action: 'count_rows'; readonly target: Target; readonly timeoutMs: number };
+  | { readonly action: 'count_rows'; readonly target: Target; readonly timeoutMs: number }
+  | { readonly action: 'add_node'; readonly timeoutMs: number }
+  | { readonly action: 'remove_node'; readonly target: Target; readonly timeoutMs: number }
+  | { readonly action: 'replace_node'; readonly target: Target; readonly timeoutMs: number };
 
 export type StepAction = DrillStep['action'];
 
@@ -181,6 +190,9 @@ const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
   flush: ['wait', 'timeout_ms'],
   sql: ['statements', 'repeat'],
   count_rows: ['target', 'timeout_ms'],
+  add_node: ['timeout_ms'],
+  remove_node: ['target', 'timeout_ms'],
+  replace_node: ['target', 'timeout_ms'],
 };
 const ACTIONS = Object.keys(STEP_KEYS) as StepAction[];
 const SIGNALS: readonly KillSignal[] = ['KILL', 'TERM', 'STOP', 'CONT'];
@@ -194,8 +206,13 @@ const GROUP_NAMES: readonly string[] = allGroups().map(groupName);
 /** A drill name: it names the report folder and the cluster. */
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+/** What `kalam drill run` may override in a file: its node count (`--nodes`). */
+export interface DrillOverrides {
+  readonly nodes?: number;
+}
+
 /** Reads and validates a drill file. */
-export function loadDrill(file: string): DrillSpec {
+export function loadDrill(file: string, overrides: DrillOverrides = {}): DrillSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -203,11 +220,14 @@ export function loadDrill(file: string): DrillSpec {
     const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
     throw new CliError('DRILL_INVALID', `${file}: cannot read the drill file (${reason})`);
   }
-  return parseDrill(text, file);
+  return parseDrill(text, file, overrides);
 }
 
-/** Validates drill TOML; `file` names the source in error messages. */
-export function parseDrill(text: string, file: string): DrillSpec {
+/**
+ * Validates drill TOML; `file` names the source in error messages. `overrides.nodes` replaces the file's `nodes`
+ * before anything is checked against it (node ids of targets and of `[live]`).
+ */
+export function parseDrill(text: string, file: string, overrides: DrillOverrides = {}): DrillSpec {
   let doc: Record<string, unknown>;
   try {
     doc = parseToml(text);
@@ -223,7 +243,14 @@ export function parseDrill(text: string, file: string): DrillSpec {
   const fallbackName = basename(file).replace(/\.toml$/, '');
   const name = top.string('name', fallbackName);
   if (!NAME_PATTERN.test(name)) top.fail('name', 'must be lower-case letters, digits and dashes (at most 64)');
-  const nodes = top.integer('nodes', 3, DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax);
+  const fileNodes = top.integer('nodes', 3, DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax);
+  const nodes = overrides.nodes ?? fileNodes;
+  if (nodes < DRILL_LIMITS.nodesMin || nodes > DRILL_LIMITS.nodesMax || !Number.isInteger(nodes)) {
+    throw new CliError(
+      'DRILL_INVALID',
+      `--nodes must be an integer from ${DRILL_LIMITS.nodesMin} to ${DRILL_LIMITS.nodesMax}`,
+    );
+  }
   const spec = {
     file,
     name,
@@ -332,6 +359,8 @@ function readStep(r: Reader, nodes: number): DrillStep {
   const action = actionRaw as StepAction;
   r.onlyKeys(['action', ...STEP_KEYS[action]]);
   const target = (): Target => readTarget(r, nodes, true) as Target;
+  const membershipTimeout = (): number =>
+    r.integer('timeout_ms', DRILL_LIMITS.membershipMsDefault, 1_000, DRILL_LIMITS.membershipMsMax);
   const nodeList = (key: string): { [k: string]: readonly NodeId[] } => {
     const raw = r.raw(key);
     if (raw === undefined) return {};
@@ -400,6 +429,11 @@ function readStep(r: Reader, nodes: number): DrillStep {
         target: target(),
         timeoutMs: r.integer('timeout_ms', DRILL_LIMITS.waitForMsDefault, 1, DRILL_LIMITS.waitForMsMax),
       };
+    case 'add_node':
+      return { action, timeoutMs: membershipTimeout() };
+    case 'remove_node':
+    case 'replace_node':
+      return { action, target: target(), timeoutMs: membershipTimeout() };
   }
 }
 

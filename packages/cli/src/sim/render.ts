@@ -45,6 +45,7 @@ export function renderSimReport(out: Output, report: SimReport): void {
   } else {
     pairs.push(['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`]);
   }
+  pairs.push(['membership', `${s('confChanges')} changes proposed (${s('confChangesAcked')} applied on their leader)`]);
   const disks = report.kalam ? `, ${s('wipes')} disks lost` : '';
   pairs.push(
     [

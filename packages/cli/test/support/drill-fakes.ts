@@ -134,6 +134,7 @@ export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } 
             uptimeMs: null,
             lastExit: null,
             faults: [...n.faults],
+            member: 'voter',
           })),
           groups: GROUPS.map((name, i) => {
             const perNode = Object.fromEntries([...nodes.keys()].map((id) => [String(id), 0]));
@@ -144,6 +145,9 @@ export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } 
               term: terms.get(name) ?? 0,
               applied: perNode,
               lag: perNode,
+              voters: [...nodes.keys()].sort((a, b) => a - b),
+              learners: [],
+              votersOutgoing: [],
             };
           }),
           leadersPerNode,
@@ -208,6 +212,19 @@ export function fakeCluster(opts: { plantedBug?: boolean; lostRowsOn?: NodeId } 
         if (!reachable(id)) return Promise.reject(new Error(`node ${id} is down`));
         const digest = `d${store.size}-${[...store.values()].join(',').length}`;
         return Promise.resolve(Object.fromEntries(GROUPS.map((g) => [g, { applied, digest }])));
+      },
+      addNode: () => {
+        const id = Math.max(0, ...nodes.keys()) + 1;
+        calls.push(`add ${id}`);
+        nodes.set(id, { state: 'up', partitioned: false, faults: [] });
+        return Promise.resolve({ id, rpcAddr: `fake:${id}`, apiUrl: `fake://node${id}`, pid: 1000 + id, tookMs: 1 });
+      },
+      removeNode: (id: NodeId) => {
+        calls.push(`remove ${id}`);
+        if (!nodes.has(id)) return Promise.reject(new Error(`NODE_NOT_FOUND: no node ${id}`));
+        depose(id);
+        nodes.delete(id);
+        return Promise.resolve({ id, stopped: true, tookMs: 1 });
       },
       down: (o: { wipe?: boolean } = {}) => {
         calls.push('down');

@@ -44,6 +44,8 @@ export function passingRun(options: SimRun): SimResult {
       proposals: 10,
       acked: 9,
       reads: 2,
+      confChanges: 0,
+      confChangesAcked: 0,
       leaderChanges: 1,
       crashes: 1,
       partitions: 1,

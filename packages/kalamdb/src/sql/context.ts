@@ -33,7 +33,15 @@ export interface EngineContext {
   readonly credentials: VerifiedCredentials;
   /** How passwords are hashed and checked (password.ts: scrypt, or the simulator's stand-in). */
   readonly passwords: Passwords;
+  /** ALTER CLUSTER REMOVE NODE (cluster.ts): the node process's removal request; undefined where there is none. */
+  readonly removeNodes: RemoveNodes | undefined;
 }
+
+/**
+ * An operator's removal of cluster members, as the node process runs it (the server's removal API): resolves with
+ * each node's new state, or throws a KalamError with the API's code (NODE_NOT_FOUND, QUORUM_AT_RISK, …).
+ */
+export type RemoveNodes = (nodeIds: readonly number[]) => Promise<readonly { node_id: number; state: string }[]>;
 
 /** Per statement: who runs it and the namespace an unqualified table name resolves in. */
 export interface StatementScope {

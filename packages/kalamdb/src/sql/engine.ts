@@ -7,7 +7,8 @@
 import { bindParams, parseSql, parseSqlOffThread, type Statement } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
-import { accepted, type EngineContext, type StatementScope } from './context.js';
+import { accepted, type EngineContext, type RemoveNodes, type StatementScope } from './context.js';
+import { alterClusterRemoveNode } from './cluster.js';
 import * as ddl from './ddl.js';
 import { insert, remove, selectTable, update, foldSelect } from './data.js';
 import { EvalScheduler, StatementBudget } from './budget.js';
@@ -46,6 +47,8 @@ export interface SqlEngineOptions {
   readonly parseOnThread?: boolean;
   /** How passwords are hashed and checked (default scrypt; the simulator's answers at once, deterministically). */
   readonly passwords?: Passwords;
+  /** ALTER CLUSTER REMOVE NODE: the node process's removal request (absent: the statement is refused). */
+  readonly removeNodes?: RemoveNodes;
 }
 
 export interface ExecuteOptions {
@@ -81,6 +84,7 @@ export class SqlEngine {
       budget: () => new StatementBudget(limits, monotonicNow, scheduler),
       credentials: new VerifiedCredentials(),
       passwords: opts.passwords ?? SCRYPT_PASSWORDS,
+      removeNodes: opts.removeNodes,
     };
   }
 
@@ -226,6 +230,8 @@ export class SqlEngine {
         return jobs.flushAllTables(ctx, scope, stmt);
       case 'KillJob':
         return jobs.killJob(ctx, scope, stmt);
+      case 'AlterClusterRemoveNode':
+        return alterClusterRemoveNode(ctx, scope, stmt);
       case 'CreateSchedule':
         return schedules.createSchedule(ctx, scope, stmt);
       case 'DropSchedule':

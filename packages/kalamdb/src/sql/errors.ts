@@ -31,7 +31,14 @@ export type KalamErrorCode =
   | 'INVALID_INPUT'
   | 'UNAUTHORIZED'
   | 'RATE_LIMIT_EXCEEDED'
-  | 'INTERNAL_ERROR';
+  | 'INTERNAL_ERROR'
+  // ALTER CLUSTER REMOVE NODE: the refusals of the removal API (server reconciler.ts MembershipError), same statuses.
+  | 'NODE_NOT_FOUND'
+  | 'NODE_ALREADY_LEAVING'
+  | 'TOO_MANY_AT_ONCE'
+  | 'QUORUM_AT_RISK'
+  | 'STATE_CHANGED'
+  | 'CONF_CHANGES_UNAVAILABLE';
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
@@ -51,6 +58,12 @@ const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   UNAUTHORIZED: 401,
   RATE_LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,
+  NODE_NOT_FOUND: 404,
+  NODE_ALREADY_LEAVING: 409,
+  TOO_MANY_AT_ONCE: 409,
+  QUORUM_AT_RISK: 409,
+  STATE_CHANGED: 409,
+  CONF_CHANGES_UNAVAILABLE: 503,
 };
 
 export class KalamError extends Error {
@@ -106,6 +119,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'READ_REJECTED':
     case 'TRANSFER_FAILED':
     case 'SNAPSHOT_INSTALLING':
+    case 'CONF_CHANGE_PENDING':
       return new KalamError('CLUSTER_UNAVAILABLE', err.message, details, { cause: err });
     case 'TOO_LARGE':
       // Refused before anything was appended: the statement is too big for one entry.
@@ -116,6 +130,7 @@ function fromRaft(err: MultiRaftError): KalamError {
     case 'BAD_REQUEST':
     case 'LOG_CORRUPT':
     case 'STATE_BEHIND_LOG':
+    case 'CONF_CHANGE_INVALID':
       return new KalamError('INTERNAL_ERROR', err.message, details, { cause: err });
   }
 }

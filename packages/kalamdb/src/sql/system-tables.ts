@@ -139,24 +139,40 @@ const SYSTEM_TABLES = {
     },
   },
   cluster_nodes: {
-    columns: cols('node_id BIGINT, api_url, rpc_addr, is_up BOOLEAN, is_self BOOLEAN'),
+    // The replicated member list of meta:system (every member ever, removed ones too), with this node's view of
+    // which are up. Before the list is seeded (and on a standalone node) the node's own view stands in, as voters.
+    columns: cols('node_id BIGINT, rpc_addr, api_url, state, created_at TIMESTAMP, is_up BOOLEAN, is_self BOOLEAN'),
     minRole: 'dba',
-    load: (ctx) => {
-      const nodes = ctx.clusterView?.().nodes ?? [{ nodeId: ctx.nodeId, apiUrl: null, rpcAddr: null, up: true }];
-      return Promise.resolve(
-        nodes.map((n) => ({
+    load: async (ctx) => {
+      const view = ctx.clusterView?.().nodes ?? [{ nodeId: ctx.nodeId, apiUrl: null, rpcAddr: null, up: true }];
+      const up = new Map(view.map((n) => [n.nodeId, n.up]));
+      await ctx.executor.readBarrier(MetaSystem);
+      const members = ctx.machines.system.clusterNodes();
+      if (members.length === 0) {
+        return view.map((n) => ({
           node_id: n.nodeId,
-          api_url: n.apiUrl,
           rpc_addr: n.rpcAddr,
+          api_url: n.apiUrl,
+          state: 'voter',
+          created_at: null,
           is_up: n.up,
           is_self: n.nodeId === ctx.nodeId,
-        })),
-      );
+        }));
+      }
+      return members.map((n) => ({
+        node_id: n.nodeId,
+        rpc_addr: n.rpcAddr,
+        api_url: n.apiAddr,
+        state: n.state,
+        created_at: n.createdAt,
+        is_up: n.nodeId === ctx.nodeId || up.get(n.nodeId) === true,
+        is_self: n.nodeId === ctx.nodeId,
+      }));
     },
   },
   cluster_groups: {
     columns: cols(
-      'group_name, node_id BIGINT, role, leader_id BIGINT, term BIGINT, commit_index BIGINT, applied_index BIGINT',
+      'group_name, node_id BIGINT, role, leader_id BIGINT, term BIGINT, commit_index BIGINT, applied_index BIGINT, voters JSON, learners JSON',
     ),
     minRole: 'dba',
     load: (ctx) => {
@@ -170,6 +186,8 @@ const SYSTEM_TABLES = {
           term: g.term,
           commit_index: g.commitIndex,
           applied_index: g.appliedIndex,
+          voters: g.voters === undefined ? null : JSON.stringify(g.voters),
+          learners: g.learners === undefined ? null : JSON.stringify(g.learners),
         })),
       );
     },

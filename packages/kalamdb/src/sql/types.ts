@@ -35,5 +35,8 @@ export interface ClusterView {
     term: number;
     commitIndex: number;
     appliedIndex: number;
+    /** The group's configuration as this node has applied it (absent: not known to the view). */
+    voters?: readonly number[];
+    learners?: readonly number[];
   }[];
 }

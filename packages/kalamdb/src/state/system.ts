@@ -8,11 +8,24 @@
  * of it when its meta horizon passes that index (state/view.ts). Physical SQLite tables are node-local
  * (physical.ts): applying CreateTable and ALTER TABLE makes sure the physical table has the columns, a restore does
  * the same for every live incarnation, and an incarnation's physical table goes only once it is dropped and empty.
+ *
+ * It also holds the cluster's member list (system.cluster_nodes, issue [M9] §2): seeded once from the static member
+ * list, a row per joining node with an id given out here (largest ever + 1: rows are never deleted, so never reused),
+ * and each node's state moved only along CLUSTER_NODE_TRANSITIONS by a compare-and-set, so a stale reconciler (an old
+ * leader) can never move a node back.
  */
 import type { AppliedEntry } from '@kalam/multiraft';
 import { Catalog } from '../catalog.js';
 import type { TableInfo } from '../catalog.js';
-import type { StorageConfig, SystemCommand, SystemResponse, TableSchema, TableType } from '../commands.js';
+import type {
+  ClusterNodeRecord,
+  ClusterNodeState,
+  StorageConfig,
+  SystemCommand,
+  SystemResponse,
+  TableSchema,
+  TableType,
+} from '../commands.js';
 import type { DataStore } from '../store.js';
 import { splitTableId } from '../tables.js';
 import { checkAlter, checkSystemCommand } from '../validate.js';
@@ -34,7 +47,28 @@ interface SystemState {
   }[];
   versions: { table_id: string; incarnation: number; version: number; from_index: number; schema_json: string }[];
   storages: { storage_id: string; config_json: string }[];
+  /** Absent in snapshots written before the member list existed: no rows. */
+  cluster_nodes?: ClusterNodeRow[];
 }
+
+interface ClusterNodeRow {
+  node_id: number;
+  rpc_addr: string;
+  api_addr: string;
+  state: string;
+  created_at: number;
+}
+
+const NODE_COLUMNS = 'node_id, rpc_addr, api_addr, state, created_at';
+
+/** The moves SetClusterNodeState may make; anything else is refused (CONFLICT), the same on every replica. */
+export const CLUSTER_NODE_TRANSITIONS: Readonly<Record<ClusterNodeState, readonly ClusterNodeState[]>> = {
+  joining: ['learner', 'leaving'],
+  learner: ['voter', 'leaving'],
+  voter: ['leaving'],
+  leaving: ['removed'],
+  removed: [],
+};
 
 const TABLE_COLUMNS =
   'table_id, incarnation, namespace_id, table_name, table_type, schema_json, version, created_at, dropped_index';
@@ -117,7 +151,76 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
         if (r.changes === 0) throw new ApplyError('NOT_FOUND', `storage ${cmd.storageId} does not exist`);
         return { type: 'Ok' };
       }
+      case 'SeedClusterNodes':
+        return this.seedClusterNodes(cmd);
+      case 'AddClusterNode':
+        return this.addClusterNode(cmd);
+      case 'SetClusterNodeState':
+        return this.setClusterNodeState(cmd);
     }
+  }
+
+  /** Once per cluster: the first seed fills the empty list with voters; any later one (every node may send it) is a no-op. */
+  private seedClusterNodes(cmd: Extract<SystemCommand, { type: 'SeedClusterNodes' }>): SystemResponse {
+    if (this.clusterNodes().length > 0) return { type: 'Ok' };
+    const insert = this.store.prepare(`INSERT INTO sys_cluster_nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, 'voter', ?)`);
+    for (const n of cmd.nodes) insert.run(n.nodeId, n.rpcAddr, n.apiAddr, cmd.createdAt);
+    return { type: 'Ok' };
+  }
+
+  /**
+   * A joining node gets the next id. A join retried from the same RPC address while that node is still joining
+   * (its answer was lost) gets the same id back instead of a second row; an address a live member uses is refused.
+   */
+  private addClusterNode(cmd: Extract<SystemCommand, { type: 'AddClusterNode' }>): SystemResponse {
+    const nodes = this.clusterNodes();
+    if (nodes.length === 0) {
+      throw new ApplyError('CONFLICT', 'the cluster has no member list yet; retry once it has started');
+    }
+    const same = nodes.find((n) => n.state !== 'removed' && n.rpcAddr === cmd.rpcAddr);
+    if (same !== undefined && same.state === 'joining' && same.apiAddr === cmd.apiAddr) {
+      return { type: 'ClusterNodeAdded', nodeId: same.nodeId, created: false };
+    }
+    const taken = nodes.find((n) => n.state !== 'removed' && (n.rpcAddr === cmd.rpcAddr || n.apiAddr === cmd.apiAddr));
+    if (taken !== undefined) {
+      throw new ApplyError(
+        'ALREADY_EXISTS',
+        `node ${taken.nodeId} (${taken.state}) already uses rpc_addr ${taken.rpcAddr} / api_addr ${taken.apiAddr}`,
+      );
+    }
+    const nodeId = Math.max(...nodes.map((n) => n.nodeId)) + 1;
+    this.store
+      .prepare(`INSERT INTO sys_cluster_nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, 'joining', ?)`)
+      .run(nodeId, cmd.rpcAddr, cmd.apiAddr, cmd.createdAt);
+    return { type: 'ClusterNodeAdded', nodeId, created: true };
+  }
+
+  private setClusterNodeState(cmd: Extract<SystemCommand, { type: 'SetClusterNodeState' }>): SystemResponse {
+    const node = this.clusterNode(cmd.nodeId);
+    if (node === undefined) throw new ApplyError('NOT_FOUND', `node ${cmd.nodeId} is not a member`);
+    if (node.state !== cmd.from) {
+      throw new ApplyError('CONFLICT', `node ${cmd.nodeId} is ${node.state}, not ${cmd.from}`);
+    }
+    if (!CLUSTER_NODE_TRANSITIONS[cmd.from].includes(cmd.to)) {
+      throw new ApplyError('CONFLICT', `node ${cmd.nodeId} cannot go from ${cmd.from} to ${cmd.to}`);
+    }
+    this.store.prepare('UPDATE sys_cluster_nodes SET state = ? WHERE node_id = ?').run(cmd.to, cmd.nodeId);
+    return { type: 'Ok' };
+  }
+
+  /** Every member ever, removed ones included, by id (system.cluster_nodes). */
+  clusterNodes(): ClusterNodeRecord[] {
+    return this.store
+      .prepare<[], ClusterNodeRow>(`SELECT ${NODE_COLUMNS} FROM sys_cluster_nodes ORDER BY node_id`)
+      .all()
+      .map(nodeRecord);
+  }
+
+  clusterNode(nodeId: number): ClusterNodeRecord | undefined {
+    const r = this.store
+      .prepare<[number], ClusterNodeRow>(`SELECT ${NODE_COLUMNS} FROM sys_cluster_nodes WHERE node_id = ?`)
+      .get(nodeId);
+    return r === undefined ? undefined : nodeRecord(r);
   }
 
   /** CreateTable: a new incarnation, numbered by its own entry index (unique, and the same on every replica). */
@@ -212,6 +315,9 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
       storages: this.store
         .prepare('SELECT storage_id, config_json FROM sys_storages ORDER BY storage_id')
         .all() as SystemState['storages'],
+      cluster_nodes: this.store
+        .prepare(`SELECT ${NODE_COLUMNS} FROM sys_cluster_nodes ORDER BY node_id`)
+        .all() as ClusterNodeRow[],
     };
   }
 
@@ -222,7 +328,8 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
   protected importState(state: unknown): void {
     const s = state as SystemState;
     this.store.db.exec(
-      'DELETE FROM sys_namespaces; DELETE FROM sys_tables; DELETE FROM sys_table_versions; DELETE FROM sys_storages;',
+      'DELETE FROM sys_namespaces; DELETE FROM sys_tables; DELETE FROM sys_table_versions; DELETE FROM sys_storages;' +
+        ' DELETE FROM sys_cluster_nodes;',
     );
     const ns = this.store.prepare('INSERT INTO sys_namespaces (namespace_id, created_by, created_at) VALUES (?, ?, ?)');
     for (const n of s.namespaces) ns.run(n.namespace_id, n.created_by, n.created_at);
@@ -246,10 +353,22 @@ export class SystemStateMachine extends KalamStateMachine<SystemCommand, SystemR
     for (const r of s.versions) v.run(r.table_id, r.incarnation, r.version, r.from_index, r.schema_json);
     const st = this.store.prepare('INSERT INTO sys_storages (storage_id, config_json) VALUES (?, ?)');
     for (const r of s.storages) st.run(r.storage_id, r.config_json);
+    const cn = this.store.prepare(`INSERT INTO sys_cluster_nodes (${NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
+    for (const r of s.cluster_nodes ?? []) cn.run(r.node_id, r.rpc_addr, r.api_addr, r.state, r.created_at);
     for (const live of this.catalog.tables()) this.store.physical.ensure(live);
     for (const r of s.tables) {
       if (r.dropped_index !== null)
         this.store.physical.dropIfEmpty({ tableId: r.table_id, incarnation: r.incarnation });
     }
   }
+}
+
+function nodeRecord(r: ClusterNodeRow): ClusterNodeRecord {
+  return {
+    nodeId: r.node_id,
+    rpcAddr: r.rpc_addr,
+    apiAddr: r.api_addr,
+    state: r.state as ClusterNodeState,
+    createdAt: r.created_at,
+  };
 }

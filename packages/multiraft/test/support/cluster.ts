@@ -17,7 +17,24 @@ import type { KvNodeConfig } from './kv-node.js';
 const NODE_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'kv-node.js');
 const READY_TIMEOUT_MS = 20_000;
 
+/**
+ * Ports this process has handed out: the OS may give a port it just released to the next bind(0), so two calls in
+ * a row could return the same one, and two nodes configured on it clash (EADDRINUSE).
+ */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it), never one this process handed out before. */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await osFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no fresh free port in 100 attempts');
+}
+
+function osFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

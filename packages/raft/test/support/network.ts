@@ -10,6 +10,7 @@
  * durable state. `leadersByTerm` records every leader seen, for Election Safety checks.
  */
 import type {
+  ConfState,
   Entry,
   HardState,
   Message,
@@ -20,7 +21,7 @@ import type {
   Snapshot,
   SnapshotData,
 } from '../../src/index.js';
-import { EntryKind, NONE, Prng, RawNode, StateRole, nodeId, snapshotBytes } from '../../src/index.js';
+import { EntryKind, NONE, Prng, RawNode, StateRole, decodeConfChange, nodeId, snapshotBytes } from '../../src/index.js';
 
 export interface MemoryStorage {
   hardState: HardState;
@@ -31,6 +32,9 @@ export interface MemoryStorage {
   /** The state machine: commands applied, in order (noops skipped), and its applied index. */
   applied: { index: number; term: number; data: string }[];
   appliedIndex: number;
+  /** The configuration last persisted from a Ready, and the index of its conf entry. */
+  confState: ConfState | undefined;
+  confIndex: number;
 }
 
 export function newStorage(): MemoryStorage {
@@ -42,6 +46,8 @@ export function newStorage(): MemoryStorage {
     snapshot: undefined,
     applied: [],
     appliedIndex: 0,
+    confState: undefined,
+    confIndex: 0,
   };
 }
 
@@ -69,6 +75,8 @@ export const dec = (b: Uint8Array): string => decoder.decode(b);
 
 export class Network {
   readonly ids: NodeId[];
+  /** The group's founding voters (nodes added later with addNode start outside the configuration). */
+  readonly founders: readonly NodeId[];
   readonly nodes = new Map<NodeId, RawNode>();
   readonly storage = new Map<NodeId, MemoryStorage>();
   readonly down = new Set<NodeId>();
@@ -94,6 +102,7 @@ export class Network {
     this.opts = opts;
     this.prng = new Prng(opts.seed ?? 1);
     this.ids = Array.from({ length: opts.size }, (_, i) => nodeId(i + 1));
+    this.founders = [...this.ids];
     for (const id of this.ids) {
       this.storage.set(id, newStorage());
       this.nodes.set(id, this.makeNode(id));
@@ -105,7 +114,7 @@ export class Network {
     const s = this.storage.get(id)!;
     return new RawNode({
       id,
-      voters: this.ids,
+      voters: this.founders,
       electionTick: this.opts.electionTick ?? 10,
       heartbeatTick: this.opts.heartbeatTick ?? 1,
       preVote: this.opts.preVote ?? false,
@@ -122,8 +131,24 @@ export class Network {
         offsetTerm: s.offsetTerm,
         entries: s.entries,
         applied: s.appliedIndex,
+        ...(s.confState !== undefined ? { confState: s.confState, confIndex: s.confIndex } : {}),
       },
     });
+  }
+
+  /**
+   * Starts a new node `id` with an empty disk, outside the configuration (a learner-in-waiting): it hears the
+   * leader once a conf entry names it, and takes the configuration from the log or a snapshot.
+   */
+  addNode(id: number): RawNode {
+    const nid = nodeId(id);
+    if (this.nodes.has(nid)) throw new Error(`node ${id} exists`);
+    this.ids.push(nid);
+    this.storage.set(nid, newStorage());
+    this.readStates.set(nid, []);
+    const n = this.makeNode(nid);
+    this.nodes.set(nid, n);
+    return n;
   }
 
   node(id: number): RawNode {
@@ -325,6 +350,7 @@ export class Network {
       rd.persistedMessages.forEach(out);
       for (const e of rd.committedEntries) {
         if (e.kind === EntryKind.Command) s.applied.push({ index: e.index, term: e.term, data: dec(e.data) });
+        if (e.kind === EntryKind.Conf) n.applyConfChange(decodeConfChange(e.data), e.index);
         s.appliedIndex = e.index;
       }
       this.readStates.get(id)!.push(...rd.readStates);
@@ -449,6 +475,10 @@ export function persist(s: MemoryStorage, rd: Ready): void {
     s.entries.push(...rd.entries);
   }
   if (rd.hardState !== undefined) s.hardState = rd.hardState;
+  if (rd.confState !== undefined) {
+    s.confState = rd.confState.state;
+    s.confIndex = rd.confState.index;
+  }
 }
 
 /** One line per message, for golden scenario transcripts. */

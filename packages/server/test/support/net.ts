@@ -2,8 +2,25 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+/**
+ * Ports this process has handed out: the OS may give a port it just released to the next bind(0), so two calls in
+ * a row could return the same one — then two nodes of one cluster were configured on one port, and the second to
+ * listen exited with EADDRINUSE (seen under load: node 1's api_addr was node 2's rpc_addr).
+ */
+const handedOut = new Set<number>();
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it), never one this process handed out before. */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await osFreePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no fresh free port in 100 attempts');
+}
+
+function osFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -58,6 +58,8 @@ export class KalamNodes {
   private readonly apiPorts = new Map<number, number>();
   private readonly rpcPorts = new Map<number, number>();
   private readonly running = new Map<number, Running>();
+  /** Slots of nodes that join (`cluster.join`) instead of being listed: the member they join through, their secret. */
+  private readonly joiners = new Map<number, { via: string; secret: string }>();
 
   private constructor(readonly opts: NodesOptions) {}
 
@@ -90,6 +92,27 @@ export class KalamNodes {
     return join(this.dir, `data${id}`);
   }
 
+  /**
+   * Writes the config of a node that joins the running cluster through `via` (a member's API URL) in slot `slot` (its
+   * ports and data folder; the id is the cluster's to give): no node_id, no members, the cluster secret unless
+   * `secret` is given. Start it with startNode(slot).
+   */
+  async prepareJoiner(slot: number, via: string, secret = this.secret): Promise<void> {
+    if (!this.apiPorts.has(slot)) this.apiPorts.set(slot, await freePort());
+    if (!this.rpcPorts.has(slot)) this.rpcPorts.set(slot, await freePort());
+    this.joiners.set(slot, { via, secret });
+    writeFileSync(this.configPath(slot), this.configText(slot));
+  }
+
+  /** The cluster's secret and id (tests that sign join requests themselves). */
+  clusterSecret(): string {
+    return this.secret;
+  }
+
+  clusterName(): string {
+    return this.clusterId;
+  }
+
   private configText(id: number): string {
     const lines = [
       '[server]',
@@ -100,6 +123,12 @@ export class KalamNodes {
     ];
     if (this.opts.adminEndpoints === true) lines.push('[debug]', 'admin_endpoints = true');
     if (this.opts.members === 0) return `${lines.join('\n')}\n`;
+    const joiner = this.joiners.get(id);
+    if (joiner !== undefined) {
+      lines.push('[cluster]', `secret = "${joiner.secret}"`, `join = "${joiner.via}"`);
+      lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
+      return `${lines.join('\n')}\n`;
+    }
     lines.push('[cluster]', `cluster_id = "${this.clusterId}"`, `node_id = ${id}`, `secret = "${this.secret}"`);
     lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
     if (this.opts.snapshotThreshold !== undefined) lines.push(`snapshot_threshold = ${this.opts.snapshotThreshold}`);
@@ -181,6 +210,13 @@ export class KalamNodes {
         resolve(JSON.parse(line) as Record<string, unknown>);
       });
     });
+  }
+
+  /** Node `id`'s Raft RPC address, `host:port` (a join may name it instead of an API address). */
+  rpcAddress(id: number): string {
+    const port = this.rpcPorts.get(id);
+    if (port === undefined) throw new Error(`node ${id} has no rpc port`);
+    return `127.0.0.1:${port}`;
   }
 
   url(id: number): string {

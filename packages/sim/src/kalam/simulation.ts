@@ -33,12 +33,14 @@ import { ApplyFatalError, JOBS_LIMITS, KalamError, ShardRouter, dataSharedShard,
 import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
-import type { NodeId, Prng } from '@kalam/raft';
+import { MultiRaftError } from '@kalam/multiraft';
+import type { ConfChangeV2, NodeId, Prng } from '@kalam/raft';
 import { driverSwitches } from '../bugs.js';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
 import type { ClusterStats, DriverSetup, FaultProfile, FaultScales, PartitionShape } from '../cluster.js';
 import { SimCluster, drawProfile, nodeIds, seedStreams, zeroClusterStats } from '../cluster.js';
+import { allVotersConf, describeConfChange, drawConfChange, stepBack } from '../membership.js';
 import { SIM_LIMITS, checkCount, checkSeedAndNodes } from '../options.js';
 import { FNV_OFFSET, Trace, fnv1a } from '../trace.js';
 import { FUZZ_ACTORS, fuzzRequest, setupRows, setupStatements } from './sql-arbitrary.js';
@@ -73,6 +75,9 @@ export interface KalamSimStats extends ClusterStats {
   crashesMidInstall: number;
   /** Disk losses: a node's raft.db and data.db both gone. */
   wipes: number;
+  /** Membership changes proposed, and those applied on their leader (acknowledged). */
+  confChanges: number;
+  confChangesAcked: number;
   /** Schema statements run during the fault phase, and how many took effect. */
   ddlDuringFaults: number;
   /** Statements of the hostile client (workload.ts), and how many of them were generated from the grammar. */
@@ -112,7 +117,12 @@ interface Profile extends FaultProfile {
   readonly loseDataDbChance: number;
   readonly snapshotEvery: number;
   readonly snapshotKeep: number;
+  /** Per group and tick: the chance of a membership change (0 in some seeds). */
+  readonly confChangeChancePerTick: number;
 }
+
+/** How long a membership change may take before its caller stops waiting (simulated ms; then the outcome is unknown). */
+const CONF_CHANGE_TIMEOUT_MS = 100 * SIM_LIMITS.tickMs;
 
 /** The partition shapes of this workload, in the order `faults.int` picks them. */
 const PARTITION_SHAPES: readonly PartitionShape[] = ['isolate', 'inbound', 'split', 'bridge'];
@@ -159,6 +169,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   private readonly setupInFlight = new Set<SetupStep>();
   private safetyEndMs = Infinity;
   private livenessEndMs = Infinity;
+  /** Per group: when the liveness phase last proposed a step back to every node as a voter (simulated ms). */
+  private readonly confStepAt = new Map<number, number>();
   private readonly clients: Client[];
   private readonly history: HistoryRecorder;
   private readonly initialValues: Record<string, Value> = {};
@@ -197,6 +209,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       snapshotsRestoredOnBoot: 0,
       crashesMidInstall: 0,
       wipes: 0,
+      confChanges: 0,
+      confChangesAcked: 0,
       ddlDuringFaults: 0,
       hostile: 0,
       generated: 0,
@@ -385,10 +399,13 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         this.crashMidInstallStep();
         this.wipeStep();
         this.clientStep();
+        this.membershipStep();
         this.ddlStep();
         this.hostileStep();
         return;
       case 'liveness':
+        this.membersBackStep();
+        return;
       case 'done':
         return;
     }
@@ -432,7 +449,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     if (this.recovering !== undefined || !this.faults.chance(this.profile.wipeChance)) return;
     const down = this.nodes.filter((n) => !n.up);
     const n = down[this.faults.int(down.length)];
-    if (n === undefined) return;
+    if (n === undefined || this.votesInSmallGroup(n)) return;
     const targets = this.groupIds.map((g) =>
       Math.max(...this.nodes.filter((o) => o !== n).map((o) => o.disk.durableView(g).commit)),
     );
@@ -475,6 +492,76 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   private leaderOf(groupId: number): KalamNode | undefined {
     return this.leaders(groupId)[0];
+  }
+
+  // Membership -----------------------------------------------------------------------------------------
+
+  /**
+   * Whether `n` is a voter of a group of fewer than three voters (either half, while joint), in some live node's view: losing its disk there
+   * loses half the voters' copies, beyond the one-disk-at-a-time model (as two disks of three would be).
+   */
+  private votesInSmallGroup(n: KalamNode): boolean {
+    return this.groupIds.some((g) =>
+      this.nodes.some((o) => {
+        const conf = o.driver?.confState(g);
+        if (conf === undefined) return false;
+        const small = (half: readonly NodeId[]): boolean => half.includes(n.id) && half.length < 3;
+        return small(conf.voters) || small(conf.votersOutgoing); // each half of a joint one must survive it
+      }),
+    );
+  }
+
+  /** Each node's view of a group, for a liveness failure's detail: role, term, log, configuration, recovering. */
+  private coresOf(groupId: number): string {
+    return this.nodes
+      .map((n) => {
+        if (n.driver === undefined) return `n${n.id} down`;
+        const core = n.driver.coreOf(groupId);
+        const s = core.status();
+        const c = s.conf;
+        const conf = `${c.voters.join(',')}|${c.votersOutgoing.join(',')}|${c.learners.join(',')}@${s.confIndex}`;
+        return `n${n.id} ${s.role} t${s.term} last ${s.lastIndex} commit ${s.commit} conf ${conf}${core.recovering() ? ' recovering' : ''}`;
+      })
+      .join('; ');
+  }
+
+  /** Now and then a group's leader is asked for a membership change (membership.ts), under the faults. */
+  private membershipStep(): void {
+    for (const groupId of this.groupIds) {
+      if (!this.rand.chance(this.profile.confChangeChancePerTick)) continue;
+      const n = this.leaderOf(groupId);
+      const cc = n === undefined ? undefined : drawConfChange(n.driver!.confState(groupId), this.ids, this.rand);
+      if (n !== undefined && cc !== undefined) this.changeConf(n, groupId, cc);
+    }
+  }
+
+  /** After healing: every group back to every node as a voter, one step at a time, on its leader. */
+  private membersBackStep(): void {
+    for (const groupId of this.groupIds) {
+      if (this.nodes.every((n) => n.driver === undefined || allVotersConf(n.driver.confState(groupId), this.ids)))
+        continue;
+      const n = this.leaderOf(groupId);
+      if (n === undefined || this.now - (this.confStepAt.get(groupId) ?? -Infinity) < 20 * SIM_LIMITS.tickMs) continue;
+      const cc = stepBack(n.driver!.confState(groupId), this.ids);
+      if (cc === undefined) continue;
+      this.confStepAt.set(groupId, this.now);
+      this.changeConf(n, groupId, cc);
+    }
+  }
+
+  private changeConf(n: KalamNode, groupId: number, cc: ConfChangeV2): void {
+    this.stats.confChanges++;
+    this.trace.record(`${this.now} conf n${n.id} g${groupId} ${describeConfChange(cc)}`);
+    n.driver!.proposeConfChange(groupId, cc, CONF_CHANGE_TIMEOUT_MS).then(
+      (conf) => {
+        this.stats.confChangesAcked++;
+        this.trace.record(`${this.now} conf-ack g${groupId} voters ${conf.voters.join(',')}`);
+      },
+      (err: unknown) => {
+        if (err instanceof MultiRaftError) this.trace.record(`${this.now} conf-refused g${groupId} ${err.code}`);
+        else this.checker.violate('core-exception', `node ${n.id} conf change: ${String(err)}`);
+      },
+    );
   }
 
   // Statements -----------------------------------------------------------------------------------------
@@ -818,7 +905,12 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     if (this.ddlBusy || this.hostileBusy) return 'a schema or hostile statement pending';
     for (const groupId of this.groupIds) {
       const leader = this.leaderOf(groupId);
-      if (leader === undefined) return `group ${groupId} has no leader`;
+      if (leader === undefined) return `group ${groupId} has no leader (${this.coresOf(groupId)})`;
+      for (const n of this.nodes) {
+        const conf = n.driver?.confState(groupId);
+        if (conf !== undefined && !allVotersConf(conf, this.ids))
+          return `group ${groupId}: n${n.id} holds ${JSON.stringify(conf)}, not every node as a voter`;
+      }
       const s = leader.driver!.coreOf(groupId).status();
       if (s.commit !== s.lastIndex)
         return `group ${groupId}: leader n${leader.id} commit ${s.commit} < last ${s.lastIndex}`;
@@ -936,6 +1028,7 @@ function drawKalamProfile(p: Prng): Profile {
     // Small enough that every group snapshots often and a follower that falls behind is caught up by snapshot.
     snapshotEvery: 3 + q.int(25),
     snapshotKeep: q.int(4),
+    confChangeChancePerTick: q.chance(0.25) ? 0 : q.float() * 0.005,
   }));
 }
 

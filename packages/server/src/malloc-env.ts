@@ -6,8 +6,9 @@
  * MALLOC_MMAP_THRESHOLD_: every allocation of 128 KiB or more gets its own mapping, returned to the kernel when it is
  * freed. Without it glibc raises the threshold to the size of each large block freed, up to 32 MiB: after the first
  * Raft entry of a 500-row INSERT (~510 KB) is freed, such blocks come from the heaps (the main thread's and each
- * thread's arena), whose freed space stays resident — under a bulk load this kept ~100 MB more on every node
- * (README, "What holds a node's memory"). Blocks that large are few per request, so their mapping costs little.
+ * thread's arena), whose freed space stays resident — under a bulk load the loading node peaked ~80 MB higher and
+ * the others 30–80 MB (README, "Memory flat in the data size"). Blocks that large are few per request, so mapping
+ * each costs little.
  */
 export const NODE_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: String(128 * 1024),

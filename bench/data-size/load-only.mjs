@@ -4,7 +4,8 @@
 // 500-row INSERTs through node 1 into a USER table; prints one JSON line: rows acknowledged, load seconds, each node's
 // peak and last RSS (MB, sampled every 250 ms), elections during the load and the load average before and after,
 // failed INSERTs by code, and a timeline: at every --every rows sent (default 100,000), the seconds since the load
-// began, the rows acknowledged, and the elections so far (the growth of the term sum, asked of the nodes then).
+// began, the rows acknowledged, the elections so far (the growth of the term sum, asked of the nodes then) and each
+// node's peak RSS so far (whether memory grows with the rows loaded); and each node's CPU seconds during the load.
 //
 // Usage: node bench/data-size/load-only.mjs [--rows N] [--log-bytes-max N] [--signal-at N --signal SIG --smaps-dir DIR]
 //   [--label NAME] [--every N]   --log-bytes-max: every node's `cluster.raft.log_bytes_max` (default: the config's default).
@@ -34,6 +35,11 @@ const { values } = parseArgs({
 const ROWS = Number(values.rows);
 const SIGNAL_AT = values['signal-at'] === undefined ? null : Number(values['signal-at']);
 const EVERY = Number(values.every);
+/** CPU seconds (user + system, all threads) process `pid` has used: fields 14 and 15 of /proc/<pid>/stat. */
+const cpuSeconds = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks: USER_HZ is 100 on Linux
+};
 const progress = (s) => process.stderr.write(`load-only: ${s}\n`);
 
 const { KalamNodes, ROOT_PASSWORD } = await loadHarness('load-only');
@@ -59,6 +65,7 @@ try {
   const auth = await login(urls[0], 'loader', 'loader-pw');
   const termsBefore = termSum(await allStatuses(urls, root));
   sampler.resetPeaks();
+  const cpuBefore = nodes.ids().map((id) => cpuSeconds(nodes.pid(id)));
   const startedAt = performance.now();
   const timeline = [];
   let nextMark = EVERY;
@@ -69,8 +76,10 @@ try {
       (st) => termSum(st) - termsBefore,
       () => null,
     );
-    timeline.push({ sent, acknowledged, s, elections });
-    progress(`${sent} rows sent, ${acknowledged} acknowledged, ${s} s`);
+    const rss = sampler.report();
+    const peakMb = names.map((n) => rss[n].peakMb);
+    timeline.push({ sent, acknowledged, s, elections, peakMb });
+    progress(`${sent} rows sent, ${acknowledged} acknowledged, ${s} s, peak RSS so far ${peakMb.join(' / ')} MB`);
   };
   let signalled = false;
   const signalNodes = (sent) => {
@@ -104,6 +113,7 @@ try {
     },
   });
   const rss = sampler.report();
+  const cpuS = nodes.ids().map((id, i) => Math.round((cpuSeconds(nodes.pid(id)) - cpuBefore[i]) * 10) / 10);
   const termsAfter = termSum(await allStatuses(urls, root));
   const fixed = (l) => l.map((x) => x.toFixed(1)).join(' ');
   process.stdout.write(
@@ -114,6 +124,7 @@ try {
       loadS: Math.round(load.seconds * 10) / 10,
       peakRssMb: names.map((n) => rss[n].peakMb),
       lastRssMb: names.map((n) => rss[n].lastMb),
+      cpuS,
       elections: termsAfter - termsBefore,
       failures: load.failures,
       timeline: await Promise.all(timeline.map(async (p) => ({ ...p, elections: await p.elections }))),

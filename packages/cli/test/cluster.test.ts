@@ -4,9 +4,10 @@
  * → the node shows down and every group has a leader again (a liveness bound, the time seen is reported);
  * start brings it back; partition/heal and disk change what the nodes' admin endpoint reports; STOP/CONT,
  * restart, wipe refused while running; down keeps the folder and up restarts the same cluster; down --wipe
- * leaves no process and no folder; the programmatic upCluster passes extra environment to the nodes; heal works
- * with no quorum anywhere; a SIGKILLed supervisor takes its nodes with it; a port in use is one line
- * and nothing starts. Every process is reaped by pid in t.after, on failure too.
+ * leaves no process and no folder; the programmatic upCluster passes extra environment to the nodes, and the nodes
+ * get glibc's malloc settings (NODE_MALLOC_ENV); heal works with no quorum anywhere; a SIGKILLed supervisor takes its
+ * nodes with it; a port in use is one line and nothing starts. Every process is reaped by pid in t.after, on failure
+ * too.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -19,6 +20,8 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+import { NODE_MALLOC_ENV } from '@kalam/server';
 
 import { connectCluster, upCluster } from '../src/cluster/control.js';
 import type { ClusterCredentials, ClusterStatus, SupervisorInfo } from '../src/cluster/types.js';
@@ -314,6 +317,9 @@ test('programmatic: env reaches the nodes; heal works without a quorum; a SIGKIL
   if (existsSync(`/proc/${nodes[0]}/environ`)) {
     const environ = readFileSync(`/proc/${nodes[0]}/environ`, 'utf8').split('\0');
     assert.ok(environ.includes('KALAM_DRILL_MARKER=on'), 'the extra environment reaches the node');
+    // glibc's malloc as the supervisor sets it for its nodes (NODE_MALLOC_ENV), unless this process set it itself.
+    const threshold = process.env['MALLOC_MMAP_THRESHOLD_'] ?? NODE_MALLOC_ENV['MALLOC_MMAP_THRESHOLD_'];
+    assert.ok(environ.includes(`MALLOC_MMAP_THRESHOLD_=${threshold}`), 'the node gets the malloc settings');
   }
 
   // Node 1 down and 2 ↔ 3 cut: no group has a quorum, and no login could succeed; heal must still work.

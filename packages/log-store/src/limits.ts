@@ -45,6 +45,13 @@ export const limits = {
    * checkpoint rather than many times; 4 MiB of WAL at 1 KiB pages.
    */
   walAutocheckpointPages: 4000,
+  /**
+   * Smallest shared buffer that carries a batch's entry bytes to the log worker (log-writer.ts); it grows to the
+   * largest batch and shrinks back to this after stagingShrinkBatches batches in a row that fit in it. Bulk-load
+   * batches of 500-row INSERTs are 0.5–2 MB; small writes need far less.
+   */
+  stagingBytesMin: 1024 * 1024,
+  stagingShrinkBatches: 64,
   /** How long the log worker may take to open raft.db before the node's start fails (log-writer.ts). */
   workerStartMs: 10_000,
   /**
@@ -63,6 +70,10 @@ assert(
   'pageBytes must be a power of two from 512 to 65536',
 );
 assert(
-  limits.fsyncDelayMsMax > 0 && limits.walAutocheckpointPages > 0 && limits.lockWaitMs >= 0,
+  limits.fsyncDelayMsMax > 0 &&
+    limits.walAutocheckpointPages > 0 &&
+    limits.lockWaitMs >= 0 &&
+    limits.stagingBytesMin > 0 &&
+    limits.stagingShrinkBatches > 0,
   'limits must be positive',
 );

@@ -12,7 +12,8 @@ import { AssertionError } from '@kalam/raft';
 
 import { LogStoreError } from './errors.js';
 import { LogStore } from './log-store.js';
-import type { WorkerData, WorkerReply, WorkerRequest, WorkerFailure } from './log-writer.js';
+import type { LogOp } from './log-store.js';
+import type { StagedBatch, WorkerData, WorkerReply, WorkerRequest, WorkerFailure } from './log-writer.js';
 
 const port = parentPort;
 if (port === null) throw new Error('log-worker.js runs only as a worker thread');
@@ -28,6 +29,26 @@ function describe(err: unknown): WorkerFailure {
 
 function reply(r: WorkerReply): void {
   port!.postMessage(r);
+}
+
+/**
+ * The batch's ops with each entry's bytes as a view of the shared staging buffer (no copy): LogWriter does not touch
+ * the buffer again before this batch is answered, and nothing of the batch outlives its transaction here.
+ */
+function unstage(batch: StagedBatch): LogOp[] {
+  return batch.ops.map((op): LogOp => {
+    if (op.type !== 'write') return op;
+    const writes = op.writes.map((w) => ({
+      ...w,
+      entries: w.entries.map((e) => ({
+        term: e.term,
+        index: e.index,
+        kind: e.kind,
+        data: new Uint8Array(batch.staging, e.offset, e.length),
+      })),
+    }));
+    return { type: 'write', writes };
+  });
 }
 
 let store: LogStore | undefined;
@@ -50,7 +71,7 @@ port.on('message', (req: WorkerRequest) => {
       const startedAt = performance.now();
       try {
         if (failNextBatch) throw new Error('injected failure of the log write (as an fsync error, EIO)');
-        store.writeBatch(req.ops);
+        store.writeBatch(unstage(req));
       } catch (err) {
         failed = true;
         reply({ type: 'failed', id: req.id, error: describe(err) });

@@ -18,11 +18,11 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import type { Snapshot } from '@kalam/raft';
+import type { Entry, Snapshot } from '@kalam/raft';
 import { assert } from '@kalam/raft';
 
 import { LogWorkerError } from './errors.js';
-import type { LogOp } from './log-store.js';
+import type { LogOp, WriteOp } from './log-store.js';
 import { limits } from './limits.js';
 import type { GroupWrite, LogStoreStats } from './types.js';
 
@@ -33,8 +33,36 @@ export interface WorkerData {
   readonly fsyncDelayMs: number;
 }
 
+/**
+ * A batch as it crosses to the worker: every entry's bytes are in `staging` (shared memory, not cloned) at
+ * [offset, offset + length); the entry itself carries only its place there. See LogWriter.stage.
+ */
+export interface StagedBatch {
+  readonly type: 'batch';
+  readonly id: number;
+  readonly staging: SharedArrayBuffer;
+  readonly ops: readonly StagedOp[];
+}
+
+/** A LogOp whose write ops' entries left their `data` behind (compactions and snapshots travel as they are). */
+export type StagedOp = Exclude<LogOp, WriteOp> | StagedWriteOp;
+
+export interface StagedWriteOp {
+  readonly type: 'write';
+  readonly writes: readonly StagedGroupWrite[];
+}
+
+export interface StagedGroupWrite extends Omit<GroupWrite, 'entries'> {
+  readonly entries: readonly StagedEntry[];
+}
+
+export interface StagedEntry extends Omit<Entry, 'data'> {
+  readonly offset: number;
+  readonly length: number;
+}
+
 export type WorkerRequest =
-  | { readonly type: 'batch'; readonly id: number; readonly ops: readonly LogOp[] }
+  | StagedBatch
   | { readonly type: 'fsyncDelay'; readonly ms: number }
   | { readonly type: 'fault'; readonly fault: LogWorkerFault }
   | { readonly type: 'close' };
@@ -89,6 +117,10 @@ export class LogWriter {
   private batches = 0;
   private ops = 0;
   private transactionMsTotal = 0;
+  /** Where the batch in flight's entry bytes are (see stage); shared with the worker, reused batch after batch. */
+  private staging = new SharedArrayBuffer(limits.stagingBytesMin);
+  /** Batches in a row whose entries fit in limits.stagingBytesMin (see fitStaging). */
+  private smallBatches = 0;
   /** Resolves when nothing is queued or in flight (close waits on it). */
   private drained: (() => void) | undefined;
   private closed: (() => void) | undefined;
@@ -206,7 +238,49 @@ export class LogWriter {
     const id = ++this.nextId;
     this.inFlight = { id, items };
     this.batches++;
-    this.post({ type: 'batch', id, ops: items.map((q) => q.op) });
+    this.post(this.stage(id, items));
+  }
+
+  /**
+   * Copies the entries' bytes of a batch into the staging buffer and returns the batch that points at them. The
+   * worker reads them in place, so it allocates nothing per entry: cloned, every entry came to it as a new
+   * ArrayBuffer, freed only when its small heap was next collected, and glibc kept ~40 MB of the worker's thread
+   * arena under a bulk load (README, "What holds a node's memory"). They cannot be transferred instead: the Raft
+   * log in memory keeps the same bytes. Reusing one buffer is safe because one batch is in flight at a time and the
+   * next is staged only once the worker has answered this one, its transaction over and nothing of it kept.
+   */
+  private stage(id: number, items: readonly Queued[]): StagedBatch {
+    let bytes = 0;
+    for (const { op } of items) {
+      if (op.type === 'write') for (const w of op.writes) for (const e of w.entries) bytes += e.data.byteLength;
+    }
+    this.fitStaging(bytes);
+    const view = new Uint8Array(this.staging);
+    let offset = 0;
+    const stageEntry = (e: Entry): StagedEntry => {
+      view.set(e.data, offset);
+      const staged = { term: e.term, index: e.index, kind: e.kind, offset, length: e.data.byteLength };
+      offset += e.data.byteLength;
+      return staged;
+    };
+    const ops = items.map(({ op }): StagedOp => {
+      if (op.type !== 'write') return op;
+      return { type: 'write', writes: op.writes.map((w) => ({ ...w, entries: w.entries.map(stageEntry) })) };
+    });
+    return { type: 'batch', id, staging: this.staging, ops };
+  }
+
+  /**
+   * Grows the staging buffer to hold `bytes` (to a power of two, so a load of growing batches reallocates it a few
+   * times only), and gives a grown buffer back once limits.stagingShrinkBatches batches in a row fit in the smallest.
+   */
+  private fitStaging(bytes: number): void {
+    this.smallBatches = bytes <= limits.stagingBytesMin ? this.smallBatches + 1 : 0;
+    if (bytes > this.staging.byteLength) {
+      this.staging = new SharedArrayBuffer(2 ** Math.ceil(Math.log2(bytes)));
+    } else if (this.staging.byteLength > limits.stagingBytesMin && this.smallBatches >= limits.stagingShrinkBatches) {
+      this.staging = new SharedArrayBuffer(limits.stagingBytesMin);
+    }
   }
 
   private onReply(r: WorkerReply): void {

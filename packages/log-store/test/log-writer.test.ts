@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { Entry } from '@kalam/raft';
+
 import type { LogWorkerError } from '../src/index.js';
-import { LogStore, LogWriter } from '../src/index.js';
+import { LogStore, LogWriter, logStoreLimits } from '../src/index.js';
 import { entries, hardState, tempDir } from './support/fixtures.js';
 
 const GROUPS = [1, 2];
@@ -67,6 +69,45 @@ test('writes handed over while one is in flight go together as the next transact
   assert.equal(stats.entriesWritten, 6);
   await w.writer.close();
   assert.deepEqual(w.reopen(), { last1: 6, last2: 0 });
+  assert.deepEqual(w.fatal, []);
+});
+
+/** An entry of `bytes` bytes whose every byte depends on its index and its place (a misplaced copy shows). */
+function patterned(index: number, bytes: number): Entry {
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) data[i] = (index * 31 + i * 7 + (i >> 10)) & 0xff;
+  return { index, term: 1, kind: 'command', data };
+}
+
+test('entry bytes reach raft.db intact through the shared staging buffer as it grows, is reused and shrinks', async (t) => {
+  const w = await fresh(20); // slow enough that writes queue behind the one in flight, into one later batch
+  t.after(w.cleanup);
+  const min = logStoreLimits.stagingBytesMin;
+  const written: Entry[] = [];
+  let next = 1;
+  const hand = (sizes: readonly number[]): Promise<void> => {
+    const batch = sizes.map((size) => patterned(next++, size));
+    written.push(...batch);
+    return new Promise<void>((resolve) =>
+      w.writer.write([{ groupId: 1, hardState: hardState(1, 1, 0), entries: batch }], resolve),
+    );
+  };
+  // Larger than the buffer at first (it grows), then several in flight and queued at once (a batch is staged only
+  // after the one before it is answered), then enough small batches in a row that it shrinks, then large again.
+  await hand([min + 3, 17]);
+  await Promise.all([hand([min * 2 + 5]), hand([1_000, 0]), hand([min - 1]), hand([min / 2, min / 2 + 9])]);
+  for (let i = 0; i < logStoreLimits.stagingShrinkBatches + 2; i++) await hand([100 + i]);
+  await hand([min * 3 + 1, 5]);
+  await w.writer.close();
+  const store = LogStore.open({ path: w.dbPath, groupIds: GROUPS });
+  t.after(() => store.close());
+  const read = store.load(1).entries;
+  assert.equal(read.length, written.length);
+  for (const [i, e] of written.entries()) {
+    const got = read[i]!;
+    assert.equal(got.index, e.index);
+    assert.ok(Buffer.from(got.data).equals(Buffer.from(e.data)), `entry ${e.index}: bytes differ`);
+  }
   assert.deepEqual(w.fatal, []);
 });
 

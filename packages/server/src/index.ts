@@ -30,6 +30,7 @@ export type {
 export { ConfigError, ServerError } from './errors.js';
 export type { ConfigProblem, ServerErrorCode } from './errors.js';
 export { SERVER_LIMITS } from './limits.js';
+export { NODE_MALLOC_ENV, withMallocEnv } from './malloc-env.js';
 export { jwtKeyOf, startNode } from './runtime.js';
 /** The band of leader counts the leader balance keeps each live node in (the CLI's status shows it too). */
 export { leaderShareBand } from '@kalam/multiraft';

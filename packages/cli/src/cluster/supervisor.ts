@@ -28,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { withMallocEnv } from '@kalam/server';
 import { execa } from 'execa';
 
 import { CliError } from '../errors.js';
@@ -170,7 +171,7 @@ class Supervisor {
     const env: Record<string, string> = {};
     // The node's config file is the whole truth: the caller's KALAM_* variables would silently override it.
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KALAM_') && v !== undefined) env[k] = v;
-    Object.assign(env, this.opts.nodeEnv);
+    Object.assign(env, withMallocEnv(env), this.opts.nodeEnv);
     // The log's file descriptor is handed to the child as is (inherited, not piped through the supervisor), so
     // a node's last lines reach its log even after the supervisor is gone. execa's types list only fds 3-9; its
     // runtime passes any fd number through to child_process.spawn.

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { withMallocEnv } from '../../src/malloc-env.js';
 import { freePort } from './net.js';
 
 /** packages/server/dist/test/support → the repository root. */
@@ -155,7 +156,8 @@ export class KalamNodes {
     // (`KALAM_TEST_LOG_WRITER_THREAD=false`), to compare the two; a test's own env wins.
     const writerThread = process.env['KALAM_TEST_LOG_WRITER_THREAD'];
     if (writerThread !== undefined) procEnv['KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD'] = writerThread;
-    Object.assign(procEnv, env);
+    // glibc's malloc set as `kalam cluster up` sets it for its nodes (malloc-env.ts), so benchmarks measure that.
+    Object.assign(procEnv, withMallocEnv(procEnv), env);
     // Extra node flags for a profiling run (`KALAM_TEST_NODE_ARGS="--cpu-prof"`), as in multiraft's harness.
     const nodeArgs = (process.env['KALAM_TEST_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const proc = spawn(process.execPath, [...nodeArgs, KALAM_BIN, 'serve', '--config', this.configPath(id)], {

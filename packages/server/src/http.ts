@@ -353,6 +353,7 @@ const MEMBERSHIP_STATUS: Readonly<Record<MembershipErrorCode, number>> = {
   QUORUM_AT_RISK: 409,
   CONF_CHANGES_UNAVAILABLE: 503,
   STATE_CHANGED: 409,
+  MEMBERS_NOT_SEEDED: 503,
 };
 
 /** `{node_ids: [n, …]}` → `{nodes: [{node_id, state}]}`: dba and system only. */

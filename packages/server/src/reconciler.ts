@@ -273,7 +273,9 @@ export type MembershipErrorCode =
   /** The node is in some group's configuration, and this node's Raft core cannot change configurations. */
   | 'CONF_CHANGES_UNAVAILABLE'
   /** meta:system refused the state change: the list changed since it was read (compare-and-set); read it again. */
-  | 'STATE_CHANGED';
+  | 'STATE_CHANGED'
+  /** The member list is not seeded yet (a cluster just formed): nothing can be checked against it; retry. */
+  | 'MEMBERS_NOT_SEEDED';
 
 export class MembershipError extends Error {
   override readonly name = 'MembershipError';
@@ -332,6 +334,14 @@ export function checkRemoval(
   confs: readonly ConfState[],
   isLive: (node: number) => boolean,
 ): ClusterNodeRecord[] {
+  // Until the meta:system leader seeds the list (a membership tick after a new cluster elects it) every node would
+  // look unknown: say so rather than answer NODE_NOT_FOUND for a member.
+  if (nodes.length === 0) {
+    throw new MembershipError(
+      'MEMBERS_NOT_SEEDED',
+      'the member list is not seeded yet (the meta:system leader does so shortly after the cluster forms); retry',
+    );
+  }
   const picked: ClusterNodeRecord[] = [];
   for (const id of new Set(remove)) {
     const node = nodes.find((n) => n.nodeId === id);

@@ -38,7 +38,8 @@ export type KalamErrorCode =
   | 'TOO_MANY_AT_ONCE'
   | 'QUORUM_AT_RISK'
   | 'STATE_CHANGED'
-  | 'CONF_CHANGES_UNAVAILABLE';
+  | 'CONF_CHANGES_UNAVAILABLE'
+  | 'MEMBERS_NOT_SEEDED';
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
@@ -64,6 +65,7 @@ const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   QUORUM_AT_RISK: 409,
   STATE_CHANGED: 409,
   CONF_CHANGES_UNAVAILABLE: 503,
+  MEMBERS_NOT_SEEDED: 503,
 };
 
 export class KalamError extends Error {

@@ -10,65 +10,25 @@
  * too.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { NODE_MALLOC_ENV } from '@kalam/server';
 
 import { connectCluster, upCluster } from '../src/cluster/control.js';
-import type { ClusterCredentials, ClusterStatus, SupervisorInfo } from '../src/cluster/types.js';
+import type { ClusterCredentials, ClusterStatus } from '../src/cluster/types.js';
+import type { Run } from './support/cli-process.js';
+import { alive, pidsOf, runKalam, tempCluster, waitUntil } from './support/cli-process.js';
 
-const kalam = fileURLToPath(new URL('../../../../bin/kalam', import.meta.url));
 /** Generous: the machine is shared. */
 const COMMAND_TIMEOUT_MS = 240_000;
 const FAILOVER_BOUND_MS = 15_000;
 const EXIT_BOUND_MS = 30_000;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [kalam, ...args],
-      { env: { ...process.env, NO_COLOR: '1' }, timeout: COMMAND_TIMEOUT_MS },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(what: string, boundMs: number, check: () => Promise<boolean> | boolean): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < boundMs) {
-    if (await check()) return Date.now() - start;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${boundMs} ms`);
-}
+const run = (args: readonly string[]): Promise<Run> => runKalam(args, COMMAND_TIMEOUT_MS);
 
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -89,44 +49,10 @@ async function freeBase(nodes: number): Promise<number> {
   throw new Error('no free port range found');
 }
 
-/** A temp cluster folder whose every process (supervisor and nodes) is SIGKILLed by pid after the test. */
-function tempCluster(t: TestContext, label: string): { dir: string; track: (pids: Iterable<number>) => void } {
-  const dir = join(mkdtempSync(join(tmpdir(), `kalam-cluster-${label}-`)), 'c');
-  const pids = new Set<number>();
-  const track = (more: Iterable<number>): void => {
-    for (const p of more) pids.add(p);
-  };
-  t.after(() => {
-    const info = supervisorInfo(dir);
-    if (info !== undefined) pids.add(info.pid);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(join(dir, '..'), { recursive: true, force: true });
-  });
-  return { dir, track };
-}
-
-function supervisorInfo(dir: string): SupervisorInfo | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'supervisor.json'), 'utf8')) as SupervisorInfo;
-  } catch {
-    return undefined;
-  }
-}
-
 async function status(dir: string): Promise<ClusterStatus> {
   const r = await run(['cluster', 'status', '--json', '--dir', dir]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as ClusterStatus;
-}
-
-function pidsOf(s: ClusterStatus): number[] {
-  return [s.supervisorPid, ...s.nodes.flatMap((n) => (n.pid === null ? [] : [n.pid]))];
 }
 
 /**

@@ -8,91 +8,20 @@
  * stops the added nodes too, and `cluster up` on the folder starts the members as they now are. Every process is SIGKILLed by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 import { findFreeBasePort } from '../src/cluster/folder.js';
-import type { ClusterCredentials, ClusterManifest, ClusterStatus, SupervisorInfo } from '../src/cluster/types.js';
+import type { Run } from './support/cli-process.js';
+import { alive, pidsOf, runKalam, tempCluster, waitUntil } from './support/cli-process.js';
+import type { ClusterCredentials, ClusterManifest, ClusterStatus } from '../src/cluster/types.js';
 
-const kalam = fileURLToPath(new URL('../../../../bin/kalam', import.meta.url));
 /** Generous: a join moves 36 groups one configuration change at a time, on a shared machine. */
 const COMMAND_TIMEOUT_MS = 400_000;
 const EXIT_BOUND_MS = 30_000;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [kalam, ...args],
-      { env: { ...process.env, NO_COLOR: '1' }, timeout: COMMAND_TIMEOUT_MS },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(what: string, boundMs: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const start = Date.now();
-  while (Date.now() - start < boundMs) {
-    if (await check()) return;
-    await sleep(200);
-  }
-  throw new Error(`${what}: not within ${boundMs} ms`);
-}
-
-function supervisorInfo(dir: string): SupervisorInfo | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'supervisor.json'), 'utf8')) as SupervisorInfo;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A temp cluster folder whose every process seen (supervisor and nodes) is SIGKILLed by pid after the test. */
-function tempCluster(t: TestContext): { dir: string; track: (s: ClusterStatus) => void } {
-  const dir = join(mkdtempSync(join(tmpdir(), 'kalam-membership-')), 'c');
-  const pids = new Set<number>();
-  t.after(() => {
-    const info = supervisorInfo(dir);
-    if (info !== undefined) pids.add(info.pid);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(join(dir, '..'), { recursive: true, force: true });
-  });
-  const track = (s: ClusterStatus): void => {
-    pids.add(s.supervisorPid);
-    for (const n of s.nodes) if (n.pid !== null) pids.add(n.pid);
-  };
-  return { dir, track };
-}
+const run = (args: readonly string[]): Promise<Run> => runKalam(args, COMMAND_TIMEOUT_MS);
 
 async function status(dir: string): Promise<ClusterStatus> {
   const r = await run(['cluster', 'status', '--json', '--dir', dir]);
@@ -127,7 +56,8 @@ function oneLine(text: string): void {
 }
 
 test('node add, remove and replace on a supervised cluster', async (t) => {
-  const { dir, track } = tempCluster(t);
+  const { dir, track: trackPids } = tempCluster(t, 'membership');
+  const track = (s: ClusterStatus): void => trackPids(pidsOf(s));
   const base = await findFreeBasePort(3);
   const up = await run(['cluster', 'up', '--nodes', '3', '--dir', dir, '--base-port', String(base), '--json']);
   assert.equal(up.code, 0, up.stderr);
@@ -216,7 +146,7 @@ test('node add, remove and replace on a supervised cluster', async (t) => {
     [2, 3, 4],
   );
   assert.deepEqual(configurations(shrunk), ['2,3,4|']);
-  await waitUntil('node 1 gone', EXIT_BOUND_MS, () => !alive(pid1));
+  await waitUntil('node 1 gone', EXIT_BOUND_MS, () => !alive(pid1), 200);
   const again = await run(['node', 'start', '1', '--dir', dir]);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /removed/);
@@ -266,13 +196,13 @@ test('node add, remove and replace on a supervised cluster', async (t) => {
     [4, 5, 6],
   );
   assert.deepEqual(configurations(replacedLive), ['4,5,6|']);
-  await waitUntil('node 3 gone', EXIT_BOUND_MS, () => !alive(pid3));
+  await waitUntil('node 3 gone', EXIT_BOUND_MS, () => !alive(pid3), 200);
 
   // down stops the added nodes too; up on the folder starts the members as they are now (4, 5, 6).
   const before = await status(dir);
   const pids = [before.supervisorPid, ...before.nodes.flatMap((n) => (n.pid === null ? [] : [n.pid]))];
   assert.equal((await run(['cluster', 'down', '--dir', dir])).code, 0);
-  await waitUntil('every process gone after down', EXIT_BOUND_MS, () => pids.every((p) => !alive(p)));
+  await waitUntil('every process gone after down', EXIT_BOUND_MS, () => pids.every((p) => !alive(p)), 200);
   const reup = await run(['cluster', 'up', '--nodes', '3', '--dir', dir, '--json']);
   assert.equal(reup.code, 0, reup.stderr);
   const after = JSON.parse(reup.stdout) as ClusterStatus;

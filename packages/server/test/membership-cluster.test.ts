@@ -15,7 +15,7 @@ import { test } from 'node:test';
 
 import { createJoinRequest } from '@kalam/multiraft';
 
-import { basic, eventually, request, rowsOf, sql } from './support/net.js';
+import { basic, eventually, request, rowsOf, seededMembers, sql } from './support/net.js';
 import type { JsonReply } from './support/net.js';
 import { KalamNodes, ROOT_PASSWORD } from './support/nodes.js';
 
@@ -45,10 +45,7 @@ test('membership: the seeded list, a refused join, a join that persists its id, 
 
   await t.test('a fresh 3-node cluster lists its 3 members as voters', async () => {
     // The list as replicated (created_at set), not the node's own view that stands in before the list is seeded.
-    await eventually(SETTLE_MS, 'the seeded list', async () => {
-      const r = rowsOf(await sql(n1, root, 'SELECT created_at FROM system.cluster_nodes'));
-      return r.length === 3 && r.every((row) => row[0] !== null) ? r : undefined;
-    });
+    await seededMembers(n1, root, 3, SETTLE_MS);
     const rows = await members(n2);
     assert.equal(rows.length, 3);
     assert.deepEqual(

@@ -116,3 +116,14 @@ export async function dropStaleConnections(baseUrl: string): Promise<void> {
   }
   assert.equal(live, 2, `no live connection to ${baseUrl} after a restart`);
 }
+
+/**
+ * Waits until `baseUrl` serves the replicated member list with `count` rows (created_at set). Before the meta:system
+ * leader seeds it, system.cluster_nodes shows the node's own view as voters, and a removal answers MEMBERS_NOT_SEEDED.
+ */
+export function seededMembers(baseUrl: string, auth: string, count: number, ms: number): Promise<unknown[][]> {
+  return eventually(ms, `${count} members seeded on ${baseUrl}`, async () => {
+    const r = rowsOf(await sql(baseUrl, auth, 'SELECT node_id, created_at FROM system.cluster_nodes'));
+    return r.length === count && r.every((row) => row[1] !== null) ? r : undefined;
+  });
+}

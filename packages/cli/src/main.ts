@@ -8,19 +8,24 @@
 import { CommanderError } from 'commander';
 import type { CliContext } from './context.js';
 import { CliError, ExitCode } from './errors.js';
-import { createProgram, resolveContext } from './program.js';
+import { createOutput } from './output.js';
 
 export async function runCli(argv: readonly string[], overrides: Partial<CliContext> = {}): Promise<ExitCode> {
-  const ctx = resolveContext(overrides);
+  const ctx = { out: overrides.out ?? createOutput() };
   try {
-    await createProgram(ctx).parseAsync([...argv], { from: 'user' });
+    // `kalam serve` loads only its own command (serve-program.ts says why); everything else, the whole CLI.
+    const program =
+      argv[0] === 'serve'
+        ? (await import('./serve-program.js')).createServeProgram(ctx.out)
+        : (await import('./program.js')).createProgram({ ...overrides, out: ctx.out });
+    await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.Ok;
   } catch (error) {
     return handleError(ctx, error);
   }
 }
 
-function handleError(ctx: CliContext, error: unknown): ExitCode {
+function handleError(ctx: Pick<CliContext, 'out'>, error: unknown): ExitCode {
   if (error instanceof CommanderError) {
     // Commander already printed its one-line message (or the help / version text).
     return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;

@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { SimReport } from '../src/sim/report.js';
 
 const kalam = fileURLToPath(new URL('../../../../bin/kalam', import.meta.url));
@@ -78,4 +78,69 @@ test('without a build, bin/kalam says to run make build and exits 2', async () =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * Runs bin/kalam with a module hook that records every module URL it resolves (module.register, off-thread in Node
+ * 20), and returns those of the CLI and the simulator.
+ */
+async function loadedModules(args: readonly string[]): Promise<{ run: Run; urls: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-bin-loaded-'));
+  try {
+    const log = join(dir, 'loaded.txt');
+    const hooks = join(dir, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');
+  return r;
+}
+`,
+    );
+    const register = join(dir, 'register.mjs');
+    writeFileSync(
+      register,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
+    );
+    const r = await new Promise<Run>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', register, kalam, ...args],
+        { env: { ...process.env, NO_COLOR: '1' } },
+        (error, stdout, stderr) => {
+          const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+    const urls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((u) => /\/packages\/(cli|sim|check)\/dist\//.test(u));
+    return { run: r, urls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('kalam serve loads its own command only: not the rest of the CLI, the simulator or the checker', async () => {
+  const serve = await loadedModules(['serve', '--help']);
+  assert.equal(serve.run.code, 0, serve.run.stderr);
+  assert.match(serve.run.stdout, /Usage: kalam serve/);
+  assert.ok(
+    serve.urls.some((u) => u.endsWith('/cli/dist/src/commands/serve.js')),
+    serve.urls.join('\n'),
+  );
+  const heavy = serve.urls.filter((u) =>
+    /\/(sim|check)\/dist\/|\/cli\/dist\/src\/(program|sim\/|drill\/|bench\/|commands\/(sim|drill|bench|cluster|node|sql)\.)/.test(
+      u,
+    ),
+  );
+  assert.deepEqual(heavy, []);
+  // The check can fail: any other command loads the whole CLI.
+  const other = await loadedModules(['--help']);
+  assert.equal(other.run.code, 0, other.run.stderr);
+  assert.ok(other.urls.some((u) => u.endsWith('/cli/dist/src/program.js')));
+  assert.ok(other.urls.some((u) => /\/sim\/dist\//.test(u)));
 });

@@ -14,7 +14,7 @@ interface RawServeOptions {
   readonly join?: string;
 }
 
-export function registerServe(program: Command, ctx: CliContext): void {
+export function registerServe(program: Command, ctx: Pick<CliContext, 'out'>): void {
   program
     .command('serve')
     .summary('run a Kalam node')

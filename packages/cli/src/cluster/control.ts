@@ -94,6 +94,8 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `--base-port must be an integer from ${CLUSTER_LIMITS.basePortMin} to ${CLUSTER_LIMITS.basePortMax - CLUSTER_LIMITS.rpcPortOffset - nodes}`,
     );
   }
+  // Before anything is read or written: without root, --netns is one line and nothing else.
+  if (opts.netns === true) requireNetns();
   const ref = clusterRefForUp(opts);
   const running = liveSupervisor(ref.dir);
   if (running !== undefined) {
@@ -124,7 +126,6 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `${ref.dir} holds a stopped cluster made ${made}, or remove it with \`kalam cluster down --wipe\``,
     );
   }
-  if (opts.netns === true) requireNetns();
   // Every port is checked before anything is written or started; in namespaces the nodes' ports are their own.
   if (opts.netns !== true) {
     await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));

@@ -157,6 +157,17 @@ export function setUpNetns(dir: string, state: NetnsState): NetnsState {
     ip('link', 'add', state.bridge, 'type', 'bridge');
     ip('addr', 'add', `${state.hostAddr}/24`, 'dev', state.bridge);
     ip('link', 'set', state.bridge, 'up');
+    // Two clusters planning at the same moment could pick the same /24: the later one sees the other's route.
+    const routes = run('ip', ['-4', 'route', 'show', `${PREFIX}.${state.subnet}.0/24`])
+      .stdout.trim()
+      .split('\n');
+    const other = routes.find((line) => line !== '' && !line.includes(`dev ${state.bridge} `));
+    if (other !== undefined) {
+      throw new CliError(
+        'NETNS_FAILED',
+        `${PREFIX}.${state.subnet}.0/24 is also routed elsewhere (${other}); run up again`,
+      );
+    }
     for (const n of state.nodes) {
       ip('netns', 'add', n.ns);
       ip('link', 'add', n.hostVeth, 'type', 'veth', 'peer', 'name', n.nsVeth);

@@ -41,7 +41,9 @@ export type CliErrorCode =
   | 'DRILL_INVALID'
   | 'DRILL_SETUP'
   | 'DRILL_FAILED'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'NETNS_UNAVAILABLE'
+  | 'NETNS_FAILED';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -91,6 +93,10 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   DRILL_FAILED: ExitCode.CheckFailed,
   /** A drill stopped by SIGINT or SIGTERM (its cluster was brought down first): it proved nothing. */
   INTERRUPTED: ExitCode.CheckFailed,
+  /** `--netns` without root, or without the `ip` command (iproute2). */
+  NETNS_UNAVAILABLE: ExitCode.Usage,
+  /** An `ip` or `tc` command of `--netns` failed (its command line and error are in the message). */
+  NETNS_FAILED: ExitCode.CheckFailed,
 };
 
 /**

@@ -31,6 +31,18 @@ import {
 import type { ClusterRef } from './folder.js';
 import { HttpCallError, httpJson } from './http.js';
 import { CLUSTER_LIMITS } from './limits.js';
+import {
+  cutNetns,
+  healNetns,
+  netnsLeftovers,
+  netnsNode,
+  planNetns,
+  readNetns,
+  requireNetns,
+  setUpNetns,
+  tearDownNetns,
+} from './netns.js';
+import type { NetnsState } from './netns.js';
 import { NodeApi } from './node-api.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE } from './supervisor.js';
 import type {
@@ -62,6 +74,8 @@ export interface UpOptions {
   readonly env?: Record<string, string>;
   /** Extra `kalam serve` arguments for every node. */
   readonly nodeArgs?: string[];
+  /** Each node in its own network namespace (root only; cluster/netns.ts). */
+  readonly netns?: boolean;
 }
 
 /** Writes (or reuses) the cluster folder, starts the supervisor and waits for leaders; see the module comment. */
@@ -80,6 +94,8 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `--base-port must be an integer from ${CLUSTER_LIMITS.basePortMin} to ${CLUSTER_LIMITS.basePortMax - CLUSTER_LIMITS.rpcPortOffset - nodes}`,
     );
   }
+  // Before anything is read or written: without root, --netns is one line and nothing else.
+  if (opts.netns === true) requireNetns();
   const ref = clusterRefForUp(opts);
   const running = liveSupervisor(ref.dir);
   if (running !== undefined) {
@@ -103,12 +119,38 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `${ref.dir} holds a stopped cluster made with ${founders} nodes; start it with --nodes ${founders}, or remove it with \`kalam cluster down --wipe\``,
     );
   }
-  // Every port is checked before anything is written or started.
-  await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
-  const manifest = existing ?? writeClusterFolder(ref, nodes, basePort);
+  const recorded = readNetns(ref.dir);
+  if (existing !== undefined && (recorded !== undefined) !== (opts.netns === true)) {
+    const made = recorded !== undefined ? 'with --netns; start it with --netns' : 'without --netns; leave out --netns';
+    throw usageError(
+      `${ref.dir} holds a stopped cluster made ${made}, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
+  // Every port is checked before anything is written or started; in namespaces the nodes' ports are their own.
+  if (opts.netns !== true) {
+    await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
+  }
+  let netns: NetnsState | undefined =
+    opts.netns === true
+      ? (recorded ??
+        planNetns(
+          ref.dir,
+          ref.name,
+          Array.from({ length: nodes }, (_, i) => i + 1),
+        ))
+      : undefined;
+  const manifest =
+    existing ?? writeClusterFolder(ref, nodes, basePort, netns === undefined ? undefined : hostIn(netns));
   const credentials = readCredentials(ref.dir);
-  startSupervisorProcess(ref, opts);
-  const info = await waitForSupervisorInfo(ref);
+  if (netns !== undefined) netns = setUpNetns(ref.dir, netns);
+  let info: SupervisorInfo;
+  try {
+    startSupervisorProcess(ref, opts);
+    info = await waitForSupervisorInfo(ref);
+  } catch (err) {
+    if (netns !== undefined) tearDownNetns(netns);
+    throw err;
+  }
   const controller = new Controller(ref, manifest, credentials, info);
   try {
     await controller.waitReady(CLUSTER_LIMITS.upTimeoutMs, opts.onProgress);
@@ -117,6 +159,24 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
     throw err;
   }
   return controller;
+}
+
+function hostIn(netns: NetnsState): (id: NodeId) => string {
+  return (id) => netnsNode(netns, id).addr;
+}
+
+/**
+ * Removes the namespaces, bridge and veths a --netns cluster recorded in its folder, whatever is left of them (a
+ * supervisor that crashed could not); answers how many names were still there. NETNS_FAILED when some could not
+ * be removed.
+ */
+export function cleanUpNetns(dir: string): number {
+  const netns = readNetns(dir);
+  if (netns === undefined) return 0;
+  const before = netnsLeftovers(netns).length;
+  const problems = tearDownNetns(netns);
+  if (problems.length > 0) throw new CliError('NETNS_FAILED', `could not remove ${problems.join('; ')}`);
+  return before;
 }
 
 /** Attaches to a running cluster (by --dir, --name, or the one running); CLUSTER_NOT_RUNNING otherwise. */
@@ -267,10 +327,30 @@ class Controller implements ClusterController {
     const peers = this.peersOf(node, opts.from);
     await this.requireUp([node, ...peers]);
     const direction = opts.direction ?? 'both';
+    const netns = readNetns(this.ref.dir);
+    if (netns !== undefined) return this.partitionNetns(netns, node, peers, direction);
     const cutOut = direction === 'both' || direction === 'out';
     const cutIn = direction === 'both' || direction === 'in';
     await this.setRule(node, peers, { blockOutbound: cutOut, blockInbound: cutIn });
     for (const peer of peers) await this.setRule(peer, [node], { blockOutbound: cutIn, blockInbound: cutOut });
+  }
+
+  /** A --netns cluster's partition cuts real paths (cluster/netns.ts), replacing cuts between the same nodes. */
+  private partitionNetns(
+    netns: NetnsState,
+    node: NodeId,
+    peers: readonly NodeId[],
+    direction: PartitionDirection,
+  ): void {
+    const rpcPort = (id: NodeId): number => {
+      const addr = this.node(id).rpcAddr;
+      return Number(addr.slice(addr.lastIndexOf(':') + 1));
+    };
+    healNetns(netns, node, peers);
+    for (const peer of peers) {
+      if (direction === 'in') cutNetns(netns, { from: peer, to: node, both: false, toRpcPort: rpcPort(node) });
+      else cutNetns(netns, { from: node, to: peer, both: direction === 'both', toRpcPort: rpcPort(peer) });
+    }
   }
 
   async network(node: NodeId, rule: NetworkRule, peers?: readonly NodeId[]): Promise<void> {
@@ -283,6 +363,8 @@ class Controller implements ClusterController {
   /** Clears rules on the nodes that are up (a down node starts with none). */
   async heal(node?: NodeId): Promise<void> {
     if (node !== undefined) this.node(node);
+    const netns = readNetns(this.ref.dir);
+    if (netns !== undefined) healNetns(netns, node);
     const status = await this.status();
     const targets = status.nodes.filter((n) => n.state === 'up').map((n) => n.id);
     for (const id of targets) {
@@ -429,6 +511,8 @@ class Controller implements ClusterController {
       if (pidAlive(this.info.pid)) process.kill(this.info.pid, 'SIGKILL');
     }
     removeSupervisorInfo(this.ref.dir);
+    // The supervisor removes its namespaces as it stops; this is for one that could not (killed, crashed).
+    cleanUpNetns(this.ref.dir);
     if (opts.wipe === true) rmSync(this.ref.dir, { recursive: true, force: true });
   }
 

@@ -245,8 +245,16 @@ function secret(): string {
   return randomBytes(CLUSTER_LIMITS.secretBytes).toString('base64url');
 }
 
-/** Writes a new cluster's folder: manifest, credentials, one config per node, empty data and log folders. */
-export function writeClusterFolder(ref: ClusterRef, nodes: number, basePort: number): ClusterManifest {
+/**
+ * Writes a new cluster's folder: manifest, credentials, one config per node, empty data and log folders. `host`
+ * gives node N's address (`--netns`: its namespace's; default 127.0.0.1).
+ */
+export function writeClusterFolder(
+  ref: ClusterRef,
+  nodes: number,
+  basePort: number,
+  host: (id: NodeId) => string = () => '127.0.0.1',
+): ClusterManifest {
   const { dir, name } = ref;
   for (const sub of ['nodes', 'data', 'logs']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
   const credentials: ClusterCredentials = { user: 'root', password: secret(), clusterSecret: secret() };
@@ -254,8 +262,8 @@ export function writeClusterFolder(ref: ClusterRef, nodes: number, basePort: num
   for (let id = 1; id <= nodes; id++) {
     members.push({
       id,
-      apiUrl: `http://127.0.0.1:${basePort + id - 1}`,
-      rpcAddr: `127.0.0.1:${basePort + CLUSTER_LIMITS.rpcPortOffset + id - 1}`,
+      apiUrl: `http://${host(id)}:${basePort + id - 1}`,
+      rpcAddr: `${host(id)}:${basePort + CLUSTER_LIMITS.rpcPortOffset + id - 1}`,
       configPath: join(dir, 'nodes', `node${id}.toml`),
       dataDir: join(dir, 'data', `node${id}`),
       logPath: join(dir, 'logs', `node${id}.log`),

@@ -49,6 +49,8 @@ import {
 } from './folder.js';
 import { httpJson } from './http.js';
 import { CLUSTER_LIMITS } from './limits.js';
+import { commandInNetns, netnsFaults, readNetns, tearDownNetns } from './netns.js';
+import type { NetnsState } from './netns.js';
 import { NodeApi } from './node-api.js';
 import type {
   ClusterManifest,
@@ -114,6 +116,9 @@ class Supervisor {
   private readonly done: Promise<void>;
   private finish!: () => void;
 
+  /** A --netns cluster's namespaces (netns.json): nodes run in them, and `down` removes them. */
+  private readonly netns: NetnsState | undefined;
+
   /** Adds serialized: each picks ports and a joinK folder, which two at once could both take. */
   private adding: Promise<unknown> = Promise.resolve();
 
@@ -123,6 +128,7 @@ class Supervisor {
   ) {
     for (const node of manifest.nodes) this.slots.set(node.id, { node, proc: undefined, lastExit: null });
     this.api = new NodeApi(manifest.nodes);
+    this.netns = readNetns(opts.dir);
     this.done = new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -176,11 +182,21 @@ class Supervisor {
     // a node's last lines reach its log even after the supervisor is gone. execa's types list only fds 3-9; its
     // runtime passes any fd number through to child_process.spawn.
     const logFd = fd as 3;
-    const sub = execa(
-      process.execPath,
-      [KALAM_BIN, 'serve', '--config', node.configPath, '--exit-with-stdin', ...(this.opts.nodeArgs ?? [])],
-      { stdin: 'pipe', stdout: logFd, stderr: logFd, env, extendEnv: false, reject: false, cleanup: true },
-    );
+    const serve = [KALAM_BIN, 'serve', '--config', node.configPath, '--exit-with-stdin', ...(this.opts.nodeArgs ?? [])];
+    // In a namespace: `ip netns exec` execs node in place, so the pid tracked below is still the node's.
+    const { file, args } =
+      this.netns === undefined
+        ? { file: process.execPath, args: serve }
+        : commandInNetns(this.netns, node.id, process.execPath, serve);
+    const sub = execa(file, args, {
+      stdin: 'pipe',
+      stdout: logFd,
+      stderr: logFd,
+      env,
+      extendEnv: false,
+      reject: false,
+      cleanup: true,
+    });
     closeSync(fd); // the child holds its own copy
     const pid = sub.pid;
     if (pid === undefined) {
@@ -291,6 +307,10 @@ class Supervisor {
     this.stopping ??= (async () => {
       const running = [...this.slots.values()].flatMap((s) => (s.proc === undefined ? [] : [s.proc]));
       await Promise.all(running.map((proc) => this.stopProc(proc)));
+      if (this.netns !== undefined) {
+        const problems = tearDownNetns(this.netns);
+        this.log(problems.length === 0 ? 'network namespaces removed' : `could not remove: ${problems.join('; ')}`);
+      }
       removeSupervisorInfo(this.opts.dir);
       this.log('every node stopped; supervisor exiting');
       this.finish();
@@ -372,6 +392,7 @@ class Supervisor {
         fsync_delay_ms: number;
       };
       const lines = body.faults.map(({ peer, rule }) => `peer ${peer}: ${describeRule(rule)}`);
+      if (this.netns !== undefined) lines.push(...netnsFaults(this.netns, node.id));
       if (body.fsync_delay_ms > 0) lines.push(`fsync delay ${body.fsync_delay_ms} ms`);
       return lines;
     } catch {
@@ -492,6 +513,13 @@ class Supervisor {
   private async addNode(
     via: NodeId | undefined,
   ): Promise<{ id: NodeId; rpcAddr: string; apiUrl: string; pid: number }> {
+    if (this.netns !== undefined) {
+      throw new HttpError(
+        400,
+        'USAGE',
+        '`node add` is not supported on a --netns cluster: its namespaces are made by `up`',
+      );
+    }
     const up = [...this.slots.values()]
       .filter((s) => s.node.removed !== true && s.proc?.state === 'up')
       .sort((a, b) => a.node.id - b.node.id);

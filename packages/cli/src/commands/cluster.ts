@@ -1,8 +1,10 @@
 /**
  * `kalam cluster up|status|down` and the hidden `kalam supervisor`: thin layers over cluster/control.ts.
  *
- *   up --nodes N [--name NAME] [--dir DIR] [--base-port P] [--json]   exit 0 ready; 2 already running, a port in
- *                                                                     use, bad usage; 1 not ready in time
+ *   up --nodes N [--name NAME] [--dir DIR] [--base-port P] [--json] [--netns]
+ *                                                                     exit 0 ready; 2 already running, a port in
+ *                                                                     use, bad usage, --netns without root; 1 not
+ *                                                                     ready in time
  *   status [--json] [--watch]                                         exit 0; 2 the cluster is not running
  *   down [--wipe]                                                     exit 0; 2 not running (and nothing to wipe)
  *
@@ -18,7 +20,7 @@ import { Option } from 'commander';
 
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { connectCluster, resolveCluster, upCluster } from '../cluster/control.js';
+import { cleanUpNetns, connectCluster, resolveCluster, upCluster } from '../cluster/control.js';
 import {
   DEFAULT_CLUSTER_NAME,
   folderFiles,
@@ -52,6 +54,7 @@ interface RawUp extends ClusterPick {
   readonly nodes: number;
   readonly basePort?: number;
   readonly json?: boolean;
+  readonly netns?: boolean;
 }
 
 interface RawStatus extends ClusterPick {
@@ -80,7 +83,11 @@ export function registerCluster(program: Command, ctx: CliContext): void {
         `API ports are P..P+N-1, Raft ports P+${CLUSTER_LIMITS.rpcPortOffset}.. (default ${CLUSTER_LIMITS.defaultBasePort})`,
         integerIn(CLUSTER_LIMITS.basePortMin, CLUSTER_LIMITS.basePortMax),
       )
-      .option('--json', 'print the cluster status as JSON'),
+      .option('--json', 'print the cluster status as JSON')
+      .option(
+        '--netns',
+        'run each node in its own network namespace on a bridge (10.77.K.0/24), so `node partition` cuts real paths (root only)',
+      ),
   ).action(async (raw: RawUp) => {
     const tty = ctx.out.stderr.isTTY === true && raw.json !== true;
     // On a terminal the progress line redraws in place; elsewhere each new state is one line (repeats dropped).
@@ -95,6 +102,7 @@ export function registerCluster(program: Command, ctx: CliContext): void {
       nodes: raw.nodes,
       ...pickOf(raw),
       ...(raw.basePort !== undefined && { basePort: raw.basePort }),
+      ...(raw.netns === true && { netns: true }),
       onProgress,
     });
     if (tty) ctx.out.stderr.write('\r\x1b[2K');
@@ -162,6 +170,10 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     const ref = resolveCluster(pickOf(raw));
     const info = readSupervisorInfo(ref.dir);
     if (info === undefined || !pidAlive(info.pid)) {
+      // A supervisor that crashed left its namespaces: they go by the names netns.json recorded.
+      const leftovers = existsSync(ref.dir) ? cleanUpNetns(ref.dir) : 0;
+      if (leftovers > 0)
+        ctx.out.note(`cluster ${ref.name}: removed ${leftovers} leftover network namespaces and links`);
       if (raw.wipe === true && existsSync(ref.dir)) {
         removeSupervisorInfo(ref.dir);
         rmSync(ref.dir, { recursive: true, force: true });
@@ -169,6 +181,7 @@ export function registerCluster(program: Command, ctx: CliContext): void {
         return;
       }
       removeSupervisorInfo(ref.dir);
+      if (leftovers > 0) return;
       throw new CliError('CLUSTER_NOT_RUNNING', `cluster ${ref.name} is not running (${ref.dir})`);
     }
     const controller = await connectCluster(pickOf(raw));

@@ -1,5 +1,5 @@
 /**
- * `kalam drill run FILE [--seed S] [--report DIR] [--json] [--short] [--nodes N]` runs a drill file (drill/spec.ts)
+ * `kalam drill run FILE [--seed S] [--report DIR] [--json] [--short] [--nodes N] [--netns]` runs a drill file (drill/spec.ts)
  * against a fresh cluster (of N nodes instead of the file's `nodes`) and prints its checks; `kalam drill list` lists
  * the drills under cluster-configs/drills/.
  *
@@ -57,6 +57,7 @@ interface RawRunOptions {
   readonly short?: boolean;
   readonly basePort?: number;
   readonly nodes?: number;
+  readonly netns?: boolean;
 }
 
 export interface DrillDeps {
@@ -90,6 +91,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
       "the cluster's node count instead of the file's `nodes` (its node ids are checked against it)",
       integerIn(DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax),
     )
+    .option('--netns', 'run the cluster in network namespaces: partitions cut real paths (root only)')
     .action(async (file: string, raw: RawRunOptions) => {
       const spec = loadDrill(file, raw.nodes === undefined ? {} : { nodes: raw.nodes });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -112,6 +114,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
             reportDir,
             factory: async (o) => (cluster = await deps.factory(o)),
             ...(raw.basePort !== undefined ? { basePort: raw.basePort } : {}),
+            ...(raw.netns === true && { netns: true }),
             transport: deps.transport,
             progress: (line) => ctx.out.note(line),
           }),

@@ -48,7 +48,10 @@ const ROLES = ['leader', 'follower', 'candidate', 'pre-candidate'] as const;
 
 type Labels<T extends string> = Partial<Record<T, string | number>>;
 
-/** The per-process default metrics (one registry however many nodes the process runs). */
+/**
+ * The per-process default metrics (one registry however many nodes the process runs), started by the first scrape:
+ * their event-loop monitor and GC observer then run for the life of the process, so nothing starts them unasked.
+ */
 let processRegistry: Registry | undefined;
 
 function defaultMetrics(): Registry {

@@ -7,6 +7,7 @@
  * leader is noticed sooner, when its links close (forgetLeader), so failover does not wait for the timeout.
  */
 import type { NodeId, RaftLimits } from '@kalam/raft';
+import type { RaftObserver } from './observer.js';
 import type { StateMachine } from './state-machine.js';
 
 export interface MemberAddress {
@@ -92,6 +93,8 @@ export interface RaftManagerOptions {
   readonly onRemoved?: (by: NodeId) => void;
   /** This node's API URL, told by the RPC port to plain HTTP requests (a join pointed at an RPC address). */
   readonly apiUrl?: string;
+  /** Told of each log write's and apply batch's time and each proposal's outcome (the node's metrics); optional. */
+  readonly observer?: RaftObserver;
 }
 
 export interface ResolvedTicks {

@@ -31,6 +31,7 @@ import type {
   ConfChangeV2,
   ConfState,
   Message,
+  MsgSnap,
   NodeId,
   PlantedBugs,
   RaftLimits,
@@ -103,9 +104,18 @@ export interface ManagerStats {
   reads: number;
   /** ReadIndex rounds asked of the core: concurrent reads of a group share one. */
   readRounds: number;
-  /** Snapshots built for followers behind a group's compacted log. */
+  /** Snapshots built for followers behind a group's compacted log, and their bytes. */
   snapshotsTaken: number;
+  snapshotBytesTaken: number;
+  /**
+   * Snapshot transfers this node sent to the end (the last chunk handed to the network), and the bytes of every
+   * chunk it sent (a chunk sent again after a lost answer counts again).
+   */
+  snapshotsSent: number;
+  snapshotBytesSent: number;
+  /** Snapshots received and installed into a state machine, and their bytes. */
   snapshotsInstalled: number;
+  snapshotBytesInstalled: number;
   /** Log compactions (each up to the state machine's durable index). */
   logCompactions: number;
   leaderChanges: number;
@@ -231,6 +241,11 @@ export interface DriverOptions {
    * nothing uses them, snapshot-lifetimes.ts; the simulator: in-memory files). Absent: in memory (tests).
    */
   readonly snapshotFiles?: DriverSnapshotFiles;
+  /**
+   * Told how long each apply batch took (RaftObserver.applied: the node's metrics). Absent — the simulator — the
+   * driver does not read the clock for it.
+   */
+  readonly onApplied?: (entries: number, ms: number) => void;
 }
 
 export class RaftDriver {
@@ -248,7 +263,11 @@ export class RaftDriver {
     reads: 0,
     readRounds: 0,
     snapshotsTaken: 0,
+    snapshotBytesTaken: 0,
+    snapshotsSent: 0,
+    snapshotBytesSent: 0,
     snapshotsInstalled: 0,
+    snapshotBytesInstalled: 0,
     logCompactions: 0,
     leaderChanges: 0,
     balanceTransfers: 0,
@@ -546,7 +565,7 @@ export class RaftDriver {
       if (rd.snapshot !== undefined) {
         g.snapshotFiles?.stored(rd.snapshot);
         g.installSnapshot(rd.snapshot);
-        if (!g.installing()) this.stats.snapshotsInstalled++; // else counted when its last piece is in
+        if (!g.installing()) this.countInstalled(rd.snapshot.data.byteLength); // else when its last piece is in
       }
       for (const e of rd.committedEntries.slice(durableCommitted(rd))) g.applyQueue.push(e);
       g.raw.advance(rd);
@@ -576,7 +595,7 @@ export class RaftDriver {
     const count = this.groupList.length;
     for (let k = 0; k < count; k++) {
       const g = this.groupList[(this.applyCursor + k) % count]!;
-      while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
+      while (this.clock.now() < deadline && this.applyBatch(g));
       this.announceLeadership(g);
     }
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
@@ -594,7 +613,8 @@ export class RaftDriver {
   private stepInstall(): void {
     const g = this.groupList.find((x) => x.installing());
     if (g === undefined) return;
-    if (g.stepInstall(this.installBytesPerTurn)) this.stats.snapshotsInstalled++;
+    const bytes = g.installingData()?.byteLength ?? 0;
+    if (g.stepInstall(this.installBytesPerTurn)) this.countInstalled(bytes);
     // The next piece comes in a turn of its own on a timer, behind the timers and I/O due: in the simulator that is a
     // moment of simulated time, so its faults (a crash) land between two pieces as they can in a node.
     if (this.installTimer === undefined && this.groupList.some((x) => x.installing())) {
@@ -615,9 +635,24 @@ export class RaftDriver {
     const startedAt = this.clock.now();
     const deadline = startedAt + MULTIRAFT_LIMITS.applyMsPerTurnMax;
     for (const g of this.groupList) {
-      while (this.clock.now() < deadline && g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0);
+      while (this.clock.now() < deadline && this.applyBatch(g));
     }
     this.turnApplyMs += this.clock.now() - startedAt;
+  }
+
+  /** One apply batch of the group (drainApplyQueue); true when it applied something. Timed only for onApplied. */
+  private applyBatch(g: GroupRuntime): boolean {
+    const onApplied = this.opts.onApplied;
+    if (onApplied === undefined) return g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries > 0;
+    const startedAt = this.clock.now();
+    const entries = g.drainApplyQueue(MULTIRAFT_LIMITS.applyBatchBytesMax).entries;
+    if (entries > 0) onApplied(entries, this.clock.now() - startedAt);
+    return entries > 0;
+  }
+
+  private countInstalled(bytes: number): void {
+    this.stats.snapshotsInstalled++;
+    this.stats.snapshotBytesInstalled += bytes;
   }
 
   private stepInbox(): void {
@@ -751,6 +786,7 @@ export class RaftDriver {
       for (const msg of when === 'before-persist' ? rd.messages : rd.persistedMessages) {
         if (msg.type === 'MsgHeartbeatResp' && msg.context === null) this.deferredAnswers.push({ groupId: g.id, msg });
         else out.push({ groupId: g.id, msg });
+        if (msg.type === 'MsgSnap') this.countSnapshotChunk(msg);
       }
     }
     if (out.length === 0) return;
@@ -762,6 +798,12 @@ export class RaftDriver {
     }
     this.sendNow(out);
     if (when === 'before-persist') this.network.flush();
+  }
+
+  /** A snapshot chunk leaves (the network may still lose it): its bytes, and a transfer sent when it is the last. */
+  private countSnapshotChunk(msg: MsgSnap): void {
+    this.stats.snapshotBytesSent += msg.data.byteLength;
+    if (msg.offset + msg.data.byteLength >= msg.totalBytes) this.stats.snapshotsSent++;
   }
 
   private sendNow(out: readonly { groupId: number; msg: Message }[]): void {
@@ -824,6 +866,7 @@ export class RaftDriver {
     // raft.db never names a snapshot built here: its file goes once the core lets go of it (releaseSnapshot).
     g.snapshotFiles?.unnamed(data);
     this.stats.snapshotsTaken++;
+    this.stats.snapshotBytesTaken += data.byteLength;
   }
 
   private dropSnapshotBuild(g: GroupRuntime): void {

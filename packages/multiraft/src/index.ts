@@ -28,6 +28,8 @@ export type {
   ProposeOptions,
 } from './driver.js';
 export { RaftManager } from './manager.js';
+export { outcomeOf } from './observer.js';
+export type { ProposalOutcome, RaftObserver } from './observer.js';
 export type { DriverSnapshotFiles } from './snapshot-lifetimes.js';
 export type { AppliedEntry, SnapshotBuilder, SnapshotInstall, SnapshotOutput, StateMachine } from './state-machine.js';
 export { COALESCED_GROUP, coalesce, expand, validateMessage } from './wire.js';

@@ -28,6 +28,7 @@ import type { DriverClock, GroupStatusReport, LeaderChange, ManagerStats, Propos
 import { MultiRaftError } from './errors.js';
 import { LogWriteRecorder } from './log-write-stats.js';
 import type { LogWriteStats } from './log-write-stats.js';
+import { outcomeOf } from './observer.js';
 
 /** Real time: the driver measures with a monotonic clock and waits with Node's timers. */
 const realClock: DriverClock = {
@@ -130,6 +131,8 @@ export class RaftManager {
     let driver: RaftDriver | undefined;
     let manager: RaftManager | undefined;
     const logWrites = new LogWriteRecorder();
+    const logWritten = opts.observer?.logWritten?.bind(opts.observer);
+    const applied = opts.observer?.applied?.bind(opts.observer);
     const transport = new Transport({
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
@@ -163,7 +166,9 @@ export class RaftManager {
           write: (writes, done) => {
             const startedAt = performance.now();
             log.write(writes, () => {
-              logWrites.written(performance.now() - startedAt);
+              const ms = performance.now() - startedAt;
+              logWrites.written(ms);
+              logWritten?.(ms);
               done();
             });
           },
@@ -191,6 +196,7 @@ export class RaftManager {
         ...(opts.logBytesMax !== undefined ? { logBytesMax: opts.logBytesMax } : {}),
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
         ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
+        ...(applied !== undefined ? { onApplied: applied } : {}),
       });
       manager = new RaftManager(opts, ticks, log, transport, driver, logWrites);
       await transport.start();
@@ -212,9 +218,18 @@ export class RaftManager {
     return this.driver.stats;
   }
 
-  /** See RaftDriver.propose. */
+  /** See RaftDriver.propose; its outcome is told to the observer, if any. */
   propose(groupId: number, command: Uint8Array, options: ProposeOptions = {}): Promise<unknown> {
-    return this.driver.propose(groupId, command, options);
+    const proposal = this.driver.propose(groupId, command, options);
+    const observer = this.opts.observer;
+    if (observer?.proposed !== undefined) {
+      // A side branch: the caller gets the driver's own promise, its rejection included.
+      void proposal.then(
+        () => observer.proposed?.('ok'),
+        (err: unknown) => observer.proposed?.(outcomeOf(err)),
+      );
+    }
+    return proposal;
   }
 
   /** See RaftDriver.read. */

@@ -58,14 +58,14 @@ export interface DigestsView {
 /** The fsync delay each node was given (the log store does not report it back). */
 const fsyncDelays = new WeakMap<RunningNode, number>();
 
-/** Refuses anyone but root. */
 /**
- * root while it holds the system role: the name alone is not enough, because another system user may demote root
- * (ALTER USER root SET ROLE …) and a right must not outlive its grant.
+ * Refuses anyone but root while it holds the system role: the name alone is not enough, because another system user
+ * may demote root (ALTER USER root SET ROLE …) and a right must not outlive its grant. `what` names the surface in
+ * the refusal (GET /metrics uses this check too).
  */
-export function requireRoot(session: Session): void {
+export function requireRoot(session: Session, what = 'the admin endpoints are'): void {
   if (session.userId !== 'root' || session.role !== 'system') {
-    throw new KalamError('PERMISSION_DENIED', 'the admin endpoints are for root, with the system role, only');
+    throw new KalamError('PERMISSION_DENIED', `${what} for root, with the system role, only`);
   }
 }
 

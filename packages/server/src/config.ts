@@ -4,7 +4,7 @@
  * problem, each naming its key as a dotted path.
  *
  *   [server]            api_addr, data_dir, max_body_bytes
- *   [auth]              root_password, jwt_secret, token_ttl_seconds
+ *   [auth]              root_password, jwt_secret, token_ttl_seconds, metrics_token
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
  *                       leader_balance_interval_ms, leader_balance_tolerance,
  *                       join (a member's API address: join that cluster; node_id and members then come from it),
@@ -50,6 +50,8 @@ export interface AuthSettings {
   /** Absent: the node generates one and keeps it under dataDir. */
   readonly jwtSecret?: string;
   readonly tokenTtlSeconds: number;
+  /** A bearer token that may read GET /metrics (and nothing else) besides root; absent: root only. */
+  readonly metricsToken?: string;
 }
 
 export interface RaftSettings {
@@ -178,6 +180,8 @@ export const configLimits = {
   clusterSecretLengthMin: 16,
   /** HS256 wants a key at least as long as its 32-byte output. */
   jwtSecretLengthMin: 32,
+  /** A scraper's bearer token: as long as the cluster secret at least (e.g. `openssl rand -hex 16`). */
+  metricsTokenLengthMin: 16,
   tickMsMin: 1,
   tickMsMax: 10_000,
   heartbeatIntervalMsMax: 60_000,
@@ -254,6 +258,7 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
       rootPassword: redacted,
       jwtSecret: auth.jwtSecret === undefined ? null : redacted,
       tokenTtlSeconds: auth.tokenTtlSeconds,
+      metricsToken: auth.metricsToken === undefined ? null : redacted,
     },
     debug: { ...config.debug },
     ...(cluster && {
@@ -295,7 +300,7 @@ const SECRET: KeySpec = { kind: 'string', secret: true };
 
 const SECTIONS = {
   server: { api_addr: STR, data_dir: STR, max_body_bytes: INT },
-  auth: { root_password: SECRET, jwt_secret: SECRET, token_ttl_seconds: INT },
+  auth: { root_password: SECRET, jwt_secret: SECRET, token_ttl_seconds: INT, metrics_token: SECRET },
   cluster: {
     cluster_id: STR,
     node_id: INT,
@@ -730,7 +735,20 @@ function readAuth(r: SettingsReader): AuthSettings {
     max: configLimits.tokenTtlSecondsMax,
     defaultValue: configDefaults.tokenTtlSeconds,
   });
-  return { rootPassword, ...(jwtSecret !== undefined && { jwtSecret }), tokenTtlSeconds };
+  const metricsToken = r.optionalString('auth.metrics_token');
+  if (metricsToken !== undefined && r.ok('auth.metrics_token')) {
+    // No spaces: a bearer token is compared as sent after "Bearer ", and a space would never match.
+    if (metricsToken.length < configLimits.metricsTokenLengthMin || /\s/.test(metricsToken)) {
+      const rule = `at least ${configLimits.metricsTokenLengthMin} characters long, without spaces`;
+      r.fail('auth.metrics_token', `${r.label('auth.metrics_token')} must be ${rule}`);
+    }
+  }
+  return {
+    rootPassword,
+    ...(jwtSecret !== undefined && { jwtSecret }),
+    tokenTtlSeconds,
+    ...(metricsToken !== undefined && { metricsToken }),
+  };
 }
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

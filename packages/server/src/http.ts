@@ -19,6 +19,7 @@
  *                                QUORUM_AT_RISK / NODE_ALREADY_LEAVING (membership.ts requestRemoval)
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
+ *   GET  /metrics                Prometheus text (metrics.ts): root, or the bearer `[auth] metrics_token`
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
@@ -39,6 +40,7 @@ import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
 import { JOIN_PATH, joinErrorOf } from './join.js';
+import { METRICS_PATH, authorizeScrape } from './metrics.js';
 import { MembershipError } from './reconciler.js';
 import type { MembershipErrorCode } from './reconciler.js';
 import { forClient } from './redact.js';
@@ -103,6 +105,9 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs + SERVER_LIMITS.keepAliveGraceMs,
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const arrivedAt = performance.now();
+    const done = (): void =>
+      node.metrics.httpDone(req.method, routeOf(pathOf(req)), res.statusCode, performance.now() - arrivedAt);
     if (res.shouldKeepAlive && !draining) {
       // Set here, Node writes neither header itself: the client hears the shorter timeout (SERVER_LIMITS).
       res.setHeader('Connection', 'keep-alive');
@@ -112,17 +117,19 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
       closeAfter(res);
       sendError(res, new KalamError('CLUSTER_UNAVAILABLE', 'the node is shutting down'));
       req.resume();
+      done();
       return;
     }
     inFlight++;
     pending.add(res);
-    handle({ node, log }, opts, req, res, planted)
+    handle({ node, log, live: () => live }, opts, req, res, planted)
       .catch((err: unknown) => {
         log('error', 'http.unhandled', { error: err instanceof Error ? err.message : String(err) });
         if (!res.headersSent) sendError(res, forClient(toKalamError(err), null, log));
         else res.destroy();
       })
       .finally(() => {
+        done();
         pending.delete(res);
         inFlight--;
         if (inFlight === 0) idle?.();
@@ -176,6 +183,34 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
 interface Api {
   readonly node: RunningNode;
   readonly log: NodeLog;
+  /** The live-query endpoint (attached after the request handler, hence a function). */
+  readonly live: () => LiveEndpoint;
+}
+
+/** The request's path, without its query. */
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?', 1)[0] ?? '/';
+}
+
+const REMOVE_PATH = '/v1/api/cluster/nodes/remove';
+
+/** The API's paths (none has an id in it). */
+const API_PATHS: readonly string[] = [
+  '/v1/api/sql',
+  '/v1/api/auth/login',
+  '/v1/api/healthcheck',
+  '/v1/api/health/live',
+  '/v1/api/health/ready',
+  '/v1/api/cluster/status',
+  JOIN_PATH,
+  REMOVE_PATH,
+  METRICS_PATH,
+];
+const ROUTES: ReadonlySet<string> = new Set([...API_PATHS, ...ADMIN_PATHS]);
+
+/** A path as the request metrics label it: one of the API's, or `other` (any path a client makes up is one series). */
+function routeOf(path: string): string {
+  return ROUTES.has(path) ? path : 'other';
 }
 
 async function handle(
@@ -185,7 +220,7 @@ async function handle(
   res: ServerResponse,
   planted: PlantedBug,
 ) {
-  const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const path = pathOf(req);
   const route = `${req.method ?? 'GET'} ${path}`;
   const node = api.node;
   switch (route) {
@@ -204,22 +239,14 @@ async function handle(
       return handleJoin(api, req, res);
     case `POST ${REMOVE_PATH}`:
       return handleRemove(api, req, res);
+    case `GET ${METRICS_PATH}`:
+      return handleMetrics(api, opts, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
         return handleAdmin(api, route, req, res);
       }
       req.resume();
-      const known = [
-        '/v1/api/sql',
-        '/v1/api/auth/login',
-        '/v1/api/healthcheck',
-        '/v1/api/health/live',
-        '/v1/api/health/ready',
-        '/v1/api/cluster/status',
-        JOIN_PATH,
-        REMOVE_PATH,
-      ];
-      const error = known.includes(path)
+      const error = API_PATHS.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)
         : new RouteError(404, 'NOT_FOUND', `no endpoint ${path}`);
       return sendError(res, error);
@@ -343,7 +370,20 @@ async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res
   }
 }
 
-const REMOVE_PATH = '/v1/api/cluster/nodes/remove';
+/** Prometheus text (metrics.ts); refusals in the API's error shape, like every endpoint's. */
+async function handleMetrics(api: Api, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse) {
+  const { node, log } = api;
+  let session: Session | null = null;
+  try {
+    req.resume();
+    session = await authorizeScrape(node, req.headers.authorization, originOf(req));
+    const text = await node.metrics.render(node, { live: api.live(), version: opts.version });
+    res.writeHead(200, { 'Content-Type': node.metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  } catch (err) {
+    sendError(res, forClient(asApiError(err), session, log));
+  }
+}
 
 /** HTTP statuses of the refusals of a membership change (reconciler.ts MembershipError). */
 const MEMBERSHIP_STATUS: Readonly<Record<MembershipErrorCode, number>> = {

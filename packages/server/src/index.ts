@@ -73,6 +73,8 @@ export type {
   StepReport,
 } from './reconciler.js';
 export { JOIN_PATH } from './join.js';
+export { METRICS_BUCKETS, METRICS_PATH, NodeMetrics, authorizeScrape } from './metrics.js';
+export type { ScrapeSources } from './metrics.js';
 export type { JoinAnswer } from './join.js';
 export { IDENTITY_FILE } from './identity.js';
 export type { NodeIdentity } from './identity.js';

@@ -42,6 +42,7 @@ import {
 } from './identity.js';
 import { JoinDesk, joinCluster } from './join.js';
 import { MembershipService, raftMembershipDriver, staticConf } from './membership.js';
+import { NodeMetrics } from './metrics.js';
 import { MembershipError } from './reconciler.js';
 import { NO_TEST_SWITCHES } from './planted.js';
 import type { NodeTestSwitches } from './planted.js';
@@ -184,6 +185,8 @@ export interface RunningNode {
   readonly logins: LoginThrottle;
   /** Admits nodes that join through this one (join.ts). */
   readonly joins: JoinDesk;
+  /** GET /metrics (metrics.ts): this node's own registry; Raft reports into it as it runs. */
+  readonly metrics: NodeMetrics;
   /**
    * Resolves, with why, when this node learns it was removed from the cluster (its member-list row says so, or a
    * peer refused its handshake as removed); never on a standalone node. serve.ts stops the node then.
@@ -235,6 +238,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
   }
   let manager: RaftManager | undefined;
   let membership: MembershipService | undefined;
+  const metrics = new NodeMetrics();
   try {
     const switches = opts.testSwitches ?? NO_TEST_SWITCHES;
     const uncheckedCommands = switches.uncheckedCommands;
@@ -253,7 +257,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
       removedBy = resolve;
     });
     if (config.mode === 'cluster') {
-      manager = await startRaft(config, founders, machines, log, (by) =>
+      manager = await startRaft(config, founders, machines, log, metrics, (by) =>
         membership?.markRemoved(`node ${by} refused this node's handshake: it was removed from the cluster`),
       );
       executor = new PatientExecutor(new RaftExecutor(machines, manager, SERVER_LIMITS.executorTimeoutMs), {
@@ -346,6 +350,7 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
         },
         log,
       ),
+      metrics,
       removed,
       removeNodes: members === undefined ? undefined : (ids) => members.requestRemoval(ids),
       clusterStatus: view,
@@ -409,6 +414,7 @@ async function startRaft(
   founders: readonly number[],
   machines: StateMachines,
   log: NodeLog,
+  metrics: NodeMetrics,
   onRemoved: (by: number) => void,
 ): Promise<RaftManager> {
   const c = config.cluster;
@@ -438,6 +444,7 @@ async function startRaft(
     logBytesMax: c.raft.logBytesMax,
     leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
+    observer: metrics.raft,
   });
 }
 

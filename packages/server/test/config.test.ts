@@ -688,20 +688,53 @@ test('in standalone mode KALAM_CLUSTER_SECRET is ignored and other cluster varia
 });
 
 // ---------------------------------------------------------------------------------------------------------
+// [auth] metrics_token: a bearer token that may read GET /metrics.
+
+test('[auth] metrics_token is optional, read from the file or KALAM_AUTH_METRICS_TOKEN, and checked', () => {
+  const token = 'scrape-0123456789abcdef';
+  assert.equal(parse(standaloneToml()).auth.metricsToken, undefined);
+  assert.equal(parse(standaloneToml({ auth: { metrics_token: `"${token}"` } })).auth.metricsToken, token);
+  assert.equal(parse(standaloneToml(), { ...ENV, KALAM_AUTH_METRICS_TOKEN: token }).auth.metricsToken, token);
+  const short = expectProblem(
+    standaloneToml({ auth: { metrics_token: '"tooShort99"' } }),
+    'auth.metrics_token',
+    /at least 16/,
+  );
+  assert.ok(!short.message.includes('tooShort99'), 'a secret is never echoed');
+  expectProblem(
+    standaloneToml({ auth: { metrics_token: '"with a space in the token"' } }),
+    'auth.metrics_token',
+    /without spaces/,
+  );
+  expectProblem(standaloneToml({ auth: { metrics_token: '7' } }), 'auth.metrics_token', /string/);
+});
+
+// ---------------------------------------------------------------------------------------------------------
 // Redaction.
 
 test('describeConfig replaces every secret by *** and keeps the rest', () => {
   const jwtSecret = 'j'.repeat(40);
-  const config = parse(clusterToml({ auth: { jwt_secret: `"${jwtSecret}"` } }));
+  const metricsToken = 'm'.repeat(24);
+  const config = parse(clusterToml({ auth: { jwt_secret: `"${jwtSecret}"`, metrics_token: `"${metricsToken}"` } }));
   const described = describeConfig(config);
   const json = JSON.stringify(described);
-  for (const secret of [SECRET, 'root-password', jwtSecret]) assert.ok(!json.includes(secret), secret);
-  assert.deepEqual(described['auth'], { rootPassword: '***', jwtSecret: '***', tokenTtlSeconds: 3600 });
+  for (const secret of [SECRET, 'root-password', jwtSecret, metricsToken]) assert.ok(!json.includes(secret), secret);
+  assert.deepEqual(described['auth'], {
+    rootPassword: '***',
+    jwtSecret: '***',
+    tokenTtlSeconds: 3600,
+    metricsToken: '***',
+  });
   assert.match(json, /"secret":"\*\*\*"/);
   assert.match(json, /"rpcAddr":"127\.0\.0\.1:9081"/);
   assert.match(json, /"apiUrl":"http:\/\/127\.0\.0\.1:8083"/);
   const standalone = describeConfig(parse(standaloneToml()));
-  assert.deepEqual(standalone['auth'], { rootPassword: '***', jwtSecret: null, tokenTtlSeconds: 3600 });
+  assert.deepEqual(standalone['auth'], {
+    rootPassword: '***',
+    jwtSecret: null,
+    tokenTtlSeconds: 3600,
+    metricsToken: null,
+  });
   assert.equal(standalone['cluster'], undefined);
 });
 

@@ -7,13 +7,16 @@ import type { WebSocket } from 'ws';
 import type { DelayQueue, FaultTable } from './faults.js';
 import type { HandshakeIdentity } from './handshake.js';
 import type { TransportLimits } from './limits.js';
-import type { TransportStats } from './stats.js';
+import { newPeerStats } from './stats.js';
+import type { PeerStats, TransportStats } from './stats.js';
 import type { Envelope, LogFn } from './types.js';
 
 export interface TransportContext {
   readonly identity: HandshakeIdentity;
   readonly limits: TransportLimits;
   readonly stats: TransportStats;
+  /** Per peer id: members and peers added at run time; a removed peer's entry goes with it (bounded by members). */
+  readonly peerStats: Map<number, PeerStats>;
   readonly faults: FaultTable;
   readonly delays: DelayQueue;
   readonly log: LogFn;
@@ -31,18 +34,46 @@ export interface TransportContext {
   closed: boolean;
 }
 
-/** Sends one frame on an open socket and counts it. `cb` runs once the bytes are written (or failed). */
-export function sendFrame(ctx: TransportContext, ws: WebSocket, bytes: Uint8Array, cb?: (err?: Error) => void): void {
+/** The peer's counters, created on first use. */
+export function peerStatsOf(ctx: TransportContext, peer: number): PeerStats {
+  let stats = ctx.peerStats.get(peer);
+  if (stats === undefined) ctx.peerStats.set(peer, (stats = newPeerStats()));
+  return stats;
+}
+
+/**
+ * Sends one frame on an open socket and counts it (for `peer` too, once it is known). `cb` runs once the bytes are
+ * written (or failed).
+ */
+export function sendFrame(
+  ctx: TransportContext,
+  peer: PeerStats | undefined,
+  ws: WebSocket,
+  bytes: Uint8Array,
+  cb?: (err?: Error) => void,
+): void {
   ctx.stats.framesOut += 1;
   ctx.stats.bytesOut += bytes.length;
+  if (peer !== undefined) {
+    peer.framesOut += 1;
+    peer.bytesOut += bytes.length;
+  }
   ws.send(bytes, { binary: true }, cb);
 }
 
-/** A received WebSocket message as one byte array, counted. */
-export function receivedBytes(ctx: TransportContext, data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+/** A received WebSocket message as one byte array, counted (for `peer` too, once it is known). */
+export function receivedBytes(
+  ctx: TransportContext,
+  peer: PeerStats | undefined,
+  data: Buffer | ArrayBuffer | Buffer[],
+): Uint8Array {
   const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
   ctx.stats.framesIn += 1;
   ctx.stats.bytesIn += bytes.length;
+  if (peer !== undefined) {
+    peer.framesIn += 1;
+    peer.bytesIn += bytes.length;
+  }
   return bytes;
 }
 

@@ -4,7 +4,7 @@ export type { TransportErrorCode, TransportErrorOptions } from './errors.js';
 export type { FaultRule } from './faults.js';
 export { defaultLimits } from './limits.js';
 export type { TransportLimits } from './limits.js';
-export type { DroppedStats, TransportStats } from './stats.js';
+export type { DroppedStats, PeerErrors, PeerStats, TransportStats } from './stats.js';
 export { NonceCache, createJoinRequest, joinAnswerMac, verifyJoinAnswer, verifyJoinRequest } from './handshake.js';
 export type { JoinRequest, JoinVerdict, RefusalReason } from './handshake.js';
 export { API_URL_HEADER } from './server.js';

@@ -16,7 +16,14 @@ import type { RawData } from 'ws';
 import { AssertionError } from './assert.js';
 import { decodeFrame, encodeBatches, encodeValue, isBulk } from './codec.js';
 import type { BatchDrop, DecodeResult, RemoteErrorInfo, ResponseFrame } from './codec.js';
-import { CLOSE_HANDSHAKE_REFUSED, RAFT_PATH, isOversizedError, receivedBytes, sendFrame } from './context.js';
+import {
+  CLOSE_HANDSHAKE_REFUSED,
+  RAFT_PATH,
+  isOversizedError,
+  peerStatsOf,
+  receivedBytes,
+  sendFrame,
+} from './context.js';
 import type { TransportContext } from './context.js';
 import { TransportError } from './errors.js';
 import { createHello, verifyWelcome } from './handshake.js';
@@ -24,6 +31,7 @@ import type { RefusalReason } from './handshake.js';
 import { keepAlive } from './keepalive.js';
 import { NONCE_BYTES } from './limits.js';
 import { BoundedQueue } from './queue.js';
+import type { PeerStats } from './stats.js';
 import type { Envelope, PeerAddress, PeerStatus } from './types.js';
 
 type LinkState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'backoff' | 'stopped';
@@ -56,6 +64,8 @@ export class PeerLink {
   private bulkInFlight = false;
   private readonly pending = new Map<number, PendingRequest>();
   private nextRequestId = 1;
+  /** This peer's counters (shared with its inbound sockets, and with a link that replaces this one). */
+  private readonly counters: PeerStats;
 
   constructor(
     private readonly ctx: TransportContext,
@@ -63,6 +73,7 @@ export class PeerLink {
     private readonly onStatus: (peer: NodeId, status: PeerStatus) => void,
   ) {
     this.peer = address.nodeId;
+    this.counters = peerStatsOf(ctx, address.nodeId);
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
     this.url = `ws://${host}:${address.port}${RAFT_PATH}`;
     this.control = new BoundedQueue(ctx.limits.queueEnvelopesMax);
@@ -103,9 +114,7 @@ export class PeerLink {
     const copies = this.ctx.faults.duplicate(this.peer) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       if (verdict.kind === 'send') this.enqueue(env);
-      else if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.enqueue(env))) {
-        this.ctx.stats.dropped.queueFull += 1;
-      }
+      else if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.enqueue(env))) this.droppedFull();
     }
   }
 
@@ -153,25 +162,28 @@ export class PeerLink {
         this.ctx.stats.dropped.fault += 1;
         return;
       case 'delay':
-        if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.sendIfOpen(bytes))) {
-          this.ctx.stats.dropped.queueFull += 1;
-        }
+        if (!this.ctx.delays.schedule(this.peer, verdict.delayMs, () => this.sendIfOpen(bytes))) this.droppedFull();
         return;
     }
   }
 
   private sendIfOpen(bytes: Uint8Array): void {
-    if (this.state === 'open' && this.ws !== undefined) sendFrame(this.ctx, this.ws, bytes);
+    if (this.state === 'open' && this.ws !== undefined) sendFrame(this.ctx, this.counters, this.ws, bytes);
   }
 
   private enqueue(env: Envelope): void {
     if (this.state === 'stopped') return;
     if (isBulk(env)) {
-      if (!this.bulk.tryPush(env)) this.ctx.stats.dropped.queueFull += 1;
+      if (!this.bulk.tryPush(env)) this.droppedFull();
     } else if (this.control.pushDropOldest(env) !== undefined) {
-      this.ctx.stats.dropped.queueFull += 1;
+      this.droppedFull();
     }
     this.scheduleFlush();
+  }
+
+  private droppedFull(): void {
+    this.ctx.stats.dropped.queueFull += 1;
+    this.counters.errors.queueFull += 1;
   }
 
   private scheduleFlush(): void {
@@ -198,7 +210,7 @@ export class PeerLink {
     const onDrop = (drop: BatchDrop): void => this.dropUnsendable(drop);
     if (this.control.length > 0) {
       for (const frame of encodeBatches(this.control.drain(), this.ctx.limits.maxPayloadBytes, onDrop)) {
-        sendFrame(this.ctx, ws, frame.bytes);
+        sendFrame(this.ctx, this.counters, ws, frame.bytes);
         this.ctx.stats.envelopesOut += frame.count;
       }
     }
@@ -212,7 +224,7 @@ export class PeerLink {
     const generation = this.generation;
     this.bulkInFlight = true;
     this.ctx.stats.envelopesOut += frame.count;
-    sendFrame(this.ctx, ws, frame.bytes, () => {
+    sendFrame(this.ctx, this.counters, ws, frame.bytes, () => {
       if (generation !== this.generation) return;
       this.bulkInFlight = false;
       if (this.bulk.length > 0) this.scheduleFlush();
@@ -220,8 +232,13 @@ export class PeerLink {
   }
 
   private dropUnsendable(drop: BatchDrop): void {
-    if (drop.reason === 'oversized') this.ctx.stats.dropped.oversized += 1;
-    else this.ctx.stats.dropped.undecodable += 1;
+    if (drop.reason === 'oversized') {
+      this.ctx.stats.dropped.oversized += 1;
+      this.counters.errors.oversized += 1;
+    } else {
+      this.ctx.stats.dropped.undecodable += 1;
+      this.counters.errors.undecodable += 1;
+    }
     const msgType = (drop.env.msg as { type?: unknown } | null)?.type;
     this.ctx.log('error', 'envelope_not_sent', {
       peer: this.peer,
@@ -260,13 +277,13 @@ export class PeerLink {
     this.state = 'handshaking';
     this.nonce = randomBytes(NONCE_BYTES);
     const hello = encodeValue(createHello(this.ctx.identity, this.ctx.now(), this.nonce));
-    if (hello.ok) sendFrame(this.ctx, ws, hello.bytes);
+    if (hello.ok) sendFrame(this.ctx, this.counters, ws, hello.bytes);
     this.handshakeTimer = setTimeout(() => this.refuse(ws, 'handshake_timeout'), this.ctx.limits.dialTimeoutMs);
   }
 
   private onMessage(ws: WebSocket, data: RawData, isBinary: boolean): void {
     if (this.state !== 'handshaking' && this.state !== 'open') return;
-    const bytes = receivedBytes(this.ctx, data);
+    const bytes = receivedBytes(this.ctx, this.counters, data);
     const decoded: DecodeResult = isBinary ? decodeFrame(bytes) : { ok: false, reason: 'text frame' };
     if (this.state === 'handshaking') {
       this.onWelcome(ws, decoded);
@@ -334,6 +351,7 @@ export class PeerLink {
 
   private undecodable(reason: string): void {
     this.ctx.stats.dropped.undecodable += 1;
+    this.counters.errors.undecodable += 1;
     this.ctx.log('warn', 'frame_undecodable', { peer: this.peer, url: this.url, reason, count: 1 });
   }
 
@@ -341,9 +359,11 @@ export class PeerLink {
     // ws follows every error with 'close', where the link is torn down and the redial scheduled.
     if (isOversizedError(error)) {
       this.ctx.stats.dropped.oversized += 1;
+      this.counters.errors.oversized += 1;
       this.ctx.log('warn', 'frame_oversized', { peer: this.peer, url: this.url });
       return;
     }
+    this.counters.errors.socket += 1;
     this.ctx.log('info', 'link_error', { peer: this.peer, url: this.url, error: error.message });
   }
 
@@ -362,6 +382,7 @@ export class PeerLink {
     this.rejectPending('PEER_UNAVAILABLE', `the link to node ${this.peer} closed`);
     if (this.state === 'stopped') return;
     if (wasOpen) {
+      this.counters.errors.disconnected += 1;
       this.ctx.log('info', 'peer_disconnected', { peer: this.peer, code, reason });
       if (!this.ctx.closed) this.onStatus(this.peer, 'disconnected');
     }

@@ -19,6 +19,7 @@ import {
   CLOSE_SUPERSEDED,
   RAFT_PATH,
   isOversizedError,
+  peerStatsOf,
   receivedBytes,
   sendFrame,
 } from './context.js';
@@ -26,6 +27,7 @@ import type { TransportContext } from './context.js';
 import { NonceCache, createWelcome, verifyHello } from './handshake.js';
 import type { RefusalReason } from './handshake.js';
 import { keepAlive } from './keepalive.js';
+import type { PeerStats } from './stats.js';
 import type { Envelope } from './types.js';
 
 /**
@@ -248,6 +250,8 @@ type InboundState = 'handshake' | 'open' | 'closed';
 class InboundSocket {
   private state: InboundState = 'handshake';
   private peer: NodeId | undefined;
+  /** The peer's counters, from the handshake on (before it, the socket could be anyone's). */
+  private counters: PeerStats | undefined;
   /** Requests running in onRequest; bounded by servingRequestsMax. */
   private serving = 0;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -295,7 +299,7 @@ class InboundSocket {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closed') return;
-    const bytes = receivedBytes(this.ctx, data);
+    const bytes = receivedBytes(this.ctx, this.counters, data);
     const decoded: DecodeResult = isBinary ? decodeFrame(bytes) : { ok: false, reason: 'text frame' };
     if (this.state === 'handshake') {
       this.onHandshake(decoded);
@@ -343,15 +347,17 @@ class InboundSocket {
     }
     this.state = 'open';
     this.peer = verdict.peer;
+    this.counters = peerStatsOf(this.ctx, verdict.peer);
     this.server.authenticated(this, verdict.peer);
     const welcome = encodeValue(createWelcome(this.ctx.identity, hello));
-    if (welcome.ok) sendFrame(this.ctx, this.ws, welcome.bytes);
+    if (welcome.ok) sendFrame(this.ctx, this.counters, this.ws, welcome.bytes);
     this.stopKeepAlive = keepAlive(this.ws, this.ctx.limits.keepAliveIntervalMs);
     this.ctx.log('info', 'peer_accepted', { peer: verdict.peer, remote: this.remote });
   }
 
   private undecodable(reason: string, count: number): void {
     this.ctx.stats.dropped.undecodable += count;
+    if (this.counters !== undefined) this.counters.errors.undecodable += count;
     this.ctx.log('warn', 'frame_undecodable', { peer: this.peer, remote: this.remote, reason, count });
   }
 
@@ -412,7 +418,7 @@ class InboundSocket {
     const verdict = this.ctx.faults.outbound(peer);
     switch (verdict.kind) {
       case 'send':
-        sendFrame(this.ctx, this.ws, bytes);
+        sendFrame(this.ctx, this.counters, this.ws, bytes);
         return;
       case 'drop':
         this.ctx.stats.dropped.fault += 1;
@@ -420,19 +426,21 @@ class InboundSocket {
       case 'delay':
         if (!this.ctx.delays.schedule(peer, verdict.delayMs, () => this.sendIfOpen(bytes))) {
           this.ctx.stats.dropped.queueFull += 1;
+          if (this.counters !== undefined) this.counters.errors.queueFull += 1;
         }
         return;
     }
   }
 
   private sendIfOpen(bytes: Uint8Array): void {
-    if (this.state === 'open') sendFrame(this.ctx, this.ws, bytes);
+    if (this.state === 'open') sendFrame(this.ctx, this.counters, this.ws, bytes);
   }
 
   private onError(error: Error): void {
     // ws closes the socket itself after every error it reports.
     if (isOversizedError(error)) {
       this.ctx.stats.dropped.oversized += 1;
+      if (this.counters !== undefined) this.counters.errors.oversized += 1;
       this.ctx.log('warn', 'frame_oversized', {
         peer: this.peer,
         remote: this.remote,
@@ -440,6 +448,7 @@ class InboundSocket {
       });
       return;
     }
+    if (this.counters !== undefined) this.counters.errors.socket += 1;
     this.ctx.log('info', 'socket_error', { peer: this.peer, remote: this.remote, error: error.message });
   }
 

@@ -32,6 +32,45 @@ export interface TransportStats {
   reconnects: number;
 }
 
+/**
+ * One peer's share: the frames and bytes of every socket with it (both directions; an inbound socket's from its
+ * handshake on), and what went wrong on them. Fault-rule drops are not errors: they are asked for.
+ */
+export interface PeerStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  errors: PeerErrors;
+}
+
+export interface PeerErrors {
+  /** A socket with the peer reported an error (its close follows). */
+  socket: number;
+  /** Frames or envelopes from the peer that could not be read, and envelopes to it that could not be encoded. */
+  undecodable: number;
+  /** Frames over maxPayloadBytes, either way. */
+  oversized: number;
+  /** Envelopes or requests to the peer dropped because its lane or the delay queue was full. */
+  queueFull: number;
+  /** The authenticated link to the peer went down. */
+  disconnected: number;
+}
+
+export function newPeerStats(): PeerStats {
+  return {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: { socket: 0, undecodable: 0, oversized: 0, queueFull: 0, disconnected: 0 },
+  };
+}
+
+export function copyPeerStats(stats: PeerStats): PeerStats {
+  return { ...stats, errors: { ...stats.errors } };
+}
+
 export function newStats(): TransportStats {
   return {
     framesIn: 0,

@@ -13,8 +13,8 @@ import { PeerLink } from './link.js';
 import { resolveLimits } from './limits.js';
 import { rateLimitedLog } from './log.js';
 import { InboundServer } from './server.js';
-import { copyStats, newStats } from './stats.js';
-import type { TransportStats } from './stats.js';
+import { copyPeerStats, copyStats, newStats } from './stats.js';
+import type { PeerStats, TransportStats } from './stats.js';
 import type { Envelope, LogFn, PeerAddress, PeerStatus, TransportOptions } from './types.js';
 
 type TransportState = 'new' | 'starting' | 'started' | 'closed';
@@ -40,6 +40,7 @@ export class Transport {
       identity: { clusterId: opts.clusterId, nodeId: opts.nodeId, secret: opts.secret },
       limits,
       stats: newStats(),
+      peerStats: new Map(),
       faults: new FaultTable(),
       delays: new DelayQueue(limits.delayedItemsMax),
       log,
@@ -145,6 +146,7 @@ export class Transport {
     this.links.get(nodeId)?.stop();
     this.links.delete(nodeId);
     this.server.dropPeer(nodeId, 'removed_node');
+    this.ctx.peerStats.delete(nodeId);
     this.ctx.log('info', 'peer_removed', { peer: nodeId });
   }
 
@@ -182,6 +184,13 @@ export class Transport {
 
   stats(): TransportStats {
     return copyStats(this.ctx.stats);
+  }
+
+  /** Frames, bytes and errors per peer (PeerStats), by peer id; a peer appears once a socket with it counted. */
+  peerStats(): Map<NodeId, PeerStats> {
+    const out = new Map<NodeId, PeerStats>();
+    for (const [peer, stats] of this.ctx.peerStats) out.set(peer as NodeId, copyPeerStats(stats));
+    return out;
   }
 
   /** Closes the server and every link, rejects pending requests with CLOSED. Idempotent; bounded in time. */

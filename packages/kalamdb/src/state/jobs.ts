@@ -162,6 +162,15 @@ export class JobsStateMachine extends KalamStateMachine<JobsCommand, JobsRespons
     return this.activeStmt.all() as Record<string, unknown>[];
   }
 
+  /** How many jobs there are of each type in each status (system.jobs grouped): what a node's metrics report. */
+  countsByTypeAndStatus(): { jobType: string; status: string; count: number }[] {
+    return this.store
+      .prepare<[], { jobType: string; status: string; count: number }>(
+        'SELECT job_type AS jobType, status, COUNT(*) AS count FROM sys_jobs GROUP BY job_type, status',
+      )
+      .all();
+  }
+
   /** One job's row, or undefined. */
   job(jobId: string): Record<string, unknown> | undefined {
     return this.store.prepare(`SELECT ${JOB_COLUMNS} FROM sys_jobs WHERE job_id = ?`).get(jobId) as

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { NodeId } from '@kalam/raft';
 import { RaftManager } from '../../src/index.js';
-import type { RaftTiming } from '../../src/index.js';
+import type { RaftObserver, RaftTiming } from '../../src/index.js';
 import { freePort } from './cluster.js';
 import { KvStateMachine } from './kv-state-machine.js';
 
@@ -24,7 +24,13 @@ export interface OneGroupCluster {
   readonly start: (i: number) => Promise<RaftManager>;
 }
 
-export async function oneGroupCluster(t: TestContext, name: string, timing?: RaftTiming): Promise<OneGroupCluster> {
+/** `observers[i]`, when given, is member i's RaftManagerOptions.observer. */
+export async function oneGroupCluster(
+  t: TestContext,
+  name: string,
+  timing?: RaftTiming,
+  observers: readonly RaftObserver[] = [],
+): Promise<OneGroupCluster> {
   const dir = mkdtempSync(join(tmpdir(), `kalam-${name}-`));
   const ports = [await freePort(), await freePort(), await freePort()];
   const members = ports.map((port, i) => ({ nodeId: (i + 1) as NodeId, host: '127.0.0.1', port }));
@@ -47,6 +53,7 @@ export async function oneGroupCluster(t: TestContext, name: string, timing?: Raf
         groups: [{ id: GROUP, name: 'g1', stateMachine: machines[i]! }],
         dataDir: join(dir, `node${m.nodeId}`),
         ...(timing === undefined ? {} : { timing }),
+        ...(observers[i] === undefined ? {} : { observer: observers[i] }),
       });
       managers.push(manager);
       return manager;

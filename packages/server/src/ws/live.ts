@@ -78,6 +78,8 @@ export class LiveQueries {
   private sweeping = false;
   private stopFeed: (() => void) | undefined;
   private beforeDeliveryHook: (() => void) | undefined;
+  /** `change` messages sent to subscribers since the node started (the node's metrics). */
+  private notificationsSent = 0;
 
   constructor(
     private readonly node: RunningNode,
@@ -106,6 +108,11 @@ export class LiveQueries {
   /** Subscriptions held by this node. */
   count(): number {
     return this.byLiveId.size;
+  }
+
+  /** `change` messages sent to this node's subscribers since it started. */
+  notifications(): number {
+    return this.notificationsSent;
   }
 
   /** Subscriptions of one connection (registering ones included). */
@@ -463,6 +470,7 @@ export class LiveQueries {
       }
       const base = { type: 'change', subscription_id: sub.clientId, change_type: type, rows } as const;
       sub.sink.send(type === 'insert' ? base : { ...base, old_values: old });
+      this.notificationsSent++;
     }
   }
 

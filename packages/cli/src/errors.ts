@@ -41,7 +41,10 @@ export type CliErrorCode =
   | 'DRILL_INVALID'
   | 'DRILL_SETUP'
   | 'DRILL_FAILED'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'BACKUP_FAILED'
+  | 'BACKUP_CORRUPT'
+  | 'RESTORE_TARGET';
 
 const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   USAGE: ExitCode.Usage,
@@ -91,6 +94,12 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
   DRILL_FAILED: ExitCode.CheckFailed,
   /** A drill stopped by SIGINT or SIGTERM (its cluster was brought down first): it proved nothing. */
   INTERRUPTED: ExitCode.CheckFailed,
+  /** `kalam backup`: a node refused or cut a group's snapshot, or none answered; no backup file was left. */
+  BACKUP_FAILED: ExitCode.CheckFailed,
+  /** `kalam restore`: the backup is truncated or corrupt (a checksum, the layout); nothing was written. */
+  BACKUP_CORRUPT: ExitCode.CheckFailed,
+  /** `kalam restore`: the target folder exists and is not empty, or the backup does not fit the new cluster. */
+  RESTORE_TARGET: ExitCode.Usage,
 };
 
 /**

@@ -14,13 +14,23 @@
  * once the manifest is written and fsynced: a failed backup leaves no file that looks like one.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { CliError } from '../errors.js';
+import { CliError, usageError } from '../errors.js';
 import type { Endpoint, SqlTarget } from '../sql-shell/target.js';
 import { BACKUP_HEADER, backupTrailer } from './format.js';
 import type { BackupGroup, BackupManifest } from './format.js';
@@ -108,11 +118,17 @@ export async function takeBackup(target: SqlTarget, to: string, progress?: Backu
   const startedAt = new Date();
   const node = await pickNode(target);
   const file = backupPath(to, node.clusterId, startedAt);
+  if (existsSync(file)) throw usageError(`${file} exists: a backup never overwrites a file`);
   const part = `${file}.part-${process.pid}`;
   const order = cutOrder(node.groups);
   const groups: BackupGroup[] = [];
+  let fd: number;
   try {
-    const fd = openSync(part, 'w', 0o600);
+    fd = openSync(part, 'wx', 0o600);
+  } catch (err) {
+    throw usageError(`cannot write the backup at ${file}: ${(err as Error).message}`);
+  }
+  try {
     writeSync(fd, BACKUP_HEADER);
     closeSync(fd);
     let offset = Buffer.byteLength(BACKUP_HEADER);

@@ -129,7 +129,8 @@ export function registerBackup(program: Command, ctx: CliContext): void {
         return;
       }
       ctx.out.line(`restored ${result.backup.groups.length} groups into ${result.dir}`);
-      ctx.out.line(`  ${result.cluster.nodes.length} nodes, cluster id ${result.cluster.clusterId}`);
+      const n = result.cluster.nodes.length;
+      ctx.out.line(`  ${n} node${n === 1 ? '' : 's'}, cluster id ${result.cluster.clusterId}`);
       ctx.out.line(`  start it: kalam cluster up --dir ${result.dir} --nodes ${result.cluster.nodes.length}`);
     });
 }

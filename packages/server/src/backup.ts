@@ -173,6 +173,8 @@ export async function buildGroupSnapshot(node: RunningNode, groupId: number): Pr
     throw err;
   }
 }
+
+/** The term of the group's applied entry, which must be `index` (read in the step that fixed the snapshot's index). */
 function appliedTerm(node: RunningNode, groupId: number, index: number): number {
   const row = node.store
     .prepare<[number], { applied_index: number; applied_term: number }>(

@@ -142,12 +142,12 @@ function readManifest(file: string, size: number, readAt: (begin: number, end: n
     fail('truncated (no footer line at the end)'),
   );
   const manifestBytes = footer['manifest_bytes'];
-  if (typeof manifestBytes !== 'number' || typeof footer['manifest_sha256'] !== 'string')
+  if (!Number.isSafeInteger(manifestBytes) || typeof footer['manifest_sha256'] !== 'string')
     fail('the footer is malformed');
   const footerBytes = tail.length - footerStart;
   const manifestEnd = size - footerBytes;
   const manifestStart = manifestEnd - (manifestBytes as number);
-  if ((manifestBytes as number) > MANIFEST_BYTES_MAX || manifestStart < headerBytes)
+  if ((manifestBytes as number) > MANIFEST_BYTES_MAX || manifestStart < headerBytes || manifestStart > manifestEnd)
     fail('truncated (the manifest does not fit)');
   const text = readAt(manifestStart, manifestEnd);
   if (createHash('sha256').update(text).digest('hex') !== footer['manifest_sha256'])
@@ -161,7 +161,8 @@ function readManifest(file: string, size: number, readAt: (begin: number, end: n
     const ints = ['group_id', 'index', 'term', 'read_index', 'offset', 'bytes'].every((k) =>
       Number.isSafeInteger(g[k]),
     );
-    if (!ints || typeof g['name'] !== 'string' || typeof g['sha256'] !== 'string') fail('a group entry is malformed');
+    if (!ints || (g['bytes'] as number) < 0 || typeof g['name'] !== 'string' || typeof g['sha256'] !== 'string')
+      fail('a group entry is malformed');
     if (g['offset'] !== at) fail(`the snapshot of ${String(g['name'])} is not where the manifest says`);
     at += g['bytes'] as number;
   }

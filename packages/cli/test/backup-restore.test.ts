@@ -11,7 +11,8 @@
  *     (rows, the DDL racer's tables and their rows, the flushed rows), every table the restored catalog lists
  *     answers, the member list and every group's voters are the new nodes, alice still logs in, and the cluster
  *     takes writes again.
- * Every process is SIGKILLed by pid in t.after, on failure too.
+ * And a standalone node's backup (`--url`) restores into a 3-node cluster that takes writes (a standalone node applies at
+ * term 0: restore seeds term 1). Every process is SIGKILLed by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
 import {
@@ -34,6 +35,7 @@ import { findFreeBasePort } from '../src/cluster/folder.js';
 import type { ClusterCredentials, ClusterStatus } from '../src/cluster/types.js';
 import type { Run } from './support/cli-process.js';
 import { pidsOf, runKalam, tempCluster } from './support/cli-process.js';
+import { ROOT_PASSWORD, StandaloneNode } from './support/standalone.js';
 
 const COMMAND_TIMEOUT_MS = 120_000;
 /** How long the load runs before the backup starts (it goes on during the backup). */
@@ -301,4 +303,31 @@ test('backup under load and DDL, destroy the cluster, restore into a new one of 
   assert.equal((await sql(second.nodes[1]!.apiUrl, auth, "INSERT INTO app.kv (id, v) VALUES (4, 'four')")).status, 200);
   assert.deepEqual((await sql(api, auth, 'SELECT v FROM app.kv WHERE id = 4')).rows, [['four']]);
   assert.equal((await run(['cluster', 'down', '--dir', target])).code, 0);
+});
+
+test('a standalone node backs up through --url and restores into a 3-node cluster that takes writes', async (t) => {
+  const node = await StandaloneNode.start();
+  t.after(() => node.close());
+  const { dir, track: trackPids } = tempCluster(t, 'backup-standalone');
+  const auth = basic('root', ROOT_PASSWORD);
+  const rows = await sql(
+    node.apiUrl,
+    auth,
+    'CREATE NAMESPACE app; CREATE SHARED TABLE app.kv (id BIGINT PRIMARY KEY); INSERT INTO app.kv (id) VALUES (7)',
+  );
+  assert.equal(rows.status, 200, JSON.stringify(rows));
+  const file = join(dirname(dir), 'standalone.kalam-backup');
+  const backup = await run(['backup', '--url', node.apiUrl, '--password', ROOT_PASSWORD, '--to', file]);
+  assert.equal(backup.code, 0, backup.stderr);
+  await node.close();
+  const restore = await run(['restore', file, '--into', dir, '--nodes', '3', '--password', ROOT_PASSWORD]);
+  assert.equal(restore.code, 0, restore.stderr);
+  const up = await run(['cluster', 'up', '--dir', dir, '--nodes', '3', '--json']);
+  assert.equal(up.code, 0, up.stderr);
+  const s = JSON.parse(up.stdout) as ClusterStatus;
+  trackPids(pidsOf(s));
+  const api = s.nodes[2]!.apiUrl;
+  assert.equal((await sql(api, auth, 'INSERT INTO app.kv (id) VALUES (8)')).status, 200);
+  assert.deepEqual((await sql(s.nodes[0]!.apiUrl, auth, 'SELECT id FROM app.kv ORDER BY id')).rows, [[7], [8]]);
+  assert.equal((await run(['cluster', 'down', '--dir', dir])).code, 0);
 });

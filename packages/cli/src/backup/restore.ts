@@ -194,7 +194,10 @@ function seedNode(dataDir: string, backup: OpenBackup, voters: readonly NodeId[]
   const writes: GroupWrite[] = [];
   for (const g of backup.manifest.groups) {
     if (g.index === 0) continue; // a group that never applied anything: it starts like a new cluster's
-    const meta = { index: g.index, term: g.term, confState: conf, confIndex: g.index };
+    // A standalone node applies without Raft, at term 0; a log position needs a term ≥ 1, and any one does as long
+    // as every node of the new cluster starts from the same (index, term).
+    const term = Math.max(1, g.term);
+    const meta = { index: g.index, term, confState: conf, confIndex: g.index };
     const bytes = g.group_id === META_SYSTEM ? systemBytes.length : g.bytes;
     const read = (b: number, e: number): Uint8Array =>
       g.group_id === META_SYSTEM ? systemBytes.subarray(b, e) : backup.read(g, b, e);
@@ -208,7 +211,7 @@ function seedNode(dataDir: string, backup: OpenBackup, voters: readonly NodeId[]
     const data = sink.finish();
     writes.push({
       groupId: g.group_id,
-      hardState: { term: g.term, vote: 0 as NodeId, commit: g.index },
+      hardState: { term, vote: 0 as NodeId, commit: g.index },
       entries: [],
       snapshot: { ...meta, data },
       confState: { state: conf, index: g.index },

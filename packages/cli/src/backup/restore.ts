@@ -19,7 +19,7 @@
  * full); the folder is built as `<DIR>.restoring-<pid>` beside DIR and renamed to DIR at the end, so a failure leaves
  * nothing at DIR.
  */
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 
 import { DEFAULT_SHARDING, SnapshotWriter, allGroups, groupNumber, snapshotRecords } from '@kalam/kalamdb';
@@ -27,7 +27,13 @@ import { LogStore, SnapshotFiles } from '@kalam/log-store';
 import type { GroupWrite } from '@kalam/log-store';
 import type { ConfState, NodeId } from '@kalam/raft';
 
-import { checkClusterName, folderFiles, writeClusterFolder } from '../cluster/folder.js';
+import {
+  checkClusterName,
+  folderFiles,
+  readCredentials,
+  writeClusterFolder,
+  writeSecretFile,
+} from '../cluster/folder.js';
 import type { ClusterManifest } from '../cluster/types.js';
 import { CliError } from '../errors.js';
 import { BackupCorruptError, openBackup } from './format.js';
@@ -71,7 +77,8 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   const tmp = `${into}.restoring-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    const staged = writeClusterFolder({ name, dir: tmp }, opts.nodes, opts.basePort, opts.password);
+    const staged = writeClusterFolder({ name, dir: tmp }, opts.nodes, opts.basePort);
+    keepRootPassword(tmp, opts.password);
     const voters = staged.nodes.map((n) => n.id as NodeId);
     const systemBytes = rewriteSystem(system, staged);
     for (const node of staged.nodes) {
@@ -228,12 +235,27 @@ function seedNode(dataDir: string, backup: OpenBackup, voters: readonly NodeId[]
   }
 }
 
+/**
+ * The folder got a new random root password; the restored meta:users holds the backed-up root's, so that one goes into
+ * credentials.json and every node config (`[auth] root_password`, which only creates root on a cluster without one).
+ */
+function keepRootPassword(dir: string, password: string): void {
+  const credentials = readCredentials(dir);
+  writeSecretFile(folderFiles.credentials(dir), `${JSON.stringify({ ...credentials, password }, null, 2)}\n`);
+  const from = `root_password = ${JSON.stringify(credentials.password)}`;
+  const to = `root_password = ${JSON.stringify(password)}`;
+  for (const f of readdirSync(join(dir, 'nodes'))) {
+    const file = join(dir, 'nodes', f);
+    writeSecretFile(file, readFileSync(file, 'utf8').split(from).join(to));
+  }
+}
+
 /** The folder was written at `from`; its manifest and configs name paths under `to`, where it is renamed next. */
 function relocate(from: string, to: string): void {
   const escaped = (p: string): string => JSON.stringify(p).slice(1, -1);
   const files = [folderFiles.manifest(from), ...readdirSync(join(from, 'nodes')).map((f) => join(from, 'nodes', f))];
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
-    writeFileSync(file, text.split(escaped(from)).join(escaped(to)), { mode: 0o600 });
+    writeSecretFile(file, text.split(escaped(from)).join(escaped(to)));
   }
 }

@@ -245,19 +245,11 @@ function secret(): string {
   return randomBytes(CLUSTER_LIMITS.secretBytes).toString('base64url');
 }
 
-/**
- * Writes a new cluster's folder: manifest, credentials, one config per node, empty data and log folders. `password`:
- * root's (`kalam restore` keeps the backed-up root's); a new random one by default.
- */
-export function writeClusterFolder(
-  ref: ClusterRef,
-  nodes: number,
-  basePort: number,
-  password: string = secret(),
-): ClusterManifest {
+/** Writes a new cluster's folder: manifest, credentials, one config per node, empty data and log folders. */
+export function writeClusterFolder(ref: ClusterRef, nodes: number, basePort: number): ClusterManifest {
   const { dir, name } = ref;
   for (const sub of ['nodes', 'data', 'logs']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
-  const credentials: ClusterCredentials = { user: 'root', password, clusterSecret: secret() };
+  const credentials: ClusterCredentials = { user: 'root', password: secret(), clusterSecret: secret() };
   const members: ManifestNode[] = [];
   for (let id = 1; id <= nodes; id++) {
     members.push({

@@ -203,12 +203,12 @@ async function handle(
       return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
+    case `GET ${BACKUP_PATH}`:
+      return handleBackup(api, req, res);
     case `POST ${JOIN_PATH}`:
       return handleJoin(api, req, res);
     case `POST ${REMOVE_PATH}`:
       return handleRemove(api, req, res);
-    case `GET ${BACKUP_PATH}`:
-      return handleBackup(api, req, res);
     default: {
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
         return handleAdmin(api, route, req, res);
@@ -223,7 +223,6 @@ async function handle(
         '/v1/api/cluster/status',
         JOIN_PATH,
         REMOVE_PATH,
-        BACKUP_PATH,
       ];
       const error = known.includes(path)
         ? new RouteError(405, 'METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${path}`)

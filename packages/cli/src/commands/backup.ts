@@ -4,8 +4,8 @@
  * "Backup and restore"). Thin layers over backup/take.ts and backup/restore.ts: progress on stderr, the result on
  * stdout (a table, or one JSON line).
  *
- * Exit codes: 0 done; 1 a node refused or cut a snapshot (backup), or the backup is corrupt or truncated (restore:
- * nothing written); 2 bad usage, no node answered, or the restore target is not empty.
+ * Exit codes: 0 done; 1 no node answered or one refused or cut a snapshot (backup), or the backup is corrupt, truncated
+ * or inconsistent (restore: nothing written); 2 bad usage, a backup file that exists, or a restore target not empty.
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
@@ -48,7 +48,7 @@ export function registerBackup(program: Command, ctx: CliContext): void {
       'Back up a running cluster: one node takes, group after group (meta:system last), a linearizable read point ' +
         'and a snapshot at or past it, streamed into one file with a manifest and checksums (README "Backup and ' +
         'restore"). The cluster serves throughout. --to DIR writes DIR/<cluster id>-<time>.kalam-backup. ' +
-        'Exit codes: 0 done, 1 a node refused or cut a snapshot, 2 bad usage or no node answered.',
+        'Exit codes: 0 done, 1 no node answered or one refused or cut a snapshot, 2 bad usage or the file exists.',
     )
     .requiredOption('--to <path>', 'the backup file, or a directory to write it in')
     .addOption(new Option('--cluster <name>', 'the cluster folder .kalam/clusters/NAME').conflicts(['dir', 'url']))

@@ -38,6 +38,9 @@ export type CliErrorCode =
   | 'CLUSTER_FAILED'
   | 'NODE_NOT_FOUND'
   | 'MEMBERSHIP_REFUSED'
+  | 'BACKUP_FAILED'
+  | 'BACKUP_CORRUPT'
+  | 'RESTORE_TARGET'
   | 'DRILL_INVALID'
   | 'DRILL_SETUP'
   | 'DRILL_FAILED'
@@ -85,6 +88,12 @@ const exitCodeOf: Record<CliErrorCode, ExitCode> = {
    * NODE_ALREADY_LEAVING, STATE_CHANGED, CONF_CHANGES_UNAVAILABLE — the message starts with the server's code).
    */
   MEMBERSHIP_REFUSED: ExitCode.CheckFailed,
+  /** `kalam backup`: a node refused or cut a group's snapshot, or none answered; no backup file was left. */
+  BACKUP_FAILED: ExitCode.CheckFailed,
+  /** `kalam restore`: the backup is truncated or corrupt (a checksum, the layout); nothing was written. */
+  BACKUP_CORRUPT: ExitCode.CheckFailed,
+  /** `kalam restore`: the target folder exists and is not empty, or the backup does not fit the new cluster. */
+  RESTORE_TARGET: ExitCode.Usage,
   /** A drill file that cannot be run: bad TOML, an unknown key or action, a value out of range. */
   DRILL_INVALID: ExitCode.Usage,
   /** The drill's cluster could not be brought to its starting state (tables, users, first rows). */

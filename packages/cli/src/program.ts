@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerBackup } from './commands/backup.js';
 import { registerBench } from './commands/bench.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerNode } from './commands/node.js';
@@ -43,6 +44,7 @@ export function createProgram(overrides: Partial<CliContext> = {}): Command {
   registerCluster(program, ctx);
   registerNode(program, ctx);
   registerDrill(program, ctx);
+  registerBackup(program, ctx);
   return program;
 }
 

@@ -17,6 +17,8 @@
  *   POST /v1/api/cluster/nodes/remove  {node_ids} → {nodes: [{node_id, state}]} (dba, system): marks nodes leaving
  *                                (removed at once when in no group); 404 NODE_NOT_FOUND, 409 TOO_MANY_AT_ONCE /
  *                                QUORUM_AT_RISK / NODE_ALREADY_LEAVING (membership.ts requestRemoval)
+ *   GET  /v1/api/backup/snapshot?group=N  one group's snapshot at a linearizable read point, streamed (backup.ts;
+ *                                root only): `kalam backup` asks for every group, meta:system last
  *   /v1/api/admin/*              fault injection and state digests (admin.ts): root only, and only with
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /metrics                Prometheus text (metrics.ts): root, or the bearer `[auth] metrics_token`
@@ -36,6 +38,7 @@ import { KalamError, MetaSystem, requireSystemRead, toKalamError } from '@kalam/
 import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
+import { BACKUP_PATH, groupOfUrl, sendGroupSnapshot } from './backup.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -235,6 +238,8 @@ async function handle(
       return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
+    case `GET ${BACKUP_PATH}`:
+      return handleBackup(api, req, res);
     case `POST ${JOIN_PATH}`:
       return handleJoin(api, req, res);
     case `POST ${REMOVE_PATH}`:
@@ -353,6 +358,21 @@ async function handleAdmin({ node, log }: Api, route: string, req: IncomingMessa
     sendJson(res, 200, result);
   } catch (err) {
     sendError(res, forClient(asApiError(err), session, log));
+  }
+}
+
+/** One group's snapshot for `kalam backup` (backup.ts), root only: every row of every user is in it. */
+async function handleBackup({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let session: Session | null = null;
+  try {
+    req.resume();
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    requireRoot(session);
+    await sendGroupSnapshot(node, groupOfUrl(req.url ?? ''), res);
+  } catch (err) {
+    if (res.headersSent)
+      res.destroy(err instanceof Error ? err : undefined); // cut mid-body: the client sees it short
+    else sendError(res, forClient(asApiError(err), session, log));
   }
 }
 

@@ -208,6 +208,7 @@ const API_PATHS: readonly string[] = [
   JOIN_PATH,
   REMOVE_PATH,
   METRICS_PATH,
+  BACKUP_PATH,
 ];
 const ROUTES: ReadonlySet<string> = new Set([...API_PATHS, ...ADMIN_PATHS]);
 

@@ -179,6 +179,7 @@ test('a body over server.max_body_bytes: 413 INVALID_INPUT', async () => {
 test('unknown routes 404, wrong methods 405', async () => {
   assert.equal((await request(url, '/v1/api/nope')).status, 404);
   assert.equal((await request(url, '/v1/api/sql')).status, 405);
+  assert.equal((await request(url, '/v1/api/backup/snapshot', { body: {} })).status, 405);
 });
 
 test('cluster status in standalone mode', async () => {

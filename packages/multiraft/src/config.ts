@@ -7,6 +7,7 @@
  * leader is noticed sooner, when its links close (forgetLeader), so failover does not wait for the timeout.
  */
 import type { NodeId, RaftLimits } from '@kalam/raft';
+import type { TransportTls } from '@kalam/transport';
 import type { StateMachine } from './state-machine.js';
 
 export interface MemberAddress {
@@ -92,6 +93,10 @@ export interface RaftManagerOptions {
   readonly onRemoved?: (by: NodeId) => void;
   /** This node's API URL, told by the RPC port to plain HTTP requests (a join pointed at an RPC address). */
   readonly apiUrl?: string;
+  /** Where the transport listens (`[cluster.raft] rpc_bind`); default: this node's member address. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  /** TLS for the transport (TransportOptions.tls); absent: plain ws. */
+  readonly tls?: TransportTls;
 }
 
 export interface ResolvedTicks {

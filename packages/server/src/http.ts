@@ -37,6 +37,7 @@ import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { advertisedApiUrl } from './config.js';
+import { answerPlainHttp } from './tls.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -114,6 +115,7 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     tls === undefined
       ? createServer(serverOptions)
       : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, ca: tls.ca });
+  if (tls !== undefined) server.on('tlsClientError', answerPlainHttp);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (res.shouldKeepAlive && !draining) {
       // Set here, Node writes neither header itself: the client hears the shorter timeout (SERVER_LIMITS).

@@ -11,6 +11,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** The PEM texts; `key` is secret (never logged: describeConfig names only the files). */
 export interface TlsMaterial {
@@ -162,7 +164,35 @@ export async function fetchTrusting(url: string, init: RequestInit, ca: string |
         });
       },
     );
-    call.on('error', (err) => reject(new TypeError(`fetch failed: ${err.message}`, { cause: err })));
+    // As fetch: an aborted call rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), any other
+    // failure with TypeError("fetch failed") whose cause carries the socket's code (ECONNREFUSED, a certificate's).
+    call.on('error', (err) =>
+      reject(
+        signal?.aborted === true && signal.reason instanceof Error
+          ? signal.reason
+          : new TypeError(`fetch failed: ${err.message}`, { cause: err }),
+      ),
+    );
     call.end(body ?? undefined);
   });
+}
+
+const PLAIN_HTTP_ANSWER = 'this port serves HTTPS only: use https://\n';
+
+/**
+ * A plain HTTP request to an HTTPS port fails the TLS handshake, and the client would see only a closed
+ * connection. When OpenSSL recognised an HTTP request (ERR_SSL_HTTP_REQUEST), answer it in plain text with a 400
+ * that says to use https. The raw socket under the TLS one is Node's undocumented `_parent`; where it is missing the
+ * connection is just closed, as without this.
+ */
+export function answerPlainHttp(error: Error & { code?: unknown }, socket: Duplex): void {
+  const raw = (socket as { _parent?: unknown })._parent;
+  if (error.code === 'ERR_SSL_HTTP_REQUEST' && raw instanceof Socket && raw.writable) {
+    raw.end(
+      'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(PLAIN_HTTP_ANSWER)}\r\n\r\n${PLAIN_HTTP_ANSWER}`,
+    );
+    return;
+  }
+  socket.destroy();
 }

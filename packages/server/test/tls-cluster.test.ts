@@ -1,7 +1,7 @@
 // [M10] §1 end to end: a 3-node cluster of real `kalam serve` processes on IPv6, listening on the wildcard [::]
 // (api_bind, rpc_bind) and advertising ::1, with [tls] and require_client_cert. Its ready lines give https URLs; a
 // write through node 1 is read through nodes 2 and 3 (so the Raft transport carries it over mutual TLS); a client
-// that trusts the CA is served, one that does not is refused, and plain HTTP to the HTTPS port fails. Then a fourth
+// that trusts the CA is served, one that does not is refused, and plain HTTP to the HTTPS port is answered 400 "use https://". Then a fourth
 // node joins through an https member URL (join trusts ca_file) and serves the same rows.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,18 +68,23 @@ test('a TLS cluster on IPv6 with wildcard binds: https URLs, replication over mu
     }
   });
 
-  await t.test('a client that does not trust the CA is refused; plain HTTP to the HTTPS port fails', async () => {
-    const url = urls[1] ?? '';
-    await assert.rejects(fetch(`${url}/v1/api/health/live`), (err: Error) => {
-      assert.match(String((err.cause as Error | undefined)?.message ?? err.message), /self[- ]signed|certificate/i);
-      return true;
-    });
-    await assert.rejects(
-      fetchTrusting(`${url}/v1/api/health/live`, {}, makeCa('another CA').cert),
-      /self[- ]signed|certificate/i,
-    );
-    await assert.rejects(fetch(`${url.replace('https:', 'http:')}/v1/api/health/live`));
-  });
+  await t.test(
+    'a client that does not trust the CA is refused; plain HTTP to the HTTPS port is told to use https',
+    async () => {
+      const url = urls[1] ?? '';
+      await assert.rejects(fetch(`${url}/v1/api/health/live`), (err: Error) => {
+        assert.match(String((err.cause as Error | undefined)?.message ?? err.message), /self[- ]signed|certificate/i);
+        return true;
+      });
+      await assert.rejects(
+        fetchTrusting(`${url}/v1/api/health/live`, {}, makeCa('another CA').cert),
+        /self[- ]signed|certificate/i,
+      );
+      const plain = await fetch(`${url.replace('https:', 'http:')}/v1/api/health/live`);
+      assert.equal(plain.status, 400);
+      assert.match(await plain.text(), /serves HTTPS only: use https:\/\//);
+    },
+  );
 
   await t.test('a node joins through an https member URL and serves the rows', async () => {
     await nodes.prepareJoiner(4, urls[0] ?? '');

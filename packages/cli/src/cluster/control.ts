@@ -30,6 +30,7 @@ import {
 } from './folder.js';
 import type { ClusterRef } from './folder.js';
 import { HttpCallError, httpJson } from './http.js';
+import { clusterHasTls } from './tls.js';
 import { CLUSTER_LIMITS } from './limits.js';
 import { NodeApi } from './node-api.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE } from './supervisor.js';
@@ -56,6 +57,8 @@ export interface UpOptions {
   readonly name?: string;
   readonly dir?: string;
   readonly basePort?: number;
+  /** A new folder: make a CA and a certificate per node, nodes serve https and talk wss with mutual TLS (tls.ts). */
+  readonly tls?: boolean;
   /** Progress lines while waiting (each replaces the previous one on a display). */
   readonly onProgress?: (line: string) => void;
   /** Extra environment for the node processes (drills use it for test-only switches). */
@@ -103,9 +106,15 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `${ref.dir} holds a stopped cluster made with ${founders} nodes; start it with --nodes ${founders}, or remove it with \`kalam cluster down --wipe\``,
     );
   }
+  if (existing !== undefined && opts.tls !== undefined && opts.tls !== clusterHasTls(ref.dir)) {
+    const made = clusterHasTls(ref.dir) ? 'with --tls' : 'without --tls';
+    throw usageError(
+      `${ref.dir} holds a stopped cluster made ${made}; start it the same way, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
   // Every port is checked before anything is written or started.
   await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
-  const manifest = existing ?? writeClusterFolder(ref, nodes, basePort);
+  const manifest = existing ?? writeClusterFolder(ref, nodes, basePort, opts.tls === true);
   const credentials = readCredentials(ref.dir);
   startSupervisorProcess(ref, opts);
   const info = await waitForSupervisorInfo(ref);

@@ -57,6 +57,7 @@ interface RawRunOptions {
   readonly short?: boolean;
   readonly basePort?: number;
   readonly nodes?: number;
+  readonly tls?: boolean;
 }
 
 export interface DrillDeps {
@@ -90,6 +91,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
       "the cluster's node count instead of the file's `nodes` (its node ids are checked against it)",
       integerIn(DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax),
     )
+    .option('--tls', 'run the drill cluster with TLS (kalam cluster up --tls: https API, mutual TLS between nodes)')
     .action(async (file: string, raw: RawRunOptions) => {
       const spec = loadDrill(file, raw.nodes === undefined ? {} : { nodes: raw.nodes });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -112,6 +114,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
             reportDir,
             factory: async (o) => (cluster = await deps.factory(o)),
             ...(raw.basePort !== undefined ? { basePort: raw.basePort } : {}),
+            ...(raw.tls === true ? { tls: true } : {}),
             transport: deps.transport,
             progress: (line) => ctx.out.note(line),
           }),

@@ -68,6 +68,8 @@ export interface RunDrillOptions {
   readonly factory: ClusterFactory;
   /** The cluster's ports start here; default: a free block found at run time (cluster/folder.ts). */
   readonly basePort?: number;
+  /** The drill cluster runs with TLS (`kalam drill run --tls`). */
+  readonly tls?: boolean;
   readonly transport: DrillTransport;
   /** One progress line (stderr in the CLI). */
   readonly progress: (line: string) => void;
@@ -91,6 +93,7 @@ export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
     dir: join(opts.reportDir, 'cluster'),
     basePort: opts.basePort ?? (await findFreeBasePort(spec.nodes)),
     env: { ...spec.env },
+    ...(opts.tls === true && { tls: true }),
     onProgress: (line) => {
       if (line !== lastProgress) progress(`  ${line}`);
       lastProgress = line;

@@ -30,7 +30,7 @@ import {
 } from './folder.js';
 import type { ClusterRef } from './folder.js';
 import { HttpCallError, httpJson } from './http.js';
-import { clusterHasTls } from './tls.js';
+import { clusterHasTls, trustClusterCa } from './tls.js';
 import { CLUSTER_LIMITS } from './limits.js';
 import { NodeApi } from './node-api.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE } from './supervisor.js';
@@ -115,6 +115,7 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
   // Every port is checked before anything is written or started.
   await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
   const manifest = existing ?? writeClusterFolder(ref, nodes, basePort, opts.tls === true);
+  trustClusterCa(ref.dir); // this process talks to the nodes too (drills, status): trust a --tls folder's CA
   const credentials = readCredentials(ref.dir);
   startSupervisorProcess(ref, opts);
   const info = await waitForSupervisorInfo(ref);

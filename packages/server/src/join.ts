@@ -170,12 +170,14 @@ export async function joinCluster(config: ClusterNodeConfig, log: NodeLog): Prom
     }
   }
   const addrs = { rpcAddr: formatHostPort(c.raft.rpcAddr), apiAddr: advertisedApiUrl(config) };
-  const ca = config.tls?.ca;
+  // A join may name a member's RPC port, which with require_client_cert wants this node's certificate too.
+  const trust =
+    config.tls === undefined ? undefined : { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key };
   const deadline = Date.now() + SERVER_LIMITS.joinTimeoutMs;
   let via = target;
   for (let attempt = 1; ; attempt++) {
     const req = createJoinRequest(c.secret, addrs, Date.now());
-    const outcome = await askToJoin(via, req, ca);
+    const outcome = await askToJoin(via, req, trust);
     if (outcome.kind === 'redirect') {
       if (via !== target) {
         throw new ServerError('STARTUP_FAILED', `cannot join the cluster: ${via} is not a member's API address`);
@@ -204,7 +206,11 @@ type JoinOutcome =
   | { kind: 'retry'; message: string }
   | { kind: 'redirect'; apiUrl: string };
 
-async function askToJoin(target: string, req: JoinRequest, ca: string | undefined): Promise<JoinOutcome> {
+async function askToJoin(
+  target: string,
+  req: JoinRequest,
+  trust: { ca: string; cert: string; key: string } | undefined,
+): Promise<JoinOutcome> {
   let res: Response;
   try {
     // With [tls] the member's certificate is checked against our ca_file (fetch alone trusts only the system's CAs).
@@ -222,7 +228,7 @@ async function askToJoin(target: string, req: JoinRequest, ca: string | undefine
         }),
         signal: AbortSignal.timeout(SERVER_LIMITS.joinRequestTimeoutMs),
       },
-      ca,
+      trust,
     );
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';

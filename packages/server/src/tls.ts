@@ -132,12 +132,19 @@ function oneLine(dn: string): string {
 }
 
 /**
- * The node's own HTTP calls to a member (join): `fetch`'s shape, with `ca` trusted for https URLs. Node 20's global
- * fetch cannot be given a CA without the undici package, so an https URL goes through node:https and its answer is
- * returned as a Response (read whole: these are small JSON answers). Without `ca`, or for http, it is fetch itself.
+ * The node's own HTTP calls to a member (join): `fetch`'s shape, with `trust` — a CA (PEM), or a CA with this node's
+ * certificate and key to present (a join pointed at a member's RPC port, which may require a client certificate) —
+ * used for https URLs. Node 20's global fetch cannot be given a CA without the undici package, so an https URL goes
+ * through node:https and its answer is returned as a Response (read whole: these are small JSON answers). Without
+ * `trust`, or for http, it is fetch itself.
  */
-export async function fetchTrusting(url: string, init: RequestInit, ca: string | undefined): Promise<Response> {
-  if (ca === undefined || !url.startsWith('https:')) return fetch(url, init);
+export async function fetchTrusting(
+  url: string,
+  init: RequestInit,
+  trust: string | { ca: string; cert?: string; key?: string } | undefined,
+): Promise<Response> {
+  if (trust === undefined || !url.startsWith('https:')) return fetch(url, init);
+  const tls = typeof trust === 'string' ? { ca: trust } : trust;
   const body = init.body;
   if (body !== undefined && body !== null && typeof body !== 'string') {
     throw new TypeError('fetchTrusting sends string bodies only');
@@ -148,7 +155,7 @@ export async function fetchTrusting(url: string, init: RequestInit, ca: string |
     const signal = init.signal ?? undefined;
     const call = httpsRequest(
       url,
-      { method: init.method ?? 'GET', headers: Object.fromEntries(headers), ca, agent: false, signal },
+      { method: init.method ?? 'GET', headers: Object.fromEntries(headers), ...tls, agent: false, signal },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

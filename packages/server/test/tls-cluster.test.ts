@@ -2,7 +2,8 @@
 // (api_bind, rpc_bind) and advertising ::1, with [tls] and require_client_cert. Its ready lines give https URLs; a
 // write through node 1 is read through nodes 2 and 3 (so the Raft transport carries it over mutual TLS); a client
 // that trusts the CA is served, one that does not is refused, and plain HTTP to the HTTPS port is answered 400 "use https://". Then a fourth
-// node joins through an https member URL (join trusts ca_file) and serves the same rows.
+// node joins through an https member URL (join trusts ca_file) and serves the same rows, and a fifth joins through
+// a member's RPC address (presenting its certificate to the mutual-TLS port, which answers with the API URL).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +106,13 @@ test('a TLS cluster on IPv6 with wildcard binds: https URLs, replication over mu
       const body = (await res.json()) as Record<string, unknown>;
       return res.status === 200 && JSON.stringify(rows(body)) === JSON.stringify([[1, 'over tls']]) ? true : undefined;
     });
+  });
+
+  await t.test("a node joins through a member's RPC address (its TLS port wants a client certificate)", async () => {
+    await nodes.prepareJoiner(5, nodes.rpcAddress(2));
+    await nodes.startNode(5);
+    assert.match(nodes.url(5), /^https:\/\//);
+    const body = await sqlOver(nodes.url(5), 'SELECT id, v FROM app.t', ca.cert);
+    assert.deepEqual(rows(body), [[1, 'over tls']]);
   });
 });

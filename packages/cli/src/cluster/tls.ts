@@ -11,8 +11,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { fetchTrusting, makeCa, makeLeaf } from '@kalam/server';
-import type { Pem } from '@kalam/server';
+import { fetchTrusting } from '@kalam/server';
+// A subpath, not the package index: `kalam serve` loads the index, and a node has no use for node-forge.
+import { makeCa, makeLeaf } from '@kalam/server/certs';
+import type { Pem } from '@kalam/server/certs';
 
 import { CliError } from '../errors.js';
 import { writeSecretFile } from './folder.js';

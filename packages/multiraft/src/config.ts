@@ -7,6 +7,7 @@
  * leader is noticed sooner, when its links close (forgetLeader), so failover does not wait for the timeout.
  */
 import type { NodeId, RaftLimits } from '@kalam/raft';
+import type { TransportTls } from '@kalam/transport';
 import type { RaftObserver } from './observer.js';
 import type { StateMachine } from './state-machine.js';
 
@@ -95,6 +96,10 @@ export interface RaftManagerOptions {
   readonly apiUrl?: string;
   /** Told of each log write's and apply batch's time and each proposal's outcome (the node's metrics); optional. */
   readonly observer?: RaftObserver;
+  /** Where the transport listens (`[cluster.raft] rpc_bind`); default: this node's member address. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  /** TLS for the transport (TransportOptions.tls); absent: plain ws. */
+  readonly tls?: TransportTls;
 }
 
 export interface ResolvedTicks {

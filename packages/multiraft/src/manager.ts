@@ -137,7 +137,7 @@ export class RaftManager {
       nodeId: opts.nodeId,
       clusterId: opts.clusterId,
       secret: opts.secret,
-      listen: { host: self.host, port: self.port },
+      listen: opts.listen ?? { host: self.host, port: self.port },
       peers: opts.members.filter((m) => m.nodeId !== opts.nodeId),
       onEnvelopes: (from, envs) => driver?.deliver(from, envs),
       onRequest: (from, method, body) => {
@@ -147,6 +147,7 @@ export class RaftManager {
       onPeerStatus: (peer, status) => driver?.onPeerStatus(peer, status),
       ...(opts.onRemoved !== undefined ? { onRemoved: opts.onRemoved } : {}),
       ...(opts.apiUrl !== undefined ? { apiUrl: opts.apiUrl } : {}),
+      ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
     });
     try {

@@ -3,17 +3,18 @@
  * environment overrides, turned into a frozen, fully typed NodeConfig — or a ConfigError that lists every
  * problem, each naming its key as a dotted path.
  *
- *   [server]            api_addr, data_dir, max_body_bytes
+ *   [server]            api_addr, api_bind, data_dir, max_body_bytes
  *   [auth]              root_password, jwt_secret, token_ttl_seconds, metrics_token
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
  *                       leader_balance_interval_ms, leader_balance_tolerance,
  *                       join (a member's API address: join that cluster; node_id and members then come from it),
  *                       membership_interval_ms, promote_lag_entries_max, snapshot_sends_per_node_max
- *   [cluster.raft]      rpc_addr, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
+ *   [cluster.raft]      rpc_addr, rpc_bind, heartbeat_interval_ms, election_timeout_min_ms, election_timeout_max_ms,
  *                       snapshot_threshold, log_bytes_max, tick_ms, log_writer_thread
  *   [cluster.sharding]  num_user_shards, num_shared_shards
  *   [[cluster.members]] node_id, rpc_addr, api_addr             (every member, this node included)
  *   [debug]             admin_endpoints (default false: the fault-injection endpoints of admin.ts answer 404)
+ *   [tls]               cert_file, key_file, ca_file, require_client_cert (PEM files; tls.ts reads and checks them)
  *
  * Unknown keys are errors: a misspelt key silently falling back to its default is how a cluster ends up
  * with one node on different timings. The schema below is the one list of keys; the environment variable
@@ -29,6 +30,10 @@ import type { TomlTable, TomlValue } from 'smol-toml';
 
 import { ConfigError } from './errors.js';
 import type { ConfigProblem } from './errors.js';
+import { readTlsFiles } from './tls.js';
+import type { TlsSettings } from './tls.js';
+
+export type { TlsSettings } from './tls.js';
 
 export interface HostPort {
   /** A host name, an IPv4 address, or an IPv6 address without brackets; lower case. */
@@ -38,8 +43,10 @@ export interface HostPort {
 }
 
 export interface ServerSettings {
-  /** Where the HTTP API listens. */
+  /** The ADVERTISED API address: what clients and peers use (may be a host name); port 0 takes the bound port. */
   readonly apiAddr: HostPort;
+  /** Where the HTTP API listens (`0.0.0.0`, `::`, an address); default: apiAddr. */
+  readonly apiBind: HostPort;
   /** Absolute: a relative `data_dir` is resolved against the config file's folder. */
   readonly dataDir: string;
   readonly maxBodyBytes: number;
@@ -55,8 +62,10 @@ export interface AuthSettings {
 }
 
 export interface RaftSettings {
-  /** Where this node's Raft RPC listens; equal to its own entry in `members`. */
+  /** The ADVERTISED Raft RPC address, where peers dial this node; equal to its own entry in `members`. */
   readonly rpcAddr: HostPort;
+  /** Where the Raft RPC listens; default: rpcAddr. */
+  readonly rpcBind: HostPort;
   readonly heartbeatIntervalMs: number;
   readonly electionTimeoutMinMs: number;
   readonly electionTimeoutMaxMs: number;
@@ -132,6 +141,8 @@ interface CommonConfig {
   readonly server: ServerSettings;
   readonly auth: AuthSettings;
   readonly debug: DebugSettings;
+  /** Present: the API serves HTTPS and the Raft transport runs over TLS (wss); see tls.ts. */
+  readonly tls?: TlsSettings | undefined;
 }
 
 export interface StandaloneNodeConfig extends CommonConfig {
@@ -233,14 +244,16 @@ export function parseConfig(text: string, opts: ParseConfigOptions): NodeConfig 
   const settings = collectSettings(doc, problems);
   applyEnvOverrides(settings, opts.env ?? process.env, problems);
   const reader = new SettingsReader(settings, problems);
+  const tls = readTls(reader, opts.baseDir);
   const common = {
     source,
     server: readServer(reader, opts.baseDir),
     auth: readAuth(reader),
     debug: { adminEndpoints: reader.boolean('debug.admin_endpoints', false) },
+    ...(tls !== undefined && { tls }),
   };
   const config: NodeConfig = settings.hasCluster
-    ? { mode: 'cluster', ...common, cluster: readCluster(reader, settings.memberCount) }
+    ? { mode: 'cluster', ...common, cluster: readCluster(reader, settings.memberCount, tls !== undefined) }
     : { mode: 'standalone', ...common };
   if (problems.length > 0) throw new ConfigError(source, problems);
   return deepFreeze(config);
@@ -253,7 +266,12 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
   return {
     mode: config.mode,
     source: config.source,
-    server: { apiAddr: formatHostPort(server.apiAddr), dataDir: server.dataDir, maxBodyBytes: server.maxBodyBytes },
+    server: {
+      apiAddr: formatHostPort(server.apiAddr),
+      apiBind: formatHostPort(server.apiBind),
+      dataDir: server.dataDir,
+      maxBodyBytes: server.maxBodyBytes,
+    },
     auth: {
       rootPassword: redacted,
       jwtSecret: auth.jwtSecret === undefined ? null : redacted,
@@ -261,6 +279,15 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
       metricsToken: auth.metricsToken === undefined ? null : redacted,
     },
     debug: { ...config.debug },
+    tls:
+      config.tls === undefined
+        ? null
+        : {
+            certFile: config.tls.certFile,
+            keyFile: config.tls.keyFile,
+            caFile: config.tls.caFile,
+            requireClientCert: config.tls.requireClientCert,
+          },
     ...(cluster && {
       cluster: {
         clusterId: cluster.clusterId,
@@ -269,12 +296,22 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
         membership: { ...cluster.membership },
         secret: redacted,
         leaderBalance: { ...cluster.leaderBalance },
-        raft: { ...cluster.raft, rpcAddr: formatHostPort(cluster.raft.rpcAddr) },
+        raft: {
+          ...cluster.raft,
+          rpcAddr: formatHostPort(cluster.raft.rpcAddr),
+          rpcBind: formatHostPort(cluster.raft.rpcBind),
+        },
         sharding: { ...cluster.sharding },
         members: cluster.members.map((m) => ({ ...m, rpcAddr: formatHostPort(m.rpcAddr) })),
       },
     }),
   };
+}
+
+/** This node's API URL as configured (`server.api_addr`): https with [tls], http without. */
+export function advertisedApiUrl(config: NodeConfig, port: number = config.server.apiAddr.port): string {
+  const scheme = config.tls === undefined ? 'http' : 'https';
+  return `${scheme}://${formatHostPort({ host: config.server.apiAddr.host, port })}`;
 }
 
 /** `host:port`, with an IPv6 host in brackets. */
@@ -299,7 +336,7 @@ const BOOL: KeySpec = { kind: 'boolean' };
 const SECRET: KeySpec = { kind: 'string', secret: true };
 
 const SECTIONS = {
-  server: { api_addr: STR, data_dir: STR, max_body_bytes: INT },
+  server: { api_addr: STR, api_bind: STR, data_dir: STR, max_body_bytes: INT },
   auth: { root_password: SECRET, jwt_secret: SECRET, token_ttl_seconds: INT, metrics_token: SECRET },
   cluster: {
     cluster_id: STR,
@@ -314,6 +351,7 @@ const SECTIONS = {
   },
   'cluster.raft': {
     rpc_addr: STR,
+    rpc_bind: STR,
     heartbeat_interval_ms: INT,
     election_timeout_min_ms: INT,
     election_timeout_max_ms: INT,
@@ -324,6 +362,7 @@ const SECTIONS = {
   },
   'cluster.sharding': { num_user_shards: INT, num_shared_shards: INT },
   debug: { admin_endpoints: BOOL },
+  tls: { cert_file: STR, key_file: STR, ca_file: STR, require_client_cert: BOOL },
 } as const satisfies Record<string, Record<string, KeySpec>>;
 
 type SectionName = keyof typeof SECTIONS;
@@ -335,13 +374,13 @@ const SUBSECTIONS: Readonly<Record<string, readonly SectionName[]>> = {
   cluster: ['cluster.raft', 'cluster.sharding'],
 };
 
-const TOP_LEVEL: readonly SectionName[] = ['server', 'auth', 'cluster', 'debug'];
+const TOP_LEVEL: readonly SectionName[] = ['server', 'auth', 'cluster', 'debug', 'tls'];
 
 /** Documented names that are not the derived `KALAM_<SECTION>_<KEY>` (which works as well). */
 const ENV_ALIASES: Readonly<Record<string, string>> = { KALAM_ROOT_PASSWORD: 'auth.root_password' };
 
 /** A variable with one of these prefixes that names no key is a typo, and an error. */
-const ENV_SECTION_PREFIXES = ['KALAM_SERVER_', 'KALAM_AUTH_', 'KALAM_CLUSTER_', 'KALAM_DEBUG_'];
+const ENV_SECTION_PREFIXES = ['KALAM_SERVER_', 'KALAM_AUTH_', 'KALAM_CLUSTER_', 'KALAM_DEBUG_', 'KALAM_TLS_'];
 
 /** Set in every node's environment alike, so a standalone node ignores it rather than refusing to start. */
 const ENV_IGNORED_WHEN_STANDALONE = new Set(['KALAM_CLUSTER_SECRET']);
@@ -641,16 +680,32 @@ class SettingsReader {
     return parsed;
   }
 
-  apiUrl(key: string): string {
+  /**
+   * With [tls] every member URL is https (a bare host:port becomes one) and an http:// one is an error: the nodes'
+   * APIs serve HTTPS only then, so an http:// member would be a typo that fails on first use. Without [tls] a bare
+   * host:port is http, and https:// stays allowed (a member behind a TLS proxy with a publicly trusted certificate).
+   */
+  apiUrl(key: string, tls: boolean): string {
     const text = this.string(key);
     if (!this.ok(key)) return '';
-    const parsed = parseApiUrl(text);
+    const parsed = parseApiUrl(text, tls ? 'https' : 'http');
     if (parsed.error !== undefined) {
-      const message = `${this.label(key)} must be "http://host:port" or "host:port", got "${text}": ${parsed.error}`;
+      const message = `${this.label(key)} must be "${tls ? 'https' : 'http'}://host:port" or "host:port", got "${text}": ${parsed.error}`;
       this.fail(key, message);
       return '';
     }
+    if (tls && !parsed.url.startsWith('https://')) {
+      const why = 'the [tls] section is set, so every node serves its API over HTTPS';
+      this.fail(key, `${this.label(key)} must be "https://host:port" (or "host:port"), got "${text}": ${why}`);
+      return '';
+    }
     return parsed.url;
+  }
+
+  /** Resolved paths against the config file's folder. */
+  path(key: string, baseDir: string): string {
+    const text = this.string(key);
+    return this.ok(key) ? path.resolve(baseDir, text) : '';
   }
 }
 
@@ -695,9 +750,12 @@ export function parseHostPort(text: string): HostPort | string {
 }
 
 /** A member's api_addr: `http(s)://host:port` (nothing after the port but an optional "/") or `host:port`. */
-function parseApiUrl(text: string): { url: string; error?: undefined } | { url?: undefined; error: string } {
+function parseApiUrl(
+  text: string,
+  defaultScheme: 'http' | 'https',
+): { url: string; error?: undefined } | { url?: undefined; error: string } {
   const withScheme = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(text);
-  const scheme = withScheme?.[1]?.toLowerCase() ?? 'http';
+  const scheme = withScheme?.[1]?.toLowerCase() ?? defaultScheme;
   let authority = withScheme?.[2] ?? text;
   if (scheme !== 'http' && scheme !== 'https') return { error: `the scheme must be http or https, not ${scheme}` };
   if (authority.endsWith('/')) authority = authority.slice(0, -1);
@@ -712,13 +770,14 @@ function parseApiUrl(text: string): { url: string; error?: undefined } | { url?:
 
 function readServer(r: SettingsReader, baseDir: string): ServerSettings {
   const apiAddr = r.hostPort('server.api_addr', configDefaults.apiAddr);
+  const apiBind = r.has('server.api_bind') ? r.hostPort('server.api_bind') : apiAddr;
   const dataDir = r.string('server.data_dir', { hint: 'the folder for this node’s data' });
   const maxBodyBytes = r.integer('server.max_body_bytes', {
     min: configLimits.maxBodyBytesMin,
     max: configLimits.maxBodyBytesMax,
     defaultValue: configDefaults.maxBodyBytes,
   });
-  return { apiAddr, dataDir: path.resolve(baseDir, dataDir), maxBodyBytes };
+  return { apiAddr, apiBind, dataDir: path.resolve(baseDir, dataDir), maxBodyBytes };
 }
 
 function readAuth(r: SettingsReader): AuthSettings {
@@ -753,8 +812,8 @@ function readAuth(r: SettingsReader): AuthSettings {
 
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-function readCluster(r: SettingsReader, memberCount: number | undefined): ClusterSettings {
-  const join = r.has('cluster.join') ? r.apiUrl('cluster.join') : undefined;
+function readCluster(r: SettingsReader, memberCount: number | undefined, tls: boolean): ClusterSettings {
+  const join = r.has('cluster.join') ? r.apiUrl('cluster.join', tls) : undefined;
   const joining = join !== undefined || !r.ok('cluster.join');
   // A joining node may name the cluster it expects; the cluster's answer must then match it.
   const clusterId = joining && !r.has('cluster.cluster_id') ? '' : r.string('cluster.cluster_id');
@@ -802,7 +861,7 @@ function readCluster(r: SettingsReader, memberCount: number | undefined): Cluste
     }
     return { clusterId, nodeId, join, membership, secret, leaderBalance, raft, sharding, members: [] };
   }
-  const members = readMembers(r, memberCount);
+  const members = readMembers(r, memberCount, tls);
   checkSelf(r, { nodeId, rpcAddr: raft.rpcAddr, members });
   return { clusterId, nodeId, join, membership, secret, leaderBalance, raft, sharding, members };
 }
@@ -849,6 +908,7 @@ function readLeaderBalance(r: SettingsReader): LeaderBalanceSettings {
 function readRaft(r: SettingsReader): RaftSettings {
   const k = (name: string): string => `cluster.raft.${name}`;
   const rpcAddr = r.hostPort(k('rpc_addr'));
+  const rpcBind = r.has(k('rpc_bind')) ? r.hostPort(k('rpc_bind')) : rpcAddr;
   const ms = (name: string, max: number, defaultValue: number): number =>
     r.integer(k(name), { min: 1, max, defaultValue });
   const tickMs = r.integer(k('tick_ms'), {
@@ -906,6 +966,7 @@ function readRaft(r: SettingsReader): RaftSettings {
   const logWriterThread = r.boolean(k('log_writer_thread'), true);
   return {
     rpcAddr,
+    rpcBind,
     heartbeatIntervalMs,
     electionTimeoutMinMs,
     electionTimeoutMaxMs,
@@ -916,7 +977,7 @@ function readRaft(r: SettingsReader): RaftSettings {
   };
 }
 
-function readMembers(r: SettingsReader, memberCount: number | undefined): MemberSettings[] {
+function readMembers(r: SettingsReader, memberCount: number | undefined, tls: boolean): MemberSettings[] {
   if (memberCount === undefined || memberCount === 0) {
     const message = 'cluster.members must list every member, this node included ([[cluster.members]])';
     r.fail('cluster.members', memberCount === undefined ? `${message}; it is missing` : `${message}; it is empty`);
@@ -937,7 +998,7 @@ function readMembers(r: SettingsReader, memberCount: number | undefined): Member
     const member: MemberSettings = {
       nodeId: r.integer(k('node_id'), { min: 1, max: configLimits.nodeIdMax }),
       rpcAddr: r.hostPort(k('rpc_addr')),
-      apiUrl: r.apiUrl(k('api_addr')),
+      apiUrl: r.apiUrl(k('api_addr'), tls),
     };
     const unique = (name: string, value: string): void => {
       if (!r.ok(k(name))) return;
@@ -987,6 +1048,23 @@ function checkSelf(
         "this node's entry in cluster.members",
     );
   }
+}
+
+/** [tls]: absent unless some tls.* key is set (in the file or the environment); then all three files are required. */
+function readTls(r: SettingsReader, baseDir: string): TlsSettings | undefined {
+  const keys = ['tls.cert_file', 'tls.key_file', 'tls.ca_file', 'tls.require_client_cert'];
+  if (!keys.some((k) => r.has(k))) return undefined;
+  const certFile = r.path('tls.cert_file', baseDir);
+  const keyFile = r.path('tls.key_file', baseDir);
+  const caFile = r.path('tls.ca_file', baseDir);
+  const requireClientCert = r.boolean('tls.require_client_cert', false);
+  if (!r.ok('tls.cert_file', 'tls.key_file', 'tls.ca_file')) return undefined;
+  const read = readTlsFiles({ certFile, keyFile, caFile });
+  if (!read.ok) {
+    for (const problem of read.problems) r.fail(problem.key, problem.message);
+    return undefined;
+  }
+  return { certFile, keyFile, caFile, requireClientCert, ...read.material };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -31,6 +31,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -39,6 +40,8 @@ import type { QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { BACKUP_PATH, groupOfUrl, sendGroupSnapshot } from './backup.js';
+import { advertisedApiUrl } from './config.js';
+import { answerPlainHttp } from './tls.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
@@ -66,7 +69,10 @@ export interface ApiServer {
   readonly server: Server;
   /** WebSocket `/v1/ws` and the node's live queries. */
   readonly live: LiveEndpoint;
-  /** Listens on server.api_addr; resolves with the bound address (port 0 in the config picks a free one). */
+  /**
+   * Listens on server.api_bind (default api_addr); resolves with the bound address and the advertised URL (port 0
+   * in the config picks a free one).
+   */
   listen(): Promise<{ host: string; port: number; url: string }>;
   /**
    * Stops accepting connections; new requests on open connections get 503. Resolves when no request is in flight
@@ -102,11 +108,19 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
   let idle: (() => void) | undefined;
   /** Responses not yet sent: told to close their connection when a drain starts, so no client reuses it. */
   const pending = new Set<ServerResponse>();
-  const server = createServer({
+  const serverOptions = {
     headersTimeout: SERVER_LIMITS.headersTimeoutMs,
     requestTimeout: SERVER_LIMITS.requestTimeoutMs,
     keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs + SERVER_LIMITS.keepAliveGraceMs,
-  });
+  };
+  // [tls]: HTTPS (and so wss for /v1/ws). API clients are not asked for a certificate: they authenticate with
+  // Basic or a token; require_client_cert is for the nodes' Raft transport.
+  const tls = node.config.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer(serverOptions)
+      : createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key, ca: tls.ca });
+  if (tls !== undefined) server.on('tlsClientError', answerPlainHttp);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const arrivedAt = performance.now();
     const done = (): void =>
@@ -148,13 +162,14 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
     live,
     listen: () =>
       new Promise((resolve, reject) => {
-        const { host, port } = node.config.server.apiAddr;
+        const { host, port } = node.config.server.apiBind;
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
-          const shown = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-          resolve({ host: addr.address, port: addr.port, url: `http://${shown}:${addr.port}` });
+          // The URL is the advertised one (api_addr), with the bound port when api_addr asked for port 0.
+          const advertised = node.config.server.apiAddr.port === 0 ? addr.port : node.config.server.apiAddr.port;
+          resolve({ host: addr.address, port: addr.port, url: advertisedApiUrl(node.config, advertised) });
         });
       }),
     drain: (timeoutMs) => {

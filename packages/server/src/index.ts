@@ -100,3 +100,5 @@ export { ProtocolError, parseClientMessage } from './ws/protocol.js';
 export type { BatchControl, BatchStatus, ClientMessage, ServerMessage, SubscribeOptions } from './ws/protocol.js';
 export { LiveClient, LiveClientError, LiveStream, LiveSubscription } from './ws/client.js';
 export type { ChangeEvent, LiveAuth } from './ws/client.js';
+export { fetchTrusting, pemCertificates, readTlsFiles } from './tls.js';
+export type { TlsMaterial, TlsSettings } from './tls.js';

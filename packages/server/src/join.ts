@@ -23,13 +23,14 @@ import {
 } from '@kalam/multiraft';
 import type { JoinRequest } from '@kalam/multiraft';
 
-import { formatHostPort } from './config.js';
+import { advertisedApiUrl, formatHostPort } from './config.js';
 import type { ClusterNodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { IDENTITY_FORMAT, holdsState, isIdList } from './identity.js';
 import type { NodeIdentity } from './identity.js';
 import { SERVER_LIMITS } from './limits.js';
 import type { NodeLog } from './runtime.js';
+import { fetchTrusting } from './tls.js';
 
 export const JOIN_PATH = '/v1/api/cluster/join';
 
@@ -168,12 +169,15 @@ export async function joinCluster(config: ClusterNodeConfig, log: NodeLog): Prom
       );
     }
   }
-  const addrs = { rpcAddr: formatHostPort(c.raft.rpcAddr), apiAddr: `http://${formatHostPort(config.server.apiAddr)}` };
+  const addrs = { rpcAddr: formatHostPort(c.raft.rpcAddr), apiAddr: advertisedApiUrl(config) };
+  // A join may name a member's RPC port, which with require_client_cert wants this node's certificate too.
+  const trust =
+    config.tls === undefined ? undefined : { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key };
   const deadline = Date.now() + SERVER_LIMITS.joinTimeoutMs;
   let via = target;
   for (let attempt = 1; ; attempt++) {
     const req = createJoinRequest(c.secret, addrs, Date.now());
-    const outcome = await askToJoin(via, req);
+    const outcome = await askToJoin(via, req, trust);
     if (outcome.kind === 'redirect') {
       if (via !== target) {
         throw new ServerError('STARTUP_FAILED', `cannot join the cluster: ${via} is not a member's API address`);
@@ -202,21 +206,30 @@ type JoinOutcome =
   | { kind: 'retry'; message: string }
   | { kind: 'redirect'; apiUrl: string };
 
-async function askToJoin(target: string, req: JoinRequest): Promise<JoinOutcome> {
+async function askToJoin(
+  target: string,
+  req: JoinRequest,
+  trust: { ca: string; cert: string; key: string } | undefined,
+): Promise<JoinOutcome> {
   let res: Response;
   try {
-    res = await fetch(`${target}${JOIN_PATH}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        rpc_addr: req.rpcAddr,
-        api_addr: req.apiAddr,
-        ts: req.ts,
-        nonce: req.nonce,
-        hmac: req.hmac,
-      }),
-      signal: AbortSignal.timeout(SERVER_LIMITS.joinRequestTimeoutMs),
-    });
+    // With [tls] the member's certificate is checked against our ca_file (fetch alone trusts only the system's CAs).
+    res = await fetchTrusting(
+      `${target}${JOIN_PATH}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          rpc_addr: req.rpcAddr,
+          api_addr: req.apiAddr,
+          ts: req.ts,
+          nonce: req.nonce,
+          hmac: req.hmac,
+        }),
+        signal: AbortSignal.timeout(SERVER_LIMITS.joinRequestTimeoutMs),
+      },
+      trust,
+    );
   } catch (err) {
     const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
     return { kind: 'retry', message: `${err instanceof Error ? err.message : String(err)}${cause}` };

@@ -25,7 +25,7 @@ import type { ClusterView, CommandExecutor } from '@kalam/kalamdb';
 import { RaftManager, leaderShareBand } from '@kalam/multiraft';
 import type { GroupStatusReport, MemberAddress } from '@kalam/multiraft';
 
-import { formatHostPort } from './config.js';
+import { advertisedApiUrl, formatHostPort } from './config.js';
 import type { ClusterNodeConfig, NodeConfig } from './config.js';
 import { ServerError } from './errors.js';
 import { PatientExecutor } from './executor.js';
@@ -429,7 +429,16 @@ async function startRaft(
     secret: c.secret,
     members: c.members.map((m) => ({ nodeId: m.nodeId as NodeId, host: m.rpcAddr.host, port: m.rpcAddr.port })),
     // A join pointed at this node's RPC address is told where its API is (join.ts follows it).
-    apiUrl: c.members.find((m) => m.nodeId === c.nodeId)?.apiUrl ?? `http://${formatHostPort(config.server.apiAddr)}`,
+    apiUrl: c.members.find((m) => m.nodeId === c.nodeId)?.apiUrl ?? advertisedApiUrl(config),
+    listen: { host: c.raft.rpcBind.host, port: c.raft.rpcBind.port },
+    ...(config.tls !== undefined && {
+      tls: {
+        cert: config.tls.cert,
+        key: config.tls.key,
+        ca: config.tls.ca,
+        requireClientCert: config.tls.requireClientCert,
+      },
+    }),
     voters: founders.map((id) => id as NodeId),
     groups: machines.groupSpecs(),
     dataDir: config.server.dataDir,
@@ -533,7 +542,7 @@ function clusterStatusOf(
   confOf: (groupId: number) => GroupConf,
 ): () => ClusterStatus {
   if (config.mode === 'standalone' || manager === undefined) {
-    const apiUrl = `http://${formatHostPort(config.server.apiAddr)}`;
+    const apiUrl = advertisedApiUrl(config);
     return () => ({
       mode: 'standalone',
       cluster_id: null,

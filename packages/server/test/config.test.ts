@@ -114,6 +114,7 @@ test('a standalone config gets the defaults, an absolute data_dir and is frozen'
   assert.equal(config.source, 'test.toml');
   assert.deepEqual(config.server, {
     apiAddr: { host: '127.0.0.1', port: 8081 },
+    apiBind: { host: '127.0.0.1', port: 8081 },
     dataDir: path.join(BASE_DIR, 'data'),
     maxBodyBytes: 1024 * 1024,
   });
@@ -133,7 +134,12 @@ test('explicit values replace the defaults; an absolute data_dir is kept as it i
     }),
     {},
   );
-  assert.deepEqual(config.server, { apiAddr: { host: '::1', port: 7000 }, dataDir, maxBodyBytes: 4096 });
+  assert.deepEqual(config.server, {
+    apiAddr: { host: '::1', port: 7000 },
+    apiBind: { host: '::1', port: 7000 },
+    dataDir,
+    maxBodyBytes: 4096,
+  });
   assert.deepEqual(config.auth, { rootPassword: 'from-file', jwtSecret: 'j'.repeat(32), tokenTtlSeconds: 60 });
 });
 
@@ -151,6 +157,7 @@ test('a [cluster] section means cluster mode, with the raft and sharding default
   assert.equal(cluster.secret, SECRET);
   assert.deepEqual(cluster.raft, {
     rpcAddr: { host: '127.0.0.1', port: 9081 },
+    rpcBind: { host: '127.0.0.1', port: 9081 },
     heartbeatIntervalMs: configDefaults.heartbeatIntervalMs,
     electionTimeoutMinMs: 300,
     electionTimeoutMaxMs: 500,
@@ -614,6 +621,7 @@ test('KALAM_<SECTION>_<KEY> overrides the file, typed by the key', () => {
   });
   assert.deepEqual(config.server, {
     apiAddr: { host: '0.0.0.0', port: 9999 },
+    apiBind: { host: '0.0.0.0', port: 9999 },
     dataDir: path.join(BASE_DIR, 'elsewhere'),
     maxBodyBytes: 2048,
   });
@@ -775,7 +783,10 @@ test('every node config under cluster-configs/ is valid, and local-3 describes o
     assert.equal(cluster.clusterId, first.clusterId);
     assert.deepEqual(cluster.members, first.members);
     assert.deepEqual(cluster.sharding, first.sharding);
-    assert.deepEqual({ ...cluster.raft, rpcAddr: null }, { ...first.raft, rpcAddr: null });
+    assert.deepEqual(
+      { ...cluster.raft, rpcAddr: null, rpcBind: null },
+      { ...first.raft, rpcAddr: null, rpcBind: null },
+    );
   });
   assert.equal(dataDirs.size, 3);
   assert.deepEqual(

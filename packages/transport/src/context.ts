@@ -9,7 +9,7 @@ import type { HandshakeIdentity } from './handshake.js';
 import type { TransportLimits } from './limits.js';
 import { newPeerStats } from './stats.js';
 import type { PeerStats, TransportStats } from './stats.js';
-import type { Envelope, LogFn } from './types.js';
+import type { Envelope, LogFn, TransportTls } from './types.js';
 
 export interface TransportContext {
   readonly identity: HandshakeIdentity;
@@ -30,6 +30,8 @@ export interface TransportContext {
   readonly onRequest: (from: NodeId, method: string, body: unknown) => Promise<unknown>;
   /** This node's API URL, told to plain HTTP requests (TransportOptions.apiUrl). */
   readonly apiUrl: string | undefined;
+  /** TransportOptions.tls: wss both ways. */
+  readonly tls: TransportTls | undefined;
   /** True once the Transport is closing: nothing new starts, callbacks stop. */
   closed: boolean;
 }

@@ -9,4 +9,4 @@ export { NonceCache, createJoinRequest, joinAnswerMac, verifyJoinAnswer, verifyJ
 export type { JoinRequest, JoinVerdict, RefusalReason } from './handshake.js';
 export { API_URL_HEADER } from './server.js';
 export { Transport } from './transport.js';
-export type { Envelope, LogFn, LogLevel, PeerAddress, PeerStatus, TransportOptions } from './types.js';
+export type { Envelope, LogFn, LogLevel, PeerAddress, PeerStatus, TransportOptions, TransportTls } from './types.js';

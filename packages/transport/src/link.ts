@@ -75,7 +75,7 @@ export class PeerLink {
     this.peer = address.nodeId;
     this.counters = peerStatsOf(ctx, address.nodeId);
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-    this.url = `ws://${host}:${address.port}${RAFT_PATH}`;
+    this.url = `${ctx.tls === undefined ? 'ws' : 'wss'}://${host}:${address.port}${RAFT_PATH}`;
     this.control = new BoundedQueue(ctx.limits.queueEnvelopesMax);
     this.bulk = new BoundedQueue(ctx.limits.bulkQueueEnvelopesMax);
   }
@@ -257,6 +257,14 @@ export class PeerLink {
       perMessageDeflate: false,
       handshakeTimeout: this.ctx.limits.dialTimeoutMs,
       followRedirects: false,
+      // The peer's certificate must chain to our CA and name the host we dialed (ws sets servername from the URL;
+      // an IP address is checked against the certificate's IP SANs). Ours goes along for require_client_cert.
+      ...(this.ctx.tls !== undefined && {
+        ca: this.ctx.tls.ca,
+        cert: this.ctx.tls.cert,
+        key: this.ctx.tls.key,
+        rejectUnauthorized: true,
+      }),
     });
     this.ws = ws;
     ws.on('open', () => {

@@ -7,7 +7,9 @@
  */
 import type { NodeId } from '@kalam/raft';
 import { createServer } from 'node:http';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -55,6 +57,7 @@ export const API_URL_HEADER = 'x-kalam-api-url';
  * it breaks behind NAT and for peers named by host names, and says nothing about a stranger on a peer's host.
  */
 export class InboundServer {
+  /** node:http, or node:https (an https.Server is an http.Server) with TransportOptions.tls. */
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<InboundSocket>();
@@ -73,12 +76,38 @@ export class InboundServer {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.http = createServer((_req, res) => {
+    const answer426 = (_req: IncomingMessage, res: ServerResponse): void => {
       const api = ctx.apiUrl === undefined ? {} : { [API_URL_HEADER]: ctx.apiUrl };
       res.writeHead(426, { Connection: 'close', 'Content-Length': '0', ...api });
       res.end();
-    });
-    this.http.on('connection', (tcp: Socket) => this.onConnection(tcp));
+    };
+    const tls = ctx.tls;
+    if (tls === undefined) {
+      this.http = createServer(answer426);
+      this.http.on('connection', (tcp: Socket) => this.onConnection(tcp));
+    } else {
+      // A peer that fails the TLS handshake (plain ws, another CA, no client certificate under require_client_cert)
+      // never reaches the upgrade; it is counted and logged here. The TLS handshake is bounded by the same deadline
+      // as ours, and our pending slot starts once it is done: the upgrade's req.socket is the TLS socket.
+      this.http = createHttpsServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ca: tls.ca,
+          requestCert: tls.requireClientCert,
+          rejectUnauthorized: tls.requireClientCert,
+          handshakeTimeout: ctx.limits.handshakeTimeoutMs,
+        },
+        answer426,
+      );
+      this.http.on('secureConnection', (socket: TLSSocket) => this.onConnection(socket));
+      this.http.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+        this.ctx.stats.handshakesRefused += 1;
+        const remote = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? '?'}`;
+        this.ctx.log('warn', 'handshake_refused', { reason: 'tls', remote, detail: error.message });
+        socket.destroy();
+      });
+    }
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_error, socket: Duplex) => socket.destroy());
   }

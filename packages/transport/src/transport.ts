@@ -53,6 +53,7 @@ export class Transport {
       onEnvelopes: opts.onEnvelopes,
       onRequest: opts.onRequest,
       apiUrl: opts.apiUrl,
+      tls: opts.tls,
       closed: false,
     };
     this.onStatus = (peer: NodeId, status: PeerStatus): void => opts.onPeerStatus?.(peer, status);

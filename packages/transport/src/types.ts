@@ -27,11 +27,23 @@ export type LogLevel = 'info' | 'warn' | 'error';
 
 export type LogFn = (level: LogLevel, event: string, fields: Record<string, unknown>) => void;
 
+/**
+ * TLS for the /raft endpoint and every dial (wss). The server presents `cert` and, with `requireClientCert`, refuses a
+ * TLS handshake without a client certificate signed by `ca`; a dialer presents `cert` too and refuses a peer whose
+ * certificate `ca` did not sign or that does not name the host it dialed. All PEM.
+ */
+export interface TransportTls {
+  cert: string;
+  key: string;
+  ca: string;
+  requireClientCert: boolean;
+}
+
 export interface TransportOptions {
   nodeId: NodeId;
   clusterId: string;
   secret: string;
-  /** Where the /raft endpoint listens; port 0 picks a free port (read it from `start()`). */
+  /** Where the /raft endpoint listens (the bind address); port 0 picks a free port (read it from `start()`). */
   listen: { host: string; port: number };
   /** Every other member of the cluster (never this node). */
   peers: readonly PeerAddress[];
@@ -61,5 +73,7 @@ export interface TransportOptions {
    * answered 426 with it in `X-Kalam-Api-Url`, so a joining node may be pointed at a member's RPC address.
    */
   apiUrl?: string;
+  /** Absent: plain ws. */
+  tls?: TransportTls;
   log?: LogFn;
 }

@@ -30,6 +30,7 @@ import {
 } from './folder.js';
 import type { ClusterRef } from './folder.js';
 import { HttpCallError, httpJson } from './http.js';
+import { clusterHasTls, trustClusterCa } from './tls.js';
 import { CLUSTER_LIMITS } from './limits.js';
 import {
   cutNetns,
@@ -68,6 +69,8 @@ export interface UpOptions {
   readonly name?: string;
   readonly dir?: string;
   readonly basePort?: number;
+  /** A new folder: make a CA and a certificate per node, nodes serve https and talk wss with mutual TLS (tls.ts). */
+  readonly tls?: boolean;
   /** Progress lines while waiting (each replaces the previous one on a display). */
   readonly onProgress?: (line: string) => void;
   /** Extra environment for the node processes (drills use it for test-only switches). */
@@ -126,6 +129,12 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
       `${ref.dir} holds a stopped cluster made ${made}, or remove it with \`kalam cluster down --wipe\``,
     );
   }
+  if (existing !== undefined && opts.tls !== undefined && opts.tls !== clusterHasTls(ref.dir)) {
+    const made = clusterHasTls(ref.dir) ? 'with --tls' : 'without --tls';
+    throw usageError(
+      `${ref.dir} holds a stopped cluster made ${made}; start it the same way, or remove it with \`kalam cluster down --wipe\``,
+    );
+  }
   // Every port is checked before anything is written or started; in namespaces the nodes' ports are their own.
   if (opts.netns !== true) {
     await checkPortsFree(existing === undefined ? plannedPorts(basePort, nodes) : portsOfManifest(existing));
@@ -140,7 +149,12 @@ export async function upCluster(opts: UpOptions): Promise<ClusterController> {
         ))
       : undefined;
   const manifest =
-    existing ?? writeClusterFolder(ref, nodes, basePort, netns === undefined ? undefined : hostIn(netns));
+    existing ??
+    writeClusterFolder(ref, nodes, basePort, {
+      ...(netns !== undefined && { host: hostIn(netns) }),
+      tls: opts.tls === true,
+    });
+  trustClusterCa(ref.dir); // this process talks to the nodes too (drills, status): trust a --tls folder's CA
   const credentials = readCredentials(ref.dir);
   if (netns !== undefined) netns = setUpNetns(ref.dir, netns);
   let info: SupervisorInfo;

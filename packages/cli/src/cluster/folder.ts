@@ -19,6 +19,7 @@ import { basename, join, resolve } from 'node:path';
 
 import { CliError, usageError } from '../errors.js';
 import { CLUSTER_LIMITS } from './limits.js';
+import { clusterHasTls, issueNodeCert, trustClusterCa, writeClusterCa } from './tls.js';
 import type { ClusterCredentials, ClusterManifest, ManifestNode, NodeId, SupervisorInfo } from './types.js';
 
 export const CLUSTERS_DIR = join('.kalam', 'clusters');
@@ -127,7 +128,9 @@ export function removeSupervisorInfo(dir: string): void {
 }
 
 export function readManifest(dir: string): ClusterManifest {
-  return readJson<ClusterManifest>(folderFiles.manifest(dir), 'cluster manifest');
+  const manifest = readJson<ClusterManifest>(folderFiles.manifest(dir), 'cluster manifest');
+  trustClusterCa(dir); // a --tls cluster's nodes serve https with certificates from the folder's CA
+  return manifest;
 }
 
 /** Rewrites cluster.json (the supervisor, after `node add` or `node remove`): a temporary file renamed over. */
@@ -241,28 +244,38 @@ function bindProblem(port: number): Promise<string | undefined> {
   });
 }
 
+/** The host of `host:port` (brackets dropped). */
+function hostOf(addr: string): string {
+  return addr.slice(0, addr.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+}
+
 function secret(): string {
   return randomBytes(CLUSTER_LIMITS.secretBytes).toString('base64url');
 }
 
 /**
  * Writes a new cluster's folder: manifest, credentials, one config per node, empty data and log folders. `host`
- * gives node N's address (`--netns`: its namespace's; default 127.0.0.1).
+ * gives node N's address (`--netns`: its namespace's; default 127.0.0.1); with `tls` also a CA and a certificate per
+ * node (tls.ts), and https API URLs.
  */
 export function writeClusterFolder(
   ref: ClusterRef,
   nodes: number,
   basePort: number,
-  host: (id: NodeId) => string = () => '127.0.0.1',
+  opts: { readonly host?: (id: NodeId) => string; readonly tls?: boolean } = {},
 ): ClusterManifest {
+  const host = opts.host ?? (() => '127.0.0.1');
+  const tls = opts.tls === true;
   const { dir, name } = ref;
   for (const sub of ['nodes', 'data', 'logs']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  if (tls) writeClusterCa(dir, name);
+  const scheme = tls ? 'https' : 'http';
   const credentials: ClusterCredentials = { user: 'root', password: secret(), clusterSecret: secret() };
   const members: ManifestNode[] = [];
   for (let id = 1; id <= nodes; id++) {
     members.push({
       id,
-      apiUrl: `http://${host(id)}:${basePort + id - 1}`,
+      apiUrl: `${scheme}://${host(id)}:${basePort + id - 1}`,
       rpcAddr: `${host(id)}:${basePort + CLUSTER_LIMITS.rpcPortOffset + id - 1}`,
       configPath: join(dir, 'nodes', `node${id}.toml`),
       dataDir: join(dir, 'data', `node${id}`),
@@ -279,7 +292,8 @@ export function writeClusterFolder(
   writeSecretFile(folderFiles.credentials(dir), `${JSON.stringify(credentials, null, 2)}\n`);
   for (const node of members) {
     mkdirSync(node.dataDir, { recursive: true, mode: 0o700 });
-    writeSecretFile(node.configPath, nodeToml(manifest, credentials, node));
+    const tlsSection = tls ? issueNodeCert(dir, `node${node.id}`, hostOf(node.rpcAddr)) : '';
+    writeSecretFile(node.configPath, nodeToml(manifest, credentials, node) + tlsSection);
   }
   writeSecretFile(folderFiles.manifest(dir), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
@@ -290,7 +304,7 @@ function nodeToml(manifest: ClusterManifest, credentials: ClusterCredentials, no
   const lines = [
     `# Node ${node.id} of cluster ${manifest.name}, written by \`kalam cluster up\`. Holds secrets: keep it 0600.`,
     '[server]',
-    `api_addr = ${q(node.apiUrl.replace('http://', ''))}`,
+    `api_addr = ${q(node.apiUrl.replace(/^https?:\/\//, ''))}`,
     `data_dir = ${q(node.dataDir)}`,
     '',
     '[auth]',
@@ -333,7 +347,7 @@ export function joinerFiles(
   let k = 1;
   while (existsSync(join(dir, 'nodes', `join${k}.toml`)) || existsSync(join(dir, 'data', `join${k}`))) k++;
   return {
-    apiUrl: `http://127.0.0.1:${apiPort}`,
+    apiUrl: `${clusterHasTls(dir) ? 'https' : 'http'}://127.0.0.1:${apiPort}`,
     rpcAddr: `127.0.0.1:${rpcPort}`,
     configPath: join(dir, 'nodes', `join${k}.toml`),
     dataDir: join(dir, 'data', `join${k}`),
@@ -352,7 +366,7 @@ export function writeJoinerConfig(
   const lines = [
     `# A node of cluster ${manifest.name} started by \`kalam node add\` (it joins through ${via}). Holds secrets: keep it 0600.`,
     '[server]',
-    `api_addr = ${q(files.apiUrl.replace('http://', ''))}`,
+    `api_addr = ${q(files.apiUrl.replace(/^https?:\/\//, ''))}`,
     `data_dir = ${q(files.dataDir)}`,
     '',
     '[auth]',
@@ -370,5 +384,9 @@ export function writeJoinerConfig(
     '',
   ];
   mkdirSync(join(manifest.dir, 'nodes'), { recursive: true, mode: 0o700 });
-  writeSecretFile(files.configPath, lines.join('\n'));
+  // A --tls cluster's new node gets its certificate from the same CA (named like its config: joinK).
+  const tlsSection = clusterHasTls(manifest.dir)
+    ? issueNodeCert(manifest.dir, basename(files.configPath, '.toml'), hostOf(files.rpcAddr))
+    : '';
+  writeSecretFile(files.configPath, lines.join('\n') + tlsSection);
 }

@@ -1,9 +1,12 @@
 /**
  * One JSON request over loopback HTTP with a hard time bound, no keep-alive (nothing lingers after a command),
- * for the supervisor's control API and the nodes' APIs. It resolves with the status and the parsed body, and
+ * for the supervisor's control API and the nodes' APIs (https for a --tls cluster's nodes, trusting its CA: tls.ts). It resolves with the status and the parsed body, and
  * rejects with an HttpCallError (one line: what was called and why it failed) on a network error or timeout.
  */
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+import { trustedCa } from './tls.js';
 
 export interface JsonResponse {
   readonly status: number;
@@ -40,11 +43,14 @@ export function httpJson(url: string, req: JsonRequest): Promise<JsonResponse> {
       clearTimeout(timer);
       reject(err);
     };
-    const call = request(
+    const https = url.startsWith('https:');
+    const ca = https ? trustedCa() : undefined;
+    const call = (https ? httpsRequest : request)(
       url,
       {
         method,
         agent: false,
+        ...(ca !== undefined && { ca }),
         headers: {
           ...req.headers,
           Connection: 'close',

@@ -25,7 +25,7 @@ export interface ClusterManifest {
 
 export interface ManifestNode {
   readonly id: NodeId;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` in a cluster made with --tls) */
   readonly apiUrl: string;
   /** `127.0.0.1:PORT` */
   readonly rpcAddr: string;

@@ -53,6 +53,7 @@ export function pickOf(raw: ClusterPick): ClusterPick {
 interface RawUp extends ClusterPick {
   readonly nodes: number;
   readonly basePort?: number;
+  readonly tls?: boolean;
   readonly json?: boolean;
   readonly netns?: boolean;
 }
@@ -83,6 +84,10 @@ export function registerCluster(program: Command, ctx: CliContext): void {
         `API ports are P..P+N-1, Raft ports P+${CLUSTER_LIMITS.rpcPortOffset}.. (default ${CLUSTER_LIMITS.defaultBasePort})`,
         integerIn(CLUSTER_LIMITS.basePortMin, CLUSTER_LIMITS.basePortMax),
       )
+      .option(
+        '--tls',
+        'make a CA and a certificate per node (in the folder, keys 0600): https API, mutual TLS between nodes',
+      )
       .option('--json', 'print the cluster status as JSON')
       .option(
         '--netns',
@@ -103,6 +108,7 @@ export function registerCluster(program: Command, ctx: CliContext): void {
       ...pickOf(raw),
       ...(raw.basePort !== undefined && { basePort: raw.basePort }),
       ...(raw.netns === true && { netns: true }),
+      ...(raw.tls === true && { tls: true }),
       onProgress,
     });
     if (tty) ctx.out.stderr.write('\r\x1b[2K');

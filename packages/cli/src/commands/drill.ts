@@ -58,6 +58,7 @@ interface RawRunOptions {
   readonly basePort?: number;
   readonly nodes?: number;
   readonly netns?: boolean;
+  readonly tls?: boolean;
 }
 
 export interface DrillDeps {
@@ -92,6 +93,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
       integerIn(DRILL_LIMITS.nodesMin, DRILL_LIMITS.nodesMax),
     )
     .option('--netns', 'run the cluster in network namespaces: partitions cut real paths (root only)')
+    .option('--tls', 'run the drill cluster with TLS (kalam cluster up --tls: https API, mutual TLS between nodes)')
     .action(async (file: string, raw: RawRunOptions) => {
       const spec = loadDrill(file, raw.nodes === undefined ? {} : { nodes: raw.nodes });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -115,6 +117,7 @@ export function registerDrill(program: Command, ctx: CliContext, deps: DrillDeps
             factory: async (o) => (cluster = await deps.factory(o)),
             ...(raw.basePort !== undefined ? { basePort: raw.basePort } : {}),
             ...(raw.netns === true && { netns: true }),
+            ...(raw.tls === true ? { tls: true } : {}),
             transport: deps.transport,
             progress: (line) => ctx.out.note(line),
           }),

@@ -26,6 +26,8 @@
  */
 import type { ChangeEvent, LiveAuth, LiveSubscription } from '@kalam/server';
 import { LiveClient, LiveStream } from '@kalam/server';
+
+import { trustedCa } from '../cluster/tls.js';
 import type { NodeId } from '../cluster/types.js';
 import type { CheckOutcome } from './checks.js';
 import { DRILL_LIMITS } from './limits.js';
@@ -331,7 +333,7 @@ export class LiveDrill {
 
   private async subscribeFirst(s: Subscriber): Promise<void> {
     const { onNode } = this.opts.spec;
-    const client = await LiveClient.connect(this.url(onNode), s.live, DRILL_LIMITS.liveCallTimeoutMs);
+    const client = await LiveClient.connect(this.url(onNode), s.live, DRILL_LIMITS.liveCallTimeoutMs, trustedCa());
     s.clients.push(client);
     const sub = await client.subscribe(s.clientId, s.sql, {}, DRILL_LIMITS.liveCallTimeoutMs);
     s.first = sub;
@@ -541,7 +543,12 @@ export class LiveDrill {
     let reference: StreamChange[] | { error: string };
     let refClient: LiveClient | null = null;
     try {
-      refClient = await LiveClient.connect(this.url(this.opts.spec.writersOn), s.live, DRILL_LIMITS.liveCallTimeoutMs);
+      refClient = await LiveClient.connect(
+        this.url(this.opts.spec.writersOn),
+        s.live,
+        DRILL_LIMITS.liveCallTimeoutMs,
+        trustedCa(),
+      );
       const ref = await refClient.subscribe(
         `${s.clientId}-ref`,
         s.sql,

@@ -70,6 +70,8 @@ export interface RunDrillOptions {
   readonly basePort?: number;
   /** The cluster's nodes in network namespaces (`kalam drill run --netns`): partitions cut real paths. */
   readonly netns?: boolean;
+  /** The drill cluster runs with TLS (`kalam drill run --tls`). */
+  readonly tls?: boolean;
   readonly transport: DrillTransport;
   /** One progress line (stderr in the CLI). */
   readonly progress: (line: string) => void;
@@ -94,6 +96,7 @@ export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
     basePort: opts.basePort ?? (await findFreeBasePort(spec.nodes)),
     env: { ...spec.env },
     ...(opts.netns === true && { netns: true }),
+    ...(opts.tls === true && { tls: true }),
     onProgress: (line) => {
       if (line !== lastProgress) progress(`  ${line}`);
       lastProgress = line;

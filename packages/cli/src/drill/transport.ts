@@ -1,7 +1,7 @@
 /**
  * How the drill workload talks to a node's HTTP API, and what each answer means for the history.
  *
- * `DrillTransport` is one JSON POST with a time bound; `httpTransport` is the real one (fetch). It throws a
+ * `DrillTransport` is one JSON POST with a time bound; `httpTransport` is the real one (fetch, trusting a --tls cluster's CA). It throws a
  * TransportFailure for every call that got no HTTP answer: `refused` (nothing listened, so nothing ran),
  * `timeout` and `reset` (the request may have been executed).
  *
@@ -14,6 +14,8 @@
  * - unknown (may have taken effect): every other 503 (a forward that failed midway, TIMEOUT, PROPOSAL_DROPPED,
  *   SHUTTING_DOWN of an in-flight proposal), a 5xx, a timeout, a reset connection, an unreadable answer.
  */
+import { cliFetch } from '../cluster/tls.js';
+
 export interface DrillReply {
   readonly status: number;
   readonly body: unknown;
@@ -42,7 +44,7 @@ export const httpTransport: DrillTransport = {
     if (auth !== null) headers['Authorization'] = auth;
     let res: Response;
     try {
-      res = await fetch(`${baseUrl}${path}`, {
+      res = await cliFetch(`${baseUrl}${path}`, {
         method: 'POST',
         headers,
         body: JSON.stringify(body),

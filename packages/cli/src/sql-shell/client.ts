@@ -17,6 +17,7 @@ import { CliError } from '../errors.js';
 import { SQL_SHELL_LIMITS } from './limits.js';
 import { isReadOnly } from './statements.js';
 import type { Endpoint, SqlTarget } from './target.js';
+import { cliFetch } from '../cluster/tls.js';
 
 export interface SqlColumn {
   readonly name: string;
@@ -157,7 +158,7 @@ export class SqlClient {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(`${e.apiUrl}/v1/api/sql`, {
+      res = await cliFetch(`${e.apiUrl}/v1/api/sql`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: this.authorization },
         body,
@@ -193,7 +194,7 @@ export class SqlClient {
  */
 async function healthcheck(e: Endpoint, timeoutMs: number): Promise<string | null> {
   try {
-    const res = await fetch(`${e.apiUrl}/v1/api/health/live`, {
+    const res = await cliFetch(`${e.apiUrl}/v1/api/health/live`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
     await res.arrayBuffer();

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { clusterRefForCommand, liveSupervisor } from '../cluster/folder.js';
+import { trustClusterCa } from '../cluster/tls.js';
 import type { ClusterCredentials, ClusterManifest, NodeId } from '../cluster/types.js';
 import { CliError, usageError } from '../errors.js';
 
@@ -90,6 +91,7 @@ function urlTarget(url: string, opts: TargetOptions, env: TargetEnv): SqlTarget 
 
 function clusterTarget(dir: string, opts: TargetOptions, env: TargetEnv): SqlTarget {
   const manifest = readManifest(dir);
+  trustClusterCa(dir); // a --tls cluster: its nodes' certificates come from the folder's CA
   let endpoints: Endpoint[] = [...manifest.nodes]
     .sort((a, b) => a.id - b.id)
     .map((n) => ({ nodeId: n.id, apiUrl: normalizeUrl(n.apiUrl) }));

@@ -185,10 +185,13 @@ export class LiveClient {
     ws.on('message', (data: Buffer) => this.onMessage(data.toString('utf8')));
   }
 
-  /** Connects to `baseUrl`'s `/v1/ws` (http(s):// or ws(s)://) and authenticates; rejects on auth_error or timeout. */
-  static async connect(baseUrl: string, auth: LiveAuth, timeoutMs = 10_000): Promise<LiveClient> {
+  /**
+   * Connects to `baseUrl`'s `/v1/ws` (http(s):// or ws(s)://) and authenticates; rejects on auth_error or timeout.
+   * `ca` (PEM): trusted for a wss URL besides the system's CAs (a cluster's own CA, [tls]).
+   */
+  static async connect(baseUrl: string, auth: LiveAuth, timeoutMs = 10_000, ca?: string): Promise<LiveClient> {
     const url = `${baseUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/ws`;
-    const ws = new WebSocket(url, { maxPayload: 4 * 1024 * 1024 });
+    const ws = new WebSocket(url, { maxPayload: 4 * 1024 * 1024, ...(ca !== undefined && { ca }) });
     const client = new LiveClient(ws);
     const timer = setTimeout(() => ws.terminate(), timeoutMs);
     try {

@@ -50,6 +50,12 @@ export interface NodesOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** `[debug] admin_endpoints = true`: fault rules and state digests (`digestsAgree`). */
   readonly adminEndpoints?: boolean;
+  /** The advertised host of every node (api_addr, rpc_addr); default 127.0.0.1. `::1` runs the cluster on IPv6. */
+  readonly host?: string;
+  /** Listen on the wildcard (`[::]`: api_bind and rpc_bind) while advertising `host`. */
+  readonly bindAll?: boolean;
+  /** TOML appended to node `id`'s config (a [tls] section). */
+  readonly extraToml?: (id: number) => string;
 }
 
 export class KalamNodes {
@@ -114,34 +120,47 @@ export class KalamNodes {
     return this.clusterId;
   }
 
+  /** `host:port` on the advertised host, IPv6 in brackets. */
+  private at(port: number | undefined): string {
+    const host = this.opts.host ?? '127.0.0.1';
+    return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
   private configText(id: number): string {
+    const extra = this.opts.extraToml?.(id) ?? '';
+    const bind = (key: string, port: number | undefined): string[] =>
+      this.opts.bindAll === true ? [`${key} = "[::]:${port}"`] : [];
     const lines = [
       '[server]',
-      `api_addr = "127.0.0.1:${this.apiPorts.get(id)}"`,
+      `api_addr = "${this.at(this.apiPorts.get(id))}"`,
+      ...bind('api_bind', this.apiPorts.get(id)),
       `data_dir = "data${id}"`,
       '[auth]',
       `root_password = "${ROOT_PASSWORD}"`,
     ];
     if (this.opts.adminEndpoints === true) lines.push('[debug]', 'admin_endpoints = true');
-    if (this.opts.members === 0) return `${lines.join('\n')}\n`;
+    if (this.opts.members === 0) return `${lines.join('\n')}\n${extra}`;
     const joiner = this.joiners.get(id);
     if (joiner !== undefined) {
       lines.push('[cluster]', `secret = "${joiner.secret}"`, `join = "${joiner.via}"`);
-      lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
-      return `${lines.join('\n')}\n`;
+      lines.push('[cluster.raft]', `rpc_addr = "${this.at(this.rpcPorts.get(id))}"`);
+      lines.push(...bind('rpc_bind', this.rpcPorts.get(id)));
+      return `${lines.join('\n')}\n${extra}`;
     }
     lines.push('[cluster]', `cluster_id = "${this.clusterId}"`, `node_id = ${id}`, `secret = "${this.secret}"`);
-    lines.push('[cluster.raft]', `rpc_addr = "127.0.0.1:${this.rpcPorts.get(id)}"`);
+    lines.push('[cluster.raft]', `rpc_addr = "${this.at(this.rpcPorts.get(id))}"`);
+    lines.push(...bind('rpc_bind', this.rpcPorts.get(id)));
     if (this.opts.snapshotThreshold !== undefined) lines.push(`snapshot_threshold = ${this.opts.snapshotThreshold}`);
     for (const m of this.ids()) {
       lines.push(
         '[[cluster.members]]',
         `node_id = ${m}`,
-        `rpc_addr = "127.0.0.1:${this.rpcPorts.get(m)}"`,
-        `api_addr = "http://127.0.0.1:${this.apiPorts.get(m)}"`,
+        `rpc_addr = "${this.at(this.rpcPorts.get(m))}"`,
+        // Bare host:port: http, or https when extraToml adds [tls].
+        `api_addr = "${this.at(this.apiPorts.get(m))}"`,
       );
     }
-    return `${lines.join('\n')}\n`;
+    return `${lines.join('\n')}\n${extra}`;
   }
 
   /**
@@ -218,7 +237,7 @@ export class KalamNodes {
   rpcAddress(id: number): string {
     const port = this.rpcPorts.get(id);
     if (port === undefined) throw new Error(`node ${id} has no rpc port`);
-    return `127.0.0.1:${port}`;
+    return this.at(port);
   }
 
   url(id: number): string {

@@ -116,3 +116,40 @@ test('kalam cluster up --tls: https URLs, certificates in the folder, kalam sql 
     assert.equal(s.groups.filter((g) => g.leader !== null).length, 36);
   });
 });
+
+test('kalam backup reads every group of a --tls cluster over HTTPS, and the backup restores', async (t) => {
+  const { dir, track } = tempCluster(t, 'tls-backup');
+  const base = await findFreeBasePort(3);
+  const up = await run(['cluster', 'up', '--nodes', '3', '--tls', '--json', '--dir', dir, '--base-port', String(base)]);
+  assert.equal(up.code, 0, up.stderr);
+  track(pidsOf(JSON.parse(up.stdout) as ClusterStatus));
+  t.after(async () => {
+    await run(['cluster', 'down', '--dir', dir]);
+  });
+  const ddl = await run([
+    'sql',
+    '--dir',
+    dir,
+    "CREATE NAMESPACE app; CREATE SHARED TABLE app.kv (id BIGINT PRIMARY KEY, v TEXT); INSERT INTO app.kv (id, v) VALUES (1, 'a'), (2, 'b')",
+  ]);
+  assert.equal(ddl.code, 0, ddl.stderr);
+  const file = join(dir, 'b.kalam-backup');
+  const backup = await run(['backup', '--dir', dir, '--to', file, '--json']);
+  assert.equal(backup.code, 0, backup.stderr);
+  const { manifest } = JSON.parse(backup.stdout) as { manifest: { groups: { name: string }[] } };
+  assert.equal(manifest.groups.length, 36);
+  const creds = JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')) as ClusterCredentials;
+  const restored = await run([
+    'restore',
+    file,
+    '--into',
+    join(dir, 'restored'),
+    '--nodes',
+    '1',
+    '--base-port',
+    String(await findFreeBasePort(1)),
+    '--password',
+    creds.password,
+  ]);
+  assert.equal(restored.code, 0, restored.stderr);
+});

@@ -12,6 +12,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 
 /** The PEM texts; `key` is secret (never logged: describeConfig names only the files). */
@@ -135,8 +136,9 @@ function oneLine(dn: string): string {
  * The node's own HTTP calls to a member (join): `fetch`'s shape, with `trust` — a CA (PEM), or a CA with this node's
  * certificate and key to present (a join pointed at a member's RPC port, which may require a client certificate) —
  * used for https URLs. Node 20's global fetch cannot be given a CA without the undici package, so an https URL goes
- * through node:https and its answer is returned as a Response (read whole: these are small JSON answers). Without
- * `trust`, or for http, it is fetch itself.
+ * through node:https and its answer is returned as a Response as soon as its headers arrive, the body streamed (the
+ * CLI reads whole group snapshots through it for `kalam backup`: memory must not grow with them). Without `trust`,
+ * or for http, it is fetch itself.
  */
 export async function fetchTrusting(
   url: string,
@@ -157,18 +159,16 @@ export async function fetchTrusting(
       url,
       { method: init.method ?? 'GET', headers: Object.fromEntries(headers), ...tls, agent: false, signal },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const status = res.statusCode ?? 502;
-          const out = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) {
-            if (value !== undefined) out.set(name, Array.isArray(value) ? value.join(', ') : value);
-          }
-          const nullBody = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD';
-          resolve(new Response(nullBody ? null : Buffer.concat(chunks), { status, headers: out }));
-        });
+        const status = res.statusCode ?? 502;
+        const out = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) out.set(name, Array.isArray(value) ? value.join(', ') : value);
+        }
+        const nullBody = status === 204 || status === 304 || (init.method ?? 'GET') === 'HEAD';
+        if (nullBody) res.resume();
+        // A socket error or an abort mid-body errors the stream, so the reader sees it as with fetch.
+        const stream = nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+        resolve(new Response(stream, { status, headers: out }));
       },
     );
     // As fetch: an aborted call rejects with the signal's reason (a TimeoutError for AbortSignal.timeout), any other

@@ -30,6 +30,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { cliFetch } from '../cluster/tls.js';
 import { CliError, usageError } from '../errors.js';
 import type { Endpoint, SqlTarget } from '../sql-shell/target.js';
 import { BACKUP_HEADER, backupTrailer } from './format.js';
@@ -90,7 +91,7 @@ async function pickNode(
   const errors: string[] = [];
   for (const endpoint of target.endpoints) {
     try {
-      const res = await fetch(`${endpoint.apiUrl}/v1/api/cluster/status`, {
+      const res = await cliFetch(`${endpoint.apiUrl}/v1/api/cluster/status`, {
         headers: { authorization: authHeader(target) },
         signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
       });
@@ -171,7 +172,7 @@ async function fetchGroup(
   offset: number,
 ): Promise<BackupGroup> {
   for (let attempt = 1; ; attempt++) {
-    const res = await fetch(`${endpoint.apiUrl}/v1/api/backup/snapshot?group=${g.group_id}`, {
+    const res = await cliFetch(`${endpoint.apiUrl}/v1/api/backup/snapshot?group=${g.group_id}`, {
       headers: { authorization: authHeader(target) },
       signal: AbortSignal.timeout(GROUP_TIMEOUT_MS),
     }).catch((err: unknown) => {

@@ -66,7 +66,7 @@ function dockerStages(text: string): Instruction[][] {
 function jsonForm(args: string): string[] {
   const parsed: unknown = JSON.parse(args);
   assert.ok(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string'), `exec form: ${args}`);
-  return parsed as string[];
+  return parsed;
 }
 
 const IMAGE_CONFIG = '/etc/kalam/node.toml';

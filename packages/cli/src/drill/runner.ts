@@ -14,6 +14,8 @@
  *   after the final reads, markers, the cleanup wait and the stream checks, added to the others.
  *   6. run the checks (checks.ts), write the report folder (report.ts), bring the cluster down — wiping its folder
  *      only when every check passed, so that a failed run keeps the node logs next to its report.
+ *   A restore step (backup-steps.ts) replaces the cluster under the controller mid-run and the clients' nodes with
+ *   it; the checks of such a run split the history there.
  * The whole run is bounded: steps past max_duration_ms are skipped, and the `steps` check then fails.
  */
 import { join } from 'node:path';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HistoryRecorder } from '@kalam/check';
 import type { FinalRead } from '../src/drill/checks.js';
-import { checkCutKept, newCut, restoreChecks } from '../src/drill/backup-steps.js';
+import { checkCutKept, checkRestorable, newCut, restoreChecks } from '../src/drill/backup-steps.js';
 import { parseDrill } from '../src/drill/spec.js';
 import { CliError } from '../src/errors.js';
 
@@ -153,4 +153,16 @@ test('restore checks: no write acknowledged after the restore fails served-after
   assert.equal(checks.find((x) => x.name === 'served-after-restore')?.passed, false);
   const none = restoreChecks(cut, twoWrites(), reads, { k: 'init' }, 5_000);
   assert.equal(none.find((x) => x.name === 'backup-cut')?.passed, false);
+});
+
+test('a drill with a restore step is refused with --netns or --tls before anything starts', () => {
+  const spec = parseDrill(`${step('backup')}${step('destroy')}${step('restore')}`, 'r.toml');
+  for (const flag of ['netns', 'tls'] as const) {
+    assert.throws(
+      () => checkRestorable(spec, { [flag]: true }),
+      (err: unknown) => err instanceof CliError && err.code === 'DRILL_INVALID' && err.message.includes(`--${flag}`),
+    );
+  }
+  checkRestorable(spec, {});
+  checkRestorable(parseDrill(step('backup'), 'b.toml'), { tls: true });
 });

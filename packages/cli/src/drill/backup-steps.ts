@@ -21,7 +21,9 @@ import { findFreeBasePort } from '../cluster/folder.js';
 import type { ClusterController, NodeId } from '../cluster/types.js';
 import type { CheckOutcome, FinalRead, FinalReads } from './checks.js';
 import { checkLinearizable, checkNoLostAcks } from './checks.js';
+import { CliError } from '../errors.js';
 import type { ClusterFactory } from './runner.js';
+import type { DrillSpec } from './spec.js';
 import type { DrillTransport } from './transport.js';
 import type { Account, DrillNode, WorkloadSetup } from './workload.js';
 import { login } from './workload.js';
@@ -86,8 +88,6 @@ export interface BackupStepContext {
   readonly reportDir: string;
   readonly factory: ClusterFactory;
   readonly env: Readonly<Record<string, string>>;
-  readonly netns: boolean;
-  readonly tls: boolean;
   readonly transport: DrillTransport;
   readonly callTimeoutMs: number;
   readonly setup: WorkloadSetup;
@@ -98,6 +98,19 @@ export interface BackupStepContext {
   /** Every key read on every node of `nodes`, into `recorder` (the runner's final reads). */
   readonly readAll: (recorder: HistoryRecorder, nodes: readonly DrillNode[]) => Promise<FinalReads>;
   readonly progress: (line: string) => void;
+}
+
+/**
+ * A drill with a restore step runs only on a plain loopback cluster: `kalam restore` writes a folder without
+ * namespaces or certificates. Refused before anything starts (DRILL_INVALID, exit 2) rather than at the step, after
+ * which the run would wait out every bound on a cluster that is gone.
+ */
+export function checkRestorable(spec: DrillSpec, opts: { netns?: boolean; tls?: boolean }): void {
+  if (!spec.steps.some((s) => s.action === 'restore')) return;
+  const flag = opts.netns === true ? '--netns' : opts.tls === true ? '--tls' : null;
+  if (flag !== null) {
+    throw new CliError('DRILL_INVALID', `${spec.file}: a drill with a restore step does not run with ${flag}`);
+  }
 }
 
 /** `kalam backup` of the running cluster, every node an endpoint (the first that answers gives the cut). */
@@ -133,8 +146,6 @@ export async function destroyStep(c: BackupStepContext): Promise<string> {
  * logged in again (new cluster secret), each key read on every restored node, then the clients moved over.
  */
 export async function restoreStep(c: BackupStepContext): Promise<string> {
-  if (c.netns) throw new Error('restore does not run with --netns (a restored folder has no namespaces)');
-  if (c.tls) throw new Error('restore does not run with --tls (a restored folder has no certificates)');
   if (c.cut.backupFile === null) throw new Error('no backup to restore (the backup step failed)');
   const count = c.nodes.length;
   const into = join(c.reportDir, 'cluster-restored');

@@ -25,7 +25,15 @@ import type { UpOptions } from '../cluster/control.js';
 import { findFreeBasePort } from '../cluster/folder.js';
 import type { ClusterController, ClusterStatus, NodeId } from '../cluster/types.js';
 import type { BackupStepContext } from './backup-steps.js';
-import { RestorableCluster, backupStep, destroyStep, newCut, restoreChecks, restoreStep } from './backup-steps.js';
+import {
+  RestorableCluster,
+  backupStep,
+  checkRestorable,
+  destroyStep,
+  newCut,
+  restoreChecks,
+  restoreStep,
+} from './backup-steps.js';
 import type { AvailabilityFigure, CheckOutcome, FaultRecord, FinalRead, LeaderSample, NodeDigests } from './checks.js';
 import {
   appliedIndexesMatch,
@@ -87,6 +95,7 @@ const FINAL_READ_RETRY_MS = 200;
 
 export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
   const { spec, progress } = opts;
+  checkRestorable(spec, opts);
   const t0 = performance.now();
   const clock = (): number => performance.now() - t0;
   const startedAt = new Date().toISOString();
@@ -233,8 +242,6 @@ async function runWorkloadAndSteps(
     reportDir: opts.reportDir,
     factory: opts.factory,
     env: spec.env,
-    netns: opts.netns === true,
-    tls: opts.tls === true,
     transport: opts.transport,
     callTimeoutMs: spec.workload.callTimeoutMs,
     setup,

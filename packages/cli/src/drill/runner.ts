@@ -14,6 +14,8 @@
  *   after the final reads, markers, the cleanup wait and the stream checks, added to the others.
  *   6. run the checks (checks.ts), write the report folder (report.ts), bring the cluster down — wiping its folder
  *      only when every check passed, so that a failed run keeps the node logs next to its report.
+ *   A restore step (backup-steps.ts) replaces the cluster under the controller mid-run and the clients' nodes with
+ *   it; the checks of such a run split the history there.
  * The whole run is bounded: steps past max_duration_ms are skipped, and the `steps` check then fails.
  */
 import { join } from 'node:path';
@@ -22,6 +24,16 @@ import { Prng } from '@kalam/raft';
 import type { UpOptions } from '../cluster/control.js';
 import { findFreeBasePort } from '../cluster/folder.js';
 import type { ClusterController, ClusterStatus, NodeId } from '../cluster/types.js';
+import type { BackupStepContext } from './backup-steps.js';
+import {
+  RestorableCluster,
+  backupStep,
+  checkRestorable,
+  destroyStep,
+  newCut,
+  restoreChecks,
+  restoreStep,
+} from './backup-steps.js';
 import type { AvailabilityFigure, CheckOutcome, FaultRecord, FinalRead, LeaderSample, NodeDigests } from './checks.js';
 import {
   appliedIndexesMatch,
@@ -40,7 +52,7 @@ import { scaledWaitMs } from './spec.js';
 import { describeTarget, groupsLedBy, resolveTarget } from './targets.js';
 import { classifyReply, rowsOf } from './transport.js';
 import type { DrillTransport } from './transport.js';
-import type { DrillNode, WorkloadSetup } from './workload.js';
+import type { Account, DrillNode, WorkloadSetup } from './workload.js';
 import {
   DRILL_NAMESPACE,
   SHARED_TABLE,
@@ -83,13 +95,14 @@ const FINAL_READ_RETRY_MS = 200;
 
 export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
   const { spec, progress } = opts;
+  checkRestorable(spec, opts);
   const t0 = performance.now();
   const clock = (): number => performance.now() - t0;
   const startedAt = new Date().toISOString();
   const rnd = new Prng(opts.seed);
   progress(`drill ${spec.name}: bringing up ${spec.nodes} nodes (seed ${opts.seed}${opts.short ? ', short' : ''})`);
   let lastProgress = '';
-  const ctl = await opts.factory({
+  const created = await opts.factory({
     nodes: spec.nodes,
     name: `drill-${spec.name}`,
     dir: join(opts.reportDir, 'cluster'),
@@ -102,6 +115,8 @@ export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
       lastProgress = line;
     },
   });
+  // A restore step replaces the cluster under this controller (drill/backup-steps.ts).
+  const ctl = new RestorableCluster(created);
   let passed = false;
   try {
     const result = await runOnCluster(opts, ctl, clock, rnd, startedAt);
@@ -116,7 +131,7 @@ export async function runDrill(opts: RunDrillOptions): Promise<DrillResult> {
 
 async function runOnCluster(
   opts: RunDrillOptions,
-  ctl: ClusterController,
+  ctl: RestorableCluster,
   clock: () => number,
   rnd: Prng,
   startedAt: string,
@@ -149,21 +164,33 @@ async function runOnCluster(
     });
   }
   const caller = { transport: opts.transport, nodes, timeoutMs: spec.workload.callTimeoutMs };
-  const rootAuth = (await login(caller, ctl.credentials.user, ctl.credentials.password)).auth;
+  // An account, not a token: a restore step logs it in again on the restored cluster.
+  const root: Account = {
+    username: ctl.credentials.user,
+    password: ctl.credentials.password,
+    auth: (await login(caller, ctl.credentials.user, ctl.credentials.password)).auth,
+  };
   const rootSql = async (sql: string, phase: string): Promise<Record<string, unknown>> =>
-    (await setupSql(caller, rootAuth, sql, [], sql, 0, phase)) as Record<string, unknown>;
+    (await setupSql(caller, root.auth, sql, [], sql, 0, phase)) as Record<string, unknown>;
   const nodeSql = async (id: NodeId, sql: string): Promise<Record<string, unknown>> => {
     const node = nodes.find((n) => n.id === id);
     if (node === undefined) throw new Error(`no node ${id}`);
     const reply = classifyReply(
-      await caller.transport.post(node.apiUrl, SQL_PATH, rootAuth, { sql }, caller.timeoutMs),
+      await caller.transport.post(node.apiUrl, SQL_PATH, root.auth, { sql }, caller.timeoutMs),
     );
     if (reply.outcome !== 'ok') throw new Error(`node ${id}: ${reply.reason}`);
     return reply.body;
   };
   try {
     const sqlOf = { rootSql, nodeSql };
-    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, { nodes, recorder, setup, live, ...sqlOf });
+    return await runWorkloadAndSteps(opts, ctl, clock, rnd, startedAt, {
+      nodes,
+      recorder,
+      setup,
+      live,
+      root,
+      ...sqlOf,
+    });
   } finally {
     live?.close();
   }
@@ -171,7 +198,7 @@ async function runOnCluster(
 
 async function runWorkloadAndSteps(
   opts: RunDrillOptions,
-  ctl: ClusterController,
+  ctl: RestorableCluster,
   clock: () => number,
   rnd: Prng,
   startedAt: string,
@@ -180,6 +207,7 @@ async function runWorkloadAndSteps(
     recorder: HistoryRecorder;
     setup: WorkloadSetup;
     live: LiveDrill | null;
+    root: Account;
     rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
     nodeSql: (node: NodeId, sql: string) => Promise<Record<string, unknown>>;
   },
@@ -206,6 +234,22 @@ async function runWorkloadAndSteps(
   let previous: NodeId | null = null;
   const slowDisks = new Set<NodeId>();
   let skipped = 0;
+  const cut = newCut();
+  const backupContext: BackupStepContext = {
+    ctl,
+    cut,
+    clock,
+    reportDir: opts.reportDir,
+    factory: opts.factory,
+    env: spec.env,
+    transport: opts.transport,
+    callTimeoutMs: spec.workload.callTimeoutMs,
+    setup,
+    root: ctx.root,
+    nodes,
+    readAll: (rec, on) => readFinalValues(rec, [], opts.transport, on, setup, spec.workload.callTimeoutMs),
+    progress,
+  };
   for (const [i, step] of spec.steps.entries()) {
     const n = i + 1;
     if (clock() > deadlineMs) {
@@ -235,6 +279,7 @@ async function runWorkloadAndSteps(
         nodeSql,
         nodes,
         progress,
+        backup: backupContext,
       });
       node = r.node;
       detail = r.detail;
@@ -296,9 +341,15 @@ async function runWorkloadAndSteps(
           ].join('; '),
   };
   const availability: AvailabilityFigure[] = computeAvailability(faults, history, workload.meta, samples, setup.groups);
+  // Across a restore, the history is checked in two parts split at the cut (drill/backup-steps.ts).
+  const budgetMs = spec.checks.linearizableBudgetMs;
   const allChecks: CheckOutcome[] = [
-    checkLinearizable(history, setup.initialValues, spec.checks.linearizableBudgetMs),
-    checkNoLostAcks(history, finalReads, setup.initialValues),
+    ...(cut.destroyAtMs === null
+      ? [
+          checkLinearizable(history, setup.initialValues, budgetMs),
+          checkNoLostAcks(history, finalReads, setup.initialValues),
+        ]
+      : restoreChecks(cut, history, finalReads, setup.initialValues, budgetMs)),
     checkConverged(digests),
     checkAvailability(availability, spec.checks.availabilityBoundMs),
     stepCheck,
@@ -350,6 +401,7 @@ interface StepContext {
    */
   readonly nodes: DrillNode[];
   readonly progress: (line: string) => void;
+  readonly backup: BackupStepContext;
 }
 
 async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId | null; detail: string }> {
@@ -482,6 +534,12 @@ async function runStep(step: DrillStep, c: StepContext): Promise<{ node: NodeId 
         detail: `replace node ${old} (${describeTarget(step.target)}, ${led}) by node ${added.id}: added after ${added.tookMs} ms, node ${old} out of every group after ${tookMs} ms`,
       };
     }
+    case 'backup':
+      return { node: null, detail: await backupStep(c.backup) };
+    case 'destroy':
+      return { node: null, detail: await destroyStep(c.backup) };
+    case 'restore':
+      return { node: null, detail: await restoreStep(c.backup) };
   }
 }
 

@@ -25,7 +25,13 @@
  *               remove_node (target, timeout_ms): `kalam node remove` — the clients stop using the node, the
  *               cluster removes it from every group, its process is stopped |
  *               replace_node (target, timeout_ms): `kalam node replace` — add_node, then remove_node of the target
- *               (alive, killed or wiped); "previous" then names the new node
+ *               (alive, killed or wiped); "previous" then names the new node |
+ *               backup: `kalam backup` of the running cluster into <report>/backup.kalam-backup while the clients
+ *               write; its start is the cut |
+ *               destroy: every node killed (SIGKILL) and its data folder wiped, the supervisor stopped |
+ *               restore: `kalam restore` of that backup into <report>/cluster-restored with as many nodes, then
+ *               `kalam cluster up` on it; the clients move to the restored nodes (drill/backup-steps.ts).
+ *               At most one of each, in that order; a destroy needs a restore after it.
  *   [live]      optional live-query failover (drill/live.ts): subscribers (users, one USER-table subscription
  *               each), shared (one more, on a SHARED table), on_node, resume_on, writers_on, write_every_ms,
  *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
@@ -84,7 +90,10 @@ export type DrillStep =
   | { readonly action: 'count_rows'; readonly target: Target; readonly timeoutMs: number }
   | { readonly action: 'add_node'; readonly timeoutMs: number }
   | { readonly action: 'remove_node'; readonly target: Target; readonly timeoutMs: number }
-  | { readonly action: 'replace_node'; readonly target: Target; readonly timeoutMs: number };
+  | { readonly action: 'replace_node'; readonly target: Target; readonly timeoutMs: number }
+  | { readonly action: 'backup' }
+  | { readonly action: 'destroy' }
+  | { readonly action: 'restore' };
 
 export type StepAction = DrillStep['action'];
 
@@ -193,6 +202,9 @@ const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
   add_node: ['timeout_ms'],
   remove_node: ['target', 'timeout_ms'],
   replace_node: ['target', 'timeout_ms'],
+  backup: [],
+  destroy: [],
+  restore: [],
 };
 const ACTIONS = Object.keys(STEP_KEYS) as StepAction[];
 const SIGNALS: readonly KillSignal[] = ['KILL', 'TERM', 'STOP', 'CONT'];
@@ -274,7 +286,32 @@ export function parseDrill(text: string, file: string, overrides: DrillOverrides
     if (!isTable(raw)) throw new CliError('DRILL_INVALID', `${file}: ${where}: must be a table`);
     spec.steps.push(readStep(new Reader(file, where, raw), nodes));
   });
+  checkBackupOrder(file, spec.steps);
   return spec;
+}
+
+/**
+ * backup, destroy and restore: at most one of each, in that order, and a destroy only with a restore after it (a
+ * drill that ends destroyed has no cluster for the final heal and checks). The runner's checks split the history at
+ * them (drill/backup-steps.ts).
+ */
+function checkBackupOrder(file: string, steps: readonly DrillStep[]): void {
+  const at = (action: StepAction): number[] => steps.flatMap((s, i) => (s.action === action ? [i + 1] : []));
+  const [backups, destroys, restores] = [at('backup'), at('destroy'), at('restore')];
+  for (const [action, list] of [
+    ['backup', backups],
+    ['destroy', destroys],
+    ['restore', restores],
+  ] as const) {
+    if (list.length > 1) throw new CliError('DRILL_INVALID', `${file}: step ${list[1]}: action: at most one ${action}`);
+  }
+  const [b, d, r] = [backups[0], destroys[0], restores[0]];
+  const fail = (step: number, message: string): never => {
+    throw new CliError('DRILL_INVALID', `${file}: step ${step}: action: ${message}`);
+  };
+  if (d !== undefined && (b === undefined || b > d)) fail(d, 'destroy needs a backup step before it');
+  if (d !== undefined && (r === undefined || r < d)) fail(d, 'destroy needs a restore step after it');
+  if (r !== undefined && (d === undefined || d > r)) fail(r, 'restore needs a destroy step before it');
 }
 
 function readEnv(r: Reader): Record<string, string> {
@@ -434,6 +471,10 @@ function readStep(r: Reader, nodes: number): DrillStep {
     case 'remove_node':
     case 'replace_node':
       return { action, target: target(), timeoutMs: membershipTimeout() };
+    case 'backup':
+    case 'destroy':
+    case 'restore':
+      return { action };
   }
 }
 

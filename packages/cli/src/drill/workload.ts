@@ -45,7 +45,9 @@ export interface DrillNode {
 
 export interface Account {
   readonly username: string;
-  readonly auth: string;
+  readonly password: string;
+  /** Replaced after a drill's restore step: the restored cluster has a new secret, so old tokens do not verify. */
+  auth: string;
 }
 
 export interface WorkloadKey {
@@ -147,7 +149,7 @@ export async function setupWorkload(opts: {
 }): Promise<WorkloadSetup> {
   const c: Caller = { transport: opts.transport, nodes: opts.nodes, timeoutMs: DRILL_LIMITS.callTimeoutMsMax };
   const root = await login(c, opts.root.user, opts.root.password);
-  const rootAccount: Account = { username: opts.root.user, auth: root.auth };
+  const rootAccount: Account = { username: opts.root.user, password: opts.root.password, auth: root.auth };
   await setupSql(c, root.auth, `CREATE NAMESPACE ${DRILL_NAMESPACE}`, [], 'CREATE NAMESPACE');
   await setupSql(c, root.auth, `CREATE USER TABLE ${USER_TABLE} (k TEXT PRIMARY KEY, v TEXT)`, [], 'CREATE TABLE');
   await setupSql(c, root.auth, `CREATE SHARED TABLE ${SHARED_TABLE} (k TEXT PRIMARY KEY, v TEXT)`, [], 'CREATE TABLE');
@@ -165,7 +167,7 @@ export async function setupWorkload(opts: {
       const create = `CREATE USER '${username}' WITH PASSWORD '${passwords[u] ?? ''}' ROLE user`;
       await setupSql(c, root.auth, create, [], `CREATE USER ${username}`, u);
       const session = await login(c, username, passwords[u] ?? '', u);
-      const account: Account = { username, auth: session.auth };
+      const account: Account = { username, password: passwords[u] ?? '', auth: session.auth };
       const group = groupName(router.groupForUser(session.userId));
       const ks = Array.from({ length: opts.spec.keysPerUser }, (_, i) => `k${i}`);
       const values = ks.map((_, i) => `($${i + 1}, '${INITIAL_VALUE}')`).join(', ');

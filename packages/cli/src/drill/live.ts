@@ -373,6 +373,7 @@ export class LiveDrill {
           s.live,
           { id: s.clientId, sql: s.sql },
           DRILL_LIMITS.liveCallTimeoutMs,
+          trustedCa(),
         );
         s.clients.push(client);
         s.node = resumeOn;

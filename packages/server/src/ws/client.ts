@@ -296,8 +296,9 @@ export class LiveStream {
     auth: LiveAuth,
     subscription: { readonly id: string; readonly sql: string },
     timeoutMs = 15_000,
+    ca?: string,
   ): Promise<{ client: LiveClient; sub: LiveSubscription }> {
-    const client = await LiveClient.connect(baseUrl, auth, timeoutMs);
+    const client = await LiveClient.connect(baseUrl, auth, timeoutMs, ca);
     try {
       const sub = await client.subscribe(subscription.id, subscription.sql, { from_seq_id: this.lastSeq }, timeoutMs);
       this.attach(sub);

@@ -20,7 +20,7 @@ import { takeBackup } from '../backup/take.js';
 import { findFreeBasePort } from '../cluster/folder.js';
 import type { ClusterController, NodeId } from '../cluster/types.js';
 import type { CheckOutcome, FinalRead, FinalReads } from './checks.js';
-import { checkLinearizable, checkNoLostAcks } from './checks.js';
+import { checkLinearizable, checkNoLostAcks, isAckedWrite, writtenValue } from './checks.js';
 import { CliError } from '../errors.js';
 import type { ClusterFactory } from './runner.js';
 import type { DrillSpec } from './spec.js';
@@ -179,17 +179,6 @@ export async function restoreStep(c: BackupStepContext): Promise<string> {
   c.nodes.splice(0, c.nodes.length, ...restored);
   c.cut.switchMs = c.clock();
   return `restore: ${count} node(s) from ${c.cut.backupFile}, up at ${restored[0]?.apiUrl ?? '?'}; clients moved`;
-}
-
-function writtenValue(op: Operation): Value | undefined {
-  if (op.kind === 'write') return op.input;
-  if (op.kind === 'cas' && op.output?.ok !== false) return op.input.value;
-  return undefined;
-}
-
-function isAckedWrite(op: Operation): boolean {
-  if (op.outcome !== 'ok') return false;
-  return op.kind === 'write' || (op.kind === 'cas' && op.output?.ok === true);
 }
 
 /** The restore reads, one value per key when every restored node agrees; problems otherwise. */

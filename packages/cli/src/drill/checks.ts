@@ -69,13 +69,15 @@ export type FinalRead = { readonly value: Value } | { readonly error: string };
 /** key → node id → final read. */
 export type FinalReads = ReadonlyMap<string, ReadonlyMap<NodeId, FinalRead>>;
 
-function writtenValue(op: Operation): Value | undefined {
+/** The value a write or a CAS that may have taken effect put in its key (undefined: a read, or a CAS refused). */
+export function writtenValue(op: Operation): Value | undefined {
   if (op.kind === 'write') return op.input;
   if (op.kind === 'cas' && op.output?.ok !== false) return op.input.value;
   return undefined;
 }
 
-function isAckedWrite(op: Operation): boolean {
+/** A write or a CAS the cluster acknowledged as done. */
+export function isAckedWrite(op: Operation): boolean {
   if (op.outcome !== 'ok') return false;
   return op.kind === 'write' || (op.kind === 'cas' && op.output?.ok === true);
 }

@@ -247,6 +247,22 @@ test('at the session bound the longest idle is evicted, and its retry is refused
   });
 });
 
+test('a client id made again (a newer created_ms) starts afresh; the older incarnation is refused, never applied', () => {
+  const n = node();
+  apply(n, put(1, 0, undefined));
+  apply(n, bump(1, stamp('c1', 1, 0, T0)));
+  assert.deepEqual(apply(n, bump(1, stamp('c1', 1, 0, T0 + 10), T0 + 10)), { type: 'RowsAffected', count: 1 });
+  assert.equal(valueOf(n, 1), 2, 'the new incarnation’s seq 1 is a new write');
+  const old = apply(n, bump(1, stamp('c1', 1, 0, T0), T0 + 11));
+  assert.equal((old as { code: string }).code, 'SESSION_EXPIRED');
+  assert.deepEqual(apply(n, bump(1, stamp('c1', 1, 0, T0 + 10), T0 + 12)), {
+    type: 'RowsAffected',
+    count: 1,
+    replayed: true,
+  });
+  assert.equal(valueOf(n, 1), 2);
+});
+
 test('sessions are per user and per group: the same client id of another scope is its own session', () => {
   const n = node();
   apply(n, put(1, 0, undefined));

@@ -49,6 +49,8 @@ assert.ok(COMMAND_LIMITS.columnsPerTableMax + 4 <= 2_000, "SQLite's column limit
 export const CLIENT_SESSION_LIMITS = {
   /** A session idle (no write in this group) longer than this expires; a client's id older than this is refused. */
   ttlMs: 3_600_000,
+  /** Sessions of one user one data group remembers; a new one past this evicts that user's longest idle. */
+  sessionsPerUserMax: 64,
   /** Sessions one data group remembers; a new one past this evicts the longest idle. */
   sessionsPerGroupMax: 10_000,
   /** Remembered answers not yet acknowledged, per session and group; past this a new seq is refused. */

@@ -227,17 +227,18 @@ test('at the session bound the longest idle is evicted, and its retry is refused
   const n = node();
   apply(n, put(1, 0, undefined));
   const max = CLIENT_SESSION_LIMITS.sessionsPerGroupMax;
-  // Session i made at T0 + i and used at T0 + i: `c0` is the longest idle. Its write bumps k = 1.
-  const cmds: AppliedEntry[] = [entry(n.next++, bump(1, stamp('c0', 1, 0, T0), T0))];
+  // Session i (of user u<i>: one user's bound is far lower) made at T0 + i and used at T0 + i: `c0` is the longest
+  // idle. Its write bumps k = 1.
+  const cmds: AppliedEntry[] = [entry(n.next++, bump(1, stamp('c0', 1, 0, T0, 'u0'), T0))];
   for (let i = 1; i < max; i++) {
-    cmds.push(entry(n.next++, bump(2, stamp(`c${i}`, 1, 0, T0 + i), T0 + i)));
+    cmds.push(entry(n.next++, bump(2, stamp(`c${i}`, 1, 0, T0 + i, `u${i}`), T0 + i)));
   }
   n.alice.apply(cmds);
   assert.equal(n.alice.clientSessionCounts().sessions, max);
   apply(n, bump(2, stamp('fresh', 1, 0, T0 + max), T0 + max));
   assert.equal(n.alice.clientSessionCounts().sessions, max, 'one in, one out');
   assert.equal(valueOf(n, 1), 1);
-  const late = apply(n, bump(1, stamp('c0', 1, 0, T0), T0 + max + 1));
+  const late = apply(n, bump(1, stamp('c0', 1, 0, T0, 'u0'), T0 + max + 1));
   assert.equal((late as { code: string }).code, 'SESSION_EXPIRED', 'an evicted session does not look new');
   assert.equal(valueOf(n, 1), 1, 'the evicted session’s retry applied nothing');
   // A client id made after the horizon is new and applies.
@@ -245,6 +246,38 @@ test('at the session bound the longest idle is evicted, and its retry is refused
     type: 'RowsAffected',
     count: 0 + 1,
   });
+});
+
+test('one user holds at most sessionsPerUserMax sessions in a group: their idlest goes, the others keep theirs', () => {
+  const n = node();
+  apply(n, put(1, 0, undefined));
+  const max = CLIENT_SESSION_LIMITS.sessionsPerUserMax;
+  apply(n, bump(1, stamp('bob-1', 1, 0, T0, 'bob'), T0));
+  for (let i = 0; i < max; i++) apply(n, bump(1, stamp(`a${i}`, 1, 0, T0 + 1 + i), T0 + 1 + i));
+  assert.equal(n.alice.clientSessionCounts().sessions, max + 1);
+  assert.equal(valueOf(n, 1), max + 1);
+  apply(n, bump(1, stamp('a-more', 1, 0, T0 + 1 + max), T0 + 1 + max));
+  assert.equal(n.alice.clientSessionCounts().sessions, max + 1, "alice's idlest made room, not bob's older one");
+  const evicted = apply(n, bump(1, stamp('a0', 1, 0, T0 + 1), T0 + 2 + max));
+  assert.equal((evicted as { code: string }).code, 'SESSION_EXPIRED');
+  const bobs = apply(n, bump(1, stamp('bob-1', 1, 0, T0, 'bob'), T0 + 2 + max));
+  assert.deepEqual(bobs, { type: 'RowsAffected', count: 1, replayed: true }, "bob's session is still remembered");
+  assert.equal(valueOf(n, 1), max + 2);
+});
+
+test("the horizon is per user: one user's dropped session, made in the future, does not refuse another's new one", () => {
+  const n = node();
+  apply(n, put(1, 0, undefined));
+  // Alice's client claims a creation a minute ahead (allowed at plan time), then is made again: the first
+  // incarnation is dropped and alice's horizon moves a minute ahead of the group's clock.
+  const ahead = T0 + CLIENT_SESSION_LIMITS.createdAheadMsMax;
+  apply(n, bump(1, stamp('a', 1, 0, ahead), T0));
+  apply(n, bump(1, stamp('a', 1, 0, ahead + 1), T0 + 1));
+  const stale = apply(n, bump(1, stamp('a', 1, 0, ahead), T0 + 2));
+  assert.equal((stale as { code: string }).code, 'SESSION_EXPIRED', "alice's dropped incarnation is refused");
+  // Bob's brand-new client, made now — long before alice's horizon — is new, not "dropped".
+  assert.deepEqual(apply(n, bump(1, stamp('b', 1, 0, T0 + 3, 'bob'), T0 + 3)), { type: 'RowsAffected', count: 1 });
+  assert.equal(valueOf(n, 1), 3);
 });
 
 test('a client id made again (a newer created_ms) starts afresh; the older incarnation is refused, never applied', () => {
@@ -307,18 +340,23 @@ test('a snapshot carries the sessions: the retry on the restored store is replay
   apply(a, put(1, 0, undefined));
   const first = apply(a, bump(1, stamp('c1', 1)));
   apply(a, bump(1, stamp('old', 1, 0, T0 - 10), T0));
-  apply(a, bump(1, stamp('new', 1, 0, T0 + TTL), T0 + TTL + 1)); // drops `old`: the horizon moves
+  apply(a, bump(1, stamp('new', 1, 0, T0 + TTL), T0 + TTL + 1)); // drops `old` (idle past the TTL)
+  apply(a, bump(1, stamp('x', 1, 0, T0 + TTL), T0 + TTL + 1));
+  apply(a, bump(1, stamp('x', 1, 0, T0 + TTL + 1), T0 + TTL + 1)); // made again: alice's horizon is T0 + TTL
   const b = node();
   b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: a.alice.snapshot() });
   b.next = a.next;
   assert.deepEqual(b.alice.clientSessionCounts(), a.alice.clientSessionCounts());
-  assert.equal(valueOf(b, 1), 3);
+  assert.equal(valueOf(b, 1), 5);
   // c1 expired along the way too (idle past the TTL at the last write): sessions kept are `new` only.
   const replay = apply(b, bump(1, stamp('new', 1, 0, T0 + TTL), T0 + TTL + 2));
   assert.deepEqual(replay, { type: 'RowsAffected', count: 1, replayed: true });
   const late = apply(b, bump(1, stamp('old', 1, 0, T0 - 10), T0 + TTL + 2));
-  assert.equal((late as { code: string }).code, 'SESSION_EXPIRED', 'the horizon came with the snapshot');
-  assert.equal(valueOf(b, 1), 3);
+  assert.equal((late as { code: string }).code, 'SESSION_EXPIRED', 'made more than the TTL ago');
+  // Only alice's horizon refuses x's first incarnation (made within the TTL): it came with the snapshot.
+  const dropped = apply(b, bump(1, stamp('x', 1, 0, T0 + TTL), T0 + TTL + 2));
+  assert.equal((dropped as { code: string }).code, 'SESSION_EXPIRED', 'the horizon came with the snapshot');
+  assert.equal(valueOf(b, 1), 5);
   assert.deepEqual(first, { type: 'RowsAffected', count: 1 });
 });
 

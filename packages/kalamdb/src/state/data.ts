@@ -600,7 +600,7 @@ interface DataState {
   tables: TableDump[];
   changeLog: ChangeLogDump;
   cold: ColdScopeDump[];
-  /** The client sessions' clock and horizon (their sessions and answers follow in `client-sessions` pages). Absent
+  /** The client sessions' clock (their sessions, answers and users' horizons follow in `client-sessions` pages). Absent
    * before snapshot version 5: no sessions. */
   clientSessions?: SessionClock;
 }
@@ -1032,13 +1032,13 @@ abstract class DataStateMachine<
       }
     }
     this.importOwn(state);
-    this.sessions.reset(s.clientSessions ?? { clockMs: 0, horizonMs: 0 });
+    this.sessions.reset(s.clientSessions ?? { clockMs: 0 });
     return {
       record: (page) => {
         if (page['kind'] === 'cold') return cold.page(page);
         if (page['kind'] === 'client-sessions') {
           const table = page['table'];
-          if ((table !== 0 && table !== 1) || !Array.isArray(page['rows'])) {
+          if ((table !== 0 && table !== 1 && table !== 2) || !Array.isArray(page['rows'])) {
             throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a malformed client-sessions record`);
           }
           return this.sessions.importPage(table, page['rows'] as Record<string, unknown>[]);

@@ -6,21 +6,24 @@
  * command (its `at` is the session clock), so every replica remembers and forgets the same things.
  *
  * Bounds (CLIENT_SESSION_LIMITS): a session idle longer than `ttlMs` (by the group's clock: the largest `at` it
- * applied) expires, a few per apply; at most `sessionsPerGroupMax` sessions (a new one evicts the longest idle) and
- * `answersPerSessionMax` unacknowledged answers per session. A dropped session must not look new — a late retry of a
- * write it applied would apply again — so the group keeps a horizon: the newest `createdMs` of any session it dropped.
- * An unknown session created at or before the horizon is refused SESSION_EXPIRED and never applied; a client id is
- * made fresh (a new `createdMs`) whenever a client starts over, so a session newer than the horizon is truly new.
+ * applied) expires, a few per apply; at most `sessionsPerUserMax` sessions of one user (a new one evicts that user's
+ * longest idle) and `sessionsPerGroupMax` in all (a new one evicts the longest idle), and `answersPerSessionMax`
+ * unacknowledged answers per session. A dropped session must not look new — a late retry of a write it applied would
+ * apply again — so the group keeps, per user, a horizon: the newest `createdMs` of any session of that user it
+ * dropped. An unknown session created at or before its user's horizon is refused SESSION_EXPIRED and never applied; a
+ * client id is made fresh (a new `createdMs`) whenever a client starts over, so a session newer than the horizon is
+ * truly new. The horizon is per user so that one user's sessions — a `createdMs` up to createdAheadMsMax in the
+ * future, dropped — can never make another user's new sessions look dropped. A horizon older than the TTL is
+ * forgotten: a session made before it is refused by the TTL rule anyway.
  */
 import type { ClientStamp, DataResponse, ErrorResponse } from '../commands.js';
 import { CLIENT_SESSION_LIMITS } from '../limits.js';
 import type { DataStore } from '../store.js';
 import { SnapshotFormatError } from './snapshot-format.js';
 
-/** The group's session clock and horizon (ms since the epoch; 0 when nothing was ever dropped). */
+/** The group's session clock: the largest `at` it applied (ms since the epoch). */
 export interface SessionClock {
   readonly clockMs: number;
-  readonly horizonMs: number;
 }
 
 /** A session's refusals: deterministic, never remembered (nothing was applied), the state of the data unchanged. */
@@ -40,7 +43,21 @@ interface SessionRow {
 export const SESSION_SNAPSHOT_QUERIES = [
   'SELECT user_id, client_id, created_ms, last_ms, acked FROM client_sessions WHERE group_id = ? ORDER BY user_id, client_id',
   'SELECT user_id, client_id, seq, answer_json FROM client_answers WHERE group_id = ? ORDER BY user_id, client_id, seq',
+  'SELECT user_id, horizon_ms FROM client_session_horizons WHERE group_id = ? ORDER BY user_id',
 ] as const;
+
+/** What a snapshot's `client-sessions` page of each table inserts, and the fields it reads. */
+const SESSION_IMPORTS: Record<0 | 1 | 2, readonly [string, readonly string[]]> = {
+  0: [
+    'INSERT INTO client_sessions (group_id, user_id, client_id, created_ms, last_ms, acked) VALUES (?, ?, ?, ?, ?, ?)',
+    ['user_id', 'client_id', 'created_ms', 'last_ms', 'acked'],
+  ],
+  1: [
+    'INSERT INTO client_answers (group_id, user_id, client_id, seq, answer_json) VALUES (?, ?, ?, ?, ?)',
+    ['user_id', 'client_id', 'seq', 'answer_json'],
+  ],
+  2: ['INSERT INTO client_session_horizons (group_id, user_id, horizon_ms) VALUES (?, ?, ?)', ['user_id', 'horizon_ms']],
+};
 
 export class ClientSessions {
   constructor(
@@ -50,20 +67,29 @@ export class ClientSessions {
 
   clock(): SessionClock {
     const r = this.store
-      .prepare<[number], { clock_ms: number; horizon_ms: number }>(
-        'SELECT clock_ms, horizon_ms FROM client_session_clock WHERE group_id = ?',
-      )
+      .prepare<[number], { clock_ms: number }>('SELECT clock_ms FROM client_session_clock WHERE group_id = ?')
       .get(this.groupId);
-    return r === undefined ? { clockMs: 0, horizonMs: 0 } : { clockMs: r.clock_ms, horizonMs: r.horizon_ms };
+    return { clockMs: r?.clock_ms ?? 0 };
   }
 
   private setClock(c: SessionClock): void {
     this.store
       .prepare(
-        `INSERT INTO client_session_clock (group_id, clock_ms, horizon_ms, session_count) VALUES (?, ?, ?, 0)
-         ON CONFLICT (group_id) DO UPDATE SET clock_ms = excluded.clock_ms, horizon_ms = excluded.horizon_ms`,
+        `INSERT INTO client_session_clock (group_id, clock_ms, session_count) VALUES (?, ?, 0)
+         ON CONFLICT (group_id) DO UPDATE SET clock_ms = excluded.clock_ms`,
       )
-      .run(this.groupId, c.clockMs, c.horizonMs);
+      .run(this.groupId, c.clockMs);
+  }
+
+  /** The newest creation time of a session of `userId` this group dropped (0: none within the TTL). */
+  private horizonOf(userId: string): number {
+    return (
+      this.store
+        .prepare<[number, string], { horizon_ms: number }>(
+          'SELECT horizon_ms FROM client_session_horizons WHERE group_id = ? AND user_id = ?',
+        )
+        .get(this.groupId, userId)?.horizon_ms ?? 0
+    );
   }
 
   /** How many sessions the group holds (kept beside the clock: a COUNT per apply would cost O(sessions)). */
@@ -88,7 +114,7 @@ export class ClientSessions {
    */
   apply(client: ClientStamp, atMs: number, run: () => DataResponse): DataResponse {
     const before = this.clock();
-    let clock: SessionClock = { clockMs: Math.max(before.clockMs, atMs), horizonMs: before.horizonMs };
+    let clock: SessionClock = { clockMs: Math.max(before.clockMs, atMs) };
     this.setClock(clock); // the row exists from here on (the session count lives in it)
     clock = this.sweep(clock);
     const gate = this.admit(client, clock);
@@ -140,7 +166,7 @@ export class ClientSessions {
       row = undefined;
     }
     if (row === undefined) {
-      if (client.createdMs <= clock.horizonMs) {
+      if (client.createdMs <= this.horizonOf(client.userId)) {
         const why = `client ${client.clientId}'s session is no longer remembered here (expired or evicted)`;
         return { clock, refusal: refusal('SESSION_EXPIRED', `${why}: whether this write applied is unknown`) };
       }
@@ -150,7 +176,7 @@ export class ClientSessions {
           refusal: refusal('SESSION_EXPIRED', `client ${client.clientId} was made more than the TTL ago`),
         };
       }
-      clock = this.makeRoom(clock);
+      clock = this.makeRoom(client.userId, clock);
       this.store
         .prepare(
           'INSERT INTO client_sessions (group_id, user_id, client_id, created_ms, last_ms, acked) VALUES (?, ?, ?, ?, ?, ?)',
@@ -185,7 +211,7 @@ export class ClientSessions {
       .get(this.groupId, client.userId, client.clientId);
   }
 
-  /** Forgets one session and its answers; the horizon rises to its creation time. */
+  /** Forgets one session and its answers; its user's horizon rises to its creation time. */
   private drop(userId: string, clientId: string, row: SessionRow, clock: SessionClock): SessionClock {
     this.store
       .prepare('DELETE FROM client_sessions WHERE group_id = ? AND user_id = ? AND client_id = ?')
@@ -194,7 +220,13 @@ export class ClientSessions {
       .prepare('DELETE FROM client_answers WHERE group_id = ? AND user_id = ? AND client_id = ?')
       .run(this.groupId, userId, clientId);
     this.addSessions(-1);
-    return { clockMs: clock.clockMs, horizonMs: Math.max(clock.horizonMs, row.created_ms) };
+    this.store
+      .prepare(
+        `INSERT INTO client_session_horizons (group_id, user_id, horizon_ms) VALUES (?, ?, ?)
+         ON CONFLICT (group_id, user_id) DO UPDATE SET horizon_ms = MAX(horizon_ms, excluded.horizon_ms)`,
+      )
+      .run(this.groupId, userId, row.created_ms);
+    return clock;
   }
 
   /** The longest idle sessions, oldest first (the index's order: ties broken by user and client id). */
@@ -206,15 +238,37 @@ export class ClientSessions {
       .all(this.groupId, idleBeforeMs, limit);
   }
 
-  /** Drops at most expiredPerApplyMax sessions idle past the TTL. */
+  /**
+   * Drops at most expiredPerApplyMax sessions idle past the TTL, and forgets as many horizons older than the TTL (a
+   * session made before one is refused by the TTL rule, horizon or not).
+   */
   private sweep(clock: SessionClock): SessionClock {
-    const expired = this.idlest(CLIENT_SESSION_LIMITS.expiredPerApplyMax, clock.clockMs - CLIENT_SESSION_LIMITS.ttlMs);
+    const cutoff = clock.clockMs - CLIENT_SESSION_LIMITS.ttlMs;
+    const expired = this.idlest(CLIENT_SESSION_LIMITS.expiredPerApplyMax, cutoff);
     for (const r of expired) clock = this.drop(r.user_id, r.client_id, r, clock);
+    this.store
+      .prepare(
+        `DELETE FROM client_session_horizons WHERE rowid IN
+           (SELECT rowid FROM client_session_horizons WHERE group_id = ? AND horizon_ms < ? ORDER BY user_id LIMIT ?)`,
+      )
+      .run(this.groupId, cutoff, CLIENT_SESSION_LIMITS.expiredPerApplyMax);
     return clock;
   }
 
-  /** A new session is about to be made: at the bound, the longest idle one is evicted. */
-  private makeRoom(clock: SessionClock): SessionClock {
+  /**
+   * A new session of `userId` is about to be made: at the user's bound their longest idle session is evicted, at the
+   * group's the longest idle of all — so one user's many client ids cannot crowd the others out.
+   */
+  private makeRoom(userId: string, clock: SessionClock): SessionClock {
+    const own = this.store
+      .prepare<[number, string], SessionRow & { client_id: string }>(
+        'SELECT client_id, created_ms, last_ms, acked FROM client_sessions WHERE group_id = ? AND user_id = ? ORDER BY last_ms, client_id',
+      )
+      .all(this.groupId, userId);
+    if (own.length >= CLIENT_SESSION_LIMITS.sessionsPerUserMax) {
+      const victim = own[0]!;
+      return this.drop(userId, victim.client_id, victim, clock);
+    }
     if (this.sessionCount() < CLIENT_SESSION_LIMITS.sessionsPerGroupMax) return clock;
     const [victim] = this.idlest(1, Number.MAX_SAFE_INTEGER);
     return victim === undefined ? clock : this.drop(victim.user_id, victim.client_id, victim, clock);
@@ -233,20 +287,17 @@ export class ClientSessions {
   reset(clock: SessionClock): void {
     this.store.prepare('DELETE FROM client_sessions WHERE group_id = ?').run(this.groupId);
     this.store.prepare('DELETE FROM client_answers WHERE group_id = ?').run(this.groupId);
+    this.store.prepare('DELETE FROM client_session_horizons WHERE group_id = ?').run(this.groupId);
     this.store.prepare('DELETE FROM client_session_clock WHERE group_id = ?').run(this.groupId);
     this.setClock(clock);
   }
 
-  /** One page of a snapshot's `client-sessions` records: table 0 sessions, table 1 answers (SESSION_SNAPSHOT_QUERIES). */
+  /**
+   * One page of a snapshot's `client-sessions` records: table 0 sessions, 1 answers, 2 the users' horizons
+   * (SESSION_SNAPSHOT_QUERIES).
+   */
   importPage(table: number, rows: readonly Record<string, unknown>[]): void {
-    const sql =
-      table === 0
-        ? 'INSERT INTO client_sessions (group_id, user_id, client_id, created_ms, last_ms, acked) VALUES (?, ?, ?, ?, ?, ?)'
-        : 'INSERT INTO client_answers (group_id, user_id, client_id, seq, answer_json) VALUES (?, ?, ?, ?, ?)';
-    const cols =
-      table === 0
-        ? ['user_id', 'client_id', 'created_ms', 'last_ms', 'acked']
-        : ['user_id', 'client_id', 'seq', 'answer_json'];
+    const [sql, cols] = SESSION_IMPORTS[table as 0 | 1 | 2];
     const stmt = this.store.prepare(sql);
     for (const r of rows) {
       const values = cols.map((c) => r[c]);

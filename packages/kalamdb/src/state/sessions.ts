@@ -56,7 +56,10 @@ const SESSION_IMPORTS: Record<0 | 1 | 2, readonly [string, readonly string[]]> =
     'INSERT INTO client_answers (group_id, user_id, client_id, seq, answer_json) VALUES (?, ?, ?, ?, ?)',
     ['user_id', 'client_id', 'seq', 'answer_json'],
   ],
-  2: ['INSERT INTO client_session_horizons (group_id, user_id, horizon_ms) VALUES (?, ?, ?)', ['user_id', 'horizon_ms']],
+  2: [
+    'INSERT INTO client_session_horizons (group_id, user_id, horizon_ms) VALUES (?, ?, ?)',
+    ['user_id', 'horizon_ms'],
+  ],
 };
 
 export class ClientSessions {

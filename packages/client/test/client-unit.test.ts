@@ -45,12 +45,12 @@ type Reply =
 function fakeFetch(reply: (req: Sent, index: number) => Reply): { fetch: typeof fetch; sent: Sent[] } {
   const sent: Sent[] = [];
   const fn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = new URL(String(input));
+    const url = new URL(input instanceof Request ? input.url : input);
     const headers = new Headers(init?.headers);
     const req: Sent = {
       node: `${url.protocol}//${url.host}`,
       path: url.pathname,
-      body: JSON.parse(String(init?.body)) as Record<string, unknown>,
+      body: JSON.parse(typeof init?.body === 'string' ? init.body : '{}') as Record<string, unknown>,
       auth: headers.get('authorization'),
     };
     sent.push(req);
@@ -64,7 +64,7 @@ function fakeFetch(reply: (req: Sent, index: number) => Reply): { fetch: typeof 
       }),
     );
   };
-  return { fetch: fn as typeof fetch, sent };
+  return { fetch: fn, sent };
 }
 
 const NODES = ['http://n1:1', 'http://n2:2', 'http://n3:3'];

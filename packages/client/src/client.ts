@@ -247,6 +247,7 @@ export class Client {
     if (!this.settings.sessions) return this.plainWrite(sql, params, opts, deadlineAtMs);
     // A session the server expired before this write's first attempt reached it: nothing was applied under it, so the
     // write starts again once under a fresh client id.
+    if (Date.now() - this.session.createdMs > CLIENT_LIMITS.sessionRotateAfterMs) this.rotateSession(this.session);
     for (let rotations = 0; ; rotations++) {
       const session = this.session;
       const seq = session.begin();

@@ -51,7 +51,7 @@ export interface ClientOptions {
   readonly namespace?: string;
   /** The fetch to use (default globalThis.fetch): a test wraps it to lose answers. */
   readonly fetch?: typeof fetch;
-  /** The WebSocket constructor when the platform has none (Node 20): default, the `ws` package. */
+  /** The WebSocket constructor to use; default: the platform's, else (Node 20) the `ws` package. */
   readonly WebSocket?: WebSocketConstructor;
   /** Live queries' ping, resume and batch bounds (defaults in CLIENT_LIMITS). */
   readonly live?: {

@@ -401,7 +401,8 @@ export class Client {
       const remainingMs = deadlineAtMs - Date.now();
       if (remainingMs <= 0) throw this.deadlineError(last, attemptNo, mayHaveApplied && policy !== 'read');
       const node = this.nextNode(tried);
-      const authorization = path === LOGIN_PATH ? null : await this.authorization(deadlineAtMs);
+      const authorization =
+        path === LOGIN_PATH ? null : await this.authorization(deadlineAtMs, mayHaveApplied && policy !== 'read');
       const attempt = await this.attempt(
         node,
         path,
@@ -554,8 +555,20 @@ export class Client {
     }
   }
 
-  private async authorization(deadlineAtMs: number): Promise<string> {
-    return `Bearer ${await this.bearerToken(false, deadlineAtMs)}`;
+  /**
+   * The Authorization header for an attempt. When signing in fails (no node answers it) after an attempt of this write
+   * may have been applied, the write's outcome is what the caller must hear about.
+   */
+  private async authorization(deadlineAtMs: number, writeMayHaveApplied: boolean): Promise<string> {
+    try {
+      return `Bearer ${await this.bearerToken(false, deadlineAtMs)}`;
+    } catch (err) {
+      if (!writeMayHaveApplied || !(err instanceof KalamError) || err instanceof ClientClosedError) throw err;
+      throw new OutcomeUnknownError('OUTCOME_UNKNOWN', `the write may have been applied: ${err.message}`, {
+        node: err.node ?? '',
+        cause: err,
+      });
+    }
   }
 
   /** The token to send: the given one, or (password clients) a fresh sign-in's, renewed before it expires. */

@@ -182,7 +182,8 @@ export class Client {
   private readonly WebSocketOption: WebSocketConstructor | undefined;
   private session: ClientSession;
   private token: string | null;
-  private tokenExpiresAtMs = Number.POSITIVE_INFINITY;
+  /** When the token is to be renewed (ms since the epoch): before it expires, so no call is refused for it. */
+  private tokenRenewAtMs = Number.POSITIVE_INFINITY;
   private login: Promise<string> | null = null;
   private readonly closing = new AbortController();
   private readonly subscriptions = new Set<Subscription<never>>();
@@ -577,7 +578,7 @@ export class Client {
       if (this.token === null) throw new AuthError('UNAUTHORIZED', 'the token was refused');
       return this.token;
     }
-    const fresh = Date.now() < this.tokenExpiresAtMs - CLIENT_LIMITS.tokenRenewBeforeMs;
+    const fresh = Date.now() < this.tokenRenewAtMs;
     if (!refresh && this.token !== null && fresh) return this.token;
     // One sign-in at a time: every call that needs a token waits for the same one.
     this.login ??= this.signIn(this.credentials.user, this.credentials.password, deadlineAtMs).finally(() => {
@@ -593,7 +594,9 @@ export class Client {
     if (typeof token !== 'string') throw new KalamError('BAD_RESPONSE', 'the login answer has no access_token');
     const ttlSeconds = answer.body.expires_in;
     this.token = token;
-    this.tokenExpiresAtMs = typeof ttlSeconds === 'number' ? startedMs + ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
+    // Renewed tokenRenewBeforeMs before it expires, or half-way through a lifetime shorter than twice that.
+    const ttlMs = typeof ttlSeconds === 'number' && ttlSeconds > 0 ? ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
+    this.tokenRenewAtMs = startedMs + ttlMs - Math.min(CLIENT_LIMITS.tokenRenewBeforeMs, ttlMs / 2);
     return token;
   }
 }

@@ -3,7 +3,7 @@
  * environment overrides, turned into a frozen, fully typed NodeConfig — or a ConfigError that lists every
  * problem, each naming its key as a dotted path.
  *
- *   [server]            api_addr, api_bind, data_dir, max_body_bytes
+ *   [server]            api_addr, api_bind, data_dir, max_body_bytes, cors_origins
  *   [auth]              root_password, jwt_secret, token_ttl_seconds, metrics_token
  *   [cluster]           cluster_id, node_id, secret           (no [cluster] section: standalone),
  *                       leader_balance_interval_ms, leader_balance_tolerance,
@@ -28,6 +28,7 @@ import path from 'node:path';
 import { TomlError, parse as parseToml } from 'smol-toml';
 import type { TomlTable, TomlValue } from 'smol-toml';
 
+import { corsOriginProblem } from './cors.js';
 import { ConfigError } from './errors.js';
 import type { ConfigProblem } from './errors.js';
 import { readTlsFiles } from './tls.js';
@@ -50,6 +51,8 @@ export interface ServerSettings {
   /** Absolute: a relative `data_dir` is resolved against the config file's folder. */
   readonly dataDir: string;
   readonly maxBodyBytes: number;
+  /** Origins whose pages may call the API (cors.ts); empty: none. From a comma-separated `cors_origins`. */
+  readonly corsOrigins: readonly string[];
 }
 
 export interface AuthSettings {
@@ -271,6 +274,7 @@ export function describeConfig(config: NodeConfig): Record<string, unknown> {
       apiBind: formatHostPort(server.apiBind),
       dataDir: server.dataDir,
       maxBodyBytes: server.maxBodyBytes,
+      corsOrigins: server.corsOrigins,
     },
     auth: {
       rootPassword: redacted,
@@ -336,7 +340,7 @@ const BOOL: KeySpec = { kind: 'boolean' };
 const SECRET: KeySpec = { kind: 'string', secret: true };
 
 const SECTIONS = {
-  server: { api_addr: STR, api_bind: STR, data_dir: STR, max_body_bytes: INT },
+  server: { api_addr: STR, api_bind: STR, data_dir: STR, max_body_bytes: INT, cors_origins: STR },
   auth: { root_password: SECRET, jwt_secret: SECRET, token_ttl_seconds: INT, metrics_token: SECRET },
   cluster: {
     cluster_id: STR,
@@ -777,7 +781,23 @@ function readServer(r: SettingsReader, baseDir: string): ServerSettings {
     max: configLimits.maxBodyBytesMax,
     defaultValue: configDefaults.maxBodyBytes,
   });
-  return { apiAddr, apiBind, dataDir: path.resolve(baseDir, dataDir), maxBodyBytes };
+  const corsOrigins = r.has('server.cors_origins') ? corsOriginsOf(r) : [];
+  return { apiAddr, apiBind, dataDir: path.resolve(baseDir, dataDir), maxBodyBytes, corsOrigins };
+}
+
+function corsOriginsOf(r: SettingsReader): string[] {
+  const key = 'server.cors_origins';
+  const text = r.string(key);
+  if (!r.ok(key)) return [];
+  const origins = text.split(',').map((o) => o.trim().replace(/\/$/, ''));
+  for (const origin of origins) {
+    const problem = corsOriginProblem(origin);
+    if (problem !== undefined) {
+      r.fail(key, `${r.label(key)}: ${problem}`);
+      return [];
+    }
+  }
+  return origins;
 }
 
 function readAuth(r: SettingsReader): AuthSettings {

@@ -23,6 +23,7 @@
  *                                `[debug] admin_endpoints = true` — otherwise 404 like any unknown path
  *   GET  /metrics                Prometheus text (metrics.ts): root, or the bearer `[auth] metrics_token`
  *   GET  /v1/ws                  WebSocket live queries (ws/server.ts)
+ *   OPTIONS (any)                a CORS preflight from an origin `[server] cors_origins` allows (cors.ts)
  *
  * Every error answers `{status: "error", error: {code, message, details}}` (the SQL endpoint adds `results: []`
  * and `took`) with the KalamError's HTTP status; an INTERNAL_ERROR's message only to dba and system (redact.ts), a
@@ -41,6 +42,7 @@ import type { QueryResult, Session } from '@kalam/kalamdb';
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { BACKUP_PATH, groupOfUrl, sendGroupSnapshot } from './backup.js';
 import { advertisedApiUrl } from './config.js';
+import { applyCors } from './cors.js';
 import { answerPlainHttp } from './tls.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
@@ -129,6 +131,10 @@ export function createApiServer(node: RunningNode, opts: ApiServerOptions): ApiS
       // Set here, Node writes neither header itself: the client hears the shorter timeout (SERVER_LIMITS).
       res.setHeader('Connection', 'keep-alive');
       res.setHeader('Keep-Alive', `timeout=${Math.floor(SERVER_LIMITS.keepAliveTimeoutMs / 1000)}`);
+    }
+    if (applyCors(node.config.server.corsOrigins, req, res, SHARD_LEADER_HEADER)) {
+      done();
+      return;
     }
     if (draining) {
       closeAfter(res);

@@ -12,7 +12,7 @@
  *     answers, the member list and every group's voters are the new nodes, alice still logs in, and the cluster
  *     takes writes again.
  * And a standalone node's backup (`--url`) restores into a 3-node cluster that takes writes (a standalone node applies at
- * term 0: restore seeds term 1). Every process is SIGKILLed by pid in t.after, on failure too.
+ * term 0: restore seeds term 1) and remembers the client sessions the backup held (a retried write is replayed). Every process is SIGKILLed by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
 import {
@@ -48,24 +48,31 @@ interface Sql {
   readonly status: number;
   readonly rows: unknown[][];
   readonly code?: string;
+  /** The answer's `client_session` (a write under a client session). */
+  readonly clientSession?: unknown;
 }
 
 function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-async function sql(apiUrl: string, auth: string, text: string): Promise<Sql> {
+async function sql(apiUrl: string, auth: string, text: string, extra: Record<string, unknown> = {}): Promise<Sql> {
   const res = await fetch(`${apiUrl}/v1/api/sql`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: auth },
-    body: JSON.stringify({ sql: text }),
+    body: JSON.stringify({ sql: text, ...extra }),
     signal: AbortSignal.timeout(20_000),
   });
-  const body = (await res.json()) as { results?: { rows?: unknown[][] }[]; error?: { code?: string } };
+  const body = (await res.json()) as {
+    results?: { rows?: unknown[][] }[];
+    error?: { code?: string };
+    client_session?: unknown;
+  };
   return {
     status: res.status,
     rows: body.results?.at(-1)?.rows ?? [],
     ...(body.error?.code ? { code: body.error.code } : {}),
+    ...(body.client_session !== undefined ? { clientSession: body.client_session } : {}),
   };
 }
 
@@ -313,9 +320,14 @@ test('a standalone node backs up through --url and restores into a 3-node cluste
   const rows = await sql(
     node.apiUrl,
     auth,
-    'CREATE NAMESPACE app; CREATE SHARED TABLE app.kv (id BIGINT PRIMARY KEY); INSERT INTO app.kv (id) VALUES (7)',
+    'CREATE NAMESPACE app; CREATE SHARED TABLE app.kv (id BIGINT PRIMARY KEY); INSERT INTO app.kv (id) VALUES (7); ' +
+      'CREATE SHARED TABLE app.c (k BIGINT PRIMARY KEY, n BIGINT); INSERT INTO app.c (k, n) VALUES (1, 0)',
   );
   assert.equal(rows.status, 200, JSON.stringify(rows));
+  // A write under a client session before the backup: the restored cluster must remember it (README "Client sessions").
+  const session = { client_session: { client_id: 'backup-1', created_ms: Date.now(), seq: 1, acked: 0 } };
+  const bump = 'UPDATE app.c SET n = n + 1 WHERE k = 1';
+  assert.deepEqual((await sql(node.apiUrl, auth, bump, session)).clientSession, { seq: 1, replayed: false });
   const file = join(dirname(dir), 'standalone.kalam-backup');
   const backup = await run(['backup', '--url', node.apiUrl, '--password', ROOT_PASSWORD, '--to', file]);
   assert.equal(backup.code, 0, backup.stderr);
@@ -329,5 +341,8 @@ test('a standalone node backs up through --url and restores into a 3-node cluste
   const api = s.nodes[2]!.apiUrl;
   assert.equal((await sql(api, auth, 'INSERT INTO app.kv (id) VALUES (8)')).status, 200);
   assert.deepEqual((await sql(s.nodes[0]!.apiUrl, auth, 'SELECT id FROM app.kv ORDER BY id')).rows, [[7], [8]]);
+  const retried = await sql(api, auth, bump, session);
+  assert.deepEqual(retried.clientSession, { seq: 1, replayed: true }, 'the session came with the backup');
+  assert.deepEqual((await sql(s.nodes[0]!.apiUrl, auth, 'SELECT n FROM app.c')).rows, [[1]]);
   assert.equal((await run(['cluster', 'down', '--dir', dir])).code, 0);
 });

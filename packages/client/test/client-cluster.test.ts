@@ -5,11 +5,10 @@
 //   the call's deadline; the live query resumes on another node from the last `_seq` it delivered, and what it
 //   delivered — initial rows, then changes — is strictly increasing in `_seq` (nothing twice), equals change for
 //   change what a reference subscription on a surviving node saw (nothing skipped), and replays to the committed rows.
-// - Exactly once (when the server has client sessions; skipped with a message until they are merged): a write whose
-//   first answer is lost (a fetch wrapper forwards it, then throws the answer away) is retried by the client through
-//   another node under the same client id and seq, applied once, answered replayed; without a session the client
-//   does not retry it (OutcomeUnknownError) and the one delivery applied once. With sessions, the SIGKILL test's
-//   writer must see no duplicate key either: its retries through the failover are replayed, not applied again.
+// - Exactly once: a write whose first answer is lost (a fetch wrapper forwards it, then throws the answer away) is
+//   retried by the client through another node under the same client id and seq, applied once, answered replayed;
+//   without a session the client does not retry it (OutcomeUnknownError) and the one delivery applied once. The
+//   SIGKILL test's writer must see no duplicate key either: its retries through the failover are replayed.
 // - close() releases every timer and socket: a Node process that used query, execute and subscribe exits by itself.
 // Ports are chosen at run time; every node and child process is killed by PID in t.after, on success and failure.
 import assert from 'node:assert/strict';
@@ -58,33 +57,9 @@ function replay(initial: readonly Item[], changes: readonly LiveChange<Item>[]):
     .sort((a, b) => a[0] - b[0]);
 }
 
-/**
- * Whether the server applies client sessions: one that does refuses a malformed client_session (INVALID_REQUEST), one
- * that does not ignores it. Until the server side (branch m11-sessions) is merged the exactly-once test is skipped and
- * a retried insert may meet itself (below).
- */
-async function serverHasSessions(url: string): Promise<boolean> {
-  const res = await fetch(`${url}/v1/api/sql`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Basic ${btoa(`root:${ROOT_PASSWORD}`)}` },
-    body: JSON.stringify({ sql: 'SELECT id FROM app.items WHERE id = 1', client_session: { client_id: '!' } }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = (await res.json()) as { error?: { code?: string } };
-  return body.error?.code === 'INVALID_REQUEST';
-}
-
-/**
- * An insert through `db`. Without server sessions, an insert retried after its node died under it may have been
- * applied the first time: its duplicate-key refusal then means applied. With them, the retry is replayed and any
- * duplicate is a failure of exactly-once.
- */
-async function insertOnce(db: Client, id: number, sessions: boolean): Promise<void> {
-  try {
-    await db.execute('INSERT INTO app.items (id, label) VALUES ($1, $2)', [id, `item ${id}`]);
-  } catch (err) {
-    if (sessions || !(err instanceof SqlError) || !/duplicate/i.test(err.message)) throw err;
-  }
+/** An insert through `db`: with client sessions, a retry through the failover is replayed, never a duplicate key. */
+async function insert(db: Client, id: number): Promise<void> {
+  await db.execute('INSERT INTO app.items (id, label) VALUES ($1, $2)', [id, `item ${id}`]);
 }
 
 test('@kalam/client on a 3-node cluster: SQL, errors, live queries, SIGKILL failover, close', async (t) => {
@@ -103,7 +78,6 @@ test('@kalam/client on a 3-node cluster: SQL, errors, live queries, SIGKILL fail
   await root.execute("CREATE USER 'alice' WITH PASSWORD 'alice-pass' ROLE user");
   // Node 2 first: the client starts there, and moves to the shard leader the server names.
   const alice = client([cluster.url(2), cluster.url(3), cluster.url(1)]);
-  const sessions = await serverHasSessions(cluster.url(1));
 
   await t.test(
     'query and execute with params: typed rows, the schema, row counts; errors carry the server code',
@@ -194,7 +168,7 @@ test('@kalam/client on a 3-node cluster: SQL, errors, live queries, SIGKILL fail
         for (let i = 100; i < 100 + WRITES; i++) {
           // Updates too: an update changes a row that is already in the initial rows or the stream.
           if (i % 4 === 0) await writer.execute('UPDATE app.items SET label = $1 WHERE id = $2', [`u${i}`, i - 2]);
-          else await insertOnce(writer, i, sessions);
+          else await insert(writer, i);
           written++;
         }
       })();
@@ -243,11 +217,7 @@ test('@kalam/client on a 3-node cluster: SQL, errors, live queries, SIGKILL fail
 
   await t.test(
     'exactly once: the same write delivered twice through different nodes applies once (replayed)',
-    async (st) => {
-      if (!sessions) {
-        st.skip('the server ignores client_session: its side of client sessions (m11-sessions) is not merged');
-        return;
-      }
+    async () => {
       const live = cluster.ids().filter((id) => cluster.isRunning(id));
       await root.execute('CREATE TABLE app.counters (id BIGINT PRIMARY KEY, n BIGINT)');
       await alice.execute('INSERT INTO app.counters (id, n) VALUES (1, 0)');

@@ -239,6 +239,24 @@ export type DataJobCommand = TableCommandBase &
       }
   );
 
+/**
+ * A write's client session (state/sessions.ts): the authenticated user and the client's id (with the time the client
+ * made it) key the session; `seq` numbers the write (a retry resends it), and every seq <= `acked` has had its answer
+ * delivered, so the group may forget those answers. Only on Insert, Update and Delete.
+ */
+export interface ClientStamp {
+  readonly userId: string;
+  readonly clientId: string;
+  readonly createdMs: number;
+  readonly seq: number;
+  readonly acked: number;
+}
+
+/** What a row write may carry besides: its client session, which makes a retry of it apply once. */
+interface SessionWrite {
+  readonly client?: ClientStamp;
+}
+
 /** What every data command carries for deterministic, ordered apply. */
 interface DataCommandBase {
   /** The meta:system applied index the command was planned against (it moves the group's horizon, state/view.ts). */
@@ -256,34 +274,37 @@ interface TableCommandBase {
 
 export type UserDataCommand = DataCommandBase &
   (
-    | (TableCommandBase & {
-        readonly type: 'Insert';
-        readonly tableId: string;
-        readonly userId: string;
-        readonly rows: readonly Row[];
-        /** `_seq` of the first row; the rest follow in order. */
-        readonly seqBase: number;
-        readonly at: number;
-      })
-    | (TableCommandBase & {
-        readonly type: 'Update';
-        readonly tableId: string;
-        readonly userId: string;
-        readonly updates: Row;
-        /** Absent when every SET value is a constant (then the command encodes as before). */
-        readonly computed?: readonly ComputedAssignment[];
-        readonly filter: Filter | null;
-        readonly seqBase: number;
-        readonly at: number;
-      })
-    | (TableCommandBase & {
-        readonly type: 'Delete';
-        readonly tableId: string;
-        readonly userId: string;
-        readonly filter: Filter | null;
-        readonly seqBase: number;
-        readonly at: number;
-      })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Insert';
+          readonly tableId: string;
+          readonly userId: string;
+          readonly rows: readonly Row[];
+          /** `_seq` of the first row; the rest follow in order. */
+          readonly seqBase: number;
+          readonly at: number;
+        })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Update';
+          readonly tableId: string;
+          readonly userId: string;
+          readonly updates: Row;
+          /** Absent when every SET value is a constant (then the command encodes as before). */
+          readonly computed?: readonly ComputedAssignment[];
+          readonly filter: Filter | null;
+          readonly seqBase: number;
+          readonly at: number;
+        })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Delete';
+          readonly tableId: string;
+          readonly userId: string;
+          readonly filter: Filter | null;
+          readonly seqBase: number;
+          readonly at: number;
+        })
     | (TableCommandBase & {
         readonly type: 'RegisterLiveQuery';
         readonly subscriptionId: string;
@@ -318,35 +339,39 @@ export type UserDataCommand = DataCommandBase &
 
 export type SharedDataCommand = DataCommandBase &
   (
-    | (TableCommandBase & {
-        readonly type: 'Insert';
-        readonly tableId: string;
-        readonly rows: readonly Row[];
-        readonly seqBase: number;
-        readonly at: number;
-      })
-    | (TableCommandBase & {
-        readonly type: 'Update';
-        readonly tableId: string;
-        readonly updates: Row;
-        readonly computed?: readonly ComputedAssignment[];
-        readonly filter: Filter | null;
-        readonly seqBase: number;
-        readonly at: number;
-      })
-    | (TableCommandBase & {
-        readonly type: 'Delete';
-        readonly tableId: string;
-        readonly filter: Filter | null;
-        readonly seqBase: number;
-        readonly at: number;
-      })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Insert';
+          readonly tableId: string;
+          readonly rows: readonly Row[];
+          readonly seqBase: number;
+          readonly at: number;
+        })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Update';
+          readonly tableId: string;
+          readonly updates: Row;
+          readonly computed?: readonly ComputedAssignment[];
+          readonly filter: Filter | null;
+          readonly seqBase: number;
+          readonly at: number;
+        })
+    | (TableCommandBase &
+        SessionWrite & {
+          readonly type: 'Delete';
+          readonly tableId: string;
+          readonly filter: Filter | null;
+          readonly seqBase: number;
+          readonly at: number;
+        })
     | DataJobCommand
   );
 
 export type DataResponse =
   | { readonly type: 'Ok' }
-  | { readonly type: 'RowsAffected'; readonly count: number }
+  /** `replayed`: the remembered answer of a client session's write that had applied before (nothing applied now). */
+  | { readonly type: 'RowsAffected'; readonly count: number; readonly replayed?: boolean }
   | { readonly type: 'Subscribed'; readonly subscriptionId: string }
   | { readonly type: 'LiveQueriesPinged'; readonly subscriptionIds: readonly string[] }
   | ErrorResponse;

@@ -72,6 +72,8 @@ export interface StateMachinesOptions {
   readonly uncheckedCommands?: boolean;
   /** TEST ONLY — the planted bug `restoreDropsOtherTables` (StateMachineOptions), for the simulator. */
   readonly restoreDropsOtherTables?: boolean;
+  /** TEST ONLY — the planted bug `ignoreClientSessions` (StateMachineOptions): retried writes apply again. */
+  readonly ignoreClientSessions?: boolean;
 }
 
 /** Every state machine of one node, over one data.db. */
@@ -99,6 +101,7 @@ export class StateMachines {
     const sm = {
       uncheckedCommands: opts.uncheckedCommands === true,
       restoreDropsOtherTables: opts.restoreDropsOtherTables === true,
+      ignoreClientSessions: opts.ignoreClientSessions === true,
     };
     this.uncheckedCommands = sm.uncheckedCommands;
     this.system = new SystemStateMachine(store, sm);

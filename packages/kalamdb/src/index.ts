@@ -1,6 +1,7 @@
 export { CommandCodecError, canonicalJson, decodeCommand, encodeCommand } from './codec.js';
 export type {
   AnyCommand,
+  ClientStamp,
   ClusterNodeAddress,
   ClusterNodeRecord,
   ClusterNodeState,
@@ -55,18 +56,20 @@ export type { FatalReason, StateMachineOptions } from './state/base.js';
 export { SharedDataStateMachine, UserDataStateMachine } from './state/data.js';
 export type { HotAge, HotStats } from './state/data.js';
 export { JobsStateMachine } from './state/jobs.js';
+export type { SessionClock, SessionRefusalCode } from './state/sessions.js';
 export { SystemStateMachine } from './state/system.js';
 export { UsersStateMachine } from './state/users.js';
 export { TableNameError, physicalName, splitTableId } from './tables.js';
 export type { TableRef } from './tables.js';
 export {
+  checkClientSessionFields,
   checkJobsCommand,
   checkSharedDataCommand,
   checkSystemCommand,
   checkUserDataCommand,
   checkUsersCommand,
 } from './validate.js';
-export { COMMAND_LIMITS } from './limits.js';
+export { CLIENT_SESSION_LIMITS, COMMAND_LIMITS } from './limits.js';
 export { AppContext, RaftExecutor, StandaloneExecutor, StateMachines } from './executor.js';
 export type { CommandExecutor, RaftHost, StateMachinesOptions } from './executor.js';
 export {
@@ -116,6 +119,7 @@ export {
   verifyPassword,
 } from './sql/index.js';
 export type {
+  ClientSessionRequest,
   ClusterView,
   ColumnInfo,
   EvalLimits,

@@ -41,3 +41,25 @@ export const COMMAND_LIMITS = {
 
 assert.ok(COMMAND_LIMITS.userIdCharsMax > COMMAND_LIMITS.userNameCharsMax, 'a user id is a name plus a suffix');
 assert.ok(COMMAND_LIMITS.columnsPerTableMax + 4 <= 2_000, "SQLite's column limit with Kalam's own columns");
+
+/**
+ * Client sessions (state/sessions.ts, README "Client sessions"): what a data group remembers so that a write retried
+ * with the same (client id, seq) applies once. Every bound is enforced inside apply, driven by the commands' `at`.
+ */
+export const CLIENT_SESSION_LIMITS = {
+  /** A session idle (no write in this group) longer than this expires; a client's id older than this is refused. */
+  ttlMs: 3_600_000,
+  /** Sessions one data group remembers; a new one past this evicts the longest idle. */
+  sessionsPerGroupMax: 10_000,
+  /** Remembered answers not yet acknowledged, per session and group; past this a new seq is refused. */
+  answersPerSessionMax: 128,
+  /** Expired sessions one apply sweeps (bounded work per entry; the rest go on later entries). */
+  expiredPerApplyMax: 8,
+  /** Characters of a client id ([A-Za-z0-9_-]). */
+  clientIdCharsMax: 64,
+  /** How far ahead of the planning node's clock a client id's creation time may be (a clock a little fast). */
+  createdAheadMsMax: 60_000,
+} as const;
+
+assert.ok(CLIENT_SESSION_LIMITS.answersPerSessionMax >= 1, 'a session remembers at least the answer it is waiting for');
+assert.ok(CLIENT_SESSION_LIMITS.createdAheadMsMax < CLIENT_SESSION_LIMITS.ttlMs, 'skew allowance below the TTL');

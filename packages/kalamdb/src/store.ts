@@ -49,6 +49,16 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS sys_jobs_status ON sys_jobs (status)`,
   `CREATE TABLE IF NOT EXISTS sys_schedules (schedule_id TEXT PRIMARY KEY, job_type TEXT NOT NULL, cron_expression TEXT NOT NULL,
      config_json TEXT, created_at INTEGER NOT NULL)`,
+  // Client sessions of each data group (state/sessions.ts): the sessions, their remembered answers, and the group's
+  // session clock (the largest `at` applied) and horizon (the newest created_ms of a session it dropped).
+  `CREATE TABLE IF NOT EXISTS client_sessions (group_id INTEGER NOT NULL, user_id TEXT NOT NULL, client_id TEXT NOT NULL,
+     created_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, acked INTEGER NOT NULL,
+     PRIMARY KEY (group_id, user_id, client_id))`,
+  `CREATE INDEX IF NOT EXISTS client_sessions_idle ON client_sessions (group_id, last_ms, user_id, client_id)`,
+  `CREATE TABLE IF NOT EXISTS client_answers (group_id INTEGER NOT NULL, user_id TEXT NOT NULL, client_id TEXT NOT NULL,
+     seq INTEGER NOT NULL, answer_json TEXT NOT NULL, PRIMARY KEY (group_id, user_id, client_id, seq))`,
+  `CREATE TABLE IF NOT EXISTS client_session_clock (group_id INTEGER PRIMARY KEY, clock_ms INTEGER NOT NULL,
+     horizon_ms INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_live_queries (subscription_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, shard INTEGER NOT NULL,
      query_hash TEXT NOT NULL, table_id TEXT NOT NULL, filter_json TEXT, node_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
      last_ping_at INTEGER NOT NULL)`,

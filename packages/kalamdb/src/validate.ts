@@ -14,6 +14,7 @@ import type { Expr } from '@kalam/sql';
 
 import { CLUSTER_NODE_STATES } from './commands.js';
 import type {
+  ClientStamp,
   ColumnSchema,
   ComputedAssignment,
   JobsCommand,
@@ -29,7 +30,7 @@ import type {
   Value,
 } from './commands.js';
 import { storagePathProblem } from './cold/paths.js';
-import { COMMAND_LIMITS } from './limits.js';
+import { CLIENT_SESSION_LIMITS, COMMAND_LIMITS } from './limits.js';
 import { ScheduleError, checkCron } from './schedule.js';
 import { ApplyError } from './state/base.js';
 import { TableNameError, checkIdentifier, splitTableId, valueFits } from './tables.js';
@@ -539,6 +540,29 @@ function computed(v: unknown): readonly ComputedAssignment[] {
   });
 }
 
+/**
+ * A row write's client session: every field bounded, `acked` below `seq` (the write in flight is not yet delivered).
+ * The same rule the HTTP API applies to the request's `client_session` (checkClientSession).
+ */
+export function checkClientStamp(v: unknown): ClientStamp {
+  const o = record(v, 'the client session');
+  only(o, ['userId', 'clientId', 'createdMs', 'seq', 'acked']);
+  userId(o['userId']);
+  checkClientSessionFields(o['clientId'], o['createdMs'], o['seq'], o['acked']);
+  return o as unknown as ClientStamp;
+}
+
+/** The client-chosen fields of a client session (client id, its creation time, seq, acked), or ApplyError INVALID. */
+export function checkClientSessionFields(clientId: unknown, createdMs: unknown, seq: unknown, acked: unknown): void {
+  const max = CLIENT_SESSION_LIMITS.clientIdCharsMax;
+  if (typeof clientId !== 'string' || !/^[A-Za-z0-9_-]+$/.test(clientId) || clientId.length > max) {
+    throw invalid(`client_id must be 1…${max} characters of [A-Za-z0-9_-]`);
+  }
+  int(createdMs, 'created_ms');
+  const s = int(seq, 'seq', 1);
+  int(acked, 'acked', 0, s - 1);
+}
+
 /** The fields of a data command that writes rows or moves them, the same in both shard kinds. */
 function dataWrite(c: Record<string, unknown>, perUser: boolean): void {
   const scope = perUser ? ['userId'] : [];
@@ -547,13 +571,15 @@ function dataWrite(c: Record<string, unknown>, perUser: boolean): void {
   if (c['incarnation'] !== undefined) int(c['incarnation'], 'incarnation', 1);
   switch (c['type']) {
     case 'Insert':
-      only(c, [...common, 'rows', 'seqBase', 'at']);
+      only(c, [...common, 'rows', 'seqBase', 'at', 'client']);
+      if (c['client'] !== undefined) checkClientStamp(c['client']);
       array(c['rows'], 'the rows', COMMAND_LIMITS.rowsPerCommandMax, 1).forEach((r, i) => rowOf(r, `row ${i + 1}`));
       int(c['seqBase'], 'seqBase');
       int(c['at'], 'at');
       break;
     case 'Update':
-      only(c, [...common, 'updates', 'computed', 'filter', 'seqBase', 'at']);
+      only(c, [...common, 'updates', 'computed', 'filter', 'seqBase', 'at', 'client']);
+      if (c['client'] !== undefined) checkClientStamp(c['client']);
       rowOf(c['updates'], 'the SET values');
       if (c['computed'] !== undefined) computed(c['computed']);
       exprOrNull(c['filter'], 'WHERE');
@@ -561,7 +587,8 @@ function dataWrite(c: Record<string, unknown>, perUser: boolean): void {
       int(c['at'], 'at');
       break;
     case 'Delete':
-      only(c, [...common, 'filter', 'seqBase', 'at']);
+      only(c, [...common, 'filter', 'seqBase', 'at', 'client']);
+      if (c['client'] !== undefined) checkClientStamp(c['client']);
       exprOrNull(c['filter'], 'WHERE');
       int(c['seqBase'], 'seqBase');
       int(c['at'], 'at');

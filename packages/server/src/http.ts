@@ -1,7 +1,8 @@
 /**
  * The client API over node:http (DESIGN.md §8, reference/kalamdb-facts.md "HTTP API"):
  *
- *   POST /v1/api/sql             {sql, params?, namespace_id?} → {status, results, took, error?}   (auth)
+ *   POST /v1/api/sql             {sql, params?, namespace_id?, client_session?} → {status, results, took, error?,
+ *                                client_session?}   (auth; client_session: README "Client sessions")
  *   POST /v1/api/auth/login      {username, password} → {access_token, token_type, expires_in, user}
  *   GET  /v1/api/healthcheck     KalamDB's shape: 200 {status: "healthy", mode, node_id, version} when ready,
  *                                503 {status: "unhealthy", …, not_serving} when not (never "healthy" then)
@@ -36,8 +37,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { KalamError, MetaSystem, requireSystemRead, toKalamError } from '@kalam/kalamdb';
-import type { QueryResult, Session } from '@kalam/kalamdb';
+import { KalamError, MetaSystem, checkClientSessionFields, requireSystemRead, toKalamError } from '@kalam/kalamdb';
+import type { ClientSessionRequest, QueryResult, Session } from '@kalam/kalamdb';
 
 import { ADMIN_PATHS, requireRoot, runAdmin } from './admin.js';
 import { BACKUP_PATH, groupOfUrl, sendGroupSnapshot } from './backup.js';
@@ -320,12 +321,19 @@ async function handleSql(
       const results = [{ schema: [], rows: [], row_count: 1, message: '1 row(s) updated' }];
       return sendJson(res, 200, { status: 'success', results, took: took() });
     }
+    const client = request.clientSession;
     const results: QueryResult[] = await node.engine.execute(session, request.sql, {
       reads,
       ...(request.params !== undefined ? { params: request.params } : {}),
       ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
+      ...(client !== undefined ? { clientSession: client } : {}),
     });
-    sendJson(res, 200, { status: 'success', results, took: took() });
+    if (client === undefined) return sendJson(res, 200, { status: 'success', results, took: took() });
+    // `replayed` moves from the statement's result to the answer's client_session (the wire contract).
+    const replayed = results.some((r) => r.replayed === true);
+    const plain = results.map(({ replayed: _replayed, ...r }) => r);
+    const clientSession = { seq: client.seq, replayed };
+    sendJson(res, 200, { status: 'success', results: plain, took: took(), client_session: clientSession });
   } catch (err) {
     const e = forClient(asApiError(err), session, log);
     sendJson(res, e.httpStatus, { status: 'error', results: [], took: took(), error: errorBody(e) }, e);
@@ -557,11 +565,35 @@ interface SqlRequest {
   readonly sql: string;
   readonly params?: readonly unknown[];
   readonly namespace?: string;
+  readonly clientSession?: ClientSessionRequest;
+}
+
+/**
+ * `client_session`: `{client_id, created_ms, seq, acked}`, nothing else (the engine checks the values and the clock,
+ * the state machine the same rules again). Malformed: INVALID_REQUEST.
+ */
+function parseClientSession(v: unknown): ClientSessionRequest | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw new KalamError('INVALID_REQUEST', '"client_session" must be an object {client_id, created_ms, seq, acked}');
+  }
+  const o = v as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => !['client_id', 'created_ms', 'seq', 'acked'].includes(k));
+  if (extra.length > 0)
+    throw new KalamError('INVALID_REQUEST', `"client_session" has unknown field(s) ${extra.join(', ')}`);
+  const { client_id: clientId, created_ms: createdMs, seq, acked } = o;
+  try {
+    checkClientSessionFields(clientId, createdMs, seq, acked);
+  } catch (err) {
+    throw new KalamError('INVALID_REQUEST', `client_session: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { clientId: clientId as string, createdMs: createdMs as number, seq: seq as number, acked: acked as number };
 }
 
 function parseSqlRequest(text: string): SqlRequest {
   const body = parseObject(text);
   const { sql, params, namespace_id: namespace } = body;
+  const clientSession = parseClientSession(body['client_session']);
   if (typeof sql !== 'string') throw new KalamError('INVALID_INPUT', '"sql" must be a string');
   if (params !== undefined && params !== null && !Array.isArray(params)) {
     throw new KalamError('INVALID_INPUT', '"params" must be an array');
@@ -573,6 +605,7 @@ function parseSqlRequest(text: string): SqlRequest {
     sql,
     ...(Array.isArray(params) ? { params: params as unknown[] } : {}),
     ...(typeof namespace === 'string' ? { namespace } : {}),
+    ...(clientSession !== undefined ? { clientSession } : {}),
   };
 }
 

@@ -9,6 +9,9 @@
  *   server/test/poison.test.ts writes logs with it.
  * - KALAM_PLANTED_BUG=ack-without-commit: every 4th UPDATE of a drill table (`UPDATE drill.…`) is answered
  *   "1 row(s) updated" without being proposed (cli/test/drill-real.test.ts, server/test/planted-bug.test.ts).
+ * - KALAM_PLANTED_BUG=ignore-client-sessions: the data groups apply a row write without looking at its client
+ *   session, so a write retried through another node applies twice (StateMachinesOptions.ignoreClientSessions;
+ *   server/test/sessions-cluster.test.ts).
  * - KALAM_JOBS_TEST_STEP_DELAY_MS=N pauses N ms after every data command of a job, so that a test can kill the
  *   leader mid-job; KALAM_JOBS_TEST_RETENTION_CRON and KALAM_JOBS_TEST_DELETED_RETENTION_MS replace the default
  *   retention schedule's cron expression and soft-delete retention, so that a test sees retention within seconds.
@@ -21,6 +24,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 export interface NodeTestSwitches {
   readonly uncheckedCommands: boolean;
   readonly ackWithoutCommit: boolean;
+  readonly ignoreClientSessions: boolean;
   readonly jobs: TestSwitches;
 }
 
@@ -29,6 +33,7 @@ export const NO_JOB_SWITCHES: TestSwitches = { stepDelayMs: 0, retentionCron: nu
 export const NO_TEST_SWITCHES: NodeTestSwitches = {
   uncheckedCommands: false,
   ackWithoutCommit: false,
+  ignoreClientSessions: false,
   jobs: NO_JOB_SWITCHES,
 };
 
@@ -39,6 +44,7 @@ export function testSwitchesFromEnv(env: Env): NodeTestSwitches {
   return {
     uncheckedCommands: bug === 'unchecked-commands',
     ackWithoutCommit: bug === 'ack-without-commit',
+    ignoreClientSessions: bug === 'ignore-client-sessions',
     jobs: jobSwitchesFromEnv(env),
   };
 }

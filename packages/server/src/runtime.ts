@@ -245,10 +245,14 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
     if (uncheckedCommands) {
       log('warn', 'planted_bug', { bug: 'unchecked-commands', note: 'TEST ONLY: commands are not checked' });
     }
+    if (switches.ignoreClientSessions) {
+      log('warn', 'planted_bug', { bug: 'ignore-client-sessions', note: 'TEST ONLY: retried writes apply again' });
+    }
     const machines = new StateMachines(store, config.cluster?.sharding ?? DEFAULT_SHARDING, {
       dataDir,
       nodeId: config.mode === 'cluster' ? config.cluster.nodeId : 1,
       uncheckedCommands,
+      ignoreClientSessions: switches.ignoreClientSessions,
     });
     machines.loadCold(); // the flushed files' manifest, before Raft applies anything
     let executor: CommandExecutor;

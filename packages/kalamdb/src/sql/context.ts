@@ -5,7 +5,7 @@
  */
 import type { Catalog, TableInfo } from '../catalog.js';
 import { isRefusal } from '../commands.js';
-import type { Role } from '../commands.js';
+import type { ClientStamp, Role } from '../commands.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { MetaSystem } from '../group-id.js';
 import type { StatementBudget } from './budget.js';
@@ -47,6 +47,8 @@ export type RemoveNodes = (nodeIds: readonly number[]) => Promise<readonly { nod
 export interface StatementScope {
   readonly session: Session;
   readonly namespace: string | null;
+  /** The request's client session (a row write applies once per seq; state/sessions.ts); absent: none. */
+  readonly client?: ClientStamp;
 }
 
 const RANK: Readonly<Record<Role, number>> = { user: 0, service: 1, dba: 2, system: 3 };

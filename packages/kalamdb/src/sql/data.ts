@@ -94,29 +94,39 @@ type DataWrite =
     }
   | { readonly type: 'Delete'; readonly filter: Expr | null };
 
+/** What a row write's command answered: how many rows, and whether it was a client session's remembered answer. */
+interface Written {
+  readonly count: number;
+  readonly replayed: boolean;
+}
+
 async function propose(
   ctx: EngineContext,
-  session: Session,
+  scope: StatementScope,
   t: TableInfo,
   write: DataWrite,
   stamp: { metaIndex: number; seqBase: number; at: number },
-): Promise<number> {
+): Promise<Written> {
   let response: DataResponse;
+  const session = scope.session;
   const table = { tableId: t.tableId, incarnation: t.incarnation };
+  const client = scope.client === undefined ? {} : { client: scope.client };
   if (isPerUser(t.tableType)) {
-    const base = { ...table, userId: session.userId, ...stamp };
+    const base = { ...table, userId: session.userId, ...stamp, ...client };
     response = await ctx.executor.executeUserData(session.userId, { ...base, ...write });
   } else {
-    response = await ctx.executor.executeSharedData({ ...table, ...stamp, ...write });
+    response = await ctx.executor.executeSharedData({ ...table, ...stamp, ...client, ...write });
   }
   const r = accepted(response);
   if (r.type !== 'RowsAffected')
     throw new KalamError('INTERNAL_ERROR', `unexpected response ${r.type} to ${write.type}`);
-  return r.count;
+  return { count: r.count, replayed: r.replayed === true };
 }
 
-function rowsResult(count: number, verb: string): QueryResult {
-  return { schema: [], rows: [], row_count: count, message: `${count} row(s) ${verb}` };
+function rowsResult(written: Written, verb: string): QueryResult {
+  const count = written.count;
+  const replayed = written.replayed ? { replayed: true } : {};
+  return { schema: [], rows: [], row_count: count, message: `${count} row(s) ${verb}`, ...replayed };
 }
 
 export async function insert(ctx: EngineContext, scope: StatementScope, s: Insert): Promise<QueryResult> {
@@ -143,10 +153,10 @@ export async function insert(ctx: EngineContext, scope: StatementScope, s: Inser
     if (problem !== null) throw new KalamError('SQL_EXECUTION_ERROR', `row ${i + 1}: ${problem}`);
     return row;
   });
-  if (rows.length === 0) return rowsResult(0, 'inserted');
+  if (rows.length === 0) return rowsResult({ count: 0, replayed: false }, 'inserted');
   const seqBase = ctx.seq.reserve(rows.length);
-  const count = await propose(ctx, scope.session, t, { type: 'Insert', rows }, { metaIndex, seqBase, at: clock.at });
-  return rowsResult(count, 'inserted');
+  const written = await propose(ctx, scope, t, { type: 'Insert', rows }, { metaIndex, seqBase, at: clock.at });
+  return rowsResult(written, 'inserted');
 }
 
 export async function update(ctx: EngineContext, scope: StatementScope, s: Update): Promise<QueryResult> {
@@ -177,8 +187,8 @@ export async function update(ctx: EngineContext, scope: StatementScope, s: Updat
   checkWriteWork(ctx, rows, [...(filter === null ? [] : [filter]), ...computed.map((c) => c.expr)]);
   const seqBase = ctx.seq.reserve(Math.max(1, rows));
   const write: DataWrite = { type: 'Update', updates, ...(computed.length > 0 ? { computed } : {}), filter };
-  const count = await propose(ctx, scope.session, t, write, { metaIndex, seqBase, at: clock.at });
-  return rowsResult(count, 'updated');
+  const written = await propose(ctx, scope, t, write, { metaIndex, seqBase, at: clock.at });
+  return rowsResult(written, 'updated');
 }
 
 export async function remove(ctx: EngineContext, scope: StatementScope, s: Delete): Promise<QueryResult> {
@@ -190,8 +200,8 @@ export async function remove(ctx: EngineContext, scope: StatementScope, s: Delet
   const rows = rowsInScope(ctx, t, scope.session);
   checkWriteWork(ctx, rows, filter === null ? [] : [filter]);
   const seqBase = ctx.seq.reserve(Math.max(1, rows));
-  const count = await propose(ctx, scope.session, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
-  return rowsResult(count, 'deleted');
+  const written = await propose(ctx, scope, t, { type: 'Delete', filter }, { metaIndex, seqBase, at: clock.at });
+  return rowsResult(written, 'deleted');
 }
 
 /** SELECT planner calls folded once, so NOW() is one instant for the whole statement. */

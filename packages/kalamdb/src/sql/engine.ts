@@ -6,6 +6,9 @@
  */
 import { bindParams, parseSql, parseSqlOffThread, type Statement } from '@kalam/sql';
 import { Catalog } from '../catalog.js';
+import type { ClientStamp } from '../commands.js';
+import { CLIENT_SESSION_LIMITS } from '../limits.js';
+import { checkClientSessionFields } from '../validate.js';
 import type { CommandExecutor, StateMachines } from '../executor.js';
 import { accepted, type EngineContext, type RemoveNodes, type StatementScope } from './context.js';
 import { alterClusterRemoveNode } from './cluster.js';
@@ -60,7 +63,23 @@ export interface ExecuteOptions {
    * catalog's while a Basic-authenticated request waits for its password check. Default: fresh ones.
    */
   readonly reads?: RequestReads;
+  /**
+   * The request's client session (the API's `client_session`): the one statement, a row write, applies at most once
+   * per seq (state/sessions.ts). Anything else but a SELECT (answered, nothing to dedupe) is SESSION_UNSUPPORTED.
+   */
+  readonly clientSession?: ClientSessionRequest;
 }
+
+/** A request's client session as the client sends it; the session's user is the authenticated one. */
+export interface ClientSessionRequest {
+  readonly clientId: string;
+  readonly createdMs: number;
+  readonly seq: number;
+  readonly acked: number;
+}
+
+/** The statements a client session covers: one data command each (SELECT is answered and needs none). */
+const SESSION_STATEMENTS: ReadonlySet<Statement['kind']> = new Set(['Insert', 'Update', 'Delete', 'Select']);
 
 export class SqlEngine {
   private readonly ctx: EngineContext;
@@ -101,6 +120,9 @@ export class SqlEngine {
       throw new KalamError('PARAMS_WITH_BATCH', 'parameters can only be used with a single statement');
     }
     let scope: StatementScope = { session, namespace: opts.namespace ?? null };
+    if (opts.clientSession !== undefined) {
+      scope = { ...scope, client: this.clientStamp(session, statements, opts.clientSession) };
+    }
     // One read barrier per group for the whole request (request-reads.ts says why that is linearizable).
     const ctx: EngineContext = { ...this.ctx, executor: opts.reads ?? this.requestReads() };
     const results: QueryResult[] = [];
@@ -117,6 +139,41 @@ export class SqlEngine {
       }
     }
     return results;
+  }
+
+  /**
+   * The client session of a request, checked before anything is proposed: a single INSERT, UPDATE, DELETE (or
+   * SELECT), a client id made no more than the TTL ago (an older one may already be forgotten: SESSION_EXPIRED) and
+   * not from the future (past createdAheadMsMax: INVALID_REQUEST — it would push the groups' horizons ahead).
+   */
+  private clientStamp(session: Session, statements: readonly Statement[], c: ClientSessionRequest): ClientStamp {
+    const [only] = statements;
+    if (statements.length !== 1 || only === undefined || !SESSION_STATEMENTS.has(only.kind)) {
+      const what = statements.length === 1 && only !== undefined ? only.kind : `${statements.length} statements`;
+      throw new KalamError(
+        'SESSION_UNSUPPORTED',
+        `a client session covers exactly one INSERT, UPDATE or DELETE on a user or shared table (or a SELECT), not ${what}; send it without client_session`,
+      );
+    }
+    try {
+      checkClientSessionFields(c.clientId, c.createdMs, c.seq, c.acked);
+    } catch (err) {
+      throw new KalamError('INVALID_REQUEST', `client_session: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const now = this.ctx.now();
+    if (c.createdMs > now + CLIENT_SESSION_LIMITS.createdAheadMsMax) {
+      throw new KalamError(
+        'INVALID_REQUEST',
+        `client_session.created_ms is ${c.createdMs - now} ms ahead of this node's clock (at most ${CLIENT_SESSION_LIMITS.createdAheadMsMax})`,
+      );
+    }
+    if (c.createdMs < now - CLIENT_SESSION_LIMITS.ttlMs) {
+      throw new KalamError(
+        'SESSION_EXPIRED',
+        `client ${c.clientId} was made more than ${CLIENT_SESSION_LIMITS.ttlMs} ms ago (the session TTL); start a new client id`,
+      );
+    }
+    return { userId: session.userId, clientId: c.clientId, createdMs: c.createdMs, seq: c.seq, acked: c.acked };
   }
 
   /** The barriers of one request that is about to start (request-reads.ts); pass them to `execute`. */

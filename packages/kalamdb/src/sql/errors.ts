@@ -39,7 +39,13 @@ export type KalamErrorCode =
   | 'QUORUM_AT_RISK'
   | 'STATE_CHANGED'
   | 'CONF_CHANGES_UNAVAILABLE'
-  | 'MEMBERS_NOT_SEEDED';
+  | 'MEMBERS_NOT_SEEDED'
+  // Client sessions (state/sessions.ts): a request's client_session refused at plan time or by the data group.
+  | 'INVALID_REQUEST'
+  | 'SESSION_UNSUPPORTED'
+  | 'SESSION_EXPIRED'
+  | 'SESSION_STALE'
+  | 'SESSION_WINDOW_FULL';
 
 const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   INVALID_SQL: 400,
@@ -66,6 +72,11 @@ const HTTP_STATUS: Readonly<Record<KalamErrorCode, number>> = {
   STATE_CHANGED: 409,
   CONF_CHANGES_UNAVAILABLE: 503,
   MEMBERS_NOT_SEEDED: 503,
+  INVALID_REQUEST: 400,
+  SESSION_UNSUPPORTED: 400,
+  SESSION_EXPIRED: 409,
+  SESSION_STALE: 409,
+  SESSION_WINDOW_FULL: 429,
 };
 
 export class KalamError extends Error {
@@ -94,6 +105,12 @@ export function fromRefusal(response: ErrorResponse): KalamError {
       return new KalamError('ALREADY_EXISTS', response.message);
     case 'NAMESPACE_NOT_FOUND':
       return new KalamError('NAMESPACE_NOT_FOUND', response.message);
+    case 'SESSION_EXPIRED':
+    case 'SESSION_STALE':
+      return new KalamError(code, response.message);
+    case 'SESSION_WINDOW_FULL':
+      // Acknowledged answers are forgotten by the client's next write; until then, wait a moment.
+      return new KalamError(code, response.message, { retryAfterSeconds: 1 });
     default:
       // INVALID (a row breaks the schema), CONFLICT (duplicate key, non-empty namespace), or an undecodable command.
       return new KalamError('SQL_EXECUTION_ERROR', response.message, { stateMachineCode: code });

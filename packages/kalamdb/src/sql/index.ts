@@ -1,6 +1,6 @@
 export { SqlEngine } from './engine.js';
 export { RequestReads } from './request-reads.js';
-export type { ExecuteOptions, SqlEngineOptions } from './engine.js';
+export type { ClientSessionRequest, ExecuteOptions, SqlEngineOptions } from './engine.js';
 export { KalamError, toKalamError } from './errors.js';
 export type { KalamErrorCode } from './errors.js';
 export { SQL_ENGINE_LIMITS } from './limits.js';

@@ -22,6 +22,11 @@ export interface QueryResult {
   row_count: number;
   message?: string;
   as_user?: string;
+  /**
+   * A write under a client session: true when this is the remembered answer of the write, applied earlier, and
+   * nothing was applied now. The API moves it into its `client_session` field.
+   */
+  replayed?: boolean;
 }
 
 /** What system.cluster_nodes and system.cluster_groups show; the node process fills it from RaftManager. */

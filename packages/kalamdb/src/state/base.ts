@@ -105,6 +105,11 @@ export interface StateMachineOptions {
    * shards keep in the same tables, as a restore that clears more than its own group's state did (issue M6 §2).
    */
   readonly restoreDropsOtherTables?: boolean;
+  /**
+   * TEST ONLY (the planted bug `ignoreClientSessions`): a data group applies a row write without looking at its
+   * client session, so a retried write applies again — what exactly-once writes exist to prevent.
+   */
+  readonly ignoreClientSessions?: boolean;
 }
 
 export { SNAPSHOT_VERSION, SnapshotFormatError } from './snapshot-format.js';
@@ -240,16 +245,33 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     } catch (err) {
       throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
     }
+    const run = (): R | ErrorResponse => {
+      try {
+        // A nested better-sqlite3 transaction is a savepoint: a refused command leaves nothing behind.
+        return this.store.db.transaction(() => this.applyCommand(cmd, e))();
+      } catch (err) {
+        const refusal = refusalOf(err);
+        if (refusal === null) throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
+        this.store.physical.forget(); // the savepoint may have made or dropped physical tables
+        this.afterRefusal();
+        return refusal;
+      }
+    };
     try {
-      // A nested better-sqlite3 transaction is a savepoint: a refused command leaves nothing behind.
-      return this.store.db.transaction(() => this.applyCommand(cmd, e))();
+      return this.applyInSession(cmd, run);
     } catch (err) {
-      const refusal = refusalOf(err);
-      if (refusal === null) throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
-      this.store.physical.forget(); // the savepoint may have made or dropped physical tables
-      this.afterRefusal();
-      return refusal;
+      if (err instanceof ApplyFatalError) throw err;
+      throw new ApplyFatalError(this.groupId, e.index, cmd.type, fatalReason(err), err);
     }
+  }
+
+  /**
+   * Runs the command (`run`: in its savepoint, a refusal answered) under whatever the group keeps beside it — a data
+   * group's client sessions (state/sessions.ts), outside the savepoint so that a refused write's answer is remembered
+   * too. By default: just runs it.
+   */
+  protected applyInSession(_cmd: C, run: () => R | ErrorResponse): R | ErrorResponse {
+    return run();
   }
 
   /** The planted bug's apply: only an ApplyError is a refusal; anything else escapes and stops the node. */

@@ -29,6 +29,7 @@ import type { Cutoffs } from '../cold/retention.js';
 import { ColdStore, pkKey } from '../cold/store.js';
 import type { ColdFile, ColdFileWithRows, ColdScopeDump, ColdSnapshotFile } from '../cold/store.js';
 import type {
+  ClientStamp,
   ComputedAssignment,
   DataJobCommand,
   DataResponse,
@@ -54,6 +55,8 @@ import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
 import { RowPager, SNAPSHOT_ROWS_PER_PAGE, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
 import type { SnapshotImport, StateMachineOptions } from './base.js';
+import { ClientSessions, SESSION_SNAPSHOT_QUERIES } from './sessions.js';
+import type { SessionClock } from './sessions.js';
 import { GroupView } from './view.js';
 import type { ViewDump } from './view.js';
 
@@ -597,6 +600,16 @@ interface DataState {
   tables: TableDump[];
   changeLog: ChangeLogDump;
   cold: ColdScopeDump[];
+  /** The client sessions' clock and horizon (their sessions and answers follow in `client-sessions` pages). Absent
+   * before snapshot version 5: no sessions. */
+  clientSessions?: SessionClock;
+}
+
+/** The client session of a row write, with its `at` (the session clock), or undefined for any other command. */
+function clientOf(cmd: { readonly type: string }): { stamp: ClientStamp; atMs: number } | undefined {
+  if (cmd.type !== 'Insert' && cmd.type !== 'Update' && cmd.type !== 'Delete') return undefined;
+  const w = cmd as unknown as { readonly client?: ClientStamp; readonly at: number };
+  return w.client === undefined ? undefined : { stamp: w.client, atMs: w.at };
 }
 
 abstract class DataStateMachine<
@@ -606,6 +619,7 @@ abstract class DataStateMachine<
   protected readonly rows: Rows;
   protected readonly changeLog: ChangeLog;
   protected readonly view: GroupView;
+  protected readonly sessions: ClientSessions;
 
   constructor(
     store: DataStore,
@@ -620,6 +634,19 @@ abstract class DataStateMachine<
     this.rows = new Rows(store, this.catalog, cold, () => this.checkReadable());
     this.changeLog = new ChangeLog(store.db);
     this.view = new GroupView(store, groupId, this.catalog);
+    this.sessions = new ClientSessions(store, groupId);
+  }
+
+  /** A row write with a client session applies at most once per seq (state/sessions.ts). */
+  protected override applyInSession(cmd: C, run: () => DataResponse): DataResponse {
+    const client = clientOf(cmd);
+    if (client === undefined || this.options.ignoreClientSessions === true) return run();
+    return this.sessions.apply(client.stamp, client.atMs, run);
+  }
+
+  /** How many client sessions and remembered answers the group holds. */
+  clientSessionCounts(): { sessions: number; answers: number } {
+    return this.sessions.counts();
   }
 
   override apply(entries: readonly AppliedEntry[]): unknown[] {
@@ -873,6 +900,7 @@ abstract class DataStateMachine<
     const queries = this.snapshotTables().map((t) => t.sql);
     new RowPager(this.store.db, out, queries, w.args).step(Infinity);
     new ColdPager(this.rows.cold, out, this.rows.cold.snapshotFiles(this.groupId)).step(Infinity);
+    new RowPager(this.store.db, out, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions').step(Infinity);
   }
 
   /**
@@ -886,11 +914,13 @@ abstract class DataStateMachine<
     const reader = this.store.openReader();
     if (reader === undefined) return undefined;
     let pager: RowPager | undefined;
+    let sessionPager: RowPager | undefined;
     let out: SnapshotWriter | undefined;
     let finished = false;
     let pinned: string[] = [];
     const release = (): void => {
       pager?.close();
+      sessionPager?.close();
       this.rows.cold.unpin(pinned);
       pinned = [];
       if (!finished) out?.abort(); // given up: the output's partial bytes (a file) go
@@ -925,12 +955,15 @@ abstract class DataStateMachine<
       );
       const rows = pager;
       const cold = new ColdPager(this.rows.cold, writer, files);
+      sessionPager = new RowPager(reader, writer, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions');
+      const sessions = sessionPager;
       return {
         index,
         step: (budgetMs) => {
           const end = performance.now() + budgetMs;
           if (!rows.step(budgetMs)) return undefined;
           if (!cold.step(Math.max(0, end - performance.now()))) return undefined;
+          if (!sessions.step(Math.max(0, end - performance.now()))) return undefined;
           finished = true;
           release();
           return writer.finish();
@@ -949,6 +982,7 @@ abstract class DataStateMachine<
       tables: this.snapshotTables().map((t) => t.dump),
       changeLog: this.changeLog.dump(this.groupId),
       cold: this.rows.cold.dump(this.groupId),
+      clientSessions: this.sessions.clock(),
     };
   }
 
@@ -998,9 +1032,17 @@ abstract class DataStateMachine<
       }
     }
     this.importOwn(state);
+    this.sessions.reset(s.clientSessions ?? { clockMs: 0, horizonMs: 0 });
     return {
       record: (page) => {
         if (page['kind'] === 'cold') return cold.page(page);
+        if (page['kind'] === 'client-sessions') {
+          const table = page['table'];
+          if ((table !== 0 && table !== 1) || !Array.isArray(page['rows'])) {
+            throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a malformed client-sessions record`);
+          }
+          return this.sessions.importPage(table, page['rows'] as Record<string, unknown>[]);
+        }
         const t = tables[page['table'] as number];
         if (page['kind'] !== 'rows' || t === undefined || !Array.isArray(page['rows'])) {
           throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a record that is not a page of its rows`);

@@ -1,11 +1,12 @@
 /**
- * The snapshot format of every Kalam state machine (version 4): a stream of bounded records, one canonical JSON
+ * The snapshot format of every Kalam state machine (version 5): a stream of bounded records, one canonical JSON
  * object per line (JSON never holds a raw newline), so that a snapshot is built and installed a page at a time —
  * never as one object graph or one string of the whole state (issue [M8] §3):
  *
- *   {"format":"kalam-snapshot","groupId":N,"version":4}      the header
+ *   {"format":"kalam-snapshot","groupId":N,"version":5}      the header
  *   {"kind":"state",...} / {"kind":"rows",...} …               the state machine's records (rows come in pages)
  *   {"kind":"cold","scope":i,"file":j,"rows":[…]} …            a data group's flushed rows, in pages (version 4)
+ *   {"kind":"client-sessions","table":0|1,"rows":[…]} …        a data group's client sessions, answers (version 5)
  *   {"crc":"<sha-256 of every byte before this line>","end":true,"records":K}
  *
  * A reader checks the header, the record count and the checksum over the whole stream before it hands out a single
@@ -18,14 +19,17 @@ import type { Database } from 'better-sqlite3';
 
 import { canonicalJson } from '../codec.js';
 
-export const SNAPSHOT_VERSION = 4;
+export const SNAPSHOT_VERSION = 5;
 /**
  * The versions a reader takes. Version 3 carried a data group's flushed rows inside its state record; version 4 pages
  * them in records of their own (`{kind: 'cold', …}`), so that the state record does not grow with them. A node reads
  * both, because a cluster upgraded one node at a time has leaders of the old version sending snapshots to followers
  * of the new one; a node of the old version refuses a version 4 snapshot by its version, before it changes anything.
+ * Version 5 adds a data group's client sessions (state/sessions.ts): the clock and horizon in the state record, the
+ * sessions and remembered answers in `{kind: 'client-sessions', table: 0 | 1, rows}` records after the flushed rows.
+ * An older snapshot installs with no sessions.
  */
-const SNAPSHOT_VERSIONS_READ: readonly number[] = [3, 4];
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [3, 4, 5];
 const FORMAT = 'kalam-snapshot';
 const NEWLINE = 0x0a;
 
@@ -308,6 +312,8 @@ export class RowPager {
     private readonly out: SnapshotWriter,
     private readonly queries: readonly string[],
     private readonly args: readonly (string | number)[],
+    /** The records' kind: a data group's table rows, or its client sessions (state/sessions.ts). */
+    private readonly kind: 'rows' | 'client-sessions' = 'rows',
   ) {}
 
   /** Pages until every table is written (true) or `budgetMs` has passed (false: call again). */
@@ -325,7 +331,7 @@ export class RowPager {
         }
         page.push(next.value);
       }
-      if (page.length > 0) this.out.record({ kind: 'rows', rows: page, table: this.table });
+      if (page.length > 0) this.out.record({ kind: this.kind, rows: page, table: this.table });
       if (done) {
         this.cursor = undefined;
         this.table++;

@@ -57,8 +57,9 @@ const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS client_sessions_idle ON client_sessions (group_id, last_ms, user_id, client_id)`,
   `CREATE TABLE IF NOT EXISTS client_answers (group_id INTEGER NOT NULL, user_id TEXT NOT NULL, client_id TEXT NOT NULL,
      seq INTEGER NOT NULL, answer_json TEXT NOT NULL, PRIMARY KEY (group_id, user_id, client_id, seq))`,
+  // session_count: the rows of client_sessions of the group, kept here so that the bound costs no count per apply.
   `CREATE TABLE IF NOT EXISTS client_session_clock (group_id INTEGER PRIMARY KEY, clock_ms INTEGER NOT NULL,
-     horizon_ms INTEGER NOT NULL)`,
+     horizon_ms INTEGER NOT NULL, session_count INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS sys_live_queries (subscription_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, shard INTEGER NOT NULL,
      query_hash TEXT NOT NULL, table_id TEXT NOT NULL, filter_json TEXT, node_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
      last_ping_at INTEGER NOT NULL)`,

@@ -59,8 +59,26 @@ export class ClientSessions {
 
   private setClock(c: SessionClock): void {
     this.store
-      .prepare('INSERT OR REPLACE INTO client_session_clock (group_id, clock_ms, horizon_ms) VALUES (?, ?, ?)')
+      .prepare(
+        `INSERT INTO client_session_clock (group_id, clock_ms, horizon_ms, session_count) VALUES (?, ?, ?, 0)
+         ON CONFLICT (group_id) DO UPDATE SET clock_ms = excluded.clock_ms, horizon_ms = excluded.horizon_ms`,
+      )
       .run(this.groupId, c.clockMs, c.horizonMs);
+  }
+
+  /** How many sessions the group holds (kept beside the clock: a COUNT per apply would cost O(sessions)). */
+  private sessionCount(): number {
+    return (
+      this.store
+        .prepare<[number], { n: number }>('SELECT session_count AS n FROM client_session_clock WHERE group_id = ?')
+        .get(this.groupId)?.n ?? 0
+    );
+  }
+
+  private addSessions(delta: number): void {
+    this.store
+      .prepare('UPDATE client_session_clock SET session_count = session_count + ? WHERE group_id = ?')
+      .run(delta, this.groupId);
   }
 
   /**
@@ -71,6 +89,7 @@ export class ClientSessions {
   apply(client: ClientStamp, atMs: number, run: () => DataResponse): DataResponse {
     const before = this.clock();
     let clock: SessionClock = { clockMs: Math.max(before.clockMs, atMs), horizonMs: before.horizonMs };
+    this.setClock(clock); // the row exists from here on (the session count lives in it)
     clock = this.sweep(clock);
     const gate = this.admit(client, clock);
     this.setClock(gate.clock);
@@ -131,6 +150,7 @@ export class ClientSessions {
           'INSERT INTO client_sessions (group_id, user_id, client_id, created_ms, last_ms, acked) VALUES (?, ?, ?, ?, ?, ?)',
         )
         .run(this.groupId, client.userId, client.clientId, client.createdMs, clock.clockMs, client.acked);
+      this.addSessions(1);
       return { clock };
     }
     if (row.created_ms !== client.createdMs || row.last_ms < clock.clockMs - ttlMs) {
@@ -169,6 +189,7 @@ export class ClientSessions {
     this.store
       .prepare('DELETE FROM client_answers WHERE group_id = ? AND user_id = ? AND client_id = ?')
       .run(this.groupId, userId, clientId);
+    this.addSessions(-1);
     return { clockMs: clock.clockMs, horizonMs: Math.max(clock.horizonMs, row.created_ms) };
   }
 
@@ -190,10 +211,7 @@ export class ClientSessions {
 
   /** A new session is about to be made: at the bound, the longest idle one is evicted. */
   private makeRoom(clock: SessionClock): SessionClock {
-    const n = this.store
-      .prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM client_sessions WHERE group_id = ?')
-      .get(this.groupId);
-    if ((n?.n ?? 0) < CLIENT_SESSION_LIMITS.sessionsPerGroupMax) return clock;
+    if (this.sessionCount() < CLIENT_SESSION_LIMITS.sessionsPerGroupMax) return clock;
     const [victim] = this.idlest(1, Number.MAX_SAFE_INTEGER);
     return victim === undefined ? clock : this.drop(victim.user_id, victim.client_id, victim, clock);
   }
@@ -211,6 +229,7 @@ export class ClientSessions {
   reset(clock: SessionClock): void {
     this.store.prepare('DELETE FROM client_sessions WHERE group_id = ?').run(this.groupId);
     this.store.prepare('DELETE FROM client_answers WHERE group_id = ?').run(this.groupId);
+    this.store.prepare('DELETE FROM client_session_clock WHERE group_id = ?').run(this.groupId);
     this.setClock(clock);
   }
 
@@ -232,5 +251,6 @@ export class ClientSessions {
       }
       stmt.run(this.groupId, ...(values as (string | number)[]));
     }
+    if (table === 0) this.addSessions(rows.length);
   }
 }

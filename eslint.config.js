@@ -75,6 +75,23 @@ export default tseslint.config(
     },
   },
   {
+    // @kalam/client runs in browsers: no Node module may be imported (websocket.ts loads `ws` by a variable name).
+    files: ['packages/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['node:*', 'ws', 'fs', 'path', 'os', 'crypto', 'events', 'timers', 'http', 'https', 'net'] },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', '__dirname', '__filename'].map((name) => ({
+          name,
+          message: '@kalam/client runs in browsers: no Node globals.',
+        })),
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', 'bin/kalam'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -181,6 +181,7 @@ test('--list-bugs lists every plantable bug with its layer, and runs nothing', a
     ['applyForwardedTwice', 'driver'],
     ['restoreDropsOtherTables', 'state machine, --kalam only'],
     ['uncheckedCommands', 'state machine, --kalam only'],
+    ['ignoreClientSessions', 'state machine, --kalam only'],
   ]) {
     assert.match(buffers.stdout, new RegExp(`${name}\\s+${layer}`), name);
   }
@@ -188,7 +189,7 @@ test('--list-bugs lists every plantable bug with its layer, and runs nothing', a
   const json = bufferedContext();
   assert.equal(await runCli(['sim', '--list-bugs', '--json'], json.ctx), ExitCode.Ok);
   const listed = (JSON.parse(json.buffers.stdout) as { bugs: { name: string }[] }).bugs.map((b) => b.name);
-  assert.equal(listed.length, 12);
+  assert.equal(listed.length, 13);
 });
 
 test('--kalam --plant-bug reaches the Kalam-level run, any layer', async () => {

@@ -8,12 +8,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AppliedEntry } from '@kalam/multiraft';
 import type { Expr } from '@kalam/sql';
 import {
   CLIENT_SESSION_LIMITS,
   DataStore,
   ShardRouter,
+  canonicalJson,
+  snapshotRecords,
   SharedDataStateMachine,
   SystemStateMachine,
   UserDataStateMachine,
@@ -61,8 +66,8 @@ interface Node {
   next: number;
 }
 
-function node(opts: { ignoreClientSessions?: boolean } = {}): Node {
-  const store = DataStore.open(':memory:');
+function node(opts: { ignoreClientSessions?: boolean; path?: string } = {}): Node {
+  const store = DataStore.open(opts.path ?? ':memory:');
   const system = new SystemStateMachine(store);
   system.apply(DDL.map((c, i) => entry(i + 1, c)));
   return {
@@ -242,6 +247,22 @@ test('at the session bound the longest idle is evicted, and its retry is refused
   });
 });
 
+test('a client id made again (a newer created_ms) starts afresh; the older incarnation is refused, never applied', () => {
+  const n = node();
+  apply(n, put(1, 0, undefined));
+  apply(n, bump(1, stamp('c1', 1, 0, T0)));
+  assert.deepEqual(apply(n, bump(1, stamp('c1', 1, 0, T0 + 10), T0 + 10)), { type: 'RowsAffected', count: 1 });
+  assert.equal(valueOf(n, 1), 2, 'the new incarnation’s seq 1 is a new write');
+  const old = apply(n, bump(1, stamp('c1', 1, 0, T0), T0 + 11));
+  assert.equal((old as { code: string }).code, 'SESSION_EXPIRED');
+  assert.deepEqual(apply(n, bump(1, stamp('c1', 1, 0, T0 + 10), T0 + 12)), {
+    type: 'RowsAffected',
+    count: 1,
+    replayed: true,
+  });
+  assert.equal(valueOf(n, 1), 2);
+});
+
 test('sessions are per user and per group: the same client id of another scope is its own session', () => {
   const n = node();
   apply(n, put(1, 0, undefined));
@@ -323,4 +344,51 @@ test('two stores fed the same log hold the same sessions, byte for byte', () => 
   assert.equal(digest(), before);
   apply(n, remove(99, stamp('z', 1, 0, T0 + 40 * 600_000), T0 + 40 * 600_000));
   assert.notEqual(digest(), before);
+});
+
+test('a snapshot built beside the applies (a read view of data.db) carries the sessions as of when it began', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-sessions-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = node({ path: join(dir, 'a.db') });
+  t.after(() => a.store.close());
+  apply(a, put(1, 0, undefined));
+  apply(a, bump(1, stamp('c1', 1)));
+  const expected = a.alice.snapshot();
+  const build = a.alice.snapshotBuilder();
+  assert.ok(build !== undefined, 'data.db is a file: the snapshot is built from a read view');
+  apply(a, bump(1, stamp('c1', 2, 1))); // after the build began: not in it
+  let data: ReturnType<typeof build.step>;
+  for (let i = 0; i < 1000 && data === undefined; i++) data = build.step(1);
+  build.close();
+  assert.deepEqual(data, expected);
+  const b = node();
+  b.alice.restore({ index: 2, term: 1, data: data! });
+  b.next = 3;
+  assert.deepEqual(apply(b, bump(1, stamp('c1', 1))), { type: 'RowsAffected', count: 1, replayed: true });
+  assert.deepEqual(apply(b, bump(1, stamp('c1', 2, 1))), { type: 'RowsAffected', count: 1 }, 'seq 2 is new there');
+  assert.equal(valueOf(b, 1), 2);
+});
+
+test('a version 4 snapshot (before client sessions) installs with none, and replaces the sessions held', () => {
+  const a = node();
+  apply(a, put(1, 0, undefined));
+  const recs = [...snapshotRecords(a.alice.snapshot(), a.alice.groupId)];
+  const state = structuredClone(recs[0]!) as { kind: string; state: Record<string, unknown> };
+  delete state.state['clientSessions'];
+  const lines = [
+    { format: 'kalam-snapshot', groupId: a.alice.groupId, version: 4 },
+    state,
+    ...recs.slice(1).filter((r) => r['kind'] !== 'client-sessions'),
+  ].map((r) => `${canonicalJson(r)}\n`);
+  const crc = createHash('sha256').update(lines.join('')).digest('hex');
+  const v4 = new TextEncoder().encode(
+    lines.join('') + `${canonicalJson({ crc, end: true, records: lines.length - 1 })}\n`,
+  );
+  const b = node();
+  apply(b, put(1, 0, undefined));
+  apply(b, bump(1, stamp('c1', 1)));
+  b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: v4 });
+  assert.deepEqual(b.alice.clientSessionCounts(), { sessions: 0, answers: 0 });
+  assert.equal(valueOf(b, 1), 0);
+  assert.deepEqual(b.alice.snapshot(), a.alice.snapshot(), 'the same state as from the version 5 snapshot');
 });

@@ -18,7 +18,7 @@ export const DRIVER_BUGS = [
 ] as const;
 export type DriverBugName = (typeof DRIVER_BUGS)[number];
 
-export const STATE_MACHINE_BUGS = ['uncheckedCommands', 'restoreDropsOtherTables'] as const;
+export const STATE_MACHINE_BUGS = ['uncheckedCommands', 'restoreDropsOtherTables', 'ignoreClientSessions'] as const;
 export type StateMachineBugName = (typeof STATE_MACHINE_BUGS)[number];
 
 /** A bug the Raft-level simulation can plant (core or driver). */
@@ -46,6 +46,7 @@ const WHAT: Readonly<Record<AnyPlantedBug, string>> = {
   joinAskedReadRound: 'a read joins a ReadIndex round the core was already asked (a read point from before it)',
   uncheckedCommands: "commands are not checked, and an apply that throws on a client's statement stops the node",
   restoreDropsOtherTables: "a data group's restore drops the tables other shards keep rows in",
+  ignoreClientSessions: 'a data group applies a row write without its client session: a retried write applies again',
 };
 
 export const PLANTED_BUG_LIST: readonly PlantedBugInfo[] = [

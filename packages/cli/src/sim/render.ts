@@ -41,6 +41,11 @@ export function renderSimReport(out: Output, report: SimReport): void {
         `${s('ddlDuringFaults')} DDL statements, ${s('flushes')} flushes, ${s('jobsCompleted')} jobs done`,
       ],
       ['careless client', `${s('hostile')} statements (${s('generated')} generated from the grammar)`],
+      [
+        'client sessions',
+        `${s('sessionWrites')} increments in ${s('sessionSends')} deliveries (${s('sessionRetried')} answered after a retry, ` +
+          `${s('sessionReplays')} replayed answers)`,
+      ],
     );
   } else {
     pairs.push(['proposals', `${s('proposals')} (${s('acked')} acknowledged), ${s('reads')} reads`]);

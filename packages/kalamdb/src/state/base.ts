@@ -277,14 +277,17 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
   /** The planted bug's apply: only an ApplyError is a refusal; anything else escapes and stops the node. */
   private applyUnchecked(cmd: C, e: AppliedEntry): R | ErrorResponse {
     this.prepare(cmd, e);
-    try {
-      return this.store.db.transaction(() => this.applyCommand(cmd, e))();
-    } catch (err) {
-      if (!(err instanceof ApplyError)) throw err;
-      this.store.physical.forget();
-      this.afterRefusal();
-      return { type: 'Error', code: err.code, message: err.message };
-    }
+    // Client sessions stay on: this bug is about checks, and a retried write applying twice would be another one.
+    return this.applyInSession(cmd, () => {
+      try {
+        return this.store.db.transaction(() => this.applyCommand(cmd, e))();
+      } catch (err) {
+        if (!(err instanceof ApplyError)) throw err;
+        this.store.physical.forget();
+        this.afterRefusal();
+        return { type: 'Error', code: err.code, message: err.message };
+      }
+    });
   }
 
   /** A command's savepoint rolled back: forget what the subclass cached of it. */

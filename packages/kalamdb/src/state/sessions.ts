@@ -124,15 +124,21 @@ export class ClientSessions {
 
   /**
    * Finds the client's session (or starts it), moves its acked watermark and last use, and forgets the answers the
-   * client acknowledged; or refuses: EXPIRED (dropped, too old, or another incarnation of the id), STALE (seq at or
-   * below the watermark: its answer was delivered and forgotten).
+   * client acknowledged; or refuses: EXPIRED (dropped, too old, or an older incarnation of the id than the one held),
+   * STALE (seq at or below the watermark: its answer was delivered and forgotten).
    */
   private admit(
     client: ClientStamp,
     clock: SessionClock,
   ): { clock: SessionClock } | { clock: SessionClock; refusal: ErrorResponse } {
     const ttlMs = CLIENT_SESSION_LIMITS.ttlMs;
-    const row = this.session(client);
+    let row = this.session(client);
+    if (row !== undefined && (row.last_ms < clock.clockMs - ttlMs || row.created_ms < client.createdMs)) {
+      // Idle past the TTL (the sweep had not reached it yet), or the client id made again since: forgotten now, so
+      // the horizon covers it — a retry of the old incarnation is refused below, a newer one starts afresh.
+      clock = this.drop(client.userId, client.clientId, row, clock);
+      row = undefined;
+    }
     if (row === undefined) {
       if (client.createdMs <= clock.horizonMs) {
         const why = `client ${client.clientId}'s session is no longer remembered here (expired or evicted)`;
@@ -153,10 +159,8 @@ export class ClientSessions {
       this.addSessions(1);
       return { clock };
     }
-    if (row.created_ms !== client.createdMs || row.last_ms < clock.clockMs - ttlMs) {
-      // Another incarnation of the client id, or a session idle past the TTL that the sweep has not reached yet.
-      if (row.last_ms < clock.clockMs - ttlMs) clock = this.drop(client.userId, client.clientId, row, clock);
-      const why = `client ${client.clientId}'s session expired or was made again`;
+    if (row.created_ms > client.createdMs) {
+      const why = `client ${client.clientId} was made again since this write's session began`;
       return { clock, refusal: refusal('SESSION_EXPIRED', `${why}: whether this write applied is unknown`) };
     }
     const acked = Math.max(row.acked, client.acked);

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 
 import fc from 'fast-check';
 import { ApplyFatalError, JOBS_LIMITS, KalamError, ShardRouter, dataSharedShard, groupNumber } from '@kalam/kalamdb';
-import type { GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
+import type { ClientSessionRequest, GroupId, QueryResult, Session, ShardingConfig, Value } from '@kalam/kalamdb';
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { MultiRaftError } from '@kalam/multiraft';
@@ -49,8 +49,12 @@ import type { KalamPlantedBug, KalamSimOptions } from './options.js';
 import { KALAM_SIM_DEFAULTS, KALAM_SIM_LIMITS } from './options.js';
 import type { RegisterKey } from './workload.js';
 import {
+  COUNTER_TABLE,
   NAMESPACE,
   SETUP_SQL,
+  SHARED_COUNTER_TABLE,
+  counterSeedSql,
+  incrementSql,
   SHARED_TABLE,
   USER_TABLE,
   hostileStatement,
@@ -90,6 +94,12 @@ export interface KalamSimStats extends ClusterStats {
   jobsFailed: number;
   setupTicks: number;
   livenessTicks: number;
+  /** Increments under a client session, their deliveries (first sends, retries and duplicates), and replayed answers. */
+  sessionWrites: number;
+  sessionSends: number;
+  sessionReplays: number;
+  /** Increments first answered after more than one delivery (an earlier one failed or had an unknown outcome). */
+  sessionRetried: number;
 }
 
 export interface KalamLinearizability {
@@ -144,6 +154,25 @@ interface Client {
   busy: boolean;
   /** A client whose call failed waits until then before its next one, as a real client backs off. */
   restUntilMs: number;
+  /** Set for the clients that increment counters under a client session (every other one). */
+  readonly counter: SessionCounter | undefined;
+}
+
+/**
+ * A client that writes under a client session, as @kalam/client does: one increment at a time, numbered by `seq`;
+ * an increment whose outcome is unknown (or refused before it could apply) is sent again with the same seq through
+ * another node until it is answered. `issued` counts the increments per counter (USER row, SHARED row): once all are
+ * answered, each counter must read exactly that (checkCounters).
+ */
+interface SessionCounter {
+  readonly clientId: string;
+  /** Made when the client's first increment starts (a client id's creation time, on the simulated clock). */
+  createdMs: number;
+  nextSeq: number;
+  acked: number;
+  readonly issued: { own: number; shared: number };
+  /** The increment in flight or waiting to be sent again; its first answer once it has one. */
+  pending: { seq: number; shared: boolean; attempts: number; answer?: number } | undefined;
 }
 
 /** root, for the DDL. */
@@ -158,6 +187,8 @@ type Outcome =
 export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStats> {
   private readonly rand: Prng;
   private readonly ddlRand: Prng;
+  /** The session clients' own draws (which increments, where to): the register clients' stream stays as it was. */
+  private readonly sessionRand: Prng;
   private readonly sharding: ShardingConfig;
   private readonly router: ShardRouter;
   private readonly groupIds: number[];
@@ -220,6 +251,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       jobsFailed: 0,
       setupTicks: 0,
       livenessTicks: 0,
+      sessionWrites: 0,
+      sessionSends: 0,
+      sessionReplays: 0,
+      sessionRetried: 0,
     };
     const nodes: KalamNode[] = [];
     super({
@@ -239,6 +274,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     const machineOptions = {
       uncheckedCommands: opts.plantedBug === 'uncheckedCommands',
       restoreDropsOtherTables: opts.plantedBug === 'restoreDropsOtherTables',
+      ignoreClientSessions: opts.plantedBug === 'ignoreClientSessions',
     };
     const host = {
       now: () => this.now,
@@ -257,14 +293,27 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     this.msgEntriesMax = msgEntriesMax;
     this.history = new HistoryRecorder(() => this.now);
     this.ddlRand = prng.fork();
+    this.sessionRand = prng.fork();
     this.rand = rand;
-    this.clients = userIds(users).map((userId) => ({
+    this.clients = userIds(users).map((userId, i) => ({
       session: { userId, username: userId, role: 'service' },
       keys: [...userKeys(userId), ...sharedKeys()],
       lastSeen: new Map(),
       busy: false,
       restUntilMs: 0,
+      counter:
+        i % 2 === 0
+          ? {
+              clientId: `sim-${userId}`,
+              createdMs: 0,
+              nextSeq: 1,
+              acked: 0,
+              issued: { own: 0, shared: 0 },
+              pending: undefined,
+            }
+          : undefined,
     }));
+    const sessionUsers = this.clients.filter((c) => c.counter !== undefined).map((c) => c.session.userId);
     const strict = (s: readonly [string, string]): SetupStep => ({
       who: s[0],
       sql: s[1],
@@ -277,6 +326,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       strict(SETUP_SQL),
       ...this.clients.map((c) => strict(seedSql(c.session.userId))),
       strict(seedSql(undefined)),
+      ...counterSeedSql(sessionUsers).map(strict),
       ...setupStatements().map((sql) => ({ who: 'root', sql, anyRefusal: true, parallel: false })),
       ...setupRows().map((r) => ({ who: r.actor, sql: r.sql, anyRefusal: true, parallel: true })),
     ];
@@ -405,6 +455,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
         return;
       case 'liveness':
         this.membersBackStep();
+        this.counterRetryStep();
         return;
       case 'done':
         return;
@@ -577,6 +628,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     params: readonly unknown[],
     done: (o: Outcome) => void,
     namespace?: string,
+    clientSession?: ClientSessionRequest,
   ): void {
     const epoch = n.epoch;
     const open = this.inFlight.get(n.id) ?? new Set<(o: Outcome) => void>();
@@ -588,7 +640,12 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     };
     open.add(finish);
     this.started.set(finish, { at: this.now, what: `n${n.id}: ${sql.slice(0, 120)}` });
-    n.engine.execute(session, sql, { params, ...(namespace !== undefined ? { namespace } : {}) }).then(
+    const opts = {
+      params,
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(clientSession !== undefined ? { clientSession } : {}),
+    };
+    n.engine.execute(session, sql, opts).then(
       (results) => finish({ kind: 'ok', results }),
       (err: unknown) => finish(this.judge(n, epoch, sql, err)),
     );
@@ -681,8 +738,13 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   // Clients ----------------------------------------------------------------------------------------------
 
   private clientStep(): void {
+    this.counterRetryStep();
     for (const c of this.clients) {
       if (c.busy || this.now < c.restUntilMs || !this.rand.chance(this.profile.opChancePerTick)) continue;
+      if (c.counter !== undefined && this.sessionRand.chance(0.3)) {
+        this.increment(c, c.counter);
+        continue;
+      }
       const key = c.keys[this.rand.int(c.keys.length)]!;
       const roll = this.rand.float();
       // Clients mostly reach the group's leader (they follow its hint), sometimes any live node.
@@ -691,6 +753,106 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       if (n === undefined) continue;
       if (roll < 0.4) this.read(c, key, n);
       else this.write(c, key, n, roll < 0.75 ? undefined : (c.lastSeen.get(key.history) ?? 0));
+    }
+  }
+
+  /** Increments whose outcome is not known yet are sent again (same seq) as soon as their client may: until answered. */
+  private counterRetryStep(): void {
+    for (const c of this.clients) {
+      const counter = c.counter;
+      if (counter?.pending === undefined || c.busy || this.now < c.restUntilMs) continue;
+      this.sendIncrement(c, counter, counter.pending.answer !== undefined);
+    }
+  }
+
+  /** A new increment under the client's session (the client's first one makes its client id). */
+  private increment(c: Client, counter: SessionCounter): void {
+    if (counter.pending !== undefined) return;
+    if (counter.createdMs === 0) counter.createdMs = this.now;
+    const shared = this.sessionRand.chance(0.3);
+    counter.pending = { seq: counter.nextSeq++, shared, attempts: 0 };
+    if (shared) counter.issued.shared++;
+    else counter.issued.own++;
+    this.stats.sessionWrites++;
+    this.sendIncrement(c, counter, false);
+  }
+
+  /**
+   * Sends the pending increment (again: same seq) to a node — the group's leader or any reachable node at first, any
+   * reachable node after that; `duplicate`: it was answered already, so this delivery must get the remembered answer.
+   */
+  private sendIncrement(c: Client, counter: SessionCounter, duplicate: boolean): void {
+    const p = counter.pending;
+    if (p === undefined) return;
+    const leader = this.leaderOf(groupNumber(p.shared ? dataSharedShard(0) : this.userGroup(c.session.userId)));
+    const first = p.attempts === 0 && leader !== undefined && this.sessionRand.chance(0.7);
+    const n = first ? leader : this.reachableNode(this.sessionRand);
+    if (n === undefined) return;
+    p.attempts++;
+    this.stats.sessionSends++;
+    c.busy = true;
+    const cs = { clientId: counter.clientId, createdMs: counter.createdMs, seq: p.seq, acked: counter.acked };
+    const what = `${counter.clientId}#${p.seq}${p.shared ? ' shared' : ''}`;
+    this.trace.record(`${this.now} incr n${n.id} ${what} try ${p.attempts}${duplicate ? ' dup' : ''}`);
+    const sql = incrementSql(c.session.userId, p.shared);
+    this.statement(n, c.session, sql, [], (o) => this.incrementAnswered(c, counter, p, o, duplicate), undefined, cs);
+  }
+
+  private incrementAnswered(
+    c: Client,
+    counter: SessionCounter,
+    p: NonNullable<SessionCounter['pending']>,
+    o: Outcome,
+    duplicate: boolean,
+  ): void {
+    c.busy = false;
+    const what = `${counter.clientId}#${p.seq}`;
+    this.trace.record(`${this.now} incr-done ${what} ${o.kind}${o.kind === 'failed' ? ` ${o.code}` : ''}`);
+    if (o.kind !== 'ok') {
+      if (o.kind === 'failed' && o.code.startsWith('SESSION_')) {
+        // The run is far shorter than the TTL, one write is in flight and the window is far from full.
+        this.checker.violate('client-session', `${what}: refused ${o.code}`);
+      }
+      c.restUntilMs = this.now + KALAM_SIM_LIMITS.clientBackoffMs;
+      return; // still pending: sent again, same seq, until answered
+    }
+    const count = o.results[0]?.row_count ?? -1;
+    const replayed = o.results[0]?.replayed === true;
+    if (replayed) this.stats.sessionReplays++;
+    // The counter row is never deleted: an increment that changed another number of rows lost it (or another's).
+    if (count !== 1) this.checker.violate('counter-rows', `${what}: answered ${count} rows, not 1`);
+    // Once answered, every later delivery of the seq must be the remembered answer.
+    const answeredBefore = p.answer !== undefined;
+    if (answeredBefore && (!replayed || count !== p.answer)) {
+      this.checker.violate('client-session', `${what}: delivered again, answered ${count}, replayed ${replayed}`);
+    }
+    p.answer = count;
+    if (p.attempts > 1 && !answeredBefore) this.stats.sessionRetried++;
+    // Now and then the answered write is delivered once more (as a client that never saw this answer would).
+    if (!answeredBefore && !duplicate && this.sessionRand.chance(0.25)) {
+      this.sendIncrement(c, counter, true);
+      return;
+    }
+    counter.acked = p.seq;
+    counter.pending = undefined;
+  }
+
+  /** Once every increment is answered: each counter reads exactly the increments issued (on node 1, after the digests). */
+  private checkCounters(): void {
+    const n = this.nodes[0]!;
+    for (const c of this.clients) {
+      const counter = c.counter;
+      if (counter === undefined) continue;
+      const userId = c.session.userId;
+      const own = n.machines.userShards[this.router.userShard(userId)]!.userRowByKey(COUNTER_TABLE, userId, 'c');
+      const shared = n.machines.sharedShards[0]!.rowByKey(SHARED_COUNTER_TABLE, userId);
+      const got = { own: own?.['n'], shared: shared?.['n'] };
+      if (got.own !== counter.issued.own || got.shared !== counter.issued.shared) {
+        this.checker.violate(
+          'exactly-once',
+          `${counter.clientId}: counters read ${JSON.stringify(got)}, increments issued ${JSON.stringify(counter.issued)}`,
+        );
+      }
     }
   }
 
@@ -900,7 +1062,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
 
   /** What keeps the cluster from having converged, or undefined once it has. */
   private notConverged(): string | undefined {
-    const busy = this.clients.filter((c) => c.busy).length;
+    const busy = this.clients.filter((c) => c.busy || c.counter?.pending !== undefined).length;
     if (busy > 0) return `${busy} client calls pending`;
     if (this.ddlBusy || this.hostileBusy) return 'a schema or hostile statement pending';
     for (const groupId of this.groupIds) {
@@ -947,6 +1109,7 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       );
     }
     this.checkTables();
+    this.checkCounters();
     for (const j of this.nodes[0]!.machines.jobs.jobs()) {
       if (j['status'] === 'completed') this.stats.jobsCompleted++;
       else if (j['status'] === 'failed') this.stats.jobsFailed++;

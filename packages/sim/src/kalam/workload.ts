@@ -12,6 +12,13 @@ import { KALAM_SIM_LIMITS } from './options.js';
 export const NAMESPACE = 'kreg';
 export const USER_TABLE = 'kreg.reg';
 export const SHARED_TABLE = 'kreg.shared';
+/**
+ * Counters of the clients that write under a client session (README "Client sessions"): `UPDATE … SET n = n + 1`
+ * is not idempotent, so a retry that applied twice shows in the final value. One row `('c', 0)` per such user in the
+ * USER table, and one row per such user (`k` = the user id) in the SHARED table.
+ */
+export const COUNTER_TABLE = 'kreg.ctr';
+export const SHARED_COUNTER_TABLE = 'kreg.sctr';
 
 export const REGISTER: TableSchema = {
   columns: [
@@ -54,8 +61,25 @@ export const SETUP_SQL: [string, string] = [
   'root',
   `CREATE NAMESPACE IF NOT EXISTS ${NAMESPACE}; ` +
     `CREATE USER TABLE IF NOT EXISTS ${USER_TABLE} (k TEXT PRIMARY KEY, v BIGINT); ` +
-    `CREATE SHARED TABLE IF NOT EXISTS ${SHARED_TABLE} (k TEXT PRIMARY KEY, v BIGINT) WITH (ACCESS_LEVEL = 'PUBLIC')`,
+    `CREATE SHARED TABLE IF NOT EXISTS ${SHARED_TABLE} (k TEXT PRIMARY KEY, v BIGINT) WITH (ACCESS_LEVEL = 'PUBLIC'); ` +
+    `CREATE USER TABLE IF NOT EXISTS ${COUNTER_TABLE} (k TEXT PRIMARY KEY, n BIGINT); ` +
+    `CREATE SHARED TABLE IF NOT EXISTS ${SHARED_COUNTER_TABLE} (k TEXT PRIMARY KEY, n BIGINT)`,
 ];
+
+/** Seeds the counters of the session clients: each user's own row, and (as root) their rows of the shared table. */
+export function counterSeedSql(sessionUsers: readonly string[]): [string, string][] {
+  const own = sessionUsers.map((u): [string, string] => [u, `INSERT INTO ${COUNTER_TABLE} (k, n) VALUES ('c', 0)`]);
+  if (sessionUsers.length === 0) return own;
+  const shared = sessionUsers.map((u) => `('${u}', 0)`).join(', ');
+  return [...own, ['root', `INSERT INTO ${SHARED_COUNTER_TABLE} (k, n) VALUES ${shared}`]];
+}
+
+/** The increment of a session client's counter: its own row, or its row of the shared table. */
+export function incrementSql(userId: string, shared: boolean): string {
+  return shared
+    ? `UPDATE ${SHARED_COUNTER_TABLE} SET n = n + 1 WHERE k = '${userId}'`
+    : `UPDATE ${COUNTER_TABLE} SET n = n + 1 WHERE k = 'c'`;
+}
 
 /** Seeds every key of a user (or, with no user, every shared key) with v = 0, as that user (or as root). */
 export function seedSql(userId: string | undefined): [string, string] {

@@ -1,23 +1,19 @@
-// Subscribe to a USER table over /v1/ws and print every change: the README's live-query example.
-// Usage: node examples/subscribe.mjs URL USER PASSWORD "SELECT * FROM ns.t [WHERE …]"   (Ctrl-C to stop)
-import WebSocket from 'ws';
+// Subscribe to a USER table and print every change, through @kalam/client (packages/client): the README's live-query
+// example. Give several nodes (comma-separated): when the subscriber's node dies, the client resumes on another from
+// the last `_seq` it printed — nothing twice, nothing skipped.
+// Usage: node examples/subscribe.mjs URL[,URL…] USER PASSWORD "SELECT * FROM ns.t [WHERE …]"   (Ctrl-C to stop)
+import { createClient } from '@kalam/client';
 
-const [url = 'http://127.0.0.1:18081', username = 'root', password = '', sql = 'SELECT * FROM app.notes'] =
+const [urls = 'http://127.0.0.1:18081', user = 'root', password = '', sql = 'SELECT * FROM app.notes'] =
   process.argv.slice(2);
-const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`);
-ws.on('open', () => ws.send(JSON.stringify({ type: 'authenticate', method: 'basic', username, password })));
-ws.on('message', (data) => {
-  const msg = JSON.parse(data.toString());
-  if (msg.type === 'auth_success') {
-    ws.send(JSON.stringify({ type: 'subscribe', subscription: { id: 'notes', sql, options: { batch_size: 100 } } }));
-  } else if (msg.type === 'initial_data_batch') {
-    console.log(`initial rows: ${JSON.stringify(msg.rows)} (${msg.batch_control.status})`);
-  } else if (msg.type === 'change') {
-    console.log(
-      `${msg.change_type}: ${JSON.stringify(msg.rows)}${msg.old_values ? ` was ${JSON.stringify(msg.old_values)}` : ''}`,
-    );
-  } else if (msg.type === 'auth_error' || msg.type === 'error') {
-    console.error(`${msg.type}: ${msg.code ?? ''} ${msg.message}`);
-  }
+const db = createClient({ nodes: urls.split(','), user, password });
+const sub = await db.subscribe(sql, {
+  onInitial: (e) => console.log(`initial rows: ${JSON.stringify(e.rows)} (at _seq ${e.seq})`),
+  onChange: (e) =>
+    console.log(`${e.changeType}: ${JSON.stringify(e.row)}${e.old ? ` was ${JSON.stringify(e.old)}` : ''}`),
+  onResume: (r) => console.log(`resumed on ${r.node} after _seq ${r.fromSeq}`),
+  onError: (err) => console.error(`${err.code}: ${err.message}`),
 });
-ws.on('close', (code) => console.log(`closed (${code})`));
+process.once('SIGINT', () => void db.close());
+const error = await sub.ended;
+process.exitCode = error === null ? 0 : 1;

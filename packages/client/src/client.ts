@@ -51,7 +51,7 @@ export interface ClientOptions {
   readonly namespace?: string;
   /** The fetch to use (default globalThis.fetch): a test wraps it to lose answers. */
   readonly fetch?: typeof fetch;
-  /** The WebSocket constructor when the platform has none (Node 20): default, the `ws` package. */
+  /** The WebSocket constructor to use; default: the platform's, else (Node 20) the `ws` package. */
   readonly WebSocket?: WebSocketConstructor;
   /** Live queries' ping, resume and batch bounds (defaults in CLIENT_LIMITS). */
   readonly live?: {
@@ -182,7 +182,8 @@ export class Client {
   private readonly WebSocketOption: WebSocketConstructor | undefined;
   private session: ClientSession;
   private token: string | null;
-  private tokenExpiresAtMs = Number.POSITIVE_INFINITY;
+  /** When the token is to be renewed (ms since the epoch): before it expires, so no call is refused for it. */
+  private tokenRenewAtMs = Number.POSITIVE_INFINITY;
   private login: Promise<string> | null = null;
   private readonly closing = new AbortController();
   private readonly subscriptions = new Set<Subscription<never>>();
@@ -247,6 +248,7 @@ export class Client {
     if (!this.settings.sessions) return this.plainWrite(sql, params, opts, deadlineAtMs);
     // A session the server expired before this write's first attempt reached it: nothing was applied under it, so the
     // write starts again once under a fresh client id.
+    if (Date.now() - this.session.createdMs > CLIENT_LIMITS.sessionRotateAfterMs) this.rotateSession(this.session);
     for (let rotations = 0; ; rotations++) {
       const session = this.session;
       const seq = session.begin();
@@ -400,7 +402,8 @@ export class Client {
       const remainingMs = deadlineAtMs - Date.now();
       if (remainingMs <= 0) throw this.deadlineError(last, attemptNo, mayHaveApplied && policy !== 'read');
       const node = this.nextNode(tried);
-      const authorization = path === LOGIN_PATH ? null : await this.authorization(deadlineAtMs);
+      const authorization =
+        path === LOGIN_PATH ? null : await this.authorization(deadlineAtMs, mayHaveApplied && policy !== 'read');
       const attempt = await this.attempt(
         node,
         path,
@@ -553,8 +556,20 @@ export class Client {
     }
   }
 
-  private async authorization(deadlineAtMs: number): Promise<string> {
-    return `Bearer ${await this.bearerToken(false, deadlineAtMs)}`;
+  /**
+   * The Authorization header for an attempt. When signing in fails (no node answers it) after an attempt of this write
+   * may have been applied, the write's outcome is what the caller must hear about.
+   */
+  private async authorization(deadlineAtMs: number, writeMayHaveApplied: boolean): Promise<string> {
+    try {
+      return `Bearer ${await this.bearerToken(false, deadlineAtMs)}`;
+    } catch (err) {
+      if (!writeMayHaveApplied || !(err instanceof KalamError) || err instanceof ClientClosedError) throw err;
+      throw new OutcomeUnknownError('OUTCOME_UNKNOWN', `the write may have been applied: ${err.message}`, {
+        node: err.node ?? '',
+        cause: err,
+      });
+    }
   }
 
   /** The token to send: the given one, or (password clients) a fresh sign-in's, renewed before it expires. */
@@ -563,7 +578,7 @@ export class Client {
       if (this.token === null) throw new AuthError('UNAUTHORIZED', 'the token was refused');
       return this.token;
     }
-    const fresh = Date.now() < this.tokenExpiresAtMs - CLIENT_LIMITS.tokenRenewBeforeMs;
+    const fresh = Date.now() < this.tokenRenewAtMs;
     if (!refresh && this.token !== null && fresh) return this.token;
     // One sign-in at a time: every call that needs a token waits for the same one.
     this.login ??= this.signIn(this.credentials.user, this.credentials.password, deadlineAtMs).finally(() => {
@@ -579,7 +594,9 @@ export class Client {
     if (typeof token !== 'string') throw new KalamError('BAD_RESPONSE', 'the login answer has no access_token');
     const ttlSeconds = answer.body.expires_in;
     this.token = token;
-    this.tokenExpiresAtMs = typeof ttlSeconds === 'number' ? startedMs + ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
+    // Renewed tokenRenewBeforeMs before it expires, or half-way through a lifetime shorter than twice that.
+    const ttlMs = typeof ttlSeconds === 'number' && ttlSeconds > 0 ? ttlSeconds * 1000 : Number.POSITIVE_INFINITY;
+    this.tokenRenewAtMs = startedMs + ttlMs - Math.min(CLIENT_LIMITS.tokenRenewBeforeMs, ttlMs / 2);
     return token;
   }
 }

@@ -147,6 +147,7 @@ export const SERVER_CODES = {
   UNSUPPORTED_DATA: ProtocolError,
   MESSAGE_TOO_LARGE: ProtocolError,
   BATCH_FETCH_FAILED: ProtocolError,
+  INVALID_REQUEST: ProtocolError, // a malformed client_session, or one made in the future
   // Live queries.
   RESUME_UNAVAILABLE: ResumeUnavailableError,
   RESUME_AHEAD: ResumeUnavailableError,

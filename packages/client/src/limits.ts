@@ -25,6 +25,11 @@ export const CLIENT_LIMITS = {
   liveBatchSize: 500,
   /** Events the async iterator holds for a reader that does not keep up; past it, the iterator throws. */
   liveBufferedEventsMax: 100_000,
+  /**
+   * A client session older than this is replaced by a fresh one before the next write: the server refuses a client id
+   * made more than its session TTL ago (1 h, SESSION_EXPIRED), and a fresh id before that costs no round trip.
+   */
+  sessionRotateAfterMs: 30 * 60_000,
   /** A client id is [A-Za-z0-9_-]{1,64} (the server's rule). */
   clientIdCharsMax: 64,
 } as const;

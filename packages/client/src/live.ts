@@ -238,6 +238,8 @@ export class Subscription<T = Record<string, unknown>> {
       this.node = node;
       let settled = false;
       let lastHeardMs = Date.now();
+      // The server refuses anything before authentication (a ping too, as UNAUTHORIZED): ping only after it.
+      let authenticated = false;
       const end = (e: ConnectionEnd): void => {
         if (settled) return;
         settled = true;
@@ -260,7 +262,7 @@ export class Subscription<T = Record<string, unknown>> {
       this.pingTimer = setInterval(() => {
         if (Date.now() - lastHeardMs > this.host.settings.livePingTimeoutMs) {
           end({ kind: 'lost', reason: `no message for ${this.host.settings.livePingTimeoutMs} ms` });
-        } else if (ws.readyState === WS_OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+        } else if (authenticated && ws.readyState === WS_OPEN) ws.send(JSON.stringify({ type: 'ping' }));
       }, this.host.settings.livePingIntervalMs);
       ws.onmessage = (ev) => {
         lastHeardMs = Date.now();
@@ -273,6 +275,7 @@ export class Subscription<T = Record<string, unknown>> {
         }
         switch (m.type) {
           case 'auth_success': {
+            authenticated = true;
             const options: Record<string, number> = { batch_size: this.host.settings.liveBatchSize };
             if (resumeFrom !== undefined) options['from_seq_id'] = resumeFrom;
             if (this.opts.lastRows !== undefined && resumeFrom === undefined) options['last_rows'] = this.opts.lastRows;

@@ -1,6 +1,6 @@
 /**
- * The WebSocket the live queries use: the platform's (browsers, Deno, Node ≥ 22), else the constructor the application
- * passed in ClientOptions.WebSocket, else the `ws` package, imported only then (Node 20). The import's specifier is a
+ * The WebSocket the live queries use: the constructor the application passed in ClientOptions.WebSocket, else the
+ * platform's (browsers, Deno, Node ≥ 22), else the `ws` package, imported only then (Node 20). The import's specifier is a
  * variable on purpose: a bundler for the browser (esbuild --platform=browser) leaves it alone, so the browser build
  * carries no Node code.
  */
@@ -26,9 +26,10 @@ export const WS_OPEN = 1;
 const NODE_WS_PACKAGE = 'ws';
 
 export async function resolveWebSocket(given: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
+  // One the application passed wins: it was passed for a reason (a `ws` with a private CA, a test's fake).
+  if (given !== undefined) return given;
   const platform = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (platform !== undefined) return platform;
-  if (given !== undefined) return given;
   try {
     const mod = (await import(NODE_WS_PACKAGE)) as { default?: WebSocketConstructor; WebSocket?: WebSocketConstructor };
     const found = mod.default ?? mod.WebSocket;

@@ -378,3 +378,22 @@ test('close(): calls in flight end with ClientClosedError and later calls are re
   await assert.rejects(pending, (e: unknown) => e instanceof KalamError && e.code === 'CLIENT_CLOSED');
   await assert.rejects(db.query('SELECT 1'), (e: unknown) => e instanceof KalamError && e.code === 'CLIENT_CLOSED');
 });
+
+test('a password client renews its token before it expires (half-way through a short lifetime)', async () => {
+  let tokens = 0;
+  const { fetch, sent } = fakeFetch((req) =>
+    req.path === '/v1/api/auth/login'
+      ? { body: { access_token: `tok${++tokens}`, token_type: 'Bearer', expires_in: 0.2 } }
+      : { body: OK },
+  );
+  const db = createClient({ nodes: NODES, user: 'alice', password: 'pw' }, { ...FAST, fetch });
+  await db.query('SELECT 1');
+  await db.query('SELECT 1');
+  await new Promise((r) => setTimeout(r, 150)); // past half of the 200 ms lifetime
+  await db.query('SELECT 1');
+  assert.deepEqual(
+    sent.map((s) => s.auth ?? s.path),
+    ['/v1/api/auth/login', 'Bearer tok1', 'Bearer tok1', '/v1/api/auth/login', 'Bearer tok2'],
+  );
+  await db.close();
+});

@@ -16,8 +16,10 @@ $(NPM_STAMP): package-lock.json package.json $(wildcard packages/*/package.json)
 	npm ci --no-audit --no-fund
 	@touch $(NPM_STAMP)
 
+# The TypeScript projects, then the web console's assets (packages/console/dist, served at /console).
 build: setup
 	$(TSC) -b
+	node packages/console/build.mjs
 
 # Every test, then every shipped drill (short versions, real clusters); `make test-unit` skips the drills.
 test: build

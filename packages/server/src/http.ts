@@ -12,6 +12,10 @@
  *                                Raft driver's tick lateness and turn times, and its leader balance (settings,
  *                                leaders per node, the band, transfers started) (auth; the role that may read
  *                                system.cluster_nodes and system.cluster_groups: dba, system)
+ *   GET  /v1/api/cluster/overview  every member's own status and readiness, asked by this node with the caller's
+ *                                token (overview.ts): what the console's cluster map shows (auth; as cluster/status)
+ *   GET  /console, /console/…    the web console (console.ts): built files, strict CSP, 503 naming the build
+ *                                command when packages/console/dist is missing
  *   POST /v1/api/cluster/join    a new node asks to be admitted (join.ts): no user auth — HMAC with the cluster
  *                                secret; 401 JOIN_REFUSED without it; {cluster_id, node_id, members, hmac}
  *   POST /v1/api/cluster/nodes/remove  {node_ids} → {nodes: [{node_id, state}]} (dba, system): marks nodes leaving
@@ -47,10 +51,12 @@ import { answerPlainHttp } from './tls.js';
 import { authenticateRequest, issueToken, passwordLogin } from './auth.js';
 import type { RequestOrigin } from './auth.js';
 import { SERVER_LIMITS } from './limits.js';
+import { CONSOLE_PATH, isConsolePath, serveConsole } from './console.js';
 import { JOIN_PATH, joinErrorOf } from './join.js';
 import { METRICS_PATH, authorizeScrape } from './metrics.js';
 import { MembershipError } from './reconciler.js';
 import type { MembershipErrorCode } from './reconciler.js';
+import { OVERVIEW_PATH, clusterOverview } from './overview.js';
 import { forClient } from './redact.js';
 import type { NodeLog, RunningNode } from './runtime.js';
 import { attachLiveQueries } from './ws/server.js';
@@ -226,6 +232,7 @@ const API_PATHS: readonly string[] = [
   '/v1/api/health/live',
   '/v1/api/health/ready',
   '/v1/api/cluster/status',
+  OVERVIEW_PATH,
   JOIN_PATH,
   REMOVE_PATH,
   METRICS_PATH,
@@ -233,8 +240,12 @@ const API_PATHS: readonly string[] = [
 ];
 const ROUTES: ReadonlySet<string> = new Set([...API_PATHS, ...ADMIN_PATHS]);
 
-/** A path as the request metrics label it: one of the API's, or `other` (any path a client makes up is one series). */
+/**
+ * A path as the request metrics label it: one of the API's, `/console` for every console file, or `other` (any path
+ * a client makes up is one series).
+ */
 function routeOf(path: string): string {
+  if (isConsolePath(path)) return CONSOLE_PATH;
   return ROUTES.has(path) ? path : 'other';
 }
 
@@ -260,6 +271,8 @@ async function handle(
       return sendHealth(node, opts, path, res);
     case 'GET /v1/api/cluster/status':
       return handleClusterStatus(api, req, res);
+    case `GET ${OVERVIEW_PATH}`:
+      return handleOverview(api, req, res);
     case `GET ${BACKUP_PATH}`:
       return handleBackup(api, req, res);
     case `POST ${JOIN_PATH}`:
@@ -269,6 +282,7 @@ async function handle(
     case `GET ${METRICS_PATH}`:
       return handleMetrics(api, opts, req, res);
     default: {
+      if (isConsolePath(path)) return serveConsole(req, res, path);
       if (node.config.debug.adminEndpoints && ADMIN_PATHS.includes(path)) {
         return handleAdmin(api, route, req, res);
       }
@@ -407,6 +421,20 @@ async function handleClusterStatus({ node, log }: Api, req: IncomingMessage, res
     requireSystemRead(session, 'cluster_nodes', 'GET /v1/api/cluster/status');
     requireSystemRead(session, 'cluster_groups', 'GET /v1/api/cluster/status');
     sendJson(res, 200, node.clusterStatus());
+  } catch (err) {
+    sendError(res, forClient(asApiError(err), session, log));
+  }
+}
+
+/** Every member's status and readiness (overview.ts): the same rule as cluster/status, whose data it is. */
+async function handleOverview({ node, log }: Api, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let session: Session | null = null;
+  try {
+    req.resume();
+    session = await authenticateRequest(node, req.headers.authorization, originOf(req));
+    requireSystemRead(session, 'cluster_nodes', `GET ${OVERVIEW_PATH}`);
+    requireSystemRead(session, 'cluster_groups', `GET ${OVERVIEW_PATH}`);
+    sendJson(res, 200, await clusterOverview(node, req.headers.authorization ?? ''));
   } catch (err) {
     sendError(res, forClient(asApiError(err), session, log));
   }

@@ -26,6 +26,12 @@ export const SERVER_LIMITS = {
    */
   keepAliveTimeoutMs: 5_000,
   keepAliveGraceMs: 5_000,
+  /**
+   * GET /v1/api/cluster/overview asks each peer for its status and readiness; a peer that has not answered within
+   * this long is shown unreachable. Below the console's 1 s poll plus its own 15 s request bound, so one dead node
+   * never stalls the page.
+   */
+  peerStatusTimeoutMs: 1_500,
   /** A proposal or read barrier of one request waits at most this long in the RaftExecutor. */
   executorTimeoutMs: 5_000,
   /** Cluster mode: a read barrier refused right after an election is asked again for up to this long. */

@@ -31,13 +31,15 @@ function NodeCard({ n, leads }: { n: NodeOverview; leads: number }) {
   );
 }
 
+/** One node's view of one group: its role (L, F, C…), its applied index, and how far behind the leader it is. */
 function Cell({ cell, isLeader }: { cell: NodeCell | undefined; isLeader: boolean }) {
   if (cell === undefined || cell.role === null) return <td class="cell none">—</td>;
-  const lag = cell.lag === null ? '' : cell.lag === 0 ? '' : ` −${cell.lag}`;
+  const behind = cell.lag !== null && cell.lag > 0;
   return (
-    <td class={`cell ${isLeader ? 'leader' : cell.role.toLowerCase()}`} title={`applied ${cell.applied ?? '?'}`}>
+    <td class={`cell ${isLeader ? 'leader' : cell.role.toLowerCase()}`} data-lag={cell.lag ?? ''}>
       {isLeader ? 'L' : cell.role.slice(0, 1).toUpperCase()}
-      <span class="lag">{lag}</span>
+      <span class="applied">{cell.applied ?? '?'}</span>
+      {behind && <span class="lag">−{cell.lag}</span>}
     </td>
   );
 }
@@ -101,7 +103,8 @@ export function ClusterView({ token, onError }: { token: string; onError: (err: 
         ))}
       </div>
       <p class="legend muted small">
-        L leader · F follower · C candidate / P pre-candidate · −N applied entries behind the leader
+        L leader · F follower · C candidate / P pre-candidate · then the node's applied index, and −N: entries it has
+        applied fewer than the leader
       </p>
       <GroupTable rows={rows} nodes={value.nodes} />
     </section>

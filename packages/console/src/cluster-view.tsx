@@ -60,16 +60,21 @@ function GroupTable({ rows, nodes }: { rows: readonly GroupRow[]; nodes: readonl
         </tr>
       </thead>
       <tbody>
-        {rows.map((r) => (
-          <tr key={r.name} data-group={r.name} data-leader={r.leader ?? ''} data-term={r.term}>
-            <td class="mono">{r.name}</td>
-            <td class={r.leader === null ? 'no-leader' : ''}>{r.leader ?? 'none'}</td>
-            <td>{r.term}</td>
+        {rows.map(({ group: g, cells }) => (
+          <tr key={g.name} data-group={g.name} data-leader={g.leader ?? ''} data-term={g.term}>
+            <td class="mono">{g.name}</td>
+            <td class={g.leader === null ? 'no-leader' : ''}>{g.leader ?? 'none'}</td>
+            <td>{g.term}</td>
             {nodes.map((n) => (
-              <Cell key={n.node_id} cell={r.cells.get(n.node_id)} isLeader={r.leader === n.node_id} />
+              <Cell key={n.node_id} cell={cells.get(n.node_id)} isLeader={g.leader === n.node_id} />
             ))}
-            <td>{r.voters.join(', ')}</td>
-            <td>{r.learners.join(', ')}</td>
+            <td>
+              {g.voters.join(', ')}
+              {g.votersOutgoing.length > 0 && (
+                <span class="muted small"> (joint: was {g.votersOutgoing.join(', ')})</span>
+              )}
+            </td>
+            <td>{g.learners.join(', ')}</td>
           </tr>
         ))}
       </tbody>
@@ -84,7 +89,7 @@ export function ClusterView({ token, onError }: { token: string; onError: (err: 
   }
   const rows = groupRows(value);
   const leads = leadersPerNode(rows);
-  const led = rows.filter((r) => r.leader !== null).length;
+  const led = rows.filter((r) => r.group.leader !== null).length;
   return (
     <section>
       <h2>

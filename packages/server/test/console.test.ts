@@ -3,7 +3,7 @@
 // and a year's immutable cache; an unknown asset, a path with `..` or an encoded slash, and a file outside assets/
 // all 404; a POST 405; no build at all 503 with a page naming the build command. Then a standalone node: /console
 // serves the real build (when built) and the assets it names; GET /v1/api/cluster/overview lists the node, reachable,
-// with its 36 groups, and needs auth like cluster/status.
+// with its 36 groups, folds them (each led by it, no lag), and needs auth like cluster/status.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
@@ -174,4 +174,8 @@ test('a node serves the built console, and the overview of its cluster', async (
     nodes.map((n) => [n.node_id, n.self, n.reachable, n.groups.length]),
     [[1, true, true, 36]],
   );
+  // The folded groups: every group led by the one node, nothing behind.
+  const groups = overview.body['groups'] as { name: string; leader: number | null; lag: Record<string, number> }[];
+  assert.equal(groups.length, 36);
+  assert.deepEqual(new Set(groups.map((g) => `${g.leader}:${g.lag['1']}`)), new Set(['1:0']));
 });

@@ -103,18 +103,10 @@ export async function runSql(token: string, sql: string): Promise<SqlAnswer> {
   return (await call('/v1/api/sql', { method: 'POST', body: JSON.stringify({ sql }) }, token)) as SqlAnswer;
 }
 
-/** One group as one node reports it (the server's GroupStatus). */
+/** One group as one node reports it (the fields of the server's GroupStatus the map shows). */
 export interface GroupReport {
-  readonly group_id: number;
   readonly name: string;
   readonly role: string;
-  readonly leader: number | null;
-  readonly term: number;
-  readonly commit_index: number;
-  readonly applied_index: number;
-  readonly last_index: number;
-  readonly voters: readonly number[];
-  readonly learners: readonly number[];
 }
 
 /** One member as GET /v1/api/cluster/overview reports it: its own status, or why it could not be asked. */
@@ -133,11 +125,27 @@ export interface NodeOverview {
   readonly groups: readonly GroupReport[] | null;
 }
 
+/** One group across the cluster, folded by the server (cluster-aggregate.ts: the rule `kalam cluster status` uses). */
+export interface ClusterGroup {
+  readonly name: string;
+  readonly id: number;
+  /** Counted only when that node answered; null when no reachable node knows one. */
+  readonly leader: number | null;
+  readonly term: number;
+  /** By node id: applied index, and the leader's applied index minus it (null: unknown). */
+  readonly applied: Readonly<Record<string, number | null>>;
+  readonly lag: Readonly<Record<string, number | null>>;
+  readonly voters: readonly number[];
+  readonly learners: readonly number[];
+  readonly votersOutgoing: readonly number[];
+}
+
 export interface ClusterOverview {
   readonly mode: 'standalone' | 'cluster';
   readonly cluster_id: string | null;
   readonly node_id: number;
   readonly nodes: readonly NodeOverview[];
+  readonly groups: readonly ClusterGroup[];
 }
 
 export async function clusterOverview(token: string): Promise<ClusterOverview> {

@@ -31,13 +31,15 @@ function NodeCard({ n, leads }: { n: NodeOverview; leads: number }) {
   );
 }
 
+/** One node's view of one group: its role (L, F, C…), its applied index, and how far behind the leader it is. */
 function Cell({ cell, isLeader }: { cell: NodeCell | undefined; isLeader: boolean }) {
   if (cell === undefined || cell.role === null) return <td class="cell none">—</td>;
-  const lag = cell.lag === null ? '' : cell.lag === 0 ? '' : ` −${cell.lag}`;
+  const behind = cell.lag !== null && cell.lag > 0;
   return (
-    <td class={`cell ${isLeader ? 'leader' : cell.role.toLowerCase()}`} title={`applied ${cell.applied ?? '?'}`}>
+    <td class={`cell ${isLeader ? 'leader' : cell.role.toLowerCase()}`} data-lag={cell.lag ?? ''}>
       {isLeader ? 'L' : cell.role.slice(0, 1).toUpperCase()}
-      <span class="lag">{lag}</span>
+      <span class="applied">{cell.applied ?? '?'}</span>
+      {behind && <span class="lag">−{cell.lag}</span>}
     </td>
   );
 }
@@ -58,16 +60,21 @@ function GroupTable({ rows, nodes }: { rows: readonly GroupRow[]; nodes: readonl
         </tr>
       </thead>
       <tbody>
-        {rows.map((r) => (
-          <tr key={r.name} data-group={r.name} data-leader={r.leader ?? ''} data-term={r.term}>
-            <td class="mono">{r.name}</td>
-            <td class={r.leader === null ? 'no-leader' : ''}>{r.leader ?? 'none'}</td>
-            <td>{r.term}</td>
+        {rows.map(({ group: g, cells }) => (
+          <tr key={g.name} data-group={g.name} data-leader={g.leader ?? ''} data-term={g.term}>
+            <td class="mono">{g.name}</td>
+            <td class={g.leader === null ? 'no-leader' : ''}>{g.leader ?? 'none'}</td>
+            <td>{g.term}</td>
             {nodes.map((n) => (
-              <Cell key={n.node_id} cell={r.cells.get(n.node_id)} isLeader={r.leader === n.node_id} />
+              <Cell key={n.node_id} cell={cells.get(n.node_id)} isLeader={g.leader === n.node_id} />
             ))}
-            <td>{r.voters.join(', ')}</td>
-            <td>{r.learners.join(', ')}</td>
+            <td>
+              {g.voters.join(', ')}
+              {g.votersOutgoing.length > 0 && (
+                <span class="muted small"> (joint: was {g.votersOutgoing.join(', ')})</span>
+              )}
+            </td>
+            <td>{g.learners.join(', ')}</td>
           </tr>
         ))}
       </tbody>
@@ -82,7 +89,7 @@ export function ClusterView({ token, onError }: { token: string; onError: (err: 
   }
   const rows = groupRows(value);
   const leads = leadersPerNode(rows);
-  const led = rows.filter((r) => r.leader !== null).length;
+  const led = rows.filter((r) => r.group.leader !== null).length;
   return (
     <section>
       <h2>
@@ -101,7 +108,8 @@ export function ClusterView({ token, onError }: { token: string; onError: (err: 
         ))}
       </div>
       <p class="legend muted small">
-        L leader · F follower · C candidate / P pre-candidate · −N applied entries behind the leader
+        L leader · F follower · C candidate / P pre-candidate · then the node's applied index, and −N: entries it has
+        applied fewer than the leader
       </p>
       <GroupTable rows={rows} nodes={value.nodes} />
     </section>

@@ -32,6 +32,8 @@ export type { ConfigProblem, ServerErrorCode } from './errors.js';
 export { SERVER_LIMITS } from './limits.js';
 export { NODE_MALLOC_ENV, withMallocEnv } from './malloc-env.js';
 export { jwtKeyOf, startNode } from './runtime.js';
+export { aggregateGroups } from './cluster-aggregate.js';
+export type { ClusterGroupView, NodeGroupReport, NodeGroupsReport } from './cluster-aggregate.js';
 /** The band of leader counts the leader balance keeps each live node in (the CLI's status shows it too). */
 export { leaderShareBand } from '@kalam/multiraft';
 export type { LeaderShareBand } from '@kalam/multiraft';

@@ -3,11 +3,14 @@
  * node's applied index, role and health from one origin. GET /v1/api/cluster/status tells what one node sees; this
  * asks each peer for its status (with the caller's own Authorization, which every node checks alike: the JWT key is
  * the cluster's) and its readiness, in parallel, each bounded by SERVER_LIMITS.peerStatusTimeoutMs. A peer that does
- * not answer in time is `reachable: false` with the reason, never an error of the whole call.
+ * not answer in time is `reachable: false` with the reason, never an error of the whole call. `groups` folds the
+ * answers by the rule `kalam cluster status` uses (cluster-aggregate.ts), counting a leader only if it answered.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
+import { aggregateGroups } from './cluster-aggregate.js';
+import type { ClusterGroupView } from './cluster-aggregate.js';
 import type { GroupStatus, NodeStatus, RunningNode } from './runtime.js';
 import { SERVER_LIMITS } from './limits.js';
 
@@ -36,6 +39,8 @@ export interface ClusterOverview {
   /** The node that answered. */
   readonly node_id: number;
   readonly nodes: readonly NodeOverview[];
+  /** Every group across the nodes that answered: leader, term, applied index and lag per node, voters, learners. */
+  readonly groups: readonly ClusterGroupView[];
 }
 
 interface PeerAnswer {
@@ -131,5 +136,12 @@ export async function clusterOverview(node: RunningNode, authorization: string):
         : askPeer(n, authorization, node.config.tls?.ca),
     ),
   );
-  return { mode: mine.mode, cluster_id: mine.cluster_id, node_id: mine.node_id, nodes };
+  const reports = nodes.flatMap((n) => (n.groups === null ? [] : [{ nodeId: n.node_id, groups: n.groups }]));
+  const reachable = new Set(nodes.filter((n) => n.reachable).map((n) => n.node_id));
+  const groups = aggregateGroups(
+    nodes.map((n) => n.node_id),
+    reports,
+    (id) => reachable.has(id),
+  );
+  return { mode: mine.mode, cluster_id: mine.cluster_id, node_id: mine.node_id, nodes, groups };
 }

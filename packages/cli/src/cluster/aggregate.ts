@@ -1,27 +1,15 @@
 /**
- * Folds what each node says about its groups (GET /v1/api/cluster/status) into one GroupStatus per group, the
- * way an operator reads it: the term is the highest any node reports; the leader is the one claimed at that
- * term by any node, and only if that node is up (a SIGKILLed or SIGSTOPped leader is still named by its
- * followers until they time out; it serves nobody); lag is the leader's applied index minus each node's.
- * Pure, so the rule is tested without processes.
+ * What the supervisor makes of the nodes' reports (GET /v1/api/cluster/status): one GroupStatus per group by the
+ * server's aggregateGroups (the rule the console's overview uses too), the members, the leader balance. Pure, so
+ * the rules are tested without processes.
  */
 import { leaderShareBand } from '@kalam/server';
+import type { NodeGroupReport } from '@kalam/server';
 
 import type { GroupStatus, LeaderBalanceSummary, NodeId } from './types.js';
 
-/** One group as one node reported it (the fields of the server's GroupStatus that matter here). */
-export interface NodeGroupReport {
-  readonly group_id: number;
-  readonly name: string;
-  readonly leader: number | null;
-  readonly term: number;
-  readonly applied_index: number;
-  /** The group's configuration as that node applied it (absent from nodes older than [M9]). */
-  readonly voters?: readonly number[];
-  readonly learners?: readonly number[];
-  /** The outgoing voters while the group is in a joint configuration (absent from nodes before it was reported). */
-  readonly voters_outgoing?: readonly number[];
-}
+export { aggregateGroups } from '@kalam/server';
+export type { NodeGroupReport } from '@kalam/server';
 
 /** A node's leader balance (the fields of the server's LeaderBalanceStatus that matter here). */
 export interface NodeBalanceReport {
@@ -47,46 +35,6 @@ export function membersOf(reports: readonly NodeReport[]): Map<NodeId, string | 
   let best: NodeReport['members'] = [];
   for (const r of reports) if (r.members !== undefined && r.members.length > best.length) best = r.members;
   return new Map(best.map((m) => [m.nodeId, m.state]));
-}
-
-export function aggregateGroups(
-  nodeIds: readonly NodeId[],
-  reports: readonly NodeReport[],
-  isUp: (id: NodeId) => boolean,
-): GroupStatus[] {
-  const byName = new Map<string, { id: number; seen: { node: NodeId; g: NodeGroupReport }[] }>();
-  for (const report of reports) {
-    for (const g of report.groups) {
-      const entry = byName.get(g.name) ?? { id: g.group_id, seen: [] };
-      entry.seen.push({ node: report.nodeId, g });
-      byName.set(g.name, entry);
-    }
-  }
-  const groups: GroupStatus[] = [];
-  for (const [name, { id, seen }] of byName) {
-    const term = Math.max(0, ...seen.map((s) => s.g.term));
-    const claim = seen.find((s) => s.g.term === term && s.g.leader !== null && isUp(s.g.leader));
-    const leader = claim?.g.leader ?? null;
-    const applied: Record<string, number | null> = {};
-    for (const nodeId of nodeIds) {
-      applied[String(nodeId)] = seen.find((s) => s.node === nodeId)?.g.applied_index ?? null;
-    }
-    const leaderApplied = leader === null ? null : (applied[String(leader)] ?? null);
-    const lag: Record<string, number | null> = {};
-    for (const nodeId of nodeIds) {
-      const mine = applied[String(nodeId)] ?? null;
-      lag[String(nodeId)] = leaderApplied === null || mine === null ? null : Math.max(0, leaderApplied - mine);
-    }
-    // The leader applies a configuration first; without one, the most advanced node's view.
-    const conf =
-      seen.find((s) => s.node === leader && s.g.voters !== undefined) ??
-      [...seen].filter((s) => s.g.voters !== undefined).sort((a, b) => b.g.applied_index - a.g.applied_index)[0];
-    const voters = [...(conf?.g.voters ?? [])].sort((a, b) => a - b);
-    const learners = [...(conf?.g.learners ?? [])].sort((a, b) => a - b);
-    const votersOutgoing = [...(conf?.g.voters_outgoing ?? [])].sort((a, b) => a - b);
-    groups.push({ name, id, leader, term, applied, lag, voters, learners, votersOutgoing });
-  }
-  return groups.sort((a, b) => a.id - b.id);
 }
 
 /**

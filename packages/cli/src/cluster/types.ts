@@ -12,6 +12,7 @@
  *   nodes/joinK.toml, data/joinK/, logs/joinK.log   the K-th node `kalam node add` started (its id is given by the
  *                        cluster when it joins, so its files cannot be named after it; cluster.json maps the id)
  */
+import type { ClusterGroupView } from '@kalam/server';
 
 export type NodeId = number;
 
@@ -74,25 +75,8 @@ export interface NodeStatus {
   readonly member: string | null;
 }
 
-export interface GroupStatus {
-  readonly name: string;
-  readonly id: number;
-  /** null when no reachable node knows a leader. */
-  readonly leader: NodeId | null;
-  readonly term: number;
-  /** Applied index per node id (null: the node is down or did not answer). */
-  readonly applied: Readonly<Record<string, number | null>>;
-  /** Leader's applied index minus each node's (null: unknown). */
-  readonly lag: Readonly<Record<string, number | null>>;
-  /**
-   * The group's voters and learners (node ids, ascending) as its leader has applied its configuration (the
-   * reporting node with the highest applied index when no leader is known); empty when no node reported them.
-   */
-  readonly voters: readonly NodeId[];
-  readonly learners: readonly NodeId[];
-  /** While the group is in a joint configuration (a change half done): the outgoing voters; empty otherwise. */
-  readonly votersOutgoing: readonly NodeId[];
-}
+/** One group across the cluster: leader, term, each node's applied index and lag, voters and learners. */
+export type GroupStatus = ClusterGroupView;
 
 export interface ClusterStatus {
   readonly name: string;

@@ -134,6 +134,8 @@ export function registerCluster(program: Command, ctx: CliContext): void {
     ctx.out.line(
       `connect:  kalam sql ${pick} "SELECT 1"   (user root; password in ${relativeOr(folderFiles.credentials(m.dir))})`,
     );
+    const first = status.nodes[0];
+    if (first !== undefined) ctx.out.line(`console:  ${first.apiUrl}/console   (any node serves it; same user)`);
     ctx.out.line(`logs:     ${relativeOr(m.dir)}/logs/    stop: kalam cluster down${select} [--wipe]`);
   });
 

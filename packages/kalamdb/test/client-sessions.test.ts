@@ -296,7 +296,7 @@ test('a malformed client session is refused by apply like any bad field', () => 
     { ...stamp('x'.repeat(65), 1) },
     { ...stamp('c1', 1), extra: 1 },
   ]) {
-    const r = apply(n, bump(1, bad as ClientStamp));
+    const r = apply(n, bump(1, bad));
     assert.equal((r as { code: string }).code, 'INVALID', JSON.stringify(bad));
   }
   assert.equal(valueOf(n, 1), 0);
@@ -362,7 +362,7 @@ test('a snapshot built beside the applies (a read view of data.db) carries the s
   build.close();
   assert.deepEqual(data, expected);
   const b = node();
-  b.alice.restore({ index: 2, term: 1, data: data! });
+  b.alice.restore({ index: 2, term: 1, data: data });
   b.next = 3;
   assert.deepEqual(apply(b, bump(1, stamp('c1', 1))), { type: 'RowsAffected', count: 1, replayed: true });
   assert.deepEqual(apply(b, bump(1, stamp('c1', 2, 1))), { type: 'RowsAffected', count: 1 }, 'seq 2 is new there');

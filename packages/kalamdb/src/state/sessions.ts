@@ -253,7 +253,7 @@ export class ClientSessions {
       if (!values.every((v) => typeof v === 'string' || typeof v === 'number')) {
         throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a client-session record lacks a field`);
       }
-      stmt.run(this.groupId, ...(values as (string | number)[]));
+      stmt.run(this.groupId, ...values);
     }
     if (table === 0) this.addSessions(rows.length);
   }

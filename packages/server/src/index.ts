@@ -55,6 +55,7 @@ export type { IssueTokenOptions, IssuedToken, Principal, RequestOrigin } from '.
 export { LoginThrottle, addressKeyOf } from './throttle.js';
 export type { BucketLimits, LoginAttempt, LoginThrottleOptions } from './throttle.js';
 export { SHARD_LEADER_HEADER, createApiServer } from './http.js';
+export { corsOriginProblem } from './cors.js';
 export type { ApiServer, ApiServerOptions } from './http.js';
 export { serve, serverVersion } from './serve.js';
 export {

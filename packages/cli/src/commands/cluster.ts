@@ -33,7 +33,7 @@ import { renderStatus } from '../cluster/render.js';
 import { NODE_ARGS_VARIABLE, NODE_ENV_VARIABLE, runSupervisor } from '../cluster/supervisor.js';
 import type { ClusterStatus } from '../cluster/types.js';
 import { printJson } from '../output.js';
-import { integerIn } from '../parse.js';
+import { corsOrigins, integerIn } from '../parse.js';
 
 export interface ClusterPick {
   readonly name?: string;
@@ -56,6 +56,7 @@ interface RawUp extends ClusterPick {
   readonly tls?: boolean;
   readonly json?: boolean;
   readonly netns?: boolean;
+  readonly corsOrigin?: readonly string[];
 }
 
 interface RawStatus extends ClusterPick {
@@ -92,6 +93,11 @@ export function registerCluster(program: Command, ctx: CliContext): void {
       .option(
         '--netns',
         'run each node in its own network namespace on a bridge (10.77.K.0/24), so `node partition` cuts real paths (root only)',
+      )
+      .option(
+        '--cors-origin <origin>',
+        "let pages of this origin (scheme://host[:port], or *) call every node's API — a browser app on @kalam/client; repeatable",
+        corsOrigins,
       ),
   ).action(async (raw: RawUp) => {
     const tty = ctx.out.stderr.isTTY === true && raw.json !== true;
@@ -109,6 +115,8 @@ export function registerCluster(program: Command, ctx: CliContext): void {
       ...(raw.basePort !== undefined && { basePort: raw.basePort }),
       ...(raw.netns === true && { netns: true }),
       ...(raw.tls === true && { tls: true }),
+      // The nodes read [server] cors_origins from their environment too (server/src/config.ts).
+      ...(raw.corsOrigin !== undefined && { env: { KALAM_SERVER_CORS_ORIGINS: raw.corsOrigin.join(',') } }),
       onProgress,
     });
     if (tty) ctx.out.stderr.write('\r\x1b[2K');

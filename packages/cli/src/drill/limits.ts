@@ -70,6 +70,18 @@ export const DRILL_LIMITS = {
   liveResumeMsMax: 30_000,
   /** `[live]`: system.live_queries polls during the cleanup wait. */
   liveCleanupPollMs: 500,
+  /** `[exactly_once]`: clients (users) a drill may ask for. */
+  exactlyOnceClientsMax: 16,
+  /** `[exactly_once]`: a write's deadline in the client across its attempts (a SIGKILLed leader's groups re-elect
+   * in a few seconds, a restarted node catches up in a few more), default and most. */
+  exactlyOnceDeadlineMsDefault: 30_000,
+  exactlyOnceDeadlineMsMax: 120_000,
+  /** `[exactly_once]`, sessions off: times the drill resends one increment whose outcome was unknown. */
+  exactlyOnceResendsMax: 20,
+  /** `[exactly_once]`: the resend of an escaped unknown outcome's seq keeps trying nodes this long. */
+  exactlyOnceResolveMsMax: 60_000,
+  /** `[exactly_once]`: problems kept for the report. */
+  exactlyOnceErrorsMax: 50,
   /** Buckets of the throughput and latency charts. */
   chartBucketMs: 500,
 } as const;

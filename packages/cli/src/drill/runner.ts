@@ -12,6 +12,8 @@
  *      node (recorded in the history as reads of client `final`)
  *   With a `[live]` section (live.ts): after the setup, subscriptions on on_node; their writers run with the clients;
  *   after the final reads, markers, the cleanup wait and the stream checks, added to the others.
+ *   With an `[exactly_once]` section (exactly-once.ts): after the setup, counters and one @kalam/client client per
+ *   drill user; they increment with the clients; after the final reads, every counter read and checked.
  *   6. run the checks (checks.ts), write the report folder (report.ts), bring the cluster down — wiping its folder
  *      only when every check passed, so that a failed run keeps the node logs next to its report.
  *   A restore step (backup-steps.ts) replaces the cluster under the controller mid-run and the clients' nodes with
@@ -44,6 +46,7 @@ import {
   computeAvailability,
 } from './checks.js';
 import { DRILL_LIMITS } from './limits.js';
+import { ExactlyOnceDrill } from './exactly-once.js';
 import { LiveDrill } from './live.js';
 import type { DrillEvent, DrillResult } from './report.js';
 import { countCalls, writeReport } from './report.js';
@@ -163,6 +166,23 @@ async function runOnCluster(
       progress,
     });
   }
+  let exactlyOnce: ExactlyOnceDrill | null = null;
+  if (spec.exactlyOnce !== null) {
+    progress(`drill ${spec.name}: setting up exactly-once counters and clients`);
+    try {
+      exactlyOnce = await ExactlyOnceDrill.setup({
+        spec: spec.exactlyOnce,
+        transport: opts.transport,
+        nodes,
+        root: { user: ctl.credentials.user, password: ctl.credentials.password },
+        seed: opts.seed,
+        progress,
+      });
+    } catch (err) {
+      live?.close();
+      throw err;
+    }
+  }
   const caller = { transport: opts.transport, nodes, timeoutMs: spec.workload.callTimeoutMs };
   // An account, not a token: a restore step logs it in again on the restored cluster.
   const root: Account = {
@@ -188,11 +208,13 @@ async function runOnCluster(
       recorder,
       setup,
       live,
+      exactlyOnce,
       root,
       ...sqlOf,
     });
   } finally {
     live?.close();
+    await exactlyOnce?.close();
   }
 }
 
@@ -207,13 +229,14 @@ async function runWorkloadAndSteps(
     recorder: HistoryRecorder;
     setup: WorkloadSetup;
     live: LiveDrill | null;
+    exactlyOnce: ExactlyOnceDrill | null;
     root: Account;
     rootSql: (sql: string, phase: string) => Promise<Record<string, unknown>>;
     nodeSql: (node: NodeId, sql: string) => Promise<Record<string, unknown>>;
   },
 ): Promise<DrillResult> {
   const { spec, progress } = opts;
-  const { nodes, recorder, setup, live, rootSql, nodeSql } = ctx;
+  const { nodes, recorder, setup, live, exactlyOnce, rootSql, nodeSql } = ctx;
   const events: DrillEvent[] = [];
   const checks: CheckOutcome[] = [];
   const faults: FaultRecord[] = [];
@@ -231,6 +254,7 @@ async function runWorkloadAndSteps(
   const workloadStartMs = clock();
   workload.start();
   live?.start();
+  exactlyOnce?.start();
   let previous: NodeId | null = null;
   const slowDisks = new Set<NodeId>();
   let skipped = 0;
@@ -295,7 +319,7 @@ async function runWorkloadAndSteps(
     );
   }
   progress(`drill ${spec.name}: stopping the workload`);
-  await Promise.all([workload.stop(), live?.stopWriters()]);
+  await Promise.all([workload.stop(), live?.stopWriters(), exactlyOnce?.stopWriters()]);
   const workloadEndMs = clock();
 
   progress(`drill ${spec.name}: healing every fault`);
@@ -324,6 +348,8 @@ async function runWorkloadAndSteps(
   if (live !== null)
     progress(`drill ${spec.name}: live queries: markers, cleanup of node ${spec.live?.onNode}, streams`);
   const liveChecks = live === null ? [] : await live.finish();
+  if (exactlyOnce !== null) progress(`drill ${spec.name}: exactly-once: reading every counter`);
+  const exactlyOnceChecks = exactlyOnce === null ? [] : await exactlyOnce.finish();
   const samples = await sampler.stop();
 
   progress(`drill ${spec.name}: checking ${recorder.size} calls`);
@@ -355,6 +381,7 @@ async function runWorkloadAndSteps(
     stepCheck,
     ...checks,
     ...liveChecks,
+    ...exactlyOnceChecks,
   ];
   return {
     name: spec.name,

@@ -37,6 +37,10 @@
  *               cleanup_timeout_ms. Subscribers connect to on_node and, when their connection closes, resume on
  *               resume_on from their cursor; writers commit through writers_on. on_node must differ from the
  *               other two.
+ *   [exactly_once] optional exactly-once writes (drill/exactly-once.ts): clients, keys_per_client, shared,
+ *               sessions, call_deadline_ms, attempt_timeout_ms, write_every_ms. `@kalam/client` clients over every
+ *               node increment counters (`n = n + 1`) and retry every unknown outcome; each counter must equal its
+ *               answered increments. Not with a destroy step (the clients keep the first cluster's nodes).
  *
  * A target is a node id or a role resolved when the step runs: "leader of GROUP", "a follower of GROUP",
  * "node leading most groups", "random" (drawn from the drill's seed), "previous" (the node the last targeted
@@ -133,6 +137,23 @@ export interface LiveSpec {
   readonly cleanupTimeoutMs: number;
 }
 
+/** The `[exactly_once]` section: counters incremented through `@kalam/client` (drill/exactly-once.ts). */
+export interface ExactlyOnceSpec {
+  /** Clients, each a user of its own with keysPerClient counters in the USER table. */
+  readonly clients: number;
+  readonly keysPerClient: number;
+  /** One more counter, in a SHARED table, that every client increments. */
+  readonly shared: boolean;
+  /** Client sessions on (exactly-once) or off: the control run, which must find doubled increments. */
+  readonly sessions: boolean;
+  /** A write's total deadline in the client, across its attempts. */
+  readonly callDeadlineMs: number;
+  /** One HTTP attempt of the client; past it the next node is tried. */
+  readonly attemptTimeoutMs: number;
+  /** Pause between two increments of one client. */
+  readonly writeEveryMs: number;
+}
+
 export interface DrillSpec {
   readonly file: string;
   readonly name: string;
@@ -146,6 +167,8 @@ export interface DrillSpec {
   readonly checks: ChecksSpec;
   /** null when the file has no `[live]` section. */
   readonly live: LiveSpec | null;
+  /** null when the file has no `[exactly_once]` section. */
+  readonly exactlyOnce: ExactlyOnceSpec | null;
   readonly steps: readonly DrillStep[];
 }
 
@@ -160,6 +183,7 @@ const TOP_KEYS = [
   'workload',
   'checks',
   'live',
+  'exactly_once',
   'steps',
 ];
 const WORKLOAD_KEYS = [
@@ -182,6 +206,15 @@ const LIVE_KEYS = [
   'writers_on',
   'write_every_ms',
   'cleanup_timeout_ms',
+];
+const EXACTLY_ONCE_KEYS = [
+  'clients',
+  'keys_per_client',
+  'shared',
+  'sessions',
+  'call_deadline_ms',
+  'attempt_timeout_ms',
+  'write_every_ms',
 ];
 const CHECK_KEYS = ['linearizable_budget_ms', 'converge_timeout_ms', 'heal_timeout_ms', 'availability_bound_ms'];
 const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
@@ -275,6 +308,7 @@ export function parseDrill(text: string, file: string, overrides: DrillOverrides
     workload: readWorkload(top.table('workload')),
     checks: readChecks(top.table('checks')),
     live: doc['live'] === undefined ? null : readLive(top.table('live'), nodes),
+    exactlyOnce: doc['exactly_once'] === undefined ? null : readExactlyOnce(top.table('exactly_once')),
     steps: [] as DrillStep[],
   };
   const rawSteps = doc['steps'];
@@ -287,6 +321,13 @@ export function parseDrill(text: string, file: string, overrides: DrillOverrides
     spec.steps.push(readStep(new Reader(file, where, raw), nodes));
   });
   checkBackupOrder(file, spec.steps);
+  const destroy = spec.steps.findIndex((s) => s.action === 'destroy');
+  if (spec.exactlyOnce !== null && destroy >= 0) {
+    throw new CliError(
+      'DRILL_INVALID',
+      `${file}: step ${destroy + 1}: action: a drill with [exactly_once] cannot destroy its cluster (its clients keep the first cluster's nodes)`,
+    );
+  }
   return spec;
 }
 
@@ -386,6 +427,33 @@ function readLive(r: Reader, nodes: number): LiveSpec {
   if (live.resumeOn === live.onNode) r.fail('resume_on', `must differ from on_node (${live.onNode})`);
   if (live.writersOn === live.onNode) r.fail('writers_on', `must differ from on_node (${live.onNode})`);
   return live;
+}
+
+function readExactlyOnce(r: Reader): ExactlyOnceSpec {
+  r.onlyKeys(EXACTLY_ONCE_KEYS);
+  const spec: ExactlyOnceSpec = {
+    clients: r.integer('clients', 4, 1, DRILL_LIMITS.exactlyOnceClientsMax),
+    keysPerClient: r.integer('keys_per_client', 2, 1, DRILL_LIMITS.keysPerUserMax),
+    shared: r.boolean('shared', true),
+    sessions: r.boolean('sessions', true),
+    callDeadlineMs: r.integer(
+      'call_deadline_ms',
+      DRILL_LIMITS.exactlyOnceDeadlineMsDefault,
+      1_000,
+      DRILL_LIMITS.exactlyOnceDeadlineMsMax,
+    ),
+    attemptTimeoutMs: r.integer(
+      'attempt_timeout_ms',
+      DRILL_LIMITS.callTimeoutMsDefault,
+      100,
+      DRILL_LIMITS.callTimeoutMsMax,
+    ),
+    writeEveryMs: r.integer('write_every_ms', DRILL_LIMITS.thinkMsDefault, 0, 10_000),
+  };
+  if (spec.attemptTimeoutMs > spec.callDeadlineMs) {
+    r.fail('attempt_timeout_ms', `must not exceed call_deadline_ms (${spec.callDeadlineMs})`);
+  }
+  return spec;
 }
 
 function readStep(r: Reader, nodes: number): DrillStep {

@@ -1,10 +1,11 @@
 // What the cluster benchmarks (bench/bulk-load, bench/data-size, bench/scale) share: the test harness that runs real
 // `kalam serve` processes, JSON calls to a node's HTTP API, the cluster status of every node (elections seen as the
-// growth of the term sum, leaders, applied indexes, the driver's timing), and one client's bulk load of ~1 KB rows
-// by multi-row INSERTs.
+// growth of the term sum, leaders, applied indexes, the driver's timing), setup and counts through @kalam/client
+// (bench/app.mjs), and one client's bulk load of ~1 KB rows by multi-row INSERTs (raw HTTP: it is what is measured).
 /* global fetch, AbortController, AbortSignal */
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
+import { credentialsOf, rowArrays, withAppClient } from './app.mjs';
 
 /** No call of a benchmark's client waits longer than this; a timed-out call counts as a failure. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -39,7 +40,10 @@ export async function call(url, path, { body, auth, timeoutMs = REQUEST_TIMEOUT_
   return { status: res.status, body: await res.json() };
 }
 
-/** A statement's outcome by code: 'ok', the server's error code, `HTTP <status>`, or `client: <error name>`. */
+/**
+ * A statement's outcome by code: 'ok', the server's error code, `HTTP <status>`, or `client: <error name>`. Raw HTTP,
+ * one request: the measured writers (loadRows, bench/data-size's side writer) time and tally exactly this call.
+ */
 export async function sqlOutcome(url, auth, sql) {
   try {
     const r = await call(url, '/v1/api/sql', { auth, body: { sql } });
@@ -50,14 +54,20 @@ export async function sqlOutcome(url, auth, sql) {
   }
 }
 
-/** Runs `sql` and returns its last statement's rows; throws with the server's code when it fails. */
-export async function sqlRows(url, auth, sql) {
-  const { code, body } = await sqlOutcome(url, auth, sql);
-  if (code !== 'ok') throw new Error(`${sql.slice(0, 80)}: ${code} ${JSON.stringify(body?.error ?? null)}`);
-  return body.results?.at(-1)?.rows ?? [];
+/** Runs setup `sql` (DDL, users) through @kalam/client on `url`; throws the client's error (with its code) on failure. */
+export async function sqlExecute(url, auth, sql) {
+  await withAppClient([url], credentialsOf(auth), (client) => client.execute(sql));
 }
 
-/** Logs `user` in on `url`; returns its Bearer header. */
+/** Runs the read `sql` through @kalam/client on `url`; returns its last statement's rows as arrays in column order. */
+export async function sqlRows(url, auth, sql) {
+  return withAppClient([url], credentialsOf(auth), async (client) => rowArrays(await client.query(sql)));
+}
+
+/**
+ * Logs `user` in on `url`; returns its Bearer header. Raw HTTP: the header is for the measured raw loop (loadRows),
+ * and the client keeps its own token to itself.
+ */
 export async function login(url, username, password) {
   const r = await call(url, '/v1/api/auth/login', { body: { username, password } });
   if (typeof r.body?.access_token !== 'string') throw new Error(`login of ${username} failed: ${JSON.stringify(r)}`);
@@ -181,6 +191,7 @@ export async function loadRows({ url, auth, table, rows, batch, bytes, onProgres
   const latenciesMs = [];
   const startedAt = performance.now();
   for (let from = 0; from < rows && signal?.aborted !== true; from += batch) {
+    // Raw HTTP (sqlOutcome), not @kalam/client: each INSERT's time is one request to the node, as etcd's are.
     const count = Math.min(batch, rows - from);
     const t0 = performance.now();
     const { code } = await sqlOutcome(url, auth, multiRowInsertSql(table, from, count, value));

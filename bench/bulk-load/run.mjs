@@ -29,7 +29,7 @@ import {
   loadRows,
   login,
   pollStatuses,
-  sqlRows,
+  sqlExecute,
   termSum,
   waitAllLeaders,
 } from '../cluster.mjs';
@@ -110,7 +110,7 @@ if (up !== undefined) basicRoot = basicAuth('root', up.password);
 let result;
 try {
   await waitAllLeaders(urls, basicRoot, Date.now() + 30_000);
-  await sqlRows(
+  await sqlExecute(
     urls[0],
     basicRoot,
     "CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); CREATE USER 'loader' WITH PASSWORD 'loader-pw' ROLE user",

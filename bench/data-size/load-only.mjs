@@ -18,7 +18,16 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { allStatuses, basicAuth, loadHarness, loadRows, login, settledTermSum, sqlRows, termSum } from '../cluster.mjs';
+import {
+  allStatuses,
+  basicAuth,
+  loadHarness,
+  loadRows,
+  login,
+  settledTermSum,
+  sqlExecute,
+  termSum,
+} from '../cluster.mjs';
 import { RssSampler } from '../rss.mjs';
 
 const { values } = parseArgs({
@@ -56,7 +65,7 @@ try {
   const urls = nodes.ids().map((id) => nodes.url(id));
   nodes.ids().forEach((id, i) => sampler.track(names[i], nodes.pid(id)));
   await settledTermSum(urls, root, { quietMs: 2_000, deadlineMs: Date.now() + 90_000 });
-  await sqlRows(
+  await sqlExecute(
     urls[0],
     root,
     'CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); ' +

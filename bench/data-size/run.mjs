@@ -33,6 +33,7 @@ import {
   pollStatuses,
   settledTermSum,
   sqlOutcome,
+  sqlExecute,
   sqlRows,
   termSum,
   abortOnSignals,
@@ -151,6 +152,7 @@ function sideWriter(url, auth) {
   let writing = true;
   const done = (async () => {
     while (writing && !abort.signal.aborted) {
+      // Raw HTTP (sqlOutcome), not @kalam/client: a write's latency and outcome are one request's, never a retry's.
       const t0 = performance.now();
       const { code } = await sqlOutcome(url, auth, `INSERT INTO bench.side (id, v) VALUES (${sent}, '${SIDE_VALUE}')`);
       sent++;
@@ -198,7 +200,7 @@ async function run() {
       deadlineMs: Date.now() + SETTLE_TIMEOUT_MS,
       signal: abort.signal,
     });
-    await sqlRows(
+    await sqlExecute(
       urls[0],
       root,
       'CREATE NAMESPACE bench; CREATE USER TABLE bench.bulk (id BIGINT PRIMARY KEY, v TEXT); ' +

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { appClient } from '../app.mjs';
 import { machine, printTable, writeResults } from '../lib.mjs';
 
 const BENCH = 'live';
@@ -74,12 +75,14 @@ async function post(url, path, body, auth) {
   return res.json();
 }
 
+/** One statement over raw HTTP, as the timed writers send it (not @kalam/client: a write's time is one request's). */
 async function sqlOk(url, auth, sql, params = []) {
   const r = await post(url, '/v1/api/sql', { sql, params }, auth);
   if (r.status !== 'success') throw new Error(`${sql}: ${JSON.stringify(r.error ?? r)}`);
   return r;
 }
 
+/** A raw login: its token is what the measured raw paths (LiveClient, sqlOk's writes) send. */
 async function login(url, username, password) {
   const r = await post(url, '/v1/api/auth/login', { username, password });
   if (typeof r.access_token !== 'string') throw new Error(`login ${username}: ${JSON.stringify(r)}`);
@@ -101,10 +104,10 @@ async function pool(n, parallel, fn) {
   return out;
 }
 
-/** Creates `username` and logs in; returns `{token, userId, auth}`. */
-async function makeUser(urls, rootAuth, username, i) {
+/** Creates `username` through the `root` client and logs in on node i mod n; returns `{token, userId, auth}`. */
+async function makeUser(urls, root, username, i) {
   const password = `pw-${username}`;
-  await sqlOk(urls[i % urls.length], rootAuth, `CREATE USER '${username}' WITH PASSWORD '${password}' ROLE user`);
+  await root.execute(`CREATE USER '${username}' WITH PASSWORD '${password}' ROLE user`);
   const s = await login(urls[i % urls.length], username, password);
   return { ...s, auth: `Bearer ${s.token}` };
 }
@@ -114,8 +117,8 @@ function summary(list) {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), n: sorted.length };
 }
 
-async function latencyPhase(ctl, urls, rootAuth) {
-  const user = await makeUser(urls, rootAuth, 'lat', 0);
+async function latencyPhase(ctl, urls, root) {
+  const user = await makeUser(urls, root, 'lat', 0);
   const sql = 'SELECT * FROM bench.live';
   const clients = [];
   try {
@@ -159,11 +162,9 @@ async function latencyPhase(ctl, urls, rootAuth) {
   }
 }
 
-async function throughputPhase(urls, rootAuth) {
+async function throughputPhase(urls, root) {
   progress(`throughput: creating ${USERS} users`);
-  const users = await pool(USERS, SETUP_PARALLEL, (u) =>
-    makeUser(urls, rootAuth, `lq${String(u).padStart(3, '0')}`, u),
-  );
+  const users = await pool(USERS, SETUP_PARALLEL, (u) => makeUser(urls, root, `lq${String(u).padStart(3, '0')}`, u));
   const clients = [];
   const sendAt = new Map();
   const latencies = [];
@@ -249,6 +250,7 @@ process.once('SIGINT', () => {
 });
 
 let rows;
+let root;
 try {
   progress('bringing up 3 nodes');
   ctl = await control.upCluster({
@@ -259,15 +261,16 @@ try {
     onProgress: (line) => progress(`  ${line}`),
   });
   const urls = ctl.manifest.nodes.map((n) => n.apiUrl);
-  const root = await login(urls[0], ctl.credentials.user, ctl.credentials.password);
-  const rootAuth = `Bearer ${root.token}`;
-  await sqlOk(urls[0], rootAuth, 'CREATE NAMESPACE bench');
-  await sqlOk(urls[0], rootAuth, 'CREATE USER TABLE bench.live (id BIGINT PRIMARY KEY, v TEXT)');
+  // The setup (namespace, table, users) as an application does it: through @kalam/client, signed in as root.
+  root = appClient(urls, { user: ctl.credentials.user, password: ctl.credentials.password }, CALL_MS);
+  await root.execute('CREATE NAMESPACE bench');
+  await root.execute('CREATE USER TABLE bench.live (id BIGINT PRIMARY KEY, v TEXT)');
   progress(`latency: ${LATENCY_WRITES} writes through node 1, subscribers on nodes 1 and 2`);
-  const latency = await latencyPhase(ctl, urls, rootAuth);
-  const throughput = await throughputPhase(urls, rootAuth);
+  const latency = await latencyPhase(ctl, urls, root);
+  const throughput = await throughputPhase(urls, root);
   rows = [...latency, throughput];
 } finally {
+  await root?.close();
   progress('bringing the cluster down');
   await down();
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { credentialsOf, withAppClient } from '../app.mjs';
 import { INSERT_SQL, ROW_VALUE, SELECT_SQL, basicAuth, prepareKalam } from '../sql/kalam.mjs';
 
 const { values } = parseArgs({
@@ -47,6 +48,7 @@ mkdirSync(profDir, { recursive: true });
 // The harness passes these flags to every node it spawns (packages/server/test/support/nodes.ts).
 process.env.KALAM_TEST_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profDir}`;
 
+/** One raw request, as the measured closed-loop clients send it (not @kalam/client: an op is one request's time). */
 async function post(url, body, auth) {
   const res = await fetch(`${url}/v1/api/sql`, {
     method: 'POST',
@@ -90,12 +92,13 @@ try {
   const tokens = await prepareKalam(urls, clients, basicAuth('root', ROOT_PASSWORD));
   const nextId = tokens.map(() => 0);
   if (op === 'select') {
-    // Rows to read: 100 per client.
+    // Rows to read: 100 per client, written as each user's application would, through @kalam/client.
     await Promise.all(
-      tokens.map(async (auth, c) => {
-        for (; nextId[c] < 100; nextId[c]++)
-          await post(urls[c % urls.length], { sql: INSERT_SQL, params: [nextId[c], ROW_VALUE] }, auth);
-      }),
+      tokens.map((auth, c) =>
+        withAppClient([urls[c % urls.length]], credentialsOf(auth), async (client) => {
+          for (; nextId[c] < 100; nextId[c]++) await client.execute(INSERT_SQL, [nextId[c], ROW_VALUE]);
+        }),
+      ),
     );
   }
   before = await driverCounters(urls);

@@ -3,6 +3,7 @@
 // shards.
 /* global fetch, AbortSignal */
 import { Buffer } from 'node:buffer';
+import { credentialsOf, withAppClient } from '../app.mjs';
 
 export const SCHEMA_SQL = 'CREATE NAMESPACE bench; CREATE USER TABLE bench.kv (id BIGINT PRIMARY KEY, v TEXT)';
 export const INSERT_SQL = 'INSERT INTO bench.kv (id, v) VALUES ($1, $2)';
@@ -23,7 +24,10 @@ export function basicAuth(user, password) {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-/** POST `body` as JSON through fetch (one connection pool for the whole process) and return the JSON reply. */
+/**
+ * POST `body` as JSON through fetch (one connection pool for the whole process) and return the JSON reply. Raw HTTP,
+ * not @kalam/client: the measured closed-loop clients compare one request to the node with one to etcd's gateway.
+ */
 export async function postJson(url, path, body, auth) {
   const res = await fetch(`${url}${path}`, {
     method: 'POST',
@@ -35,26 +39,31 @@ export async function postJson(url, path, body, auth) {
 }
 
 /**
- * Creates the schema and `users` users (b0, b1, …), each logged in on node i mod n; returns a Bearer header per
- * user, in order. Stops between two users once `signal` (optional) has aborted.
+ * Creates the schema and `users` users (b0, b1, …) through @kalam/client as root, each user logged in on node i mod n;
+ * returns a Bearer header per user, in order. Stops between two users once `signal` (optional) has aborted.
  */
 export async function prepareKalam(urls, users, rootAuth, signal) {
-  const r = await postJson(urls[0], '/v1/api/sql', { sql: SCHEMA_SQL }, rootAuth);
-  if (r.status !== 'success') throw new Error(`setup failed: ${JSON.stringify(r)}`);
-  const tokens = [];
-  for (let i = 0; i < users; i++) {
-    signal?.throwIfAborted();
-    const sql = `CREATE USER 'b${i}' WITH PASSWORD 'pw-${i}' ROLE user`;
-    const c = await postJson(urls[0], '/v1/api/sql', { sql }, rootAuth);
-    if (c.status !== 'success') throw new Error(`create user failed: ${JSON.stringify(c)}`);
-    const login = await postJson(urls[i % urls.length], '/v1/api/auth/login', {
-      username: `b${i}`,
-      password: `pw-${i}`,
-    });
-    if (typeof login.access_token !== 'string') throw new Error(`login failed: ${JSON.stringify(login)}`);
-    tokens.push(`Bearer ${login.access_token}`);
-  }
-  return tokens;
+  return withAppClient(
+    [urls[0]],
+    credentialsOf(rootAuth),
+    async (root) => {
+      await root.execute(SCHEMA_SQL);
+      const tokens = [];
+      for (let i = 0; i < users; i++) {
+        signal?.throwIfAborted();
+        await root.execute(`CREATE USER 'b${i}' WITH PASSWORD 'pw-${i}' ROLE user`);
+        // A raw login: its token is the header the measured raw clients send.
+        const login = await postJson(urls[i % urls.length], '/v1/api/auth/login', {
+          username: `b${i}`,
+          password: `pw-${i}`,
+        });
+        if (typeof login.access_token !== 'string') throw new Error(`login failed: ${JSON.stringify(login)}`);
+        tokens.push(`Bearer ${login.access_token}`);
+      }
+      return tokens;
+    },
+    REQUEST_TIMEOUT_MS,
+  );
 }
 
 /** A /v1/api/sql reply that is not a success: `code` is the server's error code (`HTTP <status>` when it gave none). */

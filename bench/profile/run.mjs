@@ -80,7 +80,8 @@ if (!['worker', 'sync'].includes(values['log-writes'])) {
 }
 const nodes = await KalamNodes.start({
   members: values.standalone ? 0 : 3,
-  env: { KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD: String(values['log-writes'] === 'worker') },
+  // A standalone node has no Raft log: its config refuses cluster.* variables.
+  env: values.standalone ? {} : { KALAM_CLUSTER_RAFT_LOG_WRITER_THREAD: String(values['log-writes'] === 'worker') },
 });
 let done = 0;
 let errors = 0;

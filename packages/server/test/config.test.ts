@@ -117,6 +117,7 @@ test('a standalone config gets the defaults, an absolute data_dir and is frozen'
     apiBind: { host: '127.0.0.1', port: 8081 },
     dataDir: path.join(BASE_DIR, 'data'),
     maxBodyBytes: 1024 * 1024,
+    corsOrigins: [],
   });
   assert.deepEqual(config.auth, { rootPassword: 'root-password', tokenTtlSeconds: 3600 });
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.server) && Object.isFrozen(config.server.apiAddr));
@@ -139,6 +140,7 @@ test('explicit values replace the defaults; an absolute data_dir is kept as it i
     apiBind: { host: '::1', port: 7000 },
     dataDir,
     maxBodyBytes: 4096,
+    corsOrigins: [],
   });
   assert.deepEqual(config.auth, { rootPassword: 'from-file', jwtSecret: 'j'.repeat(32), tokenTtlSeconds: 60 });
 });
@@ -614,6 +616,7 @@ test('KALAM_<SECTION>_<KEY> overrides the file, typed by the key', () => {
     KALAM_SERVER_API_ADDR: '0.0.0.0:9999',
     KALAM_SERVER_DATA_DIR: 'elsewhere',
     KALAM_SERVER_MAX_BODY_BYTES: '2048',
+    KALAM_SERVER_CORS_ORIGINS: 'http://localhost:5173, https://app.example.com/',
     KALAM_AUTH_TOKEN_TTL_SECONDS: '120',
     KALAM_CLUSTER_RAFT_HEARTBEAT_INTERVAL_MS: ' 150 ',
     KALAM_CLUSTER_SHARDING_NUM_USER_SHARDS: '8',
@@ -624,6 +627,7 @@ test('KALAM_<SECTION>_<KEY> overrides the file, typed by the key', () => {
     apiBind: { host: '0.0.0.0', port: 9999 },
     dataDir: path.join(BASE_DIR, 'elsewhere'),
     maxBodyBytes: 2048,
+    corsOrigins: ['http://localhost:5173', 'https://app.example.com'],
   });
   assert.equal(config.auth.tokenTtlSeconds, 120);
   const cluster = clusterOf(config);

@@ -9,43 +9,21 @@
  * browser are reaped by pid in t.after, on failure too.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-import type { BrowserServer, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import type { ClusterCredentials, ClusterStatus } from '../src/cluster/types.js';
+import { chromiumSkip, freeBase, launchBrowser } from './support/browser.js';
 import { pidsOf, runKalam, tempCluster, waitUntil } from './support/cli-process.js';
 
-const CHROMIUM = process.env['KALAM_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../../test-artifacts/console/', import.meta.url));
 const COMMAND_TIMEOUT_MS = 240_000;
 /** Each step the page must show within this long (a poll is 1 s; an election well under 10 s). */
 const STEP_BOUND_MS = 30_000;
-const BROWSER_LAUNCH_MS = 60_000;
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose API (base..) and Raft (base+100..) ports are free now. */
-async function freeBase(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let i = 0; i < nodes && free; i++) free = (await canBind(base + i)) && (await canBind(base + 100 + i));
-    if (free) return base;
-  }
-  throw new Error('no free port range found');
-}
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
@@ -72,9 +50,7 @@ async function waitForCount(page: Page, selector: string, count: number): Promis
   );
 }
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (install Debian's chromium, or set KALAM_CHROMIUM to a Chromium binary)`;
+const skip = chromiumSkip;
 
 test('the console: sign in, 36 groups, a killed node loses its leaders, SQL and live rows', { skip }, async (t) => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -89,26 +65,7 @@ test('the console: sign in, 36 groups, a killed node loses its leaders, SQL and 
   track(pidsOf(JSON.parse(up.stdout) as ClusterStatus));
   const creds = JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')) as ClusterCredentials;
 
-  let server: BrowserServer | undefined = undefined;
-  t.after(async () => {
-    const pid = server?.process().pid;
-    await Promise.race([server?.close(), new Promise((r) => setTimeout(r, 10_000))]);
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // closed already
-      }
-    }
-  });
-  // --no-sandbox: Chromium's sandbox refuses to start as root (CI runs as root).
-  server = await chromium.launchServer({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox'],
-    timeout: BROWSER_LAUNCH_MS,
-  });
-  const browser = await chromium.connect(server.wsEndpoint(), { timeout: BROWSER_LAUNCH_MS });
+  const browser = await launchBrowser(t);
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(STEP_BOUND_MS);
   const pageErrors: string[] = [];

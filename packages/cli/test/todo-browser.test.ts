@@ -12,51 +12,29 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { createClient } from '@kalam/client';
-import { chromium } from 'playwright-core';
-import type { Browser, BrowserServer, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 import type { ClusterCredentials, ClusterStatus } from '../src/cluster/types.js';
+import { chromiumSkip, freeBase, launchBrowser } from './support/browser.js';
 import { pidsOf, runKalam, tempCluster, waitUntil } from './support/cli-process.js';
 
-const CHROMIUM = process.env['KALAM_CHROMIUM'] ?? '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const EXAMPLE = join(ROOT, 'examples', 'todo');
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'todo');
 const COMMAND_TIMEOUT_MS = 240_000;
 /** Each step the pages must show within this long (a write retried through an election, a live query resumed). */
 const STEP_BOUND_MS = 45_000;
-const BROWSER_LAUNCH_MS = 60_000;
 const SERVE_START_MS = 60_000;
 const PASSWORDS = { alice: 'alice-todo-pw', bob: 'bob-todo-pw' } as const;
 type User = keyof typeof PASSWORDS;
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose API (base..) and Raft (base+100..) ports are free now, and one more free port for the page. */
-async function freePorts(nodes: number): Promise<{ base: number; page: number }> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = await canBind(base + 300);
-    for (let i = 0; i < nodes && free; i++) free = (await canBind(base + i)) && (await canBind(base + 100 + i));
-    if (free) return { base, page: base + 300 };
-  }
-  throw new Error('no free port range found');
-}
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
@@ -166,9 +144,7 @@ test('the todo app type-checks for the browser (tsc -p examples/todo)', () => {
   assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
 });
 
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (install Debian's chromium, or set KALAM_CHROMIUM to a Chromium binary)`;
+const skip = chromiumSkip;
 
 test(
   'todo app: two users live in two browser contexts, a node SIGKILLed mid-use, nothing lost or doubled',
@@ -179,7 +155,8 @@ test(
     mkdirSync(ARTIFACTS, { recursive: true });
     t.diagnostic(`screenshots: ${ARTIFACTS}`);
     const { dir, track } = tempCluster(t, 'todo');
-    const ports = await freePorts(3);
+    const base = await freeBase(3, true);
+    const ports = { base, page: base + 300 };
     const origin = `http://127.0.0.1:${ports.page}`;
     const up = await runKalam(
       [
@@ -211,26 +188,7 @@ test(
     assert.equal(setup.status, 0, setup.stdout + setup.stderr);
     await startServer(t, nodes, ports.page);
 
-    let server: BrowserServer | undefined = undefined;
-    t.after(async () => {
-      const pid = server?.process().pid;
-      await Promise.race([server?.close(), new Promise((r) => setTimeout(r, 10_000))]);
-      if (pid !== undefined) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // closed already
-        }
-      }
-    });
-    // --no-sandbox: Chromium's sandbox refuses to start as root (CI runs as root).
-    server = await chromium.launchServer({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox'],
-      timeout: BROWSER_LAUNCH_MS,
-    });
-    const browser = await chromium.connect(server.wsEndpoint(), { timeout: BROWSER_LAUNCH_MS });
+    const browser = await launchBrowser(t);
     const errors: string[] = [];
     const alice = await signIn(browser, `${origin}/`, 'alice', errors);
     const bob = await signIn(browser, `${origin}/`, 'bob', errors);

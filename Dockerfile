@@ -11,10 +11,11 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY . .
-# Build with the dev tools, then drop them: the runtime stage copies node_modules as pruned here, so native modules are
-# not compiled twice. Sources, tests and build info stay behind.
+# Build with the dev tools (`npm run build`: the TypeScript projects, then the console's assets served at /console),
+# then drop them: the runtime stage copies node_modules as pruned here, so native modules are not compiled twice.
+# Sources, tests and build info stay behind.
 RUN npm ci --no-audit --no-fund \
-  && node_modules/.bin/tsc -b \
+  && npm run build \
   && npm prune --omit=dev --no-audit --no-fund \
   && rm -rf packages/*/src packages/*/test packages/*/dist/test packages/*/*.tsbuildinfo
 

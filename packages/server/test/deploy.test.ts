@@ -109,6 +109,13 @@ test('Dockerfile: node:20-slim in both stages, non-root, health check, the ports
   }
   const copiedConfig = copies.find((i) => i.args.startsWith('deploy/standalone.toml'));
   assert.equal(copiedConfig?.args.split(' ')[1], IMAGE_CONFIG, 'the default config lands where CMD reads it');
+  // The build stage builds what `npm run build` builds — the console's assets too, or /console answers 503 in the image.
+  const buildRuns = (stages[0] ?? []).filter((i) => i.op === 'RUN').map((i) => i.args);
+  assert.ok(
+    buildRuns.some((r) => /\bnpm run build\b/.test(r)),
+    `the build stage runs npm run build: ${buildRuns.join(' | ')}`,
+  );
+  assert.match(read('package.json'), /"build": "tsc -b && node packages\/console\/build\.mjs"/);
   // The build context leaves out what was built or installed on the host.
   for (const must of ['node_modules', '**/dist', '.git', '.kalam']) assert.ok(ignored.includes(must), must);
 

@@ -6,6 +6,10 @@
 // statementTokensMax — and succeed. (Big entries are bulk-load-cluster.test.ts's subject.) Through all of it no election happens: the sum over groups of the highest term is unchanged.
 // How: real `kalam serve` processes (support/nodes.ts), Bearer tokens (no password hashing per request), all requests
 // at once; every process is reaped in t.after. The only time bounds are the harness's generous ones.
+// Election timeouts of 1.5–2.5 s, not the default 300–500 ms: `make test` runs two files at once on two cores, and
+// there the allowed requests' own apply turns (~240 ms) plus another cluster's CPU made ticks 380 ms late and cost
+// three elections in one CI run in four. The bug this guards against held each node's loop for about a second per
+// refused request, four per node — well past 2.5 s.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -50,7 +54,7 @@ function code(r: JsonReply): string | undefined {
 }
 
 test('heavy requests, refused and allowed, on every node of a 3-node cluster: no election', async (t) => {
-  const nodes = await KalamNodes.start({ members: 3 });
+  const nodes = await KalamNodes.start({ members: 3, electionTimeoutMs: { min: 1_500, max: 2_500 } });
   t.after(() => nodes.close());
   const root = basic('root', ROOT_PASSWORD);
   const login = await request(nodes.url(1), '/v1/api/auth/login', {

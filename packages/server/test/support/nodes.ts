@@ -46,6 +46,11 @@ export interface NodesOptions {
   readonly members: number;
   /** `cluster.raft.snapshot_threshold` (cluster only); the config's default when absent. */
   readonly snapshotThreshold?: number;
+  /**
+   * `cluster.raft.election_timeout_min_ms` / `_max_ms` (cluster only); the config's 300–500 ms when absent. A test
+   * that asserts "no election" on a machine it shares with another test's cluster gives the nodes room here.
+   */
+  readonly electionTimeoutMs?: { readonly min: number; readonly max: number };
   /** Set in every node's environment (after the caller's own KALAM_* variables are removed). */
   readonly env?: Readonly<Record<string, string>>;
   /** `[debug] admin_endpoints = true`: fault rules and state digests (`digestsAgree`). */
@@ -151,6 +156,9 @@ export class KalamNodes {
     lines.push('[cluster.raft]', `rpc_addr = "${this.at(this.rpcPorts.get(id))}"`);
     lines.push(...bind('rpc_bind', this.rpcPorts.get(id)));
     if (this.opts.snapshotThreshold !== undefined) lines.push(`snapshot_threshold = ${this.opts.snapshotThreshold}`);
+    const election = this.opts.electionTimeoutMs;
+    if (election !== undefined)
+      lines.push(`election_timeout_min_ms = ${election.min}`, `election_timeout_max_ms = ${election.max}`);
     for (const m of this.ids()) {
       lines.push(
         '[[cluster.members]]',

@@ -177,10 +177,62 @@ export interface EncodedBatch {
 }
 
 /**
- * Encodes `envelopes` into as few frames as fit in `maxBytes` each: one frame when it fits, otherwise halves
- * recursively. An envelope that cannot be encoded, or is too big alone, is reported to `onDrop` and left out.
+ * Encodes `envelopes`, in order, into frames of about FRAME_PAYLOAD_BYTES_TARGET of payload (or `maxBytes`, when
+ * smaller); a run that still encodes over `maxBytes` is halved recursively. An envelope that cannot be encoded, or
+ * is too big alone, is reported to `onDrop` and left out.
  */
 export function encodeBatches(
+  envelopes: readonly Envelope[],
+  maxBytes: number,
+  onDrop: (drop: BatchDrop) => void,
+): EncodedBatch[] {
+  const groups = groupByPayload(envelopes, Math.min(maxBytes, FRAME_PAYLOAD_BYTES_TARGET));
+  if (groups.length === 1) return encodeHalving(envelopes, maxBytes, onDrop);
+  return groups.flatMap((group) => encodeHalving(group, maxBytes, onDrop));
+}
+
+/**
+ * The payload bytes a frame is filled to before the next envelope starts another frame. A catch-up sends up to the
+ * core's 8 MiB in flight to a follower in one turn: as one frame, cbor-x grows its shared buffer to 2.5 times that
+ * (a 20 MB allocation, kept as the encoder's target and reallocated whole each time it fills) and the receiver
+ * decodes 8 MiB at once. Frames of about 1 MiB keep both sides' buffers near the size of one entry.
+ */
+export const FRAME_PAYLOAD_BYTES_TARGET = 1024 * 1024;
+
+/** Bytes of an envelope's byte payloads (a MsgApp's entries' data, a chunk's data) plus a fixed allowance. */
+function payloadBytes(env: Envelope): number {
+  const msg = env.msg as { entries?: unknown; data?: unknown } | null;
+  let bytes = 64;
+  if (typeof msg !== 'object' || msg === null) return bytes;
+  if (msg.data instanceof Uint8Array) bytes += msg.data.byteLength;
+  if (Array.isArray(msg.entries)) {
+    for (const entry of msg.entries as { data?: unknown }[]) {
+      bytes += 32 + (entry?.data instanceof Uint8Array ? entry.data.byteLength : 0);
+    }
+  }
+  return bytes;
+}
+
+/** In order, the envelopes cut into runs of at most `target` payload bytes (an envelope larger alone in its run). */
+function groupByPayload(envelopes: readonly Envelope[], target: number): Envelope[][] {
+  const groups: Envelope[][] = [];
+  let current: Envelope[] = [];
+  let bytes = 0;
+  for (const env of envelopes) {
+    const size = payloadBytes(env);
+    if (current.length > 0 && bytes + size > target) {
+      groups.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(env);
+    bytes += size;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+function encodeHalving(
   envelopes: readonly Envelope[],
   maxBytes: number,
   onDrop: (drop: BatchDrop) => void,
@@ -196,8 +248,8 @@ export function encodeBatches(
   }
   const middle = Math.ceil(envelopes.length / 2);
   return [
-    ...encodeBatches(envelopes.slice(0, middle), maxBytes, onDrop),
-    ...encodeBatches(envelopes.slice(middle), maxBytes, onDrop),
+    ...encodeHalving(envelopes.slice(0, middle), maxBytes, onDrop),
+    ...encodeHalving(envelopes.slice(middle), maxBytes, onDrop),
   ];
 }
 

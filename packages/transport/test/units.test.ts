@@ -4,7 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeId } from '@kalam/raft';
-import { decodeFrame, encodeBatches, encodeValue, isBulk, parseEnvelope } from '../src/codec.js';
+import {
+  FRAME_PAYLOAD_BYTES_TARGET,
+  decodeFrame,
+  encodeBatches,
+  encodeValue,
+  isBulk,
+  parseEnvelope,
+} from '../src/codec.js';
 import type { BatchDrop } from '../src/codec.js';
 import { FaultTable } from '../src/faults.js';
 import { NonceCache, createHello, createWelcome, verifyHello, verifyWelcome } from '../src/handshake.js';
@@ -108,6 +115,33 @@ test('frames: shapes are checked; envelopes must come from the sender and be for
   assert.equal(parseEnvelope({ groupId: 0, from: 2, to: 1, msg: null }, peer, me), undefined);
   assert.equal(isBulk(envelope(1, 2, 0, { type: 'MsgSnap' })), true);
   assert.equal(isBulk(envelope(1, 2, 0, { type: 'MsgApp' })), false);
+});
+
+test('encodeBatches: a turn of large MsgApps goes as frames of about 1 MiB, in order, not one 8 MiB frame', () => {
+  // What a catch-up sends a follower in one turn: the core's 8 MiB in flight, 16 entries of 512 KiB.
+  const envs: Envelope[] = Array.from({ length: 16 }, (_, i) =>
+    envelope(1, 2, i, { type: 'MsgApp', entries: [{ index: i, data: new Uint8Array(512 * 1024).fill(i) }] }),
+  );
+  const frames = encodeBatches(envs, 16 * 1024 * 1024, () => assert.fail('nothing dropped'));
+  assert.ok(frames.length >= 8, `${frames.length} frames`);
+  const cap = FRAME_PAYLOAD_BYTES_TARGET + 64 * 1024;
+  assert.ok(
+    frames.every((f) => f.bytes.length <= cap),
+    frames.map((f) => f.bytes.length).join(', '),
+  );
+  const order = frames.flatMap((f) => {
+    const d = decodeFrame(f.bytes);
+    assert.ok(d.ok && d.frame.type === 'batch');
+    return d.frame.items.map((item) => (item as { groupId: number }).groupId);
+  });
+  assert.deepEqual(order, [...envs.keys()]);
+  // One entry larger than the target still goes, alone in its frame; small envelopes still share one.
+  const lone = encodeBatches([envelope(1, 2, 0, { type: 'MsgApp', data: new Uint8Array(3 << 20) })], 16 << 20, () =>
+    assert.fail('nothing dropped'),
+  );
+  assert.equal(lone.length, 1);
+  const small = Array.from({ length: 100 }, (_, i) => envelope(1, 2, i, { type: 'MsgHeartbeat' }));
+  assert.equal(encodeBatches(small, 16 << 20, () => assert.fail()).length, 1);
 });
 
 test('encodeBatches: one frame when it fits, split in halves when not, lone oversized and unencodable dropped', () => {

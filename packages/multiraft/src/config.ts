@@ -90,6 +90,8 @@ export interface RaftManagerOptions {
    * it: serve.ts's node.fatal). Tests pass their own.
    */
   readonly onStorageFatal?: (err: Error) => void;
+  /** RaftDriver's applyScope: the turn's applies as one unit (one data.db transaction); absent, one per group. */
+  readonly applyScope?: (applies: () => void) => void;
   /** A peer refused this node's handshake because it was removed from the cluster (transport `onRemoved`). */
   readonly onRemoved?: (by: NodeId) => void;
   /** This node's API URL, told by the RPC port to plain HTTP requests (a join pointed at an RPC address). */

@@ -198,6 +198,7 @@ export class RaftManager {
         ...(opts.limits !== undefined ? { limits: opts.limits } : {}),
         ...(opts.leaderBalance !== undefined ? { leaderBalance: opts.leaderBalance } : {}),
         ...(applied !== undefined ? { onApplied: applied } : {}),
+        ...(opts.applyScope !== undefined ? { applyScope: opts.applyScope } : {}),
       });
       manager = new RaftManager(opts, ticks, log, transport, driver, logWrites);
       await transport.start();

@@ -458,6 +458,8 @@ async function startRaft(
     leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
     log,
     observer: metrics.raft,
+    // Every group's state machine writes the one data.db: a turn's applies commit together.
+    applyScope: (applies) => machines.store.transaction(applies),
   });
 }
 

@@ -191,6 +191,8 @@ export interface DriverSetup {
   readonly installBytesPerTurn?: number;
   readonly bugs?: DriverBugs;
   readonly coreBugs?: PlantedBugs;
+  /** RaftDriver's applyScope, as the node's runtime passes it (the whole-Kalam simulation: data.db's transaction). */
+  readonly applyScope?: (applies: () => void) => void;
 }
 
 /** The command key of an entry as the checkers compare it. */
@@ -406,6 +408,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       },
       ...(setup.bugs !== undefined ? { bugs: setup.bugs } : {}),
       ...(setup.coreBugs !== undefined ? { coreBugs: setup.coreBugs } : {}),
+      ...(setup.applyScope !== undefined ? { applyScope: setup.applyScope } : {}),
       // Snapshots in "files" as a node keeps them, new at each boot (a crash loses the earlier life's).
       snapshotFiles: new SimSnapshotFiles(n.id),
     });

@@ -379,8 +379,10 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     };
   }
 
-  protected driverSetup(): DriverSetup {
+  protected driverSetup(n: KalamNode): DriverSetup {
     return {
+      // As `kalam serve` runs it: a turn's applies, every group's, in one data.db transaction (this life's store).
+      applyScope: (applies) => n.machines.store.transaction(applies),
       limits: {
         snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
         msgEntriesMax: this.msgEntriesMax,

@@ -607,9 +607,7 @@ export class RaftDriver {
         this.announceLeadership(g);
       }
     };
-    const scope = this.opts.applyScope;
-    if (scope !== undefined && this.groupList.some((g) => g.applyQueue.length > 0)) scope(applyAll);
-    else applyAll();
+    this.inApplyScope(applyAll);
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
     // After every apply of the turn: a store shared by the groups makes them all durable with the first sync.
     const snapshotDeadline = this.clock.now() + MULTIRAFT_LIMITS.snapshotMsPerTurnMax;
@@ -646,10 +644,19 @@ export class RaftDriver {
   private applyWhileWriting(): void {
     const startedAt = this.clock.now();
     const deadline = startedAt + MULTIRAFT_LIMITS.applyMsPerTurnMax;
-    for (const g of this.groupList) {
-      while (this.clock.now() < deadline && this.applyBatch(g));
-    }
+    this.inApplyScope(() => {
+      for (const g of this.groupList) {
+        while (this.clock.now() < deadline && this.applyBatch(g));
+      }
+    });
     this.turnApplyMs += this.clock.now() - startedAt;
+  }
+
+  /** Runs `applies` in the node's applyScope when one is given and some group has entries queued. */
+  private inApplyScope(applies: () => void): void {
+    const scope = this.opts.applyScope;
+    if (scope !== undefined && this.groupList.some((g) => g.applyQueue.length > 0)) scope(applies);
+    else applies();
   }
 
   /** One apply batch of the group (drainApplyQueue); true when it applied something. Timed only for onApplied. */

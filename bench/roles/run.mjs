@@ -10,8 +10,9 @@
 //   - standalone: a standalone node (no Raft): the request and one apply, with no replication at all.
 // For each node: CPU ms per op in all (user + system, every thread, /proc/<pid>/stat) and on its main thread alone
 // (/proc/<pid>/task/<pid>/stat; the rest is the log worker, the SQL parser thread, V8's GC helpers and libuv's pool).
-// Usage: node bench/roles/run.mjs [--clients 1,16,64] [--duration 5] [--reps 1] [--json]
-//        (needs `make build`; writes bench/results/roles.json with --json)
+// Usage: node bench/roles/run.mjs [--clients 1,16,64] [--duration 5] [--reps 1] [--json] [--quick]
+//        (also `kalam bench roles`; needs `make build`; writes bench/results/roles.json; --json prints the result
+//        object instead of the table; --quick: 1 and 16 clients, 1 s windows, no results file)
 /* global fetch, AbortSignal */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -27,14 +28,16 @@ const BENCH = 'roles';
 const progress = (s) => process.stderr.write(`bench ${BENCH}: ${s}\n`);
 const { values } = parseArgs({
   options: {
-    clients: { type: 'string', default: '1,16,64' },
-    duration: { type: 'string', default: '5' },
+    clients: { type: 'string' },
+    duration: { type: 'string' },
     reps: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
   },
 });
-const clientCounts = values.clients.split(',').map(Number);
-const durationS = Number(values.duration);
+const quick = values.quick;
+const clientCounts = (values.clients ?? (quick ? '1,16' : '1,16,64')).split(',').map(Number);
+const durationS = Number(values.duration ?? (quick ? 1 : 5));
 const reps = Number(values.reps);
 if (
   !clientCounts.every((n) => Number.isInteger(n) && n >= 1 && n <= 256) ||
@@ -44,7 +47,7 @@ if (
   process.stderr.write('bench roles: --clients takes 1..256 (comma-separated), --duration (0, 120], --reps 1..10\n');
   process.exit(2);
 }
-const WARMUP_MS = 1_000;
+const WARMUP_MS = quick ? 300 : 1_000;
 const USER = 'r0';
 const PASSWORD = 'roles-pw-0';
 
@@ -231,43 +234,45 @@ for (const w of windows) {
       clients: w.clients,
       opsPerS: Math.round(w.opsPerS),
       lat: `${w.p50Ms?.toFixed(1)} / ${w.p99Ms?.toFixed(1)}`,
-      node: `${n.node} ${n.role}${n.node === metaSystemLeader ? ' (meta)' : ''}`,
+      node: `${n.node} ${n.role}${n.role !== 'standalone' && n.node === metaSystemLeader ? ' (meta)' : ''}`,
       cpu: n.cpuMsPerOp,
       main: n.mainMsPerOp,
       cores: n.coresBusy,
-      sum: n === w.nodes[0] ? w.cpuMsPerOpSum : null,
+      // The window's sum once, on its first node's line.
+      sum: n === w.nodes[0] ? w.cpuMsPerOpSum : '',
     });
   }
 }
-printTable(
-  [
-    { key: 'setup', title: 'setup' },
-    { key: 'clients', title: 'clients' },
-    { key: 'opsPerS', title: 'INSERT/s' },
-    { key: 'lat', title: 'p50 / p99 ms' },
-    { key: 'node', title: 'node' },
-    { key: 'cpu', title: 'CPU ms/op' },
-    { key: 'main', title: 'main thread ms/op' },
-    { key: 'cores', title: 'cores busy' },
-    { key: 'sum', title: 'all nodes ms/op' },
-  ],
-  rows,
-  3,
-);
+const columns = [
+  { key: 'setup', title: 'setup' },
+  { key: 'clients', title: 'clients' },
+  { key: 'opsPerS', title: 'INSERT/s' },
+  { key: 'lat', title: 'p50 / p99 ms' },
+  { key: 'node', title: 'node' },
+  { key: 'cpu', title: 'CPU ms/op' },
+  { key: 'main', title: 'main thread ms/op' },
+  { key: 'cores', title: 'cores busy' },
+  { key: 'sum', title: 'all nodes ms/op' },
+];
 const loadEnd = loadavg();
-process.stdout.write(
-  `load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} at the start, ` +
-    `${loadEnd.map((x) => x.toFixed(2)).join(' ')} at the end; "(meta)": meta:system's leader\n`,
-);
-if (values.json) {
-  const file = writeResults(BENCH, {
-    bench: BENCH,
-    machine: machine(),
-    startedLoadAvg: loadStart,
-    endedLoadAvg: loadEnd,
-    config: { clients: clientCounts, durationS, reps, warmupMs: WARMUP_MS },
-    metaSystemLeader,
-    windows,
-  });
-  process.stdout.write(`wrote ${file}\n`);
+const loadText = `load average ${loadStart.map((x) => x.toFixed(2)).join(' ')} at the start, ${loadEnd.map((x) => x.toFixed(2)).join(' ')} at the end`;
+const result = {
+  bench: BENCH,
+  title: "CPU per replicated INSERT by each node's part (one user's shard)",
+  machine: machine(),
+  startedLoadAvg: loadStart,
+  endedLoadAvg: loadEnd,
+  config: { clients: clientCounts, durationS, reps, warmupMs: WARMUP_MS, quick },
+  metaSystemLeader,
+  columns,
+  rows,
+  notes: [`${loadText}; "(meta)": meta:system's leader`],
+  windows,
+  resultsFile: quick ? null : `bench/results/${BENCH}.json`,
+};
+if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+else {
+  printTable(columns, rows, 3);
+  process.stdout.write(`${result.notes[0]}\n`);
 }
+if (!quick) progress(`wrote ${writeResults(BENCH, result)}`);

@@ -6,7 +6,9 @@
 //   - sqlite commit (FULL): a one-row INSERT in its own transaction, WAL, synchronous=FULL (raft.db's setting);
 //   - sqlite insert (NORMAL): a one-row INSERT of 80 bytes in its own transaction, WAL, synchronous=NORMAL (data.db's);
 //   - json: JSON.parse + JSON.stringify of a KalamDB-shaped SQL request and answer.
-// Usage: node bench/floors/run.mjs [--seconds S] [--json]   (writes bench/results/floors.json)
+// Usage: node bench/floors/run.mjs [--seconds S] [--json] [--quick]   (also `kalam bench floors`; writes
+//        bench/results/floors.json; --json prints the result object instead of the table; --quick: 0.5 s a row, no
+//        results file)
 import { Buffer } from 'node:buffer';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createServer, Agent, request } from 'node:http';
@@ -18,9 +20,13 @@ import Database from 'better-sqlite3';
 import { machine, percentile, printTable, writeResults } from '../lib.mjs';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } },
+  options: {
+    seconds: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+  },
 });
-const seconds = Number(values.seconds);
+const seconds = Number(values.seconds ?? (values.quick ? 0.5 : 3));
 if (!(seconds > 0 && seconds <= 60)) {
   process.stderr.write(`bench floors: --seconds takes (0, 60], not ${values.seconds}\n`);
   process.exit(2);
@@ -136,20 +142,29 @@ async function run() {
 
 const loadStart = loadavg();
 const rows = await run();
-const result = { bench: 'floors', machine: machine(), seconds, loadavg: { start: loadStart, end: loadavg() }, rows };
-if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+const loadEnd = loadavg();
+const f = (l) => l.map((x) => x.toFixed(2)).join(' ');
+const columns = [
+  { key: 'floor', title: 'floor' },
+  { key: 'opsPerS', title: 'ops/s' },
+  { key: 'p50Ms', title: 'p50 ms' },
+  { key: 'p99Ms', title: 'p99 ms' },
+];
+const result = {
+  bench: 'floors',
+  title: 'What one request cannot go below on this machine (one client, back to back)',
+  machine: machine(),
+  seconds,
+  loadavg: { start: loadStart, end: loadEnd },
+  columns,
+  rows,
+  notes: [`load average (1, 5, 15 min): ${f(loadStart)} at the start, ${f(loadEnd)} at the end.`],
+  resultsFile: values.quick ? null : 'bench/results/floors.json',
+};
+// One line: `kalam bench` reads the last line of stdout as the result.
+if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
-  printTable(
-    [
-      { key: 'floor', title: 'floor' },
-      { key: 'opsPerS', title: 'ops/s' },
-      { key: 'p50Ms', title: 'p50 ms' },
-      { key: 'p99Ms', title: 'p99 ms' },
-    ],
-    rows,
-    3,
-  );
-  const f = (l) => l.map((x) => x.toFixed(2)).join(' ');
-  process.stdout.write(`load average (1, 5, 15 min): ${f(loadStart)} at the start, ${f(loadavg())} at the end.\n`);
+  printTable(columns, rows, 3);
+  process.stdout.write(`${result.notes[0]}\n`);
 }
-process.stderr.write(`written to ${writeResults('floors', result)}\n`);
+if (!values.quick) process.stderr.write(`written to ${writeResults('floors', result)}\n`);

@@ -5,7 +5,10 @@
 // the same time summed by source file — the figures the README's performance notes quote.
 //
 // Usage: node bench/profile/run.mjs [--op insert|select] [--clients 16] [--seconds 10] [--standalone] [--top 20]
-//        [--keep DIR] [--log-writes worker|sync]   (needs `make build`; profiles are deleted unless --keep names a folder to write them to)
+//        [--keep DIR] [--log-writes worker|sync] [--json] [--quick]   (also `kalam bench profile`; needs `make build`;
+//        profiles are deleted unless --keep names a folder to write them to; --json prints one result object — a row
+//        per profiled thread: its busy share and top entries — and sends the text report to stderr; --quick: 4
+//        clients for 2 s)
 /* global fetch, AbortSignal */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,17 +21,21 @@ import { INSERT_SQL, ROW_VALUE, SELECT_SQL, basicAuth, prepareKalam } from '../s
 const { values } = parseArgs({
   options: {
     op: { type: 'string', default: 'insert' },
-    clients: { type: 'string', default: '16' },
-    seconds: { type: 'string', default: '10' },
+    clients: { type: 'string' },
+    seconds: { type: 'string' },
     standalone: { type: 'boolean', default: false },
     top: { type: 'string', default: '20' },
     keep: { type: 'string' },
     'log-writes': { type: 'string', default: 'worker' },
+    json: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
   },
 });
 const op = values.op;
-const clients = Number(values.clients);
-const seconds = Number(values.seconds);
+const clients = Number(values.clients ?? (values.quick ? 4 : 16));
+const seconds = Number(values.seconds ?? (values.quick ? 2 : 10));
+// With --json stdout carries only the result object (`kalam bench` reads its last line); the report goes to stderr.
+const report = (text) => (values.json ? process.stderr : process.stdout).write(text);
 const top = Number(values.top);
 if (!['insert', 'select'].includes(op) || !(clients >= 1 && clients <= 256) || !(seconds > 0 && seconds <= 600)) {
   process.stderr.write('bench profile: --op insert|select, --clients 1..256, --seconds 1..600\n');
@@ -88,6 +95,8 @@ let errors = 0;
 let firstError = '';
 let before = [];
 let after = [];
+// Which node each profile came from: its file name holds the process id.
+const nodeOfPid = new Map(nodes.ids().map((id) => [nodes.pid(id), id]));
 try {
   const urls = nodes.ids().map((id) => nodes.url(id));
   const tokens = await prepareKalam(urls, clients, basicAuth('root', ROOT_PASSWORD));
@@ -122,7 +131,7 @@ try {
 } finally {
   await nodes.close();
 }
-process.stdout.write(
+report(
   `${values.standalone ? 'standalone' : 'cluster'} (log writes: ${values['log-writes']}) ${op} × ${clients} clients: ${(done / seconds).toFixed(0)} ops/s over ${seconds} s, ${errors} errors${errors > 0 ? ` (first: ${firstError})` : ''}\n`,
 );
 // Per node over the load window: raft.db writes and transactions (fsyncs) per second, the time of one write
@@ -133,7 +142,7 @@ after.forEach((a, i) => {
   if (a === null || b === null || b === undefined) return;
   const d = (k) => a[k] - b[k];
   const meanMs = d('log_writes') > 0 ? d('log_write_ms_total') / d('log_writes') : 0;
-  process.stdout.write(
+  report(
     `node ${i + 1}: ${(d('log_writes') / seconds).toFixed(0)} log writes/s, ` +
       `${(d('log_transactions') / seconds).toFixed(0)} raft.db transactions/s, ` +
       `write mean ${meanMs.toFixed(2)} ms p99 ${a.log_write_ms_p99.toFixed(2)} ms max ${a.log_write_ms_max.toFixed(1)} ms, ` +
@@ -172,11 +181,43 @@ const show = (m, total) =>
     .slice(0, top)
     .map(([name, us]) => `  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`)
     .join('\n');
+const rows = [];
 for (const f of readdirSync(profDir)
   .filter((n) => n.endsWith('.cpuprofile'))
   .sort()) {
   const s = summarize(join(profDir, f));
-  process.stdout.write(`\n== ${f}: ${(s.total / 1e6).toFixed(1)} s sampled\n-- self time by function\n`);
-  process.stdout.write(`${show(s.fn, s.total)}\n-- self time by file\n${show(s.byFile, s.total)}\n`);
+  report(`\n== ${f}: ${(s.total / 1e6).toFixed(1)} s sampled\n-- self time by function\n`);
+  report(`${show(s.fn, s.total)}\n-- self time by file\n${show(s.byFile, s.total)}\n`);
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread, the others worker threads.
+  const [, , , pid, thread] = f.split('.');
+  const busiest = (m) => [...m].filter(([name]) => !name.startsWith('(idle)')).sort((a, b) => b[1] - a[1])[0];
+  const fn = busiest(s.fn);
+  const file = busiest(s.byFile);
+  const idle = s.fn.get('(idle) ') ?? 0;
+  rows.push({
+    thread: `node ${nodeOfPid.get(Number(pid)) ?? pid} ${thread === '0' ? 'main' : `worker ${thread}`}`,
+    sampledS: s.total / 1e6,
+    busyPct: s.total > 0 ? (100 * (s.total - idle)) / s.total : null,
+    topFunction: fn === undefined ? '-' : `${fn[0]} ${((100 * fn[1]) / s.total).toFixed(1)}%`,
+    topFile: file === undefined ? '-' : `${file[0]} ${((100 * file[1]) / s.total).toFixed(1)}%`,
+  });
 }
 if (values.keep === undefined) rmSync(profDir, { recursive: true, force: true });
+if (values.json) {
+  const result = {
+    bench: 'profile',
+    title: `Where a node's time goes: ${values.standalone ? 'standalone' : 'cluster'} ${op} × ${clients} clients`,
+    config: { op, clients, seconds, standalone: values.standalone, logWrites: values['log-writes'] },
+    opsPerS: done / seconds,
+    errors,
+    columns: [
+      { key: 'thread', title: 'thread' },
+      { key: 'sampledS', title: 'sampled s' },
+      { key: 'busyPct', title: 'busy %' },
+      { key: 'topFunction', title: 'top function (self)' },
+      { key: 'topFile', title: 'top file (self)' },
+    ],
+    rows,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -8,9 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { LogStore } from '@kalam/log-store';
-import { nodeId } from '@kalam/raft';
-import type { AppliedEntry, StateMachine } from '../src/index.js';
-import { RaftDriver, resolveTiming } from '../src/index.js';
+import type { AppliedEntry, RaftDriver, StateMachine } from '../src/index.js';
+import { singleNodeDriver } from './support/single-node.js';
 
 const scope = { depth: 0, opened: 0 };
 
@@ -41,31 +40,10 @@ class Witness implements StateMachine {
 function node(withScope: boolean): { driver: RaftDriver; machines: Witness[]; turn: () => void; store: LogStore } {
   const store = LogStore.open({ path: ':memory:', groupIds: [1, 2, 3] });
   const machines = [new Witness(), new Witness(), new Witness()];
-  const soon: (() => void)[] = [];
-  const driver = new RaftDriver({
-    nodeId: nodeId(1),
-    voters: [nodeId(1)],
-    groups: machines.map((sm, i) => ({ id: i + 1, name: `g${i + 1}`, stateMachine: sm })),
-    ticks: resolveTiming(undefined),
-    seed: 1,
+  const { driver, turn } = singleNodeDriver(store, machines, {
     // Small: the log upkeep syncs the state machines and compacts within the test.
     snapshotThreshold: 4,
     snapshotKeepEntries: 1,
-    storage: {
-      load: (g) => store.load(g),
-      write: (w, done) => {
-        store.write(w);
-        done();
-      },
-      compactLog: (g, off, offTerm) => store.compactLog(g, off, offTerm),
-    },
-    network: {
-      send: () => undefined,
-      flush: () => undefined,
-      request: () => Promise.reject(new Error('no peers')),
-      peerConnected: () => false,
-    },
-    clock: { now: () => 0, after: () => () => undefined, soon: (fn) => soon.push(fn) },
     ...(withScope && {
       applyScope: (applies: () => void) => {
         scope.opened++;
@@ -78,11 +56,6 @@ function node(withScope: boolean): { driver: RaftDriver; machines: Witness[]; tu
       },
     }),
   });
-  const turn = (): void => {
-    driver.tick();
-    for (let i = 0; i < 100 && soon.length > 0; i++) soon.shift()!();
-  };
-  turn(); // a single member elects itself in every group
   return { driver, machines, turn, store };
 }
 

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 
 import { LogStore } from '@kalam/log-store';
 import { nodeId } from '@kalam/raft';
-import type { AppliedEntry, StateMachine } from '../src/index.js';
-import { MultiRaftError, RaftDriver, resolveTiming } from '../src/index.js';
+import type { AppliedEntry, RaftDriver, StateMachine } from '../src/index.js';
+import { MultiRaftError } from '../src/index.js';
+import { singleNodeDriver } from './support/single-node.js';
 
 class Noop implements StateMachine {
   applied = 0;
@@ -35,36 +36,9 @@ class Noop implements StateMachine {
 /** A one-node driver over an in-memory log store; its writes complete at once, as raft.db's do. */
 function node(limits: { entryBytesMax?: number } = {}): { driver: RaftDriver; turn: () => void } {
   const store = LogStore.open({ path: ':memory:', groupIds: [1] });
-  const soon: (() => void)[] = [];
-  const driver = new RaftDriver({
-    nodeId: nodeId(1),
-    voters: [nodeId(1)],
-    groups: [{ id: 1, name: 'g1', stateMachine: new Noop() }],
-    ticks: resolveTiming(undefined),
-    seed: 1,
+  return singleNodeDriver(store, [new Noop()], {
     ...(limits.entryBytesMax !== undefined ? { limits: { entryBytesMax: limits.entryBytesMax } } : {}),
-    storage: {
-      load: (g) => store.load(g),
-      write: (w, done) => {
-        store.write(w);
-        done();
-      },
-      compactLog: (g, off, offTerm) => store.compactLog(g, off, offTerm),
-    },
-    network: {
-      send: () => undefined,
-      flush: () => undefined,
-      request: () => Promise.reject(new Error('no peers')),
-      peerConnected: () => false,
-    },
-    clock: { now: () => 0, after: () => () => undefined, soon: (fn) => soon.push(fn) },
   });
-  const turn = (): void => {
-    driver.tick();
-    for (let i = 0; i < 100 && soon.length > 0; i++) soon.shift()!();
-  };
-  turn(); // a single member elects itself
-  return { driver, turn };
 }
 
 async function refusal(p: Promise<unknown>): Promise<MultiRaftError> {

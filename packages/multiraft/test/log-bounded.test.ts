@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { LogStore } from '@kalam/log-store';
-import { nodeId } from '@kalam/raft';
-import type { AppliedEntry, StateMachine } from '../src/index.js';
-import { MultiRaftError, RaftDriver, resolveTiming } from '../src/index.js';
+import type { AppliedEntry, RaftDriver, StateMachine } from '../src/index.js';
+import { MultiRaftError } from '../src/index.js';
+import { singleNodeDriver } from './support/single-node.js';
 
 /** Keeps only its applied index; `durable` is what sync made durable, and sync may be held back. */
 class Tally implements StateMachine {
@@ -40,37 +40,8 @@ const ENTRY = 100 * 1024;
 const LOG_BYTES_MAX = 1024 * 1024;
 
 function node(store: LogStore, sm: StateMachine): { driver: RaftDriver; turn: () => void } {
-  const soon: (() => void)[] = [];
-  const driver = new RaftDriver({
-    nodeId: nodeId(1),
-    voters: [nodeId(1)],
-    groups: [{ id: 1, name: 'g1', stateMachine: sm }],
-    ticks: resolveTiming(undefined),
-    seed: 1,
-    snapshotThreshold: 1_000_000, // the entry threshold never triggers here: only the byte bound does
-    logBytesMax: LOG_BYTES_MAX,
-    storage: {
-      load: (g) => store.load(g),
-      write: (w, done) => {
-        store.write(w);
-        done();
-      },
-      compactLog: (g, off, offTerm) => store.compactLog(g, off, offTerm),
-    },
-    network: {
-      send: () => undefined,
-      flush: () => undefined,
-      request: () => Promise.reject(new Error('no peers')),
-      peerConnected: () => false,
-    },
-    clock: { now: () => 0, after: () => () => undefined, soon: (fn) => soon.push(fn) },
-  });
-  const turn = (): void => {
-    driver.tick();
-    for (let i = 0; i < 100 && soon.length > 0; i++) soon.shift()!();
-  };
-  turn(); // a single member elects itself
-  return { driver, turn };
+  // The entry threshold never triggers here: only the byte bound does.
+  return singleNodeDriver(store, [sm], { snapshotThreshold: 1_000_000, logBytesMax: LOG_BYTES_MAX });
 }
 
 test('a group loaded with large entries keeps its in-memory log under logBytesMax, compacted without a snapshot', async () => {

@@ -600,14 +600,14 @@ export class RaftDriver {
     this.stepInstall();
     const deadline = this.clock.now() + MULTIRAFT_LIMITS.applyMsPerTurnMax;
     const count = this.groupList.length;
-    const applyAll = (): void => {
+    this.inApplyScope(() => {
       for (let k = 0; k < count; k++) {
         const g = this.groupList[(this.applyCursor + k) % count]!;
         while (this.clock.now() < deadline && this.applyBatch(g));
-        this.announceLeadership(g);
       }
-    };
-    this.inApplyScope(applyAll);
+    });
+    // Outside the scope: leadership listeners (a job manager's abort, …) run with no data.db transaction open.
+    for (let k = 0; k < count; k++) this.announceLeadership(this.groupList[(this.applyCursor + k) % count]!);
     this.applyCursor = (this.applyCursor + 1) % Math.max(1, count);
     // After every apply of the turn: a store shared by the groups makes them all durable with the first sync.
     const snapshotDeadline = this.clock.now() + MULTIRAFT_LIMITS.snapshotMsPerTurnMax;

@@ -193,6 +193,8 @@ export interface DriverSetup {
   readonly coreBugs?: PlantedBugs;
   /** RaftDriver's applyScope, as the node's runtime passes it (the whole-Kalam simulation: data.db's transaction). */
   readonly applyScope?: (applies: () => void) => void;
+  /** RaftDriver's onApplied: called after each apply batch, inside the scope when there is one. */
+  readonly onApplied?: (entries: number, ms: number) => void;
 }
 
 /** The command key of an entry as the checkers compare it. */
@@ -409,6 +411,7 @@ export abstract class SimCluster<N extends SimProcess, P extends FaultProfile, S
       ...(setup.bugs !== undefined ? { bugs: setup.bugs } : {}),
       ...(setup.coreBugs !== undefined ? { coreBugs: setup.coreBugs } : {}),
       ...(setup.applyScope !== undefined ? { applyScope: setup.applyScope } : {}),
+      ...(setup.onApplied !== undefined ? { onApplied: setup.onApplied } : {}),
       // Snapshots in "files" as a node keeps them, new at each boot (a crash loses the earlier life's).
       snapshotFiles: new SimSnapshotFiles(n.id),
     });

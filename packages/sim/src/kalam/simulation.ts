@@ -16,7 +16,8 @@
  *
  * Checks: the Raft checkers that cost little (election safety, log matching, same entry applied at each index,
  * durable term/commit monotonic, leader completeness); no node stops (an ApplyFatalError is a violation: the
- * simulated disks never corrupt); no statement answers INTERNAL_ERROR; at the end, per group, every node's
+ * simulated disks never corrupt); no statement answers INTERNAL_ERROR; every apply batch runs inside its turn's
+ * data.db transaction (apply-scope, as the node's applyScope makes it); at the end, per group, every node's
  * state-machine snapshot is byte-equal and every table reads the same rows on every node; and the client history
  * is linearizable per key.
  *
@@ -34,7 +35,8 @@ import type { ClientSessionRequest, GroupId, QueryResult, Session, ShardingConfi
 import type { OpHandle, Verdict } from '@kalam/check';
 import { HistoryRecorder, checkLinearizability } from '@kalam/check';
 import { MultiRaftError } from '@kalam/multiraft';
-import type { ConfChangeV2, NodeId, Prng } from '@kalam/raft';
+import { EntryKind, applyChange, confState, decodeConfChange } from '@kalam/raft';
+import type { ConfChangeV2, ConfState, NodeId, Prng } from '@kalam/raft';
 import { driverSwitches } from '../bugs.js';
 import { Checker } from '../checker.js';
 import type { Violation } from '../checker.js';
@@ -79,6 +81,9 @@ export interface KalamSimStats extends ClusterStats {
   crashesMidInstall: number;
   /** Disk losses: a node's raft.db and data.db both gone. */
   wipes: number;
+  /** Apply batches, and those made while the node's log write was in flight (each inside the turn's transaction). */
+  appliedBatches: number;
+  appliedWhileWriting: number;
   /** Membership changes proposed, and those applied on their leader (acknowledged). */
   confChanges: number;
   confChangesAcked: number;
@@ -242,6 +247,8 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
       snapshotsRestoredOnBoot: 0,
       crashesMidInstall: 0,
       wipes: 0,
+      appliedBatches: 0,
+      appliedWhileWriting: 0,
       confChanges: 0,
       confChangesAcked: 0,
       ddlDuringFaults: 0,
@@ -383,6 +390,15 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
     return {
       // As `kalam serve` runs it: a turn's applies, every group's, in one data.db transaction (this life's store).
       applyScope: (applies) => n.machines.store.transaction(applies),
+      // The node commits a turn's applies as one transaction; this checks that the driver keeps every apply batch
+      // inside it — those made while a log write is in flight (applyWhileWriting) too, which no unit test reaches.
+      onApplied: () => {
+        if (!n.machines.store.db.inTransaction) {
+          this.checker.violate('apply-scope', `node ${n.id} applied a batch outside the turn's data.db transaction`);
+        }
+        this.stats.appliedBatches++;
+        if (n.pendingWrite !== undefined) this.stats.appliedWhileWriting++;
+      },
       limits: {
         snapshotChunkBytes: SIM_LIMITS.snapshotChunkBytes * 16,
         msgEntriesMax: this.msgEntriesMax,
@@ -554,18 +570,41 @@ export class KalamSimulation extends SimCluster<KalamNode, Profile, KalamSimStat
   // Membership -----------------------------------------------------------------------------------------
 
   /**
-   * Whether `n` is a voter of a group of fewer than three voters (either half, while joint), in some live node's view: losing its disk there
-   * loses half the voters' copies, beyond the one-disk-at-a-time model (as two disks of three would be).
+   * Whether `n` is a voter of a group of fewer than three voters (either half, while joint) in any configuration a
+   * node holds or may yet apply: losing its disk there loses half the voters' copies, beyond the one-disk-at-a-time
+   * model (as two disks of three would be). Every node counts, down ones too — seed 135 once wiped a node while all
+   * three were down and a group's voters were it and one other: no live node was left to ask, and the group never
+   * elected a leader again (the wiped node rightly votes for nobody until caught up).
    */
   private votesInSmallGroup(n: KalamNode): boolean {
-    return this.groupIds.some((g) =>
-      this.nodes.some((o) => {
-        const conf = o.driver?.confState(g);
-        if (conf === undefined) return false;
-        const small = (half: readonly NodeId[]): boolean => half.includes(n.id) && half.length < 3;
-        return small(conf.voters) || small(conf.votersOutgoing); // each half of a joint one must survive it
-      }),
-    );
+    const small = (conf: ConfState): boolean =>
+      [conf.voters, conf.votersOutgoing].some((half) => half.includes(n.id) && half.length < 3);
+    return this.groupIds.some((g) => this.nodes.some((o) => this.confsHeld(o, g).some(small)));
+  }
+
+  /**
+   * The configurations `o` holds for group `g`: its core's (when up), the one its disk persisted, and each that a
+   * conf entry after it in its log (or in the write it has in flight) would make — appended, perhaps committed, not
+   * yet applied, so a later life may still apply it.
+   */
+  private confsHeld(o: KalamNode, g: number): ConfState[] {
+    const held: ConfState[] = [];
+    const live = o.driver?.confState(g);
+    if (live !== undefined) held.push(live);
+    const log = o.disk.load(g);
+    let conf = log.conf?.state ?? confState(this.ids);
+    held.push(conf);
+    const pending = (o.pendingWrite?.writes ?? []).filter((w) => w.groupId === g).flatMap((w) => w.entries ?? []);
+    for (const e of [...log.entries, ...pending]) {
+      if (e.kind !== EntryKind.Conf || e.index <= (log.conf?.index ?? 0)) continue;
+      try {
+        conf = applyChange(conf, decodeConfChange(e.data));
+        held.push(conf);
+      } catch {
+        // An entry the core would refuse to apply changes nothing.
+      }
+    }
+    return held;
   }
 
   /** Each node's view of a group, for a liveness failure's detail: role, term, log, configuration, recovering. */

@@ -15,9 +15,18 @@ const TICKS_PER_SECOND = (() => {
 
 /** User + system CPU time of process `pid` so far, in ms; null when it has ended or /proc is not there. */
 export function cpuMs(pid) {
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/** User + system CPU time of thread `tid` of process `pid` (its main thread when tid = pid), in ms; null as cpuMs. */
+export function threadCpuMs(pid, tid) {
+  return statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statCpuMs(path) {
   let text;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }

@@ -14,12 +14,11 @@
 //        (also `kalam bench roles`; needs `make build`; writes bench/results/roles.json; --json prints the result
 //        object instead of the table; --quick: 1 and 16 clients, 1 s windows, no results file)
 /* global fetch, AbortSignal */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadHarness } from '../cluster.mjs';
-import { cpuMs } from '../cpu.mjs';
+import { cpuMs, threadCpuMs } from '../cpu.mjs';
 import { machine, percentile, printTable, writeResults } from '../lib.mjs';
 import { INSERT_SQL, ROW_VALUE, SCHEMA_SQL, basicAuth, postJson, sqlReplyRows } from '../sql/kalam.mjs';
 import { Connection, runWindow } from '../etcd/load.mjs';
@@ -52,17 +51,6 @@ const USER = 'r0';
 const PASSWORD = 'roles-pw-0';
 
 const { KalamNodes, ROOT_PASSWORD } = await loadHarness(BENCH);
-
-/** CPU ms so far of thread `tid` of process `pid`; null when it has ended. */
-function threadCpuMs(pid, tid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // CLK_TCK is 100 on Linux (bench/cpu.mjs)
-  } catch {
-    return null;
-  }
-}
 
 /** Every node's CPU in all and on its main thread, read together. */
 function cpuOf(pids) {

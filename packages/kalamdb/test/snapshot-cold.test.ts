@@ -85,7 +85,7 @@ test('flushed rows travel in pages of their own and round-trip; the state record
 
   const data = big.sm.snapshot();
   const recs = records(big.sm, data);
-  assert.equal(SNAPSHOT_VERSION, 5); // cold pages since version 4 (client sessions since 5)
+  assert.equal(SNAPSHOT_VERSION, 6); // cold pages since version 4 (client sessions since 5, change log pages since 6)
   const state = recs[0]!['state'] as { cold: { files: Record<string, unknown>[] }[] };
   assert.equal(recs[0]!['kind'], 'state');
   assert.equal(state.cold.length, 1);

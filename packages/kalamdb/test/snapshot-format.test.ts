@@ -3,6 +3,7 @@
 // another node to the very same state; a snapshot that is corrupt, truncated, of another group or of another
 // format version is refused with SnapshotFormatError before anything changes; and over a data.db file, a snapshot
 // is built in slices from a read view while the shard applies on, and holds the state as of where it began.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +16,13 @@ import {
   ShardRouter,
   SnapshotFormatError,
   SystemStateMachine,
+  canonicalJson,
   snapshotRecords,
   UserDataStateMachine,
   encodeCommand,
 } from '../src/index.js';
 import type { AnyCommand, SnapshotSource, SystemCommand, TableSchema } from '../src/index.js';
-import { SNAPSHOT_READ_BYTES, SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
+import { SNAPSHOT_PAGE_BYTES_MAX, SNAPSHOT_READ_BYTES, SNAPSHOT_ROWS_PER_PAGE } from '../src/state/snapshot-format.js';
 
 const router = new ShardRouter();
 const ALICE = 'alice';
@@ -110,6 +112,94 @@ test('a shard snapshot carries its rows in bounded pages and restores to the sam
   assert.deepEqual(b.alice.snapshot(), data, 'the same state, byte for byte');
   assert.equal(b.alice.userRows('app.notes', ALICE).length, ROWS);
   assert.equal(b.alice.appliedIndex(), a.alice.appliedIndex());
+});
+
+test('pages of large rows close by bytes: every record stays far below the large-object size of V8, and restores', () => {
+  const a = node();
+  a.system.apply(entries(1, DDL));
+  const rows = Array.from({ length: 200 }, (_, i) => ({ id: i, body: `${i}:`.padEnd(4_000, 'x') }));
+  const cmds: AnyCommand[] = [0, 100].map((from) => ({
+    type: 'Insert',
+    tableId: 'app.notes',
+    userId: ALICE,
+    rows: rows.slice(from, from + 100),
+    seqBase: 1000 + from,
+    at: 10,
+    metaIndex: 2,
+  }));
+  a.alice.apply(entries(1, cmds));
+  const data = a.alice.snapshot();
+  const text = new TextDecoder().decode(data).trimEnd().split('\n');
+  const pages = text.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['kind'] === 'rows');
+  // 256 rows of 4 KB would be one ~1 MB string per page; closed at SNAPSHOT_PAGE_BYTES_MAX they hold 8 or 9 rows.
+  assert.ok(pages.length >= 200 / 9, `${pages.length} pages`);
+  assert.ok(pages.every((p) => (p['rows'] as unknown[]).length <= 9));
+  // The change log keeps every one of those 200 changes (with the row): in pages too, not inside the state record.
+  const changes = text.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r['kind'] === 'changes');
+  assert.equal(
+    changes.reduce((n, p) => n + (p['rows'] as unknown[]).length, 0),
+    200,
+  );
+  assert.ok(
+    text.every((l) => l.length < SNAPSHOT_PAGE_BYTES_MAX + 8_192),
+    `longest record ${Math.max(...text.map((l) => l.length))} characters`,
+  );
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: a.system.snapshot() });
+  b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data });
+  assert.deepEqual(b.alice.snapshot(), data, 'the same state, byte for byte');
+  assert.equal(b.alice.userRows('app.notes', ALICE).length, 200);
+});
+
+/** `records` (header first, end line excluded) as a snapshot stream with its end line and checksum. */
+function stream(records: readonly Record<string, unknown>[]): Uint8Array {
+  const body = records.map((r) => `${canonicalJson(r)}\n`).join('');
+  const crc = createHash('sha256').update(body).digest('hex');
+  return new TextEncoder().encode(body + `${canonicalJson({ crc, end: true, records: records.length - 1 })}\n`);
+}
+
+test('a version 5 snapshot (the change log inside the state record) installs to the same state; a bad change page is refused', () => {
+  const a = loaded();
+  const data = a.alice.snapshot();
+  const records = lines(data).slice(0, -1);
+  const changes = records.filter((r) => r['kind'] === 'changes');
+  assert.ok(changes.length > 0);
+  const entries = changes.flatMap((p) =>
+    (p['rows'] as Record<string, unknown>[]).map((c) => [
+      c['change_no'],
+      c['seq'],
+      c['table_id'],
+      c['incarnation'],
+      c['user_id'],
+      c['change_type'],
+      c['row_json'],
+      c['old_json'],
+    ]),
+  );
+  const v5 = records
+    .filter((r) => r['kind'] !== 'changes')
+    .map((r) => structuredClone(r))
+    .map((r) => {
+      if (r['format'] !== undefined) return { ...r, version: 5 };
+      if (r['kind'] !== 'state') return r;
+      const state = r['state'] as { changeLog: Record<string, unknown> };
+      return { ...r, state: { ...state, changeLog: { ...state.changeLog, entries } } };
+    });
+  const b = node();
+  b.system.restore({ index: a.system.appliedIndex(), term: 1, data: a.system.snapshot() });
+  b.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: stream(v5) });
+  assert.deepEqual(b.alice.snapshot(), data, 'the same state, change log included, byte for byte');
+
+  const bad = records.map((r) =>
+    r['kind'] === 'changes' ? { ...r, rows: [{ ...(r['rows'] as object[])[0], change_type: 'drop' }] } : r,
+  );
+  const c = loaded();
+  const before = c.alice.snapshot();
+  assert.throws(
+    () => c.alice.restore({ index: a.alice.appliedIndex(), term: 1, data: stream(bad) }),
+    (err: unknown) => err instanceof SnapshotFormatError && /malformed changes record/.test(err.message),
+  );
+  assert.deepEqual(c.alice.snapshot(), before, 'nothing changed');
 });
 
 test('a corrupt, truncated, foreign or other-version snapshot is refused and changes nothing', () => {

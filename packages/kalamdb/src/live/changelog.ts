@@ -35,9 +35,13 @@ export interface SeqState {
   readonly trimmedSeq: number;
 }
 
-/** A group's change log as it travels in a snapshot. */
+/**
+ * A group's change log in a snapshot's state record. Up to snapshot version 5 its entries came inline — up to
+ * LIVE_LIMITS.changeLogEntriesPerGroupMax rows' JSON in one record, 20 MB for rows of 1 KB; since version 6 they
+ * follow in `{kind: 'changes'}` pages of their own (CHANGELOG_SNAPSHOT_QUERY, importPage) and `entries` is absent.
+ */
 export interface ChangeLogDump extends SeqState {
-  readonly entries: readonly (readonly [
+  readonly entries?: readonly (readonly [
     number,
     number,
     string,
@@ -48,6 +52,11 @@ export interface ChangeLogDump extends SeqState {
     string | null,
   ])[];
 }
+
+/** A group's kept changes, in order, as a snapshot's `changes` pages carry them (one row object per change). */
+export const CHANGELOG_SNAPSHOT_QUERY =
+  'SELECT change_no, seq, table_id, incarnation, user_id, change_type, row_json, old_json FROM live_changes ' +
+  'WHERE group_id = ? ORDER BY change_no';
 
 interface ChangeRowDb {
   change_no: number;
@@ -183,27 +192,58 @@ export class ChangeLog {
       .run(groupId, t.tableId, t.incarnation);
   }
 
+  /** The state a snapshot's state record carries; the entries follow in pages (CHANGELOG_SNAPSHOT_QUERY). */
   dump(groupId: number): ChangeLogDump {
-    const entries = this.db
-      .prepare<[number], ChangeRowDb>(
-        'SELECT change_no, seq, table_id, incarnation, user_id, change_type, row_json, old_json FROM live_changes ' +
-          'WHERE group_id = ? ORDER BY change_no',
-      )
-      .all(groupId)
-      .map(
-        (r) =>
-          [r.change_no, r.seq, r.table_id, r.incarnation, r.user_id, r.change_type, r.row_json, r.old_json] as const,
-      );
-    return { ...this.state(groupId), entries };
+    return { ...this.state(groupId) };
   }
 
-  /** Replaces a group's log by a snapshot's. */
+  /**
+   * Replaces a group's log by a snapshot's: its state, and its entries when they came inline (version 5 and before);
+   * a later snapshot's entries come by importPage.
+   */
   load(groupId: number, dump: ChangeLogDump): void {
     this.cached.delete(groupId);
     this.db.prepare('DELETE FROM live_changes WHERE group_id = ?').run(groupId);
-    for (const [no, seq, table, incarnation, user, type, row, old] of dump.entries) {
+    for (const [no, seq, table, incarnation, user, type, row, old] of dump.entries ?? []) {
       this.append.run(groupId, no, seq, table, incarnation, user, type, row, old);
     }
     this.putState.run(groupId, dump.lastSeq, dump.changeCount, dump.trimmedSeq);
   }
+
+  /** One `changes` page of a snapshot (rows of CHANGELOG_SNAPSHOT_QUERY); false when a row is not such a change. */
+  importPage(groupId: number, rows: readonly unknown[]): boolean {
+    for (const raw of rows) {
+      if (!isChangeRow(raw)) return false;
+      const r = raw;
+      this.append.run(
+        groupId,
+        r.change_no,
+        r.seq,
+        r.table_id,
+        r.incarnation,
+        r.user_id,
+        r.change_type,
+        r.row_json,
+        r.old_json,
+      );
+    }
+    return true;
+  }
+}
+
+function isChangeRow(v: unknown): v is ChangeRowDb {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  const int = (x: unknown): boolean => Number.isSafeInteger(x);
+  const text = (x: unknown): boolean => typeof x === 'string';
+  return (
+    int(r['change_no']) &&
+    int(r['seq']) &&
+    text(r['table_id']) &&
+    int(r['incarnation']) &&
+    (r['user_id'] === null || text(r['user_id'])) &&
+    (r['change_type'] === 'insert' || r['change_type'] === 'update' || r['change_type'] === 'delete') &&
+    text(r['row_json']) &&
+    (r['old_json'] === null || text(r['old_json']))
+  );
 }

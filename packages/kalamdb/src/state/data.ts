@@ -41,6 +41,7 @@ import type {
   Value,
 } from '../commands.js';
 import { ChangeLog } from '../live/changelog.js';
+import { CHANGELOG_SNAPSHOT_QUERY } from '../live/changelog.js';
 import type { ChangeLogDump } from '../live/changelog.js';
 import type { ChangeFeed } from '../live/feed.js';
 import { LIVE_LIMITS } from '../live/limits.js';
@@ -53,7 +54,14 @@ import { checkRow, fromSqlite, isPerUser, physicalName, primaryKeyLiteral, toSql
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
-import { RowPager, SNAPSHOT_ROWS_PER_PAGE, SnapshotFormatError, SnapshotWriter } from './snapshot-format.js';
+import {
+  RowPager,
+  SNAPSHOT_PAGE_BYTES_MAX,
+  SNAPSHOT_ROWS_PER_PAGE,
+  SnapshotFormatError,
+  SnapshotWriter,
+  rowBytes,
+} from './snapshot-format.js';
 import type { SnapshotImport, StateMachineOptions } from './base.js';
 import { ClientSessions, SESSION_SNAPSHOT_QUERIES } from './sessions.js';
 import type { SessionClock } from './sessions.js';
@@ -510,7 +518,12 @@ class ColdPager {
     while (this.next < this.files.length) {
       const f = this.files[this.next]!;
       const rows = (this.rows ??= this.cold.snapshotRows(f));
-      const page = rows.slice(this.at, this.at + SNAPSHOT_ROWS_PER_PAGE);
+      // Up to SNAPSHOT_ROWS_PER_PAGE rows, closed early at SNAPSHOT_PAGE_BYTES_MAX (always at least one row).
+      let upTo = this.at;
+      let bytes = 0;
+      while (upTo < rows.length && upTo - this.at < SNAPSHOT_ROWS_PER_PAGE && bytes < SNAPSHOT_PAGE_BYTES_MAX)
+        bytes += rowBytes(rows[upTo++]);
+      const page = rows.slice(this.at, upTo);
       this.out.record({ file: f.file, kind: 'cold', rows: page, scope: f.scope });
       this.at += page.length;
       if (this.at >= rows.length) {
@@ -901,6 +914,7 @@ abstract class DataStateMachine<
     new RowPager(this.store.db, out, queries, w.args).step(Infinity);
     new ColdPager(this.rows.cold, out, this.rows.cold.snapshotFiles(this.groupId)).step(Infinity);
     new RowPager(this.store.db, out, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions').step(Infinity);
+    new RowPager(this.store.db, out, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes').step(Infinity);
   }
 
   /**
@@ -915,12 +929,14 @@ abstract class DataStateMachine<
     if (reader === undefined) return undefined;
     let pager: RowPager | undefined;
     let sessionPager: RowPager | undefined;
+    let changePager: RowPager | undefined;
     let out: SnapshotWriter | undefined;
     let finished = false;
     let pinned: string[] = [];
     const release = (): void => {
       pager?.close();
       sessionPager?.close();
+      changePager?.close();
       this.rows.cold.unpin(pinned);
       pinned = [];
       if (!finished) out?.abort(); // given up: the output's partial bytes (a file) go
@@ -957,6 +973,8 @@ abstract class DataStateMachine<
       const cold = new ColdPager(this.rows.cold, writer, files);
       sessionPager = new RowPager(reader, writer, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions');
       const sessions = sessionPager;
+      changePager = new RowPager(reader, writer, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes');
+      const changes = changePager;
       return {
         index,
         step: (budgetMs) => {
@@ -964,6 +982,7 @@ abstract class DataStateMachine<
           if (!rows.step(budgetMs)) return undefined;
           if (!cold.step(Math.max(0, end - performance.now()))) return undefined;
           if (!sessions.step(Math.max(0, end - performance.now()))) return undefined;
+          if (!changes.step(Math.max(0, end - performance.now()))) return undefined;
           finished = true;
           release();
           return writer.finish();
@@ -1036,6 +1055,12 @@ abstract class DataStateMachine<
     return {
       record: (page) => {
         if (page['kind'] === 'cold') return cold.page(page);
+        if (page['kind'] === 'changes') {
+          if (!Array.isArray(page['rows']) || !this.changeLog.importPage(this.groupId, page['rows'] as unknown[])) {
+            throw new SnapshotFormatError(`snapshot of group ${this.groupId}: a malformed changes record`);
+          }
+          return;
+        }
         if (page['kind'] === 'client-sessions') {
           const table = page['table'];
           if ((table !== 0 && table !== 1 && table !== 2) || !Array.isArray(page['rows'])) {

@@ -1,12 +1,13 @@
 /**
- * The snapshot format of every Kalam state machine (version 5): a stream of bounded records, one canonical JSON
+ * The snapshot format of every Kalam state machine (version 6): a stream of bounded records, one canonical JSON
  * object per line (JSON never holds a raw newline), so that a snapshot is built and installed a page at a time —
  * never as one object graph or one string of the whole state (issue [M8] §3):
  *
- *   {"format":"kalam-snapshot","groupId":N,"version":5}      the header
+ *   {"format":"kalam-snapshot","groupId":N,"version":6}      the header
  *   {"kind":"state",...} / {"kind":"rows",...} …               the state machine's records (rows come in pages)
  *   {"kind":"cold","scope":i,"file":j,"rows":[…]} …            a data group's flushed rows, in pages (version 4)
  *   {"kind":"client-sessions","table":0|1,"rows":[…]} …        a data group's client sessions, answers (version 5)
+ *   {"kind":"changes","table":0,"rows":[…]} …                  a data group's change log, in pages (version 6)
  *   {"crc":"<sha-256 of every byte before this line>","end":true,"records":K}
  *
  * A reader checks the header, the record count and the checksum over the whole stream before it hands out a single
@@ -19,7 +20,7 @@ import type { Database } from 'better-sqlite3';
 
 import { canonicalJson } from '../codec.js';
 
-export const SNAPSHOT_VERSION = 5;
+export const SNAPSHOT_VERSION = 6;
 /**
  * The versions a reader takes. Version 3 carried a data group's flushed rows inside its state record; version 4 pages
  * them in records of their own (`{kind: 'cold', …}`), so that the state record does not grow with them. A node reads
@@ -27,14 +28,35 @@ export const SNAPSHOT_VERSION = 5;
  * of the new one; a node of the old version refuses a version 4 snapshot by its version, before it changes anything.
  * Version 5 adds a data group's client sessions (state/sessions.ts): the clock and horizon in the state record, the
  * sessions and remembered answers in `{kind: 'client-sessions', table: 0 | 1, rows}` records after the flushed rows.
- * An older snapshot installs with no sessions.
+ * An older snapshot installs with no sessions. Version 6 pages a data group's change log (`{kind: 'changes', …}`,
+ * after the sessions) instead of carrying its up to 20,000 entries inside the state record.
  */
-const SNAPSHOT_VERSIONS_READ: readonly number[] = [3, 4, 5];
+const SNAPSHOT_VERSIONS_READ: readonly number[] = [3, 4, 5, 6];
 const FORMAT = 'kalam-snapshot';
 const NEWLINE = 0x0a;
 
 /** Rows of one table per record: a page's objects are all that restore holds at once. */
 export const SNAPSHOT_ROWS_PER_PAGE = 256;
+
+/**
+ * Bytes of values a page closes at, whatever its row count (a row larger than this goes alone). Each record is one
+ * JSON string; over 128 KB V8 puts a string in its large-object space, which only a full collection frees — 256 rows
+ * of 1 KB made every page such a string, and a leader building a 300 MB shard's snapshot held ~84 MB of them.
+ */
+export const SNAPSHOT_PAGE_BYTES_MAX = 32 * 1024;
+
+/** About how many bytes `row`'s values take in a page's JSON (strings by length, bytes as hex, the rest 16). */
+export function rowBytes(row: unknown): number {
+  if (typeof row !== 'object' || row === null) return 16;
+  let bytes = 0;
+  for (const v of Object.values(row)) {
+    if (typeof v === 'string') bytes += v.length + 8;
+    else if (v instanceof Uint8Array) bytes += 2 * v.byteLength + 8;
+    else if (typeof v === 'object' && v !== null) bytes += rowBytes(v);
+    else bytes += 16;
+  }
+  return bytes;
+}
 
 export class SnapshotFormatError extends Error {
   override readonly name = 'SnapshotFormatError';
@@ -312,8 +334,8 @@ export class RowPager {
     private readonly out: SnapshotWriter,
     private readonly queries: readonly string[],
     private readonly args: readonly (string | number)[],
-    /** The records' kind: a data group's table rows, or its client sessions (state/sessions.ts). */
-    private readonly kind: 'rows' | 'client-sessions' = 'rows',
+    /** The records' kind: a data group's table rows, its client sessions (state/sessions.ts) or its change log. */
+    private readonly kind: 'rows' | 'client-sessions' | 'changes' = 'rows',
   ) {}
 
   /** Pages until every table is written (true) or `budgetMs` has passed (false: call again). */
@@ -322,14 +344,16 @@ export class RowPager {
     while (this.table < this.queries.length) {
       this.cursor ??= this.db.prepare(this.queries[this.table]!).iterate(...this.args);
       const page: unknown[] = [];
+      let bytes = 0;
       let done = false;
-      while (page.length < SNAPSHOT_ROWS_PER_PAGE) {
+      while (page.length < SNAPSHOT_ROWS_PER_PAGE && bytes < SNAPSHOT_PAGE_BYTES_MAX) {
         const next = this.cursor.next();
         if (next.done === true) {
           done = true;
           break;
         }
         page.push(next.value);
+        bytes += rowBytes(next.value);
       }
       if (page.length > 0) this.out.record({ kind: this.kind, rows: page, table: this.table });
       if (done) {

@@ -45,7 +45,9 @@ test('clean seeds of 3 and 5 nodes converge and stay linearizable', async () => 
   assert.ok(crashes > 5, `crashes ${crashes}`);
   assert.ok(confChanges > 10, `membership changes applied ${confChanges}`);
   assert.ok(partitions > 3, `partitions ${partitions}`);
-  assert.ok(opsOk > 500, `ok calls ${opsOk}`);
+  // A floor, not a figure: any change to what a snapshot holds shifts every history (snapshot format 6 moved these six
+  // seeds from 521 to 491, while over seeds 1-30 the totals stayed within 1 %: 2,627 and 2,613).
+  assert.ok(opsOk > 400, `ok calls ${opsOk}`);
   assert.ok(writesOk > 300, `writes and cas ${writesOk}`);
   // Snapshots from leaders are installed often; a restart restores a stored one only when a machine crash (data.db
   // back to its last sync) follows an install before the next sync — rare since compaction stores none ([M8] §3).

@@ -53,7 +53,7 @@ export interface ChangeLogDump extends SeqState {
   ])[];
 }
 
-/** A group's kept changes, in order, as a snapshot's `changes` pages carry them (one row object per change). */
+/** A group's kept changes, in order, as a snapshot's `changes` pages carry them (one array per change). */
 export const CHANGELOG_SNAPSHOT_QUERY =
   'SELECT change_no, seq, table_id, incarnation, user_id, change_type, row_json, old_json FROM live_changes ' +
   'WHERE group_id = ? ORDER BY change_no';
@@ -210,40 +210,33 @@ export class ChangeLog {
     this.putState.run(groupId, dump.lastSeq, dump.changeCount, dump.trimmedSeq);
   }
 
-  /** One `changes` page of a snapshot (rows of CHANGELOG_SNAPSHOT_QUERY); false when a row is not such a change. */
+  /**
+   * One `changes` page of a snapshot: rows of CHANGELOG_SNAPSHOT_QUERY as arrays of its columns (the tuples format 5
+   * carried inline); false when a row is not such a change.
+   */
   importPage(groupId: number, rows: readonly unknown[]): boolean {
-    for (const raw of rows) {
-      if (!isChangeRow(raw)) return false;
-      const r = raw;
-      this.append.run(
-        groupId,
-        r.change_no,
-        r.seq,
-        r.table_id,
-        r.incarnation,
-        r.user_id,
-        r.change_type,
-        r.row_json,
-        r.old_json,
-      );
+    for (const row of rows) {
+      if (!isChangeTuple(row)) return false;
+      const [no, seq, table, incarnation, user, type, json, old] = row;
+      this.append.run(groupId, no, seq, table, incarnation, user, type, json, old);
     }
     return true;
   }
 }
 
-function isChangeRow(v: unknown): v is ChangeRowDb {
-  if (typeof v !== 'object' || v === null) return false;
-  const r = v as Record<string, unknown>;
-  const int = (x: unknown): boolean => Number.isSafeInteger(x);
-  const text = (x: unknown): boolean => typeof x === 'string';
+type ChangeTuple = NonNullable<ChangeLogDump['entries']>[number];
+
+function isChangeTuple(v: unknown): v is ChangeTuple {
+  if (!Array.isArray(v) || v.length !== 8) return false;
+  const [no, seq, table, incarnation, user, type, json, old] = v as unknown[];
   return (
-    int(r['change_no']) &&
-    int(r['seq']) &&
-    text(r['table_id']) &&
-    int(r['incarnation']) &&
-    (r['user_id'] === null || text(r['user_id'])) &&
-    (r['change_type'] === 'insert' || r['change_type'] === 'update' || r['change_type'] === 'delete') &&
-    text(r['row_json']) &&
-    (r['old_json'] === null || text(r['old_json']))
+    Number.isSafeInteger(no) &&
+    Number.isSafeInteger(seq) &&
+    typeof table === 'string' &&
+    Number.isSafeInteger(incarnation) &&
+    (user === null || typeof user === 'string') &&
+    (type === 'insert' || type === 'update' || type === 'delete') &&
+    typeof json === 'string' &&
+    (old === null || typeof old === 'string')
   );
 }

@@ -914,7 +914,7 @@ abstract class DataStateMachine<
     new RowPager(this.store.db, out, queries, w.args).step(Infinity);
     new ColdPager(this.rows.cold, out, this.rows.cold.snapshotFiles(this.groupId)).step(Infinity);
     new RowPager(this.store.db, out, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions').step(Infinity);
-    new RowPager(this.store.db, out, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes').step(Infinity);
+    new RowPager(this.store.db, out, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes', true).step(Infinity);
   }
 
   /**
@@ -973,7 +973,7 @@ abstract class DataStateMachine<
       const cold = new ColdPager(this.rows.cold, writer, files);
       sessionPager = new RowPager(reader, writer, SESSION_SNAPSHOT_QUERIES, [this.groupId], 'client-sessions');
       const sessions = sessionPager;
-      changePager = new RowPager(reader, writer, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes');
+      changePager = new RowPager(reader, writer, [CHANGELOG_SNAPSHOT_QUERY], [this.groupId], 'changes', true);
       const changes = changePager;
       return {
         index,

@@ -336,13 +336,18 @@ export class RowPager {
     private readonly args: readonly (string | number)[],
     /** The records' kind: a data group's table rows, its client sessions (state/sessions.ts) or its change log. */
     private readonly kind: 'rows' | 'client-sessions' | 'changes' = 'rows',
+    /** Rows as arrays of the query's columns instead of objects (the change log's: no key names repeated). */
+    private readonly raw = false,
   ) {}
 
   /** Pages until every table is written (true) or `budgetMs` has passed (false: call again). */
   step(budgetMs: number): boolean {
     const end = performance.now() + budgetMs;
     while (this.table < this.queries.length) {
-      this.cursor ??= this.db.prepare(this.queries[this.table]!).iterate(...this.args);
+      this.cursor ??= this.db
+        .prepare(this.queries[this.table]!)
+        .raw(this.raw)
+        .iterate(...this.args);
       const page: unknown[] = [];
       let bytes = 0;
       let done = false;

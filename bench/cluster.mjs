@@ -91,6 +91,14 @@ export function termSum(statuses) {
   return [...best.values()].reduce((a, b) => a + b, 0);
 }
 
+/**
+ * Leadership transfers the nodes' leader balance started, summed over `statuses` (a restarted node counts from 0).
+ * Each raises its group's term as an election does, so termSum's growth counts them too.
+ */
+export function balanceTransfers(statuses) {
+  return statuses.reduce((n, s) => n + (s.leader_balance?.transfers ?? 0), 0);
+}
+
 const allLed = (statuses) => statuses.every((s) => s.groups.length > 0 && s.groups.every((g) => g.leader !== null));
 
 /** Waits until every node knows a leader of every group; throws at `deadlineMs` (Date.now() time). */

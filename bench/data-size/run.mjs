@@ -5,7 +5,8 @@
 // loaded shard is stopped, its data folder deleted and the node restarted with the same id and address, while a
 // client keeps writing small rows into the same shard; the node has caught up when, in every group, its applied
 // index reaches the one the group's leader reported just before. It reports:
-// - the load: time, rows/s, failed INSERTs by code, elections (growth of the sum over groups of the highest term),
+// - the load: time, rows/s, failed INSERTs by code, elections (growth of the sum over groups of the highest term;
+//   how many of them were the leader balance's transfers, which raise a term too),
 //   each node's peak RSS (VmRSS of every node process, sampled every 250 ms) and worst driver timing;
 // - the catch-up: time from the restart (and per GB of rows loaded), the rejoined node's peak RSS (and the others'),
 //   the slowest write of the client during it, elections during it, how late the rejoined node's timer fired at
@@ -24,6 +25,7 @@ import { parseArgs } from 'node:util';
 import {
   DriverWorst,
   allStatuses,
+  balanceTransfers,
   basicAuth,
   clusterStatus,
   failureCount,
@@ -214,6 +216,7 @@ async function run() {
       signal: abort.signal,
     });
     const node1Before = await clusterStatus(urls[0], root);
+    const transfersBefore = balanceTransfers(await allStatuses(urls, root));
 
     // The load.
     progress(`loading ${ROWS} rows of ${BYTES} bytes, ${BATCH} per INSERT, through node 1`);
@@ -236,9 +239,12 @@ async function run() {
     const afterLoad = await allStatuses(urls, root);
     worst.fold(afterLoad);
     const termsAfterLoad = termSum(afterLoad);
+    const transfersDuringLoad = balanceTransfers(afterLoad) - transfersBefore;
     const shard = loadedGroup(node1Before, afterLoad[0]);
+    const shardLeaderBefore = node1Before.groups.find((g) => g.name === shard.name)?.leader ?? null;
     progress(
-      `loaded ${load.acknowledged} rows in ${round1(load.seconds)} s; ${termsAfterLoad - termsBefore} elections; ` +
+      `loaded ${load.acknowledged} rows in ${round1(load.seconds)} s; ${termsAfterLoad - termsBefore} elections ` +
+        `(${transfersDuringLoad} of them leader-balance transfers; the shard led by node ${shardLeaderBefore} before); ` +
         `peak RSS ${rssText(loadRss, names)} MB; the shard is ${shard.name}, led by node ${shard.leader}`,
     );
 
@@ -250,7 +256,10 @@ async function run() {
     const rejoined = `node ${rejoinedId}`;
     const others = nodes.ids().filter((id) => id !== rejoinedId);
     progress(`stopping node ${rejoinedId} (pid ${nodes.pid(rejoinedId)}), deleting its data folder, restarting it`);
-    const termsBeforeWipe = termSum(await allStatuses(urls, root));
+    const beforeWipe = await allStatuses(urls, root);
+    const termsBeforeWipe = termSum(beforeWipe);
+    // The restarted node's counter starts again from 0: only the others' count before.
+    const transfersBeforeWipe = balanceTransfers(beforeWipe.filter((_, i) => nodes.ids()[i] !== rejoinedId));
     await nodes.kill(rejoinedId, 'SIGTERM');
     nodes.wipe(rejoinedId);
     sampler.untrack(rejoined);
@@ -283,6 +292,7 @@ async function run() {
     const side = await stopWriter();
     const afterCatchUp = await allStatuses(urls, root);
     const termsAfterCatchUp = termSum(afterCatchUp);
+    const transfersDuringCatchUp = balanceTransfers(afterCatchUp) - transfersBeforeWipe;
     // How long the rejoined node's event loop was held at worst since it started (its timer's lateness): a snapshot
     // installed in one turn holds it for the whole install.
     const rejoinedTickLateMsMax = afterCatchUp[rejoinedId - 1]?.driver?.tick_late_ms_max_ever ?? null;
@@ -321,6 +331,8 @@ async function run() {
         insertMsP99: Math.round(percentile(load.latenciesMs, 99)),
         insertMsMax: Math.round(load.latenciesMs.at(-1)),
         elections: termsAfterLoad - termsBefore,
+        balanceTransfers: transfersDuringLoad,
+        shardLeaderBefore,
         termSumBefore: termsBefore,
         termSumAfter: termsAfterLoad,
         shard: shard.name,
@@ -336,6 +348,7 @@ async function run() {
         secondsPerGB: dataGB > 0 ? round1(catchUpS / dataGB) : null,
         rssMb: catchUpRss,
         elections: termsAfterCatchUp - termsBeforeWipe,
+        balanceTransfers: transfersDuringCatchUp,
         writes: side.sent,
         writesFailed: failureCount(side.failures),
         writeFailures: side.failures,
@@ -368,7 +381,7 @@ const COLUMNS = [
   { key: 'loadS', title: 'load s' },
   { key: 'rowsPerSecond', title: 'rows/s' },
   { key: 'loadRss', title: 'peak RSS MB, load (n1 / n2 / n3)' },
-  { key: 'elections', title: 'elections (load)' },
+  { key: 'elections', title: 'elections (load; of them leader-balance transfers)' },
   { key: 'insertsFailed', title: 'INSERTs failed' },
   { key: 'rejoined', title: 'rejoined' },
   { key: 'catchUpS', title: 'catch-up s' },
@@ -383,7 +396,7 @@ const row = {
   loadS: load.seconds,
   rowsPerSecond: load.rowsPerSecond,
   loadRss: rssText(load.rssMb, names),
-  elections: load.elections,
+  elections: `${load.elections} (${load.balanceTransfers} transfers)`,
   insertsFailed:
     load.insertsFailed === 0 ? 0 : `${load.insertsFailed} ${JSON.stringify(load.failures).replace(/"/g, '')}`,
   rejoined,
@@ -418,7 +431,7 @@ const result = {
   rows: [row],
   notes: [
     `catch-up: from the restart of ${rejoined} (ready after ${catchUp.readySeconds} s) until it applied, in every group, what the leader had; ${catchUp.dataGB} GB of rows loaded.`,
-    `during the catch-up: ${catchUp.writes} small writes into the shard (${catchUp.writesFailed} failed), ${catchUp.elections} elections, peak RSS ${rssText(catchUp.rssMb, names)} MB (n1 / n2 / n3); the rejoined node's timer ${catchUp.rejoinedTickLateMsMax ?? '-'} ms late at worst.`,
+    `during the catch-up: ${catchUp.writes} small writes into the shard (${catchUp.writesFailed} failed), ${catchUp.elections} elections (${catchUp.balanceTransfers} of them leader-balance transfers), peak RSS ${rssText(catchUp.rssMb, names)} MB (n1 / n2 / n3); the rejoined node's timer ${catchUp.rejoinedTickLateMsMax ?? '-'} ms late at worst.`,
     `count on ${rejoined}: ${count.bulkCounted} rows loaded (acknowledged ${count.bulkAcknowledged}), ${count.sideCounted} small rows (acknowledged ${count.sideAcknowledged}).`,
     `load average (1, 5, 15 min): ${loadText(loadStart)} at the start, ${loadText(loadEnd)} at the end.`,
   ],

@@ -40,8 +40,7 @@ import type {
   UserDataCommand,
   Value,
 } from '../commands.js';
-import { ChangeLog } from '../live/changelog.js';
-import { CHANGELOG_SNAPSHOT_QUERY } from '../live/changelog.js';
+import { CHANGELOG_SNAPSHOT_QUERY, ChangeLog } from '../live/changelog.js';
 import type { ChangeLogDump } from '../live/changelog.js';
 import type { ChangeFeed } from '../live/feed.js';
 import { LIVE_LIMITS } from '../live/limits.js';
@@ -54,14 +53,7 @@ import { checkRow, fromSqlite, isPerUser, physicalName, primaryKeyLiteral, toSql
 import type { TableRef } from '../tables.js';
 import { checkSharedDataCommand, checkUserDataCommand } from '../validate.js';
 import { ApplyError, KalamStateMachine } from './base.js';
-import {
-  RowPager,
-  SNAPSHOT_PAGE_BYTES_MAX,
-  SNAPSHOT_ROWS_PER_PAGE,
-  SnapshotFormatError,
-  SnapshotWriter,
-  rowBytes,
-} from './snapshot-format.js';
+import { RowPager, SnapshotFormatError, SnapshotWriter, pageFull, rowBytes } from './snapshot-format.js';
 import type { SnapshotImport, StateMachineOptions } from './base.js';
 import { ClientSessions, SESSION_SNAPSHOT_QUERIES } from './sessions.js';
 import type { SessionClock } from './sessions.js';
@@ -497,9 +489,9 @@ function toStored(schema: TableSchema, r: Record<string, unknown>): StoredRow {
 }
 
 /**
- * Writes the rows of a shard's flushed files as `{kind: 'cold', scope, file, rows}` records of at most
- * SNAPSHOT_ROWS_PER_PAGE rows (snapshot format 4), file by file in the state record's order, a budget of time at a
- * time: one file's rows are held at once, never every file's, and the state record holds only the manifest.
+ * Writes the rows of a shard's flushed files as `{kind: 'cold', scope, file, rows}` records closed by pageFull (format
+ * 4; by bytes too since 6), file by file in the state record's order, a budget of time at a time: one file's rows
+ * are held at once, never every file's, and the state record holds only the manifest.
  */
 class ColdPager {
   private next = 0;
@@ -518,11 +510,9 @@ class ColdPager {
     while (this.next < this.files.length) {
       const f = this.files[this.next]!;
       const rows = (this.rows ??= this.cold.snapshotRows(f));
-      // Up to SNAPSHOT_ROWS_PER_PAGE rows, closed early at SNAPSHOT_PAGE_BYTES_MAX (always at least one row).
       let upTo = this.at;
       let bytes = 0;
-      while (upTo < rows.length && upTo - this.at < SNAPSHOT_ROWS_PER_PAGE && bytes < SNAPSHOT_PAGE_BYTES_MAX)
-        bytes += rowBytes(rows[upTo++]);
+      while (upTo < rows.length && !pageFull(upTo - this.at, bytes)) bytes += rowBytes(rows[upTo++]);
       const page = rows.slice(this.at, upTo);
       this.out.record({ file: f.file, kind: 'cold', rows: page, scope: f.scope });
       this.at += page.length;

@@ -45,6 +45,11 @@ export const SNAPSHOT_ROWS_PER_PAGE = 256;
  */
 export const SNAPSHOT_PAGE_BYTES_MAX = 32 * 1024;
 
+/** Whether a page of `rows` rows holding `bytes` (rowBytes) is full: every pager closes its pages by this one rule. */
+export function pageFull(rows: number, bytes: number): boolean {
+  return rows >= SNAPSHOT_ROWS_PER_PAGE || bytes >= SNAPSHOT_PAGE_BYTES_MAX;
+}
+
 /** About how many bytes `row`'s values take in a page's JSON (strings by length, bytes as hex, the rest 16). */
 export function rowBytes(row: unknown): number {
   if (typeof row !== 'object' || row === null) return 16;
@@ -351,7 +356,7 @@ export class RowPager {
       const page: unknown[] = [];
       let bytes = 0;
       let done = false;
-      while (page.length < SNAPSHOT_ROWS_PER_PAGE && bytes < SNAPSHOT_PAGE_BYTES_MAX) {
+      while (!pageFull(page.length, bytes)) {
         const next = this.cursor.next();
         if (next.done === true) {
           done = true;

@@ -13,6 +13,10 @@
  * keys (and the shared one), one write at a time, and counts per key the increments it got an answer for. A fetch
  * wrapper sees every HTTP attempt: a write with more than one attempt was retried; `replayed` in the answer says the
  * server answered a retry from its session instead of applying it again.
+ * - `drop_answer_every = N`: the wrapper drops the first success answer to every Nth write of a client after reading
+ *   it, as a network losing the response would. The write is applied and its client retries it unanswered, so every
+ *   run meets that case however the kills fall (they alone may miss every write in flight), and the retry's answer
+ *   must be a replay.
  * - An OutcomeUnknownError that escapes the client (its deadline passed while an attempt's answer was lost) is
  *   resolved on the spot by resending the very body of the last attempt (same client id, seq and acked) until a node
  *   answers: a success means the write is applied now, once (replayed or not); SESSION_EXPIRED / SESSION_STALE leave
@@ -58,6 +62,8 @@ export interface CounterTally {
   retried: number;
   /** Answers the server gave from a client session (`replayed`: the write was not applied again). */
   replayed: number;
+  /** Increments whose first success answer the drill dropped (drop_answer_every); each retried, to a replay. */
+  dropped: number;
   /** Increments whose outcome escaped the client as unknown, then resolved as applied by resending their seq. */
   resolved: number;
   /** Increments whose outcome stayed unknown (the resend was refused or never answered). */
@@ -89,6 +95,7 @@ export function mergeTallies(tallies: readonly CounterTally[]): CounterTally[] {
     sum.answered += t.answered;
     sum.retried += t.retried;
     sum.replayed += t.replayed;
+    sum.dropped += t.dropped;
     sum.resolved += t.resolved;
     sum.unknown += t.unknown;
     sum.failed += t.failed;
@@ -99,7 +106,7 @@ export function mergeTallies(tallies: readonly CounterTally[]): CounterTally[] {
 }
 
 export function emptyTally(key: string): CounterTally {
-  return { key, answered: 0, retried: 0, replayed: 0, resolved: 0, unknown: 0, failed: 0, resent: 0 };
+  return { key, answered: 0, retried: 0, replayed: 0, dropped: 0, resolved: 0, unknown: 0, failed: 0, resent: 0 };
 }
 
 function total(tallies: readonly CounterTally[], field: Exclude<keyof CounterTally, 'key'>): number {
@@ -139,8 +146,9 @@ export function checkExactlyOnce(input: ExactlyOnceInput): CheckOutcome[] {
   const retried = total(tallies, 'retried');
   const replayed = total(tallies, 'replayed');
   const resent = total(tallies, 'resent');
+  const dropped = total(tallies, 'dropped');
   const mode = input.sessions ? 'client sessions on' : `client sessions OFF, ${resent} unknown increment(s) resent`;
-  const sums = `${answered} increment(s) answered, ${retried} retried, ${replayed} answer(s) were replays`;
+  const sums = `${answered} increment(s) answered, ${retried} retried, ${replayed} answer(s) were replays, ${dropped} answer(s) dropped by the drill`;
   const counters: CheckOutcome =
     problems.length === 0
       ? {
@@ -190,6 +198,11 @@ interface DrillClient {
   /** Set by the fetch wrapper: attempts of the current write, and the body of its last attempt. */
   attempts: number;
   lastBody: string | null;
+  /** Writes started (drop_answer_every counts them). */
+  writes: number;
+  /** The current write's first success answer is to be dropped; then it was. */
+  dropNext: boolean;
+  droppedThisWrite: boolean;
   client: Client | null;
 }
 
@@ -254,6 +267,9 @@ export class ExactlyOnceDrill {
           tallies: new Map(counters.map((r) => [r.key, emptyTally(r.key)])),
           attempts: 0,
           lastBody: null,
+          writes: 0,
+          dropNext: false,
+          droppedThisWrite: false,
           client: null,
         };
       }),
@@ -266,18 +282,26 @@ export class ExactlyOnceDrill {
     return drill;
   }
 
-  /** A client over every node whose fetch counts each attempt (per node, and for the current write). */
+  /**
+   * A client over every node whose fetch counts each attempt (per node, and for the current write), and drops the
+   * success answer the current write was chosen for (drop_answer_every).
+   */
   private makeClient(dc: DrillClient): Client {
     const nodeOf = new Map(this.opts.nodes.map((n) => [new URL(n.apiUrl).origin, n.id] as const));
     const counting: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-      if (url.endsWith(SQL_PATH)) {
-        dc.attempts++;
-        if (typeof init?.body === 'string') dc.lastBody = init.body;
-        const node = nodeOf.get(new URL(url).origin);
-        if (node !== undefined) this.attemptsByNode.set(node, (this.attemptsByNode.get(node) ?? 0) + 1);
-      }
-      return cliFetch(url, init ?? {});
+      if (!url.endsWith(SQL_PATH)) return cliFetch(url, init ?? {});
+      dc.attempts++;
+      if (typeof init?.body === 'string') dc.lastBody = init.body;
+      const node = nodeOf.get(new URL(url).origin);
+      if (node !== undefined) this.attemptsByNode.set(node, (this.attemptsByNode.get(node) ?? 0) + 1);
+      const res = await cliFetch(url, init ?? {});
+      if (!dc.dropNext || res.status !== 200) return res;
+      // Read to the end first: the server has answered, so the write is applied; only its answer goes missing.
+      await res.text();
+      dc.dropNext = false;
+      dc.droppedThisWrite = true;
+      throw new Error('the drill dropped this answer (drop_answer_every)');
     };
     const { spec } = this.opts;
     return createClient(
@@ -320,6 +344,10 @@ export class ExactlyOnceDrill {
     const tally = dc.tallies.get(row.key) as CounterTally;
     const sql = `UPDATE ${row.table} SET n = n + 1 WHERE k = $1`;
     // sessions = false: the naive application resends an unknown increment, at most this many times.
+    const every = this.opts.spec.dropAnswerEvery;
+    dc.writes++;
+    dc.dropNext = every > 0 && dc.writes % every === 0;
+    dc.droppedThisWrite = false;
     for (let sends = 0; sends <= DRILL_LIMITS.exactlyOnceResendsMax; sends++) {
       dc.attempts = 0;
       dc.lastBody = null;
@@ -327,8 +355,10 @@ export class ExactlyOnceDrill {
         const result = await (dc.client as Client).execute(sql, [row.k]);
         if (result.rowCount !== 1) this.errors.push(`${row.key}: an increment answered ${result.rowCount} row(s)`);
         tally.answered++;
-        if (dc.attempts > 1) tally.retried++;
+        // The retry a dropped answer forces is not a fault's: `retried` keeps saying whether the kills hit a write.
+        if (dc.attempts > (dc.droppedThisWrite ? 2 : 1)) tally.retried++;
         if (result.replayed) tally.replayed++;
+        this.settleDropped(dc, row, tally, result.replayed);
         return true;
       } catch (err) {
         if (!(err instanceof OutcomeUnknownError)) {
@@ -347,6 +377,15 @@ export class ExactlyOnceDrill {
     }
     tally.unknown++;
     return false;
+  }
+
+  /** A write whose answer the drill dropped was applied: its retry's answer must come from the session. */
+  private settleDropped(dc: DrillClient, row: CounterRow, tally: CounterTally, replayed: boolean): void {
+    if (!dc.droppedThisWrite) return;
+    tally.dropped++;
+    if (this.opts.spec.sessions && !replayed && this.errors.length < DRILL_LIMITS.exactlyOnceErrorsMax) {
+      this.errors.push(`${row.key}: an increment whose answer was dropped was applied again by its retry (no replay)`);
+    }
   }
 
   private note(row: CounterRow, err: unknown): void {
@@ -388,7 +427,9 @@ export class ExactlyOnceDrill {
       if (result.outcome === 'ok') {
         tally.resolved++;
         const session = result.body['client_session'];
-        if (isRecord(session) && session['replayed'] === true) tally.replayed++;
+        const replayed = isRecord(session) && session['replayed'] === true;
+        if (replayed) tally.replayed++;
+        this.settleDropped(dc, row, tally, replayed);
         return;
       }
       last = `node ${node.id}: ${result.reason}`;

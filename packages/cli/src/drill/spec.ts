@@ -38,9 +38,11 @@
  *               resume_on from their cursor; writers commit through writers_on. on_node must differ from the
  *               other two.
  *   [exactly_once] optional exactly-once writes (drill/exactly-once.ts): clients, keys_per_client, shared,
- *               sessions, call_deadline_ms, attempt_timeout_ms, write_every_ms. `@kalam/client` clients over every
- *               node increment counters (`n = n + 1`) and retry every unknown outcome; each counter must equal its
- *               answered increments. Not with a destroy step (the clients keep the first cluster's nodes).
+ *               sessions, call_deadline_ms, attempt_timeout_ms, write_every_ms, drop_answer_every. `@kalam/client`
+ *               clients over every node increment counters (`n = n + 1`) and retry every unknown outcome; each
+ *               counter must equal its answered increments. drop_answer_every = N loses the answer to every Nth
+ *               write of a client after the server applied it. Not with a destroy step (the clients keep the first
+ *               cluster's nodes).
  *
  * A target is a node id or a role resolved when the step runs: "leader of GROUP", "a follower of GROUP",
  * "node leading most groups", "random" (drawn from the drill's seed), "previous" (the node the last targeted
@@ -152,6 +154,11 @@ export interface ExactlyOnceSpec {
   readonly attemptTimeoutMs: number;
   /** Pause between two increments of one client. */
   readonly writeEveryMs: number;
+  /**
+   * 0, or N: the success answer to every Nth write of a client is dropped on its way back (the first attempt's
+   * only), as a network losing a response would — the write is applied and its client must retry it unanswered.
+   */
+  readonly dropAnswerEvery: number;
 }
 
 export interface DrillSpec {
@@ -215,6 +222,7 @@ const EXACTLY_ONCE_KEYS = [
   'call_deadline_ms',
   'attempt_timeout_ms',
   'write_every_ms',
+  'drop_answer_every',
 ];
 const CHECK_KEYS = ['linearizable_budget_ms', 'converge_timeout_ms', 'heal_timeout_ms', 'availability_bound_ms'];
 const STEP_KEYS: Readonly<Record<StepAction, readonly string[]>> = {
@@ -449,6 +457,7 @@ function readExactlyOnce(r: Reader): ExactlyOnceSpec {
       DRILL_LIMITS.callTimeoutMsMax,
     ),
     writeEveryMs: r.integer('write_every_ms', DRILL_LIMITS.thinkMsDefault, 0, 10_000),
+    dropAnswerEvery: r.integer('drop_answer_every', 0, 0, 1_000_000),
   };
   if (spec.attemptTimeoutMs > spec.callDeadlineMs) {
     r.fail('attempt_timeout_ms', `must not exceed call_deadline_ms (${spec.callDeadlineMs})`);

@@ -18,6 +18,11 @@
  * then hold more than (N−1)·⌊G/N⌋ groups. The gap of two makes every move lower the sum of squared counts, so moves
  * cannot cycle: with every node seeing the same counts the cluster reaches the band and then moves nothing. A round
  * plans up to `movesMax` moves, counting each planned one as done before the next.
+ *
+ * A node on its way out of the cluster (`leaving`: its removal under way, group by group) is neither a target nor
+ * counted in the share, and moves nothing itself: every group it leads hands its leadership over as the node is
+ * removed from it, and were the others to fill it back up each round, as they would a node below the band, every
+ * group would change leader twice on the way (as TiKV's and CockroachDB's schedulers skip a store being removed).
  */
 import type { NodeId } from '@kalam/raft';
 
@@ -62,6 +67,8 @@ export interface BalanceInput {
   readonly movesMax: number;
   /** The node is handing over everything to stop: it moves nothing on its own. */
   readonly draining: boolean;
+  /** Nodes being removed from the cluster: no target, not counted; when self is one, nothing moves. */
+  readonly leaving: readonly NodeId[];
 }
 
 export interface LeaderMove {
@@ -71,8 +78,9 @@ export interface LeaderMove {
 
 /** The transfers to start this round; empty when balanced, draining, alone, or nothing may move. Pure. */
 export function planLeaderMoves(input: BalanceInput): LeaderMove[] {
-  const peers = [...new Set(input.live)].filter((id) => id !== input.self);
-  if (input.draining || input.movesMax <= 0 || peers.length === 0) return [];
+  const leaving = new Set(input.leaving);
+  const peers = [...new Set(input.live)].filter((id) => id !== input.self && !leaving.has(id));
+  if (input.draining || leaving.has(input.self) || input.movesMax <= 0 || peers.length === 0) return [];
   const band = leaderShareBand(input.groupCount, peers.length + 1, input.tolerance);
   const fairMax = band.max - input.tolerance;
   const fairMin = Math.floor(input.groupCount / (peers.length + 1));

@@ -48,6 +48,11 @@ export interface LeaderBalanceOptions {
   readonly tolerance: number;
   /** Balancing transfers one node runs at once; MULTIRAFT_LIMITS.balanceTransfersMax by default. */
   readonly transfersMax?: number;
+  /**
+   * The nodes being removed from the cluster (the membership's `leaving` state), asked each round: the balance gives
+   * them no leadership and leaves them out of the share. Absent: none.
+   */
+  readonly leaving?: () => readonly NodeId[];
 }
 
 export interface RaftManagerOptions {

@@ -1637,6 +1637,7 @@ export class RaftDriver {
       tolerance: balance.tolerance,
       movesMax: balance.transfersMax ?? MULTIRAFT_LIMITS.balanceTransfersMax,
       draining: this.draining,
+      leaving: balance.leaving?.() ?? [],
     });
     for (const move of moves) {
       this.balanceInFlight++;

@@ -28,6 +28,7 @@ function input(self: NodeId, counts: Record<number, number>, over: Partial<Balan
     tolerance: 1,
     movesMax: 3,
     draining: false,
+    leaving: [],
     ...over,
   };
 }
@@ -129,6 +130,16 @@ test('a lagging peer is never chosen: groups go to caught-up peers, or stay', ()
   assert.deepEqual(planLeaderMoves({ ...input(n1, { 1: 36 }), movable: [] }), []);
 });
 
+test('a leaving node gets no leadership, is not counted in the share, and moves nothing itself', () => {
+  // Node 3 is being removed and leads nothing now: without it, 18/18 between nodes 1 and 2 is balanced.
+  assert.deepEqual(planLeaderMoves(input(n1, { 1: 18, 2: 18, 3: 0 }, { leaving: [n3] })), []);
+  // 24/12 with node 3 leaving: the group goes to node 2, never to node 3, though it leads the fewest.
+  const moves = planLeaderMoves(input(n1, { 1: 24, 2: 12, 3: 0 }, { leaving: [n3], movesMax: 10 }));
+  assert.ok(moves.length > 0 && moves.every((m) => m.to === n2), JSON.stringify(moves));
+  // The leaving node itself, however many it leads, moves nothing: its removal hands each group over.
+  assert.deepEqual(planLeaderMoves(input(n3, { 1: 6, 2: 6, 3: 24 }, { leaving: [n3] })), []);
+});
+
 test('draining: nothing moves', () => {
   assert.deepEqual(planLeaderMoves(input(n1, { 1: 36 }, { draining: true })), []);
   assert.deepEqual(planLeaderMoves(input(n1, { 1: 27, 2: 9 }, { draining: true })), []);
@@ -170,6 +181,7 @@ test('rounds of every node converge into the band and then stop', () => {
             tolerance,
             movesMax: 3,
             draining: false,
+            leaving: [],
           }),
         );
       }

@@ -455,7 +455,22 @@ async function startRaft(
     snapshotThreshold: c.raft.snapshotThreshold,
     logWrites: c.raft.logWriterThread ? 'worker' : 'sync',
     logBytesMax: c.raft.logBytesMax,
-    leaderBalance: { intervalMs: c.leaderBalance.intervalMs, tolerance: c.leaderBalance.tolerance },
+    leaderBalance: {
+      intervalMs: c.leaderBalance.intervalMs,
+      tolerance: c.leaderBalance.tolerance,
+      // Read on the balance's timer: a failed read (data.db closing under a stopping node) must not throw from it,
+      // and without the list the balance acts as it did before removals knew of it.
+      leaving: () => {
+        try {
+          return machines.system
+            .clusterNodes()
+            .filter((n) => n.state === 'leaving')
+            .map((n) => n.nodeId as NodeId);
+        } catch {
+          return [];
+        }
+      },
+    },
     log,
     observer: metrics.raft,
     // Every group's state machine writes the one data.db: a turn's applies commit together.

@@ -286,10 +286,10 @@ export class KalamNodes {
   }
 
   /**
-   * Waits (at most `timeoutMs`) for node `id` to exit on its own; resolves with its Exit and its last stderr, or
-   * null when it is still running then.
+   * Waits (at most `timeoutMs`) for node `id` to exit on its own; resolves with its Exit and the last `chars` of its
+   * stderr, or null when it is still running then.
    */
-  async exitOf(id: number, timeoutMs: number): Promise<(Exit & { stderr: string }) | null> {
+  async exitOf(id: number, timeoutMs: number, chars = 3000): Promise<(Exit & { stderr: string }) | null> {
     const node = this.running.get(id);
     if (node === undefined) throw new Error(`node ${id} is not running`);
     let timer: NodeJS.Timeout | undefined;
@@ -298,7 +298,7 @@ export class KalamNodes {
     clearTimeout(timer);
     if (exit === null) return null;
     this.running.delete(id);
-    return { ...exit, stderr: this.stderrOf(id, node) };
+    return { ...exit, stderr: this.stderrOf(id, node, chars) };
   }
 
   /**

@@ -13,6 +13,9 @@
 // Solo files (SOLO below) run after the others, one at a time: they assert that a 3-node cluster keeps its leaders
 // (no election) under the load the test itself makes, on 2 cores; a second test file's cluster beside them takes the
 // CPU that claim is about (CI at b7b30de: one election in `bounds-cluster` with auth-throttle's scrypt beside it).
+// Also alone: `membership-removal-cluster` (four nodes; its first step holds only while meta:system keeps its leader)
+// and the two browser tests (Chromium and three nodes, a SIGKILL's failover within bounds): official CI failed all
+// three at d7d8e5d, each beside another file's cluster, and they never failed here — the cause was not seen.
 // Environment: TEST_CONCURRENCY (default: one test file per core); TEST_TIMEOUT_MS (default 10 minutes per test
 // file: a long run such as `TEST_TIMEOUT_MS=7200000 KALAM_FUZZ_STATEMENTS=200000 node scripts/run-tests.mjs fuzz-sql`).
 import { spawn } from 'node:child_process';
@@ -25,7 +28,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** A hung test fails after this long instead of hanging CI. */
 const TEST_TIMEOUT_MS = 10 * 60 * 1000;
 /** Test files that run alone, after the rest (see the header). */
-const SOLO = ['server/dist/test/bounds-cluster.test.js', 'server/dist/test/bulk-load-cluster.test.js'];
+const SOLO = [
+  'server/dist/test/bounds-cluster.test.js',
+  'server/dist/test/bulk-load-cluster.test.js',
+  'server/dist/test/membership-removal-cluster.test.js',
+  'cli/dist/test/todo-browser.test.js',
+  'cli/dist/test/console-browser.test.js',
+];
 /** One short drill runs well under a minute; a drill still running after this is stopped and counted failed. */
 const DRILL_TIMEOUT_MS = 3 * 60 * 1000;
 

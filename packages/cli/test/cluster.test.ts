@@ -19,6 +19,7 @@ import { test } from 'node:test';
 import { NODE_MALLOC_ENV } from '@kalam/server';
 
 import { connectCluster, upCluster } from '../src/cluster/control.js';
+import { findFreeBasePort } from '../src/cluster/folder.js';
 import type { ClusterCredentials, ClusterStatus } from '../src/cluster/types.js';
 import type { Run } from './support/cli-process.js';
 import { alive, pidsOf, runKalam, tempCluster, waitUntil } from './support/cli-process.js';
@@ -29,25 +30,6 @@ const FAILOVER_BOUND_MS = 15_000;
 const EXIT_BOUND_MS = 30_000;
 
 const run = (args: readonly string[]): Promise<Run> => runKalam(args, COMMAND_TIMEOUT_MS);
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose API (base..) and Raft (base+100..) ports are free now. */
-async function freeBase(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let i = 0; i < nodes && free; i++) free = (await canBind(base + i)) && (await canBind(base + 100 + i));
-    if (free) return base;
-  }
-  throw new Error('no free port range found');
-}
 
 async function status(dir: string): Promise<ClusterStatus> {
   const r = await run(['cluster', 'status', '--json', '--dir', dir]);
@@ -88,7 +70,7 @@ function oneLine(text: string): void {
 
 test('up, status, kill, start, partition, heal, disk, digests, down --wipe', async (t) => {
   const { dir, track } = tempCluster(t, 'life');
-  const base = await freeBase(3);
+  const base = await findFreeBasePort(3);
 
   const up = await run(['cluster', 'up', '--nodes', '3', '--dir', dir, '--base-port', String(base), '--json']);
   assert.equal(up.code, 0, up.stderr);
@@ -226,7 +208,7 @@ test('up, status, kill, start, partition, heal, disk, digests, down --wipe', asy
 
 test('programmatic: env reaches the nodes; heal works without a quorum; a SIGKILLed supervisor takes every node with it', async (t) => {
   const { dir, track } = tempCluster(t, 'orphans');
-  const base = await freeBase(3);
+  const base = await findFreeBasePort(3);
   const progress: string[] = [];
   const controller = await upCluster({
     nodes: 3,
@@ -274,7 +256,7 @@ test('programmatic: env reaches the nodes; heal works without a quorum; a SIGKIL
 
 test('a port in use: one line naming it, exit 2, nothing started or written', async (t) => {
   const { dir } = tempCluster(t, 'port');
-  const base = await freeBase(3);
+  const base = await findFreeBasePort(3);
   const blocker: Server = createServer();
   await new Promise<void>((resolve) => blocker.listen(base + 101, '127.0.0.1', () => resolve()));
   t.after(() => blocker.close());

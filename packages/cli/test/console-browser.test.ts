@@ -91,8 +91,19 @@ test('the console: sign in, 36 groups, a killed node loses its leaders, SQL and 
   assert.equal(await page.locator('tr[data-group]').count(), 36);
   await shot(page, '02-cluster.png');
 
-  // Kill the node (not the one serving the page) that leads more groups, and watch them move.
-  const before = await leadersOnPage(page);
+  // Kill the node (not the one serving the page) that leads more groups, and watch them move. `up` waits for a leader
+  // in every group, not for the balance: on a slow machine node 1 may win every first election, and the balance
+  // spreads them within a few rounds (2 s each).
+  let before = await leadersOnPage(page);
+  await waitUntil(
+    'node 2 or 3 leading a group on the page',
+    STEP_BOUND_MS,
+    async () => {
+      before = await leadersOnPage(page);
+      return [...before.values()].some((l) => l === 2 || l === 3);
+    },
+    250,
+  );
   const ledBy = (id: number): string[] => [...before].filter(([, l]) => l === id).map(([g]) => g);
   const victim = ledBy(2).length >= ledBy(3).length ? 2 : 3;
   const moved = ledBy(victim);

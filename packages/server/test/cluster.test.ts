@@ -43,7 +43,9 @@ async function ids(url: string, auth: string): Promise<number[]> {
 }
 
 test('a 3-node cluster: replication, isolation, SIGKILL and restart, graceful SIGTERM', async (t) => {
-  const nodes = await KalamNodes.start({ members: 3 });
+  // Election timeouts of 1.5–2.5 s: the SIGTERM step asserts that no request fails while the leader hands its groups
+  // over, which a spurious election on a loaded CI machine (at 300–500 ms) could break without any fault of the code.
+  const nodes = await KalamNodes.start({ members: 3, electionTimeoutMs: { min: 1_500, max: 2_500 } });
   t.after(() => nodes.close());
   const [n1, n2, n3] = [nodes.url(1), nodes.url(2), nodes.url(3)];
 

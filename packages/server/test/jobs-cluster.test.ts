@@ -64,6 +64,9 @@ test('flush runs once on the meta:jobs leader; a leader killed mid-flush loses a
   const nodes = await KalamNodes.start({
     members: 3,
     env: { KALAM_ALLOW_PLANTED_BUGS: '1', KALAM_JOBS_TEST_STEP_DELAY_MS: String(STEP_DELAY_MS) },
+    // Part 1 counts one run of a 6 s job on the meta:jobs leader: a spurious election (at 300–500 ms, on a loaded CI
+    // machine) would move the job mid-way, which is part 2's case, not part 1's.
+    electionTimeoutMs: { min: 1_500, max: 2_500 },
   });
   t.after(() => nodes.close());
   // Leaders settled and spread first: part 1 counts one run of the job, and a balance transfer of meta:jobs in the

@@ -116,7 +116,9 @@ class Writer {
 }
 
 test('leaders spread over 3 nodes, stay put once spread, and spread again after a failover and a restart', async (t) => {
-  const nodes = await KalamNodes.start({ members: 3 });
+  // Election timeouts of 1.5–2.5 s: the quiet phase asserts no term change and no failed write, which the balance
+  // must give, but which a spurious election (ticks late on a loaded 2-core CI machine, at 300–500 ms) would void.
+  const nodes = await KalamNodes.start({ members: 3, electionTimeoutMs: { min: 1_500, max: 2_500 } });
   t.after(() => nodes.close());
   const setup = await sql(
     nodes.url(1),

@@ -11,6 +11,8 @@ import type { TestContext } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserServer } from 'playwright-core';
 
+import { findFreeBasePort } from '../../src/cluster/folder.js';
+
 export const CHROMIUM = process.env['KALAM_CHROMIUM'] ?? '/usr/bin/chromium';
 const BROWSER_LAUNCH_MS = 60_000;
 const BROWSER_CLOSE_MS = 10_000;
@@ -29,15 +31,14 @@ function canBind(port: number): Promise<boolean> {
 }
 
 /**
- * A base port whose API (base..) and Raft (base+100..) ports for `nodes` nodes are free now, and `base + 300` too
- * when `withExtra` (a page server beside the cluster).
+ * A base port whose API (base..) and Raft (base+100..) ports for `nodes` nodes are free now (findFreeBasePort's: below
+ * the ephemeral range, where no outbound connection takes them meanwhile), and `base + 300` too when `withExtra` (a
+ * page server beside the cluster, bound only once the cluster is up and set up).
  */
 export async function freeBase(nodes: number, withExtra = false): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = !withExtra || (await canBind(base + 300));
-    for (let i = 0; i < nodes && free; i++) free = (await canBind(base + i)) && (await canBind(base + 100 + i));
-    if (free) return base;
+    const base = await findFreeBasePort(nodes);
+    if (!withExtra || (await canBind(base + 300))) return base;
   }
   throw new Error('no free port range found');
 }

@@ -372,3 +372,57 @@ test('a builder given an output writes the snapshot to it record by record, and 
 function snapshotBytesOf(data: SnapshotSource): Uint8Array {
   return data.subarray(0, data.byteLength);
 }
+
+test('installed piece by piece over a shard that holds rows, the old rows go a bounded number per piece, and only them', () => {
+  // B's alice shard holds ROWS rows the snapshot does not have, and a user of another shard has rows in the same
+  // physical table; the install deletes alice's old rows ~64 per piece (64 KiB pieces), not all in the first.
+  const a = loaded();
+  const data = a.alice.snapshot();
+  const b = node();
+  b.system.apply(entries(1, DDL));
+  const bob = ['bob', 'carol', 'dave', 'erin'].find((u) => router.userShard(u) !== router.userShard(ALICE))!;
+  const insert = (userId: string, from: number, count: number, seqBase: number): AnyCommand => ({
+    type: 'Insert',
+    tableId: 'app.notes',
+    userId,
+    rows: Array.from({ length: count }, (_, i) => ({ id: from + i, body: `old ${from + i}` })),
+    seqBase,
+    at: 10,
+    metaIndex: 2,
+  });
+  const bobs = new UserDataStateMachine(b.store, router.userShard(bob), router);
+  bobs.apply(entries(1, [insert(bob, 0, 50, 1)]));
+  b.alice.apply(
+    entries(
+      1,
+      [0, 200, 400, 600].map((from) => insert(ALICE, 100_000 + from, 200, 5000 + from)),
+    ),
+  );
+  const table = b.store.db
+    .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'kt_%'")
+    .get()!.name;
+  // alice's old rows: ids from 100,000 on (the snapshot's are below 1,000).
+  const oldRows = (): number =>
+    (
+      b.store.db.prepare(`SELECT count(*) AS n FROM "${table}" WHERE "_user_id" = ? AND "id" >= 100000`).get(ALICE) as {
+        n: number;
+      }
+    ).n;
+  assert.equal(oldRows(), 800);
+  const install = b.alice.installer({ index: a.alice.appliedIndex(), term: 1, data });
+  const left = [800];
+  for (let i = 0; i < 10_000; i++) {
+    const done = install.step(64 * 1024);
+    left.push(oldRows());
+    if (done) break;
+  }
+  assert.equal(left.at(-1), 0);
+  const pieces = left.filter((n, i) => i > 0 && n < left[i - 1]!).length;
+  assert.ok(pieces >= 800 / 64, `old rows left after each piece: ${left.join(', ')}`);
+  assert.ok(
+    left.every((n, i) => i === 0 || (n <= left[i - 1]! && left[i - 1]! - n <= 64)),
+    `at most 64 deleted per piece: ${left.join(', ')}`,
+  );
+  assert.deepEqual(b.alice.snapshot(), data, 'the same state as the snapshot, byte for byte');
+  assert.equal(bobs.userRows('app.notes', bob).length, 50, "the other shard's rows are untouched");
+});

@@ -170,6 +170,17 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
    * takes the state record, and returns where the records that follow go (a data group's pages) — each handed over
    * in the piece that reads it. By default the state record is all there is.
    */
+  /**
+   * Deletes up to `rowsMax` more of what a snapshot install replaces that grows with the data (a data group's rows);
+   * true once nothing is left. The install calls it in its first pieces, before it loads the snapshot's state record:
+   * a follower holding a gigabyte of a shard deleted it in one transaction, on the driver's turn, before. `cursor` is
+   * the install's own, kept between its pieces (where each table's walk stopped). Default:
+   * nothing of that kind (the metadata groups' state is small and replaced whole by importState).
+   */
+  protected clearForInstall(_rowsMax: number, _cursor: Map<string, bigint | 'done'>): boolean {
+    return true;
+  }
+
   protected beginImport(state: unknown): SnapshotImport {
     this.importState(state);
     return {
@@ -340,21 +351,35 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
     const reader = new SnapshotReader(snapshot.data, this.groupId);
     let records: Generator<{ value: Record<string, unknown>; bytes: number }> | undefined;
     let importer: SnapshotImport | undefined;
+    let state: { value: Record<string, unknown>; bytes: number } | undefined;
+    let cleared = false;
+    const clearCursor = new Map<string, bigint | 'done'>();
     const piece = (next: Generator<{ value: Record<string, unknown>; bytes: number }>, bytesMax: number): boolean =>
       this.store.transaction(() => {
         let bytes = 0;
         if (importer === undefined) {
-          const first = next.next();
-          if (first.done === true || first.value.value['kind'] !== 'state') {
-            throw new SnapshotFormatError(`the snapshot of group ${this.groupId} does not start with its state record`);
+          if (state === undefined) {
+            const first = next.next();
+            if (first.done === true || first.value.value['kind'] !== 'state') {
+              throw new SnapshotFormatError(
+                `the snapshot of group ${this.groupId} does not start with its state record`,
+              );
+            }
+            state = first.value;
+            this.store
+              .prepare(
+                'INSERT OR REPLACE INTO group_installing (group_id, snapshot_index, snapshot_term, snapshot_crc) VALUES (?, ?, ?, ?)',
+              )
+              .run(this.groupId, snapshot.index, snapshot.term, reader.crc);
           }
-          this.store
-            .prepare(
-              'INSERT OR REPLACE INTO group_installing (group_id, snapshot_index, snapshot_term, snapshot_crc) VALUES (?, ?, ?, ?)',
-            )
-            .run(this.groupId, snapshot.index, snapshot.term, reader.crc);
-          importer = this.beginImport(first.value.value['state']);
-          bytes += first.value.bytes;
+          // The old rows first, a bounded number per piece; the mark above covers a crash in between.
+          if (!cleared) {
+            const rowsMax = bytesMax === Infinity ? Infinity : Math.max(1, Math.floor(bytesMax / 1024));
+            cleared = this.clearForInstall(rowsMax, clearCursor);
+            if (!cleared) return false;
+          }
+          importer = this.beginImport(state.value['state']);
+          bytes += state.bytes;
         }
         while (bytes < bytesMax) {
           const r = next.next();

@@ -997,32 +997,67 @@ abstract class DataStateMachine<
 
   /** A data group's state comes with records after it (beginImport); alone, it is a group with no rows. */
   protected importState(state: unknown): void {
+    this.clearForInstall(Infinity, new Map());
     this.beginImport(state).finish();
+  }
+
+  /**
+   * The group's rows in the incarnations of its old view go, `rowsMax` at a time: each table walked once in rowid
+   * order from where the last piece stopped (no index leads with the scope's column, and a scan from the start each
+   * time would pass the other shards' rows again and again). Only this group's rows are touched.
+   */
+  protected override clearForInstall(rowsMax: number, cursor: Map<string, bigint | 'done'>): boolean {
+    const w = this.scopeWhere();
+    let left = rowsMax;
+    for (const t of this.view.tables()) {
+      if (!this.inScope(t) || !this.store.physical.exists(t)) continue;
+      const name = physicalName(t);
+      if (this.options.restoreDropsOtherTables === true) {
+        // The planted bug: the table is dropped whole, with the rows every other shard keeps in it.
+        this.store.db.exec(`DROP TABLE "${name}"`);
+        this.store.physical.forget();
+        continue;
+      }
+      if (left === Infinity) {
+        this.store.prepare(`DELETE FROM "${name}" WHERE ${w.sql}`).run(...w.args);
+        continue;
+      }
+      const from = cursor.get(name);
+      if (from === 'done') continue;
+      // Rowids as BigInt: a SHARED table keyed by an INTEGER column has it as its rowid, any int64, negative too.
+      const ids = (
+        from === undefined
+          ? this.store.prepare(`SELECT rowid FROM "${name}" WHERE ${w.sql} ORDER BY rowid LIMIT ?`)
+          : this.store.prepare(`SELECT rowid FROM "${name}" WHERE rowid > ? AND ${w.sql} ORDER BY rowid LIMIT ?`)
+      )
+        .safeIntegers(true)
+        .pluck()
+        .all(...(from === undefined ? [] : [from]), ...w.args, left) as bigint[];
+      const del = this.store.prepare(`DELETE FROM "${name}" WHERE rowid = ?`);
+      for (const id of ids) del.run(id);
+      left -= ids.length;
+      if (left > 0) {
+        cursor.set(name, 'done');
+        continue;
+      }
+      cursor.set(name, ids[ids.length - 1]!);
+      return false;
+    }
+    return true;
   }
 
   /** What a shard keeps beside its rows (a user shard's live queries), from the state record. */
   protected importOwn(_state: unknown): void {}
 
   /**
-   * Replaces the group's state by a snapshot's, in the install's first piece: its rows in the incarnations of its old
-   * view go, the new view is loaded (the physical tables made when this node's meta:system does not know them yet),
+   * Replaces the group's state by a snapshot's, once clearForInstall has deleted its rows in the incarnations of its
+   * old view: the new view is loaded (the physical tables made when this node's meta:system does not know them yet),
    * then the change log, the flushed files and what the shard keeps beside them. The row pages follow, each inserted in
    * the piece that reads it. Only this group's rows are touched.
    */
   protected override beginImport(state: unknown): SnapshotImport {
     const s = state as DataState;
-    const w = this.scopeWhere();
     const old = this.view.tables();
-    for (const t of old) {
-      if (!this.inScope(t) || !this.store.physical.exists(t)) continue;
-      if (this.options.restoreDropsOtherTables === true) {
-        // The planted bug: the table is dropped whole, with the rows every other shard keeps in it.
-        this.store.db.exec(`DROP TABLE "${physicalName(t)}"`);
-        this.store.physical.forget();
-        continue;
-      }
-      this.store.prepare(`DELETE FROM "${physicalName(t)}" WHERE ${w.sql}`).run(...w.args);
-    }
     this.view.load(s.view);
     const tables = s.tables.map((d) => {
       const t = this.view.table(d.tableId);

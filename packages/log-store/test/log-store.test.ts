@@ -5,7 +5,7 @@
 // wrote, mostly after a close and reopen, so what is checked is what reached raft.db.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { AssertionError, applyChange, confState, nodeId } from '@kalam/raft';
@@ -19,6 +19,7 @@ import {
   LogStore,
   SCHEMA_VERSION,
   SnapshotFiles,
+  snapshotFileOf,
 } from '../src/index.js';
 import type { LogStoreOptions } from '../src/index.js';
 import { comparable, entries, expectEntries, hardState, noop, snapshot, tempDir } from './support/fixtures.js';
@@ -439,7 +440,7 @@ test('a raft.db of format 2 (snapshots only as blobs) opens as format 3 with its
   }
 });
 
-test('a snapshot built into a file: written through a bounded buffer, readable a range at a time, dropped on abort', () => {
+test('a snapshot built into a file: written through a bounded buffer, readable a range at a time, dropped on abort', async () => {
   const { dbPath, cleanup } = tempDir();
   try {
     const files = new SnapshotFiles(join(dirname(dbPath), 'snapshots'));
@@ -456,7 +457,11 @@ test('a snapshot built into a file: written through a bounded buffer, readable a
     assert.deepEqual(Buffer.from(data.subarray(1000, 5000)), expected.subarray(1000, 5000));
     assert.deepEqual(Buffer.from(data.subarray(0, data.byteLength)), expected);
     files.release(data);
-    assert.deepEqual(readdirSync(files.dir), [], 'released: the file is gone');
+    assert.ok(!existsSync(snapshotFileOf(data)!.path), 'released: the file is gone at once');
+    // Unlinked on the thread pool: wait (bounded) for it.
+    for (let i = 0; i < 500 && files.pendingDeletions() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(files.pendingDeletions(), 0);
+    assert.deepEqual(readdirSync(files.dir), [], 'and unlinked');
 
     const dropped = files.output(7);
     for (const r of records.slice(0, 2000)) dropped.write(r);

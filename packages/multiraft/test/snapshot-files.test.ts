@@ -167,6 +167,19 @@ function setup(t: { after: (fn: () => void) => void }): { dir: string; dbPath: s
 
 const NAME = `${GROUP}-${SNAP_INDEX}-${TERM}`;
 
+/**
+ * The folder's names once the released files' unlinks are done: a released file is renamed `….del` at once and
+ * unlinked on the thread pool (bounded wait).
+ */
+async function listingSettled(dir: string): Promise<string[]> {
+  for (let i = 0; i < 500; i++) {
+    const names = readdirSync(dir);
+    if (!names.some((n) => n.endsWith('.del'))) return names;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`released files still in ${dir} after 5 s: ${readdirSync(dir).join(', ')}`);
+}
+
 test('a follower receives a multi-chunk snapshot into a file; raft.db names the file, holds no bytes', (t) => {
   const { dir, dbPath, snapDir } = setup(t);
   const store = LogStore.open({ path: dbPath, groupIds: [GROUP] });
@@ -234,7 +247,7 @@ test('a corrupt or missing snapshot file refuses to start the group, naming the 
   b.close();
 });
 
-test('the file is deleted once a sync covers the snapshot and raft.db dropped it', (t) => {
+test('the file is deleted once a sync covers the snapshot and raft.db dropped it', async (t) => {
   const { dir, dbPath, snapDir } = setup(t);
   const store = LogStore.open({ path: dbPath, groupIds: [GROUP] });
   const f = follower(store, dir);
@@ -251,13 +264,14 @@ test('the file is deleted once a sync covers the snapshot and raft.db dropped it
   f.deliver(append(SNAP_INDEX + 7, SNAP_INDEX + 8));
   f.deliver(append(SNAP_INDEX + 9, SNAP_INDEX + 9));
   assert.equal(f.sm.appliedIndex(), SNAP_INDEX + 9);
-  assert.deepEqual(readdirSync(snapDir), [], 'the snapshot file is gone');
+  assert.ok(!existsSync(join(snapDir, `${NAME}.snap`)), 'the snapshot file is gone at once');
+  assert.deepEqual(await listingSettled(snapDir), [], 'and unlinked');
   f.driver.stop();
   store.close();
   assert.equal(snapshotRow(dbPath), undefined, 'raft.db names no snapshot');
 });
 
-test('a received snapshot the core never hands out (a newer one came in the same turn) has its file deleted', (t) => {
+test('a received snapshot the core never hands out (a newer one came in the same turn) has its file deleted', async (t) => {
   const { dir, dbPath, snapDir } = setup(t);
   const store = LogStore.open({ path: dbPath, groupIds: [GROUP] });
   const f = follower(store, dir);
@@ -273,19 +287,23 @@ test('a received snapshot the core never hands out (a newer one came in the same
   });
   f.deliver(whole(SNAP_INDEX), whole(SNAP_INDEX + 10)); // both complete before the turn's Ready
   assert.equal(f.sm.appliedIndex(), SNAP_INDEX + 10, 'only the newer one is installed');
-  assert.deepEqual(readdirSync(snapDir), [`${GROUP}-${SNAP_INDEX + 10}-${TERM}.snap`], 'the older file is gone');
+  assert.deepEqual(
+    await listingSettled(snapDir),
+    [`${GROUP}-${SNAP_INDEX + 10}-${TERM}.snap`],
+    'the older file is gone',
+  );
   f.driver.stop();
   store.close();
 });
 
-test('at boot, partial files and files raft.db does not name are deleted', (t) => {
+test('at boot, partial files, released ones a crash left, and files raft.db does not name are deleted', (t) => {
   const { dir } = setup(t);
   const files = new SnapshotFiles(join(dir, 'snapshots'));
   const keep = join(files.dir, '1-50-5.snap');
-  for (const name of ['1-50-5.snap', '1-60-5.part', '2-40-4.snap', 'unrelated.txt']) {
+  for (const name of ['1-50-5.snap', '1-60-5.part', '2-40-4.snap', '1-30-5.snap.1.del', 'unrelated.txt']) {
     writeFileSync(join(files.dir, name), 'x');
   }
   const removed = files.removeUnreferenced(new Set([keep]));
-  assert.deepEqual(removed.sort(), ['1-60-5.part', '2-40-4.snap']);
+  assert.deepEqual(removed.sort(), ['1-30-5.snap.1.del', '1-60-5.part', '2-40-4.snap']);
   assert.deepEqual(readdirSync(files.dir).sort(), ['1-50-5.snap', 'unrelated.txt']);
 });

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 
+import { WalCheckpointer } from './checkpointer.js';
 import { PhysicalTables } from './physical.js';
 
 const SCHEMA = [
@@ -113,6 +114,8 @@ export class DataStore {
 
   /** Which physical tables exist (node-local; physical.ts). */
   readonly physical: PhysicalTables;
+  /** The WAL's checkpointer when it runs on a worker thread (DataStoreOptions.checkpointer). */
+  checkpointer: WalCheckpointer | undefined;
 
   private constructor(
     db: Db,
@@ -139,15 +142,19 @@ export class DataStore {
    * Opens (or creates) data.db at `path`; ':memory:' for tests and the standalone benchmark, or the bytes of a
    * serialized database (the simulator's image of data.db as durable at its last sync).
    */
-  static open(path: string | Buffer): DataStore {
+  static open(path: string | Buffer, options: DataStoreOptions = {}): DataStore {
     const db = new Database(path);
-    if (typeof path === 'string' && path !== ':memory:') {
+    const file = typeof path === 'string' && path !== ':memory:';
+    if (file) {
       db.pragma('journal_mode = WAL');
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     }
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
-    return new DataStore(db, typeof path === 'string' ? path : IMAGE);
+    const store = new DataStore(db, typeof path === 'string' ? path : IMAGE);
+    const c = options.checkpointer;
+    if (file && c !== undefined) store.checkpointer = new WalCheckpointer(path, db, c.intervalMs, c.onFailure);
+    return store;
   }
 
   appliedIndex(groupId: number): number {
@@ -246,8 +253,17 @@ export class DataStore {
   }
 
   close(): void {
+    this.checkpointer?.close();
     this.db.close();
   }
+}
+
+export interface DataStoreOptions {
+  /**
+   * Checkpoint the WAL on a worker thread (checkpointer.ts) instead of inside the main connection's commits: a node's
+   * data.db. Ignored for a store in memory.
+   */
+  readonly checkpointer?: { readonly intervalMs?: number; readonly onFailure?: (why: string) => void };
 }
 
 /** Refuses a data.db of another format: one written by Kalam before table incarnations has tables but version 0. */

@@ -232,7 +232,10 @@ export async function startNode(given: NodeConfig, opts: StartNodeOptions = {}):
   const jwtKey = jwtKeyOf(config);
   let store: DataStore;
   try {
-    store = DataStore.open(join(dataDir, 'data.db'));
+    // Checkpoints on a worker thread: one that copies a WAL grown behind a snapshot's read view held the driver's turn.
+    store = DataStore.open(join(dataDir, 'data.db'), {
+      checkpointer: { onFailure: (why) => log('warn', 'data.checkpointer_failed', { why }) },
+    });
   } catch (cause) {
     throw startupError(`cannot open ${join(dataDir, 'data.db')}`, cause);
   }

@@ -12,7 +12,12 @@ import { DataStore } from '../src/index.js';
 
 function tempStore(t: { after: (fn: () => void) => void }): { path: string; open: () => DataStore } {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-ckpt-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // The checkpointer's worker and timer are unref'd (they must not keep a node alive): this keeps the test's awaits.
+  const keepAlive = setInterval(() => undefined, 1_000);
+  t.after(() => {
+    clearInterval(keepAlive);
+    rmSync(dir, { recursive: true, force: true });
+  });
   const path = join(dir, 'data.db');
   return { path, open: () => DataStore.open(path, { checkpointer: { intervalMs: 10 } }) };
 }

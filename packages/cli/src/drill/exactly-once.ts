@@ -343,11 +343,11 @@ export class ExactlyOnceDrill {
   private async increment(dc: DrillClient, row: CounterRow): Promise<boolean> {
     const tally = dc.tallies.get(row.key) as CounterTally;
     const sql = `UPDATE ${row.table} SET n = n + 1 WHERE k = $1`;
-    // sessions = false: the naive application resends an unknown increment, at most this many times.
     const every = this.opts.spec.dropAnswerEvery;
     dc.writes++;
     dc.dropNext = every > 0 && dc.writes % every === 0;
     dc.droppedThisWrite = false;
+    // sessions = false: the naive application resends an unknown increment, at most this many times.
     for (let sends = 0; sends <= DRILL_LIMITS.exactlyOnceResendsMax; sends++) {
       dc.attempts = 0;
       dc.lastBody = null;

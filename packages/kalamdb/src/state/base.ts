@@ -166,21 +166,21 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
   protected abstract importState(state: unknown): void;
 
   /**
-   * Begins replacing the group's whole state by a snapshot's, inside the install's first piece: clears the old state,
-   * takes the state record, and returns where the records that follow go (a data group's pages) — each handed over
-   * in the piece that reads it. By default the state record is all there is.
-   */
-  /**
    * Deletes up to `rowsMax` more of what a snapshot install replaces that grows with the data (a data group's rows);
    * true once nothing is left. The install calls it in its first pieces, before it loads the snapshot's state record:
    * a follower holding a gigabyte of a shard deleted it in one transaction, on the driver's turn, before. `cursor` is
-   * the install's own, kept between its pieces (where each table's walk stopped). Default:
-   * nothing of that kind (the metadata groups' state is small and replaced whole by importState).
+   * the install's own, kept between its pieces (where each table's walk stopped). Default: nothing of that kind (the
+   * metadata groups' state is small and replaced whole by importState).
    */
   protected clearForInstall(_rowsMax: number, _cursor: Map<string, bigint | 'done'>): boolean {
     return true;
   }
 
+  /**
+   * Begins replacing the group's whole state by a snapshot's, inside the install's piece after clearForInstall is
+   * done: takes the state record, and returns where the records that follow go (a data group's pages) — each handed
+   * over in the piece that reads it. By default the state record is all there is.
+   */
   protected beginImport(state: unknown): SnapshotImport {
     this.importState(state);
     return {
@@ -342,8 +342,8 @@ export abstract class KalamStateMachine<C extends { readonly type: string }, R> 
    * Installs a snapshot a piece at a time (StateMachine.installer). The first pass verifies the whole snapshot (a
    * corrupt, truncated or foreign one is refused with SnapshotFormatError before anything changes); then each piece
    * is one data.db transaction: the first marks the install in `group_installing` (index, term, the snapshot's
-   * checksum), clears the group's old state and loads the state record; the following ones load the records after
-   * it; the last checks that nothing is left over and, in the same transaction, marks the snapshot's index applied
+   * checksum) and starts clearing the group's old rows (clearForInstall, a bounded number per piece); the piece that
+   * finishes clearing loads the state record; the following ones load the records after it; the last checks that nothing is left over and, in the same transaction, marks the snapshot's index applied
    * and removes the mark. The group serves no read from the first piece to the last (checkReadable), and its applied
    * index is the old state's until the last piece commits.
    */

@@ -14,10 +14,9 @@ import type { CheckpointReply, CheckpointWorkerData } from './checkpoint-worker.
 
 /** SQLite's own default, restored on the main connection if the worker fails. */
 const AUTOCHECKPOINT_PAGES = 1000;
-export const CHECKPOINT_INTERVAL_MS = 200;
+const CHECKPOINT_INTERVAL_MS = 200;
 
 export interface CheckpointerStats {
-  checkpoints: number;
   /** WAL frames copied into the database file by the worker, over all its checkpoints. */
   framesCheckpointed: number;
   /** Why the worker stopped, if it failed (the main connection checkpoints again then). */
@@ -25,7 +24,7 @@ export interface CheckpointerStats {
 }
 
 export class WalCheckpointer {
-  readonly stats: CheckpointerStats = { checkpoints: 0, framesCheckpointed: 0, failed: null };
+  readonly stats: CheckpointerStats = { framesCheckpointed: 0, failed: null };
   private readonly worker: Worker;
   private readonly timer: NodeJS.Timeout;
   private ready = false;
@@ -83,7 +82,6 @@ export class WalCheckpointer {
       this.fail(`a checkpoint failed: ${m.error}`);
       return;
     }
-    this.stats.checkpoints++;
     this.stats.framesCheckpointed += Math.max(0, m.checkpointed);
     this.release();
   }

@@ -50,8 +50,6 @@ export { Catalog } from './catalog.js';
 export type { TableInfo } from './catalog.js';
 export { DataStore } from './store.js';
 export type { DataStoreOptions } from './store.js';
-export { CHECKPOINT_INTERVAL_MS, WalCheckpointer } from './checkpointer.js';
-export type { CheckpointerStats } from './checkpointer.js';
 export { ApplyError, ApplyFatalError, KalamStateMachine, refusalOf } from './state/base.js';
 export { SNAPSHOT_VERSION, SnapshotFormatError, SnapshotWriter, snapshotRecords } from './state/snapshot-format.js';
 export type { SnapshotSource } from './state/snapshot-format.js';

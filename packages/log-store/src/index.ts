@@ -9,6 +9,6 @@ export type { CompactLogOp, CompactOp, LogOp, WriteOp } from './log-store.js';
 export { LogWriter } from './log-writer.js';
 export type { LogWorkerFault, LogWriterOptions, LogWriterStats } from './log-writer.js';
 export { SCHEMA_VERSION, logTableName } from './schema.js';
-export { SNAPSHOT_SINK_SYNC_BYTES, SnapshotFile, SnapshotFiles, snapshotFileOf } from './snapshot-file.js';
+export { SnapshotFile, SnapshotFiles, snapshotFileOf } from './snapshot-file.js';
 export type { SnapshotFilesOptions } from './snapshot-file.js';
 export type { GroupLogState, GroupWrite, LogStoreOptions, LogStoreStats } from './types.js';

@@ -48,7 +48,7 @@ const BUILD_BUFFER_BYTES = 1024 * 1024;
  * 471 ms at 300 MB and 1.3–1.6 s at 1 GB — longer than an election timeout, on a node leading groups of its own.
  * 8 MiB takes about 10 ms to flush on this project's machine.
  */
-export const SNAPSHOT_SINK_SYNC_BYTES = 8 * 1024 * 1024;
+const SNAPSHOT_SINK_SYNC_BYTES = 8 * 1024 * 1024;
 
 /**
  * A complete snapshot in a file: what a finished sink returns and what raft.db names. Its fields are plain data, so
